@@ -1,0 +1,5 @@
+"""Layer analysis: shapes, parameters, MACs and receptive fields, and grading of hand-made tables."""
+from cnnlab.analysis.summary import LayerRow, ModelSummary, summarize
+from cnnlab.analysis.render import render, to_dict
+
+__all__ = ["LayerRow", "ModelSummary", "summarize", "render", "to_dict"]

@@ -1,0 +1,92 @@
+"""Per-layer cost: MACs, parameter counts and the formulas behind them.
+
+One MAC is one multiply-accumulate of a convolution or linear layer. Pooling, activations, batch norm,
+dropout and additions count zero MACs. Modules of our own define `macs(input_shape, output_shape)`
+(LeNet-5's subsampling and RBF layers) and `analysis_kind` ("conv", "dense", "pool").
+"""
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+
+def _pair(v: int | tuple) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+def _kdims(k: tuple[int, int]) -> str:
+    return f"{k[0]}*{k[1]}"
+
+
+def kind_of(module: nn.Module) -> str:
+    """'conv', 'dense', 'pool' or 'other': used for the conv-versus-dense shares."""
+    own = getattr(module, "analysis_kind", None)
+    if own:
+        return own
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "conv"
+    if isinstance(module, nn.Linear):
+        return "dense"
+    if isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                           nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
+        return "pool"
+    return "other"
+
+
+def layer_macs(module: nn.Module, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> tuple[int, str]:
+    """MACs of one call (batch of one) and the formula that gives them."""
+    if hasattr(module, "macs") and callable(module.macs):
+        return module.macs(input_shape, output_shape)
+    if isinstance(module, nn.Conv2d):
+        c_out, h, w = output_shape
+        kh, kw = _pair(module.kernel_size)
+        per = module.in_channels // module.groups
+        n = h * w * c_out * per * kh * kw
+        cin = f"(C_in/groups)" if module.groups > 1 else "C_in"
+        return n, f"H_out*W_out*C_out*{cin}*k_h*k_w = {h}*{w}*{c_out}*{per}*{kh}*{kw} = {n:,}"
+    if isinstance(module, nn.Linear):
+        rows = math.prod(output_shape[:-1]) if len(output_shape) > 1 else 1
+        n = rows * module.in_features * module.out_features
+        lead = f"{rows}*" if rows > 1 else ""
+        return n, f"{'positions*' if rows > 1 else ''}in*out = {lead}{module.in_features}*{module.out_features} = {n:,}"
+    return 0, "0 (only conv and linear layers multiply-accumulate)"
+
+
+def layer_params_formula(module: nn.Module) -> str:
+    """How the layer's own parameter count comes about."""
+    n = sum(p.numel() for p in module.parameters(recurse=False))
+    if isinstance(module, nn.Conv2d):
+        kh, kw = _pair(module.kernel_size)
+        per = module.in_channels // module.groups
+        bias = " + 1" if module.bias is not None else ""
+        cin = "C_in/groups" if module.groups > 1 else "C_in"
+        return f"(k_h*k_w*{cin}{bias})*C_out = ({kh}*{kw}*{per}{bias})*{module.out_channels} = {n:,}"
+    if isinstance(module, nn.Linear):
+        bias = " + 1" if module.bias is not None else ""
+        return f"(in{bias})*out = ({module.in_features}{bias})*{module.out_features} = {n:,}"
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return f"2*C (scale and shift; running mean/var are buffers) = 2*{module.num_features} = {n:,}"
+    if n == 0:
+        return "0 (no weights)"
+    shapes = " + ".join("*".join(str(s) for s in p.shape) or "1" for p in module.parameters(recurse=False))
+    return f"{shapes} = {n:,}"
+
+
+def shape_formula(module: nn.Module, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> str:
+    """Why the output has its spatial size."""
+    if isinstance(module, nn.Linear):
+        return f"out_features = {module.out_features}"
+    if len(output_shape) != 3 or len(input_shape) != 3 or not hasattr(module, "kernel_size"):
+        return "same as input" if tuple(input_shape) == tuple(output_shape) else ""
+    k = _pair(module.kernel_size)[0]
+    s = _pair(getattr(module, "stride", 1) or k)[0]
+    pad = getattr(module, "padding", 0)
+    if isinstance(pad, str):
+        return f"padding '{pad}': " + ("H_out = H_in" if pad == "same" else f"floor((H - k)/s) + 1 = {output_shape[1]}")
+    p = _pair(pad)[0]
+    d = _pair(getattr(module, "dilation", 1))[0]
+    rounding = "ceil" if getattr(module, "ceil_mode", False) else "floor"
+    eff = f"{d}*({k}-1)+1" if d > 1 else str(k)
+    channels = f", C_out = {output_shape[0]}" if isinstance(module, nn.modules.conv._ConvNd) else ""
+    return f"{rounding}((H + 2p - k_eff)/s) + 1 = {rounding}(({input_shape[1]} + 2*{p} - {eff})/{s}) + 1 = {output_shape[1]}{channels}"

@@ -1,0 +1,360 @@
+"""Layer-by-layer analysis of a model: shapes, activations, parameters, MACs and receptive fields.
+
+The model runs once on the meta device (no memory, no arithmetic), so even resnet152 at 224x224 takes a
+fraction of a second. Forward hooks record one row per module call; a TorchFunctionMode follows the
+receptive field through functional code between modules (residual additions, inception concatenations).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
+from cnnlab.analysis.receptive import Axis, Field, adaptive_window, conv_output
+from cnnlab.errors import CnnlabError, ShapeError
+
+WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
+MULTI_INPUT = {"cat", "concat", "concatenate", "stack", "add", "__add__", "__radd__", "__iadd__", "add_", "sub",
+               "__sub__", "mul", "__mul__", "__rmul__", "mul_", "maximum"}
+
+
+@dataclass
+class LayerRow:
+    """One module call. Block rows (inception, residual, ...) summarise their children and have leaf=False."""
+
+    name: str
+    type: str
+    depth: int
+    leaf: bool
+    input_shape: tuple[int, ...] = ()
+    output_shape: tuple[int, ...] = ()
+    params: int = 0
+    trainable_params: int = 0
+    macs: int = 0
+    kind: str = "other"
+    rf: Field | None = None
+    geometry: tuple[int, int, int, int, bool] | None = None  # (kernel, stride, padding, dilation, ceil), height axis
+    formulas: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def activations(self) -> int:
+        return math.prod(self.output_shape) if self.output_shape else 0
+
+    @property
+    def frozen_params(self) -> int:
+        return self.params - self.trainable_params
+
+
+@dataclass
+class ModelSummary:
+    """The analysis of one model at one input size; render it with cnnlab.analysis.render."""
+
+    model_name: str
+    input_shape: tuple[int, int, int]
+    rows: list[LayerRow]
+    params: int
+    trainable_params: int
+    output_shape: tuple[int, ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def leaves(self) -> list[LayerRow]:
+        return [r for r in self.rows if r.leaf]
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.leaves)
+
+    @property
+    def activations(self) -> int:
+        return sum(r.activations for r in self.leaves)
+
+    def shares(self) -> dict[str, dict[str, float]]:
+        """Fraction of parameters and MACs in conv versus dense layers."""
+        out: dict[str, dict[str, float]] = {}
+        total_p = sum(r.params for r in self.leaves) or 1
+        total_m = self.macs or 1
+        for kind in ("conv", "dense"):
+            rows = [r for r in self.leaves if r.kind == kind]
+            out[kind] = {"params": sum(r.params for r in rows) / total_p, "macs": sum(r.macs for r in rows) / total_m}
+        return out
+
+    def totals(self) -> dict[str, int]:
+        return {"params": self.params, "trainable_params": self.trainable_params,
+                "frozen_params": self.params - self.trainable_params, "macs": self.macs,
+                "flops": 2 * self.macs, "activations": self.activations}
+
+    def render(self, fmt: str = "table", convention: str = "torch") -> str:
+        from cnnlab.analysis.render import render
+
+        return render(self, fmt, convention)
+
+
+def _geometry(module: nn.Module, h: int, w: int) -> list[tuple[int, int, int, int, bool]] | None:
+    """(kernel, stride, padding, dilation, ceil) per axis for sliding-window modules, else None."""
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        out = module.output_size
+        oh, ow = (out, out) if isinstance(out, int) else (out[0] or h, out[1] or w)
+        return [(*adaptive_window(size, o), 0, 1, False) for size, o in ((h, oh), (w, ow))]
+    if not hasattr(module, "kernel_size") or not hasattr(module, "stride"):
+        return None
+    def pair(v: Any) -> tuple[int, int]:
+        return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+    k = pair(module.kernel_size)
+    s = pair(module.stride or module.kernel_size)
+    d = pair(getattr(module, "dilation", 1))
+    pad = getattr(module, "padding", 0)
+    if hasattr(module, "same_padding"):
+        p = (module.same_padding(h, 0)[0], module.same_padding(w, 1)[0])
+    elif pad == "same":
+        p = ((d[0] * (k[0] - 1)) // 2, (d[1] * (k[1] - 1)) // 2)
+    elif pad == "valid":
+        p = (0, 0)
+    else:
+        p = pair(pad)
+    ceil = bool(getattr(module, "ceil_mode", False))
+    return [(k[i], s[i], p[i], d[i], ceil) for i in range(2)]
+
+
+class _Tracer(TorchFunctionMode):
+    """Carries receptive fields through functional code that runs between modules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[int, tuple[torch.Tensor, Field]] = {}
+        self.inside_leaf = 0
+
+    def get(self, t: Any) -> Field | None:
+        hit = self.fields.get(id(t)) if isinstance(t, torch.Tensor) else None
+        return hit[1] if hit is not None and hit[0] is t else None
+
+    def put(self, t: Any, f: Field | None) -> None:
+        for x in (t if isinstance(t, (tuple, list)) else (t,)):
+            if isinstance(x, torch.Tensor) and f is not None:
+                self.fields[id(x)] = (x, f)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self.inside_leaf:
+            return out
+        tensors = [t for t in _flat(args) if isinstance(t, torch.Tensor)]
+        known = [f for f in map(self.get, tensors) if f is not None]
+        if not known:
+            return out
+        name = getattr(func, "__name__", "")
+        if name in WINDOW_FUNCS and isinstance(out, torch.Tensor) and out.dim() == 4:
+            self.put(out, _functional_field(name, args, kwargs or {}, known[0], out))
+            return out
+        f = known[0]
+        if name in MULTI_INPUT:
+            for other in known[1:]:
+                f = f.merge(other)
+        self.put(out, f)
+        return out
+
+
+def _functional_field(name: str, args: tuple, kwargs: dict, f: Field, out: torch.Tensor) -> Field:
+    """Receptive field after F.conv2d / F.max_pool2d / F.avg_pool2d called outside any module."""
+    is_conv = name == "conv2d"
+    k = args[1].shape[-1] if is_conv else _arg(args, kwargs, 1, "kernel_size")
+    s = _arg(args, kwargs, 3 if is_conv else 2, "stride") or (1 if is_conv else k)
+    p = _arg(args, kwargs, 4 if is_conv else 3, "padding") or 0
+    d = (_arg(args, kwargs, 5 if is_conv else 4, "dilation") or 1) if name != "avg_pool2d" else 1
+    k, s, d = (v if isinstance(v, int) else v[0] for v in (k, s, d))
+    if isinstance(p, str):
+        p = d * (k - 1) // 2 if p == "same" else 0
+    elif not isinstance(p, int):
+        p = p[0]
+    return Field(f.h.through(k, s, p, d, out.shape[-2]), f.w.through(k, s, p, d, out.shape[-1]))
+
+
+def _flat(args: Any):
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            yield from _flat(a)
+        else:
+            yield a
+
+
+def _arg(args: tuple, kwargs: dict | None, i: int, key: str) -> Any:
+    if kwargs and key in kwargs:
+        return kwargs[key]
+    return args[i] if len(args) > i else None
+
+
+def _first_tensor(x: Any) -> torch.Tensor | None:
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (tuple, list)):
+        for v in x:
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    if isinstance(x, dict):
+        return _first_tensor(list(x.values()))
+    return None
+
+
+def _is_block(module: nn.Module) -> bool:
+    """Containers worth a row of their own: not the plain Sequential/ModuleList that only group layers."""
+    return not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+
+
+def summarize(model: nn.Module | str, input_shape: tuple[int, int, int] | None = None,
+              num_classes: int | None = None, in_channels: int | None = None) -> ModelSummary:
+    """Analyse `model` (an nn.Module or a zoo name / TOML path) on one C,H,W input (batch of one).
+
+    Raises ShapeError (a CnnlabError) naming the first layer whose output would be empty, with the rows
+    analysed up to it, and CnnlabError when the model cannot run on the input for another reason.
+    """
+    if isinstance(model, str):
+        from cnnlab.zoo import create_model
+
+        name = model
+        with torch.device("meta"):
+            model = create_model(model, num_classes=num_classes, in_channels=in_channels)
+    else:
+        name = getattr(model, "model_name", type(model).__name__)
+    shape = tuple(input_shape or getattr(model, "input_size", None) or ())
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise CnnlabError(f"input must be C,H,W with three positive integers, got {input_shape!r}")
+    meta = _meta_copy(model)
+    meta.eval()
+    rows: list[LayerRow] = []
+    tracer = _Tracer()
+    names = {m: n for n, m in meta.named_modules()}
+    calls: dict[nn.Module, int] = {}
+    open_rows: list[LayerRow] = []
+    starts: list[int] = []  # index in `rows` where each open row's descendants begin
+    handles = []
+    root_is_leaf = not any(True for _ in meta.children())
+
+    def pre_hook(module: nn.Module, inputs: tuple) -> None:
+        leaf = not any(True for _ in module.children())
+        x = _first_tensor(inputs)
+        calls[module] = calls.get(module, 0) + 1
+        label = names[module] or name
+        if calls[module] > 1:
+            label += f" (call {calls[module]})"
+        row = LayerRow(label, type(module).__name__, len(open_rows) + 1, leaf,
+                       input_shape=tuple(x.shape[1:]) if x is not None else ())
+        if leaf and x is not None and x.dim() == 4:
+            _check_window(module, row, x, rows)
+        rows.append(row)
+        open_rows.append(row)
+        starts.append(len(rows))
+        if leaf:
+            tracer.inside_leaf += 1
+
+    def post_hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+        row = open_rows.pop()
+        first_child = starts.pop()
+        leaf = row.leaf
+        if leaf:
+            tracer.inside_leaf -= 1
+        y = _first_tensor(output)
+        x = _first_tensor(inputs)
+        row.output_shape = tuple(y.shape[1:]) if y is not None else ()
+        own = list(module.parameters(recurse=not leaf))
+        if not leaf:
+            own = list(module.parameters())
+        row.params = sum(p.numel() for p in own)
+        row.trainable_params = sum(p.numel() for p in own if p.requires_grad)
+        if leaf:
+            row.kind = kind_of(module)
+            row.macs, mac_formula = layer_macs(module, row.input_shape, row.output_shape)
+            row.formulas = {"params": layer_params_formula(module), "macs": mac_formula,
+                            "output_shape": shape_formula(module, row.input_shape, row.output_shape),
+                            "activations": "*".join(map(str, row.output_shape)) + f" = {row.activations:,}"}
+            if len(row.input_shape) == 3:
+                geo = _geometry(module, row.input_shape[1], row.input_shape[2])
+                row.geometry = geo[0] if geo else None
+            in_field = tracer.get(x) or _input_field(row.input_shape)
+            row.rf = _leaf_field(module, in_field, row.input_shape, y)
+            tracer.put(output, row.rf)
+        else:
+            row.rf = tracer.get(y)
+            row.kind = "block"
+            row.macs = sum(r.macs for r in rows[first_child:] if r.leaf)
+        if calls[module] > 1 and not leaf:
+            row.params = row.trainable_params = 0
+
+    for m in meta.modules():
+        if m is meta and not root_is_leaf:
+            continue
+        if m is not meta and not _is_block(m) and any(True for _ in m.children()):
+            continue
+        handles.append(m.register_forward_pre_hook(pre_hook))
+        handles.append(m.register_forward_hook(post_hook))
+    x = torch.empty(1, *shape, device="meta")
+    tracer.put(x, _input_field(shape))
+    try:
+        with tracer:
+            y = _first_tensor(meta(x))
+    except ShapeError:
+        raise
+    except CnnlabError:
+        raise
+    except Exception as e:  # torch's own shape errors: report them as the user's input problem
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        where = open_rows[-1].name if open_rows else name
+        raise ShapeError(f"{name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
+                         "check --input and the layer sizes", rows=[r for r in rows if r.output_shape]) from None
+    finally:
+        for h in handles:
+            h.remove()
+    unique = list(model.parameters())
+    return ModelSummary(name, shape, rows, sum(p.numel() for p in unique),
+                        sum(p.numel() for p in unique if p.requires_grad),
+                        output_shape=tuple(y.shape[1:]) if y is not None else ())
+
+
+def _meta_copy(model: nn.Module) -> nn.Module:
+    """The same architecture on the meta device, leaving the caller's model (and its weights) untouched."""
+    if all(p.device.type == "meta" for p in model.parameters()):
+        return model
+    memo: dict[int, torch.Tensor] = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+                                     for p in model.parameters()}
+    memo.update({id(b): torch.empty_like(b, device="meta") for b in model.buffers()})
+    return copy.deepcopy(model, memo)
+
+
+def _input_field(shape: tuple[int, ...]) -> Field:
+    h, w = (shape[-2], shape[-1]) if len(shape) >= 2 else (1, 1)
+    return Field.of_input(h, w)
+
+
+def _leaf_field(module: nn.Module, f: Field, in_shape: tuple[int, ...], y: torch.Tensor | None) -> Field:
+    if len(in_shape) == 3:
+        geo = _geometry(module, in_shape[1], in_shape[2])
+        if geo is not None and y is not None and y.dim() == 4:
+            (kh, sh, ph, dh, _), (kw, sw, pw, dw, _) = geo
+            return Field(f.h.through(kh, sh, ph, dh, y.shape[-2]), f.w.through(kw, sw, pw, dw, y.shape[-1]))
+    if isinstance(module, nn.Linear) or kind_of(module) == "dense":
+        return Field(f.h.whole(), f.w.whole())
+    return f
+
+
+def _check_window(module: nn.Module, row: LayerRow, x: torch.Tensor, rows: list[LayerRow]) -> None:
+    """Raise a one-line ShapeError before a window layer would produce an empty output."""
+    h, w = x.shape[-2:]
+    geo = _geometry(module, h, w)
+    if geo is None:
+        return
+    for (k, s, p, d, ceil), size in zip(geo, (h, w)):
+        if conv_output(size, k, s, p, d, ceil) < 1:
+            kh, _, ph, dh, _ = geo[0]
+            kw, _, pw, dw, _ = geo[1]
+            eff = f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}"
+            dil = f", dilation {dh}" if dh > 1 else ""
+            raise ShapeError(
+                f"layer {row.name!r} ({row.type} {kh}x{kw}{dil}, padding {ph}): its {h}x{w} input is smaller than "
+                f"its effective {eff} kernel, so its output would be empty; use a larger input, less stride or "
+                f"dilation before it, or more padding", rows=[r for r in rows if r.output_shape])

@@ -1,0 +1,14 @@
+"""User-facing errors: anything a user can cause raises CnnlabError with a message that says what to do."""
+from __future__ import annotations
+
+
+class CnnlabError(Exception):
+    """An error caused by user input; the CLI prints it as one line and exits with status 2."""
+
+
+class ShapeError(CnnlabError):
+    """A layer whose output would be empty; carries the rows analysed before it so a partial table can be shown."""
+
+    def __init__(self, message: str, rows: list | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows or []

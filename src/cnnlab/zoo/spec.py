@@ -1,0 +1,263 @@
+"""Networks declared in TOML: a layer list, built into an nn.Sequential with readable layer names.
+
+    input = [3, 32, 32]            # C, H, W
+    [[layers]]
+    type = "conv"                  # filters, kernel, stride, padding (number | "same" | "valid"),
+    filters = 8                    # dilation, groups, bias, activation (adds an activation layer)
+    kernel = 5
+    [[layers]]
+    type = "maxpool"               # maxpool | avgpool (size, stride, padding), adaptive-avgpool | adaptive-maxpool (output)
+    size = 2
+    [[layers]]
+    type = "linear"                # alias dense; units = N or "num_classes"
+    units = "num_classes"
+
+Other types: batchnorm, dropout (rate), flatten, an activation name (relu, leaky-relu, elu, gelu, tanh,
+sigmoid, softmax, identity), residual (layers = [...], shortcut = [...], activation) and inception
+(ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, naive, batchnorm).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky-relu": lambda: nn.LeakyReLU(0.01, inplace=True),
+    "elu": lambda: nn.ELU(inplace=True),
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softmax": lambda: nn.Softmax(dim=1),
+    "identity": nn.Identity,
+}
+ALIASES = {"dense": "linear", "fc": "linear", "conv2d": "conv", "maxpool2d": "maxpool", "avgpool2d": "avgpool",
+           "bn": "batchnorm", "batchnorm2d": "batchnorm", "leakyrelu": "leaky-relu"}
+SHORT = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "adaptive-avgpool": "gap", "adaptive-maxpool": "gmp",
+         "linear": "fc", "batchnorm": "bn", "dropout": "drop", "flatten": "flatten", "residual": "res",
+         "inception": "inception"}
+
+
+class Conv2dSame(nn.Conv2d):
+    """Conv with Keras/TensorFlow 'same' padding at any stride: output = ceil(input / stride), extra pad on the far side."""
+
+    def same_padding(self, size: int, axis: int) -> tuple[int, int]:
+        """(before, after) padding along one spatial axis for an input of `size`."""
+        k = (self.kernel_size[axis] - 1) * self.dilation[axis] + 1
+        s = self.stride[axis]
+        total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+        return total // 2, total - total // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = self.same_padding(x.shape[-2], 0)
+        left, right = self.same_padding(x.shape[-1], 1)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+class _Builder:
+    """Turns layer tables into modules while tracking the (C, H, W) shape to size channels and linear inputs."""
+
+    def __init__(self, source: str, num_classes: int) -> None:
+        self.source, self.num_classes = source, num_classes
+        self.counts: dict[str, int] = {}
+
+    def fail(self, where: str, msg: str) -> CnnlabError:
+        return CnnlabError(f"{self.source}: {where}: {msg}")
+
+    def name(self, kind: str) -> str:
+        short = SHORT.get(kind, kind.replace("-", "_"))
+        self.counts[short] = self.counts.get(short, 0) + 1
+        return f"{short}{self.counts[short]}"
+
+    def build(self, layers: Any, shape: tuple[int, ...], where: str) -> tuple[list[tuple[str, nn.Module]], tuple[int, ...]]:
+        if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+            raise self.fail(where, "expected a list of layer tables ([[layers]] entries)")
+        out: list[tuple[str, nn.Module]] = []
+        for i, spec in enumerate(layers, start=1):
+            here = f"{where}[{i}]"
+            spec = dict(spec)
+            kind = str(spec.pop("type", "")).lower()
+            kind = ALIASES.get(kind, kind)
+            given_name = spec.pop("name", None)
+            activation = spec.pop("activation", None) if kind in ("conv", "linear") else None
+            module = self.layer(kind, spec, shape, here)
+            if spec:
+                raise self.fail(here, f"unknown option(s) {', '.join(sorted(spec))} for a {kind} layer")
+            out.append((str(given_name) if given_name else self.name(kind), module))
+            shape = self.propagate(module, shape, kind)
+            if activation:
+                act = self.activation(str(activation).lower(), here)
+                out.append((self.name(str(activation).lower()), act))
+        return out, shape
+
+    @staticmethod
+    def propagate(module: nn.Module, shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
+        """Shape after `module`, by a forward on the meta device; an impossible shape keeps only the channel count."""
+        named = [*module.named_parameters(), *module.named_buffers()]
+        state = {k: torch.empty_like(v, device="meta") for k, v in named}
+        try:
+            with torch.device("meta"):
+                out = torch.func.functional_call(module, state, (torch.empty(1, *shape),))
+            return tuple(out.shape[1:])
+        except Exception:
+            channels = getattr(module, "out_channels", shape[0] if shape else 1)
+            return (channels, 0, 0)
+
+    def activation(self, kind: str, where: str) -> nn.Module:
+        if kind not in ACTIVATIONS:
+            raise self.fail(where, f"unknown activation {kind!r}; use one of {', '.join(ACTIVATIONS)}")
+        return ACTIVATIONS[kind]()
+
+    def layer(self, kind: str, spec: dict, shape: tuple[int, ...], where: str) -> nn.Module:
+        take = _Taker(spec, self, where)
+        if kind == "conv":
+            return self.conv(take, shape[0])
+        if kind in ("maxpool", "avgpool"):
+            size = take.int("size", take.int("kernel", 2))
+            stride = take.int("stride", size)
+            padding = take.int("padding", 0, minimum=0)
+            ceil = take.bool("ceil_mode", False)
+            cls = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
+            return cls(size, stride=stride, padding=padding, ceil_mode=ceil)
+        if kind in ("adaptive-avgpool", "adaptive-maxpool"):
+            output = take.int("output", 1)
+            return nn.AdaptiveAvgPool2d(output) if kind == "adaptive-avgpool" else nn.AdaptiveMaxPool2d(output)
+        if kind == "batchnorm":
+            return nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+        if kind == "dropout":
+            rate = take.float("rate", 0.5)
+            if not 0 <= rate < 1:
+                raise self.fail(where, f"dropout rate must be in [0, 1), got {rate}")
+            return nn.Dropout(rate)
+        if kind == "flatten":
+            return nn.Flatten()
+        if kind == "linear":
+            units = spec.pop("units", None)
+            if units == "num_classes" or units is None:
+                units = self.num_classes
+            if not isinstance(units, int) or units < 1:
+                raise self.fail(where, f"units must be a positive integer or \"num_classes\", got {units!r}")
+            in_features = math.prod(shape)
+            return nn.Linear(max(in_features, 1), units, bias=take.bool("bias", True))
+        if kind == "residual":
+            body, body_shape = self.build(spec.pop("layers", None), shape, f"{where}.layers")
+            shortcut_spec = spec.pop("shortcut", None)
+            shortcut = None
+            if shortcut_spec is not None:
+                cut, cut_shape = self.build(shortcut_spec, shape, f"{where}.shortcut")
+                shortcut = nn.Sequential(OrderedDict(cut))
+            else:
+                cut_shape = shape
+            if body_shape != cut_shape and 0 not in body_shape:
+                raise self.fail(where, f"residual body gives {_fmt(body_shape)} but the shortcut gives {_fmt(cut_shape)}; "
+                                "add a shortcut projection (e.g. a 1x1 conv with the same stride)")
+            act = spec.pop("activation", None)
+            return Residual(nn.Sequential(OrderedDict(body)), shortcut, self.activation(str(act).lower(), where) if act else None)
+        if kind == "inception":
+            naive = take.bool("naive", False)
+            block = BasicConv2d if take.bool("batchnorm", False) else ConvReLU
+            unused = ("ch3x3red", "ch5x5red", "pool_proj") if naive else ()
+            sizes = [take.int(k, 0, minimum=0) if k in unused else take.int(k, None)
+                     for k in ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")]
+            return Inception(shape[0], *sizes, conv_block=block, naive=naive, pool_ceil_mode=False)
+        if kind in ACTIVATIONS:
+            return self.activation(kind, where)
+        known = sorted(set(SHORT) | set(ACTIVATIONS))
+        raise self.fail(where, f"unknown layer type {kind!r}; use one of {', '.join(known)}")
+
+    def conv(self, take: "_Taker", in_channels: int) -> nn.Module:
+        filters = take.int("filters", take.int("out_channels", None) if "out_channels" in take.spec else None)
+        kernel = take.int("kernel", 3)
+        stride = take.int("stride", 1)
+        dilation = take.int("dilation", 1)
+        groups = take.int("groups", 1)
+        bias = take.bool("bias", True)
+        padding = take.spec.pop("padding", 0)
+        if in_channels % groups or filters % groups:
+            raise take.fail(f"groups={groups} must divide both input channels ({in_channels}) and filters ({filters})")
+        args = dict(kernel_size=kernel, stride=stride, dilation=dilation, groups=groups, bias=bias)
+        if padding == "same":
+            if stride == 1:
+                return nn.Conv2d(in_channels, filters, padding="same", **args)
+            return Conv2dSame(in_channels, filters, padding=0, **args)
+        if padding == "valid":
+            padding = 0
+        if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+            raise take.fail(f"padding must be a non-negative integer, \"same\" or \"valid\", got {padding!r}")
+        return nn.Conv2d(in_channels, filters, padding=padding, **args)
+
+
+class _Taker:
+    """Pops typed options from a layer table, with errors that name the layer."""
+
+    def __init__(self, spec: dict, builder: _Builder, where: str) -> None:
+        self.spec, self.builder, self.where = spec, builder, where
+
+    def fail(self, msg: str) -> CnnlabError:
+        return self.builder.fail(self.where, msg)
+
+    def int(self, key: str, default: int | None, minimum: int = 1) -> int:
+        value = self.spec.pop(key, default)
+        if value is None:
+            raise self.fail(f"missing option {key!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise self.fail(f"{key} must be an integer >= {minimum}, got {value!r}")
+        return value
+
+    def float(self, key: str, default: float) -> float:
+        value = self.spec.pop(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+            raise self.fail(f"{key} must be a number, got {value!r}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.spec.pop(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"{key} must be true or false, got {value!r}")
+        return value
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def load_spec(path: str | Path) -> dict:
+    """Read and minimally validate a TOML network file."""
+    p = Path(path)
+    if not p.is_file():
+        raise CnnlabError(f"network file {str(p)!r} not found; give a zoo model name (`cnnlab models`) or a path to a .toml file")
+    try:
+        spec = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CnnlabError(f"{p}: not valid TOML ({e}); fix the file") from None
+    if "layers" not in spec:
+        raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
+    return spec
+
+
+def build_from_toml(path: str | Path, num_classes: int | None = None, in_channels: int | None = None) -> nn.Module:
+    """Build the network a TOML file declares; `input = [C, H, W]` in the file gives its default input."""
+    spec = load_spec(path)
+    source = str(path)
+    inp = spec.get("input", [3, 32, 32])
+    if not (isinstance(inp, list) and len(inp) == 3 and all(isinstance(v, int) and v > 0 for v in inp)):
+        raise CnnlabError(f"{source}: input must be [C, H, W] with positive integers, got {inp!r}")
+    if in_channels is not None:
+        inp = [in_channels, *inp[1:]]
+    classes = num_classes if num_classes is not None else int(spec.get("num_classes", 10))
+    builder = _Builder(source, classes)
+    layers, _ = builder.build(spec["layers"], tuple(inp), "layers")
+    model = nn.Sequential(OrderedDict(layers))
+    model.input_size = tuple(inp)
+    model.model_name = str(spec.get("name", Path(path).stem))
+    return model

@@ -1,0 +1,154 @@
+"""The facts issue 2 names, reproduced by the layer analysis."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import cnnlab
+from cnnlab.analysis import summarize
+from cnnlab.errors import CnnlabError, ShapeError
+from tests.conftest import EXAMPLES, write_toml
+
+NETS = EXAMPLES / "nets"
+
+
+def leaf_rows(summary, types=None):
+    return [r for r in summary.leaves if types is None or r.type in types]
+
+
+def test_lenet_like_shapes_activations_params():
+    s = summarize(str(NETS / "lenet-like.toml"))
+    main = [r for r in s.leaves if r.type in ("Conv2d", "MaxPool2d", "Linear")]
+    hwc = [(r.output_shape[1], r.output_shape[2], r.output_shape[0]) for r in main[:4]]
+    assert hwc == [(28, 28, 8), (14, 14, 8), (10, 10, 16), (5, 5, 16)]
+    assert [r.activations for r in main] == [6272, 1568, 1600, 400, 120, 84, 10]
+    assert [r.params for r in main] == [608, 0, 3216, 0, 48120, 10164, 850]
+    assert s.params == 608 + 3216 + 48120 + 10164 + 850
+
+
+@pytest.mark.parametrize("name, shape, macs", [
+    ("inception-naive.toml", (672, 32, 32), 1_115_684_864),
+    ("inception-reduction.toml", (480, 32, 32), 354_418_688),
+])
+def test_inception_module_shapes_and_macs(name, shape, macs):
+    s = summarize(str(NETS / name))
+    assert s.input_shape == (256, 32, 32)
+    assert s.output_shape == shape
+    assert s.macs == macs
+    block = s.rows[0]
+    assert block.type == "Inception" and not block.leaf and block.macs == macs and block.output_shape == shape
+
+
+@pytest.mark.parametrize("name, gmacs", [
+    ("resnet18", 1.81), ("resnet50", 4.09), ("vgg16", 15.47), ("alexnet-tv", 0.71), ("googlenet", 1.50),
+])
+def test_macs_match_torchvision_published_figures(name, gmacs):
+    import torchvision
+
+    s = summarize(name, (3, 224, 224))
+    assert abs(s.macs / 1e9 - gmacs) / gmacs < 0.01
+    tv_name = "alexnet" if name == "alexnet-tv" else name
+    with torch.device("meta"):
+        tv = getattr(torchvision.models, tv_name)(weights=None, **({"aux_logits": False, "init_weights": False} if name == "googlenet" else {}))
+    assert s.params == sum(p.numel() for p in tv.parameters())
+
+
+def test_lenet5_is_faithful():
+    s = summarize("lenet5")
+    by_name = {r.name: r for r in s.leaves}
+    assert {k: by_name[k].params for k in ("c1", "s2", "c3", "s4", "c5", "f6", "output")} == {
+        "c1": 156, "s2": 12, "c3": 1516, "s4": 32, "c5": 48120, "f6": 10164, "output": 0}
+    assert s.params == s.trainable_params == 60_000
+    model = cnnlab.create_model("lenet5")
+    centres = dict(model.named_buffers())["output.centres"]
+    assert centres.shape == (10, 84) and set(centres.unique().tolist()) == {-1.0, 1.0}
+    assert not any(p is centres for p in model.parameters())
+    x = torch.randn(4, 1, 32, 32)
+    out = model(x)
+    assert out.shape == (4, 10) and (out <= 0).all()  # negated squared distances
+    # C3 keeps the partial connection table: map 0 ignores input maps 3, 4, 5
+    x = torch.zeros(1, 6, 14, 14)
+    x[0, 3:] = torch.randn(3, 14, 14)
+    c3 = model.c3
+    assert torch.allclose(c3(x)[0, 0], c3.bias[0].expand(10, 10))
+
+
+def test_receptive_field_of_stacked_3x3_convs(tmp_path):
+    layer = '[[layers]]\ntype = "conv"\nfilters = 4\nkernel = 3\npadding = "same"\n'
+    for n, size in ((2, 5), (3, 7)):
+        path = write_toml(tmp_path / f"stack{n}.toml", "input = [1, 16, 16]\n" + layer * n)
+        s = summarize(path)
+        assert s.rows[-1].rf.as_dict() == {"size": size, "jump": 1, "start": 0.5}
+
+
+def test_receptive_field_through_pool_and_stride():
+    s = summarize(str(NETS / "lenet-like.toml"))
+    rf = {r.name: r.rf.as_dict() for r in s.leaves}
+    assert rf["conv1"]["size"] == 5 and rf["pool1"] == {"size": 6, "jump": 2, "start": 3.0}
+    assert rf["conv2"]["size"] == 14 and rf["pool2"]["size"] == 16 and rf["pool2"]["jump"] == 4
+
+
+def test_receptive_field_follows_residual_and_concat():
+    s = summarize("resnet18-cifar")
+    block = next(r for r in s.rows if r.name == "layer1.0")
+    assert block.rf.as_dict()["size"] == 7  # 3x3 stem, then two 3x3 convs in the body; identity shortcut is smaller
+    g = summarize("googlenet")
+    inc = next(r for r in g.rows if r.name == "inception3a")
+    branches = [r for r in g.rows if r.name.startswith("inception3a.") and r.leaf]
+    assert inc.rf.h.size == max(r.rf.h.size for r in branches)
+
+
+def test_dilated_chain_shapes_then_one_line_error():
+    with pytest.raises(ShapeError) as e:
+        summarize(str(NETS / "dilated-chain.toml"))
+    hwc = [(r.output_shape[1], r.output_shape[2], r.output_shape[0]) for r in e.value.rows]
+    assert hwc == [(256, 256, 64), (124, 124, 32), (62, 62, 32), (62, 62, 128), (23, 23, 64), (11, 11, 64), (11, 11, 256)]
+    msg = str(e.value)
+    assert "\n" not in msg and "conv6" in msg and "11x11" in msg and "33x33" in msg
+
+
+def test_conv_vs_dense_shares_and_totals():
+    s = summarize("vgg16")
+    sh = s.shares()
+    assert sh["dense"]["params"] > 0.85 and sh["conv"]["macs"] > 0.99
+    assert abs(sh["conv"]["params"] + sh["dense"]["params"] - 1) < 1e-9
+    t = s.totals()
+    assert t["flops"] == 2 * t["macs"] and t["params"] == 138_357_544
+
+
+def test_frozen_parameters_are_reported():
+    model = cnnlab.create_model("tutorial-net")
+    for p in model.conv1.parameters():
+        p.requires_grad_(False)
+    s = summarize(model, (3, 32, 32))
+    conv1 = next(r for r in s.rows if r.name == "conv1")
+    assert conv1.frozen_params == 456 and conv1.trainable_params == 0
+    assert s.trainable_params == s.params - 456
+    assert model.conv1.weight.device.type == "cpu"  # the caller's model keeps its weights
+
+
+@pytest.mark.parametrize("name, params", [
+    ("tutorial-net", 62_006), ("mnist-cnn", 241_546), ("mlp", 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10),
+    ("resnet18-cifar", 11_173_962), ("alexnet", 62_378_344), ("lenet5-modern", 61_706),
+])
+def test_small_and_cifar_models(name, params):
+    assert summarize(name).params == params
+
+
+def test_every_zoo_model_takes_num_classes_and_in_channels():
+    for name in cnnlab.list_models():
+        with torch.device("meta"):
+            model = cnnlab.create_model(name, num_classes=7, in_channels=2)
+        s = summarize(model)
+        assert s.output_shape == (7,), name
+        assert s.input_shape[0] == 2, name
+
+
+def test_mlp_hidden_sizes_are_configurable():
+    model = cnnlab.create_model("mlp", hidden=[64, 32, 16])
+    assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [64, 32, 16, 10]
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(CnnlabError, match="resnet18"):
+        cnnlab.create_model("resnet-18")

@@ -1,0 +1,86 @@
+"""The command line: real subprocesses for exit codes and stderr, in-process calls for output formats."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnlab.cli import main
+from tests.conftest import EXAMPLES
+
+NETS = EXAMPLES / "nets"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnlab.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_models_lists_name_family_input_params(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet5 " in out and "60,000" in out
+    line = next(l for l in out.splitlines() if l.startswith("vgg16 "))
+    assert "vgg" in line and "3x224x224" in line and "138,357,544" in line
+
+
+def test_summary_json_schema(capsys):
+    assert main(["summary", str(NETS / "lenet-like.toml"), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["totals"]) >= {"params", "trainable_params", "macs", "activations"}
+    row = doc["layers"][0]
+    assert set(row) >= {"name", "type", "output_shape", "activations", "params", "trainable_params", "macs",
+                        "receptive_field"}
+    assert set(row["receptive_field"]) == {"size", "jump", "start"}
+    assert row["output_shape"] == [8, 28, 28] and row["params"] == 608
+    assert doc["totals"]["params"] == 62_958
+
+
+def test_summary_keras_convention_shows_nhwc_and_differences(capsys):
+    assert main(["summary", str(NETS / "dilated-chain.toml"), "--input", "3,1024,1024", "--convention", "keras",
+                 "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["layers"][0]["output_shape"] == [1024, 1024, 64]
+    refusals = [n for n in doc["notes"] if "refuses strides=2" in n]
+    assert [n.split(":")[0] for n in refusals] == ["conv2", "conv4", "conv6"]
+
+
+def test_summary_markdown_and_csv(capsys):
+    assert main(["summary", "tutorial-net", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("| Layer |") and "| conv1 | Conv2d | 6x28x28 | 4,704 | 456 |" in md
+    assert main(["summary", "tutorial-net", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["name"] == "conv1" and rows[0]["macs"] == str(28 * 28 * 6 * 3 * 25)
+
+
+def test_summary_input_changes_channels(capsys):
+    assert main(["summary", "resnet18-cifar", "--input", "1,28,28", "--num-classes", "4", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["input_shape"] == [1, 28, 28] and doc["output_shape"] == [4]
+
+
+def test_empty_layer_output_is_one_line_exit_2():
+    r = run("summary", str(NETS / "dilated-chain.toml"))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "conv6" in r.stderr and "11x11" in r.stderr and "33x33" in r.stderr
+    assert "124x124" in r.stdout  # the rows before the failing layer are still shown
+
+
+@pytest.mark.parametrize("args, text", [
+    (["summary", "resnet-18"], "unknown model 'resnet-18'"),
+    (["summary", "vgg16", "--input", "3,32"], "--input must be C,H,W"),
+    (["summary", "vgg16", "--input", "3,16,16"], "features.30"),
+    (["summary", "missing.toml"], "not found"),
+    (["summary", "mnist-cnn", "--num-classes", "0"], "num_classes must be a positive integer"),
+    (["check", "no-table.md", "--model", "tutorial-net"], "no-table.md"),
+])
+def test_bad_input_one_line_exit_2(args, text):
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert text in r.stderr

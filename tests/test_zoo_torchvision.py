@@ -1,0 +1,159 @@
+"""The AlexNet, VGG, GoogLeNet and ResNet families against torchvision: parameter counts, state-dict keys, outputs.
+
+Big models are built on the meta device where only shapes matter; numeric checks use small inputs.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from cnnlab.zoo import create_model, list_models, model_info
+
+FAMILIES = ("alexnet", "vgg", "googlenet", "resnet")
+OUR_MODELS = [name for name in list_models() if model_info(name).family in FAMILIES]
+
+tvm = torchvision.models
+# Our registered name (+ options) -> the torchvision builder with the same layout (weights=None: no network).
+TV_TWINS: dict[str, tuple[dict, Callable[..., nn.Module]]] = {
+    "alexnet-tv": ({}, lambda **kw: tvm.alexnet(weights=None, **kw)),
+    **{
+        name: ({}, lambda name=name, **kw: getattr(tvm, name)(weights=None, **kw))
+        for name in ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
+        + ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+    },
+    "googlenet": ({}, lambda **kw: tvm.googlenet(weights=None, aux_logits=False, init_weights=True, **kw)),
+    "googlenet+aux": (
+        {"aux_logits": True},
+        lambda **kw: tvm.googlenet(weights=None, aux_logits=True, init_weights=True, **kw),
+    ),
+}
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def ours(key: str, **kwargs) -> nn.Module:
+    options, _ = TV_TWINS[key]
+    return create_model(key.split("+")[0], **options, **kwargs)
+
+
+def theirs(key: str, **kwargs) -> nn.Module:
+    return TV_TWINS[key][1](**kwargs)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("alexnet", 62_378_344),
+        ("alexnet-tv", 61_100_840),
+        ("vgg16", 138_357_544),
+        ("googlenet", 6_624_904),
+        ("resnet18", 11_689_512),
+        ("resnet50", 25_557_032),
+    ],
+)
+def test_parameter_counts_at_1000_classes(name: str, expected: int) -> None:
+    with torch.device("meta"):
+        assert n_params(create_model(name)) == expected
+
+
+def test_resnet18_cifar_parameter_count() -> None:
+    with torch.device("meta"):
+        model = create_model("resnet18-cifar", num_classes=10)
+    assert n_params(model) == 11_173_962
+    assert isinstance(model.maxpool, nn.Identity)
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+
+
+@pytest.mark.parametrize("key", list(TV_TWINS))
+def test_same_keys_shapes_and_count_as_torchvision(key: str) -> None:
+    with torch.device("meta"):
+        mine, tv = ours(key, num_classes=1000), theirs(key)
+    mine_sd, tv_sd = mine.state_dict(), tv.state_dict()
+    assert list(mine_sd) == list(tv_sd)
+    assert {k: v.shape for k, v in mine_sd.items()} == {k: v.shape for k, v in tv_sd.items()}
+    assert n_params(mine) == n_params(tv)
+
+
+@pytest.mark.parametrize("key", ["resnet18", "resnet50", "vgg11_bn", "vgg16", "alexnet-tv", "googlenet"])
+def test_torchvision_state_dict_gives_same_outputs(key: str) -> None:
+    torch.manual_seed(0)
+    tv = theirs(key, num_classes=10).eval()
+    # Give BN layers non-trivial running statistics so eval-mode normalisation is actually compared.
+    for m in tv.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    mine = ours(key, num_classes=10)
+    mine.load_state_dict(tv.state_dict(), strict=True)
+    mine.eval()
+    x = torch.randn(2, 3, 64, 64)  # every model here accepts 64x64 (adaptive pools)
+    with torch.no_grad():
+        expected, got = tv(x), mine(x)
+    assert expected.abs().max().item() > 1e-3  # a real signal, so the tolerance below means something
+    assert (got - expected).abs().max().item() <= 1e-5
+
+
+def test_googlenet_aux_heads_match_torchvision_in_train_mode() -> None:
+    torch.manual_seed(0)
+    tv = theirs("googlenet+aux", num_classes=10).train()
+    mine = ours("googlenet+aux", num_classes=10).train()
+    mine.load_state_dict(tv.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.manual_seed(1)  # same dropout masks: both draw them in the order aux1, aux2, main
+        expected = tv(x)
+        torch.manual_seed(1)
+        got = mine(x)
+    assert got._fields == ("logits", "aux_logits2", "aux_logits1")
+    for a, b in zip(got, expected):
+        assert a.shape == (2, 10)
+        assert (a - b).abs().max().item() <= 1e-5
+    with torch.no_grad():
+        assert mine.eval()(x).shape == (2, 10)  # eval mode: logits only
+
+
+def test_cifar_variants_keep_trunk_keys() -> None:
+    with torch.device("meta"):
+        resnet, resnet_cifar = create_model("resnet50"), create_model("resnet50-cifar")
+        vgg, vgg_cifar = create_model("vgg16_bn"), create_model("vgg16_bn-cifar")
+    assert list(resnet.state_dict()) == list(resnet_cifar.state_dict())
+    features = [k for k in vgg.state_dict() if k.startswith("features.")]
+    assert features == [k for k in vgg_cifar.state_dict() if k.startswith("features.")]
+    assert [m.__class__ for m in vgg_cifar.classifier] == [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert vgg_cifar.classifier[0].in_features == 512 and vgg_cifar.classifier[3].out_features == 10
+
+
+def test_families_are_all_registered() -> None:
+    expected = {"alexnet", "alexnet-tv", "googlenet"}
+    for base in ("vgg11", "vgg13", "vgg16", "vgg19"):
+        expected |= {base, f"{base}_bn", f"{base}-cifar", f"{base}_bn-cifar"}
+    for depth in (18, 34, 50, 101, 152):
+        expected |= {f"resnet{depth}", f"resnet{depth}-cifar"}
+    assert set(OUR_MODELS) == expected
+
+
+@pytest.mark.parametrize("name", OUR_MODELS)
+def test_builds_with_any_classes_and_channels(name: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name, num_classes=7, in_channels=1).eval()
+        assert model.input_size[0] == 1
+        out = model(torch.empty(1, *model.input_size))
+    assert out.shape == (1, 7)
+
+
+def test_naive_googlenet_builds_and_runs() -> None:
+    with torch.device("meta"):
+        naive = create_model("googlenet", inception="naive").eval()
+        reduction = create_model("googlenet")
+        out = naive(torch.empty(1, 3, 224, 224))
+    assert out.shape == (1, 1000)
+    # Without 1x1 reductions every pool branch passes its input on, so widths and weights pile up.
+    assert naive.fc.in_features == 4944
+    assert n_params(naive) > 10 * n_params(reduction)
+    assert not isinstance(naive.inception3a.branch2, nn.Sequential)
