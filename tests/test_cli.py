@@ -84,3 +84,22 @@ def test_bad_input_one_line_exit_2(args, text):
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert text in r.stderr
+
+
+TABLES = EXAMPLES / "tables"
+
+
+@pytest.mark.parametrize("table, code", [("lenet-like-published.md", 1), ("lenet-like-correct.md", 0)])
+def test_check_exit_codes(table, code):
+    r = run("check", str(TABLES / table), "--model", str(NETS / "lenet-like.toml"), "--input", "3,32,32")
+    assert r.returncode == code, r.stderr
+    assert "Traceback" not in r.stderr
+    if code:
+        assert "CONV1 parameters: 208 is wrong; right: 608" in r.stdout
+
+
+def test_check_unreadable_table_exit_2(tmp_path):
+    bad = tmp_path / "notes.md"
+    bad.write_text("no table here, only prose\n")
+    r = run("check", str(bad), "--model", "tutorial-net")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

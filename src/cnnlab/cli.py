@@ -60,7 +60,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     summary = summarize(args.model, parse_shape(args.input) if args.input else None, num_classes=args.num_classes)
     result = grade(table, summary)
     print(result.render())
-    return 0 if result.all_right else 1
+    return result.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
