@@ -18,8 +18,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/cnnlab summary lenet5
-	$(BIN)/cnnlab summary resnet18-cifar --format markdown
+	$(BIN)/cnnlab demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

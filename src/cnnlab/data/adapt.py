@@ -1,0 +1,45 @@
+"""Fit uint8 images to a network's input shape: MNIST 1x28x28 -> LeNet-5's 1x32x32 or a VGG's 3x32x32."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.errors import CnnlabError
+
+RESIZE_CHUNK = 4096  # images resized per float batch, to bound temporary memory
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L")
+
+
+def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    have = x.shape[1]
+    if have == channels:
+        return x
+    if have == 1 and channels == 3:
+        return x.expand(-1, 3, -1, -1).contiguous()
+    if have == 3 and channels == 1:
+        luma = torch.tensor(_LUMA).view(1, 3, 1, 1)
+        return (x.float() * luma).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
+    raise CnnlabError(f"cannot adapt {have}-channel images to {channels} channels: only 1 <-> 3 is supported")
+
+
+def adapt(x: torch.Tensor, target_chw: tuple[int, int, int], mode: str = "pad") -> torch.Tensor:
+    """Convert uint8 (N, C, H, W) images to `target_chw`: grayscale <-> RGB, then centred zero padding
+    ("pad", as LeCun padded MNIST 28 -> 32) or antialiased bilinear resizing ("resize")."""
+    if mode not in ("pad", "resize"):
+        raise CnnlabError(f"unknown adapt mode {mode!r}: use 'pad' or 'resize'")
+    channels, height, width = target_chw
+    x = _channels(x, channels)
+    h, w = x.shape[-2:]
+    if (h, w) == (height, width):
+        return x
+    if mode == "pad":
+        dh, dw = height - h, width - w
+        if dh < 0 or dw < 0:
+            raise CnnlabError(f"cannot pad {h}x{w} images to the smaller {height}x{width}: use mode='resize'")
+        return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+    out = torch.empty((len(x), channels, height, width), dtype=torch.uint8, device=x.device)
+    for i in range(0, len(x), RESIZE_CHUNK):
+        part = F.interpolate(x[i : i + RESIZE_CHUNK].float(), size=(height, width), mode="bilinear", antialias=True)
+        out[i : i + RESIZE_CHUNK] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out

@@ -1,0 +1,54 @@
+"""Batched augmentation on (N, C, H, W) tensors: one tensor op per batch, no per-image Python loop.
+
+Random numbers come from a CPU torch.Generator (then move to the batch's device), so a seed gives the same
+augmentation on CPU and GPU and the generator state can be checkpointed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad each side by `padding`, then cut an H x W window at a random offset per image (one gather)."""
+    n, c, h, w = x.shape
+    dev = x.device
+    padded = F.pad(x, (padding,) * 4)
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(dev)
+    rows = offsets[0, :, None] + torch.arange(h, device=dev)  # (N, H)
+    cols = offsets[1, :, None] + torch.arange(w, device=dev)  # (N, W)
+    batch = torch.arange(n, device=dev)[:, None, None, None]
+    chan = torch.arange(c, device=dev)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Mirror each image left-right with probability `p`."""
+    flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(x - mean) / std per channel, for float images in 0..1."""
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training-time augmentation settings (e.g. CIFAR's pad-4 crop + flip); call it on a uint8 or float batch."""
+
+    crop_padding: int = 0
+    hflip: bool = False
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.crop_padding:
+            x = random_crop(x, self.crop_padding, generator)
+        if self.hflip:
+            x = random_hflip(x, generator)
+        return x

@@ -1,0 +1,195 @@
+"""The Dataset object and `load_dataset`, which ties sources, decoding, cache, tasks and splits together."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from difflib import get_close_matches
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnlab.data.adapt import adapt
+from cnnlab.data.cache import cached
+from cnnlab.data.formats import Decoded, read_cifar, read_idx_dataset, read_sklearn_digits
+from cnnlab.data.imagefolder import read_image_folder
+from cnnlab.data.sources import STANDARD, data_root, fetch, read_tree
+from cnnlab.data.splits import limit_indices, stratified_split
+from cnnlab.data.tasks import Task, get_task, list_tasks
+from cnnlab.errors import CnnlabError
+
+FOLDER_PREFIX = "folder:"
+SPLITS = ("train", "val", "test")
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Exact per-channel mean and std of uint8 (N, C, H, W) images in 0..1 scale, from 256-bin histograms."""
+    values = torch.arange(256, dtype=torch.float64)
+    means, stds = [], []
+    for c in range(x.shape[1]):
+        hist = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
+        total = hist.sum().clamp(min=1)
+        mean = (hist * values).sum() / total
+        var = (hist * (values - mean) ** 2).sum() / total
+        means.append(float(mean) / 255)
+        stds.append(float(var.sqrt()) / 255)
+    return tuple(means), tuple(stds)
+
+
+@dataclass(frozen=True, repr=False)
+class Dataset:
+    """A classification dataset held in memory.
+
+    Images are uint8 torch tensors of shape (N, C, H, W) on the CPU (NCHW is what conv layers take, and uint8 is
+    4x smaller than float: convert per batch, see DeviceLoader); labels are int64 tensors. `val_*` and `test_*`
+    may have zero rows. `mean`/`std` are per channel in 0..1 scale, computed from `train_x`.
+    """
+
+    name: str
+    classes: list[str]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: tuple[float, ...] = field(init=False)
+    std: tuple[float, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        mean, std = channel_stats(self.train_x)
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) of 'train', 'val' or 'test'."""
+        if name not in SPLITS:
+            raise CnnlabError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
+
+    def adapt(self, target_chw: tuple[int, int, int], mode: str = "pad") -> Dataset:
+        """A copy with every split adapted to `target_chw` (see cnnlab.data.adapt); mean/std are recomputed."""
+        return replace(
+            self,
+            train_x=adapt(self.train_x, target_chw, mode),
+            val_x=adapt(self.val_x, target_chw, mode),
+            test_x=adapt(self.test_x, target_chw, mode),
+        )
+
+    def __repr__(self) -> str:
+        c, h, w = self.input_shape
+        return (
+            f"Dataset({self.name!r}, {self.num_classes} classes, {c}x{h}x{w}, train={len(self.train_y)}, "
+            f"val={len(self.val_y)}, test={len(self.test_y)})"
+        )
+
+
+def dataset_names() -> list[str]:
+    """Names `load_dataset` accepts (FOLDER_PREFIX + a path is also accepted)."""
+    return [*STANDARD, *list_tasks()]
+
+
+def _parse(name: str) -> tuple[str, Task | None]:
+    """(base dataset name, task or None); unknown names get close-match suggestions."""
+    base, _, task = name.partition(":")
+    base = base.strip().lower()
+    if base not in STANDARD:
+        close = get_close_matches(name.strip().lower(), dataset_names(), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(dataset_names())}"
+        raise CnnlabError(f"unknown dataset {name!r}: {hint} (or folder:PATH for an image folder)")
+    return base, get_task(f"{base}:{task.strip().lower()}") if task else None
+
+
+def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    hw = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (tuple, list)) else ()
+    if len(hw) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in hw):
+        raise CnnlabError(f"size={size!r} is not an image size: give a positive int or (height, width)")
+    return hw  # type: ignore[return-value]
+
+
+def _decode(name: str, root: Path, cache_dir: Path, download: bool, size: int | tuple[int, int] | None) -> Decoded:
+    if name.startswith(FOLDER_PREFIX):
+        path = Path(name[len(FOLDER_PREFIX) :]).expanduser()
+        if not path.exists():
+            raise CnnlabError(f"folder dataset {path} does not exist: give a directory or a .zip/.tar/.tar.gz archive")
+        hw = None if size is None else _image_size(size)
+        return cached(
+            cache_dir, f"folder-{path.name}", [path], {"size": hw}, lambda: read_image_folder(read_tree(path), hw)
+        )
+    if size is not None:
+        raise CnnlabError(f"size= applies to folder: datasets only; use Dataset.adapt() to resize {name}")
+    source = STANDARD[name]
+    if source.format == "sklearn-digits":
+        return read_sklearn_digits()
+    paths = fetch(source, root, download)
+    if source.format == "idx":
+        return cached(cache_dir, name, paths, {}, lambda: read_idx_dataset(*paths, classes=list(source.classes)))
+    return cached(cache_dir, name, paths, {}, lambda: read_cifar(paths[0], source.format))
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    val: float | int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    size: int | tuple[int, int] | None = None,
+) -> Dataset:
+    """Load 'mnist', 'fashion-mnist', 'cifar10', 'cifar100', 'digits', a task like 'mnist:parity', or 'folder:PATH'.
+
+    Files are found (or downloaded) under the data root (see `data_root`); decoded arrays are cached in
+    `cache_dir` (default <root>/cache). `val` splits a stratified validation set off train (fraction or count);
+    `limit` keeps at most that many samples per split (stratified); both are seeded by `seed`. `size` (H, W)
+    resizes a folder dataset's images (default: their most common size).
+    """
+    root = data_root(data_dir)
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache(root)
+    folder = name.startswith(FOLDER_PREFIX)
+    base, task = (name, None) if folder else _parse(name)
+    decoded = _decode(base, root, cache, download, size)
+    train = (decoded.train_x, decoded.train_y)
+    test = (decoded.test_x, decoded.test_y)
+    classes = decoded.classes
+    if task:
+        train, test = task.apply(*train, classes), task.apply(*test, classes)
+        classes = list(task.classes)
+    splits = {"train": _tensors(*train), "test": _tensors(*test)}
+    x, y = splits["train"]
+    if val is None:
+        splits["val"] = (x[:0], y[:0])
+    else:
+        keep, picked = stratified_split(y, val, seed, what="val")
+        splits["train"], splits["val"] = (x[keep], y[keep]), (x[picked], y[picked])
+    if limit is not None:
+        splits = {k: _limited(x, y, limit, seed) for k, (x, y) in splits.items()}
+    label = name if folder else (task.name if task else base)
+    return Dataset(label, classes, *splits["train"], *splits["val"], *splits["test"])
+
+
+def _default_cache(root: Path) -> Path:
+    """<root>/cache, or the user cache dir when the data root is read-only (a shared dataset folder)."""
+    if os.access(root if root.exists() else root.parent, os.W_OK):
+        return root / "cache"
+    return data_root(None) / "cache" if os.access(data_root(None).parent, os.W_OK) else root / "cache"
+
+
+def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64, copy=False))
+
+
+def _limited(x: torch.Tensor, y: torch.Tensor, limit: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = limit_indices(y, limit, seed)
+    return (x, y) if len(idx) == len(y) else (x[idx], y[idx])

@@ -1,0 +1,195 @@
+"""Decode an image-folder dataset (one subfolder per class, optional train/ and test/) to uint8 arrays.
+
+Images are decoded with Pillow in a process pool (decoding is CPU-bound and small JPEGs hold the GIL for most of
+their time, so threads do not help), to one mode (L if every image is grayscale, else RGB) and one size.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import multiprocessing
+import os
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+
+from cnnlab.data.formats import Decoded
+from cnnlab.data.sources import FileTree
+from cnnlab.errors import CnnlabError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
+GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+POOL_MIN_IMAGES = 2000  # below this, starting worker processes costs more than it saves
+WARN_LIST_MAX = 20
+
+Source = bytes | Path
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _children(dirs: set[str], prefix: str) -> set[str]:
+    return {d[len(prefix) :].split("/")[0] for d in dirs if d.startswith(prefix) and len(d) > len(prefix)}
+
+
+def _split_prefixes(dirs: set[str]) -> dict[str, str]:
+    """Where the splits start: 'train/' and 'test/' if both exist; a lone wrapper folder is looked through."""
+    prefix = ""
+    while True:
+        children = _children(dirs, prefix)
+        if {"train", "test"} <= children:
+            return {"train": prefix + "train/", "test": prefix + "test/"}
+        if len(children) == 1 and _children(dirs, prefix + next(iter(children)) + "/"):
+            prefix += next(iter(children)) + "/"
+            continue
+        return {"train": prefix}
+
+
+def _list_images(tree: FileTree) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
+    """Class names (sorted train folders) and, per split, (relative path, label) of every image file."""
+    prefixes = _split_prefixes(tree.dirs)
+    images = sorted(p for p in tree.files if PurePosixPath(p).suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        raise CnnlabError(
+            f"no images found in {tree.origin} (looked for {', '.join(IMAGE_EXTENSIONS)}): check the path"
+        )
+    classes = sorted(_children(tree.dirs, prefixes["train"]))
+    if not classes:
+        raise CnnlabError(f"no class folders in {tree.origin}: put the images of each class in their own subfolder")
+    index = {c: i for i, c in enumerate(classes)}
+    splits: dict[str, list[tuple[str, int]]] = {}
+    for split, prefix in prefixes.items():
+        extra = sorted(_children(tree.dirs, prefix) - index.keys())
+        if extra:
+            raise CnnlabError(
+                f"{tree.origin}: {split} class folder(s) {', '.join(extra)} have no train counterpart: "
+                "rename or remove them"
+            )
+        entries = [
+            (p, index[p[len(prefix) :].split("/")[0]])
+            for p in images
+            if p.startswith(prefix) and "/" in p[len(prefix) :]
+        ]
+        splits[split] = entries
+        empty = sorted(set(_children(tree.dirs, prefix)) - {classes[label] for _, label in entries})
+        if empty:
+            raise CnnlabError(
+                f"{tree.origin}: class folder {prefix}{empty[0]} has no images: add images or remove the folder"
+            )
+    return classes, splits
+
+
+def _open(src: Source) -> Image.Image:
+    return Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+
+
+def _probe(sources: list[Source]) -> list[tuple[bool, tuple[int, int]] | None]:
+    """(is grayscale, (width, height)) from each header, or None where the file is unreadable."""
+    out: list[tuple[bool, tuple[int, int]] | None] = []
+    for src in sources:
+        try:
+            with _open(src) as im:
+                out.append((im.mode in GRAYSCALE_MODES, im.size))
+        except Exception:  # Pillow raises many types for bad files; all mean "unreadable"
+            out.append(None)
+    return out
+
+
+def _decode(job: tuple[list[Source], str, tuple[int, int]]) -> tuple[np.ndarray, list[bool]]:
+    """Decode to `mode` at `size` (w, h); returns the stacked readable images and which ones were readable."""
+    sources, mode, size = job
+    arrays, ok = [], []
+    for src in sources:
+        try:
+            with _open(src) as im:
+                if im.size != size:
+                    im.draft(mode, size)  # JPEG: decode at a reduced scale when shrinking (much faster)
+                im = im if im.mode == mode else im.convert(mode)
+                if im.size != size:
+                    im = im.resize(size, Image.Resampling.BILINEAR)
+                arrays.append(np.asarray(im, np.uint8))
+                ok.append(True)
+        except Exception:
+            ok.append(False)
+    channels = 1 if mode == "L" else 3
+    stack = np.stack(arrays) if arrays else np.zeros((0, size[1], size[0]), np.uint8)
+    return stack.reshape(len(arrays), size[1], size[0], channels), ok
+
+
+def _chunks(items: list[T], n: int) -> list[list[T]]:
+    return [items[i : i + n] for i in range(0, len(items), n)] or [[]]
+
+
+def _default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _pool(count: int, workers: int) -> Executor | None:
+    if workers < 2 or count < POOL_MIN_IMAGES:
+        return None
+    # on Linux fork starts workers in milliseconds (spawn re-imports torch in each); elsewhere keep the safe default
+    method = "fork" if sys.platform.startswith("linux") else None
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+
+def _map(pool: Executor | None, fn: Callable[[T], R], jobs: Iterable[T]) -> list[R]:
+    return list(pool.map(fn, jobs)) if pool else [fn(j) for j in jobs]
+
+
+def _listing(names: list[str]) -> str:
+    more = len(names) - WARN_LIST_MAX
+    return ", ".join(names[:WARN_LIST_MAX]) + (f" and {more} more" if more > 0 else "")
+
+
+def read_image_folder(tree: FileTree, size: tuple[int, int] | None = None) -> Decoded:
+    """Decode a folder dataset; `size` (H, W) forces one size, else the most common size is used.
+
+    Unreadable images are skipped with one warning listing them; a split without a `test/` folder is empty.
+    """
+    classes, splits = _list_images(tree)
+    entries = [(split, path, label) for split, items in splits.items() for path, label in items]
+    sources = [tree.files[path] for _, path, _ in entries]
+    workers = _default_workers()
+    chunk = max(256, math.ceil(len(sources) / (4 * workers)))
+    pool = _pool(len(sources), workers)
+    try:
+        headers = [h for part in _map(pool, _probe, _chunks(sources, chunk)) for h in part]
+        readable = [h for h in headers if h is not None]
+        if not readable:
+            raise CnnlabError(
+                f"no readable images in {tree.origin}: all {len(headers)} image files failed to decode; check the files"
+            )
+        mode = "L" if all(gray for gray, _ in readable) else "RGB"
+        wh = Counter(s for _, s in readable).most_common(1)[0][0] if size is None else (size[1], size[0])
+        keep = [i for i, h in enumerate(headers) if h is not None]
+        parts = _map(pool, _decode, [(c, mode, wh) for c in _chunks([sources[i] for i in keep], chunk)])
+    finally:
+        if pool:
+            pool.shutdown()
+    ok = [flag for _, flags in parts for flag in flags]
+    decoded = [keep[j] for j, flag in enumerate(ok) if flag]
+    nhwc = np.concatenate([a for a, _ in parts])
+    skipped = sorted(set(range(len(entries))) - set(decoded))
+    if skipped:
+        names = _listing([entries[i][1] for i in skipped])
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {tree.origin}: {names}", stacklevel=2)
+    split_of = np.array([entries[i][0] for i in decoded])
+    labels = np.array([entries[i][2] for i in decoded], np.int64)
+    train, test = split_of == "train", split_of == "test"
+    lacking = sorted(set(range(len(classes))) - set(labels[train].tolist()))
+    if lacking:
+        raise CnnlabError(
+            f"{tree.origin}: class {classes[lacking[0]]} has no readable training images: add some or remove the folder"
+        )
+
+    def nchw(mask: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(nhwc[mask].transpose(0, 3, 1, 2))
+
+    return Decoded(nchw(train), labels[train], nchw(test), labels[test], classes)

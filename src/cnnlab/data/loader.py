@@ -1,0 +1,116 @@
+"""DeviceLoader: batches from a split held whole on one device, with resumable seeded shuffling.
+
+Small image datasets fit in GPU memory as uint8 (CIFAR-10 train is 150 MB), so batches are cut by indexing on
+the device instead of collating per-sample tensors in worker processes: no per-image Python work at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from cnnlab.data.augment import Augment, normalize
+from cnnlab.data.dataset import Dataset
+from cnnlab.errors import CnnlabError
+
+
+class DeviceLoader:
+    """Yields (float images, int64 labels) batches; images are scaled to 0..1, augmented, then normalised.
+
+    Shuffling and augmentation draw from one seeded CPU generator. `state_dict()` records the generator state at
+    the start of the current epoch and now, plus the batch position, so `load_state_dict()` on a new loader
+    resumes mid-epoch with exactly the batches the original run would have produced. Iterate one pass at a time.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        batch_size: int,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        augment: Augment | None = None,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+    ) -> None:
+        if x.dtype != torch.uint8 or x.dim() != 4:
+            raise CnnlabError(f"DeviceLoader takes uint8 (N, C, H, W) images, got {x.dtype} of shape {tuple(x.shape)}")
+        if len(x) != len(y):
+            raise CnnlabError(f"DeviceLoader got {len(x)} images but {len(y)} labels: pass matching splits")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise CnnlabError(f"batch_size must be a positive integer, not {batch_size!r}")
+        self.device = torch.device(device) if device is not None else x.device
+        self.x, self.y = x.to(self.device), y.to(self.device)
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.mean, self.std, self.augment = mean, std, augment
+        self._gen = torch.Generator().manual_seed(seed)
+        self._epoch_rng = self._gen.get_state()
+        self._order = torch.arange(len(x))
+        self._position = 0
+        self._resume = False
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, split: str = "train", **kwargs: Any) -> DeviceLoader:
+        """A loader over `dataset.split(split)` normalised with the dataset's train mean/std."""
+        x, y = dataset.split(split)
+        return cls(x, y, mean=dataset.mean, std=dataset.std, **kwargs)
+
+    def __len__(self) -> int:
+        n = len(self.x)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _new_order(self) -> torch.Tensor:
+        return torch.randperm(len(self.x), generator=self._gen) if self.shuffle else torch.arange(len(self.x))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if not self._resume:
+            self._epoch_rng = self._gen.get_state()
+            self._order = self._new_order()
+            self._position = 0
+        self._resume = False
+        while self._position < len(self):
+            start = self._position * self.batch_size
+            idx = self._order[start : start + self.batch_size].to(self.device)
+            self._position += 1
+            yield self._batch(idx)
+
+    def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.x.index_select(0, idx)
+        if self.augment is not None:
+            x = self.augment(x, self._gen)
+        x = x.float().div_(255)
+        if self.mean is not None and self.std is not None:
+            x = normalize(x, self.mean, self.std)
+        return x, self.y.index_select(0, idx)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue from here: generator states and the position within the epoch."""
+        in_epoch = 0 < self._position < len(self)
+        return {
+            "num_samples": len(self.x),
+            "batch_size": self.batch_size,
+            "epoch_rng": self._epoch_rng.clone(),
+            "rng": self._gen.get_state(),
+            "position": self._position if in_epoch else 0,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict()`; the next iteration continues the interrupted epoch (or starts the next)."""
+        if (state["num_samples"], state["batch_size"]) != (len(self.x), self.batch_size):
+            raise CnnlabError(
+                f"loader state is for {state['num_samples']} samples in batches of {state['batch_size']}, "
+                f"this loader has {len(self.x)} in batches of {self.batch_size}: "
+                "resume with the same data and batch size"
+            )
+        if state["position"]:
+            self._gen.set_state(state["epoch_rng"])
+            self._epoch_rng = state["epoch_rng"].clone()
+            self._order = self._new_order()
+            self._position = state["position"]
+            self._resume = True
+        self._gen.set_state(state["rng"])

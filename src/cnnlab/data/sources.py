@@ -1,0 +1,316 @@
+"""Where dataset files live: the data root, the standard distribution files, downloads and safe archive access.
+
+Decoding is not done here (see formats.py); this module only turns a dataset name into verified local files
+and turns an image-folder directory or archive into a list of member files, refusing unsafe archives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import stat
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+
+DOWNLOAD_TIMEOUT_S = 30
+
+
+def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: `data_dir`, else $CNNLAB_DATA, else the user cache dir ($XDG_CACHE_HOME or ~/.cache)/cnnlab."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    if os.environ.get("CNNLAB_DATA"):
+        return Path(os.environ["CNNLAB_DATA"]).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "cnnlab"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One standard distribution file: its name, mirror URLs tried in order, and 'sha256:...' or 'md5:...'."""
+
+    name: str
+    urls: tuple[str, ...]
+    checksum: str
+
+
+@dataclass(frozen=True)
+class StandardSource:
+    """A named dataset in its standard distribution format; `dirs` are the layouts accepted under the root."""
+
+    name: str
+    format: str  # "idx", "cifar10", "cifar100" or "sklearn-digits"
+    files: tuple[RemoteFile, ...] = ()
+    dirs: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+
+
+def _mirrored(name: str, mirrors: tuple[str, ...], checksum: str) -> RemoteFile:
+    return RemoteFile(name, tuple(m + name for m in mirrors), checksum)
+
+
+_MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+_FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+_TORONTO = ("https://www.cs.toronto.edu/~kriz/",)
+
+STANDARD: dict[str, StandardSource] = {
+    s.name: s
+    for s in (
+        StandardSource(
+            "mnist",
+            "idx",
+            (
+                _mirrored(
+                    "train-images-idx3-ubyte.gz",
+                    _MNIST_MIRRORS,
+                    "sha256:440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                ),
+                _mirrored(
+                    "train-labels-idx1-ubyte.gz",
+                    _MNIST_MIRRORS,
+                    "sha256:3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                ),
+                _mirrored(
+                    "t10k-images-idx3-ubyte.gz",
+                    _MNIST_MIRRORS,
+                    "sha256:8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                ),
+                _mirrored(
+                    "t10k-labels-idx1-ubyte.gz",
+                    _MNIST_MIRRORS,
+                    "sha256:f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                ),
+            ),
+            ("mnist", "MNIST/raw", "."),
+            tuple(str(d) for d in range(10)),
+        ),
+        StandardSource(
+            "fashion-mnist",
+            "idx",
+            (
+                _mirrored("train-images-idx3-ubyte.gz", _FASHION_MIRRORS, "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                _mirrored("train-labels-idx1-ubyte.gz", _FASHION_MIRRORS, "md5:25c81989df183df01b3e8a0aad5dffbe"),
+                _mirrored("t10k-images-idx3-ubyte.gz", _FASHION_MIRRORS, "md5:bef4ecab320f06d8554ea6380940ec79"),
+                _mirrored("t10k-labels-idx1-ubyte.gz", _FASHION_MIRRORS, "md5:bb300cfdad3c16e7a12a480ee83cd310"),
+            ),
+            ("fashion-mnist", "FashionMNIST/raw", "."),
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        ),
+        StandardSource(
+            "cifar10",
+            "cifar10",
+            (_mirrored("cifar-10-python.tar.gz", _TORONTO, "md5:c58f30108f718f92721af3b95e74349a"),),
+            ("cifar10", "."),
+        ),
+        StandardSource(
+            "cifar100",
+            "cifar100",
+            (_mirrored("cifar-100-python.tar.gz", _TORONTO, "md5:eb9058c3a382ffc7106e4002c42a8d85"),),
+            ("cifar100", "."),
+        ),
+        StandardSource("digits", "sklearn-digits", classes=tuple(str(d) for d in range(10))),
+    )
+}
+
+
+def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Path]:
+    """Local paths of the source's files (in `source.files` order), downloading missing ones into <root>/<name>/.
+
+    Accepted layouts: <root>/<name>/, torchvision's <root>/MNIST/raw/, or the root itself holding the files.
+    """
+    names = [f.name for f in source.files]
+    for sub in source.dirs:
+        folder = root / sub
+        if all((folder / n).is_file() for n in names):
+            return [folder / n for n in names]
+    target = root / source.name
+    missing = [f for f in source.files if not (target / f.name).is_file()]
+    where = (
+        f"put {', '.join(f.name for f in missing)} in {target}/ "
+        "(or pass data_dir= / set CNNLAB_DATA to a folder that has them)"
+    )
+    if not download:
+        raise CnnlabError(f"{source.name}: files not found and download is off: {where}")
+    for remote in missing:
+        errors = []
+        for url in remote.urls:
+            try:
+                download_file(url, target / remote.name, remote.checksum)
+                break
+            except (CnnlabError, OSError) as e:
+                errors.append(f"{url}: {e}")
+        else:
+            raise CnnlabError(f"{source.name}: could not download {remote.name} ({'; '.join(errors)}): {where}")
+    return [target / n for n in names]
+
+
+def download_file(url: str, dest: Path, checksum: str | None = None) -> Path:
+    """Download `url` to `dest`, verifying 'sha256:HEX' / 'md5:HEX'; the file appears only once verified (atomic)."""
+    algo, _, expected = (checksum or "sha256:").partition(":")
+    digest = hashlib.new(algo)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if expected and digest.hexdigest() != expected.lower():
+            raise CnnlabError(
+                f"checksum mismatch for {url}: expected {algo} {expected}, got {digest.hexdigest()}; "
+                f"the download is corrupt or the file changed: retry, or put a verified copy at {dest}"
+            )
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+# ----------------------------------------------------------------------------------------------- archives
+
+_SKIPPED_PARTS = re.compile(r"^(\..*|__MACOSX)$")  # hidden files, macOS resource forks
+
+
+def _unsafe(name: str, link: str | None, hardlink: bool, links: set[str]) -> str | None:
+    """Why an archive member would land outside the extraction folder, or None if it is safe.
+
+    `links` holds the symlinks seen so far; a member below one of them is refused, so chains of links that
+    each look harmless cannot climb out.
+    """
+    name = name.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "has an absolute path"
+    parts = posixpath.normpath(name).split("/")
+    if ".." in name.split("/"):
+        return "contains '..'"
+    through = next((p for p in ("/".join(parts[:i]) for i in range(1, len(parts))) if p in links), None)
+    if through:
+        return f"lies below the link {through!r}"
+    if link is not None:
+        link = link.replace("\\", "/")
+        if link.startswith("/") or re.match(r"^[A-Za-z]:", link):
+            return f"links to the absolute path {link!r}"
+        resolved = posixpath.normpath(link if hardlink else posixpath.join(posixpath.dirname(name), link))
+        if resolved == ".." or resolved.startswith("../"):
+            return f"links outside the archive ({link!r})"
+        if not hardlink:
+            links.add("/".join(parts))
+    return None
+
+
+def _refuse(archive: Path, name: str, reason: str) -> CnnlabError:
+    return CnnlabError(f"unsafe archive {archive}: member {name!r} {reason}; refusing to use it")
+
+
+def _check_tar_member(m: tarfile.TarInfo, archive: Path, links: set[str]) -> tarfile.TarInfo:
+    if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+        raise _refuse(archive, m.name, "is a device or fifo")
+    reason = _unsafe(m.name, m.linkname if (m.issym() or m.islnk()) else None, m.islnk(), links)
+    if reason:
+        raise _refuse(archive, m.name, reason)
+    return m
+
+
+def _zip_link_target(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    return zf.read(info).decode("utf-8", "replace") if stat.S_ISLNK(info.external_attr >> 16) else None
+
+
+def _zip_members(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
+    infos, links = zf.infolist(), set()
+    for info in infos:
+        reason = _unsafe(info.filename, _zip_link_target(zf, info), False, links)
+        if reason:
+            raise _refuse(archive, info.filename, reason)
+    return infos
+
+
+def _open_archive(archive: Path) -> tarfile.TarFile | zipfile.ZipFile:
+    try:
+        if zipfile.is_zipfile(archive):
+            return zipfile.ZipFile(archive)
+        return tarfile.open(archive)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise CnnlabError(f"{archive} is not a readable .zip/.tar/.tar.gz archive ({e}): check or replace it") from None
+
+
+def _archive_error(archive: Path, e: Exception) -> CnnlabError:
+    return CnnlabError(f"archive {archive} is corrupt or truncated ({e or type(e).__name__}): replace it")
+
+
+def safe_extract(archive: Path, dest: Path) -> Path:
+    """Extract a .zip/.tar(.gz) into `dest`, refusing absolute paths, '..' and links that leave `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with _open_archive(archive) as ar:
+            if isinstance(ar, zipfile.ZipFile):
+                ar.extractall(dest, _zip_members(ar, archive))
+            else:
+                data_filter = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                links: set[str] = set()
+                members = [_check_tar_member(m, archive, links) for m in ar.getmembers()]
+                ar.extractall(dest, members, **data_filter)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise _archive_error(archive, e) from None
+    return dest
+
+
+@dataclass
+class FileTree:
+    """The files of a folder dataset: relative POSIX paths mapped to bytes (archive) or a Path (directory)."""
+
+    origin: Path
+    files: dict[str, bytes | Path]
+    dirs: set[str]
+
+
+def _keep(rel: str) -> bool:
+    return not any(_SKIPPED_PARTS.match(part) for part in rel.split("/"))
+
+
+def read_tree(path: Path) -> FileTree:
+    """List a folder dataset given as a directory or archive; archives are read in memory, never extracted."""
+    if path.is_dir():
+        files: dict[str, bytes | Path] = {}
+        dirs: set[str] = set()
+        for folder, subdirs, names in os.walk(path, followlinks=True):
+            rel_folder = Path(folder).relative_to(path).as_posix()
+            prefix = "" if rel_folder == "." else rel_folder + "/"
+            dirs.update(prefix + d for d in subdirs)
+            files.update({prefix + n: Path(folder) / n for n in names})
+        return FileTree(path, {k: v for k, v in files.items() if _keep(k)}, {d for d in dirs if _keep(d)})
+    if not path.exists():
+        raise CnnlabError(f"folder dataset {path} does not exist: give a directory or a .zip/.tar/.tar.gz archive")
+    files, dirs = {}, set()
+    try:
+        with _open_archive(path) as ar:
+            if isinstance(ar, zipfile.ZipFile):
+                for info in _zip_members(ar, path):
+                    name = posixpath.normpath(info.filename)
+                    if info.is_dir():
+                        dirs.add(name)
+                    elif _zip_link_target(ar, info) is None:
+                        files[name] = ar.read(info)
+            else:
+                links: set[str] = set()
+                for m in ar:  # one streaming pass: a .tar.gz cannot seek back cheaply
+                    _check_tar_member(m, path, links)
+                    name = posixpath.normpath(m.name)
+                    if m.isdir():
+                        dirs.add(name)
+                    elif m.isfile():
+                        files[name] = ar.extractfile(m).read()  # type: ignore[union-attr]
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise _archive_error(path, e) from None
+    for name in files:
+        parts = name.split("/")
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return FileTree(path, {k: v for k, v in files.items() if _keep(k)}, {d for d in dirs if _keep(d)})

@@ -1,0 +1,34 @@
+"""The main job behind `make demo`: train two zoo models on the offline digits dataset and compare them."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cnnlab.train import RunConfig, RunDir, train
+
+DEMO_RUNS = (
+    RunConfig(model="mnist-cnn", data="digits", epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0),
+    RunConfig(model="lenet5-modern", data="digits", epochs=10, batch_size=64, optimizer="adam", lr=2e-3, seed=0),
+)
+
+
+def comparison_table(summaries: list[dict]) -> str:
+    """One row per run: what a reader compares first."""
+    head = ["model", "train/val/test", "train acc", "test acc", "train time", "params"]
+    rows = [[s["model"], f"{s['train_size']}/{s['val_size']}/{s['test_size']}", f"{s['train_accuracy']:.2%}",
+             f"{s['test_accuracy']:.2%}", f"{s['train_seconds']:.1f} s", f"{s['params']:,}"] for s in summaries]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *map(fmt, rows)])
+
+
+def run_demo(out: str | Path = "runs/demo") -> list[dict]:
+    """Train (or reuse finished) demo runs under `out` and return their summaries."""
+    summaries = []
+    for config in DEMO_RUNS:
+        run = RunDir(Path(out) / config.model)
+        if run.summary_path.is_file():
+            summaries.append(json.loads(run.summary_path.read_text()))
+            continue
+        summaries.append(train(config, run.path, resume=run.exists()))
+    return summaries

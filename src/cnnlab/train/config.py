@@ -1,0 +1,118 @@
+"""RunConfig: every setting of a training run, validated once, saved as config.toml in the run directory."""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from cnnlab.errors import CnnlabError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle")
+INITS = ("default", "zeros", "normal", "xavier-uniform", "xavier-normal", "he-normal", "he-uniform")
+MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
+
+
+@dataclass
+class RunConfig:
+    """A training run. Fields equal the `cnnlab train` flags (with dashes) and the keys of an experiment TOML."""
+
+    model: str = "mnist-cnn"
+    data: str = "digits"
+    data_dir: str | None = None
+    input: list[int] | None = None        # C, H, W the data is adapted to (default: the model's input size)
+    resize: str = "pad"                   # how to adapt image size: pad (MNIST 28 -> 32, as LeCun did) or resize
+    limit: int | None = None
+    val_split: float = 0.1                # fraction (< 1) or count (>= 1) of train held out, stratified
+    normalize: bool = True                # subtract the dataset mean, divide by std
+    augment: list[str] | None = None      # "crop" (pad 4 + random crop), "flip"
+    epochs: int = 5
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    step_size: int = 10                   # step: epochs between decays
+    gamma: float = 0.1                    # step / exponential: decay factor
+    decay: float = 0.0                    # time: lr0 / (1 + decay * t), t in epochs (Keras' decay is per step)
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    init: str = "default"
+    init_std: float = 0.01
+    seed: int = 0
+    patience: int | None = None           # early stopping on `monitor`
+    gl_alpha: float | None = None         # Prechelt's GL criterion: stop when 100*(E_val/E_opt - 1) > alpha
+    monitor: str = "val_accuracy"
+    device: str = "cpu"
+
+    def validate(self) -> "RunConfig":
+        """Raise a one-line CnnlabError for the first bad setting."""
+        def positive(name: str, integer: bool = False, allow_none: bool = False, zero: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
+            ok = ok and (v >= 0 if zero else v > 0) and (not integer or float(v).is_integer())
+            if not ok:
+                kind = "integer" if integer else "number"
+                raise CnnlabError(f"--{name.replace('_', '-')} must be a {'non-negative' if zero else 'positive'} "
+                                  f"{kind}, got {v!r}")
+        for name in ("epochs", "batch_size", "step_size"):
+            positive(name, integer=True)
+        for name in ("lr", "init_std"):
+            positive(name)
+        for name in ("momentum", "weight_decay", "decay", "warmup_epochs", "label_smoothing"):
+            positive(name, zero=True)
+        positive("gamma")
+        positive("limit", integer=True, allow_none=True)
+        positive("patience", integer=True, allow_none=True)
+        positive("gl_alpha", allow_none=True)
+        positive("val_split", zero=True)
+        if self.val_split >= 1 and not float(self.val_split).is_integer():
+            raise CnnlabError(f"--val-split must be a fraction below 1 or a whole count, got {self.val_split}")
+        if self.label_smoothing >= 1:
+            raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
+        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS),
+                              ("monitor", MONITORS), ("resize", ("pad", "resize"))):
+            if getattr(self, name) not in allowed:
+                raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        for a in self.augment or []:
+            if a not in ("crop", "flip"):
+                raise CnnlabError(f"--augment {a!r} is not one of crop, flip")
+        if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
+            raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise CnnlabError(f"--device must be cpu, cuda or auto, got {self.device!r}")
+        return self
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps({k: v for k, v in asdict(self).items() if v is not None})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        values = {k.replace("-", "_"): v for k, v in values.items()}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise CnnlabError(f"{source}: unknown setting(s) {', '.join(unknown)}; see `cnnlab train --help`")
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "RunConfig":
+        p = Path(path)
+        if not p.is_file():
+            raise CnnlabError(f"experiment file {str(p)!r} not found")
+        try:
+            values = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise CnnlabError(f"{p}: not valid TOML ({e})") from None
+        return cls.from_dict(values, str(p))
+
+    # Settings that may differ when resuming a run (everything else must match).
+    RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")

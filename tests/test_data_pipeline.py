@@ -1,0 +1,246 @@
+"""Splits, tasks, input adaptation, batched augmentation and the DeviceLoader, on small synthetic tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cnnlab.data import (
+    DROP,
+    Augment,
+    DeviceLoader,
+    Task,
+    adapt,
+    channel_stats,
+    get_task,
+    limit_indices,
+    normalize,
+    random_crop,
+    random_hflip,
+    stratified_split,
+    stratified_subset,
+)
+from cnnlab.errors import CnnlabError
+
+LABELS = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+
+
+def images(n: int = 10, c: int = 3, h: int = 6, w: int = 5, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+# ------------------------------------------------------------------------------------------------ splits
+
+
+def test_stratified_subset_keeps_proportions_and_is_seeded() -> None:
+    idx = stratified_subset(LABELS, 10, seed=0)
+    assert LABELS[idx].bincount().tolist() == [5, 3, 2]
+    assert torch.equal(idx, stratified_subset(LABELS, 10, seed=0))
+    assert not torch.equal(idx, stratified_subset(LABELS, 10, seed=1))
+    assert torch.equal(idx, idx.sort().values)
+    assert len(stratified_subset(LABELS, 7, seed=0)) == 7  # rounding still gives the exact total
+
+
+def test_stratified_split_fraction_and_count() -> None:
+    keep, val = stratified_split(LABELS, 0.2, seed=0)
+    assert (len(keep), len(val)) == (80, 20) and LABELS[val].bincount().tolist() == [10, 6, 4]
+    assert sorted(torch.cat([keep, val]).tolist()) == list(range(100))
+    keep, val = stratified_split(LABELS, 30, seed=0)
+    assert len(val) == 30 and LABELS[val].bincount().tolist() == [15, 9, 6]
+
+
+@pytest.mark.parametrize("size", [0, 100, 1.0, 0.0, -3, "0.1", True, 0.001])
+def test_stratified_split_rejects_bad_sizes(size: object) -> None:
+    with pytest.raises(CnnlabError, match="val"):
+        stratified_split(LABELS, size, seed=0, what="val")  # type: ignore[arg-type]
+
+
+def test_limit_indices() -> None:
+    assert LABELS[limit_indices(LABELS, 10, seed=0)].bincount().tolist() == [5, 3, 2]
+    assert torch.equal(limit_indices(LABELS, 1000, seed=0), torch.arange(100))
+    with pytest.raises(CnnlabError, match="limit must be a positive sample count"):
+        limit_indices(LABELS, 0, seed=0)
+
+
+# ------------------------------------------------------------------------------------------------- tasks
+
+
+def test_parity_task() -> None:
+    task = get_task("mnist:parity")
+    x = np.arange(10)[:, None]
+    _, y = task.apply(x, np.arange(10), [str(d) for d in range(10)])
+    assert task.classes == ("even", "odd") and y.tolist() == [0, 1] * 5
+
+
+def test_task_can_drop_classes() -> None:
+    cats_vs_dogs = Task(
+        "cifar10:cat-dog", ("cat", "dog"), lambda names: [{"cat": 0, "dog": 1}.get(n, DROP) for n in names]
+    )
+    x, y = cats_vs_dogs.apply(np.arange(6), np.array([0, 1, 2, 1, 0, 2]), ["dog", "cat", "ship"])
+    assert x.tolist() == [0, 1, 3, 4] and y.tolist() == [1, 0, 0, 1]
+
+
+# --------------------------------------------------------------------------------------------- adapt
+
+
+def test_adapt_pad_centres_and_zero_fills() -> None:
+    x = images(4, 1, 28, 28)
+    out = adapt(x, (1, 32, 32))
+    assert out.shape == (4, 1, 32, 32) and out.dtype == torch.uint8
+    assert torch.equal(out[:, :, 2:30, 2:30], x) and out.sum() == x.sum()
+    odd = adapt(images(2, 1, 5, 5), (1, 8, 8))
+    assert torch.equal(odd[:, :, 1:6, 1:6], images(2, 1, 5, 5))
+
+
+def test_adapt_channels_and_resize() -> None:
+    gray = images(3, 1, 8, 8)
+    rgb = adapt(gray, (3, 8, 8))
+    assert rgb.shape == (3, 3, 8, 8) and torch.equal(rgb[:, 2], gray[:, 0])
+    assert torch.equal(adapt(rgb, (1, 8, 8)), gray)  # equal channels: luma weights sum to 1
+    flat = torch.full((2, 3, 28, 28), 77, dtype=torch.uint8)
+    assert torch.equal(adapt(flat, (3, 32, 32), mode="resize"), torch.full((2, 3, 32, 32), 77, dtype=torch.uint8))
+    assert adapt(images(2, 3, 64, 64), (3, 16, 16), mode="resize").shape == (2, 3, 16, 16)
+    assert adapt(images(0, 1, 28, 28), (3, 32, 32), mode="resize").shape == (0, 3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    "target, mode, message",
+    [
+        ((1, 16, 16), "pad", "cannot pad 28x28 images to the smaller 16x16: use mode='resize'"),
+        ((4, 28, 28), "pad", "cannot adapt 1-channel images to 4 channels"),
+        ((1, 32, 32), "stretch", "unknown adapt mode 'stretch'"),
+    ],
+)
+def test_adapt_errors(target: tuple[int, int, int], mode: str, message: str) -> None:
+    with pytest.raises(CnnlabError, match=message):
+        adapt(images(1, 1, 28, 28), target, mode)
+
+
+def test_channel_stats_match_float_computation() -> None:
+    x = images(20, 3, 8, 8)
+    mean, std = channel_stats(x)
+    f = x.double() / 255
+    assert mean == pytest.approx(f.mean(dim=(0, 2, 3)).tolist(), abs=1e-12)
+    assert std == pytest.approx(f.std(dim=(0, 2, 3), unbiased=False).tolist(), abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------- augment
+
+
+def test_random_crop_matches_per_image_reference() -> None:
+    x = images(16, 3, 7, 9)
+    out = random_crop(x, 2, torch.Generator().manual_seed(5))
+    offsets = torch.randint(0, 5, (2, 16), generator=torch.Generator().manual_seed(5))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(16):
+        oy, ox = offsets[:, i].tolist()
+        assert torch.equal(out[i], padded[i, :, oy : oy + 7, ox : ox + 9])
+    assert torch.equal(random_crop(x, 0, torch.Generator()), x)
+
+
+def test_random_hflip_and_normalize() -> None:
+    x = images(200)
+    out = random_hflip(x, torch.Generator().manual_seed(0))
+    flipped = torch.tensor([torch.equal(o, i.flip(2)) for o, i in zip(out, x)])
+    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
+    assert (flipped | kept).all() and 70 < flipped.sum() < 130
+    f = torch.rand(2, 3, 4, 4)
+    assert torch.allclose(normalize(f, (0.5, 0.25, 0.0), (0.5, 1.0, 2.0))[:, 1], f[:, 1] - 0.25)
+
+
+def test_augment_is_seeded() -> None:
+    aug = Augment(crop_padding=4, hflip=True)
+    x = images(8, 3, 32, 32)
+    assert torch.equal(aug(x, torch.Generator().manual_seed(1)), aug(x, torch.Generator().manual_seed(1)))
+    assert not torch.equal(aug(x, torch.Generator().manual_seed(1)), aug(x, torch.Generator().manual_seed(2)))
+
+
+# -------------------------------------------------------------------------------------------- loader
+
+
+def _loader(**kwargs: object) -> DeviceLoader:
+    x = images(10, 3, 8, 8)
+    x[:, 0, 0, 0] = torch.arange(10, dtype=torch.uint8)  # pixel (0,0) of channel 0 tags the sample
+    options: dict = {"batch_size": 4, "seed": 0} | kwargs
+    return DeviceLoader(x, torch.arange(10), **options)
+
+
+def test_loader_length_and_coverage() -> None:
+    assert len(_loader()) == 3 and len(_loader(drop_last=True)) == 2
+    loader = _loader()
+    epoch = [y for _, y in loader]
+    assert [len(y) for y in epoch] == [4, 4, 2] and sorted(torch.cat(epoch).tolist()) == list(range(10))
+    assert torch.cat([y for _, y in loader]).tolist() != torch.cat(epoch).tolist()  # a new order each epoch
+    ordered = _loader(shuffle=False, drop_last=True)
+    assert torch.cat([y for _, y in ordered]).tolist() == list(range(8))
+
+
+def test_loader_batches_are_scaled_and_normalised() -> None:
+    loader = _loader(shuffle=False, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    x, y = next(iter(loader))
+    assert x.dtype == torch.float32
+    assert torch.allclose(x, (loader.x[:4].float() / 255 - 0.5) / 0.25)
+    assert y.tolist() == [0, 1, 2, 3]
+
+
+def test_loader_is_reproducible() -> None:
+    def run(seed: int) -> list[torch.Tensor]:
+        loader = _loader(seed=seed, augment=Augment(crop_padding=2, hflip=True))
+        return [x for _ in range(2) for x, _ in loader]
+
+    first, again, other = run(3), run(3), run(4)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 3, 5])
+def test_loader_resumes_exactly_from_state_dict(stop_after: int) -> None:
+    augment = Augment(crop_padding=2, hflip=True)
+    uninterrupted = _loader(augment=augment)
+    reference = [x for _ in range(3) for x, _ in uninterrupted]
+
+    original = _loader(augment=augment)
+    produced, state = [], None
+    for _ in range(3):
+        for x, _ in original:
+            produced.append(x)
+            if len(produced) == stop_after:
+                state = original.state_dict()
+                break
+        if state is not None:
+            break
+    resumed = _loader(augment=augment, seed=99)  # the state overrides the seed
+    resumed.load_state_dict(state)
+    while len(produced) < 9:  # finish the interrupted epoch, then whole epochs
+        produced += [x for x, _ in resumed]
+    assert len(produced) == 9
+    assert all(torch.equal(a, b) for a, b in zip(produced, reference))
+
+
+def test_loader_state_from_another_setup_is_refused() -> None:
+    state = _loader().state_dict()
+    with pytest.raises(CnnlabError, match="loader state is for 10 samples in batches of 4"):
+        _loader(batch_size=5).load_state_dict(state)
+
+
+@pytest.mark.parametrize(
+    "x, y, batch_size, message",
+    [
+        (images(4).float(), torch.arange(4), 2, "uint8"),
+        (images(4), torch.arange(3), 2, "4 images but 3 labels"),
+        (images(4), torch.arange(4), 0, "batch_size must be a positive integer"),
+    ],
+)
+def test_loader_bad_input(x: torch.Tensor, y: torch.Tensor, batch_size: int, message: str) -> None:
+    with pytest.raises(CnnlabError, match=message):
+        DeviceLoader(x, y, batch_size=batch_size)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_loader_on_cuda_matches_cpu() -> None:
+    augment = Augment(crop_padding=2, hflip=True)
+    cpu = [x for x, _ in _loader(augment=augment, mean=(0.5,) * 3, std=(0.2,) * 3)]
+    gpu = [x for x, _ in _loader(augment=augment, mean=(0.5,) * 3, std=(0.2,) * 3, device="cuda")]
+    assert gpu[0].device.type == "cuda"
+    assert all(torch.allclose(a, b.cpu()) for a, b in zip(cpu, gpu))

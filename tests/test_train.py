@@ -1,0 +1,164 @@
+"""The training engine on real data (scikit-learn's digits): resume to the bit, diagnosis, eval, predict, bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cnnlab.errors import CnnlabError
+from cnnlab.train import RunConfig, RunDir, train
+from cnnlab.train.inference import evaluate_run, predict
+from tests.conftest import write_toml
+
+NET = """
+input = [1, 16, 16]
+[[layers]]
+type = "conv"
+filters = 8
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "maxpool"
+size = 2
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dropout"
+rate = 0.3
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture
+def net(tmp_path) -> str:
+    return write_toml(tmp_path / "net.toml", NET)
+
+
+def config(net: str, **kw) -> RunConfig:
+    base = dict(model=net, data="digits", epochs=4, batch_size=32, augment=["crop", "flip"], seed=3, optimizer="sgd",
+                lr=0.05, schedule="cosine")
+    return RunConfig(**{**base, **kw})
+
+
+def test_stop_and_resume_gives_identical_weights(tmp_path, net):
+    full = train(config(net), tmp_path / "full", log=quiet)
+    assert train(config(net), tmp_path / "split", log=quiet, stop_after=2) is None
+    assert not (tmp_path / "split" / "summary.json").exists()
+    resumed = train(config(net), tmp_path / "split", resume=True, log=quiet)
+    a = load_file(str(tmp_path / "full" / "checkpoints" / "last.safetensors"))
+    b = load_file(str(tmp_path / "split" / "checkpoints" / "last.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert full["test_accuracy"] == resumed["test_accuracy"] and resumed["epochs_run"] == 4
+    assert len(RunDir(tmp_path / "split").metrics()) == 4
+
+
+def test_run_directory_contract(tmp_path, net):
+    s = train(config(net, epochs=2), tmp_path / "run", log=quiet)
+    run = tmp_path / "run"
+    for f in ("config.toml", "metrics.csv", "summary.json", "checkpoints/last.safetensors", "checkpoints/best.safetensors",
+              "checkpoints/last.json", "checkpoints/last.state.pt"):
+        assert (run / f).is_file(), f
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("test_accuracy", "train_accuracy", "val_accuracy", "train_seconds", "params", "epochs_run",
+                "train_size", "val_size", "test_size"):
+        assert key in summary
+    assert summary["train_size"] + summary["val_size"] == 1797 - 359 and summary["test_size"] == 359
+    assert RunConfig.from_toml(run / "config.toml") == config(net, epochs=2)
+    assert 0 <= s["test_accuracy"] <= 1
+    state = torch.load(run / "checkpoints" / "last.state.pt", weights_only=True)
+    assert {"optimizer", "scheduler", "loader", "torch_rng", "engine"} <= set(state)
+
+
+def test_learns_digits_then_eval_and_predict(tmp_path):
+    s = train(RunConfig(model="mnist-cnn", data="digits", epochs=4, seed=0), tmp_path / "cnn", log=quiet)
+    assert s["test_accuracy"] > 0.85
+    r = evaluate_run(tmp_path / "cnn")
+    assert abs(r["test_accuracy"] - s["test_accuracy"]) < 1e-9
+    assert sum(map(sum, r["confusion"])) == 359 and len(r["per_class_accuracy"]) == 10
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    img = (digits.images[-1] * 255 / 16).astype("uint8")
+    Image.fromarray(img, "L").save(tmp_path / "digit.png")
+    out = predict(tmp_path / "cnn", [tmp_path / "digit.png"], topk=3)
+    assert len(out[0]["top"]) == 3 and out[0]["top"][0][0] == str(digits.target[-1])
+
+
+def test_zero_init_is_diagnosed_as_stuck_at_chance(tmp_path):
+    s = train(RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=3,
+                        input=[1, 8, 8]), tmp_path / "zeros", log=quiet)
+    assert any(d.startswith("stuck at chance") for d in s["diagnosis"])
+    assert s["test_accuracy"] < 0.2
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, net):
+    s = train(config(net, lr=1e6, optimizer="sgd", augment=None, epochs=3), tmp_path / "nan", log=quiet)
+    assert s["stopped"] == "non-finite loss" and any("loss became" in d for d in s["diagnosis"])
+
+
+def test_resume_with_other_settings_is_refused_and_nothing_is_damaged(tmp_path, net):
+    train(config(net, epochs=1), tmp_path / "run", log=quiet)
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    with pytest.raises(CnnlabError, match="lr is 0.1 but the run"):
+        train(config(net, lr=0.1, epochs=2), tmp_path / "run", resume=True, log=quiet)
+    with pytest.raises(CnnlabError, match="already holds a run"):
+        train(config(net, epochs=2), tmp_path / "run", log=quiet)
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert before == after
+
+
+@pytest.mark.parametrize("kw, text", [
+    (dict(lr=float("nan")), "--lr must be a positive number"),
+    (dict(lr=-1.0), "--lr must be a positive number"),
+    (dict(epochs=0), "--epochs must be a positive integer"),
+    (dict(batch_size=2.5), "--batch-size must be a positive integer"),
+    (dict(optimizer="rmsprop"), "--optimizer 'rmsprop' is not one of"),
+    (dict(data="imagenet"), "unknown dataset 'imagenet'"),
+    (dict(model="resnet-18"), "unknown model 'resnet-18'"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, net, kw, text):
+    with pytest.raises(CnnlabError) as e:
+        train(config(net, **kw), tmp_path / "bad", log=quiet)
+    assert text in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_train_eval_and_bad_input(tmp_path, net):
+    cli = [sys.executable, "-m", "cnnlab.cli"]
+    exp = write_toml(tmp_path / "exp.toml", f'model = "{net}"\ndata = "digits"\nepochs = 1\n')
+    r = subprocess.run([*cli, "train", exp, "--epochs", "2", "--out", str(tmp_path / "cli")], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "test_accuracy" in r.stdout and "epoch 2/2" in r.stderr
+    r = subprocess.run([*cli, "eval", str(tmp_path / "cli")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "confusion matrix" in r.stdout
+    for args, text in ((["train", "--model", net, "--lr", "abc"], "--lr takes a float"),
+                       (["train", "--model", net, "--lr", "0", "--out", str(tmp_path / "x")], "--lr must be a positive"),
+                       (["eval", str(tmp_path)], "not a cnnlab run directory"),
+                       (["predict", str(tmp_path / "cli"), str(tmp_path / "exp.toml")], "not a readable image")):
+        r = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and text in r.stderr, (args, r.stderr)
+
+
+def test_lenet5_on_real_mnist_padded_to_32(tmp_path, monkeypatch):
+    from tests.conftest import SHARED
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    s = train(RunConfig(model="lenet5", data="mnist", data_dir=str(SHARED / "datasets"), limit=3000, epochs=2,
+                        batch_size=32, lr=2e-3), tmp_path / "lenet5", log=quiet)
+    assert s["input_shape"] == [1, 32, 32] and s["train_size"] == 3000 and s["test_size"] == 3000
+    assert s["params"] == 60_000 and s["test_accuracy"] > 0.85
+    meta = json.loads((tmp_path / "lenet5" / "checkpoints" / "best.json").read_text())
+    assert meta["adapt"] == {"source_shape": [1, 28, 28], "mode": "pad"}
