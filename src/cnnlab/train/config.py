@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
+from cnnlab.tomlfile import read_toml
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle")
@@ -105,14 +105,7 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "RunConfig":
-        p = Path(path)
-        if not p.is_file():
-            raise CnnlabError(f"experiment file {str(p)!r} not found")
-        try:
-            values = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise CnnlabError(f"{p}: not valid TOML ({e})") from None
-        return cls.from_dict(values, str(p))
+        return cls.from_dict(read_toml(path, "experiment file"), str(path))
 
     # Settings that may differ when resuming a run (everything else must match).
     RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.tomlfile import read_toml
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -234,12 +234,7 @@ def _fmt(shape: tuple[int, ...]) -> str:
 def load_spec(path: str | Path) -> dict:
     """Read and minimally validate a TOML network file."""
     p = Path(path)
-    if not p.is_file():
-        raise CnnlabError(f"network file {str(p)!r} not found; give a zoo model name (`cnnlab models`) or a path to a .toml file")
-    try:
-        spec = tomllib.loads(p.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise CnnlabError(f"{p}: not valid TOML ({e}); fix the file") from None
+    spec = read_toml(p, "network file", "give a zoo model name (`cnnlab models`) or a path to a .toml file")
     if "layers" not in spec:
         raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
     return spec
