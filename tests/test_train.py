@@ -162,3 +162,23 @@ def test_lenet5_on_real_mnist_padded_to_32(tmp_path, monkeypatch):
     assert s["params"] == 60_000 and s["test_accuracy"] > 0.85
     meta = json.loads((tmp_path / "lenet5" / "checkpoints" / "best.json").read_text())
     assert meta["adapt"] == {"source_shape": [1, 28, 28], "mode": "pad"}
+
+
+def test_early_stopping_by_patience_and_by_generalisation_loss(tmp_path, net):
+    s = train(RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=8, patience=2),
+              tmp_path / "patience", log=quiet)
+    assert s["stopped"].startswith("early stop: val_accuracy did not improve for 2 epochs") and s["epochs_run"] < 8
+    s = train(config(net, epochs=12, lr=0.5, schedule="constant", augment=None, gl_alpha=0.5), tmp_path / "gl", log=quiet)
+    assert s["stopped"].startswith("early stop: generalisation loss GL") and s["epochs_run"] < 12
+    rows = RunDir(tmp_path / "gl").metrics()
+    e_opt = min(r["val_loss"] for r in rows)
+    assert 100 * (rows[-1]["val_loss"] / e_opt - 1) > 0.5
+
+
+def test_lr_find_suggests_a_learning_rate_inside_the_sweep():
+    from cnnlab.train.lrfind import lr_find
+
+    r = lr_find(RunConfig(model="mnist-cnn", data="digits", seed=0), start=1e-6, end=1.0, steps=60)
+    assert 1e-6 <= r.suggestion <= 1.0 and 1e-6 <= r.min_loss_lr <= 1.0
+    assert min(r.losses) < r.losses[0]  # the loss does fall somewhere in the sweep
+    assert "suggested lr" in r.render()

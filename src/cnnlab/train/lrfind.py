@@ -56,8 +56,8 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
             loss.backward()
             optimizer.step()
             value = loss.item()
-            smooth = 0.98 * smooth + 0.02 * value if step else value
-            corrected = smooth / (1 - 0.98 ** (step + 1)) if step else value
+            smooth = 0.98 * smooth + 0.02 * value
+            corrected = smooth / (1 - 0.98 ** (step + 1))  # bias-corrected moving average, as in Adam
             lrs.append(lr)
             losses.append(corrected)
             best = min(best, corrected)
