@@ -42,8 +42,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from cnnlab.analysis import ModelSummary, render, summarize
 
     shape = parse_shape(args.input) if args.input else None
+    in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
     try:
-        summary = summarize(args.model, shape, num_classes=args.num_classes, in_channels=args.in_channels)
+        summary = summarize(args.model, shape, num_classes=args.num_classes, in_channels=in_channels)
     except ShapeError as e:
         if e.rows and args.format != "json":
             partial = ModelSummary(args.model, shape or e.rows[0].input_shape, e.rows, 0, 0)
@@ -228,8 +229,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "in_channels", None) is None and getattr(args, "input", None) and args.command == "summary":
-        args.in_channels = parse_shape(args.input)[0] if _valid(args.input) else None
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
@@ -239,14 +238,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
-
-
-def _valid(text: str) -> bool:
-    try:
-        parse_shape(text)
-        return True
-    except CnnlabError:
-        return False
 
 
 if __name__ == "__main__":

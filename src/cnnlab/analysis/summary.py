@@ -16,7 +16,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
-from cnnlab.analysis.receptive import Axis, Field, adaptive_window, conv_output
+from cnnlab.analysis.receptive import Field, adaptive_window, conv_output
 from cnnlab.errors import CnnlabError, ShapeError
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
@@ -263,8 +263,6 @@ def summarize(model: nn.Module | str, input_shape: tuple[int, int, int] | None =
         x = _first_tensor(inputs)
         row.output_shape = tuple(y.shape[1:]) if y is not None else ()
         own = list(module.parameters(recurse=not leaf))
-        if not leaf:
-            own = list(module.parameters())
         row.params = sum(p.numel() for p in own)
         row.trainable_params = sum(p.numel() for p in own if p.requires_grad)
         if leaf:
@@ -298,8 +296,6 @@ def summarize(model: nn.Module | str, input_shape: tuple[int, int, int] | None =
     try:
         with tracer:
             y = _first_tensor(meta(x))
-    except ShapeError:
-        raise
     except CnnlabError:
         raise
     except Exception as e:  # torch's own shape errors: report them as the user's input problem

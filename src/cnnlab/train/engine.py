@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
