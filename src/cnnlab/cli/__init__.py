@@ -1,0 +1,35 @@
+"""The `cnnlab` command: parses arguments, calls the library, maps CnnlabError to exit status 2.
+
+Each capability keeps its commands in its own module here with a `register(subparsers)` function."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from cnnlab.cli import analysis, train
+from cnnlab.errors import CnnlabError
+
+COMMAND_MODULES = (analysis, train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cnnlab", description="A workbench for convolutional neural networks.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CnnlabError as e:
+        print(f"cnnlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnnlab: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,74 @@
+"""Commands on models themselves: models, summary, check."""
+from __future__ import annotations
+
+import argparse
+
+from cnnlab.cli.common import parse_shape
+from cnnlab.errors import ShapeError
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import torch
+
+    from cnnlab.zoo import create_model, list_models, model_info
+
+    rows = [("name", "family", "input (C,H,W)", "classes", "params")]
+    for name in list_models(args.pattern):
+        info = model_info(name)
+        with torch.device("meta"):
+            params = sum(p.numel() for p in create_model(name).parameters())
+        rows.append((name, info.family, "x".join(map(str, info.input_size)), str(info.num_classes), f"{params:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.rjust(w) if i == 4 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from cnnlab.analysis import ModelSummary, render, summarize
+
+    shape = parse_shape(args.input) if args.input else None
+    in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
+    try:
+        summary = summarize(args.model, shape, num_classes=args.num_classes, in_channels=in_channels)
+    except ShapeError as e:
+        if e.rows and args.format != "json":
+            partial = ModelSummary(args.model, shape or e.rows[0].input_shape, e.rows, 0, 0)
+            print(render(partial, args.format, args.convention).split("\nInput ")[0], flush=True)
+        raise
+    print(render(summary, args.format, args.convention), end="")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from cnnlab.analysis import summarize
+    from cnnlab.analysis.grade import grade, read_table
+
+    table = read_table(args.table)
+    summary = summarize(args.model, parse_shape(args.input) if args.input else None, num_classes=args.num_classes)
+    result = grade(table, summary)
+    print(result.render())
+    return result.exit_code
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("models", help="list the model zoo: name, family, default input, parameters")
+    m.add_argument("pattern", nargs="?", default="*", help="glob filter, e.g. 'resnet*'")
+    m.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("summary", help="layer-by-layer shapes, parameters, MACs and receptive fields")
+    s.add_argument("model", help="zoo name (see `cnnlab models`) or path to a .toml network")
+    s.add_argument("--input", help="C,H,W (default: the model's own input size)")
+    s.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
+    s.add_argument("--in-channels", type=int, help="input channels (default: from --input or the model's)")
+    s.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
+    s.add_argument("--convention", choices=["torch", "keras"], default="torch",
+                   help="keras: HWC shapes and notes where Keras semantics differ")
+    s.set_defaults(func=cmd_summary)
+
+    c = sub.add_parser("check", help="grade a hand-made layer table (markdown or CSV) against the real model")
+    c.add_argument("table", help="markdown or CSV file with columns such as layer, shape, size, parameters, MACs")
+    c.add_argument("--model", required=True, help="zoo name or path to a .toml network")
+    c.add_argument("--input", help="C,H,W (default: the model's own input size)")
+    c.add_argument("--num-classes", type=int)
+    c.set_defaults(func=cmd_check)

@@ -1,0 +1,63 @@
+"""Helpers shared by the command modules: argument types and the RunConfig flags."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cnnlab.errors import CnnlabError
+
+if TYPE_CHECKING:
+    from cnnlab.train.config import RunConfig
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """'3,32,32' or '3x32x32' -> (3, 32, 32)."""
+    parts = text.replace("x", ",").replace("X", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise CnnlabError(f"--input must be C,H,W with three positive integers (e.g. 3,32,32), got {text!r}")
+    return shape  # type: ignore[return-value]
+
+
+def typed(conv: type, flag: str) -> Callable[[str], object]:
+    def parse(text: str) -> object:
+        try:
+            return conv(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a {conv.__name__}, got {text!r}") from None
+    return parse
+
+
+def config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field (defaults suppressed, so only what the user gave overrides a TOML file)."""
+    from dataclasses import fields
+
+    from cnnlab.train.config import RunConfig
+
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type)
+        if f.name in ("input", "augment"):
+            p.add_argument(flag, default=argparse.SUPPRESS, metavar="A,B",
+                           type=(lambda t: list(parse_shape(t))) if f.name == "input" else (lambda t: [a for a in t.split(",") if a]))
+        elif kind.startswith("bool"):
+            p.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction)
+        else:
+            conv = int if kind.startswith("int") else float if kind.startswith("float") else str
+            p.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag))
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    from dataclasses import fields
+
+    from cnnlab.train.config import RunConfig
+
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
+    if args.experiment:
+        base = RunConfig.from_toml(args.experiment)
+        return RunConfig.from_dict({**base.__dict__, **given}, args.experiment)
+    return RunConfig.from_dict(given)

@@ -1,0 +1,104 @@
+"""Commands on training runs: train, eval, predict, lr-find, demo."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cnnlab.cli.common import config_flags, run_config
+from cnnlab.errors import CnnlabError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cnnlab.train import RunConfig, RunDir, train
+
+    if args.resume and args.out and RunDir(Path(args.out)).exists():
+        saved = RunDir(Path(args.out)).config()
+        overrides = {k: v for k, v in run_config(args).__dict__.items() if k in RunConfig.RESUMABLE and hasattr(args, k)}
+        config = RunConfig.from_dict({**saved.__dict__, **overrides})
+    else:
+        config = run_config(args)
+    out = args.out or f"runs/{Path(config.model).stem}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
+    summary = train(config, out, resume=args.resume, progress=args.progress)
+    print(f"run: {out}")
+    for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped"):
+        value = summary[key]
+        print(f"{key:>15}: {value:.4f}" if isinstance(value, float) and key.endswith("accuracy") else f"{key:>15}: {value}")
+    for finding in summary["diagnosis"]:
+        print(f"      diagnosis: {finding}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from cnnlab.train.inference import evaluate_run
+
+    r = evaluate_run(args.run)
+    print(f"test accuracy: {r['test_accuracy']:.4f} ({r['test_size']} images), loss {r['test_loss']:.4f}")
+    width = max(len(c) for c in r["classes"])
+    print("per-class accuracy:")
+    for c, a in zip(r["classes"], r["per_class_accuracy"]):
+        print(f"  {c:<{width}}  {a:.4f}")
+    print("confusion matrix (rows: true, columns: predicted):")
+    cells = max(len(str(v)) for row in r["confusion"] for v in row)
+    for c, row in zip(r["classes"], r["confusion"]):
+        print(f"  {c:<{width}}  " + " ".join(f"{v:>{cells}}" for v in row))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cnnlab.train.inference import predict
+
+    if args.top < 1:
+        raise CnnlabError(f"--top must be at least 1, got {args.top}")
+    for r in predict(args.run, args.images, args.top):
+        print(r["image"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]))
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from cnnlab.train.lrfind import lr_find
+
+    if args.steps < 2:
+        raise CnnlabError(f"--steps must be at least 2, got {args.steps}")
+    print(lr_find(run_config(args), steps=args.steps).render())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cnnlab.demo import comparison_table, run_demo
+
+    summaries = run_demo(args.out)
+    print(comparison_table(summaries))
+    print(f"run directories: {args.out}/ (inspect with `cnnlab eval {args.out}/mnist-cnn`)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a model on a dataset into a run directory",
+                       description="Settings come from flags or an experiment TOML file (flags override it).")
+    t.add_argument("experiment", nargs="?", help="experiment TOML with RunConfig keys (model, data, epochs, ...)")
+    config_flags(t)
+    t.add_argument("--out", help="run directory (default runs/MODEL-DATA-sSEED)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--progress", default=None, action=argparse.BooleanOptionalAction,
+                   help="per-batch progress bar (default: when stderr is a terminal)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")
+    e.add_argument("run")
+    e.set_defaults(func=cmd_eval)
+
+    pr = sub.add_parser("predict", help="top-k classes for image files, with a run's model")
+    pr.add_argument("run")
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--top", type=int, default=3)
+    pr.set_defaults(func=cmd_predict)
+
+    lf = sub.add_parser("lr-find", help="LR range test: suggests a learning rate for a training setup")
+    lf.add_argument("experiment", nargs="?")
+    config_flags(lf)
+    lf.add_argument("--steps", type=int, default=100)
+    lf.set_defaults(func=cmd_lr_find)
+
+    d = sub.add_parser("demo", help="the main job: train two zoo models on digits (offline) and compare them")
+    d.add_argument("--out", default="runs/demo")
+    d.set_defaults(func=cmd_demo)
