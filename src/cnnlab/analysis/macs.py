@@ -43,7 +43,7 @@ def layer_macs(module: nn.Module, input_shape: tuple[int, ...], output_shape: tu
         kh, kw = _pair(module.kernel_size)
         per = module.in_channels // module.groups
         n = h * w * c_out * per * kh * kw
-        cin = f"(C_in/groups)" if module.groups > 1 else "C_in"
+        cin = "(C_in/groups)" if module.groups > 1 else "C_in"
         return n, f"H_out*W_out*C_out*{cin}*k_h*k_w = {h}*{w}*{c_out}*{per}*{kh}*{kw} = {n:,}"
     if isinstance(module, nn.Linear):
         rows = math.prod(output_shape[:-1]) if len(output_shape) > 1 else 1
