@@ -19,6 +19,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.train import diagnose
 from cnnlab.train.checkpoint import load_train_state, load_weights, save_checkpoint, write_text
 from cnnlab.train.config import RunConfig
+from cnnlab.train.events import EventLog
 from cnnlab.train.init import initialize
 from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
 from cnnlab.train.progress import Progress
@@ -98,8 +99,12 @@ def _check_resume(run: RunDir, config: RunConfig) -> None:
 
 def train(config: RunConfig, out: str | Path, resume: bool = False,
           log: Callable[[str], None] | None = None, progress: bool | None = None,
-          stop_after: int | None = None) -> dict[str, Any] | None:
+          stop_after: int | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+          ) -> dict[str, Any] | None:
     """Train `config` into run directory `out`; with resume=True continue it from its last checkpoint.
+
+    `on_epoch(row)` is called after each epoch's checkpoint with its metrics row (as in metrics.csv); it may raise
+    to stop the run (a tuner pruning a trial does), leaving a resumable run directory.
 
     `stop_after=N` stops after epoch N as an interruption would (checkpoints written, no summary, returns None),
     so the run can be resumed later.
@@ -151,85 +156,90 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
     meta_base = {"model": config.model, "classes": data.classes, "input_shape": list(data.input_shape),
                  "mean": list(data.mean) if config.normalize else None, "std": list(data.std) if config.normalize else None,
                  "dataset": data.name, "adapt": adaptation}
+    bar = Progress(len(train_loader), enabled=progress)
     findings: list[str] = []
     stop_reason = "completed"
-    bar = Progress(len(train_loader), enabled=progress)
-    for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen, max_norm, bad_loss = 0, 0.0, None
-        bar.start(epoch, config.epochs)
-        for i, (x, y) in enumerate(train_loader):
-            out = model(x)
-            loss = loss_fn(out, y)
-            if not torch.isfinite(loss):
-                bad_loss = loss.item()
+    with EventLog(run.path, state["epoch"] + 1) as events:
+        for epoch in range(state["epoch"] + 1, config.epochs + 1):
+            model.train()
+            t0 = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            seen, max_norm, bad_loss = 0, 0.0, None
+            bar.start(epoch, config.epochs)
+            for i, (x, y) in enumerate(train_loader):
+                out = model(x)
+                loss = loss_fn(out, y)
+                if not torch.isfinite(loss):
+                    bad_loss = loss.item()
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                norm = nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+                max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
+                optimizer.step()
+                scheduler.step()
+                loss_sum += loss.detach() * len(y)
+                correct += (out.argmax(1) == y).sum()
+                seen += len(y)
+                if bar.wants_update(i + 1):
+                    bar.update(i + 1, loss_sum.item() / seen, correct.item() / seen)
+            bar.finish()
+            if bad_loss is not None:
+                findings.append(diagnose.non_finite(bad_loss, optimizer.param_groups[0]["lr"]))
+                log("diagnosis: " + findings[-1])
+                stop_reason = "non-finite loss"
+                if (run.checkpoints / "last.safetensors").exists():
+                    load_weights(run.checkpoints / "last.safetensors", model)
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-            max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (out.argmax(1) == y).sum()
-            seen += len(y)
-            bar.update(i + 1, loss_sum.item() / seen if bar.wants_update(i + 1) else None, correct.item() / seen)
-        bar.finish()
-        if bad_loss is not None:
-            findings.append(diagnose.non_finite(bad_loss, optimizer.param_groups[0]["lr"]))
-            log("diagnosis: " + findings[-1])
-            stop_reason = "non-finite loss"
-            if (run.checkpoints / "last.safetensors").exists():
-                load_weights(run.checkpoints / "last.safetensors", model)
-            break
-        val_loss, val_acc, _ = evaluate(model, val_loader, loss_fn) if has_val else (None, None, None)
-        seconds = time.perf_counter() - t0
-        state["train_seconds"] += seconds
-        row = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
-               "val_loss": val_loss, "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3)}
-        history.append(row)
-        log(_epoch_line(row, config.epochs))
-        value = row[monitor]
-        improved = state["best"] is None or (value > state["best"] if maximize else value < state["best"])
-        if improved:
-            state["best"], state["best_epoch"], state["bad_epochs"] = value, epoch, 0
-        else:
-            state["bad_epochs"] += 1
-        gl = None
-        if config.gl_alpha is not None and has_val:
-            state["e_opt"] = val_loss if state["e_opt"] is None else min(state["e_opt"], val_loss)
-            gl = 100 * (val_loss / state["e_opt"] - 1) if state["e_opt"] > 0 else 0.0
-        for finding in (diagnose.at_chance(history, data.num_classes, config.normalize), diagnose.exploding(max_norm)):
-            if finding and finding not in findings:
-                findings.append(finding)
-                log("diagnosis: " + finding)
-        if epoch == 1 or findings:
-            probe_x = next(iter(DeviceLoader(data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False,
-                                             device=device, **normalize)))[0]
-            finding = diagnose.dead_relus(model, probe_x)
-            if finding and finding not in findings:
-                findings.append(finding)
-                log("diagnosis: " + finding)
-        state["epoch"] = epoch
-        meta = {**meta_base, "epoch": epoch, "metrics": row}
-        if improved:
-            save_checkpoint(run.checkpoints, "best", model, meta)
-        train_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                       "loader": train_loader.state_dict(), "torch_rng": torch.get_rng_state(), "engine": dict(state)}
-        save_checkpoint(run.checkpoints, "last", model, meta, train_state)
-        run.write_metrics(history)
-        if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
-            log(f"stopped after epoch {epoch}; continue with --resume")
-            return None
-        if config.patience is not None and state["bad_epochs"] >= config.patience:
-            stop_reason = f"early stop: {monitor} did not improve for {config.patience} epochs"
-            break
-        if gl is not None and gl > config.gl_alpha:
-            stop_reason = f"early stop: generalisation loss GL = {gl:.1f} > {config.gl_alpha}"
-            break
+            val_loss, val_acc, _ = evaluate(model, val_loader, loss_fn) if has_val else (None, None, None)
+            seconds = time.perf_counter() - t0
+            state["train_seconds"] += seconds
+            row = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
+                   "val_loss": val_loss, "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3)}
+            history.append(row)
+            log(_epoch_line(row, config.epochs))
+            value = row[monitor]
+            improved = state["best"] is None or (value > state["best"] if maximize else value < state["best"])
+            if improved:
+                state["best"], state["best_epoch"], state["bad_epochs"] = value, epoch, 0
+            else:
+                state["bad_epochs"] += 1
+            gl = None
+            if config.gl_alpha is not None and has_val:
+                state["e_opt"] = val_loss if state["e_opt"] is None else min(state["e_opt"], val_loss)
+                gl = 100 * (val_loss / state["e_opt"] - 1) if state["e_opt"] > 0 else 0.0
+            for finding in (diagnose.at_chance(history, data.num_classes, config.normalize), diagnose.exploding(max_norm)):
+                if finding and finding not in findings:
+                    findings.append(finding)
+                    log("diagnosis: " + finding)
+            if epoch == 1 or findings:
+                probe_x = next(iter(DeviceLoader(data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False,
+                                                 device=device, **normalize)))[0]
+                finding = diagnose.dead_relus(model, probe_x)
+                if finding and finding not in findings:
+                    findings.append(finding)
+                    log("diagnosis: " + finding)
+            state["epoch"] = epoch
+            meta = {**meta_base, "epoch": epoch, "metrics": row}
+            if improved:
+                save_checkpoint(run.checkpoints, "best", model, meta)
+            train_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                           "loader": train_loader.state_dict(), "torch_rng": torch.get_rng_state(), "engine": dict(state)}
+            save_checkpoint(run.checkpoints, "last", model, meta, train_state)
+            run.write_metrics(history)
+            events.log(row)
+            if on_epoch is not None:
+                on_epoch(row)
+            if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
+                log(f"stopped after epoch {epoch}; continue with --resume")
+                return None
+            if config.patience is not None and state["bad_epochs"] >= config.patience:
+                stop_reason = f"early stop: {monitor} did not improve for {config.patience} epochs"
+                break
+            if gl is not None and gl > config.gl_alpha:
+                stop_reason = f"early stop: generalisation loss GL = {gl:.1f} > {config.gl_alpha}"
+                break
     if stop_reason != "completed":
         log(stop_reason)
     return _finish(run, config, model, data, train_loader, test_loader, loss_fn, history, state, stop_reason, findings)
