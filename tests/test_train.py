@@ -181,3 +181,69 @@ def test_lr_find_suggests_a_learning_rate_inside_the_sweep():
     assert 1e-6 <= r.suggestion <= 1.0 and 1e-6 <= r.min_loss_lr <= 1.0
     assert min(r.losses) < r.losses[0]  # the loss does fall somewhere in the sweep
     assert "suggested lr" in r.render()
+
+
+def test_exploding_gradients_and_dead_relus_are_diagnosed_and_a_healthy_run_is_not(tmp_path):
+    # raw 0-255 pixels into an MLP initialised with std 1: logits in the thousands, gradients explode, ReLUs die
+    s = train(RunConfig(model="mlp", data="digits", pixels="raw", normalize=False, init="normal", init_std=1.0,
+                        optimizer="sgd", lr=0.001, epochs=2), tmp_path / "explode", log=quiet)
+    assert any(d.startswith("gradient norm reached") for d in s["diagnosis"]), s["diagnosis"]
+    # a normalised MLP at lr 3.0: the first steps push every ReLU negative
+    s = train(RunConfig(model="mlp", data="digits", optimizer="sgd", lr=3.0, epochs=2), tmp_path / "dead", log=quiet)
+    dead = [d for d in s["diagnosis"] if d.startswith("dead ReLUs")]
+    assert dead and "relu1" in dead[0] and "never fire" in dead[0]
+    healthy = train(RunConfig(model="mlp", data="digits", optimizer="sgd", lr=0.05, epochs=2), tmp_path / "ok", log=quiet)
+    assert healthy["diagnosis"] == [] and healthy["test_accuracy"] > 0.8
+
+
+def test_tensorboard_events_and_on_epoch_rows(tmp_path, net):
+    tf_before = "tensorflow" in sys.modules
+    rows: list[dict] = []
+    train(config(net, epochs=3), tmp_path / "tb", log=quiet, on_epoch=rows.append)
+    assert tf_before or "tensorflow" not in sys.modules  # the event writer must not drag TensorFlow in
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows == RunDir(tmp_path / "tb").metrics()
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    assert {"loss/train", "accuracy/train", "loss/val", "accuracy/val", "lr"} <= set(events.Tags()["scalars"])
+    assert [(e.step, round(e.value, 5)) for e in events.Scalars("accuracy/val")] == \
+        [(r["epoch"], round(r["val_accuracy"], 5)) for r in rows]
+
+
+def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, net):
+    import os
+    import pty
+
+    cmd = [sys.executable, "-m", "cnnlab.cli", "train", "--model", net, "--data", "digits", "--epochs", "1",
+           "--batch-size", "8"]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "tty")], stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=300) == 0
+    text = b"".join(chunks).decode(errors="replace")
+    assert "epoch 1/1" in text and "it/s" in text and "<" in text and "loss=" in text and "acc=" in text
+    r = subprocess.run([*cmd, "--out", str(tmp_path / "pipe")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "it/s" not in r.stderr and "epoch 1/1: loss" in r.stderr
+
+
+def test_vgg16_on_raw_cifar10_pixels_with_sgd_is_diagnosed_stuck_at_chance(tmp_path):
+    """The classic silent failure: VGG16 (no batch norm, Keras' Glorot init), SGD lr 0.001, unnormalised 0-255 pixels."""
+    from tests.conftest import SHARED
+
+    s = train(RunConfig(model="vgg16-cifar", data=f"folder:{SHARED / 'datasets' / 'cifar10-jpg.tar.gz'}", limit=400,
+                        pixels="raw", normalize=False, init="xavier-uniform", optimizer="sgd", lr=0.001, momentum=0.9,
+                        batch_size=32, epochs=2, seed=0), tmp_path / "vgg16", log=quiet)
+    rows = RunDir(tmp_path / "vgg16").metrics()
+    assert all(abs(r["train_loss"] - 2.3026) < 0.05 for r in rows)
+    stuck = [d for d in s["diagnosis"] if d.startswith("stuck at chance")]
+    assert stuck and "raw 0-255 pixels" in stuck[0] and "ln 10 = 2.3026" in stuck[0]

@@ -17,7 +17,7 @@ from cnnlab.errors import CnnlabError
 
 
 class DeviceLoader:
-    """Yields (float images, int64 labels) batches; images are scaled to 0..1, augmented, then normalised.
+    """Yields (float images, int64 labels) batches; images are augmented, scaled (to 0..1 by default), then normalised.
 
     Shuffling and augmentation draw from one seeded CPU generator. `state_dict()` records the generator state at
     the start of the current epoch and now, plus the batch position, so `load_state_dict()` on a new loader
@@ -37,6 +37,7 @@ class DeviceLoader:
         drop_last: bool = False,
         device: str | torch.device | None = None,
         seed: int = 0,
+        scale: float = 1 / 255,
     ) -> None:
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise CnnlabError(f"DeviceLoader takes uint8 (N, C, H, W) images, got {x.dtype} of shape {tuple(x.shape)}")
@@ -47,7 +48,7 @@ class DeviceLoader:
         self.device = torch.device(device) if device is not None else x.device
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.mean, self.std, self.augment = mean, std, augment
+        self.mean, self.std, self.augment, self.scale = mean, std, augment, scale
         self._gen = torch.Generator().manual_seed(seed)
         self._epoch_rng = self._gen.get_state()
         self._order = torch.arange(len(x))
@@ -83,7 +84,7 @@ class DeviceLoader:
         x = self.x.index_select(0, idx)
         if self.augment is not None:
             x = self.augment(x, self._gen)
-        x = x.float().div_(255)
+        x = x.float().mul_(self.scale)
         if self.mean is not None and self.std is not None:
             x = normalize(x, self.mean, self.std)
         return x, self.y.index_select(0, idx)

@@ -27,6 +27,7 @@ class RunConfig:
     limit: int | None = None
     val_split: float = 0.1                # fraction (< 1) or count (>= 1) of train held out, stratified
     normalize: bool = True                # subtract the dataset mean, divide by std
+    pixels: str = "unit"                  # unit: scale to 0..1; raw: feed 0..255 (what a Keras model without Rescaling sees)
     augment: list[str] | None = None      # "crop" (pad 4 + random crop), "flip"
     epochs: int = 5
     batch_size: int = 64
@@ -77,7 +78,8 @@ class RunConfig:
         if self.label_smoothing >= 1:
             raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
         for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS),
-                              ("monitor", MONITORS), ("resize", ("pad", "resize"))):
+                              ("monitor", MONITORS), ("resize", ("pad", "resize")),
+                              ("pixels", ("unit", "raw"))):
             if getattr(self, name) not in allowed:
                 raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         for a in self.augment or []:

@@ -10,18 +10,24 @@ import torch
 from torch import nn
 
 
-def at_chance(history: list[dict], num_classes: int, normalized: bool, min_epochs: int = 2) -> str | None:
-    """Accuracy near 1/K and loss near ln K after the first epochs: the network has learnt nothing."""
+def at_chance(history: list[dict], num_classes: int, normalized: bool, pixels: str = "unit", samples: int = 0,
+              min_epochs: int = 2) -> str | None:
+    """Accuracy near 1/K and loss near ln K after the first epochs: the network has learnt nothing.
+
+    "Near" for accuracy is within three standard errors of chance on `samples` images (at least 2 points), so a
+    small validation split does not hide a stuck run; the loss must be within 3% of ln K."""
     if len(history) < min_epochs or num_classes < 2:
         return None
     recent = history[-min_epochs:]
     chance, ln_k = 1.0 / num_classes, math.log(num_classes)
     acc_key = "val_accuracy" if recent[-1].get("val_accuracy") is not None else "train_accuracy"
-    stuck = all(abs(r[acc_key] - chance) <= max(0.02, 0.25 * chance) and abs(r["train_loss"] - ln_k) <= 0.05 * ln_k
-                for r in recent)
+    tolerance = max(0.02, 3 * math.sqrt(chance * (1 - chance) / samples) if samples else 0.25 * chance)
+    stuck = all(abs(r[acc_key] - chance) <= tolerance and abs(r["train_loss"] - ln_k) <= 0.03 * ln_k for r in recent)
     if not stuck:
         return None
-    causes = [] if normalized else ["inputs are not normalised (raw 0-255 pixels saturate the first layers)"]
+    causes = ["inputs are raw 0-255 pixels, 255x the scale the network and learning rate expect (use --pixels unit)"] \
+        if pixels == "raw" else []
+    causes += [] if normalized else ["inputs are not normalised to zero mean and unit variance (use --normalize)"]
     causes += ["the learning rate is too low to leave the initial plateau, or so high that the ReLUs died",
                "a deep plain network (e.g. VGG16 without batch norm) starts in a flat region",
                "labels may not match images (check the dataset and any task mapping)"]

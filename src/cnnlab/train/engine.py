@@ -62,6 +62,16 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     return data, model, adaptation
 
 
+def preprocessing(config: RunConfig, data: Dataset) -> dict[str, Any]:
+    """DeviceLoader keyword arguments turning uint8 pixels into the model's inputs: scale, then mean/std."""
+    scale = 1 / 255 if config.pixels == "unit" else 1.0
+    return {"scale": scale, **({"mean": data.mean, "std": data.std} if config.normalize else {})}
+
+
+def augmentation(config: RunConfig) -> Augment:
+    return Augment(crop_padding=4 if "crop" in (config.augment or []) else 0, hflip="flip" in (config.augment or []))
+
+
 def _takes_image_size(name: str) -> bool:
     import inspect
 
@@ -123,8 +133,9 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
     data, model, adaptation = prepare(config)
     initialize(model, config.init, config.init_std)
     model.to(device)
-    normalize = dict(mean=data.mean, std=data.std) if config.normalize else {}
-    augment = Augment(crop_padding=4 if "crop" in (config.augment or []) else 0, hflip="flip" in (config.augment or []))
+    normalize = preprocessing(config, data)
+    scale = normalize["scale"]
+    augment = augmentation(config)
     train_loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augment,
                                 shuffle=True, device=device, seed=config.seed, **normalize)
     val_loader = DeviceLoader(data.val_x, data.val_y, batch_size=512, shuffle=False, device=device, **normalize)
@@ -155,7 +166,7 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
         write_text(run.config_path, config.to_toml())
     meta_base = {"model": config.model, "classes": data.classes, "input_shape": list(data.input_shape),
                  "mean": list(data.mean) if config.normalize else None, "std": list(data.std) if config.normalize else None,
-                 "dataset": data.name, "adapt": adaptation}
+                 "dataset": data.name, "adapt": adaptation, "scale": scale}
     bar = Progress(len(train_loader), enabled=progress)
     findings: list[str] = []
     stop_reason = "completed"
@@ -209,7 +220,8 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
             if config.gl_alpha is not None and has_val:
                 state["e_opt"] = val_loss if state["e_opt"] is None else min(state["e_opt"], val_loss)
                 gl = 100 * (val_loss / state["e_opt"] - 1) if state["e_opt"] > 0 else 0.0
-            for finding in (diagnose.at_chance(history, data.num_classes, config.normalize), diagnose.exploding(max_norm)):
+            for finding in (diagnose.at_chance(history, data.num_classes, config.normalize, config.pixels,
+                                                    len(data.val_y) if has_val else len(data.train_y)), diagnose.exploding(max_norm)):
                 if finding and finding not in findings:
                     findings.append(finding)
                     log("diagnosis: " + finding)

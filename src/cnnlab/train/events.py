@@ -1,6 +1,12 @@
-"""TensorBoard event files in RUN/tensorboard/, written when the tensorboard package is installed (optional)."""
+"""TensorBoard event files in RUN/tensorboard/, written when the tensorboard package is installed (optional).
+
+Written with tensorboard's record writer on a plain file: torch.utils.tensorboard and tensorboard's EventFileWriter
+both import TensorFlow whenever it is installed (seconds of start-up and log noise on every run)."""
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -8,24 +14,39 @@ from typing import Any
 class EventLog:
     """Per-epoch scalars (loss/accuracy for train and val, lr, seconds) for `tensorboard --logdir RUN`.
 
-    `first_epoch` > 1 on resume: events from an interrupted epoch after it are purged so curves do not fork."""
+    On resume (`first_epoch` > 1) a new event file starts with a purge marker at `first_epoch`, so TensorBoard drops
+    points an interrupted attempt logged after the checkpoint and curves do not fork."""
 
     def __init__(self, run_path: Path, first_epoch: int = 1) -> None:
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+            from tensorboard.compat.proto.summary_pb2 import Summary
+            from tensorboard.summary.writer.record_writer import RecordWriter
         except ImportError:  # tensorboard not installed: metrics.csv still holds everything
             self.writer = None
             return
-        self.writer = SummaryWriter(str(run_path / "tensorboard"), purge_step=first_epoch if first_epoch > 1 else None)
+        self._event, self._summary = Event, Summary
+        folder = run_path / "tensorboard"
+        folder.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        name = f"events.out.tfevents.{now:.6f}.{socket.gethostname()}.{os.getpid()}.cnnlab"
+        self.writer = RecordWriter(open(folder / name, "wb"))  # noqa: SIM115 (closed in close())
+        self._write(Event(wall_time=now, file_version="brain.Event:2"))
+        if first_epoch > 1:
+            self._write(Event(step=first_epoch, wall_time=now, session_log=SessionLog(status=SessionLog.START)))
 
     def log(self, row: dict[str, Any]) -> None:
         if self.writer is None:
             return
+        values = []
         for key, value in row.items():
             if key != "epoch" and value is not None:
                 split, _, metric = key.partition("_")
-                tag = f"{metric}/{split}" if metric else key
-                self.writer.add_scalar(tag, value, row["epoch"])
+                values.append(self._summary.Value(tag=f"{metric}/{split}" if metric else key, simple_value=float(value)))
+        self._write(self._event(step=row["epoch"], wall_time=time.time(), summary=self._summary(value=values)))
+
+    def _write(self, event: Any) -> None:
+        self.writer.write(event.SerializeToString())
         self.writer.flush()
 
     def close(self) -> None:

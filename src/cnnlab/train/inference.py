@@ -19,7 +19,7 @@ def evaluate_run(path: str | Path) -> dict[str, Any]:
     config = run.config()
     model, meta = run.load_model("best")
     data, _, _ = prepare(config)
-    norm = dict(mean=meta["mean"], std=meta["std"]) if meta.get("mean") else {}
+    norm = {"scale": meta.get("scale", 1 / 255), **({"mean": meta["mean"], "std": meta["std"]} if meta.get("mean") else {})}
     loader = DeviceLoader(data.test_x, data.test_y, batch_size=512, shuffle=False, **norm)
     loss, acc, preds = evaluate(model, loader, loss_function(config))
     k = len(meta["classes"])
@@ -57,7 +57,7 @@ def predict(path: str | Path, images: list[str | Path], topk: int = 3) -> list[d
     for image in images:
         x = load_image(image)
         mode = "pad" if adaptation.get("mode") == "pad" and list(x.shape[-2:]) == adaptation["source_shape"][1:] else "resize"
-        x = adapt(x, target, mode).float().div_(255)
+        x = adapt(x, target, mode).float().mul_(meta.get("scale", 1 / 255))
         if meta.get("mean"):
             m = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
             s = torch.tensor(meta["std"]).view(1, -1, 1, 1)

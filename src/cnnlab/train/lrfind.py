@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnlab.data import Augment, DeviceLoader
+from cnnlab.data import DeviceLoader
 from cnnlab.train.config import RunConfig
-from cnnlab.train.engine import pick_device, prepare
+from cnnlab.train.engine import augmentation, pick_device, prepare, preprocessing
 from cnnlab.train.init import initialize
 from cnnlab.train.optim import loss_function, make_optimizer
 
@@ -37,10 +37,8 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
     data, model, _ = prepare(config)
     initialize(model, config.init, config.init_std)
     model.to(device).train()
-    norm = dict(mean=data.mean, std=data.std) if config.normalize else {}
-    augment = Augment(crop_padding=4 if "crop" in (config.augment or []) else 0, hflip="flip" in (config.augment or []))
-    loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augment, device=device,
-                          seed=config.seed, **norm)
+    loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augmentation(config),
+                          device=device, seed=config.seed, **preprocessing(config, data))
     optimizer = make_optimizer(model.parameters(), config)
     loss_fn = loss_function(config)
     factor = (end / start) ** (1 / max(steps - 1, 1))
