@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from cnnlab.cli.common import parse_shape
 from cnnlab.errors import ShapeError
@@ -27,10 +28,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from cnnlab.analysis import ModelSummary, render, summarize
 
+    from cnnlab.train.run import RunDir
+
     shape = parse_shape(args.input) if args.input else None
     in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
+    model = args.model
+    if RunDir(Path(args.model)).exists():  # a run: its trained model, with its frozen layers
+        model, shape = RunDir(Path(args.model)).frozen_model()
     try:
-        summary = summarize(args.model, shape, num_classes=args.num_classes, in_channels=in_channels)
+        summary = summarize(model, shape, num_classes=args.num_classes, in_channels=in_channels)
     except ShapeError as e:
         if e.rows and args.format != "json":
             partial = ModelSummary(args.model, shape or e.rows[0].input_shape, e.rows, 0, 0)
@@ -57,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=cmd_models)
 
     s = sub.add_parser("summary", help="layer-by-layer shapes, parameters, MACs and receptive fields")
-    s.add_argument("model", help="zoo name (see `cnnlab models`) or path to a .toml network")
+    s.add_argument("model", help="zoo name (see `cnnlab models`), path to a .toml network, or a run directory")
     s.add_argument("--input", help="C,H,W (default: the model's own input size)")
     s.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
     s.add_argument("--in-channels", type=int, help="input channels (default: from --input or the model's)")

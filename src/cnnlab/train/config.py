@@ -49,6 +49,11 @@ class RunConfig:
     gl_alpha: float | None = None         # Prechelt's GL criterion: stop when 100*(E_val/E_opt - 1) > alpha
     monitor: str = "val_accuracy"
     device: str = "cpu"
+    init_from: str | None = None          # transfer: a run directory, a .safetensors file or torchvision:<Weights>
+    freeze: str = "none"                  # none, features (train the dense head only), all-but-last:N
+    head_lr: float | None = None          # learning rate of the dense head (default: --lr)
+    freeze_bn: bool = False               # keep every batch-norm layer's running statistics fixed
+    norm_stats: str = "auto"              # mean/std: auto (the source's when it has them), dataset, source
 
     def validate(self) -> "RunConfig":
         """Raise a one-line CnnlabError for the first bad setting."""
@@ -72,6 +77,13 @@ class RunConfig:
         positive("limit", integer=True, allow_none=True)
         positive("patience", integer=True, allow_none=True)
         positive("gl_alpha", allow_none=True)
+        positive("head_lr", allow_none=True)
+        from cnnlab.transfer.apply import FREEZE_PATTERN
+
+        if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
+            raise CnnlabError(f"--freeze {self.freeze!r} is not one of none, features, all-but-last:N (N >= 1)")
+        if self.norm_stats == "source" and not self.init_from:
+            raise CnnlabError("--norm-stats source needs --init-from: there is no source to take statistics from")
         positive("val_split", zero=True)
         if self.val_split >= 1 and not float(self.val_split).is_integer():
             raise CnnlabError(f"--val-split must be a fraction below 1 or a whole count, got {self.val_split}")
@@ -79,7 +91,8 @@ class RunConfig:
             raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
         for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS),
                               ("monitor", MONITORS), ("resize", ("pad", "resize")),
-                              ("pixels", ("unit", "raw"))):
+                              ("pixels", ("unit", "raw")),
+                              ("norm_stats", ("auto", "dataset", "source"))):
             if getattr(self, name) not in allowed:
                 raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         for a in self.augment or []:

@@ -17,8 +17,10 @@ from torch import nn
 from cnnlab.data import Augment, Dataset, DeviceLoader, load_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.train import diagnose
-from cnnlab.train.checkpoint import load_train_state, load_weights, save_checkpoint, write_text
+from cnnlab.train.checkpoint import load_meta, load_train_state, load_weights, save_checkpoint, write_text
 from cnnlab.train.config import RunConfig
+from cnnlab.transfer import parameter_groups, resolve_source, train_mode
+from cnnlab.transfer.apply import start_from
 from cnnlab.train.events import EventLog
 from cnnlab.train.init import initialize
 from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
@@ -45,7 +47,9 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     c_data = data.input_shape[0]
     with torch.device("meta"):
         probe = create_model(config.model, num_classes=data.num_classes, in_channels=config.input[0] if config.input else c_data)
-    target = tuple(config.input) if config.input else (probe.input_size[0], *probe.input_size[1:])
+    source = resolve_source(config.init_from) if config.init_from else None
+    default = source.input_shape if source and source.input_shape else probe.input_size
+    target = tuple(config.input) if config.input else tuple(default)
     options = {}
     if tuple(probe.input_size[1:]) != target[1:] and _takes_image_size(config.model) and target[1] == target[2]:
         options["image_size"] = target[1]  # size-specific models (mlp, mnist-cnn) are built for the asked input
@@ -65,7 +69,14 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
 def preprocessing(config: RunConfig, data: Dataset) -> dict[str, Any]:
     """DeviceLoader keyword arguments turning uint8 pixels into the model's inputs: scale, then mean/std."""
     scale = 1 / 255 if config.pixels == "unit" else 1.0
-    return {"scale": scale, **({"mean": data.mean, "std": data.std} if config.normalize else {})}
+    if not config.normalize:
+        return {"scale": scale}
+    source = resolve_source(config.init_from) if config.init_from else None
+    if config.norm_stats == "source" and not (source and source.mean):
+        raise CnnlabError(f"--norm-stats source: {config.init_from} carries no mean/std; use --norm-stats dataset")
+    if source and source.mean and config.norm_stats != "dataset":
+        return {"scale": scale, "mean": source.mean, "std": source.std}  # preprocessing travels with the weights
+    return {"scale": scale, "mean": data.mean, "std": data.std}
 
 
 def augmentation(config: RunConfig) -> Augment:
@@ -132,6 +143,12 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
     torch.manual_seed(config.seed)
     data, model, adaptation = prepare(config)
     initialize(model, config.init, config.init_std)
+    transfer = start_from(model, config, load=not resume)
+    if config.init_from and not resume:
+        log(f"init from {config.init_from}: {transfer['loaded']} tensors loaded"
+            + (f", head re-initialised ({', '.join(transfer['replaced'])})" if transfer["replaced"] else ""))
+        for warning in resolve_source(config.init_from).mismatches(config.pixels, config.normalize, config.norm_stats):
+            log("warning: " + warning)
     model.to(device)
     normalize = preprocessing(config, data)
     scale = normalize["scale"]
@@ -143,7 +160,7 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
     if len(train_loader) == 0:
         raise CnnlabError(f"{config.data}: the training split is empty; lower --val-split or raise --limit")
     loss_fn = loss_function(config)
-    optimizer = make_optimizer(model.parameters(), config)
+    optimizer = make_optimizer(parameter_groups(model, config.head_lr), config)
     scheduler = make_scheduler(optimizer, config, len(train_loader))
     has_val = len(data.val_y) > 0
     monitor = config.monitor if has_val or not config.monitor.startswith("val") else config.monitor.replace("val", "train")
@@ -160,19 +177,22 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
         torch.set_rng_state(ts["torch_rng"])
         state.update(ts["engine"])
         history = run.metrics()[: state["epoch"]]
+        transfer = load_meta(run.checkpoints / "last.json").get("transfer") or transfer
         log(f"resuming {run.path} after epoch {state['epoch']}")
     else:
         run.path.mkdir(parents=True, exist_ok=True)
         write_text(run.config_path, config.to_toml())
     meta_base = {"model": config.model, "classes": data.classes, "input_shape": list(data.input_shape),
-                 "mean": list(data.mean) if config.normalize else None, "std": list(data.std) if config.normalize else None,
-                 "dataset": data.name, "adapt": adaptation, "scale": scale}
+                 "mean": list(normalize["mean"]) if "mean" in normalize else None,
+                 "std": list(normalize["std"]) if "std" in normalize else None,
+                 "dataset": data.name, "adapt": adaptation, "scale": scale,
+                 "transfer": transfer}
     bar = Progress(len(train_loader), enabled=progress)
     findings: list[str] = []
     stop_reason = "completed"
     with EventLog(run.path, state["epoch"] + 1) as events:
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
-            model.train()
+            train_mode(model, config.freeze_bn)
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
@@ -254,12 +274,13 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
                 break
     if stop_reason != "completed":
         log(stop_reason)
-    return _finish(run, config, model, data, train_loader, test_loader, loss_fn, history, state, stop_reason, findings)
+    return _finish(run, config, model, data, train_loader, test_loader, loss_fn, history, state, stop_reason, findings,
+                   transfer)
 
 
 def _finish(run: RunDir, config: RunConfig, model: nn.Module, data: Dataset, train_loader: DeviceLoader,
             test_loader: DeviceLoader, loss_fn: nn.Module, history: list[dict], state: dict, stop_reason: str,
-            findings: list[str]) -> dict[str, Any]:
+            findings: list[str], transfer: dict[str, Any] | None) -> dict[str, Any]:
     """Evaluate the best checkpoint on the test split and write summary.json."""
     best = run.checkpoints / "best.safetensors"
     if best.exists():
@@ -275,8 +296,10 @@ def _finish(run: RunDir, config: RunConfig, model: nn.Module, data: Dataset, tra
         "train_loss": best_row.get("train_loss"), "val_loss": best_row.get("val_loss"),
         "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "train_seconds": round(state["train_seconds"], 3),
         "params": params, "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "frozen_params": sum(p.numel() for p in model.parameters() if not p.requires_grad),
         "train_size": len(data.train_y), "val_size": len(data.val_y), "test_size": len(data.test_y),
         "input_shape": list(data.input_shape), "stopped": stop_reason, "diagnosis": findings,
+        "transfer": transfer,
     }
     import json
 

@@ -10,6 +10,8 @@ from cnnlab.data import DeviceLoader
 from cnnlab.train.config import RunConfig
 from cnnlab.train.engine import augmentation, pick_device, prepare, preprocessing
 from cnnlab.train.init import initialize
+from cnnlab.transfer import parameter_groups
+from cnnlab.transfer.apply import start_from
 from cnnlab.train.optim import loss_function, make_optimizer
 
 
@@ -36,10 +38,11 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
     device = pick_device(config.device)
     data, model, _ = prepare(config)
     initialize(model, config.init, config.init_std)
+    start_from(model, config)
     model.to(device).train()
     loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augmentation(config),
                           device=device, seed=config.seed, **preprocessing(config, data))
-    optimizer = make_optimizer(model.parameters(), config)
+    optimizer = make_optimizer(parameter_groups(model, config.head_lr), config)
     loss_fn = loss_function(config)
     factor = (end / start) ** (1 / max(steps - 1, 1))
     lrs, losses, smooth, best = [], [], 0.0, math.inf

@@ -80,3 +80,12 @@ class RunDir:
         load_weights(self.checkpoints / f"{tag}.safetensors", model)
         model.eval()
         return model, meta
+
+    def frozen_model(self) -> tuple[nn.Module, tuple[int, int, int]]:
+        """The trained model with the run's freeze policy applied, and its input shape: for `cnnlab summary RUN`,
+        which then shows trainable versus frozen parameters per layer."""
+        from cnnlab.transfer import freeze
+
+        model, meta = self.load_model()
+        freeze(model, self.config().freeze)
+        return model, tuple(meta["input_shape"])

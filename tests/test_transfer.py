@@ -1,0 +1,122 @@
+"""Transfer learning on real data: torchvision-format weights built locally (no network), run-to-run transfer,
+freeze policies, head replacement, separate head learning rate, preprocessing carried with the weights."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchvision
+from safetensors.torch import load_file
+
+from cnnlab.errors import CnnlabError
+from cnnlab.train import RunConfig, RunDir, train
+from cnnlab.transfer import freeze, parameter_groups, resolve_source
+from cnnlab.zoo import create_model
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """A torch hub cache holding a torchvision-format resnet18 checkpoint under its canonical file name."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CNNLAB_OFFLINE", "1")
+    resolve_source.cache_clear()
+    torch.manual_seed(7)
+    state = torchvision.models.resnet18().state_dict()
+    for k, v in state.items():  # non-trivial BN statistics, so freezing them is observable
+        if k.endswith("running_var"):
+            v.uniform_(0.5, 2.0)
+    path = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    yield state
+    resolve_source.cache_clear()
+
+
+def test_torchvision_weights_feature_extraction(tmp_path, torch_home):
+    logs: list[str] = []
+    s = train(RunConfig(model="resnet18", data="digits", init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
+                        freeze="features", input=[3, 32, 32], limit=300, epochs=1, batch_size=32),
+              tmp_path / "tv", log=logs.append)
+    assert s["transfer"]["replaced"] == ["fc.bias", "fc.weight"] and s["transfer"]["loaded"] == len(torch_home) - 2
+    assert s["trainable_params"] == 512 * 10 + 10 and s["frozen_params"] == s["params"] - 5130
+    weights = load_file(str(tmp_path / "tv" / "checkpoints" / "last.safetensors"))
+    for k in ("conv1.weight", "layer4.1.conv2.weight", "layer1.0.bn1.running_var", "layer1.0.bn1.running_mean"):
+        assert torch.equal(weights[k], torch_home[k]), k  # frozen layers and their BN statistics are untouched
+    meta = json.loads((tmp_path / "tv" / "checkpoints" / "last.json").read_text())
+    assert meta["mean"] == IMAGENET_MEAN and meta["input_shape"] == [3, 32, 32]  # ImageNet statistics travel along
+    assert any("head re-initialised (fc.bias, fc.weight)" in line for line in logs)
+
+
+def test_imagenet_weights_default_to_224_and_warn_about_raw_pixels(tmp_path, torch_home):
+    from cnnlab.train.engine import prepare
+
+    data, model, _ = prepare(RunConfig(model="resnet18", data="digits", limit=10,
+                                       init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1"))
+    assert tuple(data.input_shape) == (3, 224, 224)
+    warnings = resolve_source("torchvision:ResNet18_Weights.IMAGENET1K_V1").mismatches("raw", True, "auto")
+    assert len(warnings) == 1 and "expect pixels in 0..1 but this run feeds raw 0-255" in warnings[0]
+
+
+def test_offline_without_cached_weights_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("CNNLAB_OFFLINE", "1")
+    resolve_source.cache_clear()
+    with pytest.raises(CnnlabError) as e:
+        train(RunConfig(model="vgg16", data="digits", init_from="torchvision:VGG16_Weights.IMAGENET1K_V1"),
+              tmp_path / "run", log=quiet)
+    text = str(e.value)
+    assert "vgg16-397923af.pth" in text and str(tmp_path / "empty") in text and "\n" not in text
+    assert not (tmp_path / "run").exists()
+    r = subprocess.run([sys.executable, "-m", "cnnlab.cli", "train", "--model", "resnet18", "--init-from",
+                        "torchvision:ResNet18_Weights.NOPE"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown torchvision weights" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_to_run_transfer_digits_to_parity_three_ways(tmp_path):
+    base = {"data": "digits:parity", "epochs": 2, "seed": 1}
+    source = train(RunConfig(model="mnist-cnn", data="digits", epochs=3, seed=1), tmp_path / "digits", log=quiet)
+    scratch = train(RunConfig(model="mnist-cnn", **base), tmp_path / "scratch", log=quiet)
+    frozen = train(RunConfig(model="mnist-cnn", init_from=str(tmp_path / "digits"), freeze="features", **base),
+                   tmp_path / "frozen", log=quiet)
+    tuned = train(RunConfig(model="mnist-cnn", init_from=str(tmp_path / "digits"), head_lr=3e-3, **base),
+                  tmp_path / "tuned", log=quiet)
+    assert frozen["transfer"]["replaced"] == ["fc2.bias", "fc2.weight"] and frozen["classes"] == ["even", "odd"]
+    src = load_file(str(tmp_path / "digits" / "checkpoints" / "best.safetensors"))
+    got = load_file(str(tmp_path / "frozen" / "checkpoints" / "last.safetensors"))
+    assert torch.equal(src["conv3.weight"], got["conv3.weight"]) and not torch.equal(src["fc1.weight"], got["fc1.weight"])
+    assert frozen["trainable_params"] == 1152 * 128 + 128 + 128 * 2 + 2
+    assert tuned["frozen_params"] == 0 and source["test_accuracy"] > 0.8
+    # transferred features beat the same two epochs from scratch on the new task
+    assert max(frozen["test_accuracy"], tuned["test_accuracy"]) > scratch["test_accuracy"]
+
+
+def test_freeze_policies_and_head_learning_rate():
+    model = create_model("vgg11_bn-cifar")
+    freeze(model, "features")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("classifier") for n in trainable)
+    freeze(model, "all-but-last:2")
+    assert len([p for p in model.parameters() if p.requires_grad]) == 4  # two layers, weight + bias each
+    freeze(model, "none")
+    groups = parameter_groups(model, head_lr=0.1)
+    assert len(groups) == 2 and groups[1]["lr"] == 0.1
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    for bad in ("some", "all-but-last:0", "all-but-last:x"):
+        with pytest.raises(CnnlabError, match="--freeze"):
+            freeze(model, bad)
+
+
+def test_wrong_architecture_is_refused(tmp_path, torch_home):
+    with pytest.raises(CnnlabError, match="only .* tensors match"):
+        train(RunConfig(model="mnist-cnn", data="digits", init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
+                        input=[1, 28, 28]), tmp_path / "bad", log=quiet)
+    assert not (RunDir(tmp_path / "bad").summary_path).exists()
