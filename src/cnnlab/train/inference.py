@@ -13,8 +13,11 @@ from cnnlab.train.optim import loss_function
 from cnnlab.train.run import RunDir
 
 
-def evaluate_run(path: str | Path) -> dict[str, Any]:
-    """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
+def evaluate_run(path: str | Path, with_images: bool = False) -> dict[str, Any]:
+    """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted).
+
+    with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
+    predictions, for reports that show examples."""
     run = RunDir(Path(path))
     config = run.config()
     model, meta = run.load_model("best")
@@ -22,12 +25,13 @@ def evaluate_run(path: str | Path) -> dict[str, Any]:
     norm = {"scale": meta.get("scale", 1 / 255), **({"mean": meta["mean"], "std": meta["std"]} if meta.get("mean") else {})}
     loader = DeviceLoader(data.test_x, data.test_y, batch_size=512, shuffle=False, **norm)
     loss, acc, preds = evaluate(model, loader, loss_function(config))
+    extra = {"images": data.test_x, "labels": data.test_y, "predictions": preds} if with_images else {}
     k = len(meta["classes"])
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((data.test_y, preds), torch.ones_like(preds), accumulate=True)
     per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1).float()).tolist()
     return {"test_accuracy": acc, "test_loss": loss, "test_size": len(data.test_y), "classes": meta["classes"],
-            "per_class_accuracy": per_class, "confusion": confusion.tolist()}
+            "per_class_accuracy": per_class, "confusion": confusion.tolist(), **extra}
 
 
 def load_image(path: str | Path) -> torch.Tensor:

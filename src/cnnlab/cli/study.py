@@ -1,0 +1,60 @@
+"""Commands on several runs: compare (run a study file) and report (one HTML file for runs and studies)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from cnnlab.study import load_study, run_study
+    from cnnlab.study.outputs import write_outputs
+    from cnnlab.study.runner import describe
+
+    study = load_study(args.study, {"data_dir": args.data_dir, "limit": args.limit, "epochs": args.epochs})
+    out = Path(args.out or f"runs/studies/{Path(args.study).stem}")
+    if args.dry_run:
+        for row in describe(study, out):
+            settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
+            print(f"{row['name']:<24} {row['state']:<8} {settings}")
+        return 0
+    dirs = run_study(study, out, log=lambda s: print(s, file=sys.stderr, flush=True), progress=args.progress)
+    print(f"{study.title}\n")
+    print(write_outputs(study, out, dirs, gradcam=args.gradcam))
+    if study.expected:
+        print(f"Expected: {study.expected}\n")
+    print(f"wrote {out}/table.md, {out}/table.csv, {out}/report.html and {len(dirs)} run directories in {out}/runs/")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cnnlab.errors import CnnlabError
+    from cnnlab.report import write_report
+
+    if args.gradcam < 0:
+        raise CnnlabError(f"--gradcam must be 0 or more images, got {args.gradcam}")
+    path = write_report(args.paths, args.out, title=args.title, gradcam=args.gradcam)
+    print(f"wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("compare", help="run a study file of runs (or grids) and tabulate and report them",
+                       description="Runs each study run in order into OUT/runs/NAME, skipping finished runs and "
+                                   "resuming interrupted ones; writes OUT/table.md, table.csv and report.html.")
+    c.add_argument("study", help="study TOML (see examples/studies/)")
+    c.add_argument("--out", help="study directory (default runs/studies/STUDY)")
+    c.add_argument("--data-dir", help="data root for every run (also fills {data_dir} in the study)")
+    c.add_argument("--limit", type=int, help="images per split for every run, for a quick look")
+    c.add_argument("--epochs", type=int, help="epochs for every run")
+    c.add_argument("--gradcam", type=int, default=8, help="Grad-CAM images per run in the report (0: none)")
+    c.add_argument("--dry-run", action="store_true", help="list the runs, their state and settings; train nothing")
+    c.add_argument("--progress", default=None, action=argparse.BooleanOptionalAction)
+    c.set_defaults(func=cmd_compare)
+
+    r = sub.add_parser("report", help="one self-contained HTML file for runs and study directories")
+    r.add_argument("paths", nargs="+", metavar="RUN_OR_STUDY")
+    r.add_argument("--out", default="report.html")
+    r.add_argument("--title", default="cnnlab report")
+    r.add_argument("--gradcam", type=int, default=8, help="Grad-CAM images per run (0: none)")
+    r.set_defaults(func=cmd_report)

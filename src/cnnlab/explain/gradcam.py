@@ -1,0 +1,100 @@
+"""Grad-CAM (Selvaraju et al. 2017) and Grad-CAM++ (Chattopadhay et al. 2018) for any model with a conv layer.
+
+A forward hook keeps the chosen layer's output A (N, K, h, w); autograd gives dScore/dA for the explained class's
+logit. Grad-CAM weighs each map by its mean gradient, Grad-CAM++ by positive gradients with per-pixel
+coefficients; the weighted sum, rectified, upsampled to the input and scaled to a maximum of 1, is the heatmap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+
+METHODS = ("gradcam", "gradcam++")
+
+
+@dataclass(frozen=True)
+class CamResult:
+    layer: str
+    heatmaps: torch.Tensor  # (N, H, W) in [0, 1] at the input's resolution
+    targets: torch.Tensor  # (N,) the class each heatmap explains
+    probabilities: torch.Tensor  # (N, classes) softmax of the model's output
+
+    @property
+    def predicted(self) -> torch.Tensor:
+        return self.probabilities.argmax(1)
+
+
+def conv_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Convolutional layers by their module name, in registration order (nn.Conv2d and cnnlab's own conv layers)."""
+    return {name: m for name, m in model.named_modules()
+            if name and (isinstance(m, nn.Conv2d) or getattr(m, "analysis_kind", None) == "conv")}
+
+
+def find_conv_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]:
+    """The conv layer called `name`, or the last one; anything else is an error that lists the valid names."""
+    layers = conv_layers(model)
+    if not layers:
+        raise CnnlabError("the model has no convolutional layer to explain; Grad-CAM needs one")
+    if name is None:
+        return next(reversed(layers.items()))
+    if name not in layers:
+        what = "is not a convolutional layer" if name in dict(model.named_modules()) else "is not a layer of the model"
+        raise CnnlabError(f"--layer {name!r} {what}; conv layers: {', '.join(layers)}")
+    return name, layers[name]
+
+
+def _weights(a: torch.Tensor, g: torch.Tensor, method: str) -> torch.Tensor:
+    """Per-map weights (N, K) from activations and gradients (N, K, h, w)."""
+    if method == "gradcam":
+        return g.mean((2, 3))
+    g2 = g.pow(2)
+    denominator = 2 * g2 + a.sum((2, 3), keepdim=True) * g2 * g
+    alpha = torch.where(g != 0, g2 / denominator.where(denominator != 0, torch.ones_like(denominator)), 0.0)
+    return (alpha * g.clamp(min=0)).sum((2, 3))
+
+
+def _cam_batch(model: nn.Module, module: nn.Module, x: torch.Tensor, targets: torch.Tensor | None,
+               method: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    kept: list[torch.Tensor] = []
+
+    def hook(_: nn.Module, __: tuple, output: torch.Tensor) -> torch.Tensor:
+        kept.append(output)
+        return output.clone()  # later in-place ops (ReLU(inplace=True)) change the clone, not the kept maps
+
+    handle = module.register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            logits = model(x.detach().requires_grad_(True))
+            if not kept or kept[-1].dim() != 4:
+                raise CnnlabError("the chosen layer gave no (N, C, H, W) output in the forward pass; choose another --layer")
+            a = kept[-1]
+            t = logits.argmax(1) if targets is None else targets
+            (g,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), a)
+    finally:
+        handle.remove()
+    a, g = a.detach(), g.detach()
+    cam = F.relu((_weights(a, g, method)[:, :, None, None] * a).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    cam = cam / cam.amax((1, 2), keepdim=True).clamp(min=1e-12)
+    return cam, t.detach(), torch.softmax(logits.detach(), 1)
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, layer: str | None = None, target: int | torch.Tensor | None = None,
+             method: str = "gradcam", batch_size: int = 64) -> CamResult:
+    """Heatmaps for model inputs `x` (N, C, H, W), explaining `target` (a class for all, one per image, or None
+    for each image's predicted class) at conv layer `layer` (default: the last). The model is put in eval mode, so
+    dropout and batch norm do not make an image's map depend on its batch."""
+    if method not in METHODS:
+        raise CnnlabError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+    name, module = find_conv_layer(model, layer)
+    model.eval()
+    targets = None if target is None else torch.as_tensor(target, dtype=torch.long).expand(len(x))
+    parts = [_cam_batch(model, module, x[i:i + batch_size], None if targets is None else targets[i:i + batch_size], method)
+             for i in range(0, len(x), batch_size)]
+    heat, t, probs = (torch.cat(p) for p in zip(*parts))
+    return CamResult(name, heat, t, probs)

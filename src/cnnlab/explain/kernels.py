@@ -1,0 +1,100 @@
+"""The image-filter lab: classic hand-made kernels slid over an image, the step before conv layers learn their own.
+
+Kernels are applied as a conv layer applies its weights (cross-correlation, no flip), with replicated borders so a
+flat image gives exactly zero for an edge detector. A kernel file is whitespace-separated numbers forming an odd
+square (one row per line, or all on one line).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from cnnlab.errors import CnnlabError
+from cnnlab.explain.images import display_scale, grid, to_image
+
+KERNELS: dict[str, list[list[float]]] = {
+    "sobel-x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],  # left-to-right brightening: vertical edges
+    "sobel-y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],  # top-to-bottom brightening: horizontal edges
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "outline": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    "blur": [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+}
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L")
+
+
+def read_kernel_file(path: str | Path) -> torch.Tensor:
+    """A (k, k) kernel from a text file of numbers; every way the file can be wrong is a one-line error."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise CnnlabError(f"kernel file {p} is not a text file; write the kernel as rows of numbers") from None
+    except OSError as e:
+        raise CnnlabError(f"cannot read kernel file {p} ({e.__class__.__name__})") from None
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    values: list[float] = []
+    for token in (t for row in rows for t in row):
+        try:
+            values.append(float(token))
+        except ValueError:
+            raise CnnlabError(f"kernel file {p}: {token[:20]!r} is not a number") from None
+    if not values:
+        raise CnnlabError(f"kernel file {p} holds no numbers; write e.g. 3 rows of 3 numbers")
+    if not all(math.isfinite(v) for v in values):
+        raise CnnlabError(f"kernel file {p} holds an infinite or NaN value; use finite numbers")
+    k = math.isqrt(len(values))
+    if k * k != len(values) or k % 2 == 0:
+        raise CnnlabError(f"kernel file {p} holds {len(values)} numbers; a kernel needs an odd square count "
+                          "(9 for 3x3, 25 for 5x5, ...)")
+    if len(rows) > 1 and any(len(row) != k for row in rows):
+        bad = next(i for i, row in enumerate(rows, start=1) if len(row) != k)
+        raise CnnlabError(f"kernel file {p}: row {bad} has {len(rows[bad - 1])} numbers; a {k}x{k} kernel needs {k} "
+                          "per row (or put all numbers on one line)")
+    return torch.tensor(values, dtype=torch.float32).view(k, k)
+
+
+def get_kernel(spec: str) -> tuple[str, torch.Tensor]:
+    """(name, kernel) for a built-in name or a kernel file."""
+    if spec in KERNELS:
+        return spec, torch.tensor(KERNELS[spec], dtype=torch.float32)
+    if Path(spec).is_file():
+        return Path(spec).stem, read_kernel_file(spec)
+    raise CnnlabError(f"unknown kernel {spec!r}: use one of {', '.join(KERNELS)} or a text file of numbers")
+
+
+def apply_kernel(planes: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Each (H, W) plane of planes (P, H, W) cross-correlated with the kernel; same size, replicated borders."""
+    r = kernel.shape[-1] // 2
+    x = F.pad(planes.float()[:, None], (r, r, r, r), mode="replicate")
+    return F.conv2d(x, kernel.float()[None, None])[:, 0]
+
+
+def _shown(response: torch.Tensor, zero_sum: bool) -> np.ndarray:
+    """Edge detectors (weights summing to 0) answer with signed values: show |response| scaled to its maximum.
+    Other kernels keep brightness: clip to the 0..1 range."""
+    if zero_sum:
+        a = response.abs()
+        return (a / a.max().clamp(min=1e-12)).numpy()
+    return response.clamp(0, 1).numpy()
+
+
+def filter_lab(pixels: torch.Tensor, spec: str) -> Image.Image:
+    """Side by side: the image (uint8 C, H, W), then the kernel applied to its grayscale version and to R, G and B
+    separately, each panel labelled."""
+    name, kernel = get_kernel(spec)
+    rgb = pixels.float().div(255)
+    rgb = rgb.expand(3, -1, -1) if rgb.shape[0] == 1 else rgb
+    gray = (rgb * torch.tensor(LUMA).view(3, 1, 1)).sum(0, keepdim=True)
+    responses = apply_kernel(torch.cat([gray, rgb]), kernel)
+    zero_sum = abs(float(kernel.sum())) <= 1e-6 * float(kernel.abs().sum())
+    scale = display_scale(*pixels.shape[-2:])
+    tiles = [to_image(rgb.permute(1, 2, 0).numpy(), scale)]
+    tiles += [to_image(_shown(r, zero_sum), scale) for r in responses]
+    labels = ["input"] + [f"|{plane} * {name}|" if zero_sum else f"{plane} * {name}" for plane in ("gray", "R", "G", "B")]
+    return grid(tiles, labels, cols=len(tiles))

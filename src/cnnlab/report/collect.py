@@ -1,0 +1,51 @@
+"""What a report argument is: a run directory, a `compare` study directory or a `tune` study directory."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+from cnnlab.train.run import RunDir
+
+
+@dataclass
+class Group:
+    """Runs shown together under one heading, with a study's notes and extra plots (PNG bytes by caption)."""
+
+    title: str
+    runs: dict[str, Path]
+    notes: str = ""
+    plots: dict[str, bytes] = field(default_factory=dict)
+    detailed: set[str] | None = None   # runs that get a full section (None: all)
+
+
+def collect(paths: list[str | Path]) -> list[Group]:
+    groups = []
+    for p in map(Path, paths):
+        if RunDir(p).exists():
+            groups.append(Group(p.name, {p.name: p}))
+        elif (p / "study.json").is_file():
+            index = json.loads((p / "study.json").read_text())
+            runs = {n: p / "runs" / n for n in index["runs"] if RunDir(p / "runs" / n).summary_path.is_file()}
+            groups.append(Group(index.get("title", p.name), runs, index.get("expected", "")))
+        elif (p / "trials").is_dir():
+            groups.append(_tune_group(p))
+        else:
+            raise CnnlabError(f"{p} is not a run directory or a study directory (from `cnnlab train`, `compare` or `tune`)")
+    if not any(g.runs for g in groups):
+        raise CnnlabError("nothing to report: none of the given runs has finished (no summary.json)")
+    return groups
+
+
+def _tune_group(path: Path) -> Group:
+    from cnnlab.tune.plots import study_plots
+
+    runs = {f"trial {t.name}": t for t in sorted((path / "trials").iterdir()) if RunDir(t).summary_path.is_file()}
+    detailed = set()
+    if RunDir(path / "best").summary_path.is_file():
+        runs["best (retrained)"] = path / "best"
+        detailed.add("best (retrained)")
+    plots = {f"optimisation history of {path.name}" if k == "history" else f"parameter importances of {path.name}": v
+             for k, v in study_plots(path).items()}
+    return Group(f"hyperparameter search {path.name}", runs, "", plots, detailed)

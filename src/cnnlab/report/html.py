@@ -1,0 +1,95 @@
+"""One self-contained HTML file (images embedded as data URIs, no scripts, no network) for runs and studies."""
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+from cnnlab.report import plots
+from cnnlab.report.collect import Group, collect
+from cnnlab.report.tables import COLUMNS, cells, run_row
+from cnnlab.train.checkpoint import write_text
+from cnnlab.train.run import RunDir
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px}
+th{background:#f0f3f7}td.num{text-align:right}pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
+img{max-width:100%;border:1px solid #eee;margin:4px 0}.notes{background:#fffbe6;padding:8px;border-left:4px solid #e6c200}
+details{margin:0.5em 0}h2{border-bottom:2px solid #ddd;padding-bottom:4px}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">' \
+           f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+
+
+def _table(rows: list[dict]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in COLUMNS)
+    body = "".join("<tr>" + "".join(f'<td class="{"num" if i > 2 else ""}">{html.escape(c)}</td>'
+                                    for i, c in enumerate(cells(r))) + "</tr>" for r in rows)
+    return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _run_section(name: str, path: Path, gradcam: int) -> str:
+    from cnnlab.analysis import summarize
+    from cnnlab.train.inference import evaluate_run
+
+    run = RunDir(path)
+    ev = evaluate_run(path, with_images=True)
+    model, meta = run.load_model()
+    layers = summarize(model, tuple(meta["input_shape"])).render("table")
+    summary = run.summary()
+    parts = [f"<h3>{html.escape(name)}</h3>", f"<p>{html.escape(str(path))}: test accuracy "
+             f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>"]
+    for finding in summary.get("diagnosis") or []:
+        parts.append(f'<p class="notes">diagnosis: {html.escape(finding)}</p>')
+    parts.append(_img(plots.confusion(ev["confusion"], ev["classes"], f"{name}: confusion matrix"),
+                      f"{name}: confusion matrix (rows true, columns predicted)"))
+    parts.append(_img(plots.per_class(ev["per_class_accuracy"], ev["classes"], f"{name}: per-class accuracy"),
+                      f"{name}: per-class test accuracy"))
+    parts.append(_img(plots.samples(ev["images"], ev["labels"], ev["predictions"], ev["classes"]),
+                      f"{name}: test images, predicted / true (wrong in red)"))
+    if gradcam:
+        from cnnlab.explain.gallery import gradcam_gallery
+
+        try:
+            parts.append(_img(gradcam_gallery(path, n=gradcam), f"{name}: Grad-CAM, last conv layer, predicted class"))
+        except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
+            parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")
+    parts.append(f"<details><summary>config.toml</summary><pre>{html.escape(run.config_path.read_text())}</pre></details>")
+    parts.append(f"<details><summary>layer summary</summary><pre>{html.escape(layers)}</pre></details>")
+    return "\n".join(parts)
+
+
+def _group(group: Group, gradcam: int, heading: bool) -> str:
+    rows = [run_row(p, n) for n, p in group.runs.items()]
+    parts = [f"<h2>{html.escape(group.title)}</h2>"] if heading else []
+    if group.notes:
+        parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
+    parts.append(_table(rows))
+    parts += [_img(png, caption) for caption, png in group.plots.items()]
+    parts.append(_img(plots.curves({n: RunDir(p) for n, p in group.runs.items()}),
+                      f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)"))
+    for name, path in group.runs.items():
+        if group.detailed is None or name in group.detailed:
+            parts.append(_run_section(name, path, gradcam))
+    return "\n".join(parts)
+
+
+def write_report(paths: list[str | Path], out: str | Path, title: str = "cnnlab report", gradcam: int = 8) -> Path:
+    """Write the report for runs and study directories to `out` (atomically); `gradcam` images per run (0: none)."""
+    groups = collect(paths)
+    shown = [g for g in groups if g.runs]
+    body = "\n".join(_group(g, gradcam, heading=len(shown) > 1 or g.title != title) for g in shown)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+           f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>generated by cnnlab on {stamp}</p>"
+           f"{body}</body></html>")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(out, doc)
+    return out

@@ -1,0 +1,86 @@
+"""Plots of runs as PNG bytes (matplotlib, Agg): curves of all runs overlaid, confusion matrix, per-class accuracy,
+and a grid of test images with predicted and true labels (wrong ones in red)."""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
+import torch  # noqa: E402
+
+from cnnlab.train.run import RunDir  # noqa: E402
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def curves(runs: dict[str, RunDir]) -> bytes:
+    """Loss and accuracy per epoch for every run on shared axes: train solid, validation dashed."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (name, run) in enumerate(runs.items()):
+        rows = run.metrics()
+        color = f"C{i % 10}"
+        epochs = [r["epoch"] for r in rows]
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.plot(epochs, [r[f"train_{key}"] for r in rows], color=color, marker="o", label=f"{name} train")
+            if any(r[f"val_{key}"] is not None for r in rows):
+                ax.plot(epochs, [r[f"val_{key}"] for r in rows], color=color, marker="o", linestyle="--",
+                        label=f"{name} val")
+    for ax, title in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def confusion(matrix: list[list[int]], classes: list[str], title: str) -> bytes:
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1 + 0.45 * k))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    top = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=6, color="white" if v > top / 2 else "black")
+    return _png(fig)
+
+
+def per_class(accuracy: list[float], classes: list[str], title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(max(4, 0.4 * len(classes) + 1), 2.8))
+    ax.bar(range(len(classes)), accuracy, color="C0")
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def samples(images: torch.Tensor, labels: torch.Tensor, predictions: torch.Tensor, classes: list[str],
+            n: int = 24, seed: int = 0) -> bytes:
+    """A seeded sample of test images, titled 'predicted / true'; wrong predictions in red."""
+    pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
+    cols = 8
+    rows = max(1, -(-len(pick) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, pick.tolist()):
+        img = images[i].permute(1, 2, 0).numpy()
+        ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None)
+        p, t = int(predictions[i]), int(labels[i])
+        ax.set_title(f"{classes[p]} / {classes[t]}", fontsize=7, color="black" if p == t else "red")
+    return _png(fig)

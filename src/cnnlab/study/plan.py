@@ -1,0 +1,103 @@
+"""Reading a study file into an ordered list of runs.
+
+    title = "..."                 # what the study asks
+    expected = "..."              # what a user should see (printed after the table, shown in the report)
+    [defaults]                    # RunConfig keys shared by every run
+    [[runs]]                      # one run, or a grid: grid = { init = ["zeros", "he-normal"] }
+    name = "init-{init}"          # {field} placeholders are filled from the run's settings
+    init_from = "@digits"         # '@NAME' is the run directory of an earlier run of this study
+
+`{data_dir}` in any string setting is the data root (--data-dir, else [defaults] data_dir, else the default root).
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnlab.errors import CnnlabError
+from cnnlab.tomlfile import read_toml
+from cnnlab.train.config import RunConfig
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+@dataclass
+class PlannedRun:
+    name: str
+    config: RunConfig
+    after: list[str] = field(default_factory=list)   # runs whose weights this one starts from
+
+
+@dataclass
+class Study:
+    path: Path
+    title: str
+    expected: str
+    runs: list[PlannedRun]
+
+
+def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
+    """Parse, expand grids, apply `overrides` (e.g. data_dir, limit, epochs) to every run, validate each config."""
+    path = Path(path)
+    doc = read_toml(path, "study file")
+    unknown = sorted(set(doc) - {"title", "expected", "defaults", "runs"})
+    if unknown:
+        raise CnnlabError(f"{path}: unknown key(s) {', '.join(unknown)}; a study has title, expected, [defaults], [[runs]]")
+    runs = doc.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise CnnlabError(f"{path}: no [[runs]]; add at least one run table with a name")
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    defaults = {**doc.get("defaults", {}), **{k: v for k, v in overrides.items() if k == "data_dir"}}
+    data_dir = str(defaults.get("data_dir") or _default_root())
+    planned: list[PlannedRun] = []
+    for i, spec in enumerate(runs, start=1):
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise CnnlabError(f"{path}: run #{i} has no name; give every [[runs]] a name")
+        spec = dict(spec)
+        grid = spec.pop("grid", {})
+        if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
+            raise CnnlabError(f"{path}: run {spec['name']!r}: grid must map settings to non-empty lists")
+        for combo in itertools.product(*grid.values()):
+            settings = {**defaults, **spec, **dict(zip(grid, combo)), **overrides}
+            name = _fill(str(settings.pop("name")), settings, path)
+            planned.append(_plan(path, name, settings, data_dir, planned))
+    names = [r.name for r in planned]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise CnnlabError(f"{path}: run name(s) {', '.join(dupes)} repeat; use {{field}} placeholders in grid names")
+    return Study(path, str(doc.get("title", path.stem)), str(doc.get("expected", "")).strip(), planned)
+
+
+def _default_root() -> Path:
+    from cnnlab.data.sources import data_root
+
+    return data_root(None)
+
+
+def _fill(text: str, settings: dict[str, Any], path: Path) -> str:
+    try:
+        return text.format(**settings)
+    except (KeyError, IndexError, ValueError) as e:
+        raise CnnlabError(f"{path}: cannot fill {text!r}: {e} is not a setting of this run") from None
+
+
+def _plan(path: Path, name: str, settings: dict[str, Any], data_dir: str, earlier: list[PlannedRun]) -> PlannedRun:
+    if not NAME.fullmatch(name):
+        raise CnnlabError(f"{path}: run name {name!r} must be letters, digits, '-', '_', '.' or '+'")
+    settings = {k: (v.replace("{data_dir}", data_dir) if isinstance(v, str) else v) for k, v in settings.items()}
+    after = []
+    source = settings.get("init_from")
+    if isinstance(source, str) and source.startswith("@"):
+        ref = source[1:]
+        if ref not in [r.name for r in earlier]:
+            raise CnnlabError(f"{path}: run {name!r} starts from @{ref}, which is not an earlier run of this study")
+        after.append(ref)
+    config = RunConfig.from_dict(settings, f"{path} run {name!r}")
+    try:
+        config.validate()  # the whole study is checked before its first run starts
+    except CnnlabError as e:
+        raise CnnlabError(f"{path} run {name!r}: {e}") from None
+    return PlannedRun(name, config, after)

@@ -1,0 +1,254 @@
+"""Seeing inside: Grad-CAM on a CNN trained on real MNIST looks at the strokes and beats random deletion; the
+gradcam/features/filters/filter commands write the pictures they promise and refuse bad input in one line."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab.errors import CnnlabError
+from cnnlab.explain import load_run
+from cnnlab.explain.deletion import deletion_check
+from cnnlab.explain.filters import conv_kernels, filter_grid
+from cnnlab.explain.gallery import gradcam_gallery
+from cnnlab.explain.gradcam import conv_layers, find_conv_layer, grad_cam
+from cnnlab.explain.images import grid_size
+from cnnlab.explain.kernels import apply_kernel, filter_lab, get_kernel, read_kernel_file
+from cnnlab.train import RunConfig, train
+from cnnlab.train.engine import prepare
+from cnnlab.zoo import create_model
+from tests.conftest import SHARED, write_toml
+
+CLI = [sys.executable, "-m", "cnnlab.cli"]
+STROKE = 64  # a pixel brighter than this (of 255) belongs to the digit
+TOML_NET = """
+input = [3, 16, 16]
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "maxpool"
+size = 2
+[[layers]]
+type = "conv"
+filters = 6
+kernel = 3
+activation = "relu"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+@pytest.fixture(scope="module")
+def mnist(tmp_path_factory):
+    """mnist-cnn trained briefly on 1,500 real MNIST digits, its test digits, and three of them as PNG files."""
+    tmp = tmp_path_factory.mktemp("explain")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp / "cache"))
+        config = RunConfig(model="mnist-cnn", data="mnist", data_dir=str(SHARED / "datasets"), limit=1500, epochs=2,
+                           val_split=0, seed=0)
+        summary = train(config, tmp / "run", log=lambda _: None)
+        data, _, _ = prepare(config)
+        for i in range(3):
+            Image.fromarray(data.test_x[i, 0].numpy(), "L").save(tmp / f"digit{i}.png")
+        yield {"run": tmp / "run", "dir": tmp, "x": data.test_x, "y": data.test_y, "summary": summary}
+
+
+def stroke_mass(heatmaps: torch.Tensor, pixels: torch.Tensor) -> tuple[float, float]:
+    """(mean fraction of heatmap mass on stroke pixels, mean fraction of the image the strokes cover)."""
+    mask = (pixels[:, 0] > STROKE).float()
+    mass = (heatmaps * mask).sum((1, 2)) / heatmaps.sum((1, 2)).clamp(min=1e-12)
+    return float(mass.mean()), float(mask.mean())
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return im.size
+
+
+def test_gradcam_looks_at_strokes_and_beats_random_deletion(mnist):
+    assert mnist["summary"]["test_accuracy"] > 0.85
+    run = load_run(mnist["run"])
+    pixels = mnist["x"][:128]
+    cam = grad_cam(run.model, run.to_input(pixels))
+    assert cam.layer == "conv3" and cam.heatmaps.shape == (128, 28, 28)
+    assert cam.heatmaps.min() >= 0 and torch.allclose(cam.heatmaps.amax((1, 2)), torch.ones(128))
+    assert torch.equal(cam.targets, cam.predicted)
+    mass, area = stroke_mass(cam.heatmaps, pixels)
+    print(f"\ntest accuracy {mnist['summary']['test_accuracy']:.4f}; conv3 gradcam: mass on strokes {mass:.3f}, "
+          f"stroke area {area:.3f}")
+    assert mass > 1.4 * area
+    finer = grad_cam(run.model, run.to_input(pixels), "conv2")
+    mass2, _ = stroke_mass(finer.heatmaps, pixels)
+    print(f"conv2 gradcam: mass on strokes {mass2:.3f}")
+    assert mass2 > 2.5 * area
+    check = deletion_check(run.probabilities, pixels, cam.heatmaps, cam.targets)
+    print(f"deletion AUC {check.saliency_auc.mean():.3f}, random {check.random_auc.mean():.3f}")
+    assert check.saliency_auc.mean() < 0.8 * check.random_auc.mean()
+    assert check.saliency.shape == (128, 21) and torch.allclose(check.saliency[:, 0], check.random[:, 0])
+
+
+def test_gradcam_explains_a_chosen_class_with_gradcam_plus_plus(mnist):
+    run = load_run(mnist["run"])
+    assert run.class_index("7") == 7
+    with pytest.raises(CnnlabError, match="neither a class name nor an index 0..9"):
+        run.class_index("cat")
+    cam = grad_cam(run.model, run.to_input(mnist["x"][:4]), "conv2", target=run.class_index("3"), method="gradcam++")
+    assert cam.targets.tolist() == [3, 3, 3, 3] and cam.heatmaps.shape == (4, 28, 28)
+    assert 0 <= float(cam.heatmaps.min()) and float(cam.heatmaps.max()) <= 1
+
+
+@pytest.mark.parametrize("model", ["toml", "resnet18-cifar", "lenet5"])
+def test_gradcam_works_in_batches_on_zoo_and_toml_models(tmp_path, model):
+    torch.manual_seed(0)
+    net = create_model(write_toml(tmp_path / "net.toml", TOML_NET) if model == "toml" else model, num_classes=10)
+    net.eval()
+    x = torch.randn(5, *net.input_size)
+    whole = grad_cam(net, x, batch_size=64)
+    pieces = grad_cam(net, x, batch_size=2)
+    assert whole.heatmaps.shape == (5, *net.input_size[1:])
+    assert torch.allclose(whole.heatmaps, pieces.heatmaps, atol=1e-4)
+    assert whole.layer == list(conv_layers(net))[-1]
+    with pytest.raises(CnnlabError) as e:
+        find_conv_layer(net, "nope")
+    assert "conv layers: " + ", ".join(conv_layers(net)) in str(e.value)
+
+
+def test_deletion_metric_rewards_a_map_of_the_evidence():
+    """A toy classifier that only looks at the top-left quarter: its true map deletes the evidence first."""
+    def probabilities(p: torch.Tensor) -> torch.Tensor:
+        evidence = p[:, 0, :4, :4].mean((1, 2)) / 25
+        return torch.softmax(torch.stack([evidence, torch.zeros_like(evidence)], 1), 1)
+
+    pixels = torch.full((3, 1, 8, 8), 255.0)
+    true_map = torch.zeros(3, 8, 8)
+    true_map[:, :4, :4] = 1
+    targets = torch.zeros(3, dtype=torch.long)
+    good = deletion_check(probabilities, pixels, true_map, targets, steps=16)
+    assert torch.allclose(good.fractions, torch.linspace(0, 1, 17))
+    assert torch.all(good.saliency[:, 4:] == 0.5)  # the evidence is gone after a quarter of the pixels
+    assert torch.all(good.saliency_auc < good.random_auc)
+    again = deletion_check(probabilities, pixels, true_map, targets, steps=16)
+    assert torch.equal(again.random, good.random)  # the random baseline is seeded
+
+
+def test_gradcam_cli_writes_overlays_grid_and_deletion_figures(mnist):
+    d = mnist["dir"]
+    r = run_cli("gradcam", mnist["run"], d / "digit0.png", d / "digit1.png", d / "digit2.png", "--out", d / "cams")
+    assert r.returncode == 0, r.stderr
+    for i in range(3):
+        assert png_size(d / "cams" / f"digit{i}-gradcam.png") == (140, 140)  # 28 x 5
+    assert png_size(d / "cams" / "gradcam-grid.png") == grid_size(3, (140, 140), labels=True)
+    assert "at layer conv3" in r.stdout and r.stdout.count("(random ") == 4
+    assert "mean deletion AUC over 3 image(s)" in r.stdout
+
+
+def test_features_and_filters_cli(mnist):
+    d = mnist["dir"]
+    r = run_cli("features", mnist["run"], d / "digit0.png", "--layer", "relu1", "--out", d / "features.png")
+    assert r.returncode == 0, r.stderr
+    assert png_size(d / "features.png") == grid_size(32, (56, 56))  # 32 maps of 28x28, doubled
+    r = run_cli("filters", mnist["run"], "--layer", "conv1", "--out", d / "filters.png")
+    assert r.returncode == 0, r.stderr
+    assert "32 kernels of 1x3x3" in r.stdout and png_size(d / "filters.png") == grid_size(32, (33, 33))
+
+
+def test_filters_of_an_rgb_layer_are_in_colour_and_other_layers_per_channel(tmp_path):
+    net = create_model(write_toml(tmp_path / "net.toml", TOML_NET), num_classes=10)
+    name, w = conv_kernels(net, None)
+    assert name == "conv1" and w.shape == (4, 3, 3, 3)
+    colour = filter_grid(w)
+    assert colour.size == grid_size(4, (33, 33))
+    tile = np.asarray(colour.crop((4, 4, 37, 37)), dtype=np.int16)
+    assert np.abs(tile[..., 0] - tile[..., 1]).max() > 0  # not gray
+    _, w2 = conv_kernels(net, "conv2")
+    assert filter_grid(w2, "each").size == grid_size(24, (33, 33), cols=4)
+    assert filter_grid(w2, "mean").size == grid_size(6, (33, 33))
+    with pytest.raises(CnnlabError, match="'relu1' is not a convolutional layer; conv layers: conv1, conv2"):
+        conv_kernels(net, "relu1")
+
+
+def test_classic_kernels_numerically(tmp_path):
+    edge = torch.zeros(1, 6, 6)
+    edge[:, :, 3:] = 1  # dark left, bright right: a vertical edge between columns 2 and 3
+    sx = apply_kernel(edge, get_kernel("sobel-x")[1])[0]
+    assert sx[:, 2:4].eq(4).all() and sx[:, [0, 1, 4, 5]].eq(0).all()
+    assert apply_kernel(edge, get_kernel("sobel-y")[1]).eq(0).all()
+    flat = torch.full((1, 5, 5), 0.7)
+    for name in ("sobel-x", "sobel-y", "outline"):
+        assert apply_kernel(flat, get_kernel(name)[1]).abs().max() < 1e-6
+    for name in ("blur", "sharpen", "emboss"):
+        assert torch.allclose(apply_kernel(flat, get_kernel(name)[1]), flat)
+    (tmp_path / "k5.txt").write_text("\n".join(" ".join(["0"] * 5) for _ in range(2)) + "\n0 0 1 0 0\n"
+                                     + "\n".join(" ".join(["0"] * 5) for _ in range(2)))
+    k5 = read_kernel_file(tmp_path / "k5.txt")
+    assert k5.shape == (5, 5) and torch.equal(apply_kernel(edge, k5), edge)  # the identity kernel
+    (tmp_path / "flat.txt").write_text("-1 0 1 -2 0 2 -1 0 1")
+    assert torch.equal(read_kernel_file(tmp_path / "flat.txt"), get_kernel("sobel-x")[1])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "holds no numbers"),
+    ("1 2 3\n4 x 6\n7 8 9", "'x' is not a number"),
+    ("1 2 3 4", "holds 4 numbers; a kernel needs an odd square count"),
+    ("1 2\n3 4 5 6 7\n8 9", "row 1 has 2 numbers; a 3x3 kernel needs 3 per row"),
+    ("1 nan 0 0 0 0 0 0 0", "infinite or NaN"),
+])
+def test_bad_kernel_files_are_one_line_errors(tmp_path, text, message):
+    (tmp_path / "k.txt").write_text(text)
+    with pytest.raises(CnnlabError) as e:
+        read_kernel_file(tmp_path / "k.txt")
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_filter_cli_puts_input_gray_and_channels_side_by_side(tmp_path):
+    rgb = torch.zeros(40, 60, 3, dtype=torch.uint8)
+    rgb[:, 30:] = torch.tensor([200, 100, 50], dtype=torch.uint8)
+    Image.fromarray(rgb.numpy(), "RGB").save(tmp_path / "edge.png")
+    r = run_cli("filter", tmp_path / "edge.png", "--kernel", "sobel-x", "--out", tmp_path / "lab.png")
+    assert r.returncode == 0, r.stderr
+    assert png_size(tmp_path / "lab.png") == grid_size(5, (240, 160), cols=5, labels=True)  # 60x40 x 4
+    lab = filter_lab(torch.from_numpy(rgb.numpy()).permute(2, 0, 1), "blur")
+    assert lab.size == grid_size(5, (240, 160), cols=5, labels=True)
+
+
+def test_gradcam_gallery_for_the_report(mnist):
+    data = gradcam_gallery(mnist["run"], n=4, seed=1)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == "PNG" and im.size == grid_size(4, (140, 140), labels=True)
+    assert gradcam_gallery(mnist["run"], n=4, seed=1) == data
+
+
+@pytest.mark.parametrize("case", ["unknown layer", "bad image", "bad kernel file", "non-conv layer for filters"])
+def test_bad_input_exits_2_with_one_line(mnist, case):
+    d = mnist["dir"]
+    (d / "notes.txt").write_text("not an image")
+    (d / "bad-kernel.txt").write_text("1 2 3 4")
+    args, text = {
+        "unknown layer": (["gradcam", mnist["run"], d / "digit0.png", "--layer", "conv9", "--out", d / "x"],
+                          "--layer 'conv9' is not a layer of the model; conv layers: conv1, conv2, conv3"),
+        "bad image": (["gradcam", mnist["run"], d / "notes.txt", "--out", d / "x"], "is not a readable image"),
+        "bad kernel file": (["filter", d / "digit0.png", "--kernel", d / "bad-kernel.txt"], "holds 4 numbers"),
+        "non-conv layer for filters": (["filters", mnist["run"], "--layer", "fc1"],
+                                       "'fc1' is not a convolutional layer; conv layers: conv1, conv2, conv3"),
+    }[case]
+    r = run_cli(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and text in r.stderr, r.stderr
