@@ -39,6 +39,9 @@ def test_compare_writes_tables_report_and_runs(parity):
     frozen = rows[2]
     assert int(frozen["trainable_params"]) == 147_842 and int(frozen["params"]) == 240_514
     assert int(frozen["macs"]) == 7_598_848 and frozen["train_size"] == "400"
+    pngs = sorted(p.name for p in (parity / "plots").glob("*.png"))
+    assert "curves.png" in pngs and "parity-frozen-confusion.png" in pngs and "digits-10-gradcam.png" in pngs
+    assert len(pngs) == 1 + 4 * 4
     md = (parity / "table.md").read_text()
     assert "| run | model | train/val/test |" in md and "parity-frozen" in md and "Expected:" in md
     for name in ("digits-10", "parity-finetune"):

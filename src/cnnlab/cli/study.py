@@ -23,7 +23,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(write_outputs(study, out, dirs, gradcam=args.gradcam))
     if study.expected:
         print(f"Expected: {study.expected}\n")
-    print(f"wrote {out}/table.md, {out}/table.csv, {out}/report.html and {len(dirs)} run directories in {out}/runs/")
+    print(f"wrote {out}/table.md, table.csv, report.html, plots/*.png and {len(dirs)} run directories in {out}/runs/")
     return 0
 
 
@@ -33,7 +33,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.gradcam < 0:
         raise CnnlabError(f"--gradcam must be 0 or more images, got {args.gradcam}")
-    path = write_report(args.paths, args.out, title=args.title, gradcam=args.gradcam)
+    path = write_report(args.paths, args.out, title=args.title, gradcam=args.gradcam, plots_dir=args.plots)
     print(f"wrote {path}")
     return 0
 
@@ -57,4 +57,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", default="report.html")
     r.add_argument("--title", default="cnnlab report")
     r.add_argument("--gradcam", type=int, default=8, help="Grad-CAM images per run (0: none)")
+    r.add_argument("--plots", help="also write every plot as a PNG file into this folder")
     r.set_defaults(func=cmd_report)

@@ -4,13 +4,14 @@ from __future__ import annotations
 import base64
 import datetime
 import html
+import re
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
 from cnnlab.report.tables import COLUMNS, cells, run_row
-from cnnlab.train.checkpoint import write_text
+from cnnlab.train.checkpoint import atomic_write, write_text
 from cnnlab.train.run import RunDir
 
 STYLE = """
@@ -22,9 +23,19 @@ details{margin:0.5em 0}h2{border-bottom:2px solid #ddd;padding-bottom:4px}
 """
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">' \
-           f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+class Figures:
+    """Collects every plot of a report: embedded as data URIs, and also written as PNG files when asked."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def img(self, png: bytes, alt: str, name: str) -> str:
+        stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", name).strip("-")
+        stem = next(f"{stem}-{i}" if i else stem for i in range(len(self.files) + 1)
+                    if (f"{stem}-{i}" if i else stem) + ".png" not in self.files)
+        self.files[stem + ".png"] = png
+        return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                f"<figcaption>{html.escape(alt)}</figcaption></figure>")
 
 
 def _table(rows: list[dict]) -> str:
@@ -34,7 +45,7 @@ def _table(rows: list[dict]) -> str:
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _run_section(name: str, path: Path, gradcam: int) -> str:
+def _run_section(name: str, path: Path, gradcam: int, fig: Figures) -> str:
     from cnnlab.analysis import summarize
     from cnnlab.train.inference import evaluate_run
 
@@ -47,17 +58,18 @@ def _run_section(name: str, path: Path, gradcam: int) -> str:
              f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>"]
     for finding in summary.get("diagnosis") or []:
         parts.append(f'<p class="notes">diagnosis: {html.escape(finding)}</p>')
-    parts.append(_img(plots.confusion(ev["confusion"], ev["classes"], f"{name}: confusion matrix"),
-                      f"{name}: confusion matrix (rows true, columns predicted)"))
-    parts.append(_img(plots.per_class(ev["per_class_accuracy"], ev["classes"], f"{name}: per-class accuracy"),
-                      f"{name}: per-class test accuracy"))
-    parts.append(_img(plots.samples(ev["images"], ev["labels"], ev["predictions"], ev["classes"]),
-                      f"{name}: test images, predicted / true (wrong in red)"))
+    parts.append(fig.img(plots.confusion(ev["confusion"], ev["classes"], f"{name}: confusion matrix"),
+                         f"{name}: confusion matrix (rows true, columns predicted)", f"{name}-confusion"))
+    parts.append(fig.img(plots.per_class(ev["per_class_accuracy"], ev["classes"], f"{name}: per-class accuracy"),
+                         f"{name}: per-class test accuracy", f"{name}-per-class"))
+    parts.append(fig.img(plots.samples(ev["images"], ev["labels"], ev["predictions"], ev["classes"]),
+                         f"{name}: test images, predicted / true (wrong in red)", f"{name}-samples"))
     if gradcam:
         from cnnlab.explain.gallery import gradcam_gallery
 
         try:
-            parts.append(_img(gradcam_gallery(path, n=gradcam), f"{name}: Grad-CAM, last conv layer, predicted class"))
+            parts.append(fig.img(gradcam_gallery(path, n=gradcam), f"{name}: Grad-CAM, last conv layer, predicted class",
+                                 f"{name}-gradcam"))
         except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
             parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")
     parts.append(f"<details><summary>config.toml</summary><pre>{html.escape(run.config_path.read_text())}</pre></details>")
@@ -65,26 +77,29 @@ def _run_section(name: str, path: Path, gradcam: int) -> str:
     return "\n".join(parts)
 
 
-def _group(group: Group, gradcam: int, heading: bool) -> str:
+def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> str:
     rows = [run_row(p, n) for n, p in group.runs.items()]
     parts = [f"<h2>{html.escape(group.title)}</h2>"] if heading else []
     if group.notes:
         parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
     parts.append(_table(rows))
-    parts += [_img(png, caption) for caption, png in group.plots.items()]
-    parts.append(_img(plots.curves({n: RunDir(p) for n, p in group.runs.items()}),
-                      f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)"))
+    parts += [fig.img(png, caption, caption) for caption, png in group.plots.items()]
+    parts.append(fig.img(plots.curves({n: RunDir(p) for n, p in group.runs.items()}),
+                         f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)", "curves"))
     for name, path in group.runs.items():
         if group.detailed is None or name in group.detailed:
-            parts.append(_run_section(name, path, gradcam))
+            parts.append(_run_section(name, path, gradcam, fig))
     return "\n".join(parts)
 
 
-def write_report(paths: list[str | Path], out: str | Path, title: str = "cnnlab report", gradcam: int = 8) -> Path:
-    """Write the report for runs and study directories to `out` (atomically); `gradcam` images per run (0: none)."""
+def write_report(paths: list[str | Path], out: str | Path, title: str = "cnnlab report", gradcam: int = 8,
+                 plots_dir: str | Path | None = None) -> Path:
+    """Write the report for runs and study directories to `out` (atomically); `gradcam` images per run (0: none);
+    with `plots_dir`, every plot is also written there as a PNG file."""
     groups = collect(paths)
     shown = [g for g in groups if g.runs]
-    body = "\n".join(_group(g, gradcam, heading=len(shown) > 1 or g.title != title) for g in shown)
+    fig = Figures()
+    body = "\n".join(_group(g, gradcam, len(shown) > 1 or g.title != title, fig) for g in shown)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>generated by cnnlab on {stamp}</p>"
@@ -92,4 +107,8 @@ def write_report(paths: list[str | Path], out: str | Path, title: str = "cnnlab 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, doc)
+    if plots_dir is not None:
+        Path(plots_dir).mkdir(parents=True, exist_ok=True)
+        for name, png in fig.files.items():
+            atomic_write(Path(plots_dir) / name, lambda tmp, png=png: Path(tmp).write_bytes(png))
     return out

@@ -1,4 +1,4 @@
-"""What `compare` leaves in its directory besides the runs: table.md, table.csv and report.html."""
+"""What `compare` leaves in its directory besides the runs: table.md, table.csv, report.html and plots/*.png."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,5 +14,5 @@ def write_outputs(study: Study, out: Path, dirs: list[Path], gradcam: int = 8) -
     write_text(out / "table.md", f"# {study.title}\n\n" + render_table(rows, "markdown")
                + (f"\nExpected: {study.expected}\n" if study.expected else ""))
     write_text(out / "table.csv", render_table(rows, "csv"))
-    write_report([out], out / "report.html", title=study.title, gradcam=gradcam)
+    write_report([out], out / "report.html", title=study.title, gradcam=gradcam, plots_dir=out / "plots")
     return render_table(rows, "table")
