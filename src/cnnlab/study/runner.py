@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +56,8 @@ def _state(path: Path, config: RunConfig) -> str:
     if not run.exists():
         return "new"
     saved = run.config()
-    differs = [f.name for f in fields(RunConfig) if f.name not in RunConfig.RESUMABLE
-               and getattr(saved, f.name) != getattr(config, f.name)]
-    if differs:
-        d = differs[0]
+    d = saved.first_difference(config)
+    if d:
         raise CnnlabError(f"{path} was trained with {d} = {getattr(saved, d)!r}, the study now says {getattr(config, d)!r}; "
                           "remove that run directory to redo it, or use another --out")
     if run.summary_path.is_file() and _same_resumables(saved, config):

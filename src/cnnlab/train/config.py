@@ -122,5 +122,10 @@ class RunConfig:
     def from_toml(cls, path: str | Path) -> "RunConfig":
         return cls.from_dict(read_toml(path, "experiment file"), str(path))
 
+    def first_difference(self, other: RunConfig) -> str | None:
+        """The first setting, other than the RESUMABLE ones, in which `other` differs (None: same run)."""
+        return next((f.name for f in fields(self) if f.name not in self.RESUMABLE
+                     and getattr(self, f.name) != getattr(other, f.name)), None)
+
     # Settings that may differ when resuming a run (everything else must match).
     RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -110,10 +109,8 @@ def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module) -> tupl
 
 def _check_resume(run: RunDir, config: RunConfig) -> None:
     old = run.config()
-    diffs = [f.name for f in fields(RunConfig) if f.name not in RunConfig.RESUMABLE
-             and getattr(old, f.name) != getattr(config, f.name)]
-    if diffs:
-        d = diffs[0]
+    d = old.first_difference(config)
+    if d:
         raise CnnlabError(f"--resume: {d} is {getattr(config, d)!r} but the run in {run.path} used {getattr(old, d)!r}; "
                           "resume with the run's settings (only epochs, patience, gl-alpha, data-dir, device may change)")
 
