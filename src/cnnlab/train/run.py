@@ -24,6 +24,9 @@ METRIC_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accur
 class RunDir:
     path: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))  # accept str too, as notebooks pass
+
     @property
     def config_path(self) -> Path:
         return self.path / "config.toml"
