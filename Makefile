@@ -21,6 +21,7 @@ demo: $(VENV)/.installed
 	$(BIN)/cnnlab demo
 
 test: $(VENV)/.installed-dev
+	bash scripts/ensure-os-packages.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev

@@ -7,10 +7,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cnnlab.cli import analysis, train
+from cnnlab.cli import analysis, explain, study, train, tune
 from cnnlab.errors import CnnlabError
 
-COMMAND_MODULES = (analysis, train)
+COMMAND_MODULES = (analysis, train, study, tune, explain)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,7 @@ class DeviceLoader:
         device: str | torch.device | None = None,
         seed: int = 0,
         scale: float = 1 / 255,
+        memory_format: torch.memory_format = torch.contiguous_format,
     ) -> None:
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise CnnlabError(f"DeviceLoader takes uint8 (N, C, H, W) images, got {x.dtype} of shape {tuple(x.shape)}")
@@ -49,6 +50,7 @@ class DeviceLoader:
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.mean, self.std, self.augment, self.scale = mean, std, augment, scale
+        self.memory_format = memory_format
         self._gen = torch.Generator().manual_seed(seed)
         self._epoch_rng = self._gen.get_state()
         self._order = torch.arange(len(x))
@@ -87,7 +89,7 @@ class DeviceLoader:
         x = x.float().mul_(self.scale)
         if self.mean is not None and self.std is not None:
             x = normalize(x, self.mean, self.std)
-        return x, self.y.index_select(0, idx)
+        return x.contiguous(memory_format=self.memory_format), self.y.index_select(0, idx)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue from here: generator states and the position within the epoch."""

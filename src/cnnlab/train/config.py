@@ -49,6 +49,9 @@ class RunConfig:
     gl_alpha: float | None = None         # Prechelt's GL criterion: stop when 100*(E_val/E_opt - 1) > alpha
     monitor: str = "val_accuracy"
     device: str = "cpu"
+    channels_last: bool = True           # NHWC memory layout: oneDNN (CPU) and tensor cores (GPU) run convs fastest
+    precision: str = "fp32"               # fp32, or bf16 autocast (CPUs with AVX512-BF16/AMX, Ampere+ GPUs)
+    compile: bool = False                 # torch.compile the model (pays a compile time up front)
     init_from: str | None = None          # transfer: a run directory, a .safetensors file or torchvision:<Weights>
     freeze: str = "none"                  # none, features (train the dense head only), all-but-last:N
     head_lr: float | None = None          # learning rate of the dense head (default: --lr)
@@ -92,7 +95,8 @@ class RunConfig:
         for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS),
                               ("monitor", MONITORS), ("resize", ("pad", "resize")),
                               ("pixels", ("unit", "raw")),
-                              ("norm_stats", ("auto", "dataset", "source"))):
+                              ("norm_stats", ("auto", "dataset", "source")),
+                              ("precision", ("fp32", "bf16"))):
             if getattr(self, name) not in allowed:
                 raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         for a in self.augment or []:

@@ -66,8 +66,21 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
 
 
 def preprocessing(config: RunConfig, data: Dataset) -> dict[str, Any]:
-    """DeviceLoader keyword arguments turning uint8 pixels into the model's inputs: scale, then mean/std."""
+    """DeviceLoader keyword arguments turning uint8 pixels into the model's inputs: scale, mean/std, memory layout."""
     scale = 1 / 255 if config.pixels == "unit" else 1.0
+    return {"memory_format": memory_format(config), **_statistics(config, data, scale)}
+
+
+def memory_format(config: RunConfig) -> torch.memory_format:
+    return torch.channels_last if config.channels_last else torch.contiguous_format
+
+
+def _autocast(config: RunConfig, device: torch.device) -> torch.autocast:
+    """bf16 autocast for the training forward pass (the loss is taken in fp32); disabled for fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
+
+def _statistics(config: RunConfig, data: Dataset, scale: float) -> dict[str, Any]:
     if not config.normalize:
         return {"scale": scale}
     source = resolve_source(config.init_from) if config.init_from else None
@@ -146,7 +159,9 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
             + (f", head re-initialised ({', '.join(transfer['replaced'])})" if transfer["replaced"] else ""))
         for warning in resolve_source(config.init_from).mismatches(config.pixels, config.normalize, config.norm_stats):
             log("warning: " + warning)
-    model.to(device)
+    model.to(device, memory_format=memory_format(config))
+    net = torch.compile(model) if config.compile else model
+    autocast = _autocast(config, device)
     normalize = preprocessing(config, data)
     scale = normalize["scale"]
     augment = augmentation(config)
@@ -196,8 +211,9 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
             seen, max_norm, bad_loss = 0, 0.0, None
             bar.start(epoch, config.epochs)
             for i, (x, y) in enumerate(train_loader):
-                out = model(x)
-                loss = loss_fn(out, y)
+                with autocast:
+                    out = net(x)
+                    loss = loss_fn(out.float(), y)
                 if not torch.isfinite(loss):
                     bad_loss = loss.item()
                     break

@@ -8,7 +8,7 @@ import torch
 
 from cnnlab.data import DeviceLoader
 from cnnlab.train.config import RunConfig
-from cnnlab.train.engine import augmentation, pick_device, prepare, preprocessing
+from cnnlab.train.engine import augmentation, memory_format, pick_device, prepare, preprocessing
 from cnnlab.train.init import initialize
 from cnnlab.transfer import parameter_groups
 from cnnlab.transfer.apply import start_from
@@ -39,7 +39,7 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
     data, model, _ = prepare(config)
     initialize(model, config.init, config.init_std)
     start_from(model, config)
-    model.to(device).train()
+    model.to(device, memory_format=memory_format(config)).train()
     loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augmentation(config),
                           device=device, seed=config.seed, **preprocessing(config, data))
     optimizer = make_optimizer(parameter_groups(model, config.head_lr), config)

@@ -1,0 +1,63 @@
+"""The tune command: hyperparameter search over a TOML space, study summaries, retraining the best trial."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cnnlab.cli.common import typed
+from cnnlab.errors import CnnlabError
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import optuna
+
+    from cnnlab.tune import open_study, render_summary, retrain_best, tune
+    from cnnlab.tune.plots import write_plots
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if (args.space is None) == (args.summary is None):
+        raise CnnlabError("give a space file to search, or --summary STUDY_DIR to report on a study (not both)")
+    if args.summary is None:
+        _, sdir = tune(args.space, args.out, trials=args.trials, timeout=args.timeout, sampler=args.sampler,
+                       pruner=args.pruner, storage=args.storage, study_name=args.study, data_dir=args.data_dir,
+                       limit=args.limit, epochs=args.epochs, log=_log)
+        study_dir = str(sdir.path)
+    else:
+        study_dir = args.summary
+    study, space, sdir = open_study(study_dir)
+    print(render_summary(study, space.metric, sdir.url(), top=args.top))
+    for path in write_plots(study_dir):
+        print(f"plot: {path}")
+    if args.retrain_best:
+        summary = retrain_best(study_dir, log=_log)
+        print(f"best configuration retrained on train+val: {sdir.best}")
+        print(f"  test_accuracy: {summary['test_accuracy']:.4f} ({summary['test_size']} images), "
+              f"{summary['epochs_run']} epochs, {summary['params']:,} params")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("tune", help="hyperparameter search (Optuna) over a TOML space; one run directory per trial",
+                       description="Search SPACE.toml, or report on a study with --summary STUDY_DIR. Trials are "
+                                   "counted over all workers of a study; rerunning the command continues it.")
+    t.add_argument("space", nargs="?", help="search space TOML ([train], [objective], [params.NAME], [network])")
+    t.add_argument("--trials", type=typed(int, "--trials"), default=20, help="trials in the study in all (default 20)")
+    t.add_argument("--timeout", type=typed(float, "--timeout"), help="start no new trial after S seconds")
+    t.add_argument("--sampler", default="tpe", help="random | tpe | gp | cmaes (default tpe)")
+    t.add_argument("--pruner", default="hyperband", help="hyperband | median | none (default hyperband)")
+    t.add_argument("--storage", help="database URL shared by workers, e.g. postgresql://user@host:5432/db "
+                                     "(default: SQLite in the study directory)")
+    t.add_argument("--study", help="study name (default: the space file's name)")
+    t.add_argument("--out", help="study directory (default runs/tune-SPACE)")
+    t.add_argument("--data-dir", help="data root for the trials")
+    t.add_argument("--limit", type=typed(int, "--limit"), help="use only N training images (overrides [train])")
+    t.add_argument("--epochs", type=typed(int, "--epochs"), help="epochs per trial (overrides [train])")
+    t.add_argument("--summary", metavar="STUDY_DIR", help="print the best trials of a study and write its plots")
+    t.add_argument("--top", type=typed(int, "--top"), default=10, help="best trials to list (default 10)")
+    t.add_argument("--retrain-best", action="store_true",
+                   help="train the best configuration on train+val into STUDY_DIR/best and report test accuracy")
+    t.set_defaults(func=cmd_tune)

@@ -1,0 +1,180 @@
+"""A study and its directory, and the worker loop that runs its trials.
+
+    STUDY_DIR/study.toml        study name and storage URL (absent: study.db here), so --summary finds the study
+    STUDY_DIR/study.db          the SQLite storage, unless --storage names another
+    STUDY_DIR/trials/NNNN/      one normal run directory per trial (config.toml, metrics.csv, net.toml, ...)
+    STUDY_DIR/best/             --retrain-best: the best configuration trained on train+val
+
+The space file's text is kept in the study itself, so every worker, on any machine, checks it runs the same space.
+"""
+from __future__ import annotations
+
+import time
+import tomllib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import tomli_w
+from optuna.trial import TrialState
+
+from cnnlab.errors import CnnlabError
+from cnnlab.train.checkpoint import write_text
+from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
+from cnnlab.tune.objective import run_trial
+from cnnlab.tune.space import Space, load_space, parse_space
+from cnnlab.tune.storage import default_url, open_storage, shown, worker_lock
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+@dataclass(frozen=True)
+class StudyDir:
+    path: Path
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path / "study.toml"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best"
+
+    def trial_dir(self, number: int) -> Path:
+        return self.path / "trials" / f"{number:04d}"
+
+    def meta(self) -> dict[str, Any]:
+        return tomllib.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
+
+    def url(self) -> str:
+        return self.meta().get("storage") or default_url(self.path)
+
+    def bind(self, storage: str | None, study_name: str | None, default_name: str, data_dir: str | None) -> tuple[str, str]:
+        """Record (or check) which study this directory holds; returns its storage URL and study name.
+
+        A directory already bound keeps its storage and study unless the flags name others, which is refused."""
+        meta = self.meta()
+        if meta:
+            for key, given in (("storage", storage), ("study", study_name)):
+                if given is not None and given != meta.get(key):
+                    was = shown(self.url()) if key == "storage" else meta[key]
+                    now = shown(given) if key == "storage" else given
+                    raise CnnlabError(f"{self.path} holds {key} {was!r}, not {now!r}; use another --out")
+        meta = {**meta, "study": meta.get("study") or study_name or default_name}
+        if storage is not None:
+            meta["storage"] = storage
+        if data_dir is not None:
+            meta["data_dir"] = data_dir
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text(self.meta_path, tomli_w.dumps(meta))
+        return self.url(), meta["study"]
+
+
+def open_study(study_dir: str | Path) -> tuple[optuna.Study, Space, StudyDir]:
+    """The study a directory holds, with its space (as the study recorded it) and the directory."""
+    sdir = StudyDir(Path(study_dir))
+    meta = sdir.meta()
+    if "study" not in meta:
+        raise CnnlabError(f"{sdir.path} is not a study directory (no study.toml); start one with `cnnlab tune SPACE.toml`")
+    storage = open_storage(sdir.url())
+    try:
+        study = optuna.load_study(study_name=meta["study"], storage=storage)
+    except KeyError:
+        raise CnnlabError(f"study {meta['study']!r} is not in {shown(sdir.url())}") from None
+    attrs = study.user_attrs
+    if "space" not in attrs:
+        raise CnnlabError(f"study {meta['study']!r} in {shown(sdir.url())} was not made by `cnnlab tune`")
+    overrides = {**attrs.get("overrides", {}), "data_dir": meta.get("data_dir")}
+    space = parse_space(tomllib.loads(attrs["space"]), attrs["space"], attrs["source"], overrides)
+    return study, space, sdir
+
+
+def _record_space(study: optuna.Study, space: Space, overrides: dict[str, Any]) -> None:
+    """The first worker stores the space in the study; later ones must bring the same."""
+    attrs = study.user_attrs
+    if "space" not in attrs:
+        study.set_user_attr("space", space.text)
+        study.set_user_attr("source", Path(space.source).name)
+        study.set_user_attr("overrides", overrides)
+        return
+    if attrs["space"] != space.text:
+        raise CnnlabError(f"study {study.study_name!r} was started with another space file ({attrs['source']}); "
+                          "use that one, or another --study / --out")
+    if attrs["overrides"] != overrides:
+        def flags(o: dict[str, Any]) -> str:
+            return " ".join(f"--{k} {v}" for k, v in o.items()) or "neither --limit nor --epochs"
+
+        raise CnnlabError(f"study {study.study_name!r} was started with {flags(attrs['overrides'])}, "
+                          f"not {flags(overrides)}; give the same, or use another --study / --out")
+
+
+def tune(space_path: str | Path, out: str | Path | None = None, *, trials: int = 20, timeout: float | None = None,
+         sampler: str = "tpe", pruner: str = "hyperband", storage: str | None = None, study_name: str | None = None,
+         data_dir: str | None = None, limit: int | None = None, epochs: int | None = None,
+         log: Callable[[str], None] = print) -> tuple[optuna.Study, StudyDir]:
+    """Join (or start) a study and run trials until it holds `trials` of them, counted over all its workers.
+
+    Rerunning continues the study; trials whose worker died are failed and replaced."""
+    if sampler not in SAMPLERS:
+        raise CnnlabError(f"--sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
+    if pruner not in PRUNERS:
+        raise CnnlabError(f"--pruner {pruner!r} is not one of {', '.join(PRUNERS)}")
+    if trials < 1:
+        raise CnnlabError(f"--trials must be at least 1, got {trials}")
+    if timeout is not None and timeout <= 0:
+        raise CnnlabError(f"--timeout must be positive, got {timeout}")
+    space = load_space(space_path, limit=limit, epochs=epochs, data_dir=data_dir)
+    sdir = StudyDir(Path(out or f"runs/tune-{Path(space_path).stem}"))
+    url, name = sdir.bind(storage, study_name, Path(space_path).stem, data_dir)
+    store = open_storage(url)
+    overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None}
+    with worker_lock(store, name):
+        study = optuna.create_study(storage=store, study_name=name, direction=space.direction, load_if_exists=True,
+                                    pruner=make_pruner(pruner, space.epochs))
+        _record_space(study, space, overrides)
+    log(f"study {name!r} in {shown(url)}: {trials} trials in all, {sampler} sampler, {pruner} pruner")
+    _work(study, store, space, sdir, trials, timeout, sampler, log)
+    return study, sdir
+
+
+def _work(study: optuna.Study, store: optuna.storages.RDBStorage, space: Space, sdir: StudyDir, trials: int,
+          timeout: float | None, sampler: str, log: Callable[[str], None]) -> None:
+    seed, start = int(space.train.get("seed", 0)), time.monotonic()
+    while timeout is None or time.monotonic() - start < timeout:
+        with worker_lock(store, study.study_name):
+            for n in fail_orphans(study):
+                log(f"trial {n}: its worker is gone; marked failed")
+            if len(study.get_trials(deepcopy=False, states=COUNTED)) >= trials:
+                return
+            # Seeded by trial number: repeatable alone, yet workers never propose the same random parameters.
+            study.sampler = make_sampler(sampler, seed + len(study.get_trials(deepcopy=False)), trials)
+            with warnings.catch_warnings():  # Optuna expects optimize() to beat; liveness.Heartbeat does it here
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                trial = study.ask()
+            mark_owner(trial)
+        _run(study, store, trial, space, sdir, log)
+    log("--timeout reached; rerun the command to go on")
+
+
+def _run(study: optuna.Study, store: optuna.storages.RDBStorage, trial: optuna.Trial, space: Space, sdir: StudyDir,
+         log: Callable[[str], None]) -> None:
+    with Heartbeat(store, trial):
+        try:
+            value = run_trial(trial, space, sdir.trial_dir(trial.number), log)
+        except optuna.TrialPruned as e:
+            study.tell(trial, state=TrialState.PRUNED)
+            log(f"trial {trial.number}: {e}")
+            return
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+    if value is None:
+        study.tell(trial, state=TrialState.FAIL)
+        log(f"trial {trial.number}: failed, no finite {space.metric}")
+    else:
+        study.tell(trial, value)
+        log(f"trial {trial.number}: {space.metric} {value:.4f}")

@@ -1,0 +1,291 @@
+"""cnnlab tune: the space file, trials as run directories, pruning, summaries and plots, a worker killed
+mid-trial, and two workers sharing one study on a real PostgreSQL server."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from cnnlab.cli import main
+from cnnlab.errors import CnnlabError
+from cnnlab.train import RunDir
+from cnnlab.tune import load_space, open_study, study_plots, tune
+from cnnlab.tune.algorithms import SAMPLERS, make_sampler
+from cnnlab.tune.objective import run_trial
+from tests.conftest import EXAMPLES, SHARED, write_toml
+
+DATA = str(SHARED / "datasets")
+
+SPACE = """
+[train]
+data = "mnist"
+epochs = {epochs}
+batch_size = 100
+limit = 1000
+
+[params.conv_layers]
+type = "int"
+low = 1
+high = 2
+
+[params.filters]
+type = "int"
+low = 4
+high = 8
+step = 4
+for_each = "conv_layers"
+
+[params.lr]
+type = "float"
+low = 1e-3
+high = 3e-3
+log = true
+
+[network]
+input = [1, 28, 28]
+
+[[network.layers]]
+repeat = "$conv_layers"
+layers = [
+    {{ type = "conv", filters = "$filters_{{i}}", kernel = 3, padding = "same", activation = "relu" }},
+    {{ type = "maxpool", size = 2 }},
+]
+
+[[network.layers]]
+type = "flatten"
+
+[[network.layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+@pytest.fixture
+def space(tmp_path: Path) -> str:
+    return write_toml(tmp_path / "space.toml", SPACE.format(epochs=1))
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cnnlab.cli", "tune", *args]
+
+
+def trials_by_state(study_dir: Path) -> dict[TrialState, list[int]]:
+    study, _, _ = open_study(study_dir)
+    out: dict[TrialState, list[int]] = {s: [] for s in TrialState}
+    for t in study.get_trials():
+        out[t.state].append(t.number)
+    return out
+
+
+# --- the space file ---------------------------------------------------------------------------------------------
+
+def test_example_space_samples_per_layer_parameters_only_for_sampled_layers() -> None:
+    space = load_space(EXAMPLES / "tune-mnist-cnn.toml")
+    fixed = {"conv_layers": 2, "filters_0": 32, "filters_1": 256, "dropout": 0.25, "dense_layers": 1, "units_0": 64,
+             "lr": 3e-4}
+    values = space.sample(optuna.trial.FixedTrial(fixed))
+    assert values == fixed  # filters_2.. and units_1.. are never asked for
+    spec = space.network_spec(values)
+    assert [l["type"] for l in spec["layers"]] == ["conv", "maxpool", "conv", "maxpool", "flatten", "dropout",
+                                                   "dense", "dense"]
+    assert [l.get("filters") for l in spec["layers"][:3:2]] == [32, 256]
+    config = space.run_config(values, "net.toml")
+    assert (config.lr, config.epochs, config.monitor, config.data) == (3e-4, 5, "val_accuracy", "mnist")
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_samples_the_conditional_space(sampler: str) -> None:
+    space = load_space(EXAMPLES / "tune-mnist-cnn.toml")
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(sampler, seed=0, trials=6))
+    for _ in range(4):
+        trial = study.ask()
+        values = space.sample(trial)
+        assert sum(k.startswith("filters_") for k in values) == values["conv_layers"]
+        study.tell(trial, values["lr"] * 1000)
+
+
+def test_template_that_pools_to_nothing_is_refused_when_loaded(tmp_path: Path) -> None:
+    text = (EXAMPLES / "tune-mnist-cnn.toml").read_text().replace("input = [1, 32, 32]", "input = [1, 28, 28]")
+    with pytest.raises(CnnlabError, match="fails for conv_layers=5.*empty"):
+        load_space(write_toml(tmp_path / "s.toml", text))
+
+
+BAD_SPACES = [
+    ("[params.x]\ntype = \"complex\"\n", "unknown type 'complex'"),
+    ("[params.x]\ntype = \"int\"\nlow = 5\nhigh = 1\n", "low 5 is greater than high 1"),
+    ("[params.x]\ntype = \"float\"\nhigh = 1.0\n", "params.x: missing low"),
+    ("[params.x]\ntype = \"categorical\"\n", "missing choices"),
+    ("[params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\nlog = true\n", "log scale needs low > 0"),
+    ("[params.x]\ntype = \"int\"\nlow = 1\nhigh = 4\nfor_each = \"n\"\n", "for_each = 'n' must name"),
+    ("[params.x]\ntype = \"int\"\nlow = 1\nhigh = 4\nstride = 2\n", "unknown key(s) stride"),
+    ("", "missing [params]"),
+]
+
+
+@pytest.mark.parametrize("params,message", BAD_SPACES)
+def test_bad_space_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, params: str,
+                                           message: str) -> None:
+    network = "[network]\ninput = [1, 28, 28]\n[[network.layers]]\ntype = \"flatten\"\n[[network.layers]]\ntype = \"dense\"\n"
+    path = write_toml(tmp_path / "bad.toml", params + network)
+    assert main(["tune", path, "--out", str(tmp_path / "study")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_undefined_template_parameter_and_missing_network(tmp_path: Path) -> None:
+    with pytest.raises(CnnlabError, match=r"'\$width' names no parameter"):
+        load_space(write_toml(tmp_path / "a.toml", SPACE.format(epochs=1).replace('"num_classes"', '"$width"')))
+    with pytest.raises(CnnlabError, match=r"missing \[network\]"):
+        load_space(write_toml(tmp_path / "b.toml", SPACE.format(epochs=1).split("[network]")[0]))
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--sampler", "grid"], "--sampler 'grid' is not one of random, tpe, gp, cmaes"),
+    (["--pruner", "asha"], "--pruner 'asha' is not one of hyperband, median, none"),
+    (["--storage", "mysql://u@localhost/db"], "use sqlite:///PATH or postgresql://"),
+    (["--storage", "postgresql://u:secret@127.0.0.1:{port}/db"], "cannot open storage postgresql://u:***@127.0.0.1"),
+])
+def test_bad_flags_and_unreachable_storage_are_one_line_exit_2(tmp_path: Path, space: str, flags: list[str],
+                                                               message: str, capsys: pytest.CaptureFixture) -> None:
+    flags = [f.format(port=free_port()) for f in flags]
+    assert main(["tune", space, "--out", str(tmp_path / "study"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err and "secret" not in err
+
+
+# --- trials, pruning, summary ----------------------------------------------------------------------------------
+
+class PruneAlways(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def test_trial_reports_each_epoch_and_a_pruned_trial_stops_after_one(tmp_path: Path) -> None:
+    space = load_space(write_toml(tmp_path / "s.toml", SPACE.format(epochs=3)), data_dir=DATA)
+    study = optuna.create_study(direction="maximize", pruner=PruneAlways())
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned):
+        run_trial(trial, space, tmp_path / "t", log=lambda s: None)
+    assert list(study.get_trials()[0].intermediate_values) == [1]
+    assert len(RunDir(tmp_path / "t").metrics()) == 1 and (tmp_path / "t" / "net.toml").is_file()
+
+
+def test_tune_writes_run_directories_summary_plots_and_retrains_best(tmp_path: Path, space: str,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "study"
+    assert main(["tune", space, "--trials", "3", "--sampler", "random", "--pruner", "none", "--out", str(out),
+                 "--data-dir", DATA]) == 0
+    printed = capsys.readouterr().out
+    assert "3 trials, 3 complete, 0 pruned, 0 failed" in printed and "rank  trial  val_accuracy" in printed
+    study, _, _ = open_study(out)
+    best = max(study.get_trials(), key=lambda t: t.value)
+    for t in study.get_trials():
+        run = RunDir(out / "trials" / f"{t.number:04d}")
+        assert run.summary()["val_accuracy"] == pytest.approx(t.value)
+        assert run.config().model == str((run.path / "net.toml").resolve())
+    assert printed.splitlines()[4].split()[:3] == ["1", str(best.number), f"{best.value:.4f}"]
+
+    plots = study_plots(out)
+    assert set(plots) <= {"history", "importance"} and "history" in plots
+    assert all(png.startswith(b"\x89PNG") for png in plots.values())
+    assert (out / "history.png").read_bytes().startswith(b"\x89PNG")
+
+    # A rerun with the same budget continues the study: nothing left to do.
+    assert main(["tune", space, "--trials", "3", "--out", str(out), "--data-dir", DATA]) == 0
+    assert len(open_study(out)[0].get_trials()) == 3
+    capsys.readouterr()
+    # ... but not with another space.
+    other = write_toml(tmp_path / "space.toml", SPACE.format(epochs=2))
+    with pytest.raises(CnnlabError, match="was started with another space file"):
+        tune(other, out, trials=4, data_dir=DATA)
+
+    assert main(["tune", "--summary", str(out), "--top", "1", "--retrain-best"]) == 0
+    printed = capsys.readouterr().out
+    assert "best 1 of 3 complete trials" in printed and "test_accuracy:" in printed
+    summary = RunDir(out / "best").summary()
+    assert summary["val_size"] == 0 and summary["train_size"] == 1000 and summary["test_accuracy"] > 0.5
+    assert RunDir(out / "best").config().lr == best.params["lr"]
+
+
+# --- workers ---------------------------------------------------------------------------------------------------
+
+def test_worker_killed_mid_trial_leaves_the_study_usable(tmp_path: Path) -> None:
+    space = write_toml(tmp_path / "space.toml", SPACE.format(epochs=2))
+    out = tmp_path / "study"
+    args = cli(space, "--trials", "1", "--pruner", "none", "--out", str(out), "--data-dir", DATA)
+    worker = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "trials" / "0000" / "config.toml").exists():  # data loaded, model built, 2 epochs to go
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never got into its first trial"
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert trials_by_state(out)[TrialState.RUNNING] == [0]
+
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "trial 0: its worker is gone; marked failed" in rerun.stderr
+    states = trials_by_state(out)
+    assert states[TrialState.FAIL] == [0] and states[TrialState.COMPLETE] == [1] and not states[TrialState.RUNNING]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free localhost port (as the postgres user when run as root)."""
+    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None)
+    assert found, "PostgreSQL server binaries not found: run scripts/ensure-os-packages.sh (make test does)"
+    bindir = Path(found).parent
+    home = Path(tempfile.mkdtemp(prefix="cnnlab-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(home, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = home / "data", free_port()
+    subprocess.run([*as_user, bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-o", options, "-l", home / "log", "-w", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_two_workers_on_postgresql_run_exactly_the_requested_trials(tmp_path: Path, space: str, postgres: str) -> None:
+    out = tmp_path / "study"
+    args = cli(space, "--trials", "4", "--storage", postgres, "--study", "mnist-two", "--out", str(out),
+               "--data-dir", DATA)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two workers, two cores
+    workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+               for _ in range(2)]
+    results = [w.communicate(timeout=180) for w in workers]
+    for w, (_, err) in zip(workers, results):
+        assert w.returncode == 0, err
+    study = optuna.load_study(study_name="mnist-two", storage=postgres)
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000", "0001", "0002", "0003"]
+    assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers took trials
