@@ -218,6 +218,12 @@ def test_tune_writes_run_directories_summary_plots_and_retrains_best(tmp_path: P
     assert summary["val_size"] == 0 and summary["train_size"] == 1000 and summary["test_accuracy"] > 0.5
     assert RunDir(out / "best").config().lr == best.params["lr"]
 
+    # The report takes the study: trials in the table, the study's plots, a full section for the retrained best.
+    from cnnlab.report import write_report
+
+    html = write_report([out], tmp_path / "report.html", gradcam=0).read_text()
+    assert "optimisation history of study" in html and "best (retrained)" in html and "trial 0000" in html
+
 
 # --- workers ---------------------------------------------------------------------------------------------------
 
