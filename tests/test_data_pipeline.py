@@ -180,7 +180,7 @@ def test_loader_batches_are_scaled_and_normalised() -> None:
     loader = _loader(shuffle=False, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     x, y = next(iter(loader))
     assert x.dtype == torch.float32
-    assert torch.allclose(x, (loader.x[:4].float() / 255 - 0.5) / 0.25)
+    assert torch.allclose(x, (loader.x[:4].float() / 255 - 0.5) / 0.25, atol=1e-6)
     assert y.tolist() == [0, 1, 2, 3]
 
 

@@ -247,3 +247,16 @@ def test_vgg16_on_raw_cifar10_pixels_with_sgd_is_diagnosed_stuck_at_chance(tmp_p
     assert all(abs(r["train_loss"] - 2.3026) < 0.05 for r in rows)
     stuck = [d for d in s["diagnosis"] if d.startswith("stuck at chance")]
     assert stuck and "raw 0-255 pixels" in stuck[0] and "ln 10 = 2.3026" in stuck[0]
+
+
+def test_bf16_channels_last_and_compile_paths_train_on_the_cpu(tmp_path, net):
+    """The fast paths (GPU-first, but they run on the CPU too) learn like the default and save plain checkpoints."""
+    base = train(config(net, epochs=2, augment=None, channels_last=False), tmp_path / "nchw", log=quiet)
+    nhwc = train(config(net, epochs=2, augment=None), tmp_path / "nhwc", log=quiet)
+    assert abs(base["test_accuracy"] - nhwc["test_accuracy"]) < 0.02  # the layout changes rounding, not learning
+    bf16 = train(config(net, epochs=2, augment=None, precision="bf16"), tmp_path / "bf16", log=quiet)
+    assert bf16["test_accuracy"] > base["test_accuracy"] - 0.05
+    compiled = train(config(net, epochs=1, augment=None, compile=True), tmp_path / "compiled", log=quiet)
+    keys = load_file(str(tmp_path / "compiled" / "checkpoints" / "last.safetensors")).keys()
+    assert not any(k.startswith("_orig_mod") for k in keys) and compiled["test_accuracy"] > 0.3
+    assert evaluate_run(tmp_path / "compiled")["test_accuracy"] == pytest.approx(compiled["test_accuracy"])
