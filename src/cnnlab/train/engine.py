@@ -253,16 +253,14 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
             if config.gl_alpha is not None and has_val:
                 state["e_opt"] = val_loss if state["e_opt"] is None else min(state["e_opt"], val_loss)
                 gl = 100 * (val_loss / state["e_opt"] - 1) if state["e_opt"] > 0 else 0.0
-            for finding in (diagnose.at_chance(history, data.num_classes, config.normalize, config.pixels,
-                                                    len(data.val_y) if has_val else len(data.train_y)), diagnose.exploding(max_norm)):
-                if finding and finding not in findings:
-                    findings.append(finding)
-                    log("diagnosis: " + finding)
+            new = [diagnose.at_chance(history, data.num_classes, config.normalize, config.pixels,
+                                      len(data.val_y) if has_val else len(data.train_y)), diagnose.exploding(max_norm)]
             if epoch == 1 or findings:
                 probe_x = next(iter(DeviceLoader(data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False,
                                                  device=device, **normalize)))[0]
-                finding = diagnose.dead_relus(model, probe_x)
-                if finding and finding not in findings:
+                new.append(diagnose.dead_relus(model, probe_x))
+            for finding in new:  # one finding of each kind per run: the first time it shows
+                if finding and finding.split(":")[0] not in {f.split(":")[0] for f in findings}:
                     findings.append(finding)
                     log("diagnosis: " + finding)
             state["epoch"] = epoch
