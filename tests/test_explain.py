@@ -73,6 +73,15 @@ def stroke_mass(heatmaps: torch.Tensor, pixels: torch.Tensor) -> tuple[float, fl
     return float(mass.mean()), float(mask.mean())
 
 
+def digit_mass(heatmaps: torch.Tensor, pixels: torch.Tensor, reach: int = 2) -> tuple[float, float]:
+    """The same for the digit's region: stroke pixels and those within `reach` pixels of a stroke (a 7x7 map
+    cannot draw thinner than that); everything else is the empty background."""
+    strokes = (pixels[:, :1] > STROKE).float()
+    region = torch.nn.functional.max_pool2d(strokes, 2 * reach + 1, stride=1, padding=reach)[:, 0]
+    mass = (heatmaps * region).sum((1, 2)) / heatmaps.sum((1, 2)).clamp(min=1e-12)
+    return float(mass.mean()), float(region.mean())
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
 
@@ -95,6 +104,9 @@ def test_gradcam_looks_at_strokes_and_beats_random_deletion(mnist):
     print(f"\ntest accuracy {mnist['summary']['test_accuracy']:.4f}; conv3 gradcam: mass on strokes {mass:.3f}, "
           f"stroke area {area:.3f}")
     assert mass > 1.4 * area
+    region_mass, region_area = digit_mass(cam.heatmaps, pixels)
+    print(f"conv3 gradcam: mass on the digit region {region_mass:.3f}, region area {region_area:.3f}")
+    assert region_mass > 0.5 > region_area  # most of the mass on the digit, though it covers under half the image
     finer = grad_cam(run.model, run.to_input(pixels), "conv2")
     mass2, _ = stroke_mass(finer.heatmaps, pixels)
     print(f"conv2 gradcam: mass on strokes {mass2:.3f}")
