@@ -120,3 +120,20 @@ def test_wrong_architecture_is_refused(tmp_path, torch_home):
         train(RunConfig(model="mnist-cnn", data="digits", init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
                         input=[1, 28, 28]), tmp_path / "bad", log=quiet)
     assert not (RunDir(tmp_path / "bad").summary_path).exists()
+
+
+def test_safetensors_file_source_and_a_corrupt_one(tmp_path):
+    import shutil
+
+    train(RunConfig(model="mnist-cnn", data="digits", epochs=1), tmp_path / "src", log=quiet)
+    ckpt = tmp_path / "src" / "checkpoints"
+    shutil.copy(ckpt / "best.safetensors", tmp_path / "w.safetensors")
+    s = train(RunConfig(model="mnist-cnn", data="digits:parity", epochs=1, init_from=str(tmp_path / "w.safetensors")),
+              tmp_path / "from-file", log=quiet)
+    assert s["transfer"]["replaced"] == ["fc2.bias", "fc2.weight"] and s["transfer"]["loaded"] == 8
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    r = subprocess.run([sys.executable, "-m", "cnnlab.cli", "train", "--model", "mnist-cnn", "--data", "digits",
+                        "--init-from", str(tmp_path / "bad.safetensors"), "--out", str(tmp_path / "bad")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "is not a readable checkpoint" in r.stderr
+    assert not (tmp_path / "bad" / "checkpoints").exists()

@@ -38,11 +38,11 @@ class Source:
     classes: list[str] | None = field(default=None, repr=False)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        if self.path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(self.path))
         try:
+            if self.path.suffix == ".safetensors":
+                from safetensors.torch import load_file
+
+                return load_file(str(self.path))
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 (a truncated or foreign file fails in many ways)
             raise CnnlabError(f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); "
