@@ -28,14 +28,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cnnlab.errors import CnnlabError
     from cnnlab.report import write_report
 
-    if args.gradcam < 0:
-        raise CnnlabError(f"--gradcam must be 0 or more images, got {args.gradcam}")
     path = write_report(args.paths, args.out, title=args.title, gradcam=args.gradcam, plots_dir=args.plots)
     print(f"wrote {path}")
     return 0
+
+
+def _images(text: str) -> int:
+    """--gradcam N: checked while parsing, so a bad value stops `compare` before any training."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--gradcam takes a number of images (0 or more), got {text!r}")
+    return int(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--data-dir", help="data root for every run (also fills {data_dir} in the study)")
     c.add_argument("--limit", type=int, help="images per split for every run, for a quick look")
     c.add_argument("--epochs", type=int, help="epochs for every run")
-    c.add_argument("--gradcam", type=int, default=8, help="Grad-CAM images per run in the report (0: none)")
+    c.add_argument("--gradcam", type=_images, default=8, help="Grad-CAM images per run in the report (0: none)")
     c.add_argument("--dry-run", action="store_true", help="list the runs, their state and settings; train nothing")
     c.add_argument("--progress", default=None, action=argparse.BooleanOptionalAction)
     c.set_defaults(func=cmd_compare)
@@ -56,6 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("paths", nargs="+", metavar="RUN_OR_STUDY")
     r.add_argument("--out", default="report.html")
     r.add_argument("--title", default="cnnlab report")
-    r.add_argument("--gradcam", type=int, default=8, help="Grad-CAM images per run (0: none)")
+    r.add_argument("--gradcam", type=_images, default=8, help="Grad-CAM images per run (0: none)")
     r.add_argument("--plots", help="also write every plot as a PNG file into this folder")
     r.set_defaults(func=cmd_report)

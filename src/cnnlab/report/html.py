@@ -96,6 +96,8 @@ def write_report(paths: list[str | Path], out: str | Path, title: str = "cnnlab 
                  plots_dir: str | Path | None = None) -> Path:
     """Write the report for runs and study directories to `out` (atomically); `gradcam` images per run (0: none);
     with `plots_dir`, every plot is also written there as a PNG file."""
+    if gradcam < 0:
+        raise CnnlabError(f"--gradcam must be 0 or more images, got {gradcam}")
     groups = collect(paths)
     shown = [g for g in groups if g.runs]
     fig = Figures()
