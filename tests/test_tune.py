@@ -21,8 +21,8 @@ from optuna.trial import TrialState
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.train import RunDir
-from cnnlab.tune import load_space, open_study, study_plots, tune
-from cnnlab.tune.algorithms import SAMPLERS, make_sampler
+from cnnlab.tune import epochs_trained, load_space, open_study, study_plots, tune
+from cnnlab.tune.algorithms import SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.objective import run_trial
 from tests.conftest import EXAMPLES, SHARED, write_toml
 
@@ -116,6 +116,20 @@ def test_every_sampler_samples_the_conditional_space(sampler: str) -> None:
         study.tell(trial, values["lr"] * 1000)
 
 
+def test_hyperband_runs_one_bracket_for_small_searches() -> None:
+    assert hyperband_brackets(epochs=5, trials=6) == (6, 1)     # too few trials for TPE to learn in two brackets
+    assert hyperband_brackets(epochs=5, trials=20) == (3, 2)
+    assert hyperband_brackets(epochs=27, trials=100) == (3, 4)
+    assert hyperband_brackets(epochs=1, trials=3) == (2, 1)
+    # One bracket: successive halving at epoch 1, where only the best so far goes on (with fewer than 6 there).
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("hyperband", epochs=5, trials=6))
+    for value, pruned in ((0.5, False), (0.4, True), (0.6, False), (0.55, True)):
+        trial = study.ask()
+        trial.report(value, 1)
+        assert trial.should_prune() is pruned, value
+        study.tell(trial, state=TrialState.PRUNED) if pruned else study.tell(trial, value)
+
+
 def test_template_that_pools_to_nothing_is_refused_when_loaded(tmp_path: Path) -> None:
     text = (EXAMPLES / "tune-mnist-cnn.toml").read_text().replace("input = [1, 32, 32]", "input = [1, 28, 28]")
     with pytest.raises(CnnlabError, match="fails for conv_layers=5.*empty"):
@@ -154,6 +168,7 @@ def test_undefined_template_parameter_and_missing_network(tmp_path: Path) -> Non
 @pytest.mark.parametrize("flags,message", [
     (["--sampler", "grid"], "--sampler 'grid' is not one of random, tpe, gp, cmaes"),
     (["--pruner", "asha"], "--pruner 'asha' is not one of hyperband, median, none"),
+    (["--budget", "0"], "--budget must be at least 1 epoch, got 0"),
     (["--storage", "mysql://u@localhost/db"], "use sqlite:///PATH or postgresql://"),
     (["--storage", "postgresql://u:secret@127.0.0.1:{port}/db"], "cannot open storage postgresql://u:***@127.0.0.1"),
 ])
@@ -223,6 +238,20 @@ def test_tune_writes_run_directories_summary_plots_and_retrains_best(tmp_path: P
 
     html = write_report([out], tmp_path / "report.html", gradcam=0).read_text()
     assert "optimisation history of study" in html and "best (retrained)" in html and "trial 0000" in html
+
+
+def test_epoch_budget_ends_the_running_trial_and_starts_no_more(tmp_path: Path) -> None:
+    space, out, lines = write_toml(tmp_path / "space.toml", SPACE.format(epochs=3)), tmp_path / "study", []
+    study, _ = tune(space, out, trials=10, sampler="random", pruner="none", data_dir=DATA, budget=4, log=lines.append)
+    trials = study.get_trials()
+    assert [(t.state, len(t.intermediate_values)) for t in trials] == [(TrialState.COMPLETE, 3), (TrialState.COMPLETE, 1)]
+    assert epochs_trained(study) == 4 and trials[1].value == trials[1].intermediate_values[1]
+    last = RunDir(out / "trials" / "0001").summary()
+    assert last["stopped"] == "stopped: the study's budget of 4 epochs is spent" and last["test_accuracy"] > 0.3
+    assert "the study's budget of 4 epochs is spent; rerun with a larger --budget to go on" in lines
+    # The budget counts the whole study: rerunning with the same one trains nothing more, a larger one goes on.
+    assert epochs_trained(tune(space, out, trials=10, data_dir=DATA, budget=4, log=lines.append)[0]) == 4
+    assert epochs_trained(tune(space, out, trials=10, data_dir=DATA, budget=5, log=lines.append)[0]) == 5
 
 
 # --- workers ---------------------------------------------------------------------------------------------------

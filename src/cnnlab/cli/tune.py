@@ -24,7 +24,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.summary is None:
         _, sdir = tune(args.space, args.out, trials=args.trials, timeout=args.timeout, sampler=args.sampler,
                        pruner=args.pruner, storage=args.storage, study_name=args.study, data_dir=args.data_dir,
-                       limit=args.limit, epochs=args.epochs, log=_log)
+                       limit=args.limit, epochs=args.epochs, budget=args.budget, log=_log)
         study_dir = str(sdir.path)
     else:
         study_dir = args.summary
@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("space", nargs="?", help="search space TOML ([train], [objective], [params.NAME], [network])")
     t.add_argument("--trials", type=typed(int, "--trials"), default=20, help="trials in the study in all (default 20)")
     t.add_argument("--timeout", type=typed(float, "--timeout"), help="start no new trial after S seconds")
+    t.add_argument("--budget", type=typed(int, "--budget"), metavar="EPOCHS",
+                   help="epochs the whole study may train, pruned trials' epochs included; the trial running "
+                        "when it is spent ends there")
     t.add_argument("--sampler", default="tpe", help="random | tpe | gp | cmaes (default tpe)")
     t.add_argument("--pruner", default="hyperband", help="hyperband | median | none (default hyperband)")
     t.add_argument("--storage", help="database URL shared by workers, e.g. postgresql://user@host:5432/db "

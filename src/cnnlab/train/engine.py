@@ -130,12 +130,13 @@ def _check_resume(run: RunDir, config: RunConfig) -> None:
 
 def train(config: RunConfig, out: str | Path, resume: bool = False,
           log: Callable[[str], None] | None = None, progress: bool | None = None,
-          stop_after: int | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+          stop_after: int | None = None, on_epoch: Callable[[dict[str, Any]], str | None] | None = None,
           ) -> dict[str, Any] | None:
     """Train `config` into run directory `out`; with resume=True continue it from its last checkpoint.
 
     `on_epoch(row)` is called after each epoch's checkpoint with its metrics row (as in metrics.csv); it may raise
-    to stop the run (a tuner pruning a trial does), leaving a resumable run directory.
+    to stop the run (a tuner pruning a trial does), leaving a resumable run directory, or return a reason (a
+    string) to end it there as an early stop would, with the best checkpoint tested and a summary written.
 
     `stop_after=N` stops after epoch N as an interruption would (checkpoints written, no summary, returns None),
     so the run can be resumed later.
@@ -272,8 +273,9 @@ def train(config: RunConfig, out: str | Path, resume: bool = False,
             save_checkpoint(run.checkpoints, "last", model, meta, train_state)
             run.write_metrics(history)
             events.log(row)
-            if on_epoch is not None:
-                on_epoch(row)
+            if on_epoch is not None and (reason := on_epoch(row)):
+                stop_reason = reason
+                break
             if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
                 log(f"stopped after epoch {epoch}; continue with --resume")
                 return None

@@ -22,21 +22,24 @@ def write_network(space: Space, values: dict[str, Any], run_dir: Path) -> Path:
     return path
 
 
-def run_trial(trial: optuna.Trial, space: Space, run_dir: Path, log: Callable[[str], None]) -> float | None:
+def run_trial(trial: optuna.Trial, space: Space, run_dir: Path, log: Callable[[str], None],
+              stop: Callable[[], str | None] = lambda: None) -> float | None:
     """Train one sampled configuration; returns the best epoch's metric (None if no epoch gave a finite one).
 
-    Each epoch's metric goes to trial.report; when the pruner says so, optuna.TrialPruned stops the run."""
+    Each epoch's metric goes to trial.report; when the pruner says so, optuna.TrialPruned stops the run.
+    `stop()` is asked after each epoch: a reason it gives (the study's epoch budget is spent) ends the trial
+    there, as complete, with its best epoch so far."""
     values = space.sample(trial)
     config = space.run_config(values, str(write_network(space, values, run_dir)))
     trial.set_user_attr("run_dir", str(run_dir.resolve()))
 
-    def on_epoch(row: dict[str, Any]) -> None:
+    def on_epoch(row: dict[str, Any]) -> str | None:
         value = row[space.metric]
-        if value is None or not math.isfinite(value):
-            return
-        trial.report(value, row["epoch"])
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+        if value is not None and math.isfinite(value):
+            trial.report(value, row["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+        return stop() if row["epoch"] < config.epochs else None
 
     summary = train(config, run_dir, log=lambda s: log(f"trial {trial.number}: {s}"), progress=False, on_epoch=on_epoch)
     value = summary[space.metric]

@@ -23,11 +23,12 @@ from optuna.trial import TrialState
 
 from cnnlab.errors import CnnlabError
 from cnnlab.train.checkpoint import write_text
-from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
 from cnnlab.tune.objective import run_trial
 from cnnlab.tune.space import Space, load_space, parse_space
 from cnnlab.tune.storage import default_url, open_storage, shown, worker_lock
+from cnnlab.tune.summary import epochs_trained
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 
@@ -115,9 +116,11 @@ def _record_space(study: optuna.Study, space: Space, overrides: dict[str, Any]) 
 def tune(space_path: str | Path, out: str | Path | None = None, *, trials: int = 20, timeout: float | None = None,
          sampler: str = "tpe", pruner: str = "hyperband", storage: str | None = None, study_name: str | None = None,
          data_dir: str | None = None, limit: int | None = None, epochs: int | None = None,
-         log: Callable[[str], None] = print) -> tuple[optuna.Study, StudyDir]:
+         budget: int | None = None, log: Callable[[str], None] = print) -> tuple[optuna.Study, StudyDir]:
     """Join (or start) a study and run trials until it holds `trials` of them, counted over all its workers.
 
+    `budget` caps the epochs the whole study trains (pruned trials' epochs count): no trial starts once it is
+    spent, and a trial running then ends at that epoch, complete, so the search costs what was asked.
     Rerunning continues the study; trials whose worker died are failed and replaced."""
     if sampler not in SAMPLERS:
         raise CnnlabError(f"--sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
@@ -127,44 +130,61 @@ def tune(space_path: str | Path, out: str | Path | None = None, *, trials: int =
         raise CnnlabError(f"--trials must be at least 1, got {trials}")
     if timeout is not None and timeout <= 0:
         raise CnnlabError(f"--timeout must be positive, got {timeout}")
+    if budget is not None and budget < 1:
+        raise CnnlabError(f"--budget must be at least 1 epoch, got {budget}")
     space = load_space(space_path, limit=limit, epochs=epochs, data_dir=data_dir)
     sdir = StudyDir(Path(out or f"runs/tune-{Path(space_path).stem}"))
     url, name = sdir.bind(storage, study_name, Path(space_path).stem, data_dir)
     store = open_storage(url)
     overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None}
+    expected = trials if budget is None else min(trials, max(1, budget // 2))  # a budget affords ~2 epochs a trial
     with worker_lock(store, name):
         study = optuna.create_study(storage=store, study_name=name, direction=space.direction, load_if_exists=True,
-                                    pruner=make_pruner(pruner, space.epochs))
+                                    pruner=make_pruner(pruner, space.epochs, expected))
         _record_space(study, space, overrides)
-    log(f"study {name!r} in {shown(url)}: {trials} trials in all, {sampler} sampler, {pruner} pruner")
-    _work(study, store, space, sdir, trials, timeout, sampler, log)
+    if pruner == "hyperband":
+        eta, brackets = hyperband_brackets(space.epochs, expected)
+        pruner += f" ({brackets} bracket{'s' * (brackets > 1)}, reduction factor {eta})"
+    log(f"study {name!r} in {shown(url)}: {trials} trials in all" + (f", {budget} epochs at most" if budget else "")
+        + f", {sampler} sampler, {pruner} pruner")
+    _work(study, store, space, sdir, trials, timeout, budget, sampler, expected, log)
     return study, sdir
 
 
 def _work(study: optuna.Study, store: optuna.storages.RDBStorage, space: Space, sdir: StudyDir, trials: int,
-          timeout: float | None, sampler: str, log: Callable[[str], None]) -> None:
+          timeout: float | None, budget: int | None, sampler: str, expected: int, log: Callable[[str], None]) -> None:
     seed, start = int(space.train.get("seed", 0)), time.monotonic()
+
+    def spent() -> str | None:
+        if budget is not None and epochs_trained(study) >= budget:
+            return f"stopped: the study's budget of {budget} epochs is spent"
+        return None
+
     while timeout is None or time.monotonic() - start < timeout:
         with worker_lock(store, study.study_name):
             for n in fail_orphans(study):
                 log(f"trial {n}: its worker is gone; marked failed")
             if len(study.get_trials(deepcopy=False, states=COUNTED)) >= trials:
                 return
-            # Seeded by trial number: repeatable alone, yet workers never propose the same random parameters.
-            study.sampler = make_sampler(sampler, seed + len(study.get_trials(deepcopy=False)), trials)
+            if spent():
+                log(f"the study's budget of {budget} epochs is spent; rerun with a larger --budget to go on")
+                return
+            # Seeded by trial number: repeatable alone, yet workers never propose the same random parameters,
+            # and studies of nearby seeds share no draws.
+            study.sampler = make_sampler(sampler, seed * 100_003 + len(study.get_trials(deepcopy=False)), expected)
             with warnings.catch_warnings():  # Optuna expects optimize() to beat; liveness.Heartbeat does it here
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 trial = study.ask()
             mark_owner(trial)
-        _run(study, store, trial, space, sdir, log)
+        _run(study, store, trial, space, sdir, log, spent)
     log("--timeout reached; rerun the command to go on")
 
 
 def _run(study: optuna.Study, store: optuna.storages.RDBStorage, trial: optuna.Trial, space: Space, sdir: StudyDir,
-         log: Callable[[str], None]) -> None:
+         log: Callable[[str], None], stop: Callable[[], str | None]) -> None:
     with Heartbeat(store, trial):
         try:
-            value = run_trial(trial, space, sdir.trial_dir(trial.number), log)
+            value = run_trial(trial, space, sdir.trial_dir(trial.number), log, stop)
         except optuna.TrialPruned as e:
             study.tell(trial, state=TrialState.PRUNED)
             log(f"trial {trial.number}: {e}")
