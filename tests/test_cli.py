@@ -78,6 +78,10 @@ def test_empty_layer_output_is_one_line_exit_2():
     (["summary", "missing.toml"], "not found"),
     (["summary", "mnist-cnn", "--num-classes", "0"], "num_classes must be a positive integer"),
     (["check", "no-table.md", "--model", "tutorial-net"], "no-table.md"),
+    # argparse's own errors are one line too, without the usage block
+    (["trian"], "invalid choice: 'trian'"),
+    (["tune", "space.toml", "--budget", "abc"], "--budget takes an integer, got 'abc' (see cnnlab tune --help)"),
+    (["train", "--lr", "abc"], "--lr takes a number"),
 ])
 def test_bad_input_one_line_exit_2(args, text):
     r = run(*args)

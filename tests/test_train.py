@@ -143,7 +143,7 @@ def test_cli_train_eval_and_bad_input(tmp_path, net):
     assert "test_accuracy" in r.stdout and "epoch 2/2" in r.stderr
     r = subprocess.run([*cli, "eval", str(tmp_path / "cli")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "confusion matrix" in r.stdout
-    for args, text in ((["train", "--model", net, "--lr", "abc"], "--lr takes a float"),
+    for args, text in ((["train", "--model", net, "--lr", "abc"], "--lr takes a number"),
                        (["train", "--model", net, "--lr", "0", "--out", str(tmp_path / "x")], "--lr must be a positive"),
                        (["eval", str(tmp_path)], "not a cnnlab run directory"),
                        (["predict", str(tmp_path / "cli"), str(tmp_path / "exp.toml")], "not a readable image")):

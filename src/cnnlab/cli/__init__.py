@@ -13,8 +13,15 @@ from cnnlab.errors import CnnlabError
 COMMAND_MODULES = (analysis, train, study, tune, explain)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block), exit status 2 as for every bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cnnlab", description="A workbench for convolutional neural networks.")
+    p = _Parser(prog="cnnlab", description="A workbench for convolutional neural networks.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)

@@ -28,7 +28,8 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
         try:
             return conv(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a {conv.__name__}, got {text!r}") from None
+            kind = {"int": "an integer", "float": "a number"}.get(conv.__name__, f"a {conv.__name__}")
+            raise argparse.ArgumentTypeError(f"{flag} takes {kind}, got {text!r}") from None
     return parse
 
 
