@@ -37,13 +37,18 @@ def gradcam_gallery(run_dir: str | Path, n: int = 8, seed: int = 0) -> bytes:
     from cnnlab.train.engine import prepare
     from cnnlab.train.run import RunDir
 
-    run = load_run(run_dir)
     data, _, _ = prepare(RunDir(Path(run_dir)).config())
+    return gallery_png(load_run(run_dir), data.test_x, data.test_y, n, seed, str(run_dir))
+
+
+def gallery_png(run: LoadedRun, images: torch.Tensor, labels: torch.Tensor, n: int = 8, seed: int = 0,
+                name: str = "the run") -> bytes:
+    """gradcam_gallery for test images already at hand (uint8 N, C, H, W and their labels), as the report has them."""
     g = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(len(data.test_y), generator=g)[:n]
+    pick = torch.randperm(len(labels), generator=g)[:n]
     if len(pick) == 0:
-        raise CnnlabError(f"{run_dir}: the run's dataset has no test images to show")
-    pixels, truth = data.test_x[pick], data.test_y[pick].tolist()
+        raise CnnlabError(f"{name}: the run's dataset has no test images to show")
+    pixels, truth = images[pick], labels[pick].tolist()
     cam = grad_cam(run.model, run.to_input(pixels), None)
     labels = [f"pred {run.classes[p]} / true {run.classes[t]}" for p, t in zip(cam.predicted.tolist(), truth)]
     colors = [RIGHT if p == t else WRONG for p, t in zip(cam.predicted.tolist(), truth)]

@@ -91,6 +91,8 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str | None = None, target
     dropout and batch norm do not make an image's map depend on its batch."""
     if method not in METHODS:
         raise CnnlabError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+    if batch_size < 1:
+        raise CnnlabError(f"--batch-size must be at least 1, got {batch_size}")
     name, module = find_conv_layer(model, layer)
     model.eval()
     targets = None if target is None else torch.as_tensor(target, dtype=torch.long).expand(len(x))

@@ -47,12 +47,11 @@ def _table(rows: list[dict]) -> str:
 
 def _run_section(name: str, path: Path, gradcam: int, fig: Figures) -> str:
     from cnnlab.analysis import summarize
-    from cnnlab.train.inference import evaluate_run
+    from cnnlab.train.inference import evaluate_run, load_run
 
-    run = RunDir(path)
+    run, loaded = RunDir(path), load_run(path)
     ev = evaluate_run(path, with_images=True)
-    model, meta = run.load_model()
-    layers = summarize(model, tuple(meta["input_shape"])).render("table")
+    layers = summarize(loaded.model, loaded.input_shape).render("table")
     summary = run.summary()
     parts = [f"<h3>{html.escape(name)}</h3>", f"<p>{html.escape(str(path))}: test accuracy "
              f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>"]
@@ -65,11 +64,11 @@ def _run_section(name: str, path: Path, gradcam: int, fig: Figures) -> str:
     parts.append(fig.img(plots.samples(ev["images"], ev["labels"], ev["predictions"], ev["classes"]),
                          f"{name}: test images, predicted / true (wrong in red)", f"{name}-samples"))
     if gradcam:
-        from cnnlab.explain.gallery import gradcam_gallery
+        from cnnlab.explain.gallery import gallery_png
 
         try:
-            parts.append(fig.img(gradcam_gallery(path, n=gradcam), f"{name}: Grad-CAM, last conv layer, predicted class",
-                                 f"{name}-gradcam"))
+            parts.append(fig.img(gallery_png(loaded, ev["images"], ev["labels"], n=gradcam, name=str(path)),
+                                 f"{name}: Grad-CAM, last conv layer, predicted class", f"{name}-gradcam"))
         except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
             parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")
     parts.append(f"<details><summary>config.toml</summary><pre>{html.escape(run.config_path.read_text())}</pre></details>")

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from cnnlab.analysis.render import human
 from cnnlab.train.run import RunDir
 
 COLUMNS = [("run", "run"), ("model", "model"), ("sizes", "train/val/test"), ("train_accuracy", "train acc"),
@@ -33,14 +34,7 @@ def cells(row: dict[str, Any]) -> list[str]:
     pct = (lambda v: "-" if v is None else f"{v:.2%}")
     return [row["run"], row["model"], f"{row['train_size']}/{row['val_size']}/{row['test_size']}",
             pct(row["train_accuracy"]), pct(row["test_accuracy"]), f"{row['best_epoch']}/{row['epochs_run']}",
-            f"{row['train_seconds']:.1f} s", f"{row['trainable_params']:,}/{row['params']:,}", _human(row["macs"])]
-
-
-def _human(n: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(int(n))
+            f"{row['train_seconds']:.1f} s", f"{row['trainable_params']:,}/{row['params']:,}", human(row["macs"])]
 
 
 def render_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:

@@ -1,12 +1,16 @@
-"""Using a finished run: test-set evaluation with per-class accuracy and confusion matrix, and top-k prediction."""
+"""Using a finished run: its model with what feeds it (load_run), test-set evaluation with per-class accuracy and
+confusion matrix, and top-k prediction."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from cnnlab.data import DeviceLoader, adapt
+from cnnlab.data.augment import normalize
 from cnnlab.errors import CnnlabError
 from cnnlab.train.engine import evaluate, prepare
 from cnnlab.train.optim import loss_function
@@ -18,19 +22,18 @@ def evaluate_run(path: str | Path, with_images: bool = False) -> dict[str, Any]:
 
     with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
     predictions, for reports that show examples."""
-    run = RunDir(Path(path))
-    config = run.config()
-    model, meta = run.load_model("best")
+    config = RunDir(Path(path)).config()
+    run = load_run(path)
     data, _, _ = prepare(config)
-    norm = {"scale": meta.get("scale", 1 / 255), **({"mean": meta["mean"], "std": meta["std"]} if meta.get("mean") else {})}
-    loader = DeviceLoader(data.test_x, data.test_y, batch_size=512, shuffle=False, **norm)
-    loss, acc, preds = evaluate(model, loader, loss_function(config))
+    loader = DeviceLoader(data.test_x, data.test_y, batch_size=512, shuffle=False, scale=run.scale, mean=run.mean,
+                          std=run.std)
+    loss, acc, preds = evaluate(run.model, loader, loss_function(config))
     extra = {"images": data.test_x, "labels": data.test_y, "predictions": preds} if with_images else {}
-    k = len(meta["classes"])
+    k = len(run.classes)
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((data.test_y, preds), torch.ones_like(preds), accumulate=True)
     per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1).float()).tolist()
-    return {"test_accuracy": acc, "test_loss": loss, "test_size": len(data.test_y), "classes": meta["classes"],
+    return {"test_accuracy": acc, "test_loss": loss, "test_size": len(data.test_y), "classes": run.classes,
             "per_class_accuracy": per_class, "confusion": confusion.tolist(), **extra}
 
 
@@ -53,21 +56,65 @@ def load_image(path: str | Path) -> torch.Tensor:
 
 def predict(path: str | Path, images: list[str | Path], topk: int = 3) -> list[dict[str, Any]]:
     """Top-k classes with probabilities for each image, prepared the way the run's training data was."""
-    run = RunDir(Path(path))
-    model, meta = run.load_model("best")
-    target = tuple(meta["input_shape"])
-    adaptation = meta.get("adapt") or {}
+    run = load_run(path)
     results = []
     for image in images:
-        x = load_image(image)
-        mode = "pad" if adaptation.get("mode") == "pad" and list(x.shape[-2:]) == adaptation["source_shape"][1:] else "resize"
-        x = adapt(x, target, mode).float().mul_(meta.get("scale", 1 / 255))
-        if meta.get("mean"):
-            m = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
-            s = torch.tensor(meta["std"]).view(1, -1, 1, 1)
-            x = (x - m) / s
-        with torch.no_grad():
-            probs = torch.softmax(model(x), 1)[0]
+        probs = run.probabilities(run.read_images([image]))[0]
         top = probs.topk(min(topk, len(probs)))
-        results.append({"image": str(image), "top": [(meta["classes"][i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]})
+        results.append({"image": str(image), "top": [(run.classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]})
     return results
+
+
+PREDICT_BATCH = 256
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run's trained model with what is needed to feed it: classes, input shape, pixel scale and mean/std."""
+
+    model: nn.Module
+    classes: list[str]
+    input_shape: tuple[int, int, int]
+    adaptation: dict[str, Any]
+    scale: float
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+
+    def to_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels (N, C, H, W) in 0..255, uint8 or float, -> the float tensor the model was trained on."""
+        x = pixels.float() * self.scale
+        return normalize(x, self.mean, self.std) if self.mean is not None and self.std is not None else x
+
+    @torch.no_grad()
+    def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Softmax class probabilities (N, classes) for pixels in 0..255, in batches."""
+        return torch.cat([torch.softmax(self.model(self.to_input(pixels[i:i + PREDICT_BATCH])), 1)
+                          for i in range(0, len(pixels), PREDICT_BATCH)])
+
+    def read_images(self, paths: list[str | Path]) -> torch.Tensor:
+        """Image files as uint8 (N, C, H, W) at the model's input shape, adapted as the training data was."""
+        out = []
+        for path in paths:
+            x = load_image(path)
+            same_source = list(x.shape[-2:]) == list(self.adaptation.get("source_shape", [])[1:])
+            out.append(adapt(x, self.input_shape, "pad" if self.adaptation.get("mode") == "pad" and same_source else "resize"))
+        return torch.cat(out)
+
+    def class_index(self, text: str) -> int:
+        """A class given by name (as the run lists them) or by index."""
+        if text in self.classes:
+            return self.classes.index(text)
+        if text.lstrip("-").isdigit() and 0 <= int(text) < len(self.classes):
+            return int(text)
+        shown = ", ".join(self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
+        raise CnnlabError(f"--class {text!r} is neither a class name nor an index 0..{len(self.classes) - 1}; "
+                          f"classes: {shown}")
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """The best checkpoint of a run directory, in eval mode on the CPU."""
+    model, meta = RunDir(Path(path)).load_model("best")
+    return LoadedRun(model=model, classes=list(meta["classes"]), input_shape=tuple(meta["input_shape"]),
+                     adaptation=meta.get("adapt") or {}, scale=float(meta.get("scale", 1 / 255)),
+                     mean=tuple(meta["mean"]) if meta.get("mean") else None,
+                     std=tuple(meta["std"]) if meta.get("std") else None)

@@ -23,12 +23,11 @@ class Progress:
         """Reading the loss syncs the device, so only do it when the bar will show it."""
         return self.bar is not None and (step % 10 == 0 or step == self.total)
 
-    def update(self, step: int, loss: float | None, acc: float) -> None:
+    def update(self, step: int, loss: float, acc: float) -> None:
         if self.bar is None:
             return
         self.bar.n = step
-        if loss is not None:
-            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.2%}", refresh=False)
+        self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.2%}", refresh=False)
         self.bar.refresh()
 
     def finish(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ class Source:
     std: list[float] | None = None
     scale: float | None = None               # 1/255: pixels in 0..1; 1.0: raw 0..255
     input_shape: list[int] | None = None     # C, H, W
-    classes: list[str] | None = field(default=None, repr=False)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         try:
@@ -90,8 +89,7 @@ def resolve_source(text: str) -> Source:
 
 def _with_meta(text: str, path: Path, meta: dict[str, Any]) -> Source:
     return Source(text, path, model=meta.get("model"), mean=meta.get("mean"), std=meta.get("std"),
-                  scale=meta.get("scale", 1 / 255 if "mean" in meta else None), input_shape=meta.get("input_shape"),
-                  classes=meta.get("classes"))
+                  scale=meta.get("scale", 1 / 255 if "mean" in meta else None), input_shape=meta.get("input_shape"))
 
 
 def _run_dir(text: str, path: Path) -> Source:
@@ -126,7 +124,7 @@ def _torchvision(text: str) -> Source:
     t = weights.transforms()
     size = t.crop_size[0]
     return Source(text, path, model=ZOO_OF_WEIGHTS[enum], mean=list(t.mean), std=list(t.std), scale=1 / 255,
-                  input_shape=[3, size, size], classes=list(weights.meta.get("categories") or []) or None)
+                  input_shape=[3, size, size])
 
 
 def _download(url: str, path: Path, text: str) -> None:
