@@ -150,6 +150,11 @@ def test_download_verifies_sha256_and_md5(tmp_path: Path) -> None:
     assert (
         download_file(f"file://{src}", tmp_path / "b" / "x.bin", f"md5:{md5.upper()}").read_bytes() == src.read_bytes()
     )
+    # A prefix, as torchvision names its weight files (resnet18-f37072fd.pth), is checked too.
+    assert download_file(f"file://{src}", tmp_path / "c" / "x.bin", f"sha256:{sha[:8]}").is_file()
+    with pytest.raises(CnnlabError, match="checksum mismatch"):
+        download_file(f"file://{src}", tmp_path / "d" / "x.bin", f"sha256:{sha[:7]}0")
+    assert not (tmp_path / "d" / "x.bin").exists()
 
 
 def test_download_checksum_mismatch_leaves_nothing(tmp_path: Path) -> None:

@@ -260,3 +260,24 @@ def test_bf16_channels_last_and_compile_paths_train_on_the_cpu(tmp_path, net):
     keys = load_file(str(tmp_path / "compiled" / "checkpoints" / "last.safetensors")).keys()
     assert not any(k.startswith("_orig_mod") for k in keys) and compiled["test_accuracy"] > 0.3
     assert evaluate_run(tmp_path / "compiled")["test_accuracy"] == pytest.approx(compiled["test_accuracy"])
+
+
+def test_raw_pixels_standardised_give_the_same_inputs_as_unit_pixels(tmp_path):
+    """--pixels raw with --normalize: the 0..1 statistics are scaled to 0..255 too, so the network sees the same
+    standardised inputs (not (x - 0.13) / 0.31 on x up to 255); without --normalize the scale stays 255x."""
+    from cnnlab.data import DeviceLoader, load_dataset
+    from cnnlab.train.engine import preprocessing
+
+    data = load_dataset("digits", limit=64)
+
+    def batch(**overrides):
+        kwargs = preprocessing(RunConfig(model="mnist-cnn", data="digits", **overrides), data)
+        return next(iter(DeviceLoader(data.train_x, data.train_y, batch_size=64, shuffle=False, **kwargs)))[0]
+
+    unit, raw = batch(), batch(pixels="raw")
+    assert torch.allclose(raw, unit, atol=1e-4) and abs(unit.mean().item()) < 0.2
+    assert torch.allclose(batch(pixels="raw", normalize=False), 255 * batch(normalize=False))
+    # A trained raw-pixel run is fed the same way by evaluate and predict.
+    s = train(RunConfig(model="mnist-cnn", data="digits", pixels="raw", epochs=1, limit=300), tmp_path / "raw",
+              log=lambda _: None)
+    assert evaluate_run(tmp_path / "raw")["test_accuracy"] == pytest.approx(s["test_accuracy"])

@@ -39,6 +39,19 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     return (x - m) / s
 
 
+def to_inputs(pixels: torch.Tensor, scale: float, mean: Sequence[float] | None,
+              std: Sequence[float] | None) -> torch.Tensor:
+    """Pixels in 0..255 -> model inputs: times `scale` (1/255 for 0..1, 1 for raw), then standardised.
+
+    mean/std are always in 0..1 units (dataset statistics, torchvision's), so with raw pixels they are scaled to
+    0..255 too: standardising gives the same inputs whichever the pixel scale."""
+    x = pixels.to(torch.float32, copy=True).mul_(scale)  # a copy: float pixels passed in stay as they are
+    if mean is None or std is None:
+        return x
+    units = scale * 255
+    return normalize(x, [m * units for m in mean], [s * units for s in std])
+
+
 @dataclass(frozen=True)
 class Augment:
     """Training-time augmentation settings (e.g. CIFAR's pad-4 crop + flip); call it on a uint8 or float batch."""

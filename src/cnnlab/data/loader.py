@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from cnnlab.data.augment import Augment, normalize
+from cnnlab.data.augment import Augment, to_inputs
 from cnnlab.data.dataset import Dataset
 from cnnlab.errors import CnnlabError
 
@@ -86,9 +86,7 @@ class DeviceLoader:
         x = self.x.index_select(0, idx)
         if self.augment is not None:
             x = self.augment(x, self._gen)
-        x = x.float().mul_(self.scale)
-        if self.mean is not None and self.std is not None:
-            x = normalize(x, self.mean, self.std)
+        x = to_inputs(x, self.scale, self.mean, self.std)
         return x.contiguous(memory_format=self.memory_format), self.y.index_select(0, idx)
 
     def state_dict(self) -> dict[str, Any]:

@@ -35,10 +35,12 @@ def gradcam_gallery(run_dir: str | Path, n: int = 8, seed: int = 0) -> bytes:
     """PNG of n seeded test images of a run with their Grad-CAM overlays (last conv layer, predicted class),
     labelled with predicted and true class; wrong predictions in red."""
     from cnnlab.train.engine import prepare
+    from cnnlab.train.inference import trained_input
     from cnnlab.train.run import RunDir
 
-    data, _, _ = prepare(RunDir(Path(run_dir)).config())
-    return gallery_png(load_run(run_dir), data.test_x, data.test_y, n, seed, str(run_dir))
+    run = load_run(run_dir)
+    data, _, _ = prepare(trained_input(RunDir(Path(run_dir)).config(), run))
+    return gallery_png(run, data.test_x, data.test_y, n, seed, str(run_dir))
 
 
 def gallery_png(run: LoadedRun, images: torch.Tensor, labels: torch.Tensor, n: int = 8, seed: int = 0,

@@ -26,7 +26,7 @@ def at_chance(history: list[dict], num_classes: int, normalized: bool, pixels: s
     if not stuck:
         return None
     causes = ["inputs are raw 0-255 pixels, 255x the scale the network and learning rate expect (use --pixels unit)"] \
-        if pixels == "raw" else []
+        if pixels == "raw" and not normalized else []  # standardising undoes the pixel scale
     causes += [] if normalized else ["inputs are not normalised to zero mean and unit variance (use --normalize)"]
     causes += ["the learning rate is too low to leave the initial plateau, or so high that the ReLUs died",
                "a deep plain network (e.g. VGG16 without batch norm) starts in a flat region",

@@ -46,7 +46,7 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     c_data = data.input_shape[0]
     with torch.device("meta"):
         probe = create_model(config.model, num_classes=data.num_classes, in_channels=config.input[0] if config.input else c_data)
-    source = resolve_source(config.init_from) if config.init_from else None
+    source = resolve_source(config.init_from) if config.init_from and not config.input else None  # only for the shape
     default = source.input_shape if source and source.input_shape else probe.input_size
     target = tuple(config.input) if config.input else tuple(default)
     options = {}

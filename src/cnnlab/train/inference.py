@@ -2,7 +2,7 @@
 confusion matrix, and top-k prediction."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from cnnlab.data import DeviceLoader, adapt
-from cnnlab.data.augment import normalize
+from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
+from cnnlab.train.config import RunConfig
 from cnnlab.train.engine import evaluate, prepare
 from cnnlab.train.optim import loss_function
 from cnnlab.train.run import RunDir
@@ -24,7 +25,7 @@ def evaluate_run(path: str | Path, with_images: bool = False) -> dict[str, Any]:
     predictions, for reports that show examples."""
     config = RunDir(Path(path)).config()
     run = load_run(path)
-    data, _, _ = prepare(config)
+    data, _, _ = prepare(trained_input(config, run))
     loader = DeviceLoader(data.test_x, data.test_y, batch_size=512, shuffle=False, scale=run.scale, mean=run.mean,
                           std=run.std)
     loss, acc, preds = evaluate(run.model, loader, loss_function(config))
@@ -35,6 +36,12 @@ def evaluate_run(path: str | Path, with_images: bool = False) -> dict[str, Any]:
     per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1).float()).tolist()
     return {"test_accuracy": acc, "test_loss": loss, "test_size": len(data.test_y), "classes": run.classes,
             "per_class_accuracy": per_class, "confusion": confusion.tolist(), **extra}
+
+
+def trained_input(config: RunConfig, run: LoadedRun) -> RunConfig:
+    """The run's config with the input shape it trained at, so rebuilding its data needs no --init-from source
+    (which may have moved, or be torchvision weights not cached offline)."""
+    return replace(config, input=list(run.input_shape))
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -82,8 +89,7 @@ class LoadedRun:
 
     def to_input(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels (N, C, H, W) in 0..255, uint8 or float, -> the float tensor the model was trained on."""
-        x = pixels.float() * self.scale
-        return normalize(x, self.mean, self.std) if self.mean is not None and self.std is not None else x
+        return to_inputs(pixels, self.scale, self.mean, self.std)
 
     @torch.no_grad()
     def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,8 @@ class Source:
     def mismatches(self, pixels: str, normalize: bool, norm_stats: str) -> list[str]:
         """Warnings where a run would feed these weights inputs unlike those they were trained on."""
         found = []
-        if self.scale is not None and (self.scale == 1.0) != (pixels == "raw"):
+        standardised_alike = normalize and self.mean is not None  # then the pixel scale cancels out
+        if self.scale is not None and (self.scale == 1.0) != (pixels == "raw") and not standardised_alike:
             got, want = ("raw 0-255", "0..1") if pixels == "raw" else ("0..1", "raw 0-255")
             found.append(f"the weights from {self.text} expect pixels in {want} but this run feeds {got} pixels; "
                          "pretrained features on wrongly scaled inputs never learn (e.g. a VGG16 fed raw 0-255 pixels "
@@ -131,7 +132,6 @@ def _download(url: str, path: Path, text: str) -> None:
     """Atomic download, checked against the sha256 prefix torchvision puts in the file name (resnet18-f37072fd.pth).
 
     CNNLAB_OFFLINE=1 skips the attempt; either way the error says exactly which file to put where."""
-    import hashlib
     import os
 
     from cnnlab.data.sources import download_file
@@ -139,13 +139,7 @@ def _download(url: str, path: Path, text: str) -> None:
     hint = f"download {url} elsewhere and copy it to {path} (or set TORCH_HOME)"
     if os.environ.get("CNNLAB_OFFLINE") == "1":
         raise CnnlabError(f"--init-from {text}: {path} is missing and CNNLAB_OFFLINE=1 forbids downloading; {hint}")
-    try:
-        download_file(url, path)
+    try:  # checked against the sha256 prefix in the file name before the file appears
+        download_file(url, path, f"sha256:{path.stem.rsplit('-', 1)[-1]}")
     except (CnnlabError, OSError) as e:
         raise CnnlabError(f"--init-from {text}: {path} is missing and cannot be downloaded ({e}); {hint}") from None
-    prefix = path.stem.rsplit("-", 1)[-1]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if not digest.startswith(prefix):
-        path.unlink()
-        raise CnnlabError(f"--init-from {text}: the download of {url} is corrupt (sha256 {digest[:8]}, expected "
-                          f"{prefix}); retry, or {hint}")
