@@ -44,6 +44,8 @@ def test_compare_writes_tables_report_and_runs(parity):
     assert len(pngs) == 1 + 4 * 4
     md = (parity / "table.md").read_text()
     assert "| run | model | train/val/test |" in md and "parity-frozen" in md and "Expected:" in md
+    # the report's layer summary of the frozen run shows what `cnnlab summary RUN` shows: frozen features
+    assert "trainable 147,842, frozen 92,672" in (parity / "report.html").read_text()
     for name in ("digits-10", "parity-finetune"):
         assert RunDir(parity / "runs" / name).summary()["epochs_run"] == 2
     assert RunDir(parity / "runs" / "parity-frozen").config().init_from == str((parity / "runs" / "digits-10").resolve())

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from cnnlab.cli.common import parse_shape
 from cnnlab.errors import ShapeError
@@ -32,9 +31,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     shape = parse_shape(args.input) if args.input else None
     in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
-    model = args.model
-    if RunDir(Path(args.model)).exists():  # a run: its trained model, with its frozen layers
-        model, shape = RunDir(Path(args.model)).frozen_model()
+    model, run = args.model, RunDir(args.model)
+    if run.exists():  # a run: its trained model, with its frozen layers
+        model, shape = run.frozen_model()
     try:
         summary = summarize(model, shape, num_classes=args.num_classes, in_channels=in_channels)
     except ShapeError as e:

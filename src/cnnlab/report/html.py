@@ -51,7 +51,7 @@ def _run_section(name: str, path: Path, gradcam: int, fig: Figures) -> str:
 
     run, loaded = RunDir(path), load_run(path)
     ev = evaluate_run(path, with_images=True)
-    layers = summarize(loaded.model, loaded.input_shape).render("table")
+    layers = summarize(*run.frozen_model()).render("table")  # trainable vs frozen, as `cnnlab summary RUN`
     summary = run.summary()
     parts = [f"<h3>{html.escape(name)}</h3>", f"<p>{html.escape(str(path))}: test accuracy "
              f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>"]
