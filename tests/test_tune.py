@@ -130,6 +130,16 @@ def test_hyperband_runs_one_bracket_for_small_searches() -> None:
         study.tell(trial, state=TrialState.PRUNED) if pruned else study.tell(trial, value)
 
 
+def test_median_pruner_stops_a_trial_below_the_median_after_its_warm_up_epoch() -> None:
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", epochs=5))
+    for values, pruned in (((0.5, 0.6), False), ((0.5, 0.7), False), ((0.2, 0.3), True)):
+        trial = study.ask()
+        for step, value in enumerate(values, start=1):
+            trial.report(value, step)
+        assert bool(trial.should_prune()) is pruned  # epoch 1 is warm-up; at epoch 2, best 0.3 < median 0.65
+        study.tell(trial, state=TrialState.PRUNED) if pruned else study.tell(trial, max(values))
+
+
 def test_template_that_pools_to_nothing_is_refused_when_loaded(tmp_path: Path) -> None:
     text = (EXAMPLES / "tune-mnist-cnn.toml").read_text().replace("input = [1, 32, 32]", "input = [1, 28, 28]")
     with pytest.raises(CnnlabError, match="fails for conv_layers=5.*empty"):
@@ -252,6 +262,12 @@ def test_epoch_budget_ends_the_running_trial_and_starts_no_more(tmp_path: Path) 
     # The budget counts the whole study: rerunning with the same one trains nothing more, a larger one goes on.
     assert epochs_trained(tune(space, out, trials=10, data_dir=DATA, budget=4, log=lines.append)[0]) == 4
     assert epochs_trained(tune(space, out, trials=10, data_dir=DATA, budget=5, log=lines.append)[0]) == 5
+
+
+def test_timeout_starts_no_new_trial_after_it(tmp_path: Path, space: str) -> None:
+    lines: list[str] = []
+    study, _ = tune(space, tmp_path / "study", trials=10, timeout=0.2, pruner="none", data_dir=DATA, log=lines.append)
+    assert len(study.get_trials()) == 1 and lines[-1] == "--timeout reached; rerun the command to go on"
 
 
 # --- workers ---------------------------------------------------------------------------------------------------
