@@ -20,9 +20,9 @@ the 10,000 test images after every epoch until test accuracy reaches the target 
 
 Each contender runs in its own subprocess (so TensorFlow's and PyTorch's thread pools never meet), with the same
 number of compute threads (--threads, default: all cores). The test evaluation after each epoch is done in the
-contender's own framework from an epoch-end callback (cnnlab: on_epoch; Keras: a Callback; torch: after the loop)
-and its time is excluded from every figure. on_epoch gets only the metrics row, so the cnnlab worker wraps
-engine.prepare (instrumentation only) to time the data loading and keep a handle on the live model it evaluates.
+contender's own framework from an epoch-end callback (cnnlab: a train.Callback, whose on_setup also keeps the
+engine's live model and its set-up time; Keras: a Callback; torch: after the loop) and its time is excluded from
+every figure.
 Two times are reported:
 
   to target (wall)  seconds from just before loading the data to the end of the epoch that reaches the target,
@@ -113,21 +113,12 @@ def run_cnnlab(args: argparse.Namespace, overrides: dict) -> dict:
     import torch._dynamo
 
     from cnnlab.data import DeviceLoader, load_dataset
-    from cnnlab.train import RunConfig, engine, evaluate, train
+    from cnnlab.train import Callback, RunConfig, evaluate, train
 
     torch.set_num_threads(args.threads)
     # The evaluator's test set, loaded before the clock starts (always all 10,000 images, as for the others).
     full = load_dataset("mnist", data_dir=DATA_DIR, val=None)
     captured: dict = {}
-    real_prepare = engine.prepare
-
-    def prepare(config):  # instrumentation only: time the engine's data loading and keep its live model
-        t = time.perf_counter()
-        data, model, adaptation = real_prepare(config)
-        captured.update(data=data, model=model, prepare_s=time.perf_counter() - t)
-        return data, model, adaptation
-
-    engine.prepare = prepare
     settings = {"model": "mnist-cnn", "data": "mnist", "data_dir": str(DATA_DIR), "val_split": 0,
                 "epochs": args.epochs_max, "batch_size": 64, "optimizer": "adam", "lr": 1e-3, "seed": args.seed,
                 "limit": args.limit, **overrides}
@@ -139,20 +130,23 @@ def run_cnnlab(args: argparse.Namespace, overrides: dict) -> dict:
         nonlocal test_loader
         data = captured["data"]
         if test_loader is None:
-            kwargs = engine.preprocessing(config, data) if hasattr(engine, "preprocessing") else \
-                {"mean": data.mean, "std": data.std}
-            test_loader = DeviceLoader(full.test_x, full.test_y, batch_size=512, shuffle=False, **kwargs)
+            test_loader = DeviceLoader(full.test_x, full.test_y, batch_size=512, shuffle=False, **captured["normalize"])
         return evaluate(captured["model"], test_loader, loss_fn)[1]
 
-    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
-        clock = Clock(args.target, config.epochs)
+    class Timed(Callback):
+        """Keeps the engine's live model and set-up time, and stops the run once the target is reached."""
 
-        def on_epoch(row: dict) -> None:
+        def on_setup(self, setup) -> None:
+            captured.update(model=setup.model, normalize=setup.normalize, prepare_s=setup.seconds)
+
+        def on_epoch_end(self, row: dict) -> None:
             if clock.epoch_end(row["seconds"], test_accuracy, train_accuracy=row["train_accuracy"], lr=row["lr"]):
                 raise TargetReached
 
+    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
+        clock = Clock(args.target, config.epochs)
         try:
-            train(config, Path(tmp) / "run", on_epoch=on_epoch, progress=False, log=lambda s: None)
+            train(config, Path(tmp) / "run", callbacks=[Timed()], progress=False, log=lambda s: None)
         except TargetReached:
             pass
     return {"settings": settings, "epochs": clock.epochs, "data_s": round(captured["prepare_s"], 3),

@@ -21,7 +21,7 @@ from cnnlab.explain.gradcam import conv_layers, find_conv_layer, grad_cam
 from cnnlab.explain.images import grid_size
 from cnnlab.explain.kernels import apply_kernel, filter_lab, get_kernel, read_kernel_file
 from cnnlab.train import RunConfig, train
-from cnnlab.train.engine import prepare
+from cnnlab.train.setup import prepare
 from cnnlab.zoo import create_model
 from tests.conftest import SHARED, write_toml
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir import open_run
 from cnnlab.train import RunConfig, RunDir, train
 from cnnlab.train.inference import evaluate_run, predict
 from tests.conftest import write_toml
@@ -56,8 +56,8 @@ def test_stop_and_resume_gives_identical_weights(tmp_path, net):
     assert train(config(net), tmp_path / "split", log=quiet, stop_after=2) is None
     assert not (tmp_path / "split" / "summary.json").exists()
     resumed = train(config(net), tmp_path / "split", resume=True, log=quiet)
-    a = load_file(str(tmp_path / "full" / "checkpoints" / "last.safetensors"))
-    b = load_file(str(tmp_path / "split" / "checkpoints" / "last.safetensors"))
+    a = open_run(tmp_path / "full", "last").weights
+    b = open_run(tmp_path / "split", "last").weights
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert full["test_accuracy"] == resumed["test_accuracy"] and resumed["epochs_run"] == 4
     assert len(RunDir(tmp_path / "split").metrics()) == 4
@@ -66,9 +66,14 @@ def test_stop_and_resume_gives_identical_weights(tmp_path, net):
 def test_run_directory_contract(tmp_path, net):
     s = train(config(net, epochs=2), tmp_path / "run", log=quiet)
     run = tmp_path / "run"
-    for f in ("config.toml", "metrics.csv", "summary.json", "checkpoints/last.safetensors", "checkpoints/best.safetensors",
-              "checkpoints/last.json", "checkpoints/last.state.pt"):
+    manifest = json.loads((run / "checkpoints" / "manifest.json").read_text())
+    last = f"checkpoints/{manifest['last']['dir']}"
+    for f in ("config.toml", "metrics.csv", "summary.json", f"{last}/weights.safetensors", f"{last}/meta.json",
+              f"{last}/state.pt", f"{last}/metrics.csv", f"checkpoints/{manifest['best']['dir']}/weights.safetensors"):
         assert (run / f).is_file(), f
+    assert manifest["last"]["epoch"] == 2 and set(manifest["last"]["files"]) == {
+        "weights.safetensors", "state.pt", "meta.json", "metrics.csv"}
+    assert (run / "metrics.csv").read_text() == (run / last / "metrics.csv").read_text()
     summary = json.loads((run / "summary.json").read_text())
     for key in ("test_accuracy", "train_accuracy", "val_accuracy", "train_seconds", "params", "epochs_run",
                 "train_size", "val_size", "test_size"):
@@ -76,7 +81,7 @@ def test_run_directory_contract(tmp_path, net):
     assert summary["train_size"] + summary["val_size"] == 1797 - 359 and summary["test_size"] == 359
     assert RunConfig.from_toml(run / "config.toml") == config(net, epochs=2)
     assert 0 <= s["test_accuracy"] <= 1
-    state = torch.load(run / "checkpoints" / "last.state.pt", weights_only=True)
+    state = torch.load(run / last / "state.pt", weights_only=True)
     assert {"optimizer", "scheduler", "loader", "torch_rng", "engine"} <= set(state)
 
 
@@ -159,7 +164,7 @@ def test_lenet5_on_real_mnist_padded_to_32(tmp_path, monkeypatch):
                         batch_size=32, lr=2e-3), tmp_path / "lenet5", log=quiet)
     assert s["input_shape"] == [1, 32, 32] and s["train_size"] == 3000 and s["test_size"] == 3000
     assert s["params"] == 60_000 and s["test_accuracy"] > 0.85
-    meta = json.loads((tmp_path / "lenet5" / "checkpoints" / "best.json").read_text())
+    meta = open_run(tmp_path / "lenet5").meta
     assert meta["adapt"] == {"source_shape": [1, 28, 28], "mode": "pad"}
 
 
@@ -257,7 +262,7 @@ def test_bf16_channels_last_and_compile_paths_train_on_the_cpu(tmp_path, net):
     bf16 = train(config(net, epochs=2, augment=None, precision="bf16"), tmp_path / "bf16", log=quiet)
     assert bf16["test_accuracy"] > base["test_accuracy"] - 0.05
     compiled = train(config(net, epochs=1, augment=None, compile=True), tmp_path / "compiled", log=quiet)
-    keys = load_file(str(tmp_path / "compiled" / "checkpoints" / "last.safetensors")).keys()
+    keys = open_run(tmp_path / "compiled", "last").weights.keys()
     assert not any(k.startswith("_orig_mod") for k in keys) and compiled["test_accuracy"] > 0.3
     assert evaluate_run(tmp_path / "compiled")["test_accuracy"] == pytest.approx(compiled["test_accuracy"])
 
@@ -266,7 +271,7 @@ def test_raw_pixels_standardised_give_the_same_inputs_as_unit_pixels(tmp_path):
     """--pixels raw with --normalize: the 0..1 statistics are scaled to 0..255 too, so the network sees the same
     standardised inputs (not (x - 0.13) / 0.31 on x up to 255); without --normalize the scale stays 255x."""
     from cnnlab.data import DeviceLoader, load_dataset
-    from cnnlab.train.engine import preprocessing
+    from cnnlab.train.setup import preprocessing
 
     data = load_dataset("digits", limit=64)
 

@@ -12,6 +12,7 @@ import torchvision
 from safetensors.torch import load_file
 
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir import open_run
 from cnnlab.train import RunConfig, RunDir, train
 from cnnlab.transfer import freeze, parameter_groups, resolve_source
 from cnnlab.zoo import create_model
@@ -48,16 +49,17 @@ def test_torchvision_weights_feature_extraction(tmp_path, torch_home):
               tmp_path / "tv", log=logs.append)
     assert s["transfer"]["replaced"] == ["fc.bias", "fc.weight"] and s["transfer"]["loaded"] == len(torch_home) - 2
     assert s["trainable_params"] == 512 * 10 + 10 and s["frozen_params"] == s["params"] - 5130
-    weights = load_file(str(tmp_path / "tv" / "checkpoints" / "last.safetensors"))
+    last = open_run(tmp_path / "tv", "last")
+    weights = last.weights
     for k in ("conv1.weight", "layer4.1.conv2.weight", "layer1.0.bn1.running_var", "layer1.0.bn1.running_mean"):
         assert torch.equal(weights[k], torch_home[k]), k  # frozen layers and their BN statistics are untouched
-    meta = json.loads((tmp_path / "tv" / "checkpoints" / "last.json").read_text())
+    meta = last.meta
     assert meta["mean"] == IMAGENET_MEAN and meta["input_shape"] == [3, 32, 32]  # ImageNet statistics travel along
     assert any("head re-initialised (fc.bias, fc.weight)" in line for line in logs)
 
 
 def test_imagenet_weights_default_to_224_and_warn_about_raw_pixels(tmp_path, torch_home):
-    from cnnlab.train.engine import prepare
+    from cnnlab.train.setup import prepare
 
     data, model, _ = prepare(RunConfig(model="resnet18", data="digits", limit=10,
                                        init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1"))
@@ -92,8 +94,8 @@ def test_run_to_run_transfer_digits_to_parity_three_ways(tmp_path):
     tuned = train(RunConfig(model="mnist-cnn", init_from=str(tmp_path / "digits"), head_lr=3e-3, **base),
                   tmp_path / "tuned", log=quiet)
     assert frozen["transfer"]["replaced"] == ["fc2.bias", "fc2.weight"] and frozen["classes"] == ["even", "odd"]
-    src = load_file(str(tmp_path / "digits" / "checkpoints" / "best.safetensors"))
-    got = load_file(str(tmp_path / "frozen" / "checkpoints" / "last.safetensors"))
+    src = open_run(tmp_path / "digits").weights
+    got = open_run(tmp_path / "frozen", "last").weights
     assert torch.equal(src["conv3.weight"], got["conv3.weight"]) and not torch.equal(src["fc1.weight"], got["fc1.weight"])
     assert frozen["trainable_params"] == 1152 * 128 + 128 + 128 * 2 + 2
     assert tuned["frozen_params"] == 0 and source["test_accuracy"] > 0.8
@@ -121,15 +123,14 @@ def test_wrong_architecture_is_refused(tmp_path, torch_home):
     with pytest.raises(CnnlabError, match="only .* tensors match"):
         train(RunConfig(model="mnist-cnn", data="digits", init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
                         input=[1, 28, 28]), tmp_path / "bad", log=quiet)
-    assert not (RunDir(tmp_path / "bad").summary_path).exists()
+    assert not (tmp_path / "bad").exists()  # a run that could not start leaves no directory behind
 
 
 def test_safetensors_file_source_and_a_corrupt_one(tmp_path):
-    import shutil
+    from safetensors.torch import save_file
 
     train(RunConfig(model="mnist-cnn", data="digits", epochs=1), tmp_path / "src", log=quiet)
-    ckpt = tmp_path / "src" / "checkpoints"
-    shutil.copy(ckpt / "best.safetensors", tmp_path / "w.safetensors")
+    save_file(open_run(tmp_path / "src").weights, str(tmp_path / "w.safetensors"))
     s = train(RunConfig(model="mnist-cnn", data="digits:parity", epochs=1, init_from=str(tmp_path / "w.safetensors")),
               tmp_path / "from-file", log=quiet)
     assert s["transfer"]["replaced"] == ["fc2.bias", "fc2.weight"] and s["transfer"]["loaded"] == 8
@@ -143,4 +144,4 @@ def test_safetensors_file_source_and_a_corrupt_one(tmp_path):
                         "--init-from", str(tmp_path / "bad.safetensors"), "--out", str(tmp_path / "bad")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "is not a readable checkpoint" in r.stderr
-    assert not (tmp_path / "bad" / "checkpoints").exists()
+    assert not (tmp_path / "bad").exists()  # a run that could not start leaves no directory behind

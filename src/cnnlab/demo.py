@@ -1,7 +1,6 @@
 """The main job behind `make demo`: train two zoo models on the offline digits dataset and compare them."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cnnlab.train import RunConfig, RunDir, train
@@ -27,8 +26,8 @@ def run_demo(out: str | Path = "runs/demo") -> list[dict]:
     summaries = []
     for config in DEMO_RUNS:
         run = RunDir(Path(out) / config.model)
-        if run.summary_path.is_file():
-            summaries.append(json.loads(run.summary_path.read_text()))
+        if run.finished():
+            summaries.append(run.summary())
             continue
         summaries.append(train(config, run.path, resume=run.exists()))
     return summaries

@@ -37,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnlabError as e:
         print(f"cnnlab: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a read-only folder, a full disk: say which file and why, in one line
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"cnnlab: error: {where}{e.strerror or e}; free some space or choose a writable location", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130

@@ -27,15 +27,18 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from cnnlab.analysis import ModelSummary, render, summarize
 
-    from cnnlab.train.run import RunDir
+    from cnnlab.rundir import RunDir, open_run
+    from cnnlab.transfer import frozen
 
     shape = parse_shape(args.input) if args.input else None
     in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
-    model, run = args.model, RunDir(args.model)
-    if run.exists():  # a run: its trained model, with its frozen layers
-        model, shape = run.frozen_model()
     try:
-        summary = summarize(model, shape, num_classes=args.num_classes, in_channels=in_channels)
+        if RunDir(args.model).exists():  # a run: its trained model, with its frozen layers
+            run = open_run(args.model)
+            with frozen(run.model, run.config.freeze) as model:
+                summary = summarize(model, run.input_shape)
+        else:
+            summary = summarize(args.model, shape, num_classes=args.num_classes, in_channels=in_channels)
     except ShapeError as e:
         if e.rows and args.format != "json":
             partial = ModelSummary(args.model, shape or e.rows[0].input_shape, e.rows, 0, 0)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from cnnlab.errors import CnnlabError
 
 if TYPE_CHECKING:
-    from cnnlab.train.config import RunConfig
+    from cnnlab.rundir import RunConfig
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -37,7 +37,7 @@ def config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per RunConfig field (defaults suppressed, so only what the user gave overrides a TOML file)."""
     from dataclasses import fields
 
-    from cnnlab.train.config import RunConfig
+    from cnnlab.rundir import RunConfig
 
     for f in fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -52,13 +52,23 @@ def config_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag))
 
 
-def run_config(args: argparse.Namespace) -> RunConfig:
+def given_settings(args: argparse.Namespace) -> dict:
+    """The settings the user gave: the experiment file's keys, overridden by the flags given on the command line."""
     from dataclasses import fields
 
-    from cnnlab.train.config import RunConfig
+    from cnnlab.rundir import RunConfig
+    from cnnlab.tomlfile import read_toml
 
-    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
-    if args.experiment:
-        base = RunConfig.from_toml(args.experiment)
-        return RunConfig.from_dict({**base.__dict__, **given}, args.experiment)
-    return RunConfig.from_dict(given)
+    flags = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
+    if not args.experiment:
+        return flags
+    RunConfig.from_toml(args.experiment)  # a clear error for unknown keys
+    return {**{k.replace("-", "_"): v for k, v in read_toml(args.experiment, "experiment file").items()}, **flags}
+
+
+def run_config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """The run's settings: `base` (default: RunConfig's defaults) with what the user gave on top."""
+    from cnnlab.rundir import RunConfig
+
+    values = {**(base.__dict__ if base else {}), **given_settings(args)}
+    return RunConfig.from_dict(values, args.experiment or "flags")

@@ -20,7 +20,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
     dirs = run_study(study, out, log=lambda s: print(s, file=sys.stderr, flush=True), progress=args.progress)
     print(f"{study.title}\n")
-    print(write_outputs(study, out, dirs, gradcam=args.gradcam))
+    print(write_outputs(study, out, gradcam=args.gradcam))
     if study.expected:
         print(f"Expected: {study.expected}\n")
     print(f"wrote {out}/table.md, table.csv, report.html, plots/*.png and {len(dirs)} run directories in {out}/runs/")

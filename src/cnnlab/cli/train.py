@@ -9,14 +9,12 @@ from cnnlab.errors import CnnlabError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cnnlab.train import RunConfig, RunDir, train
+    from cnnlab.train import RunDir, train
 
-    if args.resume and args.out and RunDir(Path(args.out)).exists():
-        saved = RunDir(Path(args.out)).config()
-        overrides = {k: v for k, v in run_config(args).__dict__.items() if k in RunConfig.RESUMABLE and hasattr(args, k)}
-        config = RunConfig.from_dict({**saved.__dict__, **overrides})
-    else:
-        config = run_config(args)
+    # On --resume, every setting given is laid over the run's own and compared with it by `train`, which refuses
+    # changes it cannot honour (only epochs, patience, gl-alpha, data-dir and device may change).
+    saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
+    config = run_config(args, saved)
     out = args.out or f"runs/{Path(config.model).stem}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
     summary = train(config, out, resume=args.resume, progress=args.progress)
     print(f"run: {out}")

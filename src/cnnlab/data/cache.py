@@ -1,26 +1,28 @@
 """Cache of decoded datasets as uint8/int64 .npy files, so only the first load pays for decoding.
 
 An entry is keyed on the source files' path, size and mtime (and decode options); a changed source gets a new
-entry. Every file is written to a temp file and moved into place with os.replace, meta.json last, so a reader
-never sees a half-written entry. The cache folder can be deleted at any time.
+entry. An entry is written whole into a temporary folder and published by one rename, so a reader never sees a
+half-written entry and a process killed while writing leaves only a temporary, which the next load removes once
+its writer is dead. The cache folder can be deleted at any time.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
-import tempfile
+import shutil
 import warnings
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
+from cnnlab.atomic import publish_dir, remove_stale, temp_dir
 from cnnlab.data.formats import Decoded
+from cnnlab.failpoint import failpoint
 
 CACHE_VERSION = 1
 _ARRAYS = ("train_x", "train_y", "test_x", "test_y")
@@ -51,17 +53,6 @@ def entry_name(label: str, sources: Iterable[Path], options: dict) -> str:
     return f"{slug}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def load_entry(entry: Path) -> Decoded | None:
     """The cached dataset in `entry`, or None if it is missing, incomplete or unreadable."""
     try:
@@ -75,17 +66,31 @@ def load_entry(entry: Path) -> Decoded | None:
 
 
 def save_entry(entry: Path, decoded: Decoded) -> None:
-    """Write `decoded` into `entry`, each file atomically and meta.json (the completion mark) last."""
-    entry.mkdir(parents=True, exist_ok=True)
-    for name in _ARRAYS:
-        _write_atomic(entry / f"{name}.npy", partial(np.save, arr=getattr(decoded, name)))
-    meta = json.dumps({"version": CACHE_VERSION, "classes": decoded.classes}).encode()
-    _write_atomic(entry / "meta.json", lambda f: f.write(meta))
+    """Write `decoded` as the folder `entry`, published in one step (a concurrent writer of the same entry wins)."""
+    tmp = temp_dir(entry)
+    try:
+        for name in _ARRAYS:
+            np.save(tmp / f"{name}.npy", getattr(decoded, name))
+            failpoint("cache-write")
+        (tmp / "meta.json").write_text(json.dumps({"version": CACHE_VERSION, "classes": decoded.classes}))
+        if entry.exists():
+            if load_entry(entry) is not None:
+                return  # another process was quicker
+            shutil.rmtree(entry, ignore_errors=True)  # an unreadable leftover (an older version's, say)
+        publish_dir(tmp, entry)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cached(cache_dir: Path, label: str, sources: list[Path], options: dict, build: Callable[[], Decoded]) -> Decoded:
     """Load the decoded dataset from the cache, or build it and store it; an unwritable cache only warns."""
     entry = cache_dir / entry_name(label, sources, options)
+    remove_stale(cache_dir)
     decoded = load_entry(entry)
     if decoded is None:
         decoded = build()

@@ -179,11 +179,18 @@ def load_dataset(
     return Dataset(label, classes, *splits["train"], *splits["val"], *splits["test"])
 
 
+def _writable(folder: Path) -> bool:
+    """Writable, and meant to be: root may write anywhere, so a folder without write bits counts as read-only (a
+    shared dataset folder must not get a cache inside it)."""
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
 def _default_cache(root: Path) -> Path:
     """<root>/cache, or the user cache dir when the data root is read-only (a shared dataset folder)."""
-    if os.access(root if root.exists() else root.parent, os.W_OK):
+    if _writable(root if root.exists() else root.parent):
         return root / "cache"
-    return data_root(None) / "cache" if os.access(data_root(None).parent, os.W_OK) else root / "cache"
+    user = data_root(None)
+    return user / "cache" if _writable(user.parent if user.parent.exists() else Path.home()) else root / "cache"
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

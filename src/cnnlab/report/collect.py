@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.run import RunDir
+from cnnlab.rundir import RunDir
 
 
 @dataclass
@@ -27,23 +27,23 @@ def collect(paths: list[str | Path]) -> list[Group]:
             groups.append(Group(p.name, {p.name: p}))
         elif (p / "study.json").is_file():
             index = json.loads((p / "study.json").read_text())
-            runs = {n: p / "runs" / n for n in index["runs"] if RunDir(p / "runs" / n).summary_path.is_file()}
+            runs = {n: p / "runs" / n for n in index["runs"] if RunDir(p / "runs" / n).finished()}
             groups.append(Group(index.get("title", p.name), runs, index.get("expected", "")))
         elif (p / "trials").is_dir():
             groups.append(_tune_group(p))
         else:
             raise CnnlabError(f"{p} is not a run directory or a study directory (from `cnnlab train`, `compare` or `tune`)")
     if not any(g.runs for g in groups):
-        raise CnnlabError("nothing to report: none of the given runs has finished (no summary.json)")
+        raise CnnlabError("nothing to report: none of the given runs has finished; finish them with `cnnlab train ... --resume`")
     return groups
 
 
 def _tune_group(path: Path) -> Group:
     from cnnlab.tune.plots import study_plots
 
-    runs = {f"trial {t.name}": t for t in sorted((path / "trials").iterdir()) if RunDir(t).summary_path.is_file()}
+    runs = {f"trial {t.name}": t for t in sorted((path / "trials").iterdir()) if RunDir(t).finished()}
     detailed = set()
-    if RunDir(path / "best").summary_path.is_file():
+    if RunDir(path / "best").finished():
         runs["best (retrained)"] = path / "best"
         detailed.add("best (retrained)")
     plots = {f"optimisation history of {path.name}" if k == "history" else f"parameter importances of {path.name}": v

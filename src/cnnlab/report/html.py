@@ -6,13 +6,16 @@ import datetime
 import html
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnlabError
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
 from cnnlab.report.tables import COLUMNS, cells, run_row
-from cnnlab.train.checkpoint import atomic_write, write_text
-from cnnlab.train.run import RunDir
+from cnnlab.atomic import write_bytes, write_text
+
+if TYPE_CHECKING:
+    from cnnlab.train.inference import LoadedRun
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
@@ -45,14 +48,13 @@ def _table(rows: list[dict]) -> str:
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _run_section(name: str, path: Path, gradcam: int, fig: Figures) -> str:
+def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
     from cnnlab.analysis import summarize
-    from cnnlab.train.inference import evaluate_run, load_run
+    from cnnlab.train.inference import evaluate_run
+    from cnnlab.transfer import frozen
 
-    run, loaded = RunDir(path), load_run(path)
-    ev = evaluate_run(path, with_images=True)
-    layers = summarize(*run.frozen_model()).render("table")  # trainable vs frozen, as `cnnlab summary RUN`
-    summary = run.summary()
+    ev = evaluate_run(run, with_images=True)
+    summary, path = run.run.summary or {}, run.run.path
     parts = [f"<h3>{html.escape(name)}</h3>", f"<p>{html.escape(str(path))}: test accuracy "
              f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>"]
     for finding in summary.get("diagnosis") or []:
@@ -67,49 +69,66 @@ def _run_section(name: str, path: Path, gradcam: int, fig: Figures) -> str:
         from cnnlab.explain.gallery import gallery_png
 
         try:
-            parts.append(fig.img(gallery_png(loaded, ev["images"], ev["labels"], n=gradcam, name=str(path)),
+            parts.append(fig.img(gallery_png(run, ev["images"], ev["labels"], n=gradcam, name=str(path)),
                                  f"{name}: Grad-CAM, last conv layer, predicted class", f"{name}-gradcam"))
         except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
             parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")
-    parts.append(f"<details><summary>config.toml</summary><pre>{html.escape(run.config_path.read_text())}</pre></details>")
+    with frozen(run.model, run.run.config.freeze) as model:  # trainable vs frozen, as `cnnlab summary RUN`
+        layers = summarize(model, run.input_shape).render("table")
+    parts.append(f"<details><summary>settings (the run config)</summary><pre>{html.escape(run.run.config_text)}</pre></details>")
     parts.append(f"<details><summary>layer summary</summary><pre>{html.escape(layers)}</pre></details>")
     return "\n".join(parts)
 
 
-def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> str:
-    rows = [run_row(p, n) for n, p in group.runs.items()]
+def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str, list[dict]]:
+    """The group's HTML and its table rows; each run is opened once, and let go before the next."""
+    from cnnlab.train.inference import load_run
+
+    rows, metrics, sections = [], {}, []
+    for name, path in group.runs.items():
+        run = load_run(path)
+        rows.append(run_row(run, name))
+        metrics[name] = run.run.metrics
+        if group.detailed is None or name in group.detailed:
+            sections.append(_run_section(name, run, gradcam, fig))
     parts = [f"<h2>{html.escape(group.title)}</h2>"] if heading else []
     if group.notes:
         parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
     parts.append(_table(rows))
     parts += [fig.img(png, caption, caption) for caption, png in group.plots.items()]
-    parts.append(fig.img(plots.curves({n: RunDir(p) for n, p in group.runs.items()}),
+    parts.append(fig.img(plots.curves(metrics),
                          f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)", "curves"))
-    for name, path in group.runs.items():
-        if group.detailed is None or name in group.detailed:
-            parts.append(_run_section(name, path, gradcam, fig))
-    return "\n".join(parts)
+    return "\n".join(parts + sections), rows
 
 
 def write_report(paths: list[str | Path], out: str | Path, title: str = "cnnlab report", gradcam: int = 8,
                  plots_dir: str | Path | None = None) -> Path:
     """Write the report for runs and study directories to `out` (atomically); `gradcam` images per run (0: none);
     with `plots_dir`, every plot is also written there as a PNG file."""
+    return write_report_rows(paths, out, title, gradcam, plots_dir)[0]
+
+
+def write_report_rows(paths: list[str | Path], out: str | Path, title: str = "cnnlab report", gradcam: int = 8,
+                      plots_dir: str | Path | None = None) -> tuple[Path, list[dict]]:
+    """write_report, also returning the table rows of every run shown (so `compare` opens each run once)."""
     if gradcam < 0:
         raise CnnlabError(f"--gradcam must be 0 or more images, got {gradcam}")
+    out = Path(out)
+    if out.is_dir():
+        raise CnnlabError(f"--out {out} is a directory; give the path of the .html file to write")
     groups = collect(paths)
     shown = [g for g in groups if g.runs]
     fig = Figures()
-    body = "\n".join(_group(g, gradcam, len(shown) > 1 or g.title != title, fig) for g in shown)
+    built = [_group(g, gradcam, len(shown) > 1 or g.title != title, fig) for g in shown]
+    body = "\n".join(b for b, _ in built)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>generated by cnnlab on {stamp}</p>"
            f"{body}</body></html>")
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, doc)
     if plots_dir is not None:
         Path(plots_dir).mkdir(parents=True, exist_ok=True)
         for name, png in fig.files.items():
-            atomic_write(Path(plots_dir) / name, lambda tmp, png=png: Path(tmp).write_bytes(png))
-    return out
+            write_bytes(Path(plots_dir) / name, png)
+    return out, [row for _, rows in built for row in rows]

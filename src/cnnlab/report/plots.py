@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
 import torch  # noqa: E402
 
-from cnnlab.train.run import RunDir  # noqa: E402
 
 
 def _png(fig: Any) -> bytes:
@@ -21,11 +20,11 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def curves(runs: dict[str, RunDir]) -> bytes:
-    """Loss and accuracy per epoch for every run on shared axes: train solid, validation dashed."""
+def curves(runs: dict[str, list[dict[str, Any]]]) -> bytes:
+    """Loss and accuracy per epoch (each run's metrics rows) for every run on shared axes: train solid, validation
+    dashed."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for i, (name, run) in enumerate(runs.items()):
-        rows = run.metrics()
+    for i, (name, rows) in enumerate(runs.items()):
         color = f"C{i % 10}"
         epochs = [r["epoch"] for r in rows]
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):

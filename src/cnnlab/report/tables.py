@@ -4,25 +4,29 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnlab.analysis.render import human
-from cnnlab.train.run import RunDir
+
+if TYPE_CHECKING:
+    from cnnlab.train.inference import LoadedRun
 
 COLUMNS = [("run", "run"), ("model", "model"), ("sizes", "train/val/test"), ("train_accuracy", "train acc"),
            ("test_accuracy", "test acc"), ("best_epoch", "best epoch"), ("train_seconds", "train time"),
            ("params", "params (trainable/total)"), ("macs", "MACs")]
 
 
-def run_row(path: str | Path, name: str | None = None) -> dict[str, Any]:
+def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, Any]:
     """The table's values for one finished run (raw numbers; `render_table` formats them)."""
     from cnnlab.analysis import summarize
+    from cnnlab.errors import CnnlabError
+    from cnnlab.train.inference import LoadedRun, load_run
 
-    run = RunDir(Path(path))
-    s = run.summary()
-    config = run.config()
-    model, _ = run.load_model()
-    macs = summarize(model, tuple(s["input_shape"])).macs
+    run = run if isinstance(run, LoadedRun) else load_run(run)
+    path, s, config = run.run.path, run.run.summary, run.run.config
+    if s is None:
+        raise CnnlabError(f"{path} has not finished (no summary); resume it with --resume")
+    macs = summarize(run.model, tuple(s["input_shape"])).macs
     return {"run": name or Path(path).name, "model": config.model if not config.model.endswith(".toml")
             else Path(config.model).name, "train_size": s["train_size"], "val_size": s["val_size"],
             "test_size": s["test_size"], "train_accuracy": s["train_accuracy"], "test_accuracy": s["test_accuracy"],

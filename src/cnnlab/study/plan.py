@@ -19,7 +19,7 @@ from typing import Any
 
 from cnnlab.errors import CnnlabError
 from cnnlab.tomlfile import read_toml
-from cnnlab.train.config import RunConfig
+from cnnlab.rundir import RunConfig
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 

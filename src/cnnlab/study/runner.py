@@ -9,9 +9,9 @@ from typing import Any
 
 from cnnlab.errors import CnnlabError
 from cnnlab.study.plan import PlannedRun, Study
-from cnnlab.train.checkpoint import write_text
-from cnnlab.train.config import RunConfig
-from cnnlab.train.run import RunDir
+from cnnlab.atomic import write_text
+from cnnlab.rundir import RunConfig
+from cnnlab.rundir import RunDir
 
 
 def run_dir(out: Path, name: str) -> Path:
@@ -56,13 +56,14 @@ def _state(path: Path, config: RunConfig) -> str:
     if not run.exists():
         return "new"
     saved = run.config()
-    d = saved.first_difference(config)
-    if d:
+    differ = saved.differences(config)
+    if differ:
+        d = differ[0]
         raise CnnlabError(f"{path} was trained with {d} = {getattr(saved, d)!r}, the study now says {getattr(config, d)!r}; "
                           "remove that run directory to redo it, or use another --out")
-    if run.summary_path.is_file() and _same_resumables(saved, config):
+    if run.finished() and _same_resumables(saved, config):
         return "done"
-    return "partial" if (run.checkpoints / "last.safetensors").is_file() else "new"
+    return "partial" if run.has_checkpoint() else "new"
 
 
 def _same_resumables(saved: RunConfig, config: RunConfig) -> bool:

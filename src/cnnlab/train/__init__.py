@@ -1,6 +1,8 @@
-"""Training: the engine, its configuration, checkpoints and diagnosis; the run directory is its output."""
-from cnnlab.train.config import RunConfig
-from cnnlab.train.engine import evaluate, prepare, train
-from cnnlab.train.run import RunDir
+"""Training: the engine and its phases, set-up, optimisers, diagnosis, inference; the run directory
+(cnnlab.rundir) is its output."""
+from cnnlab.rundir import RunConfig, RunDir
+from cnnlab.train.callbacks import Callback
+from cnnlab.train.engine import evaluate, train
+from cnnlab.train.setup import prepare, setup
 
-__all__ = ["RunConfig", "RunDir", "evaluate", "prepare", "train"]
+__all__ = ["Callback", "RunConfig", "RunDir", "evaluate", "prepare", "setup", "train"]

@@ -2,33 +2,31 @@
 confusion matrix, and top-k prediction."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from cnnlab.data import DeviceLoader, adapt
+from cnnlab.data import Dataset, DeviceLoader, adapt
 from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
-from cnnlab.train.config import RunConfig
-from cnnlab.train.engine import evaluate, prepare
+from cnnlab.rundir import Run, open_run
+from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
-from cnnlab.train.run import RunDir
+from cnnlab.train.setup import fit_data, load_data
 
 
-def evaluate_run(path: str | Path, with_images: bool = False) -> dict[str, Any]:
+def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False) -> dict[str, Any]:
     """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted).
 
     with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
     predictions, for reports that show examples."""
-    config = RunDir(Path(path)).config()
-    run = load_run(path)
-    data, _, _ = prepare(trained_input(config, run))
+    run = path if isinstance(path, LoadedRun) else load_run(path)
+    data = run.data()
     loader = DeviceLoader(data.test_x, data.test_y, batch_size=512, shuffle=False, scale=run.scale, mean=run.mean,
                           std=run.std)
-    loss, acc, preds = evaluate(run.model, loader, loss_function(config))
+    loss, acc, preds = evaluate(run.model, loader, loss_function(run.run.config))
     extra = {"images": data.test_x, "labels": data.test_y, "predictions": preds} if with_images else {}
     k = len(run.classes)
     confusion = torch.zeros(k, k, dtype=torch.long)
@@ -36,12 +34,6 @@ def evaluate_run(path: str | Path, with_images: bool = False) -> dict[str, Any]:
     per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1).float()).tolist()
     return {"test_accuracy": acc, "test_loss": loss, "test_size": len(data.test_y), "classes": run.classes,
             "per_class_accuracy": per_class, "confusion": confusion.tolist(), **extra}
-
-
-def trained_input(config: RunConfig, run: LoadedRun) -> RunConfig:
-    """The run's config with the input shape it trained at, so rebuilding its data needs no --init-from source
-    (which may have moved, or be torchvision weights not cached offline)."""
-    return replace(config, input=list(run.input_shape))
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -75,17 +67,31 @@ def predict(path: str | Path, images: list[str | Path], topk: int = 3) -> list[d
 PREDICT_BATCH = 256
 
 
-@dataclass(frozen=True)
 class LoadedRun:
-    """A run's trained model with what is needed to feed it: classes, input shape, pixel scale and mean/std."""
+    """A run opened once (cnnlab.rundir.Run) with what is needed to feed its model: classes, input shape, pixel
+    scale, mean/std and how images were adapted; its test data is rebuilt once, when first asked for."""
 
-    model: nn.Module
-    classes: list[str]
-    input_shape: tuple[int, int, int]
-    adaptation: dict[str, Any]
-    scale: float
-    mean: tuple[float, ...] | None
-    std: tuple[float, ...] | None
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        meta = run.meta
+        self.classes: list[str] = run.classes
+        self.input_shape: tuple[int, int, int] = run.input_shape
+        self.adaptation: dict[str, Any] = meta.get("adapt") or {}
+        self.scale = float(meta.get("scale", 1 / 255))
+        self.mean: tuple[float, ...] | None = tuple(meta["mean"]) if meta.get("mean") else None
+        self.std: tuple[float, ...] | None = tuple(meta["std"]) if meta.get("std") else None
+        self._data: Dataset | None = None
+
+    @property
+    def model(self) -> nn.Module:
+        return self.run.model
+
+    def data(self) -> Dataset:
+        """The run's dataset as its model saw it, at the input shape it trained at (so rebuilding needs no
+        --init-from source, which may have moved, or be torchvision weights not cached offline)."""
+        if self._data is None:
+            self._data = fit_data(load_data(self.run.config), self.input_shape, self.run.config.resize)[0]
+        return self._data
 
     def to_input(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels (N, C, H, W) in 0..255, uint8 or float, -> the float tensor the model was trained on."""
@@ -118,9 +124,5 @@ class LoadedRun:
 
 
 def load_run(path: str | Path) -> LoadedRun:
-    """The best checkpoint of a run directory, in eval mode on the CPU."""
-    model, meta = RunDir(Path(path)).load_model("best")
-    return LoadedRun(model=model, classes=list(meta["classes"]), input_shape=tuple(meta["input_shape"]),
-                     adaptation=meta.get("adapt") or {}, scale=float(meta.get("scale", 1 / 255)),
-                     mean=tuple(meta["mean"]) if meta.get("mean") else None,
-                     std=tuple(meta["std"]) if meta.get("std") else None)
+    """The best checkpoint of a run directory, read once, its model in eval mode on the CPU."""
+    return LoadedRun(open_run(path))

@@ -6,13 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnlab.data import DeviceLoader
-from cnnlab.train.config import RunConfig
-from cnnlab.train.engine import augmentation, memory_format, pick_device, prepare, preprocessing
-from cnnlab.train.init import initialize
-from cnnlab.transfer import parameter_groups
-from cnnlab.transfer.apply import start_from
-from cnnlab.train.optim import loss_function, make_optimizer
+from cnnlab.rundir import RunConfig
+from cnnlab.train.setup import setup
 
 
 @dataclass
@@ -34,16 +29,9 @@ class LRFindResult:
 def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: int = 100) -> LRFindResult:
     """Run the range test on a fresh model; stops early once the loss explodes (4x its minimum)."""
     config.validate()
-    torch.manual_seed(config.seed)
-    device = pick_device(config.device)
-    data, model, _ = prepare(config)
-    initialize(model, config.init, config.init_std)
-    start_from(model, config)
-    model.to(device, memory_format=memory_format(config)).train()
-    loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augmentation(config),
-                          device=device, seed=config.seed, **preprocessing(config, data))
-    optimizer = make_optimizer(parameter_groups(model, config.head_lr), config)
-    loss_fn = loss_function(config)
+    s = setup(config)  # the engine's own set-up phase: the same data, model, loader and optimiser a run would get
+    model, loader, optimizer, loss_fn = s.net, s.train_loader, s.optimizer, s.loss_fn
+    s.model.train()
     factor = (end / start) ** (1 / max(steps - 1, 1))
     lrs, losses, smooth, best = [], [], 0.0, math.inf
     step = 0
@@ -52,7 +40,8 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
             lr = start * factor**step
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            loss = loss_fn(model(x), y)
+            with s.autocast():
+                loss = loss_fn(model(x).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from cnnlab.train.config import RunConfig
+from cnnlab.rundir import RunConfig
 
 
 def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:

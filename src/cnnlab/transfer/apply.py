@@ -5,15 +5,16 @@ This matches what Keras users freeze as the conv base and what torchvision model
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir.config import FREEZE_PATTERN
 
-FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*")
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
@@ -56,6 +57,19 @@ def freeze(model: nn.Module, policy: str) -> None:
     for name, m in leaves:
         for p in m.parameters(recurse=False):
             p.requires_grad_(name in trainable)
+
+
+@contextmanager
+def frozen(model: nn.Module, policy: str) -> Iterator[nn.Module]:
+    """The model with a freeze policy applied for the duration (`cnnlab summary RUN` shows trainable versus frozen
+    parameters this way), its parameters' requires_grad restored afterwards."""
+    before = [p.requires_grad for p in model.parameters()]
+    freeze(model, policy)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), before):
+            p.requires_grad_(flag)
 
 
 def train_mode(model: nn.Module, freeze_bn: bool) -> None:

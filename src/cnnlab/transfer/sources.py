@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -35,8 +35,11 @@ class Source:
     std: list[float] | None = None
     scale: float | None = None               # 1/255: pixels in 0..1; 1.0: raw 0..255
     input_shape: list[int] | None = None     # C, H, W
+    reader: Callable[[], dict[str, torch.Tensor]] | None = None  # how to read the weights when not from `path`
 
     def state_dict(self) -> dict[str, torch.Tensor]:
+        if self.reader is not None:
+            return self.reader()
         try:
             if self.path.suffix == ".safetensors":
                 from safetensors.torch import load_file
@@ -94,16 +97,11 @@ def _with_meta(text: str, path: Path, meta: dict[str, Any]) -> Source:
 
 
 def _run_dir(text: str, path: Path) -> Source:
-    from cnnlab.train.checkpoint import load_meta
-    from cnnlab.train.run import RunDir
+    from cnnlab.rundir import open_run
 
-    run = RunDir(path)
-    run.config()  # a clear error when this is not a run directory
-    for tag in ("best", "last"):
-        weights = run.checkpoints / f"{tag}.safetensors"
-        if weights.is_file():
-            return _with_meta(text, weights, load_meta(run.checkpoints / f"{tag}.json"))
-    raise CnnlabError(f"--init-from {text}: the run has no checkpoint yet; train it first")
+    run = open_run(path)  # its best checkpoint; a clear error when this is not a run or has none yet
+    # read again when loaded: the source is cached, its tensors are not kept
+    return replace(_with_meta(text, path, run.meta), reader=lambda: open_run(path).weights)
 
 
 def _torchvision(text: str) -> Source:

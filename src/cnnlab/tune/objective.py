@@ -10,7 +10,7 @@ import optuna
 import tomli_w
 
 from cnnlab.train import train
-from cnnlab.train.checkpoint import write_text
+from cnnlab.atomic import write_text
 from cnnlab.tune.space import Space
 
 

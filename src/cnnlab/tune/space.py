@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.config import MONITORS, RunConfig
+from cnnlab.rundir.config import MONITORS, RunConfig
 from cnnlab.tune.template import expand
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
     STUDY_DIR/study.toml        study name and storage URL (absent: study.db here), so --summary finds the study
     STUDY_DIR/study.db          the SQLite storage, unless --storage names another
-    STUDY_DIR/trials/NNNN/      one normal run directory per trial (config.toml, metrics.csv, net.toml, ...)
+    STUDY_DIR/trials/NNNN/      one normal run directory per trial (cnnlab.rundir), plus net.toml
     STUDY_DIR/best/             --retrain-best: the best configuration trained on train+val
 
 The space file's text is kept in the study itself, so every worker, on any machine, checks it runs the same space.
@@ -22,7 +22,7 @@ import tomli_w
 from optuna.trial import TrialState
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.checkpoint import write_text
+from cnnlab.atomic import write_text
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
 from cnnlab.tune.objective import run_trial

@@ -68,7 +68,7 @@ def retrain_best(study_dir: str | Path, log: Callable[[str], None] | None = None
         same = run.config() == config and network.is_file() and network.read_text() == tomli_w.dumps(space.network_spec(values))
         if not same:
             raise CnnlabError(f"{run.path} holds an earlier best configuration; remove it to retrain trial {best[0].number}")
-        if run.summary_path.is_file():
+        if run.finished():
             return run.summary()
     write_network(space, values, sdir.best)
-    return train(config, sdir.best, resume=(run.checkpoints / "last.safetensors").is_file(), log=log, progress=False)
+    return train(config, sdir.best, resume=run.has_checkpoint(), log=log, progress=False)

@@ -1,4 +1,4 @@
-"""TensorBoard event files in RUN/tensorboard/, written when the tensorboard package is installed (optional).
+"""TensorBoard event files in the run's tensorboard folder, written when the tensorboard package is installed (optional).
 
 Written with tensorboard's record writer on a plain file: torch.utils.tensorboard and tensorboard's EventFileWriter
 both import TensorFlow whenever it is installed (seconds of start-up and log noise on every run)."""
@@ -17,7 +17,7 @@ class EventLog:
     On resume (`first_epoch` > 1) a new event file starts with a purge marker at `first_epoch`, so TensorBoard drops
     points an interrupted attempt logged after the checkpoint and curves do not fork."""
 
-    def __init__(self, run_path: Path, first_epoch: int = 1) -> None:
+    def __init__(self, folder: Path, first_epoch: int = 1) -> None:
         try:
             from tensorboard.compat.proto.event_pb2 import Event, SessionLog
             from tensorboard.compat.proto.summary_pb2 import Summary
@@ -26,7 +26,6 @@ class EventLog:
             self.writer = None
             return
         self._event, self._summary = Event, Summary
-        folder = run_path / "tensorboard"
         folder.mkdir(parents=True, exist_ok=True)
         now = time.time()
         name = f"events.out.tfevents.{now:.6f}.{socket.gethostname()}.{os.getpid()}.cnnlab"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle")
 INITS = ("default", "zeros", "normal", "xavier-uniform", "xavier-normal", "he-normal", "he-uniform")
 MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
+FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*")  # applied by cnnlab.transfer.freeze
 
 
 @dataclass
@@ -81,8 +83,6 @@ class RunConfig:
         positive("patience", integer=True, allow_none=True)
         positive("gl_alpha", allow_none=True)
         positive("head_lr", allow_none=True)
-        from cnnlab.transfer.apply import FREEZE_PATTERN
-
         if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
             raise CnnlabError(f"--freeze {self.freeze!r} is not one of none, features, all-but-last:N (N >= 1)")
         if self.norm_stats == "source" and not self.init_from:
@@ -126,10 +126,10 @@ class RunConfig:
     def from_toml(cls, path: str | Path) -> "RunConfig":
         return cls.from_dict(read_toml(path, "experiment file"), str(path))
 
-    def first_difference(self, other: RunConfig) -> str | None:
-        """The first setting, other than the RESUMABLE ones, in which `other` differs (None: same run)."""
-        return next((f.name for f in fields(self) if f.name not in self.RESUMABLE
-                     and getattr(self, f.name) != getattr(other, f.name)), None)
+    def differences(self, other: RunConfig) -> list[str]:
+        """The settings, other than the RESUMABLE ones, in which `other` differs (empty: the same run)."""
+        return [f.name for f in fields(self) if f.name not in self.RESUMABLE
+                and getattr(self, f.name) != getattr(other, f.name)]
 
     # Settings that may differ when resuming a run (everything else must match).
     RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")

@@ -1,0 +1,110 @@
+"""Files that appear whole or not at all: write to a temporary name, fsync, rename (atomic on POSIX), fsync the folder.
+
+Temporary names carry the writer's PID (`.NAME.tmp-PID-XXXX`), so `remove_stale` can tell an abandoned temporary
+(its writer is dead) from one a live process is still writing."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+_TEMP = re.compile(r"^\..+\.tmp-(\d+)-[A-Za-z0-9_]+$")
+
+
+def temp_name(path: Path) -> str:
+    """The prefix of temporaries for `path`: hidden, marked as temporary and owned by this process."""
+    return f".{path.name}.tmp-{os.getpid()}-"
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call write(tmp_path), fsync it, then rename it onto `path`; on any failure no temporary is left behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_name(path))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def temp_dir(final: Path) -> Path:
+    """A fresh temporary folder beside `final`, to be filled and then published with `publish_dir`."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=final.parent, prefix=temp_name(final)))
+
+
+def publish_dir(tmp: Path, final: Path) -> None:
+    """fsync every file of `tmp` (given the permissions open() and mkdir() would), then rename it to `final` in one
+    step."""
+    umask = _umask()
+    for f in tmp.iterdir():
+        os.chmod(f, 0o666 & ~umask)
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    os.chmod(tmp, 0o777 & ~umask)
+    fsync_dir(tmp)
+    os.rename(tmp, final)
+    fsync_dir(final.parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path, everything: bool = False) -> list[Path]:
+    """Remove temporaries in `folder` left by dead writers (`everything`: by any writer but this process, for a
+    caller that holds the folder's lock). Returns what was removed."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        m = _TEMP.match(entry.name)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or (not everything and _alive(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed

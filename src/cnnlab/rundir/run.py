@@ -1,0 +1,253 @@
+"""The run directory, the contract between commands, and the only code that knows its file names:
+
+    RUN/config.toml        every setting (RunConfig)            RUN/checkpoints/   the checkpoint sets (checkpoint.py)
+    RUN/metrics.csv        a copy of the last set's metrics     RUN/summary.json   written when the run has finished
+    RUN/tensorboard/       event files (events.py)              RUN/.lock          the writer's lock (lock.py)
+
+`open_run` reads a run once for every command that uses it (eval, predict, report, explain, transfer);
+`RunWriter` is the one process that writes it (train)."""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnlab.atomic import remove_stale, write_text
+from cnnlab.errors import CnnlabError
+from cnnlab.rundir.checkpoint import Checkpoint, CheckpointStore, metrics_csv
+from cnnlab.rundir.config import RunConfig
+from cnnlab.rundir.events import EventLog
+from cnnlab.rundir.lock import WriterLock
+
+CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD = (
+    "config.toml", "metrics.csv", "summary.json", "checkpoints", ".lock", "tensorboard")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory on disk: cheap questions about it, each answered from its files when asked."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))  # accept str too, as notebooks pass
+
+    @property
+    def checkpoints(self) -> CheckpointStore:
+        return CheckpointStore(self.path / CHECKPOINTS, str(self.path))
+
+    def exists(self) -> bool:
+        """Whether this is a run directory (it has a config)."""
+        return (self.path / CONFIG).is_file()
+
+    def config(self) -> RunConfig:
+        if not self.exists():
+            raise CnnlabError(f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with "
+                              "`cnnlab train ... --out DIR`")
+        return RunConfig.from_toml(self.path / CONFIG)
+
+    def config_text(self) -> str:
+        return (self.path / CONFIG).read_text()
+
+    def finished(self) -> bool:
+        return (self.path / SUMMARY).is_file()
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoints.manifest() is not None
+
+    def summary(self) -> dict[str, Any]:
+        try:
+            summary = json.loads((self.path / SUMMARY).read_text())
+        except FileNotFoundError:
+            raise CnnlabError(f"{self.path} has no {SUMMARY}: the run has not finished; resume it with --resume") from None
+        except (OSError, ValueError) as e:
+            raise CnnlabError(f"{self.path / SUMMARY} is damaged ({e.__class__.__name__}); resume the run with "
+                              "--resume to write it again") from None
+        if not isinstance(summary, dict):
+            raise CnnlabError(f"{self.path / SUMMARY} is not a run summary; resume the run with --resume")
+        return summary
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """One row per finished epoch, from the last published checkpoint (empty before the first)."""
+        last = self.checkpoints.load("last", weights=False)
+        return last.metrics if last else []
+
+
+@dataclass
+class Run:
+    """A run read once: config, summary (None while unfinished), every epoch's metrics, and the chosen checkpoint's
+    metadata and weights. `model` is built from the recorded build options and loaded on first use."""
+
+    path: Path
+    config: RunConfig
+    summary: dict[str, Any] | None
+    checkpoint: Checkpoint
+    metrics: list[dict[str, Any]]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.checkpoint.meta
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.meta["input_shape"])  # type: ignore[return-value]
+
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        return self.checkpoint.weights
+
+    @property
+    def config_text(self) -> str:
+        return RunDir(self.path).config_text()
+
+    @cached_property
+    def model(self) -> nn.Module:
+        """The trained model in eval mode on the CPU, built as it was trained (model, classes, channels, options)."""
+        model = build_model(self.config.model, self.meta)
+        load_state(model, self.weights, f"{self.path} ({self.checkpoint.folder.name})")
+        return model.eval()
+
+
+def build_model(name: str, meta: dict[str, Any]) -> nn.Module:
+    """The untrained model a checkpoint's metadata describes (its recorded build options, else its data shape)."""
+    from cnnlab.zoo import create_model
+
+    build = meta.get("build") or {"num_classes": len(meta["classes"]), "in_channels": meta["input_shape"][0]}
+    return create_model(name, num_classes=build["num_classes"], in_channels=build["in_channels"],
+                        **build.get("options", {}))
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Load tensors into `model` (strict); a mismatch is a one-line error naming `what`."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise CnnlabError(f"checkpoint of {what} does not fit the model: {first}") from None
+
+
+def open_run(path: str | Path, which: str = "best") -> Run:
+    """Read a run directory once: its config, summary and `which` checkpoint ("best", falling back to "last")."""
+    run = RunDir(Path(path))
+    config = run.config()
+    checkpoint = run.checkpoints.load(which)
+    if checkpoint is None:
+        raise CnnlabError(f"{run.path} has no checkpoint yet; train it first (or resume it with --resume)")
+    metrics = checkpoint.metrics if which == "last" else run.metrics()
+    return Run(run.path, config, run.summary() if run.finished() else None, checkpoint, metrics)
+
+
+class RunWriter:
+    """The run's one writer: holds its lock from `open` to `close`, cleans what a killed writer left, and writes
+    the config, the checkpoint sets, the metrics copy, TensorBoard events and the summary."""
+
+    def __init__(self, path: Path) -> None:
+        self.dir = RunDir(path)
+        self.path = self.dir.path
+        self.store = self.dir.checkpoints
+        self._lock = WriterLock(self.path / LOCK, f"run {self.path}")
+        self._created = not self.path.exists()
+        self.events: EventLog | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, config: RunConfig, resume: bool) -> RunWriter:
+        """Lock the run, refusing (and changing nothing) a run that already trained when not resuming, and one
+        with other settings when resuming. Nothing is written until `start`."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise CnnlabError(f"--out {path} is a file, not a run directory; give a folder path")
+        writer = cls(path)
+        writer._lock.acquire()
+        try:
+            writer._check(config, resume)
+        except BaseException:
+            writer.close()
+            raise
+        return writer
+
+    def _check(self, config: RunConfig, resume: bool) -> None:
+        manifest = self.store.manifest() if self.dir.exists() else None
+        if manifest is None:
+            return  # nothing trained yet: a new run, or one killed before its first checkpoint, starts over
+        if not resume:
+            raise CnnlabError(f"{self.path} already holds a run (trained to epoch {manifest['last']['epoch']}); "
+                              "use --resume to continue it or another --out")
+        old = self.dir.config()
+        differ = old.differences(config)
+        if differ:
+            said = "; ".join(f"{d} is {getattr(config, d)!r} but the run used {getattr(old, d)!r}" for d in differ)
+            raise CnnlabError(f"--resume: {said}; resume with the run's settings (only "
+                              f"{', '.join(RunConfig.RESUMABLE)} may change)")
+
+    def resumable(self) -> bool:
+        """Whether `start` will resume from a checkpoint (rather than start the run over)."""
+        return self.dir.exists() and self.store.manifest() is not None
+
+    def start(self, config: RunConfig, log: Any) -> Checkpoint | None:
+        """Clean up after a killed writer and write the config; returns the checkpoint to resume from (None: the
+        run starts from scratch)."""
+        remove_stale(self.path, everything=True)
+        if not self.resumable():
+            if self.dir.exists():
+                log(f"{self.path} has no complete checkpoint: starting it over")
+            self.store.reset()
+            for leftover in (SUMMARY, METRICS, TENSORBOARD):
+                target = self.path / leftover
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            write_text(self.path / CONFIG, config.to_toml())
+            return None
+        self.store.clean()
+        if config != self.dir.config():
+            write_text(self.path / CONFIG, config.to_toml())  # a resumable setting changed (more epochs, say)
+        last = self.store.load("last")
+        if config.epochs > last.epoch and not self.store.stopped():
+            (self.path / SUMMARY).unlink(missing_ok=True)  # the run goes on: it is no longer finished
+        write_text(self.path / METRICS, metrics_csv(last.metrics))
+        return last
+
+    def abandon(self) -> None:
+        """After a failure: a run directory this writer created and never checkpointed is removed again."""
+        if self._created and not self.resumable():
+            self.close()
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def open_events(self, first_epoch: int) -> None:
+        """Start a TensorBoard event file for epochs from `first_epoch` on (see events.EventLog)."""
+        self.events = EventLog(self.path / TENSORBOARD, first_epoch)
+
+    def publish(self, epoch: int, model: nn.Module, train_state: dict[str, Any], meta: dict[str, Any],
+                metrics: list[dict[str, Any]], best: bool, stopped: str | None = None,
+                ema: nn.Module | None = None) -> None:
+        """One epoch's checkpoint set, atomically; then the metrics.csv copy."""
+        try:
+            self.store.publish(epoch, _tensors(model), train_state, meta, metrics, best, stopped,
+                               _tensors(ema) if ema is not None else None)
+            write_text(self.path / METRICS, metrics_csv(metrics))
+        except OSError as e:
+            kept = f"epoch {epoch - 1}'s checkpoint is kept" if epoch > 1 else "no checkpoint was written"
+            raise CnnlabError(f"cannot write epoch {epoch}'s checkpoint in {self.path}: {e.strerror or e}; {kept}: "
+                              "make room (or copy the run elsewhere) and continue with --resume") from None
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_text(self.path / SUMMARY, json.dumps(summary, indent=2))
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+        self._lock.release()
+
+
+def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+

@@ -1,0 +1,172 @@
+"""The set-up phase of training: data and model made to fit each other, loaders, loss, optimiser and schedule.
+
+`prepare` (data + model) is shared with everything that rebuilds a run's data (eval, reports, explanations);
+`setup` adds what the training loop needs and is what lr-find and the benchmarks use too."""
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from cnnlab.data import Augment, Dataset, DeviceLoader, load_dataset
+from cnnlab.errors import CnnlabError
+from cnnlab.failpoint import failpoint
+from cnnlab.rundir import RunConfig
+from cnnlab.train.init import initialize
+from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
+from cnnlab.transfer import parameter_groups, resolve_source
+from cnnlab.transfer.apply import start_from
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CnnlabError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+    return torch.device(name)
+
+
+def load_data(config: RunConfig) -> Dataset:
+    """The run's dataset with its splits, as stored (before any adaptation to the model's input)."""
+    val = None if not config.val_split else (int(config.val_split) if config.val_split >= 1 else config.val_split)
+    data = load_dataset(config.data, data_dir=config.data_dir, val=val, limit=config.limit, seed=config.seed)
+    failpoint("data-loaded")
+    return data
+
+
+def fit_data(data: Dataset, target: tuple[int, ...], resize: str) -> tuple[Dataset, dict[str, Any]]:
+    """The data adapted to the model's input shape (channels, then size by padding or resizing), and how."""
+    adaptation = {"source_shape": list(data.input_shape), "mode": None}
+    if tuple(data.input_shape) != tuple(target):
+        mode = resize
+        if mode == "pad" and any(t < s for t, s in zip(target[1:], data.input_shape[1:])):
+            mode = "resize"
+        if mode == "pad" and any(t - s > 8 for t, s in zip(target[1:], data.input_shape[1:])):
+            mode = "resize"  # padding an 8x8 digit to 32x32 would leave it a speck
+        data = data.adapt(tuple(target), mode)
+        adaptation["mode"] = mode
+    return data, adaptation
+
+
+def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
+    """Load the data and build the model so the two fit: classes, channels and image size.
+
+    Also returns how images were adapted ({"source_shape", "mode"}), so predict can treat new images alike. The
+    model's `build` attribute records the options it was built with, so any command can rebuild it from the run."""
+    from cnnlab.zoo import create_model
+
+    data = load_data(config)
+    c_data = data.input_shape[0]
+    with torch.device("meta"):
+        probe = create_model(config.model, num_classes=data.num_classes, in_channels=config.input[0] if config.input else c_data)
+    source = resolve_source(config.init_from) if config.init_from and not config.input else None  # only for the shape
+    default = source.input_shape if source and source.input_shape else probe.input_size
+    target = tuple(config.input) if config.input else tuple(default)
+    options = {}
+    if tuple(probe.input_size[1:]) != target[1:] and _takes_image_size(config.model) and target[1] == target[2]:
+        options["image_size"] = target[1]  # size-specific models (mlp, mnist-cnn) are built for the asked input
+    model = create_model(config.model, num_classes=data.num_classes, in_channels=target[0], **options)
+    model.build = {"num_classes": data.num_classes, "in_channels": target[0], "options": options}
+    data, adaptation = fit_data(data, target, config.resize)
+    return data, model, adaptation
+
+
+def _takes_image_size(name: str) -> bool:
+    from cnnlab.zoo.registry import is_spec_path, model_info
+
+    return not is_spec_path(name) and "image_size" in inspect.signature(model_info(name).builder).parameters
+
+
+def preprocessing(config: RunConfig, data: Dataset) -> dict[str, Any]:
+    """DeviceLoader keyword arguments turning uint8 pixels into the model's inputs: scale, mean/std, memory layout."""
+    scale = 1 / 255 if config.pixels == "unit" else 1.0
+    return {"memory_format": memory_format(config), **_statistics(config, data, scale)}
+
+
+def memory_format(config: RunConfig) -> torch.memory_format:
+    return torch.channels_last if config.channels_last else torch.contiguous_format
+
+
+def _statistics(config: RunConfig, data: Dataset, scale: float) -> dict[str, Any]:
+    if not config.normalize:
+        return {"scale": scale}
+    source = resolve_source(config.init_from) if config.init_from else None
+    if config.norm_stats == "source" and not (source and source.mean):
+        raise CnnlabError(f"--norm-stats source: {config.init_from} carries no mean/std; use --norm-stats dataset")
+    if source and source.mean and config.norm_stats != "dataset":
+        return {"scale": scale, "mean": source.mean, "std": source.std}  # preprocessing travels with the weights
+    return {"scale": scale, "mean": data.mean, "std": data.std}
+
+
+def augmentation(config: RunConfig) -> Augment:
+    return Augment(crop_padding=4 if "crop" in (config.augment or []) else 0, hflip="flip" in (config.augment or []))
+
+
+@dataclass
+class Setup:
+    """Everything the training loop works with, made once per process."""
+
+    config: RunConfig
+    device: torch.device
+    data: Dataset
+    model: nn.Module              # the module whose state is checkpointed
+    net: nn.Module                # what the loop calls: the model, or its torch.compile'd wrapper
+    normalize: dict[str, Any]
+    train_loader: DeviceLoader
+    val_loader: DeviceLoader
+    test_loader: DeviceLoader
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    transfer: dict[str, Any] | None
+    meta: dict[str, Any]          # what every checkpoint records: classes, preprocessing, build options
+    seconds: float                # time spent loading data and building, for benchmarks
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast for the forward pass (the loss is taken in fp32); a no-op for fp32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+
+    @property
+    def has_val(self) -> bool:
+        return len(self.data.val_y) > 0
+
+
+def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None] | None = None) -> Setup:
+    """Seed, load and build: data, model (initialised, transferred, frozen), loaders, loss, optimiser, schedule.
+
+    `load_source=False` skips loading --init-from weights (a resumed run gets its own from its checkpoint)."""
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    data, model, adaptation = prepare(config)
+    initialize(model, config.init, config.init_std)
+    transfer = start_from(model, config, load=load_source)
+    if config.init_from and load_source:
+        log(f"init from {config.init_from}: {transfer['loaded']} tensors loaded"
+            + (f", head re-initialised ({', '.join(transfer['replaced'])})" if transfer["replaced"] else ""))
+        for warning in resolve_source(config.init_from).mismatches(config.pixels, config.normalize, config.norm_stats):
+            log("warning: " + warning)
+    model.to(device, memory_format=memory_format(config))
+    net = torch.compile(model) if config.compile else model
+    normalize = preprocessing(config, data)
+    train_loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augmentation(config),
+                                shuffle=True, device=device, seed=config.seed, **normalize)
+    if len(train_loader) == 0:
+        raise CnnlabError(f"{config.data}: the training split is empty; lower --val-split or raise --limit")
+    evaluation = {"batch_size": 512, "shuffle": False, "device": device, **normalize}
+    optimizer = make_optimizer(parameter_groups(model, config.head_lr), config)
+    meta = {"model": config.model, "classes": data.classes, "input_shape": list(data.input_shape),
+            "mean": list(normalize["mean"]) if "mean" in normalize else None,
+            "std": list(normalize["std"]) if "std" in normalize else None,
+            "dataset": data.name, "adapt": adaptation, "scale": normalize["scale"], "build": model.build,
+            "transfer": transfer}
+    return Setup(config, device, data, model, net, normalize, train_loader,
+                 DeviceLoader(data.val_x, data.val_y, **evaluation), DeviceLoader(data.test_x, data.test_y, **evaluation),
+                 loss_function(config), optimizer, make_scheduler(optimizer, config, len(train_loader)), transfer, meta,
+                 time.perf_counter() - t0)

@@ -1,0 +1,241 @@
+"""The run directory (cnnlab.rundir): one writer at a time, readers while it trains, resume that refuses what it
+cannot honour, damaged or hostile files refused in one line, full and read-only disks, and every build option
+recorded so any finished run can be rebuilt."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnlab.cli import main
+from cnnlab.rundir import RunDir, open_run
+from tests.conftest import write_toml
+
+NET = """
+input = [1, 8, 8]
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code: int, err: str, *fragments: str, after_epochs: bool = False) -> None:
+    """Exit 2 with one error line (`after_epochs`: the epochs trained before it may be logged above it)."""
+    lines = err.strip().splitlines()
+    if after_epochs:
+        lines = [line for line in lines if not line.startswith("epoch ")]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("cnnlab: error:"), err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+@pytest.fixture
+def partial_run(tmp_path, capsys) -> Path:
+    """A digits run stopped after epoch 1 of 3 (resumable), trained through the library."""
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import train
+
+    net = write_toml(tmp_path / "net.toml", NET)
+    out = tmp_path / "run"
+    train(RunConfig(model=net, data="digits", epochs=3, seed=1), out, log=lambda s: None, stop_after=1)
+    return out
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(tmp_path):
+    net = write_toml(tmp_path / "net.toml", NET)
+    out = tmp_path / "run"
+    cli = [sys.executable, "-m", "cnnlab"]
+    first = subprocess.Popen([*cli, "train", "--model", net, "--data", "digits", "--epochs", "40", "--out", str(out),
+                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not RunDir(out).has_checkpoint():  # wait for the first published epoch
+            assert time.time() < deadline and first.poll() is None, first.communicate()
+            time.sleep(0.2)
+        second = subprocess.run([*cli, "train", "--model", net, "--data", "digits", "--epochs", "40", "--seed", "1",
+                                 "--out", str(out), "--resume"], capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"is being written by process {first.pid}" in second.stderr, second.stderr
+        reader = subprocess.run([*cli, "eval", str(out)], capture_output=True, text=True, timeout=120)
+        assert reader.returncode == 0 and "test accuracy:" in reader.stdout, reader.stderr
+    finally:
+        out_, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert RunDir(out).config().seed == 0 and RunDir(out).summary()["epochs_run"] == 40  # the refused writer left no mark
+
+
+def test_a_killed_writer_does_not_lock_the_run_out(tmp_path, partial_run, capsys):
+    """The lock is the kernel's: a SIGKILLed holder releases it (its lock file stays, empty)."""
+    net = str(tmp_path / "net.toml")
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "--model", net, "--data", "digits", "--epochs",
+                             "400", "--seed", "1", "--out", str(partial_run), "--resume", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while RunDir(partial_run).checkpoints.load("last", weights=False).epoch < 2:
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    code, out, err = run_cli(capsys, "train", "--model", net, "--data", "digits", "--epochs", "3", "--seed", "1",
+                             "--out", str(partial_run), "--resume", "--no-progress")
+    assert code == 0, err
+
+
+def test_resume_compares_every_setting_given(partial_run, capsys, tmp_path):
+    net = str(tmp_path / "net.toml")
+    before = snapshot(partial_run)
+    code, _, err = run_cli(capsys, "train", "--model", net, "--data", "digits", "--out", str(partial_run), "--resume",
+                           "--epochs", "3", "--lr", "0.5", "--batch-size", "16")
+    one_line_error(code, err, "lr is 0.5 but the run used 0.001", "batch_size is 16 but the run used 64")
+    exp = write_toml(tmp_path / "exp.toml", 'optimizer = "sgd"\n')
+    code, _, err = run_cli(capsys, "train", exp, "--out", str(partial_run), "--resume")
+    one_line_error(code, err, "optimizer is 'sgd' but the run used 'adam'")
+    assert snapshot(partial_run) == before
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume", "--epochs", "2", "--seed", "1")
+    assert code == 0, err  # epochs may change; the run's other settings come from its config
+    assert RunDir(partial_run).summary()["epochs_run"] == 2 and RunDir(partial_run).config().epochs == 2
+
+
+def test_a_run_with_no_complete_checkpoint_restarts_and_stale_temporaries_go(tmp_path, capsys):
+    net = write_toml(tmp_path / "net.toml", NET)
+    out = tmp_path / "run"
+    args = ["train", "--model", net, "--data", "digits", "--epochs", "1", "--out", str(out)]
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "config.toml").write_text('model = "mlp"\n')  # as a run killed during its first checkpoint leaves it
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = [out / f".metrics.csv.tmp-{dead.stdout.strip()}-abc", out / "checkpoints" / f".epoch-0001.tmp-1-x"]
+    stale[0].write_text("half")
+    stale[1].mkdir()
+    for resume in ([], ["--resume"]):
+        code, _, err = run_cli(capsys, *args, *resume)
+        assert code == 0, err
+        assert not any(p.exists() for p in stale)
+        assert RunDir(out).summary()["epochs_run"] == 1
+        (out / "summary.json").unlink()  # back to "no complete checkpoint" for the next pass
+        (out / "checkpoints" / "manifest.json").unlink()
+
+
+def test_damaged_and_hostile_checkpoints_are_refused_in_one_line(partial_run, capsys, tmp_path):
+    net = str(tmp_path / "net.toml")
+    resume = ["train", "--model", net, "--data", "digits", "--epochs", "3", "--seed", "1", "--out", str(partial_run),
+              "--resume"]
+    manifest_path = partial_run / "checkpoints" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    folder = partial_run / "checkpoints" / manifest["last"]["dir"]
+    state = folder / "state.pt"
+    good = state.read_bytes()
+
+    state.write_bytes(good[: len(good) // 2])  # truncated
+    before = snapshot(partial_run)
+    code, _, err = run_cli(capsys, *resume)
+    one_line_error(code, err, "state.pt is damaged")
+    assert snapshot(partial_run) == before
+
+    # A hostile pickle whose digest was forged into the manifest: weights_only loading refuses it, no code runs.
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = pickle.dumps({"optimizer": Evil()})
+    state.write_bytes(evil)
+    manifest["last"]["files"]["state.pt"] = {"size": len(evil), "sha256": hashlib.sha256(evil).hexdigest()}
+    manifest["best"] = manifest["last"]
+    manifest_path.write_text(json.dumps(manifest))
+    before = snapshot(partial_run)
+    code, _, err = run_cli(capsys, *resume)
+    one_line_error(code, err, "is not a plain tensor file", "refusing to load it")
+    assert not marker.exists() and snapshot(partial_run) == before
+
+    for garbage in (b"\x00garbage{", b'{"format": 1, "last": "x"}', b"[]"):
+        manifest_path.write_bytes(garbage)
+        before = snapshot(partial_run)
+        for args in (resume, ["eval", str(partial_run)], ["summary", str(partial_run)]):
+            code, _, err = run_cli(capsys, *args)
+            one_line_error(code, err, "manifest.json")
+        assert snapshot(partial_run) == before
+
+    manifest_path.write_text(json.dumps(manifest))
+    (folder / "meta.json").write_text("{not json")
+    code, _, err = run_cli(capsys, "eval", str(partial_run))
+    one_line_error(code, err, "meta.json is damaged")  # its digest no longer matches the manifest
+
+
+def test_build_options_are_recorded_so_every_command_rebuilds_the_run(tmp_path, capsys):
+    """An mlp (a size-specific model) trained at 8x8: eval and summary rebuild it at 8x8, not its default 28x28."""
+    out = tmp_path / "r1"
+    code, _, err = run_cli(capsys, "train", "--model", "mlp", "--data", "digits", "--input", "1,8,8", "--epochs", "1",
+                           "--out", str(out), "--no-progress")
+    assert code == 0, err
+    assert open_run(out).meta["build"] == {"num_classes": 10, "in_channels": 1, "options": {"image_size": 8}}
+    code, text, err = run_cli(capsys, "eval", str(out))
+    assert code == 0 and "test accuracy:" in text, err
+    code, text, err = run_cli(capsys, "summary", str(out))
+    assert code == 0 and "1x8x8" in text.replace(" ", "").replace(",", "x") or "(1, 8, 8)" in text, text
+
+
+def tmpfs(mount: Path, size: int) -> Path:
+    """A real tmpfs of `size` bytes at `mount` (unmounted at the end of the test by the fixture)."""
+    mount.mkdir(exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}); this test needs root")
+    return mount
+
+
+@pytest.fixture
+def mounts(tmp_path):
+    yield tmp_path
+    for m in (tmp_path / "disk", tmp_path / "ro"):
+        subprocess.run(["umount", "-l", str(m)], capture_output=True, check=False)
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_last_good_set(mounts, capsys):
+    args = ["train", "--model", "mnist-cnn", "--data", "digits", "--epochs", "3", "--no-progress"]
+    code, _, err = run_cli(capsys, *args, "--epochs", "1", "--out", str(mounts / "one"))
+    assert code == 0, err
+    one_set = sum(p.stat().st_size for p in (mounts / "one").rglob("*") if p.is_file())
+    disk = tmpfs(mounts / "disk", int(one_set * 1.6))  # room for one epoch's checkpoint set, not for two
+    out = disk / "run"
+    code, _, err = run_cli(capsys, *args, "--out", str(out))
+    one_line_error(code, err, "cannot write epoch 2's checkpoint", "No space left on device",
+                   "epoch 1's checkpoint is kept", after_epochs=True)
+    last = open_run(out, "last")  # the last complete set is intact and verifies
+    assert last.checkpoint.epoch == 1 and not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_read_only_directory_is_one_line(mounts, capsys):
+    disk = tmpfs(mounts / "ro", 1 << 20)
+    (disk / "inside").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    code, _, err = run_cli(capsys, "train", "--model", "mlp", "--data", "digits", "--input", "1,8,8", "--epochs", "1",
+                           "--out", str(disk / "inside" / "run"), "--no-progress")
+    one_line_error(code, err, "Read-only file system")
