@@ -134,11 +134,7 @@ def run_epochs(s: Setup, state: State, writer: RunWriter, callbacks: list[Callba
         _diagnose(s, state, max_norm, log)
         state.epoch = epoch
         writer.events.log(row)  # before the checkpoint: a resume purges events past the last published epoch
-        train_state = {"optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
-                       "loader": s.train_loader.state_dict(), "torch_rng": torch.get_rng_state(),
-                       "engine": state.engine_state()}
-        writer.publish(epoch, s.model, train_state, {**s.meta, "epoch": epoch, "metrics": row}, state.history,
-                       best=improved, stopped=stopped)
+        checkpoint(s, state, writer, row, improved, stopped)
         for cb in callbacks:  # every callback sees every epoch (a tuner reports each one)
             if (reason := cb.on_epoch_end(row)) and stopped is None:
                 stopped = reason
@@ -149,6 +145,15 @@ def run_epochs(s: Setup, state: State, writer: RunWriter, callbacks: list[Callba
             log(f"stopped after epoch {epoch}; continue with --resume")
             raise Interrupted
     return "completed"
+
+
+def checkpoint(s: Setup, state: State, writer: RunWriter, row: dict[str, Any], best: bool, stopped: str | None) -> None:
+    """The checkpoint phase: everything a resume needs, published as one set (cnnlab.rundir.checkpoint)."""
+    train_state = {"optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
+                   "loader": s.train_loader.state_dict(), "torch_rng": torch.get_rng_state(),
+                   "engine": state.engine_state()}
+    writer.publish(state.epoch, s.model, train_state, {**s.meta, "epoch": state.epoch, "metrics": row}, state.history,
+                   best=best, stopped=stopped)
 
 
 def train_epoch(s: Setup, epoch: int, bar: Progress) -> tuple[float, float, float, float | None]:
