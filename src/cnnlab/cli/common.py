@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnlabError
@@ -21,6 +22,20 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     if len(shape) != 3 or min(shape) < 1:
         raise CnnlabError(f"--input must be C,H,W with three positive integers (e.g. 3,32,32), got {text!r}")
     return shape  # type: ignore[return-value]
+
+
+def out_path(path: str, flag: str, folder: bool) -> Path:
+    """Where a command will write (a folder, or a file when folder=False), refused before anything is written if
+    something already there is in the way: a file where a folder is needed or the reverse, or a file as a parent."""
+    p = Path(path)
+    blocker = next((q for q in p.parents if q.exists()), None)  # the nearest existing parent
+    if blocker is not None and not blocker.is_dir():
+        raise CnnlabError(f"{flag} {p}: {blocker} is a file, not a folder; choose another {flag}")
+    if folder and p.exists() and not p.is_dir():
+        raise CnnlabError(f"{flag} {p} is an existing file, not a folder; choose a folder path for {flag}")
+    if not folder and p.is_dir():
+        raise CnnlabError(f"{flag} {p} is an existing folder, not a file; give a file path (e.g. one inside it)")
+    return p
 
 
 def typed(conv: type, flag: str) -> Callable[[str], object]:
