@@ -31,8 +31,10 @@ def check_fits(model: nn.Module | str, input_shape: Sequence[int], num_classes: 
     where = "x".join(map(str, shape))
     try:
         summary = summarize(model, shape)
-    except CnnlabError as e:
-        raise CnnlabError(f"model {name} cannot take input {where}: {e}") from None
+    except CnnlabError as e:  # a layer's name and sizes; torch's own shape errors come already naming the model
+        text = str(e)
+        raise CnnlabError(text if text.startswith(f"{name} cannot run") else
+                          f"model {name} cannot take input {where}: {text}") from None
     require_memory(FLOAT_BYTES * (summary.params + summary.activations),
                    f"model {name} at input {where}", f"{summary.params:,} parameters and their activations",
                    "use a smaller --input or a smaller model")
