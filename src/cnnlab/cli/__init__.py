@@ -8,6 +8,8 @@ import errno
 import sys
 from collections.abc import Callable, Sequence
 
+from safetensors import SafetensorError
+
 from cnnlab.cli import analysis, explain, study, train, tune
 from cnnlab.errors import CnnlabError
 
@@ -54,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e))
     except OSError as e:
         return _fail(os_error_message(e))
+    except SafetensorError as e:  # safetensors reports a full disk or a damaged file as its own error, not OSError
+        return _fail(f"cannot write or read a checkpoint: {e}; free some space, or choose another --out")
     except RecursionError:
         return _fail("the input is nested too deeply to process (RecursionError); flatten the file or network")
     except MemoryError:
