@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from cnnlab.cli.common import parse_shape
-from cnnlab.errors import ShapeError
+from cnnlab.errors import CnnlabError, ShapeError
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -33,6 +33,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
     model, run = args.model, RunDir(args.model)
     if run.exists():  # a run: its trained model, with its frozen layers
+        given = [flag for flag, value in (("--input", args.input), ("--in-channels", args.in_channels),
+                                          ("--num-classes", args.num_classes)) if value is not None]
+        if given:
+            raise CnnlabError(f"{' and '.join(given)} cannot change a run: {args.model} is summarised as it was "
+                              "trained; give a model name or network file to try other shapes")
         model, shape = run.frozen_model()
     try:
         summary = summarize(model, shape, num_classes=args.num_classes, in_channels=in_channels)

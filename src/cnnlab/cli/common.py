@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,11 +40,15 @@ def out_path(path: str, flag: str, folder: bool) -> Path:
 
 
 def typed(conv: type, flag: str) -> Callable[[str], object]:
+    """An argparse type converting with `conv`; floats must be finite (--lr inf would train on NaN losses)."""
     def parse(text: str) -> object:
         try:
-            return conv(text)
+            value = conv(text)
+            if conv is float and not math.isfinite(value):
+                raise ValueError(text)
+            return value
         except ValueError:
-            kind = {"int": "an integer", "float": "a number"}.get(conv.__name__, f"a {conv.__name__}")
+            kind = {"int": "an integer", "float": "a finite number"}.get(conv.__name__, f"a {conv.__name__}")
             raise argparse.ArgumentTypeError(f"{flag} takes {kind}, got {text!r}") from None
     return parse
 
