@@ -428,3 +428,15 @@ def test_a_trial_that_trained_all_its_epochs_is_complete_not_pruned(tmp_path: Pa
 
     assert main(["tune", space, "--epochs", "1", "--trials", "3", "--out", str(tmp_path / "study")]) == 0
     assert "3 trials, 3 complete, 0 pruned, 0 failed" in capsys.readouterr().out
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError,
+                   reason="needs the check_fits call in prepare() of train/engine.py (#13); then drop this mark")
+def test_train_refuses_a_zoo_model_on_an_input_below_its_kernel(world: World, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """lenet5 takes no image_size, so only prepare() sees the 1x2x2 input it would be trained at."""
+    before = snapshot(world.run, world.inp)
+    code, err = run_main(["train", "--data", "digits", "--model", "lenet5", "--input", "1,2,2", "--epochs", "1",
+                          "--out", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, "model lenet5 cannot take input 1x2x2: layer 'c1'")
+    assert snapshot(world.run, world.inp) == before

@@ -44,12 +44,12 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
     def parse(text: str) -> object:
         try:
             value = conv(text)
-            if conv is float and not math.isfinite(value):
-                raise ValueError(text)
-            return value
         except ValueError:
-            kind = {"int": "an integer", "float": "a finite number"}.get(conv.__name__, f"a {conv.__name__}")
+            kind = {"int": "an integer", "float": "a number"}.get(conv.__name__, f"a {conv.__name__}")
             raise argparse.ArgumentTypeError(f"{flag} takes {kind}, got {text!r}") from None
+        if conv is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{flag} takes a finite number, got {text!r}")
+        return value
     return parse
 
 
