@@ -17,3 +17,5 @@ def read_toml(path: str | Path, what: str, hint: str = "") -> dict[str, Any]:
         return tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise CnnlabError(f"{p}: not valid TOML ({e}); fix the file") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise CnnlabError(f"{p}: arrays or inline tables nested too deeply to parse; flatten the file") from None

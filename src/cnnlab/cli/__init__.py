@@ -4,13 +4,17 @@ Each capability keeps its commands in its own module here with a `register(subpa
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
+
+from safetensors import SafetensorError
 
 from cnnlab.cli import analysis, explain, study, train, tune
 from cnnlab.errors import CnnlabError
 
 COMMAND_MODULES = (analysis, train, study, tune, explain)
+WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,19 +32,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def os_error_message(e: OSError) -> str:
+    """One line for a file the system refused (read-only, disk full, no permission): which file, why, what to do."""
+    name = f" {e.filename}" if e.filename is not None else ""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.errno in WRITE_ERRNOS:
+        return f"cannot write{name}: {reason}; write somewhere else (e.g. another --out) or free some space"
+    return f"cannot read or write{name}: {reason}; check the path and its permissions"
+
+
+def _fail(message: str) -> int:
+    print("cnnlab: error: " + " ".join(message.split("\n")), file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
     try:
+        args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
+        func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except CnnlabError as e:
-        print(f"cnnlab: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a read-only folder, a full disk: say which file and why, in one line
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"cnnlab: error: {where}{e.strerror or e}; free some space or choose a writable location", file=sys.stderr)
-        return 2
+        return _fail(str(e))
+    except OSError as e:
+        return _fail(os_error_message(e))
+    except SafetensorError as e:  # safetensors reports a full disk or a damaged file as its own error, not OSError
+        return _fail(f"cannot write or read a checkpoint: {e}; free some space, or choose another --out")
+    except RecursionError:
+        return _fail("the input is nested too deeply to process (RecursionError); flatten the file or network")
+    except MemoryError:
+        return _fail("out of memory (MemoryError); use a smaller model, input size, batch size or dataset")
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from cnnlab.cli.common import parse_shape
-from cnnlab.errors import ShapeError
+from cnnlab.errors import CnnlabError, ShapeError
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -32,8 +32,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     shape = parse_shape(args.input) if args.input else None
     in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
+    is_run = RunDir(args.model).exists()
+    if is_run:
+        given = [flag for flag, value in (("--input", args.input), ("--in-channels", args.in_channels),
+                                          ("--num-classes", args.num_classes)) if value is not None]
+        if given:
+            raise CnnlabError(f"{' and '.join(given)} cannot change a run: {args.model} is summarised as it was "
+                              "trained; give a model name or network file to try other shapes")
     try:
-        if RunDir(args.model).exists():  # a run: its trained model, with its frozen layers
+        if is_run:  # a run: its trained model, with its frozen layers
             run = open_run(args.model)
             with frozen(run.model, run.config.freeze) as model:
                 summary = summarize(model, run.input_shape)

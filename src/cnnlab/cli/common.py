@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnlabError
@@ -23,13 +25,31 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def out_path(path: str, flag: str, folder: bool) -> Path:
+    """Where a command will write (a folder, or a file when folder=False), refused before anything is written if
+    something already there is in the way: a file where a folder is needed or the reverse, or a file as a parent."""
+    p = Path(path)
+    blocker = next((q for q in p.parents if q.exists()), None)  # the nearest existing parent
+    if blocker is not None and not blocker.is_dir():
+        raise CnnlabError(f"{flag} {p}: {blocker} is a file, not a folder; choose another {flag}")
+    if folder and p.exists() and not p.is_dir():
+        raise CnnlabError(f"{flag} {p} is an existing file, not a folder; choose a folder path for {flag}")
+    if not folder and p.is_dir():
+        raise CnnlabError(f"{flag} {p} is an existing folder, not a file; give a file path (e.g. one inside it)")
+    return p
+
+
 def typed(conv: type, flag: str) -> Callable[[str], object]:
+    """An argparse type converting with `conv`; floats must be finite (--lr inf would train on NaN losses)."""
     def parse(text: str) -> object:
         try:
-            return conv(text)
+            value = conv(text)
         except ValueError:
             kind = {"int": "an integer", "float": "a number"}.get(conv.__name__, f"a {conv.__name__}")
             raise argparse.ArgumentTypeError(f"{flag} takes {kind}, got {text!r}") from None
+        if conv is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{flag} takes a finite number, got {text!r}")
+        return value
     return parse
 
 

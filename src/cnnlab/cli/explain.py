@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnlab.cli.common import typed
+from cnnlab.cli.common import out_path, typed
 from cnnlab.errors import CnnlabError
 
 
@@ -17,6 +17,7 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise CnnlabError(f"--batch-size must be at least 1, got {args.batch_size}")
+    out = out_path(args.out, "--out", folder=True)
     run = load_run(args.run)
     pixels = run.read_images(args.images)
     target = None if args.target is None else run.class_index(args.target)
@@ -24,7 +25,7 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     check = deletion_check(run.probabilities, pixels, cam.heatmaps, cam.targets)
     tiles = overlays(pixels, cam.heatmaps)
     labels = cam_labels(run, cam)
-    out, used = Path(args.out), set()
+    used = set()
     print(f"{args.method} at layer {cam.layer}; deletion AUC: lower is better, random order is the baseline")
     for i, (image, tile, label) in enumerate(zip(args.images, tiles, labels)):
         stem = Path(image).stem if Path(image).stem not in used else f"{Path(image).stem}-{i}"
@@ -43,9 +44,10 @@ def cmd_features(args: argparse.Namespace) -> int:
     from cnnlab.explain.features import feature_grid, feature_maps
     from cnnlab.explain.images import save_png
 
+    out = out_path(args.out or f"features-{args.layer}.png", "--out", folder=False)
     run = load_run(args.run)
     maps = feature_maps(run.model, run.to_input(run.read_images([args.image])), args.layer)
-    path = save_png(feature_grid(maps), args.out or f"features-{args.layer}.png")
+    path = save_png(feature_grid(maps), out)
     print(f"{path}: {maps.shape[0]} feature maps of {maps.shape[1]}x{maps.shape[2]} from layer {args.layer}")
     return 0
 
@@ -56,7 +58,8 @@ def cmd_filters(args: argparse.Namespace) -> int:
     from cnnlab.explain.images import save_png
 
     name, weight = conv_kernels(load_run(args.run).model, args.layer)
-    path = save_png(filter_grid(weight, args.channels), args.out or f"filters-{name}.png")
+    out = out_path(args.out or f"filters-{name}.png", "--out", folder=False)
+    path = save_png(filter_grid(weight, args.channels), out)
     out_c, in_c, kh, kw = weight.shape
     print(f"{path}: {out_c} kernels of {in_c}x{kh}x{kw} from layer {name}")
     return 0
@@ -67,8 +70,8 @@ def cmd_filter(args: argparse.Namespace) -> int:
     from cnnlab.explain.kernels import filter_lab
     from cnnlab.train.inference import load_image
 
-    picture = filter_lab(load_image(args.image)[0], args.kernel)
-    path = save_png(picture, args.out or f"{Path(args.image).stem}-{Path(args.kernel).stem}.png")
+    out = out_path(args.out or f"{Path(args.image).stem}-{Path(args.kernel).stem}.png", "--out", folder=False)
+    path = save_png(filter_lab(load_image(args.image)[0], args.kernel), out)
     print(f"{path}: input, then {args.kernel} on the grayscale image and on R, G, B")
     return 0
 

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnnlab.cli.common import out_path
+
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from cnnlab.study import load_study, run_study
@@ -12,7 +14,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from cnnlab.study.runner import describe
 
     study = load_study(args.study, {"data_dir": args.data_dir, "limit": args.limit, "epochs": args.epochs})
-    out = Path(args.out or f"runs/studies/{Path(args.study).stem}")
+    out = out_path(args.out or f"runs/studies/{Path(args.study).stem}", "--out", folder=True)
     if args.dry_run:
         for row in describe(study, out):
             settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
@@ -30,7 +32,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from cnnlab.report import write_report
 
-    path = write_report(args.paths, args.out, title=args.title, gradcam=args.gradcam, plots_dir=args.plots)
+    out = out_path(args.out, "--out", folder=False)
+    plots = out_path(args.plots, "--plots", folder=True) if args.plots else None
+    path = write_report(args.paths, out, title=args.title, gradcam=args.gradcam, plots_dir=plots)
     print(f"wrote {path}")
     return 0
 

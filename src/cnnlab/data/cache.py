@@ -22,6 +22,7 @@ import numpy as np
 
 from cnnlab.atomic import publish_dir, remove_stale, temp_dir
 from cnnlab.data.formats import Decoded
+from cnnlab.data.sources import walk
 from cnnlab.failpoint import failpoint
 
 CACHE_VERSION = 1
@@ -39,7 +40,7 @@ def fingerprint(paths: Iterable[Path]) -> list:
     for path in paths:
         path = path.resolve()
         if path.is_dir():
-            for folder, _, names in sorted(os.walk(path, followlinks=True)):
+            for folder, _, names in sorted(walk(path)):
                 out += [_stat(Path(folder) / n, str(Path(folder) / n)) for n in sorted(names)]
         else:
             out.append(_stat(path, str(path)))

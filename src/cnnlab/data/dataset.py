@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
@@ -14,10 +15,11 @@ from cnnlab.data.adapt import adapt
 from cnnlab.data.cache import cached
 from cnnlab.data.formats import Decoded, read_cifar, read_idx_dataset, read_sklearn_digits
 from cnnlab.data.imagefolder import read_image_folder
-from cnnlab.data.sources import STANDARD, data_root, fetch, read_tree
+from cnnlab.data.sources import STANDARD, data_root, fetch, read_tree, refuse_link_loops
 from cnnlab.data.splits import limit_indices, stratified_split
 from cnnlab.data.tasks import Task, get_task, list_tasks
 from cnnlab.errors import CnnlabError
+from cnnlab.memory import require_memory
 
 FOLDER_PREFIX = "folder:"
 SPLITS = ("train", "val", "test")
@@ -78,7 +80,11 @@ class Dataset:
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
     def adapt(self, target_chw: tuple[int, int, int], mode: str = "pad") -> Dataset:
-        """A copy with every split adapted to `target_chw` (see cnnlab.data.adapt); mean/std are recomputed."""
+        """A copy with every split adapted to `target_chw` (see cnnlab.data.adapt); mean/std are recomputed.
+        Refused before allocating when the adapted images (uint8) would not fit in this machine's memory."""
+        count = len(self.train_y) + len(self.val_y) + len(self.test_y)
+        require_memory(count * math.prod(target_chw), f"{self.name} adapted to {'x'.join(map(str, target_chw))}",
+                       f"{count:,} images", "use a smaller --input or a --limit")
         return replace(
             self,
             train_x=adapt(self.train_x, target_chw, mode),
@@ -123,6 +129,8 @@ def _decode(name: str, root: Path, cache_dir: Path, download: bool, size: int | 
         if not path.exists():
             raise CnnlabError(f"folder dataset {path} does not exist: give a directory or a .zip/.tar/.tar.gz archive")
         hw = None if size is None else _image_size(size)
+        if path.is_dir():
+            refuse_link_loops(path)  # before the cache's fingerprint walks the folder
         return cached(
             cache_dir, f"folder-{path.name}", [path], {"size": hw}, lambda: read_image_folder(read_tree(path), hw)
         )

@@ -83,6 +83,10 @@ def _list_images(tree: FileTree) -> tuple[list[str], dict[str, list[tuple[str, i
             raise CnnlabError(
                 f"{tree.origin}: class folder {prefix}{empty[0]} has no images: add images or remove the folder"
             )
+    if len(classes) < 2:  # one class trains to a meaningless 100%
+        raise CnnlabError(
+            f"{tree.origin} has only one class folder ({classes[0]}): a classifier needs at least two class folders"
+        )
     return classes, splits
 
 

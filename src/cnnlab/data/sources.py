@@ -15,12 +15,17 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from cnnlab.errors import CnnlabError
 
 DOWNLOAD_TIMEOUT_S = 30
+MAX_MEMBER_BYTES = 1 << 30  # an archive member unpacking to more is refused: a decompression bomb, not an image
+MAX_TOTAL_BYTES = 8 << 30  # nor may an archive's members unpack to more than this together
+READ_CHUNK = 1 << 20
 
 
 def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -221,6 +226,32 @@ def _check_tar_member(m: tarfile.TarInfo, archive: Path, links: set[str]) -> tar
     return m
 
 
+class _SizeCap:
+    """Refuses an archive member, or the running total, over MAX_MEMBER_BYTES / MAX_TOTAL_BYTES from the sizes the
+    archive declares, before the member is unpacked (tar and zip readers never unpack more than they declare)."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive, self.total = archive, 0
+
+    def take(self, name: str, size: int) -> int:
+        if size > MAX_MEMBER_BYTES:
+            raise CnnlabError(f"archive {self.archive}: member {name!r} unpacks to {size:,} bytes, over the "
+                              f"{MAX_MEMBER_BYTES:,}-byte limit per member (a decompression bomb?); refusing to use it")
+        self.total += size
+        if self.total > MAX_TOTAL_BYTES:
+            raise CnnlabError(f"archive {self.archive} unpacks to more than {MAX_TOTAL_BYTES:,} bytes "
+                              "(a decompression bomb?); refusing to use it")
+        return size
+
+
+def _read_member(f: IO[bytes], size: int) -> bytes:
+    """A member's bytes, read in chunks and never past its vetted size."""
+    buf = bytearray()
+    while len(buf) < size and (chunk := f.read(min(READ_CHUNK, size - len(buf)))):
+        buf += chunk
+    return bytes(buf)
+
+
 def _zip_link_target(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
     return zf.read(info).decode("utf-8", "replace") if stat.S_ISLNK(info.external_attr >> 16) else None
 
@@ -252,12 +283,19 @@ def safe_extract(archive: Path, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with _open_archive(archive) as ar:
+            cap = _SizeCap(archive)
             if isinstance(ar, zipfile.ZipFile):
-                ar.extractall(dest, _zip_members(ar, archive))
+                infos = _zip_members(ar, archive)
+                for info in infos:
+                    cap.take(info.filename, info.file_size)
+                ar.extractall(dest, infos)
             else:
                 data_filter = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                 links: set[str] = set()
-                members = [_check_tar_member(m, archive, links) for m in ar.getmembers()]
+                members = []
+                for m in ar:  # checked as the headers stream by: a bomb is refused before its data is unpacked
+                    members.append(_check_tar_member(m, archive, links))
+                    cap.take(m.name, m.size)
                 ar.extractall(dest, members, **data_filter)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise _archive_error(archive, e) from None
@@ -273,6 +311,33 @@ class FileTree:
     dirs: set[str]
 
 
+def _dir_id(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def walk(top: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk following links, refusing a link to a folder above it: os.walk would follow such a loop until the
+    path grows too long, listing the folder again at every level (and exponentially many with two loops)."""
+    above = {os.fspath(top): frozenset({_dir_id(os.fspath(top))})}  # each folder's own and its ancestors' ids
+    for folder, subdirs, names in os.walk(top, followlinks=True):
+        ancestors = above.pop(folder)
+        for d in subdirs:
+            sub = os.path.join(folder, d)
+            ident = _dir_id(sub)
+            if ident in ancestors:
+                raise CnnlabError(f"folder dataset {top}: {Path(sub).relative_to(top).as_posix()} links back to a "
+                                  "folder above it, a loop that never ends; remove or replace the link")
+            above[sub] = ancestors | {ident}
+        yield folder, subdirs, names
+
+
+def refuse_link_loops(top: Path) -> None:
+    """Raise a one-line CnnlabError if the folder holds a link back to a folder above it (see `walk`)."""
+    for _ in walk(top):
+        pass
+
+
 def _keep(rel: str) -> bool:
     return not any(_SKIPPED_PARTS.match(part) for part in rel.split("/"))
 
@@ -282,7 +347,7 @@ def read_tree(path: Path) -> FileTree:
     if path.is_dir():
         files: dict[str, bytes | Path] = {}
         dirs: set[str] = set()
-        for folder, subdirs, names in os.walk(path, followlinks=True):
+        for folder, subdirs, names in walk(path):
             rel_folder = Path(folder).relative_to(path).as_posix()
             prefix = "" if rel_folder == "." else rel_folder + "/"
             dirs.update(prefix + d for d in subdirs)
@@ -293,13 +358,15 @@ def read_tree(path: Path) -> FileTree:
     files, dirs = {}, set()
     try:
         with _open_archive(path) as ar:
+            cap = _SizeCap(path)
             if isinstance(ar, zipfile.ZipFile):
                 for info in _zip_members(ar, path):
                     name = posixpath.normpath(info.filename)
                     if info.is_dir():
                         dirs.add(name)
                     elif _zip_link_target(ar, info) is None:
-                        files[name] = ar.read(info)
+                        with ar.open(info) as f:
+                            files[name] = _read_member(f, cap.take(info.filename, info.file_size))
             else:
                 links: set[str] = set()
                 for m in ar:  # one streaming pass: a .tar.gz cannot seek back cheaply
@@ -308,7 +375,8 @@ def read_tree(path: Path) -> FileTree:
                     if m.isdir():
                         dirs.add(name)
                     elif m.isfile():
-                        files[name] = ar.extractfile(m).read()  # type: ignore[union-attr]
+                        size = cap.take(m.name, m.size)
+                        files[name] = _read_member(ar.extractfile(m), size)  # type: ignore[arg-type]
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise _archive_error(path, e) from None
     for name in files:

@@ -66,7 +66,7 @@ class RunConfig:
             v = getattr(self, name)
             if v is None and allow_none:
                 return
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
             ok = ok and (v >= 0 if zero else v > 0) and (not integer or float(v).is_integer())
             if not ok:
                 kind = "integer" if integer else "number"

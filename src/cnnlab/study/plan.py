@@ -84,6 +84,14 @@ def _fill(text: str, settings: dict[str, Any], path: Path) -> str:
         raise CnnlabError(f"{path}: cannot fill {text!r}: {e} is not a setting of this run") from None
 
 
+def _check_model(name: str) -> None:
+    """An unknown zoo model or a missing or empty network file, found before any run of the study trains."""
+    from cnnlab.zoo.registry import is_spec_path, model_info
+    from cnnlab.zoo.spec import load_spec
+
+    load_spec(name) if is_spec_path(name) else model_info(name)
+
+
 def _plan(path: Path, name: str, settings: dict[str, Any], data_dir: str, earlier: list[PlannedRun]) -> PlannedRun:
     if not NAME.fullmatch(name):
         raise CnnlabError(f"{path}: run name {name!r} must be letters, digits, '-', '_', '.' or '+'")
@@ -98,6 +106,7 @@ def _plan(path: Path, name: str, settings: dict[str, Any], data_dir: str, earlie
     config = RunConfig.from_dict(settings, f"{path} run {name!r}")
     try:
         config.validate()  # the whole study is checked before its first run starts
+        _check_model(config.model)
     except CnnlabError as e:
         raise CnnlabError(f"{path} run {name!r}: {e}") from None
     return PlannedRun(name, config, after)

@@ -37,18 +37,26 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False) -> dic
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """A uint8 (1, C, H, W) tensor from an image file."""
+    """A uint8 (1, C, H, W) tensor from an image file. Images over Pillow's MAX_IMAGE_PIXELS are refused as Image.open
+    reads their header, before decoding: a few-KB PNG can claim gigapixels (a decompression bomb)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
         raise CnnlabError(f"image {p} not found")
     try:
-        with Image.open(p) as im:
-            im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-            arr = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-            c = 1 if im.mode == "L" else 3
-            return arr.view(im.height, im.width, c).permute(2, 0, 1).unsqueeze(0).contiguous()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the cap
+            with Image.open(p) as im:
+                im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+                arr = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+                c = 1 if im.mode == "L" else 3
+                return arr.view(im.height, im.width, c).permute(2, 0, 1).unsqueeze(0).contiguous()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CnnlabError(f"{p} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); "
+                          "give a smaller image") from None
     except (UnidentifiedImageError, OSError) as e:
         raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
 

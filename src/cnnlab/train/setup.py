@@ -58,6 +58,7 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
 
     Also returns how images were adapted ({"source_shape", "mode"}), so predict can treat new images alike. The
     model's `build` attribute records the options it was built with, so any command can rebuild it from the run."""
+    from cnnlab.analysis.fits import check_fits
     from cnnlab.zoo import create_model
 
     data = load_data(config)
@@ -70,6 +71,7 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     options = {}
     if tuple(probe.input_size[1:]) != target[1:] and _takes_image_size(config.model) and target[1] == target[2]:
         options["image_size"] = target[1]  # size-specific models (mlp, mnist-cnn) are built for the asked input
+    check_fits(config.model, target, num_classes=data.num_classes, **options)  # shape and memory, before allocating
     model = create_model(config.model, num_classes=data.num_classes, in_channels=target[0], **options)
     model.build = {"num_classes": data.num_classes, "in_channels": target[0], "options": options}
     data, adaptation = fit_data(data, target, config.resize)

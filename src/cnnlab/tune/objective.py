@@ -35,11 +35,12 @@ def run_trial(trial: optuna.Trial, space: Space, run_dir: Path, log: Callable[[s
 
     def on_epoch(row: dict[str, Any]) -> str | None:
         value = row[space.metric]
+        last = row["epoch"] >= config.epochs  # a trial that trained all its epochs is complete: nothing left to save
         if value is not None and math.isfinite(value):
             trial.report(value, row["epoch"])
-            if trial.should_prune():
+            if not last and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
-        return stop() if row["epoch"] < config.epochs else None
+        return None if last else stop()
 
     summary = train(config, run_dir, log=lambda s: log(f"trial {trial.number}: {s}"), progress=False, on_epoch=on_epoch)
     value = summary[space.metric]

@@ -1,10 +1,13 @@
 """A timm-style model registry: one decorator makes a builder discoverable by name."""
 from __future__ import annotations
 
+import inspect
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
@@ -75,15 +78,30 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     if is_spec_path(name):
         from cnnlab.zoo.spec import build_from_toml
 
+        _check_options(name, build_from_toml, name, num_classes=num_classes, in_channels=in_channels, **kwargs)
         return build_from_toml(name, num_classes=num_classes, in_channels=in_channels, **kwargs)
     info = model_info(name)
     n = info.num_classes if num_classes is None else num_classes
     c = info.input_size[0] if in_channels is None else in_channels
-    try:
-        model = info.builder(num_classes=n, in_channels=c, **kwargs)
-    except TypeError as e:
-        raise CnnlabError(f"model {name!r} does not take these options: {e}") from None
+    _check_options(name, info.builder, num_classes=n, in_channels=c, **kwargs)
+    if kwargs and torch.get_default_device().type != "meta":  # options such as image_size may not work: probe first
+        from cnnlab.analysis.fits import check_fits
+
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "zero-element tensors": the check below says what is wrong
+            probe = info.builder(num_classes=n, in_channels=c, **kwargs)
+        probe.model_name = name
+        check_fits(probe, getattr(probe, "input_size", (c, *info.input_size[1:])))
+    model = info.builder(num_classes=n, in_channels=c, **kwargs)
     if not hasattr(model, "input_size"):  # builders with a size option (mlp) set their own
         model.input_size = (c, *info.input_size[1:])
     model.model_name = name
     return model
+
+
+def _check_options(name: str, builder: Callable[..., nn.Module], *args, **options) -> None:
+    """Unknown or missing options are the user's error; a TypeError raised inside a builder is a bug and propagates."""
+    try:
+        inspect.signature(builder).bind(*args, **options)
+    except TypeError as e:
+        raise CnnlabError(f"model {name!r} does not take these options: {e}") from None

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.memory import FLOAT_BYTES, require_memory
 from cnnlab.tomlfile import read_toml
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
 
@@ -43,6 +44,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 ALIASES = {"dense": "linear", "fc": "linear", "conv2d": "conv", "maxpool2d": "maxpool", "avgpool2d": "avgpool",
            "bn": "batchnorm", "batchnorm2d": "batchnorm", "leakyrelu": "leaky-relu"}
+MAX_NESTING = 32  # residual blocks inside residual blocks; far deeper ones exhaust Python's recursion limit
 SHORT = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "adaptive-avgpool": "gap", "adaptive-maxpool": "gmp",
          "linear": "fc", "batchnorm": "bn", "dropout": "drop", "flatten": "flatten", "residual": "res",
          "inception": "inception"}
@@ -70,6 +72,7 @@ class _Builder:
     def __init__(self, source: str, num_classes: int) -> None:
         self.source, self.num_classes = source, num_classes
         self.counts: dict[str, int] = {}
+        self.activations = 0  # values every layer outputs for one image: the memory estimate before allocating
 
     def fail(self, where: str, msg: str) -> CnnlabError:
         return CnnlabError(f"{self.source}: {where}: {msg}")
@@ -95,6 +98,7 @@ class _Builder:
                 raise self.fail(here, f"unknown option(s) {', '.join(sorted(spec))} for a {kind} layer")
             out.append((str(given_name) if given_name else self.name(kind), module))
             shape = self.propagate(module, shape, kind)
+            self.activations += math.prod(shape)
             if activation:
                 act = self.activation(str(activation).lower(), here)
                 out.append((self.name(str(activation).lower()), act))
@@ -150,6 +154,9 @@ class _Builder:
             in_features = math.prod(shape)
             return nn.Linear(max(in_features, 1), units, bias=take.bool("bias", True))
         if kind == "residual":
+            if where.count(".") >= MAX_NESTING:  # each nesting level adds one ".layers" / ".shortcut" to `where`
+                raise CnnlabError(f"{self.source}: residual blocks nested more than {MAX_NESTING} deep; "
+                                  "flatten the network")
             body, body_shape = self.build(spec.pop("layers", None), shape, f"{where}.layers")
             shortcut_spec = spec.pop("shortcut", None)
             shortcut = None
@@ -237,7 +244,16 @@ def load_spec(path: str | Path) -> dict:
     spec = read_toml(p, "network file", "give a zoo model name (`cnnlab models`) or a path to a .toml file")
     if "layers" not in spec:
         raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
+    if spec["layers"] == []:
+        raise CnnlabError(f"{p}: layers is empty; a network needs at least one [[layers]] table")
     return spec
+
+
+def _build(spec: dict, source: str, shape: tuple[int, ...], classes: int) -> tuple[nn.Sequential, int]:
+    """The network on the current device, and the values its layers output for one image."""
+    builder = _Builder(source, classes)
+    layers, _ = builder.build(spec["layers"], shape, "layers")
+    return nn.Sequential(OrderedDict(layers)), builder.activations
 
 
 def build_from_toml(path: str | Path, num_classes: int | None = None, in_channels: int | None = None) -> nn.Module:
@@ -249,10 +265,16 @@ def build_from_toml(path: str | Path, num_classes: int | None = None, in_channel
         raise CnnlabError(f"{source}: input must be [C, H, W] with positive integers, got {inp!r}")
     if in_channels is not None:
         inp = [in_channels, *inp[1:]]
-    classes = num_classes if num_classes is not None else int(spec.get("num_classes", 10))
-    builder = _Builder(source, classes)
-    layers, _ = builder.build(spec["layers"], tuple(inp), "layers")
-    model = nn.Sequential(OrderedDict(layers))
+    classes = num_classes if num_classes is not None else spec.get("num_classes", 10)
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise CnnlabError(f"{source}: num_classes must be a positive integer, got {classes!r}")
+    if torch.get_default_device().type != "meta":  # estimate on the meta device before allocating for real
+        with torch.device("meta"):
+            probe, activations = _build(spec, source, tuple(inp), classes)
+        require_memory(FLOAT_BYTES * (sum(p.numel() for p in probe.parameters()) + activations),
+                       f"{source} at input {_fmt(tuple(inp))}", "parameters and activations",
+                       "use fewer filters or units, or a smaller input")
+    model, _ = _build(spec, source, tuple(inp), classes)
     model.input_size = tuple(inp)
     model.model_name = str(spec.get("name", Path(path).stem))
     return model

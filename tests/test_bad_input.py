@@ -1,0 +1,440 @@
+"""Bad input to every command (#13): one line on stderr starting `cnnlab: error:`, exit status 2, no traceback, and
+every file already there (a trained run, the inputs) unchanged byte for byte.
+
+The CLI runs in-process (cnnlab.cli.main with capsys) against one tiny real run trained once; a few cases go through
+a real `python -m cnnlab` subprocess to show no traceback reaches a terminal. Bombs are real files: PNGs that claim
+gigapixels in a few KB, gzip tars that unpack to 1000x their size (checked against lowered caps so the test stays
+small), a folder dataset with a symlink loop, a read-only and a full file system (tmpfs mounts).
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import re
+import struct
+import subprocess
+import sys
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+from PIL import Image
+from torch import nn
+
+from cnnlab.analysis.fits import check_fits
+from cnnlab.cli import main
+from cnnlab.data import safe_extract, sources
+from cnnlab.errors import CnnlabError
+from cnnlab.tune import load_space
+from cnnlab.tune.objective import run_trial
+from cnnlab.zoo import create_model, registry
+from tests.conftest import write_toml
+
+ERROR_LINE = re.compile(r"^cnnlab(?: [a-z-]+)?: error: ")  # ours, or argparse's "cnnlab train: error: ..."
+DIGITS_NET = """
+input = [1, 8, 8]
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+# --- real bad files ------------------------------------------------------------------------------------------------
+
+def png_bomb(path: Path, width: int, height: int) -> Path:
+    """A valid all-black 1-bit PNG of width x height pixels, a few KB on disk: the header is all a decoder needs
+    to start allocating width * height bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)  # filter byte + packed bits
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def tar_bomb(path: Path, members: dict[str, int]) -> Path:
+    """A .tar.gz whose members are runs of zeros of the given sizes: ~1000x smaller packed than unpacked."""
+    with tarfile.open(path, "w:gz") as tf:
+        for name, size in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tf.addfile(info, io.BytesIO(bytes(size)))
+    return path
+
+
+def image(path: Path, shade: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (8, 8), shade).save(path)
+    return path
+
+
+def nested_residuals(depth: int, inline: bool) -> str:
+    """A network with residual blocks nested `depth` deep, as inline tables or as [[layers.layers...]] headers."""
+    if inline:
+        text = '{type = "relu"}'
+        for _ in range(depth):
+            text = f'{{type = "residual", layers = [{text}]}}'
+        return f"input = [1, 8, 8]\nlayers = [{text}]\n"
+    lines, key = ["input = [1, 8, 8]", "[[layers]]", 'type = "residual"'], "layers"
+    for level in range(depth):
+        key += ".layers"
+        lines += [f"[[{key}]]", 'type = "residual"' if level < depth - 1 else 'type = "relu"']
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class World:
+    run: Path      # a trained run directory (mnist-cnn, one epoch on 200 digits)
+    inp: Path      # the bad (and a few good) input files
+    scratch: Path  # data root and cache for the commands, so nothing lands in the user's cache
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    base = tmp_path_factory.mktemp("bad-input")
+    inp, scratch, run = base / "in", base / "scratch", base / "run"
+    inp.mkdir()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(scratch / "cache"))
+    mp.setenv("CNNLAB_DATA", str(scratch / "data"))
+    assert main(["train", "--data", "digits", "--model", "mnist-cnn", "--epochs", "1", "--limit", "200",
+                 "--out", str(run)]) == 0
+    image(inp / "ok.png")
+    (inp / "fake.png").write_text("not an image")
+    (inp / "file.txt").write_text("an existing file")
+    (inp / "adir").mkdir()
+    (inp / "adir" / "keep.txt").write_text("an existing folder's file")
+    png_bomb(inp / "bomb.png", 20_000, 20_000)   # 400 Mpixel: over twice Pillow's cap, which Pillow refuses itself
+    png_bomb(inp / "bomb1.png", 10_000, 10_000)  # 100 Mpixel: over the cap, where Pillow only warns
+    assert (inp / "bomb.png").stat().st_size < 100_000
+    files = {
+        "bad.toml": "x = [",
+        "neg.toml": 'input = [1, 8, 8]\n[[layers]]\ntype = "conv"\nfilters = -1\n',
+        "empty.toml": "input = [1, 8, 8]\nlayers = []\n",
+        "classes.toml": 'input = [1, 8, 8]\nnum_classes = "ten"\n[[layers]]\ntype = "flatten"\n',
+        "deep-inline.toml": nested_residuals(400, inline=True),
+        "deep-tables.toml": nested_residuals(400, inline=False),
+        # ten million filters: parameters alone are 1.1 GB; activations at 1000x1000 make it 40 TB
+        "huge.toml": 'input = [3, 1000, 1000]\n[[layers]]\ntype = "conv"\nfilters = 10_000_000\nkernel = 3\n',
+        "exp.toml": 'model = "mlp"\ndata = "digits"\ncolour = "blue"\n',
+        "study-model.toml": '[defaults]\ndata = "digits"\nepochs = 1\n[[runs]]\nname = "a"\nmodel = "lenet-7"\n',
+        "study.toml": '[defaults]\ndata = "digits"\nmodel = "mlp"\nepochs = 1\n[[runs]]\nname = "a"\n',
+        "table.md": "| layer | params |\n|---|---|\n| conv1 | 608 |\n",
+        "net.toml": DIGITS_NET,
+    }
+    for name, text in files.items():
+        (inp / name).write_text(text)
+    for c in ("a", "b"):
+        image(inp / "loop" / c / "0.png")
+        image(inp / "loop" / c / "1.png", 255)
+    (inp / "loop" / "a" / "up").symlink_to("..")  # loop/a/up/a/up/... never ends
+    image(inp / "one" / "cat" / "0.png")
+    image(inp / "one" / "cat" / "1.png", 255)
+    four_mib = 4 << 20
+    tar_bomb(inp / "member-bomb.tar.gz", {"a/0.png": 100, "b/0.png": four_mib})
+    tar_bomb(inp / "total-bomb.tar.gz", {f"{c}/{i}.png": 300_000 for c in "ab" for i in range(3)})
+    with zipfile.ZipFile(inp / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/0.png", bytes(four_mib))
+        zf.writestr("b/0.png", b"x")
+    assert (inp / "member-bomb.tar.gz").stat().st_size < 20_000
+    yield World(run, inp, scratch)
+    mp.undo()
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """Every file's SHA-256, every link's target and every folder under `roots` (links are not followed)."""
+    out: dict[str, str] = {}
+    for root in roots:
+        for folder, dirs, names in os.walk(root):
+            for name in dirs + names:
+                p = Path(folder, name)
+                out[str(p)] = ("link " + os.readlink(p) if p.is_symlink() else
+                               hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder")
+    return out
+
+
+def assert_one_line_error(code: int | None, err: str, expected: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    assert len(lines) == 1 and ERROR_LINE.match(lines[0]), err
+    assert expected in lines[0], err
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int | None, str]:
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse exits itself
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+# --- the table: argv with {run}, {in}, {out} (a fresh path that must stay absent), {ro} and {full} -------------------
+
+LOWER_MEMBER_CAP = {"MAX_MEMBER_BYTES": 1 << 20}   # the 4 MiB member is over it
+LOWER_TOTAL_CAP = {"MAX_TOTAL_BYTES": 1 << 20}     # six 300 kB members are over it together
+TRAIN = ["train", "--data", "digits", "--epochs", "1", "--out", "{out}"]
+CASES = [
+    # models, summary, check
+    (["summary", "mlp", "--input", "1,0,28"], "--input must be C,H,W with three positive integers", None),
+    (["summary", "mlp", "--in-channels", "0"], "in_channels must be a positive integer, got 0", None),
+    (["summary", "{in}/bad.toml"], "not valid TOML", None),
+    (["summary", "{in}/neg.toml"], "filters must be an integer >= 1, got -1", None),
+    (["summary", "{in}/empty.toml"], "layers is empty; a network needs at least one [[layers]] table", None),
+    (["summary", "{in}/classes.toml"], "num_classes must be a positive integer, got 'ten'", None),
+    (["summary", "{in}/deep-inline.toml"], "nested too deeply to parse", None),
+    (["summary", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
+    (["summary", "{run}", "--input", "1,2,2"], "--input cannot change a run", None),
+    (["summary", "{run}", "--num-classes", "3"], "--num-classes cannot change a run", None),
+    (["check", "{in}/ok.png", "--model", "mlp"], "cannot read table file", None),
+    (["check", "{in}/adir", "--model", "mlp"], "cannot read table file", None),
+    (["check", "{in}/table.md", "--model", "lenet-7"], "unknown model 'lenet-7'", None),
+    # train: input shapes, network files, memory, settings, run directories, folder datasets
+    ([*TRAIN, "--model", "mlp", "--input", "0,0,0"], "--input must be C,H,W", None),
+    ([*TRAIN, "--model", "mlp", "--input", "abc"], "got 'abc'", None),
+    ([*TRAIN, "--model", "mnist-cnn", "--input", "abc"], "got 'abc'", None),
+    ([*TRAIN, "--model", "mnist-cnn", "--input", "1,2,2"], "model mnist-cnn cannot take input 1x2x2", None),
+    ([*TRAIN, "--model", "mlp", "--input", "2,8,8"], "cannot adapt 1-channel images to 2 channels", None),
+    ([*TRAIN, "--model", "mlp", "--input", "3,20000,20000"], "parameters and their activations, this machine has", None),
+    ([*TRAIN, "--model", "{in}/huge.toml"], "needs 39,840.6 GB for parameters and activations", None),
+    ([*TRAIN, "--model", "{in}/empty.toml"], "layers is empty", None),
+    ([*TRAIN, "--model", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
+    ([*TRAIN, "--model", "mlp", "--lr", "inf"], "--lr takes a finite number, got 'inf'", None),
+    ([*TRAIN, "--model", "mlp", "--val-split", "1.5"], "--val-split must be a fraction below 1", None),
+    ([*TRAIN, "--model", "mlp", "--augment", "rotate"], "--augment 'rotate' is not one of crop, flip", None),
+    ([*TRAIN, "--model", "mlp", "--device", "tpu"], "--device must be cpu, cuda or auto", None),
+    ([*TRAIN, "--model", "mlp", "--freeze", "head"], "--freeze 'head' is not one of", None),
+    ([*TRAIN, "--model", "mlp", "--init-from", "{in}/nothing"], "no such run directory or file", None),
+    ([*TRAIN, "--model", "mlp", "--init-from", "{in}/ok.png"], "give a run directory, a .safetensors file", None),
+    ([*TRAIN, "--model", "mlp", "--resume"], "is not a run directory; start the run without --resume", None),
+    (["train", "--data", "digits", "--model", "mlp", "--out", "{run}"], "already holds a run", None),
+    (["train", "--data", "digits", "--model", "mlp", "--out", "{in}/file.txt"], "file.txt: File exists", None),
+    (["train", "{in}/exp.toml", "--out", "{out}"], "unknown setting(s) colour", None),
+    ([*TRAIN, "--model", "mlp", "--data", "digits:colour"], "unknown task 'digits:colour'", None),
+    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/loop"], "a/up links back to a folder above it", None),
+    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/one"], "at least two class folders", None),
+    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/member-bomb.tar.gz"],
+     "member 'b/0.png' unpacks to 4,194,304 bytes, over the 1,048,576-byte limit", LOWER_MEMBER_CAP),
+    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/total-bomb.tar.gz"],
+     "unpacks to more than 1,048,576 bytes", LOWER_TOTAL_CAP),
+    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/bomb.zip"], "member 'a/0.png' unpacks to 4,194,304", LOWER_MEMBER_CAP),
+    # eval, predict
+    (["eval", "{in}/file.txt"], "is not a cnnlab run directory", None),
+    (["predict", "{run}", "{in}/nothing.png"], "image {in}/nothing.png not found", None),
+    (["predict", "{run}", "{in}/bomb.png"], "claims more than 89,478,485 pixels (a decompression bomb?)", None),
+    (["predict", "{run}", "{in}/bomb1.png"], "claims more than 89,478,485 pixels", None),
+    (["predict", "{run}", "{in}/ok.png", "{in}/bomb.png"], "bomb.png claims more than", None),
+    (["predict", "{run}", "{in}/ok.png", "--top", "0"], "--top must be at least 1, got 0", None),
+    # lr-find
+    (["lr-find", "--data", "digits", "--model", "mlp", "--steps", "1"], "--steps must be at least 2", None),
+    (["lr-find", "--data", "digits", "--model", "mnist-cnn", "--input", "1,3,3"], "cannot take input 1x3x3", None),
+    (["lr-find", "--data", "digits", "--model", "{in}/empty.toml"], "layers is empty", None),
+    (["lr-find", "--data", "digits", "--model", "mlp", "--momentum", "nan"], "--momentum takes a finite number", None),
+    # compare
+    (["compare", "{in}/nothing.toml", "--out", "{out}"], "study file '{in}/nothing.toml' not found", None),
+    (["compare", "{in}/study-model.toml", "--out", "{out}"], "run 'a': unknown model 'lenet-7'", None),
+    (["compare", "{in}/study.toml", "--out", "{in}/file.txt"], "--out {in}/file.txt is an existing file", None),
+    (["compare", "{in}/study.toml", "--out", "{in}/file.txt/study"], "{in}/file.txt is a file, not a folder", None),
+    (["compare", "{in}/study.toml", "--gradcam", "-1"], "--gradcam takes a number of images", None),
+    # report
+    (["report", "{run}", "--out", "{in}/adir"], "--out {in}/adir is an existing folder, not a file", None),
+    (["report", "{run}", "--plots", "{in}/file.txt", "--out", "{out}"], "--plots {in}/file.txt is an existing file", None),
+    (["report", "{in}/adir", "--out", "{out}"], "is not a run directory or a study directory", None),
+    # tune
+    (["tune", "{in}/nothing.toml", "--out", "{out}"], "search space file '{in}/nothing.toml' not found", None),
+    (["tune", "{in}/bad.toml", "--out", "{out}"], "not valid TOML", None),
+    (["tune", "{in}/bad.toml", "--timeout", "nan", "--out", "{out}"], "--timeout takes a finite number", None),
+    (["tune", "{in}/bad.toml", "--trials", "0", "--out", "{out}"], "--trials must be at least 1, got 0", None),
+    (["tune", "--summary", "{in}/adir"], "is not a study directory (no study.toml)", None),
+    (["tune", "--out", "{out}"], "give a space file to search, or --summary STUDY_DIR", None),
+    # gradcam, features, filters, filter
+    (["gradcam", "{run}", "{in}/ok.png", "--layer", "fc1", "--out", "{out}"], "'fc1' is not a convolutional layer", None),
+    (["gradcam", "{run}", "{in}/ok.png", "--class", "10", "--out", "{out}"], "neither a class name nor an index 0..9", None),
+    (["gradcam", "{run}", "{in}/ok.png", "--batch-size", "0", "--out", "{out}"], "--batch-size must be at least 1", None),
+    (["gradcam", "{run}", "{in}/bomb.png", "--out", "{out}"], "claims more than 89,478,485 pixels", None),
+    (["gradcam", "{run}", "{in}/ok.png", "--out", "{in}/file.txt"], "--out {in}/file.txt is an existing file", None),
+    (["features", "{run}", "{in}/ok.png", "--layer", "fc2", "--out", "{out}"], "'fc2' has no (C, H, W) feature maps", None),
+    (["features", "{run}", "{in}/bomb1.png", "--layer", "conv1", "--out", "{out}"], "claims more than", None),
+    (["features", "{run}", "{in}/ok.png", "--layer", "conv1", "--out", "{in}/adir"], "is an existing folder", None),
+    (["filters", "{run}", "--layer", "nothing", "--out", "{out}"], "'nothing' is not a layer of the model", None),
+    (["filters", "{run}", "--out", "{in}/adir"], "--out {in}/adir is an existing folder, not a file", None),
+    (["filter", "{in}/bomb.png", "--kernel", "blur", "--out", "{out}"], "claims more than 89,478,485 pixels", None),
+    (["filter", "{in}/fake.png", "--kernel", "blur", "--out", "{out}"], "is not a readable image", None),
+    (["filter", "{in}/ok.png", "--kernel", "sobel", "--out", "{out}"], "unknown kernel 'sobel'", None),
+    (["filter", "{in}/ok.png", "--kernel", "blur", "--out", "{in}/file.txt/x.png"], "is a file, not a folder", None),
+    # the system refuses the write: no permission, read-only, full
+    (["filter", "{in}/ok.png", "--kernel", "blur", "--out", "/sys/cnnlab-x.png"], "Permission denied", None),
+    (["train", "--data", "digits", "--model", "mlp", "--out", "/sys/cnnlab-run"], "cannot read or write /sys/cnnlab-run", None),
+    (["report", "{run}", "--gradcam", "0", "--out", "/sys/cnnlab.html"], "Permission denied", None),
+    (["train", "--data", "digits", "--model", "mlp", "--out", "{ro}/run"], "cannot write {ro}/run: Read-only file system", None),
+    (["report", "{run}", "--gradcam", "0", "--out", "{ro}/r.html"], "Read-only file system", None),
+    (["filter", "{in}/ok.png", "--kernel", "blur", "--out", "{ro}/x.png"], "Read-only file system", None),
+    (["train", "--data", "digits", "--model", "mlp", "--out", "{full}/run"], "No space left on device", None),
+    (["report", "{run}", "--gradcam", "0", "--out", "{full}/r.html"], "No space left on device", None),
+]
+
+
+def _id(case: tuple) -> str:
+    argv = " ".join(case[0]).replace(" --data digits --epochs 1 --out {out}", "")
+    return re.sub(r"[{}]", "", argv)[:90]
+
+
+@pytest.fixture(scope="module")
+def disks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real EROFS and ENOSPC: a read-only tmpfs, a full one, and a small empty one (mounting needs root, as here)."""
+    base = tmp_path_factory.mktemp("disks")
+    mounts = {"ro": "size=1m,ro", "full": "size=64k", "small": "size=64k"}
+    done: list[Path] = []
+    try:
+        for name, options in mounts.items():
+            (base / name).mkdir()
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(base / name)],
+                               capture_output=True, text=True)
+            if r.returncode:
+                pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}): the read-only and full-disk cases "
+                            "need mount rights (root)")
+            done.append(base / name)
+        with open(base / "full" / "filler", "wb", buffering=0) as f, pytest.raises(OSError) as full:
+            while True:
+                f.write(bytes(4096))
+        assert full.value.errno == errno.ENOSPC
+        yield {name: base / name for name in mounts}
+    finally:
+        for path in done:
+            subprocess.run(["umount", str(path)], check=False)
+
+
+@pytest.mark.parametrize("argv, expected, caps", CASES, ids=[_id(c) for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(world: World, tmp_path: Path, argv: list[str],
+                                                          expected: str, caps: dict | None, request: pytest.FixtureRequest,
+                                                          capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    places = {"run": str(world.run), "in": str(world.inp), "out": str(tmp_path / "out")}
+    if any("{ro}" in a or "{full}" in a for a in argv):
+        places.update({k: str(v) for k, v in request.getfixturevalue("disks").items()})
+    for name, value in (caps or {}).items():
+        monkeypatch.setattr(sources, name, value)
+    fill = lambda text: text.format(**places)  # noqa: E731
+    before = snapshot(world.run, world.inp)
+    code, err = run_main([fill(a) for a in argv], capsys)
+    assert_one_line_error(code, err, fill(expected))
+    assert snapshot(world.run, world.inp) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_enough_distinct_bad_inputs() -> None:
+    assert len({tuple(argv) for argv, _, _ in CASES}) == len(CASES) >= 45
+
+
+# --- through a real terminal process ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--data", "digits", "--model", "mnist-cnn", "--input", "abc", "--out", "{out}"], "got 'abc'"),
+    (["predict", "{run}", "{in}/bomb.png"], "claims more than 89,478,485 pixels"),
+    (["train", "--data", "folder:{in}/loop", "--model", "mlp", "--out", "{out}"], "links back to a folder above it"),
+], ids=["train --input abc", "predict bomb.png", "train folder with a symlink loop"])
+def test_no_traceback_reaches_a_terminal(world: World, tmp_path: Path, argv: list[str], expected: str) -> None:
+    places = {"run": str(world.run), "in": str(world.inp), "out": str(tmp_path / "out")}
+    r = subprocess.run([sys.executable, "-m", "cnnlab", *(a.format(**places) for a in argv)], capture_output=True,
+                       text=True, timeout=120)
+    assert_one_line_error(r.returncode, r.stderr, expected)
+    assert not (tmp_path / "out").exists()
+
+
+# --- beyond the table ----------------------------------------------------------------------------------------------
+
+def test_disk_full_while_training_ends_in_one_error_line(disks: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """The 64 KB disk takes config.toml but not the first checkpoint: the epoch's log line, then one error line."""
+    code, err = run_main(["train", "--data", "digits", "--model", "mlp", "--epochs", "1", "--out",
+                          str(disks["small"] / "run")], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and "Traceback" not in err, err
+    assert [line for line in lines if ERROR_LINE.match(line)] == [lines[-1]] and "No space left on device" in lines[-1]
+    assert lines[0].startswith("epoch 1/1:"), err
+
+
+def test_archive_bombs_are_refused_before_anything_is_extracted(world: World, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 1 << 20)
+    for archive in ("member-bomb.tar.gz", "bomb.zip"):
+        with pytest.raises(CnnlabError, match="unpacks to 4,194,304 bytes, over the 1,048,576-byte limit"):
+            safe_extract(world.inp / archive, tmp_path / archive)
+        assert list((tmp_path / archive).iterdir()) == []
+    monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 1 << 30)
+    monkeypatch.setattr(sources, "MAX_TOTAL_BYTES", 1 << 20)
+    with pytest.raises(CnnlabError, match="unpacks to more than 1,048,576 bytes"):
+        safe_extract(world.inp / "total-bomb.tar.gz", tmp_path / "total")
+    assert list((tmp_path / "total").iterdir()) == []
+    monkeypatch.setattr(sources, "MAX_TOTAL_BYTES", 8 << 30)  # the real caps let the same archive through
+    safe_extract(world.inp / "total-bomb.tar.gz", tmp_path / "ok")
+    assert (tmp_path / "ok" / "b" / "2.png").stat().st_size == 300_000
+
+
+def test_check_fits_refuses_what_training_could_not_run() -> None:
+    """What prepare() calls before building the model for real: shape and memory on the meta device."""
+    with pytest.raises(CnnlabError, match=r"model lenet5 cannot take input 1x2x2: layer 'c1' .*5x5 kernel"):
+        check_fits("lenet5", (1, 2, 2), num_classes=10)
+    with pytest.raises(CnnlabError, match=r"model mlp at input 1x30000x30000: needs [\d,.]+ GB for .*this machine has"):
+        check_fits("mlp", (1, 30_000, 30_000), num_classes=10, image_size=30_000)
+    assert check_fits("lenet5", (1, 32, 32)).params == 60_000  # a model that fits passes, with its summary
+    assert check_fits(create_model("mlp"), (1, 28, 28)).output_shape == (10,)
+
+
+def test_create_model_refuses_unknown_options_but_lets_builder_bugs_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(CnnlabError, match="model 'mlp' does not take these options: .*'width'"):
+        create_model("mlp", width=3)
+
+    def buggy(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
+        return nn.Linear(len(num_classes), in_channels)  # a bug: len() of an int raises TypeError
+
+    monkeypatch.setitem(registry._REGISTRY, "buggy", registry.ModelInfo("buggy", "test", (1, 8, 8), 10, buggy))
+    with pytest.raises(TypeError, match="has no len"):
+        create_model("buggy")
+    with pytest.raises(CnnlabError, match="does not take these options"):
+        create_model("buggy", depth=3)
+
+
+class PruneAlways(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def test_a_trial_that_trained_all_its_epochs_is_complete_not_pruned(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`tune --epochs 1`: the pruner is asked nothing after a trial's last epoch, so every trial ends COMPLETE."""
+    space_text = (f"[train]\ndata = \"digits\"\nepochs = 3\n[params.lr]\ntype = \"float\"\nlow = 1e-4\nhigh = 1e-2\n"
+                  f"log = true\n[network]\n{DIGITS_NET.replace('[[layers]]', '[[network.layers]]')}")
+    space = write_toml(tmp_path / "space.toml", space_text)
+    study = optuna.create_study(direction="maximize", pruner=PruneAlways())
+    trial = study.ask()
+    value = run_trial(trial, load_space(space, epochs=1), tmp_path / "trial", log=lambda s: None)
+    assert value is not None and study.tell(trial, value).state == optuna.trial.TrialState.COMPLETE
+
+    assert main(["tune", space, "--epochs", "1", "--trials", "3", "--out", str(tmp_path / "study")]) == 0
+    assert "3 trials, 3 complete, 0 pruned, 0 failed" in capsys.readouterr().out
+
+
+def test_train_refuses_a_zoo_model_on_an_input_below_its_kernel(world: World, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """lenet5 takes no image_size, so only prepare() sees the 1x2x2 input it would be trained at."""
+    before = snapshot(world.run, world.inp)
+    code, err = run_main(["train", "--data", "digits", "--model", "lenet5", "--input", "1,2,2", "--epochs", "1",
+                          "--out", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, "model lenet5 cannot take input 1x2x2: layer 'c1'")
+    assert snapshot(world.run, world.inp) == before
