@@ -3,7 +3,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint format bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,9 +20,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/cnnlab demo
 
-test: $(VENV)/.installed-dev
+test: lint
 	bash scripts/ensure-os-packages.sh
 	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/summary_speed.py

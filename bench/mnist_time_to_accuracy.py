@@ -33,6 +33,7 @@ Two times are reported:
 
 Writes everything (per-epoch rows, loads, versions) as JSON. --quick trains on 5,000 images to 97% for a smoke check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,11 +85,23 @@ class Clock:
         acc = float(evaluate())
         eval_s = time.perf_counter() - t
         self.excluded += eval_s
-        self.epochs.append({"epoch": len(self.epochs) + 1, "test_accuracy": acc, "train_s": round(train_s, 3),
-                            "wall_s": round(wall, 3), "eval_s": round(eval_s, 3),
-                            "load_1min": round(os.getloadavg()[0], 2), **extra})
-        print(f"  epoch {len(self.epochs)}: test acc {acc:.2%}, loop {train_s:.1f}s, wall {wall:.1f}s "
-              f"(eval {eval_s:.1f}s, excluded)", file=sys.stderr, flush=True)
+        self.epochs.append(
+            {
+                "epoch": len(self.epochs) + 1,
+                "test_accuracy": acc,
+                "train_s": round(train_s, 3),
+                "wall_s": round(wall, 3),
+                "eval_s": round(eval_s, 3),
+                "load_1min": round(os.getloadavg()[0], 2),
+                **extra,
+            }
+        )
+        print(
+            f"  epoch {len(self.epochs)}: test acc {acc:.2%}, loop {train_s:.1f}s, wall {wall:.1f}s "
+            f"(eval {eval_s:.1f}s, excluded)",
+            file=sys.stderr,
+            flush=True,
+        )
         return acc >= self.target
 
 
@@ -106,6 +119,7 @@ def decompressed(files: list[str], into: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------------------------------- workers
 
+
 def run_cnnlab(args: argparse.Namespace, overrides: dict) -> dict:
     # torch.optim imports torch._dynamo on first use (1.7 s here); in the plain loop torchvision's (untimed) import
     # already did, so import it before the clock here too: imports are excluded for every contender.
@@ -119,16 +133,25 @@ def run_cnnlab(args: argparse.Namespace, overrides: dict) -> dict:
     # The evaluator's test set, loaded before the clock starts (always all 10,000 images, as for the others).
     full = load_dataset("mnist", data_dir=DATA_DIR, val=None)
     captured: dict = {}
-    settings = {"model": "mnist-cnn", "data": "mnist", "data_dir": str(DATA_DIR), "val_split": 0,
-                "epochs": args.epochs_max, "batch_size": 64, "optimizer": "adam", "lr": 1e-3, "seed": args.seed,
-                "limit": args.limit, **overrides}
+    settings = {
+        "model": "mnist-cnn",
+        "data": "mnist",
+        "data_dir": str(DATA_DIR),
+        "val_split": 0,
+        "epochs": args.epochs_max,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "seed": args.seed,
+        "limit": args.limit,
+        **overrides,
+    }
     config = RunConfig(**settings)
     test_loader = None
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def test_accuracy() -> float:
         nonlocal test_loader
-        data = captured["data"]
         if test_loader is None:
             test_loader = DeviceLoader(full.test_x, full.test_y, batch_size=512, shuffle=False, **captured["normalize"])
         return evaluate(captured["model"], test_loader, loss_fn)[1]
@@ -149,8 +172,12 @@ def run_cnnlab(args: argparse.Namespace, overrides: dict) -> dict:
             train(config, Path(tmp) / "run", callbacks=[Timed()], progress=False, log=lambda s: None)
         except TargetReached:
             pass
-    return {"settings": settings, "epochs": clock.epochs, "data_s": round(captured["prepare_s"], 3),
-            "threads": torch.get_num_threads()}
+    return {
+        "settings": settings,
+        "epochs": clock.epochs,
+        "data_s": round(captured["prepare_s"], 3),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def run_keras(args: argparse.Namespace) -> dict:
@@ -160,6 +187,7 @@ def run_keras(args: argparse.Namespace) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
+
     import_s = time.perf_counter() - t
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -178,13 +206,20 @@ def run_keras(args: argparse.Namespace) -> dict:
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     data_s = clock.wall()
     layers = keras.layers
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(128, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
-        layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(128, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     class Stopper(keras.callbacks.Callback):
@@ -193,16 +228,27 @@ def run_keras(args: argparse.Namespace) -> dict:
 
         def on_epoch_end(self, epoch, logs=None):
             loop = time.perf_counter() - self.t0
+
             def acc():
                 p = self.model.predict(x_test, batch_size=512, verbose=0)
                 return (p.argmax(1) == y_test).mean()
+
             if clock.epoch_end(loop, acc):
                 self.model.stop_training = True
 
     model.fit(x_train, y_train, batch_size=64, epochs=args.epochs_max, shuffle=True, verbose=0, callbacks=[Stopper()])
-    return {"settings": {"jit_compile": str(model.jit_compile), "keras": keras.__version__,
-                         "tensorflow": tf.__version__, "params": model.count_params()},
-            "epochs": clock.epochs, "data_s": round(data_s, 3), "import_s": round(import_s, 3), "threads": args.threads}
+    return {
+        "settings": {
+            "jit_compile": str(model.jit_compile),
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "params": model.count_params(),
+        },
+        "epochs": clock.epochs,
+        "data_s": round(data_s, 3),
+        "import_s": round(import_s, 3),
+        "threads": args.threads,
+    }
 
 
 def run_torch(args: argparse.Namespace) -> dict:
@@ -227,10 +273,19 @@ def run_torch(args: argparse.Namespace) -> dict:
         test_loader = DataLoader(test_set, batch_size=1000, num_workers=args.torch_workers)
         data_s = clock.wall()
         model = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(128 * 3 * 3, 128), nn.ReLU(), nn.Linear(128, 10),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(128 * 3 * 3, 128),
+            nn.ReLU(),
+            nn.Linear(128, 10),
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -250,8 +305,12 @@ def run_torch(args: argparse.Namespace) -> dict:
                 optimizer.step()
             if clock.epoch_end(time.perf_counter() - t0, test_accuracy):
                 break
-    return {"settings": {"num_workers": args.torch_workers, "torchvision_transform": "ToTensor+Normalize"},
-            "epochs": clock.epochs, "data_s": round(data_s, 3), "threads": torch.get_num_threads()}
+    return {
+        "settings": {"num_workers": args.torch_workers, "torchvision_transform": "ToTensor+Normalize"},
+        "epochs": clock.epochs,
+        "data_s": round(data_s, 3),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -275,16 +334,22 @@ def worker(args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------------------------------ driver
 
+
 def summarise(name: str, result: dict, target: float) -> dict:
     epochs = result["epochs"]
     hit = next((e for e in epochs if e["test_accuracy"] >= target), None)
     loops = [e["train_s"] for e in epochs]
-    row = {"contender": name, "label": LABELS[name], "reached": hit is not None,
-           "epochs_to_target": hit["epoch"] if hit else None,
-           "wall_to_target_s": hit["wall_s"] if hit else None,
-           "train_loop_to_target_s": round(sum(loops[: hit["epoch"]]), 3) if hit else None,
-           "seconds_per_epoch": round(statistics.mean(loops), 3) if loops else None,
-           "final_test_accuracy": epochs[-1]["test_accuracy"] if epochs else None, **result}
+    row = {
+        "contender": name,
+        "label": LABELS[name],
+        "reached": hit is not None,
+        "epochs_to_target": hit["epoch"] if hit else None,
+        "wall_to_target_s": hit["wall_s"] if hit else None,
+        "train_loop_to_target_s": round(sum(loops[: hit["epoch"]]), 3) if hit else None,
+        "seconds_per_epoch": round(statistics.mean(loops), 3) if loops else None,
+        "final_test_accuracy": epochs[-1]["test_accuracy"] if epochs else None,
+        **result,
+    }
     return row
 
 
@@ -302,10 +367,16 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="train on this many images (default all; --quick 5000)")
     ap.add_argument("--quick", action="store_true", help="smoke check: 5,000 train images, target 97%%")
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--recipe", default=None, help="JSON RunConfig overrides for the cnnlab/best rows (default: "
-                                                    "none for cnnlab, BEST_RECIPE for best)")
-    ap.add_argument("--out", default=None, help="JSON path (default bench/results/mnist_time_to_accuracy.json; "
-                                                "--quick: not written unless given)")
+    ap.add_argument(
+        "--recipe",
+        default=None,
+        help="JSON RunConfig overrides for the cnnlab/best rows (default: none for cnnlab, BEST_RECIPE for best)",
+    )
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="JSON path (default bench/results/mnist_time_to_accuracy.json; --quick: not written unless given)",
+    )
     ap.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.target = args.target if args.target is not None else (0.97 if args.quick else 0.99)
@@ -319,21 +390,38 @@ def main() -> None:
     if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
         sys.exit(f"MNIST IDX files not found in {DATA_DIR / 'mnist'}; set CNNLAB_BENCH_DATA to the datasets folder")
     load_before = load()
-    print(f"MNIST to {args.target:.1%} test accuracy, {args.limit or 60000} train images, {args.threads} threads, "
-          f"at most {args.epochs_max} epochs; load {load_before}", flush=True)
+    print(
+        f"MNIST to {args.target:.1%} test accuracy, {args.limit or 60000} train images, {args.threads} threads, "
+        f"at most {args.epochs_max} epochs; load {load_before}",
+        flush=True,
+    )
     rows = []
     for name in names:
-        cmd = [sys.executable, __file__, "--worker", name, "--epochs-max", str(args.epochs_max), "--threads",
-               str(args.threads), "--torch-workers", str(args.torch_workers), "--target", str(args.target),
-               "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--epochs-max",
+            str(args.epochs_max),
+            "--threads",
+            str(args.threads),
+            "--torch-workers",
+            str(args.torch_workers),
+            "--target",
+            str(args.target),
+            "--seed",
+            str(args.seed),
+        ]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
         if args.recipe and name in ("cnnlab", "best"):
             cmd += ["--recipe", args.recipe]
         print(f"{LABELS[name]} ...", flush=True)
         before, t = load(), time.perf_counter()
-        proc = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONHASHSEED": "0"})
+        proc = subprocess.run(
+            cmd, check=False, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
+        )
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
             sys.exit(f"{name} failed (exit {proc.returncode})")
@@ -343,51 +431,79 @@ def main() -> None:
     base = next((r for r in rows if r["contender"] == "cnnlab" and r["reached"]), None)
     best = next((r for r in rows if r["contender"] == "best" and r["reached"]), None)
     for r in rows:
-        r["ratio_vs_cnnlab"] = (round(r["wall_to_target_s"] / base["wall_to_target_s"], 2)
-                                if base and r["reached"] else None)
-        r["train_loop_ratio_vs_cnnlab"] = (round(r["train_loop_to_target_s"] / base["train_loop_to_target_s"], 2)
-                                           if base and r["reached"] else None)
-        r["ratio_vs_cnnlab_best"] = (round(r["wall_to_target_s"] / best["wall_to_target_s"], 2)
-                                     if best and r["reached"] else None)
+        r["ratio_vs_cnnlab"] = (
+            round(r["wall_to_target_s"] / base["wall_to_target_s"], 2) if base and r["reached"] else None
+        )
+        r["train_loop_ratio_vs_cnnlab"] = (
+            round(r["train_loop_to_target_s"] / base["train_loop_to_target_s"], 2) if base and r["reached"] else None
+        )
+        r["ratio_vs_cnnlab_best"] = (
+            round(r["wall_to_target_s"] / best["wall_to_target_s"], 2) if best and r["reached"] else None
+        )
     pct = f"{args.target:.1%}"
-    head = (f"{'contender':<20}{'epochs to ' + pct:>17}{'s to ' + pct:>12}{'train loop s':>14}{'s/epoch':>9}"
-            f"{'data s':>8}{'ratio vs cnnlab':>17}")
+    head = (
+        f"{'contender':<20}{'epochs to ' + pct:>17}{'s to ' + pct:>12}{'train loop s':>14}{'s/epoch':>9}"
+        f"{'data s':>8}{'ratio vs cnnlab':>17}"
+    )
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         if r["reached"]:
             ratio = f"{r['ratio_vs_cnnlab']:.2f}x" if r["ratio_vs_cnnlab"] is not None else "-"
-            print(f"{r['label']:<20}{r['epochs_to_target']:>17}{r['wall_to_target_s']:>12.1f}"
-                  f"{r['train_loop_to_target_s']:>14.1f}{r['seconds_per_epoch']:>9.1f}{r['data_s']:>8.2f}{ratio:>17}")
+            print(
+                f"{r['label']:<20}{r['epochs_to_target']:>17}{r['wall_to_target_s']:>12.1f}"
+                f"{r['train_loop_to_target_s']:>14.1f}{r['seconds_per_epoch']:>9.1f}{r['data_s']:>8.2f}{ratio:>17}"
+            )
         else:
-            print(f"{r['label']:<20}{'not reached':>17}{'-':>12}{'-':>14}{r['seconds_per_epoch']:>9.1f}"
-                  f"{r['data_s']:>8.2f}{'-':>17}   (best {max(e['test_accuracy'] for e in r['epochs']):.2%} "
-                  f"in {len(r['epochs'])} epochs)")
+            print(
+                f"{r['label']:<20}{'not reached':>17}{'-':>12}{'-':>14}{r['seconds_per_epoch']:>9.1f}"
+                f"{r['data_s']:>8.2f}{'-':>17}   (best {max(e['test_accuracy'] for e in r['epochs']):.2%} "
+                f"in {len(r['epochs'])} epochs)"
+            )
     if best:
-        others = [f"{r['label']} {r['ratio_vs_cnnlab_best']:.2f}x" for r in rows
-                  if r["contender"] in ("keras", "torch") and r["reached"]]
+        others = [
+            f"{r['label']} {r['ratio_vs_cnnlab_best']:.2f}x"
+            for r in rows
+            if r["contender"] in ("keras", "torch") and r["reached"]
+        ]
         if others:
             print("vs cnnlab best recipe: " + ", ".join(others))
-    print(f"s to {pct}: wall from before data loading to the end of that epoch, test evaluations excluded; "
-          "train loop: the epochs' training loops only; ratio: s to target / cnnlab's")
+    print(
+        f"s to {pct}: wall from before data loading to the end of that epoch, test evaluations excluded; "
+        "train loop: the epochs' training loops only; ratio: s to target / cnnlab's"
+    )
     load_after = load()
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
     out = args.out or (None if args.quick else "bench/results/mnist_time_to_accuracy.json")
     if out:
         import torch
 
-        info = {"target": args.target, "train_images": args.limit or 60000, "test_images": 10000,
-                "epochs_max": args.epochs_max, "threads": args.threads, "seed": args.seed,
-                "torch_num_workers": args.torch_workers, "best_recipe": json.loads(args.recipe) if args.recipe
-                else BEST_RECIPE, "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                            "python": platform.python_version(), "torch": torch.__version__,
-                            "load_before": load_before, "load_after": load_after},
-                "definitions": {"wall_to_target_s": "seconds from before data loading to the end of the epoch that "
-                                "reached the target, per-epoch test evaluations excluded, imports excluded",
-                                "train_loop_to_target_s": "sum of the training-loop times of those epochs",
-                                "ratio_vs_cnnlab": "wall_to_target_s / cnnlab's wall_to_target_s",
-                                "ratio_vs_cnnlab_best": "wall_to_target_s / cnnlab best recipe's"},
-                "results": rows}
+        info = {
+            "target": args.target,
+            "train_images": args.limit or 60000,
+            "test_images": 10000,
+            "epochs_max": args.epochs_max,
+            "threads": args.threads,
+            "seed": args.seed,
+            "torch_num_workers": args.torch_workers,
+            "best_recipe": json.loads(args.recipe) if args.recipe else BEST_RECIPE,
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "processor": platform.processor() or platform.machine(),
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "load_before": load_before,
+                "load_after": load_after,
+            },
+            "definitions": {
+                "wall_to_target_s": "seconds from before data loading to the end of the epoch that "
+                "reached the target, per-epoch test evaluations excluded, imports excluded",
+                "train_loop_to_target_s": "sum of the training-loop times of those epochs",
+                "ratio_vs_cnnlab": "wall_to_target_s / cnnlab's wall_to_target_s",
+                "ratio_vs_cnnlab_best": "wall_to_target_s / cnnlab best recipe's",
+            },
+            "results": rows,
+        }
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(info, indent=2) + "\n")

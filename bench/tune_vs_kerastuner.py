@@ -14,6 +14,7 @@ training set) with at most --limit images each.
 
 Writes bench/results/tune_vs_kerastuner.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,9 @@ def mnist_arrays(data_dir: str, limit: int, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def keras_tuner(arrays: dict[str, np.ndarray], trials: int, epochs: int, batch_size: int, seed: int, work: Path) -> dict:
+def keras_tuner(
+    arrays: dict[str, np.ndarray], trials: int, epochs: int, batch_size: int, seed: int, work: Path
+) -> dict:
     import keras
     import keras_tuner as kt
     from keras import layers
@@ -62,21 +65,42 @@ def keras_tuner(arrays: dict[str, np.ndarray], trials: int, epochs: int, batch_s
         for i in range(hp.Int("dense_layers", 1, 5)):
             model.add(layers.Dense(hp.Int(f"units_{i}", 32, 256, step=32), activation="relu"))
         model.add(layers.Dense(10))
-        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-5, 1e-3, sampling="log")),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(hp.Float("lr", 1e-5, 1e-3, sampling="log")),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         return model
 
-    tuner = kt.RandomSearch(build_model, objective="val_accuracy", max_trials=trials, seed=seed,
-                            directory=str(work), project_name="keras-tuner", overwrite=True)
+    tuner = kt.RandomSearch(
+        build_model,
+        objective="val_accuracy",
+        max_trials=trials,
+        seed=seed,
+        directory=str(work),
+        project_name="keras-tuner",
+        overwrite=True,
+    )
     t0 = time.perf_counter()
-    tuner.search(arrays["train_x"], arrays["train_y"], epochs=epochs, batch_size=batch_size, verbose=0,
-                 validation_data=(arrays["val_x"], arrays["val_y"]))
+    tuner.search(
+        arrays["train_x"],
+        arrays["train_y"],
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        validation_data=(arrays["val_x"], arrays["val_y"]),
+    )
     seconds = time.perf_counter() - t0
     best = tuner.oracle.get_best_trials(1)[0]
     _, test_acc = tuner.get_best_models(1)[0].evaluate(arrays["test_x"], arrays["test_y"], verbose=0)
-    return {"trials": trials, "epochs": trials * epochs, "best_val_accuracy": float(best.score),
-            "best_test_accuracy": float(test_acc), "best_params": best.hyperparameters.values,
-            "seconds": round(seconds, 1)}
+    return {
+        "trials": trials,
+        "epochs": trials * epochs,
+        "best_val_accuracy": float(best.score),
+        "best_test_accuracy": float(test_acc),
+        "best_params": best.hyperparameters.values,
+        "seconds": round(seconds, 1),
+    }
 
 
 def cnnlab_tune(data_dir: str, limit: int, budgets: tuple[int, ...], seed: int, work: Path) -> list[dict]:
@@ -94,16 +118,33 @@ def cnnlab_tune(data_dir: str, limit: int, budgets: tuple[int, ...], seed: int, 
     path.write_text(tomli_w.dumps(space))
     out, results, t0 = work / f"cnnlab-seed{seed}", [], time.perf_counter()
     for budget in budgets:
-        study, sdir = tune(path, out, trials=1000, sampler="tpe", pruner="hyperband", data_dir=data_dir, limit=limit,
-                           budget=budget, log=lambda s: print(f"  cnnlab {s}", flush=True))
+        study, sdir = tune(
+            path,
+            out,
+            trials=1000,
+            sampler="tpe",
+            pruner="hyperband",
+            data_dir=data_dir,
+            limit=limit,
+            budget=budget,
+            log=lambda s: print(f"  cnnlab {s}", flush=True),
+        )
         best = ranked(study)[0]
         trials = study.get_trials()
-        results.append({"budget": budget, "epochs": epochs_trained(study), "trials": len(trials),
-                        "pruned": sum(t.state.name == "PRUNED" for t in trials),
-                        "best_val_accuracy": best.value,
-                        "best_test_accuracy": RunDir(sdir.trial_dir(best.number)).summary()["test_accuracy"],
-                        "best_trial": best.number, "best_epochs": len(best.intermediate_values),
-                        "best_params": best.params, "seconds": round(time.perf_counter() - t0, 1)})
+        results.append(
+            {
+                "budget": budget,
+                "epochs": epochs_trained(study),
+                "trials": len(trials),
+                "pruned": sum(t.state.name == "PRUNED" for t in trials),
+                "best_val_accuracy": best.value,
+                "best_test_accuracy": RunDir(sdir.trial_dir(best.number)).summary()["test_accuracy"],
+                "best_trial": best.number,
+                "best_epochs": len(best.intermediate_values),
+                "best_params": best.params,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
     return results
 
 
@@ -131,30 +172,47 @@ def main() -> None:
             half, full = cnnlab_tune(args.data_dir, args.limit, budgets, seed, Path(d))
             runs.append({"seed": seed, "keras_tuner": ktr, "cnnlab_half_budget": half, "cnnlab_full_budget": full})
 
-    rows = [("Keras Tuner RandomSearch", "keras_tuner"), (f"cnnlab, --budget {budgets[0]}", "cnnlab_half_budget"),
-            (f"cnnlab, --budget {budgets[1]}", "cnnlab_full_budget")]
+    rows = [
+        ("Keras Tuner RandomSearch", "keras_tuner"),
+        (f"cnnlab, --budget {budgets[0]}", "cnnlab_half_budget"),
+        (f"cnnlab, --budget {budgets[1]}", "cnnlab_full_budget"),
+    ]
     print(f"\n{'seed':<6}{'search':<28}{'trials':>7}{'epochs':>8}{'best val acc':>14}{'test acc':>10}{'seconds':>9}")
     for run in runs:
         for name, key in rows:
             r = run[key]
-            print(f"{run['seed']:<6}{name:<28}{r['trials']:>7}{r['epochs']:>8}{r['best_val_accuracy']:>14.4f}"
-                  f"{r['best_test_accuracy']:>10.4f}{r['seconds']:>9.0f}")
+            print(
+                f"{run['seed']:<6}{name:<28}{r['trials']:>7}{r['epochs']:>8}{r['best_val_accuracy']:>14.4f}"
+                f"{r['best_test_accuracy']:>10.4f}{r['seconds']:>9.0f}"
+            )
     mean = {key: float(np.mean([run[key]["best_val_accuracy"] for run in runs])) for _, key in rows}
-    wins = sum(run["cnnlab_half_budget"]["best_val_accuracy"] >= run["keras_tuner"]["best_val_accuracy"] for run in runs)
-    ratios = {"epochs_half_budget": round(float(np.mean([run["cnnlab_half_budget"]["epochs"] / run["keras_tuner"]["epochs"]
-                                                         for run in runs])), 3),
-              "mean_best_val_accuracy_half_budget": round(mean["cnnlab_half_budget"] / mean["keras_tuner"], 4),
-              "mean_best_val_accuracy_full_budget": round(mean["cnnlab_full_budget"] / mean["keras_tuner"], 4)}
+    wins = sum(
+        run["cnnlab_half_budget"]["best_val_accuracy"] >= run["keras_tuner"]["best_val_accuracy"] for run in runs
+    )
+    ratios = {
+        "epochs_half_budget": round(
+            float(np.mean([run["cnnlab_half_budget"]["epochs"] / run["keras_tuner"]["epochs"] for run in runs])), 3
+        ),
+        "mean_best_val_accuracy_half_budget": round(mean["cnnlab_half_budget"] / mean["keras_tuner"], 4),
+        "mean_best_val_accuracy_full_budget": round(mean["cnnlab_full_budget"] / mean["keras_tuner"], 4),
+    }
     print("mean best val acc: " + ", ".join(f"{name} {mean[key]:.4f}" for name, key in rows))
     print(f"cnnlab with half the epochs matched or beat Keras Tuner in {wins} of {len(runs)} seeds")
     print("ratio cnnlab / Keras Tuner: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
     sizes = {k: len(arrays[f"{k}_y"]) for k in ("train", "val", "test")}
-    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "data": f"MNIST limited to {args.limit}: {sizes['train']} train, {sizes['val']} validation, "
-                      f"{sizes['test']} test images, padded to 32x32",
-              "space": str(SPACE.relative_to(REPO)), "batch_size": batch_size, "epochs_per_trial": args.epochs, "budgets": list(budgets),
-              "runs": runs, "mean_best_val_accuracy": mean, "cnnlab_half_budget_wins": wins,
-              "ratio_cnnlab_over_keras_tuner": ratios}
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "data": f"MNIST limited to {args.limit}: {sizes['train']} train, {sizes['val']} validation, "
+        f"{sizes['test']} test images, padded to 32x32",
+        "space": str(SPACE.relative_to(REPO)),
+        "batch_size": batch_size,
+        "epochs_per_trial": args.epochs,
+        "budgets": list(budgets),
+        "runs": runs,
+        "mean_best_val_accuracy": mean,
+        "cnnlab_half_budget_wins": wins,
+        "ratio_cnnlab_over_keras_tuner": ratios,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

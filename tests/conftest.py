@@ -1,4 +1,5 @@
 """Shared test helpers: paths to the examples and the real datasets beside the repo."""
+
 from __future__ import annotations
 
 import os

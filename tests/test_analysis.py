@@ -1,4 +1,5 @@
 """The facts issue 2 names, reproduced by the layer analysis."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,10 +27,13 @@ def test_lenet_like_shapes_activations_params():
     assert s.params == 608 + 3216 + 48120 + 10164 + 850
 
 
-@pytest.mark.parametrize("name, shape, macs", [
-    ("inception-naive.toml", (672, 32, 32), 1_115_684_864),
-    ("inception-reduction.toml", (480, 32, 32), 354_418_688),
-])
+@pytest.mark.parametrize(
+    "name, shape, macs",
+    [
+        ("inception-naive.toml", (672, 32, 32), 1_115_684_864),
+        ("inception-reduction.toml", (480, 32, 32), 354_418_688),
+    ],
+)
 def test_inception_module_shapes_and_macs(name, shape, macs):
     s = summarize(str(NETS / name))
     assert s.input_shape == (256, 32, 32)
@@ -39,9 +43,16 @@ def test_inception_module_shapes_and_macs(name, shape, macs):
     assert block.type == "Inception" and not block.leaf and block.macs == macs and block.output_shape == shape
 
 
-@pytest.mark.parametrize("name, gmacs", [
-    ("resnet18", 1.81), ("resnet50", 4.09), ("vgg16", 15.47), ("alexnet-tv", 0.71), ("googlenet", 1.50),
-])
+@pytest.mark.parametrize(
+    "name, gmacs",
+    [
+        ("resnet18", 1.81),
+        ("resnet50", 4.09),
+        ("vgg16", 15.47),
+        ("alexnet-tv", 0.71),
+        ("googlenet", 1.50),
+    ],
+)
 def test_macs_match_torchvision_published_figures(name, gmacs):
     import torchvision
 
@@ -49,7 +60,9 @@ def test_macs_match_torchvision_published_figures(name, gmacs):
     assert abs(s.macs / 1e9 - gmacs) / gmacs < 0.01
     tv_name = "alexnet" if name == "alexnet-tv" else name
     with torch.device("meta"):
-        tv = getattr(torchvision.models, tv_name)(weights=None, **({"aux_logits": False, "init_weights": False} if name == "googlenet" else {}))
+        tv = getattr(torchvision.models, tv_name)(
+            weights=None, **({"aux_logits": False, "init_weights": False} if name == "googlenet" else {})
+        )
     assert s.params == sum(p.numel() for p in tv.parameters())
 
 
@@ -57,7 +70,14 @@ def test_lenet5_is_faithful():
     s = summarize("lenet5")
     by_name = {r.name: r for r in s.leaves}
     assert {k: by_name[k].params for k in ("c1", "s2", "c3", "s4", "c5", "f6", "output")} == {
-        "c1": 156, "s2": 12, "c3": 1516, "s4": 32, "c5": 48120, "f6": 10164, "output": 0}
+        "c1": 156,
+        "s2": 12,
+        "c3": 1516,
+        "s4": 32,
+        "c5": 48120,
+        "f6": 10164,
+        "output": 0,
+    }
     assert s.params == s.trainable_params == 60_000
     model = cnnlab.create_model("lenet5")
     centres = dict(model.named_buffers())["output.centres"]
@@ -102,7 +122,15 @@ def test_dilated_chain_shapes_then_one_line_error():
     with pytest.raises(ShapeError) as e:
         summarize(str(NETS / "dilated-chain.toml"))
     hwc = [(r.output_shape[1], r.output_shape[2], r.output_shape[0]) for r in e.value.rows]
-    assert hwc == [(256, 256, 64), (124, 124, 32), (62, 62, 32), (62, 62, 128), (23, 23, 64), (11, 11, 64), (11, 11, 256)]
+    assert hwc == [
+        (256, 256, 64),
+        (124, 124, 32),
+        (62, 62, 32),
+        (62, 62, 128),
+        (23, 23, 64),
+        (11, 11, 64),
+        (11, 11, 256),
+    ]
     msg = str(e.value)
     assert "\n" not in msg and "conv6" in msg and "11x11" in msg and "33x33" in msg
 
@@ -127,10 +155,17 @@ def test_frozen_parameters_are_reported():
     assert model.conv1.weight.device.type == "cpu"  # the caller's model keeps its weights
 
 
-@pytest.mark.parametrize("name, params", [
-    ("tutorial-net", 62_006), ("mnist-cnn", 241_546), ("mlp", 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10),
-    ("resnet18-cifar", 11_173_962), ("alexnet", 62_378_344), ("lenet5-modern", 61_706),
-])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("tutorial-net", 62_006),
+        ("mnist-cnn", 241_546),
+        ("mlp", 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10),
+        ("resnet18-cifar", 11_173_962),
+        ("alexnet", 62_378_344),
+        ("lenet5-modern", 61_706),
+    ],
+)
 def test_small_and_cifar_models(name, params):
     assert summarize(name).params == params
 

@@ -6,6 +6,7 @@ a real `python -m cnnlab` subprocess to show no traceback reaches a terminal. Bo
 gigapixels in a few KB, gzip tars that unpack to 1000x their size (checked against lowered caps so the test stays
 small), a folder dataset with a symlink loop, a read-only and a full file system (tmpfs mounts).
 """
+
 from __future__ import annotations
 
 import errno
@@ -55,9 +56,11 @@ units = "num_classes"
 
 # --- real bad files ------------------------------------------------------------------------------------------------
 
+
 def png_bomb(path: Path, width: int, height: int) -> Path:
     """A valid all-black 1-bit PNG of width x height pixels, a few KB on disk: the header is all a decoder needs
     to start allocating width * height bytes."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -101,8 +104,8 @@ def nested_residuals(depth: int, inline: bool) -> str:
 
 @dataclass(frozen=True)
 class World:
-    run: Path      # a trained run directory (mnist-cnn, one epoch on 200 digits)
-    inp: Path      # the bad (and a few good) input files
+    run: Path  # a trained run directory (mnist-cnn, one epoch on 200 digits)
+    inp: Path  # the bad (and a few good) input files
     scratch: Path  # data root and cache for the commands, so nothing lands in the user's cache
 
 
@@ -114,14 +117,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(scratch / "cache"))
     mp.setenv("CNNLAB_DATA", str(scratch / "data"))
-    assert main(["train", "--data", "digits", "--model", "mnist-cnn", "--epochs", "1", "--limit", "200",
-                 "--out", str(run)]) == 0
+    assert (
+        main(
+            ["train", "--data", "digits", "--model", "mnist-cnn", "--epochs", "1", "--limit", "200", "--out", str(run)]
+        )
+        == 0
+    )
     image(inp / "ok.png")
     (inp / "fake.png").write_text("not an image")
     (inp / "file.txt").write_text("an existing file")
     (inp / "adir").mkdir()
     (inp / "adir" / "keep.txt").write_text("an existing folder's file")
-    png_bomb(inp / "bomb.png", 20_000, 20_000)   # 400 Mpixel: over twice Pillow's cap, which Pillow refuses itself
+    png_bomb(inp / "bomb.png", 20_000, 20_000)  # 400 Mpixel: over twice Pillow's cap, which Pillow refuses itself
     png_bomb(inp / "bomb1.png", 10_000, 10_000)  # 100 Mpixel: over the cap, where Pillow only warns
     assert (inp / "bomb.png").stat().st_size < 100_000
     files = {
@@ -165,8 +172,13 @@ def snapshot(*roots: Path) -> dict[str, str]:
         for folder, dirs, names in os.walk(root):
             for name in dirs + names:
                 p = Path(folder, name)
-                out[str(p)] = ("link " + os.readlink(p) if p.is_symlink() else
-                               hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder")
+                out[str(p)] = (
+                    "link " + os.readlink(p)
+                    if p.is_symlink()
+                    else hashlib.sha256(p.read_bytes()).hexdigest()
+                    if p.is_file()
+                    else "folder"
+                )
     return out
 
 
@@ -188,8 +200,8 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int | None
 
 # --- the table: argv with {run}, {in}, {out} (a fresh path that must stay absent), {ro} and {full} -------------------
 
-LOWER_MEMBER_CAP = {"MAX_MEMBER_BYTES": 1 << 20}   # the 4 MiB member is over it
-LOWER_TOTAL_CAP = {"MAX_TOTAL_BYTES": 1 << 20}     # six 300 kB members are over it together
+LOWER_MEMBER_CAP = {"MAX_MEMBER_BYTES": 1 << 20}  # the 4 MiB member is over it
+LOWER_TOTAL_CAP = {"MAX_TOTAL_BYTES": 1 << 20}  # six 300 kB members are over it together
 TRAIN = ["train", "--data", "digits", "--epochs", "1", "--out", "{out}"]
 CASES = [
     # models, summary, check
@@ -212,7 +224,11 @@ CASES = [
     ([*TRAIN, "--model", "mnist-cnn", "--input", "abc"], "got 'abc'", None),
     ([*TRAIN, "--model", "mnist-cnn", "--input", "1,2,2"], "model mnist-cnn cannot take input 1x2x2", None),
     ([*TRAIN, "--model", "mlp", "--input", "2,8,8"], "cannot adapt 1-channel images to 2 channels", None),
-    ([*TRAIN, "--model", "mlp", "--input", "3,20000,20000"], "parameters and their activations, this machine has", None),
+    (
+        [*TRAIN, "--model", "mlp", "--input", "3,20000,20000"],
+        "parameters and their activations, this machine has",
+        None,
+    ),
     ([*TRAIN, "--model", "{in}/huge.toml"], "needs 39,840.6 GB for parameters and activations", None),
     ([*TRAIN, "--model", "{in}/empty.toml"], "layers is empty", None),
     ([*TRAIN, "--model", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
@@ -230,11 +246,21 @@ CASES = [
     ([*TRAIN, "--model", "mlp", "--data", "digits:colour"], "unknown task 'digits:colour'", None),
     ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/loop"], "a/up links back to a folder above it", None),
     ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/one"], "at least two class folders", None),
-    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/member-bomb.tar.gz"],
-     "member 'b/0.png' unpacks to 4,194,304 bytes, over the 1,048,576-byte limit", LOWER_MEMBER_CAP),
-    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/total-bomb.tar.gz"],
-     "unpacks to more than 1,048,576 bytes", LOWER_TOTAL_CAP),
-    ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/bomb.zip"], "member 'a/0.png' unpacks to 4,194,304", LOWER_MEMBER_CAP),
+    (
+        [*TRAIN, "--model", "mlp", "--data", "folder:{in}/member-bomb.tar.gz"],
+        "member 'b/0.png' unpacks to 4,194,304 bytes, over the 1,048,576-byte limit",
+        LOWER_MEMBER_CAP,
+    ),
+    (
+        [*TRAIN, "--model", "mlp", "--data", "folder:{in}/total-bomb.tar.gz"],
+        "unpacks to more than 1,048,576 bytes",
+        LOWER_TOTAL_CAP,
+    ),
+    (
+        [*TRAIN, "--model", "mlp", "--data", "folder:{in}/bomb.zip"],
+        "member 'a/0.png' unpacks to 4,194,304",
+        LOWER_MEMBER_CAP,
+    ),
     # eval, predict
     (["eval", "{in}/file.txt"], "is not a cnnlab run directory", None),
     (["predict", "{run}", "{in}/nothing.png"], "image {in}/nothing.png not found", None),
@@ -255,7 +281,11 @@ CASES = [
     (["compare", "{in}/study.toml", "--gradcam", "-1"], "--gradcam takes a number of images", None),
     # report
     (["report", "{run}", "--out", "{in}/adir"], "--out {in}/adir is an existing folder, not a file", None),
-    (["report", "{run}", "--plots", "{in}/file.txt", "--out", "{out}"], "--plots {in}/file.txt is an existing file", None),
+    (
+        ["report", "{run}", "--plots", "{in}/file.txt", "--out", "{out}"],
+        "--plots {in}/file.txt is an existing file",
+        None,
+    ),
     (["report", "{in}/adir", "--out", "{out}"], "is not a run directory or a study directory", None),
     # tune
     (["tune", "{in}/nothing.toml", "--out", "{out}"], "search space file '{in}/nothing.toml' not found", None),
@@ -265,12 +295,28 @@ CASES = [
     (["tune", "--summary", "{in}/adir"], "is not a study directory (no study.toml)", None),
     (["tune", "--out", "{out}"], "give a space file to search, or --summary STUDY_DIR", None),
     # gradcam, features, filters, filter
-    (["gradcam", "{run}", "{in}/ok.png", "--layer", "fc1", "--out", "{out}"], "'fc1' is not a convolutional layer", None),
-    (["gradcam", "{run}", "{in}/ok.png", "--class", "10", "--out", "{out}"], "neither a class name nor an index 0..9", None),
-    (["gradcam", "{run}", "{in}/ok.png", "--batch-size", "0", "--out", "{out}"], "--batch-size must be at least 1", None),
+    (
+        ["gradcam", "{run}", "{in}/ok.png", "--layer", "fc1", "--out", "{out}"],
+        "'fc1' is not a convolutional layer",
+        None,
+    ),
+    (
+        ["gradcam", "{run}", "{in}/ok.png", "--class", "10", "--out", "{out}"],
+        "neither a class name nor an index 0..9",
+        None,
+    ),
+    (
+        ["gradcam", "{run}", "{in}/ok.png", "--batch-size", "0", "--out", "{out}"],
+        "--batch-size must be at least 1",
+        None,
+    ),
     (["gradcam", "{run}", "{in}/bomb.png", "--out", "{out}"], "claims more than 89,478,485 pixels", None),
     (["gradcam", "{run}", "{in}/ok.png", "--out", "{in}/file.txt"], "--out {in}/file.txt is an existing file", None),
-    (["features", "{run}", "{in}/ok.png", "--layer", "fc2", "--out", "{out}"], "'fc2' has no (C, H, W) feature maps", None),
+    (
+        ["features", "{run}", "{in}/ok.png", "--layer", "fc2", "--out", "{out}"],
+        "'fc2' has no (C, H, W) feature maps",
+        None,
+    ),
     (["features", "{run}", "{in}/bomb1.png", "--layer", "conv1", "--out", "{out}"], "claims more than", None),
     (["features", "{run}", "{in}/ok.png", "--layer", "conv1", "--out", "{in}/adir"], "is an existing folder", None),
     (["filters", "{run}", "--layer", "nothing", "--out", "{out}"], "'nothing' is not a layer of the model", None),
@@ -281,9 +327,17 @@ CASES = [
     (["filter", "{in}/ok.png", "--kernel", "blur", "--out", "{in}/file.txt/x.png"], "is a file, not a folder", None),
     # the system refuses the write: no permission, read-only, full
     (["filter", "{in}/ok.png", "--kernel", "blur", "--out", "/sys/cnnlab-x.png"], "Permission denied", None),
-    (["train", "--data", "digits", "--model", "mlp", "--out", "/sys/cnnlab-run"], "cannot read or write /sys/cnnlab-run", None),
+    (
+        ["train", "--data", "digits", "--model", "mlp", "--out", "/sys/cnnlab-run"],
+        "cannot read or write /sys/cnnlab-run",
+        None,
+    ),
     (["report", "{run}", "--gradcam", "0", "--out", "/sys/cnnlab.html"], "Permission denied", None),
-    (["train", "--data", "digits", "--model", "mlp", "--out", "{ro}/run"], "cannot write {ro}/run: Read-only file system", None),
+    (
+        ["train", "--data", "digits", "--model", "mlp", "--out", "{ro}/run"],
+        "cannot write {ro}/run: Read-only file system",
+        None,
+    ),
     (["report", "{run}", "--gradcam", "0", "--out", "{ro}/r.html"], "Read-only file system", None),
     (["filter", "{in}/ok.png", "--kernel", "blur", "--out", "{ro}/x.png"], "Read-only file system", None),
     (["train", "--data", "digits", "--model", "mlp", "--out", "{full}/run"], "No space left on device", None),
@@ -305,11 +359,14 @@ def disks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     try:
         for name, options in mounts.items():
             (base / name).mkdir()
-            r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(base / name)],
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(base / name)], capture_output=True, text=True
+            )
             if r.returncode:
-                pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}): the read-only and full-disk cases "
-                            "need mount rights (root)")
+                pytest.skip(
+                    f"cannot mount a tmpfs here ({r.stderr.strip()}): the read-only and full-disk cases "
+                    "need mount rights (root)"
+                )
             done.append(base / name)
         with open(base / "full" / "filler", "wb", buffering=0) as f, pytest.raises(OSError) as full:
             while True:
@@ -322,16 +379,22 @@ def disks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("argv, expected, caps", CASES, ids=[_id(c) for c in CASES])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(world: World, tmp_path: Path, argv: list[str],
-                                                          expected: str, caps: dict | None, request: pytest.FixtureRequest,
-                                                          capsys: pytest.CaptureFixture,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    world: World,
+    tmp_path: Path,
+    argv: list[str],
+    expected: str,
+    caps: dict | None,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     places = {"run": str(world.run), "in": str(world.inp), "out": str(tmp_path / "out")}
     if any("{ro}" in a or "{full}" in a for a in argv):
         places.update({k: str(v) for k, v in request.getfixturevalue("disks").items()})
     for name, value in (caps or {}).items():
         monkeypatch.setattr(sources, name, value)
-    fill = lambda text: text.format(**places)  # noqa: E731
+    fill = lambda text: text.format(**places)
     before = snapshot(world.run, world.inp)
     code, err = run_main([fill(a) for a in argv], capsys)
     assert_one_line_error(code, err, fill(expected))
@@ -345,33 +408,48 @@ def test_enough_distinct_bad_inputs() -> None:
 
 # --- through a real terminal process ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, expected", [
-    (["train", "--data", "digits", "--model", "mnist-cnn", "--input", "abc", "--out", "{out}"], "got 'abc'"),
-    (["predict", "{run}", "{in}/bomb.png"], "claims more than 89,478,485 pixels"),
-    (["train", "--data", "folder:{in}/loop", "--model", "mlp", "--out", "{out}"], "links back to a folder above it"),
-], ids=["train --input abc", "predict bomb.png", "train folder with a symlink loop"])
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["train", "--data", "digits", "--model", "mnist-cnn", "--input", "abc", "--out", "{out}"], "got 'abc'"),
+        (["predict", "{run}", "{in}/bomb.png"], "claims more than 89,478,485 pixels"),
+        (
+            ["train", "--data", "folder:{in}/loop", "--model", "mlp", "--out", "{out}"],
+            "links back to a folder above it",
+        ),
+    ],
+    ids=["train --input abc", "predict bomb.png", "train folder with a symlink loop"],
+)
 def test_no_traceback_reaches_a_terminal(world: World, tmp_path: Path, argv: list[str], expected: str) -> None:
     places = {"run": str(world.run), "in": str(world.inp), "out": str(tmp_path / "out")}
-    r = subprocess.run([sys.executable, "-m", "cnnlab", *(a.format(**places) for a in argv)], capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab", *(a.format(**places) for a in argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert_one_line_error(r.returncode, r.stderr, expected)
     assert not (tmp_path / "out").exists()
 
 
 # --- beyond the table ----------------------------------------------------------------------------------------------
 
+
 def test_disk_full_while_training_ends_in_one_error_line(disks: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
     """The 64 KB disk takes config.toml but not the first checkpoint: the epoch's log line, then one error line."""
-    code, err = run_main(["train", "--data", "digits", "--model", "mlp", "--epochs", "1", "--out",
-                          str(disks["small"] / "run")], capsys)
+    code, err = run_main(
+        ["train", "--data", "digits", "--model", "mlp", "--epochs", "1", "--out", str(disks["small"] / "run")], capsys
+    )
     lines = err.strip().splitlines()
     assert code == 2 and "Traceback" not in err, err
     assert [line for line in lines if ERROR_LINE.match(line)] == [lines[-1]] and "No space left on device" in lines[-1]
     assert lines[0].startswith("epoch 1/1:"), err
 
 
-def test_archive_bombs_are_refused_before_anything_is_extracted(world: World, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_archive_bombs_are_refused_before_anything_is_extracted(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 1 << 20)
     for archive in ("member-bomb.tar.gz", "bomb.zip"):
         with pytest.raises(CnnlabError, match="unpacks to 4,194,304 bytes, over the 1,048,576-byte limit"):
@@ -416,10 +494,14 @@ class PruneAlways(optuna.pruners.BasePruner):
         return True
 
 
-def test_a_trial_that_trained_all_its_epochs_is_complete_not_pruned(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_trial_that_trained_all_its_epochs_is_complete_not_pruned(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """`tune --epochs 1`: the pruner is asked nothing after a trial's last epoch, so every trial ends COMPLETE."""
-    space_text = (f"[train]\ndata = \"digits\"\nepochs = 3\n[params.lr]\ntype = \"float\"\nlow = 1e-4\nhigh = 1e-2\n"
-                  f"log = true\n[network]\n{DIGITS_NET.replace('[[layers]]', '[[network.layers]]')}")
+    space_text = (
+        f'[train]\ndata = "digits"\nepochs = 3\n[params.lr]\ntype = "float"\nlow = 1e-4\nhigh = 1e-2\n'
+        f"log = true\n[network]\n{DIGITS_NET.replace('[[layers]]', '[[network.layers]]')}"
+    )
     space = write_toml(tmp_path / "space.toml", space_text)
     study = optuna.create_study(direction="maximize", pruner=PruneAlways())
     trial = study.ask()
@@ -430,11 +512,26 @@ def test_a_trial_that_trained_all_its_epochs_is_complete_not_pruned(tmp_path: Pa
     assert "3 trials, 3 complete, 0 pruned, 0 failed" in capsys.readouterr().out
 
 
-def test_train_refuses_a_zoo_model_on_an_input_below_its_kernel(world: World, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture) -> None:
+def test_train_refuses_a_zoo_model_on_an_input_below_its_kernel(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """lenet5 takes no image_size, so only prepare() sees the 1x2x2 input it would be trained at."""
     before = snapshot(world.run, world.inp)
-    code, err = run_main(["train", "--data", "digits", "--model", "lenet5", "--input", "1,2,2", "--epochs", "1",
-                          "--out", str(tmp_path / "out")], capsys)
+    code, err = run_main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--model",
+            "lenet5",
+            "--input",
+            "1,2,2",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert_one_line_error(code, err, "model lenet5 cannot take input 1x2x2: layer 'c1'")
     assert snapshot(world.run, world.inp) == before

@@ -1,4 +1,5 @@
 """The command line: real subprocesses for exit codes and stderr, in-process calls for output formats."""
+
 from __future__ import annotations
 
 import csv
@@ -32,16 +33,37 @@ def test_summary_json_schema(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert set(doc["totals"]) >= {"params", "trainable_params", "macs", "activations"}
     row = doc["layers"][0]
-    assert set(row) >= {"name", "type", "output_shape", "activations", "params", "trainable_params", "macs",
-                        "receptive_field"}
+    assert set(row) >= {
+        "name",
+        "type",
+        "output_shape",
+        "activations",
+        "params",
+        "trainable_params",
+        "macs",
+        "receptive_field",
+    }
     assert set(row["receptive_field"]) == {"size", "jump", "start"}
     assert row["output_shape"] == [8, 28, 28] and row["params"] == 608
     assert doc["totals"]["params"] == 62_958
 
 
 def test_summary_keras_convention_shows_nhwc_and_differences(capsys):
-    assert main(["summary", str(NETS / "dilated-chain.toml"), "--input", "3,1024,1024", "--convention", "keras",
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "summary",
+                str(NETS / "dilated-chain.toml"),
+                "--input",
+                "3,1024,1024",
+                "--convention",
+                "keras",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["layers"][0]["output_shape"] == [1024, 1024, 64]
     refusals = [n for n in doc["notes"] if "refuses strides=2" in n]
@@ -71,18 +93,21 @@ def test_empty_layer_output_is_one_line_exit_2():
     assert "124x124" in r.stdout  # the rows before the failing layer are still shown
 
 
-@pytest.mark.parametrize("args, text", [
-    (["summary", "resnet-18"], "unknown model 'resnet-18'"),
-    (["summary", "vgg16", "--input", "3,32"], "--input must be C,H,W"),
-    (["summary", "vgg16", "--input", "3,16,16"], "features.30"),
-    (["summary", "missing.toml"], "not found"),
-    (["summary", "mnist-cnn", "--num-classes", "0"], "num_classes must be a positive integer"),
-    (["check", "no-table.md", "--model", "tutorial-net"], "no-table.md"),
-    # argparse's own errors are one line too, without the usage block
-    (["trian"], "invalid choice: 'trian'"),
-    (["tune", "space.toml", "--budget", "abc"], "--budget takes an integer, got 'abc' (see cnnlab tune --help)"),
-    (["train", "--lr", "abc"], "--lr takes a number"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["summary", "resnet-18"], "unknown model 'resnet-18'"),
+        (["summary", "vgg16", "--input", "3,32"], "--input must be C,H,W"),
+        (["summary", "vgg16", "--input", "3,16,16"], "features.30"),
+        (["summary", "missing.toml"], "not found"),
+        (["summary", "mnist-cnn", "--num-classes", "0"], "num_classes must be a positive integer"),
+        (["check", "no-table.md", "--model", "tutorial-net"], "no-table.md"),
+        # argparse's own errors are one line too, without the usage block
+        (["trian"], "invalid choice: 'trian'"),
+        (["tune", "space.toml", "--budget", "abc"], "--budget takes an integer, got 'abc' (see cnnlab tune --help)"),
+        (["train", "--lr", "abc"], "--lr takes a number"),
+    ],
+)
 def test_bad_input_one_line_exit_2(args, text):
     r = run(*args)
     assert r.returncode == 2, r.stderr

@@ -2,6 +2,7 @@
 (failpoints: the process sends itself SIGKILL the N-th time it passes a named instant, see cnnlab.failpoint) and at
 timed instants from outside; rerunning the same command must finish with the weights and metrics of a run that was
 never interrupted, and leave no temporary behind."""
+
 from __future__ import annotations
 
 import os
@@ -20,14 +21,32 @@ from tests.conftest import SHARED, write_toml
 DATA = str(SHARED / "datasets")
 # 360 training images in batches of 50: 8 batches an epoch, 3 epochs; augmentation and a schedule, so the data
 # order, RNG and scheduler state must all be restored exactly.
-TRAIN = ["train", "--model", "mnist-cnn", "--data", "mnist", "--data-dir", DATA, "--limit", "400", "--epochs", "3",
-         "--batch-size", "50", "--augment", "crop", "--schedule", "cosine", "--no-progress", "--resume"]
+TRAIN = [
+    "train",
+    "--model",
+    "mnist-cnn",
+    "--data",
+    "mnist",
+    "--data-dir",
+    DATA,
+    "--limit",
+    "400",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "50",
+    "--augment",
+    "crop",
+    "--schedule",
+    "cosine",
+    "--no-progress",
+    "--resume",
+]
 
 
 def cnnlab(args: list[str], env: dict[str, str], failpoint: str | None = None) -> subprocess.CompletedProcess:
     env = {**env, **({"CNNLAB_FAILPOINT": failpoint} if failpoint else {})}
-    return subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +84,15 @@ def assert_same_run(run: Path, reference: Path) -> None:
         assert not differ, f"{which} weights differ from the uninterrupted run: {differ[:3]}"
     assert metrics(run) == metrics(reference) and len(metrics(run)) == 3
     a, b = RunDir(run).summary(), RunDir(reference).summary()
-    assert (a["test_accuracy"], a["best_epoch"], a["epochs_run"]) == (b["test_accuracy"], b["best_epoch"], b["epochs_run"])
+    assert (a["test_accuracy"], a["best_epoch"], a["epochs_run"]) == (
+        b["test_accuracy"],
+        b["best_epoch"],
+        b["epochs_run"],
+    )
     assert not temporaries(run), temporaries(run)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
-        p.name for p in (reference / "checkpoints").iterdir())  # nothing left over from the killed attempt
+        p.name for p in (reference / "checkpoints").iterdir()
+    )  # nothing left over from the killed attempt
 
 
 KILLS = [
@@ -155,8 +179,17 @@ def study(tmp_path_factory, env) -> tuple[Path, Path]:
 @pytest.mark.parametrize("point", ["checkpoint-file:1", "checkpoint-folder:1", "manifest:4", "final-test:2"])
 def test_compare_killed_at_any_instant_finishes_identically_when_rerun(tmp_path, env, study, point):
     path, ref = study
-    command = ["compare", str(path), "--data-dir", DATA, "--out", str(tmp_path / "s"), "--gradcam", "0",
-               "--no-progress"]
+    command = [
+        "compare",
+        str(path),
+        "--data-dir",
+        DATA,
+        "--out",
+        str(tmp_path / "s"),
+        "--gradcam",
+        "0",
+        "--no-progress",
+    ]
     killed = cnnlab(command, env, failpoint=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     again = cnnlab(command, env)

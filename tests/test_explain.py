@@ -1,5 +1,6 @@
 """Seeing inside: Grad-CAM on a CNN trained on real MNIST looks at the strokes and beats random deletion; the
 gradcam/features/filters/filter commands write the pictures they promise and refuse bad input in one line."""
+
 from __future__ import annotations
 
 import io
@@ -57,8 +58,15 @@ def mnist(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("explain")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(tmp / "cache"))
-        config = RunConfig(model="mnist-cnn", data="mnist", data_dir=str(SHARED / "datasets"), limit=1500, epochs=2,
-                           val_split=0, seed=0)
+        config = RunConfig(
+            model="mnist-cnn",
+            data="mnist",
+            data_dir=str(SHARED / "datasets"),
+            limit=1500,
+            epochs=2,
+            val_split=0,
+            seed=0,
+        )
         summary = train(config, tmp / "run", log=lambda _: None)
         data, _, _ = prepare(config)
         for i in range(3):
@@ -101,8 +109,10 @@ def test_gradcam_looks_at_strokes_and_beats_random_deletion(mnist):
     assert cam.heatmaps.min() >= 0 and torch.allclose(cam.heatmaps.amax((1, 2)), torch.ones(128))
     assert torch.equal(cam.targets, cam.predicted)
     mass, area = stroke_mass(cam.heatmaps, pixels)
-    print(f"\ntest accuracy {mnist['summary']['test_accuracy']:.4f}; conv3 gradcam: mass on strokes {mass:.3f}, "
-          f"stroke area {area:.3f}")
+    print(
+        f"\ntest accuracy {mnist['summary']['test_accuracy']:.4f}; conv3 gradcam: mass on strokes {mass:.3f}, "
+        f"stroke area {area:.3f}"
+    )
     assert mass > 1.4 * area
     region_mass, region_area = digit_mass(cam.heatmaps, pixels)
     print(f"conv3 gradcam: mass on the digit region {region_mass:.3f}, region area {region_area:.3f}")
@@ -124,7 +134,7 @@ def test_gradcam_explains_a_chosen_class_with_gradcam_plus_plus(mnist):
         run.class_index("cat")
     cam = grad_cam(run.model, run.to_input(mnist["x"][:4]), "conv2", target=run.class_index("3"), method="gradcam++")
     assert cam.targets.tolist() == [3, 3, 3, 3] and cam.heatmaps.shape == (4, 28, 28)
-    assert 0 <= float(cam.heatmaps.min()) and float(cam.heatmaps.max()) <= 1
+    assert float(cam.heatmaps.min()) >= 0 and float(cam.heatmaps.max()) <= 1
 
 
 @pytest.mark.parametrize("model", ["toml", "resnet18-cifar", "lenet5"])
@@ -145,6 +155,7 @@ def test_gradcam_works_in_batches_on_zoo_and_toml_models(tmp_path, model):
 
 def test_deletion_metric_rewards_a_map_of_the_evidence():
     """A toy classifier that only looks at the top-left quarter: its true map deletes the evidence first."""
+
     def probabilities(p: torch.Tensor) -> torch.Tensor:
         evidence = p[:, 0, :4, :4].mean((1, 2)) / 25
         return torch.softmax(torch.stack([evidence, torch.zeros_like(evidence)], 1), 1)
@@ -208,21 +219,27 @@ def test_classic_kernels_numerically(tmp_path):
         assert apply_kernel(flat, get_kernel(name)[1]).abs().max() < 1e-6
     for name in ("blur", "sharpen", "emboss"):
         assert torch.allclose(apply_kernel(flat, get_kernel(name)[1]), flat)
-    (tmp_path / "k5.txt").write_text("\n".join(" ".join(["0"] * 5) for _ in range(2)) + "\n0 0 1 0 0\n"
-                                     + "\n".join(" ".join(["0"] * 5) for _ in range(2)))
+    (tmp_path / "k5.txt").write_text(
+        "\n".join(" ".join(["0"] * 5) for _ in range(2))
+        + "\n0 0 1 0 0\n"
+        + "\n".join(" ".join(["0"] * 5) for _ in range(2))
+    )
     k5 = read_kernel_file(tmp_path / "k5.txt")
     assert k5.shape == (5, 5) and torch.equal(apply_kernel(edge, k5), edge)  # the identity kernel
     (tmp_path / "flat.txt").write_text("-1 0 1 -2 0 2 -1 0 1")
     assert torch.equal(read_kernel_file(tmp_path / "flat.txt"), get_kernel("sobel-x")[1])
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "holds no numbers"),
-    ("1 2 3\n4 x 6\n7 8 9", "'x' is not a number"),
-    ("1 2 3 4", "holds 4 numbers; a kernel needs an odd square count"),
-    ("1 2\n3 4 5 6 7\n8 9", "row 1 has 2 numbers; a 3x3 kernel needs 3 per row"),
-    ("1 nan 0 0 0 0 0 0 0", "infinite or NaN"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "holds no numbers"),
+        ("1 2 3\n4 x 6\n7 8 9", "'x' is not a number"),
+        ("1 2 3 4", "holds 4 numbers; a kernel needs an odd square count"),
+        ("1 2\n3 4 5 6 7\n8 9", "row 1 has 2 numbers; a 3x3 kernel needs 3 per row"),
+        ("1 nan 0 0 0 0 0 0 0", "infinite or NaN"),
+    ],
+)
 def test_bad_kernel_files_are_one_line_errors(tmp_path, text, message):
     (tmp_path / "k.txt").write_text(text)
     with pytest.raises(CnnlabError) as e:
@@ -254,12 +271,16 @@ def test_bad_input_exits_2_with_one_line(mnist, case):
     (d / "notes.txt").write_text("not an image")
     (d / "bad-kernel.txt").write_text("1 2 3 4")
     args, text = {
-        "unknown layer": (["gradcam", mnist["run"], d / "digit0.png", "--layer", "conv9", "--out", d / "x"],
-                          "--layer 'conv9' is not a layer of the model; conv layers: conv1, conv2, conv3"),
+        "unknown layer": (
+            ["gradcam", mnist["run"], d / "digit0.png", "--layer", "conv9", "--out", d / "x"],
+            "--layer 'conv9' is not a layer of the model; conv layers: conv1, conv2, conv3",
+        ),
         "bad image": (["gradcam", mnist["run"], d / "notes.txt", "--out", d / "x"], "is not a readable image"),
         "bad kernel file": (["filter", d / "digit0.png", "--kernel", d / "bad-kernel.txt"], "holds 4 numbers"),
-        "non-conv layer for filters": (["filters", mnist["run"], "--layer", "fc1"],
-                                       "'fc1' is not a convolutional layer; conv layers: conv1, conv2, conv3"),
+        "non-conv layer for filters": (
+            ["filters", mnist["run"], "--layer", "fc1"],
+            "'fc1' is not a convolutional layer; conv layers: conv1, conv2, conv3",
+        ),
     }[case]
     r = run_cli(*args)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

@@ -1,6 +1,7 @@
 """The run directory (cnnlab.rundir): one writer at a time, readers while it trains, resume that refuses what it
 cannot honour, damaged or hostile files refused in one line, full and read-only disks, and every build option
 recorded so any finished run can be rebuilt."""
+
 from __future__ import annotations
 
 import hashlib
@@ -71,15 +72,37 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
     net = write_toml(tmp_path / "net.toml", NET)
     out = tmp_path / "run"
     cli = [sys.executable, "-m", "cnnlab"]
-    first = subprocess.Popen([*cli, "train", "--model", net, "--data", "digits", "--epochs", "40", "--out", str(out),
-                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [*cli, "train", "--model", net, "--data", "digits", "--epochs", "40", "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while not RunDir(out).has_checkpoint():  # wait for the first published epoch
             assert time.time() < deadline and first.poll() is None, first.communicate()
             time.sleep(0.2)
-        second = subprocess.run([*cli, "train", "--model", net, "--data", "digits", "--epochs", "40", "--seed", "1",
-                                 "--out", str(out), "--resume"], capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [
+                *cli,
+                "train",
+                "--model",
+                net,
+                "--data",
+                "digits",
+                "--epochs",
+                "40",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                "--resume",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 2 and "Traceback" not in second.stderr
         assert f"is being written by process {first.pid}" in second.stderr, second.stderr
         reader = subprocess.run([*cli, "eval", str(out)], capture_output=True, text=True, timeout=120)
@@ -87,31 +110,81 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
     finally:
         out_, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    assert RunDir(out).config().seed == 0 and RunDir(out).summary()["epochs_run"] == 40  # the refused writer left no mark
+    assert (
+        RunDir(out).config().seed == 0 and RunDir(out).summary()["epochs_run"] == 40
+    )  # the refused writer left no mark
 
 
 def test_a_killed_writer_does_not_lock_the_run_out(tmp_path, partial_run, capsys):
     """The lock is the kernel's: a SIGKILLed holder releases it (its lock file stays, empty)."""
     net = str(tmp_path / "net.toml")
-    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "--model", net, "--data", "digits", "--epochs",
-                             "400", "--seed", "1", "--out", str(partial_run), "--resume", "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cnnlab",
+            "train",
+            "--model",
+            net,
+            "--data",
+            "digits",
+            "--epochs",
+            "400",
+            "--seed",
+            "1",
+            "--out",
+            str(partial_run),
+            "--resume",
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while RunDir(partial_run).checkpoints.load("last", weights=False).epoch < 2:
         assert time.time() < deadline and proc.poll() is None
         time.sleep(0.2)
     proc.kill()
     proc.wait()
-    code, out, err = run_cli(capsys, "train", "--model", net, "--data", "digits", "--epochs", "3", "--seed", "1",
-                             "--out", str(partial_run), "--resume", "--no-progress")
+    code, out, err = run_cli(
+        capsys,
+        "train",
+        "--model",
+        net,
+        "--data",
+        "digits",
+        "--epochs",
+        "3",
+        "--seed",
+        "1",
+        "--out",
+        str(partial_run),
+        "--resume",
+        "--no-progress",
+    )
     assert code == 0, err
 
 
 def test_resume_compares_every_setting_given(partial_run, capsys, tmp_path):
     net = str(tmp_path / "net.toml")
     before = snapshot(partial_run)
-    code, _, err = run_cli(capsys, "train", "--model", net, "--data", "digits", "--out", str(partial_run), "--resume",
-                           "--epochs", "3", "--lr", "0.5", "--batch-size", "16")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--model",
+        net,
+        "--data",
+        "digits",
+        "--out",
+        str(partial_run),
+        "--resume",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.5",
+        "--batch-size",
+        "16",
+    )
     one_line_error(code, err, "lr is 0.5 but the run used 0.001", "batch_size is 16 but the run used 64")
     exp = write_toml(tmp_path / "exp.toml", 'optimizer = "sgd"\n')
     code, _, err = run_cli(capsys, "train", exp, "--out", str(partial_run), "--resume")
@@ -129,7 +202,7 @@ def test_a_run_with_no_complete_checkpoint_restarts_and_stale_temporaries_go(tmp
     (out / "checkpoints").mkdir(parents=True)
     (out / "config.toml").write_text('model = "mlp"\n')  # as a run killed during its first checkpoint leaves it
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = [out / f".metrics.csv.tmp-{dead.stdout.strip()}-abc", out / "checkpoints" / f".epoch-0001.tmp-1-x"]
+    stale = [out / f".metrics.csv.tmp-{dead.stdout.strip()}-abc", out / "checkpoints" / ".epoch-0001.tmp-1-x"]
     stale[0].write_text("half")
     stale[1].mkdir()
     for resume in ([], ["--resume"]):
@@ -143,8 +216,20 @@ def test_a_run_with_no_complete_checkpoint_restarts_and_stale_temporaries_go(tmp
 
 def test_damaged_and_hostile_checkpoints_are_refused_in_one_line(partial_run, capsys, tmp_path):
     net = str(tmp_path / "net.toml")
-    resume = ["train", "--model", net, "--data", "digits", "--epochs", "3", "--seed", "1", "--out", str(partial_run),
-              "--resume"]
+    resume = [
+        "train",
+        "--model",
+        net,
+        "--data",
+        "digits",
+        "--epochs",
+        "3",
+        "--seed",
+        "1",
+        "--out",
+        str(partial_run),
+        "--resume",
+    ]
     manifest_path = partial_run / "checkpoints" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     folder = partial_run / "checkpoints" / manifest["last"]["dir"]
@@ -191,8 +276,21 @@ def test_damaged_and_hostile_checkpoints_are_refused_in_one_line(partial_run, ca
 def test_build_options_are_recorded_so_every_command_rebuilds_the_run(tmp_path, capsys):
     """An mlp (a size-specific model) trained at 8x8: eval and summary rebuild it at 8x8, not its default 28x28."""
     out = tmp_path / "r1"
-    code, _, err = run_cli(capsys, "train", "--model", "mlp", "--data", "digits", "--input", "1,8,8", "--epochs", "1",
-                           "--out", str(out), "--no-progress")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--model",
+        "mlp",
+        "--data",
+        "digits",
+        "--input",
+        "1,8,8",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert code == 0, err
     assert open_run(out).meta["build"] == {"num_classes": 10, "in_channels": 1, "options": {"image_size": 8}}
     code, text, err = run_cli(capsys, "eval", str(out))
@@ -204,8 +302,9 @@ def test_build_options_are_recorded_so_every_command_rebuilds_the_run(tmp_path, 
 def tmpfs(mount: Path, size: int) -> Path:
     """A real tmpfs of `size` bytes at `mount` (unmounted at the end of the test by the fixture)."""
     mount.mkdir(exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}); this test needs root")
     return mount
@@ -226,8 +325,14 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_last_good_set
     disk = tmpfs(mounts / "disk", int(one_set * 1.6))  # room for one epoch's checkpoint set, not for two
     out = disk / "run"
     code, _, err = run_cli(capsys, *args, "--out", str(out))
-    one_line_error(code, err, "cannot write epoch 2's checkpoint", "No space left on device",
-                   "epoch 1's checkpoint is kept", after_epochs=True)
+    one_line_error(
+        code,
+        err,
+        "cannot write epoch 2's checkpoint",
+        "No space left on device",
+        "epoch 1's checkpoint is kept",
+        after_epochs=True,
+    )
     last = open_run(out, "last")  # the last complete set is intact and verifies
     assert last.checkpoint.epoch == 1 and not [p for p in out.rglob("*") if ".tmp-" in p.name]
 
@@ -236,6 +341,19 @@ def test_a_read_only_directory_is_one_line(mounts, capsys):
     disk = tmpfs(mounts / "ro", 1 << 20)
     (disk / "inside").mkdir()
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-    code, _, err = run_cli(capsys, "train", "--model", "mlp", "--data", "digits", "--input", "1,8,8", "--epochs", "1",
-                           "--out", str(disk / "inside" / "run"), "--no-progress")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--model",
+        "mlp",
+        "--data",
+        "digits",
+        "--input",
+        "1,8,8",
+        "--epochs",
+        "1",
+        "--out",
+        str(disk / "inside" / "run"),
+        "--no-progress",
+    )
     one_line_error(code, err, "Read-only file system")

@@ -1,4 +1,5 @@
 """TOML networks: every layer type builds, runs for real, and bad files get one-line errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -92,17 +93,20 @@ def test_num_classes_and_in_channels_override(tmp_path):
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 3)
 
 
-@pytest.mark.parametrize("body, expected", [
-    ('[[layers]]\ntype = "convolution"\n', "unknown layer type 'convolution'"),
-    ('[[layers]]\ntype = "conv"\nkernel = 3\n', "missing option 'filters'"),
-    ('[[layers]]\ntype = "conv"\nfilters = 4\npadding = "full"\n', "padding must be"),
-    ('[[layers]]\ntype = "conv"\nfilters = 4\nkernal = 3\n', "unknown option(s) kernal"),
-    ('[[layers]]\ntype = "dropout"\nrate = 1.5\n', "dropout rate"),
-    ('[[layers]]\ntype = "conv"\nfilters = 5\ngroups = 2\n', "groups=2 must divide"),
-    ('layers = 3\n', "list of layer tables"),
-    ('name = "x"\n', "no [[layers]]"),
-    ('[[layers]\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ('[[layers]]\ntype = "convolution"\n', "unknown layer type 'convolution'"),
+        ('[[layers]]\ntype = "conv"\nkernel = 3\n', "missing option 'filters'"),
+        ('[[layers]]\ntype = "conv"\nfilters = 4\npadding = "full"\n', "padding must be"),
+        ('[[layers]]\ntype = "conv"\nfilters = 4\nkernal = 3\n', "unknown option(s) kernal"),
+        ('[[layers]]\ntype = "dropout"\nrate = 1.5\n', "dropout rate"),
+        ('[[layers]]\ntype = "conv"\nfilters = 5\ngroups = 2\n', "groups=2 must divide"),
+        ("layers = 3\n", "list of layer tables"),
+        ('name = "x"\n', "no [[layers]]"),
+        ("[[layers]\n", "not valid TOML"),
+    ],
+)
 def test_bad_network_files_get_one_line_errors(tmp_path, body, expected):
     path = write_toml(tmp_path / "bad.toml", "input = [3, 32, 32]\n" + body)
     with pytest.raises(CnnlabError) as e:
@@ -111,8 +115,11 @@ def test_bad_network_files_get_one_line_errors(tmp_path, body, expected):
 
 
 def test_residual_shape_mismatch_is_explained(tmp_path):
-    path = write_toml(tmp_path / "res.toml", 'input = [3, 8, 8]\n[[layers]]\ntype = "residual"\n'
-                      'layers = [{type = "conv", filters = 4, kernel = 3, padding = 1}]\n')
+    path = write_toml(
+        tmp_path / "res.toml",
+        'input = [3, 8, 8]\n[[layers]]\ntype = "residual"\n'
+        'layers = [{type = "conv", filters = 4, kernel = 3, padding = 1}]\n',
+    )
     with pytest.raises(CnnlabError, match="shortcut projection"):
         cnnlab.create_model(path)
 

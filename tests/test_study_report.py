@@ -1,4 +1,5 @@
 """`compare` studies on real MNIST and the HTML report, rendered in a real headless Chromium."""
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,20 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def parity(tmp_path_factory) -> Path:
     """The shipped parity study, shrunk with --limit and --epochs, run through the CLI."""
     out = tmp_path_factory.mktemp("parity")
-    r = cli("compare", str(STUDIES / "parity.toml"), "--data-dir", DATA, "--limit", "400", "--epochs", "2",
-            "--out", str(out), "--gradcam", "4")
+    r = cli(
+        "compare",
+        str(STUDIES / "parity.toml"),
+        "--data-dir",
+        DATA,
+        "--limit",
+        "400",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--gradcam",
+        "4",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return out
 
@@ -48,19 +61,36 @@ def test_compare_writes_tables_report_and_runs(parity):
     assert "trainable 147,842, frozen 92,672" in (parity / "report.html").read_text()
     for name in ("digits-10", "parity-finetune"):
         assert RunDir(parity / "runs" / name).summary()["epochs_run"] == 2
-    assert RunDir(parity / "runs" / "parity-frozen").config().init_from == str((parity / "runs" / "digits-10").resolve())
+    assert RunDir(parity / "runs" / "parity-frozen").config().init_from == str(
+        (parity / "runs" / "digits-10").resolve()
+    )
 
 
 def test_compare_again_skips_complete_runs(parity):
     before = {p: p.stat().st_mtime_ns for p in (parity / "runs").rglob("*.safetensors")}
-    r = cli("compare", str(STUDIES / "parity.toml"), "--data-dir", DATA, "--limit", "400", "--epochs", "2",
-            "--out", str(parity), "--gradcam", "0")
+    r = cli(
+        "compare",
+        str(STUDIES / "parity.toml"),
+        "--data-dir",
+        DATA,
+        "--limit",
+        "400",
+        "--epochs",
+        "2",
+        "--out",
+        str(parity),
+        "--gradcam",
+        "0",
+    )
     assert r.returncode == 0 and r.stderr.count("complete, skipped") == 4, r.stderr
     assert before == {p: p.stat().st_mtime_ns for p in (parity / "runs").rglob("*.safetensors")}
 
 
 def test_interrupted_study_resumes(tmp_path):
-    study = load_study(write_toml(tmp_path / "s.toml", """
+    study = load_study(
+        write_toml(
+            tmp_path / "s.toml",
+            """
 title = "two runs"
 [defaults]
 data = "digits"
@@ -72,28 +102,36 @@ name = "a"
 [[runs]]
 name = "b-{optimizer}"
 grid = { optimizer = ["sgd", "adam"] }
-"""))
+""",
+        )
+    )
     assert [r.name for r in study.runs] == ["a", "b-sgd", "b-adam"]
     out = tmp_path / "out"
     train(study.runs[0].config, run_dir(out, "a"), log=lambda s: None)
     train(study.runs[1].config, run_dir(out, "b-sgd"), log=lambda s: None, stop_after=1)  # "killed" after epoch 1
     logs: list[str] = []
     run_study(study, out, log=logs.append)
-    assert [line for line in logs if line.startswith("[")] == ["[1/3] a: complete, skipped", "[2/3] b-sgd: resuming",
-                                                                "[3/3] b-adam: training"]
+    assert [line for line in logs if line.startswith("[")] == [
+        "[1/3] a: complete, skipped",
+        "[2/3] b-sgd: resuming",
+        "[3/3] b-adam: training",
+    ]
     assert RunDir(run_dir(out, "b-sgd")).summary()["epochs_run"] == 3
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[runs]]\nname = "a"\nmodle = "mlp"\n', "unknown setting(s) modle"),
-    ('title = "x"\n', "no [[runs]]"),
-    ('[[runs]]\nmodel = "mlp"\n', "has no name"),
-    ('[[runs]]\nname = "a"\ninit_from = "@b"\n[[runs]]\nname = "b"\n', "@b, which is not an earlier run"),
-    ('[[runs]]\nname = "a"\ngrid = { lr = 0.1 }\n', "grid must map settings to non-empty lists"),
-    ('[[runs]]\nname = "a"\ngrid = { lr = [0.1, 0.2] }\n', "run name(s) a repeat"),
-    ('[[runs]]\nname = "a"\nlr = -1.0\n', "run 'a': --lr must be a positive number"),
-    ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key(s) colour"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[[runs]]\nname = "a"\nmodle = "mlp"\n', "unknown setting(s) modle"),
+        ('title = "x"\n', "no [[runs]]"),
+        ('[[runs]]\nmodel = "mlp"\n', "has no name"),
+        ('[[runs]]\nname = "a"\ninit_from = "@b"\n[[runs]]\nname = "b"\n', "@b, which is not an earlier run"),
+        ('[[runs]]\nname = "a"\ngrid = { lr = 0.1 }\n', "grid must map settings to non-empty lists"),
+        ('[[runs]]\nname = "a"\ngrid = { lr = [0.1, 0.2] }\n', "run name(s) a repeat"),
+        ('[[runs]]\nname = "a"\nlr = -1.0\n', "run 'a': --lr must be a positive number"),
+        ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key(s) colour"),
+    ],
+)
 def test_bad_study_files_are_one_line_errors(tmp_path, text, message):
     path = write_toml(tmp_path / "bad.toml", text)
     r = cli("compare", path, "--out", str(tmp_path / "out"))
@@ -131,9 +169,18 @@ def test_report_renders_in_headless_chromium(parity, tmp_path):
     assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         failed: list[str] = []
         page.on("requestfailed", lambda req: failed.append(req.url))

@@ -1,4 +1,5 @@
 """The training engine on real data (scikit-learn's digits): resume to the bit, diagnosis, eval, predict, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,17 @@ def net(tmp_path) -> str:
 
 
 def config(net: str, **kw) -> RunConfig:
-    base = dict(model=net, data="digits", epochs=4, batch_size=32, augment=["crop", "flip"], seed=3, optimizer="sgd",
-                lr=0.05, schedule="cosine")
+    base = dict(
+        model=net,
+        data="digits",
+        epochs=4,
+        batch_size=32,
+        augment=["crop", "flip"],
+        seed=3,
+        optimizer="sgd",
+        lr=0.05,
+        schedule="cosine",
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -68,15 +78,36 @@ def test_run_directory_contract(tmp_path, net):
     run = tmp_path / "run"
     manifest = json.loads((run / "checkpoints" / "manifest.json").read_text())
     last = f"checkpoints/{manifest['last']['dir']}"
-    for f in ("config.toml", "metrics.csv", "summary.json", f"{last}/weights.safetensors", f"{last}/meta.json",
-              f"{last}/state.pt", f"{last}/metrics.csv", f"checkpoints/{manifest['best']['dir']}/weights.safetensors"):
+    for f in (
+        "config.toml",
+        "metrics.csv",
+        "summary.json",
+        f"{last}/weights.safetensors",
+        f"{last}/meta.json",
+        f"{last}/state.pt",
+        f"{last}/metrics.csv",
+        f"checkpoints/{manifest['best']['dir']}/weights.safetensors",
+    ):
         assert (run / f).is_file(), f
     assert manifest["last"]["epoch"] == 2 and set(manifest["last"]["files"]) == {
-        "weights.safetensors", "state.pt", "meta.json", "metrics.csv"}
+        "weights.safetensors",
+        "state.pt",
+        "meta.json",
+        "metrics.csv",
+    }
     assert (run / "metrics.csv").read_text() == (run / last / "metrics.csv").read_text()
     summary = json.loads((run / "summary.json").read_text())
-    for key in ("test_accuracy", "train_accuracy", "val_accuracy", "train_seconds", "params", "epochs_run",
-                "train_size", "val_size", "test_size"):
+    for key in (
+        "test_accuracy",
+        "train_accuracy",
+        "val_accuracy",
+        "train_seconds",
+        "params",
+        "epochs_run",
+        "train_size",
+        "val_size",
+        "test_size",
+    ):
         assert key in summary
     assert summary["train_size"] + summary["val_size"] == 1797 - 359 and summary["test_size"] == 359
     assert RunConfig.from_toml(run / "config.toml") == config(net, epochs=2)
@@ -102,8 +133,11 @@ def test_learns_digits_then_eval_and_predict(tmp_path):
 
 
 def test_zero_init_is_diagnosed_as_stuck_at_chance(tmp_path):
-    s = train(RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=3,
-                        input=[1, 8, 8]), tmp_path / "zeros", log=quiet)
+    s = train(
+        RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=3, input=[1, 8, 8]),
+        tmp_path / "zeros",
+        log=quiet,
+    )
     assert any(d.startswith("stuck at chance") for d in s["diagnosis"])
     assert s["test_accuracy"] < 0.2
 
@@ -124,15 +158,18 @@ def test_resume_with_other_settings_is_refused_and_nothing_is_damaged(tmp_path, 
     assert before == after
 
 
-@pytest.mark.parametrize("kw, text", [
-    (dict(lr=float("nan")), "--lr must be a positive number"),
-    (dict(lr=-1.0), "--lr must be a positive number"),
-    (dict(epochs=0), "--epochs must be a positive integer"),
-    (dict(batch_size=2.5), "--batch-size must be a positive integer"),
-    (dict(optimizer="rmsprop"), "--optimizer 'rmsprop' is not one of"),
-    (dict(data="imagenet"), "unknown dataset 'imagenet'"),
-    (dict(model="resnet-18"), "unknown model 'resnet-18'"),
-])
+@pytest.mark.parametrize(
+    "kw, text",
+    [
+        (dict(lr=float("nan")), "--lr must be a positive number"),
+        (dict(lr=-1.0), "--lr must be a positive number"),
+        (dict(epochs=0), "--epochs must be a positive integer"),
+        (dict(batch_size=2.5), "--batch-size must be a positive integer"),
+        (dict(optimizer="rmsprop"), "--optimizer 'rmsprop' is not one of"),
+        (dict(data="imagenet"), "unknown dataset 'imagenet'"),
+        (dict(model="resnet-18"), "unknown model 'resnet-18'"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(tmp_path, net, kw, text):
     with pytest.raises(CnnlabError) as e:
         train(config(net, **kw), tmp_path / "bad", log=quiet)
@@ -142,16 +179,22 @@ def test_bad_settings_are_one_line_errors(tmp_path, net, kw, text):
 def test_cli_train_eval_and_bad_input(tmp_path, net):
     cli = [sys.executable, "-m", "cnnlab.cli"]
     exp = write_toml(tmp_path / "exp.toml", f'model = "{net}"\ndata = "digits"\nepochs = 1\n')
-    r = subprocess.run([*cli, "train", exp, "--epochs", "2", "--out", str(tmp_path / "cli")], capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        [*cli, "train", exp, "--epochs", "2", "--out", str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "test_accuracy" in r.stdout and "epoch 2/2" in r.stderr
     r = subprocess.run([*cli, "eval", str(tmp_path / "cli")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "confusion matrix" in r.stdout
-    for args, text in ((["train", "--model", net, "--lr", "abc"], "--lr takes a number"),
-                       (["train", "--model", net, "--lr", "0", "--out", str(tmp_path / "x")], "--lr must be a positive"),
-                       (["eval", str(tmp_path)], "not a cnnlab run directory"),
-                       (["predict", str(tmp_path / "cli"), str(tmp_path / "exp.toml")], "not a readable image")):
+    for args, text in (
+        (["train", "--model", net, "--lr", "abc"], "--lr takes a number"),
+        (["train", "--model", net, "--lr", "0", "--out", str(tmp_path / "x")], "--lr must be a positive"),
+        (["eval", str(tmp_path)], "not a cnnlab run directory"),
+        (["predict", str(tmp_path / "cli"), str(tmp_path / "exp.toml")], "not a readable image"),
+    ):
         r = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=300)
         assert r.returncode == 2 and "Traceback" not in r.stderr and text in r.stderr, (args, r.stderr)
 
@@ -160,8 +203,19 @@ def test_lenet5_on_real_mnist_padded_to_32(tmp_path, monkeypatch):
     from tests.conftest import SHARED
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    s = train(RunConfig(model="lenet5", data="mnist", data_dir=str(SHARED / "datasets"), limit=3000, epochs=2,
-                        batch_size=32, lr=2e-3), tmp_path / "lenet5", log=quiet)
+    s = train(
+        RunConfig(
+            model="lenet5",
+            data="mnist",
+            data_dir=str(SHARED / "datasets"),
+            limit=3000,
+            epochs=2,
+            batch_size=32,
+            lr=2e-3,
+        ),
+        tmp_path / "lenet5",
+        log=quiet,
+    )
     assert s["input_shape"] == [1, 32, 32] and s["train_size"] == 3000 and s["test_size"] == 3000
     assert s["params"] == 60_000 and s["test_accuracy"] > 0.85
     meta = open_run(tmp_path / "lenet5").meta
@@ -169,10 +223,15 @@ def test_lenet5_on_real_mnist_padded_to_32(tmp_path, monkeypatch):
 
 
 def test_early_stopping_by_patience_and_by_generalisation_loss(tmp_path, net):
-    s = train(RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=8, patience=2),
-              tmp_path / "patience", log=quiet)
+    s = train(
+        RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=8, patience=2),
+        tmp_path / "patience",
+        log=quiet,
+    )
     assert s["stopped"].startswith("early stop: val_accuracy did not improve for 2 epochs") and s["epochs_run"] < 8
-    s = train(config(net, epochs=12, lr=0.5, schedule="constant", augment=None, gl_alpha=0.5), tmp_path / "gl", log=quiet)
+    s = train(
+        config(net, epochs=12, lr=0.5, schedule="constant", augment=None, gl_alpha=0.5), tmp_path / "gl", log=quiet
+    )
     assert s["stopped"].startswith("early stop: generalisation loss GL") and s["epochs_run"] < 12
     rows = RunDir(tmp_path / "gl").metrics()
     e_opt = min(r["val_loss"] for r in rows)
@@ -190,14 +249,29 @@ def test_lr_find_suggests_a_learning_rate_inside_the_sweep():
 
 def test_exploding_gradients_and_dead_relus_are_diagnosed_and_a_healthy_run_is_not(tmp_path):
     # raw 0-255 pixels into an MLP initialised with std 1: logits in the thousands, gradients explode, ReLUs die
-    s = train(RunConfig(model="mlp", data="digits", pixels="raw", normalize=False, init="normal", init_std=1.0,
-                        optimizer="sgd", lr=0.001, epochs=2), tmp_path / "explode", log=quiet)
+    s = train(
+        RunConfig(
+            model="mlp",
+            data="digits",
+            pixels="raw",
+            normalize=False,
+            init="normal",
+            init_std=1.0,
+            optimizer="sgd",
+            lr=0.001,
+            epochs=2,
+        ),
+        tmp_path / "explode",
+        log=quiet,
+    )
     assert any(d.startswith("gradient norm reached") for d in s["diagnosis"]), s["diagnosis"]
     # a normalised MLP at lr 3.0: the first steps push every ReLU negative
     s = train(RunConfig(model="mlp", data="digits", optimizer="sgd", lr=3.0, epochs=2), tmp_path / "dead", log=quiet)
     dead = [d for d in s["diagnosis"] if d.startswith("dead ReLUs")]
     assert dead and "relu1" in dead[0] and "never fire" in dead[0]
-    healthy = train(RunConfig(model="mlp", data="digits", optimizer="sgd", lr=0.05, epochs=2), tmp_path / "ok", log=quiet)
+    healthy = train(
+        RunConfig(model="mlp", data="digits", optimizer="sgd", lr=0.05, epochs=2), tmp_path / "ok", log=quiet
+    )
     assert healthy["diagnosis"] == [] and healthy["test_accuracy"] > 0.8
 
 
@@ -212,16 +286,29 @@ def test_tensorboard_events_and_on_epoch_rows(tmp_path, net):
     events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
     events.Reload()
     assert {"loss/train", "accuracy/train", "loss/val", "accuracy/val", "lr"} <= set(events.Tags()["scalars"])
-    assert [(e.step, round(e.value, 5)) for e in events.Scalars("accuracy/val")] == \
-        [(r["epoch"], round(r["val_accuracy"], 5)) for r in rows]
+    assert [(e.step, round(e.value, 5)) for e in events.Scalars("accuracy/val")] == [
+        (r["epoch"], round(r["val_accuracy"], 5)) for r in rows
+    ]
 
 
 def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, net):
     import os
     import pty
 
-    cmd = [sys.executable, "-m", "cnnlab.cli", "train", "--model", net, "--data", "digits", "--epochs", "1",
-           "--batch-size", "8"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cnnlab.cli",
+        "train",
+        "--model",
+        net,
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+    ]
     leader, follower = pty.openpty()
     proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "tty")], stdin=follower, stdout=follower, stderr=follower)
     os.close(follower)
@@ -245,9 +332,24 @@ def test_vgg16_on_raw_cifar10_pixels_with_sgd_is_diagnosed_stuck_at_chance(tmp_p
     """The classic silent failure: VGG16 (no batch norm, Keras' Glorot init), SGD lr 0.001, unnormalised 0-255 pixels."""
     from tests.conftest import SHARED
 
-    s = train(RunConfig(model="vgg16-cifar", data=f"folder:{SHARED / 'datasets' / 'cifar10-jpg.tar.gz'}", limit=400,
-                        pixels="raw", normalize=False, init="xavier-uniform", optimizer="sgd", lr=0.001, momentum=0.9,
-                        batch_size=32, epochs=2, seed=0), tmp_path / "vgg16", log=quiet)
+    s = train(
+        RunConfig(
+            model="vgg16-cifar",
+            data=f"folder:{SHARED / 'datasets' / 'cifar10-jpg.tar.gz'}",
+            limit=400,
+            pixels="raw",
+            normalize=False,
+            init="xavier-uniform",
+            optimizer="sgd",
+            lr=0.001,
+            momentum=0.9,
+            batch_size=32,
+            epochs=2,
+            seed=0,
+        ),
+        tmp_path / "vgg16",
+        log=quiet,
+    )
     rows = RunDir(tmp_path / "vgg16").metrics()
     assert all(abs(r["train_loss"] - 2.3026) < 0.05 for r in rows)
     stuck = [d for d in s["diagnosis"] if d.startswith("stuck at chance")]
@@ -283,6 +385,9 @@ def test_raw_pixels_standardised_give_the_same_inputs_as_unit_pixels(tmp_path):
     assert torch.allclose(raw, unit, atol=1e-4) and abs(unit.mean().item()) < 0.2
     assert torch.allclose(batch(pixels="raw", normalize=False), 255 * batch(normalize=False))
     # A trained raw-pixel run is fed the same way by evaluate and predict.
-    s = train(RunConfig(model="mnist-cnn", data="digits", pixels="raw", epochs=1, limit=300), tmp_path / "raw",
-              log=lambda _: None)
+    s = train(
+        RunConfig(model="mnist-cnn", data="digits", pixels="raw", epochs=1, limit=300),
+        tmp_path / "raw",
+        log=lambda _: None,
+    )
     assert evaluate_run(tmp_path / "raw")["test_accuracy"] == pytest.approx(s["test_accuracy"])

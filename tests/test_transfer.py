@@ -1,19 +1,18 @@
 """Transfer learning on real data: torchvision-format weights built locally (no network), run-to-run transfer,
 freeze policies, head replacement, separate head learning rate, preprocessing carried with the weights."""
+
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 import torch
 import torchvision
-from safetensors.torch import load_file
 
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir import open_run
-from cnnlab.train import RunConfig, RunDir, train
+from cnnlab.train import RunConfig, train
 from cnnlab.transfer import freeze, parameter_groups, resolve_source
 from cnnlab.zoo import create_model
 
@@ -44,9 +43,20 @@ def torch_home(tmp_path, monkeypatch):
 
 def test_torchvision_weights_feature_extraction(tmp_path, torch_home):
     logs: list[str] = []
-    s = train(RunConfig(model="resnet18", data="digits", init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
-                        freeze="features", input=[3, 32, 32], limit=300, epochs=1, batch_size=32),
-              tmp_path / "tv", log=logs.append)
+    s = train(
+        RunConfig(
+            model="resnet18",
+            data="digits",
+            init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
+            freeze="features",
+            input=[3, 32, 32],
+            limit=300,
+            epochs=1,
+            batch_size=32,
+        ),
+        tmp_path / "tv",
+        log=logs.append,
+    )
     assert s["transfer"]["replaced"] == ["fc.bias", "fc.weight"] and s["transfer"]["loaded"] == len(torch_home) - 2
     assert s["trainable_params"] == 512 * 10 + 10 and s["frozen_params"] == s["params"] - 5130
     last = open_run(tmp_path / "tv", "last")
@@ -61,8 +71,9 @@ def test_torchvision_weights_feature_extraction(tmp_path, torch_home):
 def test_imagenet_weights_default_to_224_and_warn_about_raw_pixels(tmp_path, torch_home):
     from cnnlab.train.setup import prepare
 
-    data, model, _ = prepare(RunConfig(model="resnet18", data="digits", limit=10,
-                                       init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1"))
+    data, model, _ = prepare(
+        RunConfig(model="resnet18", data="digits", limit=10, init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1")
+    )
     assert tuple(data.input_shape) == (3, 224, 224)
     source = resolve_source("torchvision:ResNet18_Weights.IMAGENET1K_V1")
     warnings = source.mismatches("raw", False, "auto")
@@ -75,13 +86,29 @@ def test_offline_without_cached_weights_names_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNLAB_OFFLINE", "1")
     resolve_source.cache_clear()
     with pytest.raises(CnnlabError) as e:
-        train(RunConfig(model="vgg16", data="digits", init_from="torchvision:VGG16_Weights.IMAGENET1K_V1"),
-              tmp_path / "run", log=quiet)
+        train(
+            RunConfig(model="vgg16", data="digits", init_from="torchvision:VGG16_Weights.IMAGENET1K_V1"),
+            tmp_path / "run",
+            log=quiet,
+        )
     text = str(e.value)
     assert "vgg16-397923af.pth" in text and str(tmp_path / "empty") in text and "\n" not in text
     assert not (tmp_path / "run").exists()
-    r = subprocess.run([sys.executable, "-m", "cnnlab.cli", "train", "--model", "resnet18", "--init-from",
-                        "torchvision:ResNet18_Weights.NOPE"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnlab.cli",
+            "train",
+            "--model",
+            "resnet18",
+            "--init-from",
+            "torchvision:ResNet18_Weights.NOPE",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "unknown torchvision weights" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -89,14 +116,22 @@ def test_run_to_run_transfer_digits_to_parity_three_ways(tmp_path):
     base = {"data": "digits:parity", "epochs": 2, "seed": 1}
     source = train(RunConfig(model="mnist-cnn", data="digits", epochs=3, seed=1), tmp_path / "digits", log=quiet)
     scratch = train(RunConfig(model="mnist-cnn", **base), tmp_path / "scratch", log=quiet)
-    frozen = train(RunConfig(model="mnist-cnn", init_from=str(tmp_path / "digits"), freeze="features", **base),
-                   tmp_path / "frozen", log=quiet)
-    tuned = train(RunConfig(model="mnist-cnn", init_from=str(tmp_path / "digits"), head_lr=3e-3, **base),
-                  tmp_path / "tuned", log=quiet)
+    frozen = train(
+        RunConfig(model="mnist-cnn", init_from=str(tmp_path / "digits"), freeze="features", **base),
+        tmp_path / "frozen",
+        log=quiet,
+    )
+    tuned = train(
+        RunConfig(model="mnist-cnn", init_from=str(tmp_path / "digits"), head_lr=3e-3, **base),
+        tmp_path / "tuned",
+        log=quiet,
+    )
     assert frozen["transfer"]["replaced"] == ["fc2.bias", "fc2.weight"] and frozen["classes"] == ["even", "odd"]
     src = open_run(tmp_path / "digits").weights
     got = open_run(tmp_path / "frozen", "last").weights
-    assert torch.equal(src["conv3.weight"], got["conv3.weight"]) and not torch.equal(src["fc1.weight"], got["fc1.weight"])
+    assert torch.equal(src["conv3.weight"], got["conv3.weight"]) and not torch.equal(
+        src["fc1.weight"], got["fc1.weight"]
+    )
     assert frozen["trainable_params"] == 1152 * 128 + 128 + 128 * 2 + 2
     assert tuned["frozen_params"] == 0 and source["test_accuracy"] > 0.8
     # transferred features beat the same two epochs from scratch on the new task
@@ -121,8 +156,16 @@ def test_freeze_policies_and_head_learning_rate():
 
 def test_wrong_architecture_is_refused(tmp_path, torch_home):
     with pytest.raises(CnnlabError, match="only .* tensors match"):
-        train(RunConfig(model="mnist-cnn", data="digits", init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
-                        input=[1, 28, 28]), tmp_path / "bad", log=quiet)
+        train(
+            RunConfig(
+                model="mnist-cnn",
+                data="digits",
+                init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1",
+                input=[1, 28, 28],
+            ),
+            tmp_path / "bad",
+            log=quiet,
+        )
     assert not (tmp_path / "bad").exists()  # a run that could not start leaves no directory behind
 
 
@@ -131,17 +174,40 @@ def test_safetensors_file_source_and_a_corrupt_one(tmp_path):
 
     train(RunConfig(model="mnist-cnn", data="digits", epochs=1), tmp_path / "src", log=quiet)
     save_file(open_run(tmp_path / "src").weights, str(tmp_path / "w.safetensors"))
-    s = train(RunConfig(model="mnist-cnn", data="digits:parity", epochs=1, init_from=str(tmp_path / "w.safetensors")),
-              tmp_path / "from-file", log=quiet)
+    s = train(
+        RunConfig(model="mnist-cnn", data="digits:parity", epochs=1, init_from=str(tmp_path / "w.safetensors")),
+        tmp_path / "from-file",
+        log=quiet,
+    )
     assert s["transfer"]["replaced"] == ["fc2.bias", "fc2.weight"] and s["transfer"]["loaded"] == 8
     # The finished run stands alone: eval (a new process, no cached source) works with the source file gone.
     (tmp_path / "w.safetensors").unlink()
-    r = subprocess.run([sys.executable, "-m", "cnnlab.cli", "eval", str(tmp_path / "from-file")],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab.cli", "eval", str(tmp_path / "from-file")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0 and f"test accuracy: {s['test_accuracy']:.4f}" in r.stdout, r.stderr
     (tmp_path / "bad.safetensors").write_bytes(b"garbage")
-    r = subprocess.run([sys.executable, "-m", "cnnlab.cli", "train", "--model", "mnist-cnn", "--data", "digits",
-                        "--init-from", str(tmp_path / "bad.safetensors"), "--out", str(tmp_path / "bad")],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnlab.cli",
+            "train",
+            "--model",
+            "mnist-cnn",
+            "--data",
+            "digits",
+            "--init-from",
+            str(tmp_path / "bad.safetensors"),
+            "--out",
+            str(tmp_path / "bad"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "is not a readable checkpoint" in r.stderr
     assert not (tmp_path / "bad").exists()  # a run that could not start leaves no directory behind

@@ -1,5 +1,6 @@
 """cnnlab tune: the space file, trials as run directories, pruning, summaries and plots, a worker killed
 mid-trial, and two workers sharing one study on a real PostgreSQL server."""
+
 from __future__ import annotations
 
 import glob
@@ -91,15 +92,31 @@ def trials_by_state(study_dir: Path) -> dict[TrialState, list[int]]:
 
 # --- the space file ---------------------------------------------------------------------------------------------
 
+
 def test_example_space_samples_per_layer_parameters_only_for_sampled_layers() -> None:
     space = load_space(EXAMPLES / "tune-mnist-cnn.toml")
-    fixed = {"conv_layers": 2, "filters_0": 32, "filters_1": 256, "dropout": 0.25, "dense_layers": 1, "units_0": 64,
-             "lr": 3e-4}
+    fixed = {
+        "conv_layers": 2,
+        "filters_0": 32,
+        "filters_1": 256,
+        "dropout": 0.25,
+        "dense_layers": 1,
+        "units_0": 64,
+        "lr": 3e-4,
+    }
     values = space.sample(optuna.trial.FixedTrial(fixed))
     assert values == fixed  # filters_2.. and units_1.. are never asked for
     spec = space.network_spec(values)
-    assert [l["type"] for l in spec["layers"]] == ["conv", "maxpool", "conv", "maxpool", "flatten", "dropout",
-                                                   "dense", "dense"]
+    assert [l["type"] for l in spec["layers"]] == [
+        "conv",
+        "maxpool",
+        "conv",
+        "maxpool",
+        "flatten",
+        "dropout",
+        "dense",
+        "dense",
+    ]
     assert [l.get("filters") for l in spec["layers"][:3:2]] == [32, 256]
     config = space.run_config(values, "net.toml")
     assert (config.lr, config.epochs, config.monitor, config.data) == (3e-4, 5, "val_accuracy", "mnist")
@@ -117,7 +134,7 @@ def test_every_sampler_samples_the_conditional_space(sampler: str) -> None:
 
 
 def test_hyperband_runs_one_bracket_for_small_searches() -> None:
-    assert hyperband_brackets(epochs=5, trials=6) == (6, 1)     # too few trials for TPE to learn in two brackets
+    assert hyperband_brackets(epochs=5, trials=6) == (6, 1)  # too few trials for TPE to learn in two brackets
     assert hyperband_brackets(epochs=5, trials=20) == (3, 2)
     assert hyperband_brackets(epochs=27, trials=100) == (3, 4)
     assert hyperband_brackets(epochs=1, trials=3) == (2, 1)
@@ -147,21 +164,24 @@ def test_template_that_pools_to_nothing_is_refused_when_loaded(tmp_path: Path) -
 
 
 BAD_SPACES = [
-    ("[params.x]\ntype = \"complex\"\n", "unknown type 'complex'"),
-    ("[params.x]\ntype = \"int\"\nlow = 5\nhigh = 1\n", "low 5 is greater than high 1"),
-    ("[params.x]\ntype = \"float\"\nhigh = 1.0\n", "params.x: missing low"),
-    ("[params.x]\ntype = \"categorical\"\n", "missing choices"),
-    ("[params.x]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\nlog = true\n", "log scale needs low > 0"),
-    ("[params.x]\ntype = \"int\"\nlow = 1\nhigh = 4\nfor_each = \"n\"\n", "for_each = 'n' must name"),
-    ("[params.x]\ntype = \"int\"\nlow = 1\nhigh = 4\nstride = 2\n", "unknown key(s) stride"),
+    ('[params.x]\ntype = "complex"\n', "unknown type 'complex'"),
+    ('[params.x]\ntype = "int"\nlow = 5\nhigh = 1\n', "low 5 is greater than high 1"),
+    ('[params.x]\ntype = "float"\nhigh = 1.0\n', "params.x: missing low"),
+    ('[params.x]\ntype = "categorical"\n', "missing choices"),
+    ('[params.x]\ntype = "float"\nlow = 0.0\nhigh = 1.0\nlog = true\n', "log scale needs low > 0"),
+    ('[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nfor_each = "n"\n', "for_each = 'n' must name"),
+    ('[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nstride = 2\n', "unknown key(s) stride"),
     ("", "missing [params]"),
 ]
 
 
 @pytest.mark.parametrize("params,message", BAD_SPACES)
-def test_bad_space_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, params: str,
-                                           message: str) -> None:
-    network = "[network]\ninput = [1, 28, 28]\n[[network.layers]]\ntype = \"flatten\"\n[[network.layers]]\ntype = \"dense\"\n"
+def test_bad_space_file_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture, params: str, message: str
+) -> None:
+    network = (
+        '[network]\ninput = [1, 28, 28]\n[[network.layers]]\ntype = "flatten"\n[[network.layers]]\ntype = "dense"\n'
+    )
     path = write_toml(tmp_path / "bad.toml", params + network)
     assert main(["tune", path, "--out", str(tmp_path / "study")]) == 2
     err = capsys.readouterr().err
@@ -175,15 +195,22 @@ def test_undefined_template_parameter_and_missing_network(tmp_path: Path) -> Non
         load_space(write_toml(tmp_path / "b.toml", SPACE.format(epochs=1).split("[network]")[0]))
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--sampler", "grid"], "--sampler 'grid' is not one of random, tpe, gp, cmaes"),
-    (["--pruner", "asha"], "--pruner 'asha' is not one of hyperband, median, none"),
-    (["--budget", "0"], "--budget must be at least 1 epoch, got 0"),
-    (["--storage", "mysql://u@localhost/db"], "use sqlite:///PATH or postgresql://"),
-    (["--storage", "postgresql://u:secret@127.0.0.1:{port}/db"], "cannot open storage postgresql://u:***@127.0.0.1"),
-])
-def test_bad_flags_and_unreachable_storage_are_one_line_exit_2(tmp_path: Path, space: str, flags: list[str],
-                                                               message: str, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--sampler", "grid"], "--sampler 'grid' is not one of random, tpe, gp, cmaes"),
+        (["--pruner", "asha"], "--pruner 'asha' is not one of hyperband, median, none"),
+        (["--budget", "0"], "--budget must be at least 1 epoch, got 0"),
+        (["--storage", "mysql://u@localhost/db"], "use sqlite:///PATH or postgresql://"),
+        (
+            ["--storage", "postgresql://u:secret@127.0.0.1:{port}/db"],
+            "cannot open storage postgresql://u:***@127.0.0.1",
+        ),
+    ],
+)
+def test_bad_flags_and_unreachable_storage_are_one_line_exit_2(
+    tmp_path: Path, space: str, flags: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
     flags = [f.format(port=free_port()) for f in flags]
     assert main(["tune", space, "--out", str(tmp_path / "study"), *flags]) == 2
     err = capsys.readouterr().err
@@ -191,6 +218,7 @@ def test_bad_flags_and_unreachable_storage_are_one_line_exit_2(tmp_path: Path, s
 
 
 # --- trials, pruning, summary ----------------------------------------------------------------------------------
+
 
 class PruneAlways(optuna.pruners.BasePruner):
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
@@ -207,11 +235,29 @@ def test_trial_reports_each_epoch_and_a_pruned_trial_stops_after_one(tmp_path: P
     assert len(RunDir(tmp_path / "t").metrics()) == 1 and (tmp_path / "t" / "net.toml").is_file()
 
 
-def test_tune_writes_run_directories_summary_plots_and_retrains_best(tmp_path: Path, space: str,
-                                                                      capsys: pytest.CaptureFixture) -> None:
+def test_tune_writes_run_directories_summary_plots_and_retrains_best(
+    tmp_path: Path, space: str, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "study"
-    assert main(["tune", space, "--trials", "3", "--sampler", "random", "--pruner", "none", "--out", str(out),
-                 "--data-dir", DATA]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                space,
+                "--trials",
+                "3",
+                "--sampler",
+                "random",
+                "--pruner",
+                "none",
+                "--out",
+                str(out),
+                "--data-dir",
+                DATA,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "3 trials, 3 complete, 0 pruned, 0 failed" in printed and "rank  trial  val_accuracy" in printed
     study, _, _ = open_study(out)
@@ -254,7 +300,10 @@ def test_epoch_budget_ends_the_running_trial_and_starts_no_more(tmp_path: Path) 
     space, out, lines = write_toml(tmp_path / "space.toml", SPACE.format(epochs=3)), tmp_path / "study", []
     study, _ = tune(space, out, trials=10, sampler="random", pruner="none", data_dir=DATA, budget=4, log=lines.append)
     trials = study.get_trials()
-    assert [(t.state, len(t.intermediate_values)) for t in trials] == [(TrialState.COMPLETE, 3), (TrialState.COMPLETE, 1)]
+    assert [(t.state, len(t.intermediate_values)) for t in trials] == [
+        (TrialState.COMPLETE, 3),
+        (TrialState.COMPLETE, 1),
+    ]
     assert epochs_trained(study) == 4 and trials[1].value == trials[1].intermediate_values[1]
     last = RunDir(out / "trials" / "0001").summary()
     assert last["stopped"] == "stopped: the study's budget of 4 epochs is spent" and last["test_accuracy"] > 0.3
@@ -271,6 +320,7 @@ def test_timeout_starts_no_new_trial_after_it(tmp_path: Path, space: str) -> Non
 
 
 # --- workers ---------------------------------------------------------------------------------------------------
+
 
 def test_worker_killed_mid_trial_leaves_the_study_usable(tmp_path: Path) -> None:
     space = write_toml(tmp_path / "space.toml", SPACE.format(epochs=2))
@@ -312,25 +362,35 @@ def postgres() -> Iterator[str]:
         shutil.chown(home, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = home / "data", free_port()
-    subprocess.run([*as_user, bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-o", options, "-l", home / "log", "-w", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, bindir / "pg_ctl", "-D", data, "-o", options, "-l", home / "log", "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True, check=False)
+        subprocess.run(
+            [*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True, check=False
+        )
         shutil.rmtree(home, ignore_errors=True)
 
 
 def test_two_workers_on_postgresql_run_exactly_the_requested_trials(tmp_path: Path, space: str, postgres: str) -> None:
     out = tmp_path / "study"
-    args = cli(space, "--trials", "4", "--storage", postgres, "--study", "mnist-two", "--out", str(out),
-               "--data-dir", DATA)
+    args = cli(
+        space, "--trials", "4", "--storage", postgres, "--study", "mnist-two", "--out", str(out), "--data-dir", DATA
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two workers, two cores
-    workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)
+    ]
     results = [w.communicate(timeout=180) for w in workers]
     for w, (_, err) in zip(workers, results):
         assert w.returncode == 0, err

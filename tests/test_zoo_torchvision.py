@@ -2,9 +2,10 @@
 
 Big models are built on the meta device where only shapes matter; numeric checks use small inputs.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch

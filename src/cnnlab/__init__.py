@@ -7,9 +7,10 @@ Notebook use::
     report = cnnlab.summarize(model, (3, 32, 32))
     print(report.render("table"))
 """
+
+from cnnlab.analysis import summarize
 from cnnlab.errors import CnnlabError
 from cnnlab.zoo import create_model, list_models, model_info
-from cnnlab.analysis import summarize
 
 __all__ = ["CnnlabError", "create_model", "list_models", "model_info", "summarize"]
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 Temporary names carry the writer's PID (`.NAME.tmp-PID-XXXX`), so `remove_stale` can tell an abandoned temporary
 (its writer is dead) from one a live process is still writing."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The main job behind `make demo`: train two zoo models on the offline digits dataset and compare them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,17 @@ DEMO_RUNS = (
 def comparison_table(summaries: list[dict]) -> str:
     """One row per run: what a reader compares first."""
     head = ["model", "train/val/test", "train acc", "test acc", "train time", "params"]
-    rows = [[s["model"], f"{s['train_size']}/{s['val_size']}/{s['test_size']}", f"{s['train_accuracy']:.2%}",
-             f"{s['test_accuracy']:.2%}", f"{s['train_seconds']:.1f} s", f"{s['params']:,}"] for s in summaries]
+    rows = [
+        [
+            s["model"],
+            f"{s['train_size']}/{s['val_size']}/{s['test_size']}",
+            f"{s['train_accuracy']:.2%}",
+            f"{s['test_accuracy']:.2%}",
+            f"{s['train_seconds']:.1f} s",
+            f"{s['params']:,}",
+        ]
+        for s in summaries
+    ]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *map(fmt, rows)])

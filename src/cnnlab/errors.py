@@ -1,4 +1,5 @@
 """User-facing errors: anything a user can cause raises CnnlabError with a message that says what to do."""
+
 from __future__ import annotations
 
 

@@ -1,6 +1,7 @@
 """Named instants at which the crash-safety tests kill a real process (a failpoint, as in FoundationDB or etcd's
 gofail): with CNNLAB_FAILPOINT=NAME:N the process sends itself SIGKILL the N-th time it passes NAME. Unset, a
 failpoint costs one dictionary lookup."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """How much memory this machine has, so work that cannot fit is refused before anything is allocated
 (rather than after minutes of swapping, or being killed by the kernel)."""
+
 from __future__ import annotations
 
 import os
@@ -25,5 +26,6 @@ def require_memory(nbytes: int, what: str, purpose: str, hint: str) -> None:
     """Raise a one-line CnnlabError naming both figures when `what` needs more than this machine's memory."""
     have = physical_memory()
     if have and nbytes > have:
-        raise CnnlabError(f"{what}: needs {gigabytes(nbytes)} for {purpose}, this machine has {gigabytes(have)} of "
-                          f"memory; {hint}")
+        raise CnnlabError(
+            f"{what}: needs {gigabytes(nbytes)} for {purpose}, this machine has {gigabytes(have)} of memory; {hint}"
+        )

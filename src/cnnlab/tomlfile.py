@@ -1,4 +1,5 @@
 """Reading the TOML files users write (networks, experiments), with one-line errors."""
+
 from __future__ import annotations
 
 import tomllib

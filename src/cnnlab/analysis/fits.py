@@ -1,5 +1,6 @@
 """Does a model fit an input, and this machine? Probed on the meta device, so the answer costs no memory and
 comes before training allocates anything."""
+
 from __future__ import annotations
 
 import warnings
@@ -13,8 +14,9 @@ from cnnlab.errors import CnnlabError
 from cnnlab.memory import FLOAT_BYTES, require_memory
 
 
-def check_fits(model: nn.Module | str, input_shape: Sequence[int], num_classes: int | None = None,
-               **options) -> ModelSummary:
+def check_fits(
+    model: nn.Module | str, input_shape: Sequence[int], num_classes: int | None = None, **options
+) -> ModelSummary:
     """Raise a one-line CnnlabError when `model` cannot run on `input_shape` (C, H, W), e.g. a layer would shrink
     it below its kernel, or when its parameters and activations (batch of one) exceed this machine's memory.
 
@@ -33,9 +35,13 @@ def check_fits(model: nn.Module | str, input_shape: Sequence[int], num_classes: 
         summary = summarize(model, shape)
     except CnnlabError as e:  # a layer's name and sizes; torch's own shape errors come already naming the model
         text = str(e)
-        raise CnnlabError(text if text.startswith(f"{name} cannot run") else
-                          f"model {name} cannot take input {where}: {text}") from None
-    require_memory(FLOAT_BYTES * (summary.params + summary.activations),
-                   f"model {name} at input {where}", f"{summary.params:,} parameters and their activations",
-                   "use a smaller --input or a smaller model")
+        raise CnnlabError(
+            text if text.startswith(f"{name} cannot run") else f"model {name} cannot take input {where}: {text}"
+        ) from None
+    require_memory(
+        FLOAT_BYTES * (summary.params + summary.activations),
+        f"model {name} at input {where}",
+        f"{summary.params:,} parameters and their activations",
+        "use a smaller --input or a smaller model",
+    )
     return summary

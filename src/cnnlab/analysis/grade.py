@@ -7,6 +7,7 @@ cell of their table and explains each wrong one with the formula that gives the 
     result = grade(table, summarize("examples/nets/lenet-like.toml"))
     print(result.render())          # one line per wrong cell, then "N of M cells right"
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,20 +21,49 @@ from pathlib import Path
 from cnnlab.analysis.summary import LayerRow, ModelSummary
 from cnnlab.errors import CnnlabError
 
-__all__ = ["CellResult", "Grade", "Number", "Table", "TableRow", "grade", "label_kind", "parse_number",
-           "parse_shape", "read_table", "shapes_match"]
+__all__ = [
+    "CellResult",
+    "Grade",
+    "Number",
+    "Table",
+    "TableRow",
+    "grade",
+    "label_kind",
+    "parse_number",
+    "parse_shape",
+    "read_table",
+    "shapes_match",
+]
 
 Value = int | tuple[int, ...]
 COLUMN_NAMES = {"shape": "shape", "size": "activation size", "params": "parameters", "macs": "MACs", "flops": "FLOPs"}
 DASHES = {"-", "--", "—", "–", "n/a", "none"}
-UNITS = {"k": 3, "thousand": 3, "kilo": 3, "m": 6, "mil": 6, "mio": 6, "mn": 6, "million": 6, "mega": 6,
-         "b": 9, "bn": 9, "g": 9, "billion": 9, "giga": 9, "t": 12, "trillion": 12, "tera": 12}
+UNITS = {
+    "k": 3,
+    "thousand": 3,
+    "kilo": 3,
+    "m": 6,
+    "mil": 6,
+    "mio": 6,
+    "mn": 6,
+    "million": 6,
+    "mega": 6,
+    "b": 9,
+    "bn": 9,
+    "g": 9,
+    "billion": 9,
+    "giga": 9,
+    "t": 12,
+    "trillion": 12,
+    "tera": 12,
+}
 _NUMBER = re.compile(
     r"^[~≈]?\s*(?P<int>\d{1,3}(?:[,\u00a0\u2009\u202f _']\d{3})+|\d+)?(?P<frac>\.\d+)?"
     r"(?:\s*e(?P<exp>[+-]?\d+)|\s*[x×*]\s*10\s*\^\s*(?P<pow>[+-]?\d+))?"
     r"(?P<unit>\s*(?:" + "|".join(sorted(UNITS, key=len, reverse=True)) + r"))?"
     r"(?:\s*(?:flops?|macs?|params?|parameters|weights|mult-adds|multiply-adds))?\.?$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _SHAPE = re.compile(r"^[(\[{]?\s*\d+(?:\s*(?:,|x|×|\*|@|by)\s*\d+)*\s*,?\s*[)\]}]?$", re.IGNORECASE)
 _SHAPE_LIKE = re.compile(r"\d\s*[x×*@]\s*\d|[(\[]")
 # Label patterns in the order they are tried; model block types (Inception, BasicBlock, ...) come before these.
@@ -85,7 +115,7 @@ class Number:
 
     def like(self, n: int) -> str:
         """`n` in this number's notation: 3216000 -> '3.2M' when the student wrote '3.3M'."""
-        scale = self.step * 10 ** self.decimals if self.step is not None else Fraction(1)
+        scale = self.step * 10**self.decimals if self.step is not None else Fraction(1)
         return f"{float(n / scale):.{self.decimals}f}{self.unit}"
 
 
@@ -257,9 +287,14 @@ def _header_role(header: str) -> str | None:
     h = _plain(header).lower()
     if any(w in h for w in ("input", "filter", "kernel", "stride", "padding", "receptive")):
         return None
-    for role, words in (("shape", ("shape",)), ("params", ("param", "weights")), ("flops", ("flop",)),
-                        ("macs", ("mac", "mult")), ("size?", ("size", "activation", "memory", "output", "dimension")),
-                        ("label", ("layer", "name", "type", "kind"))):
+    for role, words in (
+        ("shape", ("shape",)),
+        ("params", ("param", "weights")),
+        ("flops", ("flop",)),
+        ("macs", ("mac", "mult")),
+        ("size?", ("size", "activation", "memory", "output", "dimension")),
+        ("label", ("layer", "name", "type", "kind")),
+    ):
         if any(w in h for w in words):
             return role
     return "label" if not h else None
@@ -279,8 +314,10 @@ def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
         raise CnnlabError(f"the table in {source} has a header but no rows; add one row per layer")
     for line, cells in body:
         if len(cells) != len(header):
-            raise CnnlabError(f"{source} line {line} has {len(cells)} cells but the header has {len(header)}; "
-                              "give every row one cell per column")
+            raise CnnlabError(
+                f"{source} line {line} has {len(cells)} cells but the header has {len(header)}; "
+                "give every row one cell per column"
+            )
     columns: dict[str, int] = {}
     labels: list[int] = []
     for i, h in enumerate(header):
@@ -292,12 +329,18 @@ def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
         elif role and role not in columns:
             columns[role] = i
     if not columns:
-        raise CnnlabError(f"no recognisable columns in {source} (header: {' | '.join(header)}); name them "
-                          "like 'shape', 'activation size', 'parameters', 'MACs' or 'FLOPs'")
+        raise CnnlabError(
+            f"no recognisable columns in {source} (header: {' | '.join(header)}); name them "
+            "like 'shape', 'activation size', 'parameters', 'MACs' or 'FLOPs'"
+        )
     if not labels and 0 not in columns.values():
         labels = [0]
-    table_rows = [TableRow(" ".join(_plain(cells[i]) for i in labels).strip(),
-                           {role: cells[i] for role, i in columns.items()}, line) for line, cells in body]
+    table_rows = [
+        TableRow(
+            " ".join(_plain(cells[i]) for i in labels).strip(), {role: cells[i] for role, i in columns.items()}, line
+        )
+        for line, cells in body
+    ]
     return Table(source, {role: header[i] for role, i in columns.items()}, table_rows)
 
 
@@ -317,9 +360,13 @@ def _leaf_kind(r: LayerRow) -> str:
     t = r.type.lower()
     if r.kind in ("conv", "dense", "pool"):
         return r.kind
-    for kind, test in (("softmax", "softmax" in t), ("batchnorm", t.startswith("batchnorm")),
-                       ("flatten", t == "flatten"), ("dropout", t.startswith("dropout")),
-                       ("activation", bool(ACTIVATION_TYPES.search(t)))):
+    for kind, test in (
+        ("softmax", "softmax" in t),
+        ("batchnorm", t.startswith("batchnorm")),
+        ("flatten", t == "flatten"),
+        ("dropout", t.startswith("dropout")),
+        ("activation", bool(ACTIVATION_TYPES.search(t))),
+    ):
         if test:
             return kind
     return "other"
@@ -339,11 +386,20 @@ def label_kind(label: str, block_types: list[str]) -> str | None:
 
 
 def _from_row(r: LayerRow, rows: list[LayerRow]) -> _Expected:
-    values: dict[str, Value] = {"shape": r.output_shape, "size": r.activations, "params": r.params,
-                                "macs": r.macs, "flops": 2 * r.macs}
+    values: dict[str, Value] = {
+        "shape": r.output_shape,
+        "size": r.activations,
+        "params": r.params,
+        "macs": r.macs,
+        "flops": 2 * r.macs,
+    }
     f = r.formulas if r.leaf else _block_formulas(r, rows)
-    formulas = {"shape": f.get("output_shape", ""), "size": "*".join(map(str, r.output_shape)) + f" = {r.activations:,}",
-                "params": f.get("params", ""), "macs": f.get("macs", "")}
+    formulas = {
+        "shape": f.get("output_shape", ""),
+        "size": "*".join(map(str, r.output_shape)) + f" = {r.activations:,}",
+        "params": f.get("params", ""),
+        "macs": f.get("macs", ""),
+    }
     formulas["flops"] = f"2*MACs = 2*{r.macs:,} = {2 * r.macs:,}" + (f" (MACs: {formulas['macs']})" if r.macs else "")
     return _Expected(r.name, values, formulas)
 
@@ -359,23 +415,40 @@ def _block_formulas(block: LayerRow, rows: list[LayerRow]) -> dict[str, str]:
     start = rows.index(block) + 1
     end = next((i for i in range(start, len(rows)) if rows[i].depth <= block.depth), len(rows))
     inside = [r for r in rows[start:end] if r.leaf]
-    return {"params": _sum_formula([r.params for r in inside], block.params, "its layers"),
-            "macs": _sum_formula([r.macs for r in inside], block.macs, "its layers")}
+    return {
+        "params": _sum_formula([r.params for r in inside], block.params, "its layers"),
+        "macs": _sum_formula([r.macs for r in inside], block.macs, "its layers"),
+    }
 
 
 def _input_expected(s: ModelSummary) -> _Expected:
     size = math.prod(s.input_shape)
-    return _Expected("input", {"shape": s.input_shape, "size": size, "params": 0, "macs": 0, "flops": 0},
-                     {"shape": "the network's input", "size": "*".join(map(str, s.input_shape)) + f" = {size:,}",
-                      "params": "0 (the input has no weights)", "macs": "0 (the input computes nothing)",
-                      "flops": "0 (the input computes nothing)"})
+    return _Expected(
+        "input",
+        {"shape": s.input_shape, "size": size, "params": 0, "macs": 0, "flops": 0},
+        {
+            "shape": "the network's input",
+            "size": "*".join(map(str, s.input_shape)) + f" = {size:,}",
+            "params": "0 (the input has no weights)",
+            "macs": "0 (the input computes nothing)",
+            "flops": "0 (the input computes nothing)",
+        },
+    )
 
 
 def _softmax_expected(s: ModelSummary) -> _Expected:
     size = math.prod(s.output_shape)
-    return _Expected("softmax", {"shape": s.output_shape, "size": size, "params": 0, "macs": 0, "flops": 0},
-                     {"shape": "same as the last layer's output", "size": f"{size:,}", "params": "0 (no weights)",
-                      "macs": "0 (no multiply-accumulates)", "flops": "0 (counted as no FLOPs)"})
+    return _Expected(
+        "softmax",
+        {"shape": s.output_shape, "size": size, "params": 0, "macs": 0, "flops": 0},
+        {
+            "shape": "same as the last layer's output",
+            "size": f"{size:,}",
+            "params": "0 (no weights)",
+            "macs": "0 (no multiply-accumulates)",
+            "flops": "0 (counted as no FLOPs)",
+        },
+    )
 
 
 class _Matcher:
@@ -391,8 +464,7 @@ class _Matcher:
             self.pools.setdefault("block:" + r.type.lower(), []).append(r)
         top = min((r.depth for r in blocks), default=0)
         self.pools["block"] = [r for r in blocks if r.depth == top]
-        self.pools["any"] = [r for r in summary.leaves
-                             if r.params or r.activations != math.prod(r.input_shape or (0,))]
+        self.pools["any"] = [r for r in summary.leaves if r.params or r.activations != math.prod(r.input_shape or (0,))]
         self.block_types = sorted({r.type.lower() for r in blocks})
         self.used: set[int] = set()
         self.kinds: set[str] = set()
@@ -439,23 +511,34 @@ class _Matcher:
         if kind == "total":
             return self.total()
         if kind is None:
-            return ("cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, "
-                    "bn or softmax")
+            return (
+                "cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, "
+                "bn or softmax"
+            )
         return self.softmax() if kind == "softmax" else self.take(kind)
 
     def total(self) -> _Expected:
         s = self.summary
         leaves = s.leaves
-        return _Expected("total", {"size": sum(self.sizes), "params": s.params, "macs": s.macs, "flops": 2 * s.macs},
-                         {"size": _sum_formula(self.sizes, sum(self.sizes), "the rows above"),
-                          "params": _sum_formula([r.params for r in leaves], s.params, "all layers"),
-                          "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers"),
-                          "flops": f"2*MACs = 2*{s.macs:,} = {2 * s.macs:,}"})
+        return _Expected(
+            "total",
+            {"size": sum(self.sizes), "params": s.params, "macs": s.macs, "flops": 2 * s.macs},
+            {
+                "size": _sum_formula(self.sizes, sum(self.sizes), "the rows above"),
+                "params": _sum_formula([r.params for r in leaves], s.params, "all layers"),
+                "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers"),
+                "flops": f"2*MACs = 2*{s.macs:,} = {2 * s.macs:,}",
+            },
+        )
 
     def left_out(self) -> list[str]:
         """Notes on model layers of the kinds the table lists that no row matched."""
-        return [f"not in the table: {r.name} ({r.type})" for kind in sorted(self.kinds)
-                for r in self.pools.get(kind, []) if id(r) not in self.used]
+        return [
+            f"not in the table: {r.name} ({r.type})"
+            for kind in sorted(self.kinds)
+            for r in self.pools.get(kind, [])
+            if id(r) not in self.used
+        ]
 
 
 def _align(table: Table, summary: ModelSummary) -> tuple[list[_Expected | str], list[str]]:

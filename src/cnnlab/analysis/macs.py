@@ -4,6 +4,7 @@ One MAC is one multiply-accumulate of a convolution or linear layer. Pooling, ac
 dropout and additions count zero MACs. Modules of our own define `macs(input_shape, output_shape)`
 (LeNet-5's subsampling and RBF layers) and `analysis_kind` ("conv", "dense", "pool").
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,15 @@ def kind_of(module: nn.Module) -> str:
         return "conv"
     if isinstance(module, nn.Linear):
         return "dense"
-    if isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                           nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
+    if isinstance(
+        module,
+        (
+            nn.modules.pooling._MaxPoolNd,
+            nn.modules.pooling._AvgPoolNd,
+            nn.modules.pooling._AdaptiveAvgPoolNd,
+            nn.modules.pooling._AdaptiveMaxPoolNd,
+        ),
+    ):
         return "pool"
     return "other"
 

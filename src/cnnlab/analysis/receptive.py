@@ -4,6 +4,7 @@ size: how many input pixels one unit sees; jump: input pixels between neighbouri
 start: centre of the first unit's field in input coordinates (pixel i covers [i, i+1), so the input starts at 0.5);
 extent: how many units the tensor has along the axis (dense layers see all of them).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,7 @@ class Axis:
     start: float = 0.5
     extent: int = 1
 
-    def through(self, kernel: int, stride: int, padding: int, dilation: int = 1, out_extent: int | None = None) -> "Axis":
+    def through(self, kernel: int, stride: int, padding: int, dilation: int = 1, out_extent: int | None = None) -> Axis:
         """The field after a sliding window (conv or pool) with these settings."""
         k = dilation * (kernel - 1) + 1
         return Axis(
@@ -27,7 +28,7 @@ class Axis:
             extent=out_extent if out_extent is not None else max((self.extent + 2 * padding - k) // stride + 1, 0),
         )
 
-    def whole(self) -> "Axis":
+    def whole(self) -> Axis:
         """The field of a unit that sees every position (dense layer, global pooling)."""
         return self.through(self.extent, max(self.extent, 1), 0, out_extent=1)
 
@@ -40,17 +41,19 @@ class Field:
     w: Axis
 
     @staticmethod
-    def of_input(height: int, width: int) -> "Field":
+    def of_input(height: int, width: int) -> Field:
         return Field(Axis(extent=height), Axis(extent=width))
 
-    def merge(self, other: "Field") -> "Field":
+    def merge(self, other: Field) -> Field:
         """Where branches meet (add, concat) a unit sees the union: keep the larger field per axis."""
         return Field(max(self.h, other.h, key=lambda a: a.size), max(self.w, other.w, key=lambda a: a.size))
 
     def as_dict(self) -> dict:
         """JSON form: plain numbers when both axes agree, [height, width] pairs otherwise."""
+
         def pick(a: float, b: float) -> float | list:
             return a if a == b else [a, b]
+
         start = pick(self.h.start, self.w.start)
         return {"size": pick(self.h.size, self.w.size), "jump": pick(self.h.jump, self.w.jump), "start": start}
 

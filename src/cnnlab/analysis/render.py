@@ -1,4 +1,5 @@
 """Render a ModelSummary as a terminal table, markdown, CSV or JSON, in torch (CHW) or Keras (HWC) convention."""
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,10 @@ from cnnlab.errors import CnnlabError
 
 FORMATS = ("table", "markdown", "csv", "json")
 CONVENTIONS = ("torch", "keras")
-MAC_NOTE = ("One MAC = one multiply-accumulate of a conv or linear layer (FLOPs = 2 x MACs); pooling, activations, "
-            "batch norm and additions count 0. Receptive field: size/jump/start in input pixels.")
+MAC_NOTE = (
+    "One MAC = one multiply-accumulate of a conv or linear layer (FLOPs = 2 x MACs); pooling, activations, "
+    "batch norm and additions count 0. Receptive field: size/jump/start in input pixels."
+)
 
 
 def shape_in(shape: tuple[int, ...], convention: str) -> tuple[int, ...]:
@@ -43,14 +46,23 @@ def keras_notes(summary: ModelSummary) -> list[str]:
 def _rows(summary: ModelSummary, convention: str) -> list[dict]:
     out = []
     for r in summary.rows:
-        out.append({
-            "name": r.name, "type": r.type, "depth": r.depth, "block": not r.leaf,
-            "output_shape": list(shape_in(r.output_shape, convention)), "activations": r.activations,
-            "params": r.params, "trainable_params": r.trainable_params, "frozen_params": r.frozen_params,
-            "macs": r.macs, "kind": r.kind,
-            "receptive_field": r.rf.as_dict() if r.rf else None,
-            "formulas": r.formulas,
-        })
+        out.append(
+            {
+                "name": r.name,
+                "type": r.type,
+                "depth": r.depth,
+                "block": not r.leaf,
+                "output_shape": list(shape_in(r.output_shape, convention)),
+                "activations": r.activations,
+                "params": r.params,
+                "trainable_params": r.trainable_params,
+                "frozen_params": r.frozen_params,
+                "macs": r.macs,
+                "kind": r.kind,
+                "receptive_field": r.rf.as_dict() if r.rf else None,
+                "formulas": r.formulas,
+            }
+        )
     return out
 
 
@@ -59,18 +71,30 @@ def to_dict(summary: ModelSummary, convention: str = "torch") -> dict:
     notes = [MAC_NOTE, *summary.notes]
     if convention == "keras":
         notes += keras_notes(summary)
-    return {"model": summary.model_name, "convention": convention,
-            "input_shape": list(shape_in(summary.input_shape, convention)),
-            "output_shape": list(shape_in(summary.output_shape, convention)),
-            "layers": _rows(summary, convention), "totals": summary.totals(), "shares": summary.shares(),
-            "notes": notes}
+    return {
+        "model": summary.model_name,
+        "convention": convention,
+        "input_shape": list(shape_in(summary.input_shape, convention)),
+        "output_shape": list(shape_in(summary.output_shape, convention)),
+        "layers": _rows(summary, convention),
+        "totals": summary.totals(),
+        "shares": summary.shares(),
+        "notes": notes,
+    }
 
 
 def _cells(r: LayerRow, convention: str, show_frozen: bool) -> list[str]:
     indent = "  " * max(r.depth - 1, 0)
     rf = r.rf.label() if r.rf else "-"
-    cells = [indent + r.name, r.type, fmt_shape(r.output_shape, convention), f"{r.activations:,}",
-             f"{r.params:,}" if r.params or r.leaf else "", f"{r.macs:,}" if r.macs or r.leaf else "", rf]
+    cells = [
+        indent + r.name,
+        r.type,
+        fmt_shape(r.output_shape, convention),
+        f"{r.activations:,}",
+        f"{r.params:,}" if r.params or r.leaf else "",
+        f"{r.macs:,}" if r.macs or r.leaf else "",
+        rf,
+    ]
     if show_frozen:
         cells.insert(5, f"{r.frozen_params:,}" if r.frozen_params else "")
     return cells
@@ -116,12 +140,40 @@ def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch")
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["name", "type", "depth", "block", "output_shape", "activations", "params", "trainable_params",
-                    "macs", "rf_size", "rf_jump", "rf_start"])
+        w.writerow(
+            [
+                "name",
+                "type",
+                "depth",
+                "block",
+                "output_shape",
+                "activations",
+                "params",
+                "trainable_params",
+                "macs",
+                "rf_size",
+                "rf_jump",
+                "rf_start",
+            ]
+        )
         for r in summary.rows:
             rf = r.rf.as_dict() if r.rf else {"size": "", "jump": "", "start": ""}
-            w.writerow([r.name, r.type, r.depth, int(not r.leaf), fmt_shape(r.output_shape, convention), r.activations,
-                        r.params, r.trainable_params, r.macs, rf["size"], rf["jump"], rf["start"]])
+            w.writerow(
+                [
+                    r.name,
+                    r.type,
+                    r.depth,
+                    int(not r.leaf),
+                    fmt_shape(r.output_shape, convention),
+                    r.activations,
+                    r.params,
+                    r.trainable_params,
+                    r.macs,
+                    rf["size"],
+                    rf["jump"],
+                    rf["start"],
+                ]
+            )
         return buf.getvalue()
     if fmt == "markdown":
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -129,8 +181,12 @@ def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch")
         return "\n".join(lines) + "\n\n" + "\n".join(f"- {x}" for x in _footer(summary, convention)) + "\n"
     numeric = {3, 4, 5, 6} if show_frozen else {3, 4, 5}
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
+
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
+        return "  ".join(
+            c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+
     rule = "-" * len(line(head))
     out = [f"{summary.model_name}", rule, line(head), rule, *[line(c) for c in body], rule]
     return "\n".join(out + _footer(summary, convention)) + "\n"

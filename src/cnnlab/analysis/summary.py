@@ -4,6 +4,7 @@ The model runs once on the meta device (no memory, no arithmetic), so even resne
 fraction of a second. Forward hooks record one row per module call; a TorchFunctionMode follows the
 receptive field through functional code between modules (residual additions, inception concatenations).
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,8 +21,24 @@ from cnnlab.analysis.receptive import Field, adaptive_window, conv_output
 from cnnlab.errors import CnnlabError, ShapeError
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
-MULTI_INPUT = {"cat", "concat", "concatenate", "stack", "add", "__add__", "__radd__", "__iadd__", "add_", "sub",
-               "__sub__", "mul", "__mul__", "__rmul__", "mul_", "maximum"}
+MULTI_INPUT = {
+    "cat",
+    "concat",
+    "concatenate",
+    "stack",
+    "add",
+    "__add__",
+    "__radd__",
+    "__iadd__",
+    "add_",
+    "sub",
+    "__sub__",
+    "mul",
+    "__mul__",
+    "__rmul__",
+    "mul_",
+    "maximum",
+}
 
 
 @dataclass
@@ -87,9 +104,14 @@ class ModelSummary:
         return out
 
     def totals(self) -> dict[str, int]:
-        return {"params": self.params, "trainable_params": self.trainable_params,
-                "frozen_params": self.params - self.trainable_params, "macs": self.macs,
-                "flops": 2 * self.macs, "activations": self.activations}
+        return {
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "frozen_params": self.params - self.trainable_params,
+            "macs": self.macs,
+            "flops": 2 * self.macs,
+            "activations": self.activations,
+        }
 
     def render(self, fmt: str = "table", convention: str = "torch") -> str:
         from cnnlab.analysis.render import render
@@ -105,8 +127,10 @@ def _geometry(module: nn.Module, h: int, w: int) -> list[tuple[int, int, int, in
         return [(*adaptive_window(size, o), 0, 1, False) for size, o in ((h, oh), (w, ow))]
     if not hasattr(module, "kernel_size") or not hasattr(module, "stride"):
         return None
+
     def pair(v: Any) -> tuple[int, int]:
         return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
     k = pair(module.kernel_size)
     s = pair(module.stride or module.kernel_size)
     d = pair(getattr(module, "dilation", 1))
@@ -136,7 +160,7 @@ class _Tracer(TorchFunctionMode):
         return hit[1] if hit is not None and hit[0] is t else None
 
     def put(self, t: Any, f: Field | None) -> None:
-        for x in (t if isinstance(t, (tuple, list)) else (t,)):
+        for x in t if isinstance(t, (tuple, list)) else (t,):
             if isinstance(x, torch.Tensor) and f is not None:
                 self.fields[id(x)] = (x, f)
 
@@ -207,8 +231,12 @@ def _is_block(module: nn.Module) -> bool:
     return not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
 
 
-def summarize(model: nn.Module | str, input_shape: tuple[int, int, int] | None = None,
-              num_classes: int | None = None, in_channels: int | None = None) -> ModelSummary:
+def summarize(
+    model: nn.Module | str,
+    input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+) -> ModelSummary:
     """Analyse `model` (an nn.Module or a zoo name / TOML path) on one C,H,W input (batch of one).
 
     Raises ShapeError (a CnnlabError) naming the first layer whose output would be empty, with the rows
@@ -243,8 +271,13 @@ def summarize(model: nn.Module | str, input_shape: tuple[int, int, int] | None =
         label = names[module] or name
         if calls[module] > 1:
             label += f" (call {calls[module]})"
-        row = LayerRow(label, type(module).__name__, len(open_rows) + 1, leaf,
-                       input_shape=tuple(x.shape[1:]) if x is not None else ())
+        row = LayerRow(
+            label,
+            type(module).__name__,
+            len(open_rows) + 1,
+            leaf,
+            input_shape=tuple(x.shape[1:]) if x is not None else (),
+        )
         if leaf and x is not None and x.dim() == 4:
             _check_window(module, row, x, rows)
         rows.append(row)
@@ -268,9 +301,12 @@ def summarize(model: nn.Module | str, input_shape: tuple[int, int, int] | None =
         if leaf:
             row.kind = kind_of(module)
             row.macs, mac_formula = layer_macs(module, row.input_shape, row.output_shape)
-            row.formulas = {"params": layer_params_formula(module), "macs": mac_formula,
-                            "output_shape": shape_formula(module, row.input_shape, row.output_shape),
-                            "activations": "*".join(map(str, row.output_shape)) + f" = {row.activations:,}"}
+            row.formulas = {
+                "params": layer_params_formula(module),
+                "macs": mac_formula,
+                "output_shape": shape_formula(module, row.input_shape, row.output_shape),
+                "activations": "*".join(map(str, row.output_shape)) + f" = {row.activations:,}",
+            }
             if len(row.input_shape) == 3:
                 geo = _geometry(module, row.input_shape[1], row.input_shape[2])
                 row.geometry = geo[0] if geo else None
@@ -301,23 +337,32 @@ def summarize(model: nn.Module | str, input_shape: tuple[int, int, int] | None =
     except Exception as e:  # torch's own shape errors: report them as the user's input problem
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = open_rows[-1].name if open_rows else name
-        raise ShapeError(f"{name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
-                         "check --input and the layer sizes", rows=[r for r in rows if r.output_shape]) from None
+        raise ShapeError(
+            f"{name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
+            "check --input and the layer sizes",
+            rows=[r for r in rows if r.output_shape],
+        ) from None
     finally:
         for h in handles:
             h.remove()
     unique = list(model.parameters())
-    return ModelSummary(name, shape, rows, sum(p.numel() for p in unique),
-                        sum(p.numel() for p in unique if p.requires_grad),
-                        output_shape=tuple(y.shape[1:]) if y is not None else ())
+    return ModelSummary(
+        name,
+        shape,
+        rows,
+        sum(p.numel() for p in unique),
+        sum(p.numel() for p in unique if p.requires_grad),
+        output_shape=tuple(y.shape[1:]) if y is not None else (),
+    )
 
 
 def _meta_copy(model: nn.Module) -> nn.Module:
     """The same architecture on the meta device, leaving the caller's model (and its weights) untouched."""
     if all(p.device.type == "meta" for p in model.parameters()):
         return model
-    memo: dict[int, torch.Tensor] = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
-                                     for p in model.parameters()}
+    memo: dict[int, torch.Tensor] = {
+        id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad) for p in model.parameters()
+    }
     memo.update({id(b): torch.empty_like(b, device="meta") for b in model.buffers()})
     return copy.deepcopy(model, memo)
 
@@ -353,4 +398,6 @@ def _check_window(module: nn.Module, row: LayerRow, x: torch.Tensor, rows: list[
             raise ShapeError(
                 f"layer {row.name!r} ({row.type} {kh}x{kw}{dil}, padding {ph}): its {h}x{w} input is smaller than "
                 f"its effective {eff} kernel, so its output would be empty; use a larger input, less stride or "
-                f"dilation before it, or more padding", rows=[r for r in rows if r.output_shape])
+                f"dilation before it, or more padding",
+                rows=[r for r in rows if r.output_shape],
+            )

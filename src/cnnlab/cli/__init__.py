@@ -1,6 +1,7 @@
 """The `cnnlab` command: parses arguments, calls the library, maps CnnlabError to exit status 2.
 
 Each capability keeps its commands in its own module here with a `register(subparsers)` function."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Commands on models themselves: models, summary, check."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from cnnlab.analysis import ModelSummary, render, summarize
-
     from cnnlab.rundir import RunDir, open_run
     from cnnlab.transfer import frozen
 
@@ -34,11 +34,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
     is_run = RunDir(args.model).exists()
     if is_run:
-        given = [flag for flag, value in (("--input", args.input), ("--in-channels", args.in_channels),
-                                          ("--num-classes", args.num_classes)) if value is not None]
+        given = [
+            flag
+            for flag, value in (
+                ("--input", args.input),
+                ("--in-channels", args.in_channels),
+                ("--num-classes", args.num_classes),
+            )
+            if value is not None
+        ]
         if given:
-            raise CnnlabError(f"{' and '.join(given)} cannot change a run: {args.model} is summarised as it was "
-                              "trained; give a model name or network file to try other shapes")
+            raise CnnlabError(
+                f"{' and '.join(given)} cannot change a run: {args.model} is summarised as it was "
+                "trained; give a model name or network file to try other shapes"
+            )
     try:
         if is_run:  # a run: its trained model, with its frozen layers
             run = open_run(args.model)
@@ -77,8 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
     s.add_argument("--in-channels", type=int, help="input channels (default: from --input or the model's)")
     s.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
-    s.add_argument("--convention", choices=["torch", "keras"], default="torch",
-                   help="keras: HWC shapes and notes where Keras semantics differ")
+    s.add_argument(
+        "--convention",
+        choices=["torch", "keras"],
+        default="torch",
+        help="keras: HWC shapes and notes where Keras semantics differ",
+    )
     s.set_defaults(func=cmd_summary)
 
     c = sub.add_parser("check", help="grade a hand-made layer table (markdown or CSV) against the real model")

@@ -1,4 +1,5 @@
 """Helpers shared by the command modules: argument types and the RunConfig flags."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,7 @@ def out_path(path: str, flag: str, folder: bool) -> Path:
 
 def typed(conv: type, flag: str) -> Callable[[str], object]:
     """An argparse type converting with `conv`; floats must be finite (--lr inf would train on NaN losses)."""
+
     def parse(text: str) -> object:
         try:
             value = conv(text)
@@ -50,6 +52,7 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
         if conv is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{flag} takes a finite number, got {text!r}")
         return value
+
     return parse
 
 
@@ -63,8 +66,14 @@ def config_flags(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
         if f.name in ("input", "augment"):
-            p.add_argument(flag, default=argparse.SUPPRESS, metavar="A,B",
-                           type=(lambda t: list(parse_shape(t))) if f.name == "input" else (lambda t: [a for a in t.split(",") if a]))
+            p.add_argument(
+                flag,
+                default=argparse.SUPPRESS,
+                metavar="A,B",
+                type=(lambda t: list(parse_shape(t)))
+                if f.name == "input"
+                else (lambda t: [a for a in t.split(",") if a]),
+            )
         elif kind.startswith("bool"):
             p.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction)
         else:

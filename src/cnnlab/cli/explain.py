@@ -1,4 +1,5 @@
 """Commands that look inside a network: gradcam, features, filters, and the classic image-filter lab (filter)."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,15 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
         stem = Path(image).stem if Path(image).stem not in used else f"{Path(image).stem}-{i}"
         used.add(stem)
         path = save_png(tile, out / f"{stem}-gradcam.png")
-        print(f"{image}: {label}; deletion AUC {check.saliency_auc[i]:.3f} (random {check.random_auc[i]:.3f}) -> {path}")
+        print(
+            f"{image}: {label}; deletion AUC {check.saliency_auc[i]:.3f} (random {check.random_auc[i]:.3f}) -> {path}"
+        )
     if len(tiles) > 1:
         print(f"grid: {save_png(grid(tiles, labels), out / 'gradcam-grid.png')}")
-    print(f"mean deletion AUC over {len(tiles)} image(s): {check.saliency_auc.mean():.3f} "
-          f"(random {check.random_auc.mean():.3f})")
+    print(
+        f"mean deletion AUC over {len(tiles)} image(s): {check.saliency_auc.mean():.3f} "
+        f"(random {check.random_auc.mean():.3f})"
+    )
     return 0
 
 
@@ -77,16 +82,24 @@ def cmd_filter(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    g = sub.add_parser("gradcam", help="Grad-CAM heatmaps over images for a run's model, with a deletion check",
-                       description="Writes OUT/<image>-gradcam.png per image and OUT/gradcam-grid.png for several, and "
-                                   "prints the deletion AUC of each map next to a random-order baseline.")
+    g = sub.add_parser(
+        "gradcam",
+        help="Grad-CAM heatmaps over images for a run's model, with a deletion check",
+        description="Writes OUT/<image>-gradcam.png per image and OUT/gradcam-grid.png for several, and "
+        "prints the deletion AUC of each map next to a random-order baseline.",
+    )
     g.add_argument("run")
     g.add_argument("images", nargs="+")
     g.add_argument("--layer", help="conv layer to explain (default: the last)")
     which = g.add_mutually_exclusive_group()
     which.add_argument("--class", dest="target", metavar="K", help="class to explain, by name or index")
-    which.add_argument("--predicted", dest="target", action="store_const", const=None,
-                       help="explain each image's predicted class (the default)")
+    which.add_argument(
+        "--predicted",
+        dest="target",
+        action="store_const",
+        const=None,
+        help="explain each image's predicted class (the default)",
+    )
     g.add_argument("--method", choices=("gradcam", "gradcam++"), default="gradcam")
     g.add_argument("--out", default="gradcam", help="output folder (default ./gradcam)")
     g.add_argument("--batch-size", type=typed(int, "--batch-size"), default=32)
@@ -102,13 +115,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     k = sub.add_parser("filters", help="grid PNG of a conv layer's learned kernels")
     k.add_argument("run")
     k.add_argument("--layer", help="conv layer (default: the first)")
-    k.add_argument("--channels", choices=("mean", "each"), default="mean",
-                   help="layers not reading 3 channels: mean over input channels, or one tile per input channel")
+    k.add_argument(
+        "--channels",
+        choices=("mean", "each"),
+        default="mean",
+        help="layers not reading 3 channels: mean over input channels, or one tile per input channel",
+    )
     k.add_argument("--out", help="PNG path (default filters-LAYER.png)")
     k.set_defaults(func=cmd_filters)
 
     c = sub.add_parser("filter", help="apply a classic kernel (sobel-x, blur, ...) to an image: the edge-detection lab")
     c.add_argument("image")
-    c.add_argument("--kernel", required=True, help="sobel-x|sobel-y|sharpen|outline|blur|emboss or a text file of numbers")
+    c.add_argument(
+        "--kernel", required=True, help="sobel-x|sobel-y|sharpen|outline|blur|emboss or a text file of numbers"
+    )
     c.add_argument("--out", help="PNG path (default IMAGE-KERNEL.png)")
     c.set_defaults(func=cmd_filter)

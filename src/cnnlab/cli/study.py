@@ -1,4 +1,5 @@
 """Commands on several runs: compare (run a study file) and report (one HTML file for runs and studies)."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,12 @@ def _images(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("compare", help="run a study file of runs (or grids) and tabulate and report them",
-                       description="Runs each study run in order into OUT/runs/NAME, skipping finished runs and "
-                                   "resuming interrupted ones; writes OUT/table.md, table.csv and report.html.")
+    c = sub.add_parser(
+        "compare",
+        help="run a study file of runs (or grids) and tabulate and report them",
+        description="Runs each study run in order into OUT/runs/NAME, skipping finished runs and "
+        "resuming interrupted ones; writes OUT/table.md, table.csv and report.html.",
+    )
     c.add_argument("study", help="study TOML (see examples/studies/)")
     c.add_argument("--out", help="study directory (default runs/studies/STUDY)")
     c.add_argument("--data-dir", help="data root for every run (also fills {data_dir} in the study)")

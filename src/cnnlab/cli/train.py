@@ -1,4 +1,5 @@
 """Commands on training runs: train, eval, predict, lr-find, demo."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run: {out}")
     for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped"):
         value = summary[key]
-        print(f"{key:>15}: {value:.4f}" if isinstance(value, float) and key.endswith("accuracy") else f"{key:>15}: {value}")
+        print(
+            f"{key:>15}: {value:.4f}"
+            if isinstance(value, float) and key.endswith("accuracy")
+            else f"{key:>15}: {value}"
+        )
     for finding in summary["diagnosis"]:
         print(f"      diagnosis: {finding}")
     return 0
@@ -71,14 +76,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="train a model on a dataset into a run directory",
-                       description="Settings come from flags or an experiment TOML file (flags override it).")
+    t = sub.add_parser(
+        "train",
+        help="train a model on a dataset into a run directory",
+        description="Settings come from flags or an experiment TOML file (flags override it).",
+    )
     t.add_argument("experiment", nargs="?", help="experiment TOML with RunConfig keys (model, data, epochs, ...)")
     config_flags(t)
     t.add_argument("--out", help="run directory (default runs/MODEL-DATA-sSEED)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument("--progress", default=None, action=argparse.BooleanOptionalAction,
-                   help="per-batch progress bar (default: when stderr is a terminal)")
+    t.add_argument(
+        "--progress",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="per-batch progress bar (default: when stderr is a terminal)",
+    )
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")

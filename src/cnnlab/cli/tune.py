@@ -1,4 +1,5 @@
 """The tune command: hyperparameter search over a TOML space, study summaries, retraining the best trial."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if (args.space is None) == (args.summary is None):
         raise CnnlabError("give a space file to search, or --summary STUDY_DIR to report on a study (not both)")
     if args.summary is None:
-        _, sdir = tune(args.space, args.out, trials=args.trials, timeout=args.timeout, sampler=args.sampler,
-                       pruner=args.pruner, storage=args.storage, study_name=args.study, data_dir=args.data_dir,
-                       limit=args.limit, epochs=args.epochs, budget=args.budget, log=_log)
+        _, sdir = tune(
+            args.space,
+            args.out,
+            trials=args.trials,
+            timeout=args.timeout,
+            sampler=args.sampler,
+            pruner=args.pruner,
+            storage=args.storage,
+            study_name=args.study,
+            data_dir=args.data_dir,
+            limit=args.limit,
+            epochs=args.epochs,
+            budget=args.budget,
+            log=_log,
+        )
         study_dir = str(sdir.path)
     else:
         study_dir = args.summary
@@ -35,25 +48,37 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.retrain_best:
         summary = retrain_best(study_dir, log=_log)
         print(f"best configuration retrained on train+val: {sdir.best}")
-        print(f"  test_accuracy: {summary['test_accuracy']:.4f} ({summary['test_size']} images), "
-              f"{summary['epochs_run']} epochs, {summary['params']:,} params")
+        print(
+            f"  test_accuracy: {summary['test_accuracy']:.4f} ({summary['test_size']} images), "
+            f"{summary['epochs_run']} epochs, {summary['params']:,} params"
+        )
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("tune", help="hyperparameter search (Optuna) over a TOML space; one run directory per trial",
-                       description="Search SPACE.toml, or report on a study with --summary STUDY_DIR. Trials are "
-                                   "counted over all workers of a study; rerunning the command continues it.")
+    t = sub.add_parser(
+        "tune",
+        help="hyperparameter search (Optuna) over a TOML space; one run directory per trial",
+        description="Search SPACE.toml, or report on a study with --summary STUDY_DIR. Trials are "
+        "counted over all workers of a study; rerunning the command continues it.",
+    )
     t.add_argument("space", nargs="?", help="search space TOML ([train], [objective], [params.NAME], [network])")
     t.add_argument("--trials", type=typed(int, "--trials"), default=20, help="trials in the study in all (default 20)")
     t.add_argument("--timeout", type=typed(float, "--timeout"), help="start no new trial after S seconds")
-    t.add_argument("--budget", type=typed(int, "--budget"), metavar="EPOCHS",
-                   help="epochs the whole study may train, pruned trials' epochs included; the trial running "
-                        "when it is spent ends there")
+    t.add_argument(
+        "--budget",
+        type=typed(int, "--budget"),
+        metavar="EPOCHS",
+        help="epochs the whole study may train, pruned trials' epochs included; the trial running "
+        "when it is spent ends there",
+    )
     t.add_argument("--sampler", default="tpe", help="random | tpe | gp | cmaes (default tpe)")
     t.add_argument("--pruner", default="hyperband", help="hyperband | median | none (default hyperband)")
-    t.add_argument("--storage", help="database URL shared by workers, e.g. postgresql://user@host:5432/db "
-                                     "(default: SQLite in the study directory)")
+    t.add_argument(
+        "--storage",
+        help="database URL shared by workers, e.g. postgresql://user@host:5432/db "
+        "(default: SQLite in the study directory)",
+    )
     t.add_argument("--study", help="study name (default: the space file's name)")
     t.add_argument("--out", help="study directory (default runs/tune-SPACE)")
     t.add_argument("--data-dir", help="data root for the trials")
@@ -61,6 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=typed(int, "--epochs"), help="epochs per trial (overrides [train])")
     t.add_argument("--summary", metavar="STUDY_DIR", help="print the best trials of a study and write its plots")
     t.add_argument("--top", type=typed(int, "--top"), default=10, help="best trials to list (default 10)")
-    t.add_argument("--retrain-best", action="store_true",
-                   help="train the best configuration on train+val into STUDY_DIR/best and report test accuracy")
+    t.add_argument(
+        "--retrain-best",
+        action="store_true",
+        help="train the best configuration on train+val into STUDY_DIR/best and report test accuracy",
+    )
     t.set_defaults(func=cmd_tune)

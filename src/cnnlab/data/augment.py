@@ -39,8 +39,9 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     return (x - m) / s
 
 
-def to_inputs(pixels: torch.Tensor, scale: float, mean: Sequence[float] | None,
-              std: Sequence[float] | None) -> torch.Tensor:
+def to_inputs(
+    pixels: torch.Tensor, scale: float, mean: Sequence[float] | None, std: Sequence[float] | None
+) -> torch.Tensor:
     """Pixels in 0..255 -> model inputs: times `scale` (1/255 for 0..1, 1 for raw), then standardised.
 
     mean/std are always in 0..1 units (dataset statistics, torchvision's), so with raw pixels they are scaled to

@@ -83,8 +83,12 @@ class Dataset:
         """A copy with every split adapted to `target_chw` (see cnnlab.data.adapt); mean/std are recomputed.
         Refused before allocating when the adapted images (uint8) would not fit in this machine's memory."""
         count = len(self.train_y) + len(self.val_y) + len(self.test_y)
-        require_memory(count * math.prod(target_chw), f"{self.name} adapted to {'x'.join(map(str, target_chw))}",
-                       f"{count:,} images", "use a smaller --input or a --limit")
+        require_memory(
+            count * math.prod(target_chw),
+            f"{self.name} adapted to {'x'.join(map(str, target_chw))}",
+            f"{count:,} images",
+            "use a smaller --input or a --limit",
+        )
         return replace(
             self,
             train_x=adapt(self.train_x, target_chw, mode),

@@ -235,12 +235,16 @@ class _SizeCap:
 
     def take(self, name: str, size: int) -> int:
         if size > MAX_MEMBER_BYTES:
-            raise CnnlabError(f"archive {self.archive}: member {name!r} unpacks to {size:,} bytes, over the "
-                              f"{MAX_MEMBER_BYTES:,}-byte limit per member (a decompression bomb?); refusing to use it")
+            raise CnnlabError(
+                f"archive {self.archive}: member {name!r} unpacks to {size:,} bytes, over the "
+                f"{MAX_MEMBER_BYTES:,}-byte limit per member (a decompression bomb?); refusing to use it"
+            )
         self.total += size
         if self.total > MAX_TOTAL_BYTES:
-            raise CnnlabError(f"archive {self.archive} unpacks to more than {MAX_TOTAL_BYTES:,} bytes "
-                              "(a decompression bomb?); refusing to use it")
+            raise CnnlabError(
+                f"archive {self.archive} unpacks to more than {MAX_TOTAL_BYTES:,} bytes "
+                "(a decompression bomb?); refusing to use it"
+            )
         return size
 
 
@@ -326,8 +330,10 @@ def walk(top: Path) -> Iterator[tuple[str, list[str], list[str]]]:
             sub = os.path.join(folder, d)
             ident = _dir_id(sub)
             if ident in ancestors:
-                raise CnnlabError(f"folder dataset {top}: {Path(sub).relative_to(top).as_posix()} links back to a "
-                                  "folder above it, a loop that never ends; remove or replace the link")
+                raise CnnlabError(
+                    f"folder dataset {top}: {Path(sub).relative_to(top).as_posix()} links back to a "
+                    "folder above it, a loop that never ends; remove or replace the link"
+                )
             above[sub] = ancestors | {ident}
         yield folder, subdirs, names
 

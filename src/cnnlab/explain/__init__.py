@@ -5,6 +5,7 @@
 `load_run` (from cnnlab.train.inference, shared with `cnnlab predict`) is the one way these get a run's model and
 turn image files into its inputs, so an explanation sees exactly what `cnnlab predict` feeds the network.
 """
+
 from cnnlab.train.inference import LoadedRun, load_run
 
 __all__ = ["LoadedRun", "load_run"]

@@ -4,6 +4,7 @@ Pixels are blacked out most-salient first, in equal steps, and the softmax proba
 tracked; the area under that curve (x: fraction deleted, 0..1) is low when the map found the evidence. The same
 curve for a seeded random order is the baseline a meaningful map must beat.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -30,8 +31,14 @@ def _ranks(order: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(order).scatter_(1, order, steps)
 
 
-def _curves(probabilities: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor, ranks: torch.Tensor,
-            targets: torch.Tensor, counts: list[int], fill: float) -> torch.Tensor:
+def _curves(
+    probabilities: Callable[[torch.Tensor], torch.Tensor],
+    pixels: torch.Tensor,
+    ranks: torch.Tensor,
+    targets: torch.Tensor,
+    counts: list[int],
+    fill: float,
+) -> torch.Tensor:
     """Class probability (M, steps + 1) for M deletion orders (ranks row m deletes from image m % N).
 
     Every (step, order) pair is one image; they go to the model in chunks of CHUNK, not one small batch per step."""
@@ -48,9 +55,15 @@ def _curves(probabilities: Callable[[torch.Tensor], torch.Tensor], pixels: torch
     return out.view(len(counts), m).T
 
 
-def deletion_check(probabilities: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor,
-                   heatmaps: torch.Tensor, targets: torch.Tensor, steps: int = STEPS, seed: int = 0,
-                   fill: float = 0.0) -> DeletionResult:
+def deletion_check(
+    probabilities: Callable[[torch.Tensor], torch.Tensor],
+    pixels: torch.Tensor,
+    heatmaps: torch.Tensor,
+    targets: torch.Tensor,
+    steps: int = STEPS,
+    seed: int = 0,
+    fill: float = 0.0,
+) -> DeletionResult:
     """Deletion curves and AUCs for heatmaps (N, H, W) over pixels (N, C, H, W) in 0..255.
 
     `probabilities(pixels)` returns softmax probabilities (N, classes); deleted pixels get `fill` in every channel
@@ -67,5 +80,6 @@ def deletion_check(probabilities: Callable[[torch.Tensor], torch.Tensor], pixels
     fractions = torch.tensor(counts, dtype=torch.float32) / (h * w)
     curves = _curves(probabilities, pixels, _ranks(torch.cat([saliency_order, random_order])), targets, counts, fill)
     sal, rnd = curves[:n], curves[n:]
-    return DeletionResult(fractions, sal, rnd, torch.trapezoid(sal, fractions, dim=1),
-                          torch.trapezoid(rnd, fractions, dim=1))
+    return DeletionResult(
+        fractions, sal, rnd, torch.trapezoid(sal, fractions, dim=1), torch.trapezoid(rnd, fractions, dim=1)
+    )

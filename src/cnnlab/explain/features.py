@@ -1,4 +1,5 @@
 """Feature maps: what one layer outputs for one image, each channel drawn as a small picture in a grid."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,6 +30,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
                 spatial.append(name)
                 if name == layer and not kept:
                     kept.append(output.clone())  # before any in-place op that follows the layer
+
         return hook
 
     handles = [m.register_forward_hook(watch(name)) for name, m in modules.items() if name]

@@ -4,6 +4,7 @@ A layer that reads 3 channels (the first layer on RGB images) shows each filter 
 filter as the mean over its input channels, or with `channels="each"` one grayscale tile per input channel
 (a row per filter).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,10 @@ def conv_kernels(model: nn.Module, layer: str | None) -> tuple[str, torch.Tensor
     name, module = find_conv_layer(model, layer if layer is not None else next(iter(conv_layers(model)), None))
     weight = getattr(module, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        raise CnnlabError(f"layer {name!r} ({type(module).__name__}) keeps no (out, in, h, w) kernel tensor to draw; "
-                          "choose a plain conv layer")
+        raise CnnlabError(
+            f"layer {name!r} ({type(module).__name__}) keeps no (out, in, h, w) kernel tensor to draw; "
+            "choose a plain conv layer"
+        )
     return name, weight.detach().float()
 
 

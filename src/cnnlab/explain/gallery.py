@@ -1,4 +1,5 @@
 """Grad-CAM pictures for a set of images: one overlay per image, and the labelled gallery the HTML report embeds."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,9 @@ def gradcam_gallery(run_dir: str | Path, n: int = 8, seed: int = 0) -> bytes:
     return gallery_png(run, data.test_x, data.test_y, n, seed, str(run_dir))
 
 
-def gallery_png(run: LoadedRun, images: torch.Tensor, labels: torch.Tensor, n: int = 8, seed: int = 0,
-                name: str = "the run") -> bytes:
+def gallery_png(
+    run: LoadedRun, images: torch.Tensor, labels: torch.Tensor, n: int = 8, seed: int = 0, name: str = "the run"
+) -> bytes:
     """gradcam_gallery for test images already at hand (uint8 N, C, H, W and their labels), as the report has them."""
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(labels), generator=g)[:n]

@@ -4,6 +4,7 @@ A forward hook keeps the chosen layer's output A (N, K, h, w); autograd gives dS
 logit. Grad-CAM weighs each map by its mean gradient, Grad-CAM++ by positive gradients with per-pixel
 coefficients; the weighted sum, rectified, upsampled to the input and scaled to a maximum of 1, is the heatmap.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,11 @@ class CamResult:
 
 def conv_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Convolutional layers by their module name, in registration order (nn.Conv2d and cnnlab's own conv layers)."""
-    return {name: m for name, m in model.named_modules()
-            if name and (isinstance(m, nn.Conv2d) or getattr(m, "analysis_kind", None) == "conv")}
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if name and (isinstance(m, nn.Conv2d) or getattr(m, "analysis_kind", None) == "conv")
+    }
 
 
 def find_conv_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]:
@@ -58,8 +62,9 @@ def _weights(a: torch.Tensor, g: torch.Tensor, method: str) -> torch.Tensor:
     return (alpha * g.clamp(min=0)).sum((2, 3))
 
 
-def _cam_batch(model: nn.Module, module: nn.Module, x: torch.Tensor, targets: torch.Tensor | None,
-               method: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _cam_batch(
+    model: nn.Module, module: nn.Module, x: torch.Tensor, targets: torch.Tensor | None, method: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     kept: list[torch.Tensor] = []
 
     def hook(_: nn.Module, __: tuple, output: torch.Tensor) -> torch.Tensor:
@@ -71,7 +76,9 @@ def _cam_batch(model: nn.Module, module: nn.Module, x: torch.Tensor, targets: to
         with torch.enable_grad():
             logits = model(x.detach().requires_grad_(True))
             if not kept or kept[-1].dim() != 4:
-                raise CnnlabError("the chosen layer gave no (N, C, H, W) output in the forward pass; choose another --layer")
+                raise CnnlabError(
+                    "the chosen layer gave no (N, C, H, W) output in the forward pass; choose another --layer"
+                )
             a = kept[-1]
             t = logits.argmax(1) if targets is None else targets
             (g,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), a)
@@ -84,8 +91,14 @@ def _cam_batch(model: nn.Module, module: nn.Module, x: torch.Tensor, targets: to
     return cam, t.detach(), torch.softmax(logits.detach(), 1)
 
 
-def grad_cam(model: nn.Module, x: torch.Tensor, layer: str | None = None, target: int | torch.Tensor | None = None,
-             method: str = "gradcam", batch_size: int = 64) -> CamResult:
+def grad_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str | None = None,
+    target: int | torch.Tensor | None = None,
+    method: str = "gradcam",
+    batch_size: int = 64,
+) -> CamResult:
     """Heatmaps for model inputs `x` (N, C, H, W), explaining `target` (a class for all, one per image, or None
     for each image's predicted class) at conv layer `layer` (default: the last). The model is put in eval mode, so
     dropout and batch norm do not make an image's map depend on its batch."""
@@ -96,7 +109,11 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str | None = None, target
     name, module = find_conv_layer(model, layer)
     model.eval()
     targets = None if target is None else torch.as_tensor(target, dtype=torch.long).expand(len(x))
-    parts = [_cam_batch(model, module, x[i:i + batch_size], None if targets is None else targets[i:i + batch_size], method)
-             for i in range(0, len(x), batch_size)]
+    parts = [
+        _cam_batch(
+            model, module, x[i : i + batch_size], None if targets is None else targets[i : i + batch_size], method
+        )
+        for i in range(0, len(x), batch_size)
+    ]
     heat, t, probs = (torch.cat(p) for p in zip(*parts))
     return CamResult(name, heat, t, probs)

@@ -3,6 +3,7 @@
 Functions take numpy arrays of floats in [0, 1], (H, W) or (H, W, 3), and return Pillow images, so the tensor
 code elsewhere stays free of drawing details.
 """
+
 from __future__ import annotations
 
 import io
@@ -56,8 +57,12 @@ def _fit(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: i
     return text
 
 
-def grid(tiles: list[Image.Image], labels: list[str] | None = None, cols: int | None = None,
-         colors: list[tuple[int, int, int]] | None = None) -> Image.Image:
+def grid(
+    tiles: list[Image.Image],
+    labels: list[str] | None = None,
+    cols: int | None = None,
+    colors: list[tuple[int, int, int]] | None = None,
+) -> Image.Image:
     """Tiles in rows of `cols` (default: about square) on white, each with its label above it when labels are given."""
     if not tiles:
         raise ValueError("grid needs at least one tile")

@@ -4,6 +4,7 @@ Kernels are applied as a conv layer applies its weights (cross-correlation, no f
 flat image gives exactly zero for an edge detector. A kernel file is whitespace-separated numbers forming an odd
 square (one row per line, or all on one line).
 """
+
 from __future__ import annotations
 
 import math
@@ -50,12 +51,16 @@ def read_kernel_file(path: str | Path) -> torch.Tensor:
         raise CnnlabError(f"kernel file {p} holds an infinite or NaN value; use finite numbers")
     k = math.isqrt(len(values))
     if k * k != len(values) or k % 2 == 0:
-        raise CnnlabError(f"kernel file {p} holds {len(values)} numbers; a kernel needs an odd square count "
-                          "(9 for 3x3, 25 for 5x5, ...)")
+        raise CnnlabError(
+            f"kernel file {p} holds {len(values)} numbers; a kernel needs an odd square count "
+            "(9 for 3x3, 25 for 5x5, ...)"
+        )
     if len(rows) > 1 and any(len(row) != k for row in rows):
         bad = next(i for i, row in enumerate(rows, start=1) if len(row) != k)
-        raise CnnlabError(f"kernel file {p}: row {bad} has {len(rows[bad - 1])} numbers; a {k}x{k} kernel needs {k} "
-                          "per row (or put all numbers on one line)")
+        raise CnnlabError(
+            f"kernel file {p}: row {bad} has {len(rows[bad - 1])} numbers; a {k}x{k} kernel needs {k} "
+            "per row (or put all numbers on one line)"
+        )
     return torch.tensor(values, dtype=torch.float32).view(k, k)
 
 
@@ -96,5 +101,7 @@ def filter_lab(pixels: torch.Tensor, spec: str) -> Image.Image:
     scale = display_scale(*pixels.shape[-2:])
     tiles = [to_image(rgb.permute(1, 2, 0).numpy(), scale)]
     tiles += [to_image(_shown(r, zero_sum), scale) for r in responses]
-    labels = ["input"] + [f"|{plane} * {name}|" if zero_sum else f"{plane} * {name}" for plane in ("gray", "R", "G", "B")]
+    labels = ["input"] + [
+        f"|{plane} * {name}|" if zero_sum else f"{plane} * {name}" for plane in ("gray", "R", "G", "B")
+    ]
     return grid(tiles, labels, cols=len(tiles))

@@ -1,4 +1,5 @@
 """Readable output of runs and studies: tables (terminal, markdown, CSV), plots (PNG) and one self-contained HTML file."""
+
 from cnnlab.report.html import write_report
 from cnnlab.report.tables import render_table, run_row
 

@@ -1,4 +1,5 @@
 """What a report argument is: a run directory, a `compare` study directory or a `tune` study directory."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ class Group:
     runs: dict[str, Path]
     notes: str = ""
     plots: dict[str, bytes] = field(default_factory=dict)
-    detailed: set[str] | None = None   # runs that get a full section (None: all)
+    detailed: set[str] | None = None  # runs that get a full section (None: all)
 
 
 def collect(paths: list[str | Path]) -> list[Group]:
@@ -32,9 +33,13 @@ def collect(paths: list[str | Path]) -> list[Group]:
         elif (p / "trials").is_dir():
             groups.append(_tune_group(p))
         else:
-            raise CnnlabError(f"{p} is not a run directory or a study directory (from `cnnlab train`, `compare` or `tune`)")
+            raise CnnlabError(
+                f"{p} is not a run directory or a study directory (from `cnnlab train`, `compare` or `tune`)"
+            )
     if not any(g.runs for g in groups):
-        raise CnnlabError("nothing to report: none of the given runs has finished; finish them with `cnnlab train ... --resume`")
+        raise CnnlabError(
+            "nothing to report: none of the given runs has finished; finish them with `cnnlab train ... --resume`"
+        )
     return groups
 
 
@@ -46,6 +51,8 @@ def _tune_group(path: Path) -> Group:
     if RunDir(path / "best").finished():
         runs["best (retrained)"] = path / "best"
         detailed.add("best (retrained)")
-    plots = {f"optimisation history of {path.name}" if k == "history" else f"parameter importances of {path.name}": v
-             for k, v in study_plots(path).items()}
+    plots = {
+        f"optimisation history of {path.name}" if k == "history" else f"parameter importances of {path.name}": v
+        for k, v in study_plots(path).items()
+    }
     return Group(f"hyperparameter search {path.name}", runs, "", plots, detailed)

@@ -1,4 +1,5 @@
 """One self-contained HTML file (images embedded as data URIs, no scripts, no network) for runs and studies."""
+
 from __future__ import annotations
 
 import base64
@@ -8,11 +9,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnlab.atomic import write_bytes, write_text
 from cnnlab.errors import CnnlabError
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
 from cnnlab.report.tables import COLUMNS, cells, run_row
-from cnnlab.atomic import write_bytes, write_text
 
 if TYPE_CHECKING:
     from cnnlab.train.inference import LoadedRun
@@ -34,17 +35,26 @@ class Figures:
 
     def img(self, png: bytes, alt: str, name: str) -> str:
         stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", name).strip("-")
-        stem = next(f"{stem}-{i}" if i else stem for i in range(len(self.files) + 1)
-                    if (f"{stem}-{i}" if i else stem) + ".png" not in self.files)
+        stem = next(
+            f"{stem}-{i}" if i else stem
+            for i in range(len(self.files) + 1)
+            if (f"{stem}-{i}" if i else stem) + ".png" not in self.files
+        )
         self.files[stem + ".png"] = png
-        return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-                f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+        return (
+            f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+        )
 
 
 def _table(rows: list[dict]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in COLUMNS)
-    body = "".join("<tr>" + "".join(f'<td class="{"num" if i > 2 else ""}">{html.escape(c)}</td>'
-                                    for i, c in enumerate(cells(r))) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"num" if i > 2 else ""}">{html.escape(c)}</td>' for i, c in enumerate(cells(r)))
+        + "</tr>"
+        for r in rows
+    )
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -55,27 +65,52 @@ def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
 
     ev = evaluate_run(run, with_images=True)
     summary, path = run.run.summary or {}, run.run.path
-    parts = [f"<h3>{html.escape(name)}</h3>", f"<p>{html.escape(str(path))}: test accuracy "
-             f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>"]
+    parts = [
+        f"<h3>{html.escape(name)}</h3>",
+        f"<p>{html.escape(str(path))}: test accuracy "
+        f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>",
+    ]
     for finding in summary.get("diagnosis") or []:
         parts.append(f'<p class="notes">diagnosis: {html.escape(finding)}</p>')
-    parts.append(fig.img(plots.confusion(ev["confusion"], ev["classes"], f"{name}: confusion matrix"),
-                         f"{name}: confusion matrix (rows true, columns predicted)", f"{name}-confusion"))
-    parts.append(fig.img(plots.per_class(ev["per_class_accuracy"], ev["classes"], f"{name}: per-class accuracy"),
-                         f"{name}: per-class test accuracy", f"{name}-per-class"))
-    parts.append(fig.img(plots.samples(ev["images"], ev["labels"], ev["predictions"], ev["classes"]),
-                         f"{name}: test images, predicted / true (wrong in red)", f"{name}-samples"))
+    parts.append(
+        fig.img(
+            plots.confusion(ev["confusion"], ev["classes"], f"{name}: confusion matrix"),
+            f"{name}: confusion matrix (rows true, columns predicted)",
+            f"{name}-confusion",
+        )
+    )
+    parts.append(
+        fig.img(
+            plots.per_class(ev["per_class_accuracy"], ev["classes"], f"{name}: per-class accuracy"),
+            f"{name}: per-class test accuracy",
+            f"{name}-per-class",
+        )
+    )
+    parts.append(
+        fig.img(
+            plots.samples(ev["images"], ev["labels"], ev["predictions"], ev["classes"]),
+            f"{name}: test images, predicted / true (wrong in red)",
+            f"{name}-samples",
+        )
+    )
     if gradcam:
         from cnnlab.explain.gallery import gallery_png
 
         try:
-            parts.append(fig.img(gallery_png(run, ev["images"], ev["labels"], n=gradcam, name=str(path)),
-                                 f"{name}: Grad-CAM, last conv layer, predicted class", f"{name}-gradcam"))
+            parts.append(
+                fig.img(
+                    gallery_png(run, ev["images"], ev["labels"], n=gradcam, name=str(path)),
+                    f"{name}: Grad-CAM, last conv layer, predicted class",
+                    f"{name}-gradcam",
+                )
+            )
         except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
             parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")
     with frozen(run.model, run.run.config.freeze) as model:  # trainable vs frozen, as `cnnlab summary RUN`
         layers = summarize(model, run.input_shape).render("table")
-    parts.append(f"<details><summary>settings (the run config)</summary><pre>{html.escape(run.run.config_text)}</pre></details>")
+    parts.append(
+        f"<details><summary>settings (the run config)</summary><pre>{html.escape(run.run.config_text)}</pre></details>"
+    )
     parts.append(f"<details><summary>layer summary</summary><pre>{html.escape(layers)}</pre></details>")
     return "\n".join(parts)
 
@@ -96,20 +131,35 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
         parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
     parts.append(_table(rows))
     parts += [fig.img(png, caption, caption) for caption, png in group.plots.items()]
-    parts.append(fig.img(plots.curves(metrics),
-                         f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)", "curves"))
+    parts.append(
+        fig.img(
+            plots.curves(metrics),
+            f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)",
+            "curves",
+        )
+    )
     return "\n".join(parts + sections), rows
 
 
-def write_report(paths: list[str | Path], out: str | Path, title: str = "cnnlab report", gradcam: int = 8,
-                 plots_dir: str | Path | None = None) -> Path:
+def write_report(
+    paths: list[str | Path],
+    out: str | Path,
+    title: str = "cnnlab report",
+    gradcam: int = 8,
+    plots_dir: str | Path | None = None,
+) -> Path:
     """Write the report for runs and study directories to `out` (atomically); `gradcam` images per run (0: none);
     with `plots_dir`, every plot is also written there as a PNG file."""
     return write_report_rows(paths, out, title, gradcam, plots_dir)[0]
 
 
-def write_report_rows(paths: list[str | Path], out: str | Path, title: str = "cnnlab report", gradcam: int = 8,
-                      plots_dir: str | Path | None = None) -> tuple[Path, list[dict]]:
+def write_report_rows(
+    paths: list[str | Path],
+    out: str | Path,
+    title: str = "cnnlab report",
+    gradcam: int = 8,
+    plots_dir: str | Path | None = None,
+) -> tuple[Path, list[dict]]:
     """write_report, also returning the table rows of every run shown (so `compare` opens each run once)."""
     if gradcam < 0:
         raise CnnlabError(f"--gradcam must be 0 or more images, got {gradcam}")
@@ -122,9 +172,11 @@ def write_report_rows(paths: list[str | Path], out: str | Path, title: str = "cn
     built = [_group(g, gradcam, len(shown) > 1 or g.title != title, fig) for g in shown]
     body = "\n".join(b for b, _ in built)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-           f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>generated by cnnlab on {stamp}</p>"
-           f"{body}</body></html>")
+    doc = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>generated by cnnlab on {stamp}</p>"
+        f"{body}</body></html>"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, doc)
     if plots_dir is not None:

@@ -1,5 +1,6 @@
 """Plots of runs as PNG bytes (matplotlib, Agg): curves of all runs overlaid, confusion matrix, per-class accuracy,
 and a grid of test images with predicted and true labels (wrong ones in red)."""
+
 from __future__ import annotations
 
 import io
@@ -8,9 +9,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
-import torch  # noqa: E402
-
+import matplotlib.pyplot as plt
+import torch
 
 
 def _png(fig: Any) -> bytes:
@@ -30,8 +30,14 @@ def curves(runs: dict[str, list[dict[str, Any]]]) -> bytes:
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
             ax.plot(epochs, [r[f"train_{key}"] for r in rows], color=color, marker="o", label=f"{name} train")
             if any(r[f"val_{key}"] is not None for r in rows):
-                ax.plot(epochs, [r[f"val_{key}"] for r in rows], color=color, marker="o", linestyle="--",
-                        label=f"{name} val")
+                ax.plot(
+                    epochs,
+                    [r[f"val_{key}"] for r in rows],
+                    color=color,
+                    marker="o",
+                    linestyle="--",
+                    label=f"{name} val",
+                )
     for ax, title in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_title(title)
@@ -68,8 +74,14 @@ def per_class(accuracy: list[float], classes: list[str], title: str) -> bytes:
     return _png(fig)
 
 
-def samples(images: torch.Tensor, labels: torch.Tensor, predictions: torch.Tensor, classes: list[str],
-            n: int = 24, seed: int = 0) -> bytes:
+def samples(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    predictions: torch.Tensor,
+    classes: list[str],
+    n: int = 24,
+    seed: int = 0,
+) -> bytes:
     """A seeded sample of test images, titled 'predicted / true'; wrong predictions in red."""
     pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
     cols = 8

@@ -1,4 +1,5 @@
 """One row per run, read from its run directory: the comparison table of `compare` and `report`."""
+
 from __future__ import annotations
 
 import csv
@@ -11,9 +12,17 @@ from cnnlab.analysis.render import human
 if TYPE_CHECKING:
     from cnnlab.train.inference import LoadedRun
 
-COLUMNS = [("run", "run"), ("model", "model"), ("sizes", "train/val/test"), ("train_accuracy", "train acc"),
-           ("test_accuracy", "test acc"), ("best_epoch", "best epoch"), ("train_seconds", "train time"),
-           ("params", "params (trainable/total)"), ("macs", "MACs")]
+COLUMNS = [
+    ("run", "run"),
+    ("model", "model"),
+    ("sizes", "train/val/test"),
+    ("train_accuracy", "train acc"),
+    ("test_accuracy", "test acc"),
+    ("best_epoch", "best epoch"),
+    ("train_seconds", "train time"),
+    ("params", "params (trainable/total)"),
+    ("macs", "MACs"),
+]
 
 
 def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, Any]:
@@ -27,18 +36,37 @@ def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, A
     if s is None:
         raise CnnlabError(f"{path} has not finished (no summary); resume it with --resume")
     macs = summarize(run.model, tuple(s["input_shape"])).macs
-    return {"run": name or Path(path).name, "model": config.model if not config.model.endswith(".toml")
-            else Path(config.model).name, "train_size": s["train_size"], "val_size": s["val_size"],
-            "test_size": s["test_size"], "train_accuracy": s["train_accuracy"], "test_accuracy": s["test_accuracy"],
-            "best_epoch": s["best_epoch"], "epochs_run": s["epochs_run"], "train_seconds": s["train_seconds"],
-            "trainable_params": s["trainable_params"], "params": s["params"], "macs": macs, "path": str(path)}
+    return {
+        "run": name or Path(path).name,
+        "model": config.model if not config.model.endswith(".toml") else Path(config.model).name,
+        "train_size": s["train_size"],
+        "val_size": s["val_size"],
+        "test_size": s["test_size"],
+        "train_accuracy": s["train_accuracy"],
+        "test_accuracy": s["test_accuracy"],
+        "best_epoch": s["best_epoch"],
+        "epochs_run": s["epochs_run"],
+        "train_seconds": s["train_seconds"],
+        "trainable_params": s["trainable_params"],
+        "params": s["params"],
+        "macs": macs,
+        "path": str(path),
+    }
 
 
 def cells(row: dict[str, Any]) -> list[str]:
-    pct = (lambda v: "-" if v is None else f"{v:.2%}")
-    return [row["run"], row["model"], f"{row['train_size']}/{row['val_size']}/{row['test_size']}",
-            pct(row["train_accuracy"]), pct(row["test_accuracy"]), f"{row['best_epoch']}/{row['epochs_run']}",
-            f"{row['train_seconds']:.1f} s", f"{row['trainable_params']:,}/{row['params']:,}", human(row["macs"])]
+    pct = lambda v: "-" if v is None else f"{v:.2%}"
+    return [
+        row["run"],
+        row["model"],
+        f"{row['train_size']}/{row['val_size']}/{row['test_size']}",
+        pct(row["train_accuracy"]),
+        pct(row["test_accuracy"]),
+        f"{row['best_epoch']}/{row['epochs_run']}",
+        f"{row['train_seconds']:.1f} s",
+        f"{row['trainable_params']:,}/{row['params']:,}",
+        human(row["macs"]),
+    ]
 
 
 def render_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:
@@ -46,8 +74,21 @@ def render_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:
     heads = [h for _, h in COLUMNS]
     if fmt == "csv":
         buf = io.StringIO()
-        keys = ["run", "model", "train_size", "val_size", "test_size", "train_accuracy", "test_accuracy", "best_epoch",
-                "epochs_run", "train_seconds", "trainable_params", "params", "macs"]
+        keys = [
+            "run",
+            "model",
+            "train_size",
+            "val_size",
+            "test_size",
+            "train_accuracy",
+            "test_accuracy",
+            "best_epoch",
+            "epochs_run",
+            "train_seconds",
+            "trainable_params",
+            "params",
+            "macs",
+        ]
         w = csv.DictWriter(buf, keys, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
@@ -58,6 +99,7 @@ def render_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in body]) + "\n"
     widths = [max(len(x) for x in col) for col in zip(heads, *body)]
     right = {3, 4, 5, 6, 7, 8}
-    fmt_row = (lambda cells: "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                                       for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+    fmt_row = lambda cells: "  ".join(
+        c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    ).rstrip()
     return "\n".join([fmt_row(heads), "  ".join("-" * w for w in widths)] + [fmt_row(c) for c in body]) + "\n"

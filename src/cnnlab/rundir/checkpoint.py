@@ -10,6 +10,7 @@ Until that one rename the previous set is the run's state, so a process killed a
 old set or the new one. Readers verify sizes and digests against the manifest, so a damaged file is named, never
 loaded. Folders the manifest does not name are leftovers of a killed writer and are removed by the next writer.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,8 +55,9 @@ def metrics_csv(rows: list[dict[str, Any]]) -> str:
 
 def parse_metrics(text: str) -> list[dict[str, Any]]:
     rows = list(csv.DictReader(io.StringIO(text)))
-    return [{k: (int(v) if k == "epoch" else float(v) if v not in ("", None) else None) for k, v in r.items()}
-            for r in rows]
+    return [
+        {k: (int(v) if k == "epoch" else float(v) if v not in ("", None) else None) for k, v in r.items()} for r in rows
+    ]
 
 
 def _tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -63,7 +65,7 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except FileNotFoundError:
         raise
-    except Exception as e:  # noqa: BLE001 (safetensors raises several kinds on a damaged file)
+    except Exception as e:
         raise CnnlabError(f"checkpoint {path} is unreadable ({e.__class__.__name__}); retrain or restore it") from None
 
 
@@ -94,8 +96,10 @@ class Checkpoint:
             raise
         except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
             first = (str(e).splitlines() or [""])[0][:120]
-            raise CnnlabError(f"the resumable state {path} is not a plain tensor file ({e.__class__.__name__}: "
-                              f"{first}); refusing to load it: retrain the run") from None
+            raise CnnlabError(
+                f"the resumable state {path} is not a plain tensor file ({e.__class__.__name__}: "
+                f"{first}); refusing to load it: retrain the run"
+            ) from None
 
 
 class CheckpointStore:
@@ -113,11 +117,18 @@ class CheckpointStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise CnnlabError(f"{path} is damaged ({e.__class__.__name__}); remove the run directory and retrain") from None
+            raise CnnlabError(
+                f"{path} is damaged ({e.__class__.__name__}); remove the run directory and retrain"
+            ) from None
         ok = isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("last"), dict)
-        ok = ok and all(isinstance(data.get(k), dict) and isinstance(data[k].get("dir"), str)
-                        and isinstance(data[k].get("files"), dict) and isinstance(data[k].get("epoch"), int)
-                        for k in ("last", "best") if data.get(k) is not None)
+        ok = ok and all(
+            isinstance(data.get(k), dict)
+            and isinstance(data[k].get("dir"), str)
+            and isinstance(data[k].get("files"), dict)
+            and isinstance(data[k].get("epoch"), int)
+            for k in ("last", "best")
+            if data.get(k) is not None
+        )
         if not ok:
             raise CnnlabError(f"{path} is not a cnnlab checkpoint manifest; remove the run directory and retrain")
         return data
@@ -155,13 +166,17 @@ class CheckpointStore:
             path = folder / Path(name).name
             got = {"size": path.stat().st_size}
             if got["size"] != want.get("size") or _digest(path) != want:
-                raise CnnlabError(f"checkpoint file {path} is damaged (its size or sha256 differs from the manifest); "
-                                  "restore it or retrain the run")
+                raise CnnlabError(
+                    f"checkpoint file {path} is damaged (its size or sha256 differs from the manifest); "
+                    "restore it or retrain the run"
+                )
         try:
             meta = json.loads((folder / META).read_text())
             metrics = parse_metrics((folder / METRICS).read_text())
         except (ValueError, KeyError, TypeError) as e:
-            raise CnnlabError(f"checkpoint {folder} has unreadable metadata ({e.__class__.__name__}); retrain the run") from None
+            raise CnnlabError(
+                f"checkpoint {folder} has unreadable metadata ({e.__class__.__name__}); retrain the run"
+            ) from None
         if not isinstance(meta, dict):
             raise CnnlabError(f"checkpoint {folder / META} is not a metadata object; retrain the run")
         return Checkpoint(folder, entry["epoch"], meta, metrics, _tensors(folder / WEIGHTS) if weights else {})
@@ -182,9 +197,17 @@ class CheckpointStore:
         if self.folder.exists():
             shutil.rmtree(self.folder)
 
-    def publish(self, epoch: int, weights: dict[str, torch.Tensor], train_state: dict[str, Any],
-                meta: dict[str, Any], metrics: list[dict[str, Any]], best: bool, stopped: str | None = None,
-                ema: dict[str, torch.Tensor] | None = None) -> None:
+    def publish(
+        self,
+        epoch: int,
+        weights: dict[str, torch.Tensor],
+        train_state: dict[str, Any],
+        meta: dict[str, Any],
+        metrics: list[dict[str, Any]],
+        best: bool,
+        stopped: str | None = None,
+        ema: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         """Write epoch `epoch`'s set and make it the last (and, with best=True, the best) in one atomic step."""
         name = f"epoch-{epoch:04d}"
         final = self.folder / name
@@ -196,9 +219,13 @@ class CheckpointStore:
             # RuntimeError from its zip writer)
             state = io.BytesIO()
             torch.save(train_state, state)
-            contents = [(WEIGHTS, lambda: save(weights)), (EMA, (lambda: save(ema)) if ema is not None else None),
-                        (STATE, state.getvalue), (META, lambda: json.dumps(meta, indent=2).encode()),
-                        (METRICS, lambda: metrics_csv(metrics).encode())]
+            contents = [
+                (WEIGHTS, lambda: save(weights)),
+                (EMA, (lambda: save(ema)) if ema is not None else None),
+                (STATE, state.getvalue),
+                (META, lambda: json.dumps(meta, indent=2).encode()),
+                (METRICS, lambda: metrics_csv(metrics).encode()),
+            ]
             for file, content in contents:
                 if content is not None:
                     (tmp / file).write_bytes(content())

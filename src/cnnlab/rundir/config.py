@@ -1,4 +1,5 @@
 """RunConfig: every setting of a training run, validated once, saved as config.toml in the run directory."""
+
 from __future__ import annotations
 
 import math
@@ -24,13 +25,13 @@ class RunConfig:
     model: str = "mnist-cnn"
     data: str = "digits"
     data_dir: str | None = None
-    input: list[int] | None = None        # C, H, W the data is adapted to (default: the model's input size)
-    resize: str = "pad"                   # how to adapt image size: pad (MNIST 28 -> 32, as LeCun did) or resize
+    input: list[int] | None = None  # C, H, W the data is adapted to (default: the model's input size)
+    resize: str = "pad"  # how to adapt image size: pad (MNIST 28 -> 32, as LeCun did) or resize
     limit: int | None = None
-    val_split: float = 0.1                # fraction (< 1) or count (>= 1) of train held out, stratified
-    normalize: bool = True                # subtract the dataset mean, divide by std
-    pixels: str = "unit"                  # unit: scale to 0..1; raw: feed 0..255 (what a Keras model without Rescaling sees)
-    augment: list[str] | None = None      # "crop" (pad 4 + random crop), "flip"
+    val_split: float = 0.1  # fraction (< 1) or count (>= 1) of train held out, stratified
+    normalize: bool = True  # subtract the dataset mean, divide by std
+    pixels: str = "unit"  # unit: scale to 0..1; raw: feed 0..255 (what a Keras model without Rescaling sees)
+    augment: list[str] | None = None  # "crop" (pad 4 + random crop), "flip"
     epochs: int = 5
     batch_size: int = 64
     optimizer: str = "adam"
@@ -39,29 +40,30 @@ class RunConfig:
     nesterov: bool = False
     weight_decay: float = 0.0
     schedule: str = "constant"
-    step_size: int = 10                   # step: epochs between decays
-    gamma: float = 0.1                    # step / exponential: decay factor
-    decay: float = 0.0                    # time: lr0 / (1 + decay * t), t in epochs (Keras' decay is per step)
+    step_size: int = 10  # step: epochs between decays
+    gamma: float = 0.1  # step / exponential: decay factor
+    decay: float = 0.0  # time: lr0 / (1 + decay * t), t in epochs (Keras' decay is per step)
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     init: str = "default"
     init_std: float = 0.01
     seed: int = 0
-    patience: int | None = None           # early stopping on `monitor`
-    gl_alpha: float | None = None         # Prechelt's GL criterion: stop when 100*(E_val/E_opt - 1) > alpha
+    patience: int | None = None  # early stopping on `monitor`
+    gl_alpha: float | None = None  # Prechelt's GL criterion: stop when 100*(E_val/E_opt - 1) > alpha
     monitor: str = "val_accuracy"
     device: str = "cpu"
-    channels_last: bool = True           # NHWC memory layout: oneDNN (CPU) and tensor cores (GPU) run convs fastest
-    precision: str = "fp32"               # fp32, or bf16 autocast (CPUs with AVX512-BF16/AMX, Ampere+ GPUs)
-    compile: bool = False                 # torch.compile the model (pays a compile time up front)
-    init_from: str | None = None          # transfer: a run directory, a .safetensors file or torchvision:<Weights>
-    freeze: str = "none"                  # none, features (train the dense head only), all-but-last:N
-    head_lr: float | None = None          # learning rate of the dense head (default: --lr)
-    freeze_bn: bool = False               # keep every batch-norm layer's running statistics fixed
-    norm_stats: str = "auto"              # mean/std: auto (the source's when it has them), dataset, source
+    channels_last: bool = True  # NHWC memory layout: oneDNN (CPU) and tensor cores (GPU) run convs fastest
+    precision: str = "fp32"  # fp32, or bf16 autocast (CPUs with AVX512-BF16/AMX, Ampere+ GPUs)
+    compile: bool = False  # torch.compile the model (pays a compile time up front)
+    init_from: str | None = None  # transfer: a run directory, a .safetensors file or torchvision:<Weights>
+    freeze: str = "none"  # none, features (train the dense head only), all-but-last:N
+    head_lr: float | None = None  # learning rate of the dense head (default: --lr)
+    freeze_bn: bool = False  # keep every batch-norm layer's running statistics fixed
+    norm_stats: str = "auto"  # mean/std: auto (the source's when it has them), dataset, source
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         """Raise a one-line CnnlabError for the first bad setting."""
+
         def positive(name: str, integer: bool = False, allow_none: bool = False, zero: bool = False) -> None:
             v = getattr(self, name)
             if v is None and allow_none:
@@ -70,8 +72,10 @@ class RunConfig:
             ok = ok and (v >= 0 if zero else v > 0) and (not integer or float(v).is_integer())
             if not ok:
                 kind = "integer" if integer else "number"
-                raise CnnlabError(f"--{name.replace('_', '-')} must be a {'non-negative' if zero else 'positive'} "
-                                  f"{kind}, got {v!r}")
+                raise CnnlabError(
+                    f"--{name.replace('_', '-')} must be a {'non-negative' if zero else 'positive'} {kind}, got {v!r}"
+                )
+
         for name in ("epochs", "batch_size", "step_size"):
             positive(name, integer=True)
         for name in ("lr", "init_std"):
@@ -92,11 +96,16 @@ class RunConfig:
             raise CnnlabError(f"--val-split must be a fraction below 1 or a whole count, got {self.val_split}")
         if self.label_smoothing >= 1:
             raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
-        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("init", INITS),
-                              ("monitor", MONITORS), ("resize", ("pad", "resize")),
-                              ("pixels", ("unit", "raw")),
-                              ("norm_stats", ("auto", "dataset", "source")),
-                              ("precision", ("fp32", "bf16"))):
+        for name, allowed in (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("init", INITS),
+            ("monitor", MONITORS),
+            ("resize", ("pad", "resize")),
+            ("pixels", ("unit", "raw")),
+            ("norm_stats", ("auto", "dataset", "source")),
+            ("precision", ("fp32", "bf16")),
+        ):
             if getattr(self, name) not in allowed:
                 raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         for a in self.augment or []:
@@ -114,7 +123,7 @@ class RunConfig:
         return tomli_w.dumps({k: v for k, v in asdict(self).items() if v is not None})
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> RunConfig:
         known = {f.name for f in fields(cls)}
         values = {k.replace("-", "_"): v for k, v in values.items()}
         unknown = sorted(set(values) - known)
@@ -123,13 +132,16 @@ class RunConfig:
         return cls(**values)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "RunConfig":
+    def from_toml(cls, path: str | Path) -> RunConfig:
         return cls.from_dict(read_toml(path, "experiment file"), str(path))
 
     def differences(self, other: RunConfig) -> list[str]:
         """The settings, other than the RESUMABLE ones, in which `other` differs (empty: the same run)."""
-        return [f.name for f in fields(self) if f.name not in self.RESUMABLE
-                and getattr(self, f.name) != getattr(other, f.name)]
+        return [
+            f.name
+            for f in fields(self)
+            if f.name not in self.RESUMABLE and getattr(self, f.name) != getattr(other, f.name)
+        ]
 
     # Settings that may differ when resuming a run (everything else must match).
     RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")

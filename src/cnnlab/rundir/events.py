@@ -2,6 +2,7 @@
 
 Written with tensorboard's record writer on a plain file: torch.utils.tensorboard and tensorboard's EventFileWriter
 both import TensorFlow whenever it is installed (seconds of start-up and log noise on every run)."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,9 @@ class EventLog:
         for key, value in row.items():
             if key != "epoch" and value is not None:
                 split, _, metric = key.partition("_")
-                values.append(self._summary.Value(tag=f"{metric}/{split}" if metric else key, simple_value=float(value)))
+                values.append(
+                    self._summary.Value(tag=f"{metric}/{split}" if metric else key, simple_value=float(value))
+                )
         self._write(self._event(step=row["epoch"], wall_time=time.time(), summary=self._summary(value=values)))
 
     def _write(self, event: Any) -> None:

@@ -3,6 +3,7 @@ written and released by the kernel when its holder dies, so a killed run is neve
 
 The lock file stays empty (the holder's PID is read from /proc/locks, not written), so taking the lock and being
 refused changes no byte of the run."""
+
 from __future__ import annotations
 
 import errno
@@ -43,8 +44,9 @@ class WriterLock:
                 raise
             pid = _holder(self.path)
             by = f"process {pid}" if pid else "another process"
-            raise CnnlabError(f"{self.what} is being written by {by}; wait for it to finish (or stop it), "
-                              "or use another --out") from None
+            raise CnnlabError(
+                f"{self.what} is being written by {by}; wait for it to finish (or stop it), or use another --out"
+            ) from None
         self._fd = fd
         return self
 

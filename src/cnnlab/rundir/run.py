@@ -6,6 +6,7 @@
 
 `open_run` reads a run once for every command that uses it (eval, predict, report, explain, transfer);
 `RunWriter` is the one process that writes it (train)."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,13 @@ from cnnlab.rundir.events import EventLog
 from cnnlab.rundir.lock import WriterLock
 
 CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD = (
-    "config.toml", "metrics.csv", "summary.json", "checkpoints", ".lock", "tensorboard")
+    "config.toml",
+    "metrics.csv",
+    "summary.json",
+    "checkpoints",
+    ".lock",
+    "tensorboard",
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,9 @@ class RunDir:
 
     def config(self) -> RunConfig:
         if not self.exists():
-            raise CnnlabError(f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with "
-                              "`cnnlab train ... --out DIR`")
+            raise CnnlabError(
+                f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with `cnnlab train ... --out DIR`"
+            )
         return RunConfig.from_toml(self.path / CONFIG)
 
     def config_text(self) -> str:
@@ -65,10 +73,14 @@ class RunDir:
         try:
             summary = json.loads((self.path / SUMMARY).read_text())
         except FileNotFoundError:
-            raise CnnlabError(f"{self.path} has no {SUMMARY}: the run has not finished; resume it with --resume") from None
+            raise CnnlabError(
+                f"{self.path} has no {SUMMARY}: the run has not finished; resume it with --resume"
+            ) from None
         except (OSError, ValueError) as e:
-            raise CnnlabError(f"{self.path / SUMMARY} is damaged ({e.__class__.__name__}); resume the run with "
-                              "--resume to write it again") from None
+            raise CnnlabError(
+                f"{self.path / SUMMARY} is damaged ({e.__class__.__name__}); resume the run with "
+                "--resume to write it again"
+            ) from None
         if not isinstance(summary, dict):
             raise CnnlabError(f"{self.path / SUMMARY} is not a run summary; resume the run with --resume")
         return summary
@@ -123,8 +135,9 @@ def build_model(name: str, meta: dict[str, Any]) -> nn.Module:
     from cnnlab.zoo import create_model
 
     build = meta.get("build") or {"num_classes": len(meta["classes"]), "in_channels": meta["input_shape"][0]}
-    return create_model(name, num_classes=build["num_classes"], in_channels=build["in_channels"],
-                        **build.get("options", {}))
+    return create_model(
+        name, num_classes=build["num_classes"], in_channels=build["in_channels"], **build.get("options", {})
+    )
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
@@ -180,14 +193,17 @@ class RunWriter:
         if manifest is None:
             return  # nothing trained yet: a new run, or one killed before its first checkpoint, starts over
         if not resume:
-            raise CnnlabError(f"{self.path} already holds a run (trained to epoch {manifest['last']['epoch']}); "
-                              "use --resume to continue it or another --out")
+            raise CnnlabError(
+                f"{self.path} already holds a run (trained to epoch {manifest['last']['epoch']}); "
+                "use --resume to continue it or another --out"
+            )
         old = self.dir.config()
         differ = old.differences(config)
         if differ:
             said = "; ".join(f"{d} is {getattr(config, d)!r} but the run used {getattr(old, d)!r}" for d in differ)
-            raise CnnlabError(f"--resume: {said}; resume with the run's settings (only "
-                              f"{', '.join(RunConfig.RESUMABLE)} may change)")
+            raise CnnlabError(
+                f"--resume: {said}; resume with the run's settings (only {', '.join(RunConfig.RESUMABLE)} may change)"
+            )
 
     def resumable(self) -> bool:
         """Whether `start` will resume from a checkpoint (rather than start the run over)."""
@@ -225,18 +241,36 @@ class RunWriter:
         """Start a TensorBoard event file for epochs from `first_epoch` on (see events.EventLog)."""
         self.events = EventLog(self.path / TENSORBOARD, first_epoch)
 
-    def publish(self, epoch: int, model: nn.Module, train_state: dict[str, Any], meta: dict[str, Any],
-                metrics: list[dict[str, Any]], best: bool, stopped: str | None = None,
-                ema: nn.Module | None = None) -> None:
+    def publish(
+        self,
+        epoch: int,
+        model: nn.Module,
+        train_state: dict[str, Any],
+        meta: dict[str, Any],
+        metrics: list[dict[str, Any]],
+        best: bool,
+        stopped: str | None = None,
+        ema: nn.Module | None = None,
+    ) -> None:
         """One epoch's checkpoint set, atomically; then the metrics.csv copy."""
         try:
-            self.store.publish(epoch, _tensors(model), train_state, meta, metrics, best, stopped,
-                               _tensors(ema) if ema is not None else None)
+            self.store.publish(
+                epoch,
+                _tensors(model),
+                train_state,
+                meta,
+                metrics,
+                best,
+                stopped,
+                _tensors(ema) if ema is not None else None,
+            )
             write_text(self.path / METRICS, metrics_csv(metrics))
         except OSError as e:
             kept = f"epoch {epoch - 1}'s checkpoint is kept" if epoch > 1 else "no checkpoint was written"
-            raise CnnlabError(f"cannot write epoch {epoch}'s checkpoint in {self.path}: {e.strerror or e}; {kept}: "
-                              "make room (or copy the run elsewhere) and continue with --resume") from None
+            raise CnnlabError(
+                f"cannot write epoch {epoch}'s checkpoint in {self.path}: {e.strerror or e}; {kept}: "
+                "make room (or copy the run elsewhere) and continue with --resume"
+            ) from None
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_text(self.path / SUMMARY, json.dumps(summary, indent=2))
@@ -249,5 +283,3 @@ class RunWriter:
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-
-

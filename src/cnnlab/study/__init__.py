@@ -1,4 +1,5 @@
 """Comparison studies: a TOML file of runs (or grids of runs), run in order, resumable, tabulated and reported."""
+
 from cnnlab.study.plan import PlannedRun, Study, load_study
 from cnnlab.study.runner import run_study
 

@@ -9,6 +9,7 @@
 
 `{data_dir}` in any string setting is the data root (--data-dir, else [defaults] data_dir, else the default root).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
-from cnnlab.tomlfile import read_toml
 from cnnlab.rundir import RunConfig
+from cnnlab.tomlfile import read_toml
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
@@ -28,7 +29,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 class PlannedRun:
     name: str
     config: RunConfig
-    after: list[str] = field(default_factory=list)   # runs whose weights this one starts from
+    after: list[str] = field(default_factory=list)  # runs whose weights this one starts from
 
 
 @dataclass
@@ -45,7 +46,9 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Stu
     doc = read_toml(path, "study file")
     unknown = sorted(set(doc) - {"title", "expected", "defaults", "runs"})
     if unknown:
-        raise CnnlabError(f"{path}: unknown key(s) {', '.join(unknown)}; a study has title, expected, [defaults], [[runs]]")
+        raise CnnlabError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; a study has title, expected, [defaults], [[runs]]"
+        )
     runs = doc.get("runs")
     if not isinstance(runs, list) or not runs:
         raise CnnlabError(f"{path}: no [[runs]]; add at least one run table with a name")

@@ -1,4 +1,5 @@
 """Running a study: each run in order into OUT/runs/NAME, skipping finished runs and resuming interrupted ones."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from cnnlab.errors import CnnlabError
-from cnnlab.study.plan import PlannedRun, Study
 from cnnlab.atomic import write_text
-from cnnlab.rundir import RunConfig
-from cnnlab.rundir import RunDir
+from cnnlab.errors import CnnlabError
+from cnnlab.rundir import RunConfig, RunDir
+from cnnlab.study.plan import PlannedRun, Study
 
 
 def run_dir(out: Path, name: str) -> Path:
@@ -25,27 +25,40 @@ def resolved(run: PlannedRun, out: Path) -> RunConfig:
     return run.config
 
 
-def run_study(study: Study, out: str | Path, log: Callable[[str], None] | None = None,
-              progress: bool | None = None) -> list[Path]:
+def run_study(
+    study: Study, out: str | Path, log: Callable[[str], None] | None = None, progress: bool | None = None
+) -> list[Path]:
     """Train every run that is not complete; returns the run directories in study order."""
     from cnnlab.train import train
 
     log = log or (lambda s: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "study.json", json.dumps({"study": str(study.path), "title": study.title,
-                                               "expected": study.expected,
-                                               "runs": [r.name for r in study.runs]}, indent=2))
+    write_text(
+        out / "study.json",
+        json.dumps(
+            {
+                "study": str(study.path),
+                "title": study.title,
+                "expected": study.expected,
+                "runs": [r.name for r in study.runs],
+            },
+            indent=2,
+        ),
+    )
     dirs = []
     for i, run in enumerate(study.runs, start=1):
         path = run_dir(out, run.name)
         config = resolved(run, out)
         state = _state(path, config)
-        log(f"[{i}/{len(study.runs)}] {run.name}: " + {"done": "complete, skipped", "partial": "resuming",
-                                                       "new": "training"}[state])
+        log(
+            f"[{i}/{len(study.runs)}] {run.name}: "
+            + {"done": "complete, skipped", "partial": "resuming", "new": "training"}[state]
+        )
         if state != "done":
-            train(config, path, resume=state == "partial", log=lambda s, n=run.name: log(f"  {n}: {s}"),
-                  progress=progress)
+            train(
+                config, path, resume=state == "partial", log=lambda s, n=run.name: log(f"  {n}: {s}"), progress=progress
+            )
         dirs.append(path)
     return dirs
 
@@ -59,8 +72,10 @@ def _state(path: Path, config: RunConfig) -> str:
     differ = saved.differences(config)
     if differ:
         d = differ[0]
-        raise CnnlabError(f"{path} was trained with {d} = {getattr(saved, d)!r}, the study now says {getattr(config, d)!r}; "
-                          "remove that run directory to redo it, or use another --out")
+        raise CnnlabError(
+            f"{path} was trained with {d} = {getattr(saved, d)!r}, the study now says {getattr(config, d)!r}; "
+            "remove that run directory to redo it, or use another --out"
+        )
     if run.finished() and _same_resumables(saved, config):
         return "done"
     return "partial" if run.has_checkpoint() else "new"

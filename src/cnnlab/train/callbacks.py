@@ -1,8 +1,10 @@
 """The engine's small callback set (after fastai's and Lightning's): code that watches or steers a run without
 touching the loop. Override only what you need; every hook is optional."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cnnlab.train.setup import Setup

@@ -2,6 +2,7 @@
 
 Each check returns a one-paragraph finding with likely causes and what to try, or None.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,9 @@ import torch
 from torch import nn
 
 
-def at_chance(history: list[dict], num_classes: int, normalized: bool, pixels: str = "unit", samples: int = 0,
-              min_epochs: int = 2) -> str | None:
+def at_chance(
+    history: list[dict], num_classes: int, normalized: bool, pixels: str = "unit", samples: int = 0, min_epochs: int = 2
+) -> str | None:
     """Accuracy near 1/K and loss near ln K after the first epochs: the network has learnt nothing.
 
     "Near" for accuracy is within three standard errors of chance on `samples` images (at least 2 points), so a
@@ -25,29 +27,41 @@ def at_chance(history: list[dict], num_classes: int, normalized: bool, pixels: s
     stuck = all(abs(r[acc_key] - chance) <= tolerance and abs(r["train_loss"] - ln_k) <= 0.03 * ln_k for r in recent)
     if not stuck:
         return None
-    causes = ["inputs are raw 0-255 pixels, 255x the scale the network and learning rate expect (use --pixels unit)"] \
-        if pixels == "raw" and not normalized else []  # standardising undoes the pixel scale
+    causes = (
+        ["inputs are raw 0-255 pixels, 255x the scale the network and learning rate expect (use --pixels unit)"]
+        if pixels == "raw" and not normalized
+        else []
+    )  # standardising undoes the pixel scale
     causes += [] if normalized else ["inputs are not normalised to zero mean and unit variance (use --normalize)"]
-    causes += ["the learning rate is too low to leave the initial plateau, or so high that the ReLUs died",
-               "a deep plain network (e.g. VGG16 without batch norm) starts in a flat region",
-               "labels may not match images (check the dataset and any task mapping)"]
-    return (f"stuck at chance: accuracy {recent[-1][acc_key]:.1%} (chance {chance:.1%}) and loss "
-            f"{recent[-1]['train_loss']:.4f} (ln {num_classes} = {ln_k:.4f}) for {min_epochs} epochs. Likely: "
-            + "; ".join(causes) + ". Try: normalise inputs, run `cnnlab lr-find`, use a _bn model or Adam, "
-            "or --init he-normal.")
+    causes += [
+        "the learning rate is too low to leave the initial plateau, or so high that the ReLUs died",
+        "a deep plain network (e.g. VGG16 without batch norm) starts in a flat region",
+        "labels may not match images (check the dataset and any task mapping)",
+    ]
+    return (
+        f"stuck at chance: accuracy {recent[-1][acc_key]:.1%} (chance {chance:.1%}) and loss "
+        f"{recent[-1]['train_loss']:.4f} (ln {num_classes} = {ln_k:.4f}) for {min_epochs} epochs. Likely: "
+        + "; ".join(causes)
+        + ". Try: normalise inputs, run `cnnlab lr-find`, use a _bn model or Adam, "
+        "or --init he-normal."
+    )
 
 
 def non_finite(loss: float, lr: float) -> str:
-    return (f"loss became {loss} at lr {lr:g}: training stopped and the last good checkpoint was kept. Likely: the "
-            "learning rate is too high, or inputs are unnormalised. Try a 3-10x lower --lr, --warmup-epochs 1, or "
-            "`cnnlab lr-find`.")
+    return (
+        f"loss became {loss} at lr {lr:g}: training stopped and the last good checkpoint was kept. Likely: the "
+        "learning rate is too high, or inputs are unnormalised. Try a 3-10x lower --lr, --warmup-epochs 1, or "
+        "`cnnlab lr-find`."
+    )
 
 
 def exploding(max_norm: float, threshold: float = 1e3) -> str | None:
     if math.isfinite(max_norm) and max_norm <= threshold:
         return None
-    return (f"gradient norm reached {max_norm:.3g} this epoch (exploding gradients). Try a lower --lr, batch norm "
-            "(a _bn model), or warm-up (--warmup-epochs).")
+    return (
+        f"gradient norm reached {max_norm:.3g} this epoch (exploding gradients). Try a lower --lr, batch norm "
+        "(a _bn model), or warm-up (--warmup-epochs)."
+    )
 
 
 @torch.no_grad()
@@ -57,10 +71,12 @@ def dead_relus(model: nn.Module, x: torch.Tensor, threshold: float = 0.9) -> str
     handles = []
     for name, m in model.named_modules():
         if isinstance(m, nn.ReLU):
+
             def hook(mod, inp, out, name=name):
                 per_unit = (out <= 0).flatten(2).all(2).all(0) if out.dim() == 4 else (out <= 0).all(0)
                 if per_unit.float().mean().item() >= threshold:
                     dead.append(f"{name} ({per_unit.float().mean().item():.0%} of units never fire)")
+
             handles.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()
@@ -72,6 +88,10 @@ def dead_relus(model: nn.Module, x: torch.Tensor, threshold: float = 0.9) -> str
             h.remove()
     if not dead:
         return None
-    return ("dead ReLUs: " + ", ".join(dead[:5]) + (" ..." if len(dead) > 5 else "") +
-            ". Likely: a too-high learning rate pushed them negative, or a bad init. Try a lower --lr, "
-            "--init he-normal, or LeakyReLU in a TOML network.")
+    return (
+        "dead ReLUs: "
+        + ", ".join(dead[:5])
+        + (" ..." if len(dead) > 5 else "")
+        + ". Likely: a too-high learning rate pushed them negative, or a bad init. Try a lower --lr, "
+        "--init he-normal, or LeakyReLU in a TOML network."
+    )

@@ -3,14 +3,16 @@
 `train(config, out)` writes a run directory (cnnlab.rundir) and returns its summary. It reads as its phases:
 set-up (setup.py), resume, epochs (train an epoch, evaluate, stop rules, checkpoint), finish (test, summary).
 """
+
 from __future__ import annotations
 
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,7 +52,7 @@ class State:
     best: float | None = None
     best_epoch: int = 0
     bad_epochs: int = 0
-    e_opt: float | None = None        # lowest validation loss so far (Prechelt's GL)
+    e_opt: float | None = None  # lowest validation loss so far (Prechelt's GL)
     train_seconds: float = 0.0
     findings: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -63,10 +65,16 @@ class Interrupted(Exception):
     """`stop_after` reached: the run stops as a killed one would, resumable, with no summary."""
 
 
-def train(config: RunConfig, out: str | Path, resume: bool = False,
-          log: Callable[[str], None] | None = None, progress: bool | None = None,
-          stop_after: int | None = None, on_epoch: Callable[[dict[str, Any]], str | None] | None = None,
-          callbacks: Sequence[Callback] = ()) -> dict[str, Any] | None:
+def train(
+    config: RunConfig,
+    out: str | Path,
+    resume: bool = False,
+    log: Callable[[str], None] | None = None,
+    progress: bool | None = None,
+    stop_after: int | None = None,
+    on_epoch: Callable[[dict[str, Any]], str | None] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any] | None:
     """Train `config` into run directory `out`; with resume=True continue it from its last complete checkpoint.
 
     `callbacks` watch or steer the run (see callbacks.Callback); `on_epoch(row)` is the same as a callback's
@@ -111,8 +119,15 @@ def restore(s: Setup, last: Checkpoint, log: Callable[[str], None]) -> State:
     return State(**{**ts["engine"], "history": last.metrics[: last.epoch]})
 
 
-def run_epochs(s: Setup, state: State, writer: RunWriter, callbacks: list[Callback], progress: bool | None,
-               stop_after: int | None, log: Callable[[str], None]) -> str:
+def run_epochs(
+    s: Setup,
+    state: State,
+    writer: RunWriter,
+    callbacks: list[Callback],
+    progress: bool | None,
+    stop_after: int | None,
+    log: Callable[[str], None],
+) -> str:
     """Epochs until the last one or a stop rule; returns why the run stopped."""
     config = s.config
     bar = Progress(len(s.train_loader), enabled=progress)
@@ -126,8 +141,15 @@ def run_epochs(s: Setup, state: State, writer: RunWriter, callbacks: list[Callba
         val_loss, val_acc, _ = evaluate(s.model, s.val_loader, s.loss_fn) if s.has_val else (None, None, None)
         seconds = time.perf_counter() - t0
         state.train_seconds += seconds
-        row = {"epoch": epoch, "train_loss": loss, "train_accuracy": acc, "val_loss": val_loss,
-               "val_accuracy": val_acc, "lr": s.optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3)}
+        row = {
+            "epoch": epoch,
+            "train_loss": loss,
+            "train_accuracy": acc,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "lr": s.optimizer.param_groups[0]["lr"],
+            "seconds": round(seconds, 3),
+        }
         state.history.append(row)
         log(_epoch_line(row, config.epochs))
         improved, stopped = stop_rules(config, state, row, _monitor(s))
@@ -149,11 +171,22 @@ def run_epochs(s: Setup, state: State, writer: RunWriter, callbacks: list[Callba
 
 def checkpoint(s: Setup, state: State, writer: RunWriter, row: dict[str, Any], best: bool, stopped: str | None) -> None:
     """The checkpoint phase: everything a resume needs, published as one set (cnnlab.rundir.checkpoint)."""
-    train_state = {"optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
-                   "loader": s.train_loader.state_dict(), "torch_rng": torch.get_rng_state(),
-                   "engine": state.engine_state()}
-    writer.publish(state.epoch, s.model, train_state, {**s.meta, "epoch": state.epoch, "metrics": row}, state.history,
-                   best=best, stopped=stopped)
+    train_state = {
+        "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.scheduler.state_dict(),
+        "loader": s.train_loader.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "engine": state.engine_state(),
+    }
+    writer.publish(
+        state.epoch,
+        s.model,
+        train_state,
+        {**s.meta, "epoch": state.epoch, "metrics": row},
+        state.history,
+        best=best,
+        stopped=stopped,
+    )
 
 
 def train_epoch(s: Setup, epoch: int, bar: Progress) -> tuple[float, float, float, float | None]:
@@ -214,11 +247,20 @@ def stop_rules(config: RunConfig, state: State, row: dict[str, Any], monitor: st
 def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None]) -> None:
     """One finding of each kind per run, the first time it shows."""
     data = s.data
-    new = [diagnose.at_chance(state.history, data.num_classes, s.config.normalize, s.config.pixels,
-                              len(data.val_y) if s.has_val else len(data.train_y)), diagnose.exploding(max_norm)]
+    new = [
+        diagnose.at_chance(
+            state.history,
+            data.num_classes,
+            s.config.normalize,
+            s.config.pixels,
+            len(data.val_y) if s.has_val else len(data.train_y),
+        ),
+        diagnose.exploding(max_norm),
+    ]
     if state.epoch == 0 or state.findings:
-        probe = DeviceLoader(data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False, device=s.device,
-                             **s.normalize)
+        probe = DeviceLoader(
+            data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False, device=s.device, **s.normalize
+        )
         new.append(diagnose.dead_relus(s.model, next(iter(probe))[0]))
     for finding in new:
         if finding and finding.split(":")[0] not in {f.split(":")[0] for f in state.findings}:
@@ -245,21 +287,32 @@ def finish(s: Setup, state: State, writer: RunWriter, stopped: str) -> dict[str,
     s.model.to(s.device)
     failpoint("final-test")
     test_loss, test_acc, _ = evaluate(s.model, s.test_loader, s.loss_fn)
-    best_row = next((r for r in state.history if r["epoch"] == state.best_epoch),
-                    state.history[-1] if state.history else {})
+    best_row = next(
+        (r for r in state.history if r["epoch"] == state.best_epoch), state.history[-1] if state.history else {}
+    )
     model, data = s.model, s.data
     summary = {
-        "model": s.config.model, "data": s.config.data, "classes": data.classes,
+        "model": s.config.model,
+        "data": s.config.data,
+        "classes": data.classes,
         "test_accuracy": None if math.isnan(test_acc) else test_acc,
         "test_loss": None if math.isnan(test_loss) else test_loss,
-        "train_accuracy": best_row.get("train_accuracy"), "val_accuracy": best_row.get("val_accuracy"),
-        "train_loss": best_row.get("train_loss"), "val_loss": best_row.get("val_loss"),
-        "best_epoch": state.best_epoch, "epochs_run": state.epoch, "train_seconds": round(state.train_seconds, 3),
+        "train_accuracy": best_row.get("train_accuracy"),
+        "val_accuracy": best_row.get("val_accuracy"),
+        "train_loss": best_row.get("train_loss"),
+        "val_loss": best_row.get("val_loss"),
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
+        "train_seconds": round(state.train_seconds, 3),
         "params": sum(p.numel() for p in model.parameters()),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "frozen_params": sum(p.numel() for p in model.parameters() if not p.requires_grad),
-        "train_size": len(data.train_y), "val_size": len(data.val_y), "test_size": len(data.test_y),
-        "input_shape": list(data.input_shape), "stopped": stopped, "diagnosis": state.findings,
+        "train_size": len(data.train_y),
+        "val_size": len(data.val_y),
+        "test_size": len(data.test_y),
+        "input_shape": list(data.input_shape),
+        "stopped": stopped,
+        "diagnosis": state.findings,
         "transfer": s.transfer,
     }
     writer.write_summary(summary)
@@ -267,6 +320,8 @@ def finish(s: Setup, state: State, writer: RunWriter, stopped: str) -> dict[str,
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
-    val = (f" val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.2%}" if row["val_loss"] is not None else "")
-    return (f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}{val} "
-            f"lr {row['lr']:.3g} ({row['seconds']:.1f}s)")
+    val = f" val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.2%}" if row["val_loss"] is not None else ""
+    return (
+        f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}{val} "
+        f"lr {row['lr']:.3g} ({row['seconds']:.1f}s)"
+    )

@@ -1,5 +1,6 @@
 """Using a finished run: its model with what feeds it (load_run), test-set evaluation with per-class accuracy and
 confusion matrix, and top-k prediction."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,16 +25,24 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False) -> dic
     predictions, for reports that show examples."""
     run = path if isinstance(path, LoadedRun) else load_run(path)
     data = run.data()
-    loader = DeviceLoader(data.test_x, data.test_y, batch_size=512, shuffle=False, scale=run.scale, mean=run.mean,
-                          std=run.std)
+    loader = DeviceLoader(
+        data.test_x, data.test_y, batch_size=512, shuffle=False, scale=run.scale, mean=run.mean, std=run.std
+    )
     loss, acc, preds = evaluate(run.model, loader, loss_function(run.run.config))
     extra = {"images": data.test_x, "labels": data.test_y, "predictions": preds} if with_images else {}
     k = len(run.classes)
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((data.test_y, preds), torch.ones_like(preds), accumulate=True)
     per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1).float()).tolist()
-    return {"test_accuracy": acc, "test_loss": loss, "test_size": len(data.test_y), "classes": run.classes,
-            "per_class_accuracy": per_class, "confusion": confusion.tolist(), **extra}
+    return {
+        "test_accuracy": acc,
+        "test_loss": loss,
+        "test_size": len(data.test_y),
+        "classes": run.classes,
+        "per_class_accuracy": per_class,
+        "confusion": confusion.tolist(),
+        **extra,
+    }
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -55,8 +64,9 @@ def load_image(path: str | Path) -> torch.Tensor:
                 c = 1 if im.mode == "L" else 3
                 return arr.view(im.height, im.width, c).permute(2, 0, 1).unsqueeze(0).contiguous()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CnnlabError(f"{p} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); "
-                          "give a smaller image") from None
+        raise CnnlabError(
+            f"{p} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); give a smaller image"
+        ) from None
     except (UnidentifiedImageError, OSError) as e:
         raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
 
@@ -68,7 +78,12 @@ def predict(path: str | Path, images: list[str | Path], topk: int = 3) -> list[d
     for image in images:
         probs = run.probabilities(run.read_images([image]))[0]
         top = probs.topk(min(topk, len(probs)))
-        results.append({"image": str(image), "top": [(run.classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]})
+        results.append(
+            {
+                "image": str(image),
+                "top": [(run.classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())],
+            }
+        )
     return results
 
 
@@ -108,8 +123,12 @@ class LoadedRun:
     @torch.no_grad()
     def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
         """Softmax class probabilities (N, classes) for pixels in 0..255, in batches."""
-        return torch.cat([torch.softmax(self.model(self.to_input(pixels[i:i + PREDICT_BATCH])), 1)
-                          for i in range(0, len(pixels), PREDICT_BATCH)])
+        return torch.cat(
+            [
+                torch.softmax(self.model(self.to_input(pixels[i : i + PREDICT_BATCH])), 1)
+                for i in range(0, len(pixels), PREDICT_BATCH)
+            ]
+        )
 
     def read_images(self, paths: list[str | Path]) -> torch.Tensor:
         """Image files as uint8 (N, C, H, W) at the model's input shape, adapted as the training data was."""
@@ -117,7 +136,9 @@ class LoadedRun:
         for path in paths:
             x = load_image(path)
             same_source = list(x.shape[-2:]) == list(self.adaptation.get("source_shape", [])[1:])
-            out.append(adapt(x, self.input_shape, "pad" if self.adaptation.get("mode") == "pad" and same_source else "resize"))
+            out.append(
+                adapt(x, self.input_shape, "pad" if self.adaptation.get("mode") == "pad" and same_source else "resize")
+            )
         return torch.cat(out)
 
     def class_index(self, text: str) -> int:
@@ -127,8 +148,9 @@ class LoadedRun:
         if text.lstrip("-").isdigit() and 0 <= int(text) < len(self.classes):
             return int(text)
         shown = ", ".join(self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
-        raise CnnlabError(f"--class {text!r} is neither a class name nor an index 0..{len(self.classes) - 1}; "
-                          f"classes: {shown}")
+        raise CnnlabError(
+            f"--class {text!r} is neither a class name nor an index 0..{len(self.classes) - 1}; classes: {shown}"
+        )
 
 
 def load_run(path: str | Path) -> LoadedRun:

@@ -1,4 +1,5 @@
 """Weight initialisation schemes for conv and linear layers (biases start at zero)."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -13,8 +14,12 @@ SCHEMES = {
     "he-normal": lambda w, std: nn.init.kaiming_normal_(w, nonlinearity="relu"),
     "he-uniform": lambda w, std: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
 }
-ALIASES = {"glorot-uniform": "xavier-uniform", "glorot-normal": "xavier-normal",
-           "kaiming-normal": "he-normal", "kaiming-uniform": "he-uniform"}
+ALIASES = {
+    "glorot-uniform": "xavier-uniform",
+    "glorot-normal": "xavier-normal",
+    "kaiming-normal": "he-normal",
+    "kaiming-uniform": "he-uniform",
+}
 
 
 def initialize(model: nn.Module, scheme: str, std: float = 0.01) -> None:

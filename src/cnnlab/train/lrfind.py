@@ -1,10 +1,9 @@
 """LR range test (Smith 2015): raise the learning rate exponentially over a few hundred steps and watch the loss."""
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import torch
 
 from cnnlab.rundir import RunConfig
 from cnnlab.train.setup import setup
@@ -13,16 +12,18 @@ from cnnlab.train.setup import setup
 @dataclass
 class LRFindResult:
     lrs: list[float]
-    losses: list[float]       # exponentially smoothed
-    suggestion: float         # steepest descent of the smoothed loss
+    losses: list[float]  # exponentially smoothed
+    suggestion: float  # steepest descent of the smoothed loss
     min_loss_lr: float
 
     def render(self, rows: int = 12) -> str:
         step = max(len(self.lrs) // rows, 1)
         lines = [f"{'lr':>10}  {'loss':>8}"]
         lines += [f"{lr:>10.2e}  {loss:>8.4f}" for lr, loss in list(zip(self.lrs, self.losses))[::step]]
-        lines.append(f"suggested lr: {self.suggestion:.2e} (steepest loss descent); "
-                     f"loss was lowest at {self.min_loss_lr:.2e}, a safe lr is about a tenth of that")
+        lines.append(
+            f"suggested lr: {self.suggestion:.2e} (steepest loss descent); "
+            f"loss was lowest at {self.min_loss_lr:.2e}, a safe lr is about a tenth of that"
+        )
         return "\n".join(lines)
 
 

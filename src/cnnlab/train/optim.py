@@ -1,9 +1,10 @@
 """Optimisers and learning-rate schedules. Schedules are per step, written as factors of the base lr over
 fractional epochs t, so any of them resumes exactly from a LambdaLR state dict."""
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -14,8 +15,13 @@ from cnnlab.rundir import RunConfig
 def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov, weight decay), Adam or AdamW from the run config."""
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0,
-                               weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov and config.momentum > 0,
+            weight_decay=config.weight_decay,
+        )
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay or 0.01)
@@ -24,12 +30,13 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
 def lr_factor(config: RunConfig) -> Callable[[float], float]:
     """Multiplier of the base lr as a function of t = epochs done (fractional)."""
     e = config.epochs
+
     def base(t: float) -> float:
         s = config.schedule
         if s == "step":
             return config.gamma ** math.floor(t / config.step_size)
         if s == "exponential":
-            return config.gamma ** t
+            return config.gamma**t
         if s == "time":
             return 1.0 / (1.0 + config.decay * t)
         if s == "cosine":
@@ -40,11 +47,14 @@ def lr_factor(config: RunConfig) -> Callable[[float], float]:
                 return 1 / 25 + (1 - 1 / 25) * t / peak
             return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * min((t - peak) / (e - peak), 1.0)))
         return 1.0
+
     w = config.warmup_epochs
     return lambda t: base(t) * (min(1.0, (t + 1e-9) / w) if w > 0 else 1.0)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """A LambdaLR stepped once per batch."""
     factor = lr_factor(config)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor((step + 1) / steps_per_epoch))

@@ -1,4 +1,5 @@
 """A per-batch progress bar with ETA and running loss/accuracy on terminals; silence elsewhere (epoch lines suffice)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,13 @@ class Progress:
             from tqdm import tqdm
 
             width = os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 0
-            self.bar = tqdm(total=self.total, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr,
-                            **({} if width else {"ncols": 100, "nrows": 20}))  # a 0x0 terminal would hide the bar
+            self.bar = tqdm(
+                total=self.total,
+                desc=f"epoch {epoch}/{epochs}",
+                leave=False,
+                file=sys.stderr,
+                **({} if width else {"ncols": 100, "nrows": 20}),
+            )  # a 0x0 terminal would hide the bar
 
     def wants_update(self, step: int) -> bool:
         """Reading the loss syncs the device, so only do it when the bar will show it."""

@@ -2,13 +2,15 @@
 
 `prepare` (data + model) is shared with everything that rebuilds a run's data (eval, reports, explanations);
 `setup` adds what the training loop needs and is what lr-find and the benchmarks use too."""
+
 from __future__ import annotations
 
 import inspect
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -64,7 +66,9 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     data = load_data(config)
     c_data = data.input_shape[0]
     with torch.device("meta"):
-        probe = create_model(config.model, num_classes=data.num_classes, in_channels=config.input[0] if config.input else c_data)
+        probe = create_model(
+            config.model, num_classes=data.num_classes, in_channels=config.input[0] if config.input else c_data
+        )
     source = resolve_source(config.init_from) if config.init_from and not config.input else None  # only for the shape
     default = source.input_shape if source and source.input_shape else probe.input_size
     target = tuple(config.input) if config.input else tuple(default)
@@ -116,8 +120,8 @@ class Setup:
     config: RunConfig
     device: torch.device
     data: Dataset
-    model: nn.Module              # the module whose state is checkpointed
-    net: nn.Module                # what the loop calls: the model, or its torch.compile'd wrapper
+    model: nn.Module  # the module whose state is checkpointed
+    net: nn.Module  # what the loop calls: the model, or its torch.compile'd wrapper
     normalize: dict[str, Any]
     train_loader: DeviceLoader
     val_loader: DeviceLoader
@@ -126,8 +130,8 @@ class Setup:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     transfer: dict[str, Any] | None
-    meta: dict[str, Any]          # what every checkpoint records: classes, preprocessing, build options
-    seconds: float                # time spent loading data and building, for benchmarks
+    meta: dict[str, Any]  # what every checkpoint records: classes, preprocessing, build options
+    seconds: float  # time spent loading data and building, for benchmarks
 
     def autocast(self) -> torch.autocast:
         """bf16 autocast for the forward pass (the loss is taken in fp32); a no-op for fp32."""
@@ -150,25 +154,55 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
     initialize(model, config.init, config.init_std)
     transfer = start_from(model, config, load=load_source)
     if config.init_from and load_source:
-        log(f"init from {config.init_from}: {transfer['loaded']} tensors loaded"
-            + (f", head re-initialised ({', '.join(transfer['replaced'])})" if transfer["replaced"] else ""))
+        log(
+            f"init from {config.init_from}: {transfer['loaded']} tensors loaded"
+            + (f", head re-initialised ({', '.join(transfer['replaced'])})" if transfer["replaced"] else "")
+        )
         for warning in resolve_source(config.init_from).mismatches(config.pixels, config.normalize, config.norm_stats):
             log("warning: " + warning)
     model.to(device, memory_format=memory_format(config))
     net = torch.compile(model) if config.compile else model
     normalize = preprocessing(config, data)
-    train_loader = DeviceLoader(data.train_x, data.train_y, batch_size=config.batch_size, augment=augmentation(config),
-                                shuffle=True, device=device, seed=config.seed, **normalize)
+    train_loader = DeviceLoader(
+        data.train_x,
+        data.train_y,
+        batch_size=config.batch_size,
+        augment=augmentation(config),
+        shuffle=True,
+        device=device,
+        seed=config.seed,
+        **normalize,
+    )
     if len(train_loader) == 0:
         raise CnnlabError(f"{config.data}: the training split is empty; lower --val-split or raise --limit")
     evaluation = {"batch_size": 512, "shuffle": False, "device": device, **normalize}
     optimizer = make_optimizer(parameter_groups(model, config.head_lr), config)
-    meta = {"model": config.model, "classes": data.classes, "input_shape": list(data.input_shape),
-            "mean": list(normalize["mean"]) if "mean" in normalize else None,
-            "std": list(normalize["std"]) if "std" in normalize else None,
-            "dataset": data.name, "adapt": adaptation, "scale": normalize["scale"], "build": model.build,
-            "transfer": transfer}
-    return Setup(config, device, data, model, net, normalize, train_loader,
-                 DeviceLoader(data.val_x, data.val_y, **evaluation), DeviceLoader(data.test_x, data.test_y, **evaluation),
-                 loss_function(config), optimizer, make_scheduler(optimizer, config, len(train_loader)), transfer, meta,
-                 time.perf_counter() - t0)
+    meta = {
+        "model": config.model,
+        "classes": data.classes,
+        "input_shape": list(data.input_shape),
+        "mean": list(normalize["mean"]) if "mean" in normalize else None,
+        "std": list(normalize["std"]) if "std" in normalize else None,
+        "dataset": data.name,
+        "adapt": adaptation,
+        "scale": normalize["scale"],
+        "build": model.build,
+        "transfer": transfer,
+    }
+    return Setup(
+        config,
+        device,
+        data,
+        model,
+        net,
+        normalize,
+        train_loader,
+        DeviceLoader(data.val_x, data.val_y, **evaluation),
+        DeviceLoader(data.test_x, data.test_y, **evaluation),
+        loss_function(config),
+        optimizer,
+        make_scheduler(optimizer, config, len(train_loader)),
+        transfer,
+        meta,
+        time.perf_counter() - t0,
+    )

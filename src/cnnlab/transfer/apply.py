@@ -3,6 +3,7 @@
 "Features" are the convolution and normalisation layers; the "head" is the dense (Linear) layers after them.
 This matches what Keras users freeze as the conv base and what torchvision models call features vs classifier/fc.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -27,15 +28,20 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     weights = [k for k in own if own[k].is_floating_point()]
     if len([k for k in loaded if k in weights]) < 0.5 * len(weights):
         sample = next(iter(state), "nothing")
-        raise CnnlabError(f"--init-from {source}: only {len(loaded)} of the model's {len(own)} tensors match by name and "
-                          f"shape (the source starts with {sample!r}); use --model with the source's architecture")
+        raise CnnlabError(
+            f"--init-from {source}: only {len(loaded)} of the model's {len(own)} tensors match by name and "
+            f"shape (the source starts with {sample!r}); use --model with the source's architecture"
+        )
     model.load_state_dict(loaded, strict=False)
     return {"loaded": len(loaded), "replaced": replaced, "missing": sorted(set(own) - set(loaded) - set(replaced))}
 
 
 def _leaves_with_params(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in model.named_modules()
-            if not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
+    return [
+        (n, m)
+        for n, m in model.named_modules()
+        if not list(m.children()) and any(True for _ in m.parameters(recurse=False))
+    ]
 
 
 def freeze(model: nn.Module, policy: str) -> None:
@@ -87,8 +93,10 @@ def parameter_groups(model: nn.Module, head_lr: float | None) -> list[dict[str, 
     params = [p for p in model.parameters() if p.requires_grad]
     if head_lr is None:
         return [{"params": params}]
-    groups = [{"params": [p for p in params if id(p) not in head]},
-              {"params": [p for p in params if id(p) in head], "lr": head_lr}]
+    groups = [
+        {"params": [p for p in params if id(p) not in head]},
+        {"params": [p for p in params if id(p) in head], "lr": head_lr},
+    ]
     return [g for g in groups if g["params"]]
 
 

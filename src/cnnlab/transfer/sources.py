@@ -4,13 +4,15 @@ SOURCE is a cnnlab run directory (its best checkpoint), a .safetensors file (wit
 or `torchvision:<Weights>.<VERSION>` such as `torchvision:ResNet18_Weights.IMAGENET1K_V1`, read from the torch hub
 cache and downloaded only when it is missing and the network is there.
 """
+
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -18,10 +20,16 @@ from cnnlab.errors import CnnlabError
 
 TORCHVISION = "torchvision:"
 # torchvision weight enums whose state dicts load into these zoo models unchanged (tested in test_zoo_torchvision)
-ZOO_OF_WEIGHTS = {"ResNet18_Weights": "resnet18", "ResNet34_Weights": "resnet34", "ResNet50_Weights": "resnet50",
-                  "ResNet101_Weights": "resnet101", "ResNet152_Weights": "resnet152", "AlexNet_Weights": "alexnet-tv",
-                  "GoogLeNet_Weights": "googlenet", **{f"VGG{n}{bn.upper()}_Weights": f"vgg{n}{bn}"
-                                                       for n in (11, 13, 16, 19) for bn in ("", "_bn")}}
+ZOO_OF_WEIGHTS = {
+    "ResNet18_Weights": "resnet18",
+    "ResNet34_Weights": "resnet34",
+    "ResNet50_Weights": "resnet50",
+    "ResNet101_Weights": "resnet101",
+    "ResNet152_Weights": "resnet152",
+    "AlexNet_Weights": "alexnet-tv",
+    "GoogLeNet_Weights": "googlenet",
+    **{f"VGG{n}{bn.upper()}_Weights": f"vgg{n}{bn}" for n in (11, 13, 16, 19) for bn in ("", "_bn")},
+}
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,11 @@ class Source:
 
     text: str
     path: Path
-    model: str | None = None                 # zoo name the weights were made for
+    model: str | None = None  # zoo name the weights were made for
     mean: list[float] | None = None
     std: list[float] | None = None
-    scale: float | None = None               # 1/255: pixels in 0..1; 1.0: raw 0..255
-    input_shape: list[int] | None = None     # C, H, W
+    scale: float | None = None  # 1/255: pixels in 0..1; 1.0: raw 0..255
+    input_shape: list[int] | None = None  # C, H, W
     reader: Callable[[], dict[str, torch.Tensor]] | None = None  # how to read the weights when not from `path`
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -46,9 +54,11 @@ class Source:
 
                 return load_file(str(self.path))
             state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 (a truncated or foreign file fails in many ways)
-            raise CnnlabError(f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); "
-                              "delete it and let it download again, or put a good copy there") from None
+        except Exception as e:
+            raise CnnlabError(
+                f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); "
+                "delete it and let it download again, or put a good copy there"
+            ) from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise CnnlabError(f"--init-from {self.text}: {self.path} does not hold a state dict of tensors")
         return state
@@ -59,14 +69,18 @@ class Source:
         standardised_alike = normalize and self.mean is not None  # then the pixel scale cancels out
         if self.scale is not None and (self.scale == 1.0) != (pixels == "raw") and not standardised_alike:
             got, want = ("raw 0-255", "0..1") if pixels == "raw" else ("0..1", "raw 0-255")
-            found.append(f"the weights from {self.text} expect pixels in {want} but this run feeds {got} pixels; "
-                         "pretrained features on wrongly scaled inputs never learn (e.g. a VGG16 fed raw 0-255 pixels "
-                         f"with ImageNet weights sits at chance): use --pixels {'unit' if pixels == 'raw' else 'raw'}")
+            found.append(
+                f"the weights from {self.text} expect pixels in {want} but this run feeds {got} pixels; "
+                "pretrained features on wrongly scaled inputs never learn (e.g. a VGG16 fed raw 0-255 pixels "
+                f"with ImageNet weights sits at chance): use --pixels {'unit' if pixels == 'raw' else 'raw'}"
+            )
         if self.mean is not None and (not normalize or norm_stats == "dataset"):
             what = "unnormalised inputs" if not normalize else "this dataset's mean/std"
-            found.append(f"the weights from {self.text} were trained on inputs normalised with mean {_fmt(self.mean)} "
-                         f"and std {_fmt(self.std)}, this run uses {what}; use --normalize --norm-stats auto unless "
-                         "that is intended")
+            found.append(
+                f"the weights from {self.text} were trained on inputs normalised with mean {_fmt(self.mean)} "
+                f"and std {_fmt(self.std)}, this run uses {what}; use --normalize --norm-stats auto unless "
+                "that is intended"
+            )
         return found
 
 
@@ -88,12 +102,21 @@ def resolve_source(text: str) -> Source:
         return _with_meta(text, path, meta)
     if path.exists():
         raise CnnlabError(f"--init-from {text}: give a run directory, a .safetensors file or torchvision:<Weights>")
-    raise CnnlabError(f"--init-from {text}: no such run directory or file (or use torchvision:ResNet18_Weights.IMAGENET1K_V1)")
+    raise CnnlabError(
+        f"--init-from {text}: no such run directory or file (or use torchvision:ResNet18_Weights.IMAGENET1K_V1)"
+    )
 
 
 def _with_meta(text: str, path: Path, meta: dict[str, Any]) -> Source:
-    return Source(text, path, model=meta.get("model"), mean=meta.get("mean"), std=meta.get("std"),
-                  scale=meta.get("scale", 1 / 255 if "mean" in meta else None), input_shape=meta.get("input_shape"))
+    return Source(
+        text,
+        path,
+        model=meta.get("model"),
+        mean=meta.get("mean"),
+        std=meta.get("std"),
+        scale=meta.get("scale", 1 / 255 if "mean" in meta else None),
+        input_shape=meta.get("input_shape"),
+    )
 
 
 def _run_dir(text: str, path: Path) -> Source:
@@ -107,7 +130,7 @@ def _run_dir(text: str, path: Path) -> Source:
 def _torchvision(text: str) -> Source:
     import torchvision
 
-    name = text[len(TORCHVISION):]
+    name = text[len(TORCHVISION) :]
     try:
         weights = torchvision.models.get_weight(name)
     except (ValueError, KeyError, AttributeError):
@@ -115,15 +138,23 @@ def _torchvision(text: str) -> Source:
         raise CnnlabError(f"--init-from {text}: unknown torchvision weights {name!r}; e.g. {known}") from None
     enum = name.split(".")[0]
     if enum not in ZOO_OF_WEIGHTS:
-        raise CnnlabError(f"--init-from {text}: cnnlab has no zoo model for {enum}; use one of "
-                          f"{', '.join(sorted(ZOO_OF_WEIGHTS))}")
+        raise CnnlabError(
+            f"--init-from {text}: cnnlab has no zoo model for {enum}; use one of {', '.join(sorted(ZOO_OF_WEIGHTS))}"
+        )
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not path.is_file():
         _download(weights.url, path, text)
     t = weights.transforms()
     size = t.crop_size[0]
-    return Source(text, path, model=ZOO_OF_WEIGHTS[enum], mean=list(t.mean), std=list(t.std), scale=1 / 255,
-                  input_shape=[3, size, size])
+    return Source(
+        text,
+        path,
+        model=ZOO_OF_WEIGHTS[enum],
+        mean=list(t.mean),
+        std=list(t.std),
+        scale=1 / 255,
+        input_shape=[3, size, size],
+    )
 
 
 def _download(url: str, path: Path, text: str) -> None:

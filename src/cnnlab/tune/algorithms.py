@@ -1,4 +1,5 @@
 """Samplers and pruners by name, with settings that suit budgets of tens of trials."""
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,9 @@ def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True,
-                                              constant_liar=True)
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
+            )
         if name == "gp":
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)

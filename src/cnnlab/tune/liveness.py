@@ -4,6 +4,7 @@ Each trial records its worker's host and pid. A worker starting a trial fails ev
 process on its own host at once, and (through Optuna's heartbeats) any trial whose worker elsewhere has been
 silent for the grace period.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,7 +67,8 @@ class Heartbeat:
         self.thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop.set()
         self.thread.join()

@@ -1,4 +1,5 @@
 """One trial: sample, write the network as net.toml, train it into a normal run directory, report every epoch."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,8 @@ from typing import Any
 import optuna
 import tomli_w
 
-from cnnlab.train import train
 from cnnlab.atomic import write_text
+from cnnlab.train import train
 from cnnlab.tune.space import Space
 
 
@@ -22,8 +23,13 @@ def write_network(space: Space, values: dict[str, Any], run_dir: Path) -> Path:
     return path
 
 
-def run_trial(trial: optuna.Trial, space: Space, run_dir: Path, log: Callable[[str], None],
-              stop: Callable[[], str | None] = lambda: None) -> float | None:
+def run_trial(
+    trial: optuna.Trial,
+    space: Space,
+    run_dir: Path,
+    log: Callable[[str], None],
+    stop: Callable[[], str | None] = lambda: None,
+) -> float | None:
     """Train one sampled configuration; returns the best epoch's metric (None if no epoch gave a finite one).
 
     Each epoch's metric goes to trial.report; when the pruner says so, optuna.TrialPruned stops the run.

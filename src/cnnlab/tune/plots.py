@@ -1,6 +1,7 @@
 """Study plots as PNG bytes (optimisation history, parameter importances), drawn with matplotlib.
 
 Optuna's own plots need plotly; these need only matplotlib, and the HTML report embeds the bytes."""
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,14 @@ def history_figure(study: optuna.Study, metric: str) -> Figure:
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
     ax.scatter([t.number for t in done], [t.value for t in done], label="complete", color="tab:blue", zorder=3)
-    ax.scatter([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
-               label="pruned (last epoch)", color="tab:gray", marker="x", zorder=2)
+    ax.scatter(
+        [t.number for t in pruned],
+        [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
+        label="pruned (last epoch)",
+        color="tab:gray",
+        marker="x",
+        zorder=2,
+    )
     better = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
     xs, best = [], []
     for t in sorted(done, key=lambda t: t.number):
@@ -69,7 +76,8 @@ def importance_figure(study: optuna.Study) -> Figure | None:
     if len({t.value for t in done}) < 2:
         return None
     importances = optuna.importance.get_param_importances(
-        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+    )
     if not importances:
         return None
     names = list(importances)[::-1]

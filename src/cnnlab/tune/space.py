@@ -24,6 +24,7 @@
 Parameters are sampled in file order, so a per-layer parameter exists only for the layers its count asked for,
 as with `for i in range(hp.Int("conv_layers", 1, 5))` in a Keras Tuner build_model.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,9 +40,11 @@ if TYPE_CHECKING:
     import optuna
 
 TYPES = ("int", "float", "categorical")
-KEYS = {"int": {"type", "low", "high", "step", "log", "for_each"},
-        "float": {"type", "low", "high", "step", "log", "for_each"},
-        "categorical": {"type", "choices", "for_each"}}
+KEYS = {
+    "int": {"type", "low", "high", "step", "log", "for_each"},
+    "float": {"type", "low", "high", "step", "log", "for_each"},
+    "categorical": {"type", "choices", "for_each"},
+}
 SECTIONS = ("train", "objective", "params", "network")
 RUN_SETTINGS = {f.name for f in fields(RunConfig)}
 
@@ -139,16 +142,28 @@ def parse_space(raw: dict[str, Any], text: str, source: str, train_overrides: di
         raise fail(f"unknown section(s) {', '.join(unknown)}; a space file has {', '.join(SECTIONS)}")
     for key in ("params", "network"):
         if not isinstance(raw.get(key), dict) or not raw[key]:
-            raise fail(f"missing [{key}]" + (" (at least one [params.NAME] table)" if key == "params" else
-                                             " (a network template with [[network.layers]])"))
+            raise fail(
+                f"missing [{key}]"
+                + (
+                    " (at least one [params.NAME] table)"
+                    if key == "params"
+                    else " (a network template with [[network.layers]])"
+                )
+            )
     if "layers" not in raw["network"]:
         raise fail("[network] has no layers; list them as [[network.layers]] tables")
     train = dict(raw.get("train", {}))
     train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
     for key in ("model", "monitor"):
         if key in train:
-            raise fail(f"[train] must not set {key}: " + ("the network comes from [network]" if key == "model"
-                                                           else "the monitored metric is [objective] metric"))
+            raise fail(
+                f"[train] must not set {key}: "
+                + (
+                    "the network comes from [network]"
+                    if key == "model"
+                    else "the monitored metric is [objective] metric"
+                )
+            )
     RunConfig.from_dict(train, source).validate()
     metric, direction = _objective(raw.get("objective", {}), fail)
     if metric.startswith("val") and train.get("val_split", RunConfig.val_split) == 0:
@@ -177,7 +192,7 @@ def _params(table: dict[str, Any], train: dict[str, Any], fail: Any) -> tuple[Pa
     for name, spec in table.items():
         where = f"params.{name}"
         if not isinstance(spec, dict):
-            raise fail(f"{where} must be a table with type = \"int\" | \"float\" | \"categorical\"")
+            raise fail(f'{where} must be a table with type = "int" | "float" | "categorical"')
         kind = spec.get("type")
         if kind not in TYPES:
             raise fail(f"{where}: unknown type {kind!r}; use one of {', '.join(TYPES)}")
@@ -193,8 +208,11 @@ def _params(table: dict[str, Any], train: dict[str, Any], fail: Any) -> tuple[Pa
                 raise fail(f"{where}: for_each = {for_each!r} must name a non-negative int parameter declared above it")
             if name in RUN_SETTINGS:
                 raise fail(f"{where}: a per-layer parameter cannot be the training setting {name}")
-        out.append(_categorical(spec, name, for_each, fail) if kind == "categorical"
-                   else _numeric(spec, kind, name, for_each, fail))
+        out.append(
+            _categorical(spec, name, for_each, fail)
+            if kind == "categorical"
+            else _numeric(spec, kind, name, for_each, fail)
+        )
     return tuple(out)
 
 
@@ -228,8 +246,15 @@ def _numeric(spec: dict[str, Any], kind: str, name: str, for_each: str | None, f
             raise fail(f"{where}: step must be a positive {'integer' if kind == 'int' else 'number'}, got {step!r}")
         if log:
             raise fail(f"{where}: step and log cannot be combined")
-    return Param(name, kind, float(low) if kind == "float" else low, float(high) if kind == "float" else high,
-                 step, log, for_each=for_each)
+    return Param(
+        name,
+        kind,
+        float(low) if kind == "float" else low,
+        float(high) if kind == "float" else high,
+        step,
+        log,
+        for_each=for_each,
+    )
 
 
 def _check_network(space: Space, values: dict[str, Any]) -> None:
@@ -248,4 +273,6 @@ def _check_network(space: Space, values: dict[str, Any]) -> None:
             summarize(str(net))
         except CnnlabError as e:
             shown = ", ".join(f"{k}={v}" for k, v in values.items())
-            raise CnnlabError(f"{space.source}: [network] fails for {shown}: {str(e).replace(str(net) + ': ', '')}") from None
+            raise CnnlabError(
+                f"{space.source}: [network] fails for {shown}: {str(e).replace(str(net) + ': ', '')}"
+            ) from None

@@ -3,6 +3,7 @@
 Workers also share a lock (a file lock beside the SQLite file, a PostgreSQL advisory lock) under which they count
 trials and start the next one, so N trials in all are run however many workers join.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -17,8 +18,8 @@ import sqlalchemy
 
 from cnnlab.errors import CnnlabError
 
-HEARTBEAT_SECONDS = 20      # a running trial's worker writes a heartbeat this often
-GRACE_SECONDS = 90          # a trial silent for this long is failed by the next worker that starts a trial
+HEARTBEAT_SECONDS = 20  # a running trial's worker writes a heartbeat this often
+GRACE_SECONDS = 90  # a trial silent for this long is failed by the next worker that starts a trial
 
 
 def default_url(study_dir: Path) -> str:
@@ -39,8 +40,11 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
         parsed = None
-    if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql") or \
-            (parsed.get_backend_name() == "sqlite" and not parsed.database):
+    if (
+        parsed is None
+        or parsed.get_backend_name() not in ("sqlite", "postgresql")
+        or (parsed.get_backend_name() == "sqlite" and not parsed.database)
+    ):
         raise CnnlabError(f"--storage {shown(url)!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
     sqlite = parsed.get_backend_name() == "sqlite"
     connect_args = {"timeout": 60} if sqlite else {"connect_timeout": 10}
@@ -62,8 +66,12 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 def _rdb(url: str, connect_args: dict) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args},
-                                          heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs={"connect_args": connect_args},
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+        )
 
 
 @contextmanager
@@ -93,7 +101,10 @@ def _file_lock(database: Path) -> Iterator[None]:
 def worker_lock(storage: optuna.storages.RDBStorage, study_name: str) -> Iterator[None]:
     """Held while a worker counts trials and creates the next one, so two workers never overshoot the budget."""
     url = storage.engine.url
-    lock = _file_lock(Path(url.database)) if url.get_backend_name() == "sqlite" else \
-        _advisory_lock(storage.engine, f"study:{study_name}")
+    lock = (
+        _file_lock(Path(url.database))
+        if url.get_backend_name() == "sqlite"
+        else _advisory_lock(storage.engine, f"study:{study_name}")
+    )
     with lock:
         yield

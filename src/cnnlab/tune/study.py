@@ -7,6 +7,7 @@
 
 The space file's text is kept in the study itself, so every worker, on any machine, checks it runs the same space.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,8 @@ import optuna
 import tomli_w
 from optuna.trial import TrialState
 
-from cnnlab.errors import CnnlabError
 from cnnlab.atomic import write_text
+from cnnlab.errors import CnnlabError
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
 from cnnlab.tune.objective import run_trial
@@ -54,7 +55,9 @@ class StudyDir:
     def url(self) -> str:
         return self.meta().get("storage") or default_url(self.path)
 
-    def bind(self, storage: str | None, study_name: str | None, default_name: str, data_dir: str | None) -> tuple[str, str]:
+    def bind(
+        self, storage: str | None, study_name: str | None, default_name: str, data_dir: str | None
+    ) -> tuple[str, str]:
         """Record (or check) which study this directory holds; returns its storage URL and study name.
 
         A directory already bound keeps its storage and study unless the flags name others, which is refused."""
@@ -80,7 +83,9 @@ def open_study(study_dir: str | Path) -> tuple[optuna.Study, Space, StudyDir]:
     sdir = StudyDir(Path(study_dir))
     meta = sdir.meta()
     if "study" not in meta:
-        raise CnnlabError(f"{sdir.path} is not a study directory (no study.toml); start one with `cnnlab tune SPACE.toml`")
+        raise CnnlabError(
+            f"{sdir.path} is not a study directory (no study.toml); start one with `cnnlab tune SPACE.toml`"
+        )
     storage = open_storage(sdir.url())
     try:
         study = optuna.load_study(study_name=meta["study"], storage=storage)
@@ -103,20 +108,37 @@ def _record_space(study: optuna.Study, space: Space, overrides: dict[str, Any]) 
         study.set_user_attr("overrides", overrides)
         return
     if attrs["space"] != space.text:
-        raise CnnlabError(f"study {study.study_name!r} was started with another space file ({attrs['source']}); "
-                          "use that one, or another --study / --out")
+        raise CnnlabError(
+            f"study {study.study_name!r} was started with another space file ({attrs['source']}); "
+            "use that one, or another --study / --out"
+        )
     if attrs["overrides"] != overrides:
+
         def flags(o: dict[str, Any]) -> str:
             return " ".join(f"--{k} {v}" for k, v in o.items()) or "neither --limit nor --epochs"
 
-        raise CnnlabError(f"study {study.study_name!r} was started with {flags(attrs['overrides'])}, "
-                          f"not {flags(overrides)}; give the same, or use another --study / --out")
+        raise CnnlabError(
+            f"study {study.study_name!r} was started with {flags(attrs['overrides'])}, "
+            f"not {flags(overrides)}; give the same, or use another --study / --out"
+        )
 
 
-def tune(space_path: str | Path, out: str | Path | None = None, *, trials: int = 20, timeout: float | None = None,
-         sampler: str = "tpe", pruner: str = "hyperband", storage: str | None = None, study_name: str | None = None,
-         data_dir: str | None = None, limit: int | None = None, epochs: int | None = None,
-         budget: int | None = None, log: Callable[[str], None] = print) -> tuple[optuna.Study, StudyDir]:
+def tune(
+    space_path: str | Path,
+    out: str | Path | None = None,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    sampler: str = "tpe",
+    pruner: str = "hyperband",
+    storage: str | None = None,
+    study_name: str | None = None,
+    data_dir: str | None = None,
+    limit: int | None = None,
+    epochs: int | None = None,
+    budget: int | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[optuna.Study, StudyDir]:
     """Join (or start) a study and run trials until it holds `trials` of them, counted over all its workers.
 
     `budget` caps the epochs the whole study trains (pruned trials' epochs count): no trial starts once it is
@@ -139,20 +161,38 @@ def tune(space_path: str | Path, out: str | Path | None = None, *, trials: int =
     overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None}
     expected = trials if budget is None else min(trials, max(1, budget // 2))  # a budget affords ~2 epochs a trial
     with worker_lock(store, name):
-        study = optuna.create_study(storage=store, study_name=name, direction=space.direction, load_if_exists=True,
-                                    pruner=make_pruner(pruner, space.epochs, expected))
+        study = optuna.create_study(
+            storage=store,
+            study_name=name,
+            direction=space.direction,
+            load_if_exists=True,
+            pruner=make_pruner(pruner, space.epochs, expected),
+        )
         _record_space(study, space, overrides)
     if pruner == "hyperband":
         eta, brackets = hyperband_brackets(space.epochs, expected)
         pruner += f" ({brackets} bracket{'s' * (brackets > 1)}, reduction factor {eta})"
-    log(f"study {name!r} in {shown(url)}: {trials} trials in all" + (f", {budget} epochs at most" if budget else "")
-        + f", {sampler} sampler, {pruner} pruner")
+    log(
+        f"study {name!r} in {shown(url)}: {trials} trials in all"
+        + (f", {budget} epochs at most" if budget else "")
+        + f", {sampler} sampler, {pruner} pruner"
+    )
     _work(study, store, space, sdir, trials, timeout, budget, sampler, expected, log)
     return study, sdir
 
 
-def _work(study: optuna.Study, store: optuna.storages.RDBStorage, space: Space, sdir: StudyDir, trials: int,
-          timeout: float | None, budget: int | None, sampler: str, expected: int, log: Callable[[str], None]) -> None:
+def _work(
+    study: optuna.Study,
+    store: optuna.storages.RDBStorage,
+    space: Space,
+    sdir: StudyDir,
+    trials: int,
+    timeout: float | None,
+    budget: int | None,
+    sampler: str,
+    expected: int,
+    log: Callable[[str], None],
+) -> None:
     seed, start = int(space.train.get("seed", 0)), time.monotonic()
 
     def spent() -> str | None:
@@ -180,8 +220,15 @@ def _work(study: optuna.Study, store: optuna.storages.RDBStorage, space: Space, 
     log("--timeout reached; rerun the command to go on")
 
 
-def _run(study: optuna.Study, store: optuna.storages.RDBStorage, trial: optuna.Trial, space: Space, sdir: StudyDir,
-         log: Callable[[str], None], stop: Callable[[], str | None]) -> None:
+def _run(
+    study: optuna.Study,
+    store: optuna.storages.RDBStorage,
+    trial: optuna.Trial,
+    space: Space,
+    sdir: StudyDir,
+    log: Callable[[str], None],
+    stop: Callable[[], str | None],
+) -> None:
     with Heartbeat(store, trial):
         try:
             value = run_trial(trial, space, sdir.trial_dir(trial.number), log, stop)

@@ -1,4 +1,5 @@
 """What a study found: the best trials as a table (like Keras Tuner's results_summary), and retraining the best."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,17 +36,29 @@ def render_summary(study: optuna.Study, metric: str, url: str, top: int = 10) ->
     trials = study.get_trials(deepcopy=False)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     best = ranked(study)[:top]
-    lines = [(f"study {study.study_name!r} in {shown(url)}: {len(trials)} trials, "
-             f"{counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
-             f"{counts[TrialState.FAIL]} failed, {counts[TrialState.RUNNING]} running; "
-             f"{epochs_trained(study)} epochs trained"),
-             f"objective: {metric} ({study.direction.name.lower()})"]
+    lines = [
+        (
+            f"study {study.study_name!r} in {shown(url)}: {len(trials)} trials, "
+            f"{counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
+            f"{counts[TrialState.FAIL]} failed, {counts[TrialState.RUNNING]} running; "
+            f"{epochs_trained(study)} epochs trained"
+        ),
+        f"objective: {metric} ({study.direction.name.lower()})",
+    ]
     if not best:
         return "\n".join(lines + ["no complete trial yet"])
     lines.append(f"best {len(best)} of {counts[TrialState.COMPLETE]} complete trials:")
     rows = [("rank", "trial", metric, "epochs", "parameters")]
-    rows += [(str(r), str(t.number), f"{t.value:.4f}", str(len(t.intermediate_values)),
-              " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())) for r, t in enumerate(best, start=1)]
+    rows += [
+        (
+            str(r),
+            str(t.number),
+            f"{t.value:.4f}",
+            str(len(t.intermediate_values)),
+            " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()),
+        )
+        for r, t in enumerate(best, start=1)
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
     return "\n".join(lines)
@@ -65,9 +78,15 @@ def retrain_best(study_dir: str | Path, log: Callable[[str], None] | None = None
     network = sdir.best.resolve() / "net.toml"
     config = space.run_config(values, str(network), val_split=0)
     if run.exists():
-        same = run.config() == config and network.is_file() and network.read_text() == tomli_w.dumps(space.network_spec(values))
+        same = (
+            run.config() == config
+            and network.is_file()
+            and network.read_text() == tomli_w.dumps(space.network_spec(values))
+        )
         if not same:
-            raise CnnlabError(f"{run.path} holds an earlier best configuration; remove it to retrain trial {best[0].number}")
+            raise CnnlabError(
+                f"{run.path} holds an earlier best configuration; remove it to retrain trial {best[0].number}"
+            )
         if run.finished():
             return run.summary()
     write_network(space, values, sdir.best)

@@ -10,6 +10,7 @@
 A string "$NAME" is replaced by parameter NAME; inside a repeat, "{i}" in any string is the repeat index,
 so "$filters_{i}" picks the i-th per-layer parameter (the Keras Tuner naming, filters_0, filters_1, ...).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,8 +30,10 @@ def _value(v: Any, params: dict[str, Any], i: int | None, where: str) -> Any:
             return text
         name = text[1:]
         if name not in params:
-            raise CnnlabError(f"{where}: {v!r} names no parameter ({name!r} is not sampled here); "
-                              f"parameters: {', '.join(params) or 'none'}")
+            raise CnnlabError(
+                f"{where}: {v!r} names no parameter ({name!r} is not sampled here); "
+                f"parameters: {', '.join(params) or 'none'}"
+            )
         return params[name]
     if isinstance(v, list):
         return _list(v, params, i, where)
@@ -47,8 +50,9 @@ def _list(items: list, params: dict[str, Any], i: int | None, where: str) -> lis
             out.append(_value(item, params, i, here))
             continue
         if set(item) != {"repeat", "layers"} or not isinstance(item["layers"], list):
-            raise CnnlabError(f"{here}: a repeat entry has exactly two keys, repeat = \"$NAME\" (or a count) "
-                              "and layers = [...]")
+            raise CnnlabError(
+                f'{here}: a repeat entry has exactly two keys, repeat = "$NAME" (or a count) and layers = [...]'
+            )
         count = _value(item["repeat"], params, i, f"{here}.repeat")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise CnnlabError(f"{here}.repeat must be a non-negative integer, got {count!r}")

@@ -4,6 +4,7 @@ Two layouts exist because they answer different questions: `alexnet` reproduces 
 Krizhevsky et al. (2012) so its parameter count and feature-map sizes match the paper, while `alexnet-tv`
 matches torchvision's module indices so its ImageNet checkpoints load with ``strict=True``.
 """
+
 from __future__ import annotations
 
 import torch

@@ -2,9 +2,10 @@
 
 Attribute names follow torchvision (GoogLeNet's BasicConv2d and Inception) so checkpoints load with strict=True.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

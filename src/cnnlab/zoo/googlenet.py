@@ -7,6 +7,7 @@ no batch norm, torchvision's port adds it) and the modules are `blocks.Inception
 torchvision's "5x5" branch actually uses a 3x3 kernel (pytorch/vision#906, a known deviation from the paper); we
 keep ``kernel5=3`` by default so checkpoints fit, and ``kernel5=5`` gives the paper's kernel.
 """
+
 from __future__ import annotations
 
 from collections import namedtuple

@@ -5,6 +5,7 @@ trainable subsampling (S2, S4: one coefficient and one bias per map), the partia
 table (Table I), the scaled tanh squashing f(a) = 1.7159 tanh(2a/3), and an output of Euclidean RBF
 units whose centres are fixed +-1 codes (buffers, not parameters). Trainable parameters: exactly 60,000.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -17,9 +18,21 @@ from cnnlab.zoo.registry import register_model
 
 # Table I of the paper: the S2 maps each C3 map reads.
 C3_TABLE: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (4, 5, 0),
+    (5, 0, 1),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (3, 4, 5, 0),
+    (4, 5, 0, 1),
+    (5, 0, 1, 2),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -125,29 +138,59 @@ def _dims(shape: tuple[int, ...]) -> str:
     return "*".join(str(s) for s in shape)
 
 
-@register_model("lenet5", family="lenet", input_size=(1, 32, 32), num_classes=10,
-                description="LeNet-5 as in LeCun et al. 1998: partial C3, trainable subsampling, RBF output")
+@register_model(
+    "lenet5",
+    family="lenet",
+    input_size=(1, 32, 32),
+    num_classes=10,
+    description="LeNet-5 as in LeCun et al. 1998: partial C3, trainable subsampling, RBF output",
+)
 def lenet5(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
-    return nn.Sequential(OrderedDict([
-        ("c1", nn.Conv2d(in_channels, 6, 5)), ("c1_act", ScaledTanh()),
-        ("s2", Subsampling(6)), ("s2_act", ScaledTanh()),
-        ("c3", PartialConv2d(6, C3_TABLE, 5)), ("c3_act", ScaledTanh()),
-        ("s4", Subsampling(16)), ("s4_act", ScaledTanh()),
-        ("c5", nn.Conv2d(16, 120, 5)), ("c5_act", ScaledTanh()),
-        ("flatten", nn.Flatten()),
-        ("f6", nn.Linear(120, 84)), ("f6_act", ScaledTanh()),
-        ("output", EuclideanRBF(84, num_classes)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("c1", nn.Conv2d(in_channels, 6, 5)),
+                ("c1_act", ScaledTanh()),
+                ("s2", Subsampling(6)),
+                ("s2_act", ScaledTanh()),
+                ("c3", PartialConv2d(6, C3_TABLE, 5)),
+                ("c3_act", ScaledTanh()),
+                ("s4", Subsampling(16)),
+                ("s4_act", ScaledTanh()),
+                ("c5", nn.Conv2d(16, 120, 5)),
+                ("c5_act", ScaledTanh()),
+                ("flatten", nn.Flatten()),
+                ("f6", nn.Linear(120, 84)),
+                ("f6_act", ScaledTanh()),
+                ("output", EuclideanRBF(84, num_classes)),
+            ]
+        )
+    )
 
 
-@register_model("lenet5-modern", family="lenet", input_size=(1, 32, 32), num_classes=10,
-                description="LeNet-5 with ReLU, max pooling, a full C3 and a linear output")
+@register_model(
+    "lenet5-modern",
+    family="lenet",
+    input_size=(1, 32, 32),
+    num_classes=10,
+    description="LeNet-5 with ReLU, max pooling, a full C3 and a linear output",
+)
 def lenet5_modern(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
-    return nn.Sequential(OrderedDict([
-        ("c1", nn.Conv2d(in_channels, 6, 5)), ("relu1", nn.ReLU(inplace=True)), ("s2", nn.MaxPool2d(2)),
-        ("c3", nn.Conv2d(6, 16, 5)), ("relu2", nn.ReLU(inplace=True)), ("s4", nn.MaxPool2d(2)),
-        ("c5", nn.Conv2d(16, 120, 5)), ("relu3", nn.ReLU(inplace=True)),
-        ("flatten", nn.Flatten()),
-        ("f6", nn.Linear(120, 84)), ("relu4", nn.ReLU(inplace=True)),
-        ("output", nn.Linear(84, num_classes)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("c1", nn.Conv2d(in_channels, 6, 5)),
+                ("relu1", nn.ReLU(inplace=True)),
+                ("s2", nn.MaxPool2d(2)),
+                ("c3", nn.Conv2d(6, 16, 5)),
+                ("relu2", nn.ReLU(inplace=True)),
+                ("s4", nn.MaxPool2d(2)),
+                ("c5", nn.Conv2d(16, 120, 5)),
+                ("relu3", nn.ReLU(inplace=True)),
+                ("flatten", nn.Flatten()),
+                ("f6", nn.Linear(120, 84)),
+                ("relu4", nn.ReLU(inplace=True)),
+                ("output", nn.Linear(84, num_classes)),
+            ]
+        )
+    )

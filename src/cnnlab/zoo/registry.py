@@ -1,11 +1,12 @@
 """A timm-style model registry: one decorator makes a builder discoverable by name."""
+
 from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn

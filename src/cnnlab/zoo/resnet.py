@@ -5,10 +5,12 @@ fc; blocks with conv1/bn1/conv2/bn2[/conv3/bn3]/downsample.0/.1), so its checkpo
 The blocks are written out here rather than built from `blocks.Residual`, whose body/shortcut naming would
 break those keys. Like torchvision, Bottleneck strides in its 3x3 conv ("ResNet v1.5"), not in the first 1x1.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn

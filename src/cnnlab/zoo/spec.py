@@ -16,12 +16,14 @@ Other types: batchnorm, dropout (rate), flatten, an activation name (relu, leaky
 sigmoid, softmax, identity), residual (layers = [...], shortcut = [...], activation) and inception
 (ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, naive, batchnorm).
 """
+
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -42,12 +44,30 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "softmax": lambda: nn.Softmax(dim=1),
     "identity": nn.Identity,
 }
-ALIASES = {"dense": "linear", "fc": "linear", "conv2d": "conv", "maxpool2d": "maxpool", "avgpool2d": "avgpool",
-           "bn": "batchnorm", "batchnorm2d": "batchnorm", "leakyrelu": "leaky-relu"}
+ALIASES = {
+    "dense": "linear",
+    "fc": "linear",
+    "conv2d": "conv",
+    "maxpool2d": "maxpool",
+    "avgpool2d": "avgpool",
+    "bn": "batchnorm",
+    "batchnorm2d": "batchnorm",
+    "leakyrelu": "leaky-relu",
+}
 MAX_NESTING = 32  # residual blocks inside residual blocks; far deeper ones exhaust Python's recursion limit
-SHORT = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "adaptive-avgpool": "gap", "adaptive-maxpool": "gmp",
-         "linear": "fc", "batchnorm": "bn", "dropout": "drop", "flatten": "flatten", "residual": "res",
-         "inception": "inception"}
+SHORT = {
+    "conv": "conv",
+    "maxpool": "pool",
+    "avgpool": "pool",
+    "adaptive-avgpool": "gap",
+    "adaptive-maxpool": "gmp",
+    "linear": "fc",
+    "batchnorm": "bn",
+    "dropout": "drop",
+    "flatten": "flatten",
+    "residual": "res",
+    "inception": "inception",
+}
 
 
 class Conv2dSame(nn.Conv2d):
@@ -82,7 +102,9 @@ class _Builder:
         self.counts[short] = self.counts.get(short, 0) + 1
         return f"{short}{self.counts[short]}"
 
-    def build(self, layers: Any, shape: tuple[int, ...], where: str) -> tuple[list[tuple[str, nn.Module]], tuple[int, ...]]:
+    def build(
+        self, layers: Any, shape: tuple[int, ...], where: str
+    ) -> tuple[list[tuple[str, nn.Module]], tuple[int, ...]]:
         if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
             raise self.fail(where, "expected a list of layer tables ([[layers]] entries)")
         out: list[tuple[str, nn.Module]] = []
@@ -150,13 +172,14 @@ class _Builder:
             if units == "num_classes" or units is None:
                 units = self.num_classes
             if not isinstance(units, int) or units < 1:
-                raise self.fail(where, f"units must be a positive integer or \"num_classes\", got {units!r}")
+                raise self.fail(where, f'units must be a positive integer or "num_classes", got {units!r}')
             in_features = math.prod(shape)
             return nn.Linear(max(in_features, 1), units, bias=take.bool("bias", True))
         if kind == "residual":
             if where.count(".") >= MAX_NESTING:  # each nesting level adds one ".layers" / ".shortcut" to `where`
-                raise CnnlabError(f"{self.source}: residual blocks nested more than {MAX_NESTING} deep; "
-                                  "flatten the network")
+                raise CnnlabError(
+                    f"{self.source}: residual blocks nested more than {MAX_NESTING} deep; flatten the network"
+                )
             body, body_shape = self.build(spec.pop("layers", None), shape, f"{where}.layers")
             shortcut_spec = spec.pop("shortcut", None)
             shortcut = None
@@ -166,23 +189,30 @@ class _Builder:
             else:
                 cut_shape = shape
             if body_shape != cut_shape and 0 not in body_shape:
-                raise self.fail(where, f"residual body gives {_fmt(body_shape)} but the shortcut gives {_fmt(cut_shape)}; "
-                                "add a shortcut projection (e.g. a 1x1 conv with the same stride)")
+                raise self.fail(
+                    where,
+                    f"residual body gives {_fmt(body_shape)} but the shortcut gives {_fmt(cut_shape)}; "
+                    "add a shortcut projection (e.g. a 1x1 conv with the same stride)",
+                )
             act = spec.pop("activation", None)
-            return Residual(nn.Sequential(OrderedDict(body)), shortcut, self.activation(str(act).lower(), where) if act else None)
+            return Residual(
+                nn.Sequential(OrderedDict(body)), shortcut, self.activation(str(act).lower(), where) if act else None
+            )
         if kind == "inception":
             naive = take.bool("naive", False)
             block = BasicConv2d if take.bool("batchnorm", False) else ConvReLU
             unused = ("ch3x3red", "ch5x5red", "pool_proj") if naive else ()
-            sizes = [take.int(k, 0, minimum=0) if k in unused else take.int(k, None)
-                     for k in ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")]
+            sizes = [
+                take.int(k, 0, minimum=0) if k in unused else take.int(k, None)
+                for k in ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
+            ]
             return Inception(shape[0], *sizes, conv_block=block, naive=naive, pool_ceil_mode=False)
         if kind in ACTIVATIONS:
             return self.activation(kind, where)
         known = sorted(set(SHORT) | set(ACTIVATIONS))
         raise self.fail(where, f"unknown layer type {kind!r}; use one of {', '.join(known)}")
 
-    def conv(self, take: "_Taker", in_channels: int) -> nn.Module:
+    def conv(self, take: _Taker, in_channels: int) -> nn.Module:
         filters = take.int("filters", take.int("out_channels", None) if "out_channels" in take.spec else None)
         kernel = take.int("kernel", 3)
         stride = take.int("stride", 1)
@@ -200,7 +230,7 @@ class _Builder:
         if padding == "valid":
             padding = 0
         if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
-            raise take.fail(f"padding must be a non-negative integer, \"same\" or \"valid\", got {padding!r}")
+            raise take.fail(f'padding must be a non-negative integer, "same" or "valid", got {padding!r}')
         return nn.Conv2d(in_channels, filters, padding=padding, **args)
 
 
@@ -271,9 +301,12 @@ def build_from_toml(path: str | Path, num_classes: int | None = None, in_channel
     if torch.get_default_device().type != "meta":  # estimate on the meta device before allocating for real
         with torch.device("meta"):
             probe, activations = _build(spec, source, tuple(inp), classes)
-        require_memory(FLOAT_BYTES * (sum(p.numel() for p in probe.parameters()) + activations),
-                       f"{source} at input {_fmt(tuple(inp))}", "parameters and activations",
-                       "use fewer filters or units, or a smaller input")
+        require_memory(
+            FLOAT_BYTES * (sum(p.numel() for p in probe.parameters()) + activations),
+            f"{source} at input {_fmt(tuple(inp))}",
+            "parameters and activations",
+            "use fewer filters or units, or a smaller input",
+        )
     model, _ = _build(spec, source, tuple(inp), classes)
     model.input_size = tuple(inp)
     model.model_name = str(spec.get("name", Path(path).stem))

@@ -4,10 +4,12 @@ Layout and state-dict keys follow ``torchvision.models.vgg`` (features.N, avgpoo
 checkpoints load with ``strict=True``. One config table, `cfgs`, drives every variant;
 each builder is registered twice, as ``vggN[_bn]`` (ImageNet head) and ``vggN[_bn]-cifar`` (see `VGG`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -113,9 +115,7 @@ def _register(name: str, description: str) -> Callable[[Builder], Builder]:
     """Register `name` (ImageNet, 224x224, 1000 classes) and `name-cifar` (CIFAR head, 32x32, 10 classes)."""
 
     def decorate(builder: Builder) -> Builder:
-        register_model(name, family="vgg", input_size=(3, 224, 224), num_classes=1000, description=description)(
-            builder
-        )
+        register_model(name, family="vgg", input_size=(3, 224, 224), num_classes=1000, description=description)(builder)
         register_model(
             f"{name}-cifar",
             family="vgg",
