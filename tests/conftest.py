@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -23,3 +24,37 @@ def nets() -> Path:
 def write_toml(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
+
+
+# A tiny conv net for the 8x8 digits: trains in well under a second, for tests about runs rather than learning.
+DIGITS_NET = """
+input = [1, 8, 8]
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """Every file's SHA-256, every link's target and every folder under `roots` (links are not followed)."""
+    out: dict[str, str] = {}
+    for root in roots:
+        for folder, dirs, names in os.walk(root):
+            for name in dirs + names:
+                p = Path(folder, name)
+                out[str(p)] = (
+                    "link " + os.readlink(p)
+                    if p.is_symlink()
+                    else hashlib.sha256(p.read_bytes()).hexdigest()
+                    if p.is_file()
+                    else "folder"
+                )
+    return out

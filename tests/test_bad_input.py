@@ -10,9 +10,7 @@ small), a folder dataset with a symlink loop, a read-only and a full file system
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
-import os
 import re
 import struct
 import subprocess
@@ -35,23 +33,9 @@ from cnnlab.errors import CnnlabError
 from cnnlab.tune import load_space
 from cnnlab.tune.objective import run_trial
 from cnnlab.zoo import create_model, registry
-from tests.conftest import write_toml
+from tests.conftest import DIGITS_NET, snapshot, write_toml
 
 ERROR_LINE = re.compile(r"^cnnlab(?: [a-z-]+)?: error: ")  # ours, or argparse's "cnnlab train: error: ..."
-DIGITS_NET = """
-input = [1, 8, 8]
-[[layers]]
-type = "conv"
-filters = 4
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "flatten"
-[[layers]]
-type = "dense"
-units = "num_classes"
-"""
 
 
 # --- real bad files ------------------------------------------------------------------------------------------------
@@ -165,23 +149,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     mp.undo()
 
 
-def snapshot(*roots: Path) -> dict[str, str]:
-    """Every file's SHA-256, every link's target and every folder under `roots` (links are not followed)."""
-    out: dict[str, str] = {}
-    for root in roots:
-        for folder, dirs, names in os.walk(root):
-            for name in dirs + names:
-                p = Path(folder, name)
-                out[str(p)] = (
-                    "link " + os.readlink(p)
-                    if p.is_symlink()
-                    else hashlib.sha256(p.read_bytes()).hexdigest()
-                    if p.is_file()
-                    else "folder"
-                )
-    return out
-
-
 def assert_one_line_error(code: int | None, err: str, expected: str) -> None:
     lines = err.strip().splitlines()
     assert code == 2, err
@@ -229,7 +196,7 @@ CASES = [
         "parameters and their activations, this machine has",
         None,
     ),
-    ([*TRAIN, "--model", "{in}/huge.toml"], "needs 39,840.6 GB for parameters and activations", None),
+    ([*TRAIN, "--model", "{in}/huge.toml"], "needs 39,840.6 GB for 100,000,000 parameters and their activations", None),
     ([*TRAIN, "--model", "{in}/empty.toml"], "layers is empty", None),
     ([*TRAIN, "--model", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
     ([*TRAIN, "--model", "mlp", "--lr", "inf"], "--lr takes a finite number, got 'inf'", None),
@@ -239,9 +206,30 @@ CASES = [
     ([*TRAIN, "--model", "mlp", "--freeze", "head"], "--freeze 'head' is not one of", None),
     ([*TRAIN, "--model", "mlp", "--init-from", "{in}/nothing"], "no such run directory or file", None),
     ([*TRAIN, "--model", "mlp", "--init-from", "{in}/ok.png"], "give a run directory, a .safetensors file", None),
-    ([*TRAIN, "--model", "mlp", "--resume"], "is not a run directory; start the run without --resume", None),
+    (
+        [
+            "train",
+            "--data",
+            "digits",
+            "--model",
+            "mnist-cnn",
+            "--limit",
+            "200",
+            "--out",
+            "{run}",
+            "--resume",
+            "--lr",
+            "0.5",
+        ],
+        "--resume: lr is 0.5 but the run used 0.001",
+        None,
+    ),
     (["train", "--data", "digits", "--model", "mlp", "--out", "{run}"], "already holds a run", None),
-    (["train", "--data", "digits", "--model", "mlp", "--out", "{in}/file.txt"], "file.txt: File exists", None),
+    (
+        ["train", "--data", "digits", "--model", "mlp", "--out", "{in}/file.txt"],
+        "--out {in}/file.txt is a file, not a run directory",
+        None,
+    ),
     (["train", "{in}/exp.toml", "--out", "{out}"], "unknown setting(s) colour", None),
     ([*TRAIN, "--model", "mlp", "--data", "digits:colour"], "unknown task 'digits:colour'", None),
     ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/loop"], "a/up links back to a folder above it", None),

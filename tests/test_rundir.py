@@ -17,26 +17,9 @@ import pytest
 
 from cnnlab.cli import main
 from cnnlab.rundir import RunDir, open_run
-from tests.conftest import write_toml
+from tests.conftest import DIGITS_NET, snapshot, write_toml
 
-NET = """
-input = [1, 8, 8]
-[[layers]]
-type = "conv"
-filters = 4
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "flatten"
-[[layers]]
-type = "dense"
-units = "num_classes"
-"""
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+NET = DIGITS_NET
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -54,6 +37,11 @@ def one_line_error(code: int, err: str, *fragments: str, after_epochs: bool = Fa
     assert "Traceback" not in err
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+def resume_args(net: str, run: Path) -> list[str]:
+    """The command that resumes `partial_run` with its own settings (3 epochs, seed 1)."""
+    return ["train", "--model", net, "--data", "digits", "--epochs", "3", "--seed", "1", "--out", str(run), "--resume"]
 
 
 @pytest.fixture
@@ -146,22 +134,7 @@ def test_a_killed_writer_does_not_lock_the_run_out(tmp_path, partial_run, capsys
         time.sleep(0.2)
     proc.kill()
     proc.wait()
-    code, out, err = run_cli(
-        capsys,
-        "train",
-        "--model",
-        net,
-        "--data",
-        "digits",
-        "--epochs",
-        "3",
-        "--seed",
-        "1",
-        "--out",
-        str(partial_run),
-        "--resume",
-        "--no-progress",
-    )
+    code, out, err = run_cli(capsys, *resume_args(net, partial_run), "--no-progress")
     assert code == 0, err
 
 
@@ -216,20 +189,7 @@ def test_a_run_with_no_complete_checkpoint_restarts_and_stale_temporaries_go(tmp
 
 def test_damaged_and_hostile_checkpoints_are_refused_in_one_line(partial_run, capsys, tmp_path):
     net = str(tmp_path / "net.toml")
-    resume = [
-        "train",
-        "--model",
-        net,
-        "--data",
-        "digits",
-        "--epochs",
-        "3",
-        "--seed",
-        "1",
-        "--out",
-        str(partial_run),
-        "--resume",
-    ]
+    resume = resume_args(net, partial_run)
     manifest_path = partial_run / "checkpoints" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     folder = partial_run / "checkpoints" / manifest["last"]["dir"]
@@ -357,3 +317,31 @@ def test_a_read_only_directory_is_one_line(mounts, capsys):
         "--no-progress",
     )
     one_line_error(code, err, "Read-only file system")
+
+
+def test_report_opens_each_run_once(tmp_path, capsys, monkeypatch):
+    """Table row, curves, evaluation, Grad-CAM and layer summary all come from one read of the run's weights."""
+    from cnnlab.report import write_report
+    from cnnlab.rundir import checkpoint
+
+    net = write_toml(tmp_path / "net.toml", NET)
+    for name in ("a", "b"):
+        code, _, err = run_cli(
+            capsys,
+            "train",
+            "--model",
+            net,
+            "--data",
+            "digits",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / name),
+            "--no-progress",
+        )
+        assert code == 0, err
+    reads: list[str] = []
+    real = checkpoint._tensors
+    monkeypatch.setattr(checkpoint, "_tensors", lambda path: reads.append(path.parent.parent.parent.name) or real(path))
+    html = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "report.html", gradcam=2).read_text()
+    assert sorted(reads) == ["a", "b"] and "Grad-CAM" in html and "layer summary" in html

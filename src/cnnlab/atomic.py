@@ -80,7 +80,8 @@ def publish_dir(tmp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this machine (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,7 +102,7 @@ def remove_stale(folder: Path, everything: bool = False) -> list[Path]:
         if not m:
             continue
         pid = int(m.group(1))
-        if pid == os.getpid() or (not everything and _alive(pid)):
+        if pid == os.getpid() or (not everything and process_alive(pid)):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -17,22 +17,13 @@ from typing import Self
 import optuna
 from optuna.trial import TrialState
 
+from cnnlab.atomic import process_alive
 from cnnlab.tune.storage import HEARTBEAT_SECONDS
 
 
 def mark_owner(trial: optuna.Trial) -> None:
     trial.set_user_attr("host", socket.gethostname())
     trial.set_user_attr("pid", os.getpid())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def fail_orphans(study: optuna.Study) -> list[int]:
@@ -43,7 +34,7 @@ def fail_orphans(study: optuna.Study) -> list[int]:
     host, failed = socket.gethostname(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
-        if t.user_attrs.get("host") == host and isinstance(pid, int) and not _alive(pid):
+        if t.user_attrs.get("host") == host and isinstance(pid, int) and not process_alive(pid):
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
     return failed
