@@ -34,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from cnnlab.train.inference import evaluate_run
 
-    r = evaluate_run(args.run)
+    r = evaluate_run(args.run, tta=args.tta)
     print(f"test accuracy: {r['test_accuracy']:.4f} ({r['test_size']} images), loss {r['test_loss']:.4f}")
     width = max(len(c) for c in r["classes"])
     print("per-class accuracy:")
@@ -52,7 +52,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise CnnlabError(f"--top must be at least 1, got {args.top}")
-    for r in predict(args.run, args.images, args.top):
+    for r in predict(args.run, args.images, args.top, tta=args.tta):
         print(r["image"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]))
     return 0
 
@@ -95,12 +95,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")
     e.add_argument("run")
+    e.add_argument("--tta", help="test-time augmentation: none, flip, flip,translate (default: the run's)")
     e.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser("predict", help="top-k classes for image files, with a run's model")
     pr.add_argument("run")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--top", type=int, default=3)
+    pr.add_argument("--tta", help="test-time augmentation: none, flip, flip,translate (default: the run's)")
     pr.set_defaults(func=cmd_predict)
 
     lf = sub.add_parser("lr-find", help="LR range test: suggests a learning rate for a training setup")

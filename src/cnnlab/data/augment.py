@@ -32,6 +32,14 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) ->
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
+def alternate_flip(x: torch.Tensor, first: torch.Tensor, epoch: int) -> torch.Tensor:
+    """airbench's alternating flip (Jordan 2024): image i is mirrored in epoch 0 when first[i] is set, and in every
+    later epoch exactly when it was not mirrored the epoch before, so each pair of epochs sees both views of every
+    image (random flips repeat a view half the time)."""
+    flip = (first.to(x.device) ^ bool(epoch % 2))[:, None, None, None]
+    return torch.where(flip, x.flip(3), x)
+
+
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """(x - mean) / std per channel, for float images in 0..1."""
     m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
@@ -55,10 +63,12 @@ def to_inputs(
 
 @dataclass(frozen=True)
 class Augment:
-    """Training-time augmentation settings (e.g. CIFAR's pad-4 crop + flip); call it on a uint8 or float batch."""
+    """Training-time augmentation settings (e.g. CIFAR's pad-4 crop + flip); call it on a uint8 or float batch.
+    `altflip` is applied by the loader, which knows each image's index and the epoch (see alternate_flip)."""
 
     crop_padding: int = 0
     hflip: bool = False
+    altflip: bool = False
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.crop_padding:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from cnnlab.data.augment import Augment, to_inputs
+from cnnlab.data.augment import Augment, alternate_flip, to_inputs
 from cnnlab.data.dataset import Dataset
 from cnnlab.errors import CnnlabError
 
@@ -56,6 +56,14 @@ class DeviceLoader:
         self._order = torch.arange(len(x))
         self._position = 0
         self._resume = False
+        self._epochs_started = 0
+        # altflip: which images are mirrored in the first epoch, from a generator of its own (other runs' streams
+        # stay as they were)
+        self._first_flip = (
+            torch.rand(len(x), generator=torch.Generator().manual_seed(seed + 1)) < 0.5
+            if augment is not None and augment.altflip
+            else None
+        )
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, split: str = "train", **kwargs: Any) -> DeviceLoader:
@@ -75,6 +83,7 @@ class DeviceLoader:
             self._epoch_rng = self._gen.get_state()
             self._order = self._new_order()
             self._position = 0
+            self._epochs_started += 1
         self._resume = False
         while self._position < len(self):
             start = self._position * self.batch_size
@@ -86,6 +95,8 @@ class DeviceLoader:
         x = self.x.index_select(0, idx)
         if self.augment is not None:
             x = self.augment(x, self._gen)
+            if self._first_flip is not None:
+                x = alternate_flip(x, self._first_flip[idx.cpu()], self._epochs_started - 1)
         x = to_inputs(x, self.scale, self.mean, self.std)
         return x.contiguous(memory_format=self.memory_format), self.y.index_select(0, idx)
 
@@ -98,6 +109,7 @@ class DeviceLoader:
             "epoch_rng": self._epoch_rng.clone(),
             "rng": self._gen.get_state(),
             "position": self._position if in_epoch else 0,
+            "epochs_started": self._epochs_started,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -108,6 +120,7 @@ class DeviceLoader:
                 f"this loader has {len(self.x)} in batches of {self.batch_size}: "
                 "resume with the same data and batch size"
             )
+        self._epochs_started = state.get("epochs_started", 0)  # runs from before altflip did not count
         if state["position"]:
             self._gen.set_state(state["epoch_rng"])
             self._epoch_rng = state["epoch_rng"].clone()

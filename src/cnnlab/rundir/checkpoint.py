@@ -1,8 +1,9 @@
 """The checkpoint set of a run: everything one epoch leaves behind, published as one unit or not at all.
 
-    checkpoints/epoch-0003/   weights.safetensors, state.pt (optimiser, scheduler, RNG, data order, engine state),
-                              meta.json (classes, preprocessing, build options), metrics.csv (every row so far),
-                              and ema.safetensors when the run keeps an average of its weights
+    checkpoints/epoch-0003/   weights.safetensors (the weights that count), state.pt (optimiser, scheduler, RNG,
+                              data order, engine state), meta.json (classes, preprocessing, build options),
+                              metrics.csv (every row so far), and training.safetensors when the weights that count
+                              are an average (--ema) of the weights being trained
     checkpoints/manifest.json which epoch folder is the last and which the best, with each file's size and sha256
 
 An epoch folder is written under a temporary name, fsynced and renamed; then the manifest is replaced atomically.
@@ -31,7 +32,13 @@ from cnnlab.errors import CnnlabError
 from cnnlab.failpoint import failpoint
 
 MANIFEST = "manifest.json"
-WEIGHTS, EMA, STATE, META, METRICS = "weights.safetensors", "ema.safetensors", "state.pt", "meta.json", "metrics.csv"
+WEIGHTS, TRAINING, STATE, META, METRICS = (
+    "weights.safetensors",
+    "training.safetensors",
+    "state.pt",
+    "meta.json",
+    "metrics.csv",
+)
 METRIC_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 FORMAT = 1
 
@@ -79,13 +86,9 @@ class Checkpoint:
     metrics: list[dict[str, Any]]
     weights: dict[str, torch.Tensor]  # the model's tensors, read with the rest of the set (empty if not asked for)
 
-    def ema_weights(self) -> dict[str, torch.Tensor] | None:
-        """The averaged weights, when the run keeps them (read by the run's writer only)."""
-        return _tensors(self.folder / EMA) if self.has_ema else None
-
-    @property
-    def has_ema(self) -> bool:
-        return (self.folder / EMA).is_file()
+    def training_weights(self) -> dict[str, torch.Tensor]:
+        """The weights being trained: `weights` itself, unless those are an average (--ema), for resuming."""
+        return _tensors(self.folder / TRAINING) if (self.folder / TRAINING).is_file() else self.weights
 
     def train_state(self) -> dict[str, Any]:
         """Optimiser, scheduler, RNG and data-order state, loaded with weights_only=True (no code runs)."""
@@ -206,7 +209,7 @@ class CheckpointStore:
         metrics: list[dict[str, Any]],
         best: bool,
         stopped: str | None = None,
-        ema: dict[str, torch.Tensor] | None = None,
+        training: dict[str, torch.Tensor] | None = None,
     ) -> None:
         """Write epoch `epoch`'s set and make it the last (and, with best=True, the best) in one atomic step."""
         name = f"epoch-{epoch:04d}"
@@ -221,7 +224,7 @@ class CheckpointStore:
             torch.save(train_state, state)
             contents = [
                 (WEIGHTS, lambda: save(weights)),
-                (EMA, (lambda: save(ema)) if ema is not None else None),
+                (TRAINING, (lambda: save(training)) if training is not None else None),
                 (STATE, state.getvalue),
                 (META, lambda: json.dumps(meta, indent=2).encode()),
                 (METRICS, lambda: metrics_csv(metrics).encode()),

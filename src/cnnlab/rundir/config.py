@@ -12,9 +12,10 @@ from cnnlab.errors import CnnlabError
 from cnnlab.tomlfile import read_toml
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle")
+SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle", "triangle")
 INITS = ("default", "zeros", "normal", "xavier-uniform", "xavier-normal", "he-normal", "he-uniform")
 MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
+TTA_VIEWS = ("none", "flip", "flip,translate")
 FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*")  # applied by cnnlab.transfer.freeze
 
 
@@ -31,7 +32,7 @@ class RunConfig:
     val_split: float = 0.1  # fraction (< 1) or count (>= 1) of train held out, stratified
     normalize: bool = True  # subtract the dataset mean, divide by std
     pixels: str = "unit"  # unit: scale to 0..1; raw: feed 0..255 (what a Keras model without Rescaling sees)
-    augment: list[str] | None = None  # "crop" (pad 4 + random crop), "flip"
+    augment: list[str] | None = None  # "crop" (pad 4 + random crop), "flip", "altflip" (flipped on alternate epochs)
     epochs: int = 5
     batch_size: int = 64
     optimizer: str = "adam"
@@ -53,11 +54,16 @@ class RunConfig:
     monitor: str = "val_accuracy"
     device: str = "cpu"
     channels_last: bool = True  # NHWC memory layout: oneDNN (CPU) and tensor cores (GPU) run convs fastest
-    precision: str = "fp32"  # fp32, or bf16 autocast (CPUs with AVX512-BF16/AMX, Ampere+ GPUs)
+    precision: str = "fp32"  # fp32, bf16 autocast, or auto: bf16 where the hardware runs it fast (AMX CPUs, CUDA)
     compile: bool = False  # torch.compile the model (pays a compile time up front)
     init_from: str | None = None  # transfer: a run directory, a .safetensors file or torchvision:<Weights>
     freeze: str = "none"  # none, features (train the dense head only), all-but-last:N
     head_lr: float | None = None  # learning rate of the dense head (default: --lr)
+    bias_lr: float | None = None  # learning rate of biases and normalisation weights (default: their group's)
+    decay_norm_bias: bool = True  # weight decay on biases and normalisation weights too (fast recipes turn it off)
+    ema: float | None = None  # decay of an exponential moving average of the weights, which then count
+    tta: str = "none"  # test-time augmentation of evaluation and predict: none, flip, flip,translate
+    whiten: str = "none"  # patch-whitening init of the first conv from training patches: none, frozen, trainable
     freeze_bn: bool = False  # keep every batch-norm layer's running statistics fixed
     norm_stats: str = "auto"  # mean/std: auto (the source's when it has them), dataset, source
 
@@ -87,6 +93,9 @@ class RunConfig:
         positive("patience", integer=True, allow_none=True)
         positive("gl_alpha", allow_none=True)
         positive("head_lr", allow_none=True)
+        positive("bias_lr", allow_none=True)
+        if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
+            raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
         if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
             raise CnnlabError(f"--freeze {self.freeze!r} is not one of none, features, all-but-last:N (N >= 1)")
         if self.norm_stats == "source" and not self.init_from:
@@ -104,13 +113,17 @@ class RunConfig:
             ("resize", ("pad", "resize")),
             ("pixels", ("unit", "raw")),
             ("norm_stats", ("auto", "dataset", "source")),
-            ("precision", ("fp32", "bf16")),
+            ("precision", ("fp32", "bf16", "auto")),
+            ("tta", TTA_VIEWS),
+            ("whiten", ("none", "frozen", "trainable")),
         ):
             if getattr(self, name) not in allowed:
                 raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         for a in self.augment or []:
-            if a not in ("crop", "flip"):
-                raise CnnlabError(f"--augment {a!r} is not one of crop, flip")
+            if a not in ("crop", "flip", "altflip"):
+                raise CnnlabError(f"--augment {a!r} is not one of crop, flip, altflip")
+        if {"flip", "altflip"} <= set(self.augment or []):
+            raise CnnlabError("--augment: give flip (random) or altflip (alternate epochs), not both")
         if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
             raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):

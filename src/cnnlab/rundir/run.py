@@ -250,9 +250,10 @@ class RunWriter:
         metrics: list[dict[str, Any]],
         best: bool,
         stopped: str | None = None,
-        ema: nn.Module | None = None,
+        training: nn.Module | None = None,
     ) -> None:
-        """One epoch's checkpoint set, atomically; then the metrics.csv copy."""
+        """One epoch's checkpoint set, atomically; then the metrics.csv copy. `model` holds the weights that count,
+        `training` the weights being trained when those differ (an --ema run)."""
         try:
             self.store.publish(
                 epoch,
@@ -262,7 +263,7 @@ class RunWriter:
                 metrics,
                 best,
                 stopped,
-                _tensors(ema) if ema is not None else None,
+                _tensors(training) if training is not None else None,
             )
             write_text(self.path / METRICS, metrics_csv(metrics))
         except OSError as e:

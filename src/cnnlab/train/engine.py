@@ -24,16 +24,19 @@ from cnnlab.train import diagnose
 from cnnlab.train.callbacks import Callback, EpochFunction
 from cnnlab.train.progress import Progress
 from cnnlab.train.setup import Setup, setup
+from cnnlab.train.tta import logits as tta_logits
 from cnnlab.transfer import train_mode
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module) -> tuple[float, float, torch.Tensor]:
-    """(mean loss, accuracy, predictions) over a loader, in eval mode."""
+def evaluate(
+    model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, tta: str = "none"
+) -> tuple[float, float, torch.Tensor]:
+    """(mean loss, accuracy, predictions) over a loader, in eval mode, with logits averaged over `tta` views."""
     model.eval()
     total, correct, loss_sum, preds = 0, 0, 0.0, []
     for x, y in loader:
-        out = model(x)
+        out = tta_logits(model, x, tta)
         loss_sum += loss_fn(out, y).item() * len(y)
         p = out.argmax(1)
         correct += (p == y).sum().item()
@@ -108,7 +111,9 @@ def train(
 def restore(s: Setup, last: Checkpoint, log: Callable[[str], None]) -> State:
     """The resume phase: weights, optimiser, schedule, data order, RNG and loop state as the checkpoint left them."""
     ts = last.train_state()
-    load_state(s.model, last.weights, str(last.folder))
+    _load(s, last)
+    if s.ema is not None:
+        s.ema.load(last.weights, ts["ema"])
     s.optimizer.load_state_dict(ts["optimizer"])
     s.scheduler.load_state_dict(ts["scheduler"])
     s.train_loader.load_state_dict(ts["loader"])
@@ -138,7 +143,9 @@ def run_epochs(
         loss, acc, max_norm, bad_loss = train_epoch(s, epoch, bar)
         if bad_loss is not None:
             return _diverged(s, state, writer, bad_loss, log)
-        val_loss, val_acc, _ = evaluate(s.model, s.val_loader, s.loss_fn) if s.has_val else (None, None, None)
+        val_loss, val_acc, _ = (
+            evaluate(s.counted, s.val_loader, s.loss_fn, s.config.tta) if s.has_val else (None, None, None)
+        )
         seconds = time.perf_counter() - t0
         state.train_seconds += seconds
         row = {
@@ -177,16 +184,25 @@ def checkpoint(s: Setup, state: State, writer: RunWriter, row: dict[str, Any], b
         "loader": s.train_loader.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "engine": state.engine_state(),
+        **({"ema": s.ema.state_dict()} if s.ema is not None else {}),
     }
     writer.publish(
         state.epoch,
-        s.model,
+        s.counted,
         train_state,
         {**s.meta, "epoch": state.epoch, "metrics": row},
         state.history,
         best=best,
         stopped=stopped,
+        training=s.model if s.ema is not None else None,
     )
+
+
+def _load(s: Setup, checkpoint: Checkpoint) -> None:
+    """Put a checkpoint's weights back: the trained weights into the model, and with --ema the average too."""
+    load_state(s.model, checkpoint.training_weights(), str(checkpoint.folder))
+    if s.ema is not None:
+        load_state(s.ema.module, checkpoint.weights, str(checkpoint.folder))
 
 
 def train_epoch(s: Setup, epoch: int, bar: Progress) -> tuple[float, float, float, float | None]:
@@ -209,6 +225,8 @@ def train_epoch(s: Setup, epoch: int, bar: Progress) -> tuple[float, float, floa
             max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
             s.optimizer.step()
             s.scheduler.step()
+            if s.ema is not None:
+                s.ema.update(s.model)
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
             seen += len(y)
@@ -274,7 +292,7 @@ def _diverged(s: Setup, state: State, writer: RunWriter, bad_loss: float, log: C
     log("diagnosis: " + state.findings[-1])
     last = writer.store.load("last")
     if last is not None:
-        load_state(s.model, last.weights, str(last.folder))
+        _load(s, last)
         writer.store.mark_stopped("non-finite loss")
     return "non-finite loss"
 
@@ -283,10 +301,10 @@ def finish(s: Setup, state: State, writer: RunWriter, stopped: str) -> dict[str,
     """The finish phase: test the best checkpoint and write the run's summary."""
     best = writer.store.load("best")
     if best is not None:
-        load_state(s.model, best.weights, str(best.folder))
-    s.model.to(s.device)
+        load_state(s.counted, best.weights, str(best.folder))
+    s.counted.to(s.device)
     failpoint("final-test")
-    test_loss, test_acc, _ = evaluate(s.model, s.test_loader, s.loss_fn)
+    test_loss, test_acc, _ = evaluate(s.counted, s.test_loader, s.loss_fn, s.config.tta)
     best_row = next(
         (r for r in state.history if r["epoch"] == state.best_epoch), state.history[-1] if state.history else {}
     )
@@ -310,6 +328,7 @@ def finish(s: Setup, state: State, writer: RunWriter, stopped: str) -> dict[str,
         "train_size": len(data.train_y),
         "val_size": len(data.val_y),
         "test_size": len(data.test_y),
+        "precision": s.precision,
         "input_shape": list(data.input_shape),
         "stopped": stopped,
         "diagnosis": state.findings,

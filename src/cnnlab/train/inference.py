@@ -16,19 +16,24 @@ from cnnlab.rundir import Run, open_run
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
 from cnnlab.train.setup import fit_data, load_data
+from cnnlab.train.tta import check_tta
+from cnnlab.train.tta import logits as tta_logits
 
 
-def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False) -> dict[str, Any]:
-    """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted).
+def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: str | None = None) -> dict[str, Any]:
+    """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted), with the
+    run's test-time augmentation (or `tta`: none, flip, flip,translate).
 
     with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
     predictions, for reports that show examples."""
     run = path if isinstance(path, LoadedRun) else load_run(path)
+    if tta is not None:
+        run.tta = check_tta(tta)
     data = run.data()
     loader = DeviceLoader(
         data.test_x, data.test_y, batch_size=512, shuffle=False, scale=run.scale, mean=run.mean, std=run.std
     )
-    loss, acc, preds = evaluate(run.model, loader, loss_function(run.run.config))
+    loss, acc, preds = evaluate(run.model, loader, loss_function(run.run.config), run.tta)
     extra = {"images": data.test_x, "labels": data.test_y, "predictions": preds} if with_images else {}
     k = len(run.classes)
     confusion = torch.zeros(k, k, dtype=torch.long)
@@ -71,9 +76,12 @@ def load_image(path: str | Path) -> torch.Tensor:
         raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
 
 
-def predict(path: str | Path, images: list[str | Path], topk: int = 3) -> list[dict[str, Any]]:
-    """Top-k classes with probabilities for each image, prepared the way the run's training data was."""
+def predict(path: str | Path, images: list[str | Path], topk: int = 3, tta: str | None = None) -> list[dict[str, Any]]:
+    """Top-k classes with probabilities for each image, prepared the way the run's training data was (and with
+    the run's test-time augmentation, or `tta`)."""
     run = load_run(path)
+    if tta is not None:
+        run.tta = check_tta(tta)
     results = []
     for image in images:
         probs = run.probabilities(run.read_images([image]))[0]
@@ -104,6 +112,7 @@ class LoadedRun:
         self.mean: tuple[float, ...] | None = tuple(meta["mean"]) if meta.get("mean") else None
         self.std: tuple[float, ...] | None = tuple(meta["std"]) if meta.get("std") else None
         self._data: Dataset | None = None
+        self.tta = run.config.tta  # test-time augmentation views used by evaluate_run and probabilities
 
     @property
     def model(self) -> nn.Module:
@@ -125,7 +134,7 @@ class LoadedRun:
         """Softmax class probabilities (N, classes) for pixels in 0..255, in batches."""
         return torch.cat(
             [
-                torch.softmax(self.model(self.to_input(pixels[i : i + PREDICT_BATCH])), 1)
+                torch.softmax(tta_logits(self.model, self.to_input(pixels[i : i + PREDICT_BATCH]), self.tta), 1)
                 for i in range(0, len(pixels), PREDICT_BATCH)
             ]
         )

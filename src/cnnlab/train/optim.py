@@ -46,6 +46,11 @@ def lr_factor(config: RunConfig) -> Callable[[float], float]:
             if t < peak:
                 return 1 / 25 + (1 - 1 / 25) * t / peak
             return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * min((t - peak) / (e - peak), 1.0)))
+        if s == "triangle":  # airbench's: linear from 0.2 up to 1 at 23% of training, then down to 0.07
+            peak = 0.23 * e
+            if t < peak:
+                return 0.2 + 0.8 * t / peak
+            return 1.0 + (0.07 - 1.0) * min((t - peak) / (e - peak), 1.0)
         return 1.0
 
     w = config.warmup_epochs

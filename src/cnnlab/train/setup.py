@@ -16,11 +16,14 @@ import torch
 from torch import nn
 
 from cnnlab.data import Augment, Dataset, DeviceLoader, load_dataset
+from cnnlab.data.sources import data_root
 from cnnlab.errors import CnnlabError
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig
+from cnnlab.train.ema import EMA
 from cnnlab.train.init import initialize
 from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
+from cnnlab.train.precision import resolve as resolve_precision
 from cnnlab.transfer import parameter_groups, resolve_source
 from cnnlab.transfer.apply import start_from
 
@@ -34,9 +37,11 @@ def pick_device(name: str) -> torch.device:
 
 
 def load_data(config: RunConfig) -> Dataset:
-    """The run's dataset with its splits, as stored (before any adaptation to the model's input)."""
+    """The run's dataset with its splits, as stored (before any adaptation to the model's input). `{data_dir}` in
+    --data is the data root, as in study files (recipes name the CIFAR-10 archive this way)."""
     val = None if not config.val_split else (int(config.val_split) if config.val_split >= 1 else config.val_split)
-    data = load_dataset(config.data, data_dir=config.data_dir, val=val, limit=config.limit, seed=config.seed)
+    name = config.data.replace("{data_dir}", str(data_root(config.data_dir)))
+    data = load_dataset(name, data_dir=config.data_dir, val=val, limit=config.limit, seed=config.seed)
     failpoint("data-loaded")
     return data
 
@@ -110,7 +115,11 @@ def _statistics(config: RunConfig, data: Dataset, scale: float) -> dict[str, Any
 
 
 def augmentation(config: RunConfig) -> Augment:
-    return Augment(crop_padding=4 if "crop" in (config.augment or []) else 0, hflip="flip" in (config.augment or []))
+    kinds = config.augment or []
+    return Augment(crop_padding=4 if "crop" in kinds else 0, hflip="flip" in kinds, altflip="altflip" in kinds)
+
+
+WHITEN_IMAGES = 5000  # training images whose patches give the whitening statistics (airbench uses 5,000)
 
 
 @dataclass
@@ -130,12 +139,19 @@ class Setup:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     transfer: dict[str, Any] | None
-    meta: dict[str, Any]  # what every checkpoint records: classes, preprocessing, build options
+    meta: dict[str, Any]  # what every checkpoint records: classes, preprocessing, build options, precision
     seconds: float  # time spent loading data and building, for benchmarks
+    precision: str  # fp32 or bf16: --precision, with auto resolved for this machine
+    ema: EMA | None  # the average of the weights that counts, with --ema
+
+    @property
+    def counted(self) -> nn.Module:
+        """The weights that count (evaluated, checkpointed, tested): the average with --ema, else the model."""
+        return self.ema.module if self.ema is not None else self.model
 
     def autocast(self) -> torch.autocast:
         """bf16 autocast for the forward pass (the loss is taken in fp32); a no-op for fp32."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     @property
     def has_val(self) -> bool:
@@ -160,9 +176,17 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
         )
         for warning in resolve_source(config.init_from).mismatches(config.pixels, config.normalize, config.norm_stats):
             log("warning: " + warning)
+    normalize = preprocessing(config, data)
+    if config.whiten != "none":
+        from cnnlab.train.whiten import whiten_first_conv
+
+        # evenly spread over the split: a folder dataset's training images come sorted by class
+        idx = torch.arange(0, len(data.train_x), max(1, len(data.train_x) // WHITEN_IMAGES))[:WHITEN_IMAGES]
+        sample = DeviceLoader(data.train_x[idx], data.train_y[idx], batch_size=len(idx), shuffle=False, **normalize)
+        whiten_first_conv(model, next(iter(sample))[0].contiguous(), trainable=config.whiten == "trainable")
     model.to(device, memory_format=memory_format(config))
     net = torch.compile(model) if config.compile else model
-    normalize = preprocessing(config, data)
+    precision, why = resolve_precision(config.precision, device.type)
     train_loader = DeviceLoader(
         data.train_x,
         data.train_y,
@@ -176,7 +200,8 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
     if len(train_loader) == 0:
         raise CnnlabError(f"{config.data}: the training split is empty; lower --val-split or raise --limit")
     evaluation = {"batch_size": 512, "shuffle": False, "device": device, **normalize}
-    optimizer = make_optimizer(parameter_groups(model, config.head_lr), config)
+    groups = parameter_groups(model, config.head_lr, config.bias_lr, config.decay_norm_bias)
+    optimizer = make_optimizer(groups, config)
     meta = {
         "model": config.model,
         "classes": data.classes,
@@ -188,6 +213,7 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
         "scale": normalize["scale"],
         "build": model.build,
         "transfer": transfer,
+        "precision": {"used": precision, "why": why},
     }
     return Setup(
         config,
@@ -205,4 +231,6 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
         transfer,
         meta,
         time.perf_counter() - t0,
+        precision,
+        EMA(model, config.ema) if config.ema else None,
     )

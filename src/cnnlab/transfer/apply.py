@@ -70,7 +70,8 @@ def frozen(model: nn.Module, policy: str) -> Iterator[nn.Module]:
     """The model with a freeze policy applied for the duration (`cnnlab summary RUN` shows trainable versus frozen
     parameters this way), its parameters' requires_grad restored afterwards."""
     before = [p.requires_grad for p in model.parameters()]
-    freeze(model, policy)
+    if policy != "none":  # a fresh model trains what its builder trains (airbench keeps its norm scales fixed)
+        freeze(model, policy)
     try:
         yield model
     finally:
@@ -87,17 +88,38 @@ def train_mode(model: nn.Module, freeze_bn: bool) -> None:
             m.eval()
 
 
-def parameter_groups(model: nn.Module, head_lr: float | None) -> list[dict[str, Any]]:
-    """Trainable parameters, with the dense head in its own group at `head_lr` when given."""
+def parameter_groups(
+    model: nn.Module, head_lr: float | None, bias_lr: float | None = None, decay_norm_bias: bool = True
+) -> list[dict[str, Any]]:
+    """Trainable parameters in optimiser groups: the dense head at `head_lr` when given; biases and normalisation
+    weights at `bias_lr` when given and, with decay_norm_bias=False, without weight decay (as fast recipes train
+    them: Goyal et al. 2017, airbench). With none of these, one group."""
     head = {id(p) for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters()}
-    params = [p for p in model.parameters() if p.requires_grad]
-    if head_lr is None:
-        return [{"params": params}]
-    groups = [
-        {"params": [p for p in params if id(p) not in head]},
-        {"params": [p for p in params if id(p) in head], "lr": head_lr},
-    ]
-    return [g for g in groups if g["params"]]
+    norms = (*NORMS, nn.GroupNorm, nn.LayerNorm)
+    norm_bias = {
+        id(p)
+        for m in model.modules()
+        for n, p in m.named_parameters(recurse=False)
+        if n == "bias" or isinstance(m, norms)
+    }
+    special = bias_lr is not None or not decay_norm_bias
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            key = (head_lr is not None and id(p) in head, special and id(p) in norm_bias)
+            groups.setdefault(key, []).append(p)
+    out = []
+    for (in_head, is_norm_bias), params in sorted(groups.items()):
+        group: dict[str, Any] = {"params": params}
+        if in_head:
+            group["lr"] = head_lr
+        if is_norm_bias:
+            if bias_lr is not None:
+                group["lr"] = bias_lr
+            if not decay_norm_bias:
+                group["weight_decay"] = 0.0
+        out.append(group)
+    return out
 
 
 def start_from(model: nn.Module, config: Any, load: bool = True) -> dict[str, Any] | None:
@@ -112,7 +134,8 @@ def start_from(model: nn.Module, config: Any, load: bool = True) -> dict[str, An
         info = {"source": config.init_from}
         if load:
             info.update(load_matching(model, source.state_dict(), config.init_from))
-    freeze(model, config.freeze)
+    if config.freeze != "none":  # with none, the model trains what its builder trains
+        freeze(model, config.freeze)
     if config.freeze != "none" or config.init_from:
         frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
         info = {**(info or {}), "freeze": config.freeze, "frozen_params": frozen, "head_lr": config.head_lr}

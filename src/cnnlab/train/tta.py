@@ -1,0 +1,40 @@
+"""Test-time augmentation: the logits averaged over views of each image (airbench evaluates with flip and
+one-pixel translations; Jordan 2024). Views: none; flip (the image and its mirror); flip,translate (both, each
+also shifted by one pixel up-left and down-right, the shifts weighted half as much)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+from cnnlab.rundir.config import TTA_VIEWS
+
+
+def check_tta(views: str) -> str:
+    if views not in TTA_VIEWS:
+        raise CnnlabError(f"--tta {views!r} is not one of {', '.join(TTA_VIEWS)}")
+    return views
+
+
+def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Translate by (dy, dx) pixels, filling with the edge (reflection keeps the image statistics)."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    return padded[..., 1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w]
+
+
+def logits(model: nn.Module, x: torch.Tensor, views: str = "none") -> torch.Tensor:
+    """The model's logits for a batch, averaged over `views` (see the module docstring)."""
+    if views == "none":
+        return model(x)
+    both = torch.cat([x, x.flip(-1)])
+    out = model(both)
+    n = len(x)
+    plain = (out[:n] + out[n:]) / 2
+    if views == "flip":
+        return plain
+    shifted = torch.cat([_shift(both, 1, 1), _shift(both, -1, -1)])
+    s = model(shifted)
+    return 0.5 * plain + 0.5 * s.view(4, n, -1).mean(0)

@@ -1,0 +1,206 @@
+"""The airbench zoo family and patch whitening of a first conv, the latter on real CIFAR-10 and MNIST images."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab import summarize
+from cnnlab.data import load_dataset
+from cnnlab.data.augment import to_inputs
+from cnnlab.errors import CnnlabError
+from cnnlab.train.whiten import whiten_first_conv
+from cnnlab.zoo import create_model, list_models, model_info
+from tests.conftest import SHARED
+
+CIFAR_ARCHIVE = SHARED / "datasets" / "cifar10-jpg.tar.gz"
+MNIST_DIR = SHARED / "datasets" / "mnist"
+needs_cifar = pytest.mark.skipif(not CIFAR_ARCHIVE.is_file(), reason=f"{CIFAR_ARCHIVE} not found (set CNNLAB_SHARED)")
+needs_mnist = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"{MNIST_DIR} not found (set CNNLAB_SHARED)")
+
+
+def conv(c_in: int, c_out: int, k: int = 3) -> int:
+    """Weights of a bias-free k x k conv."""
+    return c_in * c_out * k * k
+
+
+def block(c_in: int, c_out: int) -> int:
+    """An airbench block: two bias-free 3x3 convs and two batch norms (scale + shift each)."""
+    return conv(c_in, c_out) + 2 * c_out + conv(c_out, c_out) + 2 * c_out
+
+
+def airbench_params(c: int, widths: tuple[int, int, int], classes: int = 10) -> int:
+    """Whitening conv 2x2 with 2*c*4 filters and a bias, three blocks, bias-free linear head."""
+    w0 = 2 * c * 2 * 2
+    return (
+        conv(c, w0, 2)
+        + w0
+        + block(w0, widths[0])
+        + block(widths[0], widths[1])
+        + block(*widths[1:])
+        + widths[2] * classes
+    )
+
+
+# ------------------------------------------------------------------------------------------------- the models
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "frozen"),
+    [
+        # 312 + 50,944 + 738,304 + 1,180,672 + 2,560; frozen: the batch-norm scales, 2 * (64 + 256 + 256)
+        ("airbench-cifar", 288 + 24 + 50_944 + 738_304 + 1_180_672 + 2_560, 2 * (64 + 256 + 256)),
+        # 312 + 16,256 + 55,552 + 221,696 + 1,280
+        ("airbench-cifar-s", 312 + 16_256 + 55_552 + 221_696 + 1_280, 2 * (32 + 64 + 128)),
+        # whiten 1*8*2*2 + 8 = 40; blocks 7,008 + 31,296 + 124,800; head 96*10
+        ("mnist-fast", 40 + 7_008 + 31_296 + 124_800 + 960, 2 * (24 + 48 + 96)),
+    ],
+)
+def test_registered_models_build_with_hand_counted_parameters(name: str, expected: int, frozen: int) -> None:
+    info = model_info(name)
+    assert name in list_models("*") and info.family == "airbench"
+    model = create_model(name)
+    widths = {"airbench-cifar": (64, 256, 256), "airbench-cifar-s": (32, 64, 128), "mnist-fast": (24, 48, 96)}[name]
+    assert expected == airbench_params(info.input_size[0], widths)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == frozen
+    assert isinstance(model.whiten, nn.Conv2d) and model.whiten.kernel_size == (2, 2) and model.whiten.padding == (0, 0)
+    assert model.whiten.out_channels == 2 * info.input_size[0] * 4
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(3, *info.input_size))
+    assert out.shape == (3, 10) and torch.isfinite(out).all()
+    assert model.input_size == info.input_size
+
+
+def test_state_dict_keys_and_options() -> None:
+    model = create_model("airbench-cifar-s", num_classes=7, widths=(8, 16, 32), scale=0.5)
+    keys = list(model.state_dict())
+    assert keys[:2] == ["whiten.weight", "whiten.bias"] and keys[-1] == "fc.weight"
+    assert "block1.conv1.weight" in keys and "block3.norm2.running_var" in keys and "fc.bias" not in keys
+    assert sum(p.numel() for p in model.parameters()) == airbench_params(3, (8, 16, 32), classes=7)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+    assert model.scale.scale == 0.5
+    # the first filters of every 3x3 conv start as the identity (airbench's implicit residual)
+    w = model.block2.conv1.weight
+    assert w[0, 0, 1, 1] == 1 and w[0, 0].sum() == 1 and w[0, 1:].abs().sum() == 0
+    for bad in ((8, 16), (8, 0, 16), (8.0, 16, 32)):
+        with pytest.raises(CnnlabError, match="widths must be three positive integers"):
+            create_model("airbench-cifar", widths=bad)
+
+
+def test_summary_of_airbench_cifar_matches_hand_counts() -> None:
+    s = summarize("airbench-cifar", (3, 32, 32))
+    assert s.params == 1_972_792 and s.trainable_params == 1_972_792 - 1_152
+    assert s.output_shape[-1] == 10
+    # conv MACs = out channels * in channels * k*k * output pixels; pools come before the 2nd conv of a block
+    macs = (
+        24 * 3 * 4 * 31 * 31  # whiten: 32 -> 31
+        + 64 * 24 * 9 * 31 * 31  # block1.conv1 at 31x31, then pool to 15
+        + 64 * 64 * 9 * 15 * 15
+        + 256 * 64 * 9 * 15 * 15  # block2.conv1 at 15x15, pool to 7
+        + 256 * 256 * 9 * 7 * 7
+        + 256 * 256 * 9 * 7 * 7  # block3.conv1 at 7x7, pool to 3
+        + 256 * 256 * 9 * 3 * 3
+        + 256 * 10  # fc
+    )
+    assert s.macs == macs == 118_147_360
+    mnist = summarize("mnist-fast", (1, 28, 28))  # 28 -> 27 -> 13 -> 6 -> 3 -> global max
+    assert mnist.output_shape[-1] == 10
+
+
+# ------------------------------------------------------------------------------------------------- whitening
+
+
+@pytest.fixture(scope="module")
+def cifar_inputs() -> torch.Tensor:
+    d = load_dataset(f"folder:{CIFAR_ARCHIVE}", limit=500)
+    return to_inputs(d.train_x, 1 / 255, d.mean, d.std)
+
+
+def output_covariance(layer: nn.Conv2d, x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Covariance of the first `channels` outputs over every position: the conv's outputs on all its patches."""
+    with torch.no_grad():
+        y = layer(x)[:, :channels]
+    return torch.cov(y.permute(1, 0, 2, 3).reshape(channels, -1).double())
+
+
+@needs_cifar
+def test_whitened_outputs_have_identity_covariance_on_cifar(cifar_inputs: torch.Tensor) -> None:
+    model = create_model("airbench-cifar")
+    layer = whiten_first_conv(model, cifar_inputs, eps=1e-9)
+    assert layer is model.whiten
+    cov = output_covariance(layer, cifar_inputs, 12)
+    assert torch.allclose(cov, torch.eye(12, dtype=cov.dtype), atol=1e-3)
+    w = layer.weight
+    assert torch.equal(w[12:], -w[:12]) and torch.count_nonzero(layer.bias) == 0
+
+    # with the default eps, direction i has variance lambda_i / (lambda_i + eps), still uncorrelated
+    whiten_first_conv(model, cifar_inputs)
+    patches = cifar_inputs.unfold(2, 2, 1).unfold(3, 2, 1)  # N, C, 31, 31, 2, 2
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 12).double()
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(patches.T)).flip(0)
+    cov = output_covariance(layer, cifar_inputs, 12)
+    assert torch.allclose(cov.diag(), eigenvalues / (eigenvalues + 5e-4), atol=1e-3)
+    assert (cov - torch.diag(cov.diag())).abs().max() < 1e-3
+    assert cov.diag()[:6].min() > 0.95  # the strong directions are at unit variance
+
+
+@needs_cifar
+def test_whitening_is_deterministic_and_freezes_or_trains(cifar_inputs: torch.Tensor) -> None:
+    frozen, trained = create_model("airbench-cifar-s"), create_model("airbench-cifar-s")
+    a = whiten_first_conv(frozen, cifar_inputs)
+    b = whiten_first_conv(trained, cifar_inputs, trainable=True)
+    assert torch.equal(a.weight, b.weight)
+    assert not a.weight.requires_grad and not a.bias.requires_grad
+    assert b.weight.requires_grad and b.bias.requires_grad
+    loss = frozen(cifar_inputs[:16]).logsumexp(1).sum()
+    loss.backward()
+    assert a.weight.grad is None and a.bias.grad is None and frozen.fc.weight.grad is not None
+
+
+@needs_cifar
+def test_fewer_filters_than_patch_dims_get_the_leading_directions(cifar_inputs: torch.Tensor) -> None:
+    model = nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 6, 2), act=nn.ReLU(), flat=nn.Flatten()))
+    layer = whiten_first_conv(model, cifar_inputs, eps=1e-9)
+    cov = output_covariance(layer, cifar_inputs, 6)
+    assert torch.allclose(cov, torch.eye(6, dtype=cov.dtype), atol=1e-3)
+    with pytest.raises(CnnlabError, match="at most 12 filters or exactly 24"):
+        whiten_first_conv(nn.Sequential(nn.Conv2d(3, 16, 2)), cifar_inputs)
+
+
+@needs_mnist
+def test_mnist_fast_whitens_on_digits() -> None:
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "cnnlab" / "cache"  # the suite's cache (conftest), not shared/
+    d = load_dataset("mnist", data_dir=SHARED / "datasets", cache_dir=cache, limit=300)
+    x = to_inputs(d.train_x, 1 / 255, d.mean, d.std)
+    model = create_model("mnist-fast")
+    layer = whiten_first_conv(model, x, eps=1e-9)
+    cov = output_covariance(layer, x, 4)
+    assert torch.allclose(cov, torch.eye(4, dtype=cov.dtype), atol=1e-3)
+    assert model(x[:5]).shape == (5, 10)
+
+
+def test_refusals_are_one_line_errors() -> None:
+    x = torch.randn(4, 1, 28, 28)
+    with pytest.raises(CnnlabError, match=r"^--whiten needs a model whose first layer is a conv; mlp has no Conv2d"):
+        whiten_first_conv(create_model("mlp"), x)
+    linear_first = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 3 * 8 * 8), nn.Unflatten(1, (3, 8, 8)), nn.Conv2d(3, 8, 3)
+    )
+    with pytest.raises(
+        CnnlabError, match=r"^--whiten needs a model whose first layer is a conv; Sequential starts with Linear$"
+    ):
+        whiten_first_conv(linear_first, x)
+    model = create_model("mnist-fast")
+    with pytest.raises(CnnlabError, match=r"at least 4 patches .* 1 image\(s\) of 2x2 give 1: pass more"):
+        whiten_first_conv(model, torch.randn(1, 1, 2, 2))
+    with pytest.raises(CnnlabError, match="model inputs"):
+        whiten_first_conv(model, torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
+    with pytest.raises(CnnlabError, match="3 channel"):
+        whiten_first_conv(model, torch.randn(4, 3, 28, 28))
