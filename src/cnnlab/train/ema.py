@@ -30,6 +30,6 @@ class EMA:
         """How many updates were averaged (the tensors themselves are checkpointed as the run's weights)."""
         return {"n_averaged": self.averaged.n_averaged.clone()}
 
-    def load(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        self.module.load_state_dict(weights, strict=True)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the update count (the averaged tensors come back with the checkpoint's weights)."""
         self.averaged.n_averaged.copy_(state["n_averaged"])

@@ -113,7 +113,7 @@ def restore(s: Setup, last: Checkpoint, log: Callable[[str], None]) -> State:
     ts = last.train_state()
     _load(s, last)
     if s.ema is not None:
-        s.ema.load(last.weights, ts["ema"])
+        s.ema.load_state_dict(ts["ema"])
     s.optimizer.load_state_dict(ts["optimizer"])
     s.scheduler.load_state_dict(ts["scheduler"])
     s.train_loader.load_state_dict(ts["loader"])
