@@ -36,4 +36,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/summary_speed.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .test-cache
