@@ -1,0 +1,620 @@
+"""CIFAR-10 time to 70% (and 80%) test accuracy on the CPU: cnnlab vs Keras 3 (TensorFlow backend) vs a plain
+PyTorch loop, and cnnlab's CIFAR-10 recipes.
+
+Run: .venv/bin/python bench/cifar10_time_to_accuracy.py [--epochs-max 8] [--only cnnlab,keras,torch,best,best80]
+         [--threads N] [--torch-workers N] [--out bench/results/cifar10_time_to_accuracy.json]
+
+The first three contenders train the same network, the course material's Keras CIFAR-10 net (conv 3x3 same + ReLU +
+max-pool 2 with 16/32/64 filters, dropout 0.3, flatten, dense 500 + ReLU, dropout 0.4, dense 10; 541,094
+parameters) with Adam at lr 1e-3 and batch 32, pixels scaled to 0..1, seeded, on the 50,000 CIFAR-10 training
+images of the JPEG archive (../shared/datasets/cifar10-jpg.tar.gz), and are scored on the 10,000 test images after
+every epoch until test accuracy reaches 70% or --epochs-max runs out.
+
+  cnnlab          cnnlab.train.train(RunConfig(model=<the net as a cnnlab TOML network>, data="folder:<archive>",
+                  val_split=0, batch_size=32, optimizer="adam", lr=1e-3, normalize=False)): the whole engine, with
+                  its per-epoch checkpoints, metrics.csv and diagnosis. The archive's decoded arrays are cached by
+                  cnnlab (the cache is warmed before the run, so this row reads the cache).
+  keras           Keras 3 Sequential, model.compile(Adam(1e-3), sparse CE) + model.fit(x, y, batch_size=32) on numpy
+                  arrays read from the extracted JPEG folders with PIL (pixels / 255); defaults otherwise.
+  torch           what a typical user writes: torchvision.datasets.ImageFolder on the extracted folders, ToTensor +
+                  Normalize(CIFAR-10 mean/std), DataLoader(batch_size=32, shuffle=True, num_workers=0, the default),
+                  the standard train loop (softmax folded into CrossEntropyLoss).
+  best            cnnlab with examples/recipes/cifar10-70.toml (airbench-style net and recipe, one epoch), to 70%.
+  best80          cnnlab with examples/recipes/cifar10-80.toml (three epochs), to 80%.
+
+The recipes are scored with their own test-time augmentation (RunConfig.tta), which is part of their evaluation.
+The archive is extracted once into a temp folder for Keras and PyTorch (untimed, as a user's download step would be).
+Each contender runs in its own subprocess, with the same number of compute threads (--threads, default: all cores).
+The test evaluation after each epoch is done in the contender's own framework from an epoch-end callback and its time
+is excluded from every figure. Two times are reported:
+
+  to target (wall)  seconds from just before loading the data to the end of the epoch that reaches the target,
+                    minus the test evaluations: data loading, model building, training, checkpointing. Imports are
+                    not included (recorded as import_s).
+  train loop        the sum of the epochs' training-loop times only.
+
+Writes everything (per-epoch rows, loads, versions, CPU model and AMX flag) as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
+ARCHIVE = DATA_DIR / "cifar10-jpg.tar.gz"
+RECIPES = {
+    "best": ROOT / "examples" / "recipes" / "cifar10-70.toml",
+    "best80": ROOT / "examples" / "recipes" / "cifar10-80.toml",
+}
+SEED = 0
+CONTENDERS = ("cnnlab", "keras", "torch", "best", "best80")
+TARGETS = {"cnnlab": 0.70, "keras": 0.70, "torch": 0.70, "best": 0.70, "best80": 0.80}
+LABELS = {
+    "cnnlab": "cnnlab same net",
+    "keras": "Keras 3 (TF CPU)",
+    "torch": "PyTorch loop",
+    "best": "cnnlab cifar10-70",
+    "best80": "cnnlab cifar10-80",
+}
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+NET_TOML = """# The course material's Keras CIFAR-10 network (softmax folded into the loss).
+name = "keras-cifar10-course"
+input = [3, 32, 32]
+num_classes = 10
+
+[[layers]]
+type = "conv"
+filters = 16
+kernel = 3
+padding = "same"
+activation = "relu"
+
+[[layers]]
+type = "maxpool"
+size = 2
+
+[[layers]]
+type = "conv"
+filters = 32
+kernel = 3
+padding = "same"
+activation = "relu"
+
+[[layers]]
+type = "maxpool"
+size = 2
+
+[[layers]]
+type = "conv"
+filters = 64
+kernel = 3
+padding = "same"
+activation = "relu"
+
+[[layers]]
+type = "maxpool"
+size = 2
+
+[[layers]]
+type = "dropout"
+rate = 0.3
+
+[[layers]]
+type = "flatten"
+
+[[layers]]
+type = "dense"
+units = 500
+activation = "relu"
+
+[[layers]]
+type = "dropout"
+rate = 0.4
+
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+class TargetReached(Exception):
+    """Raised from an epoch-end callback to stop training once the target is reached."""
+
+
+class Clock:
+    """Wall time since start with the test evaluations taken out, plus per-epoch records."""
+
+    def __init__(self, target: float, epochs_max: int) -> None:
+        self.target, self.epochs_max = target, epochs_max
+        self.start = time.perf_counter()
+        self.excluded = 0.0
+        self.epochs: list[dict] = []
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+    def epoch_end(self, train_s: float, evaluate, **extra) -> bool:
+        """Record an epoch (its loop time and the wall time so far), run the untimed test evaluation; True at target."""
+        wall = self.wall()
+        t = time.perf_counter()
+        acc = float(evaluate())
+        eval_s = time.perf_counter() - t
+        self.excluded += eval_s
+        self.epochs.append(
+            {
+                "epoch": len(self.epochs) + 1,
+                "test_accuracy": acc,
+                "train_s": round(train_s, 3),
+                "wall_s": round(wall, 3),
+                "eval_s": round(eval_s, 3),
+                "load_1min": round(os.getloadavg()[0], 2),
+                **extra,
+            }
+        )
+        print(
+            f"  epoch {len(self.epochs)}: test acc {acc:.2%}, loop {train_s:.1f}s, wall {wall:.1f}s "
+            f"(eval {eval_s:.1f}s, excluded)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return acc >= self.target
+
+
+def extract(into: Path) -> Path:
+    """The archive extracted once (the step a user does after downloading it); returns the folder with train/, test/."""
+    with tarfile.open(ARCHIVE) as tar:
+        tar.extractall(into, filter="data")
+    for cand in [into, *sorted(p for p in into.iterdir() if p.is_dir())]:
+        if (cand / "train").is_dir() and (cand / "test").is_dir():
+            return cand
+    raise SystemExit(f"no train/ and test/ folders in {ARCHIVE}")
+
+
+# ----------------------------------------------------------------------------------------------------- workers
+
+
+def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
+    # torch.optim imports torch._dynamo on first use; import it before the clock (imports are excluded for everyone).
+    import torch
+    import torch._dynamo
+
+    from cnnlab.data import DeviceLoader, load_dataset
+    from cnnlab.train import Callback, RunConfig, evaluate, train
+
+    torch.set_num_threads(args.threads)
+    data = f"folder:{ARCHIVE}"
+    # The evaluator's test set, loaded before the clock starts (all 10,000 images; this also warms the decode cache).
+    full = load_dataset(data, val=None)
+    captured: dict = {}
+    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
+        if name == "cnnlab":
+            net = Path(tmp) / "keras-cifar10-course.toml"
+            net.write_text(NET_TOML)
+            settings = {
+                "model": str(net),
+                "data": data,
+                "val_split": 0,
+                "epochs": args.epochs_max,
+                "batch_size": 32,
+                "optimizer": "adam",
+                "lr": 1e-3,
+                "normalize": False,
+                "seed": args.seed,
+                **(json.loads(args.recipe) if args.recipe else {}),
+            }
+            config = RunConfig(**settings)
+        else:
+            recipe = RunConfig.from_toml(RECIPES[name])
+            config = dataclasses.replace(recipe, data_dir=str(DATA_DIR), seed=args.seed)
+            settings = dataclasses.asdict(config)
+            settings = {"recipe": str(RECIPES[name].relative_to(ROOT)), **settings}
+        test_loader = None
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def test_accuracy() -> float:
+            nonlocal test_loader
+            if test_loader is None:
+                test_loader = DeviceLoader(
+                    full.test_x, full.test_y, batch_size=500, shuffle=False, **captured["normalize"]
+                )
+            return evaluate(captured["model"], test_loader, loss_fn, tta=config.tta)[1]
+
+        class Timed(Callback):
+            """Keeps the engine's live model and set-up time, and stops the run once the target is reached."""
+
+            def on_setup(self, setup) -> None:
+                captured.update(
+                    model=setup.counted, normalize=setup.normalize, prepare_s=setup.seconds, precision=setup.precision
+                )
+
+            def on_epoch_end(self, row: dict) -> None:
+                if clock.epoch_end(row["seconds"], test_accuracy, train_accuracy=row["train_accuracy"], lr=row["lr"]):
+                    raise TargetReached
+
+        clock = Clock(args.target, config.epochs)
+        try:
+            train(config, Path(tmp) / "run", callbacks=[Timed()], progress=False, log=lambda s: None)
+        except TargetReached:
+            pass
+        params = sum(p.numel() for p in captured["model"].parameters())
+    settings = {
+        k: (v if isinstance(v, (int, float, str, bool, type(None), list)) else str(v)) for k, v in settings.items()
+    }
+    return {
+        "settings": {**settings, "tta": config.tta, "precision_used": captured["precision"], "params": params},
+        "epochs": clock.epochs,
+        "data_s": round(captured["prepare_s"], 3),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_keras(args: argparse.Namespace) -> dict:
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t = time.perf_counter()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    import_s = time.perf_counter() - t
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    keras.utils.set_random_seed(args.seed)
+    root = Path(args.extracted)
+
+    def read(split: str) -> tuple[np.ndarray, np.ndarray]:
+        classes = sorted(p.name for p in (root / split).iterdir() if p.is_dir())
+        xs, ys = [], []
+        for label, cls in enumerate(classes):
+            for f in sorted((root / split / cls).iterdir()):
+                xs.append(np.asarray(Image.open(f).convert("RGB")))
+                ys.append(label)
+        return np.stack(xs).astype("float32") / 255, np.array(ys, dtype="int64")
+
+    clock = Clock(args.target, args.epochs_max)
+    x_train, y_train = read("train")
+    x_test, y_test = read("test")
+    data_s = clock.wall()
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.3),
+            layers.Flatten(),
+            layers.Dense(500, activation="relu"),
+            layers.Dropout(0.4),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    class Stopper(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            loop = time.perf_counter() - self.t0
+
+            def acc():
+                p = self.model.predict(x_test, batch_size=500, verbose=0)
+                return (p.argmax(1) == y_test).mean()
+
+            if clock.epoch_end(loop, acc):
+                self.model.stop_training = True
+
+    model.fit(x_train, y_train, batch_size=32, epochs=args.epochs_max, shuffle=True, verbose=0, callbacks=[Stopper()])
+    return {
+        "settings": {
+            "jit_compile": str(model.jit_compile),
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "params": model.count_params(),
+            "data_reading": "PIL into numpy arrays, pixels / 255",
+        },
+        "epochs": clock.epochs,
+        "data_s": round(data_s, 3),
+        "import_s": round(import_s, 3),
+        "threads": args.threads,
+    }
+
+
+def run_torch(args: argparse.Namespace) -> dict:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    root = Path(args.extracted)
+    clock = Clock(args.target, args.epochs_max)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)])
+    train_set = datasets.ImageFolder(str(root / "train"), transform=transform)
+    test_set = datasets.ImageFolder(str(root / "test"), transform=transform)
+    train_loader = DataLoader(train_set, batch_size=32, shuffle=True, num_workers=args.torch_workers)
+    test_loader = DataLoader(test_set, batch_size=500, num_workers=args.torch_workers)
+    data_s = clock.wall()
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.3),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 500),
+        nn.ReLU(),
+        nn.Dropout(0.4),
+        nn.Linear(500, 10),
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    @torch.no_grad()
+    def test_accuracy() -> float:
+        model.eval()
+        correct = sum((model(x).argmax(1) == y).sum().item() for x, y in test_loader)
+        return correct / len(test_set)
+
+    for _ in range(args.epochs_max):
+        model.train()
+        t0 = time.perf_counter()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        if clock.epoch_end(time.perf_counter() - t0, test_accuracy):
+            break
+    return {
+        "settings": {
+            "num_workers": args.torch_workers,
+            "torchvision_transform": "ImageFolder + ToTensor + Normalize",
+            "params": sum(p.numel() for p in model.parameters()),
+        },
+        "epochs": clock.epochs,
+        "data_s": round(data_s, 3),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def worker(args: argparse.Namespace) -> None:
+    t = time.perf_counter()
+    if args.worker in ("cnnlab", "best", "best80"):
+        import cnnlab.train  # noqa: F401  (timed as the import)
+    elif args.worker == "torch":
+        import torchvision  # noqa: F401  (timed as the import; Keras times its own imports)
+    import_s = time.perf_counter() - t
+    if args.worker in ("cnnlab", "best", "best80"):
+        result = run_cnnlab(args, args.worker)
+    elif args.worker == "keras":
+        result = run_keras(args)
+    else:
+        result = run_torch(args)
+    result.setdefault("import_s", round(import_s, 3))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------ driver
+
+
+def summarise(name: str, result: dict, target: float) -> dict:
+    epochs = result["epochs"]
+    hit = next((e for e in epochs if e["test_accuracy"] >= target), None)
+    loops = [e["train_s"] for e in epochs]
+    return {
+        "contender": name,
+        "label": LABELS[name],
+        "target": target,
+        "reached": hit is not None,
+        "epochs_to_target": hit["epoch"] if hit else None,
+        "wall_to_target_s": hit["wall_s"] if hit else None,
+        "train_loop_to_target_s": round(sum(loops[: hit["epoch"]]), 3) if hit else None,
+        "seconds_per_epoch": round(statistics.mean(loops), 3) if loops else None,
+        "final_test_accuracy": epochs[-1]["test_accuracy"] if epochs else None,
+        **result,
+    }
+
+
+def load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs-max", type=int, default=8, help="stop and report 'not reached' after this many epochs")
+    ap.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated subset of " + ",".join(CONTENDERS))
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads for every contender")
+    ap.add_argument("--torch-workers", type=int, default=0, help="DataLoader num_workers of the plain PyTorch loop")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--recipe", default=None, help="JSON RunConfig overrides for the cnnlab same-net row")
+    ap.add_argument("--out", default="bench/results/cifar10_time_to_accuracy.json", help="JSON path")
+    ap.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    ap.add_argument("--target", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--extracted", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONTENDERS]
+    if unknown:
+        ap.error(f"--only: unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
+    if not ARCHIVE.exists():
+        sys.exit(f"{ARCHIVE} not found; set CNNLAB_BENCH_DATA to the datasets folder")
+    from cnnlab.train.precision import cpu_flags, cpu_model
+
+    load_before = load()
+    print(
+        f"CIFAR-10 to 70% (recipe cifar10-80: 80%) test accuracy, 50000 train images, {args.threads} threads, "
+        f"at most {args.epochs_max} epochs; load {load_before}",
+        flush=True,
+    )
+    rows, skipped = [], {}
+    with tempfile.TemporaryDirectory(prefix="cifar10-jpg-") as tmp:
+        extracted = extract(Path(tmp)) if {"keras", "torch"} & set(names) else None
+        for name in names:
+            if name == "keras":
+                probe = subprocess.run([sys.executable, "-c", "import keras, tensorflow"], capture_output=True)
+                if probe.returncode:
+                    skipped[name] = "keras/tensorflow not importable: " + probe.stderr.decode()[-300:].strip()
+                    print(f"{LABELS[name]}: skipped ({skipped[name]})", flush=True)
+                    continue
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                name,
+                "--epochs-max",
+                str(args.epochs_max),
+                "--threads",
+                str(args.threads),
+                "--torch-workers",
+                str(args.torch_workers),
+                "--target",
+                str(TARGETS[name]),
+                "--seed",
+                str(args.seed),
+            ]
+            if extracted is not None:
+                cmd += ["--extracted", str(extracted)]
+            if args.recipe and name == "cnnlab":
+                cmd += ["--recipe", args.recipe]
+            print(f"{LABELS[name]} ...", flush=True)
+            before, t = load(), time.perf_counter()
+            proc = subprocess.run(
+                cmd, check=False, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
+            )
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                skipped[name] = f"failed (exit {proc.returncode})"
+                print(f"{LABELS[name]}: {skipped[name]}", flush=True)
+                continue
+            row = summarise(name, json.loads(lines[-1][7:]), TARGETS[name])
+            row.update(process_s=round(time.perf_counter() - t, 1), load_before=before, load_after=load())
+            rows.append(row)
+    by = {r["contender"]: r for r in rows}
+    keras_row = by.get("keras") if by.get("keras", {}).get("reached") else None
+    same = by.get("cnnlab") if by.get("cnnlab", {}).get("reached") else None
+    for r in rows:
+        r["ratio_vs_keras"] = ratio(r["wall_to_target_s"], keras_row and keras_row["wall_to_target_s"])
+        r["ratio_vs_cnnlab_same_net"] = (
+            ratio(r["wall_to_target_s"], same and same["wall_to_target_s"])
+            if r["contender"] in ("cnnlab", "keras", "torch")
+            else None
+        )
+        r["seconds_per_epoch_ratio_vs_keras"] = (
+            ratio(r["seconds_per_epoch"], by["keras"]["seconds_per_epoch"])
+            if "keras" in by and r["contender"] in ("cnnlab", "keras", "torch")
+            else None
+        )
+    head = (
+        f"{'contender':<20}{'target':>7}{'epochs':>8}{'s to target':>13}{'train loop s':>14}{'s/epoch':>9}"
+        f"{'data s':>8}{'vs Keras':>10}{'vs cnnlab':>11}"
+    )
+    print("\n" + head + "\n" + "-" * len(head))
+    for r in rows:
+        vk = f"{r['ratio_vs_keras']:.3f}x" if r["ratio_vs_keras"] is not None else "-"
+        vc = f"{r['ratio_vs_cnnlab_same_net']:.2f}x" if r["ratio_vs_cnnlab_same_net"] is not None else "-"
+        if r["reached"]:
+            print(
+                f"{r['label']:<20}{r['target']:>7.0%}{r['epochs_to_target']:>8}{r['wall_to_target_s']:>13.1f}"
+                f"{r['train_loop_to_target_s']:>14.1f}{r['seconds_per_epoch']:>9.1f}{r['data_s']:>8.2f}{vk:>10}{vc:>11}"
+            )
+        else:
+            print(
+                f"{r['label']:<20}{r['target']:>7.0%}{'-':>8}{'not reached':>13}{'-':>14}{r['seconds_per_epoch']:>9.1f}"
+                f"{r['data_s']:>8.2f}{'-':>10}{'-':>11}   (best {max(e['test_accuracy'] for e in r['epochs']):.2%} "
+                f"in {len(r['epochs'])} epochs)"
+            )
+    for name, why in skipped.items():
+        print(f"{LABELS[name]:<20} skipped: {why}")
+    goals = {}
+    fastest70 = min(
+        (r["wall_to_target_s"] for r in rows if r["contender"] in ("best", "best80") and r["reached"]), default=None
+    )
+    if keras_row and fastest70 is not None:
+        goals["fastest_recipe_to_70_at_most_tenth_of_keras"] = {
+            "ratio": ratio(fastest70, keras_row["wall_to_target_s"]),
+            "holds": fastest70 <= keras_row["wall_to_target_s"] / 10,
+        }
+    if "keras" in by and "cnnlab" in by:
+        speedup = round(by["keras"]["seconds_per_epoch"] / by["cnnlab"]["seconds_per_epoch"], 3)
+        goals["cnnlab_same_net_per_epoch_at_least_2x_faster_than_keras"] = {"speedup": speedup, "holds": speedup >= 2}
+    for goal, v in goals.items():
+        print(f"goal {goal}: {v}")
+    print(
+        "s to target: wall from before data loading to the end of that epoch, test evaluations excluded; "
+        "train loop: the epochs' training loops only; vs Keras: s to target / Keras'; vs cnnlab: / cnnlab same net's"
+    )
+    load_after = load()
+    print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
+    import torch
+
+    amx = "amx_bf16" in cpu_flags()
+    info = {
+        "targets": {n: TARGETS[n] for n in names},
+        "train_images": 50000,
+        "test_images": 10000,
+        "epochs_max": args.epochs_max,
+        "threads": args.threads,
+        "seed": args.seed,
+        "torch_num_workers": args.torch_workers,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "amx_bf16": amx,
+            "amx_used": amx and any(r["settings"].get("precision_used") == "bf16" for r in rows),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "load_before": load_before,
+            "load_after": load_after,
+        },
+        "definitions": {
+            "wall_to_target_s": "seconds from before data loading to the end of the epoch that "
+            "reached the target, per-epoch test evaluations excluded, imports excluded",
+            "train_loop_to_target_s": "sum of the training-loop times of those epochs",
+            "ratio_vs_keras": "wall_to_target_s / Keras' wall_to_target_s",
+            "ratio_vs_cnnlab_same_net": "wall_to_target_s / cnnlab same net's wall_to_target_s",
+            "seconds_per_epoch_ratio_vs_keras": "seconds_per_epoch / Keras' seconds_per_epoch",
+        },
+        "goals": goals,
+        "skipped": skipped,
+        "results": rows,
+    }
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
