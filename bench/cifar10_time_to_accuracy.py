@@ -43,13 +43,14 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from timing import Clock, TargetReached, load, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -127,49 +128,6 @@ rate = 0.4
 type = "dense"
 units = "num_classes"
 """
-
-
-class TargetReached(Exception):
-    """Raised from an epoch-end callback to stop training once the target is reached."""
-
-
-class Clock:
-    """Wall time since start with the test evaluations taken out, plus per-epoch records."""
-
-    def __init__(self, target: float, epochs_max: int) -> None:
-        self.target, self.epochs_max = target, epochs_max
-        self.start = time.perf_counter()
-        self.excluded = 0.0
-        self.epochs: list[dict] = []
-
-    def wall(self) -> float:
-        return time.perf_counter() - self.start - self.excluded
-
-    def epoch_end(self, train_s: float, evaluate, **extra) -> bool:
-        """Record an epoch (its loop time and the wall time so far), run the untimed test evaluation; True at target."""
-        wall = self.wall()
-        t = time.perf_counter()
-        acc = float(evaluate())
-        eval_s = time.perf_counter() - t
-        self.excluded += eval_s
-        self.epochs.append(
-            {
-                "epoch": len(self.epochs) + 1,
-                "test_accuracy": acc,
-                "train_s": round(train_s, 3),
-                "wall_s": round(wall, 3),
-                "eval_s": round(eval_s, 3),
-                "load_1min": round(os.getloadavg()[0], 2),
-                **extra,
-            }
-        )
-        print(
-            f"  epoch {len(self.epochs)}: test acc {acc:.2%}, loop {train_s:.1f}s, wall {wall:.1f}s "
-            f"(eval {eval_s:.1f}s, excluded)",
-            file=sys.stderr,
-            flush=True,
-        )
-        return acc >= self.target
 
 
 def extract(into: Path) -> Path:
@@ -421,28 +379,6 @@ def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------------ driver
 
 
-def summarise(name: str, result: dict, target: float) -> dict:
-    epochs = result["epochs"]
-    hit = next((e for e in epochs if e["test_accuracy"] >= target), None)
-    loops = [e["train_s"] for e in epochs]
-    return {
-        "contender": name,
-        "label": LABELS[name],
-        "target": target,
-        "reached": hit is not None,
-        "epochs_to_target": hit["epoch"] if hit else None,
-        "wall_to_target_s": hit["wall_s"] if hit else None,
-        "train_loop_to_target_s": round(sum(loops[: hit["epoch"]]), 3) if hit else None,
-        "seconds_per_epoch": round(statistics.mean(loops), 3) if loops else None,
-        "final_test_accuracy": epochs[-1]["test_accuracy"] if epochs else None,
-        **result,
-    }
-
-
-def load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
-
-
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
@@ -516,7 +452,7 @@ def main() -> None:
                 skipped[name] = f"failed (exit {proc.returncode})"
                 print(f"{LABELS[name]}: {skipped[name]}", flush=True)
                 continue
-            row = summarise(name, json.loads(lines[-1][7:]), TARGETS[name])
+            row = summarise(name, LABELS[name], json.loads(lines[-1][7:]), TARGETS[name])
             row.update(process_s=round(time.perf_counter() - t, 1), load_before=before, load_after=load())
             rows.append(row)
     by = {r["contender"]: r for r in rows}

@@ -42,12 +42,13 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import Clock, TargetReached, load, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -60,49 +61,6 @@ SEED = 0
 BEST_RECIPE = {"batch_size": 64, "lr": 3e-3, "schedule": "onecycle", "epochs": 1}
 CONTENDERS = ("cnnlab", "keras", "torch", "best")
 LABELS = {"cnnlab": "cnnlab", "keras": "Keras 3 (TF CPU)", "torch": "PyTorch loop", "best": "cnnlab best recipe"}
-
-
-class TargetReached(Exception):
-    """Raised from an epoch-end callback to stop training once the target is reached."""
-
-
-class Clock:
-    """Wall time since start with the test evaluations taken out, plus per-epoch records."""
-
-    def __init__(self, target: float, epochs_max: int) -> None:
-        self.target, self.epochs_max = target, epochs_max
-        self.start = time.perf_counter()
-        self.excluded = 0.0
-        self.epochs: list[dict] = []
-
-    def wall(self) -> float:
-        return time.perf_counter() - self.start - self.excluded
-
-    def epoch_end(self, train_s: float, evaluate, **extra) -> bool:
-        """Record an epoch (its loop time and the wall time so far), run the untimed test evaluation; True at target."""
-        wall = self.wall()
-        t = time.perf_counter()
-        acc = float(evaluate())
-        eval_s = time.perf_counter() - t
-        self.excluded += eval_s
-        self.epochs.append(
-            {
-                "epoch": len(self.epochs) + 1,
-                "test_accuracy": acc,
-                "train_s": round(train_s, 3),
-                "wall_s": round(wall, 3),
-                "eval_s": round(eval_s, 3),
-                "load_1min": round(os.getloadavg()[0], 2),
-                **extra,
-            }
-        )
-        print(
-            f"  epoch {len(self.epochs)}: test acc {acc:.2%}, loop {train_s:.1f}s, wall {wall:.1f}s "
-            f"(eval {eval_s:.1f}s, excluded)",
-            file=sys.stderr,
-            flush=True,
-        )
-        return acc >= self.target
 
 
 def decompressed(files: list[str], into: Path) -> list[Path]:
@@ -335,28 +293,6 @@ def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------------ driver
 
 
-def summarise(name: str, result: dict, target: float) -> dict:
-    epochs = result["epochs"]
-    hit = next((e for e in epochs if e["test_accuracy"] >= target), None)
-    loops = [e["train_s"] for e in epochs]
-    row = {
-        "contender": name,
-        "label": LABELS[name],
-        "reached": hit is not None,
-        "epochs_to_target": hit["epoch"] if hit else None,
-        "wall_to_target_s": hit["wall_s"] if hit else None,
-        "train_loop_to_target_s": round(sum(loops[: hit["epoch"]]), 3) if hit else None,
-        "seconds_per_epoch": round(statistics.mean(loops), 3) if loops else None,
-        "final_test_accuracy": epochs[-1]["test_accuracy"] if epochs else None,
-        **result,
-    }
-    return row
-
-
-def load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs-max", type=int, default=8, help="stop and report 'not reached' after this many epochs")
@@ -425,7 +361,7 @@ def main() -> None:
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
             sys.exit(f"{name} failed (exit {proc.returncode})")
-        row = summarise(name, json.loads(lines[-1][7:]), args.target)
+        row = summarise(name, LABELS[name], json.loads(lines[-1][7:]), args.target)
         row.update(process_s=round(time.perf_counter() - t, 1), load_before=before, load_after=load())
         rows.append(row)
     base = next((r for r in rows if r["contender"] == "cnnlab" and r["reached"]), None)

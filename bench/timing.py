@@ -1,0 +1,76 @@
+"""What the time-to-accuracy benchmarks share: a clock that leaves the test evaluations out, the stop signal, and
+the summary row of a contender. Imported by the scripts beside it (run as `python bench/NAME.py`)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+
+class TargetReached(Exception):
+    """Raised from an epoch-end callback to stop training once the target is reached."""
+
+
+class Clock:
+    """Wall time since start with the test evaluations taken out, plus per-epoch records."""
+
+    def __init__(self, target: float, epochs_max: int) -> None:
+        self.target, self.epochs_max = target, epochs_max
+        self.start = time.perf_counter()
+        self.excluded = 0.0
+        self.epochs: list[dict] = []
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+    def epoch_end(self, train_s: float, evaluate, **extra) -> bool:
+        """Record an epoch (its loop time and the wall time so far), run the untimed test evaluation; True at target."""
+        wall = self.wall()
+        t = time.perf_counter()
+        acc = float(evaluate())
+        eval_s = time.perf_counter() - t
+        self.excluded += eval_s
+        self.epochs.append(
+            {
+                "epoch": len(self.epochs) + 1,
+                "test_accuracy": acc,
+                "train_s": round(train_s, 3),
+                "wall_s": round(wall, 3),
+                "eval_s": round(eval_s, 3),
+                "load_1min": round(os.getloadavg()[0], 2),
+                **extra,
+            }
+        )
+        print(
+            f"  epoch {len(self.epochs)}: test acc {acc:.2%}, loop {train_s:.1f}s, wall {wall:.1f}s "
+            f"(eval {eval_s:.1f}s, excluded)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return acc >= self.target
+
+
+def summarise(name: str, label: str, result: dict, target: float) -> dict:
+    """A contender's row: whether and when it reached `target`, its seconds per epoch, and everything it recorded."""
+    epochs = result["epochs"]
+    hit = next((e for e in epochs if e["test_accuracy"] >= target), None)
+    loops = [e["train_s"] for e in epochs]
+    return {
+        "contender": name,
+        "label": label,
+        "target": target,
+        "reached": hit is not None,
+        "epochs_to_target": hit["epoch"] if hit else None,
+        "wall_to_target_s": hit["wall_s"] if hit else None,
+        "train_loop_to_target_s": round(sum(loops[: hit["epoch"]]), 3) if hit else None,
+        "seconds_per_epoch": round(statistics.mean(loops), 3) if loops else None,
+        "final_test_accuracy": epochs[-1]["test_accuracy"] if epochs else None,
+        **result,
+    }
+
+
+def load() -> list[float]:
+    """The 1, 5 and 15 minute load averages (a busy machine makes every figure worse)."""
+    return [round(v, 2) for v in os.getloadavg()]
