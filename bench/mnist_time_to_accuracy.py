@@ -48,7 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Clock, TargetReached, load, summarise
+from timing import Clock, TargetReached, keras_fit, load, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -180,21 +180,7 @@ def run_keras(args: argparse.Namespace) -> dict:
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
-    class Stopper(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            loop = time.perf_counter() - self.t0
-
-            def acc():
-                p = self.model.predict(x_test, batch_size=512, verbose=0)
-                return (p.argmax(1) == y_test).mean()
-
-            if clock.epoch_end(loop, acc):
-                self.model.stop_training = True
-
-    model.fit(x_train, y_train, batch_size=64, epochs=args.epochs_max, shuffle=True, verbose=0, callbacks=[Stopper()])
+    keras_fit(model, (x_train, y_train), (x_test, y_test), 64, args.epochs_max, clock)
     return {
         "settings": {
             "jit_compile": str(model.jit_compile),

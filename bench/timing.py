@@ -74,3 +74,26 @@ def summarise(name: str, label: str, result: dict, target: float) -> dict:
 def load() -> list[float]:
     """The 1, 5 and 15 minute load averages (a busy machine makes every figure worse)."""
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def keras_fit(model, train: tuple, test: tuple, batch_size: int, epochs_max: int, clock: Clock) -> None:
+    """model.fit with a callback that times each epoch's loop and scores the test set, untimed, until the target."""
+    import keras
+
+    x_test, y_test = test
+
+    class Stopper(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            loop = time.perf_counter() - self.t0
+
+            def acc():
+                p = self.model.predict(x_test, batch_size=512, verbose=0)
+                return (p.argmax(1) == y_test).mean()
+
+            if clock.epoch_end(loop, acc):
+                self.model.stop_training = True
+
+    model.fit(*train, batch_size=batch_size, epochs=epochs_max, shuffle=True, verbose=0, callbacks=[Stopper()])
