@@ -28,7 +28,8 @@ def _holder(path: Path) -> int | None:
 
 
 class WriterLock:
-    """`with WriterLock(path, what):` holds the exclusive lock or raises a one-line CnnlabError naming the holder."""
+    """`acquire()` takes the exclusive lock or raises a one-line CnnlabError naming the holder; `release()` gives
+    it back (so does the holder's death)."""
 
     def __init__(self, path: Path, what: str) -> None:
         self.path, self.what, self._fd = path, what, -1
@@ -54,9 +55,3 @@ class WriterLock:
         if self._fd >= 0:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = -1
-
-    def __enter__(self) -> WriterLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
