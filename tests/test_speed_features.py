@@ -162,3 +162,20 @@ def test_the_cifar_recipe_learns_on_a_slice_of_the_real_archive(tmp_path, capsys
     run = open_run(out)
     # frozen: the whitening conv (24 x 3 x 2 x 2 + 24 = 312) and the norms' fixed scales (2 x (32 + 64 + 128) = 448)
     assert run.summary["test_accuracy"] > 0.25 and run.summary["frozen_params"] == 312 + 448
+
+
+def test_a_cifar_recipe_on_mnist_adapts_the_net_and_says_so(tmp_path, capsys):
+    """A recipe made for 3x32x32 photos, given 1x28x28 digits: the net is built for one channel, the digits are
+    padded to 32x32, and one line says both."""
+    out = tmp_path / "r"
+    code = main(["train", str(EXAMPLES / "recipes" / "cifar10-70.toml"), "--data-dir", str(SHARED / "datasets"),
+                 "--data", "mnist", "--limit", "1000", "--tta", "none", "--out", str(out), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert (
+        "data: airbench-cifar-s is built with 1 input channel(s) for this data (its default is 3); "
+        "images of 1x28x28 are padded to 1x32x32" in err
+    )
+    run = open_run(out)
+    # whitening for one channel: 2 * 1 * 2 * 2 = 8 filters of 1x2x2 and their biases, not RGB's 312
+    assert run.summary["frozen_params"] == 8 * 4 + 8 + 448 and run.summary["test_accuracy"] > 0.2

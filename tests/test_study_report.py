@@ -130,6 +130,8 @@ grid = { optimizer = ["sgd", "adam"] }
         ('[[runs]]\nname = "a"\ngrid = { lr = [0.1, 0.2] }\n', "run name(s) a repeat"),
         ('[[runs]]\nname = "a"\nlr = -1.0\n', "run 'a': --lr must be a positive number"),
         ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key(s) colour"),
+        ('[[runs]]\nname = "a"\nrecipe = "nowhere.toml"\n', "run 'a': recipe "),
+        ('[[runs]]\nname = "a"\nrecipe = 3\n', "recipe must be the path of an experiment file, got 3"),
     ],
 )
 def test_bad_study_files_are_one_line_errors(tmp_path, text, message):
@@ -147,8 +149,24 @@ def test_a_study_that_changed_does_not_overwrite_its_runs(parity, tmp_path):
     assert before == {p: p.read_bytes() for p in (parity / "runs" / "digits-10").rglob("*") if p.is_file()}
 
 
+def test_a_recipe_sits_beneath_the_study_settings(tmp_path):
+    """recipe = FILE (relative to the study) gives a run the recipe's settings; the study's own keys win."""
+    (tmp_path / "recipes").mkdir()
+    write_toml(tmp_path / "recipes" / "fast.toml", 'model = "mnist-fast"\noptimizer = "sgd"\nlr = 0.8\nepochs = 5\n')
+    study = load_study(
+        write_toml(
+            tmp_path / "s.toml",
+            '[defaults]\nrecipe = "recipes/fast.toml"\nlr = 0.1\n[[runs]]\nname = "a"\n[[runs]]\nname = "b"\nlr = 0.2\n',
+        ),
+        {"epochs": 2},
+    )
+    a, b = (r.config for r in study.runs)
+    assert (a.model, a.optimizer, a.lr, a.epochs) == ("mnist-fast", "sgd", 0.1, 2)
+    assert (b.model, b.lr) == ("mnist-fast", 0.2)
+
+
 def test_every_shipped_study_plans(tmp_path):
-    expected = {"parity": 4, "init": 4, "cifar10-architectures": 3, "batchnorm": 2, "vgg-mnist-transfer": 4}
+    expected = {"parity": 4, "init": 4, "cifar10-architectures": 4, "batchnorm": 2, "vgg-mnist-transfer": 4}
     for name, count in expected.items():
         study = load_study(STUDIES / f"{name}.toml", {"data_dir": DATA})
         assert len(study.runs) == count and study.expected, name

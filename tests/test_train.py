@@ -275,6 +275,20 @@ def test_exploding_gradients_and_dead_relus_are_diagnosed_and_a_healthy_run_is_n
     assert healthy["diagnosis"] == [] and healthy["test_accuracy"] > 0.8
 
 
+def test_a_large_gradient_norm_is_exploding_only_when_the_epoch_learnt_nothing():
+    """Batch-normed nets have scale-free weights whose gradients can be huge while they learn (mnist-fast shows
+    3e3-1e4 in its first steps on its way to 99%): the norm alone is no finding, the norm with a loss no better
+    than guessing is, and a non-finite norm always is."""
+    from cnnlab.train import diagnose
+
+    assert diagnose.exploding(9e3, train_loss=0.35, num_classes=10) is None
+    assert diagnose.exploding(9e3, train_loss=2.30, num_classes=10) is None  # just under ln 10: it learnt a little
+    assert diagnose.exploding(900.0, train_loss=40.0, num_classes=10) is None
+    finding = diagnose.exploding(9e3, train_loss=2.31, num_classes=10)
+    assert finding.startswith("gradient norm reached 9e+03") and "ln 10 = 2.3026" in finding
+    assert diagnose.exploding(float("inf"), train_loss=0.1, num_classes=10) is not None
+
+
 def test_tensorboard_events_and_on_epoch_rows(tmp_path, net):
     tf_before = "tensorflow" in sys.modules
     rows: list[dict] = []

@@ -3,6 +3,7 @@
     title = "..."                 # what the study asks
     expected = "..."              # what a user should see (printed after the table, shown in the report)
     [defaults]                    # RunConfig keys shared by every run
+    recipe = "../recipes/x.toml"  # (in [defaults] or a run) an experiment file whose settings sit beneath the study's
     [[runs]]                      # one run, or a grid: grid = { init = ["zeros", "he-normal"] }
     name = "init-{init}"          # {field} placeholders are filled from the run's settings
     init_from = "@digits"         # '@NAME' is the run directory of an earlier run of this study
@@ -65,6 +66,9 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Stu
             raise CnnlabError(f"{path}: run {spec['name']!r}: grid must map settings to non-empty lists")
         for combo in itertools.product(*grid.values()):
             settings = {**defaults, **spec, **dict(zip(grid, combo)), **overrides}
+            recipe = settings.pop("recipe", None)
+            if recipe is not None:
+                settings = {**_recipe(path, recipe, spec["name"]), **settings}
             name = _fill(str(settings.pop("name")), settings, path)
             planned.append(_plan(path, name, settings, data_dir, planned))
     names = [r.name for r in planned]
@@ -78,6 +82,13 @@ def _default_root() -> Path:
     from cnnlab.data.sources import data_root
 
     return data_root(None)
+
+
+def _recipe(path: Path, recipe: Any, run: str) -> dict[str, Any]:
+    """An experiment file's settings, named relative to the study file: the study's own keys are laid over them."""
+    if not isinstance(recipe, str) or not recipe:
+        raise CnnlabError(f"{path}: run {run!r}: recipe must be the path of an experiment file, got {recipe!r}")
+    return read_toml(path.parent / recipe, f"{path}: run {run!r}: recipe", "give its path relative to the study file")
 
 
 def _fill(text: str, settings: dict[str, Any], path: Path) -> str:

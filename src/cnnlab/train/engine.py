@@ -273,7 +273,7 @@ def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None
             s.config.pixels,
             len(data.val_y) if s.has_val else len(data.train_y),
         ),
-        diagnose.exploding(max_norm),
+        diagnose.exploding(max_norm, state.history[-1]["train_loss"], data.num_classes),
     ]
     if state.epoch == 0 or state.findings:
         probe = DeviceLoader(

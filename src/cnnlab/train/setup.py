@@ -87,6 +87,23 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     return data, model, adaptation
 
 
+def fit_note(config: RunConfig, adaptation: dict[str, Any], shape: tuple[int, ...]) -> str | None:
+    """One line saying how a model and data not made for each other met (a CIFAR recipe on MNIST); the channels
+    are not news when --input asked for them."""
+    from cnnlab.zoo.registry import is_spec_path, model_info
+
+    parts = []
+    model = config.model
+    default = None if is_spec_path(model) or config.input else model_info(model).input_size[0]
+    if default is not None and default != shape[0]:
+        parts.append(f"{model} is built with {shape[0]} input channel(s) for this data (its default is {default})")
+    source = adaptation["source_shape"]
+    if adaptation["mode"]:
+        how = "padded" if adaptation["mode"] == "pad" else "resized"
+        parts.append(f"images of {'x'.join(map(str, source))} are {how} to {'x'.join(map(str, shape))}")
+    return "data: " + "; ".join(parts) if parts else None
+
+
 def _takes_image_size(name: str) -> bool:
     from cnnlab.zoo.registry import is_spec_path, model_info
 
@@ -167,6 +184,9 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     data, model, adaptation = prepare(config)
+    note = fit_note(config, adaptation, data.input_shape)
+    if note:
+        log(note)
     initialize(model, config.init, config.init_std)
     transfer = start_from(model, config, load=load_source)
     if config.init_from and load_source:
