@@ -127,3 +127,35 @@ def test_residual_shape_mismatch_is_explained(tmp_path):
 def test_missing_network_file():
     with pytest.raises(CnnlabError, match="not found"):
         cnnlab.create_model("no/such/net.toml")
+
+
+DENSE_BN = """
+input = [1, 28, 28]
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 30
+[[layers]]
+type = "batchnorm"
+[[layers]]
+type = "dense"
+units = 10
+"""
+
+
+def test_batch_norm_after_a_dense_layer_builds_summarises_and_trains_a_last_batch_of_one(tmp_path):
+    """Dense -> batch norm -> dense (as in the course's Keras AlexNet with BN): the shape probe once built the next
+    dense layer for the wrong width, and a last training batch of one image crashed BatchNorm1d."""
+    from cnnlab.train import RunConfig, train
+
+    path = write_toml(tmp_path / "dense-bn.toml", DENSE_BN)
+    s = summarize(cnnlab.create_model(str(path)), (1, 28, 28))
+    # 784*30 + 30 = 23,550; batch norm: 2 * 30 = 60; 30*10 + 10 = 310
+    assert s.params == 23_550 + 60 + 310 and s.output_shape == (10,)
+    # digits: 1,294 training images after the default split, so batch 1,293 leaves a last batch of one image
+    summary = train(
+        RunConfig(model=str(path), data="digits", epochs=2, batch_size=1293), tmp_path / "run", log=lambda _: None
+    )
+    assert summary["train_size"] == 1294 and summary["epochs_run"] == 2
+    assert torch.isfinite(torch.tensor(summary["train_loss"]))

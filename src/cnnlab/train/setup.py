@@ -88,20 +88,21 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
 
 
 def fit_note(config: RunConfig, adaptation: dict[str, Any], shape: tuple[int, ...]) -> str | None:
-    """One line saying how a model and data not made for each other met (a CIFAR recipe on MNIST); the channels
-    are not news when --input asked for them."""
+    """One line when a zoo model is rebuilt for data with other channels than it was made for (a CIFAR recipe on
+    MNIST), saying how the images were fitted too. Resizing alone is routine (digits for an MNIST net) and silent,
+    and channels asked for with --input are not news."""
     from cnnlab.zoo.registry import is_spec_path, model_info
 
-    parts = []
     model = config.model
     default = None if is_spec_path(model) or config.input else model_info(model).input_size[0]
-    if default is not None and default != shape[0]:
-        parts.append(f"{model} is built with {shape[0]} input channel(s) for this data (its default is {default})")
-    source = adaptation["source_shape"]
+    if default is None or default == shape[0]:
+        return None
+    note = f"data: {model} is built with {shape[0]} input channel(s) for this data (its default is {default})"
     if adaptation["mode"]:
         how = "padded" if adaptation["mode"] == "pad" else "resized"
-        parts.append(f"images of {'x'.join(map(str, source))} are {how} to {'x'.join(map(str, shape))}")
-    return "data: " + "; ".join(parts) if parts else None
+        source = "x".join(map(str, adaptation["source_shape"]))
+        note += f"; images of {source} are {how} to {'x'.join(map(str, shape))}"
+    return note
 
 
 def _takes_image_size(name: str) -> bool:
@@ -207,18 +208,25 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
     model.to(device, memory_format=memory_format(config))
     net = torch.compile(model) if config.compile else model
     precision, why = resolve_precision(config.precision, device.type)
+    # batch norm has no statistics over one image (PyTorch refuses it after a dense layer): a last batch of one
+    # is left out of that epoch; the next shuffle puts the image elsewhere
+    lone = len(data.train_y) % config.batch_size == 1 and any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()
+    )
     train_loader = DeviceLoader(
         data.train_x,
         data.train_y,
         batch_size=config.batch_size,
         augment=augmentation(config),
         shuffle=True,
+        drop_last=lone,
         device=device,
         seed=config.seed,
         **normalize,
     )
     if len(train_loader) == 0:
-        raise CnnlabError(f"{config.data}: the training split is empty; lower --val-split or raise --limit")
+        why = "has one image, too few for batch norm" if lone else "is empty"
+        raise CnnlabError(f"{config.data}: the training split {why}; lower --val-split or raise --limit")
     evaluation = {"batch_size": 512, "shuffle": False, "device": device, **normalize}
     groups = parameter_groups(model, config.head_lr, config.bias_lr, config.decay_norm_bias)
     optimizer = make_optimizer(groups, config)

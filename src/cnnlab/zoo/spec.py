@@ -132,8 +132,8 @@ class _Builder:
         named = [*module.named_parameters(), *module.named_buffers()]
         state = {k: torch.empty_like(v, device="meta") for k, v in named}
         try:
-            with torch.device("meta"):
-                out = torch.func.functional_call(module, state, (torch.empty(1, *shape),))
+            with torch.device("meta"):  # a batch of two: batch norm after a dense layer refuses a batch of one
+                out = torch.func.functional_call(module, state, (torch.empty(2, *shape),))
             return tuple(out.shape[1:])
         except Exception:
             channels = getattr(module, "out_channels", shape[0] if shape else 1)
