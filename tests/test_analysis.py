@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 import torch
 
 import cnnlab
 from cnnlab.analysis import summarize
 from cnnlab.errors import CnnlabError, ShapeError
+from cnnlab.zoo.spec import Conv2dSame
 from tests.conftest import EXAMPLES, write_toml
 
 NETS = EXAMPLES / "nets"
@@ -187,3 +191,46 @@ def test_mlp_hidden_sizes_are_configurable():
 def test_unknown_model_suggests_close_names():
     with pytest.raises(CnnlabError, match="resnet18"):
         cnnlab.create_model("resnet-18")
+
+
+# The numeric output-size claims in a shape formula: "floor((62 + 2*0 - (4*(5-1)+1))/2) + 1 = 23", "ceil(15/2) = 8".
+CLAIM = re.compile(r"((?:floor|ceil)\(\([\d\s+\-*/()]*\)(?: [+-] 1)+|ceil\(\d+/\d+\)) = (-?\d+)")
+
+
+@pytest.mark.parametrize(
+    "layer, shape, claims",
+    [
+        # by hand: floor((32 + 2 - 3)/2) + 1 = 16
+        (torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), (3, 32, 32), [16]),
+        # effective kernel 4*(5-1)+1 = 17: floor((62 - 17)/2) + 1 = 23 (it printed as 24 once, without brackets)
+        (torch.nn.Conv2d(64, 64, 5, stride=2, dilation=4), (64, 62, 62), [23]),
+        # effective kernel 5: floor((20 + 4 - 5)/1) + 1 = 20
+        (torch.nn.Conv2d(3, 4, 3, padding=2, dilation=2), (3, 20, 20), [20]),
+        # H: floor((17 + 2 - 3)/2) + 1 = 9, W: floor((30 - 5)/1) + 1 = 26
+        (torch.nn.Conv2d(3, 4, (3, 5), stride=(2, 1), padding=(1, 0)), (3, 17, 30), [9, 26]),
+        # ceil((8 - 3)/2) + 1 = 4
+        (torch.nn.MaxPool2d(3, stride=2, ceil_mode=True), (1, 8, 8), [4]),
+        # ceil((5 + 2 - 2)/2) + 1 = 4, but the 4th window would start at 6 >= 5 + 1 (in the right padding): 3
+        (torch.nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True), (1, 5, 5), [3]),
+        # floor((9 + 2 - 3)/2) + 1 = 5
+        (torch.nn.AvgPool2d(3, stride=2, padding=1), (1, 9, 9), [5]),
+        # effective kernel 2*(3-1)+1 = 5: floor((10 + 2 - 5)/1) + 1 = 8
+        (torch.nn.MaxPool2d(3, stride=1, padding=1, dilation=2), (1, 10, 10), [8]),
+        # floor((7 - 2)/2) + 1 = 3
+        (torch.nn.MaxPool2d(2), (1, 7, 7), [3]),
+        # TensorFlow 'same': ceil(15/2) = 8
+        (Conv2dSame(3, 4, 3, stride=2), (3, 15, 15), [8]),
+        # torch 'same' (stride 1): H_out = H_in = 12, nothing to evaluate
+        (torch.nn.Conv2d(3, 4, 5, padding="same"), (3, 12, 12), []),
+    ],
+)
+def test_printed_shape_formulas_evaluate_to_what_they_claim(layer, shape, claims):
+    formula = summarize(torch.nn.Sequential(layer), shape).leaves[0].formulas["output_shape"]
+    found = CLAIM.findall(formula)
+    assert [int(value) for _, value in found] == claims, formula
+    for expr, value in found:
+        assert eval(expr, {"__builtins__": {}, "floor": math.floor, "ceil": math.ceil}) == int(value), formula
+    real = layer(torch.zeros(1, *shape)).shape[-2:]  # what torch itself makes of the input
+    assert claims == [real[0], real[1]][: len(claims)]
+    if not claims:
+        assert formula == f"padding 'same': H_out = H_in = {real[0]}, C_out = 4"

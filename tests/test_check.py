@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from cnnlab.analysis import ModelSummary, summarize
-from cnnlab.analysis.grade import Grade, grade, parse_number, parse_shape, read_table, shapes_match
+from cnnlab.analysis.grade import Grade, check, grade, parse_number, parse_shape, read_table, shapes_match
+from cnnlab.analysis.working import WorkingError, evaluate
+from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,3 +232,264 @@ def test_unreadable_tables_raise(tmp_path: Path, name: str, text: str | None, me
     path = tmp_path / name if text is None else write(tmp_path, text, name)
     with pytest.raises(CnnlabError, match=message):
         read_table(path)
+
+
+# ---------------------------------------------------------------------------------------------- working in cells
+
+
+@pytest.mark.parametrize(
+    "expr, value",
+    [
+        ("(3*3*3)*64", 1728),
+        ("(3*3*3+1)*64", 1792),
+        ("5*5*6+6", 156),
+        ("5 x 5 x 6 + 6", 156),
+        ("(5×5+1)×6×28×28", 122_304),
+        ("1,516*100", 151_600),
+        ("-(2)*3 + 10", 4),
+        ("(62 + 2*0 - (4*(5-1)+1))/2", Fraction(45, 2)),
+    ],
+)
+def test_working_evaluates_plain_arithmetic(expr: str, value: Fraction) -> None:
+    assert evaluate(expr) == value
+
+
+@pytest.mark.parametrize(
+    "expr, why",
+    [
+        ("(k*k*3+1)*8", "'k' is not a number"),
+        ("__import__('os').getcwd()", "'__import__' is not a number"),
+        ("2**10", "unexpected '*'"),
+        ("(1+2", "a bracket is not closed"),
+        ("4/(2-2)", "divides by zero"),
+        ("2(3+4)", "unexpected '('"),
+        ("(" * 300 + "1" + ")" * 300, "longer than 400"),
+    ],
+)
+def test_working_that_is_not_arithmetic_is_refused(expr: str, why: str) -> None:
+    with pytest.raises(WorkingError, match=re.escape(why)):
+        evaluate(expr)
+
+
+def test_cells_with_working_are_graded_by_their_value_and_working(tmp_path: Path, lenet: ModelSummary) -> None:
+    path = write(
+        tmp_path,
+        """| Layer | # parameters |
+|---|---|
+| conv1 | (5*5*3+1)*8 = 608 |
+| pool1 | 0 |
+| conv2 | 5 x 5 x 8 x 16 + 16 = 3,216 |
+| fc1 | 400*120 = 48,120 |
+| fc2 | (120+1)*84 = 10,000 |
+| fc3 | 84*10 + 10 = 840 + 10 = 850 |
+""",
+    )
+    result = grade(read_table(path), lenet)
+    # (5*5*3+1)*8 = 608, 5*5*8*16+16 = 3,216 and 84*10+10 = 850 are right, working and all; 400*120 = 48,000 is
+    # not the 48,120 written after it (which is right); (120+1)*84 = 10,164 is right but 10,000 is not.
+    assert wrong(result) == [
+        ("fc1", "params", "400*120 = 48,120", 48120),
+        ("fc2", "params", "(120+1)*84 = 10,000", 10164),
+    ]
+    lines = result.render().splitlines()
+    assert lines[0] == (
+        "fc1 parameters: 400*120 = 48,120 has working that does not give its value: 400*120 = 48,000; "
+        "right: 48,120 = (in + 1)*out = (400 + 1)*120 = 48,120"
+    )
+    assert lines[1] == (
+        "fc2 parameters: (120+1)*84 = 10,000 is wrong, and its working does not give its value either: "
+        "(120+1)*84 = 10,164; right: 10,164 = (in + 1)*out = (120 + 1)*84 = 10,164"
+    )
+    assert lines[-1] == "4 of 6 cells right"
+
+
+def test_unreadable_working_is_a_one_line_error(tmp_path: Path, lenet: ModelSummary, capsys) -> None:
+    path = write(tmp_path, "| Layer | Params |\n|---|---|\n| conv1 | 608 |\n| conv2 | (k*k*8+1)*16 = 3216 |\n")
+    with pytest.raises(CnnlabError, match=r"line 4: cannot read the working '\(k\*k\*8\+1\)\*16' in the 'Params' cell"):
+        grade(read_table(path), lenet)
+    assert main(["check", str(path), "--model", str(NETS / "lenet-like.toml")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "'k' is not a number" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------- columns
+
+
+def test_columns_that_are_not_graded_are_named(tmp_path: Path, lenet: ModelSummary) -> None:
+    path = write(
+        tmp_path,
+        "| Layer | Params | Notes | Kernel | Remarks |\n|---|---|---|---|---|\n"
+        "| conv1 | 608 | relu | 5x5 | ok |\n| fc1 | 48,120 | | | |\n",
+    )
+    table = read_table(path)
+    assert table.ignored == ["Notes", "Kernel", "Remarks"]
+    result = grade(table, lenet)
+    assert result.ok and result.render().splitlines()[-2:] == [
+        "not graded: Notes, Kernel, Remarks",
+        "2 of 2 cells right",
+    ]
+
+
+LECUN_TABLE = """LeNet-5 as LeCun et al. 1998 count it (section II.B).
+
+| Layer | Trainable parameters | Connections |
+|---|---|---|
+| C1 | 156 | 122,304 |
+| S2 | 12 | 5,880 |
+| C3 | 1,516 | 151,600 |
+| S4 | 32 | 2,000 |
+| C5 | 48,120 | 48,120 |
+| F6 | 10,164 | 10,164 |
+"""
+
+
+def test_lenet5_connections_are_the_papers(tmp_path: Path) -> None:
+    # The paper's numbers, by hand: C1 (5*5*1 + 1)*6*28*28 = 26*4,704 = 122,304; S2 (2*2 + 1)*6*14*14 = 5*1,176
+    # = 5,880; C3 1,516*10*10 = 151,600 (partial connections: params*positions); S4 (2*2 + 1)*16*5*5 = 2,000;
+    # C5 (5*5*16 + 1)*120*1*1 = 48,120; F6 (120 + 1)*84 = 10,164 (a dense layer's connections are its weights).
+    table = read_table(write(tmp_path, LECUN_TABLE))
+    assert set(table.columns) == {"params", "connections"}
+    result = grade(table, summarize("lenet5"))
+    assert result.ok and len(result.cells) == 12
+    assert [c.layer for c in result.cells if c.column == "connections"] == ["c1", "s2", "c3", "s4", "c5", "f6"]
+
+
+def test_wrong_connections_show_the_formula(tmp_path: Path) -> None:
+    # 117,600 = 5*5*6*28*28 leaves out the bias; 150,000 = C3's 1,500 weights*10*10, bias left out too.
+    text = LECUN_TABLE.replace("122,304", "117,600").replace("151,600", "150,000")
+    result = grade(read_table(write(tmp_path, text)), summarize("lenet5"))
+    assert wrong(result) == [("C1", "connections", "117,600", 122_304), ("C3", "connections", "150,000", 151_600)]
+    lines = result.render().splitlines()
+    assert lines[0] == (
+        "C1 connections: 117,600 is wrong; right: 122,304 = "
+        "(k_h*k_w*C_in + 1)*C_out*H_out*W_out = (5*5*1 + 1)*6*28*28 = 122,304"
+    )
+    assert lines[1] == (
+        "C3 connections: 150,000 is wrong; right: 151,600 = parameters*H_out*W_out "
+        "(every output position has the layer's own weights and biases) = 1,516*10*10 = 151,600"
+    )
+
+
+def test_connections_of_pools_dense_layers_and_activations(tmp_path: Path, lenet: ModelSummary) -> None:
+    path = write(
+        tmp_path,
+        """| Layer | Connections |
+|---|---|
+| input | 0 |
+| conv1 | 476,672 |
+| relu | 6,272 |
+| pool1 | 6,272 |
+| fc1 | 48,120 |
+""",
+    )
+    # conv1: (5*5*3 + 1)*8*28*28 = 76*6,272 = 476,672; pool1 (max, no weights): 2*2*8*14*14 = 6,272;
+    # fc1: (400 + 1)*120 = 48,120. An activation's connections are not counted.
+    result = grade(read_table(path), lenet)
+    assert result.ok and len(result.cells) == 4
+    assert "not graded: the connections of relu (connections are counted for conv, pool and dense layers)" in (
+        result.render()
+    )
+
+
+LENET_MACS = {"conv1": 470_400, "conv2": 320_000, "fc1": 48_000, "fc2": 10_080}  # 28*28*8*3*5*5, 10*10*16*8*5*5,
+# 400*120, 120*84
+
+
+def flops_table(tmp_path: Path, values: list[str], header: str = "FLOPs") -> Path:
+    rows = "".join(f"| {name} | {v} |\n" for name, v in zip(LENET_MACS, values))
+    return write(tmp_path, f"| Layer | {header} |\n|---|---|\n| pool1 | 0 |\n{rows}")
+
+
+def test_flops_convention_is_detected_from_the_values(tmp_path: Path, lenet: ModelSummary) -> None:
+    as_macs = grade(read_table(flops_table(tmp_path, ["470,400", "320,000", "48k", "10,080"])), lenet)
+    assert as_macs.ok and as_macs.flops == "macs"
+    assert (
+        "FLOPs column graded as MACs: 4 of its values fit MACs and none fit 2 x MACs "
+        "(--flops 2macs grades it as 2 x MACs)" in as_macs.render()
+    )
+    doubled = ["940,800", "640,000", "96k", "20,161"]
+    as_flops = grade(read_table(flops_table(tmp_path, doubled, "Forward computation")), lenet)
+    assert as_flops.flops == "2macs" and wrong(as_flops) == [("fc2", "flops", "20,161", 20_160)]
+    assert "Forward computation column graded as 2 x MACs: 3 of its values fit" in as_flops.render()
+
+
+def test_flops_convention_mixed_or_chosen(tmp_path: Path, lenet: ModelSummary) -> None:
+    mixed = read_table(flops_table(tmp_path, ["470,400", "640,000", "48,000", "20,160"]))
+    result = grade(mixed, lenet)
+    assert result.flops == "2macs" and [c.row for c in result.wrong] == ["conv1", "fc1"]
+    assert "graded as 2 x MACs, the usual convention: its values fit neither convention throughout " in (
+        result.render()
+    )
+    chosen = grade(mixed, lenet, flops="macs")
+    assert chosen.flops == "macs" and [c.row for c in chosen.wrong] == ["conv2", "fc2"]
+    assert "FLOPs column graded as MACs (--flops macs)" in chosen.render()
+    assert chosen.wrong[0].message() == (
+        "conv2 FLOPs: 640,000 is wrong; right: 320,000 = FLOPs counted as MACs: "
+        "H_out*W_out*C_out*C_in*k_h*k_w = 10*10*16*8*5*5 = 320,000"
+    )
+    with pytest.raises(CnnlabError, match="unknown FLOPs convention 'mac'"):
+        grade(mixed, lenet, flops="mac")
+
+
+# ---------------------------------------------------------------------------------------------- a model that cannot run
+
+DILATED_TABLE = """| Layer | Output shape | Params | Remarks |
+|---|---|---|---|
+| input | 256x256x3 | 0 | |
+| conv1 | 256x256x64 | 1,792 | same |
+| conv2 | 124x124x32 | 51,232 | d=2 |
+| pool1 | 62x62x32 | 0 | |
+| conv3 | 62x62x128 | 36,992 | |
+| conv4 | 23x23x64 | 204,864 | d=4 |
+| pool2 | 11x11x64 | 0 | |
+| conv5 | 11x11x256 | 147,712 | |
+| conv6 | 1x1x128 | 819,328 | d=8 |
+| pool3 | 1x1x128 | 0 | |
+| Total | | 1,261,920 | |
+"""
+
+
+def test_a_model_that_cannot_run_is_graded_up_to_the_layer_that_cannot_exist(tmp_path: Path, capsys) -> None:
+    # By hand: conv2 floor((256 - (2*(5-1)+1))/2) + 1 = 124, conv4 floor((62 - 17)/2) + 1 = 23; params
+    # (3*3*3+1)*64 = 1,792, (5*5*64+1)*32 = 51,232, (3*3*32+1)*128 = 36,992, (5*5*128+1)*64 = 204,864,
+    # (3*3*64+1)*256 = 147,712. conv6's effective kernel 8*(5-1)+1 = 33 is larger than its 11x11 input.
+    path = write(tmp_path, DILATED_TABLE)
+    result = check(read_table(path), str(NETS / "dilated-chain.toml"))
+    assert result.cannot == "conv6" and not result.ok and result.exit_code == 1
+    graded = [c for c in result.cells if c.expected is not None]
+    assert len(graded) == 16 and all(c.ok for c in graded)
+    assert [(c.row, c.column) for c in result.wrong] == [("conv6", "shape"), ("conv6", "params")]
+    lines = result.render().splitlines()
+    assert lines[0].startswith("conv6: this layer cannot exist: layer 'conv6' (Conv2d 5x5, dilation 8, padding 0)")
+    assert "(H_out = floor((11 + 2*0 - (8*(5-1)+1))/2) + 1 = -10)" in lines[0]
+    assert lines[1:] == [
+        "not graded: Remarks",
+        "not graded, after the layer that cannot exist: pool3, Total",
+        "16 of 18 cells right",
+    ]
+    assert main(["check", str(path), "--model", str(NETS / "dilated-chain.toml")]) == 1
+    assert capsys.readouterr().out.startswith("conv6: this layer cannot exist")
+
+
+def test_a_table_that_stops_before_the_impossible_layer_still_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, "\n".join(DILATED_TABLE.splitlines()[:5]) + "\n")
+    result = check(read_table(path), str(NETS / "dilated-chain.toml"))
+    assert result.right == len(result.cells) == 6 and not result.ok
+    assert result.notes[-1].startswith("the model cannot run: layer 'conv6'")
+
+
+def test_activation_sizes_with_working_are_counts_not_shapes(tmp_path: Path, lenet: ModelSummary) -> None:
+    # 28*28*8 = 6,272 and 14*14*8 = 1,568; 10*10*16 is 1,600, not 1,000
+    path = write(
+        tmp_path,
+        "| Layer | Activation size |\n|---|---|\n| conv1 | 28*28*8 = 6,272 |\n| pool1 | 14*14*8 = 1,568 |\n"
+        "| conv2 | 10*10*16 = 1,000 |\n",
+    )
+    table = read_table(path)
+    assert table.columns == {"size": "Activation size"}
+    result = grade(table, lenet)
+    assert wrong(result) == [("conv2", "size", "10*10*16 = 1,000", 1600)]
+    assert result.wrong[0].message() == (
+        "conv2 activation size: 10*10*16 = 1,000 is wrong, and its working does not give its value either: "
+        "10*10*16 = 1,600; right: 1,600 = 16*10*10 = 1,600"
+    )

@@ -8,8 +8,13 @@ class CnnlabError(Exception):
 
 
 class ShapeError(CnnlabError):
-    """A layer whose output would be empty; carries the rows analysed before it so a partial table can be shown."""
+    """A layer whose output would be empty; carries the rows analysed before it so a partial table can be shown,
+    (`layer`) the row of the layer that cannot exist, when known, and the model's input shape (C, H, W)."""
 
-    def __init__(self, message: str, rows: list | None = None) -> None:
+    def __init__(
+        self, message: str, rows: list | None = None, layer: object | None = None, input_shape: tuple = ()
+    ) -> None:
         super().__init__(message)
         self.rows = rows or []
+        self.layer = layer
+        self.input_shape = input_shape

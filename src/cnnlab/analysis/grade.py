@@ -1,11 +1,15 @@
 """Grade a hand-made layer table (markdown or CSV) against the analysis of the model it describes.
 
-Students compute output shapes, activation sizes, parameter counts and MACs by hand; `grade` checks every
-cell of their table and explains each wrong one with the formula that gives the right value::
+Students compute output shapes, activation sizes, parameter counts, connections and MACs by hand; `grade`
+checks every cell of their table (and the working in it, "5*5*6+6 = 156") and explains each wrong one with the
+formula that gives the right value::
 
     table = read_table("examples/tables/lenet-like-published.md")
     result = grade(table, summarize("examples/nets/lenet-like.toml"))
     print(result.render())          # one line per wrong cell, then "N of M cells right"
+
+`check` does both and also grades a table of a model that cannot run up to the layer that cannot exist.
+Tables are markdown pipe tables, CSV, or Keras `model.summary()` printouts (Keras 3 box drawing or Keras 2 text).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import csv
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from cnnlab.analysis.summary import LayerRow, ModelSummary
-from cnnlab.errors import CnnlabError
+from cnnlab.analysis.working import WorkingError, evaluate, split_working
+from cnnlab.errors import CnnlabError, ShapeError
 
 __all__ = [
     "CellResult",
@@ -27,6 +33,7 @@ __all__ = [
     "Number",
     "Table",
     "TableRow",
+    "check",
     "grade",
     "label_kind",
     "parse_number",
@@ -36,7 +43,17 @@ __all__ = [
 ]
 
 Value = int | tuple[int, ...]
-COLUMN_NAMES = {"shape": "shape", "size": "activation size", "params": "parameters", "macs": "MACs", "flops": "FLOPs"}
+COLUMN_NAMES = {
+    "shape": "shape",
+    "size": "activation size",
+    "params": "parameters",
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "connections": "connections",
+}
+NUMBER_COLUMNS = ("size", "params", "macs", "flops", "connections")
+FLOPS_CONVENTIONS = ("auto", "macs", "2macs")
+FLOPS_NAMES = {"macs": "MACs", "2macs": "2 x MACs"}
 DASHES = {"-", "--", "—", "–", "n/a", "none"}
 UNITS = {
     "k": 3,
@@ -92,11 +109,13 @@ class TableRow:
 
 @dataclass
 class Table:
-    """A hand-made layer table; `columns` maps each gradable role (shape, size, params, macs, flops) to its header."""
+    """A hand-made layer table; `columns` maps each gradable role (shape, size, params, macs, flops, connections)
+    to its header; `ignored` names the other columns that are not layer labels (not graded)."""
 
     source: str
     columns: dict[str, str]
     rows: list[TableRow]
+    ignored: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -132,22 +151,34 @@ class CellResult:
     expected_text: str = ""
     layer: str = ""
     line: int = 0
+    readable: bool = True
+    value_ok: bool = False  # the value is right; the cell is still wrong when its working does not give it
+    working: str = ""  # working that does not give the value written after it: "(3*3*3)*64 = 1,728"
 
     def message(self) -> str:
         if self.expected is None:
             return f"{self.row}: {self.formula}"
-        shape = self.column == "shape"
-        readable = (parse_shape if shape else parse_number)(self.given) is not None
-        verdict = "is wrong" if readable else f"is not a {'shape' if shape else 'number'}"
+        if not self.readable:
+            verdict = f"is not a {'shape' if self.column == 'shape' else 'number'}"
+        elif self.value_ok:
+            verdict = f"has working that does not give its value: {self.working}"
+        else:
+            verdict = "is wrong"
+            if self.working:
+                verdict += f", and its working does not give its value either: {self.working}"
         return f"{self.row} {COLUMN_NAMES[self.column]}: {self.given} {verdict}; right: {self.expected_text}"
 
 
 @dataclass
 class Grade:
-    """Every graded cell of a table, plus notes on model layers the table leaves out."""
+    """Every graded cell of a table, plus notes: model layers the table leaves out, columns and cells not graded,
+    the FLOPs convention used. `cannot` names the model layer that cannot exist (the model stops there), if any;
+    `flops` is the FLOPs convention used ("macs" or "2macs"; "" without a FLOPs column)."""
 
     cells: list[CellResult]
     notes: list[str] = field(default_factory=list)
+    cannot: str = ""
+    flops: str = ""
 
     @property
     def right(self) -> int:
@@ -155,7 +186,7 @@ class Grade:
 
     @property
     def ok(self) -> bool:
-        return self.right == len(self.cells)
+        return self.right == len(self.cells) and not self.cannot
 
     @property
     def exit_code(self) -> int:
@@ -198,8 +229,10 @@ def parse_number(text: str) -> Number | None:
 
 
 def parse_shape(text: str) -> tuple[int, ...] | None:
-    """'(28,28,8)', '28x28x8', '28 × 28 × 8', '[8, 28, 28]', '6@28x28', '(None, 28, 28, 8)', '120' as a tuple."""
+    """'(28,28,8)', '28x28x8', '28 × 28 × 8', '[8, 28, 28]', '6@28x28', '(None, 28, 28, 8)', '120' as a tuple;
+    Keras 2 writes input shapes in a list, '[(None, 224, 224, 3)]'."""
     t = re.sub(r"None\s*,\s*", "", _plain(text))
+    t = re.sub(r"^\[\s*(\(.*\))\s*\]$", r"\1", t)
     if not _SHAPE.match(t):
         return None
     return tuple(int(d) for d in re.findall(r"\d+", t))
@@ -230,7 +263,8 @@ def _plain(text: str) -> str:
 
 
 def read_table(path: str | Path) -> Table:
-    """The first markdown pipe table in a file, or a CSV file (by extension, else sniffed)."""
+    """The first markdown pipe table in a file, a Keras `model.summary()` printout, or a CSV file (by extension,
+    else sniffed)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -241,7 +275,7 @@ def read_table(path: str | Path) -> Table:
     if p.suffix.lower() == ".csv":
         rows = _csv_rows(text, p)
     else:
-        rows = _markdown_rows(text) or _csv_rows(text, p, sniff_only=True)
+        rows = _markdown_rows(text) or _box_rows(text) or _keras2_rows(text) or _csv_rows(text, p, sniff_only=True)
     return _build_table(str(p), rows)
 
 
@@ -267,6 +301,117 @@ def _markdown_rows(text: str) -> list[tuple[int, list[str]]]:
     return []
 
 
+_BOX_HEAD = "┃"
+_BOX_BODY = "│"
+_BOX_RULE = tuple("┏┡┢├┝┞┟┠┣╞")
+_TOTAL_PARAMS = re.compile(r"^\s*Total params:\s*(?P<n>[\d,]+)")
+
+
+def _box_rows(text: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of a Keras 3 `model.summary()` box (┃ header ┃, │ rows │), header first, then a
+    'Total params' row from the line under the box; [] when there is none. Cells that wrap onto more lines are
+    joined: the lines between two ├─┼─┤ rules, or without rules, lines that `_continues`."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith(_BOX_HEAD)), None)
+    if start is None:
+        return []
+    header: list[str] = []
+    rows: list[tuple[int, list[str]]] = []
+    ruled = any(line.strip().startswith(("├", "┝", "┠", "┣")) for line in lines[start:])
+    fresh = True  # the next │ line starts a row
+    end = len(lines)
+    for i in range(start, len(lines)):
+        s = lines[i].strip()
+        if s.startswith(_BOX_HEAD):
+            header = _join_cells(header, _split_box(s)) if header else _split_box(s)
+        elif s.startswith(_BOX_BODY):
+            cells = _split_box(s)
+            if rows and len(cells) == len(rows[-1][1]) and not fresh:
+                if ruled or _continues(cells, header):
+                    rows[-1] = (rows[-1][0], _join_cells(rows[-1][1], cells))
+                    continue
+            rows.append((i + 1, cells))
+            fresh = False
+        elif s.startswith(_BOX_RULE):
+            fresh = True
+        elif s.startswith(("└", "┗")):
+            end = i + 1
+            break
+        elif rows or header:
+            end = i
+            break
+    if not header:
+        return []
+    rows.insert(0, (start + 1, header))
+    rows += _total_params_row(lines, end, header)
+    return rows
+
+
+def _continues(cells: list[str], header: list[str]) -> bool:
+    """Whether a line of a Keras summary without row rules continues the row above: Keras fills the parameter
+    column on a row's first line, so a line with that column empty (or with a single filled cell) is wrapped text."""
+    column = next((i for i, h in enumerate(header) if _header_role(h) == "params"), None)
+    filled = sum(bool(c) for c in cells)
+    return len(cells) > 2 and (filled == 1 or (column is not None and column < len(cells) and not cells[column]))
+
+
+def _split_box(line: str) -> list[str]:
+    return [c.strip() for c in re.split(r"[│┃]", line.strip().strip("│┃"))]
+
+
+def _join_cells(above: list[str], below: list[str]) -> list[str]:
+    return [" ".join(x for x in (a, b) if x) for a, b in zip(above, below)]
+
+
+def _total_params_row(lines: list[str], end: int, header: list[str]) -> list[tuple[int, list[str]]]:
+    """A 'Total params' row for the parameter column from the first lines under a Keras summary."""
+    column = next((i for i, h in enumerate(header) if _header_role(h) == "params"), None)
+    for i in range(end, min(end + 4, len(lines))):
+        m = _TOTAL_PARAMS.match(lines[i])
+        if m and column is not None and column > 0:
+            cells = ["Total params"] + [""] * (len(header) - 1)
+            cells[column] = m["n"]
+            return [(i + 1, cells)]
+    return []
+
+
+def _keras2_rows(text: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of a Keras 2 `model.summary()` printout: columns at the header's positions,
+    rows between the '====' rules, then a 'Total params' row; [] when there is none."""
+    lines = text.splitlines()
+    start = next(
+        (i for i, line in enumerate(lines) if re.search(r"Layer \(type\)\s{2,}Output Shape\s{2,}Param #", line)), None
+    )
+    if start is None:
+        return []
+    head = lines[start]
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", head)]
+    header = [head[a:b].strip() for a, b in zip(starts, [*starts[1:], None])]
+    rows: list[tuple[int, list[str]]] = [(start + 1, header)]
+    end = len(lines)
+    rules = 0
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        s = line.strip()
+        if re.fullmatch(r"=+", s):
+            rules += 1
+            if rules == 2:
+                end = i + 1
+                break
+            continue
+        if not s or re.fullmatch(r"_+", s):
+            continue
+        if _TOTAL_PARAMS.match(line):
+            end = i
+            break
+        cells = [line[a:b].strip() if b is not None else line[a:].strip() for a, b in zip(starts, [*starts[1:], None])]
+        if len(rows) > 1 and _continues(cells, header):
+            rows[-1] = (rows[-1][0], _join_cells(rows[-1][1], cells))
+        else:
+            rows.append((i + 1, cells))
+    return rows + _total_params_row(lines, end, header)
+
+
 def _csv_rows(text: str, path: Path, sniff_only: bool = False) -> list[tuple[int, list[str]]]:
     """(line number, cells) of a CSV text; sniff_only: a file that is not obviously CSV must sniff as one."""
     try:
@@ -290,7 +435,8 @@ def _header_role(header: str) -> str | None:
     for role, words in (
         ("shape", ("shape",)),
         ("params", ("param", "weights")),
-        ("flops", ("flop",)),
+        ("connections", ("connection",)),
+        ("flops", ("flop", "computation")),
         ("macs", ("mac", "mult")),
         ("size?", ("size", "activation", "memory", "output", "dimension")),
         ("label", ("layer", "name", "type", "kind")),
@@ -301,8 +447,9 @@ def _header_role(header: str) -> str | None:
 
 
 def _sniff_role(header: str, cells: list[str]) -> str | None:
-    """A size-like column holds shapes, counts, or (a 'memory' column in bytes) nothing we grade."""
-    filled = [c for c in cells if c.strip()]
+    """A size-like column holds shapes, counts, or (a 'memory' column in bytes) nothing we grade; a count with
+    working ('28*28*8 = 6,272') is told by its value."""
+    filled = [split_working(c)[1] for c in cells if c.strip()]
     if "memory" in header.lower():
         return "size" if filled and all(parse_number(c) for c in filled) else None
     return "shape" if any(_SHAPE_LIKE.search(c) for c in filled) else "size"
@@ -320,6 +467,7 @@ def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
             )
     columns: dict[str, int] = {}
     labels: list[int] = []
+    ignored: list[int] = []
     for i, h in enumerate(header):
         role = _header_role(h)
         if role == "size?":
@@ -328,32 +476,42 @@ def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
             labels.append(i)
         elif role and role not in columns:
             columns[role] = i
+        else:
+            ignored.append(i)
     if not columns:
         raise CnnlabError(
             f"no recognisable columns in {source} (header: {' | '.join(header)}); name them "
-            "like 'shape', 'activation size', 'parameters', 'MACs' or 'FLOPs'"
+            "like 'shape', 'activation size', 'parameters', 'connections', 'MACs' or 'FLOPs'"
         )
     if not labels and 0 not in columns.values():
         labels = [0]
+        ignored = [i for i in ignored if i != 0]
     table_rows = [
         TableRow(
             " ".join(_plain(cells[i]) for i in labels).strip(), {role: cells[i] for role, i in columns.items()}, line
         )
         for line, cells in body
     ]
-    return Table(source, {role: header[i] for role, i in columns.items()}, table_rows)
+    names = [_plain(header[i]) or f"column {i + 1}" for i in ignored]
+    return Table(source, {role: header[i] for role, i in columns.items()}, table_rows, names)
 
 
 # ---------------------------------------------------------------------------------------------- alignment
 
+SKIP_REASONS = {
+    "connections": "connections are counted for conv, pool and dense layers",
+    "shape": "it has no shape",
+}
+
 
 @dataclass
 class _Expected:
-    """What one table row should say, and why."""
+    """What one table row should say, and why; `cannot` says why its model layer cannot exist."""
 
     layer: str
     values: dict[str, Value]
     formulas: dict[str, str]
+    cannot: str = ""
 
 
 def _leaf_kind(r: LayerRow) -> str:
@@ -385,6 +543,40 @@ def label_kind(label: str, block_types: list[str]) -> str | None:
     return next((kind for kind, pattern in LABEL_KINDS if re.search(pattern, low)), None)
 
 
+def _connections(r: LayerRow) -> tuple[int, str] | None:
+    """LeCun's connections (LeNet-5's C1: 122,304): links from inputs and biases to output units, shared or not.
+
+    Conv: (weights per output unit + bias) * output units; pool: k_h*k_w window inputs (+ 1 for a bias) per
+    output unit; dense: one per weight and bias, the parameters. Other layers: None (not counted).
+    """
+    out = r.output_shape
+    if r.kind == "conv" and len(out) == 3:
+        c, h, w = out
+        n = r.params * h * w
+        if r.window and len(r.input_shape) == 3:
+            (kh, kw), cin = r.window, r.input_shape[0]
+            for bias in (" + 1", ""):
+                if r.params == (kh * kw * cin + bool(bias)) * c:
+                    return n, f"(k_h*k_w*C_in{bias})*C_out*H_out*W_out = ({kh}*{kw}*{cin}{bias})*{c}*{h}*{w} = {n:,}"
+        return n, (
+            f"parameters*H_out*W_out (every output position has the layer's own weights and biases) = "
+            f"{r.params:,}*{h}*{w} = {n:,}"
+        )
+    if r.kind == "pool" and r.window and len(out) == 3:
+        kh, kw = r.window
+        dims = "*".join(map(str, out))
+        if r.params:
+            n = (kh * kw + 1) * math.prod(out)
+            return n, f"(k_h*k_w + 1)*C*H_out*W_out (window inputs and a bias) = ({kh}*{kw} + 1)*{dims} = {n:,}"
+        n = kh * kw * math.prod(out)
+        return n, f"k_h*k_w*C*H_out*W_out (window inputs) = {kh}*{kw}*{dims} = {n:,}"
+    if r.kind == "dense":
+        if r.params:
+            return r.params, "parameters (one connection per weight and bias) = " + r.formulas.get("params", "")
+        return r.macs, "inputs*outputs (no weights to learn) = " + r.formulas.get("macs", f"{r.macs:,}")
+    return None
+
+
 def _from_row(r: LayerRow, rows: list[LayerRow]) -> _Expected:
     values: dict[str, Value] = {
         "shape": r.output_shape,
@@ -401,6 +593,9 @@ def _from_row(r: LayerRow, rows: list[LayerRow]) -> _Expected:
         "macs": f.get("macs", ""),
     }
     formulas["flops"] = f"2*MACs = 2*{r.macs:,} = {2 * r.macs:,}" + (f" (MACs: {formulas['macs']})" if r.macs else "")
+    connections = _connections(r) if r.leaf else _sum_of(r, rows, _connections)
+    if connections is not None:
+        values["connections"], formulas["connections"] = connections
     return _Expected(r.name, values, formulas)
 
 
@@ -411,27 +606,42 @@ def _sum_formula(parts: list[int], total: int, what: str) -> str:
     return " + ".join(f"{p:,}" for p in parts) + f" = {total:,}"
 
 
-def _block_formulas(block: LayerRow, rows: list[LayerRow]) -> dict[str, str]:
+def _inside(block: LayerRow, rows: list[LayerRow]) -> list[LayerRow]:
     start = rows.index(block) + 1
     end = next((i for i in range(start, len(rows)) if rows[i].depth <= block.depth), len(rows))
-    inside = [r for r in rows[start:end] if r.leaf]
+    return [r for r in rows[start:end] if r.leaf]
+
+
+def _block_formulas(block: LayerRow, rows: list[LayerRow]) -> dict[str, str]:
+    inside = _inside(block, rows)
     return {
         "params": _sum_formula([r.params for r in inside], block.params, "its layers"),
         "macs": _sum_formula([r.macs for r in inside], block.macs, "its layers"),
     }
 
 
+def _sum_of(
+    block: LayerRow | None, rows: list[LayerRow], count: Callable[[LayerRow], tuple[int, str] | None]
+) -> tuple[int, str] | None:
+    """`count` (value, formula) summed over a block's layers (all layers for None); None when no layer has one."""
+    parts = [c[0] for c in map(count, _inside(block, rows) if block else [r for r in rows if r.leaf]) if c]
+    if not parts:
+        return None
+    return sum(parts), _sum_formula(parts, sum(parts), "its layers" if block else "all layers")
+
+
 def _input_expected(s: ModelSummary) -> _Expected:
     size = math.prod(s.input_shape)
     return _Expected(
         "input",
-        {"shape": s.input_shape, "size": size, "params": 0, "macs": 0, "flops": 0},
+        {"shape": s.input_shape, "size": size, "params": 0, "macs": 0, "flops": 0, "connections": 0},
         {
             "shape": "the network's input",
             "size": "*".join(map(str, s.input_shape)) + f" = {size:,}",
             "params": "0 (the input has no weights)",
             "macs": "0 (the input computes nothing)",
             "flops": "0 (the input computes nothing)",
+            "connections": "0 (nothing connects into the input)",
         },
     )
 
@@ -452,9 +662,12 @@ def _softmax_expected(s: ModelSummary) -> _Expected:
 
 
 class _Matcher:
-    """Hands out the model's layers to table rows, in order, kind by kind."""
+    """Hands out the model's layers to table rows, in order, kind by kind.
 
-    def __init__(self, summary: ModelSummary) -> None:
+    `failed` is the layer that cannot exist (the model stops there): the row it goes to is reported, not graded.
+    """
+
+    def __init__(self, summary: ModelSummary, failed: LayerRow | None = None, reason: str = "") -> None:
         self.summary = summary
         self.pools: dict[str, list[LayerRow]] = {}
         for r in summary.leaves:
@@ -466,10 +679,22 @@ class _Matcher:
         self.pools["block"] = [r for r in blocks if r.depth == top]
         self.pools["any"] = [r for r in summary.leaves if r.params or r.activations != math.prod(r.input_shape or (0,))]
         self.block_types = sorted({r.type.lower() for r in blocks})
+        self.failed, self.reason = failed, reason
+        if failed is not None:
+            kind = _leaf_kind(failed) if failed.leaf else "block:" + failed.type.lower()
+            self.pools.setdefault(kind, []).append(failed)
+            self.pools["any"].append(failed)
+            self.block_types = sorted({*self.block_types, *([] if failed.leaf else [failed.type.lower()])})
         self.used: set[int] = set()
         self.kinds: set[str] = set()
         self.input_taken = False
         self.sizes: list[int] = []
+        self.last_shape: tuple[int, ...] = ()
+
+    def expected(self, r: LayerRow) -> _Expected:
+        if r is self.failed:
+            return _Expected(r.name, {}, {}, cannot=self.reason)
+        return _from_row(r, self.summary.rows)
 
     def take(self, kind: str) -> _Expected | str:
         """The next unused model layer of `kind`, or why there is none."""
@@ -478,12 +703,37 @@ class _Matcher:
         for r in pool:
             if id(r) not in self.used:
                 self.used.add(id(r))
-                return _from_row(r, self.summary.rows)
+                return self.expected(r)
+        if kind == "flatten" and not pool:
+            return self.flatten()
         if kind == "any":
             return f"no layer in the model to match (all {len(pool)} layers with weights or a new size are matched)"
         name = kind.removeprefix("block:") + (" block" if kind.startswith("block") else "")
         layers = f"{len(pool)} {name} layer{'s' if len(pool) != 1 else ''}"
         return f"no layer in the model to match (it has {layers}, all matched by earlier rows)"
+
+    def flatten(self) -> _Expected | str:
+        """A flatten row where the model flattens in its forward code (torch.flatten): the next dense layer's input."""
+        dense = next((r for r in self.pools.get("dense", []) if id(r) not in self.used and r.input_shape), None)
+        prev = self.last_shape
+        if dense is None and not prev:
+            return "no layer in the model to match (it has no flatten layer and no dense layer after this row)"
+        n = math.prod(dense.input_shape) if dense is not None else math.prod(prev)
+        if prev and math.prod(prev) == n:
+            how = "*".join(map(str, prev)) + f" = {n:,} (the output above, flattened)"
+        else:
+            how = f"{n:,}, the input of the next dense layer ({dense.name if dense else '?'})"
+        return _Expected(
+            "flatten (in the model's forward code)",
+            {"shape": (n,), "size": n, "params": 0, "macs": 0, "flops": 0},
+            {
+                "shape": how,
+                "size": how,
+                "params": "0 (flattening has no weights)",
+                "macs": "0 (flattening computes nothing)",
+                "flops": "0 (flattening computes nothing)",
+            },
+        )
 
     def softmax(self) -> _Expected | str:
         """A softmax module if the model has one, else the final dense layer, else a weightless softmax."""
@@ -492,14 +742,16 @@ class _Matcher:
         dense = self.pools.get("dense", [])
         if dense and id(dense[-1]) not in self.used:
             self.used.add(id(dense[-1]))
-            return _from_row(dense[-1], self.summary.rows)
+            return self.expected(dense[-1])
         return _softmax_expected(self.summary)
 
     def match(self, kind: str | None) -> _Expected | str:
         """The model counterpart of a row of `kind` (None: an unreadable label), or why there is none."""
         hit = self._find(kind)
-        if isinstance(hit, _Expected) and kind != "total":
+        if isinstance(hit, _Expected) and kind != "total" and not hit.cannot:
             self.sizes.append(int(hit.values["size"]))
+            shape = hit.values["shape"]
+            self.last_shape = shape if isinstance(shape, tuple) else ()
         return hit
 
     def _find(self, kind: str | None) -> _Expected | str:
@@ -520,54 +772,190 @@ class _Matcher:
     def total(self) -> _Expected:
         s = self.summary
         leaves = s.leaves
-        return _Expected(
-            "total",
-            {"size": sum(self.sizes), "params": s.params, "macs": s.macs, "flops": 2 * s.macs},
-            {
-                "size": _sum_formula(self.sizes, sum(self.sizes), "the rows above"),
-                "params": _sum_formula([r.params for r in leaves], s.params, "all layers"),
-                "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers"),
-                "flops": f"2*MACs = 2*{s.macs:,} = {2 * s.macs:,}",
-            },
-        )
+        values: dict[str, Value] = {"size": sum(self.sizes), "params": s.params, "macs": s.macs, "flops": 2 * s.macs}
+        formulas = {
+            "size": _sum_formula(self.sizes, sum(self.sizes), "the rows above"),
+            "params": _sum_formula([r.params for r in leaves], s.params, "all layers"),
+            "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers"),
+            "flops": f"2*MACs = 2*{s.macs:,} = {2 * s.macs:,}",
+        }
+        connections = _sum_of(None, s.rows, _connections)
+        if connections is not None:
+            values["connections"], formulas["connections"] = connections
+        return _Expected("total", values, formulas)
 
     def left_out(self) -> list[str]:
         """Notes on model layers of the kinds the table lists that no row matched."""
         return [
-            f"not in the table: {r.name} ({r.type})"
+            f"not in the table: {r.name} ({r.type}"
+            + (f", which leaves its {'x'.join(map(str, r.input_shape))} input as it is)" if _no_op(r) else ")")
             for kind in sorted(self.kinds)
             for r in self.pools.get(kind, [])
-            if id(r) not in self.used
+            if id(r) not in self.used and r is not self.failed
         ]
 
 
-def _align(table: Table, summary: ModelSummary) -> tuple[list[_Expected | str], list[str]]:
-    """Each table row's model counterpart (or why it has none), and notes on model layers left out."""
-    m = _Matcher(summary)
+def _no_op(r: LayerRow) -> bool:
+    return r.leaf and not r.params and bool(r.input_shape) and r.input_shape == r.output_shape
+
+
+def _align(
+    table: Table, summary: ModelSummary, failed: LayerRow | None = None, reason: str = ""
+) -> tuple[list[_Expected | str | None], list[str]]:
+    """Each table row's model counterpart, why it has none, or None for rows after the layer that cannot exist;
+    and notes on model layers left out."""
+    m = _Matcher(summary, failed, reason)
     kinds = [label_kind(row.label, m.block_types) for row in table.rows]
     informative = any(k not in (None, "input", "total") for k in kinds)
-    out = [m.match(kind if kind or informative else "any") for kind in kinds]
+    out: list[_Expected | str | None] = []
+    stopped = False
+    for kind in kinds:
+        hit = None if stopped else m.match(kind if kind or informative else "any")
+        stopped = stopped or (isinstance(hit, _Expected) and bool(hit.cannot))
+        out.append(hit)
     return out, m.left_out()
 
 
 # ---------------------------------------------------------------------------------------------- grading
 
+_Reading = tuple[Number | None, list[tuple[str, Fraction]]]
 
-def grade(table: Table, summary: ModelSummary) -> Grade:
-    """Check every filled cell of `table` against `summary`; empty cells are not graded."""
-    targets, notes = _align(table, summary)
+
+def check(
+    table: Table,
+    model: str,
+    input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
+    flops: str = "auto",
+) -> Grade:
+    """Grade `table` against the model (zoo name or TOML network); a model that cannot run at some layer is graded
+    up to that layer, and the row for it is reported as a layer that cannot exist."""
+    from cnnlab.analysis.summary import summarize
+
+    try:
+        summary = summarize(model, input_shape, num_classes=num_classes)
+    except ShapeError as e:
+        if not isinstance(e.layer, LayerRow):
+            raise
+        leaves = [r for r in e.rows if r.leaf]
+        partial = ModelSummary(
+            model,
+            e.input_shape or input_shape or (e.rows[0] if e.rows else e.layer).input_shape,
+            e.rows,
+            sum(r.params for r in leaves),
+            sum(r.trainable_params for r in leaves),
+            output_shape=e.rows[-1].output_shape if e.rows else (),
+        )
+        return grade(table, partial, flops, failure=e)
+    return grade(table, summary, flops)
+
+
+def grade(table: Table, summary: ModelSummary, flops: str = "auto", failure: ShapeError | None = None) -> Grade:
+    """Check every filled cell of `table` against `summary`; empty cells are not graded.
+
+    flops: how a FLOPs column counts, "macs" or "2macs" (2 x MACs), or "auto": from the table's values when they
+    fit one consistently, else 2 x MACs. failure: the ShapeError of a model that cannot run; `summary` then holds
+    the layers before the one that cannot exist (`failure.layer`).
+    """
+    if flops not in FLOPS_CONVENTIONS:
+        raise CnnlabError(f"unknown FLOPs convention {flops!r}; use auto, macs or 2macs")
+    failed = failure.layer if failure is not None and isinstance(failure.layer, LayerRow) else None
+    targets, notes = _align(table, summary, failed, str(failure) if failure is not None else "")
+    readings = _read_cells(table)
+    convention, flops_note = _flops_convention(table, targets, readings, flops)
     hwc = _uses_hwc(table, targets)
     cells: list[CellResult] = []
-    for row, target in zip(table.rows, targets):
+    skipped: dict[str, list[str]] = {}
+    after: list[str] = []
+    for i, (row, target) in enumerate(zip(table.rows, targets)):
         label = _short_label(row)
-        for column, given in row.cells.items():
-            if not given.strip() or (column == "shape" and _plain(given).lower() in DASHES):
-                continue
-            if isinstance(target, str):
-                cells.append(CellResult(label, column, given, None, False, target, line=row.line))
+        filled = [
+            (column, given)
+            for column, given in row.cells.items()
+            if given.strip() and not (column == "shape" and _plain(given).lower() in DASHES)
+        ]
+        if target is None:
+            after += [label] if filled else []
+            continue
+        for column, given in filled:
+            if isinstance(target, str) or target.cannot:
+                why = target if isinstance(target, str) else f"this layer cannot exist: {target.cannot}"
+                layer = "" if isinstance(target, str) else target.layer
+                cells.append(CellResult(label, column, given, None, False, why, layer=layer, line=row.line))
             elif column in target.values:
-                cells.append(_grade_cell(label, column, given, target, hwc, row.line))
-    return Grade(cells, notes)
+                reading = readings.get((i, column))
+                cells.append(_grade_cell(label, column, given, target, hwc, row.line, reading, convention))
+            else:
+                skipped.setdefault(column, []).append(label)
+    if table.ignored:
+        notes.append("not graded: " + ", ".join(table.ignored))
+    for column, labels in skipped.items():
+        why = SKIP_REASONS.get(column, "not defined for these rows")
+        notes.append(f"not graded: the {COLUMN_NAMES[column]} of {', '.join(labels)} ({why})")
+    if flops_note:
+        notes.append(flops_note)
+    cannot = ""
+    if failure is not None:
+        cannot = failed.name if failed is not None else summary.model_name
+        if after:
+            notes.append(f"not graded, after the layer that cannot exist: {', '.join(after)}")
+        if not any(c.formula.startswith("this layer cannot exist") for c in cells):
+            notes.append(f"the model cannot run: {failure}")
+    return Grade(cells, notes, cannot, convention if "flops" in table.columns else "")
+
+
+def _read_cells(table: Table) -> dict[tuple[int, str], _Reading]:
+    """Each number cell's value and its working ('5*5*6+6 = 156': 156 and [('5*5*6+6', 156)]), by (row, column).
+
+    Raises CnnlabError for working that is not plain arithmetic."""
+    out: dict[tuple[int, str], _Reading] = {}
+    for i, row in enumerate(table.rows):
+        for column, given in row.cells.items():
+            if column not in NUMBER_COLUMNS:
+                continue
+            working, value = split_working(_plain(given))
+            steps = []
+            for expr in working:
+                try:
+                    steps.append((expr, evaluate(expr)))
+                except WorkingError as e:
+                    raise CnnlabError(
+                        f"{table.source} line {row.line}: cannot read the working {expr!r} in the "
+                        f"{table.columns[column]!r} cell {given!r}: {e}; write working with numbers and + - * / ( ) "
+                        "only, or give just the value"
+                    ) from None
+            out[i, column] = (parse_number(value), steps)
+    return out
+
+
+def _flops_convention(
+    table: Table, targets: list[_Expected | str | None], readings: dict[tuple[int, str], _Reading], flops: str
+) -> tuple[str, str]:
+    """The FLOPs convention to grade with ("macs" or "2macs") and a note that says which and why."""
+    if "flops" not in table.columns:
+        return "2macs", ""
+    column = f"{_plain(table.columns['flops'])} column"
+    if flops != "auto":
+        return flops, f"{column} graded as {FLOPS_NAMES[flops]} (--flops {flops})"
+    fits = {"macs": 0, "2macs": 0}
+    for i, target in enumerate(targets):
+        number = readings.get((i, "flops"), (None, []))[0]
+        if not isinstance(target, _Expected) or number is None or not target.values.get("macs"):
+            continue
+        macs = int(target.values["macs"])
+        as_macs, as_flops = number.covers(macs), number.covers(2 * macs)
+        if as_macs != as_flops:
+            fits["macs" if as_macs else "2macs"] += 1
+    for found, other in (("macs", "2macs"), ("2macs", "macs")):
+        if fits[found] and not fits[other]:
+            return found, (
+                f"{column} graded as {FLOPS_NAMES[found]}: {fits[found]} of its values fit {FLOPS_NAMES[found]} and "
+                f"none fit {FLOPS_NAMES[other]} (--flops {other} grades it as {FLOPS_NAMES[other]})"
+            )
+    return "2macs", (
+        f"{column} graded as 2 x MACs, the usual convention: its values fit neither convention throughout "
+        f"({fits['macs']} fit MACs, {fits['2macs']} fit 2 x MACs; --flops macs grades it as MACs)"
+    )
 
 
 def _short_label(row: TableRow) -> str:
@@ -578,30 +966,61 @@ def _short_label(row: TableRow) -> str:
     return f"layer {short}" if short.isdigit() else short
 
 
-def _grade_cell(label: str, column: str, given: str, target: _Expected, hwc: bool, line: int) -> CellResult:
+def _fraction_text(v: Fraction) -> str:
+    return f"{int(v):,}" if v.denominator == 1 else f"{float(v):,.6g}"
+
+
+def _grade_cell(
+    label: str,
+    column: str,
+    given: str,
+    target: _Expected,
+    hwc: bool,
+    line: int,
+    reading: _Reading | None = None,
+    convention: str = "2macs",
+) -> CellResult:
     expected = target.values[column]
     formula = target.formulas.get(column, "")
+    if column == "flops" and convention == "macs":
+        expected = target.values["macs"]
+        formula = "FLOPs counted as MACs: " + (target.formulas.get("macs") or f"{expected:,}")
     if column == "shape":
         shape = parse_shape(given)
         ok = shape is not None and shapes_match(shape, expected)
         text = _shape_text(expected, given, shape, hwc)
         text += f" ({formula})" if formula else ""
-    else:
-        number = parse_number(given)
-        ok = number is not None and number.covers(expected)
-        text = f"{expected:,}"
-        if number is not None and number.step is not None:
-            text += f" (≈ {number.like(expected)})"
-        text += f" = {formula}" if formula else ""
-    return CellResult(label, column, given, expected, ok, formula, text, target.layer, line)
+        return CellResult(label, column, given, expected, ok, formula, text, target.layer, line, shape is not None, ok)
+    number, working = reading if reading is not None else (parse_number(given), [])
+    value_ok = number is not None and number.covers(expected)
+    off = [f"{expr} = {_fraction_text(v)}" for expr, v in working if number is not None and not number.covers(v)]
+    text = f"{expected:,}"
+    if number is not None and number.step is not None:
+        text += f" (≈ {number.like(expected)})"
+    text += f" = {formula}" if formula else ""
+    ok = value_ok and not off
+    return CellResult(
+        label,
+        column,
+        given,
+        expected,
+        ok,
+        formula,
+        text,
+        target.layer,
+        line,
+        number is not None,
+        value_ok,
+        "; ".join(off),
+    )
 
 
-def _uses_hwc(table: Table, targets: list[_Expected | str]) -> bool:
+def _uses_hwc(table: Table, targets: list[_Expected | str | None]) -> bool:
     """Whether the student writes 3-D shapes channels-last: a vote over the shapes that tell the orders apart."""
     votes = 0
     for row, target in zip(table.rows, targets):
         shape = parse_shape(row.cells.get("shape", ""))
-        if isinstance(target, str) or shape is None:
+        if not isinstance(target, _Expected) or shape is None:
             continue
         true = target.values.get("shape")
         if not isinstance(true, tuple):

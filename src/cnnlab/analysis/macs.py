@@ -11,6 +11,8 @@ import math
 
 from torch import nn
 
+from cnnlab.analysis.receptive import size_formula
+
 
 def _pair(v: int | tuple) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
@@ -81,20 +83,36 @@ def layer_params_formula(module: nn.Module) -> str:
     return f"{shapes} = {n:,}"
 
 
-def shape_formula(module: nn.Module, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> str:
-    """Why the output has its spatial size."""
+def shape_formula(
+    module: nn.Module,
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...],
+    geometry: list[tuple[int, int, int, int, bool]] | None = None,
+) -> str:
+    """Why the output has its spatial size, as arithmetic that evaluates to the size it claims.
+
+    `geometry` is (kernel, stride, padding, dilation, ceil) per spatial axis (height, width) of a window layer.
+    """
     if isinstance(module, nn.Linear):
         return f"out_features = {module.out_features}"
-    if len(output_shape) != 3 or len(input_shape) != 3 or not hasattr(module, "kernel_size"):
+    if len(output_shape) != 3 or len(input_shape) != 3:
         return "same as input" if tuple(input_shape) == tuple(output_shape) else ""
-    k = _pair(module.kernel_size)[0]
-    s = _pair(getattr(module, "stride", 1) or k)[0]
-    pad = getattr(module, "padding", 0)
-    if isinstance(pad, str):
-        return f"padding '{pad}': " + ("H_out = H_in" if pad == "same" else f"floor((H - k)/s) + 1 = {output_shape[1]}")
-    p = _pair(pad)[0]
-    d = _pair(getattr(module, "dilation", 1))[0]
-    rounding = "ceil" if getattr(module, "ceil_mode", False) else "floor"
-    eff = f"{d}*({k}-1)+1" if d > 1 else str(k)
     channels = f", C_out = {output_shape[0]}" if isinstance(module, nn.modules.conv._ConvNd) else ""
-    return f"{rounding}((H + 2p - k_eff)/s) + 1 = {rounding}(({input_shape[1]} + 2*{p} - {eff})/{s}) + 1 = {output_shape[1]}{channels}"
+    h, w = input_shape[1:]
+    oh, ow = output_shape[1:]
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return f"adaptive pooling: H_out = {oh}, W_out = {ow} (its output_size)"
+    if geometry is None or not hasattr(module, "kernel_size"):
+        return "same as input" if tuple(input_shape) == tuple(output_shape) else ""
+    if hasattr(module, "same_padding"):  # TensorFlow 'same' at any stride
+        s = geometry[0][1]
+        return f"padding 'same' (TensorFlow): H_out = ceil(H/s) = ceil({h}/{s}) = {oh}{channels}"
+    if getattr(module, "padding", 0) == "same":
+        return f"padding 'same': H_out = H_in = {oh}{channels}"
+    (k, s, p, d, ceil), geo_w = geometry
+    rounding = "ceil" if ceil else "floor"
+    generic = f"{rounding}((H + 2p - {'(d*(k-1)+1)' if d > 1 else 'k'})/s) + 1"
+    text = f"{generic} = {size_formula(h, k, s, p, d, ceil)}"
+    if (w, geo_w) != (h, geometry[0]):
+        text += f"; W_out = {size_formula(w, *geo_w)}"
+    return text + channels

@@ -84,3 +84,13 @@ def conv_output(size: int, kernel: int, stride: int, padding: int, dilation: int
     if ceil and steps * stride >= size + padding:  # torch: the last window must start inside the input or left padding
         steps -= 1
     return steps + 1
+
+
+def size_formula(size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil: bool = False) -> str:
+    """conv_output as arithmetic that evaluates to what it claims: 'floor((62 + 2*0 - (4*(5-1)+1))/2) + 1 = 23'."""
+    eff = f"({dilation}*({kernel}-1)+1)" if dilation > 1 else str(kernel)
+    out = conv_output(size, kernel, stride, padding, dilation, ceil)
+    text = f"{'ceil' if ceil else 'floor'}(({size} + 2*{padding} - {eff})/{stride}) + 1"
+    if ceil and math.ceil((size + 2 * padding - (dilation * (kernel - 1) + 1)) / stride) + 1 != out:
+        return f"{text} - 1 = {out} (torch drops a last window that would start in the right padding)"
+    return f"{text} = {out}"

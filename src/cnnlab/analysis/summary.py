@@ -17,7 +17,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
-from cnnlab.analysis.receptive import Field, adaptive_window, conv_output
+from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, size_formula
 from cnnlab.errors import CnnlabError, ShapeError
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
@@ -57,6 +57,7 @@ class LayerRow:
     kind: str = "other"
     rf: Field | None = None
     geometry: tuple[int, int, int, int, bool] | None = None  # (kernel, stride, padding, dilation, ceil), height axis
+    window: tuple[int, int] | None = None  # (kernel height, kernel width) of a sliding-window layer
     formulas: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -277,6 +278,7 @@ def summarize(
             len(open_rows) + 1,
             leaf,
             input_shape=tuple(x.shape[1:]) if x is not None else (),
+            kind=kind_of(module) if leaf else "block",
         )
         if leaf and x is not None and x.dim() == 4:
             _check_window(module, row, x, rows)
@@ -301,15 +303,16 @@ def summarize(
         if leaf:
             row.kind = kind_of(module)
             row.macs, mac_formula = layer_macs(module, row.input_shape, row.output_shape)
+            geo = _geometry(module, row.input_shape[1], row.input_shape[2]) if len(row.input_shape) == 3 else None
+            if geo:
+                row.geometry = geo[0]
+                row.window = (geo[0][0], geo[1][0])
             row.formulas = {
                 "params": layer_params_formula(module),
                 "macs": mac_formula,
-                "output_shape": shape_formula(module, row.input_shape, row.output_shape),
+                "output_shape": shape_formula(module, row.input_shape, row.output_shape, geo),
                 "activations": "*".join(map(str, row.output_shape)) + f" = {row.activations:,}",
             }
-            if len(row.input_shape) == 3:
-                geo = _geometry(module, row.input_shape[1], row.input_shape[2])
-                row.geometry = geo[0] if geo else None
             in_field = tracer.get(x) or _input_field(row.input_shape)
             row.rf = _leaf_field(module, in_field, row.input_shape, y)
             tracer.put(output, row.rf)
@@ -332,6 +335,9 @@ def summarize(
     try:
         with tracer:
             y = _first_tensor(meta(x))
+    except ShapeError as e:
+        e.input_shape = e.input_shape or shape
+        raise
     except CnnlabError:
         raise
     except Exception as e:  # torch's own shape errors: report them as the user's input problem
@@ -341,6 +347,8 @@ def summarize(
             f"{name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
             "check --input and the layer sizes",
             rows=[r for r in rows if r.output_shape],
+            layer=open_rows[-1] if open_rows else None,
+            input_shape=shape,
         ) from None
     finally:
         for h in handles:
@@ -389,15 +397,18 @@ def _check_window(module: nn.Module, row: LayerRow, x: torch.Tensor, rows: list[
     geo = _geometry(module, h, w)
     if geo is None:
         return
-    for (k, s, p, d, ceil), size in zip(geo, (h, w)):
+    for (k, s, p, d, ceil), size, axis in zip(geo, (h, w), "HW"):
         if conv_output(size, k, s, p, d, ceil) < 1:
             kh, _, ph, dh, _ = geo[0]
             kw, _, pw, dw, _ = geo[1]
             eff = f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}"
             dil = f", dilation {dh}" if dh > 1 else ""
+            row.geometry, row.window = geo[0], (kh, kw)
             raise ShapeError(
                 f"layer {row.name!r} ({row.type} {kh}x{kw}{dil}, padding {ph}): its {h}x{w} input is smaller than "
-                f"its effective {eff} kernel, so its output would be empty; use a larger input, less stride or "
-                f"dilation before it, or more padding",
+                f"its effective {eff} kernel, so its output would be empty ({axis}_out = "
+                f"{size_formula(size, k, s, p, d, ceil)}); use a larger input, less stride or dilation before it, "
+                "or more padding",
                 rows=[r for r in rows if r.output_shape],
+                layer=row,
             )

@@ -65,12 +65,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from cnnlab.analysis import summarize
-    from cnnlab.analysis.grade import grade, read_table
+    from cnnlab.analysis.grade import check, read_table
 
     table = read_table(args.table)
-    summary = summarize(args.model, parse_shape(args.input) if args.input else None, num_classes=args.num_classes)
-    result = grade(table, summary)
+    shape = parse_shape(args.input) if args.input else None
+    result = check(table, args.model, shape, num_classes=args.num_classes, flops=args.flops)
     print(result.render())
     return result.exit_code
 
@@ -95,8 +94,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_summary)
 
     c = sub.add_parser("check", help="grade a hand-made layer table (markdown or CSV) against the real model")
-    c.add_argument("table", help="markdown or CSV file with columns such as layer, shape, size, parameters, MACs")
+    c.add_argument(
+        "table",
+        help="markdown, CSV or Keras model.summary() text with columns such as layer, shape, size, parameters, "
+        "connections, MACs, FLOPs",
+    )
     c.add_argument("--model", required=True, help="zoo name or path to a .toml network")
     c.add_argument("--input", help="C,H,W (default: the model's own input size)")
     c.add_argument("--num-classes", type=int)
+    c.add_argument(
+        "--flops",
+        choices=["auto", "macs", "2macs"],
+        default="auto",
+        help="what a FLOPs column counts: MACs or 2 x MACs (default: detected from its values, else 2 x MACs)",
+    )
     c.set_defaults(func=cmd_check)
