@@ -159,3 +159,160 @@ def test_batch_norm_after_a_dense_layer_builds_summarises_and_trains_a_last_batc
     )
     assert summary["train_size"] == 1294 and summary["epochs_run"] == 2
     assert torch.isfinite(torch.tensor(summary["train_loss"]))
+
+
+# A factorised 7x7 (Szegedy et al. 2016, "Rethinking the Inception Architecture", fig. 6) on its 17x17x192 grid,
+# then asymmetric strides, explicit [height, width] padding and asymmetric pools.
+FACTORISED = """
+input = [192, 17, 17]
+[[layers]]
+type = "conv"
+filters = 192
+kernel = [1, 7]
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "conv"
+filters = 192
+kernel = [7, 1]
+padding = [3, 0]
+activation = "relu"
+[[layers]]
+type = "conv"
+filters = 64
+kernel = [1, 7]
+stride = [2, 1]
+padding = "same"
+[[layers]]
+type = "conv"
+filters = 32
+kernel = [3, 1]
+stride = [2, 1]
+[[layers]]
+type = "maxpool"
+size = [1, 3]
+stride = [1, 2]
+padding = [0, 1]
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 10
+"""
+
+
+def test_asymmetric_kernels_shapes_params_macs_and_receptive_fields(tmp_path):
+    path = write_toml(tmp_path / "factorised.toml", FACTORISED)
+    model = cnnlab.create_model(path)
+    s = summarize(path)
+    convs = [r for r in s.rows if r.kind == "conv"]
+    # 1x7 then 7x1, 192 -> 192 filters, both keep 17x17: params (1*7*192 + 1)*192 = 1,345*192 = 258,240 each;
+    # MACs H_out*W_out*C_out*C_in*k_h*k_w = 17*17*192*192*1*7 = 74,575,872 each (a 7x7 would be 7x: 522,031,104)
+    assert [r.params for r in convs[:2]] == [258_240, 258_240]
+    assert [r.macs for r in convs[:2]] == [74_575_872, 74_575_872]
+    assert [r.output_shape for r in convs[:2]] == [(192, 17, 17), (192, 17, 17)]
+    assert convs[0].window == (1, 7) and convs[1].window == (7, 1)
+    # receptive field: 1x7 after the first, 7x7 after both (a factorised 7x7 sees what a 7x7 sees)
+    assert (convs[0].rf.h.size, convs[0].rf.w.size) == (1, 7) and convs[0].rf.label() == "1x7/1/0.5"
+    assert (convs[1].rf.h.size, convs[1].rf.w.size) == (7, 7) and convs[1].rf.label() == "7/1/0.5"
+    # Keras 'same' at stride [2, 1]: H ceil(17/2) = 9, W 17; params (1*7*192 + 1)*64 = 86,080;
+    # MACs 9*17*64*192*7 = 13,160,448; RF height 7 + (1-1)*1 = 7, width 7 + (7-1)*1 = 13; jump 2x1
+    assert type(model.conv3).__name__ == "Conv2dSame"
+    assert convs[2].output_shape == (64, 9, 17) and convs[2].params == 86_080 and convs[2].macs == 13_160_448
+    assert convs[2].rf.label().startswith("7x13/2x1/")
+    assert "W_out = ceil(17/1) = 17" in convs[2].formulas["output_shape"]
+    # 3x1 stride [2, 1], no padding: H floor((9 - 3)/2) + 1 = 4, W 17; params (3*1*64 + 1)*32 = 6,176;
+    # MACs 4*17*32*64*3 = 417,792; RF height 7 + (3-1)*2 = 11, width 13; jump 4x1
+    assert convs[3].output_shape == (32, 4, 17) and convs[3].params == 6_176 and convs[3].macs == 417_792
+    assert convs[3].rf.label().startswith("11x13/4x1/")
+    # 1x3 max-pool, stride [1, 2], padding [0, 1]: H 4, W floor((17 + 2 - 3)/2) + 1 = 9; RF width 13 + 2*1 = 15
+    pool = next(r for r in s.rows if r.kind == "pool")
+    assert pool.output_shape == (32, 4, 9) and pool.rf.label().startswith("11x15/4x2/")
+    assert "W_out = floor((17 + 2*1 - 3)/2) + 1 = 9" in pool.formulas["output_shape"]
+    # dense 32*4*9 = 1,152 inputs: (1,152 + 1)*10 = 11,530
+    assert s.rows[-1].params == 11_530 and s.output_shape == (10,)
+    assert s.params == 2 * 258_240 + 86_080 + 6_176 + 11_530 == sum(p.numel() for p in model.parameters())
+    # PyTorch's own shapes agree, layer by layer, on a real forward pass
+    x = torch.randn(2, 192, 17, 17)
+    shapes = []
+    for _, layer in model.named_children():
+        x = layer(x)
+        shapes.append(tuple(x.shape[1:]))
+    assert shapes == [r.output_shape for r in s.rows]
+    ref = torch.nn.Conv2d(192, 64, (1, 7), stride=(2, 1))(torch.randn(1, 192, 17, 17 + 6))
+    assert tuple(ref.shape[2:]) == (9, 17)  # the same 9x17 from torch with the width padded by hand
+    # the table, CSV and JSON show height x width where the two differ
+    assert "conv1,Conv2d,1,0,192x17x17,55488,258240,258240,74575872,1x7,1,0.5" in s.render("csv")
+    assert "  1x7/1/0.5" in s.render() and '"size": [\n' in s.render("json")
+
+
+def test_lrn_layer_has_no_parameters_and_no_macs(tmp_path):
+    body = '[[layers]]\ntype = "conv"\nfilters = 8\nkernel = 3\nactivation = "relu"\n[[layers]]\ntype = "lrn"\n'
+    path = write_toml(
+        tmp_path / "lrn.toml",
+        "input = [3, 16, 16]\n" + body + '[[layers]]\ntype = "lrn"\nsize = 3\nalpha = 0.001\nbeta = 0.5\nk = 1.0\n',
+    )
+    model = cnnlab.create_model(path)
+    lrn1, lrn2 = model.lrn1, model.lrn2
+    assert (lrn1.size, lrn1.alpha, lrn1.beta, lrn1.k) == (5, 1e-4, 0.75, 2.0)  # AlexNet's defaults
+    assert (lrn2.size, lrn2.alpha, lrn2.beta, lrn2.k) == (3, 1e-3, 0.5, 1.0)
+    s = summarize(path)
+    rows = [r for r in s.rows if r.type == "LocalResponseNorm"]
+    assert [(r.params, r.macs, r.output_shape) for r in rows] == [(0, 0, (8, 14, 14))] * 2
+    assert s.params == (3 * 3 * 3 + 1) * 8 and s.macs == 14 * 14 * 8 * 3 * 3 * 3
+    assert torch.isfinite(model(torch.randn(2, 3, 16, 16))).all()
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("kernel = [1, 7, 1]\n", "kernel must be an integer >= 1 or a list [height, width] of two such integers"),
+        ("kernel = [7]\n", "got [7]"),
+        ("kernel = [0, 7]\n", "kernel must be an integer >= 1 or a list"),
+        ('kernel = [1, "7"]\n', "kernel must be"),
+        ("kernel = [1, 7]\nstride = [2, 0]\n", "stride must be an integer >= 1 or a list"),
+        ("kernel = [1, 7]\npadding = [0, -1]\n", "padding must be an integer >= 0 or a list"),
+        ("kernel = [1, 7]\npadding = [0, 3, 3]\n", "padding must be"),
+        ("kernel = [1, 7]\ndilation = [1, 0]\n", "dilation must be"),
+    ],
+)
+def test_bad_asymmetric_options_get_one_line_errors(tmp_path, body, expected):
+    path = write_toml(tmp_path / "bad.toml", 'input = [3, 32, 32]\n[[layers]]\ntype = "conv"\nfilters = 4\n' + body)
+    with pytest.raises(CnnlabError) as e:
+        cnnlab.create_model(path)
+    assert expected in str(e.value) and "layers[1]" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_pool_and_lrn_options(tmp_path):
+    for body, expected in (
+        ('type = "maxpool"\nsize = [3, 0]\n', "size must be an integer >= 1 or a list"),
+        ('type = "lrn"\nsize = 0\n', "size must be an integer >= 1"),
+        ('type = "lrn"\nalpha = "big"\n', "alpha must be a number"),
+    ):
+        path = write_toml(tmp_path / "bad.toml", "input = [3, 32, 32]\n[[layers]]\n" + body)
+        with pytest.raises(CnnlabError, match=expected.replace("[", r"\[")):
+            cnnlab.create_model(path)
+
+
+@pytest.mark.parametrize(
+    "conv, expected",
+    [
+        # 7x1 on a 5-row input: H_out = floor((5 + 2*0 - 7)/1) + 1 = -1
+        ("kernel = [7, 1]\n", "(Conv2d 7x1, padding 0): its 5x20 input is smaller than its effective 7x1 kernel"),
+        # 1x9 with padding [0, 1] on 5x6: W_out = floor((6 + 2*1 - 9)/1) + 1 = 0
+        ("kernel = [1, 9]\npadding = [0, 1]\n", "padding 0x1): its 5x6 input is smaller than its effective 1x9"),
+    ],
+)
+def test_asymmetric_kernel_larger_than_its_input_is_one_line_exit_2(tmp_path, capsys, conv, expected):
+    from cnnlab.cli import main
+
+    width = 20 if "7, 1" in conv else 6
+    path = write_toml(
+        tmp_path / "big.toml", f'input = [3, 5, {width}]\n[[layers]]\ntype = "conv"\nfilters = 4\n' + conv
+    )
+    with pytest.raises(CnnlabError) as e:
+        summarize(path)
+    assert expected in str(e.value) and "\n" not in str(e.value)
+    assert main(["summary", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err

@@ -134,6 +134,7 @@ def test_families_are_all_registered() -> None:
     expected = {"alexnet", "alexnet-tv", "googlenet"}
     for base in ("vgg11", "vgg13", "vgg16", "vgg19"):
         expected |= {base, f"{base}_bn", f"{base}-cifar", f"{base}_bn-cifar"}
+    expected |= {"vgg11-lrn", "vgg11-lrn-cifar", "vgg16c", "vgg16c-cifar"}  # the paper's A-LRN and C
     for depth in (18, 34, 50, 101, 152):
         expected |= {f"resnet{depth}", f"resnet{depth}-cifar"}
     assert set(OUR_MODELS) == expected
@@ -158,3 +159,46 @@ def test_naive_googlenet_builds_and_runs() -> None:
     assert naive.fc.in_features == 4944
     assert n_params(naive) > 10 * n_params(reduction)
     assert not isinstance(naive.inception3a.branch2, nn.Sequential)
+
+
+def test_vgg_configs_a_lrn_and_c_parameter_counts() -> None:
+    """The VGG paper's Table 2 gives A and A-LRN 133 M parameters and C 134 M; exact counts at 1000 classes.
+
+    3x3 convs, (9*C_in + 1)*C_out each:
+      3->64: 28*64 = 1,792; 64->64: 577*64 = 36,928; 64->128: 577*128 = 73,856; 128->128: 1,153*128 = 147,584;
+      128->256: 1,153*256 = 295,168; 256->256: 2,305*256 = 590,080; 256->512: 2,305*512 = 1,180,160;
+      512->512: 4,609*512 = 2,359,808
+    fully connected: (25,088 + 1)*4,096 = 102,764,544; (4,096 + 1)*4,096 = 16,781,312; (4,096 + 1)*1,000 = 4,097,000;
+      together 123,642,856
+    A: 1,792 + 73,856 + 295,168 + 590,080 + 1,180,160 + 3*2,359,808 = 9,220,480 conv; + 123,642,856 = 132,863,336
+    A-LRN: A plus one LRN layer, which has no parameters: 132,863,336
+    B: A + 36,928 (second 64) + 147,584 (second 128) = 9,404,992 conv; 133,047,848 in all
+    C: B + 1x1 convs (C_in + 1)*C_out: 257*256 = 65,792 and 513*512 = 262,656 twice = 591,104; 133,638,952
+    """
+    conv3 = {"3-64": 28 * 64, "64-64": 577 * 64, "64-128": 577 * 128, "128-128": 1_153 * 128}
+    conv3 |= {"128-256": 1_153 * 256, "256-256": 2_305 * 256, "256-512": 2_305 * 512, "512-512": 4_609 * 512}
+    fc = 25_089 * 4_096 + 4_097 * 4_096 + 4_097 * 1_000
+    a = sum(conv3[k] for k in ("3-64", "64-128", "128-256", "256-256", "256-512")) + 3 * conv3["512-512"] + fc
+    b = a + conv3["64-64"] + conv3["128-128"]
+    c = b + 257 * 256 + 2 * 513 * 512
+    assert (fc, a, b, c) == (123_642_856, 132_863_336, 133_047_848, 133_638_952)
+    with torch.device("meta"):
+        models = {name: create_model(name) for name in ("vgg11", "vgg11-lrn", "vgg13", "vgg16c")}
+    counts = {name: n_params(m) for name, m in models.items()}
+    assert counts == {"vgg11": a, "vgg11-lrn": a, "vgg13": b, "vgg16c": c}
+    assert round(a / 1e6) == 133 and round(c / 1e6) == 134  # Table 2
+    # A-LRN: the LRN sits right after the first conv's ReLU, with AlexNet's settings
+    lrn = models["vgg11-lrn"].features[2]
+    assert isinstance(models["vgg11-lrn"].features[1], nn.ReLU)
+    assert isinstance(lrn, nn.LocalResponseNorm) and (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (5, 1e-4, 0.75, 2.0)
+    # C: a 1x1 conv (stride 1, no padding needed) + ReLU closes each of the last three stages, 16 weight layers
+    convs = [m for m in models["vgg16c"].features if isinstance(m, nn.Conv2d)]
+    assert len(convs) + 3 == 16
+    ones = [(i, m.out_channels) for i, m in enumerate(convs) if m.kernel_size == (1, 1)]
+    assert ones == [(6, 256), (9, 512), (12, 512)]
+    assert all(m.stride == (1, 1) and m.padding == (0, 0) for m in convs if m.kernel_size == (1, 1))
+    feats = list(models["vgg16c"].features)
+    assert all(isinstance(feats[feats.index(m) + 2], nn.MaxPool2d) for m in convs if m.kernel_size == (1, 1))
+    with torch.device("meta"):
+        out = models["vgg16c"].eval()(torch.empty(1, 3, 224, 224))
+    assert out.shape == (1, 1000)

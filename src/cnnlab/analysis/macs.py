@@ -105,10 +105,13 @@ def shape_formula(
     if geometry is None or not hasattr(module, "kernel_size"):
         return "same as input" if tuple(input_shape) == tuple(output_shape) else ""
     if hasattr(module, "same_padding"):  # TensorFlow 'same' at any stride
-        s = geometry[0][1]
-        return f"padding 'same' (TensorFlow): H_out = ceil(H/s) = ceil({h}/{s}) = {oh}{channels}"
+        s, sw = geometry[0][1], geometry[1][1]
+        text = f"padding 'same' (TensorFlow): H_out = ceil(H/s) = ceil({h}/{s}) = {oh}"
+        if (w, sw) != (h, s):
+            text += f"; W_out = ceil({w}/{sw}) = {ow}"
+        return text + channels
     if getattr(module, "padding", 0) == "same":
-        return f"padding 'same': H_out = H_in = {oh}{channels}"
+        return f"padding 'same': H_out = H_in = {oh}{f', W_out = W_in = {ow}' if ow != oh else ''}{channels}"
     (k, s, p, d, ceil), geo_w = geometry
     rounding = "ceil" if ceil else "floor"
     generic = f"{rounding}((H + 2p - {'(d*(k-1)+1)' if d > 1 else 'k'})/s) + 1"

@@ -100,6 +100,11 @@ def _cells(r: LayerRow, convention: str, show_frozen: bool) -> list[str]:
     return cells
 
 
+def _hw(v: object) -> object:
+    """A receptive-field number, or 'HxW' where height and width differ (asymmetric kernels)."""
+    return "x".join(f"{x:g}" for x in v) if isinstance(v, list) else v
+
+
 def _header(summary: ModelSummary, convention: str, show_frozen: bool) -> list[str]:
     shape = "Output (H,W,C)" if convention == "keras" else "Output (C,H,W)"
     head = ["Layer", "Type", shape, "Activations", "Params", "MACs", "RF size/jump/start"]
@@ -169,9 +174,7 @@ def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch")
                     r.params,
                     r.trainable_params,
                     r.macs,
-                    rf["size"],
-                    rf["jump"],
-                    rf["start"],
+                    *(_hw(rf[k]) for k in ("size", "jump", "start")),
                 ]
             )
         return buf.getvalue()

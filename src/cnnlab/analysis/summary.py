@@ -188,16 +188,22 @@ class _Tracer(TorchFunctionMode):
 def _functional_field(name: str, args: tuple, kwargs: dict, f: Field, out: torch.Tensor) -> Field:
     """Receptive field after F.conv2d / F.max_pool2d / F.avg_pool2d called outside any module."""
     is_conv = name == "conv2d"
-    k = args[1].shape[-1] if is_conv else _arg(args, kwargs, 1, "kernel_size")
+    k = tuple(args[1].shape[-2:]) if is_conv else _arg(args, kwargs, 1, "kernel_size")
     s = _arg(args, kwargs, 3 if is_conv else 2, "stride") or (1 if is_conv else k)
     p = _arg(args, kwargs, 4 if is_conv else 3, "padding") or 0
     d = (_arg(args, kwargs, 5 if is_conv else 4, "dilation") or 1) if name != "avg_pool2d" else 1
-    k, s, d = (v if isinstance(v, int) else v[0] for v in (k, s, d))
+    k, s, d = (_axes(v) for v in (k, s, d))
     if isinstance(p, str):
-        p = d * (k - 1) // 2 if p == "same" else 0
-    elif not isinstance(p, int):
-        p = p[0]
-    return Field(f.h.through(k, s, p, d, out.shape[-2]), f.w.through(k, s, p, d, out.shape[-1]))
+        p = tuple(d[i] * (k[i] - 1) // 2 if p == "same" else 0 for i in range(2))
+    else:
+        p = _axes(p)
+    h = f.h.through(k[0], s[0], p[0], d[0], out.shape[-2])
+    return Field(h, f.w.through(k[1], s[1], p[1], d[1], out.shape[-1]))
+
+
+def _axes(v: Any) -> tuple[int, int]:
+    """(height, width) from an int or a pair."""
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
 
 
 def _flat(args: Any):
@@ -402,10 +408,11 @@ def _check_window(module: nn.Module, row: LayerRow, x: torch.Tensor, rows: list[
             kh, _, ph, dh, _ = geo[0]
             kw, _, pw, dw, _ = geo[1]
             eff = f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}"
-            dil = f", dilation {dh}" if dh > 1 else ""
+            dil = (f", dilation {dh}" if dh == dw else f", dilation {dh}x{dw}") if max(dh, dw) > 1 else ""
+            pad = str(ph) if ph == pw else f"{ph}x{pw}"
             row.geometry, row.window = geo[0], (kh, kw)
             raise ShapeError(
-                f"layer {row.name!r} ({row.type} {kh}x{kw}{dil}, padding {ph}): its {h}x{w} input is smaller than "
+                f"layer {row.name!r} ({row.type} {kh}x{kw}{dil}, padding {pad}): its {h}x{w} input is smaller than "
                 f"its effective {eff} kernel, so its output would be empty ({axis}_out = "
                 f"{size_formula(size, k, s, p, d, ceil)}); use a larger input, less stride or dilation before it, "
                 "or more padding",

@@ -2,17 +2,18 @@
 
     input = [3, 32, 32]            # C, H, W
     [[layers]]
-    type = "conv"                  # filters, kernel, stride, padding (number | "same" | "valid"),
-    filters = 8                    # dilation, groups, bias, activation (adds an activation layer)
-    kernel = 5
+    type = "conv"                  # filters, kernel, stride, padding (number | [h, w] | "same" | "valid"),
+    filters = 8                    # dilation, groups, bias, activation (adds an activation layer);
+    kernel = 5                     # kernel, stride, dilation: a number or [height, width], e.g. [1, 7]
     [[layers]]
-    type = "maxpool"               # maxpool | avgpool (size, stride, padding), adaptive-avgpool | adaptive-maxpool (output)
+    type = "maxpool"               # maxpool | avgpool (size, stride, padding: number or [h, w]),
+                                   # adaptive-avgpool | adaptive-maxpool (output)
     size = 2
     [[layers]]
     type = "linear"                # alias dense; units = N or "num_classes"
     units = "num_classes"
 
-Other types: batchnorm, dropout (rate), flatten, an activation name (relu, leaky-relu, elu, gelu, tanh,
+Other types: batchnorm, lrn (size, alpha, beta, k: AlexNet's 5, 1e-4, 0.75, 2), dropout (rate), flatten, an activation name (relu, leaky-relu, elu, gelu, tanh,
 sigmoid, softmax, identity), residual (layers = [...], shortcut = [...], activation) and inception
 (ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, naive, batchnorm).
 """
@@ -53,6 +54,7 @@ ALIASES = {
     "bn": "batchnorm",
     "batchnorm2d": "batchnorm",
     "leakyrelu": "leaky-relu",
+    "localresponsenorm": "lrn",
 }
 MAX_NESTING = 32  # residual blocks inside residual blocks; far deeper ones exhaust Python's recursion limit
 SHORT = {
@@ -63,6 +65,7 @@ SHORT = {
     "adaptive-maxpool": "gmp",
     "linear": "fc",
     "batchnorm": "bn",
+    "lrn": "lrn",
     "dropout": "drop",
     "flatten": "flatten",
     "residual": "res",
@@ -149,9 +152,9 @@ class _Builder:
         if kind == "conv":
             return self.conv(take, shape[0])
         if kind in ("maxpool", "avgpool"):
-            size = take.int("size", take.int("kernel", 2))
-            stride = take.int("stride", size)
-            padding = take.int("padding", 0, minimum=0)
+            size = take.pair("size", take.pair("kernel", 2))
+            stride = take.pair("stride", size)
+            padding = take.pair("padding", 0, minimum=0)
             ceil = take.bool("ceil_mode", False)
             cls = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
             return cls(size, stride=stride, padding=padding, ceil_mode=ceil)
@@ -160,6 +163,10 @@ class _Builder:
             return nn.AdaptiveAvgPool2d(output) if kind == "adaptive-avgpool" else nn.AdaptiveMaxPool2d(output)
         if kind == "batchnorm":
             return nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+        if kind == "lrn":  # AlexNet's section 3.3 values; torch (like Caffe) divides alpha by size
+            size = take.int("size", 5)
+            alpha, beta, k = take.float("alpha", 1e-4), take.float("beta", 0.75), take.float("k", 2.0)
+            return nn.LocalResponseNorm(size, alpha=alpha, beta=beta, k=k)
         if kind == "dropout":
             rate = take.float("rate", 0.5)
             if not 0 <= rate < 1:
@@ -214,9 +221,9 @@ class _Builder:
 
     def conv(self, take: _Taker, in_channels: int) -> nn.Module:
         filters = take.int("filters", take.int("out_channels", None) if "out_channels" in take.spec else None)
-        kernel = take.int("kernel", 3)
-        stride = take.int("stride", 1)
-        dilation = take.int("dilation", 1)
+        kernel = take.pair("kernel", 3)
+        stride = take.pair("stride", 1)
+        dilation = take.pair("dilation", 1)
         groups = take.int("groups", 1)
         bias = take.bool("bias", True)
         padding = take.spec.pop("padding", 0)
@@ -224,13 +231,18 @@ class _Builder:
             raise take.fail(f"groups={groups} must divide both input channels ({in_channels}) and filters ({filters})")
         args = dict(kernel_size=kernel, stride=stride, dilation=dilation, groups=groups, bias=bias)
         if padding == "same":
-            if stride == 1:
+            if stride in (1, (1, 1)):
                 return nn.Conv2d(in_channels, filters, padding="same", **args)
             return Conv2dSame(in_channels, filters, padding=0, **args)
         if padding == "valid":
             padding = 0
-        if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
-            raise take.fail(f'padding must be a non-negative integer, "same" or "valid", got {padding!r}')
+        if isinstance(padding, list):
+            take.spec["padding"] = padding
+            padding = take.pair("padding", 0, minimum=0)
+        elif not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+            raise take.fail(
+                f'padding must be a non-negative integer, [height, width], "same" or "valid", got {padding!r}'
+            )
         return nn.Conv2d(in_channels, filters, padding=padding, **args)
 
 
@@ -250,6 +262,20 @@ class _Taker:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise self.fail(f"{key} must be an integer >= {minimum}, got {value!r}")
         return value
+
+    def pair(self, key: str, default: int | tuple[int, int], minimum: int = 1) -> int | tuple[int, int]:
+        """A number for both spatial axes, or [height, width] (e.g. kernel = [1, 7] for a 1x7 kernel)."""
+        value = self.spec.pop(key, default)
+        if isinstance(value, (list, tuple)):
+            ok = len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            if not ok or min(value) < minimum:
+                raise self.fail(
+                    f"{key} must be an integer >= {minimum} or a list [height, width] of two such integers, "
+                    f"got {list(value)!r}"
+                )
+            return (value[0], value[1])
+        self.spec[key] = value
+        return self.int(key, None, minimum=minimum)
 
     def float(self, key: str, default: float) -> float:
         value = self.spec.pop(key, default)

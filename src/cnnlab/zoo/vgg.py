@@ -1,4 +1,5 @@
-"""VGG (Simonyan & Zisserman 2014): configurations A, B, D, E with and without batch norm, for ImageNet and CIFAR.
+"""VGG (Simonyan & Zisserman 2014): configurations A, A-LRN, B, C, D, E (with and without batch norm for A, B, D,
+E), for ImageNet and CIFAR.
 
 Layout and state-dict keys follow ``torchvision.models.vgg`` (features.N, avgpool, classifier.N), so its
 checkpoints load with ``strict=True``. One config table, `cfgs`, drives every variant;
@@ -14,12 +15,16 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from cnnlab.zoo.alexnet import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE
 from cnnlab.zoo.registry import register_model
 
-# Output channels of each 3x3 conv; "M" is a 2x2 max-pool. Keys are the paper's column names (Table 1).
-cfgs: dict[str, list[int | str]] = {
+# Output channels of each 3x3 conv; "M" is a 2x2 max-pool, "LRN" a local response norm (AlexNet's settings),
+# (1, N) a 1x1 conv with N filters. Keys are the paper's column names (Table 1).
+cfgs: dict[str, list[int | str | tuple[int, int]]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "C": [64, 64, "M", 128, 128, "M", 256, 256, (1, 256), "M", 512, 512, (1, 512), "M", 512, 512, (1, 512), "M"],
     "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
@@ -28,15 +33,21 @@ Head = Literal["imagenet", "cifar"]
 Builder = Callable[..., nn.Module]
 
 
-def make_layers(cfg: list[int | str], batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
+def make_layers(
+    cfg: list[int | str | tuple[int, int]], batch_norm: bool = False, in_channels: int = 3
+) -> nn.Sequential:
     """The convolutional trunk; with batch norm each conv becomes conv-bn-relu, which shifts the indices."""
     layers: list[nn.Module] = []
     for v in cfg:
         if v == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             continue
+        if v == "LRN":  # after the first conv's ReLU in A-LRN, with AlexNet's parameters (paper sec. 2.3)
+            layers.append(nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_ALPHA, beta=LRN_BETA, k=LRN_K))
+            continue
+        kernel, v = v if isinstance(v, tuple) else (3, v)
         assert isinstance(v, int)
-        layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
+        layers.append(nn.Conv2d(in_channels, v, kernel_size=kernel, padding=kernel // 2))
         if batch_norm:
             layers.append(nn.BatchNorm2d(v))
         layers.append(nn.ReLU(inplace=True))
@@ -140,6 +151,13 @@ def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VG
     return _vgg("A", True, num_classes, in_channels, **kwargs)
 
 
+@_register("vgg11-lrn", "VGG-11 with LRN (config A-LRN)")
+def vgg11_lrn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+    """Config A-LRN: A plus local response normalisation after the first conv's ReLU; LRN has no parameters, so
+    it has A's 132,863,336 (the paper found it no better than A and dropped LRN from the deeper nets)."""
+    return _vgg("A-LRN", False, num_classes, in_channels, **kwargs)
+
+
 @_register("vgg13", "VGG-13 (config B)")
 def vgg13(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-13 (config B): A plus a second conv in the first two stages."""
@@ -150,6 +168,13 @@ def vgg13(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
 def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
     """VGG-13 with batch norm after every conv."""
     return _vgg("B", True, num_classes, in_channels, **kwargs)
+
+
+@_register("vgg16c", "VGG-16 with 1x1 convs (config C)")
+def vgg16c(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+    """Config C: B plus a 1x1 conv (stride 1, ReLU) as the last conv of each of the last three stages: 16 weight
+    layers like D, but 133,638,952 parameters at 1000 classes; the paper's D (3x3 there) did better."""
+    return _vgg("C", False, num_classes, in_channels, **kwargs)
 
 
 @_register("vgg16", "VGG-16 (config D)")
