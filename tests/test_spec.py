@@ -316,3 +316,19 @@ def test_asymmetric_kernel_larger_than_its_input_is_one_line_exit_2(tmp_path, ca
     assert main(["summary", path]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and expected in err
+
+
+def test_factorised_example_and_its_keras_notes(tmp_path):
+    s = summarize(str(EXAMPLES / "nets" / "factorised-7x7.toml"))
+    # 1x7 'same', 7x1 with padding [3, 0], then a 3x1 max-pool at stride [2, 1]: floor((17 - 3)/2) + 1 = 8 rows
+    assert [r.output_shape for r in s.rows if r.kind in ("conv", "pool")][:3] == [(192, 17, 17)] * 2 + [(192, 8, 17)]
+    assert s.params == 2 * 258_240 + (192 + 1) * 10
+    # Keras: the [3, 0] padding keeps 17x17, which padding='same' gives, so no ZeroPadding2D note
+    assert "ZeroPadding2D" not in s.render(convention="keras")
+    # 1x7 with padding [0, 1] on 10x10: W_out = 10 + 2 - 7 + 1 = 6, and Keras needs ZeroPadding2D((0, 1))
+    path = write_toml(
+        tmp_path / "pad.toml",
+        'input = [3, 10, 10]\n[[layers]]\ntype = "conv"\nfilters = 2\nkernel = [1, 7]\npadding = [0, 1]\n',
+    )
+    text = summarize(path).render(convention="keras")
+    assert "conv1: Keras has no numeric padding; use ZeroPadding2D((0, 1)) then padding='valid'" in text

@@ -21,8 +21,10 @@ def notes_for(summary: ModelSummary) -> list[str]:
                 f"{r.name}: Keras Conv2D refuses strides={s} with dilation_rate={d} (ValueError: strides > 1 "
                 "not supported in conjunction with dilation_rate > 1); PyTorch allows it"
             )
-        if conv and p > 0 and r.type != "Conv2dSame" and r.output_shape[1:] != r.input_shape[1:]:
-            notes.append(f"{r.name}: Keras has no numeric padding; use ZeroPadding2D({p}) then padding='valid'")
+        pw = r.geometry_w[2] if r.geometry_w else p
+        if conv and max(p, pw) > 0 and r.type != "Conv2dSame" and r.output_shape[1:] != r.input_shape[1:]:
+            pad = p if p == pw else (p, pw)
+            notes.append(f"{r.name}: Keras has no numeric padding; use ZeroPadding2D({pad}) then padding='valid'")
         if ceil and len(r.input_shape) == 3:
             floor = conv_output(r.input_shape[1], k, s, p, d, False)
             if floor != r.output_shape[1]:

@@ -58,6 +58,7 @@ class LayerRow:
     rf: Field | None = None
     geometry: tuple[int, int, int, int, bool] | None = None  # (kernel, stride, padding, dilation, ceil), height axis
     window: tuple[int, int] | None = None  # (kernel height, kernel width) of a sliding-window layer
+    geometry_w: tuple[int, int, int, int, bool] | None = None  # the same as `geometry`, width axis
     formulas: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -311,7 +312,7 @@ def summarize(
             row.macs, mac_formula = layer_macs(module, row.input_shape, row.output_shape)
             geo = _geometry(module, row.input_shape[1], row.input_shape[2]) if len(row.input_shape) == 3 else None
             if geo:
-                row.geometry = geo[0]
+                row.geometry, row.geometry_w = geo
                 row.window = (geo[0][0], geo[1][0])
             row.formulas = {
                 "params": layer_params_formula(module),
