@@ -261,7 +261,7 @@ def test_unknown_convention_is_one_line(tmp_path: Path, net: Path, conv_bn: Mode
         grade(read_table(write(tmp_path, CONV_BN_KERAS3)), conv_bn, convention="tf")
 
 
-def test_resnet50_says_where_keras_reference_differs() -> None:
+def test_resnet50_says_where_keras_reference_differs(tmp_path: Path) -> None:
     s = summarize("resnet50")
     note = (
         "resnet50: Keras' ResNet50 has biases on its convolutions (25,636,712 total, 53,120 non-trainable), "
@@ -272,6 +272,10 @@ def test_resnet50_says_where_keras_reference_differs() -> None:
     assert "ResNet50" not in render(s, "table", "torch")
     # ours in Keras' count: 25,557,032 + 53,120 moving statistics; Keras' own adds a bias per conv channel
     assert s.keras_totals()["params"] == 25_557_032 + 53_120 and s.keras_totals()["non_trainable_params"] == 53_120
+    # the grader says it too, and grades ours: Keras' own total (with conv biases) is not forced to fit
+    table = read_table(write(tmp_path, "| Layer | Parameters |\n|---|---|\n| Total params | 25,636,712 |\n", "t.md"))
+    result = grade(table, s, convention="keras")
+    assert [(c.given, c.expected) for c in result.wrong] == [("25,636,712", 25_610_152)] and note in result.notes
     ten = render(summarize("resnet50", num_classes=10), "table", "keras")
     assert "resnet50: Keras' ResNet50 has biases on its convolutions; torchvision's (ours) has none" in ten
 

@@ -981,6 +981,10 @@ def grade(
         notes.append(f"not graded: the {COLUMN_NAMES[column]} of {', '.join(labels)} ({why})")
     if flops_note:
         notes.append(flops_note)
+    if convention == "keras":  # Keras' own model of this name is built differently (resnet50's conv biases)
+        from cnnlab.analysis.keras_notes import reference_notes
+
+        notes += reference_notes(summary)
     if keras_counts:
         notes.append(
             f"{keras_counts} parameter cell{'s' if keras_counts != 1 else ''} hold{'s' if keras_counts == 1 else ''} "
