@@ -88,10 +88,11 @@ def write(tmp_path: Path, text: str, name: str = "summary.txt") -> Path:
 def test_keras3_vgg16_summary_grades_right(tmp_path: Path, vgg16: ModelSummary, rules: bool) -> None:
     text = VGG16_KERAS3 if rules else "".join(x for x in VGG16_KERAS3.splitlines(True) if not x.startswith("├"))
     table = read_table(write(tmp_path, text))
-    assert set(table.columns) == {"shape", "params"} and len(table.rows) == 24
-    assert table.rows[0].label == "input_layer (InputLayer)" and table.rows[-1].label == "Total params"
+    assert set(table.columns) == {"shape", "params"} and len(table.rows) == 26
+    assert table.rows[0].label == "input_layer (InputLayer)"
+    assert [r.label for r in table.rows[-3:]] == ["Total params", "Trainable params", "Non-trainable params"]
     result = grade(table, vgg16)
-    assert result.ok and result.right == 47  # 23 layers with a shape and a count, and the total
+    assert result.ok and result.right == 49  # 23 layers with a shape and a count, and the three footer counts
     flatten = [c for c in result.cells if c.row == "flatten"]
     assert [(c.column, c.expected) for c in flatten] == [("shape", (25088,)), ("params", 0)]
     total = next(c for c in result.cells if c.row == "Total params")
@@ -184,5 +185,6 @@ def test_keras2_summary_text(tmp_path: Path) -> None:
     assert [(c.row, c.given, c.expected) for c in result.wrong] == [
         ("dense_2", "851", 850),
         ("Total params", "62,959", 62_958),
+        ("Trainable params", "62,959", 62_958),
     ]
-    assert result.right == 15
+    assert result.right == 16  # 15 before the footer's Trainable and Non-trainable lines were graded too

@@ -51,9 +51,11 @@ COLUMN_NAMES = {
     "flops": "FLOPs",
     "connections": "connections",
 }
+FOOTER_LABELS = {"total": "Total params", "trainable": "Trainable params", "nontrainable": "Non-trainable params"}
 NUMBER_COLUMNS = ("size", "params", "macs", "flops", "connections")
 FLOPS_CONVENTIONS = ("auto", "macs", "2macs")
 FLOPS_NAMES = {"macs": "MACs", "2macs": "2 x MACs"}
+CONVENTIONS = ("torch", "keras")
 DASHES = {"-", "--", "—", "–", "n/a", "none"}
 UNITS = {
     "k": 3,
@@ -305,6 +307,7 @@ _BOX_HEAD = "┃"
 _BOX_BODY = "│"
 _BOX_RULE = tuple("┏┡┢├┝┞┟┠┣╞")
 _TOTAL_PARAMS = re.compile(r"^\s*Total params:\s*(?P<n>[\d,]+)")
+_FOOTER_PARAMS = re.compile(r"^\s*(?P<what>Total|Trainable|Non-trainable) params:\s*(?P<n>[\d,]+)")
 
 
 def _box_rows(text: str) -> list[tuple[int, list[str]]]:
@@ -364,15 +367,20 @@ def _join_cells(above: list[str], below: list[str]) -> list[str]:
 
 
 def _total_params_row(lines: list[str], end: int, header: list[str]) -> list[tuple[int, list[str]]]:
-    """A 'Total params' row for the parameter column from the first lines under a Keras summary."""
+    """'Total params', 'Trainable params' and 'Non-trainable params' rows for the parameter column from the
+    lines under a Keras summary (graded as totals; Keras' non-trainable ones are batch norm's moving statistics,
+    which --convention keras counts)."""
     column = next((i for i, h in enumerate(header) if _header_role(h) == "params"), None)
-    for i in range(end, min(end + 4, len(lines))):
-        m = _TOTAL_PARAMS.match(lines[i])
-        if m and column is not None and column > 0:
-            cells = ["Total params"] + [""] * (len(header) - 1)
+    if column is None or column == 0:
+        return []
+    rows: list[tuple[int, list[str]]] = []
+    for i in range(end, min(end + 6, len(lines))):
+        m = _FOOTER_PARAMS.match(lines[i])
+        if m:
+            cells = [f"{m['what']} params"] + [""] * (len(header) - 1)
             cells[column] = m["n"]
-            return [(i + 1, cells)]
-    return []
+            rows.append((i + 1, cells))
+    return rows
 
 
 def _keras2_rows(text: str) -> list[tuple[int, list[str]]]:
@@ -512,6 +520,7 @@ class _Expected:
     values: dict[str, Value]
     formulas: dict[str, str]
     cannot: str = ""
+    keras_params: int | None = None  # Keras' parameter count where it differs from the one graded (torch convention)
 
 
 def _leaf_kind(r: LayerRow) -> str:
@@ -537,6 +546,10 @@ def label_kind(label: str, block_types: list[str]) -> str | None:
         return "input"
     if re.search(r"\btotal|\bsum\b|overall", low):
         return "total"
+    if re.search(r"non-?\s*trainable", low):
+        return "nontrainable"
+    if re.search(r"^trainable\b", low):
+        return "trainable"
     for t in sorted(block_types, key=len, reverse=True):
         if t in low:
             return "block:" + t
@@ -577,11 +590,28 @@ def _connections(r: LayerRow) -> tuple[int, str] | None:
     return None
 
 
-def _from_row(r: LayerRow, rows: list[LayerRow]) -> _Expected:
+def _keras_params_formula(r: LayerRow, rows: list[LayerRow]) -> str:
+    """How Keras' parameter count of a layer comes about: batch norm's 4C (gamma, beta, moving mean, moving
+    variance; 2C non-trainable)."""
+    if not r.leaf:
+        return _sum_formula([x.keras_params for x in _inside(r, rows)], r.keras_params, "its layers")
+    if not r.moving_stats:
+        return r.formulas.get("params", "")
+    c = r.moving_stats // 2
+    if r.params == 2 * c:
+        return (
+            f"4*C (gamma, beta, moving mean and moving variance; Keras counts the moving two as non-trainable "
+            f"parameters, PyTorch as buffers) = 4*{c} = {r.keras_params:,}"
+        )
+    return f"{r.params:,} + 2*C (moving mean and variance, non-trainable) = {r.params:,} + 2*{c} = {r.keras_params:,}"
+
+
+def _from_row(r: LayerRow, rows: list[LayerRow], convention: str = "torch") -> _Expected:
+    keras = convention == "keras"
     values: dict[str, Value] = {
         "shape": r.output_shape,
         "size": r.activations,
-        "params": r.params,
+        "params": r.keras_params if keras else r.params,
         "macs": r.macs,
         "flops": 2 * r.macs,
     }
@@ -592,11 +622,14 @@ def _from_row(r: LayerRow, rows: list[LayerRow]) -> _Expected:
         "params": f.get("params", ""),
         "macs": f.get("macs", ""),
     }
+    if keras and r.moving_stats:
+        formulas["params"] = _keras_params_formula(r, rows)
+    other = r.keras_params if not keras and r.moving_stats else None
     formulas["flops"] = f"2*MACs = 2*{r.macs:,} = {2 * r.macs:,}" + (f" (MACs: {formulas['macs']})" if r.macs else "")
     connections = _connections(r) if r.leaf else _sum_of(r, rows, _connections)
     if connections is not None:
         values["connections"], formulas["connections"] = connections
-    return _Expected(r.name, values, formulas)
+    return _Expected(r.name, values, formulas, keras_params=other)
 
 
 def _sum_formula(parts: list[int], total: int, what: str) -> str:
@@ -667,8 +700,11 @@ class _Matcher:
     `failed` is the layer that cannot exist (the model stops there): the row it goes to is reported, not graded.
     """
 
-    def __init__(self, summary: ModelSummary, failed: LayerRow | None = None, reason: str = "") -> None:
+    def __init__(
+        self, summary: ModelSummary, failed: LayerRow | None = None, reason: str = "", convention: str = "torch"
+    ) -> None:
         self.summary = summary
+        self.convention = convention
         self.pools: dict[str, list[LayerRow]] = {}
         for r in summary.leaves:
             self.pools.setdefault(_leaf_kind(r), []).append(r)
@@ -694,7 +730,7 @@ class _Matcher:
     def expected(self, r: LayerRow) -> _Expected:
         if r is self.failed:
             return _Expected(r.name, {}, {}, cannot=self.reason)
-        return _from_row(r, self.summary.rows)
+        return _from_row(r, self.summary.rows, self.convention)
 
     def take(self, kind: str) -> _Expected | str:
         """The next unused model layer of `kind`, or why there is none."""
@@ -748,7 +784,7 @@ class _Matcher:
     def match(self, kind: str | None) -> _Expected | str:
         """The model counterpart of a row of `kind` (None: an unreadable label), or why there is none."""
         hit = self._find(kind)
-        if isinstance(hit, _Expected) and kind != "total" and not hit.cannot:
+        if isinstance(hit, _Expected) and kind not in ("total", "trainable", "nontrainable") and not hit.cannot:
             self.sizes.append(int(hit.values["size"]))
             shape = hit.values["shape"]
             self.last_shape = shape if isinstance(shape, tuple) else ()
@@ -762,6 +798,8 @@ class _Matcher:
             return _input_expected(self.summary)
         if kind == "total":
             return self.total()
+        if kind in ("trainable", "nontrainable"):
+            return self.trainable(kind)
         if kind is None:
             return (
                 "cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, "
@@ -772,17 +810,50 @@ class _Matcher:
     def total(self) -> _Expected:
         s = self.summary
         leaves = s.leaves
-        values: dict[str, Value] = {"size": sum(self.sizes), "params": s.params, "macs": s.macs, "flops": 2 * s.macs}
+        keras = self.convention == "keras"
+        params = s.keras_params if keras else s.params
+        values: dict[str, Value] = {"size": sum(self.sizes), "params": params, "macs": s.macs, "flops": 2 * s.macs}
         formulas = {
             "size": _sum_formula(self.sizes, sum(self.sizes), "the rows above"),
-            "params": _sum_formula([r.params for r in leaves], s.params, "all layers"),
+            "params": _sum_formula([r.keras_params if keras else r.params for r in leaves], params, "all layers")
+            + (
+                f" (Keras' count: {s.params:,} parameters + {s.moving_stats:,} moving means and variances of "
+                "batch norm)"
+                if keras and s.moving_stats
+                else ""
+            ),
             "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers"),
             "flops": f"2*MACs = 2*{s.macs:,} = {2 * s.macs:,}",
         }
         connections = _sum_of(None, s.rows, _connections)
         if connections is not None:
             values["connections"], formulas["connections"] = connections
-        return _Expected("total", values, formulas)
+        return _Expected("total", values, formulas, keras_params=s.keras_params if s.moving_stats else None)
+
+    def trainable(self, kind: str) -> _Expected:
+        """Keras' 'Trainable params' or 'Non-trainable params' line: frozen parameters are non-trainable, and
+        under the Keras convention so are batch norm's moving mean and variance (2C per layer)."""
+        s = self.summary
+        frozen = s.params - s.trainable_params
+        if kind == "trainable":
+            value, formula = s.trainable_params, f"parameters that train = {s.trainable_params:,}"
+        elif self.convention == "keras":
+            value = frozen + s.moving_stats
+            formula = (
+                f"frozen parameters + batch norm's moving means and variances (2*C per layer) = "
+                f"{frozen:,} + {s.moving_stats:,} = {value:,}"
+            )
+        else:
+            value = frozen
+            other = frozen + s.moving_stats if s.moving_stats else None
+            formula = f"frozen parameters = {frozen:,}" + (
+                f" (batch norm's {s.moving_stats:,} moving means and variances are buffers, not parameters, in "
+                "PyTorch; --convention keras counts them as Keras does)"
+                if s.moving_stats
+                else ""
+            )
+            return _Expected(FOOTER_LABELS[kind], {"params": value}, {"params": formula}, keras_params=other)
+        return _Expected(FOOTER_LABELS[kind], {"params": value}, {"params": formula})
 
     def left_out(self) -> list[str]:
         """Notes on model layers of the kinds the table lists that no row matched."""
@@ -800,13 +871,13 @@ def _no_op(r: LayerRow) -> bool:
 
 
 def _align(
-    table: Table, summary: ModelSummary, failed: LayerRow | None = None, reason: str = ""
+    table: Table, summary: ModelSummary, failed: LayerRow | None = None, reason: str = "", convention: str = "torch"
 ) -> tuple[list[_Expected | str | None], list[str]]:
     """Each table row's model counterpart, why it has none, or None for rows after the layer that cannot exist;
     and notes on model layers left out."""
-    m = _Matcher(summary, failed, reason)
+    m = _Matcher(summary, failed, reason, convention)
     kinds = [label_kind(row.label, m.block_types) for row in table.rows]
-    informative = any(k not in (None, "input", "total") for k in kinds)
+    informative = any(k not in (None, "input", "total", "trainable", "nontrainable") for k in kinds)
     out: list[_Expected | str | None] = []
     stopped = False
     for kind in kinds:
@@ -827,6 +898,7 @@ def check(
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
     flops: str = "auto",
+    convention: str = "torch",
 ) -> Grade:
     """Grade `table` against the model (zoo name or TOML network); a model that cannot run at some layer is graded
     up to that layer, and the row for it is reported as a layer that cannot exist."""
@@ -845,28 +917,40 @@ def check(
             sum(r.params for r in leaves),
             sum(r.trainable_params for r in leaves),
             output_shape=e.rows[-1].output_shape if e.rows else (),
+            moving_stats=sum(r.moving_stats for r in leaves),
         )
-        return grade(table, partial, flops, failure=e)
-    return grade(table, summary, flops)
+        return grade(table, partial, flops, failure=e, convention=convention)
+    return grade(table, summary, flops, convention=convention)
 
 
-def grade(table: Table, summary: ModelSummary, flops: str = "auto", failure: ShapeError | None = None) -> Grade:
+def grade(
+    table: Table,
+    summary: ModelSummary,
+    flops: str = "auto",
+    failure: ShapeError | None = None,
+    convention: str = "torch",
+) -> Grade:
     """Check every filled cell of `table` against `summary`; empty cells are not graded.
 
     flops: how a FLOPs column counts, "macs" or "2macs" (2 x MACs), or "auto": from the table's values when they
     fit one consistently, else 2 x MACs. failure: the ShapeError of a model that cannot run; `summary` then holds
-    the layers before the one that cannot exist (`failure.layer`).
+    the layers before the one that cannot exist (`failure.layer`). convention: "torch" counts parameters as
+    PyTorch does; "keras" as Keras' model.summary() does, with batch norm's moving mean and variance as
+    non-trainable parameters (4C per batch-norm layer, 2C of them non-trainable).
     """
     if flops not in FLOPS_CONVENTIONS:
         raise CnnlabError(f"unknown FLOPs convention {flops!r}; use auto, macs or 2macs")
+    if convention not in CONVENTIONS:
+        raise CnnlabError(f"unknown convention {convention!r}; use torch or keras")
     failed = failure.layer if failure is not None and isinstance(failure.layer, LayerRow) else None
-    targets, notes = _align(table, summary, failed, str(failure) if failure is not None else "")
+    targets, notes = _align(table, summary, failed, str(failure) if failure is not None else "", convention)
     readings = _read_cells(table)
-    convention, flops_note = _flops_convention(table, targets, readings, flops)
+    counting, flops_note = _flops_convention(table, targets, readings, flops)
     hwc = _uses_hwc(table, targets)
     cells: list[CellResult] = []
     skipped: dict[str, list[str]] = {}
     after: list[str] = []
+    keras_counts = 0  # wrong parameter cells that hold Keras' count (batch norm's moving statistics as parameters)
     for i, (row, target) in enumerate(zip(table.rows, targets)):
         label = _short_label(row)
         filled = [
@@ -884,7 +968,10 @@ def grade(table: Table, summary: ModelSummary, flops: str = "auto", failure: Sha
                 cells.append(CellResult(label, column, given, None, False, why, layer=layer, line=row.line))
             elif column in target.values:
                 reading = readings.get((i, column))
-                cells.append(_grade_cell(label, column, given, target, hwc, row.line, reading, convention))
+                cells.append(_grade_cell(label, column, given, target, hwc, row.line, reading, counting))
+                number = reading[0] if reading is not None else None
+                if column == "params" and not cells[-1].ok and target.keras_params is not None and number is not None:
+                    keras_counts += number.covers(target.keras_params)
             else:
                 skipped.setdefault(column, []).append(label)
     if table.ignored:
@@ -894,6 +981,16 @@ def grade(table: Table, summary: ModelSummary, flops: str = "auto", failure: Sha
         notes.append(f"not graded: the {COLUMN_NAMES[column]} of {', '.join(labels)} ({why})")
     if flops_note:
         notes.append(flops_note)
+    if convention == "keras":  # Keras' own model of this name is built differently (resnet50's conv biases)
+        from cnnlab.analysis.keras_notes import reference_notes
+
+        notes += reference_notes(summary)
+    if keras_counts:
+        notes.append(
+            f"{keras_counts} parameter cell{'s' if keras_counts != 1 else ''} hold{'s' if keras_counts == 1 else ''} "
+            "Keras' count, with batch norm's moving mean and variance as non-trainable parameters (4C per layer); "
+            "grade with --convention keras to count them as Keras does"
+        )
     cannot = ""
     if failure is not None:
         cannot = failed.name if failed is not None else summary.model_name
@@ -901,7 +998,7 @@ def grade(table: Table, summary: ModelSummary, flops: str = "auto", failure: Sha
             notes.append(f"not graded, after the layer that cannot exist: {', '.join(after)}")
         if not any(c.formula.startswith("this layer cannot exist") for c in cells):
             notes.append(f"the model cannot run: {failure}")
-    return Grade(cells, notes, cannot, convention if "flops" in table.columns else "")
+    return Grade(cells, notes, cannot, counting if "flops" in table.columns else "")
 
 
 def _read_cells(table: Table) -> dict[tuple[int, str], _Reading]:

@@ -5,6 +5,32 @@ from __future__ import annotations
 from cnnlab.analysis.receptive import conv_output
 from cnnlab.analysis.summary import ModelSummary
 
+# keras.applications models that are built differently from ours: (Keras' total params, Keras' non-trainable
+# params, torchvision's parameters (ours, 1000 classes), how they differ), counted from keras.applications
+# ResNet50/101/152(weights=None) in Keras 3.15 and from our models.
+KERAS_REFERENCES = {
+    "resnet50": (25_636_712, 53_120, 25_557_032, "biases on its convolutions"),
+    "resnet101": (44_707_176, 105_344, 44_549_160, "biases on its convolutions"),
+    "resnet152": (60_419_944, 151_424, 60_192_808, "biases on its convolutions"),
+}
+KERAS_NAMES = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152"}
+
+
+def reference_notes(summary: ModelSummary) -> list[str]:
+    """One line where the keras.applications model of the same name differs from ours, so that a Keras
+    `model.summary()` of it is not expected to match (said, not forced)."""
+    ref = KERAS_REFERENCES.get(summary.model_name)
+    if ref is None:
+        return []
+    total, non_trainable, ours, how = ref
+    name = KERAS_NAMES[summary.model_name]
+    if summary.params != ours:  # other classes or channels: the published counts do not apply as they are
+        return [f"{summary.model_name}: Keras' {name} has {how}; torchvision's (ours) has none"]
+    return [
+        f"{summary.model_name}: Keras' {name} has {how} ({total:,} total, {non_trainable:,} non-trainable), "
+        f"torchvision's (ours) has none ({ours:,} parameters plus batch-norm buffers)"
+    ]
+
 
 def notes_for(summary: ModelSummary) -> list[str]:
     """One line per layer that Keras would refuse or build differently."""

@@ -36,6 +36,45 @@ def human(n: float) -> str:
     return f"{n:g}"
 
 
+def keras_bytes(n: int) -> str:
+    """A count of float32 weights as Keras 3 prints its size: 138,357,544 -> '527.79 MB' (1 KB = 1024 B)."""
+    size = 4.0 * n
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+def keras_footer(summary: ModelSummary) -> list[str]:
+    """Keras 3's three lines under model.summary(), with batch norm's moving mean and variance counted as
+    non-trainable parameters the way Keras counts them (float32 sizes)."""
+    k = summary.keras_totals()
+    return [
+        f"Total params: {k['params']:,} ({keras_bytes(k['params'])})",
+        f"Trainable params: {k['trainable_params']:,} ({keras_bytes(k['trainable_params'])})",
+        f"Non-trainable params: {k['non_trainable_params']:,} ({keras_bytes(k['non_trainable_params'])})",
+    ]
+
+
+def keras_bn_note(summary: ModelSummary) -> str:
+    """How the Keras counts differ from PyTorch's, or '' when they do not."""
+    if not summary.moving_stats:
+        return ""
+    return (
+        f"Keras counts batch norm's moving mean and variance as non-trainable parameters (2C per layer, "
+        f"{summary.moving_stats:,} here: 4C per layer with gamma and beta); PyTorch keeps them as buffers "
+        f"(--convention torch: {summary.params:,} parameters)"
+    )
+
+
+def _show_extra(summary: ModelSummary, convention: str) -> bool:
+    """Whether the table gets a Frozen column (torch) or a Non-trainable column (keras)."""
+    if convention == "keras":
+        return summary.keras_non_trainable > 0
+    return summary.params != summary.trainable_params
+
+
 def keras_notes(summary: ModelSummary) -> list[str]:
     """Where Keras would build or compute this layer differently from PyTorch."""
     from cnnlab.analysis.keras_notes import notes_for
@@ -43,41 +82,53 @@ def keras_notes(summary: ModelSummary) -> list[str]:
     return notes_for(summary)
 
 
+def keras_reference_notes(summary: ModelSummary) -> list[str]:
+    """Where the keras.applications model of the same name is built differently from ours (resnet50)."""
+    from cnnlab.analysis.keras_notes import reference_notes
+
+    return reference_notes(summary)
+
+
 def _rows(summary: ModelSummary, convention: str) -> list[dict]:
     out = []
     for r in summary.rows:
-        out.append(
-            {
-                "name": r.name,
-                "type": r.type,
-                "depth": r.depth,
-                "block": not r.leaf,
-                "output_shape": list(shape_in(r.output_shape, convention)),
-                "activations": r.activations,
-                "params": r.params,
-                "trainable_params": r.trainable_params,
-                "frozen_params": r.frozen_params,
-                "macs": r.macs,
-                "kind": r.kind,
-                "receptive_field": r.rf.as_dict() if r.rf else None,
-                "formulas": r.formulas,
-            }
-        )
+        row = {
+            "name": r.name,
+            "type": r.type,
+            "depth": r.depth,
+            "block": not r.leaf,
+            "output_shape": list(shape_in(r.output_shape, convention)),
+            "activations": r.activations,
+            "params": r.params,
+            "trainable_params": r.trainable_params,
+            "frozen_params": r.frozen_params,
+            "macs": r.macs,
+            "kind": r.kind,
+            "receptive_field": r.rf.as_dict() if r.rf else None,
+            "formulas": r.formulas,
+        }
+        if convention == "keras":  # Keras' counts: batch norm's moving mean and variance are parameters
+            row["params"] = r.keras_params
+            row["non_trainable_params"] = r.keras_non_trainable
+            row["moving_stats"] = r.moving_stats
+        out.append(row)
     return out
 
 
 def to_dict(summary: ModelSummary, convention: str = "torch") -> dict:
     """The JSON document scripts read: layers, totals, conv/dense shares and notes."""
     notes = [MAC_NOTE, *summary.notes]
+    totals: dict = summary.totals()
     if convention == "keras":
-        notes += keras_notes(summary)
+        notes += [n for n in (keras_bn_note(summary),) if n] + keras_reference_notes(summary) + keras_notes(summary)
+        totals.update(summary.keras_totals())
     return {
         "model": summary.model_name,
         "convention": convention,
         "input_shape": list(shape_in(summary.input_shape, convention)),
         "output_shape": list(shape_in(summary.output_shape, convention)),
         "layers": _rows(summary, convention),
-        "totals": summary.totals(),
+        "totals": totals,
         "shares": summary.shares(),
         "notes": notes,
     }
@@ -86,17 +137,18 @@ def to_dict(summary: ModelSummary, convention: str = "torch") -> dict:
 def _cells(r: LayerRow, convention: str, show_frozen: bool) -> list[str]:
     indent = "  " * max(r.depth - 1, 0)
     rf = r.rf.label() if r.rf else "-"
+    params, extra = (r.keras_params, r.keras_non_trainable) if convention == "keras" else (r.params, r.frozen_params)
     cells = [
         indent + r.name,
         r.type,
         fmt_shape(r.output_shape, convention),
         f"{r.activations:,}",
-        f"{r.params:,}" if r.params or r.leaf else "",
+        f"{params:,}" if params or r.leaf else "",
         f"{r.macs:,}" if r.macs or r.leaf else "",
         rf,
     ]
     if show_frozen:
-        cells.insert(5, f"{r.frozen_params:,}" if r.frozen_params else "")
+        cells.insert(5, f"{extra:,}" if extra else "")
     return cells
 
 
@@ -109,16 +161,23 @@ def _header(summary: ModelSummary, convention: str, show_frozen: bool) -> list[s
     shape = "Output (H,W,C)" if convention == "keras" else "Output (C,H,W)"
     head = ["Layer", "Type", shape, "Activations", "Params", "MACs", "RF size/jump/start"]
     if show_frozen:
-        head.insert(5, "Frozen")
+        head.insert(5, "Non-trainable" if convention == "keras" else "Frozen")
     return head
 
 
 def _footer(summary: ModelSummary, convention: str) -> list[str]:
     t = summary.totals()
     sh = summary.shares()
+    if convention == "keras":
+        params = keras_footer(summary) + [n for n in (keras_bn_note(summary),) if n] + keras_reference_notes(summary)
+    else:
+        params = [
+            f"Params: {t['params']:,} ({human(t['params'])}); trainable {t['trainable_params']:,}, "
+            f"frozen {t['frozen_params']:,}"
+        ]
     lines = [
         f"Input {fmt_shape(summary.input_shape, convention)} -> output {fmt_shape(summary.output_shape, convention)}",
-        f"Params: {t['params']:,} ({human(t['params'])}); trainable {t['trainable_params']:,}, frozen {t['frozen_params']:,}",
+        *params,
         f"MACs: {t['macs']:,} ({human(t['macs'])}); FLOPs = 2 x MACs = {human(t['flops'])}",
         f"Activations (sum of layer outputs, batch 1): {t['activations']:,}",
         f"Conv layers: {sh['conv']['params']:.1%} of params, {sh['conv']['macs']:.1%} of MACs; "
@@ -139,7 +198,7 @@ def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch")
         raise CnnlabError(f"unknown convention {convention!r}; use torch or keras")
     if fmt == "json":
         return json.dumps(to_dict(summary, convention), indent=2)
-    show_frozen = summary.params != summary.trainable_params
+    show_frozen = _show_extra(summary, convention)
     head = _header(summary, convention, show_frozen)
     body = [_cells(r, convention, show_frozen) for r in summary.rows]
     if fmt == "csv":
@@ -171,7 +230,7 @@ def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch")
                     int(not r.leaf),
                     fmt_shape(r.output_shape, convention),
                     r.activations,
-                    r.params,
+                    r.keras_params if convention == "keras" else r.params,
                     r.trainable_params,
                     r.macs,
                     *(_hw(rf[k]) for k in ("size", "jump", "start")),

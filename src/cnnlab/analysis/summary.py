@@ -53,6 +53,7 @@ class LayerRow:
     output_shape: tuple[int, ...] = ()
     params: int = 0
     trainable_params: int = 0
+    moving_stats: int = 0  # batch norm's running mean and variance: buffers in PyTorch, parameters in Keras
     macs: int = 0
     kind: str = "other"
     rf: Field | None = None
@@ -70,6 +71,16 @@ class LayerRow:
     def frozen_params(self) -> int:
         return self.params - self.trainable_params
 
+    @property
+    def keras_params(self) -> int:
+        """What Keras counts: the parameters plus batch norm's moving mean and variance (2C per layer)."""
+        return self.params + self.moving_stats
+
+    @property
+    def keras_non_trainable(self) -> int:
+        """Keras' non-trainable parameters: frozen ones plus the moving mean and variance."""
+        return self.frozen_params + self.moving_stats
+
 
 @dataclass
 class ModelSummary:
@@ -82,6 +93,28 @@ class ModelSummary:
     trainable_params: int
     output_shape: tuple[int, ...] = ()
     notes: list[str] = field(default_factory=list)
+    moving_stats: int = 0  # batch norm's running mean and variance elements in all (Keras counts them as parameters)
+
+    @property
+    def keras_params(self) -> int:
+        return self.params + self.moving_stats
+
+    @property
+    def keras_trainable(self) -> int:
+        return self.trainable_params
+
+    @property
+    def keras_non_trainable(self) -> int:
+        return self.params - self.trainable_params + self.moving_stats
+
+    def keras_totals(self) -> dict[str, int]:
+        """Keras' footer: Total params, Trainable params, Non-trainable params (frozen + moving mean/variance)."""
+        return {
+            "params": self.keras_params,
+            "trainable_params": self.keras_trainable,
+            "non_trainable_params": self.keras_non_trainable,
+            "moving_stats": self.moving_stats,
+        }
 
     @property
     def leaves(self) -> list[LayerRow]:
@@ -307,6 +340,7 @@ def summarize(
         own = list(module.parameters(recurse=not leaf))
         row.params = sum(p.numel() for p in own)
         row.trainable_params = sum(p.numel() for p in own if p.requires_grad)
+        row.moving_stats = moving_stats(module, recurse=not leaf)
         if leaf:
             row.kind = kind_of(module)
             row.macs, mac_formula = layer_macs(module, row.input_shape, row.output_shape)
@@ -328,7 +362,7 @@ def summarize(
             row.kind = "block"
             row.macs = sum(r.macs for r in rows[first_child:] if r.leaf)
         if calls[module] > 1 and not leaf:
-            row.params = row.trainable_params = 0
+            row.params = row.trainable_params = row.moving_stats = 0
 
     for m in meta.modules():
         if m is meta and not root_is_leaf:
@@ -368,7 +402,20 @@ def summarize(
         sum(p.numel() for p in unique),
         sum(p.numel() for p in unique if p.requires_grad),
         output_shape=tuple(y.shape[1:]) if y is not None else (),
+        moving_stats=moving_stats(model),
     )
+
+
+def moving_stats(module: nn.Module, recurse: bool = True) -> int:
+    """Elements of batch norm's running mean and variance: PyTorch keeps them as buffers, Keras counts them as
+    non-trainable parameters (its moving_mean and moving_variance). num_batches_tracked has no Keras counterpart."""
+    seen: set[int] = set()
+    n = 0
+    for name, b in module.named_buffers(recurse=recurse):
+        if b is not None and name.rsplit(".", 1)[-1] in ("running_mean", "running_var") and id(b) not in seen:
+            seen.add(id(b))
+            n += b.numel()
+    return n
 
 
 def _meta_copy(model: nn.Module) -> nn.Module:

@@ -69,7 +69,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     table = read_table(args.table)
     shape = parse_shape(args.input) if args.input else None
-    result = check(table, args.model, shape, num_classes=args.num_classes, flops=args.flops)
+    result = check(table, args.model, shape, num_classes=args.num_classes, flops=args.flops, convention=args.convention)
     print(result.render())
     return result.exit_code
 
@@ -89,7 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--convention",
         choices=["torch", "keras"],
         default="torch",
-        help="keras: HWC shapes and notes where Keras semantics differ",
+        help="keras: HWC shapes, parameters counted as Keras does (batch norm 4C, 2C non-trainable) with "
+        "Keras' Total/Trainable/Non-trainable footer, and notes where Keras semantics differ",
     )
     s.set_defaults(func=cmd_summary)
 
@@ -107,5 +108,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["auto", "macs", "2macs"],
         default="auto",
         help="what a FLOPs column counts: MACs or 2 x MACs (default: detected from its values, else 2 x MACs)",
+    )
+    c.add_argument(
+        "--convention",
+        choices=["torch", "keras"],
+        default="torch",
+        help="keras: count parameters as Keras does, batch norm's moving mean and variance included (4C per "
+        "layer, 2C non-trainable), as in a Keras model.summary()",
     )
     c.set_defaults(func=cmd_check)
