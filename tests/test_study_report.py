@@ -166,7 +166,14 @@ def test_a_recipe_sits_beneath_the_study_settings(tmp_path):
 
 
 def test_every_shipped_study_plans(tmp_path):
-    expected = {"parity": 4, "init": 4, "cifar10-architectures": 4, "batchnorm": 2, "vgg-mnist-transfer": 4}
+    expected = {
+        "parity": 4,
+        "init": 4,
+        "cifar10-architectures": 4,
+        "batchnorm": 2,
+        "vgg-mnist-transfer": 4,
+        "resnet-plain-cifar": 4,
+    }
     for name, count in expected.items():
         study = load_study(STUDIES / f"{name}.toml", {"data_dir": DATA})
         assert len(study.runs) == count and study.expected, name
