@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -129,48 +129,48 @@ def _register(name: str, description: str) -> Callable[[Builder], Builder]:
 
 
 @_register("vgg11", "VGG-11 (config A)")
-def vgg11(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg11(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-11, the paper's shallowest configuration (A): 8 convs + 3 fully connected layers."""
-    return _vgg("A", False, num_classes, in_channels, **kwargs)
+    return _vgg("A", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg11_bn", "VGG-11 (config A) with batch norm")
-def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-11 with batch norm after every conv, which lets it train without the paper's staged initialisation."""
-    return _vgg("A", True, num_classes, in_channels, **kwargs)
+    return _vgg("A", True, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg13", "VGG-13 (config B)")
-def vgg13(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg13(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-13 (config B): A plus a second conv in the first two stages."""
-    return _vgg("B", False, num_classes, in_channels, **kwargs)
+    return _vgg("B", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg13_bn", "VGG-13 (config B) with batch norm")
-def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-13 with batch norm after every conv."""
-    return _vgg("B", True, num_classes, in_channels, **kwargs)
+    return _vgg("B", True, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg16", "VGG-16 (config D)")
-def vgg16(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg16(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-16 (config D), the classic: 13 convs + 3 fully connected layers, 138,357,544 parameters."""
-    return _vgg("D", False, num_classes, in_channels, **kwargs)
+    return _vgg("D", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg16_bn", "VGG-16 (config D) with batch norm")
-def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-16 with batch norm after every conv."""
-    return _vgg("D", True, num_classes, in_channels, **kwargs)
+    return _vgg("D", True, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg19", "VGG-19 (config E)")
-def vgg19(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg19(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-19 (config E): four convs in each of the last three stages."""
-    return _vgg("E", False, num_classes, in_channels, **kwargs)
+    return _vgg("E", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg19_bn", "VGG-19 (config E) with batch norm")
-def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-19 with batch norm after every conv."""
-    return _vgg("E", True, num_classes, in_channels, **kwargs)
+    return _vgg("E", True, num_classes, in_channels, head, dropout)
