@@ -70,6 +70,39 @@ def test_macs_match_torchvision_published_figures(name, gmacs):
     assert s.params == sum(p.numel() for p in tv.parameters())
 
 
+@pytest.mark.parametrize(
+    "name, macs, paper",
+    [
+        ("resnet18", 1_814_073_344, 1.8),
+        ("resnet34", 3_663_761_408, 3.6),
+        ("resnet50-v1", 3_857_973_248, 3.8),
+        ("resnet101-v1", 7_570_194_432, 7.6),
+        ("resnet152-v1", 11_282_415_616, 11.3),
+    ],
+)
+def test_resnet_v1_macs_are_the_papers_table_1_flops(name, macs, paper):
+    """He et al. 2015 Table 1 gives 10^9 multiply-adds to one decimal; it cuts 3.66 and 3.86 down to 3.6 and 3.8
+    and rounds 7.57 and 11.28 to 7.6 and 11.3, so the exact count is within 0.07 G, either cut or rounded."""
+    s = summarize(name, (3, 224, 224))
+    assert s.macs == macs
+    assert paper in (math.floor(macs / 1e8) / 10, round(macs / 1e9, 1))
+    assert abs(macs / 1e9 - paper) < 0.07
+
+
+@pytest.mark.parametrize(
+    "depth, v15, v1",
+    [(50, 4_089_184_256, 3_857_973_248), (101, 7_801_405_440, 7_570_194_432), (152, 11_513_626_624, 11_282_415_616)],
+)
+def test_resnet_v15_strides_in_the_3x3_and_costs_more(depth, v15, v1):
+    """v1.5 runs the first 1x1 conv of each stage's first block at the larger resolution (the strided 3x3 outputs
+    the same map as in v1): 4.09 G for ResNet-50, off the paper's 3.8; the same 231,211,008 more at every depth."""
+    assert summarize(f"resnet{depth}").macs == v15
+    # stages 2-4: the 1x1's inplanes*planes weights over 4 - 1 = 3 times the strided output's positions
+    extra = sum(c * p * 3 * n for c, p, n in ((256, 128, 28 * 28), (512, 256, 14 * 14), (1024, 512, 7 * 7)))
+    assert v15 - v1 == extra == 3 * 77_070_336 == 231_211_008
+    assert round(v15 / 1e9, 2) == {50: 4.09, 101: 7.80, 152: 11.51}[depth]
+
+
 def test_lenet5_is_faithful():
     s = summarize("lenet5")
     by_name = {r.name: r for r in s.leaves}

@@ -332,3 +332,76 @@ def test_factorised_example_and_its_keras_notes(tmp_path):
     )
     text = summarize(path).render(convention="keras")
     assert "conv1: Keras has no numeric padding; use ZeroPadding2D((0, 1)) then padding='valid'" in text
+
+
+# GoogLeNet's inception 3a (Table 1: 64, 96, 128, 16, 32, 32) at 28x28x192 with its 1x1 branch left out.
+THREE_TOWERS = """
+input = [192, 28, 28]
+[[layers]]
+type = "inception"
+ch1x1 = 0
+ch3x3red = 96
+ch3x3 = 128
+ch5x5red = 16
+ch5x5 = 32
+pool_proj = 32
+"""
+
+
+def test_an_inception_module_without_its_1x1_branch_counts_by_hand(tmp_path):
+    s = summarize(write_toml(tmp_path / "three.toml", THREE_TOWERS))
+    # weights: 3x3 tower 192*96 + 96*128*9, 5x5 tower 192*16 + 16*32*25, pool projection 192*32
+    weights = 192 * 96 + 96 * 128 * 9 + 192 * 16 + 16 * 32 * 25 + 192 * 32
+    assert weights == 18_432 + 110_592 + 3_072 + 12_800 + 6_144 == 151_040
+    assert s.params == weights + 96 + 128 + 16 + 32 + 32 == 151_344  # plus one bias per filter
+    assert s.macs == weights * 28 * 28 == 118_415_360
+    assert s.output_shape == (128 + 32 + 32, 28, 28)
+    block = s.rows[0]
+    assert block.type == "Inception" and block.params == 151_344 and block.macs == 118_415_360
+    assert not any(r.name.startswith(f"{block.name}.branch1") for r in s.rows)
+    model = cnnlab.create_model(write_toml(tmp_path / "three.toml", THREE_TOWERS))
+    assert model(torch.zeros(2, 192, 28, 28)).shape == (2, 192, 28, 28)
+
+
+@pytest.mark.parametrize(
+    "widths, out",
+    [
+        ("ch1x1 = 8\nch3x3 = 0\nch5x5 = 0\npool_proj = 0", 8),  # reductions of dropped branches may be left out
+        ("ch1x1 = 0\nch3x3red = 4\nch3x3 = 8\nch5x5 = 0\npool_proj = 4", 12),
+        ("ch1x1 = 4\nch3x3red = 4\nch3x3 = 8\nch5x5red = 2\nch5x5 = 4\npool_proj = 0", 16),
+        ("ch1x1 = 0\nch3x3 = 8\nch5x5 = 0\nnaive = true", 8 + 6),  # naive: the pool passes its 6 channels
+    ],
+)
+def test_any_inception_branch_may_be_left_out(tmp_path, widths, out):
+    path = write_toml(tmp_path / "inc.toml", f'input = [6, 8, 8]\n[[layers]]\ntype = "inception"\n{widths}\n')
+    model = cnnlab.create_model(path)
+    assert model(torch.zeros(2, 6, 8, 8)).shape == (2, out, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "widths, expected",
+    [
+        ("ch1x1 = 0\nch3x3red = 4\nch3x3 = 0\nch5x5red = 4\nch5x5 = 0\npool_proj = 0", "needs a branch"),
+        ("ch1x1 = 0\nch3x3 = 8\nch5x5 = 0\npool_proj = 4", "missing option 'ch3x3red'"),
+        ("ch1x1 = 0\nch3x3red = 0\nch3x3 = 8\nch5x5 = 0\npool_proj = 4", "ch3x3red must be an integer >= 1"),
+    ],
+)
+def test_an_inception_module_with_no_branch_is_a_one_line_error(tmp_path, capsys, widths, expected):
+    from cnnlab.cli import main
+
+    path = write_toml(tmp_path / "inc.toml", f'input = [6, 8, 8]\n[[layers]]\ntype = "inception"\n{widths}\n')
+    assert main(["summary", path]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+
+
+def test_the_inception_block_refuses_no_branches_and_missing_reductions():
+    from cnnlab.zoo.blocks import Inception
+
+    with pytest.raises(ValueError, match="at least one branch"):
+        Inception(8, 0, 4, 0, 4, 0, 0)
+    with pytest.raises(ValueError, match="ch5x5red must be at least 1"):
+        Inception(8, 4, 4, 4, 0, 4, 4)
+    three = Inception(8, 0, 4, 8, 2, 4, 4)
+    assert three.branch1 is None and three.out_channels == 16
+    assert not any(k.startswith("branch1.") for k in three.state_dict())

@@ -136,8 +136,27 @@ def test_families_are_all_registered() -> None:
         expected |= {base, f"{base}_bn", f"{base}-cifar", f"{base}_bn-cifar"}
     expected |= {"vgg11-lrn", "vgg11-lrn-cifar", "vgg16c", "vgg16c-cifar"}  # the paper's A-LRN and C
     for depth in (18, 34, 50, 101, 152):
-        expected |= {f"resnet{depth}", f"resnet{depth}-cifar"}
+        expected |= {f"resnet{depth}", f"resnet{depth}-cifar"} | ({f"resnet{depth}-v1"} if depth >= 50 else set())
     assert set(OUR_MODELS) == expected
+
+
+@pytest.mark.parametrize("depth", [50, 101, 152])
+def test_resnet_v1_moves_the_stride_to_the_first_1x1_with_the_same_weights(depth: int) -> None:
+    with torch.device("meta"):
+        v1, v15, tv = create_model(f"resnet{depth}-v1"), create_model(f"resnet{depth}"), theirs(f"resnet{depth}")
+    assert {k: v.shape for k, v in v1.state_dict().items()} == {k: v.shape for k, v in tv.state_dict().items()}
+    assert n_params(v1) == n_params(v15) == n_params(tv)
+    first = v1.layer2[0]
+    assert first.conv1.stride == (2, 2) and first.conv2.stride == (1, 1)
+    assert v15.layer2[0].conv1.stride == (1, 1) and v15.layer2[0].conv2.stride == (2, 2)
+    assert all(b.conv1.stride == (1, 1) for b in v1.layer2[1:])  # only each stage's first block strides
+    assert v1.layer1[0].conv1.stride == (1, 1)  # layer1 keeps the resolution
+
+
+def test_resnet_v1_loads_a_torchvision_state_dict_strictly() -> None:
+    v1 = create_model("resnet50-v1")
+    v1.load_state_dict(theirs("resnet50").state_dict(), strict=True)
+    assert v1.eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
 
 
 @pytest.mark.parametrize("name", OUR_MODELS)

@@ -899,13 +899,14 @@ def check(
     num_classes: int | None = None,
     flops: str = "auto",
     convention: str = "torch",
+    options: dict | None = None,
 ) -> Grade:
-    """Grade `table` against the model (zoo name or TOML network); a model that cannot run at some layer is graded
-    up to that layer, and the row for it is reported as a layer that cannot exist."""
+    """Grade `table` against the model (zoo name or TOML network, built with `options`); a model that cannot run at
+    some layer is graded up to that layer, and the row for it is reported as a layer that cannot exist."""
     from cnnlab.analysis.summary import summarize
 
     try:
-        summary = summarize(model, input_shape, num_classes=num_classes)
+        summary = summarize(model, input_shape, num_classes=num_classes, options=options)
     except ShapeError as e:
         if not isinstance(e.layer, LayerRow):
             raise

@@ -277,8 +277,9 @@ def summarize(
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
     in_channels: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> ModelSummary:
-    """Analyse `model` (an nn.Module or a zoo name / TOML path) on one C,H,W input (batch of one).
+    """Analyse `model` (an nn.Module or a zoo name / TOML path, built with `options`) on one C,H,W input (batch of one).
 
     Raises ShapeError (a CnnlabError) naming the first layer whose output would be empty, with the rows
     analysed up to it, and CnnlabError when the model cannot run on the input for another reason.
@@ -288,7 +289,7 @@ def summarize(
 
         name = model
         with torch.device("meta"):
-            model = create_model(model, num_classes=num_classes, in_channels=in_channels)
+            model = create_model(model, num_classes=num_classes, in_channels=in_channels, **(options or {}))
     else:
         name = getattr(model, "model_name", type(model).__name__)
     shape = tuple(input_shape or getattr(model, "input_size", None) or ())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnlab.cli.common import parse_shape
+from cnnlab.cli.common import model_options, option_flag, parse_shape
 from cnnlab.errors import CnnlabError, ShapeError
 
 
@@ -12,13 +12,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     import torch
 
     from cnnlab.zoo import create_model, list_models, model_info
+    from cnnlab.zoo.registry import describe_options
 
-    rows = [("name", "family", "input (C,H,W)", "classes", "params")]
+    rows = [("name", "family", "input (C,H,W)", "classes", "params", "options (--option KEY=VALUE, defaults)")]
     for name in list_models(args.pattern):
         info = model_info(name)
         with torch.device("meta"):
             params = sum(p.numel() for p in create_model(name).parameters())
-        rows.append((name, info.family, "x".join(map(str, info.input_size)), str(info.num_classes), f"{params:,}"))
+        shape = "x".join(map(str, info.input_size))
+        options = describe_options(name)
+        rows.append((name, info.family, shape, str(info.num_classes), f"{params:,}", options))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) if i == 4 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
@@ -32,6 +35,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     shape = parse_shape(args.input) if args.input else None
     in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
+    options = model_options(args)
     is_run = RunDir(args.model).exists()
     if is_run:
         given = [
@@ -40,6 +44,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
                 ("--input", args.input),
                 ("--in-channels", args.in_channels),
                 ("--num-classes", args.num_classes),
+                ("--option", options or None),
             )
             if value is not None
         ]
@@ -54,7 +59,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
             with frozen(run.model, run.config.freeze) as model:
                 summary = summarize(model, run.input_shape)
         else:
-            summary = summarize(args.model, shape, num_classes=args.num_classes, in_channels=in_channels)
+            summary = summarize(
+                args.model, shape, num_classes=args.num_classes, in_channels=in_channels, options=options
+            )
     except ShapeError as e:
         if e.rows and args.format != "json":
             partial = ModelSummary(args.model, shape or e.rows[0].input_shape, e.rows, 0, 0)
@@ -69,7 +76,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     table = read_table(args.table)
     shape = parse_shape(args.input) if args.input else None
-    result = check(table, args.model, shape, num_classes=args.num_classes, flops=args.flops, convention=args.convention)
+    options = model_options(args)
+    result = check(
+        table,
+        args.model,
+        shape,
+        num_classes=args.num_classes,
+        flops=args.flops,
+        convention=args.convention,
+        options=options,
+    )
     print(result.render())
     return result.exit_code
 
@@ -84,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--input", help="C,H,W (default: the model's own input size)")
     s.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
     s.add_argument("--in-channels", type=int, help="input channels (default: from --input or the model's)")
+    option_flag(s)
     s.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
     s.add_argument(
         "--convention",
@@ -103,6 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--model", required=True, help="zoo name or path to a .toml network")
     c.add_argument("--input", help="C,H,W (default: the model's own input size)")
     c.add_argument("--num-classes", type=int)
+    option_flag(c)
     c.add_argument(
         "--flops",
         choices=["auto", "macs", "2macs"],

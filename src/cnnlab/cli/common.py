@@ -65,7 +65,9 @@ def config_flags(p: argparse.ArgumentParser) -> None:
     for f in fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
-        if f.name in ("input", "augment"):
+        if f.name == "options":
+            option_flag(p, default=argparse.SUPPRESS)
+        elif f.name in ("input", "augment"):
             p.add_argument(
                 flag,
                 default=argparse.SUPPRESS,
@@ -81,6 +83,26 @@ def config_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag))
 
 
+def option_flag(p: argparse.ArgumentParser, default: object = None) -> None:
+    """--option KEY=VALUE, repeatable: the zoo builder's options (values parsed as bool, int, float, list, string)."""
+    from cnnlab.zoo.registry import parse_option
+
+    p.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        type=parse_option,
+        default=default,
+        metavar="KEY=VALUE",
+        help="a model option, repeatable (e.g. kernel5=5); `cnnlab models` lists each model's",
+    )
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The --option pairs given, as a dict (the last of a repeated key wins)."""
+    return dict(getattr(args, "options", None) or [])
+
+
 def given_settings(args: argparse.Namespace) -> dict:
     """The settings the user gave: the experiment file's keys, overridden by the flags given on the command line."""
     from dataclasses import fields
@@ -89,10 +111,15 @@ def given_settings(args: argparse.Namespace) -> dict:
     from cnnlab.tomlfile import read_toml
 
     flags = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
+    if "options" in flags:
+        flags["options"] = model_options(args)
     if not args.experiment:
         return flags
     RunConfig.from_toml(args.experiment)  # a clear error for unknown keys
-    return {**{k.replace("-", "_"): v for k, v in read_toml(args.experiment, "experiment file").items()}, **flags}
+    file = {k.replace("-", "_"): v for k, v in read_toml(args.experiment, "experiment file").items()}
+    if "options" in flags and isinstance(file.get("options"), dict):  # --option adds to the file's options
+        flags["options"] = {**file["options"], **flags["options"]}
+    return {**file, **flags}
 
 
 def run_config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:

@@ -24,6 +24,7 @@ class RunConfig:
     """A training run. Fields equal the `cnnlab train` flags (with dashes) and the keys of an experiment TOML."""
 
     model: str = "mnist-cnn"
+    options: dict[str, Any] | None = None  # the zoo builder's options (--option KEY=VALUE), e.g. {kernel5 = 5}
     data: str = "digits"
     data_dir: str | None = None
     input: list[int] | None = None  # C, H, W the data is adapted to (default: the model's input size)
@@ -82,6 +83,12 @@ class RunConfig:
                     f"--{name.replace('_', '-')} must be a {'non-negative' if zero else 'positive'} {kind}, got {v!r}"
                 )
 
+        if self.options == {}:
+            self.options = None
+        if self.options is not None and not (
+            isinstance(self.options, dict) and all(isinstance(k, str) for k in self.options)
+        ):
+            raise CnnlabError(f"options must be a table of model options (e.g. {{kernel5 = 5}}), got {self.options!r}")
         for name in ("epochs", "batch_size", "step_size"):
             positive(name, integer=True)
         for name in ("lr", "init_std"):

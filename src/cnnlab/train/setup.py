@@ -67,18 +67,28 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     model's `build` attribute records the options it was built with, so any command can rebuild it from the run."""
     from cnnlab.analysis.fits import check_fits
     from cnnlab.zoo import create_model
+    from cnnlab.zoo.registry import check_model_options
 
+    given = check_model_options(config.model, config.options or {})  # before loading data: a typo fails at once
     data = load_data(config)
     c_data = data.input_shape[0]
     with torch.device("meta"):
         probe = create_model(
-            config.model, num_classes=data.num_classes, in_channels=config.input[0] if config.input else c_data
+            config.model,
+            num_classes=data.num_classes,
+            in_channels=config.input[0] if config.input else c_data,
+            **given,
         )
     source = resolve_source(config.init_from) if config.init_from and not config.input else None  # only for the shape
     default = source.input_shape if source and source.input_shape else probe.input_size
     target = tuple(config.input) if config.input else tuple(default)
-    options = {}
-    if tuple(probe.input_size[1:]) != target[1:] and _takes_image_size(config.model) and target[1] == target[2]:
+    options = dict(given)  # recorded with the run, so eval, predict and resume rebuild the same model
+    if (
+        "image_size" not in options
+        and tuple(probe.input_size[1:]) != target[1:]
+        and _takes_image_size(config.model)
+        and target[1] == target[2]
+    ):
         options["image_size"] = target[1]  # size-specific models (mlp, mnist-cnn) are built for the asked input
     check_fits(config.model, target, num_classes=data.num_classes, **options)  # shape and memory, before allocating
     model = create_model(config.model, num_classes=data.num_classes, in_channels=target[0], **options)

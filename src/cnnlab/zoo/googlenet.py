@@ -79,6 +79,8 @@ class GoogLeNet(nn.Module):
         super().__init__()
         if inception not in ("reduction", "naive"):
             raise ValueError(f"inception must be 'reduction' or 'naive', got {inception!r}")
+        if not (isinstance(kernel5, int) and kernel5 > 0 and kernel5 % 2):
+            raise ValueError(f"kernel5 must be an odd kernel size (e.g. 3 or 5), got {kernel5!r}")
         self.aux_logits = aux_logits
 
         self.conv1 = BasicConv2d(in_channels, 64, kernel_size=7, stride=2, padding=3)
@@ -166,7 +168,7 @@ class GoogLeNet(nn.Module):
     family="googlenet",
     input_size=(3, 224, 224),
     num_classes=1000,
-    description="GoogLeNet / Inception v1, torchvision layout (BN, 3x3 '5x5' branch); inception='naive' option",
+    description="GoogLeNet / Inception v1, torchvision layout (BN, 3x3 '5x5' branch; kernel5=5: the paper's)",
 )
 def googlenet(
     num_classes: int = 1000,

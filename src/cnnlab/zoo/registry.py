@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import collections.abc
+import functools
 import inspect
+import types
+import typing
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -67,11 +72,134 @@ def is_spec_path(name: str) -> bool:
     return name.endswith(".toml") or Path(name).is_file()
 
 
+FIXED = ("num_classes", "in_channels")  # every builder's first two parameters, with flags of their own
+
+
+def model_options(name: str) -> dict[str, inspect.Parameter]:
+    """The options a zoo model's builder takes besides num_classes and in_channels, by name (a network file: none).
+
+    Read from the builder's signature, so a `functools.partial` registration (resnet50-v1) shows its bound value
+    as the default."""
+    if is_spec_path(name):
+        return {}
+    params = inspect.signature(model_info(name).builder).parameters.values()
+    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {p.name: p for p in params if p.name not in FIXED and p.kind not in skip}
+
+
+def describe_options(name: str) -> str:
+    """`aux_logits=false, inception=reduction, kernel5=3, ...`: each option with its default, or "none"."""
+    options = model_options(name)
+    return ", ".join(f"{k}={_show(p.default)}" for k, p in options.items()) or "none"
+
+
+def _show(value: Any) -> str:
+    if value is inspect.Parameter.empty:
+        return "(required)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        return ",".join(_show(v) for v in value)
+    return str(value)  # as typed after --option KEY=
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE` from the command line: the value becomes a bool (true/false), int, float, a list of those for
+    comma-separated values (widths=32,64,128), else stays a string."""
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
+        raise CnnlabError(f"--option takes KEY=VALUE (e.g. kernel5=5), got {text!r}")
+    if key in FIXED:
+        raise CnnlabError(f"--option {text}: give {key} with --{key.replace('_', '-')}, not as an option")
+    if "," in value:
+        return key, [_scalar(v.strip()) for v in value.split(",") if v.strip()]
+    return key, _scalar(value.strip())
+
+
+def _scalar(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` checked against the builder's signature and type hints, with ints widened where a float is
+    wanted; unknown options and values of the wrong kind are one-line errors naming the options the model takes."""
+    if not options:
+        return {}
+    if is_spec_path(name):
+        raise CnnlabError(
+            f"{name}: a network file takes no options (got {', '.join(sorted(options))}); change the file instead"
+        )
+    known = model_options(name)
+    takes = f"{name} takes: {describe_options(name)}"
+    checked = {}
+    for key, value in options.items():
+        if key in FIXED:
+            flag = "--" + key.replace("_", "-")
+            raise CnnlabError(f"model {name!r}: give {key} with {flag}, not as an option; {takes}")
+        if key not in known:
+            raise CnnlabError(f"model {name!r} has no option {key!r}; {takes}")
+        ok, converted, wanted = _conform(value, _hints(name).get(key, Any))
+        if not ok:
+            raise CnnlabError(f"model {name!r}: option {key} must be {wanted}, got {_show(value)}; {takes}")
+        checked[key] = converted
+    return checked
+
+
+def _hints(name: str) -> dict[str, Any]:
+    builder = model_info(name).builder
+    while isinstance(builder, functools.partial):
+        builder = builder.func
+    try:
+        return typing.get_type_hints(builder)
+    except Exception:  # an annotation that does not resolve: take the values unchecked
+        return {}
+
+
+def _conform(value: Any, hint: Any) -> tuple[bool, Any, str]:
+    """(fits, value converted, what was wanted) for a value against a type hint; unknown hints take anything."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return isinstance(value, bool), value, "true or false"
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value, "an integer"
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value, "a number"
+    if hint is str:
+        return isinstance(value, str), value, "a string"
+    if origin is typing.Literal:
+        return value in args and not isinstance(value, bool), value, "one of " + ", ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        wanted = []
+        for arg in args:
+            if arg is type(None):
+                if value is None:
+                    return True, value, ""
+                continue
+            ok, converted, what = _conform(value, arg)
+            if ok:
+                return True, converted, ""
+            wanted.append(what)
+        return False, value, " or ".join(wanted)
+    if origin in (list, tuple, collections.abc.Sequence):  # one value is a list of one; the builder checks items
+        return True, list(value) if isinstance(value, (list, tuple)) else [value], "a comma-separated list"
+    return True, value, "any value"
+
+
 def create_model(name: str, num_classes: int | None = None, in_channels: int | None = None, **kwargs) -> nn.Module:
     """Build a zoo model or a TOML network by name or path.
 
     `num_classes` and `in_channels` default to the model's own (e.g. 1000 and 3 for ImageNet models).
     The model gets an `input_size` attribute (C, H, W) that the analysis and training use as default input.
+    Other keyword arguments are the builder's options (`model_options`), checked first (`check_model_options`).
     """
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -79,25 +207,38 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     if is_spec_path(name):
         from cnnlab.zoo.spec import build_from_toml
 
-        _check_options(name, build_from_toml, name, num_classes=num_classes, in_channels=in_channels, **kwargs)
-        return build_from_toml(name, num_classes=num_classes, in_channels=in_channels, **kwargs)
+        check_model_options(name, kwargs)
+        return build_from_toml(name, num_classes=num_classes, in_channels=in_channels)
     info = model_info(name)
     n = info.num_classes if num_classes is None else num_classes
     c = info.input_size[0] if in_channels is None else in_channels
+    kwargs = check_model_options(name, kwargs)
     _check_options(name, info.builder, num_classes=n, in_channels=c, **kwargs)
     if kwargs and torch.get_default_device().type != "meta":  # options such as image_size may not work: probe first
         from cnnlab.analysis.fits import check_fits
 
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "zero-element tensors": the check below says what is wrong
-            probe = info.builder(num_classes=n, in_channels=c, **kwargs)
+            probe = _build(name, info.builder, n, c, kwargs)
         probe.model_name = name
         check_fits(probe, getattr(probe, "input_size", (c, *info.input_size[1:])))
-    model = info.builder(num_classes=n, in_channels=c, **kwargs)
+    model = _build(name, info.builder, n, c, kwargs)
     if not hasattr(model, "input_size"):  # builders with a size option (mlp) set their own
         model.input_size = (c, *info.input_size[1:])
     model.model_name = name
     return model
+
+
+def _build(name: str, builder: Callable[..., nn.Module], n: int, c: int, options: dict[str, Any]) -> nn.Module:
+    """The builder's call; a ValueError it raises over a given option is the user's error, in one line."""
+    try:
+        return builder(num_classes=n, in_channels=c, **options)
+    except ValueError as e:
+        if not options:
+            raise
+        given = ", ".join(f"{k}={_show(v)}" for k, v in options.items())
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CnnlabError(f"model {name!r} with {given}: {first}; {name} takes: {describe_options(name)}") from None
 
 
 def _check_options(name: str, builder: Callable[..., nn.Module], *args, **options) -> None:

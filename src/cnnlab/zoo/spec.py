@@ -15,7 +15,7 @@
 
 Other types: batchnorm, lrn (size, alpha, beta, k: AlexNet's 5, 1e-4, 0.75, 2), dropout (rate), flatten, an activation name (relu, leaky-relu, elu, gelu, tanh,
 sigmoid, softmax, identity), residual (layers = [...], shortcut = [...], activation) and inception
-(ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, naive, batchnorm).
+(ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, naive, batchnorm; a branch at 0 is left out).
 """
 
 from __future__ import annotations
@@ -208,11 +208,17 @@ class _Builder:
         if kind == "inception":
             naive = take.bool("naive", False)
             block = BasicConv2d if take.bool("batchnorm", False) else ConvReLU
-            unused = ("ch3x3red", "ch5x5red", "pool_proj") if naive else ()
-            sizes = [
-                take.int(k, 0, minimum=0) if k in unused else take.int(k, None)
-                for k in ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
-            ]
+            # a branch at 0 is left out; its reduction may then be left out too (naive modules have none)
+            outputs = {k: take.int(k, None, minimum=0) for k in ("ch1x1", "ch3x3", "ch5x5")}
+            outputs["pool_proj"] = take.int("pool_proj", 0 if naive else None, minimum=0)
+            reductions = {}
+            for k in ("ch3x3red", "ch5x5red"):
+                needed = not naive and outputs[k[:-3]] > 0
+                reductions[k] = take.int(k, None if needed else 0, minimum=1 if needed else 0)
+            if not naive and not any(outputs.values()):
+                raise self.fail(where, "an inception module needs a branch: ch1x1, ch3x3, ch5x5 and pool_proj are 0")
+            sizes = [{**outputs, **reductions}[k] for k in ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5")]
+            sizes.append(outputs["pool_proj"])
             return Inception(shape[0], *sizes, conv_block=block, naive=naive, pool_ceil_mode=False)
         if kind in ACTIVATIONS:
             return self.activation(kind, where)

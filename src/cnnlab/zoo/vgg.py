@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -140,62 +140,62 @@ def _register(name: str, description: str) -> Callable[[Builder], Builder]:
 
 
 @_register("vgg11", "VGG-11 (config A)")
-def vgg11(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg11(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-11, the paper's shallowest configuration (A): 8 convs + 3 fully connected layers."""
-    return _vgg("A", False, num_classes, in_channels, **kwargs)
+    return _vgg("A", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg11_bn", "VGG-11 (config A) with batch norm")
-def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-11 with batch norm after every conv, which lets it train without the paper's staged initialisation."""
-    return _vgg("A", True, num_classes, in_channels, **kwargs)
+    return _vgg("A", True, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg11-lrn", "VGG-11 with LRN (config A-LRN)")
-def vgg11_lrn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg11_lrn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """Config A-LRN: A plus local response normalisation after the first conv's ReLU; LRN has no parameters, so
     it has A's 132,863,336 (the paper found it no better than A and dropped LRN from the deeper nets)."""
-    return _vgg("A-LRN", False, num_classes, in_channels, **kwargs)
+    return _vgg("A-LRN", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg13", "VGG-13 (config B)")
-def vgg13(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg13(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-13 (config B): A plus a second conv in the first two stages."""
-    return _vgg("B", False, num_classes, in_channels, **kwargs)
+    return _vgg("B", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg13_bn", "VGG-13 (config B) with batch norm")
-def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-13 with batch norm after every conv."""
-    return _vgg("B", True, num_classes, in_channels, **kwargs)
+    return _vgg("B", True, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg16c", "VGG-16 with 1x1 convs (config C)")
-def vgg16c(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg16c(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """Config C: B plus a 1x1 conv (stride 1, ReLU) as the last conv of each of the last three stages: 16 weight
     layers like D, but 133,638,952 parameters at 1000 classes; the paper's D (3x3 there) did better."""
-    return _vgg("C", False, num_classes, in_channels, **kwargs)
+    return _vgg("C", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg16", "VGG-16 (config D)")
-def vgg16(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg16(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-16 (config D), the classic: 13 convs + 3 fully connected layers, 138,357,544 parameters."""
-    return _vgg("D", False, num_classes, in_channels, **kwargs)
+    return _vgg("D", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg16_bn", "VGG-16 (config D) with batch norm")
-def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-16 with batch norm after every conv."""
-    return _vgg("D", True, num_classes, in_channels, **kwargs)
+    return _vgg("D", True, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg19", "VGG-19 (config E)")
-def vgg19(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg19(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-19 (config E): four convs in each of the last three stages."""
-    return _vgg("E", False, num_classes, in_channels, **kwargs)
+    return _vgg("E", False, num_classes, in_channels, head, dropout)
 
 
 @_register("vgg19_bn", "VGG-19 (config E) with batch norm")
-def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> VGG:
+def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, head: Head = "imagenet", dropout: float = 0.5) -> VGG:
     """VGG-19 with batch norm after every conv."""
-    return _vgg("E", True, num_classes, in_channels, **kwargs)
+    return _vgg("E", True, num_classes, in_channels, head, dropout)

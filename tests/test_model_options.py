@@ -1,0 +1,113 @@
+"""Model options on the command line (--option KEY=VALUE): summary, check, models, and a run that keeps them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cnnlab.analysis import summarize
+from cnnlab.cli import main
+from cnnlab.errors import CnnlabError
+from cnnlab.rundir import open_run
+from cnnlab.zoo.googlenet import INCEPTION_CFG
+from cnnlab.zoo.registry import check_model_options, describe_options, parse_option
+from tests.conftest import EXAMPLES
+
+GOOGLENET = 6_624_904
+GOOGLENET_OPTIONS = "aux_logits=false, inception=reduction, kernel5=3, dropout=0.2, dropout_aux=0.7"
+
+
+def test_googlenet_with_the_papers_5x5_kernel_by_hand(capsys):
+    # every module's "5x5" conv has #5x5reduce inputs and #5x5 filters (Table 1): 25 - 9 more weights per pair
+    extra = sum((5 * 5 - 3 * 3) * red * out for _, _, _, red, out, _ in INCEPTION_CFG.values())
+    pairs = [16 * 32, 32 * 96, 16 * 48, 24 * 64, 24 * 64, 32 * 64, 32 * 128, 32 * 128, 48 * 128]
+    assert extra == 16 * sum(pairs) == 16 * 23_808 == 380_928
+    assert main(["summary", "googlenet", "--option", "kernel5=5", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["params"] == GOOGLENET + extra == 7_005_832
+    assert summarize("googlenet").params == GOOGLENET
+    five = summarize("googlenet", options={"kernel5": 5})
+    conv = next(r for r in five.leaves if r.name == "inception3a.branch3.1.conv")
+    assert conv.params == 16 * 32 * 25 and conv.output_shape == (32, 28, 28)
+
+
+def test_options_are_typed_from_the_text():
+    assert parse_option("kernel5=5") == ("kernel5", 5)
+    assert parse_option("dropout=0.3") == ("dropout", 0.3)
+    assert parse_option("aux_logits=true") == ("aux_logits", True)
+    assert parse_option("aux-logits=False") == ("aux_logits", False)
+    assert parse_option("inception=naive") == ("inception", "naive")
+    assert parse_option("widths=32,64,128") == ("widths", [32, 64, 128])
+    assert check_model_options("googlenet", {"dropout": 1}) == {"dropout": 1.0}
+    assert check_model_options("airbench-cifar-s", {"widths": [8, 8, 8]}) == {"widths": [8, 8, 8]}
+    assert check_model_options("mlp", {"hidden": 64}) == {"hidden": [64]}  # hidden=64: a list of one
+    assert describe_options("googlenet") == GOOGLENET_OPTIONS
+    assert describe_options("resnet50-v1") == "stem=imagenet, zero_init_residual=false, stride_in_1x1=true"
+    assert describe_options("lenet5") == "none"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["summary", "googlenet", "--option", "kernel=5"], "model 'googlenet' has no option 'kernel'; googlenet takes"),
+        (["summary", "googlenet", "--option", "kernel5=five"], "option kernel5 must be an integer, got five"),
+        (["summary", "googlenet", "--option", "kernel5=4"], "kernel5 must be an odd kernel size"),
+        (["summary", "googlenet", "--option", "inception=fancy"], "must be one of reduction, naive"),
+        (["summary", "googlenet", "--option", "aux_logits=2"], "option aux_logits must be true or false"),
+        (["summary", "googlenet", "--option", "kernel5"], "--option takes KEY=VALUE"),
+        (["summary", "googlenet", "--option", "num_classes=3"], "give num_classes with --num-classes"),
+        (["summary", "lenet5", "--option", "dropout=0.1"], "lenet5 takes: none"),
+        (["summary", str(EXAMPLES / "nets" / "lenet-like.toml"), "--option", "x=1"], "a network file takes no options"),
+        (["train", "--model", "mlp", "--data", "digits", "--option", "hiden=8"], "model 'mlp' has no option 'hiden'"),
+        (["check", "table.md", "--model", "googlenet", "--option", "k=1"], "has no option 'k'"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, monkeypatch, capsys, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "table.md").write_text("| layer | parameters |\n|---|---|\n| conv1 | 9472 |\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1, err
+    if "has no option" in expected:
+        assert "takes:" in err
+    assert not list(tmp_path.glob("runs/*"))  # no run directory for a model that cannot be built
+
+
+def test_models_lists_each_models_options(capsys):
+    assert main(["models", "goog*"]) == 0
+    out = capsys.readouterr().out
+    assert "options (--option KEY=VALUE, defaults)" in out and GOOGLENET_OPTIONS in out
+    assert main(["models", "resnet50*"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50-v1" in out and "stride_in_1x1=true" in out
+
+
+def test_a_run_records_its_options_and_rebuilds_the_same_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--model", "mlp", "--data", "digits", "--limit", "200", "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--option", "hidden=12,6", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert "[options]" in (out / "config.toml").read_text()
+    run = open_run(out)
+    assert run.config.options == {"hidden": [12, 6]}
+    assert [m.out_features for m in run.model if isinstance(m, torch.nn.Linear)] == [12, 6, 10]
+    assert main(["eval", str(out)]) == 0
+    assert "test accuracy:" in capsys.readouterr().out
+    assert main(["summary", str(out), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["params"] == 28 * 28 * 12 + 12 + 12 * 6 + 6 + 6 * 10 + 10
+    # resuming keeps the options; another value is a different model, which resume refuses
+    assert main([*argv, "--epochs", "2", "--out", str(out), "--resume"]) == 0
+    assert open_run(out, "last").config.options == {"hidden": [12, 6]}
+    capsys.readouterr()
+    assert main([*argv, "--epochs", "3", "--option", "hidden=8", "--out", str(out), "--resume"]) == 2
+    assert "options" in capsys.readouterr().err
+
+
+def test_python_options_are_checked_too():
+    import cnnlab
+
+    with pytest.raises(CnnlabError, match="has no option 'kernal5'"):
+        cnnlab.create_model("googlenet", kernal5=5)
+    assert cnnlab.create_model("resnet18", stem="cifar").maxpool.__class__.__name__ == "Identity"
