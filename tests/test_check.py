@@ -493,3 +493,101 @@ def test_activation_sizes_with_working_are_counts_not_shapes(tmp_path: Path, len
         "conv2 activation size: 10*10*16 = 1,000 is wrong, and its working does not give its value either: "
         "10*10*16 = 1,600; right: 1,600 = 16*10*10 = 1,600"
     )
+
+
+@pytest.fixture(scope="module")
+def googlenet() -> ModelSummary:
+    return summarize("googlenet", (3, 224, 224))
+
+
+# inception3a of googlenet at 224x224, worked by hand. Input 28x28x192. torchvision's BasicConv2d is a conv
+# without bias + batch norm (gamma and beta: 2*C parameters), so a branch layer has k*k*C_in*C_out + 2*C_out:
+#   1x1:        1*1*192*64  = 12,288 + 2*64  = 12,416   MACs 12,288*28*28 = 9,633,792
+#   3x3 reduce: 1*1*192*96  = 18,432 + 2*96  = 18,624
+#   3x3:        3*3*96*128  = 110,592 + 2*128 = 110,848
+#   5x5 reduce: 1*1*192*16  = 3,072 + 2*16   = 3,104
+#   "5x5":      3*3*16*32   = 4,608 + 2*32   = 4,672    (torchvision builds it 3x3; --option kernel5=5 for 5x5)
+#   pool proj:  1*1*192*32  = 6,144 + 2*32   = 6,208    (the 3x3 max pool before it has none)
+#   module:     12,416 + 18,624 + 110,848 + 3,104 + 4,672 + 6,208 = 155,872; output 28x28x(64+128+32+32) = 256
+# The pool proj row's 6,000 is the deliberately wrong cell.
+INCEPTION_3A = """\
+| Layer | Output | Params | MACs |
+|---|---|---|---|
+| inception(3a) #1x1 | 28x28x64 | 192*64 + 2*64 = 12,416 | 9,633,792 |
+| #3x3 reduce | 28x28x96 | 18,624 | |
+| #3x3 | 28x28x128 | 3*3*96*128 + 2*128 = 110,848 | |
+| 3a branch3 reduce | 28x28x16 | 3,104 | |
+| 3a/5x5 | 28x28x32 | 4,672 | |
+| pool proj | 28x28x32 | 6,000 | |
+| inception(3a) | 28x28x256 | 155,872 | 121,626,624 |
+| max pool 3x3/2 | 14x14x480 | 0 | |
+"""
+
+
+def test_inception_branch_rows_match_their_branches(tmp_path: Path, googlenet: ModelSummary) -> None:
+    result = grade(read_table(write(tmp_path, INCEPTION_3A)), googlenet)
+    assert wrong(result) == [("pool proj", "params", "6,000", 6208)]
+    layers = {c.row: c.layer for c in result.cells}
+    assert layers["inception(3a) #1x1"] == "inception3a.branch1"
+    assert layers["#3x3 reduce"] == "inception3a.branch2.0"
+    assert layers["#3x3"] == "inception3a.branch2.1"
+    assert layers["3a branch3 reduce"] == "inception3a.branch3.0"
+    assert layers["3a/5x5"] == "inception3a.branch3.1"
+    assert layers["pool proj"] == "inception3a.branch4.1"
+    assert layers["inception(3a)"] == "inception3a"
+    assert layers["max pool 3x3/2"] == "maxpool3"  # the next pool after the module, not a branch's pool
+    assert result.render().splitlines()[-1] == f"{len(result.cells) - 1} of {len(result.cells)} cells right"
+
+
+def test_inception_rows_in_any_order_and_module_totals(tmp_path: Path, googlenet: ModelSummary) -> None:
+    text = """\
+| Layer | Output | Params |
+|---|---|---|
+| inception(4e) | 14x14x832 | 1 |
+| 3b pool proj | 28x28x64 | 256*64 + 2*64 = 16,512 |
+| inception3b 1x1 | 28x28x128 | 33,024 |
+"""
+    result = grade(read_table(write(tmp_path, text)), googlenet)
+    e4 = next(r for r in googlenet.rows if r.name == "inception4e")
+    assert wrong(result) == [("inception(4e)", "params", "1", e4.params)]
+    assert [c.layer for c in result.cells] == ["inception4e"] * 2 + ["inception3b.branch4.1"] * 2 + [
+        "inception3b.branch1"
+    ] * 2
+
+
+def test_inception_row_naming_a_missing_branch_or_module_is_reported(tmp_path: Path, googlenet: ModelSummary) -> None:
+    text = """\
+| Layer | Output | Params |
+|---|---|---|
+| inception(3b) branch5 | 28x28x32 | 1 |
+| inception(9z) | 28x28x32 | 1 |
+| inception(3b) #1x1 | 28x28x128 | 33,024 |
+"""
+    result = grade(read_table(write(tmp_path, text)), googlenet)
+    lines = result.render().splitlines()
+    assert (
+        lines[0]
+        == "inception(3b) branch5: inception3b has no branch5 (its branches: branch1, branch2, branch3, branch4)"
+    )
+    assert lines[1].startswith("inception(9z): no inception module 9z in the model (its inception modules: inception3a")
+    assert [c.ok for c in result.cells] == [False] * 4 + [True] * 2
+    assert result.cells[-1].layer == "inception3b.branch1"
+
+
+def test_row_for_a_branch_the_module_leaves_out_is_reported_not_matched_elsewhere(tmp_path: Path) -> None:
+    net = write(
+        tmp_path,
+        'name = "three-tower"\ninput = [192, 28, 28]\n\n[[layers]]\ntype = "inception"\nname = "inception3a"\n'
+        "ch1x1 = 64\nch3x3red = 96\nch3x3 = 128\nch5x5red = 16\nch5x5 = 0\npool_proj = 32\n",
+        "net.toml",
+    )
+    text = """\
+| Layer | Output | Params |
+|---|---|---|
+| inception(3a) #5x5 | 28x28x32 | 4,640 |
+| #pool proj | 28x28x32 | 192*32 + 32 = 6,176 |
+"""
+    result = check(read_table(write(tmp_path, text)), str(net))
+    lines = result.render().splitlines()
+    assert lines[0] == "inception(3a) #5x5: inception3a has no 5x5 branch (its branches: branch1, branch2, branch4)"
+    assert [(c.layer, c.ok) for c in result.cells] == [("", False)] * 2 + [("inception3a.branch4.1", True)] * 2

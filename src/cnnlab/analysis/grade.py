@@ -722,6 +722,8 @@ class _Matcher:
             self.pools["any"].append(failed)
             self.block_types = sorted({*self.block_types, *([] if failed.leaf else [failed.type.lower()])})
         self.used: set[int] = set()
+        self.position = {id(r): i for i, r in enumerate(summary.rows)}
+        self.after = 0  # rows of the model after the last one matched by name (`named`) come first
         self.kinds: set[str] = set()
         self.input_taken = False
         self.sizes: list[int] = []
@@ -736,7 +738,12 @@ class _Matcher:
         """The next unused model layer of `kind`, or why there is none."""
         self.kinds.add(kind)
         pool = self.pools.get(kind, [])
-        for r in pool:
+        # below a row matched by name: the layers after it, those outside inception branches first
+        later = sorted(
+            (r for r in pool if self.after and self.position.get(id(r), 0) >= self.after),
+            key=lambda r: (".branch" in r.name, self.position.get(id(r), 0)),
+        )
+        for r in [*later, *pool]:
             if id(r) not in self.used:
                 self.used.add(id(r))
                 return self.expected(r)
@@ -855,6 +862,75 @@ class _Matcher:
             return _Expected(FOOTER_LABELS[kind], {"params": value}, {"params": formula}, keras_params=other)
         return _Expected(FOOTER_LABELS[kind], {"params": value}, {"params": formula})
 
+    def named(self, label: str, context: LayerRow | None) -> tuple[_Expected | str | None, LayerRow | None] | None:
+        """An inception row named by module and branch ('inception(3a) #3x3 reduce', '3a/1x1', '4e branch4 pool
+        proj', or a branch row under the module named above it): the module's branch layer, the whole module when
+        no branch is named, or why there is none; with the module, for the rows below. None: not such a row."""
+        low = label.lower()
+        m = _MODULE.search(low)
+        rest = low
+        if m:
+            ident = m["a"] or m["b"]
+            module = self._module(ident)
+            if module is None:
+                if "inception" not in low:
+                    return None
+                have = ", ".join(self._modules()) or "none"
+                return f"no inception module {ident} in the model (its inception modules: {have})", None
+            rest = low[: m.start()] + " " + low[m.end() :]
+        elif context is not None and _BRANCH_WORD.search(low) and not _NOT_BRANCH.search(low):
+            module = context
+        else:
+            return None
+        spec = _branch_spec(rest)
+        if spec is None:
+            return (self._claim(module) if m else None), module
+        branch, which, what = spec
+        layers = self._branch(module, branch)
+        if not layers:
+            have = ", ".join(
+                sorted({r.name.removeprefix(module.name + ".").split(".")[0] for r in self._children(module)})
+            )
+            return f"{module.name} has no {what} (its branches: {have})", module
+        if which == 0 and len(layers) < 2:
+            return f"{module.name} has no {what} (its branch{branch} is a single layer, {layers[0].name})", module
+        return self._claim(layers[which]), module
+
+    def _modules(self) -> list[str]:
+        return [r.name for r in self.summary.rows if not r.leaf and "inception" in r.type.lower()]
+
+    def _module(self, ident: str) -> LayerRow | None:
+        for r in self.summary.rows:
+            last = r.name.split(".")[-1].lower()
+            if not r.leaf and "inception" in r.type.lower() and last.replace("_", "") in (ident, "inception" + ident):
+                return r
+        return None
+
+    def _children(self, module: LayerRow) -> list[LayerRow]:
+        rows = self.summary.rows
+        start = rows.index(module) + 1
+        end = next((i for i in range(start, len(rows)) if rows[i].depth <= module.depth), len(rows))
+        return [r for r in rows[start:end] if r.depth == module.depth + 1]
+
+    def _branch(self, module: LayerRow, n: int) -> list[LayerRow]:
+        prefix = f"{module.name}.branch{n}"
+        return [r for r in self._children(module) if r.name == prefix or r.name.startswith(prefix + ".")]
+
+    def _claim(self, r: LayerRow) -> _Expected:
+        """`r`, with every layer inside it marked used (rows below that name a kind do not take them again)."""
+        rows = self.summary.rows
+        if r not in rows:
+            return self.expected(r)
+        start = rows.index(r)
+        end = next((i for i in range(start + 1, len(rows)) if rows[i].depth <= r.depth), len(rows))
+        self.used.update(id(x) for x in rows[start:end])
+        self.after = max(self.after, end)
+        hit = self.expected(r)
+        self.sizes.append(int(hit.values.get("size", 0)))
+        shape = hit.values.get("shape")
+        self.last_shape = shape if isinstance(shape, tuple) else ()
+        return hit
+
     def left_out(self) -> list[str]:
         """Notes on model layers of the kinds the table lists that no row matched."""
         return [
@@ -864,6 +940,38 @@ class _Matcher:
             for r in self.pools.get(kind, [])
             if id(r) not in self.used and r is not self.failed
         ]
+
+
+_MODULE = re.compile(r"inception\s*[(\[_\-]?\s*(?P<a>\d[a-z])\b|(?<![\w.])(?P<b>\d[a-h])\b")
+# A row below an inception module that is not one of its branches: a strided layer ('max pool 3x3/2'), a pool
+_NOT_BRANCH = re.compile(r"/\s*\d|^(?!.*(?:proj|branch|#)).*pool")
+_BRANCH_WORD = re.compile(r"reduc|\bred\b|proj|branch|#|\b(\d)\s*[x×]\s*\1\b")
+
+
+def _branch_spec(text: str) -> tuple[int, int, str] | None:
+    """(branch number, index of the layer in the branch: 0 first, -1 last, what it is called) of an inception
+    branch named in `text`: 1x1 (branch1), 3x3 reduce and 3x3 (branch2), 5x5 reduce and 5x5 (branch3), pool and
+    pool proj (branch4), or 'branchN' with one of those words; None when it names none."""
+    n = re.search(r"branch\s*[_ ]?(\d)", text)
+    kernel = re.search(r"\b(\d)\s*[x×]\s*\1\b", text)
+    k = int(kernel[1]) if kernel else None
+    reduce = bool(re.search(r"reduc|\bred\b|\dred", text))
+    proj = bool(re.search(r"proj", text))
+    pool = bool(re.search(r"pool", text))
+    if n:
+        b = int(n[1])
+        first = (b == 4 and pool and not proj) or (b in (2, 3) and (reduce or k == 1))
+        return b, 0 if first else -1, f"branch{b}" + (" first layer" if first else "")
+    if proj:
+        return 4, -1, "pool proj branch"
+    if pool:
+        return 4, 0, "pool branch"
+    if k in (3, 5):
+        b = 2 if k == 3 else 3
+        return b, 0 if reduce else -1, f"{k}x{k}{' reduce' if reduce else ''} branch"
+    if k == 1:
+        return 1, -1, "1x1 branch"
+    return None
 
 
 def _no_op(r: LayerRow) -> bool:
@@ -880,7 +988,14 @@ def _align(
     informative = any(k not in (None, "input", "total", "trainable", "nontrainable") for k in kinds)
     out: list[_Expected | str | None] = []
     stopped = False
-    for kind in kinds:
+    context: LayerRow | None = None  # the inception module named by the rows above, for branch rows that do not
+    for row, kind in zip(table.rows, kinds):
+        named = None if stopped else m.named(row.label, context)
+        context = named[1] if named else None
+        if named is not None and named[0] is not None:
+            stopped = isinstance(named[0], _Expected) and bool(named[0].cannot)
+            out.append(named[0])
+            continue
         hit = None if stopped else m.match(kind if kind or informative else "any")
         stopped = stopped or (isinstance(hit, _Expected) and bool(hit.cannot))
         out.append(hit)
@@ -1058,6 +1173,8 @@ def _flops_convention(
 
 def _short_label(row: TableRow) -> str:
     """'CONV1 (f=5, s=1)' -> 'CONV1'; numeric labels become 'layer 3'; empty ones 'line 7'."""
+    if re.search(r"\(\s*\d[a-z]\s*\)", row.label, re.IGNORECASE):  # 'inception(3a) #1x1' names the module
+        return row.label.strip()
     short = row.label.split("(")[0].strip().rstrip(":").strip() or row.label
     if not short:
         return f"line {row.line}"
