@@ -468,7 +468,12 @@ def test_a_model_that_cannot_run_is_graded_up_to_the_layer_that_cannot_exist(tmp
         "16 of 18 cells right",
     ]
     assert main(["check", str(path), "--model", str(NETS / "dilated-chain.toml")]) == 1
-    assert capsys.readouterr().out.startswith("conv6: this layer cannot exist")
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == lines[0] and printed[1:] == [
+        "not graded: Remarks",
+        "not graded, after the layer that cannot exist: pool3, Total",
+        "16 of 18 cells right",
+    ]
 
 
 def test_a_table_that_stops_before_the_impossible_layer_still_fails(tmp_path: Path) -> None:

@@ -434,7 +434,7 @@ def test_folder_not_an_archive_and_corrupt_archive(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------- unsafe archives
 
 MALICIOUS_TAR = {
-    "absolute": [(tar_info("/tmp/cnnlab-evil.png"), b"x")],
+    "absolute": [],  # an absolute member name under the test's own tmp dir, made in the test
     "dotdot": [(tar_info("a/../../evil.png"), b"x")],
     "symlink-out": [(tar_info("a/link", tarfile.SYMTYPE, "../../outside"), None)],
     "symlink-abs": [(tar_info("a/link", tarfile.SYMTYPE, "/etc/passwd"), None)],
@@ -450,10 +450,17 @@ MALICIOUS_TAR = {
 
 @pytest.mark.parametrize("case", sorted(MALICIOUS_TAR))
 def test_malicious_tar_is_rejected(tmp_path: Path, case: str) -> None:
-    archive = tar_with(tmp_path / "evil.tar.gz", [(tar_info("a/0.png"), png_bytes())] + MALICIOUS_TAR[case])
+    target = tmp_path / "elsewhere" / "evil.png"  # where an extractor honouring an absolute name would write
+    target.parent.mkdir()
+    members = [(tar_info(str(target)), b"x")] if case == "absolute" else MALICIOUS_TAR[case]
+    archive = tar_with(tmp_path / "evil.tar.gz", [(tar_info("a/0.png"), png_bytes())] + members)
+    if case == "absolute":
+        with tarfile.open(archive) as tf:
+            assert str(target) in tf.getnames() and target.is_absolute()  # the archive does carry the absolute name
     dest = tmp_path / "deep" / "dest"
     with pytest.raises(CnnlabError, match=r"unsafe archive .*refusing"):
         safe_extract(archive, dest)
+    assert not target.exists() and not list(target.parent.iterdir())
     assert not (tmp_path / "evil.png").exists() and not (tmp_path / "deep" / "evil.png").exists()
     assert not (dest / "a" / "0.png").exists()  # checked before anything is written
     with pytest.raises(CnnlabError, match="unsafe archive"):
@@ -468,17 +475,23 @@ def _zip_symlink(zf: zipfile.ZipFile, name: str, target: str) -> None:
 
 @pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink-out"])
 def test_malicious_zip_is_rejected(tmp_path: Path, case: str) -> None:
+    target = tmp_path / "elsewhere" / "evil.png"  # where an extractor honouring an absolute name would write
+    target.parent.mkdir()
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("a/0.png", png_bytes())
         if case == "dotdot":
             zf.writestr("a/../../evil.png", b"x")
         elif case == "absolute":
-            zf.writestr("/tmp/cnnlab-evil.png", b"x")
+            zf.writestr(str(target), b"x")
         else:
             _zip_symlink(zf, "a/link", "../../outside")
+    if case == "absolute":
+        with zipfile.ZipFile(archive) as zf:
+            assert str(target) in zf.namelist() and target.is_absolute()  # the archive does carry the absolute name
     with pytest.raises(CnnlabError, match="unsafe archive"):
         safe_extract(archive, tmp_path / "dest")
+    assert not target.exists() and not list(target.parent.iterdir())
     assert not (tmp_path / "evil.png").exists() and not (tmp_path / "dest" / "a").exists()
     with pytest.raises(CnnlabError, match="unsafe archive"):
         load_dataset(f"folder:{archive}", cache_dir=tmp_path / "cache")

@@ -240,7 +240,18 @@ def test_cli_check_and_summary_with_keras_convention(tmp_path: Path, net: Path, 
     assert main(["check", str(path), "--model", str(net), "--convention", "keras"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "21 of 21 cells right"
     assert main(["check", str(path), "--model", str(net)]) == 1
-    capsys.readouterr()
+    # by hand, PyTorch's way: batch norm has 2*C parameters (2*8 = 16, 2*16 = 32), so the total drops by the 48
+    # moving statistics (2*8 + 2*16) to 42,410 and none are non-trainable; the 17 other cells are right
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[:2] == [
+        "batch_normalization parameters: 32 is wrong; right: 16 = 2*C (scale and shift; running mean/var are "
+        "buffers) = 2*8 = 16",
+        "batch_normalization_1 parameters: 64 is wrong; right: 32 = 2*C (scale and shift; running mean/var are "
+        "buffers) = 2*16 = 32",
+    ]
+    assert lines[2].startswith("Total params parameters: 42,458 is wrong; right: 42,410 = ")
+    assert lines[3].startswith("Non-trainable params parameters: 48 is wrong; right: 0 = ")
+    assert lines[4].startswith("4 parameter cells hold Keras' count") and lines[5:] == ["17 of 21 cells right"]
     assert main(["summary", str(net), "--convention", "keras"]) == 0
     assert "Total params: 42,458 (165.85 KB)" in capsys.readouterr().out
 
