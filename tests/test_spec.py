@@ -2,90 +2,182 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 import cnnlab
 from cnnlab.analysis import summarize
+from cnnlab.data import load_dataset
 from cnnlab.errors import CnnlabError
-from tests.conftest import EXAMPLES, write_toml
+from tests.conftest import EXAMPLES, SHARED, write_toml
 
+# Every layer type the spec supports (each a `type = "..."` below; the test checks none is missing), on MNIST's
+# images, average-pooled to 1x14x14. Shapes by hand on the right.
 ALL_TYPES = """
 name = "everything"
-input = [3, 32, 32]
-num_classes = 5
+input = [1, 14, 14]
+num_classes = 10
 
 [[layers]]
-type = "conv"
-filters = 16
+type = "conv"                # Conv2d, padding "same" at stride 1: 8x14x14
+filters = 8
 kernel = 3
 padding = "same"
 bias = false
 [[layers]]
-type = "batchnorm"
+type = "batchnorm"           # BatchNorm2d
 [[layers]]
 type = "relu"
 [[layers]]
-type = "residual"
+type = "lrn"
+size = 5
+[[layers]]
+type = "residual"            # 16x7x7
 activation = "relu"
 layers = [
-  {type = "conv", filters = 32, kernel = 3, stride = 2, padding = 1},
+  {type = "conv", filters = 16, kernel = 3, stride = 2, padding = 1},
   {type = "batchnorm"},
-  {type = "relu"},
-  {type = "conv", filters = 32, kernel = 3, padding = "same", groups = 4},
+  {type = "elu"},
+  {type = "conv", filters = 16, kernel = 3, padding = "same", groups = 4},
 ]
-shortcut = [{type = "conv", filters = 32, kernel = 1, stride = 2}]
+shortcut = [{type = "conv", filters = 16, kernel = 1, stride = 2}]
 [[layers]]
-type = "inception"
-ch1x1 = 8
-ch3x3red = 8
-ch3x3 = 16
-ch5x5red = 4
-ch5x5 = 8
-pool_proj = 8
+type = "inception"           # 4 + 8 + 4 + 4 = 20x7x7
+ch1x1 = 4
+ch3x3red = 4
+ch3x3 = 8
+ch5x5red = 2
+ch5x5 = 4
+pool_proj = 4
 batchnorm = true
 [[layers]]
-type = "conv"
-filters = 24
+type = "conv"                # Conv2dSame (Keras 'same' at stride 2): 12x4x4, then LeakyReLU
+filters = 12
 kernel = 5
 stride = 2
 dilation = 2
 padding = "same"
 activation = "leaky-relu"
 [[layers]]
-type = "avgpool"
-size = 2
+type = "gelu"
 [[layers]]
-type = "maxpool"
+type = "avgpool"             # 12x3x3
 size = 2
 stride = 1
 [[layers]]
-type = "adaptive-avgpool"
+type = "maxpool"             # 12x2x2
+size = 2
+stride = 1
+[[layers]]
+type = "adaptive-maxpool"    # 12x1x1
 output = 1
 [[layers]]
-type = "flatten"
+type = "tanh"
+[[layers]]
+type = "adaptive-avgpool"    # 12x1x1
+output = 1
+[[layers]]
+type = "flatten"             # 12
+[[layers]]
+type = "dense"               # 32, then Sigmoid
+units = 32
+activation = "sigmoid"
+[[layers]]
+type = "batchnorm"           # BatchNorm1d
 [[layers]]
 type = "dropout"
-rate = 0.25
+rate = 0.1
+[[layers]]
+type = "identity"
+[[layers]]
+type = "linear"
+units = 16
+[[layers]]
+type = "softmax"
 [[layers]]
 type = "dense"
 units = "num_classes"
 """
+# The module each type builds (an activation option on conv/linear adds the activation's module).
+BUILT = {
+    "conv": {"Conv2d", "Conv2dSame"},
+    "maxpool": {"MaxPool2d"},
+    "avgpool": {"AvgPool2d"},
+    "adaptive-avgpool": {"AdaptiveAvgPool2d"},
+    "adaptive-maxpool": {"AdaptiveMaxPool2d"},
+    "batchnorm": {"BatchNorm2d", "BatchNorm1d"},
+    "lrn": {"LocalResponseNorm"},
+    "dropout": {"Dropout"},
+    "flatten": {"Flatten"},
+    "linear": {"Linear"},
+    "residual": {"Residual"},
+    "inception": {"Inception"},
+    "relu": {"ReLU"},
+    "leaky-relu": {"LeakyReLU"},
+    "elu": {"ELU"},
+    "gelu": {"GELU"},
+    "tanh": {"Tanh"},
+    "sigmoid": {"Sigmoid"},
+    "softmax": {"Softmax"},
+    "identity": {"Identity"},
+}
 
 
 def test_every_layer_type_builds_and_trains(tmp_path):
+    from cnnlab.zoo.spec import ACTIVATIONS, SHORT
+
+    declared = set(re.findall(r'type = "([a-z-]+)"', ALL_TYPES)) | {"leaky-relu", "sigmoid"}  # activation options
+    declared = {{"dense": "linear"}.get(t, t) for t in declared}
+    supported = set(SHORT) | set(ACTIVATIONS)
+    assert set(BUILT) == supported, f"BUILT must list every supported type: {sorted(supported ^ set(BUILT))}"
+    assert declared == supported, f"ALL_TYPES must use every layer type; missing {sorted(supported - declared)}"
     path = write_toml(tmp_path / "all.toml", ALL_TYPES)
+    torch.manual_seed(0)
     model = cnnlab.create_model(path)
-    x = torch.randn(4, 3, 32, 32)
-    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 3]))
-    loss.backward()
-    assert all(p.grad is not None for p in model.parameters())
+    built = {type(m).__name__ for m in model.modules()}
+    missing = {t: names for t, names in BUILT.items() if not names <= built}
+    assert not missing, f"layer types not built into their modules: {missing}"
     s = summarize(path)
-    assert s.output_shape == (5,)
-    types = {r.type for r in s.rows}
-    assert {"Residual", "Inception", "Conv2dSame", "AdaptiveAvgPool2d", "Dropout", "LeakyReLU"} <= types
+    assert s.output_shape == (10,)
     same = next(r for r in s.rows if r.type == "Conv2dSame")
-    assert same.output_shape[1:] == (8, 8)  # Keras 'same' at stride 2: ceil(16 / 2)
+    assert same.output_shape[1:] == (4, 4)  # Keras 'same' at stride 2: ceil(7 / 2)
+    shapes = {r.type: r.output_shape for r in s.rows}
+    assert shapes["Residual"] == (16, 7, 7) and shapes["Inception"] == (20, 7, 7)
+    assert shapes["MaxPool2d"] == (12, 2, 2) and shapes["AdaptiveMaxPool2d"] == (12, 1, 1)
+    assert shapes["BatchNorm1d"] == (32,)
+
+    # Train on a fixed batch of 100 real MNIST digits: the loss must fall and every parameter must move. One thread:
+    # these small tensors run ten times slower on two threads of a busy machine.
+    d = load_dataset("mnist", data_dir=SHARED / "datasets", limit=100)
+    x = torch.nn.functional.avg_pool2d((d.train_x.float() / 255 - d.mean[0]) / d.std[0], 2)
+    y = d.train_y
+    assert x.shape == (100, 1, 14, 14) and len(set(y.tolist())) == 10
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.eval()
+        with torch.no_grad():
+            first = torch.nn.functional.cross_entropy(model(x), y).item()
+        model.train()
+        for _ in range(40):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        torch.set_num_threads(threads)
+    last = torch.nn.functional.cross_entropy(out, y).item()
+    assert torch.isfinite(out).all()
+    assert 2.2 < first < 2.4, f"an untrained 10-class net should start near ln(10) = 2.30, got {first:.3f}"
+    assert last < 0.8 * first, f"loss went from {first:.3f} to only {last:.3f} in 40 steps"  # 1.66 when written
+    still = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
+    assert not still, f"parameters that training did not change: {still}"
 
 
 def test_num_classes_and_in_channels_override(tmp_path):
