@@ -16,6 +16,14 @@ SHARED = Path(os.environ.get("CNNLAB_SHARED", REPO.parent / "shared"))
 os.environ["XDG_CACHE_HOME"] = os.environ.get("CNNLAB_TEST_CACHE", str(REPO / ".test-cache"))
 
 
+def shared_dataset(name: str) -> Path:
+    """A file or folder under shared/datasets. The real data is always there: a missing one fails the test that needs
+    it, naming the path, rather than skipping it."""
+    path = SHARED / "datasets" / name
+    assert path.exists(), f"{path} not found: the real datasets belong in ../shared/datasets (or set CNNLAB_SHARED)"
+    return path
+
+
 @pytest.fixture
 def nets() -> Path:
     return EXAMPLES / "nets"

@@ -16,12 +16,7 @@ from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
 from cnnlab.train.whiten import whiten_first_conv
 from cnnlab.zoo import create_model, list_models, model_info
-from tests.conftest import SHARED
-
-CIFAR_ARCHIVE = SHARED / "datasets" / "cifar10-jpg.tar.gz"
-MNIST_DIR = SHARED / "datasets" / "mnist"
-needs_cifar = pytest.mark.skipif(not CIFAR_ARCHIVE.is_file(), reason=f"{CIFAR_ARCHIVE} not found (set CNNLAB_SHARED)")
-needs_mnist = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"{MNIST_DIR} not found (set CNNLAB_SHARED)")
+from tests.conftest import shared_dataset
 
 
 def conv(c_in: int, c_out: int, k: int = 3) -> int:
@@ -119,7 +114,7 @@ def test_summary_of_airbench_cifar_matches_hand_counts() -> None:
 
 @pytest.fixture(scope="module")
 def cifar_inputs() -> torch.Tensor:
-    d = load_dataset(f"folder:{CIFAR_ARCHIVE}", limit=500)
+    d = load_dataset(f"folder:{shared_dataset('cifar10-jpg.tar.gz')}", limit=500)
     return to_inputs(d.train_x, 1 / 255, d.mean, d.std)
 
 
@@ -130,7 +125,6 @@ def output_covariance(layer: nn.Conv2d, x: torch.Tensor, channels: int) -> torch
     return torch.cov(y.permute(1, 0, 2, 3).reshape(channels, -1).double())
 
 
-@needs_cifar
 def test_whitened_outputs_have_identity_covariance_on_cifar(cifar_inputs: torch.Tensor) -> None:
     model = create_model("airbench-cifar")
     layer = whiten_first_conv(model, cifar_inputs, eps=1e-9)
@@ -151,7 +145,6 @@ def test_whitened_outputs_have_identity_covariance_on_cifar(cifar_inputs: torch.
     assert cov.diag()[:6].min() > 0.95  # the strong directions are at unit variance
 
 
-@needs_cifar
 def test_whitening_is_deterministic_and_freezes_or_trains(cifar_inputs: torch.Tensor) -> None:
     frozen, trained = create_model("airbench-cifar-s"), create_model("airbench-cifar-s")
     a = whiten_first_conv(frozen, cifar_inputs)
@@ -164,7 +157,6 @@ def test_whitening_is_deterministic_and_freezes_or_trains(cifar_inputs: torch.Te
     assert a.weight.grad is None and a.bias.grad is None and frozen.fc.weight.grad is not None
 
 
-@needs_cifar
 def test_fewer_filters_than_patch_dims_get_the_leading_directions(cifar_inputs: torch.Tensor) -> None:
     model = nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 6, 2), act=nn.ReLU(), flat=nn.Flatten()))
     layer = whiten_first_conv(model, cifar_inputs, eps=1e-9)
@@ -174,10 +166,9 @@ def test_fewer_filters_than_patch_dims_get_the_leading_directions(cifar_inputs: 
         whiten_first_conv(nn.Sequential(nn.Conv2d(3, 16, 2)), cifar_inputs)
 
 
-@needs_mnist
 def test_mnist_fast_whitens_on_digits() -> None:
     cache = Path(os.environ["XDG_CACHE_HOME"]) / "cnnlab" / "cache"  # the suite's cache (conftest), not shared/
-    d = load_dataset("mnist", data_dir=SHARED / "datasets", cache_dir=cache, limit=300)
+    d = load_dataset("mnist", data_dir=shared_dataset("mnist").parent, cache_dir=cache, limit=300)
     x = to_inputs(d.train_x, 1 / 255, d.mean, d.std)
     model = create_model("mnist-fast")
     layer = whiten_first_conv(model, x, eps=1e-9)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,27 +16,21 @@ import pytest
 import torch
 
 from cnnlab.data import Augment, DeviceLoader, load_dataset
+from tests.conftest import SHARED, shared_dataset
 
-
-def _shared_datasets() -> Path:
-    here = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    if here.is_dir():
-        return here
-    env = Path(os.environ.get("CNNLAB_SHARED", "/nonexistent"))
-    return env / "datasets" if (env / "datasets").is_dir() else env
-
-
-DATASETS = _shared_datasets()
+DATASETS = SHARED / "datasets"
 CIFAR_ARCHIVE = DATASETS / "cifar10-jpg.tar.gz"
 CIFAR_NAME = f"folder:{CIFAR_ARCHIVE}"
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
-pytestmark = pytest.mark.skipif(
-    not (DATASETS / "mnist").is_dir() or not CIFAR_ARCHIVE.is_file(),
-    reason=f"shared datasets not found at {DATASETS} (set CNNLAB_SHARED)",
-)
+
+@pytest.fixture(autouse=True)
+def _datasets_present() -> None:
+    """The real data is always in shared/datasets: a missing file fails every test here, naming it (no skip)."""
+    shared_dataset("mnist")
+    shared_dataset(CIFAR_ARCHIVE.name)
 
 
 @pytest.fixture(scope="session")
