@@ -50,7 +50,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Clock, TargetReached, keras_fit, load, summarise
+from timing import Clock, TargetReached, keras_fit, load, summarise, torch_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -212,7 +212,6 @@ def run_keras(args: argparse.Namespace) -> dict:
 
 def run_torch(args: argparse.Namespace) -> dict:
     import torch
-    import torch.nn.functional as F
     from torch import nn
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
@@ -246,24 +245,7 @@ def run_torch(args: argparse.Namespace) -> dict:
             nn.ReLU(),
             nn.Linear(128, 10),
         )
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        @torch.no_grad()
-        def test_accuracy() -> float:
-            model.eval()
-            correct = sum((model(x).argmax(1) == y).sum().item() for x, y in test_loader)
-            return correct / len(test_set)
-
-        for _ in range(args.epochs_max):
-            model.train()
-            t0 = time.perf_counter()
-            for x, y in train_loader:
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(x), y)
-                loss.backward()
-                optimizer.step()
-            if clock.epoch_end(time.perf_counter() - t0, test_accuracy):
-                break
+        torch_fit(model, train_loader, test_loader, len(test_set), args.epochs_max, clock)
     return {
         "settings": {"num_workers": args.torch_workers, "torchvision_transform": "ToTensor+Normalize"},
         "epochs": clock.epochs,

@@ -97,3 +97,28 @@ def keras_fit(model, train: tuple, test: tuple, batch_size: int, epochs_max: int
                 self.model.stop_training = True
 
     model.fit(*train, batch_size=batch_size, epochs=epochs_max, shuffle=True, verbose=0, callbacks=[Stopper()])
+
+
+def torch_fit(model, train_loader, test_loader, test_size: int, epochs_max: int, clock: Clock) -> None:
+    """The plain PyTorch loop a user writes (Adam 1e-3, cross-entropy), timing each epoch's loop and scoring the
+    test set, untimed, until the target."""
+    import torch
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    @torch.no_grad()
+    def test_accuracy() -> float:
+        model.eval()
+        return sum((model(x).argmax(1) == y).sum().item() for x, y in test_loader) / test_size
+
+    for _ in range(epochs_max):
+        model.train()
+        t0 = time.perf_counter()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        if clock.epoch_end(time.perf_counter() - t0, test_accuracy):
+            break
