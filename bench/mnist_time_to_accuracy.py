@@ -50,7 +50,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Clock, TargetReached, keras_fit, load, summarise, torch_fit
+from timing import Clock, cnnlab_fit, keras_fit, load, summarise, torch_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -93,13 +93,12 @@ def run_cnnlab(args: argparse.Namespace, overrides: dict, recipe: Path | None = 
     import torch
     import torch._dynamo
 
-    from cnnlab.data import DeviceLoader, load_dataset
-    from cnnlab.train import Callback, RunConfig, evaluate, train
+    from cnnlab.data import load_dataset
+    from cnnlab.train import RunConfig
 
     torch.set_num_threads(args.threads)
     # The evaluator's test set, loaded before the clock starts (always all 10,000 images, as for the others).
     full = load_dataset("mnist", data_dir=DATA_DIR, val=None)
-    captured: dict = {}
     settings = {
         "model": "mnist-cnn",
         "data": "mnist",
@@ -118,33 +117,8 @@ def run_cnnlab(args: argparse.Namespace, overrides: dict, recipe: Path | None = 
         config = dataclasses.replace(config, data_dir=str(DATA_DIR), seed=args.seed, limit=args.limit)
         settings = {"recipe": str(recipe.relative_to(ROOT)), **dataclasses.asdict(config)}
     config = RunConfig(**{k: v for k, v in settings.items() if k != "recipe"})
-    test_loader = None
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def test_accuracy() -> float:
-        nonlocal test_loader
-        if test_loader is None:
-            test_loader = DeviceLoader(full.test_x, full.test_y, batch_size=512, shuffle=False, **captured["normalize"])
-        return evaluate(captured["model"], test_loader, loss_fn, tta=config.tta)[1]
-
-    class Timed(Callback):
-        """Keeps the engine's live model and set-up time, and stops the run once the target is reached."""
-
-        def on_setup(self, setup) -> None:
-            captured.update(
-                model=setup.counted, normalize=setup.normalize, prepare_s=setup.seconds, precision=setup.precision
-            )
-
-        def on_epoch_end(self, row: dict) -> None:
-            if clock.epoch_end(row["seconds"], test_accuracy, train_accuracy=row["train_accuracy"], lr=row["lr"]):
-                raise TargetReached
-
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
-        clock = Clock(args.target, config.epochs)
-        try:
-            train(config, Path(tmp) / "run", callbacks=[Timed()], progress=False, log=lambda s: None)
-        except TargetReached:
-            pass
+        clock, captured = cnnlab_fit(config, full.test_x, full.test_y, args.target, Path(tmp) / "run")
     return {
         "settings": {**settings, "precision_used": captured["precision"]},
         "epochs": clock.epochs,

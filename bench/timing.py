@@ -122,3 +122,40 @@ def torch_fit(model, train_loader, test_loader, test_size: int, epochs_max: int,
             optimizer.step()
         if clock.epoch_end(time.perf_counter() - t0, test_accuracy):
             break
+
+
+def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, dict]:
+    """cnnlab.train.train with a callback that keeps the engine's live model and set-up time, scores the whole test
+    set (with the run's own test-time augmentation), untimed, after each epoch, and stops once the target is
+    reached. Returns the clock and what the callback captured (model, normalize, prepare_s, precision)."""
+    import torch
+
+    from cnnlab.data import DeviceLoader
+    from cnnlab.train import Callback, evaluate, train
+
+    captured: dict = {}
+    test_loader = None
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def test_accuracy() -> float:
+        nonlocal test_loader
+        if test_loader is None:
+            test_loader = DeviceLoader(test_x, test_y, batch_size=500, shuffle=False, **captured["normalize"])
+        return evaluate(captured["model"], test_loader, loss_fn, tta=config.tta)[1]
+
+    class Timed(Callback):
+        def on_setup(self, setup) -> None:
+            captured.update(
+                model=setup.counted, normalize=setup.normalize, prepare_s=setup.seconds, precision=setup.precision
+            )
+
+        def on_epoch_end(self, row: dict) -> None:
+            if clock.epoch_end(row["seconds"], test_accuracy, train_accuracy=row["train_accuracy"], lr=row["lr"]):
+                raise TargetReached
+
+    clock = Clock(target, config.epochs)
+    try:
+        train(config, run_dir, callbacks=[Timed()], progress=False, log=lambda s: None)
+    except TargetReached:
+        pass
+    return clock, captured
