@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import load_run
@@ -134,7 +135,36 @@ def test_gradcam_explains_a_chosen_class_with_gradcam_plus_plus(mnist):
         run.class_index("cat")
     cam = grad_cam(run.model, run.to_input(mnist["x"][:4]), "conv2", target=run.class_index("3"), method="gradcam++")
     assert cam.targets.tolist() == [3, 3, 3, 3] and cam.heatmaps.shape == (4, 28, 28)
-    assert float(cam.heatmaps.min()) >= 0 and float(cam.heatmaps.max()) <= 1
+    plain = grad_cam(run.model, run.to_input(mnist["x"][:4]), "conv2", target=3)
+    assert not torch.allclose(cam.heatmaps, plain.heatmaps, atol=1e-3)  # the method reaches the maps
+
+
+def test_gradcam_and_gradcam_plus_plus_match_maps_computed_by_hand():
+    """A 1x1 conv copies two input planes into maps A0, A1 (2x2); a linear layer scores class 0 with gradient
+    g0 = [[1, 0], [0, 1]] on A0 and g1 = [[0, -2], [4, 0]] on A1.
+    Grad-CAM: weights are the mean gradients (1/2, 1/2), so the map is (A0 + A1) / 2 = [[2.5, 1], [1.5, 2.5]],
+    scaled to a maximum of 1.
+    Grad-CAM++: alpha = g^2 / (2 g^2 + sum(A) g^3) where g > 0: 1/12 at A0's two ones (sum A0 = 10), 16/352 = 1/22 at
+    A1's 4 (sum A1 = 5); weights sum(alpha * relu(g)) = 1/6 and 2/11, so the map is A0/6 + 2 A1/11 =
+    [[59, 22], [33, 56]] / 66.
+    Class 1 scores with -g: Grad-CAM's weights are (-1/2, -1/2) and the rectified map is zero; Grad-CAM++ keeps
+    only positive gradients: A0 gets none, A1's 2 gets alpha 4/48 = 1/12, weight 1/6, so the map is A1 / 4 =
+    [[1, 0], [0, 0.25]] after scaling."""
+    net = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), nn.Flatten(), nn.Linear(8, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(2)[:, :, None, None])
+        w0 = torch.tensor([1.0, 0, 0, 1, 0, -2, 4, 0])
+        net[2].weight.copy_(torch.stack([w0, -w0]))
+    x = torch.tensor([[[[1.0, 2], [3, 4]], [[4, 0], [0, 1]]]])
+    cam = grad_cam(net, x, method="gradcam")
+    assert cam.targets.tolist() == [0] and cam.layer == "0"  # logit 0 is 1 + 4 = 5, logit 1 is -5
+    assert torch.allclose(cam.probabilities, torch.softmax(torch.tensor([[5.0, -5.0]]), 1))
+    assert torch.allclose(cam.heatmaps[0], torch.tensor([[2.5, 1], [1.5, 2.5]]) / 2.5)
+    plus = grad_cam(net, x, target=0, method="gradcam++")
+    assert torch.allclose(plus.heatmaps[0], torch.tensor([[59.0, 22], [33, 56]]) / 59)
+    assert torch.equal(grad_cam(net, x, target=1).heatmaps, torch.zeros(1, 2, 2))
+    other = grad_cam(net, x, target=1, method="gradcam++")
+    assert torch.allclose(other.heatmaps[0], torch.tensor([[1.0, 0], [0, 0.25]]))
 
 
 @pytest.mark.parametrize("model", ["toml", "resnet18-cifar", "lenet5"])
