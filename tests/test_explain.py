@@ -20,7 +20,6 @@ from cnnlab.explain.deletion import deletion_check
 from cnnlab.explain.filters import conv_kernels, filter_grid
 from cnnlab.explain.gallery import gradcam_gallery
 from cnnlab.explain.gradcam import conv_layers, find_conv_layer, grad_cam
-from cnnlab.explain.images import grid_size
 from cnnlab.explain.kernels import apply_kernel, filter_lab, get_kernel, read_kernel_file
 from cnnlab.train import RunConfig, train
 from cnnlab.train.setup import prepare
@@ -208,7 +207,7 @@ def test_gradcam_cli_writes_overlays_grid_and_deletion_figures(mnist):
     assert r.returncode == 0, r.stderr
     for i in range(3):
         assert png_size(d / "cams" / f"digit{i}-gradcam.png") == (140, 140)  # 28 x 5
-    assert png_size(d / "cams" / "gradcam-grid.png") == grid_size(3, (140, 140), labels=True)
+    assert png_size(d / "cams" / "gradcam-grid.png") == (292, 324)  # 2x2 tiles of 140 + 16 label, gaps of 4
     assert "at layer conv3" in r.stdout and r.stdout.count("(random ") == 4
     assert "mean deletion AUC over 3 image(s)" in r.stdout
 
@@ -217,10 +216,10 @@ def test_features_and_filters_cli(mnist):
     d = mnist["dir"]
     r = run_cli("features", mnist["run"], d / "digit0.png", "--layer", "relu1", "--out", d / "features.png")
     assert r.returncode == 0, r.stderr
-    assert png_size(d / "features.png") == grid_size(32, (56, 56))  # 32 maps of 28x28, doubled
+    assert png_size(d / "features.png") == (364, 364)  # 32 maps of 28x28, doubled: 6x6 tiles of 56, gaps of 4
     r = run_cli("filters", mnist["run"], "--layer", "conv1", "--out", d / "filters.png")
     assert r.returncode == 0, r.stderr
-    assert "32 kernels of 1x3x3" in r.stdout and png_size(d / "filters.png") == grid_size(32, (33, 33))
+    assert "32 kernels of 1x3x3" in r.stdout and png_size(d / "filters.png") == (226, 226)  # 6x6 tiles of 33
 
 
 def test_filters_of_an_rgb_layer_are_in_colour_and_other_layers_per_channel(tmp_path):
@@ -228,12 +227,12 @@ def test_filters_of_an_rgb_layer_are_in_colour_and_other_layers_per_channel(tmp_
     name, w = conv_kernels(net, None)
     assert name == "conv1" and w.shape == (4, 3, 3, 3)
     colour = filter_grid(w)
-    assert colour.size == grid_size(4, (33, 33))
+    assert colour.size == (78, 78)  # 2x2 tiles of 33, gaps of 4
     tile = np.asarray(colour.crop((4, 4, 37, 37)), dtype=np.int16)
     assert np.abs(tile[..., 0] - tile[..., 1]).max() > 0  # not gray
     _, w2 = conv_kernels(net, "conv2")
-    assert filter_grid(w2, "each").size == grid_size(24, (33, 33), cols=4)
-    assert filter_grid(w2, "mean").size == grid_size(6, (33, 33))
+    assert filter_grid(w2, "each").size == (152, 226)  # 4 columns, 6 rows
+    assert filter_grid(w2, "mean").size == (115, 78)  # 3 columns, 2 rows
     with pytest.raises(CnnlabError, match="'relu1' is not a convolutional layer; conv layers: conv1, conv2"):
         conv_kernels(net, "relu1")
 
@@ -283,15 +282,15 @@ def test_filter_cli_puts_input_gray_and_channels_side_by_side(tmp_path):
     Image.fromarray(rgb.numpy(), "RGB").save(tmp_path / "edge.png")
     r = run_cli("filter", tmp_path / "edge.png", "--kernel", "sobel-x", "--out", tmp_path / "lab.png")
     assert r.returncode == 0, r.stderr
-    assert png_size(tmp_path / "lab.png") == grid_size(5, (240, 160), cols=5, labels=True)  # 60x40 x 4
+    assert png_size(tmp_path / "lab.png") == (1224, 184)  # 5 panels of 60x40 x 4 in a row, a label, gaps of 4
     lab = filter_lab(torch.from_numpy(rgb.numpy()).permute(2, 0, 1), "blur")
-    assert lab.size == grid_size(5, (240, 160), cols=5, labels=True)
+    assert lab.size == (1224, 184)
 
 
 def test_gradcam_gallery_for_the_report(mnist):
     data = gradcam_gallery(mnist["run"], n=4, seed=1)
     with Image.open(io.BytesIO(data)) as im:
-        assert im.format == "PNG" and im.size == grid_size(4, (140, 140), labels=True)
+        assert im.format == "PNG" and im.size == (292, 324)
     assert gradcam_gallery(mnist["run"], n=4, seed=1) == data
 
 
