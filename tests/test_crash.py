@@ -199,3 +199,26 @@ def test_compare_killed_at_any_instant_finishes_identically_when_rerun(tmp_path,
         assert all(torch.equal(got.weights[k], want.weights[k]) for k in want.weights), name
         assert [r["train_loss"] for r in got.metrics] == [r["train_loss"] for r in want.metrics]
         assert not temporaries(tmp_path / "s")
+
+
+def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accuracies(tmp_path, env):
+    """`make demo` killed in its second run (after epoch 5's checkpoint folder, before the manifest names it) picks up
+    where it stopped, leaves the finished first run untouched, and prints README's table: splits, train and test
+    accuracies to the last digit (only the train time may differ)."""
+    from tests.conftest import REPO, snapshot
+
+    out = tmp_path / "demo"
+    killed = cnnlab(["demo", "--out", str(out)], env, failpoint="checkpoint-folder:15")  # 10 epochs, then 5
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    first = snapshot(out / "mnist-cnn")
+    r = cnnlab(["demo", "--out", str(out)], env)
+    assert r.returncode == 0, r.stderr
+    assert snapshot(out / "mnist-cnn") == first
+    assert [row["epoch"] for row in RunDir(out / "lenet5-modern").metrics()] == list(range(1, 11))
+    readme = (REPO / "README.md").read_text()
+    for model in ("mnist-cnn", "lenet5-modern"):
+        printed = next(line.split() for line in r.stdout.splitlines() if line.startswith(model + " "))
+        promised = next(line.split() for line in readme.splitlines() if line.startswith(model + " "))
+        assert printed[:4] + printed[6:] == promised[:4] + promised[6:], (printed, promised)
+    again = cnnlab(["demo", "--out", str(out)], env)
+    assert again.returncode == 0 and again.stdout == r.stdout  # both reused: the same table, train times included
