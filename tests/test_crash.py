@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from cnnlab.rundir import RunDir, open_run
+from cnnlab.rundir.run import TENSORBOARD
 from tests.conftest import SHARED, write_toml
 
 DATA = str(SHARED / "datasets")
@@ -75,6 +76,18 @@ def metrics(run: Path) -> list[dict]:
     return [{k: v for k, v in zip(head, line.split(",")) if k != "seconds"} for line in text[1:]]
 
 
+def tensorboard_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """The loss and accuracy curves as TensorBoard shows them: points an interrupted attempt logged after its last
+    checkpoint are purged by the resumed attempt's marker, so each epoch appears once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / TENSORBOARD), purge_orphaned_data=True)
+    events.Reload()
+    tags = [t for t in events.Tags()["scalars"] if t.startswith(("loss/", "accuracy/"))]
+    assert tags, "no TensorBoard curves"
+    return {t: [(e.step, round(e.value, 6)) for e in events.Scalars(t)] for t in tags}
+
+
 def assert_same_run(run: Path, reference: Path) -> None:
     for which in ("last", "best"):
         got, want = open_run(run, which), open_run(reference, which)
@@ -89,6 +102,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
         b["best_epoch"],
         b["epochs_run"],
     )
+    assert tensorboard_curves(run) == tensorboard_curves(reference)
     assert not temporaries(run), temporaries(run)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
         p.name for p in (reference / "checkpoints").iterdir()
