@@ -26,6 +26,7 @@ from pathlib import Path
 from cnnlab.analysis.summary import LayerRow, ModelSummary
 from cnnlab.analysis.working import WorkingError, evaluate, split_working
 from cnnlab.errors import CnnlabError, ShapeError
+from cnnlab.resources import resolve
 
 __all__ = [
     "CellResult",
@@ -266,8 +267,8 @@ def _plain(text: str) -> str:
 
 def read_table(path: str | Path) -> Table:
     """The first markdown pipe table in a file, a Keras `model.summary()` printout, or a CSV file (by extension,
-    else sniffed)."""
-    p = Path(path)
+    else sniffed); `path` may be table:NAME for a shipped one."""
+    p = resolve(path, "table")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
