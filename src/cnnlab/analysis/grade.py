@@ -4,8 +4,8 @@ Students compute output shapes, activation sizes, parameter counts, connections 
 checks every cell of their table (and the working in it, "5*5*6+6 = 156") and explains each wrong one with the
 formula that gives the right value::
 
-    table = read_table("examples/tables/lenet-like-published.md")
-    result = grade(table, summarize("examples/nets/lenet-like.toml"))
+    table = read_table("table:lenet-like-published")
+    result = grade(table, summarize("net:lenet-like"))
     print(result.render())          # one line per wrong cell, then "N of M cells right"
 
 `check` does both and also grades a table of a model that cannot run up to the layer that cannot exist.
