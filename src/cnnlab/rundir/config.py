@@ -146,7 +146,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> RunConfig:
         values = {k.replace("-", "_"): v for k, v in values.items()}
-        check_keys(values, [f.name for f in fields(cls)], source, "setting")
+        check_keys(values, SETTINGS, source, "setting", SETTINGS_LISTING)
         return cls(**values)
 
     @classmethod
@@ -166,8 +166,12 @@ class RunConfig:
     RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")
 
 
+SETTINGS = tuple(f.name for f in fields(RunConfig))  # an experiment file's keys
+SETTINGS_LISTING = "settings are the flags of `cnnlab train --help`"
+
+
 def read_experiment(path: str | Path) -> dict[str, Any]:
     """An experiment file's settings (a path, or recipe:NAME), keys spelt with underscores, unknown keys refused."""
     values = {k.replace("-", "_"): v for k, v in read_toml(resolve(path, "recipe"), "experiment file").items()}
-    check_keys(values, [f.name for f in fields(RunConfig)], str(path), "setting")
+    check_keys(values, SETTINGS, str(path), "setting", SETTINGS_LISTING)
     return values
