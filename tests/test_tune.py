@@ -96,7 +96,7 @@ def trials_by_state(study_dir: Path) -> dict[TrialState, list[int]]:
 
 
 def test_example_space_samples_per_layer_parameters_only_for_sampled_layers() -> None:
-    space = load_space(EXAMPLES / "tune-mnist-cnn.toml")
+    space = load_space(EXAMPLES / "spaces" / "mnist-cnn.toml")
     fixed = {
         "conv_layers": 2,
         "filters_0": 32,
@@ -126,7 +126,7 @@ def test_example_space_samples_per_layer_parameters_only_for_sampled_layers() ->
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_samples_the_conditional_space(sampler: str) -> None:
-    space = load_space(EXAMPLES / "tune-mnist-cnn.toml")
+    space = load_space(EXAMPLES / "spaces" / "mnist-cnn.toml")
     study = optuna.create_study(direction="maximize", sampler=make_sampler(sampler, seed=0, trials=6))
     for _ in range(4):
         trial = study.ask()
@@ -160,7 +160,7 @@ def test_median_pruner_stops_a_trial_below_the_median_after_its_warm_up_epoch() 
 
 
 def test_template_that_pools_to_nothing_is_refused_when_loaded(tmp_path: Path) -> None:
-    text = (EXAMPLES / "tune-mnist-cnn.toml").read_text().replace("input = [1, 32, 32]", "input = [1, 28, 28]")
+    text = (EXAMPLES / "spaces" / "mnist-cnn.toml").read_text().replace("input = [1, 32, 32]", "input = [1, 28, 28]")
     with pytest.raises(CnnlabError, match="fails for conv_layers=5.*empty"):
         load_space(write_toml(tmp_path / "s.toml", text))
 

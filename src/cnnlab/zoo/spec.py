@@ -32,7 +32,8 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.memory import FLOAT_BYTES, require_memory
-from cnnlab.tomlfile import read_toml
+from cnnlab.resources import resolve, stem
+from cnnlab.tomlfile import check_keys, read_toml
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -56,6 +57,7 @@ ALIASES = {
     "leakyrelu": "leaky-relu",
     "localresponsenorm": "lrn",
 }
+NETWORK_KEYS = ("name", "input", "num_classes", "layers")  # a network file's top-level keys; any other is refused
 MAX_NESTING = 32  # residual blocks inside residual blocks; far deeper ones exhaust Python's recursion limit
 SHORT = {
     "conv": "conv",
@@ -330,9 +332,10 @@ def _fmt(shape: tuple[int, ...]) -> str:
 
 
 def load_spec(path: str | Path) -> dict:
-    """Read and minimally validate a TOML network file."""
-    p = Path(path)
+    """Read and minimally validate a TOML network file (a path, or net:NAME for a shipped one)."""
+    p = resolve(path, "net")
     spec = read_toml(p, "network file", "give a zoo model name (`cnnlab models`) or a path to a .toml file")
+    check_keys(spec, NETWORK_KEYS, str(p))
     if "layers" not in spec:
         raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
     if spec["layers"] == []:
@@ -370,5 +373,5 @@ def build_from_toml(path: str | Path, num_classes: int | None = None, in_channel
         )
     model, _ = _build(spec, source, tuple(inp), classes)
     model.input_size = tuple(inp)
-    model.model_name = str(spec.get("name", Path(path).stem))
+    model.model_name = str(spec.get("name", stem(path)))
     return model
