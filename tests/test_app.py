@@ -19,6 +19,7 @@ from PIL import Image
 
 from cnnlab.app import NEEDS_GRADIO, explain_image
 from cnnlab.app.image import drawing
+from cnnlab.app.serve import where
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import load_run
@@ -130,12 +131,21 @@ def test_bad_input_to_app_is_one_line_and_exit_2(mnist, capsys, tmp_path):
         )
     for args, message in [
         (["--port", "0"], "--port must be 1..65535, got 0"),
-        (["--host", "256.0.0.1"], "cannot listen on 256.0.0.1 port"),
+        (["--host", "192.0.2.1"], "cannot listen on 192.0.2.1 port"),  # TEST-NET-1: not this machine
         (["--top", "0", "--port", free_port()], "--top must be at least 1, got 0"),
     ]:
         status, out, err = cli_line(capsys, "app", mnist["run"], *args)
         assert status == 2 and not out and message in err and "\n" not in err, err
     assert snapshot(unfinished, mnist["run"]) == before
+
+
+def test_the_app_says_who_can_reach_it():
+    assert (
+        where("127.0.0.1", 7860) == "http://127.0.0.1:7860 (localhost only; --host 0.0.0.0 to share it on the network)"
+    )
+    assert where("::1", 80).startswith("http://[::1]:80 (localhost only;")
+    assert where("0.0.0.0", 8000).startswith("http://0.0.0.0:8000 (every network interface: anyone who can reach")
+    assert where("10.1.2.3", 8000) == "http://10.1.2.3:8000 (reachable from the network at 10.1.2.3)"
 
 
 def test_without_gradio_the_app_names_the_extra_and_the_rest_works(mnist):
@@ -181,7 +191,7 @@ def server(mnist, tmp_path):
 def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
     from playwright.sync_api import sync_playwright
 
-    not_image = tmp_path / "notes.png"
+    not_image = tmp_path / "not_an_image.png"
     not_image.write_text("this is not an image")
     digit = mnist["digits"][1]
     status, printed, _ = cli_line(capsys, "predict", mnist["run"], digit)
@@ -229,7 +239,7 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
         page.locator("#upload input[type=file]").set_input_files(str(not_image))
         page.wait_for_function("document.querySelector('#message').innerText.includes('Error')", timeout=60_000)
         assert message.inner_text().strip() == (
-            "Error: notes.png is not a readable image (UnidentifiedImageError); give a PNG or JPEG file"
+            "Error: not_an_image.png is not a readable image (UnidentifiedImageError); give a PNG or JPEG file"
         )
         assert top.input_value() == ""
 

@@ -4,6 +4,7 @@ upload shows one line above the results and the page keeps answering."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def _respond(explain: Callable[[], ImageExplanation], hide: str = "") -> tuple[A
         e = explain()
     except CnnlabError as err:
         message = str(err).replace(hide, Path(hide).name) if hide else str(err)
-        return f"**Error:** {message}", "", None, *(gr.Image(None, label=text) for text in PICTURES)
+        return f"<p><b>Error:</b> {html.escape(message)}</p>", "", None, *(gr.Image(None, label=t) for t in PICTURES)
     return (
         "",
         format_top(e.top),
@@ -78,7 +79,7 @@ def build_page(run: LoadedRun, topk: int = 3) -> gr.Blocks:
                         )
                         classify = gr.Button("Classify the drawing", variant="primary", elem_id="classify")
             with gr.Column():
-                message = gr.Markdown(elem_id="message")
+                message = gr.HTML(elem_id="message")  # a file name is text, never markup
                 line = gr.Textbox(label=f"top {topk}, as cnnlab predict prints them", interactive=False, elem_id="top")
                 label = gr.Label(num_top_classes=topk, label="probabilities", elem_id="probabilities")
                 with gr.Row():

@@ -12,15 +12,16 @@ from pathlib import Path
 from cnnlab.app import build, page_module
 from cnnlab.errors import CnnlabError
 
-LOCAL_NAMES = ("localhost",)
 
-
-def is_local(host: str) -> bool:
-    """Whether `host` is a loopback address (reachable from this machine only)."""
+def reach(host: str) -> str:
+    """Who can reach a server bound to `host`: "local" (loopback), "all" (every interface) or "network"."""
+    if host == "localhost":
+        return "local"
     try:
-        return host in LOCAL_NAMES or ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return "network"
+    return "local" if address.is_loopback else "all" if address.is_unspecified else "network"
 
 
 def check_port(host: str, port: int) -> None:
@@ -44,9 +45,16 @@ def check_port(host: str, port: int) -> None:
 
 def where(host: str, port: int) -> str:
     """The address to open, and who can reach it."""
-    if is_local(host):
-        return f"http://{host}:{port} (localhost only; --host 0.0.0.0 to share it on the network)"
-    return f"http://{host}:{port} (reachable from the network on {host}; on this machine: http://127.0.0.1:{port})"
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    who = reach(host)
+    if who == "local":
+        return f"{url} (localhost only; --host 0.0.0.0 to share it on the network)"
+    if who == "all":
+        return (
+            f"{url} (every network interface: anyone who can reach this machine can use it; "
+            f"here: http://127.0.0.1:{port})"
+        )
+    return f"{url} (reachable from the network at {host})"
 
 
 def serve(
@@ -57,15 +65,18 @@ def serve(
     page_module()  # no gradio: say so before loading anything
     check_port(host, port)
     page = build(run, topk)
-    page.launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        ssr_mode=False,
-        mcp_server=False,
-        pwa=False,
-        quiet=True,
-        prevent_thread_lock=True,
-    )
+    try:
+        page.launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            ssr_mode=False,
+            mcp_server=False,
+            pwa=False,
+            quiet=True,
+            prevent_thread_lock=True,
+        )
+    except OSError as e:  # the port was taken between the check and the launch
+        raise CnnlabError(f"cannot serve on {host} port {port} ({e}); choose another --port") from None
     announce(f"serving {run} at {where(host, port)}; Ctrl+C stops it")
     page.block_thread()
