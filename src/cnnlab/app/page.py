@@ -19,6 +19,7 @@ from cnnlab.train.inference import LoadedRun, format_top
 
 CANVAS = (280, 280)  # ten times MNIST's side: room to draw, shrunk to the input shape as any larger image is
 BRUSH_RADIUS = 10  # strokes about as thick, relative to the canvas, as MNIST's pen
+FORGET = (3600, 3600)  # uploads and pictures leave gradio's cache after an hour (checked hourly), and at a restart
 PICTURES = ("the image as the model sees it", "Grad-CAM of the top class", "feature maps of the first conv layer")
 
 
@@ -56,7 +57,7 @@ def build_page(run: LoadedRun, topk: int = 3) -> gr.Blocks:
     if topk < 1:
         raise CnnlabError(f"--top must be at least 1, got {topk}")
     find_conv_layer(run.model, None)
-    with gr.Blocks(title=f"cnnlab: {run.run.path.name}", analytics_enabled=False) as page:
+    with gr.Blocks(title=f"cnnlab: {run.run.path.name}", analytics_enabled=False, delete_cache=FORGET) as page:
         gr.Markdown(_intro(run, topk))
         with gr.Row():
             with gr.Column():
