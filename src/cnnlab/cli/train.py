@@ -49,12 +49,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from cnnlab.train.inference import predict
+    from cnnlab.train.inference import format_top, predict
 
     if args.top < 1:
         raise CnnlabError(f"--top must be at least 1, got {args.top}")
     for r in predict(args.run, args.images, args.top, tta=args.tta):
-        print(r["image"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]))
+        print(f"{r['image']}: {format_top(r['top'])}")
     return 0
 
 
