@@ -141,7 +141,9 @@ def labelled_folder(root: Path, digits, count: int, lines: list[str] | None = No
     for i in range(count):
         (root / "img" / f"{i}.png").write_bytes(png(x[i]))
     if lines is None:
-        lines = ["filename,label,split"] + [f"img/{i}.png,{y[i]},{'test' if i % 4 == 3 else 'train'}" for i in range(count)]
+        lines = ["filename,label,split"] + [
+            f"img/{i}.png,{y[i]},{'test' if i % 4 == 3 else 'train'}" for i in range(count)
+        ]
     (root / name).write_text("\n".join(lines) + "\n")
     return root
 
@@ -175,7 +177,10 @@ def test_labels_file_folder_trains_through_the_cli(tmp_path: Path, digits, capsy
 @pytest.mark.parametrize(
     "lines, expected",
     [
-        (["img/0.png,5", "img/404.png,3", "img/1.png,0", "gone.png,1"], "names 2 image(s) not in the folder, the first "),
+        (
+            ["img/0.png,5", "img/404.png,3", "img/1.png,0", "gone.png,1"],
+            "names 2 image(s) not in the folder, the first ",
+        ),
         (["img/0.png,5,valid", "img/1.png,0"], "line 1: split must be train or test, got 'valid'"),
         (["img/0.png,5", "img/1.png"], "line 2: expected 'filename,label' or 'filename,label,split'"),
         (["img/0.png,5", "img/1.png,5"], "has only one class (5)"),

@@ -140,7 +140,9 @@ def _decode(name: str, root: Path, cache_dir: Path, download: bool, size: int | 
         )
     source = STANDARD[name]
     if size is not None and source.format != "flowers17":
-        raise CnnlabError(f"size= applies to folder: datasets only, and to flowers17; use Dataset.adapt() to resize {name}")
+        raise CnnlabError(
+            f"size= applies to folder: datasets only, and to flowers17; use Dataset.adapt() to resize {name}"
+        )
     if source.format == "sklearn-digits":
         return read_sklearn_digits()
     paths = fetch(source, root, download)
