@@ -27,7 +27,7 @@ from cnnlab.cli import main
 from cnnlab.data import load_dataset
 from cnnlab.data.sources import MIRROR_ENV, STANDARD, RemoteFile, fetch
 from cnnlab.rundir import open_run
-from tests.conftest import shared_dataset, snapshot
+from tests.conftest import EXAMPLES, shared_dataset, snapshot
 from tests.test_bad_input import assert_one_line_error, run_main
 
 FLOWERS = 17 * 80
@@ -200,3 +200,22 @@ def test_bad_labels_files_are_one_line_errors(
     if "missing" in expected or "not in the folder" in expected:
         assert "'img/404.png' (line 2): add the images or remove their lines" in err
     assert snapshot(folder) == before and not (tmp_path / "run").exists()
+
+
+# --- the study ---------------------------------------------------------------------------------------------------------
+
+
+def test_flowers_study_runs_the_materials_failures_first_and_takes_a_stand_in_dataset(tmp_path: Path) -> None:
+    from cnnlab.study import load_study
+
+    path = EXAMPLES / "studies" / "flowers.toml"
+    runs = {r.name: r.config for r in load_study(path).runs}
+    assert {c.data for c in runs.values()} == {"flowers17"}
+    failed = [runs["vgg16-raw-lr1e-2"], runs["alexnet-raw-lr1e-2"]]  # the material's: raw pixels, a high lr
+    assert all(c.pixels == "raw" and not c.normalize and c.lr == 0.01 and c.init_from is None for c in failed)
+    assert runs["vgg16_bn-norm-lr1e-3"].normalize and runs["vgg16-imagenet-features"].freeze == "features"
+    stand_in = load_study(path, {"data": "digits", "limit": 50})
+    assert {(r.config.data, r.config.limit) for r in stand_in.runs} == {("digits", 50)}
+    argv = ["compare", str(path), "--data", "digits", "--limit", "50", "--out", str(tmp_path / "study")]
+    assert main([*argv, "--dry-run"]) == 0 and not (tmp_path / "study").exists()
+    assert "NOT YET MEASURED on Flowers17" in load_study(path).expected

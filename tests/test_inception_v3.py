@@ -1,0 +1,106 @@
+"""Inception v3 beyond its layout (tested in test_zoo_torchvision): aux heads in training, torchvision's ImageNet
+weights through --init-from (a locally made checkpoint under the canonical file name, no network)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from cnnlab.cli import main
+from cnnlab.rundir import open_run
+from cnnlab.train import RunConfig, train
+from cnnlab.train.optim import training_loss
+from cnnlab.transfer import resolve_source
+from cnnlab.zoo import create_model
+from cnnlab.zoo.googlenet import GoogLeNetOutputs
+from cnnlab.zoo.inception_v3 import InceptionOutputs
+
+WEIGHTS = "torchvision:Inception_V3_Weights.IMAGENET1K_V1"
+
+
+def test_aux_losses_are_added_with_each_models_weight() -> None:
+    """Each model says how much its aux heads count; only the weight is read from it, so meta-device models do."""
+    ce = nn.CrossEntropyLoss()
+    with torch.device("meta"):
+        googlenet = create_model("googlenet", num_classes=10, aux_logits=True)
+        inception = create_model("inception_v3", num_classes=10, aux_logits=True)
+    torch.manual_seed(0)
+    main_logits, aux1, aux2, y = torch.randn(4, 10), torch.randn(4, 10), torch.randn(4, 10), torch.randint(0, 10, (4,))
+    out = GoogLeNetOutputs(main_logits, aux2, aux1)
+    loss, logits = training_loss(googlenet, ce, out, y)
+    assert logits is main_logits
+    assert torch.allclose(loss, ce(main_logits, y) + 0.3 * (ce(aux1, y) + ce(aux2, y)))  # Szegedy et al. 2014
+    loss, _ = training_loss(inception, ce, InceptionOutputs(main_logits, aux1), y)
+    assert torch.allclose(loss, ce(main_logits, y) + 0.4 * ce(aux1, y))
+    assert torch.equal(training_loss(inception, ce, main_logits, y)[0], ce(main_logits, y))  # eval-style output
+
+
+def test_a_model_with_aux_heads_trains_through_the_cli(tmp_path, capsys) -> None:
+    """Before #15 the engine took every output for logits, and a model with aux heads crashed in its first step."""
+    argv = ["train", "--model", "googlenet", "--option", "aux_logits=true", "--data", "digits", "--input", "3,32,32"]
+    argv += ["--limit", "20", "--epochs", "1", "--batch-size", "10", "--no-progress", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    run = open_run(tmp_path / "run")
+    assert any(k.startswith("aux1.") for k in run.weights) and run.summary["test_accuracy"] is not None
+
+
+@pytest.fixture
+def inception_weights(tmp_path, monkeypatch):
+    """A torch hub cache holding a torchvision-format Inception v3 checkpoint (aux head included, as the real one)
+    under its canonical file name, with non-trivial BN statistics."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CNNLAB_OFFLINE", "1")
+    resolve_source.cache_clear()
+    torch.manual_seed(3)
+    tv = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    for m in tv.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "torch" / "hub" / "checkpoints" / "inception_v3_google-0cc3c7bd.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(tv.state_dict(), path)
+    yield tv
+    resolve_source.cache_clear()
+
+
+def test_torchvision_inception_weights_load_with_their_input_scaling(tmp_path, inception_weights) -> None:
+    source = resolve_source(WEIGHTS)
+    assert source.model == "inception_v3" and source.input_shape == [3, 299, 299]
+    # torchvision feeds these weights ImageNet-normalised pixels through transform_input=True; cnnlab normalises with
+    # 0.5 / 0.5 instead: the same numbers reach the first conv, so the outputs agree.
+    assert source.mean == [0.5, 0.5, 0.5] and source.std == [0.5, 0.5, 0.5]
+    tv = inception_weights.eval()
+    tv.transform_input = True
+    pixels = torch.rand(2, 3, 75, 75)
+    imagenet = torchvision.transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    with torch.device("meta"):
+        ours = create_model("inception_v3", aux_logits=True)
+    ours.load_state_dict(source.state_dict(), strict=True, assign=True)
+    with torch.no_grad():
+        expected, got = tv(imagenet(pixels)), ours.eval()((pixels - 0.5) / 0.5)
+    assert (got - expected).abs().max().item() <= 1e-4
+
+    s = train(
+        RunConfig(
+            model="inception_v3",
+            data="digits",
+            init_from=WEIGHTS,
+            freeze="features",
+            input=[3, 75, 75],
+            limit=20,
+            epochs=1,
+            batch_size=20,
+        ),
+        tmp_path / "run",
+        log=lambda _: None,
+    )
+    assert s["transfer"]["replaced"] == ["fc.bias", "fc.weight"]
+    assert s["trainable_params"] == 2048 * 10 + 10  # only the new head; the checkpoint's aux head is not used
+    last = open_run(tmp_path / "run", "last")
+    state = inception_weights.state_dict()
+    for k in ("Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.bn.running_var", "Mixed_6e.branch7x7dbl_5.bn.bias"):
+        assert torch.equal(last.weights[k], state[k]), k
+    assert last.meta["mean"] == [0.5, 0.5, 0.5]
