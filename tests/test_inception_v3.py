@@ -8,6 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
+from cnnlab.analysis import summarize
 from cnnlab.cli import main
 from cnnlab.rundir import open_run
 from cnnlab.train import RunConfig, train
@@ -18,6 +19,18 @@ from cnnlab.zoo.googlenet import GoogLeNetOutputs
 from cnnlab.zoo.inception_v3 import InceptionOutputs
 
 WEIGHTS = "torchvision:Inception_V3_Weights.IMAGENET1K_V1"
+
+
+def test_summary_counts_match_torchvisions_published_figures() -> None:
+    """What `cnnlab summary inception_v3` prints: the default 299x299 input, 5.71 G MACs (torchvision's `_ops` for
+    these weights, in its GFLOPS that count one multiply-add once), 27,161,264 parameters with the aux head."""
+    meta = torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.meta
+    s = summarize("inception_v3")
+    assert s.input_shape == (3, 299, 299) and s.output_shape == (1000,)
+    assert s.macs == 5_713_216_096 and abs(s.macs / 1e9 - meta["_ops"]) / meta["_ops"] < 0.001
+    assert s.params == 23_834_568
+    with_aux = summarize("inception_v3", options={"aux_logits": True})
+    assert with_aux.params == meta["num_params"] == 27_161_264 and with_aux.macs == s.macs  # the head runs in training
 
 
 def test_aux_losses_are_added_with_each_models_weight() -> None:
