@@ -10,6 +10,7 @@ from torch import nn
 
 from cnnlab.analysis import summarize
 from cnnlab.cli import main
+from cnnlab.errors import CnnlabError
 from cnnlab.rundir import open_run
 from cnnlab.train import RunConfig, train
 from cnnlab.train.optim import training_loss
@@ -48,6 +49,17 @@ def test_aux_losses_are_added_with_each_models_weight() -> None:
     loss, _ = training_loss(inception, ce, InceptionOutputs(main_logits, aux1), y)
     assert torch.allclose(loss, ce(main_logits, y) + 0.4 * ce(aux1, y))
     assert torch.equal(training_loss(inception, ce, main_logits, y)[0], ce(main_logits, y))  # eval-style output
+
+
+def test_aux_head_refuses_a_grid_too_small_for_it_in_one_line() -> None:
+    """torchvision's head would fail deep in avg_pool2d; ours says which input it needs (eval mode needs no head)."""
+    with torch.device("meta"):
+        model = create_model("inception_v3", num_classes=10, aux_logits=True)
+        assert model.eval()(torch.empty(2, 3, 75, 75)).shape == (2, 10)
+        with pytest.raises(CnnlabError, match=r"at least 17x17, got 3x3: train it on 299x299 inputs") as e:
+            model.train()(torch.empty(2, 3, 75, 75))
+        assert "\n" not in str(e.value)
+        assert model.train()(torch.empty(2, 3, 299, 299)).aux_logits.shape == (2, 10)
 
 
 def test_a_model_with_aux_heads_trains_through_the_cli(tmp_path, capsys) -> None:

@@ -138,7 +138,7 @@ def _list_labelled(tree: FileTree, labels_file: str) -> tuple[list[str], dict[st
         if len(fields) not in (2, 3) or not all(fields):
             raise CnnlabError(
                 f"{where} line {number}: expected 'filename,label' or 'filename,label,split', got {text[:80]!r}; "
-                "fix the line"
+                "fix the line (a labels file at a folder's top gives each image's label: rename it if it is not one)"
             )
         split = fields[2].lower() if len(fields) == 3 else "train"
         if split not in _SPLIT_WORDS:

@@ -20,12 +20,14 @@ from collections import namedtuple
 import torch
 from torch import nn
 
+from cnnlab.errors import CnnlabError
 from cnnlab.zoo.blocks import BasicConv2d
 from cnnlab.zoo.registry import register_model
 
 InceptionOutputs = namedtuple("InceptionOutputs", ["logits", "aux_logits"])
 """What a model with `aux_logits=True` returns in train mode, in torchvision's field order."""
 
+AUX_MIN_GRID = 17  # the aux head's 5/3 average pool then 5x5 conv need 17x17 (299x299 inputs): smaller is refused
 AUX_WEIGHT = 0.4
 """Weight of the aux head's loss in training, as in PyTorch's Inception v3 fine-tuning recipe (loss + 0.4 * aux)."""
 
@@ -240,7 +242,15 @@ class Inception3(nn.Module):
             x = layer(x)
         for layer in (self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e):
             x = layer(x)
-        aux = self.AuxLogits(x) if self.AuxLogits is not None and self.training else None
+        aux = None
+        if self.AuxLogits is not None and self.training:
+            if min(x.shape[-2:]) < AUX_MIN_GRID:
+                raise CnnlabError(
+                    f"inception_v3's aux head needs Mixed_6e's grid to be at least {AUX_MIN_GRID}x{AUX_MIN_GRID}, "
+                    f"got {x.shape[-2]}x{x.shape[-1]}: train it on 299x299 inputs (--input 3,299,299) or without "
+                    "aux_logits"
+                )
+            aux = self.AuxLogits(x)
         for layer in (self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
             x = layer(x)
         x = torch.flatten(self.avgpool(x), 1)
