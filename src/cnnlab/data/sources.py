@@ -124,7 +124,7 @@ STANDARD: dict[str, StandardSource] = {
             ("cifar100", "."),
         ),
         StandardSource(
-            "flowers17",  # md5 as published with the dataset loaders that use this archive (e.g. TensorFlow's)
+            "flowers17",  # the md5 that several independent loaders of this archive publish (they agree)
             "flowers17",
             (_mirrored("17flowers.tgz", _OXFORD_FLOWERS, "md5:b59a65d8d1a99cd66944d474e1289eab"),),
             ("flowers17", "."),
