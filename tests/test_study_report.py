@@ -173,6 +173,7 @@ def test_every_shipped_study_plans(tmp_path):
         "batchnorm": 2,
         "vgg-mnist-transfer": 4,
         "resnet-plain-cifar": 4,
+        "flowers": 8,
     }
     for name, count in expected.items():
         study = load_study(STUDIES / f"{name}.toml", {"data_dir": DATA})

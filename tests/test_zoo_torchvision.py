@@ -1,4 +1,4 @@
-"""The AlexNet, VGG, GoogLeNet and ResNet families against torchvision: parameter counts, state-dict keys, outputs.
+"""The AlexNet, VGG, GoogLeNet, Inception v3 and ResNet families against torchvision: parameter counts, state-dict keys, outputs.
 
 Big models are built on the meta device where only shapes matter; numeric checks use small inputs.
 """
@@ -14,7 +14,7 @@ from torch import nn
 
 from cnnlab.zoo import create_model, list_models, model_info
 
-FAMILIES = ("alexnet", "vgg", "googlenet", "resnet")
+FAMILIES = ("alexnet", "vgg", "googlenet", "inception_v3", "resnet")
 OUR_MODELS = [name for name in list_models() if model_info(name).family in FAMILIES]
 
 tvm = torchvision.models
@@ -30,6 +30,11 @@ TV_TWINS: dict[str, tuple[dict, Callable[..., nn.Module]]] = {
     "googlenet+aux": (
         {"aux_logits": True},
         lambda **kw: tvm.googlenet(weights=None, aux_logits=True, init_weights=True, **kw),
+    ),
+    "inception_v3": ({}, lambda **kw: tvm.inception_v3(weights=None, aux_logits=False, init_weights=False, **kw)),
+    "inception_v3+aux": (
+        {"aux_logits": True},
+        lambda **kw: tvm.inception_v3(weights=None, aux_logits=True, init_weights=False, **kw),
     ),
 }
 
@@ -54,6 +59,7 @@ def theirs(key: str, **kwargs) -> nn.Module:
         ("alexnet-tv", 61_100_840),
         ("vgg16", 138_357_544),
         ("googlenet", 6_624_904),
+        ("inception_v3", 23_834_568),
         ("resnet18", 11_689_512),
         ("resnet50", 25_557_032),
     ],
@@ -119,6 +125,44 @@ def test_googlenet_aux_heads_match_torchvision_in_train_mode() -> None:
         assert mine.eval()(x).shape == (2, 10)  # eval mode: logits only
 
 
+def test_inception_v3_matches_torchvision_in_eval_and_train_mode() -> None:
+    """Eval mode at 75x75 (the smallest input the network takes), train mode with the aux head at the paper's
+    299x299, where the head sees Mixed_6e's 17x17 grid (5x5 after its 5/3 pool); two images because train-mode batch
+    norm needs more than one value per channel after the head's 5x5 conv. Ours is built on the meta device and
+    takes torchvision's tensors (assign=True): its truncated-normal init of 27 M weights would only cost time."""
+    torch.manual_seed(0)
+    tv = theirs("inception_v3+aux", num_classes=10).eval()
+    for m in tv.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    with torch.device("meta"):
+        mine = ours("inception_v3+aux", num_classes=10)
+    assert mine.input_size == (3, 299, 299)
+    mine.load_state_dict({k: v.clone() for k, v in tv.state_dict().items()}, strict=True, assign=True)
+    assert n_params(mine) == n_params(tv)
+    x = torch.randn(2, 3, 75, 75)
+    with torch.no_grad():
+        expected, got = tv(x), mine.eval()(x)
+        assert expected.abs().max().item() > 1e-3
+        assert (got - expected).abs().max().item() <= 1e-5
+        x = torch.randn(2, 3, 299, 299)
+        torch.manual_seed(1)  # the same dropout mask for both (the aux head has no dropout)
+        expected = tv.train()(x)
+        torch.manual_seed(1)
+        got = mine.train()(x)
+    assert got._fields == ("logits", "aux_logits")
+    for a, b in zip(got, expected):
+        assert a.shape == (2, 10)
+        assert (a - b).abs().max().item() <= 1e-4
+
+
+def test_inception_v3_parameter_count_with_aux_head() -> None:
+    with torch.device("meta"):
+        model = create_model("inception_v3", aux_logits=True)
+    assert n_params(model) == 27_161_264  # torchvision's figure for Inception_V3_Weights, aux head included
+
+
 def test_cifar_variants_keep_trunk_keys() -> None:
     with torch.device("meta"):
         resnet, resnet_cifar = create_model("resnet50"), create_model("resnet50-cifar")
@@ -131,7 +175,7 @@ def test_cifar_variants_keep_trunk_keys() -> None:
 
 
 def test_families_are_all_registered() -> None:
-    expected = {"alexnet", "alexnet-tv", "googlenet"}
+    expected = {"alexnet", "alexnet-tv", "googlenet", "inception_v3"}
     for base in ("vgg11", "vgg13", "vgg16", "vgg19"):
         expected |= {base, f"{base}_bn", f"{base}-cifar", f"{base}_bn-cifar"}
     expected |= {"vgg11-lrn", "vgg11-lrn-cifar", "vgg16c", "vgg16c-cifar"}  # the paper's A-LRN and C

@@ -14,7 +14,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from cnnlab.study.outputs import write_outputs
     from cnnlab.study.runner import describe
 
-    study = load_study(args.study, {"data_dir": args.data_dir, "limit": args.limit, "epochs": args.epochs})
+    overrides = {"data_dir": args.data_dir, "data": args.data, "limit": args.limit, "epochs": args.epochs}
+    study = load_study(args.study, overrides)
     out = out_path(args.out or f"runs/studies/{stem(args.study)}", "--out", folder=True)
     if args.dry_run:
         for row in describe(study, out):
@@ -57,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("study", help="study TOML (see examples/studies/)")
     c.add_argument("--out", help="study directory (default runs/studies/STUDY)")
     c.add_argument("--data-dir", help="data root for every run (also fills {data_dir} in the study)")
+    c.add_argument("--data", help="dataset for every run, replacing the study's (a stand-in; say so with the numbers)")
     c.add_argument("--limit", type=int, help="images per split for every run, for a quick look")
     c.add_argument("--epochs", type=int, help="epochs for every run")
     c.add_argument("--gradcam", type=_images, default=8, help="Grad-CAM images per run in the report (0: none)")

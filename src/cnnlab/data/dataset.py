@@ -14,7 +14,7 @@ import torch
 from cnnlab.data.adapt import adapt
 from cnnlab.data.cache import cached
 from cnnlab.data.formats import Decoded, read_cifar, read_idx_dataset, read_sklearn_digits
-from cnnlab.data.imagefolder import read_image_folder
+from cnnlab.data.imagefolder import read_flowers17, read_image_folder
 from cnnlab.data.sources import STANDARD, data_root, fetch, read_tree, refuse_link_loops
 from cnnlab.data.splits import limit_indices, stratified_split
 from cnnlab.data.tasks import Task, get_task, list_tasks
@@ -138,12 +138,17 @@ def _decode(name: str, root: Path, cache_dir: Path, download: bool, size: int | 
         return cached(
             cache_dir, f"folder-{path.name}", [path], {"size": hw}, lambda: read_image_folder(read_tree(path), hw)
         )
-    if size is not None:
-        raise CnnlabError(f"size= applies to folder: datasets only; use Dataset.adapt() to resize {name}")
     source = STANDARD[name]
+    if size is not None and source.format != "flowers17":
+        raise CnnlabError(
+            f"size= applies to folder: datasets only, and to flowers17; use Dataset.adapt() to resize {name}"
+        )
     if source.format == "sklearn-digits":
         return read_sklearn_digits()
     paths = fetch(source, root, download)
+    if source.format == "flowers17":
+        hw = None if size is None else _image_size(size)
+        return cached(cache_dir, name, paths, {"size": hw}, lambda: read_flowers17(read_tree(paths[0]), hw))
     if source.format == "idx":
         return cached(cache_dir, name, paths, {}, lambda: read_idx_dataset(*paths, classes=list(source.classes)))
     return cached(cache_dir, name, paths, {}, lambda: read_cifar(paths[0], source.format))
@@ -160,12 +165,13 @@ def load_dataset(
     seed: int = 0,
     size: int | tuple[int, int] | None = None,
 ) -> Dataset:
-    """Load 'mnist', 'fashion-mnist', 'cifar10', 'cifar100', 'digits', a task like 'mnist:parity', or 'folder:PATH'.
+    """Load 'mnist', 'fashion-mnist', 'cifar10', 'cifar100', 'flowers17', 'digits', a task like 'mnist:parity', or
+    'folder:PATH' (class subfolders, or images with a labels.csv / labels.txt).
 
     Files are found (or downloaded) under the data root (see `data_root`); decoded arrays are cached in
     `cache_dir` (default <root>/cache). `val` splits a stratified validation set off train (fraction or count);
     `limit` keeps at most that many samples per split (stratified); both are seeded by `seed`. `size` (H, W)
-    resizes a folder dataset's images (default: their most common size).
+    resizes a folder dataset's images (default: their most common size) or flowers17's (default 224x224).
     """
     root = data_root(data_dir)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache(root)

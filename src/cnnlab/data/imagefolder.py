@@ -1,4 +1,6 @@
-"""Decode an image-folder dataset (one subfolder per class, optional train/ and test/) to uint8 arrays.
+"""Decode an image-folder dataset to uint8 arrays: one subfolder per class (optional train/ and test/), or a folder
+of images with a labels file (labels.csv or labels.txt: `filename,label` or `filename label` per line, an optional
+third field `train` or `test`).
 
 Images are decoded with Pillow in a process pool (decoding is CPU-bound and small JPEGs hold the GIL for most of
 their time, so threads do not help), to one mode (L if every image is grayscale, else RGB) and one size.
@@ -10,6 +12,7 @@ import io
 import math
 import multiprocessing
 import os
+import posixpath
 import sys
 import warnings
 from collections import Counter
@@ -90,6 +93,79 @@ def _list_images(tree: FileTree) -> tuple[list[str], dict[str, list[tuple[str, i
     return classes, splits
 
 
+LABELS_FILES = ("labels.csv", "labels.txt")
+_SPLIT_WORDS = ("train", "test")
+
+
+def find_labels_file(tree: FileTree) -> str | None:
+    """The labels file at the top of the tree, or in its lone wrapper folder (an archive of one folder)."""
+    prefix = ""
+    while not any(prefix + name in tree.files for name in LABELS_FILES):
+        children = _children(tree.dirs, prefix)
+        top_files = [p for p in tree.files if p.startswith(prefix) and "/" not in p[len(prefix) :]]
+        if len(children) != 1 or top_files:
+            return None
+        prefix += next(iter(children)) + "/"
+    return next(prefix + name for name in LABELS_FILES if prefix + name in tree.files)
+
+
+def _read_text(src: Source) -> str:
+    data = src if isinstance(src, bytes) else src.read_bytes()
+    return data.decode("utf-8-sig", "replace")
+
+
+def _class_order(names: set[str]) -> list[str]:
+    """Numeric labels in numeric order (2 before 10), names alphabetically."""
+    if all(n.lstrip("-").isdigit() for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def _list_labelled(tree: FileTree, labels_file: str) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
+    """Classes and split entries from a labels file: `filename,label[,split]` or whitespace-separated lines, paths
+    relative to the labels file's folder; blank lines, `#` comments and a `filename,label` header are skipped."""
+    where = f"{tree.origin}: {labels_file}"
+    folder = labels_file.rpartition("/")[0]
+    base = folder + "/" if folder else ""
+    rows: list[tuple[int, str, str, str]] = []
+    for number, line in enumerate(_read_text(tree.files[labels_file]).splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = [f.strip() for f in (text.split(",") if "," in text else text.split())]
+        if number == 1 and len(fields) >= 2 and fields[1].lower() in ("label", "class"):
+            continue  # a header row
+        if len(fields) not in (2, 3) or not all(fields):
+            raise CnnlabError(
+                f"{where} line {number}: expected 'filename,label' or 'filename,label,split', got {text[:80]!r}; "
+                "fix the line (a labels file at a folder's top gives each image's label: rename it if it is not one)"
+            )
+        split = fields[2].lower() if len(fields) == 3 else "train"
+        if split not in _SPLIT_WORDS:
+            raise CnnlabError(f"{where} line {number}: split must be train or test, got {fields[2]!r}; fix the line")
+        rows.append((number, posixpath.normpath(base + fields[0]), fields[1], split))
+    if not rows:
+        raise CnnlabError(f"{where} lists no images: add 'filename,label' lines")
+    missing = [(n, path) for n, path, _, _ in rows if path not in tree.files]
+    if missing:
+        number, path = missing[0]
+        raise CnnlabError(
+            f"{where} names {len(missing)} image(s) not in the folder, the first {path[len(base) :]!r} (line "
+            f"{number}): add the images or remove their lines"
+        )
+    classes = _class_order({label for _, _, label, split in rows if split == "train"})
+    unknown = next(((n, label) for n, _, label, split in rows if label not in classes), None)
+    if unknown:
+        raise CnnlabError(
+            f"{where} line {unknown[0]}: test label {unknown[1]!r} has no training images; add some or remove the line"
+        )
+    if len(classes) < 2:
+        raise CnnlabError(f"{where} has only one class ({classes[0]}): a classifier needs at least two classes")
+    index = {c: i for i, c in enumerate(classes)}
+    splits = {s: [(path, index[label]) for _, path, label, split in rows if split == s] for s in _SPLIT_WORDS}
+    return classes, splits
+
+
 def _open(src: Source) -> Image.Image:
     return Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
 
@@ -155,9 +231,18 @@ def _listing(names: list[str]) -> str:
 def read_image_folder(tree: FileTree, size: tuple[int, int] | None = None) -> Decoded:
     """Decode a folder dataset; `size` (H, W) forces one size, else the most common size is used.
 
-    Unreadable images are skipped with one warning listing them; a split without a `test/` folder is empty.
+    A labels file at the top (see `LABELS_FILES`) gives the classes; otherwise the class folders do. Unreadable
+    images are skipped with one warning listing them; a split without a `test/` folder (or `test` lines) is empty.
     """
-    classes, splits = _list_images(tree)
+    labels_file = find_labels_file(tree)
+    classes, splits = _list_labelled(tree, labels_file) if labels_file else _list_images(tree)
+    return decode_images(tree, classes, splits, size)
+
+
+def decode_images(
+    tree: FileTree, classes: list[str], splits: dict[str, list[tuple[str, int]]], size: tuple[int, int] | None = None
+) -> Decoded:
+    """Decode the (path in `tree`, label) entries of each split ("train", "test") to one mode and size."""
     entries = [(split, path, label) for split, items in splits.items() for path, label in items]
     sources = [tree.files[path] for _, path, _ in entries]
     workers = _default_workers()
@@ -197,3 +282,59 @@ def read_image_folder(tree: FileTree, size: tuple[int, int] | None = None) -> De
         return np.ascontiguousarray(nhwc[mask].transpose(0, 3, 1, 2))
 
     return Decoded(nchw(train), labels[train], nchw(test), labels[test], classes)
+
+
+# ------------------------------------------------------------------------------------------ Oxford 17 flowers
+
+FLOWERS17_CLASSES = (
+    "daffodil",
+    "snowdrop",
+    "lily valley",
+    "bluebell",
+    "crocus",
+    "iris",
+    "tigerlily",
+    "tulip",
+    "fritillary",
+    "sunflower",
+    "daisy",
+    "colts' foot",
+    "dandelion",
+    "cowslip",
+    "buttercup",
+    "windflower",
+    "pansy",
+)
+FLOWERS17_PER_CLASS = 80
+FLOWERS17_TEST_PER_CLASS = 20  # the size of the official test splits (40 train, 20 val, 20 test per class)
+FLOWERS17_SIZE = (224, 224)  # decoded size unless size= is given: AlexNet's and VGG's input
+
+
+def flowers17_entries(tree: FileTree) -> dict[str, list[tuple[str, int]]]:
+    """Train/test entries of 17flowers.tgz: jpg/image_0001.jpg ... image_1360.jpg, 80 consecutive images per class
+    in the order of FLOWERS17_CLASSES. The test split is 20 images per class drawn by a seeded stratified split
+    (seed 0), the same every time; the official datasplits.mat (a MATLAB file) is not used."""
+    import torch
+
+    from cnnlab.data.splits import stratified_split
+
+    total = FLOWERS17_PER_CLASS * len(FLOWERS17_CLASSES)
+    paths = [f"jpg/image_{i:04d}.jpg" for i in range(1, total + 1)]
+    missing = [p for p in paths if p not in tree.files]
+    if missing:
+        raise CnnlabError(
+            f"{tree.origin} lacks {len(missing)} of the {total} flower images, the first {missing[0]}: it is not "
+            "the Oxford 17 flowers archive (17flowers.tgz); delete it so it is downloaded again, or replace it"
+        )
+    labels = torch.arange(total) // FLOWERS17_PER_CLASS
+    train, test = stratified_split(labels, FLOWERS17_TEST_PER_CLASS * len(FLOWERS17_CLASSES), seed=0)
+    return {
+        "train": [(paths[i], int(labels[i])) for i in train.tolist()],
+        "test": [(paths[i], int(labels[i])) for i in test.tolist()],
+    }
+
+
+def read_flowers17(tree: FileTree, size: tuple[int, int] | None = None) -> Decoded:
+    """Decode the Oxford 17 flowers archive (Nilsback & Zisserman 2006) at `size` (default 224x224, aspect ratio
+    not kept: the photos vary in size)."""
+    return decode_images(tree, list(FLOWERS17_CLASSES), flowers17_entries(tree), size or FLOWERS17_SIZE)

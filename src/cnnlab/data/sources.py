@@ -52,7 +52,7 @@ class StandardSource:
     """A named dataset in its standard distribution format; `dirs` are the layouts accepted under the root."""
 
     name: str
-    format: str  # "idx", "cifar10", "cifar100" or "sklearn-digits"
+    format: str  # "idx", "cifar10", "cifar100", "flowers17" or "sklearn-digits"
     files: tuple[RemoteFile, ...] = ()
     dirs: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
@@ -65,6 +65,8 @@ def _mirrored(name: str, mirrors: tuple[str, ...], checksum: str) -> RemoteFile:
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 _FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 _TORONTO = ("https://www.cs.toronto.edu/~kriz/",)
+_OXFORD_FLOWERS = ("https://www.robots.ox.ac.uk/~vgg/data/flowers/17/",)
+MIRROR_ENV = "CNNLAB_DOWNLOAD_MIRROR"  # a base URL that replaces every standard file's mirrors (a local mirror)
 
 STANDARD: dict[str, StandardSource] = {
     s.name: s
@@ -121,6 +123,12 @@ STANDARD: dict[str, StandardSource] = {
             (_mirrored("cifar-100-python.tar.gz", _TORONTO, "md5:eb9058c3a382ffc7106e4002c42a8d85"),),
             ("cifar100", "."),
         ),
+        StandardSource(
+            "flowers17",  # the md5 that several independent loaders of this archive publish (they agree)
+            "flowers17",
+            (_mirrored("17flowers.tgz", _OXFORD_FLOWERS, "md5:b59a65d8d1a99cd66944d474e1289eab"),),
+            ("flowers17", "."),
+        ),
         StandardSource("digits", "sklearn-digits", classes=tuple(str(d) for d in range(10))),
     )
 }
@@ -130,6 +138,7 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
     """Local paths of the source's files (in `source.files` order), downloading missing ones into <root>/<name>/.
 
     Accepted layouts: <root>/<name>/, torchvision's <root>/MNIST/raw/, or the root itself holding the files.
+    With $CNNLAB_DOWNLOAD_MIRROR set to a base URL, files are downloaded from there instead (checksums still apply).
     """
     names = [f.name for f in source.files]
     for sub in source.dirs:
@@ -144,9 +153,10 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
     )
     if not download:
         raise CnnlabError(f"{source.name}: files not found and download is off: {where}")
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
     for remote in missing:
         errors = []
-        for url in remote.urls:
+        for url in (mirror.rstrip("/") + "/" + remote.name,) if mirror else remote.urls:
             try:
                 download_file(url, target / remote.name, remote.checksum)
                 break

@@ -22,6 +22,7 @@ from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunWriter, load_state
 from cnnlab.train import diagnose
 from cnnlab.train.callbacks import Callback, EpochFunction
+from cnnlab.train.optim import training_loss
 from cnnlab.train.progress import Progress
 from cnnlab.train.setup import Setup, setup
 from cnnlab.train.tta import logits as tta_logits
@@ -215,8 +216,7 @@ def train_epoch(s: Setup, epoch: int, bar: Progress) -> tuple[float, float, floa
     try:
         for i, (x, y) in enumerate(s.train_loader):
             with s.autocast():
-                out = s.net(x)
-                loss = s.loss_fn(out.float(), y)
+                loss, out = training_loss(s.model, s.loss_fn, s.net(x), y)
             if not torch.isfinite(loss):
                 return math.nan, math.nan, max_norm, loss.item()
             s.optimizer.zero_grad(set_to_none=True)

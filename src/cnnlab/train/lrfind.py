@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from cnnlab.rundir import RunConfig
+from cnnlab.train.optim import training_loss
 from cnnlab.train.setup import setup
 
 
@@ -42,7 +43,7 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
             for g in optimizer.param_groups:
                 g["lr"] = lr
             with s.autocast():
-                loss = loss_fn(model(x).float(), y)
+                loss, _ = training_loss(s.model, loss_fn, model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -67,3 +67,23 @@ def make_scheduler(
 
 def loss_function(config: RunConfig) -> nn.Module:
     return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+
+AUX_WEIGHT = 0.3  # GoogLeNet's: "the losses of the auxiliary classifiers were weighted by 0.3" (Szegedy et al. 2014)
+
+
+def training_loss(
+    model: nn.Module, loss_fn: nn.Module, out: torch.Tensor | tuple, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, main logits) of a train-mode forward. A model with aux heads (googlenet or inception_v3 with
+    aux_logits=true) returns a tuple whose first field is the logits; each aux head's loss is added with the model's
+    `aux_weight` (GoogLeNet 0.3, Inception v3 0.4), so the heads train and the reported accuracy is the main head's."""
+    if not isinstance(out, tuple):
+        return loss_fn(out.float(), y), out
+    logits, *aux = out
+    weight = float(getattr(model, "aux_weight", AUX_WEIGHT))
+    loss = loss_fn(logits.float(), y)
+    for head in aux:
+        if head is not None:
+            loss = loss + weight * loss_fn(head.float(), y)
+    return loss, logits

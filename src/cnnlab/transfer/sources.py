@@ -28,8 +28,13 @@ ZOO_OF_WEIGHTS = {
     "ResNet152_Weights": "resnet152",
     "AlexNet_Weights": "alexnet-tv",
     "GoogLeNet_Weights": "googlenet",
+    "Inception_V3_Weights": "inception_v3",
     **{f"VGG{n}{bn.upper()}_Weights": f"vgg{n}{bn}" for n in (11, 13, 16, 19) for bn in ("", "_bn")},
 }
+# Weights whose inputs differ from what their transforms() say: torchvision builds inception_v3 with
+# transform_input=True, which turns ImageNet-normalised inputs into (x - 0.5) / 0.5, the scaling Google trained with;
+# cnnlab's model has no such step, so the run normalises with 0.5 / 0.5 itself (the same numbers reach the first conv).
+INPUT_STATS = {"Inception_V3_Weights": ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])}
 
 
 @dataclass(frozen=True)
@@ -146,12 +151,13 @@ def _torchvision(text: str) -> Source:
         _download(weights.url, path, text)
     t = weights.transforms()
     size = t.crop_size[0]
+    mean, std = INPUT_STATS.get(enum, (list(t.mean), list(t.std)))
     return Source(
         text,
         path,
         model=ZOO_OF_WEIGHTS[enum],
-        mean=list(t.mean),
-        std=list(t.std),
+        mean=mean,
+        std=std,
         scale=1 / 255,
         input_shape=[3, size, size],
     )

@@ -64,7 +64,10 @@ class GoogLeNet(nn.Module):
     returns ``GoogLeNetOutputs(logits, aux_logits2, aux_logits1)``; in eval mode it always returns the logits.
     ``inception="naive"`` swaps every module for the naive one (no 1x1 reductions, the pool branch passes its
     input through), which shows what the reductions save: widths, parameters and FLOPs balloon.
+    The engine adds each aux head's loss with weight `aux_weight` (0.3, the paper's discount weight).
     """
+
+    aux_weight = 0.3
 
     def __init__(
         self,
