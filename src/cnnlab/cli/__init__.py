@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 
 from safetensors import SafetensorError
 
-from cnnlab.cli import analysis, explain, reference, study, train, tune
+from cnnlab.cli import analysis, explain, export, reference, study, train, tune
 from cnnlab.errors import CnnlabError
 
-COMMAND_MODULES = (analysis, train, study, tune, explain, reference)
+COMMAND_MODULES = (analysis, train, export, study, tune, explain, reference)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from cnnlab.data import Dataset, DeviceLoader, adapt
 from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
+from cnnlab.imagefile import fit_mode, read_pixels
 from cnnlab.rundir import Run, open_run
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
@@ -51,29 +52,8 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """A uint8 (1, C, H, W) tensor from an image file. Images over Pillow's MAX_IMAGE_PIXELS are refused as Image.open
-    reads their header, before decoding: a few-KB PNG can claim gigapixels (a decompression bomb)."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    p = Path(path)
-    if not p.is_file():
-        raise CnnlabError(f"image {p} not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the cap
-            with Image.open(p) as im:
-                im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-                arr = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-                c = 1 if im.mode == "L" else 3
-                return arr.view(im.height, im.width, c).permute(2, 0, 1).unsqueeze(0).contiguous()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CnnlabError(
-            f"{p} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); give a smaller image"
-        ) from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
+    """A uint8 (1, C, H, W) tensor from an image file (cnnlab.imagefile.read_pixels: decompression bombs refused)."""
+    return torch.from_numpy(read_pixels(path))
 
 
 def predict(path: str | Path, images: list[str | Path], topk: int = 3, tta: str | None = None) -> list[dict[str, Any]]:
@@ -144,10 +124,7 @@ class LoadedRun:
         out = []
         for path in paths:
             x = load_image(path)
-            same_source = list(x.shape[-2:]) == list(self.adaptation.get("source_shape", [])[1:])
-            out.append(
-                adapt(x, self.input_shape, "pad" if self.adaptation.get("mode") == "pad" and same_source else "resize")
-            )
+            out.append(adapt(x, self.input_shape, fit_mode(self.adaptation, tuple(x.shape[-2:]))))
         return torch.cat(out)
 
     def class_index(self, text: str) -> int:
