@@ -11,7 +11,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from cnnlab.export.exporter import export_run
 
     out = out_path(args.out, "--out", folder=False)
-    card = export_run(args.run, out, args.format, tta=args.tta, optimize=args.optimize)
+    card = export_run(args.run, out, args.format, tta=args.tta)
     c, h, w = card.input_shape
     opset = f", opset {card.opset}" if card.opset else ""
     print(f"wrote {out} ({args.format}{opset}, {out.stat().st_size:,} bytes)")
@@ -36,15 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--format",
         default="onnx",
-        help="onnx (default; opset 20, dynamic batch) or torchscript (torch.jit, deprecated by PyTorch 2.14)",
+        help="onnx (default; opset 18, dynamic batch) or torchscript (torch.jit, deprecated by PyTorch 2.14)",
     )
     e.add_argument(
         "--tta", help="test-time augmentation views in the graph: none, flip, flip,translate (default: the run's)"
-    )
-    e.add_argument(
-        "--optimize",
-        default=True,
-        action=argparse.BooleanOptionalAction,
-        help="run onnxscript's graph optimiser (default; --no-optimize exports faster, runs slower)",
     )
     e.set_defaults(func=cmd_export)
