@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -236,3 +238,71 @@ def test_cli_predict_with_onnx_gives_the_runs_top_k_without_importing_torch(lene
     assert onnx_side.returncode == 0 and torch_side.returncode == 0, onnx_side.stderr + torch_side.stderr
     assert len(onnx_side.stdout.splitlines()) == len(files)
     assert onnx_side.stdout == torch_side.stdout
+
+
+# --- bad input: one line, exit status 2, nothing damaged --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose training process was killed (SIGKILL) while writing its first checkpoint."""
+    run = tmp_path_factory.mktemp("killed") / "run"
+    env = {**os.environ, "CNNLAB_FAILPOINT": "checkpoint-file:1"}
+    r = run_cli(
+        "train", "--data", "digits", "--model", "mnist-cnn", "--epochs", "1", "--limit", "200", "--out", run, env=env
+    )
+    assert r.returncode == -signal.SIGKILL and (run / "config.toml").is_file()
+    return run
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, lenet: Path) -> dict[str, Path]:
+    """A good export, and files that are not one: garbage, a truncated export, a TorchScript file, an ONNX model
+    without cnnlab's metadata."""
+    folder = tmp_path_factory.mktemp("bad-export")
+    good = folder / "good.onnx"
+    export_run(lenet, good)
+    data = good.read_bytes()
+    (folder / "garbage.onnx").write_bytes(b"\x08\x07 not a protobuf " * 100)
+    (folder / "truncated.onnx").write_bytes(data[: len(data) // 2])
+    export_run(lenet, folder / "scripted.pt", "torchscript")
+    foreign = onnx.load_from_string(data)
+    del foreign.metadata_props[:]
+    (folder / "foreign.onnx").write_bytes(foreign.SerializeToString())
+    (folder / "adir").mkdir()
+    (folder / "adir" / "keep.txt").write_text("an existing folder's file")
+    (folder / "file.txt").write_text("an existing file")
+    return {p.stem: p for p in folder.iterdir()}
+
+
+BAD = [  # (argv with {placeholders}, what the one error line must say)
+    (["export", "{killed}", "--out", "{dir}/new.onnx"], "has no checkpoint yet"),
+    (["export", "{lenet}", "--format", "tflite", "--out", "{dir}/new.onnx"], "--format 'tflite' is not one of onnx"),
+    (["export", "{lenet}", "--out", "{adir}"], "is an existing folder, not a file"),
+    (["export", "{lenet}", "--out", "{file}/new.onnx"], "is a file, not a folder"),
+    (["export", "{lenet}", "--tta", "sideways", "--out", "{good}"], "--tta 'sideways' is not one of"),
+    (["predict", "{garbage}", "{digit}"], "is not a readable ONNX model"),
+    (["predict", "{truncated}", "{digit}"], "is not a readable ONNX model"),
+    (["predict", "{scripted}", "{digit}"], "is not a readable ONNX model"),
+    (["predict", "{foreign}", "{digit}"], "has no cnnlab metadata"),
+    (["predict", "{good}", "{digit}", "--tta", "flip"], "--tta applies to a run"),
+    (["predict", "{good}", "{file}"], "is not a readable image"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[f"{a[0]}: {m}" for a, m in BAD])
+def test_bad_export_input_is_one_line_and_damages_nothing(
+    argv, message, lenet, killed, bad_files, digits, capsys
+) -> None:
+    places = {"lenet": lenet, "killed": killed, "dir": bad_files["good"].parent, "digit": digits[1][0], **bad_files}
+    before = snapshot(lenet, killed, bad_files["good"].parent)
+    assert main([a.format_map({k: str(v) for k, v in places.items()}) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlab: error: ") and err.count("\n") == 1 and message in err, err
+    assert snapshot(lenet, killed, bad_files["good"].parent) == before
+
+
+def test_corrupt_onnx_to_predict_is_one_line_in_a_real_process(bad_files, digits) -> None:
+    r = run_cli("predict", bad_files["truncated"], digits[1][0])
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("cnnlab: error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
