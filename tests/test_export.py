@@ -36,7 +36,7 @@ from cnnlab.train import train
 from cnnlab.train.inference import load_run, predict
 from cnnlab.train.tta import logits as tta_logits
 from cnnlab.zoo import create_model
-from tests.conftest import EXAMPLES, shared_dataset, snapshot
+from tests.conftest import DIGITS_NET, EXAMPLES, shared_dataset, snapshot, write_toml
 
 CLI = [sys.executable, "-m", "cnnlab"]
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -94,10 +94,24 @@ def lenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
         seed=0,
         tta="flip",
     )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp / "cache"))
-        train(config, tmp / "run", log=lambda _: None)
+    train(config, tmp / "run", log=lambda _: None)
     return tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def lenet_onnx(lenet: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The LeNet-5 run exported by `cnnlab export` in a real process: the file and what the command printed."""
+    path = tmp_path_factory.mktemp("lenet-onnx") / "lenet.onnx"
+    r = run_cli("export", lenet, "--format", "onnx", "--out", path)
+    assert r.returncode == 0, r.stderr
+    return path, r.stdout
+
+
+@pytest.fixture(scope="module")
+def lenet_script(lenet: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard]:
+    """The LeNet-5 run exported as TorchScript without its views (tta none), and the card export_run returned."""
+    path = tmp_path_factory.mktemp("lenet-pt") / "lenet.pt"
+    return path, export_run(lenet, path, "torchscript", tta="none")
 
 
 # --- the NumPy twin of the preprocessing ----------------------------------------------------------------------------
@@ -180,51 +194,45 @@ def test_every_family_exports_to_onnx_within_1e4(cifar, digits, tmp_path, name, 
 # --- a trained run ----------------------------------------------------------------------------------------------------
 
 
-def test_export_carries_the_runs_preprocessing_and_matches_its_probabilities(lenet, digits, cifar, tmp_path) -> None:
-    run = load_run(lenet)
-    card = export_run(lenet, tmp_path / "lenet.onnx")
+def test_export_carries_the_runs_preprocessing_and_matches_its_probabilities(lenet, lenet_onnx, digits, cifar) -> None:
+    run, path = load_run(lenet), lenet_onnx[0]
+    exported = OnnxModel(path)
+    card = exported.card
     assert card.tta == "flip" and card.classes == run.classes and card.input_shape == [1, 32, 32]
     assert card.adapt == {"source_shape": [1, 28, 28], "mode": "pad"} and card.channel_order == "L"
-    assert (card.pixel_scale, card.mean, card.std) == (
-        run.scale,
-        list(run.mean or []) or None,
-        list(run.std or []) or None,
-    )
-    props = {p.key: p.value for p in onnx.load(tmp_path / "lenet.onnx", load_external_data=False).metadata_props}
+    assert card.pixel_scale == run.scale and card.opset == OPSET
+    assert (card.mean, card.std) == ((list(run.mean), list(run.std)) if run.mean else (None, None))
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert json.loads(props["cnnlab.classes"]) == run.classes and json.loads(props["cnnlab.tta"]) == "flip"
 
-    exported = OnnxModel(tmp_path / "lenet.onnx")
     files = [*digits[1], cifar[1][0]]  # padded digits, a resized larger digit, an RGB photo made grey
     pixels = exported.read_images(files)
     assert np.array_equal(pixels, run.read_images(files).numpy())
     expected = run.probabilities(torch.from_numpy(pixels)).numpy()
     np.testing.assert_allclose(exported.probabilities(pixels), expected, rtol=0, atol=1e-5)
-    ours, theirs = predict_onnx(tmp_path / "lenet.onnx", files, topk=3), predict(lenet, files, topk=3)
+    ours, theirs = predict_onnx(path, files, topk=3), predict(lenet, files, topk=3)
     assert [(r["image"], [c for c, _ in r["top"]]) for r in ours] == [
         (r["image"], [c for c, _ in r["top"]]) for r in theirs
     ]
     assert [p for r in ours for _, p in r["top"]] == pytest.approx([p for r in theirs for _, p in r["top"]], abs=1e-5)
 
 
-def test_torchscript_export_carries_the_card_and_a_dynamic_batch(lenet, digits, tmp_path) -> None:
-    run = load_run(lenet)
-    card = export_run(run, tmp_path / "lenet.pt", "torchscript", tta="none")
+def test_torchscript_export_carries_the_card_and_a_dynamic_batch(lenet, lenet_script, digits) -> None:
+    run, (path, card) = load_run(lenet), lenet_script
     extra = {EXTRA_FILE: ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
-        scripted = torch.jit.load(tmp_path / "lenet.pt", _extra_files=extra)
-    assert ModelCard.from_props(json.loads(extra[EXTRA_FILE]), "lenet.pt") == card
+        scripted = torch.jit.load(path, _extra_files=extra)
+    assert ModelCard.from_props(json.loads(extra[EXTRA_FILE]), path.name) == card and card.tta == "none"
     inputs = run.to_input(torch.from_numpy(adapt(digits[0], (1, 32, 32), "pad")))
     with torch.no_grad():
         for batch in (inputs[:1], inputs):
             torch.testing.assert_close(scripted(batch), run.model(batch), rtol=0, atol=1e-4)
 
 
-def test_cli_predict_with_onnx_gives_the_runs_top_k_without_importing_torch(lenet, digits, cifar, tmp_path) -> None:
-    model = tmp_path / "lenet.onnx"
-    exported = run_cli("export", lenet, "--format", "onnx", "--out", model)
-    assert exported.returncode == 0, exported.stderr
-    assert f"opset {OPSET}" in exported.stdout and "flip" in exported.stdout
+def test_cli_predict_with_onnx_gives_the_runs_top_k_without_importing_torch(lenet, lenet_onnx, digits, cifar) -> None:
+    model, printed = lenet_onnx
+    assert f"opset {OPSET}" in printed and "flip" in printed
     files = [*map(str, digits[1]), str(cifar[1][5])]
     script = (
         "import sys\n"
@@ -245,27 +253,25 @@ def test_cli_predict_with_onnx_gives_the_runs_top_k_without_importing_torch(lene
 
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run whose training process was killed (SIGKILL) while writing its first checkpoint."""
-    run = tmp_path_factory.mktemp("killed") / "run"
-    env = {**os.environ, "CNNLAB_FAILPOINT": "checkpoint-file:1"}
-    r = run_cli(
-        "train", "--data", "digits", "--model", "mnist-cnn", "--epochs", "1", "--limit", "200", "--out", run, env=env
-    )
+    """A run whose training process was killed (SIGKILL) in its first batch, before any checkpoint."""
+    folder = tmp_path_factory.mktemp("killed")
+    net, run = write_toml(folder / "net.toml", DIGITS_NET), folder / "run"
+    env = {**os.environ, "CNNLAB_FAILPOINT": "batch:1"}
+    r = run_cli("train", "--data", "digits", "--model", net, "--epochs", "1", "--limit", "100", "--out", run, env=env)
     assert r.returncode == -signal.SIGKILL and (run / "config.toml").is_file()
     return run
 
 
 @pytest.fixture(scope="module")
-def bad_files(tmp_path_factory: pytest.TempPathFactory, lenet: Path) -> dict[str, Path]:
+def bad_files(tmp_path_factory: pytest.TempPathFactory, lenet_onnx, lenet_script) -> dict[str, Path]:
     """A good export, and files that are not one: garbage, a truncated export, a TorchScript file, an ONNX model
     without cnnlab's metadata."""
     folder = tmp_path_factory.mktemp("bad-export")
-    good = folder / "good.onnx"
-    export_run(lenet, good)
-    data = good.read_bytes()
+    data = lenet_onnx[0].read_bytes()
+    (folder / "good.onnx").write_bytes(data)
     (folder / "garbage.onnx").write_bytes(b"\x08\x07 not a protobuf " * 100)
     (folder / "truncated.onnx").write_bytes(data[: len(data) // 2])
-    export_run(lenet, folder / "scripted.pt", "torchscript")
+    (folder / "scripted.pt").write_bytes(lenet_script[0].read_bytes())
     foreign = onnx.load_from_string(data)
     del foreign.metadata_props[:]
     (folder / "foreign.onnx").write_bytes(foreign.SerializeToString())

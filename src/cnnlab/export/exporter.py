@@ -91,10 +91,12 @@ def _onnx_bytes(served: Served, example: torch.Tensor, card: ModelCard) -> bytes
     except torch.onnx.OnnxExporterError as e:
         first = str(e).strip().splitlines()[0]
         raise CnnlabError(f"cannot export {card.model} to ONNX: {first}; try --format torchscript") from None
-    proto = onnx.load_from_string(buffer.getvalue())
+    card_only = onnx.ModelProto()
     for key, value in card.to_props().items():
-        proto.metadata_props.add(key=key, value=value)
-    return proto.SerializeToString()
+        card_only.metadata_props.add(key=key, value=value)
+    # Two serialised protobuf messages concatenated parse as one with both merged (repeated fields appended): the
+    # card joins the model without parsing and re-serialising weights that may be hundreds of MB.
+    return buffer.getvalue() + card_only.SerializeToString()
 
 
 def _torchscript_bytes(served: Served, example: torch.Tensor, card: ModelCard) -> bytes:
