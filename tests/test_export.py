@@ -70,7 +70,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[P
     twice the size (a file that must be resized, not padded)."""
     folder = tmp_path_factory.mktemp("digits")
     raw = gzip.decompress(shared_dataset("mnist/t10k-images-idx3-ubyte.gz").read_bytes())
-    pixels = np.frombuffer(raw, np.uint8, count=8 * 28 * 28, offset=16).reshape(8, 1, 28, 28)
+    pixels = np.frombuffer(raw, np.uint8, count=8 * 28 * 28, offset=16).reshape(8, 1, 28, 28).copy()
     files = []
     for i in range(3):
         files.append(folder / f"digit{i}.png")

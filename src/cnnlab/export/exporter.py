@@ -115,10 +115,14 @@ def export_model(model: nn.Module, card: ModelCard, out: str | Path, fmt: str = 
     out = Path(out)
     if out.is_dir():
         raise CnnlabError(f"--out {out} is an existing folder, not a file; give a file path (e.g. one inside it)")
-    served = Served(model, card.tta).eval()
+    served, training = Served(model, card.tta), model.training
     example = torch.zeros((2, *card.input_shape))  # batch 2: a tracer may treat a batch of 1 as a constant
-    with torch.no_grad():
-        data = _onnx_bytes(served, example, card) if fmt == "onnx" else _torchscript_bytes(served, example, card)
+    try:
+        served.eval()  # batch norm's running statistics, no dropout: the model as predict runs it
+        with torch.no_grad():
+            data = _onnx_bytes(served, example, card) if fmt == "onnx" else _torchscript_bytes(served, example, card)
+    finally:
+        model.train(training)  # a notebook's model is left in the mode it came in
     write_bytes(out, data)
 
 
