@@ -15,7 +15,8 @@ import numpy as np
 from cnnlab.app.image import ImageExplanation, drawing, explain_image
 from cnnlab.errors import CnnlabError
 from cnnlab.explain.gradcam import find_conv_layer
-from cnnlab.train.inference import LoadedRun, format_top
+from cnnlab.imagefile import format_top
+from cnnlab.train.inference import LoadedRun
 
 CANVAS = (280, 280)  # ten times MNIST's side: room to draw, shrunk to the input shape as any larger image is
 BRUSH_RADIUS = 10  # strokes about as thick, relative to the canvas, as MNIST's pen

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 
 from safetensors import SafetensorError
 
-from cnnlab.cli import analysis, app, explain, reference, shipped, study, train, tune
+from cnnlab.cli import analysis, app, explain, export, reference, shipped, study, train, tune
 from cnnlab.errors import CnnlabError
 
-COMMAND_MODULES = (analysis, shipped, train, study, tune, explain, app, reference)
+COMMAND_MODULES = (analysis, shipped, train, export, study, tune, explain, app, reference)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
 
 

@@ -60,7 +60,7 @@ def config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per RunConfig field (defaults suppressed, so only what the user gave overrides a TOML file)."""
     from dataclasses import fields
 
-    from cnnlab.rundir import RunConfig
+    from cnnlab.rundir.config import RunConfig
 
     for f in fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -85,7 +85,11 @@ def config_flags(p: argparse.ArgumentParser) -> None:
 
 def option_flag(p: argparse.ArgumentParser, default: object = None) -> None:
     """--option KEY=VALUE, repeatable: the zoo builder's options (values parsed as bool, int, float, list, string)."""
-    from cnnlab.zoo.registry import parse_option
+
+    def parse_option(text: str) -> tuple[str, object]:  # the zoo (and PyTorch) imported only when the flag is given
+        from cnnlab.zoo.registry import parse_option
+
+        return parse_option(text)
 
     p.add_argument(
         "--option",

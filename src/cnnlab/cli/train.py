@@ -49,11 +49,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from cnnlab.train.inference import format_top, predict
+    from cnnlab.imagefile import format_top
 
     if args.top < 1:
         raise CnnlabError(f"--top must be at least 1, got {args.top}")
-    for r in predict(args.run, args.images, args.top, tta=args.tta):
+    if Path(args.run).is_file():  # an exported model: onnxruntime alone, no PyTorch imported
+        from cnnlab.export.runtime import predict_onnx
+
+        if args.tta is not None:
+            raise CnnlabError(
+                f"--tta applies to a run; {args.run} has its views built in: export the run again with --tta"
+            )
+        results = predict_onnx(args.run, args.images, args.top)
+    else:
+        from cnnlab.train.inference import predict
+
+        results = predict(args.run, args.images, args.top, tta=args.tta)
+    for r in results:
         print(f"{r['image']}: {format_top(r['top'])}")
     return 0
 
@@ -99,8 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--tta", help="test-time augmentation: none, flip, flip,translate (default: the run's)")
     e.set_defaults(func=cmd_eval)
 
-    pr = sub.add_parser("predict", help="top-k classes for image files, with a run's model")
-    pr.add_argument("run")
+    pr = sub.add_parser(
+        "predict", help="top-k classes for image files, with a run's model or an ONNX file from `cnnlab export`"
+    )
+    pr.add_argument("run", help="a run directory, or an .onnx file (run on onnxruntime, without PyTorch)")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--top", type=int, default=3)
     pr.add_argument("--tta", help="test-time augmentation: none, flip, flip,translate (default: the run's)")

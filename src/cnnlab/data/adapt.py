@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import CnnlabError
+from cnnlab.imagefile import LUMA
 
 RESIZE_CHUNK = 4096  # images resized per float batch, to bound temporary memory
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L")
 
 
 def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -18,7 +18,7 @@ def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     if have == 1 and channels == 3:
         return x.expand(-1, 3, -1, -1).contiguous()
     if have == 3 and channels == 1:
-        luma = torch.tensor(_LUMA).view(1, 3, 1, 1)
+        luma = torch.tensor(LUMA).view(1, 3, 1, 1)
         return (x.float() * luma).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
     raise CnnlabError(f"cannot adapt {have}-channel images to {channels} channels: only 1 <-> 3 is supported")
 

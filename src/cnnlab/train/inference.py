@@ -3,17 +3,17 @@ confusion matrix, and top-k prediction."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import nn
 
 from cnnlab.data import Dataset, DeviceLoader, adapt
 from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
+from cnnlab.imagefile import fit_mode, pil_pixels, read_pixels
 from cnnlab.rundir import Run, open_run
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
@@ -53,42 +53,19 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
 
 
 def image_pixels(im: Image.Image) -> torch.Tensor:
-    """A uint8 (1, C, H, W) tensor from a Pillow image: grayscale modes give one channel, every other mode (palette,
-    alpha, CMYK, ...) three RGB channels."""
-    im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-    arr = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-    c = 1 if im.mode == "L" else 3
-    return arr.view(im.height, im.width, c).permute(2, 0, 1).unsqueeze(0).contiguous()
+    """A uint8 (1, C, H, W) tensor from a Pillow image (cnnlab.imagefile.pil_pixels)."""
+    return torch.from_numpy(pil_pixels(im))
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """A uint8 (1, C, H, W) tensor from an image file. Images over Pillow's MAX_IMAGE_PIXELS are refused as Image.open
-    reads their header, before decoding: a few-KB PNG can claim gigapixels (a decompression bomb)."""
-    p = Path(path)
-    if not p.is_file():
-        raise CnnlabError(f"image {p} not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the cap
-            with Image.open(p) as im:
-                return image_pixels(im)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CnnlabError(
-            f"{p} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); give a smaller image"
-        ) from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
+    """A uint8 (1, C, H, W) tensor from an image file (cnnlab.imagefile.read_pixels: decompression bombs refused)."""
+    return torch.from_numpy(read_pixels(path))
 
 
 def top_classes(probabilities: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:
     """The k most probable (class, probability) pairs of one image's probabilities, most probable first."""
     top = probabilities.topk(min(k, len(probabilities)))
     return [(classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
-
-
-def format_top(top: list[tuple[str, float]]) -> str:
-    """'7 98.5%, 2 1.0%': top classes as `cnnlab predict` prints them."""
-    return ", ".join(f"{c} {p:.1%}" for c, p in top)
 
 
 def predict(path: str | Path, images: list[str | Path], topk: int = 3, tta: str | None = None) -> list[dict[str, Any]]:
@@ -151,8 +128,7 @@ class LoadedRun:
     def adapt_image(self, x: torch.Tensor) -> torch.Tensor:
         """One uint8 image (1, C, H, W) at the model's input shape, adapted as the training data was: padded where
         training padded images of this size, resized otherwise."""
-        same_source = list(x.shape[-2:]) == list(self.adaptation.get("source_shape", [])[1:])
-        return adapt(x, self.input_shape, "pad" if self.adaptation.get("mode") == "pad" and same_source else "resize")
+        return adapt(x, self.input_shape, fit_mode(self.adaptation, tuple(x.shape[-2:])))
 
     def read_images(self, paths: list[str | Path]) -> torch.Tensor:
         """Image files as uint8 (N, C, H, W) at the model's input shape, adapted as the training data was."""

@@ -29,12 +29,12 @@ def logits(model: nn.Module, x: torch.Tensor, views: str = "none") -> torch.Tens
     """The model's logits for a batch, averaged over `views` (see the module docstring)."""
     if views == "none":
         return model(x)
+    # No Python int from the batch size below: a traced or exported graph (cnnlab.export) keeps the batch dynamic.
     both = torch.cat([x, x.flip(-1)])
-    out = model(both)
-    n = len(x)
-    plain = (out[:n] + out[n:]) / 2
+    image, mirror = model(both).chunk(2)
+    plain = (image + mirror) / 2
     if views == "flip":
         return plain
     shifted = torch.cat([_shift(both, 1, 1), _shift(both, -1, -1)])
     s = model(shifted)
-    return 0.5 * plain + 0.5 * s.view(4, n, -1).mean(0)
+    return 0.5 * plain + 0.5 * s.unflatten(0, (4, -1)).mean(0)

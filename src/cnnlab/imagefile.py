@@ -1,0 +1,57 @@
+"""Reading an image file into pixels, and choosing how it is fitted to a network's input, with NumPy and Pillow only:
+shared by `cnnlab predict RUN` (PyTorch) and `cnnlab predict MODEL.onnx` (onnxruntime, no PyTorch)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnlab.errors import CnnlabError
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L"): RGB -> grayscale when a network takes 1 channel
+
+
+def read_pixels(path: str | Path) -> np.ndarray:
+    """A writable uint8 (1, C, H, W) array from an image file: C = 1 for grayscale files, else 3 (RGB order).
+    Images over Pillow's MAX_IMAGE_PIXELS are refused as Image.open reads their header, before decoding: a few-KB
+    PNG can claim gigapixels (a decompression bomb)."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise CnnlabError(f"image {p} not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the cap
+            with Image.open(p) as im:
+                return pil_pixels(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CnnlabError(
+            f"{p} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); give a smaller image"
+        ) from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
+
+
+def pil_pixels(im: Any) -> np.ndarray:
+    """A writable uint8 (1, C, H, W) array from a Pillow image: grayscale modes give one channel, every other mode
+    (palette, alpha, CMYK, ...) three RGB channels."""
+    im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+    c = 1 if im.mode == "L" else 3
+    arr = np.frombuffer(bytearray(im.tobytes()), dtype=np.uint8)
+    return arr.reshape(im.height, im.width, c).transpose(2, 0, 1)[None].copy()
+
+
+def format_top(top: list[tuple[str, float]]) -> str:
+    """'7 98.5%, 2 1.0%': top classes as `cnnlab predict` prints them (for runs and exported models alike)."""
+    return ", ".join(f"{c} {p:.1%}" for c, p in top)
+
+
+def fit_mode(adaptation: dict[str, Any], height_width: tuple[int, ...]) -> str:
+    """How one image file is fitted to the input shape: padded as the training images were when the run padded and
+    the file has their size (a 28x28 digit for a 32x32 LeNet), otherwise resized."""
+    same_source = list(height_width) == list(adaptation.get("source_shape", [])[1:])
+    return "pad" if adaptation.get("mode") == "pad" and same_source else "resize"

@@ -1,0 +1,319 @@
+"""Export (#16): `cnnlab export RUN --format onnx|torchscript --out FILE` and `cnnlab predict MODEL.onnx IMAGE...`.
+
+Real data throughout: CIFAR-10 test JPEGs read from the shared archive, MNIST test digits from the shared IDX file,
+a LeNet-5 trained on real MNIST digits (with flip test-time augmentation, so the views travel into the graph).
+Every zoo family's smallest member is exported and run on onnxruntime at batch 1 and 5 through the same file; the
+onnxruntime predict path runs in a real subprocess that checks PyTorch was never imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab.cli import main
+from cnnlab.data.adapt import adapt as torch_adapt
+from cnnlab.data.augment import to_inputs as torch_to_inputs
+from cnnlab.export.exporter import OPSET, export_model, export_run
+from cnnlab.export.metadata import EXTRA_FILE, ModelCard
+from cnnlab.export.pixels import adapt, to_inputs
+from cnnlab.export.runtime import OnnxModel, predict_onnx
+from cnnlab.rundir import RunConfig
+from cnnlab.train import train
+from cnnlab.train.inference import load_run, predict
+from cnnlab.train.tta import logits as tta_logits
+from cnnlab.zoo import create_model
+from tests.conftest import DIGITS_NET, EXAMPLES, shared_dataset, snapshot, write_toml
+
+CLI = [sys.executable, "-m", "cnnlab"]
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def run_cli(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Path]]:
+    """The first two CIFAR-10 test images of each class, as uint8 (20, 3, 32, 32) and as their JPEG files (the
+    archive stores the test images first)."""
+    folder = tmp_path_factory.mktemp("cifar")
+    files = []
+    with tarfile.open(shared_dataset("cifar10-jpg.tar.gz"), "r|gz") as tar:
+        for member in tar:
+            split, label, name = member.name.split("/")
+            if split != "test":
+                break
+            if name in ("0000.jpg", "0001.jpg"):
+                files.append(folder / f"{label}-{name}")
+                files[-1].write_bytes(tar.extractfile(member).read())
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB")).transpose(2, 0, 1) for f in files])
+    return pixels, files
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Path]]:
+    """The first eight MNIST test digits, as uint8 (8, 1, 28, 28), three of them as PNG files and one more at
+    twice the size (a file that must be resized, not padded)."""
+    folder = tmp_path_factory.mktemp("digits")
+    raw = gzip.decompress(shared_dataset("mnist/t10k-images-idx3-ubyte.gz").read_bytes())
+    pixels = np.frombuffer(raw, np.uint8, count=8 * 28 * 28, offset=16).reshape(8, 1, 28, 28).copy()
+    files = []
+    for i in range(3):
+        files.append(folder / f"digit{i}.png")
+        Image.fromarray(pixels[i, 0]).save(files[-1])
+    files.append(folder / "digit3-56px.png")
+    Image.fromarray(pixels[3, 0]).resize((56, 56), Image.NEAREST).save(files[-1])
+    return pixels, files
+
+
+@pytest.fixture(scope="module")
+def lenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """LeNet-5 trained one epoch on 1,000 real MNIST digits (28x28 padded to 32x32), flip test-time augmentation."""
+    tmp = tmp_path_factory.mktemp("lenet")
+    config = RunConfig(
+        model="lenet5",
+        data="mnist",
+        data_dir=str(shared_dataset("mnist").parent),
+        limit=1000,
+        epochs=1,
+        val_split=0,
+        seed=0,
+        tta="flip",
+    )
+    train(config, tmp / "run", log=lambda _: None)
+    return tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def lenet_onnx(lenet: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The LeNet-5 run exported by `cnnlab export` (in this process): the file and what the command printed."""
+    path = tmp_path_factory.mktemp("lenet-onnx") / "lenet.onnx"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["export", str(lenet), "--format", "onnx", "--out", str(path)]) == 0
+    return path, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def lenet_script(lenet: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard]:
+    """The LeNet-5 run exported as TorchScript without its views (tta none), and the card export_run returned."""
+    path = tmp_path_factory.mktemp("lenet-pt") / "lenet.pt"
+    return path, export_run(lenet, path, "torchscript", tta="none")
+
+
+# --- the NumPy twin of the preprocessing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source,target,mode",
+    [
+        ("cifar", (3, 224, 224), "resize"),  # upscaled
+        ("cifar", (3, 17, 23), "resize"),  # shrunk, unequal factors
+        ("cifar", (1, 28, 28), "resize"),  # RGB -> luma, shrunk
+        ("cifar", (3, 40, 40), "pad"),
+        ("digits", (3, 32, 32), "pad"),  # LeNet's padding, grey -> RGB
+        ("digits", (1, 227, 227), "resize"),
+    ],
+)
+def test_numpy_adaptation_is_the_torch_adaptation(request, source, target, mode) -> None:
+    pixels = request.getfixturevalue(source)[0]
+    expected = torch_adapt(torch.from_numpy(pixels), target, mode).numpy()
+    assert np.array_equal(adapt(pixels, target, mode), expected)
+
+
+@pytest.mark.parametrize("scale,stats", [(1 / 255, True), (1.0, True), (1 / 255, False)])
+def test_numpy_scaling_is_the_torch_scaling(cifar, scale, stats) -> None:
+    mean, std = (CIFAR_MEAN, CIFAR_STD) if stats else (None, None)
+    expected = torch_to_inputs(torch.from_numpy(cifar[0]), scale, mean, std).numpy()
+    got = to_inputs(cifar[0], scale, mean, std)
+    assert got.dtype == np.float32 and np.allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+# --- every zoo family -----------------------------------------------------------------------------------------------
+
+FAMILIES = [  # (model, input C,H,W, views): each family's smallest member at a small input it takes
+    ("lenet5", (1, 32, 32), "none"),
+    ("mnist-cnn", (1, 28, 28), "none"),  # simple
+    ("tutorial-net", (3, 32, 32), "none"),  # simple
+    ("airbench-cifar-s", (3, 32, 32), "flip,translate"),  # airbench evaluates with these views
+    ("alexnet", (3, 227, 227), "none"),
+    ("vgg11_bn-cifar", (3, 32, 32), "none"),
+    ("googlenet", (3, 64, 64), "none"),
+    ("resnet18", (3, 64, 64), "none"),
+    ("resnet20", (3, 32, 32), "flip"),  # resnet-cifar
+    (str(EXAMPLES / "nets" / "lenet-like.toml"), (3, 32, 32), "none"),  # a TOML network
+]
+
+
+@pytest.mark.parametrize("name,shape,views", FAMILIES, ids=[Path(f[0]).stem for f in FAMILIES])
+def test_every_family_exports_to_onnx_within_1e4(cifar, digits, tmp_path, name, shape, views) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10, in_channels=shape[0]).eval()
+    colour = shape[0] == 3
+    source = cifar[0] if colour else digits[0]
+    fits = all(t >= s for t, s in zip(shape[1:], source.shape[2:]))
+    card = ModelCard(
+        model=name,
+        classes=[f"class {i}" for i in range(10)],
+        input_shape=list(shape),
+        channel_order="RGB" if colour else "L",
+        pixel_scale=1 / 255,
+        mean=list(CIFAR_MEAN) if colour else [0.1307],
+        std=list(CIFAR_STD) if colour else [0.3081],
+        adapt={"mode": "pad" if fits else "resize", "source_shape": list(source.shape[1:])},
+        tta=views,
+        opset=OPSET,
+    )
+    export_model(model, card, tmp_path / "m.onnx")
+
+    exported = OnnxModel(tmp_path / "m.onnx")
+    assert exported.card == card
+    assert exported.session.get_inputs()[0].shape == ["batch", *shape]
+    inputs = exported.to_input(adapt(source[:5], shape, card.adapt["mode"]))
+    with torch.no_grad():
+        expected = tta_logits(model, torch.from_numpy(inputs), views).numpy()
+    for batch in (inputs[:1], inputs):  # batch 1 and batch 5 through the same file
+        got = exported.logits(batch)
+        assert got.shape == (len(batch), 10)
+        np.testing.assert_allclose(got, expected[: len(batch)], rtol=0, atol=1e-4)
+
+
+# --- a trained run ----------------------------------------------------------------------------------------------------
+
+
+def test_export_carries_the_runs_preprocessing_and_matches_its_probabilities(lenet, lenet_onnx, digits, cifar) -> None:
+    run, path = load_run(lenet), lenet_onnx[0]
+    exported = OnnxModel(path)
+    card = exported.card
+    assert card.tta == "flip" and card.classes == run.classes and card.input_shape == [1, 32, 32]
+    assert card.adapt == {"source_shape": [1, 28, 28], "mode": "pad"} and card.channel_order == "L"
+    assert card.pixel_scale == run.scale and card.opset == OPSET
+    assert (card.mean, card.std) == ((list(run.mean), list(run.std)) if run.mean else (None, None))
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert json.loads(props["cnnlab.classes"]) == run.classes and json.loads(props["cnnlab.tta"]) == "flip"
+
+    files = [*digits[1], cifar[1][0]]  # padded digits, a resized larger digit, an RGB photo made grey
+    pixels = exported.read_images(files)
+    assert np.array_equal(pixels, run.read_images(files).numpy())
+    expected = run.probabilities(torch.from_numpy(pixels)).numpy()
+    np.testing.assert_allclose(exported.probabilities(pixels), expected, rtol=0, atol=1e-5)
+    ours, theirs = predict_onnx(path, files, topk=3), predict(lenet, files, topk=3)
+    assert [(r["image"], [c for c, _ in r["top"]]) for r in ours] == [
+        (r["image"], [c for c, _ in r["top"]]) for r in theirs
+    ]
+    assert [p for r in ours for _, p in r["top"]] == pytest.approx([p for r in theirs for _, p in r["top"]], abs=1e-5)
+
+
+def test_torchscript_export_carries_the_card_and_a_dynamic_batch(lenet, lenet_script, digits) -> None:
+    run, (path, card) = load_run(lenet), lenet_script
+    extra = {EXTRA_FILE: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
+        scripted = torch.jit.load(path, _extra_files=extra)
+    assert ModelCard.from_props(json.loads(extra[EXTRA_FILE]), path.name) == card and card.tta == "none"
+    inputs = run.to_input(torch.from_numpy(adapt(digits[0], (1, 32, 32), "pad")))
+    with torch.no_grad():
+        for batch in (inputs[:1], inputs):
+            torch.testing.assert_close(scripted(batch), run.model(batch), rtol=0, atol=1e-4)
+
+
+def test_cli_predict_with_onnx_gives_the_runs_top_k_without_importing_torch(
+    lenet, lenet_onnx, digits, cifar, capsys
+) -> None:
+    model, printed = lenet_onnx
+    assert f"opset {OPSET}" in printed and "flip" in printed
+    files = [*map(str, digits[1]), str(cifar[1][5])]
+    script = (
+        "import sys\n"
+        "from cnnlab.cli import main\n"
+        f"status = main(['predict', {str(model)!r}, *{files!r}, '--top', '3'])\n"
+        "assert 'torch' not in sys.modules, 'predicting with an ONNX file imported torch'\n"
+        "sys.exit(status)\n"
+    )
+    onnx_side = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert onnx_side.returncode == 0, onnx_side.stderr
+    assert main(["predict", str(lenet), *files, "--top", "3"]) == 0  # the run, with PyTorch, in this process
+    assert len(onnx_side.stdout.splitlines()) == len(files)
+    assert onnx_side.stdout == capsys.readouterr().out
+
+
+# --- bad input: one line, exit status 2, nothing damaged --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose training process was killed (SIGKILL) in its first batch, before any checkpoint."""
+    folder = tmp_path_factory.mktemp("killed")
+    net, run = write_toml(folder / "net.toml", DIGITS_NET), folder / "run"
+    env = {**os.environ, "CNNLAB_FAILPOINT": "batch:1"}
+    r = run_cli("train", "--data", "digits", "--model", net, "--epochs", "1", "--limit", "100", "--out", run, env=env)
+    assert r.returncode == -signal.SIGKILL and (run / "config.toml").is_file()
+    return run
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, lenet_onnx, lenet_script) -> dict[str, Path]:
+    """A good export, and files that are not one: garbage, a truncated export, a TorchScript file, an ONNX model
+    without cnnlab's metadata."""
+    folder = tmp_path_factory.mktemp("bad-export")
+    data = lenet_onnx[0].read_bytes()
+    (folder / "good.onnx").write_bytes(data)
+    (folder / "garbage.onnx").write_bytes(b"\x08\x07 not a protobuf " * 100)
+    (folder / "truncated.onnx").write_bytes(data[: len(data) // 2])
+    (folder / "scripted.pt").write_bytes(lenet_script[0].read_bytes())
+    foreign = onnx.load_from_string(data)
+    del foreign.metadata_props[:]
+    (folder / "foreign.onnx").write_bytes(foreign.SerializeToString())
+    (folder / "adir").mkdir()
+    (folder / "adir" / "keep.txt").write_text("an existing folder's file")
+    (folder / "file.txt").write_text("an existing file")
+    return {p.stem: p for p in folder.iterdir()}
+
+
+BAD = [  # (argv with {placeholders}, what the one error line must say)
+    (["export", "{killed}", "--out", "{dir}/new.onnx"], "has no checkpoint yet"),
+    (["export", "{lenet}", "--format", "tflite", "--out", "{dir}/new.onnx"], "--format 'tflite' is not one of onnx"),
+    (["export", "{lenet}", "--out", "{adir}"], "is an existing folder, not a file"),
+    (["export", "{lenet}", "--out", "{file}/new.onnx"], "is a file, not a folder"),
+    (["export", "{lenet}", "--tta", "sideways", "--out", "{good}"], "--tta 'sideways' is not one of"),
+    (["predict", "{garbage}", "{digit}"], "is not a readable ONNX model"),
+    (["predict", "{truncated}", "{digit}"], "is not a readable ONNX model"),
+    (["predict", "{scripted}", "{digit}"], "is not a readable ONNX model"),
+    (["predict", "{foreign}", "{digit}"], "has no cnnlab metadata"),
+    (["predict", "{good}", "{digit}", "--tta", "flip"], "--tta applies to a run"),
+    (["predict", "{good}", "{file}"], "is not a readable image"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[f"{a[0]}: {m}" for a, m in BAD])
+def test_bad_export_input_is_one_line_and_damages_nothing(
+    argv, message, lenet, killed, bad_files, digits, capsys
+) -> None:
+    places = {"lenet": lenet, "killed": killed, "dir": bad_files["good"].parent, "digit": digits[1][0], **bad_files}
+    before = snapshot(lenet, killed, bad_files["good"].parent)
+    assert main([a.format_map({k: str(v) for k, v in places.items()}) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlab: error: ") and err.count("\n") == 1 and message in err, err
+    assert snapshot(lenet, killed, bad_files["good"].parent) == before
+
+
+def test_corrupt_onnx_to_predict_is_one_line_in_a_real_process(bad_files, digits) -> None:
+    r = run_cli("predict", bad_files["truncated"], digits[1][0])
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("cnnlab: error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
