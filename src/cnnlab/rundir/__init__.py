@@ -5,7 +5,7 @@ It stands beneath training, transfer, studies, tuning, explanation and reports; 
 
 from cnnlab.rundir.checkpoint import Checkpoint
 from cnnlab.rundir.config import FREEZE_PATTERN, RunConfig
-from cnnlab.rundir.run import Run, RunDir, RunWriter, build_model, load_state, open_run
+from cnnlab.rundir.run import Run, RunDir, RunSummary, RunWriter, build_model, load_state, open_run
 
 __all__ = [
     "FREEZE_PATTERN",
@@ -13,6 +13,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "RunDir",
+    "RunSummary",
     "RunWriter",
     "build_model",
     "load_state",
