@@ -25,12 +25,12 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples/notebooks
+	$(BIN)/ruff format --check src tests bench examples/notebooks
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench examples/notebooks
+	$(BIN)/ruff format src tests bench examples/notebooks
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/summary_speed.py

@@ -45,13 +45,16 @@ def execute(name: str, runs: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.
     return nb
 
 
-def outputs(nb: nbformat.NotebookNode, start: str) -> dict[str, str]:
-    """Every rich output of the code cell whose source starts with `start`, by mime type (texts joined)."""
+def outputs(nb: nbformat.NotebookNode, start: str) -> dict[str, list[str]]:
+    """The rich outputs of the code cell whose source starts with `start`: its displays and its result, by mime
+    type, in order; "result" holds the cell's value's plain text (its last line's repr)."""
     cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(start))
-    found: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for out in cell.outputs:
         for mime, data in out.get("data", {}).items():
-            found[mime] = found.get(mime, "") + (data if isinstance(data, str) else str(data))
+            found.setdefault(mime, []).append(data if isinstance(data, str) else str(data))
+        if out.output_type == "execute_result":
+            found["result"] = [out.data["text/plain"]]
     return found
 
 
@@ -62,13 +65,13 @@ def test_architectures_and_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     nb = execute("1-architectures-and-tables", tmp_path, monkeypatch)
     lenet = outputs(nb, 'cnnlab.summarize("lenet5")')
     text = cnnlab.summarize("lenet5").render()
-    assert html_words(lenet["text/html"]) == text_words(text)
-    assert lenet["text/plain"].strip() == text.strip()
+    assert html_words(lenet["text/html"][0]) == text_words(text)
+    assert lenet["result"][0].strip() == text.strip()
     graded = outputs(nb, 'check(read_table("../tables/lenet-like-published.md")')
     tables = EXAMPLES / "tables" / "lenet-like-published.md"
     text = check(read_table(tables), str(EXAMPLES / "nets" / "lenet-like.toml")).render()
-    assert sorted(html_words(graded["text/html"])) == sorted(text.split())
-    assert "19 of 24 cells right" in graded["text/plain"]
+    assert sorted(html_words(graded["text/html"][0])) == sorted(text.split())
+    assert graded["result"][0].strip().endswith("19 of 24 cells right")
 
 
 def test_mnist_and_transfer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,13 +83,13 @@ def test_mnist_and_transfer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     first = outputs(nb, "mnist = dict(")
     assert WIDGET in first  # the notebook progress bar
     assert first["image/png"]  # the live curves, redrawn in place after each epoch
-    assert "test_accuracy" in first["text/html"] and first["text/plain"].startswith("run: ")
+    assert "test_accuracy" in first["text/html"][0] and first["result"][0].startswith("run: ")
     names = ("digits-10", "parity-scratch", "parity-frozen", "parity-finetune")
     table = outputs(nb, "run_table(")
-    assert html_words(table["text/html"]) == text_words(str(run_table([tmp_path / n for n in names])))
+    assert html_words(table["text/html"][0]) == text_words(str(run_table([tmp_path / n for n in names])))
     frozen = open_run(tmp_path / "parity-frozen")
     assert frozen.summary["trainable_params"] < frozen.summary["params"]
-    assert outputs(nb, "open_run(")["text/plain"] == summary_text(frozen.path, frozen.summary)
+    assert outputs(nb, "open_run(")["result"] == [summary_text(frozen.path, frozen.summary)]
 
 
 def test_cifar10_and_a_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,15 +98,15 @@ def test_cifar10_and_a_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     nb = execute("3-cifar10-and-a-study", tmp_path, monkeypatch)
     assert open_run(tmp_path / "cifar10-70").config.model == "airbench-cifar-s"
     table = outputs(nb, "study = load_study(")
-    assert {"vgg11-cifar", "vgg11_bn-cifar"} <= set(html_words(table["text/html"]))
+    assert {"vgg11-cifar", "vgg11_bn-cifar"} <= set(html_words(table["text/html"][-1]))
 
 
 def test_seeing_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nb = execute("4-seeing-inside", tmp_path, monkeypatch)
     for cell in ("cams = ", "cnnlab.features(", "cnnlab.filters(", 'cnnlab.filter(digits[0], "sobel-x")'):
         assert outputs(nb, cell)["image/png"], cell
-    assert "mean deletion AUC over 8 image(s)" in outputs(nb, "cams = ")["text/plain"]
-    assert "32 kernels of 1x3x3 from layer conv1" in outputs(nb, "cnnlab.filters(")["text/plain"]
+    assert "mean deletion AUC over 8 image(s)" in outputs(nb, "cams = ")["result"][0]
+    assert "32 kernels of 1x3x3 from layer conv1" in outputs(nb, "cnnlab.filters(")["result"][0]
 
 
 def test_hyperparameter_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,6 +117,6 @@ def test_hyperparameter_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     shown = outputs(nb, "study_summary(")
     study, space, sdir = open_study(tmp_path / "tune")
     text = render_summary(study, space.metric, sdir.url())
-    assert shown["text/plain"] == text
-    assert html_words(shown["text/html"].split("<figure>")[0]) == text.split()
-    assert shown["text/html"].count("data:image/png;base64,") >= 1  # the optimisation history, at least
+    assert shown["result"] == [text]
+    assert html_words(shown["text/html"][0].split("<figure>")[0]) == text.split()
+    assert shown["text/html"][0].count("data:image/png;base64,") >= 1  # the optimisation history, at least

@@ -13,9 +13,11 @@ LEFT = "text-align:left;white-space:pre"  # white-space: keep the indentation th
 RIGHT = "text-align:right;white-space:nowrap"
 
 
-def table(head: Sequence[str] | None, body: Sequence[Sequence[str]], numeric: Collection[int] = ()) -> str:
+def table(
+    head: Sequence[str] | None, body: Sequence[Sequence[str]], numeric: Collection[int] = (), css_class: str = ""
+) -> str:
     """A table of text cells (with no header row for head=None); the columns in `numeric` are right-aligned, as the
-    terminal table aligns them."""
+    terminal table aligns them; `css_class` names the table for a page's style sheet or a test's selector."""
     heads = "".join(
         f'<th style="{RIGHT if i in numeric else LEFT}">{html.escape(h)}</th>' for i, h in enumerate(head or ())
     )
@@ -25,16 +27,16 @@ def table(head: Sequence[str] | None, body: Sequence[Sequence[str]], numeric: Co
         + "</tr>"
         for cells in body
     )
-    return f"<table>{f'<thead><tr>{heads}</tr></thead>' if heads else ''}<tbody>{rows}</tbody></table>"
+    opening = f'<table class="{html.escape(css_class)}">' if css_class else "<table>"
+    return f"{opening}{f'<thead><tr>{heads}</tr></thead>' if heads else ''}<tbody>{rows}</tbody></table>"
 
 
 def lines(texts: Sequence[str], bold_first: bool = False) -> str:
-    """Lines of text (a table's footer, a study's notes), one paragraph each."""
-    return "".join(
-        f'<p style="margin:2px 0">{"<b>" if bold_first and i == 0 else ""}{html.escape(t)}'
-        f"{'</b>' if bold_first and i == 0 else ''}</p>"
-        for i, t in enumerate(texts)
-    )
+    """Lines of text (a table's title or footer, a study's counts), one paragraph each; the first in bold if asked."""
+    parts = [html.escape(t) for t in texts]
+    if bold_first and parts:
+        parts[0] = f"<b>{parts[0]}</b>"
+    return "".join(f'<p style="margin:2px 0">{p}</p>' for p in parts)
 
 
 def bullets(texts: Sequence[str]) -> str:

@@ -123,7 +123,7 @@ class RunTable:
         printer.text(self.render())
 
     def _repr_html_(self) -> str:
-        return table([h for _, h in COLUMNS], [cells(r) for r in self.rows], NUMERIC)
+        return table([h for _, h in COLUMNS], [cells(r) for r in self.rows], NUMERIC, css_class="runs")
 
 
 def run_table(paths: list[str | Path]) -> RunTable:

@@ -7,7 +7,6 @@ set-up (setup.py), resume, epochs (train an epoch, evaluate, stop rules, checkpo
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,7 @@ from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.train import diagnose
 from cnnlab.train.callbacks import Callback, EpochFunction
-from cnnlab.train.progress import Progress, live_callbacks
+from cnnlab.train.progress import Progress, default_log, live_callbacks
 from cnnlab.train.setup import Setup, setup
 from cnnlab.train.tta import logits as tta_logits
 from cnnlab.transfer import train_mode
@@ -86,7 +85,7 @@ def train(
     `stop_after=N` stops after epoch N as an interruption would (checkpoint written, no summary,
     returns None), so the run can be resumed later."""
     config.validate()
-    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    log = log or default_log()
     callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else []), *live_callbacks(out, progress)]
     writer = RunWriter.open(out, config, resume)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,10 @@ class LiveCurves(Callback):
 def live_callbacks(out: str | Path, progress: bool | None) -> list[Callback]:
     """What a run adds to its callbacks to show itself: live curves in a notebook unless progress=False."""
     return [LiveCurves(Path(out).name)] if progress is not False and in_notebook() else []
+
+
+def default_log() -> Callable[[str], None]:
+    """Where a run's lines go when the caller gives no `log`: stderr, or in a notebook stdout (which Jupyter does
+    not paint as an error)."""
+    stream = sys.stdout if in_notebook() else sys.stderr
+    return lambda line: print(line, file=stream, flush=True)

@@ -34,6 +34,10 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+NUMERIC = range(4)  # rank, trial, objective, epochs (right-aligned); then the parameters
+PLOT_CAPTIONS = {"history": "optimisation history", "importance": "parameter importances (fANOVA)"}
+
+
 @dataclass
 class StudySummary:
     """What a study found: its counts (`lines`), the best trials as a table (`head`, `body`) and its plots (PNG bytes
@@ -50,7 +54,7 @@ class StudySummary:
         rows = [self.head, *self.body]
         widths = [max(len(row[i]) for row in rows) for i in NUMERIC]
         return "\n".join(
-            self.lines + ["  ".join(c.rjust(w) for c, w in zip(row, widths)) + "  " + row[4] for row in rows]
+            self.lines + ["  ".join([*(c.rjust(w) for c, w in zip(row, widths)), row[-1]]) for row in rows]
         )
 
     def __str__(self) -> str:
@@ -65,10 +69,6 @@ class StudySummary:
             parts.append(display.table(self.head, self.body, NUMERIC))
         parts += [display.figure(png, PLOT_CAPTIONS.get(name, name)) for name, png in self.plots.items()]
         return "".join(parts)
-
-
-NUMERIC = range(4)  # rank, trial, objective, epochs; then the parameters
-PLOT_CAPTIONS = {"history": "optimisation history", "importance": "parameter importances (fANOVA)"}
 
 
 def summarize_study(study: optuna.Study, metric: str, url: str, top: int = 10) -> StudySummary:
