@@ -113,8 +113,6 @@ def gradcam(
 ) -> GradCam:
     """Explain each image's predicted class (or `target`, by name or index) at conv layer `layer` (default: the
     last), with the deletion check against a random order."""
-    if batch_size < 1:
-        raise CnnlabError(f"--batch-size must be at least 1, got {batch_size}")
     run = _run(run)
     pixels = _pixels(run, images)
     index = None if target is None else run.class_index(str(target))
