@@ -26,12 +26,12 @@ test: lint
 	$(BIN)/python -m pytest -q --cov --cov-report=term:skip-covered
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/summary_speed.py

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,14 @@ def snapshot(*roots: Path) -> dict[str, str]:
                     else "folder"
                 )
     return out
+
+
+def html_words(fragment: str) -> list[str]:
+    """The text of an HTML fragment as words (tags dropped, entities decoded): what a reader sees, to compare with
+    the terminal text of the same result."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split()
+
+
+def text_words(text: str) -> list[str]:
+    """The words of terminal text, without its rules (lines of dashes)."""
+    return [w for line in text.splitlines() if set(line.replace(" ", "")) != {"-"} for w in line.split()]

@@ -294,6 +294,44 @@ def test_gradcam_gallery_for_the_report(mnist):
     assert gradcam_gallery(mnist["run"], n=4, seed=1) == data
 
 
+def decoded(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.format == "PNG"
+        return np.asarray(im.convert("RGB"))
+
+
+def test_python_explanations_show_inline_and_are_the_pictures_the_commands_write(mnist):
+    """cnnlab.gradcam/features/filters/filter return pictures with _repr_png_ (what Jupyter shows); on the same
+    images they are exactly the files the commands write, from image files or from pixels already at hand."""
+    import cnnlab
+
+    d = mnist["dir"]
+    files = [d / f"digit{i}.png" for i in range(3)]
+    r = run_cli("gradcam", mnist["run"], *files, "--out", d / "api-cams")
+    assert r.returncode == 0, r.stderr
+    run = load_run(mnist["run"])
+    cams = cnnlab.gradcam(run, mnist["x"][:3])
+    with Image.open(d / "api-cams" / "gradcam-grid.png") as written:
+        assert np.array_equal(decoded(cams._repr_png_()), np.asarray(written.convert("RGB")))
+    assert repr(cams).splitlines()[0] == r.stdout.splitlines()[0]
+    assert repr(cams).splitlines()[-1] == r.stdout.splitlines()[-1]  # the same mean deletion AUC
+    from_files = cnnlab.gradcam(mnist["run"], files, target=7, method="gradcam++")
+    assert from_files.cam.targets.tolist() == [7, 7, 7] and "cam 7" in " ".join(from_files.labels)
+
+    r = run_cli("features", mnist["run"], files[0], "--layer", "relu2", "--out", d / "api-features.png")
+    picture = cnnlab.features(run, mnist["x"][0], layer="relu2")
+    assert r.stdout.strip().endswith(picture.text) and picture.text == "64 feature maps of 14x14 from layer relu2"
+    with Image.open(d / "api-features.png") as written:
+        assert np.array_equal(decoded(picture._repr_png_()), np.asarray(written.convert("RGB")))
+
+    kernels = cnnlab.filters(mnist["run"])
+    assert kernels.layer == "conv1" and decoded(kernels._repr_png_()).shape[:2] == grid_size(32, (33, 33))[::-1]
+    lab = cnnlab.filter(mnist["x"][0], "sobel-x")
+    assert lab.save(d / "lab.png") == d / "lab.png" and decoded(lab._repr_png_()).shape[1] == lab.image.width
+    with pytest.raises(CnnlabError, match=r"images must be N x 1x28x28 pixels"):
+        cnnlab.gradcam(run, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+
+
 @pytest.mark.parametrize("case", ["unknown layer", "bad image", "bad kernel file", "non-conv layer for filters"])
 def test_bad_input_exits_2_with_one_line(mnist, case):
     d = mnist["dir"]

@@ -4,8 +4,8 @@ Notebook use::
 
     import cnnlab
     model = cnnlab.create_model("resnet18-cifar", num_classes=10)
-    report = cnnlab.summarize(model, (3, 32, 32))
-    print(report.render("table"))
+    cnnlab.summarize(model, (3, 32, 32))        # a table in Jupyter; print(report.render("table")) elsewhere
+    cnnlab.gradcam("runs/mnist", ["digit.png"]) # pictures that show inline; also features, filters, filter
 
 The names below are imported when first used (PEP 562), so that `cnnlab.export.runtime` (predicting with an exported
 ONNX file on onnxruntime) can run where PyTorch is not installed.
@@ -21,9 +21,13 @@ _LAZY = {
     "create_model": "cnnlab.zoo",
     "list_models": "cnnlab.zoo",
     "model_info": "cnnlab.zoo",
+    "gradcam": "cnnlab.explain.api",
+    "features": "cnnlab.explain.api",
+    "filters": "cnnlab.explain.api",
+    "filter": "cnnlab.explain.api",  # not in __all__: a star import must not hide the builtin
 }
 
-__all__ = ["CnnlabError", "create_model", "list_models", "model_info", "summarize"]
+__all__ = ["CnnlabError", "create_model", "features", "filters", "gradcam", "list_models", "model_info", "summarize"]
 __version__ = "0.1.0"
 
 

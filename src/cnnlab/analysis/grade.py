@@ -22,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+from cnnlab import display
 from cnnlab.analysis.summary import LayerRow, ModelSummary
 from cnnlab.analysis.working import WorkingError, evaluate, split_working
 from cnnlab.errors import CnnlabError, ShapeError
@@ -199,14 +201,27 @@ class Grade:
     def wrong(self) -> list[CellResult]:
         return [c for c in self.cells if not c.ok]
 
+    def messages(self) -> list[str]:
+        """One line per wrong cell (one per unmatched row)."""
+        return list(dict.fromkeys(c.message() for c in self.wrong))
+
+    def score(self) -> str:
+        return f"{self.right} of {len(self.cells)} cells right"
+
     def render(self) -> str:
         """One line per wrong cell (one per unmatched row), the notes, then 'N of M cells right'."""
-        lines: list[str] = []
-        for c in self.wrong:
-            msg = c.message()
-            if msg not in lines:
-                lines.append(msg)
-        return "\n".join([*lines, *self.notes, f"{self.right} of {len(self.cells)} cells right"]) + "\n"
+        return "\n".join([*self.messages(), *self.notes, self.score()]) + "\n"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.render())
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the score first, then the wrong cells as a list and the notes (the lines `render` prints)."""
+        return (
+            display.lines([self.score()], bold_first=True)
+            + display.bullets(self.messages())
+            + display.lines(self.notes)
+        )
 
 
 # ---------------------------------------------------------------------------------------------- values

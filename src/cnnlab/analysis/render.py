@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from cnnlab import display
 from cnnlab.analysis.summary import LayerRow, ModelSummary
 from cnnlab.errors import CnnlabError
 
@@ -190,17 +191,41 @@ def _footer(summary: ModelSummary, convention: str) -> list[str]:
     return lines
 
 
+def _check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise CnnlabError(f"unknown convention {convention!r}; use torch or keras")
+
+
+def _table(summary: ModelSummary, convention: str) -> tuple[list[str], list[list[str]], set[int]]:
+    """The layer table's header, rows of cells and right-aligned columns: what the text and the HTML both show."""
+    show_frozen = _show_extra(summary, convention)
+    numeric = {3, 4, 5, 6} if show_frozen else {3, 4, 5}
+    return (
+        _header(summary, convention, show_frozen),
+        [_cells(r, convention, show_frozen) for r in summary.rows],
+        numeric,
+    )
+
+
+def render_html(summary: ModelSummary, convention: str = "torch") -> str:
+    """The terminal table as HTML, for Jupyter: the model's name, the layer rows and the footer lines."""
+    _check_convention(convention)
+    head, body, numeric = _table(summary, convention)
+    return (
+        display.lines([summary.model_name], bold_first=True)
+        + display.table(head, body, numeric)
+        + display.lines(_footer(summary, convention))
+    )
+
+
 def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch") -> str:
     """Text in one of FORMATS; 'table' is for terminals, 'markdown' for reports, 'csv'/'json' for scripts."""
     if fmt not in FORMATS:
         raise CnnlabError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if convention not in CONVENTIONS:
-        raise CnnlabError(f"unknown convention {convention!r}; use torch or keras")
+    _check_convention(convention)
     if fmt == "json":
         return json.dumps(to_dict(summary, convention), indent=2)
-    show_frozen = _show_extra(summary, convention)
-    head = _header(summary, convention, show_frozen)
-    body = [_cells(r, convention, show_frozen) for r in summary.rows]
+    head, body, numeric = _table(summary, convention)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -241,7 +266,6 @@ def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch")
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         lines += ["| " + " | ".join(c.strip() or " " for c in cells) + " |" for cells in body]
         return "\n".join(lines) + "\n\n" + "\n".join(f"- {x}" for x in _footer(summary, convention)) + "\n"
-    numeric = {3, 4, 5, 6} if show_frozen else {3, 4, 5}
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:

@@ -153,6 +153,16 @@ class ModelSummary:
 
         return render(self, fmt, convention)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text view is the terminal table, not the dataclass fields."""
+        printer.text(self.render())
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the terminal table as HTML (the same cells and footer)."""
+        from cnnlab.analysis.render import render_html
+
+        return render_html(self)
+
 
 def _geometry(module: nn.Module, h: int, w: int) -> list[tuple[int, int, int, int, bool]] | None:
     """(kernel, stride, padding, dilation, ceil) per axis for sliding-window modules, else None."""

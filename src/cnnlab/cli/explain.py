@@ -10,74 +10,49 @@ from cnnlab.errors import CnnlabError
 
 
 def cmd_gradcam(args: argparse.Namespace) -> int:
-    from cnnlab.explain import load_run
-    from cnnlab.explain.deletion import deletion_check
-    from cnnlab.explain.gallery import cam_labels, overlays
-    from cnnlab.explain.gradcam import grad_cam
-    from cnnlab.explain.images import grid, save_png
+    from cnnlab.explain.api import gradcam
+    from cnnlab.explain.images import save_png
 
     if args.batch_size < 1:
         raise CnnlabError(f"--batch-size must be at least 1, got {args.batch_size}")
     out = out_path(args.out, "--out", folder=True)
-    run = load_run(args.run)
-    pixels = run.read_images(args.images)
-    target = None if args.target is None else run.class_index(args.target)
-    cam = grad_cam(run.model, run.to_input(pixels), args.layer, target, args.method, args.batch_size)
-    check = deletion_check(run.probabilities, pixels, cam.heatmaps, cam.targets)
-    tiles = overlays(pixels, cam.heatmaps)
-    labels = cam_labels(run, cam)
+    result = gradcam(args.run, args.images, args.layer, args.target, args.method, args.batch_size)
     used = set()
-    print(f"{args.method} at layer {cam.layer}; deletion AUC: lower is better, random order is the baseline")
-    for i, (image, tile, label) in enumerate(zip(args.images, tiles, labels)):
+    print(result.header())
+    for i, (image, tile) in enumerate(zip(args.images, result.tiles)):
         stem = Path(image).stem if Path(image).stem not in used else f"{Path(image).stem}-{i}"
         used.add(stem)
-        path = save_png(tile, out / f"{stem}-gradcam.png")
-        print(
-            f"{image}: {label}; deletion AUC {check.saliency_auc[i]:.3f} (random {check.random_auc[i]:.3f}) -> {path}"
-        )
-    if len(tiles) > 1:
-        print(f"grid: {save_png(grid(tiles, labels), out / 'gradcam-grid.png')}")
-    print(
-        f"mean deletion AUC over {len(tiles)} image(s): {check.saliency_auc.mean():.3f} "
-        f"(random {check.random_auc.mean():.3f})"
-    )
+        print(f"{image}: {result.line(i)} -> {save_png(tile, out / f'{stem}-gradcam.png')}")
+    if len(result.tiles) > 1:
+        print(f"grid: {result.save(out / 'gradcam-grid.png')}")
+    print(result.footer())
     return 0
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from cnnlab.explain import load_run
-    from cnnlab.explain.features import feature_grid, feature_maps
-    from cnnlab.explain.images import save_png
+    from cnnlab.explain.api import features
 
     out = out_path(args.out or f"features-{args.layer}.png", "--out", folder=False)
-    run = load_run(args.run)
-    maps = feature_maps(run.model, run.to_input(run.read_images([args.image])), args.layer)
-    path = save_png(feature_grid(maps), out)
-    print(f"{path}: {maps.shape[0]} feature maps of {maps.shape[1]}x{maps.shape[2]} from layer {args.layer}")
+    picture = features(args.run, args.image, args.layer)
+    print(f"{picture.save(out)}: {picture.text}")
     return 0
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
-    from cnnlab.explain import load_run
-    from cnnlab.explain.filters import conv_kernels, filter_grid
-    from cnnlab.explain.images import save_png
+    from cnnlab.explain.api import filters
 
-    name, weight = conv_kernels(load_run(args.run).model, args.layer)
-    out = out_path(args.out or f"filters-{name}.png", "--out", folder=False)
-    path = save_png(filter_grid(weight, args.channels), out)
-    out_c, in_c, kh, kw = weight.shape
-    print(f"{path}: {out_c} kernels of {in_c}x{kh}x{kw} from layer {name}")
+    picture = filters(args.run, args.layer, args.channels)
+    out = out_path(args.out or f"filters-{picture.layer}.png", "--out", folder=False)
+    print(f"{picture.save(out)}: {picture.text}")
     return 0
 
 
 def cmd_filter(args: argparse.Namespace) -> int:
-    from cnnlab.explain.images import save_png
-    from cnnlab.explain.kernels import filter_lab
-    from cnnlab.train.inference import load_image
+    from cnnlab.explain.api import filter as image_filter
 
     out = out_path(args.out or f"{Path(args.image).stem}-{Path(args.kernel).stem}.png", "--out", folder=False)
-    path = save_png(filter_lab(load_image(args.image)[0], args.kernel), out)
-    print(f"{path}: input, then {args.kernel} on the grayscale image and on R, G, B")
+    picture = image_filter(args.image, args.kernel)
+    print(f"{picture.save(out)}: {picture.text}")
     return 0
 
 

@@ -11,6 +11,7 @@ from cnnlab.resources import stem
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cnnlab.rundir.view import summary_text
     from cnnlab.train import RunDir, train
 
     # On --resume, every setting given is laid over the run's own and compared with it by `train`, which refuses
@@ -19,16 +20,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = run_config(args, saved)
     out = args.out or f"runs/{stem(config.model)}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
     summary = train(config, out, resume=args.resume, progress=args.progress)
-    print(f"run: {out}")
-    for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped"):
-        value = summary[key]
-        print(
-            f"{key:>15}: {value:.4f}"
-            if isinstance(value, float) and key.endswith("accuracy")
-            else f"{key:>15}: {value}"
-        )
-    for finding in summary["diagnosis"]:
-        print(f"      diagnosis: {finding}")
+    print(summary_text(out, summary))
     return 0
 
 

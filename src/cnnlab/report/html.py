@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
 import html
 import re
@@ -10,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.atomic import write_bytes, write_text
+from cnnlab.display import figure
+from cnnlab.display.curves import curves_png
 from cnnlab.errors import CnnlabError
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
-from cnnlab.report.tables import COLUMNS, cells, run_row
+from cnnlab.report.tables import RunTable, run_row
 
 if TYPE_CHECKING:
     from cnnlab.train.inference import LoadedRun
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px}
-th{background:#f0f3f7}td.num{text-align:right}pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
+th{background:#f0f3f7}pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
 img{max-width:100%;border:1px solid #eee;margin:4px 0}.notes{background:#fffbe6;padding:8px;border-left:4px solid #e6c200}
 details{margin:0.5em 0}h2{border-bottom:2px solid #ddd;padding-bottom:4px}
 """
@@ -41,21 +42,7 @@ class Figures:
             if (f"{stem}-{i}" if i else stem) + ".png" not in self.files
         )
         self.files[stem + ".png"] = png
-        return (
-            f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
-        )
-
-
-def _table(rows: list[dict]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in COLUMNS)
-    body = "".join(
-        "<tr>"
-        + "".join(f'<td class="{"num" if i > 2 else ""}">{html.escape(c)}</td>' for i, c in enumerate(cells(r)))
-        + "</tr>"
-        for r in rows
-    )
-    return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        return figure(png, alt)
 
 
 def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
@@ -129,11 +116,11 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
     parts = [f"<h2>{html.escape(group.title)}</h2>"] if heading else []
     if group.notes:
         parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
-    parts.append(_table(rows))
+    parts.append(RunTable(rows)._repr_html_())
     parts += [fig.img(png, caption, caption) for caption, png in group.plots.items()]
     parts.append(
         fig.img(
-            plots.curves(metrics),
+            curves_png(metrics),
             f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)",
             "curves",
         )

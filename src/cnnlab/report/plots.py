@@ -1,54 +1,25 @@
-"""Plots of runs as PNG bytes (matplotlib, Agg): curves of all runs overlaid, confusion matrix, per-class accuracy,
-and a grid of test images with predicted and true labels (wrong ones in red)."""
+"""Plots of runs as PNG bytes: confusion matrix, per-class accuracy, and a grid of test images with predicted and
+true labels (wrong ones in red); the curves of all runs overlaid are cnnlab.display.curves. Drawn on bare matplotlib
+Figures (no pyplot), so a notebook's plotting backend is left alone."""
 
 from __future__ import annotations
 
 import io
-from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
-
-
-def curves(runs: dict[str, list[dict[str, Any]]]) -> bytes:
-    """Loss and accuracy per epoch (each run's metrics rows) for every run on shared axes: train solid, validation
-    dashed."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for i, (name, rows) in enumerate(runs.items()):
-        color = f"C{i % 10}"
-        epochs = [r["epoch"] for r in rows]
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            ax.plot(epochs, [r[f"train_{key}"] for r in rows], color=color, marker="o", label=f"{name} train")
-            if any(r[f"val_{key}"] is not None for r in rows):
-                ax.plot(
-                    epochs,
-                    [r[f"val_{key}"] for r in rows],
-                    color=color,
-                    marker="o",
-                    linestyle="--",
-                    label=f"{name} val",
-                )
-    for ax, title in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=7, loc="lower right")
-    return _png(fig)
 
 
 def confusion(matrix: list[list[int]], classes: list[str], title: str) -> bytes:
     k = len(classes)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1 + 0.45 * k))
+    fig = Figure(figsize=(1.2 + 0.45 * k, 1 + 0.45 * k))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(k), classes, rotation=90, fontsize=7)
     ax.set_yticks(range(k), classes, fontsize=7)
@@ -64,7 +35,8 @@ def confusion(matrix: list[list[int]], classes: list[str], title: str) -> bytes:
 
 
 def per_class(accuracy: list[float], classes: list[str], title: str) -> bytes:
-    fig, ax = plt.subplots(figsize=(max(4, 0.4 * len(classes) + 1), 2.8))
+    fig = Figure(figsize=(max(4, 0.4 * len(classes) + 1), 2.8))
+    ax = fig.subplots()
     ax.bar(range(len(classes)), accuracy, color="C0")
     ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
     ax.set_ylim(0, 1)
@@ -86,7 +58,8 @@ def samples(
     pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
     cols = 8
     rows = max(1, -(-len(pick) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5), squeeze=False)
+    fig = Figure(figsize=(cols * 1.3, rows * 1.5))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, pick.tolist()):

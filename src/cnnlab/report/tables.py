@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnlab.analysis.render import human
+from cnnlab.display import table
 
 if TYPE_CHECKING:
     from cnnlab.train.inference import LoadedRun
@@ -23,6 +24,7 @@ COLUMNS = [
     ("params", "params (trainable/total)"),
     ("macs", "MACs"),
 ]
+NUMERIC = frozenset(range(3, len(COLUMNS)))  # right-aligned in the terminal and in HTML
 
 
 def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, Any]:
@@ -98,8 +100,35 @@ def render_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:
         lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in body]) + "\n"
     widths = [max(len(x) for x in col) for col in zip(heads, *body)]
-    right = {3, 4, 5, 6, 7, 8}
     fmt_row = lambda cells: "  ".join(
-        c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        c.rjust(w) if i in NUMERIC else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
     ).rstrip()
     return "\n".join([fmt_row(heads), "  ".join("-" * w for w in widths)] + [fmt_row(c) for c in body]) + "\n"
+
+
+class RunTable:
+    """The comparison table of finished runs: text in a terminal (print it), an HTML table in Jupyter; both from
+    the same `cells` of the same rows."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def render(self, fmt: str = "table") -> str:
+        return render_table(self.rows, fmt)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.render())
+
+    def _repr_html_(self) -> str:
+        return table([h for _, h in COLUMNS], [cells(r) for r in self.rows], NUMERIC, css_class="runs")
+
+
+def run_table(paths: list[str | Path]) -> RunTable:
+    """The table of every finished run among `paths` (run directories, `compare` and `tune` study directories), as
+    `cnnlab compare` and `cnnlab report` tabulate them."""
+    from cnnlab.report.collect import collect
+
+    return RunTable([run_row(path, name) for group in collect(paths) for name, path in group.runs.items()])

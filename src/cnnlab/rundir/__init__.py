@@ -14,6 +14,7 @@ _LAZY = {
     "RunConfig": "cnnlab.rundir.config",
     "Run": "cnnlab.rundir.run",
     "RunDir": "cnnlab.rundir.run",
+    "RunSummary": "cnnlab.rundir.run",
     "RunWriter": "cnnlab.rundir.run",
     "build_model": "cnnlab.rundir.run",
     "load_state": "cnnlab.rundir.run",

@@ -25,6 +25,7 @@ from cnnlab.rundir.checkpoint import Checkpoint, CheckpointStore, metrics_csv
 from cnnlab.rundir.config import RunConfig
 from cnnlab.rundir.events import EventLog
 from cnnlab.rundir.lock import WriterLock
+from cnnlab.rundir.view import run_html, summary_text
 
 CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD = (
     "config.toml",
@@ -128,6 +129,28 @@ class Run:
         model = build_model(self.config.model, self.meta)
         load_state(model, self.weights, f"{self.path} ({self.checkpoint.folder.name})")
         return model.eval()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(summary_text(self.path, self.summary))
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the figures `cnnlab train` prints at the end, and the loss and accuracy curves."""
+        return run_html(self.path, self.summary, self.metrics)
+
+
+class RunSummary(dict):
+    """A run's summary as `train` returns it: the dict of summary.json, which also shows itself in Jupyter (the
+    figures `cnnlab train` prints, and the curves); `path` is the run directory."""
+
+    def __init__(self, summary: dict[str, Any], path: str | Path) -> None:
+        super().__init__(summary)
+        self.path = Path(path)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(summary_text(self.path, self))
+
+    def _repr_html_(self) -> str:
+        return run_html(self.path, self, RunDir(self.path).metrics())
 
 
 def build_model(name: str, meta: dict[str, Any]) -> nn.Module:

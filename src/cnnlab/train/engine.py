@@ -7,7 +7,6 @@ set-up (setup.py), resume, epochs (train an epoch, evaluate, stop rules, checkpo
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,11 +18,11 @@ from torch import nn
 
 from cnnlab.data import DeviceLoader
 from cnnlab.failpoint import failpoint
-from cnnlab.rundir import Checkpoint, RunConfig, RunWriter, load_state
+from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.train import diagnose
 from cnnlab.train.callbacks import Callback, EpochFunction
 from cnnlab.train.optim import training_loss
-from cnnlab.train.progress import Progress
+from cnnlab.train.progress import Progress, default_log, live_callbacks
 from cnnlab.train.setup import Setup, setup
 from cnnlab.train.tta import logits as tta_logits
 from cnnlab.transfer import train_mode
@@ -78,15 +77,17 @@ def train(
     stop_after: int | None = None,
     on_epoch: Callable[[dict[str, Any]], str | None] | None = None,
     callbacks: Sequence[Callback] = (),
-) -> dict[str, Any] | None:
+) -> RunSummary | None:
     """Train `config` into run directory `out`; with resume=True continue it from its last complete checkpoint.
+    Returns the run's summary (a dict; in Jupyter it shows as a table with the curves).
 
     `callbacks` watch or steer the run (see callbacks.Callback); `on_epoch(row)` is the same as a callback's
-    on_epoch_end. `stop_after=N` stops after epoch N as an interruption would (checkpoint written, no summary,
+    on_epoch_end. In Jupyter, unless progress=False, a notebook bar and live loss/accuracy curves show the run.
+    `stop_after=N` stops after epoch N as an interruption would (checkpoint written, no summary,
     returns None), so the run can be resumed later."""
     config.validate()
-    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else [])]
+    log = log or default_log()
+    callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else []), *live_callbacks(out, progress)]
     writer = RunWriter.open(out, config, resume)
     try:
         s = setup(config, load_source=not writer.resumable(), log=log)
@@ -99,7 +100,7 @@ def train(
             stopped = run_epochs(s, state, writer, callbacks, progress, stop_after, log)
         if stopped != "completed":
             log(stopped)
-        return finish(s, state, writer, stopped)
+        return RunSummary(finish(s, state, writer, stopped), writer.path)
     except Interrupted:
         return None
     except BaseException:

@@ -1,29 +1,47 @@
-"""A per-batch progress bar with ETA and running loss/accuracy on terminals; silence elsewhere (epoch lines suffice)."""
+"""How training shows its progress: a per-batch bar with ETA and running loss/accuracy on terminals, a notebook bar
+and live loss/accuracy curves in Jupyter, silence elsewhere (the epoch lines suffice).
+
+IPython, ipywidgets and the notebook bar are imported only when display.in_notebook() says this is a Jupyter
+kernel, so plain Python and terminals never load them."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cnnlab.display import in_notebook
+from cnnlab.train.callbacks import Callback
 
 
 class Progress:
     def __init__(self, total: int, enabled: bool | None = None) -> None:
         self.total = total
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.notebook = in_notebook()
+        self.enabled = (sys.stderr.isatty() or self.notebook) if enabled is None else enabled
         self.bar = None
 
     def start(self, epoch: int, epochs: int) -> None:
-        if self.enabled:
-            from tqdm import tqdm
+        if not self.enabled:
+            return
+        desc = f"epoch {epoch}/{epochs}"
+        if self.notebook:
+            from tqdm.auto import tqdm as notebook_tqdm  # a widget bar (text when ipywidgets is missing)
 
-            width = os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 0
-            self.bar = tqdm(
-                total=self.total,
-                desc=f"epoch {epoch}/{epochs}",
-                leave=False,
-                file=sys.stderr,
-                **({} if width else {"ncols": 100, "nrows": 20}),
-            )  # a 0x0 terminal would hide the bar
+            self.bar = notebook_tqdm(total=self.total, desc=desc, leave=False)
+            return
+        from tqdm import tqdm
+
+        width = os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 0
+        self.bar = tqdm(
+            total=self.total,
+            desc=desc,
+            leave=False,
+            file=sys.stderr,
+            **({} if width else {"ncols": 100, "nrows": 20}),
+        )  # a 0x0 terminal would hide the bar
 
     def wants_update(self, step: int) -> bool:
         """Reading the loss syncs the device, so only do it when the bar will show it."""
@@ -40,3 +58,32 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class LiveCurves(Callback):
+    """In a notebook: the run's loss and accuracy curves in the cell's output, redrawn after every epoch."""
+
+    def __init__(self, name: str) -> None:
+        from cnnlab.display.live import LiveImage
+
+        self.name = name
+        self.rows: list[dict[str, Any]] = []
+        self.image = LiveImage()
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        from cnnlab.display.curves import curves_png
+
+        self.rows.append(row)
+        self.image.show(curves_png({self.name: self.rows}))
+
+
+def live_callbacks(out: str | Path, progress: bool | None) -> list[Callback]:
+    """What a run adds to its callbacks to show itself: live curves in a notebook unless progress=False."""
+    return [LiveCurves(Path(out).name)] if progress is not False and in_notebook() else []
+
+
+def default_log() -> Callable[[str], None]:
+    """Where a run's lines go when the caller gives no `log`: stderr, or in a notebook stdout (which Jupyter does
+    not paint as an error)."""
+    stream = sys.stdout if in_notebook() else sys.stderr
+    return lambda line: print(line, file=stream, flush=True)

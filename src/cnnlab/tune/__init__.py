@@ -7,11 +7,12 @@ study, study_dir = tune("space:mnist-cnn", "runs/tune", trials=20)
 from cnnlab.tune.plots import study_plots
 from cnnlab.tune.space import Space, load_space
 from cnnlab.tune.study import StudyDir, open_study, tune
-from cnnlab.tune.summary import epochs_trained, ranked, render_summary, retrain_best
+from cnnlab.tune.summary import StudySummary, epochs_trained, ranked, render_summary, retrain_best, study_summary
 
 __all__ = [
     "Space",
     "StudyDir",
+    "StudySummary",
     "epochs_trained",
     "load_space",
     "open_study",
@@ -19,5 +20,6 @@ __all__ = [
     "render_summary",
     "retrain_best",
     "study_plots",
+    "study_summary",
     "tune",
 ]

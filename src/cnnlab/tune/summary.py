@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import optuna
 import tomli_w
 from optuna.trial import FrozenTrial, TrialState
 
+from cnnlab import display
 from cnnlab.errors import CnnlabError
 from cnnlab.train import RunDir, train
 from cnnlab.tune.objective import write_network
@@ -32,7 +34,45 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def render_summary(study: optuna.Study, metric: str, url: str, top: int = 10) -> str:
+NUMERIC = range(4)  # rank, trial, objective, epochs (right-aligned); then the parameters
+PLOT_CAPTIONS = {"history": "optimisation history", "importance": "parameter importances (fANOVA)"}
+
+
+@dataclass
+class StudySummary:
+    """What a study found: its counts (`lines`), the best trials as a table (`head`, `body`) and its plots (PNG bytes
+    by name). Text for the terminal, HTML with the plots in Jupyter, both from these rows."""
+
+    lines: list[str]
+    head: list[str]
+    body: list[list[str]]
+    plots: dict[str, bytes] = field(default_factory=dict)
+
+    def render(self) -> str:
+        if not self.body:
+            return "\n".join(self.lines)
+        rows = [self.head, *self.body]
+        widths = [max(len(row[i]) for row in rows) for i in NUMERIC]
+        return "\n".join(
+            self.lines + ["  ".join([*(c.rjust(w) for c, w in zip(row, widths)), row[-1]]) for row in rows]
+        )
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.render())
+
+    def _repr_html_(self) -> str:
+        parts = [display.lines(self.lines, bold_first=True)]
+        if self.body:
+            parts.append(display.table(self.head, self.body, NUMERIC))
+        parts += [display.figure(png, PLOT_CAPTIONS.get(name, name)) for name, png in self.plots.items()]
+        return "".join(parts)
+
+
+def summarize_study(study: optuna.Study, metric: str, url: str, top: int = 10) -> StudySummary:
+    """The study's counts and its `top` best complete trials, best first."""
     trials = study.get_trials(deepcopy=False)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     best = ranked(study)[:top]
@@ -44,24 +84,34 @@ def render_summary(study: optuna.Study, metric: str, url: str, top: int = 10) ->
             f"{epochs_trained(study)} epochs trained"
         ),
         f"objective: {metric} ({study.direction.name.lower()})",
+        f"best {len(best)} of {counts[TrialState.COMPLETE]} complete trials:" if best else "no complete trial yet",
     ]
-    if not best:
-        return "\n".join(lines + ["no complete trial yet"])
-    lines.append(f"best {len(best)} of {counts[TrialState.COMPLETE]} complete trials:")
-    rows = [("rank", "trial", metric, "epochs", "parameters")]
-    rows += [
-        (
+    body = [
+        [
             str(r),
             str(t.number),
             f"{t.value:.4f}",
             str(len(t.intermediate_values)),
             " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()),
-        )
+        ]
         for r, t in enumerate(best, start=1)
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
-    return "\n".join(lines)
+    return StudySummary(lines, ["rank", "trial", metric, "epochs", "parameters"], body)
+
+
+def render_summary(study: optuna.Study, metric: str, url: str, top: int = 10) -> str:
+    return summarize_study(study, metric, url, top).render()
+
+
+def study_summary(study_dir: str | Path, top: int = 10) -> StudySummary:
+    """The summary of the study in `study_dir` with its plots: what `cnnlab tune --summary` prints and writes."""
+    from cnnlab.tune.plots import study_plots
+    from cnnlab.tune.study import open_study
+
+    study, space, sdir = open_study(study_dir)
+    summary = summarize_study(study, space.metric, sdir.url(), top)
+    summary.plots = study_plots(study_dir)
+    return summary
 
 
 def retrain_best(study_dir: str | Path, log: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""Loss and accuracy per epoch as a PNG: the report's curves and the live figure of a run trained in a notebook.
+
+Drawn on a bare matplotlib Figure (no pyplot), so nothing changes the backend of a notebook that also plots."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from matplotlib.figure import Figure
+
+
+def curves_png(runs: dict[str, list[dict[str, Any]]]) -> bytes:
+    """Loss and accuracy per epoch (each run's metrics rows) for every run on shared axes: train solid, validation
+    dashed."""
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for i, (name, rows) in enumerate(runs.items()):
+        color = f"C{i % 10}"
+        epochs = [r["epoch"] for r in rows]
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.plot(epochs, [r[f"train_{key}"] for r in rows], color=color, marker="o", label=f"{name} train")
+            if any(r[f"val_{key}"] is not None for r in rows):
+                ax.plot(
+                    epochs,
+                    [r[f"val_{key}"] for r in rows],
+                    color=color,
+                    marker="o",
+                    linestyle="--",
+                    label=f"{name} val",
+                )
+    for ax, title in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=7, loc="lower right")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return buf.getvalue()

@@ -1,0 +1,132 @@
+"""Results show themselves in Jupyter with the content the terminal prints: HTML tables built from the same cells
+(checked word for word against the text), PNG figures; and plain Python never imports IPython."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import cnnlab
+from cnnlab.analysis.grade import check, read_table
+from cnnlab.display import in_notebook
+from cnnlab.report import RunTable, run_table
+from cnnlab.rundir import RunSummary, open_run
+from cnnlab.rundir.view import summary_text
+from cnnlab.train import RunConfig, train
+from tests.conftest import DIGITS_NET, EXAMPLES, REPO, html_words, text_words, write_toml
+
+
+def pngs(fragment: str) -> list[Image.Image]:
+    """The PNG images embedded in an HTML fragment."""
+    return [
+        Image.open(io.BytesIO(base64.b64decode(data)))
+        for data in re.findall(r'src="data:image/png;base64,([^"]+)"', fragment)
+    ]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two short runs on the 8x8 digits: a TOML net and the zoo's mnist-cnn, both finished."""
+    tmp = tmp_path_factory.mktemp("display")
+    net = write_toml(tmp / "net.toml", DIGITS_NET)
+    out = {}
+    for name, model, epochs in (("small", net, 2), ("cnn", "mnist-cnn", 1)):
+        out[name] = tmp / name
+        summary = train(RunConfig(model=model, data="digits", epochs=epochs, limit=300), out[name], log=lambda _: None)
+        assert isinstance(summary, RunSummary) and summary.path == out[name]
+    return out
+
+
+@pytest.mark.parametrize("model,convention", [("lenet5", "torch"), ("vgg11_bn", "keras"), ("googlenet", "torch")])
+def test_model_summary_html_holds_the_terminal_table_word_for_word(model: str, convention: str) -> None:
+    from cnnlab.analysis.render import render_html
+
+    s = cnnlab.summarize(model)
+    text = s.render("table", convention)
+    assert html_words(render_html(s, convention)) == text_words(text)
+    assert html_words(s._repr_html_()) == text_words(s.render())
+    page = render_html(s, convention)
+    assert '<th style="text-align:right;white-space:nowrap">MACs</th>' in page  # numbers right-aligned, as in text
+    if convention == "keras":  # batch norm's moving statistics: an extra column
+        assert '<th style="text-align:right;white-space:nowrap">Non-trainable</th>' in page
+
+
+def test_grade_html_is_the_score_the_wrong_cells_and_the_notes() -> None:
+    result = check(
+        read_table(EXAMPLES / "tables" / "lenet-like-published.md"), str(EXAMPLES / "nets" / "lenet-like.toml")
+    )
+    page = result._repr_html_()
+    assert page.count("<li>") == len(result.messages()) == 5
+    assert html_words(page)[:5] == ["19", "of", "24", "cells", "right"]
+    assert all(f"<li>{html.escape(m)}</li>" in page for m in result.messages())
+    assert sorted(html_words(page)) == sorted(result.render().split())
+
+
+def test_run_table_html_and_text_are_the_same_cells(runs: dict[str, Path]) -> None:
+    table = run_table([runs["small"], runs["cnn"]])
+    assert isinstance(table, RunTable) and [r["run"] for r in table.rows] == ["small", "cnn"]
+    assert html_words(table._repr_html_()) == text_words(str(table))
+    assert "params (trainable/total)" in str(table) and "mnist-cnn" in table._repr_html_()
+
+
+def test_a_run_shows_its_summary_lines_and_its_curves(runs: dict[str, Path]) -> None:
+    run = open_run(runs["small"])
+    text = summary_text(run.path, run.summary)
+    page = run._repr_html_()
+    first, *rows = text.splitlines()
+    assert html_words(page.split("<figure>")[0]) == first.split() + [
+        w for line in rows for w in re.sub(r"^ *(\w+): ", r"\1 ", line).split()
+    ]
+    (curves,) = pngs(page)
+    assert curves.format == "PNG" and curves.width > curves.height > 100
+    summary = RunSummary(run.summary, run.path)
+    assert summary == run.summary and summary._repr_html_() == page
+
+
+def test_cli_train_prints_the_lines_a_run_shows(runs: dict[str, Path], tmp_path: Path) -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnlab",
+            "train",
+            "--data",
+            "digits",
+            "--epochs",
+            "1",
+            "--limit",
+            "200",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    run = open_run(tmp_path / "r")
+    assert r.stdout.strip() == summary_text(tmp_path / "r", run.summary)
+    assert r.stdout.startswith(f"run: {tmp_path / 'r'}\n  test_accuracy: 0.")
+
+
+def test_plain_python_training_imports_nothing_of_jupyter(tmp_path: Path) -> None:
+    code = (
+        "import sys, cnnlab\n"
+        "from cnnlab.train import RunConfig, train\n"
+        f"s = train(RunConfig(data='digits', epochs=1, limit=200), {str(tmp_path / 'r')!r}, log=lambda _: None)\n"
+        "s._repr_html_(); cnnlab.summarize('lenet5')._repr_html_()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('IPython', 'ipywidgets', 'ipykernel')"
+        " or m == 'tqdm.notebook'))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+    assert not in_notebook()
