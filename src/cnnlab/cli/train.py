@@ -82,10 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Settings come from flags or an experiment TOML file (flags override it).",
     )
     t.add_argument("experiment", nargs="?", help="experiment TOML with RunConfig keys (model, data, epochs, ...)")
-    config_flags(t)
-    t.add_argument("--out", help="run directory (default runs/MODEL-DATA-sSEED)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument(
+    output = config_flags(t)["output"]
+    output.add_argument("--out", help="the run directory (default: runs/MODEL-DATA-sSEED)")
+    output.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    output.add_argument(
         "--progress",
         default=None,
         action=argparse.BooleanOptionalAction,
