@@ -136,6 +136,9 @@ def test_a_run_from_before_decay_per_resumes_with_per_epoch_decay(tmp_path, net)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert RunDir(tmp_path / "old").summary()["test_accuracy"] == full["test_accuracy"]
     assert RunConfig.from_toml(write_toml(tmp_path / "exp.toml", 'schedule = "time"\n')).decay_per == "step"
+    (tmp_path / "constant").mkdir()  # with another schedule an old run's config equals today's
+    write_toml(tmp_path / "constant" / "config.toml", 'model = "mlp"\nschedule = "step"\n')
+    assert RunDir(tmp_path / "constant").config() == RunConfig(model="mlp", schedule="step")
 
 
 def test_batch_rows_survive_stop_and_resume_without_duplicates(tmp_path, net):

@@ -13,7 +13,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.train import RunDir, train
 
     # On --resume, every setting given is laid over the run's own and compared with it by `train`, which refuses
-    # changes it cannot honour (only epochs, patience, gl-alpha, data-dir and device may change).
+    # changes it cannot honour (only RunConfig.RESUMABLE: epochs, patience, gl-alpha, data-dir, device, log-every).
     saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
     config = run_config(args, saved)
     out = args.out or f"runs/{Path(config.model).stem}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"

@@ -250,13 +250,13 @@ class RunConfig:
 
     @classmethod
     def from_run_toml(cls, path: str | Path) -> RunConfig:
-        """A run's own config.toml: a setting it lacks was written before that setting existed, so it takes the
-        value such runs trained with (LEGACY) rather than today's default, and resumes as it began."""
+        """A run's own config.toml. One written before --decay-per existed lacks it: with the time schedule such a
+        run decayed per epoch, and resumes so (with any other schedule the setting does nothing, so today's
+        default keeps it equal to a new run's config)."""
         values = {k.replace("-", "_"): v for k, v in read_toml(path, "run config").items()}
-        return cls.from_dict({**cls.LEGACY, **values}, str(path))
-
-    # Settings whose default changed, with the value runs written before them trained with.
-    LEGACY = {"decay_per": "epoch"}
+        if values.get("schedule") == "time" and "decay_per" not in values:
+            values["decay_per"] = "epoch"
+        return cls.from_dict(values, str(path))
 
     def differences(self, other: RunConfig) -> list[str]:
         """The settings, other than the RESUMABLE ones, in which `other` differs (empty: the same run)."""
@@ -267,4 +267,4 @@ class RunConfig:
         ]
 
     # Settings that may differ when resuming a run (everything else must match).
-    RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")
+    RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device", "log_every")
