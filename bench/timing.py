@@ -150,7 +150,7 @@ def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, d
             )
 
         def on_epoch_end(self, row: dict) -> None:
-            if clock.epoch_end(row["seconds"], test_accuracy, train_accuracy=row["train_accuracy"], lr=row["lr"]):
+            if clock.epoch_end(row["seconds"], test_accuracy, train_accuracy=row["train_accuracy"], lr=row["lr_last"]):
                 raise TargetReached
 
     clock = Clock(target, config.epochs)

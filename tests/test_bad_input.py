@@ -211,6 +211,26 @@ CASES = [
     ([*TRAIN, "--model", "mlp", "--augment", "rotate"], "--augment 'rotate' is not one of crop, flip", None),
     ([*TRAIN, "--model", "mlp", "--device", "tpu"], "--device must be cpu, cuda or auto", None),
     ([*TRAIN, "--model", "mlp", "--freeze", "head"], "--freeze 'head' is not one of", None),
+    # #15: time decay per update, custom normalisation, per-batch rows
+    ([*TRAIN, "--model", "mlp", "--decay-per", "week"], "--decay-per 'week' is not one of step, epoch", None),
+    ([*TRAIN, "--model", "mlp", "--log-every", "0"], "--log-every must be a positive integer, got 0", None),
+    ([*TRAIN, "--model", "mlp", "--log-every", "often"], "--log-every takes an integer, got 'often'", None),
+    ([*TRAIN, "--model", "mlp", "--mean", "0.5,x"], "--mean takes finite numbers separated by commas", None),
+    ([*TRAIN, "--model", "mlp", "--std", "nan"], "--std takes finite numbers separated by commas", None),
+    ([*TRAIN, "--model", "mlp", "--mean", "0.5"], "--mean needs --std too", None),
+    ([*TRAIN, "--model", "mlp", "--mean", "0.5", "--std", "0"], "--std must be above 0 in every channel", None),
+    ([*TRAIN, "--model", "mlp", "--mean", "0.1,0.2", "--std", "1,1,1"], "--mean has 2 values but --std 3", None),
+    (
+        [*TRAIN, "--model", "mlp", "--mean", "0.1,0.2,0.3", "--std", "0.2"],
+        "--mean has 3 values but the model's inputs have 1 channel(s); give one value, or 1",
+        None,
+    ),
+    ([*TRAIN, "--model", "mlp", "--mean", "0.5", "--std", "0.2", "--no-normalize"], "which --no-normalize", None),
+    (
+        [*TRAIN, "--model", "mlp", "--mean", "0.5", "--std", "0.2", "--norm-stats", "dataset"],
+        "--mean/--std replace --norm-stats dataset",
+        None,
+    ),
     ([*TRAIN, "--model", "mlp", "--init-from", "{in}/nothing"], "no such run directory or file", None),
     ([*TRAIN, "--model", "mlp", "--init-from", "{in}/ok.png"], "give a run directory, a .safetensors file", None),
     (

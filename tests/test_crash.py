@@ -21,7 +21,8 @@ from tests.conftest import SHARED, write_toml
 
 DATA = str(SHARED / "datasets")
 # 360 training images in batches of 50: 8 batches an epoch, 3 epochs; augmentation and a schedule, so the data
-# order, RNG and scheduler state must all be restored exactly.
+# order, RNG and scheduler state must all be restored exactly; per-batch rows every 3 batches, appended as they
+# come, so a kill leaves rows past the last checkpoint that a resume must not repeat.
 TRAIN = [
     "train",
     "--model",
@@ -41,6 +42,8 @@ TRAIN = [
     "--schedule",
     "cosine",
     "--no-progress",
+    "--log-every",
+    "3",
     "--resume",
 ]
 
@@ -96,6 +99,8 @@ def assert_same_run(run: Path, reference: Path) -> None:
         differ = [k for k in want.weights if not torch.equal(got.weights[k], want.weights[k])]
         assert not differ, f"{which} weights differ from the uninterrupted run: {differ[:3]}"
     assert metrics(run) == metrics(reference) and len(metrics(run)) == 3
+    assert (run / "batches.csv").read_text() == (reference / "batches.csv").read_text()
+    assert len(RunDir(run).batches()) == 6
     a, b = RunDir(run).summary(), RunDir(reference).summary()
     assert (a["test_accuracy"], a["best_epoch"], a["epochs_run"]) == (
         b["test_accuracy"],

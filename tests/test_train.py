@@ -338,7 +338,8 @@ def test_tensorboard_events_and_on_epoch_rows(tmp_path, net):
     assert [r["epoch"] for r in rows] == [1, 2, 3] and rows == RunDir(tmp_path / "tb").metrics()
     events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
     events.Reload()
-    assert {"loss/train", "accuracy/train", "loss/val", "accuracy/val", "lr"} <= set(events.Tags()["scalars"])
+    tags = {"loss/train", "accuracy/train", "loss/val", "accuracy/val", "lr_first", "lr_last", "seconds"}
+    assert tags <= set(events.Tags()["scalars"])
     assert [(e.step, round(e.value, 5)) for e in events.Scalars("accuracy/val")] == [
         (r["epoch"], round(r["val_accuracy"], 5)) for r in rows
     ]

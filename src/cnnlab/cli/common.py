@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from dataclasses import Field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,34 +57,70 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
     return parse
 
 
-def config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig field (defaults suppressed, so only what the user gave overrides a TOML file)."""
+def numbers(flag: str) -> Callable[[str], list[float]]:
+    """An argparse type for comma-separated finite numbers, e.g. --mean 0.4914,0.4822,0.4465."""
+    one = typed(float, flag)
+
+    def parse(text: str) -> list[float]:
+        try:
+            return [one(part) for part in text.split(",")]
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} takes finite numbers separated by commas (one, or one per channel), got {text!r}"
+            ) from None
+
+    return parse
+
+
+def flag_help(f: Field) -> str:
+    """A RunConfig field's --help line: its help, its allowed values and its default (argparse's %-escaped)."""
+    help, choices = f.metadata.get("help", ""), f.metadata.get("choices", ())
+    text = help + (f" {{{', '.join(choices)}}}" if choices and ", ".join(choices) not in help else "")
+    if f.default is not None and "default:" not in help:
+        default = ("yes" if f.default else "no") if isinstance(f.default, bool) else f.default
+        text += f" (default: {default})"
+    return text.replace("%", "%%")
+
+
+def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
+    """One flag per RunConfig field (defaults suppressed, so only what the user gave overrides a TOML file), in
+    the help groups the fields name; returns the groups, so a command can add its own flags to them."""
     from dataclasses import fields
 
-    from cnnlab.rundir.config import RunConfig
+    from cnnlab.rundir.config import GROUPS, RunConfig
 
+    groups = {name: p.add_argument_group(title) for name, title in GROUPS.items()}
     for f in fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
+        g = groups[f.metadata.get("group", "output")]
         if f.name == "options":
-            option_flag(p, default=argparse.SUPPRESS)
+            option_flag(g, default=argparse.SUPPRESS, help=flag_help(f))
         elif f.name in ("input", "augment"):
-            p.add_argument(
+            g.add_argument(
                 flag,
                 default=argparse.SUPPRESS,
                 metavar="A,B",
                 type=(lambda t: list(parse_shape(t)))
                 if f.name == "input"
                 else (lambda t: [a for a in t.split(",") if a]),
+                help=flag_help(f),
             )
+        elif kind.startswith("list[float]"):
+            g.add_argument(flag, default=argparse.SUPPRESS, metavar="X[,X...]", type=numbers(flag), help=flag_help(f))
         elif kind.startswith("bool"):
-            p.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction)
+            g.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction, help=flag_help(f))
         else:
             conv = int if kind.startswith("int") else float if kind.startswith("float") else str
-            p.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag))
+            g.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag), help=flag_help(f))
+    return groups
 
 
-def option_flag(p: argparse.ArgumentParser, default: object = None) -> None:
+def option_flag(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup,
+    default: object = None,
+    help: str = "a model option, repeatable (e.g. kernel5=5); `cnnlab models` lists each model's",
+) -> None:
     """--option KEY=VALUE, repeatable: the zoo builder's options (values parsed as bool, int, float, list, string)."""
 
     def parse_option(text: str) -> tuple[str, object]:  # the zoo (and PyTorch) imported only when the flag is given
@@ -98,7 +135,7 @@ def option_flag(p: argparse.ArgumentParser, default: object = None) -> None:
         type=parse_option,
         default=default,
         metavar="KEY=VALUE",
-        help="a model option, repeatable (e.g. kernel5=5); `cnnlab models` lists each model's",
+        help=help,
     )
 
 

@@ -15,7 +15,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.train import RunDir, train
 
     # On --resume, every setting given is laid over the run's own and compared with it by `train`, which refuses
-    # changes it cannot honour (only epochs, patience, gl-alpha, data-dir and device may change).
+    # changes it cannot honour (only RunConfig.RESUMABLE: epochs, patience, gl-alpha, data-dir, device, log-every).
     saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
     config = run_config(args, saved)
     out = args.out or f"runs/{stem(config.model)}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
@@ -87,10 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Settings come from flags or an experiment TOML file (flags override it).",
     )
     t.add_argument("experiment", nargs="?", help="experiment TOML with RunConfig keys (model, data, epochs, ...)")
-    config_flags(t)
-    t.add_argument("--out", help="run directory (default runs/MODEL-DATA-sSEED)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument(
+    output = config_flags(t)["output"]
+    output.add_argument("--out", help="the run directory (default: runs/MODEL-DATA-sSEED)")
+    output.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    output.add_argument(
         "--progress",
         default=None,
         action=argparse.BooleanOptionalAction,

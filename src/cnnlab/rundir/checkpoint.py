@@ -39,7 +39,8 @@ WEIGHTS, TRAINING, STATE, META, METRICS = (
     "meta.json",
     "metrics.csv",
 )
-METRIC_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+# lr_first, lr_last: the learning rate of the epoch's first and of its last update (they differ under a schedule)
+METRIC_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr_first", "lr_last", "seconds"]
 FORMAT = 1
 
 

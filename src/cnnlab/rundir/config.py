@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,60 +14,122 @@ from cnnlab.tomlfile import check_keys, read_toml
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle", "triangle")
+DECAY_PER = ("step", "epoch")
 INITS = ("default", "zeros", "normal", "xavier-uniform", "xavier-normal", "he-normal", "he-uniform")
 MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
 TTA_VIEWS = ("none", "flip", "flip,translate")
+NORM_STATS = ("auto", "dataset", "source")
+AUGMENTS = ("crop", "flip", "altflip")
 FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*")  # applied by cnnlab.transfer.freeze
+
+# The groups of `cnnlab train --help`, in order, with their titles.
+GROUPS = {
+    "data": "data: what to train on and how images become inputs",
+    "model": "model: the network and its initial weights",
+    "optimisation": "optimisation: optimiser, learning rates, regularisation",
+    "schedule": "schedule: epochs and the learning rate over them",
+    "evaluation": "evaluation: the best checkpoint, early stopping, test-time augmentation",
+    "transfer": "transfer: starting from trained weights",
+    "run": "run: seed and hardware",
+    "output": "output: where and what the run writes",
+}
+
+
+def setting(default: Any, group: str, help: str, choices: tuple[str, ...] = ()) -> Any:
+    """A RunConfig field carrying its `--help` line, its help group (a GROUPS key) and its allowed values (checked
+    by `validate`), so a flag is described where it is defined. A None default is explained in the help."""
+    return field(default=default, metadata={"group": group, "help": help, "choices": choices})
 
 
 @dataclass
 class RunConfig:
-    """A training run. Fields equal the `cnnlab train` flags (with dashes) and the keys of an experiment TOML."""
+    """A training run. Fields equal the `cnnlab train` flags (with dashes) and the keys of an experiment TOML.
 
-    model: str = "mnist-cnn"
-    options: dict[str, Any] | None = None  # the zoo builder's options (--option KEY=VALUE), e.g. {kernel5 = 5}
-    data: str = "digits"
-    data_dir: str | None = None
-    input: list[int] | None = None  # C, H, W the data is adapted to (default: the model's input size)
-    resize: str = "pad"  # how to adapt image size: pad (MNIST 28 -> 32, as LeCun did) or resize
-    limit: int | None = None
-    val_split: float = 0.1  # fraction (< 1) or count (>= 1) of train held out, stratified
-    normalize: bool = True  # subtract the dataset mean, divide by std
-    pixels: str = "unit"  # unit: scale to 0..1; raw: feed 0..255 (what a Keras model without Rescaling sees)
-    augment: list[str] | None = None  # "crop" (pad 4 + random crop), "flip", "altflip" (flipped on alternate epochs)
-    epochs: int = 5
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    step_size: int = 10  # step: epochs between decays
-    gamma: float = 0.1  # step / exponential: decay factor
-    decay: float = 0.0  # time: lr0 / (1 + decay * t), t in epochs (Keras' decay is per step)
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    init: str = "default"
-    init_std: float = 0.01
-    seed: int = 0
-    patience: int | None = None  # early stopping on `monitor`
-    gl_alpha: float | None = None  # Prechelt's GL criterion: stop when 100*(E_val/E_opt - 1) > alpha
-    monitor: str = "val_accuracy"
-    device: str = "cpu"
-    channels_last: bool = True  # NHWC memory layout: oneDNN (CPU) and tensor cores (GPU) run convs fastest
-    precision: str = "fp32"  # fp32, bf16 autocast, or auto: bf16 where the hardware runs it fast (AMX CPUs, CUDA)
-    compile: bool = False  # torch.compile the model (pays a compile time up front)
-    init_from: str | None = None  # transfer: a run directory, a .safetensors file or torchvision:<Weights>
-    freeze: str = "none"  # none, features (train the dense head only), all-but-last:N
-    head_lr: float | None = None  # learning rate of the dense head (default: --lr)
-    bias_lr: float | None = None  # learning rate of biases and normalisation weights (default: their group's)
-    decay_norm_bias: bool = True  # weight decay on biases and normalisation weights too (fast recipes turn it off)
-    ema: float | None = None  # decay of an exponential moving average of the weights, which then count
-    tta: str = "none"  # test-time augmentation of evaluation and predict: none, flip, flip,translate
-    whiten: str = "none"  # patch-whitening init of the first conv from training patches: none, frozen, trainable
-    freeze_bn: bool = False  # keep every batch-norm layer's running statistics fixed
-    norm_stats: str = "auto"  # mean/std: auto (the source's when it has them), dataset, source
+    A new setting is one line, `name: type = setting(default, group, help[, choices])`; a field without help or
+    group fails tests/test_habits.py."""
+
+    model: str = setting("mnist-cnn", "model", "a zoo name (`cnnlab models`) or a network TOML file")
+    options: dict[str, Any] | None = setting(
+        None, "model", "a model option, repeatable (e.g. kernel5=5; `cnnlab models` lists them) (default: none)"
+    )
+    data: str = setting("digits", "data", "dataset: digits, mnist, cifar10, ... or folder:PATH (folder or archive)")
+    data_dir: str | None = setting(None, "data", "the data root (default: $CNNLAB_DATA, else ~/.cache/cnnlab)")
+    input: list[int] | None = setting(None, "data", "C,H,W the data is adapted to (default: the model's input)")
+    resize: str = setting(
+        "pad", "data", "how to adapt the image size; pad: MNIST 28 -> 32, as LeCun did", ("pad", "resize")
+    )
+    limit: int | None = setting(None, "data", "use at most N images per split, positive integer (default: all)")
+    val_split: float = setting(0.1, "data", "held out of train, stratified: a fraction below 1 or a count >= 1")
+    normalize: bool = setting(True, "data", "standardise inputs per channel: subtract a mean, divide by a std")
+    mean: list[float] | None = setting(
+        None, "data", "your per-channel mean in 0..1 units: one value or one per channel (default: per --norm-stats)"
+    )
+    std: list[float] | None = setting(
+        None, "data", "your per-channel std (> 0) in 0..1 units, with --mean (default: per --norm-stats)"
+    )
+    pixels: str = setting(
+        "unit", "data", "unit scales to 0..1, raw feeds 0..255 (Keras without Rescaling)", ("unit", "raw")
+    )
+    augment: list[str] | None = setting(
+        None, "data", "comma-separated: crop (pad 4, random crop), flip, altflip (default: none)", AUGMENTS
+    )
+    epochs: int = setting(5, "schedule", "epochs to train, positive integer")
+    batch_size: int = setting(64, "optimisation", "images per update, positive integer")
+    optimizer: str = setting(
+        "adam", "optimisation", "the optimiser (adamw's weight decay defaults to 0.01)", OPTIMIZERS
+    )
+    lr: float = setting(1e-3, "optimisation", "base learning rate, positive")
+    momentum: float = setting(0.9, "optimisation", "SGD momentum, >= 0")
+    nesterov: bool = setting(False, "optimisation", "Nesterov momentum (SGD)")
+    weight_decay: float = setting(0.0, "optimisation", "L2 weight decay, >= 0")
+    schedule: str = setting("constant", "schedule", "learning-rate schedule, applied every update", SCHEDULES)
+    step_size: int = setting(10, "schedule", "step: epochs between decays, positive integer")
+    gamma: float = setting(0.1, "schedule", "step / exponential: decay factor, positive")
+    decay: float = setting(0.0, "schedule", "time: lr = lr0 / (1 + decay * t), t counted per --decay-per, >= 0")
+    decay_per: str = setting("step", "schedule", "time: t counts updates (Keras' decay) or epochs", DECAY_PER)
+    warmup_epochs: float = setting(0.0, "schedule", "linear warm-up over this many epochs, >= 0")
+    label_smoothing: float = setting(0.0, "optimisation", "cross-entropy label smoothing, 0 <= x < 1")
+    init: str = setting("default", "model", "weight initialisation", INITS)
+    init_std: float = setting(0.01, "model", "std of --init normal, positive")
+    seed: int = setting(0, "run", "seeds initialisation, split, shuffling and augmentation")
+    patience: int | None = setting(
+        None, "evaluation", "early stop after N epochs without --monitor improving, positive (default: off)"
+    )
+    gl_alpha: float | None = setting(
+        None, "evaluation", "Prechelt's GL: stop when 100*(E_val/E_opt - 1) > alpha, positive (default: off)"
+    )
+    monitor: str = setting(
+        "val_accuracy", "evaluation", "picks the best checkpoint; early stopping watches it", MONITORS
+    )
+    device: str = setting("cpu", "run", "cpu, cuda, cuda:N or auto")
+    channels_last: bool = setting(True, "run", "NHWC memory layout: oneDNN (CPU) and tensor cores run convs fastest")
+    precision: str = setting(
+        "fp32", "run", "bf16 autocast, or auto: bf16 where it runs fast (AMX CPUs, CUDA)", ("fp32", "bf16", "auto")
+    )
+    compile: bool = setting(False, "run", "torch.compile the model (pays a compile time up front)")
+    init_from: str | None = setting(
+        None, "transfer", "a run directory, a .safetensors file or torchvision:<Weights> (default: none)"
+    )
+    freeze: str = setting("none", "transfer", "none, features (train the dense head only) or all-but-last:N")
+    head_lr: float | None = setting(None, "transfer", "learning rate of the dense head, positive (default: --lr)")
+    bias_lr: float | None = setting(
+        None, "optimisation", "lr of biases and normalisation weights, positive (default: their group's)"
+    )
+    decay_norm_bias: bool = setting(True, "optimisation", "weight decay on biases and normalisation weights too")
+    ema: float | None = setting(
+        None, "optimisation", "decay (0..1) of a moving average of the weights, which then count (default: off)"
+    )
+    tta: str = setting("none", "evaluation", "test-time augmentation of evaluation and predict", TTA_VIEWS)
+    whiten: str = setting(
+        "none", "model", "patch-whitening init of the first conv from training patches", ("none", "frozen", "trainable")
+    )
+    freeze_bn: bool = setting(False, "optimisation", "keep every batch-norm layer's running statistics fixed")
+    norm_stats: str = setting(
+        "auto", "data", "mean/std: auto (the --init-from source's if it has them), dataset, source", NORM_STATS
+    )
+    log_every: int | None = setting(
+        None, "output", "every N batches a row to the batch CSV and TensorBoard, positive (default: off)"
+    )
 
     def validate(self) -> RunConfig:
         """Raise a one-line CnnlabError for the first bad setting."""
@@ -102,6 +164,7 @@ class RunConfig:
         positive("gl_alpha", allow_none=True)
         positive("head_lr", allow_none=True)
         positive("bias_lr", allow_none=True)
+        positive("log_every", integer=True, allow_none=True)
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
             raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
         if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
@@ -113,30 +176,60 @@ class RunConfig:
             raise CnnlabError(f"--val-split must be a fraction below 1 or a whole count, got {self.val_split}")
         if self.label_smoothing >= 1:
             raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
-        for name, allowed in (
-            ("optimizer", OPTIMIZERS),
-            ("schedule", SCHEDULES),
-            ("init", INITS),
-            ("monitor", MONITORS),
-            ("resize", ("pad", "resize")),
-            ("pixels", ("unit", "raw")),
-            ("norm_stats", ("auto", "dataset", "source")),
-            ("precision", ("fp32", "bf16", "auto")),
-            ("tta", TTA_VIEWS),
-            ("whiten", ("none", "frozen", "trainable")),
-        ):
-            if getattr(self, name) not in allowed:
-                raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        for a in self.augment or []:
-            if a not in ("crop", "flip", "altflip"):
-                raise CnnlabError(f"--augment {a!r} is not one of crop, flip, altflip")
+        for f in fields(self):
+            allowed, value = f.metadata.get("choices", ()), getattr(self, f.name)
+            for v in value if isinstance(value, list) else [] if value is None else [value]:
+                if allowed and v not in allowed:
+                    raise CnnlabError(f"--{f.name.replace('_', '-')} {v!r} is not one of {', '.join(allowed)}")
         if {"flip", "altflip"} <= set(self.augment or []):
             raise CnnlabError("--augment: give flip (random) or altflip (alternate epochs), not both")
+        self._check_statistics()
         if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
             raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise CnnlabError(f"--device must be cpu, cuda or auto, got {self.device!r}")
         return self
+
+    def _check_statistics(self) -> None:
+        """--mean/--std: finite numbers, std > 0, given together, and not against --no-normalize or --norm-stats."""
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            ok = (
+                isinstance(values, list)
+                and values
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+            )
+            if not ok:
+                raise CnnlabError(f"--{name} must be finite numbers (one, or one per channel), got {values!r}")
+        if (self.mean is None) != (self.std is None):
+            given, missing = ("mean", "std") if self.std is None else ("std", "mean")
+            raise CnnlabError(f"--{given} needs --{missing} too (e.g. --{missing} {'1' if missing == 'std' else '0'})")
+        if self.mean is None:
+            return
+        if min(self.std) <= 0:
+            raise CnnlabError(f"--std must be above 0 in every channel, got {self.std}")
+        if len(self.mean) > 1 and len(self.std) > 1 and len(self.mean) != len(self.std):
+            raise CnnlabError(
+                f"--mean has {len(self.mean)} values but --std {len(self.std)}; give one per channel or one for all"
+            )
+        if not self.normalize:
+            raise CnnlabError("--mean/--std standardise the inputs, which --no-normalize turns off; drop one of them")
+        if self.norm_stats != "auto":
+            raise CnnlabError(
+                f"--mean/--std replace --norm-stats {self.norm_stats}; give one of them (the other stays auto)"
+            )
+
+    def warnings(self) -> list[str]:
+        """Valid settings that are probably not what was meant (Keras habits that silently do nothing)."""
+        found = []
+        if self.schedule == "time" and self.decay == 0:
+            found.append(
+                "--schedule time with --decay 0 keeps the learning rate constant; give --decay (Keras' decay, "
+                "e.g. 1e-4 per update)"
+            )
+        return found
 
     def to_toml(self) -> str:
         import tomli_w
@@ -154,6 +247,16 @@ class RunConfig:
         """An experiment file (a path, or recipe:NAME for a shipped one) as a RunConfig, not yet validated."""
         return cls.from_dict(read_experiment(path), str(path))
 
+    @classmethod
+    def from_run_toml(cls, path: str | Path) -> RunConfig:
+        """A run's own config.toml. One written before --decay-per existed lacks it: with the time schedule such a
+        run decayed per epoch, and resumes so (with any other schedule the setting does nothing, so today's
+        default keeps it equal to a new run's config)."""
+        values = {k.replace("-", "_"): v for k, v in read_toml(path, "run config").items()}
+        if values.get("schedule") == "time" and "decay_per" not in values:
+            values["decay_per"] = "epoch"
+        return cls.from_dict(values, str(path))
+
     def differences(self, other: RunConfig) -> list[str]:
         """The settings, other than the RESUMABLE ones, in which `other` differs (empty: the same run)."""
         return [
@@ -163,7 +266,7 @@ class RunConfig:
         ]
 
     # Settings that may differ when resuming a run (everything else must match).
-    RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")
+    RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device", "log_every")
 
 
 SETTINGS = tuple(f.name for f in fields(RunConfig))  # an experiment file's keys

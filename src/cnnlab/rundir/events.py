@@ -15,10 +15,11 @@ from typing import Any
 class EventLog:
     """Per-epoch scalars (loss/accuracy for train and val, lr, seconds) for `tensorboard --logdir RUN`.
 
-    On resume (`first_epoch` > 1) a new event file starts with a purge marker at `first_epoch`, so TensorBoard drops
-    points an interrupted attempt logged after the checkpoint and curves do not fork."""
+    On resume (`first_step` > 1: the first epoch, or update, still to come) a new event file starts with a purge
+    marker there, so TensorBoard drops points an interrupted attempt logged after the checkpoint and curves do not
+    fork."""
 
-    def __init__(self, folder: Path, first_epoch: int = 1) -> None:
+    def __init__(self, folder: Path, first_step: int = 1) -> None:
         try:
             from tensorboard.compat.proto.event_pb2 import Event, SessionLog
             from tensorboard.compat.proto.summary_pb2 import Summary
@@ -32,20 +33,24 @@ class EventLog:
         name = f"events.out.tfevents.{now:.6f}.{socket.gethostname()}.{os.getpid()}.cnnlab"
         self.writer = RecordWriter(open(folder / name, "wb"))  # noqa: SIM115 (closed in close())
         self._write(Event(wall_time=now, file_version="brain.Event:2"))
-        if first_epoch > 1:
-            self._write(Event(step=first_epoch, wall_time=now, session_log=SessionLog(status=SessionLog.START)))
+        if first_step > 1:
+            self._write(Event(step=first_step, wall_time=now, session_log=SessionLog(status=SessionLog.START)))
 
     def log(self, row: dict[str, Any]) -> None:
+        """An epoch's metrics row at step = its epoch: train_loss as loss/train (so train and val share a chart),
+        other columns under their own names."""
+        tags = {}
+        for key, value in row.items():
+            split, _, metric = key.partition("_")
+            if key != "epoch" and value is not None:
+                tags[f"{metric}/{split}" if split in ("train", "val") else key] = value
+        self.scalars(row["epoch"], tags)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
         if self.writer is None:
             return
-        values = []
-        for key, value in row.items():
-            if key != "epoch" and value is not None:
-                split, _, metric = key.partition("_")
-                values.append(
-                    self._summary.Value(tag=f"{metric}/{split}" if metric else key, simple_value=float(value))
-                )
-        self._write(self._event(step=row["epoch"], wall_time=time.time(), summary=self._summary(value=values)))
+        summary = self._summary(value=[self._summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()])
+        self._write(self._event(step=step, wall_time=time.time(), summary=summary))
 
     def _write(self, event: Any) -> None:
         self.writer.write(event.SerializeToString())

@@ -3,6 +3,8 @@
     RUN/config.toml        every setting (RunConfig)            RUN/checkpoints/   the checkpoint sets (checkpoint.py)
     RUN/metrics.csv        a copy of the last set's metrics     RUN/summary.json   written when the run has finished
     RUN/tensorboard/       event files (events.py)              RUN/.lock          the writer's lock (lock.py)
+    RUN/batches.csv        per-batch rows with --log-every, and their event files in RUN/tensorboard/batches/
+                           (batches.py)
 
 `open_run` reads a run once for every command that uses it (eval, predict, report, explain, transfer);
 `RunWriter` is the one process that writes it (train)."""
@@ -21,19 +23,21 @@ from torch import nn
 
 from cnnlab.atomic import remove_stale, write_text
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
 from cnnlab.rundir.checkpoint import Checkpoint, CheckpointStore, metrics_csv
 from cnnlab.rundir.config import RunConfig
 from cnnlab.rundir.events import EventLog
 from cnnlab.rundir.lock import WriterLock
 from cnnlab.rundir.view import run_html, summary_text
 
-CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD = (
+CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES = (
     "config.toml",
     "metrics.csv",
     "summary.json",
     "checkpoints",
     ".lock",
     "tensorboard",
+    "batches.csv",
 )
 
 
@@ -59,7 +63,7 @@ class RunDir:
             raise CnnlabError(
                 f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with `cnnlab train ... --out DIR`"
             )
-        return RunConfig.from_toml(self.path / CONFIG)
+        return RunConfig.from_run_toml(self.path / CONFIG)
 
     def config_text(self) -> str:
         return (self.path / CONFIG).read_text()
@@ -90,6 +94,11 @@ class RunDir:
         """One row per finished epoch, from the last published checkpoint (empty before the first)."""
         last = self.checkpoints.load("last", weights=False)
         return last.metrics if last else []
+
+    def batches(self) -> list[dict[str, Any]]:
+        """The --log-every rows (epoch, batch, step, loss, accuracy, lr) logged so far (empty without any)."""
+        path = self.path / BATCHES
+        return parse_batches(path.read_text()) if path.is_file() else []
 
 
 @dataclass
@@ -194,6 +203,7 @@ class RunWriter:
         self._lock = WriterLock(self.path / LOCK, f"run {self.path}")
         self._created = not self.path.exists()
         self.events: EventLog | None = None
+        self.batches: BatchLog | None = None
 
     @classmethod
     def open(cls, path: str | Path, config: RunConfig, resume: bool) -> RunWriter:
@@ -240,7 +250,7 @@ class RunWriter:
             if self.dir.exists():
                 log(f"{self.path} has no complete checkpoint: starting it over")
             self.store.reset()
-            for leftover in (SUMMARY, METRICS, TENSORBOARD):
+            for leftover in (SUMMARY, METRICS, TENSORBOARD, BATCHES):
                 target = self.path / leftover
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
             write_text(self.path / CONFIG, config.to_toml())
@@ -252,6 +262,7 @@ class RunWriter:
         if config.epochs > last.epoch and not self.store.stopped():
             (self.path / SUMMARY).unlink(missing_ok=True)  # the run goes on: it is no longer finished
         write_text(self.path / METRICS, metrics_csv(last.metrics))
+        cut_batches(self.path / BATCHES, last.epoch)
         return last
 
     def abandon(self) -> None:
@@ -263,6 +274,11 @@ class RunWriter:
     def open_events(self, first_epoch: int) -> None:
         """Start a TensorBoard event file for epochs from `first_epoch` on (see events.EventLog)."""
         self.events = EventLog(self.path / TENSORBOARD, first_epoch)
+
+    def open_batches(self, first_step: int) -> BatchLog:
+        """Start appending per-batch rows (--log-every), the first for update `first_step` (see batches.BatchLog)."""
+        self.batches = BatchLog(self.path / BATCHES, self.path / TENSORBOARD / "batches", first_step)
+        return self.batches
 
     def publish(
         self,
@@ -302,6 +318,8 @@ class RunWriter:
     def close(self) -> None:
         if self.events is not None:
             self.events.close()
+        if self.batches is not None:
+            self.batches.close()
         self._lock.release()
 
 

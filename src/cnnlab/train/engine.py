@@ -19,6 +19,7 @@ from torch import nn
 from cnnlab.data import DeviceLoader
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
+from cnnlab.rundir.batches import BatchLog
 from cnnlab.train import diagnose
 from cnnlab.train.callbacks import Callback, EpochFunction
 from cnnlab.train.optim import training_loss
@@ -138,13 +139,16 @@ def run_epochs(
     """Epochs until the last one or a stop rule; returns why the run stopped."""
     config = s.config
     bar = Progress(len(s.train_loader), enabled=progress)
+    on_batch = None
     if state.epoch < config.epochs:
         writer.open_events(state.epoch + 1)
+        if config.log_every:
+            on_batch = _batch_rows(writer.open_batches(s.scheduler.last_epoch + 1), bar, len(s.train_loader), log)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
-        loss, acc, max_norm, bad_loss = train_epoch(s, epoch, bar)
-        if bad_loss is not None:
-            return _diverged(s, state, writer, bad_loss, log)
+        stats = train_epoch(s, epoch, bar, on_batch)
+        if stats.bad_loss is not None:
+            return _diverged(s, state, writer, stats.bad_loss, log)
         val_loss, val_acc, _ = (
             evaluate(s.counted, s.val_loader, s.loss_fn, s.config.tta) if s.has_val else (None, None, None)
         )
@@ -152,17 +156,18 @@ def run_epochs(
         state.train_seconds += seconds
         row = {
             "epoch": epoch,
-            "train_loss": loss,
-            "train_accuracy": acc,
+            "train_loss": stats.loss,
+            "train_accuracy": stats.accuracy,
             "val_loss": val_loss,
             "val_accuracy": val_acc,
-            "lr": s.optimizer.param_groups[0]["lr"],
+            "lr_first": stats.lr_first,
+            "lr_last": stats.lr_last,
             "seconds": round(seconds, 3),
         }
         state.history.append(row)
         log(_epoch_line(row, config.epochs))
         improved, stopped = stop_rules(config, state, row, _monitor(s))
-        _diagnose(s, state, max_norm, log)
+        _diagnose(s, state, stats.max_norm, log)
         state.epoch = epoch
         writer.events.log(row)  # before the checkpoint: a resume purges events past the last published epoch
         checkpoint(s, state, writer, row, improved, stopped)
@@ -207,23 +212,41 @@ def _load(s: Setup, checkpoint: Checkpoint) -> None:
         load_state(s.ema.module, checkpoint.weights, str(checkpoint.folder))
 
 
-def train_epoch(s: Setup, epoch: int, bar: Progress) -> tuple[float, float, float, float | None]:
-    """One pass over the training data: (mean loss, accuracy, largest gradient norm seen, non-finite loss or None)."""
+@dataclass
+class EpochStats:
+    """What one pass over the training data measured."""
+
+    loss: float
+    accuracy: float
+    max_norm: float  # the largest gradient norm seen
+    bad_loss: float | None  # the non-finite loss that ended the epoch early, if one did
+    lr_first: float  # the learning rate of the epoch's first update
+    lr_last: float  # and of its last
+
+
+def train_epoch(
+    s: Setup, epoch: int, bar: Progress, on_batch: Callable[[dict[str, Any]], None] | None = None
+) -> EpochStats:
+    """One pass over the training data; every --log-every batches `on_batch` gets the means since its last row."""
     train_mode(s.model, s.config.freeze_bn)
     loss_sum = torch.zeros((), device=s.device)
     correct = torch.zeros((), device=s.device, dtype=torch.long)
     seen, max_norm = 0, 0.0
+    lr_first = lr = s.optimizer.param_groups[0]["lr"]
+    every = s.config.log_every if on_batch else None
+    window = (0.0, 0, 0)  # loss sum, correct and seen at the last batch row
     bar.start(epoch, s.config.epochs)
     try:
         for i, (x, y) in enumerate(s.train_loader):
             with s.autocast():
                 loss, out = training_loss(s.model, s.loss_fn, s.net(x), y)
             if not torch.isfinite(loss):
-                return math.nan, math.nan, max_norm, loss.item()
+                return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             norm = nn.utils.clip_grad_norm_(s.model.parameters(), float("inf"))
             max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
+            lr = s.optimizer.param_groups[0]["lr"]
             s.optimizer.step()
             s.scheduler.step()
             if s.ema is not None:
@@ -232,11 +255,41 @@ def train_epoch(s: Setup, epoch: int, bar: Progress) -> tuple[float, float, floa
             correct += (out.argmax(1) == y).sum()
             seen += len(y)
             failpoint("batch")
+            if every and (i + 1) % every == 0:
+                now = (loss_sum.item(), correct.item(), seen)
+                n = now[2] - window[2]
+                on_batch(
+                    {
+                        "epoch": epoch,
+                        "batch": i + 1,
+                        "step": s.scheduler.last_epoch,
+                        "loss": (now[0] - window[0]) / n,
+                        "accuracy": (now[1] - window[1]) / n,
+                        "lr": lr,
+                    }
+                )
+                window = now
             if bar.wants_update(i + 1):
                 bar.update(i + 1, loss_sum.item() / seen, correct.item() / seen)
     finally:
         bar.finish()
-    return loss_sum.item() / seen, correct.item() / seen, max_norm, None
+    return EpochStats(loss_sum.item() / seen, correct.item() / seen, max_norm, None, lr_first, lr)
+
+
+def _batch_rows(
+    batches: BatchLog, bar: Progress, per_epoch: int, log: Callable[[str], None]
+) -> Callable[[dict[str, Any]], None]:
+    """Where --log-every rows go: the run's batch CSV and TensorBoard, and a line when no progress bar shows."""
+
+    def row(r: dict[str, Any]) -> None:
+        batches.log(r)
+        if not bar.enabled:
+            log(
+                f"epoch {r['epoch']} batch {r['batch']}/{per_epoch}: loss {r['loss']:.4f} "
+                f"acc {r['accuracy']:.2%} lr {r['lr']:.3g}"
+            )
+
+    return row
 
 
 def _monitor(s: Setup) -> str:
@@ -343,5 +396,10 @@ def _epoch_line(row: dict, epochs: int) -> str:
     val = f" val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.2%}" if row["val_loss"] is not None else ""
     return (
         f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}{val} "
-        f"lr {row['lr']:.3g} ({row['seconds']:.1f}s)"
+        f"{_lr_text(row)} ({row['seconds']:.1f}s)"
     )
+
+
+def _lr_text(row: dict) -> str:
+    first, last = row["lr_first"], row["lr_last"]
+    return f"lr {last:.3g}" if f"{first:.3g}" == f"{last:.3g}" else f"lr {first:.3g} to {last:.3g}"

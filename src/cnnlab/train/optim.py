@@ -27,18 +27,20 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay or 0.01)
 
 
-def lr_factor(config: RunConfig) -> Callable[[float], float]:
-    """Multiplier of the base lr as a function of t = epochs done (fractional)."""
+def lr_factor(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the base lr for the update that follows `step` updates. Schedules are written over t = epochs
+    done (fractional, counted to the end of the coming update); the time schedule with --decay-per step counts
+    the updates themselves, as Keras' `decay` and InverseTimeDecay(decay_steps=1) do (the first update at lr0)."""
     e = config.epochs
 
-    def base(t: float) -> float:
+    def base(t: float, step: int) -> float:
         s = config.schedule
         if s == "step":
             return config.gamma ** math.floor(t / config.step_size)
         if s == "exponential":
             return config.gamma**t
         if s == "time":
-            return 1.0 / (1.0 + config.decay * t)
+            return 1.0 / (1.0 + config.decay * (step if config.decay_per == "step" else t))
         if s == "cosine":
             return 0.5 * (1 + math.cos(math.pi * min(t / e, 1.0)))
         if s == "onecycle":  # 30% warm-up from lr/25, then cosine down to lr/1e4 (torch OneCycleLR's defaults)
@@ -54,15 +56,19 @@ def lr_factor(config: RunConfig) -> Callable[[float], float]:
         return 1.0
 
     w = config.warmup_epochs
-    return lambda t: base(t) * (min(1.0, (t + 1e-9) / w) if w > 0 else 1.0)
+
+    def factor(step: int) -> float:
+        t = (step + 1) / steps_per_epoch
+        return base(t, step) * (min(1.0, (t + 1e-9) / w) if w > 0 else 1.0)
+
+    return factor
 
 
 def make_scheduler(
     optimizer: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A LambdaLR stepped once per batch."""
-    factor = lr_factor(config)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor((step + 1) / steps_per_epoch))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
 
 
 def loss_function(config: RunConfig) -> nn.Module:

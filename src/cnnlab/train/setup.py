@@ -134,12 +134,27 @@ def memory_format(config: RunConfig) -> torch.memory_format:
 def _statistics(config: RunConfig, data: Dataset, scale: float) -> dict[str, Any]:
     if not config.normalize:
         return {"scale": scale}
+    if config.mean is not None:
+        return {"scale": scale, **custom_statistics(config.mean, config.std, data.input_shape[0])}
     source = resolve_source(config.init_from) if config.init_from else None
     if config.norm_stats == "source" and not (source and source.mean):
         raise CnnlabError(f"--norm-stats source: {config.init_from} carries no mean/std; use --norm-stats dataset")
     if source and source.mean and config.norm_stats != "dataset":
         return {"scale": scale, "mean": source.mean, "std": source.std}  # preprocessing travels with the weights
     return {"scale": scale, "mean": data.mean, "std": data.std}
+
+
+def custom_statistics(mean: list[float], std: list[float], channels: int) -> dict[str, list[float]]:
+    """--mean/--std for images of `channels` channels: one value stands for every channel."""
+    out = {}
+    for name, values in (("mean", mean), ("std", std)):
+        if len(values) not in (1, channels):
+            raise CnnlabError(
+                f"--{name} has {len(values)} values but the model's inputs have {channels} channel(s); "
+                f"give one value, or {channels} separated by commas"
+            )
+        out[name] = [float(v) for v in values] * (channels if len(values) == 1 else 1)
+    return out
 
 
 def augmentation(config: RunConfig) -> Augment:
@@ -198,6 +213,8 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
     note = fit_note(config, adaptation, data.input_shape)
     if note:
         log(note)
+    for warning in config.warnings():
+        log("warning: " + warning)
     initialize(model, config.init, config.init_std)
     transfer = start_from(model, config, load=load_source)
     if config.init_from and load_source:
@@ -205,7 +222,9 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
             f"init from {config.init_from}: {transfer['loaded']} tensors loaded"
             + (f", head re-initialised ({', '.join(transfer['replaced'])})" if transfer["replaced"] else "")
         )
-        for warning in resolve_source(config.init_from).mismatches(config.pixels, config.normalize, config.norm_stats):
+        for warning in resolve_source(config.init_from).mismatches(
+            config.pixels, config.normalize, config.norm_stats, custom=config.mean is not None
+        ):
             log("warning: " + warning)
     normalize = preprocessing(config, data)
     if config.whiten != "none":

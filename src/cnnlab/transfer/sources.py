@@ -68,8 +68,9 @@ class Source:
             raise CnnlabError(f"--init-from {self.text}: {self.path} does not hold a state dict of tensors")
         return state
 
-    def mismatches(self, pixels: str, normalize: bool, norm_stats: str) -> list[str]:
-        """Warnings where a run would feed these weights inputs unlike those they were trained on."""
+    def mismatches(self, pixels: str, normalize: bool, norm_stats: str, custom: bool = False) -> list[str]:
+        """Warnings where a run would feed these weights inputs unlike those they were trained on (`custom`: the
+        run standardises with its own --mean/--std)."""
         found = []
         standardised_alike = normalize and self.mean is not None  # then the pixel scale cancels out
         if self.scale is not None and (self.scale == 1.0) != (pixels == "raw") and not standardised_alike:
@@ -79,8 +80,8 @@ class Source:
                 "pretrained features on wrongly scaled inputs never learn (e.g. a VGG16 fed raw 0-255 pixels "
                 f"with ImageNet weights sits at chance): use --pixels {'unit' if pixels == 'raw' else 'raw'}"
             )
-        if self.mean is not None and (not normalize or norm_stats == "dataset"):
-            what = "unnormalised inputs" if not normalize else "this dataset's mean/std"
+        if self.mean is not None and (not normalize or norm_stats == "dataset" or custom):
+            what = "unnormalised inputs" if not normalize else "--mean/--std" if custom else "this dataset's mean/std"
             found.append(
                 f"the weights from {self.text} were trained on inputs normalised with mean {_fmt(self.mean)} "
                 f"and std {_fmt(self.std)}, this run uses {what}; use --normalize --norm-stats auto unless "
