@@ -67,7 +67,7 @@ def test_architectures_and_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     text = cnnlab.summarize("lenet5").render()
     assert html_words(lenet["text/html"][0]) == text_words(text)
     assert lenet["result"][0].strip() == text.strip()
-    graded = outputs(nb, 'check(read_table("../tables/lenet-like-published.md")')
+    graded = outputs(nb, 'check(read_table("table:lenet-like-published")')
     tables = EXAMPLES / "tables" / "lenet-like-published.md"
     text = check(read_table(tables), str(EXAMPLES / "nets" / "lenet-like.toml")).render()
     assert sorted(html_words(graded["text/html"][0])) == sorted(text.split())
