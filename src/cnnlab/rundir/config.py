@@ -16,7 +16,9 @@ SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle", "t
 INITS = ("default", "zeros", "normal", "xavier-uniform", "xavier-normal", "he-normal", "he-uniform")
 MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
 TTA_VIEWS = ("none", "flip", "flip,translate")
-FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*")  # applied by cnnlab.transfer.freeze
+FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*|first:[1-9][0-9]*")  # cnnlab.transfer.freeze
+FREEZE_HELP = "none, features, all-but-last:N or first:N (N >= 1)"
+MATCHES = ("name", "order")  # how --init-from pairs tensors: cnnlab.transfer.apply.load_matching
 
 
 @dataclass
@@ -58,7 +60,8 @@ class RunConfig:
     precision: str = "fp32"  # fp32, bf16 autocast, or auto: bf16 where the hardware runs it fast (AMX CPUs, CUDA)
     compile: bool = False  # torch.compile the model (pays a compile time up front)
     init_from: str | None = None  # transfer: a run directory, a .safetensors file or torchvision:<Weights>
-    freeze: str = "none"  # none, features (train the dense head only), all-but-last:N
+    match: str = "name"  # --init-from pairs tensors by name, or by order (position among same-shaped ones)
+    freeze: str = "none"  # none, features (train the head only), all-but-last:N, first:N (freeze the first N)
     head_lr: float | None = None  # learning rate of the dense head (default: --lr)
     bias_lr: float | None = None  # learning rate of biases and normalisation weights (default: their group's)
     decay_norm_bias: bool = True  # weight decay on biases and normalisation weights too (fast recipes turn it off)
@@ -104,7 +107,9 @@ class RunConfig:
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
             raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
         if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
-            raise CnnlabError(f"--freeze {self.freeze!r} is not one of none, features, all-but-last:N (N >= 1)")
+            raise CnnlabError(f"--freeze {self.freeze!r} is not one of {FREEZE_HELP}")
+        if self.match == "order" and not self.init_from:
+            raise CnnlabError(f"--match {self.match} needs --init-from: there is no source to match tensors of")
         if self.norm_stats == "source" and not self.init_from:
             raise CnnlabError("--norm-stats source needs --init-from: there is no source to take statistics from")
         positive("val_split", zero=True)
@@ -123,6 +128,7 @@ class RunConfig:
             ("precision", ("fp32", "bf16", "auto")),
             ("tta", TTA_VIEWS),
             ("whiten", ("none", "frozen", "trainable")),
+            ("match", MATCHES),
         ):
             if getattr(self, name) not in allowed:
                 raise CnnlabError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
