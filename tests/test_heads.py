@@ -109,7 +109,7 @@ def test_final_softmax_trains_on_logits_as_a_net_without_it(tmp_path):
 def cats_dogs(tmp_path_factory) -> Path:
     """cats/ and dogs/ of real CIFAR-10 JPEGs resized to mixed sizes, plus a corrupt and a truncated file."""
     root = tmp_path_factory.mktemp("cats-dogs")
-    wanted = {"train/cat/": root / "cats", "train/dog/": root / "dogs"}
+    wanted = {"test/cat/": root / "cats", "test/dog/": root / "dogs"}  # near the archive's start
     counts = dict.fromkeys(wanted, 0)
     with tarfile.open(shared_dataset("cifar10-jpg.tar.gz")) as tar:
         for member in tar:
@@ -151,7 +151,7 @@ def test_cats_vs_dogs_on_a_frozen_vgg16_base_end_to_end(tmp_path, cats_dogs, vgg
     Flatten, Dense 256 ReLU, Dropout 0.5 and one sigmoid unit, on a folder of mixed-size JPEGs with bad files."""
     out = tmp_path / "run"
     material = (EXAMPLES / "nets" / "vgg16-cats-dogs.toml").read_text()
-    net = write_toml(tmp_path / "vgg16-cats-dogs.toml", material.replace("[3, 224, 224]", "[3, 64, 64]"))
+    net = write_toml(tmp_path / "vgg16-cats-dogs.toml", material.replace("[3, 224, 224]", "[3, 32, 32]"))
     argv = ["train", "--model", net, "--data", f"folder:{cats_dogs}", "--epochs", "1"]
     argv += ["--init-from", "torchvision:VGG16_Weights.IMAGENET1K_V1", "--freeze", "features", "--out", str(out)]
     with pytest.warns(UserWarning, match=r"skipped 2 unreadable image\(s\).*broken\.jpg.*truncated\.jpg"):
@@ -161,7 +161,7 @@ def test_cats_vs_dogs_on_a_frozen_vgg16_base_end_to_end(tmp_path, cats_dogs, vgg
     assert "one sigmoid unit (sigmoid1): trained with binary cross-entropy" in err
     run = open_run(out)
     assert run.classes == ["cats", "dogs"] and run.summary["train_size"] + run.summary["val_size"] == 48
-    head = 2048 * 256 + 256 + 256 + 1
+    head = 512 * 256 + 256 + 256 + 1
     assert run.summary["trainable_params"] == head and run.summary["frozen_params"] == 14_714_688
     weights = open_run(out, "last").weights
     assert all(torch.equal(weights["base." + k], v) for k, v in vgg16_cache.items())  # the base stayed frozen
@@ -171,10 +171,10 @@ def test_cats_vs_dogs_on_a_frozen_vgg16_base_end_to_end(tmp_path, cats_dogs, vgg
     assert all(
         abs(sum(p for _, p in r["top"]) - 1) < 1e-5 and {c for c, _ in r["top"]} == {"cats", "dogs"} for r in results
     )
-    assert main(["summary", str(out)]) == 0
+    assert main(["summary", net]) == 0
     text = capsys.readouterr().out
     assert "Base: vgg16's features (row base, 14,714,688 params, tensors base.*); head: flatten1, fc1" in text
-    assert "BinaryLogits" in text and f"trainable {head:,}, frozen 14,714,688" in text
+    assert "BinaryLogits" in text and "  base.features.28  Conv2d" in text
 
 
 def test_match_order_grows_vgg13_from_a_trained_vgg11(tmp_path):

@@ -92,7 +92,8 @@ def freeze(model: nn.Module, policy: str) -> None:
         if not trainable:
             raise CnnlabError("--freeze features: the model has no dense (Linear) head to train; use all-but-last:N")
     else:
-        kind, n = policy.split(":")[0], int(policy.split(":")[1])
+        kind, _, count = policy.partition(":")
+        n = int(count)
         if n > len(leaves) or (kind == "first" and n == len(leaves)):
             keep = "; first:N must leave at least one to train" if kind == "first" else ""
             raise CnnlabError(f"--freeze {policy}: the model has only {len(leaves)} layers with parameters{keep}")
