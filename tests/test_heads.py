@@ -177,22 +177,24 @@ def test_cats_vs_dogs_on_a_frozen_vgg16_base_end_to_end(tmp_path, cats_dogs, vgg
     assert "BinaryLogits" in text and "  base.features.28  Conv2d" in text
 
 
-def test_match_order_grows_vgg13_from_a_trained_vgg11(tmp_path):
-    """The VGG paper's initialisation of a deeper net from config A: tensors mapped by position among same-shaped
-    ones, reported, and equal to the source's."""
+def test_match_order_grows_vgg16_from_a_trained_vgg11(tmp_path):
+    """The VGG paper's initialisation of a deeper net from config A: layers mapped by position among those with
+    the same tensor shapes (a conv's bias never lands in a dense layer of the same width), reported, and equal to
+    the source's."""
     tiny = {"data": "digits", "limit": 20, "val_split": 0, "input": [1, 32, 32]}
     train(RunConfig(model="vgg11-cifar", epochs=1, batch_size=20, **tiny), tmp_path / "a", log=quiet)
     logs: list[str] = []
-    config = RunConfig(model="vgg13-cifar", init_from=str(tmp_path / "a"), match="order", **tiny)
+    config = RunConfig(model="vgg16-cifar", init_from=str(tmp_path / "a"), match="order", **tiny)
     s = setup(config.validate(), log=logs.append)
-    mapped = s.transfer["mapped"]
-    source = open_run(tmp_path / "a").weights
-    own = s.model.state_dict()
-    assert mapped["features.0.weight"] == "features.0.weight" and mapped["features.3.weight"] == "features.5.weight"
-    assert mapped["classifier.3.weight"] == "classifier.3.weight" and len(mapped) == len(source) == 20
-    assert all(torch.equal(own[target], source[k]) for k, target in mapped.items())
-    assert s.transfer["missing"] == ["features.2.bias", "features.2.weight", "features.7.bias", "features.7.weight"]
-    assert "by order: 0 of the source's left unused, 4 of the model's keep their initialisation" in logs[-1]
+    a_convs, d_convs = (0, 3, 6, 8, 11, 13, 16, 18), (0, 5, 10, 12, 17, 19, 21, 24)  # D's 1st, 3rd, 5th, 6th, 8th-10th
+    layers = {f"features.{a}": f"features.{d}" for a, d in zip(a_convs, d_convs)}
+    layers.update({"classifier.0": "classifier.0", "classifier.3": "classifier.3"})
+    assert s.transfer["mapped"] == {f"{a}.{r}": f"{d}.{r}" for a, d in layers.items() for r in ("weight", "bias")}
+    source, own = open_run(tmp_path / "a").weights, s.model.state_dict()
+    assert all(torch.equal(own[target], source[k]) for k, target in s.transfer["mapped"].items())
+    unmapped = sorted(f"features.{i}.{r}" for i in (2, 7, 14, 26, 28) for r in ("bias", "weight"))
+    assert s.transfer["missing"] == unmapped
+    assert "by order: 0 of the source's left unused, 10 of the model's keep their initialisation" in logs[-1]
     assert "\n  features.3.weight -> features.5.weight" in logs[-1]
 
 
