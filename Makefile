@@ -22,7 +22,8 @@ demo: $(VENV)/.installed
 
 test: lint
 	bash scripts/ensure-os-packages.sh
-	$(BIN)/python -m pytest -q
+	rm -rf .coverage-data
+	$(BIN)/python -m pytest -q --cov --cov-report=term:skip-covered
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
@@ -36,4 +37,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/summary_speed.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .test-cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .test-cache .coverage-data

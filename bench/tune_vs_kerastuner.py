@@ -1,7 +1,7 @@
 """cnnlab tune (TPE + Hyperband) against Keras Tuner RandomSearch: same MNIST space, same data, several seeds.
 
 Keras Tuner runs the tutorial's RandomSearch: 5 trials of 5 epochs, 25 epochs in all. cnnlab searches
-examples/tune-mnist-cnn.toml (the same space: conv layers 1-5 with 32-256 filters, dropout 0-0.5, dense layers
+examples/spaces/mnist-cnn.toml (the same space: conv layers 1-5 with 32-256 filters, dropout 0-0.5, dense layers
 1-5 with 32-256 units, learning rate 1e-5..1e-3 log) with `--budget`, the epochs the whole study may train
 (pruned trials' epochs counted): first half of Keras Tuner's epochs, then the study goes on to all of them.
 The goal: Keras Tuner's best validation accuracy (or better) within half the epochs. One search is mostly
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SPACE = REPO / "examples" / "tune-mnist-cnn.toml"
+SPACE = REPO / "examples" / "spaces" / "mnist-cnn.toml"
 
 
 def mnist_arrays(data_dir: str, limit: int, seed: int) -> dict[str, np.ndarray]:

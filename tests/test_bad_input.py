@@ -129,6 +129,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "study.toml": '[defaults]\ndata = "digits"\nmodel = "mlp"\nepochs = 1\n[[runs]]\nname = "a"\n',
         "table.md": "| layer | params |\n|---|---|\n| conv1 | 608 |\n",
         "net.toml": DIGITS_NET,
+        # misspelt keys, once silently ignored (#17)
+        "inputs.toml": DIGITS_NET.replace("input =", "inputs ="),
+        "classes-typo.toml": "num_clases = 10\n" + DIGITS_NET,
+        "exp-typo.toml": 'model = "mlp"\ndata = "digits"\nepoch = 1\n',
+        "study-typo.toml": 'titel = "x"\n[defaults]\ndata = "digits"\nmodel = "mlp"\n[[runs]]\nname = "a"\n',
+        "study-recipe.toml": '[defaults]\ndata = "digits"\n[[runs]]\nname = "a"\nrecipe = "recipe:nope"\n',
+        "space-typo.toml": "[trian]\nepochs = 1\n",
     }
     for name, text in files.items():
         (inp / name).write_text(text)
@@ -230,7 +237,7 @@ CASES = [
         "--out {in}/file.txt is a file, not a run directory",
         None,
     ),
-    (["train", "{in}/exp.toml", "--out", "{out}"], "unknown setting(s) colour", None),
+    (["train", "{in}/exp.toml", "--out", "{out}"], "unknown setting 'colour' in {in}/exp.toml", None),
     ([*TRAIN, "--model", "mlp", "--data", "digits:colour"], "unknown task 'digits:colour'", None),
     ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/loop"], "a/up links back to a folder above it", None),
     ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/one"], "at least two class folders", None),
@@ -249,6 +256,37 @@ CASES = [
         "member 'a/0.png' unpacks to 4,194,304",
         LOWER_MEMBER_CAP,
     ),
+    # shipped files by name, and misspelt keys in the files users write (#17)
+    (["train", "recipe:nope", "--out", "{out}"], "unknown recipe 'nope'; shipped recipes: cifar10-70,", None),
+    (["train", "study:parity", "--out", "{out}"], "study:parity is a shipped study, not a recipe", None),
+    (["compare", "study:nope", "--out", "{out}"], "unknown study 'nope'; shipped studies: batchnorm,", None),
+    (["compare", "{in}/study-recipe.toml", "--out", "{out}"], "unknown recipe 'nope'; shipped recipes:", None),
+    (["summary", "net:nope"], "unknown net 'nope'; shipped nets: dilated-chain,", None),
+    (["tune", "space:nope", "--out", "{out}"], "unknown space 'nope'; shipped spaces: mnist-cnn", None),
+    (["check", "table:nope", "--model", "lenet5"], "unknown table 'nope'; shipped tables: lenet-like-correct,", None),
+    (["summary", "{in}/inputs.toml"], "unknown key 'inputs' in {in}/inputs.toml: did you mean 'input'?", None),
+    (
+        [*TRAIN, "--model", "{in}/classes-typo.toml"],
+        "unknown key 'num_clases' in {in}/classes-typo.toml: did you mean 'num_classes'?",
+        None,
+    ),
+    (
+        ["train", "{in}/exp-typo.toml", "--out", "{out}"],
+        "unknown setting 'epoch' in {in}/exp-typo.toml: did you mean 'epochs'?",
+        None,
+    ),
+    (
+        ["compare", "{in}/study-typo.toml", "--out", "{out}"],
+        "unknown key 'titel' in {in}/study-typo.toml: did you mean 'title'?",
+        None,
+    ),
+    (
+        ["tune", "{in}/space-typo.toml", "--out", "{out}"],
+        "unknown section 'trian' in {in}/space-typo.toml: did you mean 'train'?",
+        None,
+    ),
+    (["demo", "--epochs", "0", "--out", "{out}"], "--epochs must be a positive integer, got 0", None),
+    (["recipes", "--kind", "model"], "argument --kind: invalid choice: 'model'", None),
     # eval, predict
     (["eval", "{in}/file.txt"], "is not a cnnlab run directory", None),
     (["predict", "{run}", "{in}/nothing.png"], "image {in}/nothing.png not found", None),

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from cnnlab.rundir import RunDir, open_run
+from cnnlab.rundir.run import TENSORBOARD
 from tests.conftest import SHARED, write_toml
 
 DATA = str(SHARED / "datasets")
@@ -75,6 +76,18 @@ def metrics(run: Path) -> list[dict]:
     return [{k: v for k, v in zip(head, line.split(",")) if k != "seconds"} for line in text[1:]]
 
 
+def tensorboard_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """The loss and accuracy curves as TensorBoard shows them: points an interrupted attempt logged after its last
+    checkpoint are purged by the resumed attempt's marker, so each epoch appears once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / TENSORBOARD), purge_orphaned_data=True)
+    events.Reload()
+    tags = [t for t in events.Tags()["scalars"] if t.startswith(("loss/", "accuracy/"))]
+    assert tags, "no TensorBoard curves"
+    return {t: [(e.step, round(e.value, 6)) for e in events.Scalars(t)] for t in tags}
+
+
 def assert_same_run(run: Path, reference: Path) -> None:
     for which in ("last", "best"):
         got, want = open_run(run, which), open_run(reference, which)
@@ -89,6 +102,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
         b["best_epoch"],
         b["epochs_run"],
     )
+    assert tensorboard_curves(run) == tensorboard_curves(reference)
     assert not temporaries(run), temporaries(run)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
         p.name for p in (reference / "checkpoints").iterdir()
@@ -199,3 +213,26 @@ def test_compare_killed_at_any_instant_finishes_identically_when_rerun(tmp_path,
         assert all(torch.equal(got.weights[k], want.weights[k]) for k in want.weights), name
         assert [r["train_loss"] for r in got.metrics] == [r["train_loss"] for r in want.metrics]
         assert not temporaries(tmp_path / "s")
+
+
+def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accuracies(tmp_path, env):
+    """`make demo` killed in its second run (after epoch 5's checkpoint folder, before the manifest names it) picks up
+    where it stopped, leaves the finished first run untouched, and prints README's table: splits, train and test
+    accuracies to the last digit (only the train time may differ)."""
+    from tests.conftest import REPO, snapshot
+
+    out = tmp_path / "demo"
+    killed = cnnlab(["demo", "--out", str(out)], env, failpoint="checkpoint-folder:15")  # 10 epochs, then 5
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    first = snapshot(out / "mnist-cnn")
+    r = cnnlab(["demo", "--out", str(out)], env)
+    assert r.returncode == 0, r.stderr
+    assert snapshot(out / "mnist-cnn") == first
+    assert [row["epoch"] for row in RunDir(out / "lenet5-modern").metrics()] == list(range(1, 11))
+    readme = (REPO / "README.md").read_text()
+    for model in ("mnist-cnn", "lenet5-modern"):
+        printed = next(line.split() for line in r.stdout.splitlines() if line.startswith(model + " "))
+        promised = next(line.split() for line in readme.splitlines() if line.startswith(model + " "))
+        assert printed[:4] + printed[6:] == promised[:4] + promised[6:], (printed, promised)
+    again = cnnlab(["demo", "--out", str(out)], env)
+    assert again.returncode == 0 and again.stdout == r.stdout  # both reused: the same table, train times included

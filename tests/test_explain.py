@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import load_run
@@ -19,7 +20,6 @@ from cnnlab.explain.deletion import deletion_check
 from cnnlab.explain.filters import conv_kernels, filter_grid
 from cnnlab.explain.gallery import gradcam_gallery
 from cnnlab.explain.gradcam import conv_layers, find_conv_layer, grad_cam
-from cnnlab.explain.images import grid_size
 from cnnlab.explain.kernels import apply_kernel, filter_lab, get_kernel, read_kernel_file
 from cnnlab.train import RunConfig, train
 from cnnlab.train.setup import prepare
@@ -134,7 +134,36 @@ def test_gradcam_explains_a_chosen_class_with_gradcam_plus_plus(mnist):
         run.class_index("cat")
     cam = grad_cam(run.model, run.to_input(mnist["x"][:4]), "conv2", target=run.class_index("3"), method="gradcam++")
     assert cam.targets.tolist() == [3, 3, 3, 3] and cam.heatmaps.shape == (4, 28, 28)
-    assert float(cam.heatmaps.min()) >= 0 and float(cam.heatmaps.max()) <= 1
+    plain = grad_cam(run.model, run.to_input(mnist["x"][:4]), "conv2", target=3)
+    assert not torch.allclose(cam.heatmaps, plain.heatmaps, atol=1e-3)  # the method reaches the maps
+
+
+def test_gradcam_and_gradcam_plus_plus_match_maps_computed_by_hand():
+    """A 1x1 conv copies two input planes into maps A0, A1 (2x2); a linear layer scores class 0 with gradient
+    g0 = [[1, 0], [0, 1]] on A0 and g1 = [[0, -2], [4, 0]] on A1.
+    Grad-CAM: weights are the mean gradients (1/2, 1/2), so the map is (A0 + A1) / 2 = [[2.5, 1], [1.5, 2.5]],
+    scaled to a maximum of 1.
+    Grad-CAM++: alpha = g^2 / (2 g^2 + sum(A) g^3) where g > 0: 1/12 at A0's two ones (sum A0 = 10), 16/352 = 1/22 at
+    A1's 4 (sum A1 = 5); weights sum(alpha * relu(g)) = 1/6 and 2/11, so the map is A0/6 + 2 A1/11 =
+    [[59, 22], [33, 56]] / 66.
+    Class 1 scores with -g: Grad-CAM's weights are (-1/2, -1/2) and the rectified map is zero; Grad-CAM++ keeps
+    only positive gradients: A0 gets none, A1's 2 gets alpha 4/48 = 1/12, weight 1/6, so the map is A1 / 4 =
+    [[1, 0], [0, 0.25]] after scaling."""
+    net = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), nn.Flatten(), nn.Linear(8, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(2)[:, :, None, None])
+        w0 = torch.tensor([1.0, 0, 0, 1, 0, -2, 4, 0])
+        net[2].weight.copy_(torch.stack([w0, -w0]))
+    x = torch.tensor([[[[1.0, 2], [3, 4]], [[4, 0], [0, 1]]]])
+    cam = grad_cam(net, x, method="gradcam")
+    assert cam.targets.tolist() == [0] and cam.layer == "0"  # logit 0 is 1 + 4 = 5, logit 1 is -5
+    assert torch.allclose(cam.probabilities, torch.softmax(torch.tensor([[5.0, -5.0]]), 1))
+    assert torch.allclose(cam.heatmaps[0], torch.tensor([[2.5, 1], [1.5, 2.5]]) / 2.5)
+    plus = grad_cam(net, x, target=0, method="gradcam++")
+    assert torch.allclose(plus.heatmaps[0], torch.tensor([[59.0, 22], [33, 56]]) / 59)
+    assert torch.equal(grad_cam(net, x, target=1).heatmaps, torch.zeros(1, 2, 2))
+    other = grad_cam(net, x, target=1, method="gradcam++")
+    assert torch.allclose(other.heatmaps[0], torch.tensor([[1.0, 0], [0, 0.25]]))
 
 
 @pytest.mark.parametrize("model", ["toml", "resnet18-cifar", "lenet5"])
@@ -178,7 +207,7 @@ def test_gradcam_cli_writes_overlays_grid_and_deletion_figures(mnist):
     assert r.returncode == 0, r.stderr
     for i in range(3):
         assert png_size(d / "cams" / f"digit{i}-gradcam.png") == (140, 140)  # 28 x 5
-    assert png_size(d / "cams" / "gradcam-grid.png") == grid_size(3, (140, 140), labels=True)
+    assert png_size(d / "cams" / "gradcam-grid.png") == (292, 324)  # 2x2 tiles of 140 + 16 label, gaps of 4
     assert "at layer conv3" in r.stdout and r.stdout.count("(random ") == 4
     assert "mean deletion AUC over 3 image(s)" in r.stdout
 
@@ -187,10 +216,10 @@ def test_features_and_filters_cli(mnist):
     d = mnist["dir"]
     r = run_cli("features", mnist["run"], d / "digit0.png", "--layer", "relu1", "--out", d / "features.png")
     assert r.returncode == 0, r.stderr
-    assert png_size(d / "features.png") == grid_size(32, (56, 56))  # 32 maps of 28x28, doubled
+    assert png_size(d / "features.png") == (364, 364)  # 32 maps of 28x28, doubled: 6x6 tiles of 56, gaps of 4
     r = run_cli("filters", mnist["run"], "--layer", "conv1", "--out", d / "filters.png")
     assert r.returncode == 0, r.stderr
-    assert "32 kernels of 1x3x3" in r.stdout and png_size(d / "filters.png") == grid_size(32, (33, 33))
+    assert "32 kernels of 1x3x3" in r.stdout and png_size(d / "filters.png") == (226, 226)  # 6x6 tiles of 33
 
 
 def test_filters_of_an_rgb_layer_are_in_colour_and_other_layers_per_channel(tmp_path):
@@ -198,12 +227,12 @@ def test_filters_of_an_rgb_layer_are_in_colour_and_other_layers_per_channel(tmp_
     name, w = conv_kernels(net, None)
     assert name == "conv1" and w.shape == (4, 3, 3, 3)
     colour = filter_grid(w)
-    assert colour.size == grid_size(4, (33, 33))
+    assert colour.size == (78, 78)  # 2x2 tiles of 33, gaps of 4
     tile = np.asarray(colour.crop((4, 4, 37, 37)), dtype=np.int16)
     assert np.abs(tile[..., 0] - tile[..., 1]).max() > 0  # not gray
     _, w2 = conv_kernels(net, "conv2")
-    assert filter_grid(w2, "each").size == grid_size(24, (33, 33), cols=4)
-    assert filter_grid(w2, "mean").size == grid_size(6, (33, 33))
+    assert filter_grid(w2, "each").size == (152, 226)  # 4 columns, 6 rows
+    assert filter_grid(w2, "mean").size == (115, 78)  # 3 columns, 2 rows
     with pytest.raises(CnnlabError, match="'relu1' is not a convolutional layer; conv layers: conv1, conv2"):
         conv_kernels(net, "relu1")
 
@@ -253,15 +282,15 @@ def test_filter_cli_puts_input_gray_and_channels_side_by_side(tmp_path):
     Image.fromarray(rgb.numpy(), "RGB").save(tmp_path / "edge.png")
     r = run_cli("filter", tmp_path / "edge.png", "--kernel", "sobel-x", "--out", tmp_path / "lab.png")
     assert r.returncode == 0, r.stderr
-    assert png_size(tmp_path / "lab.png") == grid_size(5, (240, 160), cols=5, labels=True)  # 60x40 x 4
+    assert png_size(tmp_path / "lab.png") == (1224, 184)  # 5 panels of 60x40 x 4 in a row, a label, gaps of 4
     lab = filter_lab(torch.from_numpy(rgb.numpy()).permute(2, 0, 1), "blur")
-    assert lab.size == grid_size(5, (240, 160), cols=5, labels=True)
+    assert lab.size == (1224, 184)
 
 
 def test_gradcam_gallery_for_the_report(mnist):
     data = gradcam_gallery(mnist["run"], n=4, seed=1)
     with Image.open(io.BytesIO(data)) as im:
-        assert im.format == "PNG" and im.size == grid_size(4, (140, 140), labels=True)
+        assert im.format == "PNG" and im.size == (292, 324)
     assert gradcam_gallery(mnist["run"], n=4, seed=1) == data
 
 

@@ -497,3 +497,30 @@ def test_the_inception_block_refuses_no_branches_and_missing_reductions():
     three = Inception(8, 0, 4, 8, 2, 4, 4)
     assert three.branch1 is None and three.out_channels == 16
     assert not any(k.startswith("branch1.") for k in three.state_dict())
+
+
+def test_pools_with_same_padding_follow_tensorflow(tmp_path):
+    """Keras' MaxPooling2D/AveragePooling2D(padding="same"): output ceil(H / stride); on a 5x5 input with 2x2 windows
+    at stride 2 the odd row and column are padded on the far side, so the last window covers one pixel. Max ignores
+    the padding; the average divides by the pixels covered (0, 1, 5, 6 -> 3; 20, 21 -> 20.5; 24 alone -> 24)."""
+    x = torch.arange(25.0).reshape(1, 1, 5, 5)
+    for kind, expected in (
+        ("maxpool", [[6, 8, 9], [16, 18, 19], [21, 23, 24]]),
+        ("avgpool", [[3, 5, 6.5], [13, 15, 16.5], [20.5, 22.5, 24]]),
+    ):
+        body = f'input = [1, 5, 5]\n[[layers]]\ntype = "{kind}"\nsize = 2\npadding = "same"\n'
+        net = cnnlab.create_model(write_toml(tmp_path / f"{kind}.toml", body))
+        assert net(x)[0, 0].tolist() == expected, kind
+        row = summarize(net).leaves[0]
+        assert row.output_shape == (1, 3, 3) and row.params == 0
+        assert row.rf.h.size == 2 and row.rf.h.jump == 2 and row.rf.h.start == 1.0  # padding on the far side only
+        assert "ceil(H/s) = ceil(5/2) = 3" in row.formulas["output_shape"]
+    # Inception's pooling branch: 3x3 at stride 1 keeps the size; a border window takes the max of what it covers.
+    body = 'input = [1, 4, 4]\n[[layers]]\ntype = "maxpool"\nsize = 3\nstride = 1\npadding = "same"\n'
+    net = cnnlab.create_model(write_toml(tmp_path / "inception-pool.toml", body))
+    y = net(torch.arange(16.0).reshape(1, 1, 4, 4))
+    assert y[0, 0].tolist() == [[5, 6, 7, 7], [9, 10, 11, 11], [13, 14, 15, 15], [13, 14, 15, 15]]
+    assert summarize(net).leaves[0].rf.h.start == 0.5
+    path = write_toml(tmp_path / "bad.toml", 'input = [1, 5, 5]\n[[layers]]\ntype = "maxpool"\npadding = "full"\n')
+    with pytest.raises(CnnlabError, match="padding must be"):
+        cnnlab.create_model(path)

@@ -122,14 +122,14 @@ grid = { optimizer = ["sgd", "adam"] }
 @pytest.mark.parametrize(
     "text, message",
     [
-        ('[[runs]]\nname = "a"\nmodle = "mlp"\n', "unknown setting(s) modle"),
+        ('[[runs]]\nname = "a"\nmodle = "mlp"\n', "unknown setting 'modle'"),
         ('title = "x"\n', "no [[runs]]"),
         ('[[runs]]\nmodel = "mlp"\n', "has no name"),
         ('[[runs]]\nname = "a"\ninit_from = "@b"\n[[runs]]\nname = "b"\n', "@b, which is not an earlier run"),
         ('[[runs]]\nname = "a"\ngrid = { lr = 0.1 }\n', "grid must map settings to non-empty lists"),
         ('[[runs]]\nname = "a"\ngrid = { lr = [0.1, 0.2] }\n', "run name(s) a repeat"),
         ('[[runs]]\nname = "a"\nlr = -1.0\n', "run 'a': --lr must be a positive number"),
-        ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key(s) colour"),
+        ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key 'colour'"),
         ('[[runs]]\nname = "a"\nrecipe = "nowhere.toml"\n', "run 'a': recipe "),
         ('[[runs]]\nname = "a"\nrecipe = 3\n', "recipe must be the path of an experiment file, got 3"),
     ],

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
+import psycopg
 import pytest
 from optuna.trial import TrialState
 
@@ -25,6 +26,7 @@ from cnnlab.train import RunDir
 from cnnlab.tune import epochs_trained, load_space, open_study, study_plots, tune
 from cnnlab.tune.algorithms import SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.objective import run_trial
+from cnnlab.tune.storage import open_storage, worker_lock
 from tests.conftest import EXAMPLES, SHARED, write_toml
 
 DATA = str(SHARED / "datasets")
@@ -94,7 +96,7 @@ def trials_by_state(study_dir: Path) -> dict[TrialState, list[int]]:
 
 
 def test_example_space_samples_per_layer_parameters_only_for_sampled_layers() -> None:
-    space = load_space(EXAMPLES / "tune-mnist-cnn.toml")
+    space = load_space(EXAMPLES / "spaces" / "mnist-cnn.toml")
     fixed = {
         "conv_layers": 2,
         "filters_0": 32,
@@ -124,7 +126,7 @@ def test_example_space_samples_per_layer_parameters_only_for_sampled_layers() ->
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_samples_the_conditional_space(sampler: str) -> None:
-    space = load_space(EXAMPLES / "tune-mnist-cnn.toml")
+    space = load_space(EXAMPLES / "spaces" / "mnist-cnn.toml")
     study = optuna.create_study(direction="maximize", sampler=make_sampler(sampler, seed=0, trials=6))
     for _ in range(4):
         trial = study.ask()
@@ -158,7 +160,7 @@ def test_median_pruner_stops_a_trial_below_the_median_after_its_warm_up_epoch() 
 
 
 def test_template_that_pools_to_nothing_is_refused_when_loaded(tmp_path: Path) -> None:
-    text = (EXAMPLES / "tune-mnist-cnn.toml").read_text().replace("input = [1, 32, 32]", "input = [1, 28, 28]")
+    text = (EXAMPLES / "spaces" / "mnist-cnn.toml").read_text().replace("input = [1, 32, 32]", "input = [1, 28, 28]")
     with pytest.raises(CnnlabError, match="fails for conv_layers=5.*empty"):
         load_space(write_toml(tmp_path / "s.toml", text))
 
@@ -269,7 +271,7 @@ def test_tune_writes_run_directories_summary_plots_and_retrains_best(
     assert printed.splitlines()[4].split()[:3] == ["1", str(best.number), f"{best.value:.4f}"]
 
     plots = study_plots(out)
-    assert set(plots) <= {"history", "importance"} and "history" in plots
+    assert set(plots) == {"history", "importance"}  # three distinct results: importances are defined
     assert all(png.startswith(b"\x89PNG") for png in plots.values())
     assert (out / "history.png").read_bytes().startswith(b"\x89PNG")
 
@@ -388,9 +390,18 @@ def test_two_workers_on_postgresql_run_exactly_the_requested_trials(tmp_path: Pa
         space, "--trials", "4", "--storage", postgres, "--study", "mnist-two", "--out", str(out), "--data-dir", DATA
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two workers, two cores
-    workers = [
-        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)
-    ]
+    # While this process holds the study's worker lock, both workers must queue on it without creating the study.
+    with worker_lock(open_storage(postgres), "mnist-two"), psycopg.connect(postgres, autocommit=True) as db:
+        workers = [
+            subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)
+        ]
+        waiting, deadline = 0, time.monotonic() + 120
+        while waiting < 2 and time.monotonic() < deadline and all(w.poll() is None for w in workers):
+            time.sleep(0.2)
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            waiting = db.execute(query).fetchone()[0]
+        assert waiting == 2, [w.communicate() for w in workers if w.poll() is not None]
+        assert "mnist-two" not in optuna.get_all_study_names(postgres)
     results = [w.communicate(timeout=180) for w in workers]
     for w, (_, err) in zip(workers, results):
         assert w.returncode == 0, err

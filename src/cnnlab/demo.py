@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from cnnlab.errors import CnnlabError
 from cnnlab.train import RunConfig, RunDir, train
 
 DEMO_RUNS = (
@@ -31,11 +33,18 @@ def comparison_table(summaries: list[dict]) -> str:
     return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *map(fmt, rows)])
 
 
-def run_demo(out: str | Path = "runs/demo") -> list[dict]:
-    """Train (or reuse finished) demo runs under `out` and return their summaries."""
+def run_demo(out: str | Path = "runs/demo", epochs: int | None = None) -> list[dict]:
+    """Train (or reuse finished) demo runs under `out` and return their summaries; `epochs` shortens them for a
+    quick check that an installation works (default: the demo's 10)."""
     summaries = []
     for config in DEMO_RUNS:
+        config = replace(config, epochs=config.epochs if epochs is None else epochs).validate()
         run = RunDir(Path(out) / config.model)
+        if run.finished() and run.config().epochs != config.epochs:
+            raise CnnlabError(
+                f"{run.path} holds a finished demo run of {run.config().epochs} epochs, not {config.epochs}; "
+                "give another --out"
+            )
         if run.finished():
             summaries.append(run.summary())
             continue

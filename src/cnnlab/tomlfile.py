@@ -1,8 +1,10 @@
-"""Reading the TOML files users write (networks, experiments), with one-line errors."""
+"""Reading the TOML files users write (networks, experiments, studies, search spaces), with one-line errors."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +22,22 @@ def read_toml(path: str | Path, what: str, hint: str = "") -> dict[str, Any]:
         raise CnnlabError(f"{p}: not valid TOML ({e}); fix the file") from None
     except RecursionError:  # tomllib parses nested arrays and inline tables recursively
         raise CnnlabError(f"{p}: arrays or inline tables nested too deeply to parse; flatten the file") from None
+
+
+def check_keys(
+    table: dict[str, Any], accepted: Iterable[str], where: str, what: str = "key", listing: str = ""
+) -> None:
+    """Refuse a key outside `accepted`, naming the closest accepted one: a misspelt key would otherwise be ignored
+    and its default used without a word (`inputs = [1, 8, 8]` for `input`). `listing` replaces the list of accepted
+    keys where it would be too long for one line."""
+    allowed = list(accepted)
+    unknown = [k for k in table if k not in allowed]
+    if not unknown:
+        return
+    key = unknown[0]
+    close = get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    more = f" (and {len(unknown) - 1} more: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
+    raise CnnlabError(
+        f"unknown {what} {key!r} in {where}{more}: {hint}({listing or 'accepted: ' + ', '.join(allowed)})"
+    )

@@ -4,8 +4,8 @@ Students compute output shapes, activation sizes, parameter counts, connections 
 checks every cell of their table (and the working in it, "5*5*6+6 = 156") and explains each wrong one with the
 formula that gives the right value::
 
-    table = read_table("examples/tables/lenet-like-published.md")
-    result = grade(table, summarize("examples/nets/lenet-like.toml"))
+    table = read_table("table:lenet-like-published")
+    result = grade(table, summarize("net:lenet-like"))
     print(result.render())          # one line per wrong cell, then "N of M cells right"
 
 `check` does both and also grades a table of a model that cannot run up to the layer that cannot exist.
@@ -26,6 +26,7 @@ from pathlib import Path
 from cnnlab.analysis.summary import LayerRow, ModelSummary
 from cnnlab.analysis.working import WorkingError, evaluate, split_working
 from cnnlab.errors import CnnlabError, ShapeError
+from cnnlab.resources import resolve
 
 __all__ = [
     "CellResult",
@@ -266,8 +267,8 @@ def _plain(text: str) -> str:
 
 def read_table(path: str | Path) -> Table:
     """The first markdown pipe table in a file, a Keras `model.summary()` printout, or a CSV file (by extension,
-    else sniffed)."""
-    p = Path(path)
+    else sniffed); `path` may be table:NAME for a shipped one."""
+    p = resolve(path, "table")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 
 from safetensors import SafetensorError
 
-from cnnlab.cli import analysis, explain, reference, study, train, tune
+from cnnlab.cli import analysis, app, explain, reference, shipped, study, train, tune
 from cnnlab.errors import CnnlabError
 
-COMMAND_MODULES = (analysis, train, study, tune, explain, reference)
+COMMAND_MODULES = (analysis, shipped, train, study, tune, explain, app, reference)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
 
 

@@ -9,19 +9,29 @@ from cnnlab.errors import CnnlabError, ShapeError
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """The zoo, then the networks that ship as TOML files (net:NAME), each built on the meta device to count."""
+    from fnmatch import fnmatch
+
     import torch
 
+    from cnnlab.resources import shipped
     from cnnlab.zoo import create_model, list_models, model_info
     from cnnlab.zoo.registry import describe_options
+    from cnnlab.zoo.spec import load_spec
 
     rows = [("name", "family", "input (C,H,W)", "classes", "params", "options (--option KEY=VALUE, defaults)")]
-    for name in list_models(args.pattern):
-        info = model_info(name)
+    found = [(name, model_info(name).family, model_info(name).num_classes) for name in list_models(args.pattern)]
+    found += [
+        (f"net:{n}", "TOML network", load_spec(path).get("num_classes", "-"))  # "-": a network without a head
+        for n, path in shipped("net").items()
+        if fnmatch(f"net:{n}", args.pattern)
+    ]
+    for name, family, classes in found:
         with torch.device("meta"):
-            params = sum(p.numel() for p in create_model(name).parameters())
-        shape = "x".join(map(str, info.input_size))
-        options = describe_options(name)
-        rows.append((name, info.family, shape, str(info.num_classes), f"{params:,}", options))
+            model = create_model(name)
+        params = sum(p.numel() for p in model.parameters())
+        shape = "x".join(map(str, model.input_size))
+        rows.append((name, family, shape, str(classes), f"{params:,}", describe_options(name)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) if i == 4 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())

@@ -108,15 +108,14 @@ def given_settings(args: argparse.Namespace) -> dict:
     from dataclasses import fields
 
     from cnnlab.rundir import RunConfig
-    from cnnlab.tomlfile import read_toml
+    from cnnlab.rundir.config import read_experiment
 
     flags = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
     if "options" in flags:
         flags["options"] = model_options(args)
     if not args.experiment:
         return flags
-    RunConfig.from_toml(args.experiment)  # a clear error for unknown keys
-    file = {k.replace("-", "_"): v for k, v in read_toml(args.experiment, "experiment file").items()}
+    file = read_experiment(args.experiment)
     if "options" in flags and isinstance(file.get("options"), dict):  # --option adds to the file's options
         flags["options"] = {**file["options"], **flags["options"]}
     return {**file, **flags}

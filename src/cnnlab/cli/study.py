@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from cnnlab.cli.common import out_path
+from cnnlab.resources import stem
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -15,7 +15,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from cnnlab.study.runner import describe
 
     study = load_study(args.study, {"data_dir": args.data_dir, "limit": args.limit, "epochs": args.epochs})
-    out = out_path(args.out or f"runs/studies/{Path(args.study).stem}", "--out", folder=True)
+    out = out_path(args.out or f"runs/studies/{stem(args.study)}", "--out", folder=True)
     if args.dry_run:
         for row in describe(study, out):
             settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())

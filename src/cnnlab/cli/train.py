@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnlab.cli.common import config_flags, run_config
+from cnnlab.cli.common import config_flags, run_config, typed
 from cnnlab.errors import CnnlabError
+from cnnlab.resources import stem
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -16,7 +17,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # changes it cannot honour (only epochs, patience, gl-alpha, data-dir and device may change).
     saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
     config = run_config(args, saved)
-    out = args.out or f"runs/{Path(config.model).stem}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
+    out = args.out or f"runs/{stem(config.model)}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
     summary = train(config, out, resume=args.resume, progress=args.progress)
     print(f"run: {out}")
     for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped"):
@@ -48,12 +49,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from cnnlab.train.inference import predict
+    from cnnlab.train.inference import format_top, predict
 
     if args.top < 1:
         raise CnnlabError(f"--top must be at least 1, got {args.top}")
     for r in predict(args.run, args.images, args.top, tta=args.tta):
-        print(r["image"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]))
+        print(f"{r['image']}: {format_top(r['top'])}")
     return 0
 
 
@@ -69,7 +70,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cnnlab.demo import comparison_table, run_demo
 
-    summaries = run_demo(args.out)
+    summaries = run_demo(args.out, args.epochs)
     print(comparison_table(summaries))
     print(f"run directories: {args.out}/ (inspect with `cnnlab eval {args.out}/mnist-cnn`)")
     return 0
@@ -113,4 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("demo", help="the main job: train two zoo models on digits (offline) and compare them")
     d.add_argument("--out", default="runs/demo")
+    d.add_argument(
+        "--epochs", type=typed(int, "--epochs"), help="epochs per model (default 10; 1 checks an installation quickly)"
+    )
     d.set_defaults(func=cmd_demo)

@@ -82,14 +82,6 @@ def grid(
     return canvas
 
 
-def grid_size(n: int, tile: tuple[int, int], cols: int | None = None, labels: bool = False) -> tuple[int, int]:
-    """(width, height) of `grid` for n tiles of size (width, height): for callers and tests that check a layout."""
-    cols = cols or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    lh = LABEL_HEIGHT if labels else 0
-    return cols * tile[0] + (cols + 1) * GAP, rows * (tile[1] + lh) + (rows + 1) * GAP
-
-
 def png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, "PNG")

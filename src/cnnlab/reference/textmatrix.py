@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import CnnlabError
+from cnnlab.resources import resolve
 
 MAX_TEXT_BYTES = 1 << 20  # exercises are small; a bigger file is almost surely the wrong file
 _SEPARATOR = re.compile(r"\s*,\s*|\s+")  # a comma (with any spaces around it), or a run of spaces
@@ -47,8 +48,9 @@ def parse_matrix(text: str, source: str = "matrix") -> np.ndarray:
 
 
 def read_matrix(path: str | Path, what: str = "matrix") -> np.ndarray:
-    """Read a text matrix file; `what` ("matrix", "kernel") says which file an error is about."""
-    p = Path(path)
+    """Read a text matrix file (or matrix:NAME, a shipped one); `what` ("matrix", "kernel") says which file an error
+    is about."""
+    p = resolve(path, "matrix")
     try:
         with p.open("rb") as f:
             data = f.read(MAX_TEXT_BYTES + 1)  # never more: /dev/zero or a huge file would not end otherwise

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
-from cnnlab.tomlfile import read_toml
+from cnnlab.resources import resolve
+from cnnlab.tomlfile import check_keys, read_toml
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle", "triangle")
@@ -150,16 +151,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> RunConfig:
-        known = {f.name for f in fields(cls)}
         values = {k.replace("-", "_"): v for k, v in values.items()}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise CnnlabError(f"{source}: unknown setting(s) {', '.join(unknown)}; see `cnnlab train --help`")
+        check_keys(values, SETTINGS, source, "setting", SETTINGS_LISTING)
         return cls(**values)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
-        return cls.from_dict(read_toml(path, "experiment file"), str(path))
+        """An experiment file (a path, or recipe:NAME for a shipped one) as a RunConfig, not yet validated."""
+        return cls.from_dict(read_experiment(path), str(path))
 
     def differences(self, other: RunConfig) -> list[str]:
         """The settings, other than the RESUMABLE ones, in which `other` differs (empty: the same run)."""
@@ -171,3 +170,14 @@ class RunConfig:
 
     # Settings that may differ when resuming a run (everything else must match).
     RESUMABLE = ("epochs", "patience", "gl_alpha", "data_dir", "device")
+
+
+SETTINGS = tuple(f.name for f in fields(RunConfig))  # an experiment file's keys
+SETTINGS_LISTING = "settings are the flags of `cnnlab train --help`"
+
+
+def read_experiment(path: str | Path) -> dict[str, Any]:
+    """An experiment file's settings (a path, or recipe:NAME), keys spelt with underscores, unknown keys refused."""
+    values = {k.replace("-", "_"): v for k, v in read_toml(resolve(path, "recipe"), "experiment file").items()}
+    check_keys(values, SETTINGS, str(path), "setting", SETTINGS_LISTING)
+    return values

@@ -3,7 +3,8 @@
     title = "..."                 # what the study asks
     expected = "..."              # what a user should see (printed after the table, shown in the report)
     [defaults]                    # RunConfig keys shared by every run
-    recipe = "../recipes/x.toml"  # (in [defaults] or a run) an experiment file whose settings sit beneath the study's
+    recipe = "../recipes/x.toml"  # (in [defaults] or a run) an experiment file (or recipe:NAME) whose settings sit
+                                  # beneath the study's
     [[runs]]                      # one run, or a grid: grid = { init = ["zeros", "he-normal"] }
     name = "init-{init}"          # {field} placeholders are filled from the run's settings
     init_from = "@digits"         # '@NAME' is the run directory of an earlier run of this study
@@ -20,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
+from cnnlab.resources import resolve
 from cnnlab.rundir import RunConfig
-from cnnlab.tomlfile import read_toml
+from cnnlab.tomlfile import check_keys, read_toml
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+STUDY_KEYS = ("title", "expected", "defaults", "runs")
 
 
 @dataclass
@@ -43,13 +46,9 @@ class Study:
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
     """Parse, expand grids, apply `overrides` (e.g. data_dir, limit, epochs) to every run, validate each config."""
-    path = Path(path)
+    path = resolve(path, "study")
     doc = read_toml(path, "study file")
-    unknown = sorted(set(doc) - {"title", "expected", "defaults", "runs"})
-    if unknown:
-        raise CnnlabError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; a study has title, expected, [defaults], [[runs]]"
-        )
+    check_keys(doc, STUDY_KEYS, str(path))
     runs = doc.get("runs")
     if not isinstance(runs, list) or not runs:
         raise CnnlabError(f"{path}: no [[runs]]; add at least one run table with a name")
@@ -85,10 +84,15 @@ def _default_root() -> Path:
 
 
 def _recipe(path: Path, recipe: Any, run: str) -> dict[str, Any]:
-    """An experiment file's settings, named relative to the study file: the study's own keys are laid over them."""
+    """An experiment file's settings (recipe:NAME, or a path relative to the study file): the study's own keys are
+    laid over them."""
     if not isinstance(recipe, str) or not recipe:
         raise CnnlabError(f"{path}: run {run!r}: recipe must be the path of an experiment file, got {recipe!r}")
-    return read_toml(path.parent / recipe, f"{path}: run {run!r}: recipe", "give its path relative to the study file")
+    return read_toml(
+        path.parent / resolve(recipe, "recipe"),  # a shipped recipe resolves to an absolute path, which `/` keeps
+        f"{path}: run {run!r}: recipe",
+        "give recipe:NAME or its path relative to the study file",
+    )
 
 
 def _fill(text: str, settings: dict[str, Any], path: Path) -> str:

@@ -3,10 +3,12 @@ confusion matrix, and top-k prediction."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from cnnlab.data import Dataset, DeviceLoader, adapt
@@ -50,13 +52,18 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
     }
 
 
+def image_pixels(im: Image.Image) -> torch.Tensor:
+    """A uint8 (1, C, H, W) tensor from a Pillow image: grayscale modes give one channel, every other mode (palette,
+    alpha, CMYK, ...) three RGB channels."""
+    im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+    arr = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+    c = 1 if im.mode == "L" else 3
+    return arr.view(im.height, im.width, c).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
 def load_image(path: str | Path) -> torch.Tensor:
     """A uint8 (1, C, H, W) tensor from an image file. Images over Pillow's MAX_IMAGE_PIXELS are refused as Image.open
     reads their header, before decoding: a few-KB PNG can claim gigapixels (a decompression bomb)."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
     p = Path(path)
     if not p.is_file():
         raise CnnlabError(f"image {p} not found")
@@ -64,16 +71,24 @@ def load_image(path: str | Path) -> torch.Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the cap
             with Image.open(p) as im:
-                im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-                arr = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-                c = 1 if im.mode == "L" else 3
-                return arr.view(im.height, im.width, c).permute(2, 0, 1).unsqueeze(0).contiguous()
+                return image_pixels(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CnnlabError(
             f"{p} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); give a smaller image"
         ) from None
     except (UnidentifiedImageError, OSError) as e:
         raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
+
+
+def top_classes(probabilities: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:
+    """The k most probable (class, probability) pairs of one image's probabilities, most probable first."""
+    top = probabilities.topk(min(k, len(probabilities)))
+    return [(classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def format_top(top: list[tuple[str, float]]) -> str:
+    """'7 98.5%, 2 1.0%': top classes as `cnnlab predict` prints them."""
+    return ", ".join(f"{c} {p:.1%}" for c, p in top)
 
 
 def predict(path: str | Path, images: list[str | Path], topk: int = 3, tta: str | None = None) -> list[dict[str, Any]]:
@@ -85,13 +100,7 @@ def predict(path: str | Path, images: list[str | Path], topk: int = 3, tta: str 
     results = []
     for image in images:
         probs = run.probabilities(run.read_images([image]))[0]
-        top = probs.topk(min(topk, len(probs)))
-        results.append(
-            {
-                "image": str(image),
-                "top": [(run.classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())],
-            }
-        )
+        results.append({"image": str(image), "top": top_classes(probs, run.classes, topk)})
     return results
 
 
@@ -139,16 +148,15 @@ class LoadedRun:
             ]
         )
 
+    def adapt_image(self, x: torch.Tensor) -> torch.Tensor:
+        """One uint8 image (1, C, H, W) at the model's input shape, adapted as the training data was: padded where
+        training padded images of this size, resized otherwise."""
+        same_source = list(x.shape[-2:]) == list(self.adaptation.get("source_shape", [])[1:])
+        return adapt(x, self.input_shape, "pad" if self.adaptation.get("mode") == "pad" and same_source else "resize")
+
     def read_images(self, paths: list[str | Path]) -> torch.Tensor:
         """Image files as uint8 (N, C, H, W) at the model's input shape, adapted as the training data was."""
-        out = []
-        for path in paths:
-            x = load_image(path)
-            same_source = list(x.shape[-2:]) == list(self.adaptation.get("source_shape", [])[1:])
-            out.append(
-                adapt(x, self.input_shape, "pad" if self.adaptation.get("mode") == "pad" and same_source else "resize")
-            )
-        return torch.cat(out)
+        return torch.cat([self.adapt_image(load_image(path)) for path in paths])
 
     def class_index(self, text: str) -> int:
         """A class given by name (as the run lists them) or by index."""

@@ -1,7 +1,7 @@
 """Hyperparameter search on Optuna: a TOML search space, one normal run directory per trial, many workers.
 
 from cnnlab.tune import tune, open_study, study_plots
-study, study_dir = tune("examples/tune-mnist-cnn.toml", "runs/tune", trials=20)
+study, study_dir = tune("space:mnist-cnn", "runs/tune", trials=20)
 """
 
 from cnnlab.tune.plots import study_plots

@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir.config import MONITORS, RunConfig
+from cnnlab.tomlfile import check_keys
 from cnnlab.tune.template import expand
+from cnnlab.zoo.spec import NETWORK_KEYS
 
 if TYPE_CHECKING:
     import optuna
@@ -126,10 +128,11 @@ class Space:
 
 def load_space(path: str | Path, **train_overrides: Any) -> Space:
     """Read and check a space file; `train_overrides` (limit, epochs, data_dir) replace its [train] values."""
+    from cnnlab.resources import resolve
     from cnnlab.tomlfile import read_toml
 
-    p = Path(path)
-    raw = read_toml(p, "search space file", "write one like examples/tune-mnist-cnn.toml")
+    p = resolve(path, "space")
+    raw = read_toml(p, "search space file", "write one like space:mnist-cnn (`cnnlab recipes --kind space`)")
     return parse_space(raw, p.read_text(), str(p), train_overrides)
 
 
@@ -137,9 +140,7 @@ def parse_space(raw: dict[str, Any], text: str, source: str, train_overrides: di
     def fail(msg: str) -> CnnlabError:
         return CnnlabError(f"{source}: {msg}")
 
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise fail(f"unknown section(s) {', '.join(unknown)}; a space file has {', '.join(SECTIONS)}")
+    check_keys(raw, SECTIONS, source, "section")
     for key in ("params", "network"):
         if not isinstance(raw.get(key), dict) or not raw[key]:
             raise fail(
@@ -152,6 +153,7 @@ def parse_space(raw: dict[str, Any], text: str, source: str, train_overrides: di
             )
     if "layers" not in raw["network"]:
         raise fail("[network] has no layers; list them as [[network.layers]] tables")
+    check_keys(raw["network"], NETWORK_KEYS, f"{source} [network]")
     train = dict(raw.get("train", {}))
     train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
     for key in ("model", "monitor"):

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError
+from cnnlab.resources import stem
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
 from cnnlab.tune.objective import run_trial
@@ -155,8 +156,8 @@ def tune(
     if budget is not None and budget < 1:
         raise CnnlabError(f"--budget must be at least 1 epoch, got {budget}")
     space = load_space(space_path, limit=limit, epochs=epochs, data_dir=data_dir)
-    sdir = StudyDir(Path(out or f"runs/tune-{Path(space_path).stem}"))
-    url, name = sdir.bind(storage, study_name, Path(space_path).stem, data_dir)
+    sdir = StudyDir(Path(out or f"runs/tune-{stem(space_path)}"))
+    url, name = sdir.bind(storage, study_name, stem(space_path), data_dir)
     store = open_storage(url)
     overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None}
     expected = trials if budget is None else min(trials, max(1, budget // 2))  # a budget affords ~2 epochs a trial

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.resources import named_kind
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,13 @@ def model_info(name: str) -> ModelInfo:
 
         close = get_close_matches(name, list(_REGISTRY), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "run `cnnlab models` to list them"
-        raise CnnlabError(f"unknown model {name!r}: {hint} (or give a path to a .toml network)") from None
+        raise CnnlabError(f"unknown model {name!r}: {hint} (or net:NAME, or a path to a .toml network)") from None
 
 
 def is_spec_path(name: str) -> bool:
-    """A model argument that names a TOML network file rather than a zoo model."""
-    return name.endswith(".toml") or Path(name).is_file()
+    """A model argument that names a TOML network file rather than a zoo model (a path, or KIND:NAME of a shipped
+    file: net:NAME, or another kind, which load_spec then refuses by name)."""
+    return name.endswith(".toml") or named_kind(name) is not None or Path(name).is_file()
 
 
 FIXED = ("num_classes", "in_channels")  # every builder's first two parameters, with flags of their own

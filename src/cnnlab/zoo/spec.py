@@ -6,7 +6,7 @@
     filters = 8                    # dilation, groups, bias, activation (adds an activation layer);
     kernel = 5                     # kernel, stride, dilation: a number or [height, width], e.g. [1, 7]
     [[layers]]
-    type = "maxpool"               # maxpool | avgpool (size, stride, padding: number or [h, w]),
+    type = "maxpool"               # maxpool | avgpool (size, stride, padding: number | [h, w] | "same" | "valid"),
                                    # adaptive-avgpool | adaptive-maxpool (output)
     size = 2
     [[layers]]
@@ -42,12 +42,12 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.memory import FLOAT_BYTES, require_memory
-from cnnlab.tomlfile import read_toml
+from cnnlab.resources import resolve, stem
+from cnnlab.tomlfile import check_keys, read_toml
 from cnnlab.zoo.base import BASE, KEEP, base_input_size, build_base
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
 from cnnlab.zoo.heads import output_layers
 
-NETWORK_KEYS = ("name", "input", "num_classes", "base", "keep", "layers")  # a network file's top-level keys
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
     "leaky-relu": lambda: nn.LeakyReLU(0.01, inplace=True),
@@ -69,6 +69,8 @@ ALIASES = {
     "leakyrelu": "leaky-relu",
     "localresponsenorm": "lrn",
 }
+NETWORK_KEYS = ("name", "input", "num_classes", "base", "keep", "layers")  # a network file's top-level keys; any
+# other is refused
 MAX_NESTING = 32  # residual blocks inside residual blocks; far deeper ones exhaust Python's recursion limit
 SHORT = {
     "conv": "conv",
@@ -86,20 +88,45 @@ SHORT = {
 }
 
 
-class Conv2dSame(nn.Conv2d):
-    """Conv with Keras/TensorFlow 'same' padding at any stride: output = ceil(input / stride), extra pad on the far side."""
+class TensorFlowSame:
+    """Keras/TensorFlow 'same' padding at any stride: output = ceil(input / stride), the odd pixel padded on the far
+    side. Mixed into conv and pool layers; the analysis reads `same_padding` for shapes and receptive fields."""
 
     def same_padding(self, size: int, axis: int) -> tuple[int, int]:
         """(before, after) padding along one spatial axis for an input of `size`."""
-        k = (self.kernel_size[axis] - 1) * self.dilation[axis] + 1
-        s = self.stride[axis]
+        k = (_pair(self.kernel_size)[axis] - 1) * _pair(getattr(self, "dilation", 1))[axis] + 1
+        s = _pair(self.stride)[axis]
         total = max((math.ceil(size / s) - 1) * s + k - size, 0)
         return total // 2, total - total // 2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pad_same(self, x: torch.Tensor, value: float = 0.0) -> torch.Tensor:
         top, bottom = self.same_padding(x.shape[-2], 0)
         left, right = self.same_padding(x.shape[-1], 1)
-        return super().forward(F.pad(x, (left, right, top, bottom)))
+        return F.pad(x, (left, right, top, bottom), value=value)
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+class Conv2dSame(TensorFlowSame, nn.Conv2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.pad_same(x))
+
+
+class MaxPool2dSame(TensorFlowSame, nn.MaxPool2d):
+    """Padded with -inf, so a window at the border takes the maximum of the pixels it covers (as TensorFlow does)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.pad_same(x, float("-inf")))
+
+
+class AvgPool2dSame(TensorFlowSame, nn.AvgPool2d):
+    """A window at the border averages only the pixels it covers (TensorFlow's 'same' average pooling)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        covered = super().forward(self.pad_same(torch.ones_like(x[:1, :1])))
+        return super().forward(self.pad_same(x)) / covered
 
 
 class _Builder:
@@ -167,8 +194,12 @@ class _Builder:
         if kind in ("maxpool", "avgpool"):
             size = take.pair("size", take.pair("kernel", 2))
             stride = take.pair("stride", size)
-            padding = take.pair("padding", 0, minimum=0)
             ceil = take.bool("ceil_mode", False)
+            padding = take.spec.pop("padding", 0)
+            if padding == "same":
+                return (MaxPool2dSame if kind == "maxpool" else AvgPool2dSame)(size, stride=stride)
+            take.spec["padding"] = 0 if padding == "valid" else padding
+            padding = take.pair("padding", 0, minimum=0)
             cls = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
             return cls(size, stride=stride, padding=padding, ceil_mode=ceil)
         if kind in ("adaptive-avgpool", "adaptive-maxpool"):
@@ -314,12 +345,10 @@ def _fmt(shape: tuple[int, ...]) -> str:
 
 
 def load_spec(path: str | Path) -> dict:
-    """Read and minimally validate a TOML network file."""
-    p = Path(path)
+    """Read and minimally validate a TOML network file (a path, or net:NAME for a shipped one)."""
+    p = resolve(path, "net")
     spec = read_toml(p, "network file", "give a zoo model name (`cnnlab models`) or a path to a .toml file")
-    unknown = sorted(set(spec) - set(NETWORK_KEYS))
-    if unknown:
-        raise CnnlabError(f"{p}: unknown key(s) {', '.join(unknown)}; a network file takes {', '.join(NETWORK_KEYS)}")
+    check_keys(spec, NETWORK_KEYS, str(p))
     if "layers" not in spec:
         raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
     if spec["layers"] == []:
@@ -374,5 +403,5 @@ def build_from_toml(path: str | Path, num_classes: int | None = None, in_channel
         )
     model, _ = _build(spec, source, tuple(inp), classes)
     model.input_size = tuple(inp)
-    model.model_name = str(spec.get("name", Path(path).stem))
+    model.model_name = str(spec.get("name", stem(path)))
     return model

@@ -1,0 +1,105 @@
+"""The Gradio page for a loaded run: an upload box (and a drawing canvas for single-channel runs) on the left; the
+top-k classes, the image as the model sees it, the Grad-CAM overlay and the feature maps on the right. A bad
+upload shows one line above the results and the page keeps answering."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from cnnlab.app.image import ImageExplanation, drawing, explain_image
+from cnnlab.errors import CnnlabError
+from cnnlab.explain.gradcam import find_conv_layer
+from cnnlab.train.inference import LoadedRun, format_top
+
+CANVAS = (280, 280)  # ten times MNIST's side: room to draw, shrunk to the input shape as any larger image is
+BRUSH_RADIUS = 10  # strokes about as thick, relative to the canvas, as MNIST's pen
+FORGET = (3600, 3600)  # uploads and pictures leave gradio's cache after an hour (checked hourly), and at a restart
+PICTURES = ("the image as the model sees it", "Grad-CAM of the top class", "feature maps of the first conv layer")
+
+
+def _intro(run: LoadedRun, topk: int) -> str:
+    c, h, w = run.input_shape
+    config = run.run.config
+    return (
+        f"## {run.run.path.name}: {config.model} on {config.data}\n"
+        f"{len(run.classes)} classes, input {c}x{h}x{w}. Images are adapted as `cnnlab predict` adapts them "
+        f"(channels, then resized or padded to {h}x{w} as the training data was), so the top {topk} here are the "
+        "numbers `cnnlab predict` prints. Grad-CAM explains the top class at the last conv layer."
+    )
+
+
+def _respond(explain: Callable[[], ImageExplanation], hide: str = "") -> tuple[Any, ...]:
+    """The page's outputs for one image: (message, top-k line, label, seen, Grad-CAM, feature maps); a CnnlabError
+    becomes the one-line message (with `hide`, a temporary path, shortened to its file name) and empty results."""
+    try:
+        e = explain()
+    except CnnlabError as err:
+        message = str(err).replace(hide, Path(hide).name) if hide else str(err)
+        return f"<p><b>Error:</b> {html.escape(message)}</p>", "", None, *(gr.Image(None, label=t) for t in PICTURES)
+    return (
+        "",
+        format_top(e.top),
+        dict(e.top),
+        gr.Image(e.seen, label=PICTURES[0]),
+        gr.Image(e.gradcam, label=f"{PICTURES[1]}, {e.top[0][0]}, at layer {e.cam_layer}"),
+        gr.Image(e.features, label=f"{PICTURES[2]}, {e.feature_layer}"),
+    )
+
+
+def build_page(run: LoadedRun, topk: int = 3) -> gr.Blocks:
+    """The page for a run with a conv layer; a run without one, or topk below 1, is a CnnlabError."""
+    if topk < 1:
+        raise CnnlabError(f"--top must be at least 1, got {topk}")
+    find_conv_layer(run.model, None)
+    with gr.Blocks(title=f"cnnlab: {run.run.path.name}", analytics_enabled=False, delete_cache=FORGET) as page:
+        gr.Markdown(_intro(run, topk))
+        with gr.Row():
+            with gr.Column():
+                with gr.Tab("Upload"):
+                    upload = gr.File(label="an image file (PNG, JPEG, ...)", type="filepath", elem_id="upload")
+                if run.input_shape[0] == 1:
+                    with gr.Tab("Draw"):
+                        canvas = gr.Sketchpad(
+                            label="draw in black on white (pick the brush first)",
+                            image_mode="L",
+                            type="numpy",
+                            canvas_size=CANVAS,
+                            fixed_canvas=True,
+                            layers=False,
+                            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),
+                            elem_id="canvas",
+                        )
+                        invert = gr.Checkbox(
+                            True, label="invert to white strokes on black, as MNIST digits are", elem_id="invert"
+                        )
+                        classify = gr.Button("Classify the drawing", variant="primary", elem_id="classify")
+            with gr.Column():
+                message = gr.HTML(elem_id="message")  # a file name is text, never markup
+                line = gr.Textbox(label=f"top {topk}, as cnnlab predict prints them", interactive=False, elem_id="top")
+                label = gr.Label(num_top_classes=topk, label="probabilities", elem_id="probabilities")
+                with gr.Row():
+                    seen = gr.Image(label=PICTURES[0], interactive=False, elem_id="seen")
+                    cam = gr.Image(label=PICTURES[1], interactive=False, elem_id="gradcam")
+                features = gr.Image(label=PICTURES[2], interactive=False, elem_id="features")
+        outputs = [message, line, label, seen, cam, features]
+        # one image at a time (the explanations hook into the one model); the timer shows on the top-k line only
+        once = {"concurrency_id": "model", "concurrency_limit": 1, "show_progress_on": line}
+
+        def from_file(path: str | None) -> tuple[Any, ...]:
+            return _respond(lambda: explain_image(run, path, topk), hide=path) if path else ("", "", *[None] * 4)
+
+        upload.upload(from_file, upload, outputs, **once)
+        if run.input_shape[0] == 1:
+
+            def from_canvas(value: dict | None, inverted: bool) -> tuple[Any, ...]:
+                composite: np.ndarray | None = (value or {}).get("composite")
+                return _respond(lambda: explain_image(run, drawing(composite, inverted), topk))
+
+            classify.click(from_canvas, [canvas, invert], outputs, **once)
+    return page

@@ -1,0 +1,257 @@
+"""The demo app (`cnnlab app`) on a real run trained briefly on real MNIST: explain_image gives predict's numbers and
+the gradcam/features commands' pictures; the page, served by the real command and used in headless Chromium, shows
+`cnnlab predict`'s top-k for an uploaded digit, classifies a drawing, and answers a non-image upload with one line;
+bad input to the command is one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.app import NEEDS_GRADIO, explain_image
+from cnnlab.app.image import drawing
+from cnnlab.app.serve import where
+from cnnlab.cli import main
+from cnnlab.errors import CnnlabError
+from cnnlab.explain import load_run
+from cnnlab.train import RunConfig, train
+from cnnlab.train.inference import predict
+from cnnlab.train.setup import prepare
+from tests.conftest import REPO, SHARED, snapshot
+
+ARTIFACTS = REPO / "artifacts"
+TOP_LINE = re.compile(r"^\S+ \d+\.\d%(, \S+ \d+\.\d%){2}$")  # three classes as `cnnlab predict` prints them
+
+
+@pytest.fixture(scope="module")
+def mnist(tmp_path_factory) -> dict:
+    """LeNet-5 (1x32x32: MNIST's 28x28 digits padded, as LeCun did) trained one epoch on 1,000 real MNIST digits, and
+    four of its test digits as PNG files."""
+    tmp = tmp_path_factory.mktemp("app")
+    config = RunConfig(
+        model="lenet5-modern",
+        data="mnist",
+        data_dir=str(SHARED / "datasets"),
+        limit=1000,
+        epochs=1,
+        val_split=0,
+        seed=0,
+    )
+    train(config, tmp / "run", log=lambda _: None)
+    data, _, _ = prepare(config)
+    digits = [tmp / f"digit{i}.png" for i in range(4)]
+    for i, path in enumerate(digits):
+        Image.fromarray(data.test_x[i, 0].numpy(), "L").save(path)
+    return {"run": tmp / "run", "dir": tmp, "digits": digits}
+
+
+def cli_line(capsys, *args: object) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of the cnnlab command run in this process."""
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out.strip(), err.strip()
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))
+
+
+def test_explain_image_gives_predicts_numbers_and_the_commands_pictures(mnist, capsys):
+    run = load_run(mnist["run"])
+    for path in mnist["digits"]:
+        e = explain_image(run, path)
+        assert e.top == predict(mnist["run"], [path])[0]["top"]
+        with Image.open(path) as im:  # a Pillow image and an array go the same way as the file
+            assert explain_image(run, im).top == e.top
+            assert explain_image(run, np.asarray(im)).top == e.top
+    assert (e.cam_layer, e.feature_layer) == ("c5", "c1")  # the last conv layer and the first
+    path = mnist["digits"][-1]
+    assert cli_line(capsys, "gradcam", mnist["run"], path, "--out", mnist["dir"] / "cam")[0] == 0
+    with Image.open(mnist["dir"] / "cam" / f"{path.stem}-gradcam.png") as im:
+        assert np.array_equal(pixels(e.gradcam), pixels(im))
+    features = mnist["dir"] / "features.png"
+    assert cli_line(capsys, "features", mnist["run"], path, "--layer", "c1", "--out", features)[0] == 0
+    with Image.open(features) as im:
+        assert np.array_equal(pixels(e.features), pixels(im))
+    assert e.seen.size == (128, 128) and not pixels(e.seen)[:8].any()  # 32x32, enlarged 4x: the padding is black
+
+    # an RGB image of another size is brought to 1x28x28 as predict brings it
+    with Image.open(path) as im:
+        im.convert("RGB").resize((56, 40)).save(mnist["dir"] / "rgb.png")
+    rgb = mnist["dir"] / "rgb.png"
+    assert explain_image(run, rgb, topk=5).top == predict(mnist["run"], [rgb], topk=5)[0]["top"]
+
+
+def test_a_drawing_is_inverted_and_adapted_as_predict_adapts(mnist):
+    run = load_run(mnist["run"])
+    path = mnist["digits"][0]
+    digit = np.asarray(Image.open(path))
+    canvas = 255 - digit  # the canvas gives dark strokes on white
+    assert explain_image(run, drawing(canvas, invert=True)).top == predict(mnist["run"], [path])[0]["top"]
+    Image.fromarray(canvas).save(mnist["dir"] / "dark-on-white.png")
+    kept = predict(mnist["run"], [mnist["dir"] / "dark-on-white.png"])[0]["top"]
+    assert explain_image(run, drawing(canvas, invert=False)).top == kept
+    with pytest.raises(CnnlabError, match="the canvas is empty; draw something on it first"):
+        drawing(np.full((280, 280), 255, np.uint8), invert=True)
+    with pytest.raises(CnnlabError, match="must be uint8"):
+        explain_image(run, digit.astype(np.float32) / 255)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bad_input_to_app_is_one_line_and_exit_2(mnist, capsys, tmp_path):
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    shutil.copy(mnist["run"] / "config.toml", unfinished)
+    before = snapshot(unfinished, mnist["run"])
+    status, _, predict_error = cli_line(capsys, "predict", unfinished, mnist["digits"][0])
+    assert status == 2 and "has no checkpoint yet" in predict_error
+    assert cli_line(capsys, "app", unfinished, "--port", free_port()) == (2, "", predict_error)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli_line(capsys, "app", mnist["run"], "--port", port) == (
+            2,
+            "",
+            f"cnnlab: error: port {port} on 127.0.0.1 is in use; choose another --port",
+        )
+    for args, message in [
+        (["--port", "0"], "--port must be 1..65535, got 0"),
+        (["--host", "192.0.2.1"], "cannot listen on 192.0.2.1 port"),  # TEST-NET-1: not this machine
+        (["--top", "0", "--port", free_port()], "--top must be at least 1, got 0"),
+    ]:
+        status, out, err = cli_line(capsys, "app", mnist["run"], *args)
+        assert status == 2 and not out and message in err and "\n" not in err, err
+    assert snapshot(unfinished, mnist["run"]) == before
+
+
+def test_the_app_says_who_can_reach_it():
+    assert (
+        where("127.0.0.1", 7860) == "http://127.0.0.1:7860 (localhost only; --host 0.0.0.0 to share it on the network)"
+    )
+    assert where("::1", 80).startswith("http://[::1]:80 (localhost only;")
+    assert where("0.0.0.0", 8000).startswith("http://0.0.0.0:8000 (every network interface: anyone who can reach")
+    assert where("10.1.2.3", 8000) == "http://10.1.2.3:8000 (reachable from the network at 10.1.2.3)"
+
+
+def test_without_gradio_the_app_names_the_extra_and_the_rest_works(mnist):
+    script = (
+        "import sys; sys.modules['gradio'] = None\n"  # as if gradio were not installed
+        "from cnnlab.cli import main\n"
+        f"assert main(['predict', {str(mnist['run'])!r}, {str(mnist['digits'][0])!r}]) == 0\n"
+        f"sys.exit(main(['app', {str(mnist['run'])!r}]))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip() == f"cnnlab: error: {NEEDS_GRADIO}", r.stderr
+    assert r.stdout.startswith(f"{mnist['digits'][0]}: ")
+
+
+@pytest.fixture
+def server(mnist, tmp_path):
+    """`cnnlab app RUN --port FREE` in its own process group; yields its URL once it says it serves, then stops
+    the whole group."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "app", str(mnist["run"]), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        said = ""
+        while not said.endswith("stops it\n") and (line := proc.stdout.readline()):  # warnings may come first
+            said += line
+        assert f"serving {mnist['run']} at http://127.0.0.1:{port} (localhost only;" in said, said
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nothing of the group is left
+
+
+def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
+    from playwright.sync_api import sync_playwright
+
+    not_image = tmp_path / "not_an_image.png"
+    not_image.write_text("this is not an image")
+    digit = mnist["digits"][1]
+    status, printed, _ = cli_line(capsys, "predict", mnist["run"], digit)
+    assert status == 0
+    expected = printed.removeprefix(f"{digit}: ")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        outside: list[str] = []  # the page must need nothing beyond the app itself
+
+        def local_only(route) -> None:
+            if route.request.url.startswith(server):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", local_only)
+        page.goto(server)
+        page.get_by_text("10 classes, input 1x32x32").wait_for()
+        top = page.locator("#top textarea")
+        message = page.locator("#message")
+
+        # a drawing on the canvas
+        page.get_by_role("tab", name="Draw").click()
+        page.locator("#canvas button[aria-label='Brush']").click()
+        box = page.locator("#canvas canvas").first.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.25
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(x, y + step * box["height"] * 0.05)
+        page.mouse.up()
+        page.locator("#classify").click()
+        page.wait_for_function("document.querySelector('#top textarea').value !== ''", timeout=60_000)
+        assert TOP_LINE.match(top.input_value()) and message.inner_text().strip() == ""
+        assert page.locator("#gradcam img").count() == 1
+
+        # a file that is not an image: one line, no results
+        page.get_by_role("tab", name="Upload").click()
+        page.locator("#upload input[type=file]").set_input_files(str(not_image))
+        page.wait_for_function("document.querySelector('#message').innerText.includes('Error')", timeout=60_000)
+        assert message.inner_text().strip() == (
+            "Error: not_an_image.png is not a readable image (UnidentifiedImageError); give a PNG or JPEG file"
+        )
+        assert top.input_value() == ""
+
+        # the app still answers: a real test digit gets `cnnlab predict`'s numbers
+        page.locator("#upload button[aria-label='Clear']").click()
+        page.locator("#upload input[type=file]").set_input_files(str(digit))
+        page.wait_for_function("document.querySelector('#top textarea').value !== ''", timeout=60_000)
+        assert top.input_value() == expected and message.inner_text().strip() == ""
+        top1 = expected.split(",")[0].split()[0]
+        assert f"Grad-CAM of the top class, {top1}, at layer c5" in page.locator("#gradcam").inner_text()
+        for picture in ("#seen", "#gradcam", "#features"):
+            assert page.locator(f"{picture} img").evaluate("i => i.complete && i.naturalWidth > 100")
+        page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+        browser.close()
+    assert outside == []
