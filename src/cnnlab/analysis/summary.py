@@ -413,8 +413,25 @@ def summarize(
         sum(p.numel() for p in unique),
         sum(p.numel() for p in unique if p.requires_grad),
         output_shape=tuple(y.shape[1:]) if y is not None else (),
+        notes=_base_notes(model),
         moving_stats=moving_stats(model),
     )
+
+
+def _base_notes(model: nn.Module) -> list[str]:
+    """Which rows are a zoo base and which its head, as Keras' summary of Sequential([base, Flatten(), ...]) shows
+    the base as one row: here its row `base` sums the indented layers under it."""
+    from cnnlab.zoo.base import BASE, base_of
+
+    base = base_of(model)
+    if base is None:
+        return []
+    params = sum(p.numel() for p in base.parameters())
+    head = [name for name, _ in model.named_children() if name != BASE]
+    return [
+        f"Base: {base.model_name}'s {base.keep} (row {BASE}, {params:,} params, tensors {BASE}.*); "
+        f"head: {', '.join(head)}"
+    ]
 
 
 def moving_stats(module: nn.Module, recurse: bool = True) -> int:

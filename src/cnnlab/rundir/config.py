@@ -20,7 +20,9 @@ MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
 TTA_VIEWS = ("none", "flip", "flip,translate")
 NORM_STATS = ("auto", "dataset", "source")
 AUGMENTS = ("crop", "flip", "altflip")
-FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*")  # applied by cnnlab.transfer.freeze
+FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*|first:[1-9][0-9]*")  # cnnlab.transfer.freeze
+FREEZE_HELP = "none, features, all-but-last:N or first:N (N >= 1)"
+MATCHES = ("name", "order")  # how --init-from pairs tensors: cnnlab.transfer.apply.load_matching
 
 # The groups of `cnnlab train --help`, in order, with their titles.
 GROUPS = {
@@ -110,7 +112,13 @@ class RunConfig:
     init_from: str | None = setting(
         None, "transfer", "a run directory, a .safetensors file or torchvision:<Weights> (default: none)"
     )
-    freeze: str = setting("none", "transfer", "none, features (train the dense head only) or all-but-last:N")
+    match: str = setting(
+        "name",
+        "transfer",
+        "how --init-from pairs tensors: by name, or by order (position among same-shaped layers)",
+        MATCHES,
+    )
+    freeze: str = setting("none", "transfer", FREEZE_HELP + ": features trains the head only, first:N freezes N layers")
     head_lr: float | None = setting(None, "transfer", "learning rate of the dense head, positive (default: --lr)")
     bias_lr: float | None = setting(
         None, "optimisation", "lr of biases and normalisation weights, positive (default: their group's)"
@@ -168,7 +176,9 @@ class RunConfig:
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
             raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
         if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
-            raise CnnlabError(f"--freeze {self.freeze!r} is not one of none, features, all-but-last:N (N >= 1)")
+            raise CnnlabError(f"--freeze {self.freeze!r} is not one of {FREEZE_HELP}")
+        if self.match == "order" and not self.init_from:
+            raise CnnlabError(f"--match {self.match} needs --init-from: there is no source to match tensors of")
         if self.norm_stats == "source" and not self.init_from:
             raise CnnlabError("--norm-stats source needs --init-from: there is no source to take statistics from")
         positive("val_split", zero=True)

@@ -26,6 +26,7 @@ from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
 from cnnlab.train.precision import resolve as resolve_precision
 from cnnlab.transfer import parameter_groups, resolve_source
 from cnnlab.transfer.apply import start_from
+from cnnlab.zoo.heads import head_note
 
 
 def pick_device(name: str) -> torch.device:
@@ -67,8 +68,9 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     model's `build` attribute records the options it was built with, so any command can rebuild it from the run."""
     from cnnlab.analysis.fits import check_fits
     from cnnlab.zoo import create_model
-    from cnnlab.zoo.registry import check_model_options
+    from cnnlab.zoo.registry import check_model_options, is_spec_path
 
+    spec = is_spec_path(config.model)
     given = check_model_options(config.model, config.options or {})  # before loading data: a typo fails at once
     data = load_data(config)
     c_data = data.input_shape[0]
@@ -79,7 +81,8 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
             in_channels=config.input[0] if config.input else c_data,
             **given,
         )
-    source = resolve_source(config.init_from) if config.init_from and not config.input else None  # only for the shape
+    # only for the shape; a network file's own input wins (its dense layers are sized for it)
+    source = resolve_source(config.init_from) if config.init_from and not config.input and not spec else None
     default = source.input_shape if source and source.input_shape else probe.input_size
     target = tuple(config.input) if config.input else tuple(default)
     options = dict(given)  # recorded with the run, so eval, predict and resume rebuild the same model
@@ -113,6 +116,20 @@ def fit_note(config: RunConfig, adaptation: dict[str, Any], shape: tuple[int, ..
         source = "x".join(map(str, adaptation["source_shape"]))
         note += f"; images of {source} are {how} to {'x'.join(map(str, shape))}"
     return note
+
+
+def transfer_line(source: str, transfer: dict[str, Any]) -> str:
+    """What --init-from loaded: a count and the re-initialised head, or with --match order each pairing."""
+    line = f"init from {source}: {transfer['loaded']} tensors loaded"
+    if transfer["replaced"]:
+        line += f", head re-initialised ({', '.join(transfer['replaced'])})"
+    if "mapped" in transfer:
+        pairs = "".join(f"\n  {k} -> {t}" for k, t in transfer["mapped"].items())
+        line += (
+            f" by order: {transfer['unused']} of the source's left unused, {len(transfer['missing'])} of the "
+            f"model's keep their initialisation{pairs}"
+        )
+    return line
 
 
 def _takes_image_size(name: str) -> bool:
@@ -216,12 +233,11 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
     for warning in config.warnings():
         log("warning: " + warning)
     initialize(model, config.init, config.init_std)
+    if (head := head_note(model)) is not None:
+        log(head)
     transfer = start_from(model, config, load=load_source)
     if config.init_from and load_source:
-        log(
-            f"init from {config.init_from}: {transfer['loaded']} tensors loaded"
-            + (f", head re-initialised ({', '.join(transfer['replaced'])})" if transfer["replaced"] else "")
-        )
+        log(transfer_line(config.init_from, transfer))
         for warning in resolve_source(config.init_from).mismatches(
             config.pixels, config.normalize, config.norm_stats, custom=config.mean is not None
         ):

@@ -1,7 +1,8 @@
 """Applying a source to a model: load what fits, re-initialise the head, freeze by policy, split learning rates.
 
-"Features" are the convolution and normalisation layers; the "head" is the dense (Linear) layers after them.
-This matches what Keras users freeze as the conv base and what torchvision models call features vs classifier/fc.
+"Features" are the convolution and normalisation layers; the "head" is the dense (Linear) layers after them, or in a
+network built on a zoo base (cnnlab.zoo.base) every layer after the base. This matches what Keras users freeze as
+the conv base and what torchvision models call features vs classifier/fc.
 """
 
 from __future__ import annotations
@@ -14,26 +15,57 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir.config import FREEZE_PATTERN
+from cnnlab.rundir.config import FREEZE_HELP, FREEZE_PATTERN
+from cnnlab.transfer.order import match_by_order
+from cnnlab.zoo.base import BASE, base_of
 
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-def load_matching(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> dict[str, Any]:
-    """Copy every tensor whose name and shape match; tensors whose shape differs (a 1000-class head into a 10-class
-    model) keep the model's fresh initialisation. Refuses a source that fits almost nothing: wrong architecture."""
+def load_matching(model: nn.Module, state: dict[str, torch.Tensor], source: str, match: str = "name") -> dict[str, Any]:
+    """Copy every tensor whose name (`match="name"`) or position among its shape (`"order"`, cnnlab.transfer.order)
+    and shape match; tensors whose shape differs (a 1000-class head into a 10-class model) keep the model's fresh
+    initialisation. By name, a source that fits almost nothing is refused (wrong architecture); by order, one that
+    fits nothing at all. A zoo model's tensors and a network's base are matched by name across the `base.` prefix."""
     own = model.state_dict()
-    loaded = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    replaced = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape)
+    pairs = match_by_order(own, state) if match == "order" else _by_name(own, state)
+    loaded = {t: state[k] for t, k in pairs.items() if own[t].shape == state[k].shape}
+    replaced = sorted(t for t, k in pairs.items() if own[t].shape != state[k].shape)
+    if match == "order" and not loaded:
+        raise CnnlabError(
+            f"--init-from {source} --match order: none of the source's {len(state)} tensors has the shape of one "
+            "of the model's; order matching grows a deeper net of the same family (vgg11 into vgg16)"
+        )
     weights = [k for k in own if own[k].is_floating_point()]
-    if len([k for k in loaded if k in weights]) < 0.5 * len(weights):
+    if match == "name" and len([k for k in loaded if k in weights]) < 0.5 * len(weights):
         sample = next(iter(state), "nothing")
         raise CnnlabError(
             f"--init-from {source}: only {len(loaded)} of the model's {len(own)} tensors match by name and "
-            f"shape (the source starts with {sample!r}); use --model with the source's architecture"
+            f"shape (the source starts with {sample!r}); use --model with the source's architecture, or "
+            "--match order to map a shallower net of the same family by position"
         )
     model.load_state_dict(loaded, strict=False)
-    return {"loaded": len(loaded), "replaced": replaced, "missing": sorted(set(own) - set(loaded) - set(replaced))}
+    info: dict[str, Any] = {
+        "loaded": len(loaded),
+        "replaced": replaced,
+        "missing": sorted(set(own) - set(loaded) - set(replaced)),
+    }
+    if match == "order":
+        info["mapped"] = {pairs[t]: t for t in loaded}
+        info["unused"] = len(state) - len(loaded)
+    return info
+
+
+def _by_name(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> dict[str, str]:
+    """{model name: source name} for equal names, or names equal but for the base prefix: torchvision's and a zoo
+    run's `features.0.weight` is a network's `base.features.0.weight`, and the other way round."""
+    prefix = BASE + "."
+    pairs = {}
+    for k in state:
+        target = next((t for t in (k, prefix + k, k.removeprefix(prefix)) if t in own), None)
+        if target is not None:
+            pairs[target] = k
+    return pairs
 
 
 def _leaves_with_params(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -45,21 +77,27 @@ def _leaves_with_params(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def freeze(model: nn.Module, policy: str) -> None:
-    """none: train everything; features: train only the dense head; all-but-last:N: train the last N layers."""
+    """none: train everything; features: train only the head (the layers after a network's zoo base, else the dense
+    layers); all-but-last:N: train the last N layers with parameters; first:N: freeze the first N of them."""
     if not FREEZE_PATTERN.fullmatch(policy):
-        raise CnnlabError(f"--freeze {policy!r} is not one of none, features, all-but-last:N (N >= 1)")
+        raise CnnlabError(f"--freeze {policy!r} is not one of {FREEZE_HELP}")
     leaves = _leaves_with_params(model)
+    base = base_of(model)
     if policy == "none":
         trainable = {n for n, _ in leaves}
+    elif policy == "features" and base is not None:
+        trainable = {n for n, _ in leaves if not n.startswith(BASE + ".")}
     elif policy == "features":
         trainable = {n for n, m in leaves if isinstance(m, nn.Linear)}
         if not trainable:
             raise CnnlabError("--freeze features: the model has no dense (Linear) head to train; use all-but-last:N")
     else:
-        n = int(policy.split(":")[1])
-        if n > len(leaves):
-            raise CnnlabError(f"--freeze {policy}: the model has only {len(leaves)} layers with parameters")
-        trainable = {name for name, _ in leaves[-n:]}
+        kind, _, count = policy.partition(":")
+        n = int(count)
+        if n > len(leaves) or (kind == "first" and n == len(leaves)):
+            keep = "; first:N must leave at least one to train" if kind == "first" else ""
+            raise CnnlabError(f"--freeze {policy}: the model has only {len(leaves)} layers with parameters{keep}")
+        trainable = {name for name, _ in (leaves[-n:] if kind == "all-but-last" else leaves[n:])}
     for name, m in leaves:
         for p in m.parameters(recurse=False):
             p.requires_grad_(name in trainable)
@@ -133,7 +171,7 @@ def start_from(model: nn.Module, config: Any, load: bool = True) -> dict[str, An
         source = resolve_source(config.init_from)
         info = {"source": config.init_from}
         if load:
-            info.update(load_matching(model, source.state_dict(), config.init_from))
+            info.update(load_matching(model, source.state_dict(), config.init_from, config.match))
     if config.freeze != "none":  # with none, the model trains what its builder trains
         freeze(model, config.freeze)
     if config.freeze != "none" or config.init_from:

@@ -13,6 +13,16 @@
     type = "linear"                # alias dense; units = N or "num_classes"
     units = "num_classes"
 
+A network can start from a zoo model's base and add its head after it (Keras' `VGG16(include_top=False)` plus
+layers; see cnnlab.zoo.base):
+
+    base = "vgg16"                 # a vgg, alexnet, resnet or googlenet model (`cnnlab models`)
+    keep = "features"              # features (the conv part) | before-classifier (also the global pooling)
+    input = [3, 224, 224]          # default: the zoo model's input size
+
+A network returns class logits: a final softmax or sigmoid is shown but left to predict, and a one-unit dense
+layer on two classes is a binary sigmoid head (cnnlab.zoo.heads).
+
 Other types: batchnorm, lrn (size, alpha, beta, k: AlexNet's 5, 1e-4, 0.75, 2), dropout (rate), flatten, an activation name (relu, leaky-relu, elu, gelu, tanh,
 sigmoid, softmax, identity), residual (layers = [...], shortcut = [...], activation) and inception
 (ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, naive, batchnorm; a branch at 0 is left out).
@@ -34,7 +44,9 @@ from cnnlab.errors import CnnlabError
 from cnnlab.memory import FLOAT_BYTES, require_memory
 from cnnlab.resources import resolve, stem
 from cnnlab.tomlfile import check_keys, read_toml
+from cnnlab.zoo.base import BASE, KEEP, base_input_size, build_base
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
+from cnnlab.zoo.heads import output_layers
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -57,7 +69,8 @@ ALIASES = {
     "leakyrelu": "leaky-relu",
     "localresponsenorm": "lrn",
 }
-NETWORK_KEYS = ("name", "input", "num_classes", "layers")  # a network file's top-level keys; any other is refused
+NETWORK_KEYS = ("name", "input", "num_classes", "base", "keep", "layers")  # a network file's top-level keys; any
+# other is refused
 MAX_NESTING = 32  # residual blocks inside residual blocks; far deeper ones exhaust Python's recursion limit
 SHORT = {
     "conv": "conv",
@@ -340,21 +353,38 @@ def load_spec(path: str | Path) -> dict:
         raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
     if spec["layers"] == []:
         raise CnnlabError(f"{p}: layers is empty; a network needs at least one [[layers]] table")
+    if "keep" in spec and "base" not in spec:
+        raise CnnlabError(f'{p}: keep = {spec["keep"]!r} without a base; add base = "vgg16" (or another zoo model)')
     return spec
 
 
 def _build(spec: dict, source: str, shape: tuple[int, ...], classes: int) -> tuple[nn.Sequential, int]:
     """The network on the current device, and the values its layers output for one image."""
     builder = _Builder(source, classes)
+    front: list[tuple[str, nn.Module]] = []
+    if "base" in spec:
+        base = build_base(str(spec["base"]), str(spec.get("keep", KEEP[0])), shape[0], source)
+        front = [(BASE, base)]
+        shape = builder.propagate(base, shape, BASE)
     layers, _ = builder.build(spec["layers"], shape, "layers")
-    return nn.Sequential(OrderedDict(layers)), builder.activations
+    layers = output_layers(layers, classes, builder.name, lambda msg: builder.fail("layers", msg))
+    return nn.Sequential(OrderedDict(front + layers)), builder.activations
+
+
+def _default_input(spec: dict, source: str) -> list[int]:
+    """The network's input: its own, else its base's zoo model's, else 3x32x32."""
+    if "input" in spec:
+        return spec["input"]
+    if "base" in spec:
+        return list(base_input_size(str(spec["base"]), source))
+    return [3, 32, 32]
 
 
 def build_from_toml(path: str | Path, num_classes: int | None = None, in_channels: int | None = None) -> nn.Module:
     """Build the network a TOML file declares; `input = [C, H, W]` in the file gives its default input."""
     spec = load_spec(path)
     source = str(path)
-    inp = spec.get("input", [3, 32, 32])
+    inp = _default_input(spec, source)
     if not (isinstance(inp, list) and len(inp) == 3 and all(isinstance(v, int) and v > 0 for v in inp)):
         raise CnnlabError(f"{source}: input must be [C, H, W] with positive integers, got {inp!r}")
     if in_channels is not None:
