@@ -7,6 +7,11 @@ class CnnlabError(Exception):
     """An error caused by user input; the CLI prints it as one line and exits with status 2."""
 
 
+class RankZeroError(CnnlabError):
+    """Rank 0's error, handed to the other ranks of a data-parallel run so that they stop too. Rank 0 reports
+    it; the others stay silent."""
+
+
 class ShapeError(CnnlabError):
     """A layer whose output would be empty; carries the rows analysed before it so a partial table can be shown,
     (`layer`) the row of the layer that cannot exist, when known, and the model's input shape (C, H, W)."""

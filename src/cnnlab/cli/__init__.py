@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from safetensors import SafetensorError
 
 from cnnlab.cli import analysis, explain, reference, study, train, tune
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, RankZeroError
 
 COMMAND_MODULES = (analysis, train, study, tune, explain, reference)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
@@ -51,8 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
     try:
         args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
+    except RankZeroError:
+        return 2  # another rank's error, which rank 0 has reported
     except CnnlabError as e:
         return _fail(str(e))
     except OSError as e:

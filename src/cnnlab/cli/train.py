@@ -5,19 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnlab.cli.common import config_flags, run_config
+from cnnlab.cli.common import config_flags, run_config, typed
 from cnnlab.errors import CnnlabError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.train import RunDir, train
+    from cnnlab.train.distributed import env_rank
 
     # On --resume, every setting given is laid over the run's own and compared with it by `train`, which refuses
     # changes it cannot honour (only epochs, patience, gl-alpha, data-dir and device may change).
     saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
     config = run_config(args, saved)
+    if args.nproc is not None:  # checked here once, rather than by every rank
+        from cnnlab.train.launch import launch
+
+        config.validate()
+        return launch(args.nproc, without_nproc(args.argv))
     out = args.out or f"runs/{Path(config.model).stem}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
-    summary = train(config, out, resume=args.resume, progress=args.progress)
+    summary = train(config, out, resume=args.resume, progress=args.progress, rendezvous_timeout=args.rdzv_timeout)
+    if env_rank() != 0:
+        return 0  # rank 0 reports the run
     print(f"run: {out}")
     for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped"):
         value = summary[key]
@@ -29,6 +37,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     for finding in summary["diagnosis"]:
         print(f"      diagnosis: {finding}")
     return 0
+
+
+def without_nproc(argv: list[str]) -> list[str]:
+    """The `train` command's own arguments without --nproc: what each rank runs."""
+    args = argv[argv.index("train") + 1 :]
+    out: list[str] = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -85,6 +108,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     config_flags(t)
     t.add_argument("--out", help="run directory (default runs/MODEL-DATA-sSEED)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument(
+        "--nproc",
+        type=typed(int, "--nproc"),
+        help="train with N processes on this machine (data-parallel, launched through torchrun)",
+    )
+    t.add_argument(
+        "--rdzv-timeout",
+        type=typed(float, "--rdzv-timeout"),
+        default=120.0,
+        metavar="SECONDS",
+        help="with several processes: how long a rank waits for the others to join (default 120)",
+    )
     t.add_argument(
         "--progress",
         default=None,

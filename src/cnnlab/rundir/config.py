@@ -66,6 +66,7 @@ class RunConfig:
     tta: str = "none"  # test-time augmentation of evaluation and predict: none, flip, flip,translate
     whiten: str = "none"  # patch-whitening init of the first conv from training patches: none, frozen, trainable
     freeze_bn: bool = False  # keep every batch-norm layer's running statistics fixed
+    sync_bn: bool = False  # with several processes: batch-norm statistics over the global batch (SyncBatchNorm)
     norm_stats: str = "auto"  # mean/std: auto (the source's when it has them), dataset, source
 
     def validate(self) -> RunConfig:
