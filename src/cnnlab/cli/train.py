@@ -18,10 +18,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
     config = run_config(args, saved)
     if args.nproc is not None:  # checked here once, rather than by every rank
-        from cnnlab.train.launch import launch
+        from cnnlab.train.distributed import check_sync_bn
+        from cnnlab.train.launch import Launch, launch
+        from cnnlab.train.setup import pick_device
 
-        config.validate()
-        return launch(args.nproc, without_nproc(args.argv))
+        where = Launch(args.nproc, args.nnodes, args.rdzv_endpoint, args.rdzv_timeout)
+        where.check()
+        check_sync_bn(config.validate().sync_bn, args.nproc * args.nnodes, pick_device(config.device))
+        return launch(where, without_launch_options(args.argv))
     out = args.out or f"runs/{Path(config.model).stem}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
     summary = train(config, out, resume=args.resume, progress=args.progress, rendezvous_timeout=args.rdzv_timeout)
     if env_rank() != 0:
@@ -39,17 +43,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def without_nproc(argv: list[str]) -> list[str]:
-    """The `train` command's own arguments without --nproc: what each rank runs."""
-    args = argv[argv.index("train") + 1 :]
+LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--rdzv-endpoint")  # for the launcher; each rank runs without them
+
+
+def without_launch_options(argv: list[str]) -> list[str]:
+    """The `train` command's own arguments without the launch options: what each rank runs."""
     out: list[str] = []
     skip = False
-    for a in args:
+    for a in argv[argv.index("train") + 1 :]:
         if skip:
             skip = False
-        elif a == "--nproc":
+        elif a in LAUNCH_OPTIONS:
             skip = True
-        elif not a.startswith("--nproc="):
+        elif not a.startswith(tuple(o + "=" for o in LAUNCH_OPTIONS)):
             out.append(a)
     return out
 
@@ -113,6 +119,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=typed(int, "--nproc"),
         help="train with N processes on this machine (data-parallel, launched through torchrun)",
     )
+    t.add_argument(
+        "--nnodes",
+        type=typed(int, "--nnodes"),
+        default=1,
+        help="with --nproc: machines taking part, each running the same command (default 1)",
+    )
+    t.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="with --nnodes: where the machines meet")
     t.add_argument(
         "--rdzv-timeout",
         type=typed(float, "--rdzv-timeout"),

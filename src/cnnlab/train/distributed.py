@@ -53,14 +53,14 @@ class Ranks:
             return torch.device("cuda", self.local_rank)
         return device
 
-    def share(self, fn: Callable[[], T]) -> T:
-        """Run `fn` on rank 0 and give its result (or its error, as RankZeroError) to every rank."""
+    def share(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on rank 0 and give its result (or its error, as RankZeroError) to every rank."""
         if self.world == 1:
-            return fn()
+            return fn(*args)
         box: list[Any] = [None]
         if self.main:
             try:
-                box[0] = ("ok", fn())
+                box[0] = ("ok", fn(*args))
             except BaseException as e:
                 dist.broadcast_object_list([("error", str(e) or type(e).__name__)], src=0, group=self.group)
                 raise
@@ -136,11 +136,16 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
     return Ranks(rank, world, local_rank, group)
 
 
+def check_sync_bn(sync_bn: bool, world: int, device: torch.device) -> None:
+    """--sync-bn with several processes needs GPUs: PyTorch's SyncBatchNorm runs on CUDA only."""
+    if sync_bn and world > 1 and device.type != "cuda":
+        raise CnnlabError("--sync-bn needs GPUs: PyTorch's SyncBatchNorm runs on CUDA only; drop --sync-bn on the CPU")
+
+
 def sync_batch_norm(model: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
     """`model` with every batch norm computing its statistics over the global batch (SyncBatchNorm). The weights
     keep their names, so checkpoints load either way; one process has nothing to synchronise."""
+    check_sync_bn(True, ranks.world, device)
     if ranks.world == 1:
         return model
-    if device.type != "cuda":
-        raise CnnlabError("--sync-bn needs GPUs: PyTorch's SyncBatchNorm runs on CUDA only; drop --sync-bn on the CPU")
     return nn.SyncBatchNorm.convert_sync_batchnorm(model, process_group=ranks.group)

@@ -126,7 +126,7 @@ def _train(
             stopped = run_epochs(s, state, writer, callbacks, progress, stop_after, log)
         if stopped != "completed":
             log(stopped)
-        return ranks.share(lambda: finish(s, state, writer, stopped))
+        return ranks.share(finish, s, state, writer, stopped)
     except Interrupted:
         return None
     except BaseException:
@@ -201,10 +201,10 @@ def run_epochs(
         t0 = time.perf_counter()
         loss, acc, max_norm, bad_loss = train_epoch(s, epoch, bar)
         if bad_loss is not None:
-            return ranks.share(lambda: _diverged(s, state, writer, bad_loss, log))
+            return ranks.share(_diverged, s, state, writer, bad_loss, log)
         rngs = ranks.gather(torch.get_rng_state())
         trained = (loss, acc, max_norm, time.perf_counter() - t0)
-        shared, stopped = ranks.share(lambda: end_epoch(s, state, writer, callbacks, epoch, trained, rngs, log))
+        shared, stopped = ranks.share(end_epoch, s, state, writer, callbacks, epoch, trained, rngs, log)
         vars(state).update(vars(shared))  # the other ranks take rank 0's account of the run
         if stopped is not None:
             return stopped
