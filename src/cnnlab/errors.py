@@ -7,9 +7,9 @@ class CnnlabError(Exception):
     """An error caused by user input; the CLI prints it as one line and exits with status 2."""
 
 
-class RankZeroError(CnnlabError):
-    """Rank 0's error, handed to the other ranks of a data-parallel run so that they stop too. Rank 0 reports
-    it; the others stay silent."""
+class OtherRankError(CnnlabError):
+    """In a data-parallel run, another rank's failure that stops this one too: rank 0's error handed to the
+    others, or a rank that died (torchrun names it). That rank, or torchrun, reports it; this one stays silent."""
 
 
 class ShapeError(CnnlabError):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from safetensors import SafetensorError
 
 from cnnlab.cli import analysis, explain, reference, study, train, tune
-from cnnlab.errors import CnnlabError, RankZeroError
+from cnnlab.errors import CnnlabError, OtherRankError
 
 COMMAND_MODULES = (analysis, train, study, tune, explain, reference)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
@@ -54,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
-    except RankZeroError:
-        return 2  # another rank's error, which rank 0 has reported
+    except OtherRankError:
+        return 2  # another rank's failure, which that rank or torchrun reports
     except CnnlabError as e:
         return _fail(str(e))
     except OSError as e:

@@ -17,7 +17,9 @@ https://pytorch.org/docs/stable/elastic/run.html (torchrun's environment variabl
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -26,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from cnnlab.errors import CnnlabError, RankZeroError
+from cnnlab.errors import CnnlabError, OtherRankError
 
 T = TypeVar("T")
 RENDEZVOUS_TIMEOUT = 120.0  # seconds a rank waits for the others to join (cnnlab train --rdzv-timeout)
@@ -54,7 +56,7 @@ class Ranks:
         return device
 
     def share(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on rank 0 and give its result (or its error, as RankZeroError) to every rank."""
+        """Run `fn(*args)` on rank 0 and give its result (or its error, as OtherRankError) to every rank."""
         if self.world == 1:
             return fn(*args)
         box: list[Any] = [None]
@@ -67,8 +69,13 @@ class Ranks:
         dist.broadcast_object_list(box, src=0, group=self.group)
         kind, value = box[0]
         if kind == "error":
-            raise RankZeroError(value)
+            raise OtherRankError(value)
         return value
+
+    def lost(self, error: BaseException) -> bool:
+        """Whether `error` is a collective failing because another rank went away (killed, crashed)."""
+        text = str(error).lower()
+        return self.world > 1 and isinstance(error, RuntimeError) and ("peer" in text or "connection" in text)
 
     def sum(self, *values: torch.Tensor | float) -> list[float]:
         """The sums over ranks of a few numbers (epoch statistics)."""
@@ -121,7 +128,8 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         try:
-            dist.init_process_group(backend, timeout=timedelta(seconds=rendezvous))
+            with _quiet_stderr():
+                dist.init_process_group(backend, timeout=timedelta(seconds=rendezvous))
             group = dist.new_group(backend=backend, timeout=TRAINING_TIMEOUT)
         except (RuntimeError, ValueError, dist.DistError) as e:
             where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
@@ -134,6 +142,21 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
     else:
         group = dist.group.WORLD  # the caller set the process group up itself
     return Ranks(rank, world, local_rank, group)
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 silenced: while it waits, PyTorch's C++ side logs every failed connection attempt as a
+    page of stack frames; the outcome is reported as one line instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_sync_bn(sync_bn: bool, world: int, device: torch.device) -> None:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnnlab.data import DeviceLoader
+from cnnlab.errors import OtherRankError
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunWriter, load_state
 from cnnlab.train import diagnose
@@ -95,6 +96,10 @@ def train(
     ranks = join(pick_device(config.device), rendezvous_timeout)
     try:
         return _train(ranks, config, out, resume, log, progress, stop_after, on_epoch, callbacks)
+    except RuntimeError as e:
+        if ranks.lost(e):  # another rank died: torchrun names it and stops this one too
+            raise OtherRankError(f"rank {ranks.rank} lost the other ranks: {str(e).splitlines()[0]}") from e
+        raise
     finally:
         ranks.leave()
 

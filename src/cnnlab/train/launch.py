@@ -84,9 +84,11 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
         ) from None
     except ChildFailedError as e:
         codes = {rank: failure.exitcode for rank, failure in e.failures.items()}
-        if all(code == BAD_INPUT for code in codes.values()):
+        causes = [(r, c) for r, c in sorted(codes.items()) if c != BAD_INPUT]
+        if not causes:
             return BAD_INPUT
-        rank, code = next((r, c) for r, c in sorted(codes.items()) if c != BAD_INPUT)
+        # torchrun ends the others with SIGTERM: the cause is the rank that ended another way, if any
+        rank, code = next(((r, c) for r, c in causes if c != -signal.SIGTERM), causes[0])
         raise CnnlabError(
             f"rank {rank} {_ended(code)}, so torchrun stopped every rank; the run keeps its last checkpoint: "
             "continue it with --resume"
