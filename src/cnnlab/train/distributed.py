@@ -43,6 +43,7 @@ class Ranks:
     world: int = 1
     local_rank: int = 0
     group: Any = None  # the training process group (None: the single process)
+    owned: bool = False  # whether `join` set the process group up (and `leave` tears it down)
 
     @property
     def main(self) -> bool:
@@ -102,8 +103,8 @@ class Ranks:
         return nn.parallel.DistributedDataParallel(model, device_ids=ids, process_group=self.group)
 
     def leave(self) -> None:
-        """Tear the process group down (at the end of `train`, on every rank)."""
-        if self.world > 1 and dist.is_initialized():
+        """Tear the process group down (at the end of `train`, on every rank) if `join` set it up."""
+        if self.owned and dist.is_initialized():
             dist.destroy_process_group()
 
 
@@ -139,9 +140,8 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
                 "start every rank, check --rdzv-endpoint (MASTER_ADDR:MASTER_PORT) and the network, "
                 "or raise --rdzv-timeout"
             ) from None
-    else:
-        group = dist.group.WORLD  # the caller set the process group up itself
-    return Ranks(rank, world, local_rank, group)
+        return Ranks(rank, world, local_rank, group, owned=True)
+    return Ranks(rank, world, local_rank, dist.group.WORLD)  # the caller set the process group up itself
 
 
 @contextmanager
