@@ -7,6 +7,11 @@ class CnnlabError(Exception):
     """An error caused by user input; the CLI prints it as one line and exits with status 2."""
 
 
+class OtherRankError(CnnlabError):
+    """In a data-parallel run, another rank's failure that stops this one too: rank 0's error handed to the
+    others, or a rank that died (torchrun names it). That rank, or torchrun, reports it; this one stays silent."""
+
+
 class ShapeError(CnnlabError):
     """A layer whose output would be empty; carries the rows analysed before it so a partial table can be shown,
     (`layer`) the row of the layer that cannot exist, when known, and the model's input shape (C, H, W)."""

@@ -1,6 +1,6 @@
 """Named instants at which the crash-safety tests kill a real process (a failpoint, as in FoundationDB or etcd's
-gofail): with CNNLAB_FAILPOINT=NAME:N the process sends itself SIGKILL the N-th time it passes NAME. Unset, a
-failpoint costs one dictionary lookup."""
+gofail): with CNNLAB_FAILPOINT=NAME:N the process sends itself SIGKILL the N-th time it passes NAME. In a
+data-parallel run, NAME:N@R kills only rank R (torchrun's RANK). Unset, a failpoint costs one dictionary lookup."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ _COUNTS: dict[str, int] = {}
 def _target() -> tuple[str, int] | None:
     spec = os.environ.get("CNNLAB_FAILPOINT")
     if not spec:
+        return None
+    spec, _, rank = spec.partition("@")
+    if rank and rank != os.environ.get("RANK", "0"):
         return None
     name, _, count = spec.partition(":")
     return name, int(count or 1)

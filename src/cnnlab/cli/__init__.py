@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from safetensors import SafetensorError
 
 from cnnlab.cli import analysis, app, explain, export, reference, shipped, study, train, tune
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, OtherRankError
 
 COMMAND_MODULES = (analysis, shipped, train, export, study, tune, explain, app, reference)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
@@ -51,8 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
     try:
         args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
+    except OtherRankError:
+        return 2  # another rank's failure, which that rank or torchrun reports
     except CnnlabError as e:
         return _fail(str(e))
     except OSError as e:

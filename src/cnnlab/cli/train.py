@@ -13,15 +13,44 @@ from cnnlab.resources import stem
 def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.rundir.view import summary_text
     from cnnlab.train import RunDir, train
+    from cnnlab.train.distributed import env_rank
 
     # On --resume, every setting given is laid over the run's own and compared with it by `train`, which refuses
     # changes it cannot honour (only RunConfig.RESUMABLE: epochs, patience, gl-alpha, data-dir, device, log-every).
     saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
     config = run_config(args, saved)
+    if args.nproc is not None:  # checked here once, rather than by every rank
+        from cnnlab.train.distributed import check_sync_bn
+        from cnnlab.train.launch import Launch, launch
+        from cnnlab.train.setup import pick_device
+
+        where = Launch(args.nproc, args.nnodes, args.rdzv_endpoint, args.rdzv_timeout)
+        where.check()
+        check_sync_bn(config.validate().sync_bn, args.nproc * args.nnodes, pick_device(config.device))
+        return launch(where, without_launch_options(args.argv))
     out = args.out or f"runs/{stem(config.model)}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
-    summary = train(config, out, resume=args.resume, progress=args.progress)
+    summary = train(config, out, resume=args.resume, progress=args.progress, rendezvous_timeout=args.rdzv_timeout)
+    if env_rank() != 0:
+        return 0  # rank 0 reports the run
     print(summary_text(out, summary))
     return 0
+
+
+LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--rdzv-endpoint")  # for the launcher; each rank runs without them
+
+
+def without_launch_options(argv: list[str]) -> list[str]:
+    """The `train` command's own arguments without the launch options: what each rank runs."""
+    out: list[str] = []
+    skip = False
+    for a in argv[argv.index("train") + 1 :]:
+        if skip:
+            skip = False
+        elif a in LAUNCH_OPTIONS:
+            skip = True
+        elif not a.startswith(tuple(o + "=" for o in LAUNCH_OPTIONS)):
+            out.append(a)
+    return out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -87,9 +116,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Settings come from flags or an experiment TOML file (flags override it).",
     )
     t.add_argument("experiment", nargs="?", help="experiment TOML with RunConfig keys (model, data, epochs, ...)")
-    output = config_flags(t)["output"]
+    groups = config_flags(t)
+    output, run = groups["output"], groups["run"]
     output.add_argument("--out", help="the run directory (default: runs/MODEL-DATA-sSEED)")
     output.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    run.add_argument(
+        "--nproc",
+        type=typed(int, "--nproc"),
+        help="train with N processes on this machine (data-parallel, launched through torchrun)",
+    )
+    run.add_argument(
+        "--nnodes",
+        type=typed(int, "--nnodes"),
+        default=1,
+        help="with --nproc: machines taking part, each running the same command (default 1)",
+    )
+    run.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="with --nnodes: where the machines meet")
+    run.add_argument(
+        "--rdzv-timeout",
+        type=typed(float, "--rdzv-timeout"),
+        default=120.0,
+        metavar="SECONDS",
+        help="with several processes: how long a rank waits for the others to join (default 120)",
+    )
     output.add_argument(
         "--progress",
         default=None,

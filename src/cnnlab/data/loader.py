@@ -22,6 +22,15 @@ class DeviceLoader:
     Shuffling and augmentation draw from one seeded CPU generator. `state_dict()` records the generator state at
     the start of the current epoch and now, plus the batch position, so `load_state_dict()` on a new loader
     resumes mid-epoch with exactly the batches the original run would have produced. Iterate one pass at a time.
+
+    Sharded across `world` ranks (data-parallel training), every rank draws the same shuffled order and the same
+    augmentation for the whole global batch of `batch_size` images, and keeps its contiguous slice of it (as
+    torch.tensor_split cuts it: the first ranks get one image more when the batch does not divide evenly). So
+    each epoch shows every image once over all ranks (as DistributedSampler does), the ranks' slices put together
+    are exactly the batch one process would train on, augmentation included, and the state (a position in global
+    batches) is the same on every rank and can be restored with any number of ranks. `share` is the slice's part
+    of the batch times `world` (1.0 for an even split): a rank's mean loss scaled by it, averaged over ranks as
+    DDP averages gradients, is the mean loss over the global batch.
     """
 
     def __init__(
@@ -39,6 +48,8 @@ class DeviceLoader:
         seed: int = 0,
         scale: float = 1 / 255,
         memory_format: torch.memory_format = torch.contiguous_format,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise CnnlabError(f"DeviceLoader takes uint8 (N, C, H, W) images, got {x.dtype} of shape {tuple(x.shape)}")
@@ -46,11 +57,17 @@ class DeviceLoader:
             raise CnnlabError(f"DeviceLoader got {len(x)} images but {len(y)} labels: pass matching splits")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise CnnlabError(f"batch_size must be a positive integer, not {batch_size!r}")
+        if not 0 <= rank < world or batch_size < world:
+            raise CnnlabError(
+                f"a batch of {batch_size} cannot be shared by {world} ranks (this is rank {rank}): "
+                "give every rank at least one image (raise --batch-size or use fewer processes)"
+            )
         self.device = torch.device(device) if device is not None else x.device
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.mean, self.std, self.augment, self.scale = mean, std, augment, scale
         self.memory_format = memory_format
+        self.rank, self.world, self.share = rank, world, 1.0
         self._gen = torch.Generator().manual_seed(seed)
         self._epoch_rng = self._gen.get_state()
         self._order = torch.arange(len(x))
@@ -72,8 +89,9 @@ class DeviceLoader:
         return cls(x, y, mean=dataset.mean, std=dataset.std, **kwargs)
 
     def __len__(self) -> int:
-        n = len(self.x)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, b = len(self.x), self.batch_size
+        drop = self.drop_last or 0 < n % b < self.world  # a last batch too small to give every rank an image
+        return n // b if drop else -(-n // b)
 
     def _new_order(self) -> torch.Tensor:
         return torch.randperm(len(self.x), generator=self._gen) if self.shuffle else torch.arange(len(self.x))
@@ -92,13 +110,27 @@ class DeviceLoader:
             yield self._batch(idx)
 
     def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mine = self._slice(len(idx))
+        if self.augment is None:
+            idx = idx[mine]  # nothing random per image: this rank's images alone
         x = self.x.index_select(0, idx)
-        if self.augment is not None:
+        if self.augment is not None:  # the whole global batch, so every rank draws the same numbers
             x = self.augment(x, self._gen)
             if self._first_flip is not None:
                 x = alternate_flip(x, self._first_flip[idx.cpu()], self._epochs_started - 1)
+            x, idx = x[mine], idx[mine]
         x = to_inputs(x, self.scale, self.mean, self.std)
         return x.contiguous(memory_format=self.memory_format), self.y.index_select(0, idx)
+
+    def _slice(self, n: int) -> slice:
+        """This rank's contiguous part of a global batch of `n` (all of it for one process); sets `share`."""
+        if self.world == 1:
+            return slice(0, n)
+        size, extra = divmod(n, self.world)
+        start = self.rank * size + min(self.rank, extra)
+        local = size + (self.rank < extra)
+        self.share = local * self.world / n
+        return slice(start, start + local)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue from here: generator states and the position within the epoch."""

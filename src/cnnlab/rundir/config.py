@@ -132,6 +132,9 @@ class RunConfig:
         "none", "model", "patch-whitening init of the first conv from training patches", ("none", "frozen", "trainable")
     )
     freeze_bn: bool = setting(False, "optimisation", "keep every batch-norm layer's running statistics fixed")
+    sync_bn: bool = setting(
+        False, "run", "with several processes: batch-norm statistics over the global batch (SyncBatchNorm, CUDA)"
+    )
     norm_stats: str = setting(
         "auto", "data", "mean/std: auto (the --init-from source's if it has them), dataset, source", NORM_STATS
     )

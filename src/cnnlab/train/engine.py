@@ -2,6 +2,10 @@
 
 `train(config, out)` writes a run directory (cnnlab.rundir) and returns its summary. It reads as its phases:
 set-up (setup.py), resume, epochs (train an epoch, evaluate, stop rules, checkpoint), finish (test, summary).
+
+Under torchrun every rank runs `train` (distributed.py): all ranks train their slice of each batch through DDP;
+rank 0 alone opens the run directory, evaluates, applies the stop rules, diagnoses, checkpoints and tests, and
+shares each outcome with the others (`Ranks.share`), so that every rank stops at the same epoch.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ import torch
 from torch import nn
 
 from cnnlab.data import DeviceLoader
+from cnnlab.errors import OtherRankError
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.rundir.batches import BatchLog
 from cnnlab.train import diagnose
 from cnnlab.train.callbacks import Callback, EpochFunction
+from cnnlab.train.distributed import RENDEZVOUS_TIMEOUT, Ranks, join
 from cnnlab.train.optim import training_loss
 from cnnlab.train.progress import Progress, default_log, live_callbacks
-from cnnlab.train.setup import Setup, setup
+from cnnlab.train.setup import Setup, pick_device, setup
 from cnnlab.train.tta import logits as tta_logits
 from cnnlab.transfer import train_mode
 
@@ -78,6 +84,7 @@ def train(
     stop_after: int | None = None,
     on_epoch: Callable[[dict[str, Any]], str | None] | None = None,
     callbacks: Sequence[Callback] = (),
+    rendezvous_timeout: float = RENDEZVOUS_TIMEOUT,
 ) -> RunSummary | None:
     """Train `config` into run directory `out`; with resume=True continue it from its last complete checkpoint.
     Returns the run's summary (a dict; in Jupyter it shows as a table with the curves).
@@ -85,46 +92,103 @@ def train(
     `callbacks` watch or steer the run (see callbacks.Callback); `on_epoch(row)` is the same as a callback's
     on_epoch_end. In Jupyter, unless progress=False, a notebook bar and live loss/accuracy curves show the run.
     `stop_after=N` stops after epoch N as an interruption would (checkpoint written, no summary,
-    returns None), so the run can be resumed later."""
+    returns None), so the run can be resumed later. Started by torchrun, the process joins the other ranks
+    (waiting at most `rendezvous_timeout` seconds for them) and every rank returns the same summary; callbacks
+    run on rank 0."""
     config.validate()
+    ranks = join(pick_device(config.device), rendezvous_timeout)
+    try:
+        return _train(ranks, config, out, resume, log, progress, stop_after, on_epoch, callbacks)
+    except RuntimeError as e:
+        if ranks.lost(e):  # another rank died: torchrun names it and stops this one too
+            raise OtherRankError(f"rank {ranks.rank} lost the other ranks: {str(e).splitlines()[0]}") from e
+        raise
+    finally:
+        ranks.leave()
+
+
+def _train(
+    ranks: Ranks,
+    config: RunConfig,
+    out: str | Path,
+    resume: bool,
+    log: Callable[[str], None] | None,
+    progress: bool | None,
+    stop_after: int | None,
+    on_epoch: Callable[[dict[str, Any]], str | None] | None,
+    callbacks: Sequence[Callback],
+) -> RunSummary | None:
+    if not ranks.main:
+        log, progress, callbacks, on_epoch = (lambda _: None), False, (), None  # rank 0 speaks for the run
     log = log or default_log()
     callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else []), *live_callbacks(out, progress)]
-    writer = RunWriter.open(out, config, resume)
+    writer = _open_writer(ranks, out, config, resume)
     try:
-        s = setup(config, load_source=not writer.resumable(), log=log)
-        last = writer.start(config, log)
-        state = State() if last is None else restore(s, last, log)
+        s = setup(config, load_source=not ranks.share(lambda: writer.resumable()), log=log, ranks=ranks)
+        point = ranks.share(lambda: resume_point(writer.start(config, log), writer))
+        state = State() if point is None else restore(s, point, log)
         for cb in callbacks:
             cb.on_setup(s)
-        stopped = writer.store.stopped() if last else None
+        stopped = point["stopped"] if point else None
         if stopped is None:
             stopped = run_epochs(s, state, writer, callbacks, progress, stop_after, log)
         if stopped != "completed":
             log(stopped)
-        return RunSummary(finish(s, state, writer, stopped), writer.path)
+        return RunSummary(ranks.share(finish, s, state, writer, stopped), out)
     except Interrupted:
         return None
     except BaseException:
-        writer.abandon()
+        if writer is not None:
+            writer.abandon()
         raise
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
-def restore(s: Setup, last: Checkpoint, log: Callable[[str], None]) -> State:
-    """The resume phase: weights, optimiser, schedule, data order, RNG and loop state as the checkpoint left them."""
-    ts = last.train_state()
-    _load(s, last)
+def _open_writer(ranks: Ranks, out: str | Path, config: RunConfig, resume: bool) -> RunWriter | None:
+    """Rank 0 locks and checks the run directory (the only rank that ever touches it); the others learn whether
+    that worked and get None."""
+    opened: list[RunWriter] = []
+    ranks.share(lambda: opened.append(RunWriter.open(out, config, resume)))
+    return opened[0] if opened else None
+
+
+def resume_point(last: Checkpoint | None, writer: RunWriter) -> dict[str, Any] | None:
+    """Everything a resume needs from the last checkpoint, read once (by rank 0) and shared with every rank, so
+    ranks on other machines need no access to the run directory. None: the run starts from scratch."""
+    if last is None:
+        return None
+    return {
+        "run": str(last.folder.parent.parent),
+        "epoch": last.epoch,
+        "weights": last.weights,
+        "training": last.training_weights(),
+        "train_state": last.train_state(),
+        "transfer": last.meta.get("transfer"),
+        "history": last.metrics[: last.epoch],
+        "stopped": writer.store.stopped(),
+    }
+
+
+def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> State:
+    """The resume phase: weights, optimiser, schedule, data order, RNG and loop state as the checkpoint left them.
+
+    The data order is counted in global batches, so a run may resume with another number of ranks; each rank
+    takes back its own RNG state when the number is the same (rank 0's otherwise)."""
+    ts = point["train_state"]
+    _load(s, point["training"], point["weights"], point["run"])
     if s.ema is not None:
         s.ema.load_state_dict(ts["ema"])
     s.optimizer.load_state_dict(ts["optimizer"])
     s.scheduler.load_state_dict(ts["scheduler"])
     s.train_loader.load_state_dict(ts["loader"])
-    torch.set_rng_state(ts["torch_rng"])
-    s.transfer = last.meta.get("transfer") or s.transfer
+    rngs = ts.get("torch_rng_ranks", [])
+    torch.set_rng_state(rngs[s.ranks.rank] if len(rngs) == s.ranks.world else ts["torch_rng"])
+    s.transfer = point["transfer"] or s.transfer
     s.meta["transfer"] = s.transfer
-    log(f"resuming {last.folder.parent.parent} after epoch {last.epoch}")
-    return State(**{**ts["engine"], "history": last.metrics[: last.epoch]})
+    log(f"resuming {point['run']} after epoch {point['epoch']}")
+    return State(**{**ts["engine"], "history": point["history"]})
 
 
 def run_epochs(
@@ -137,10 +201,13 @@ def run_epochs(
     log: Callable[[str], None],
 ) -> str:
     """Epochs until the last one or a stop rule; returns why the run stopped."""
-    config = s.config
+    config, ranks = s.config, s.ranks
     bar = Progress(len(s.train_loader), enabled=progress)
     on_batch = None
-    if state.epoch < config.epochs:
+    if state.epoch < config.epochs and ranks.main:
+        writer.open_events(state.epoch + 1)
+        if config.log_every:
+            on_batch = _batch_rows(writer.open_batches(s.scheduler.last_epoch + 1), bar, len(s.train_loader), log)
         writer.open_events(state.epoch + 1)
         if config.log_every:
             on_batch = _batch_rows(writer.open_batches(s.scheduler.last_epoch + 1), bar, len(s.train_loader), log)
@@ -148,33 +215,11 @@ def run_epochs(
         t0 = time.perf_counter()
         stats = train_epoch(s, epoch, bar, on_batch)
         if stats.bad_loss is not None:
-            return _diverged(s, state, writer, stats.bad_loss, log)
-        val_loss, val_acc, _ = (
-            evaluate(s.counted, s.val_loader, s.loss_fn, s.config.tta) if s.has_val else (None, None, None)
-        )
+            return ranks.share(_diverged, s, state, writer, stats.bad_loss, log)
+        rngs = ranks.gather(torch.get_rng_state())
         seconds = time.perf_counter() - t0
-        state.train_seconds += seconds
-        row = {
-            "epoch": epoch,
-            "train_loss": stats.loss,
-            "train_accuracy": stats.accuracy,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "lr_first": stats.lr_first,
-            "lr_last": stats.lr_last,
-            "seconds": round(seconds, 3),
-        }
-        state.history.append(row)
-        log(_epoch_line(row, config.epochs))
-        improved, stopped = stop_rules(config, state, row, _monitor(s))
-        _diagnose(s, state, stats.max_norm, log)
-        state.epoch = epoch
-        writer.events.log(row)  # before the checkpoint: a resume purges events past the last published epoch
-        checkpoint(s, state, writer, row, improved, stopped)
-        for cb in callbacks:  # every callback sees every epoch (a tuner reports each one)
-            if (reason := cb.on_epoch_end(row)) and stopped is None:
-                stopped = reason
-                writer.store.mark_stopped(reason)
+        shared, stopped = ranks.share(end_epoch, s, state, writer, callbacks, epoch, stats, seconds, rngs, log)
+        vars(state).update(vars(shared))  # the other ranks take rank 0's account of the run
         if stopped is not None:
             return stopped
         if stop_after is not None and stop_after <= epoch < config.epochs:
@@ -183,13 +228,65 @@ def run_epochs(
     return "completed"
 
 
-def checkpoint(s: Setup, state: State, writer: RunWriter, row: dict[str, Any], best: bool, stopped: str | None) -> None:
-    """The checkpoint phase: everything a resume needs, published as one set (cnnlab.rundir.checkpoint)."""
+def end_epoch(
+    s: Setup,
+    state: State,
+    writer: RunWriter,
+    callbacks: list[Callback],
+    epoch: int,
+    stats: EpochStats,
+    train_seconds: float,
+    rngs: list[torch.Tensor],
+    log: Callable[[str], None],
+) -> tuple[State, str | None]:
+    """Rank 0's part of an epoch's end: evaluate, stop rules, diagnosis, checkpoint, callbacks. Returns the loop
+    state and why the run stops here (None: it goes on)."""
+    t0 = time.perf_counter()
+    val_loss, val_acc, _ = evaluate(s.counted, s.val_loader, s.loss_fn, s.config.tta) if s.has_val else (None,) * 3
+    seconds = train_seconds + time.perf_counter() - t0
+    state.train_seconds += seconds
+    row = {
+        "epoch": epoch,
+        "train_loss": stats.loss,
+        "train_accuracy": stats.accuracy,
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        "lr_first": stats.lr_first,
+        "lr_last": stats.lr_last,
+        "seconds": round(seconds, 3),
+    }
+    state.history.append(row)
+    log(_epoch_line(row, s.config.epochs))
+    improved, stopped = stop_rules(s.config, state, row, _monitor(s))
+    _diagnose(s, state, stats.max_norm, log)
+    state.epoch = epoch
+    writer.events.log(row)  # before the checkpoint: a resume purges events past the last published epoch
+    checkpoint(s, state, writer, row, improved, stopped, rngs)
+    for cb in callbacks:  # every callback sees every epoch (a tuner reports each one)
+        if (reason := cb.on_epoch_end(row)) and stopped is None:
+            stopped = reason
+            writer.store.mark_stopped(reason)
+    return state, stopped
+
+
+def checkpoint(
+    s: Setup,
+    state: State,
+    writer: RunWriter,
+    row: dict[str, Any],
+    best: bool,
+    stopped: str | None,
+    rngs: list[torch.Tensor],
+) -> None:
+    """The checkpoint phase: everything a resume needs, published as one set (cnnlab.rundir.checkpoint). `rngs`
+    are the ranks' torch RNG states (dropout draws differ between ranks), kept beside rank 0's when there are
+    several."""
     train_state = {
         "optimizer": s.optimizer.state_dict(),
         "scheduler": s.scheduler.state_dict(),
         "loader": s.train_loader.state_dict(),
-        "torch_rng": torch.get_rng_state(),
+        "torch_rng": rngs[0],
+        **({"torch_rng_ranks": rngs} if len(rngs) > 1 else {}),
         "engine": state.engine_state(),
         **({"ema": s.ema.state_dict()} if s.ema is not None else {}),
     }
@@ -205,11 +302,11 @@ def checkpoint(s: Setup, state: State, writer: RunWriter, row: dict[str, Any], b
     )
 
 
-def _load(s: Setup, checkpoint: Checkpoint) -> None:
+def _load(s: Setup, training: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], what: str) -> None:
     """Put a checkpoint's weights back: the trained weights into the model, and with --ema the average too."""
-    load_state(s.model, checkpoint.training_weights(), str(checkpoint.folder))
+    load_state(s.model, training, what)
     if s.ema is not None:
-        load_state(s.ema.module, checkpoint.weights, str(checkpoint.folder))
+        load_state(s.ema.module, weights, what)
 
 
 @dataclass
@@ -227,8 +324,11 @@ class EpochStats:
 def train_epoch(
     s: Setup, epoch: int, bar: Progress, on_batch: Callable[[dict[str, Any]], None] | None = None
 ) -> EpochStats:
-    """One pass over the training data; every --log-every batches `on_batch` gets the means since its last row."""
+    """One pass over the training data, its figures over all ranks; every --log-every batches `on_batch` gets the
+    means since its last row (rank 0's share of each batch). With several ranks a non-finite loss is seen in the
+    averaged gradients, which every rank shares, so that all of them stop at the same batch."""
     train_mode(s.model, s.config.freeze_bn)
+    loader, single = s.train_loader, s.ranks.world == 1
     loss_sum = torch.zeros((), device=s.device)
     correct = torch.zeros((), device=s.device, dtype=torch.long)
     seen, max_norm = 0, 0.0
@@ -237,14 +337,17 @@ def train_epoch(
     window = (0.0, 0, 0)  # loss sum, correct and seen at the last batch row
     bar.start(epoch, s.config.epochs)
     try:
-        for i, (x, y) in enumerate(s.train_loader):
+        for i, (x, y) in enumerate(loader):
             with s.autocast():
                 loss, out = training_loss(s.model, s.loss_fn, s.net(x), y)
-            if not torch.isfinite(loss):
+            if single and not torch.isfinite(loss):
                 return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
             s.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if loader.share == 1.0 else loss * loader.share).backward()
             norm = nn.utils.clip_grad_norm_(s.model.parameters(), float("inf"))
+            if not single and not torch.isfinite(norm):
+                bad = s.ranks.sum(loss.detach())[0] / s.ranks.world
+                return EpochStats(math.nan, math.nan, max_norm, bad, lr_first, lr)
             max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
             lr = s.optimizer.param_groups[0]["lr"]
             s.optimizer.step()
@@ -273,7 +376,8 @@ def train_epoch(
                 bar.update(i + 1, loss_sum.item() / seen, correct.item() / seen)
     finally:
         bar.finish()
-    return EpochStats(loss_sum.item() / seen, correct.item() / seen, max_norm, None, lr_first, lr)
+    loss_total, correct_total, seen_total = s.ranks.sum(loss_sum, correct, seen)
+    return EpochStats(loss_total / seen_total, correct_total / seen_total, max_norm, None, lr_first, lr)
 
 
 def _batch_rows(
@@ -346,7 +450,7 @@ def _diverged(s: Setup, state: State, writer: RunWriter, bad_loss: float, log: C
     log("diagnosis: " + state.findings[-1])
     last = writer.store.load("last")
     if last is not None:
-        _load(s, last)
+        _load(s, last.training_weights(), last.weights, str(last.folder))
         writer.store.mark_stopped("non-finite loss")
     return "non-finite loss"
 

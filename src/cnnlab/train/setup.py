@@ -20,6 +20,7 @@ from cnnlab.data.sources import data_root
 from cnnlab.errors import CnnlabError
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig
+from cnnlab.train.distributed import Ranks, sync_batch_norm
 from cnnlab.train.ema import EMA
 from cnnlab.train.init import initialize
 from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
@@ -190,7 +191,7 @@ class Setup:
     device: torch.device
     data: Dataset
     model: nn.Module  # the module whose state is checkpointed
-    net: nn.Module  # what the loop calls: the model, or its torch.compile'd wrapper
+    net: nn.Module  # what the loop calls: the model, wrapped in DDP with several ranks, torch.compile'd if asked
     normalize: dict[str, Any]
     train_loader: DeviceLoader
     val_loader: DeviceLoader
@@ -203,6 +204,7 @@ class Setup:
     seconds: float  # time spent loading data and building, for benchmarks
     precision: str  # fp32 or bf16: --precision, with auto resolved for this machine
     ema: EMA | None  # the average of the weights that counts, with --ema
+    ranks: Ranks  # this process's place in a data-parallel run (one process: Ranks())
 
     @property
     def counted(self) -> nn.Module:
@@ -218,13 +220,21 @@ class Setup:
         return len(self.data.val_y) > 0
 
 
-def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None] | None = None) -> Setup:
+def setup(
+    config: RunConfig,
+    load_source: bool = True,
+    log: Callable[[str], None] | None = None,
+    ranks: Ranks | None = None,
+) -> Setup:
     """Seed, load and build: data, model (initialised, transferred, frozen), loaders, loss, optimiser, schedule.
 
-    `load_source=False` skips loading --init-from weights (a resumed run gets its own from its checkpoint)."""
+    `load_source=False` skips loading --init-from weights (a resumed run gets its own from its checkpoint). With
+    several `ranks` every rank builds the same model from the same seed, trains it through DDP and loads its
+    slice of each global batch of --batch-size images."""
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    ranks = ranks or Ranks()
     t0 = time.perf_counter()
-    device = pick_device(config.device)
+    device = ranks.device(pick_device(config.device))
     torch.manual_seed(config.seed)
     data, model, adaptation = prepare(config)
     note = fit_note(config, adaptation, data.input_shape)
@@ -251,13 +261,20 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
         sample = DeviceLoader(data.train_x[idx], data.train_y[idx], batch_size=len(idx), shuffle=False, **normalize)
         whiten_first_conv(model, next(iter(sample))[0].contiguous(), trainable=config.whiten == "trainable")
     model.to(device, memory_format=memory_format(config))
-    net = torch.compile(model) if config.compile else model
+    if config.sync_bn:
+        model = sync_batch_norm(model, ranks, device)
+    net = ranks.wrap(model, device)
+    net = torch.compile(net) if config.compile else net
     precision, why = resolve_precision(config.precision, device.type)
-    # batch norm has no statistics over one image (PyTorch refuses it after a dense layer): a last batch of one
-    # is left out of that epoch; the next shuffle puts the image elsewhere
-    lone = len(data.train_y) % config.batch_size == 1 and any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()
-    )
+    # batch norm has no statistics over one image (PyTorch refuses it after a dense layer): a last batch that
+    # would leave a rank one image is left out of that epoch; the next shuffle puts its images elsewhere
+    per_rank = 2 if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) else 1
+    lone = 0 < len(data.train_y) % config.batch_size < per_rank * ranks.world
+    if ranks.world > 1 and config.batch_size < per_rank * ranks.world:
+        raise CnnlabError(
+            f"--batch-size {config.batch_size} is the global batch, shared by {ranks.world} processes: it must be "
+            f"at least {per_rank * ranks.world} ({per_rank} image(s) for each); raise it or use fewer processes"
+        )
     train_loader = DeviceLoader(
         data.train_x,
         data.train_y,
@@ -267,6 +284,8 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
         drop_last=lone,
         device=device,
         seed=config.seed,
+        rank=ranks.rank,
+        world=ranks.world,
         **normalize,
     )
     if len(train_loader) == 0:
@@ -306,4 +325,5 @@ def setup(config: RunConfig, load_source: bool = True, log: Callable[[str], None
         time.perf_counter() - t0,
         precision,
         EMA(model, config.ema) if config.ema else None,
+        ranks,
     )

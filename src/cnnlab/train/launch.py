@@ -1,0 +1,105 @@
+"""`cnnlab train --nproc N`: the same command run by N ranks on this machine (or on each of `--nnodes`
+machines), launched through torchrun (torch.distributed.run) rather than by process management of our own.
+
+On one machine it is exactly `python -m torch.distributed.run --standalone --nproc-per-node N -m cnnlab train
+ARGS`; on several, torchrun's c10d rendezvous at `--rdzv-endpoint` with a bounded join timeout. The CPU threads
+are split across the ranks (OMP_NUM_THREADS, unless set already). torchrun tears every rank down when one fails;
+the run directory stays resumable (rank 0 publishes checkpoints atomically). See
+https://pytorch.org/docs/stable/elastic/run.html.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cnnlab.errors import CnnlabError
+
+BAD_INPUT = 2  # a rank's exit status for a CnnlabError, which that rank has printed already
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where the ranks run: `nproc` on each of `nnodes` machines meeting at `endpoint` (HOST:PORT) within
+    `timeout` seconds."""
+
+    nproc: int
+    nnodes: int = 1
+    endpoint: str | None = None
+    timeout: float = 120.0
+
+    def check(self) -> None:
+        for flag, value in (("--nproc", self.nproc), ("--nnodes", self.nnodes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CnnlabError(f"{flag} must be a positive number, got {value!r}")
+        if self.nnodes > 1 and not self.endpoint:
+            raise CnnlabError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT, the same on every machine")
+        if self.endpoint and not re.fullmatch(r"[^\s:]+:[0-9]{1,5}", self.endpoint):
+            raise CnnlabError(f"--rdzv-endpoint must be HOST:PORT, got {self.endpoint!r}")
+        if not self.timeout > 0:
+            raise CnnlabError(f"--rdzv-timeout must be a positive number of seconds, got {self.timeout!r}")
+
+
+def torchrun_args(where: Launch, argv: Sequence[str]) -> list[str]:
+    """torchrun's argument list that runs `cnnlab train ARGV` as the ranks `where` describes."""
+    where.check()
+    if where.nnodes == 1 and not where.endpoint:
+        meet = ["--standalone"]
+    else:
+        meet = ["--nnodes", str(where.nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", str(where.endpoint)]
+        meet += ["--rdzv-id", "cnnlab", "--rdzv-conf", f"join_timeout={max(1, round(where.timeout))}"]
+    ranks = ["--nproc-per-node", str(where.nproc), "--max-restarts", "0"]
+    return [*meet, *ranks, "-m", "cnnlab", "train", *argv]
+
+
+def threads_per_rank(nproc: int) -> int:
+    """CPU threads for each rank: the cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // nproc)
+
+
+def launch(where: Launch, argv: Sequence[str]) -> int:
+    """Run `cnnlab train ARGV` as the ranks `where` describes; 0 when every rank finished. A rank's bad-input
+    error (printed by that rank) gives 2; nodes that do not meet in time, or a rank that died otherwise (killed,
+    crashed), are a one-line CnnlabError."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
+    from torch.distributed.run import get_args_parser, run
+
+    args = get_args_parser().parse_args(torchrun_args(where, argv))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_rank(where.nproc)))
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # the ranks' C++ side would log every retry as a page
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # and torchrun its failure report
+    try:
+        run(args)
+    except RendezvousError as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise CnnlabError(
+            f"the {where.nnodes} machines did not meet at {where.endpoint} within {where.timeout:g} s ({first}); "
+            "start `cnnlab train` on every machine with the same --nnodes and --rdzv-endpoint, check the network, "
+            "or raise --rdzv-timeout"
+        ) from None
+    except ChildFailedError as e:
+        codes = {rank: failure.exitcode for rank, failure in e.failures.items()}
+        causes = [(r, c) for r, c in sorted(codes.items()) if c != BAD_INPUT]
+        if not causes:
+            return BAD_INPUT
+        # torchrun ends the others with SIGTERM: the cause is the rank that ended another way, if any
+        rank, code = next(((r, c) for r, c in causes if c != -signal.SIGTERM), causes[0])
+        raise CnnlabError(
+            f"rank {rank} {_ended(code)}, so torchrun stopped every rank; the run keeps its last checkpoint: "
+            "continue it with --resume"
+        ) from None
+    return 0
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"

@@ -1,0 +1,199 @@
+"""Data-parallel training (#16) with real gloo processes started by torchrun (`cnnlab train --nproc 2`): two ranks
+train the weights one process trains on the same global batch, a rank killed mid-epoch leaves a run that resumes
+to the uninterrupted weights, a run resumes with another number of ranks, and launch mistakes are one-line errors.
+
+The net has no batch norm and no dropout (as the issue asks), the data is the 8x8 digits with flip augmentation
+(random flips) and a cosine schedule; 1,617 training images in global batches of 50 end each epoch with an uneven batch of 17
+(9 + 8 images), so the per-rank loss weighting is exercised too. Ranks run one thread each."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnlab.cli import main
+from cnnlab.rundir import RunConfig, RunDir, open_run
+from cnnlab.train import train
+from tests.conftest import DIGITS_NET, snapshot, write_toml
+
+EPOCHS = 2
+BATCHES = 33  # global batches an epoch: 1,617 training images in batches of 50
+
+
+def settings(net: str) -> dict:
+    return {
+        "model": net,
+        "data": "digits",
+        "epochs": EPOCHS,
+        "batch_size": 50,
+        "augment": ["flip"],
+        "schedule": "cosine",
+        "lr": 0.003,
+    }
+
+
+def flags(values: dict) -> list[str]:
+    out = []
+    for key, value in values.items():
+        out += ["--" + key.replace("_", "-"), ",".join(value) if isinstance(value, list) else str(value)]
+    return out
+
+
+def cnnlab(args: list[str], failpoint: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "CNNLAB_FAILPOINT"}
+    env = {**env, "OMP_NUM_THREADS": "1", **({"CNNLAB_FAILPOINT": failpoint} if failpoint else {})}
+    return subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory) -> str:
+    return write_toml(tmp_path_factory.mktemp("net") / "digits.toml", DIGITS_NET)
+
+
+def train_here(out: Path, net: str, resume: bool = False) -> None:
+    """Train in this process, on one thread as each rank does."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(RunConfig(**settings(net)), out, resume=resume, log=lambda _: None, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory, net) -> Path:
+    """The run one process trains."""
+    out = tmp_path_factory.mktemp("single") / "run"
+    train_here(out, net)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory, net) -> Path:
+    """The same run trained by two gloo ranks."""
+    out = tmp_path_factory.mktemp("ddp") / "run"
+    r = cnnlab(ranks_command(net, out))
+    assert r.returncode == 0, r.stderr
+    assert [line for line in r.stdout.splitlines() if line.startswith("run: ")] == [f"run: {out}"], (
+        r.stdout
+    )  # rank 0 alone reports
+    return out
+
+
+def assert_close_weights(got: Path, want: Path, exact: bool = False) -> None:
+    a, b = open_run(got, "last"), open_run(want, "last")
+    assert a.checkpoint.epoch == b.checkpoint.epoch == EPOCHS
+    assert a.weights.keys() == b.weights.keys()
+    for key in b.weights:
+        if exact:
+            assert torch.equal(a.weights[key], b.weights[key]), key
+        else:
+            torch.testing.assert_close(a.weights[key], b.weights[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_two_ranks_train_the_weights_one_process_trains(two_ranks, single):
+    assert_close_weights(two_ranks, single)
+    got, want = RunDir(two_ranks).metrics(), RunDir(single).metrics()
+    for g, w in zip(got, want, strict=True):  # training loss and accuracy are summed over both ranks' slices
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            assert g[key] == pytest.approx(w[key], abs=1e-5), key
+    files = sorted(p.relative_to(two_ranks).as_posix() for p in two_ranks.rglob("*") if p.is_file())
+    assert "summary.json" in files and "config.toml" in files
+    assert not [f for f in files if ".tmp-" in f]
+    assert RunDir(two_ranks).config().sync_bn is False
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory, net) -> Path:
+    """The two-rank run with rank 1 SIGKILLed at batch 10 of epoch 2: torchrun stops rank 0 too."""
+    out = tmp_path_factory.mktemp("killed") / "run"
+    r = cnnlab(ranks_command(net, out), failpoint=f"batch:{BATCHES + 10}@1")
+    assert r.returncode == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if "error" in line.lower()]  # after epoch 1's line
+    assert len(errors) == 1 and errors[0].startswith("cnnlab: error: rank 1 was killed by SIGKILL"), r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert not RunDir(out).finished() and open_run(out, "last").checkpoint.epoch == 1
+    return out
+
+
+def ranks_command(net: str, out: Path) -> list[str]:
+    return ["train", *flags(settings(net)), "--out", str(out), "--no-progress", "--nproc", "2", "--resume"]
+
+
+def test_a_rank_killed_mid_epoch_2_resumes_to_the_uninterrupted_weights(tmp_path, net, killed, two_ranks):
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
+    again = cnnlab(ranks_command(net, out))
+    assert again.returncode == 0, again.stderr
+    assert_close_weights(out, two_ranks, exact=True)
+    assert RunDir(out).summary()["test_accuracy"] == RunDir(two_ranks).summary()["test_accuracy"]
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_killed_run_of_two_ranks_resumes_with_one_process(tmp_path, net, killed, single):
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
+    train_here(out, net, resume=True)
+    assert_close_weights(out, single)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("launch", "message"),
+    [
+        (["--nproc", "0"], "--nproc must be a positive number, got 0"),
+        (["--nproc", "2", "--nnodes", "2"], "--nnodes above 1 needs --rdzv-endpoint"),
+        (["--nproc", "2", "--sync-bn"], "--sync-bn needs GPUs"),
+        (["--nproc", "2", "--batch-size", "0"], "--batch-size must be a positive integer"),
+    ],
+)
+def test_launch_mistakes_are_one_line_errors_before_any_process_starts(tmp_path, capsys, net, launch, message):
+    out = tmp_path / "run"
+    assert main(["train", "--model", net, "--data", "digits", "--out", str(out), *launch]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlab: error: ") and message in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_machines_that_never_meet_fail_after_the_timeout_with_one_line(tmp_path, net, two_ranks):
+    before = snapshot(two_ranks)
+    endpoint = f"127.0.0.1:{free_port()}"
+    r = cnnlab(
+        ["train", "--model", net, "--data", "digits", "--out", str(two_ranks), "--resume", "--nproc", "1"]
+        + ["--nnodes", "2", "--rdzv-endpoint", endpoint, "--rdzv-timeout", "2"]
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("cnnlab: error: the 2 machines did not meet at " + endpoint), r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert snapshot(two_ranks) == before  # the finished run it named is untouched
+
+
+def test_a_rank_whose_master_is_unreachable_fails_after_the_timeout_with_one_line(tmp_path, net):
+    """A rank started by hand (or by torchrun on another machine) that cannot reach MASTER_ADDR:MASTER_PORT."""
+    out = tmp_path / "run"
+    port = free_port()
+    env = {**os.environ, "RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
+    env = {**env, "MASTER_PORT": str(port)}
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "train", "--model", net, "--data", "digits", "--out", str(out)]
+        + ["--rdzv-timeout", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"cnnlab: error: rank 1 of 2 could not join the others at 127.0.0.1:{port}"), r.stderr
+    assert r.stderr.count("\n") == 1 and not out.exists()
