@@ -211,3 +211,33 @@ def test_safetensors_file_source_and_a_corrupt_one(tmp_path):
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "is not a readable checkpoint" in r.stderr
     assert not (tmp_path / "bad").exists()  # a run that could not start leaves no directory behind
+
+
+def test_torchvision_weights_download_over_http_is_checked_against_the_hash_in_their_name(tmp_path, monkeypatch):
+    """The real download code against a real HTTP server on 127.0.0.1 ($CNNLAB_DOWNLOAD_MIRROR): a file served as
+    resnet18-f37072fd.pth whose sha256 does not start with f37072fd is refused in one line and never reaches the
+    hub cache; with the server gone the error says which file to put where."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    torch.save(torchvision.models.resnet18().state_dict(), served / "resnet18-f37072fd.pth")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CNNLAB_DOWNLOAD_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
+    monkeypatch.delenv("CNNLAB_OFFLINE", raising=False)
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    try:
+        resolve_source.cache_clear()
+        with pytest.raises(CnnlabError, match="checksum mismatch for http://127.0.0.1:") as e:
+            resolve_source("torchvision:ResNet18_Weights.IMAGENET1K_V1")
+        assert "\n" not in str(e.value) and f"copy it to {cache / 'resnet18-f37072fd.pth'}" in str(e.value)
+        assert not cache.exists() or not any(cache.iterdir())  # nothing half-written, nothing unverified
+    finally:
+        server.shutdown()
+        server.server_close()
+        resolve_source.cache_clear()

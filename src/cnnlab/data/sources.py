@@ -134,6 +134,13 @@ STANDARD: dict[str, StandardSource] = {
 }
 
 
+def mirror_urls(name: str) -> tuple[str, ...]:
+    """(the URL of file `name` on $CNNLAB_DOWNLOAD_MIRROR,) when that is set, else (): a local mirror stands in for
+    every download cnnlab makes (datasets and torchvision weights), checksums still applied."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    return (mirror.rstrip("/") + "/" + name,) if mirror else ()
+
+
 def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Path]:
     """Local paths of the source's files (in `source.files` order), downloading missing ones into <root>/<name>/.
 
@@ -153,10 +160,9 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
     )
     if not download:
         raise CnnlabError(f"{source.name}: files not found and download is off: {where}")
-    mirror = os.environ.get(MIRROR_ENV, "").strip()
     for remote in missing:
         errors = []
-        for url in (mirror.rstrip("/") + "/" + remote.name,) if mirror else remote.urls:
+        for url in mirror_urls(remote.name) or remote.urls:
             try:
                 download_file(url, target / remote.name, remote.checksum)
                 break

@@ -165,13 +165,15 @@ def _torchvision(text: str) -> Source:
 
 
 def _download(url: str, path: Path, text: str) -> None:
-    """Atomic download, checked against the sha256 prefix torchvision puts in the file name (resnet18-f37072fd.pth).
+    """Atomic download (from $CNNLAB_DOWNLOAD_MIRROR when set), checked against the sha256 prefix torchvision puts
+    in the file name (resnet18-f37072fd.pth).
 
     CNNLAB_OFFLINE=1 skips the attempt; either way the error says exactly which file to put where."""
     import os
 
-    from cnnlab.data.sources import download_file
+    from cnnlab.data.sources import download_file, mirror_urls
 
+    url = (mirror_urls(path.name) or (url,))[0]
     hint = f"download {url} elsewhere and copy it to {path} (or set TORCH_HOME)"
     if os.environ.get("CNNLAB_OFFLINE") == "1":
         raise CnnlabError(f"--init-from {text}: {path} is missing and CNNLAB_OFFLINE=1 forbids downloading; {hint}")
