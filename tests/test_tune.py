@@ -324,10 +324,16 @@ def test_timeout_starts_no_new_trial_after_it(tmp_path: Path, space: str) -> Non
 # --- workers ---------------------------------------------------------------------------------------------------
 
 
-def test_worker_killed_mid_trial_leaves_the_study_usable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
+def test_worker_killed_mid_trial_leaves_the_study_usable(
+    tmp_path: Path, storage: str, request: pytest.FixtureRequest
+) -> None:
+    """On either storage, a SIGKILLed worker's running trial is found orphaned by the next worker (its process is
+    gone), marked failed, and the study goes on."""
     space = write_toml(tmp_path / "space.toml", SPACE.format(epochs=2))
     out = tmp_path / "study"
-    args = cli(space, "--trials", "1", "--pruner", "none", "--out", str(out), "--data-dir", DATA)
+    where = [] if storage == "sqlite" else ["--storage", request.getfixturevalue("postgres"), "--study", "killed"]
+    args = cli(space, "--trials", "1", "--pruner", "none", "--out", str(out), "--data-dir", DATA, *where)
     worker = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
