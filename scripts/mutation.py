@@ -81,6 +81,7 @@ def mutate(module: str, tests: list[str]) -> dict:
         "mutants": len(status),
         "killed": killed,
         "survived": len(survived),
+        "timeout": timeouts,
         "other": {
             s: sum(v == s for v in status.values()) for s in set(status.values()) - {"killed", "timeout", "survived"}
         },
