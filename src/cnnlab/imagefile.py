@@ -50,6 +50,21 @@ def format_top(top: list[tuple[str, float]]) -> str:
     return ", ".join(f"{c} {p:.1%}" for c, p in top)
 
 
+def pad_amounts(mode: str, size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """How images of `size` (H, W) reach `target` (H, W): (top, bottom, left, right) centred zero padding for "pad",
+    None when they are resized (or already fit). The one plan behind cnnlab.data.adapt (PyTorch) and its NumPy twin
+    cnnlab.export.pixels, with their shared errors."""
+    if mode not in ("pad", "resize"):
+        raise CnnlabError(f"unknown adapt mode {mode!r}: use 'pad' or 'resize'")
+    (h, w), (height, width) = size, target
+    if mode == "resize" or (h, w) == (height, width):
+        return None
+    dh, dw = height - h, width - w
+    if dh < 0 or dw < 0:
+        raise CnnlabError(f"cannot pad {h}x{w} images to the smaller {height}x{width}: use mode='resize'")
+    return dh // 2, dh - dh // 2, dw // 2, dw - dw // 2
+
+
 def fit_mode(adaptation: dict[str, Any], height_width: tuple[int, ...]) -> str:
     """How one image file is fitted to the input shape: padded as the training images were when the run padded and
     the file has their size (a 28x28 digit for a 32x32 LeNet), otherwise resized."""

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import CnnlabError
-from cnnlab.imagefile import LUMA
+from cnnlab.imagefile import LUMA, pad_amounts
 
 RESIZE_CHUNK = 4096  # images resized per float batch, to bound temporary memory
 
@@ -26,18 +26,14 @@ def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 def adapt(x: torch.Tensor, target_chw: tuple[int, int, int], mode: str = "pad") -> torch.Tensor:
     """Convert uint8 (N, C, H, W) images to `target_chw`: grayscale <-> RGB, then centred zero padding
     ("pad", as LeCun padded MNIST 28 -> 32) or antialiased bilinear resizing ("resize")."""
-    if mode not in ("pad", "resize"):
-        raise CnnlabError(f"unknown adapt mode {mode!r}: use 'pad' or 'resize'")
     channels, height, width = target_chw
     x = _channels(x, channels)
-    h, w = x.shape[-2:]
-    if (h, w) == (height, width):
+    pads = pad_amounts(mode, tuple(x.shape[-2:]), (height, width))
+    if tuple(x.shape[-2:]) == (height, width):
         return x
-    if mode == "pad":
-        dh, dw = height - h, width - w
-        if dh < 0 or dw < 0:
-            raise CnnlabError(f"cannot pad {h}x{w} images to the smaller {height}x{width}: use mode='resize'")
-        return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+    if pads is not None:
+        top, bottom, left, right = pads
+        return F.pad(x, (left, right, top, bottom))
     out = torch.empty((len(x), channels, height, width), dtype=torch.uint8, device=x.device)
     for i in range(0, len(x), RESIZE_CHUNK):
         part = F.interpolate(x[i : i + RESIZE_CHUNK].float(), size=(height, width), mode="bilinear", antialias=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnlab.errors import CnnlabError
-from cnnlab.imagefile import LUMA
+from cnnlab.imagefile import LUMA, pad_amounts
 
 
 def _channels(x: np.ndarray, channels: int) -> np.ndarray:
@@ -64,18 +64,15 @@ def _resample(x: np.ndarray, axis: int, size_out: int) -> np.ndarray:
 def adapt(x: np.ndarray, target_chw: Sequence[int], mode: str = "pad") -> np.ndarray:
     """uint8 (N, C, H, W) images -> `target_chw`: grayscale <-> RGB, then centred zero padding ("pad") or
     antialiased bilinear resizing rounded back to uint8 ("resize"), as cnnlab.data.adapt does."""
-    if mode not in ("pad", "resize"):
-        raise CnnlabError(f"unknown adapt mode {mode!r}: use 'pad' or 'resize'")
     channels, height, width = target_chw
     x = _channels(x, channels)
+    pads = pad_amounts(mode, tuple(x.shape[-2:]), (height, width))
     h, w = x.shape[-2:]
     if (h, w) == (height, width):
         return x
-    if mode == "pad":
-        dh, dw = height - h, width - w
-        if dh < 0 or dw < 0:
-            raise CnnlabError(f"cannot pad {h}x{w} images to the smaller {height}x{width}: use mode='resize'")
-        return np.pad(x, ((0, 0), (0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)))
+    if pads is not None:
+        top, bottom, left, right = pads
+        return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     out = x.astype(np.float32)
     if w != width:  # along the width first, then the height, as ATen does
         out = _resample(out, 3, width)
