@@ -281,7 +281,7 @@ CASES = [
     (["train", "study:parity", "--out", "{out}"], "study:parity is a shipped study, not a recipe", None),
     (["compare", "study:nope", "--out", "{out}"], "unknown study 'nope'; shipped studies: batchnorm,", None),
     (["compare", "{in}/study-recipe.toml", "--out", "{out}"], "unknown recipe 'nope'; shipped recipes:", None),
-    (["summary", "net:nope"], "unknown net 'nope'; shipped nets: dilated-chain,", None),
+    (["summary", "net:nope"], "unknown net 'nope'; shipped nets: alexnet-bn-keras, dilated-chain,", None),
     (["tune", "space:nope", "--out", "{out}"], "unknown space 'nope'; shipped spaces: mnist-cnn", None),
     (["check", "table:nope", "--model", "lenet5"], "unknown table 'nope'; shipped tables: lenet-like-correct,", None),
     (["summary", "{in}/inputs.toml"], "unknown key 'inputs' in {in}/inputs.toml: did you mean 'input'?", None),

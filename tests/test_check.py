@@ -596,3 +596,60 @@ def test_row_for_a_branch_the_module_leaves_out_is_reported_not_matched_elsewher
     lines = result.render().splitlines()
     assert lines[0] == "inception(3a) #5x5: inception3a has no 5x5 branch (its branches: branch1, branch2, branch4)"
     assert [(c.layer, c.ok) for c in result.cells] == [("", False)] * 2 + [("inception3a.branch4.1", True)] * 2
+
+
+def test_rows_that_state_a_kernel_meet_the_layer_with_that_window(tmp_path: Path, inception: ModelSummary) -> None:
+    """The naive module's branches written in another order than the model's: each row meets its own layer by the
+    kernel its label states (1x1: 256*128 + 128, 3x3: 9*256*192 + 192, 5x5: 25*256*96 + 96 parameters)."""
+    text = """\
+| Layer | Output | Params |
+|---|---|---|
+| 5x5 conv | 32x32x96 | 614,496 |
+| 3x3 max pool | 32x32x256 | 0 |
+| 1x1 conv | 32x32x128 | 32,896 |
+| 3x3 conv | 32x32x192 | 442,560 |
+"""
+    result = grade(read_table(write(tmp_path, text)), inception)
+    assert result.ok, result.render()
+    by_row = {c.row: c.layer for c in result.cells}
+    assert [inception.rows[[r.name for r in inception.rows].index(by_row[k])].window for k in by_row] == [
+        (5, 5),
+        (3, 3),
+        (1, 1),
+        (3, 3),
+    ]
+    # a factorised 7x7 listed 7x1 first: each row still meets its own conv, (1*7*192 + 1)*192 = 258,240 both
+    text = "| Layer | Output | Params |\n|---|---|---|\n| 7x1 conv | 17x17x192 | 258,240 |\n| 1x7 conv | 17x17x192 | 258,240 |\n"
+    result = grade(read_table(write(tmp_path, text, "f.md")), summarize(str(NETS / "factorised-7x7.toml")))
+    assert result.ok and [c.layer for c in result.cells][::2] == ["conv2", "conv1"]
+
+
+def test_the_googlenet_papers_stem_rows_skip_the_1x1_reduce_they_leave_out(
+    tmp_path: Path, googlenet: ModelSummary
+) -> None:
+    """Szegedy et al. 2014, Table 1 lists 'convolution 3x3/1' (56x56x192) with its 1x1 reduce in another column:
+    the row meets conv3's convolution (3*3*64*192 = 110,592; a conv row is the Conv2d, its batch norm is a row of its
+    own), not conv2's 1x1, which is named as left out."""
+    text = """\
+| type | output size | params |
+|---|---|---|
+| convolution 7x7/2 | 112x112x64 | 7*7*3*64 = 9,408 |
+| max pool 3x3/2 | 56x56x64 | 0 |
+| convolution 3x3/1 | 56x56x192 | 110,592 |
+| max pool 3x3/2 | 28x28x192 | 0 |
+"""
+    result = grade(read_table(write(tmp_path, text)), googlenet)
+    assert result.ok, result.render()
+    assert [c.layer for c in result.cells][::2] == ["conv1.conv", "maxpool1", "conv3.conv", "maxpool2"]
+    assert "not in the table: conv2.conv (Conv2d)" in result.notes
+
+
+def test_a_row_named_as_summary_prints_it_meets_that_layer(tmp_path: Path, googlenet: ModelSummary) -> None:
+    text = """\
+| Layer | Output | Params |
+|---|---|---|
+| inception3a.branch3.1 | 28x28x32 | 3*3*16*32 + 2*32 = 4,672 |
+| inception3a.branch2.0 | 28x28x96 | 18,624 |
+"""
+    result = grade(read_table(write(tmp_path, text)), googlenet)
+    assert result.ok and [c.layer for c in result.cells][::2] == ["inception3a.branch3.1", "inception3a.branch2.0"]

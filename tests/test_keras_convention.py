@@ -18,6 +18,7 @@ from cnnlab.analysis.grade import grade, read_table
 from cnnlab.analysis.render import keras_bytes, render
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
+from cnnlab.resources import resolve
 
 # conv(8, 3x3, same) - BN - ReLU - maxpool 2 - conv(16, 3x3, same) - BN - ReLU - flatten - dense 10, 32x32x3 input
 CONV_BN = """\
@@ -323,3 +324,21 @@ def _prod(shape) -> int:
     for d in shape:
         n *= int(d)
     return n
+
+
+def test_the_materials_keras_alexnet_with_batch_norm_counts_24_834_833(tmp_path: Path) -> None:
+    """The figure of the material's Keras AlexNet-with-BN, worked out layer by layer (examples/nets/alexnet-bn-keras)."""
+    s = summarize(str(resolve("net:alexnet-bn-keras", "net")))
+    convs = [(3, 96, 11), (96, 256, 5), (256, 384, 3), (384, 384, 3), (384, 256, 3)]
+    conv_params = sum(k * k * cin * cout + cout for cin, cout, k in convs)
+    assert conv_params == 34_944 + 614_656 + 885_120 + 1_327_488 + 884_992
+    # 227 -conv 11/4-> 55 -pool 3/2-> 27 -conv 5-> 23 -pool-> 11 -conv 3 (x3)-> 5 -pool-> 2: Flatten 2*2*256
+    dense_params = (1024 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 17 + 17)
+    bn_channels = 96 + 256 + 384 + 384 + 256 + 4096 + 4096
+    assert conv_params + dense_params + 4 * bn_channels == 24_834_833
+    totals = s.keras_totals()
+    assert (totals["params"], totals["non_trainable_params"]) == (24_834_833, 2 * bn_channels) == (24_834_833, 19_136)
+    assert s.params == 24_834_833 - 19_136
+    assert [r.output_shape for r in s.rows if r.type in ("MaxPool2d", "Flatten")][-2:] == [(256, 2, 2), (1024,)]
+    table = write(tmp_path, "| Layer | Parameters |\n|---|---|\n| Total params | 24,834,833 |\n", "t.md")
+    assert grade(read_table(table), s, convention="keras").ok

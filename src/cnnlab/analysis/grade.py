@@ -750,8 +750,13 @@ class _Matcher:
             return _Expected(r.name, {}, {}, cannot=self.reason)
         return _from_row(r, self.summary.rows, self.convention)
 
-    def take(self, kind: str) -> _Expected | str:
-        """The next unused model layer of `kind`, or why there is none."""
+    def take(self, kind: str, label: str = "") -> _Expected | str:
+        """The next unused model layer of `kind`, or why there is none.
+
+        A row that states a kernel ('5x5 conv', 'max pool 3x3/2', 'conv 1x7') takes the next layer with that
+        window, so that rows written in another order than the
+        model's (an inception module's branches, a stem's 1x1 reduce left out) still meet their own layers; other
+        rows take the layers in order."""
         self.kinds.add(kind)
         pool = self.pools.get(kind, [])
         # below a row matched by name: the layers after it, those outside inception branches first
@@ -759,10 +764,12 @@ class _Matcher:
             (r for r in pool if self.after and self.position.get(id(r), 0) >= self.after),
             key=lambda r: (".branch" in r.name, self.position.get(id(r), 0)),
         )
-        for r in [*later, *pool]:
-            if id(r) not in self.used:
-                self.used.add(id(r))
-                return self.expected(r)
+        free = [r for r in [*later, *pool] if id(r) not in self.used]
+        window = _stated_window(label)
+        chosen = next((r for r in free if window is not None and r.window == window), None) or next(iter(free), None)
+        if chosen is not None:
+            self.used.add(id(chosen))
+            return self.expected(chosen)
         if kind == "flatten" and not pool:
             return self.flatten()
         if kind == "any":
@@ -804,16 +811,17 @@ class _Matcher:
             return self.expected(dense[-1])
         return _softmax_expected(self.summary)
 
-    def match(self, kind: str | None) -> _Expected | str:
-        """The model counterpart of a row of `kind` (None: an unreadable label), or why there is none."""
-        hit = self._find(kind)
+    def match(self, kind: str | None, label: str = "") -> _Expected | str:
+        """The model counterpart of a row of `kind` (None: an unreadable label) labelled `label`, or why there is
+        none."""
+        hit = self._find(kind, label)
         if isinstance(hit, _Expected) and kind not in ("total", "trainable", "nontrainable") and not hit.cannot:
             self.sizes.append(int(hit.values["size"]))
             shape = hit.values["shape"]
             self.last_shape = shape if isinstance(shape, tuple) else ()
         return hit
 
-    def _find(self, kind: str | None) -> _Expected | str:
+    def _find(self, kind: str | None, label: str) -> _Expected | str:
         if kind == "input":
             if self.input_taken:
                 return "no layer in the model to match (it has one input, matched by an earlier row)"
@@ -828,7 +836,7 @@ class _Matcher:
                 "cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, "
                 "bn or softmax"
             )
-        return self.softmax() if kind == "softmax" else self.take(kind)
+        return self.softmax() if kind == "softmax" else self.take(kind, label)
 
     def total(self) -> _Expected:
         s = self.summary
@@ -879,9 +887,13 @@ class _Matcher:
         return _Expected(FOOTER_LABELS[kind], {"params": value}, {"params": formula})
 
     def named(self, label: str, context: LayerRow | None) -> tuple[_Expected | str | None, LayerRow | None] | None:
-        """An inception row named by module and branch ('inception(3a) #3x3 reduce', '3a/1x1', '4e branch4 pool
-        proj', or a branch row under the module named above it): the module's branch layer, the whole module when
-        no branch is named, or why there is none; with the module, for the rows below. None: not such a row."""
+        """A row labelled with a layer's full dotted name, or an inception row named by module and branch
+        ('inception(3a) #3x3 reduce', '3a/1x1', '4e branch4 pool proj', or a branch row under the module named above
+        it): that layer, the module's branch layer, the whole module when no branch is named, or why there is none;
+        with the module, for the rows below. None: not such a row."""
+        exact = next((r for r in self.summary.rows if "." in r.name and r.name == _plain(label)), None)
+        if exact is not None:  # a layer's full name as `cnnlab summary` prints it ('inception3a.branch2.0')
+            return self._claim(exact), None
         low = label.lower()
         m = _MODULE.search(low)
         rest = low
@@ -990,6 +1002,12 @@ def _branch_spec(text: str) -> tuple[int, int, str] | None:
     return None
 
 
+def _stated_window(label: str) -> tuple[int, int] | None:
+    """The kernel a row's label states ('3x3 conv', 'max pool 3x3/2', 'conv 1×7'): (height, width), or None."""
+    m = re.search(r"(?<![\d.x×])(\d{1,2})\s*[x×]\s*(\d{1,2})(?![\d.]|\s*[x×])", label)
+    return (int(m[1]), int(m[2])) if m else None
+
+
 def _no_op(r: LayerRow) -> bool:
     return r.leaf and not r.params and bool(r.input_shape) and r.input_shape == r.output_shape
 
@@ -1012,7 +1030,7 @@ def _align(
             stopped = isinstance(named[0], _Expected) and bool(named[0].cannot)
             out.append(named[0])
             continue
-        hit = None if stopped else m.match(kind if kind or informative else "any")
+        hit = None if stopped else m.match(kind if kind or informative else "any", row.label)
         stopped = stopped or (isinstance(hit, _Expected) and bool(hit.cannot))
         out.append(hit)
     return out, m.left_out()
