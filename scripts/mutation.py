@@ -6,12 +6,14 @@ score, since on a busy machine a slow test is not a killed mutant (run it on a q
 each can be killed by a test or explained as equivalent. Not part of `make test` (it runs the tests
 once per mutant); writes bench/results/mutation.json.
 
-    .venv/bin/python scripts/mutation.py [MODULE ...]
+    .venv/bin/python scripts/mutation.py [--jobs N] [MODULE ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -33,12 +35,24 @@ MODULES = {
         "tests/test_train.py::test_a_large_gradient_norm_is_exploding_only_when_the_epoch_learnt_nothing",
         "tests/test_train.py::test_vgg16_on_raw_cifar10_pixels_with_sgd_is_diagnosed_stuck_at_chance",
     ],
-    "src/cnnlab/data/splits.py": ["tests/test_data_pipeline.py"],
+    "src/cnnlab/data/splits.py": ["tests/test_data_pipeline.py", "tests/test_splits.py"],
     "src/cnnlab/tune/algorithms.py": [
         "tests/test_tune.py::test_every_sampler_samples_the_conditional_space",
         "tests/test_tune.py::test_hyperband_runs_one_bracket_for_small_searches",
         "tests/test_tune.py::test_median_pruner_stops_a_trial_below_the_median_after_its_warm_up_epoch",
     ],
+}
+
+# Survivors that no test can kill, with why: the mutant computes the same thing as the original. Mutant names are
+# mutmut's (module path, function, number); a change to a module renumbers its mutants, so re-check this list then.
+EQUIVALENT = {
+    "cnnlab.data.splits.x__allocate__mutmut_15": "argsort without stable=True: PyTorch's CPU sort is stable anyway",
+    "cnnlab.data.splits.x__allocate__mutmut_18": "stable=False: PyTorch's CPU sort is stable anyway",
+    "cnnlab.data.splits.x_stratified_subset__mutmut_20": "argsort without stable=True: the CPU sort is stable anyway",
+    "cnnlab.data.splits.x_stratified_subset__mutmut_21": "stable=False: PyTorch's CPU sort is stable anyway",
+    "cnnlab.data.splits.x_limit_indices__mutmut_7": "limit == len(y) then goes to stratified_subset, which takes all",
+    "cnnlab.data.splits.x_stratified_split__mutmut_18": "a float mask: nonzero() finds the same indices",
+    "cnnlab.data.splits.x_stratified_split__mutmut_20": "a float mask: nonzero() finds the same indices",
 }
 
 
@@ -51,20 +65,24 @@ def scratch_copy() -> Path:
     return dest
 
 
-def mutate(module: str, tests: list[str]) -> dict:
+def mutate(module: str, tests: list[str], jobs: int) -> dict:
     """Run mutmut on one module and read its per-mutant results."""
     work = scratch_copy()
     config = {
         "only_mutate": [module],
         "pytest_add_cli_args_test_selection": tests,
         "also_copy": ["examples"],
-        "timeout_multiplier": 40.0,
+        # mutmut's limit is CPU seconds: (the mutant's tests' measured time + 1) * multiplier * 2; a mutant that
+        # loops forever costs that much, and one thread per test run (OMP_NUM_THREADS=1) keeps the measure honest
+        "timeout_multiplier": 10.0,
+        "max_children": jobs,
     }
     with open(work / "pyproject.toml", "a") as f:
         f.write("\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items()))
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     start = time.monotonic()
-    subprocess.run([*mutmut, "run"], cwd=work, capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([*mutmut, "run"], cwd=work, capture_output=True, text=True, env=env)
     listed = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True).stdout
     status = {}
     for line in listed.splitlines():
@@ -74,9 +92,13 @@ def mutate(module: str, tests: list[str]) -> dict:
     killed = sum(s == "killed" for s in status.values())
     timeouts = sum(s == "timeout" for s in status.values())
     survived = sorted(n for n, s in status.items() if s == "survived")
-    diffs = {n: subprocess.run([*mutmut, "show", n], cwd=work, capture_output=True, text=True).stdout for n in survived}
+    diffs = {
+        n: _changed_lines(subprocess.run([*mutmut, "show", n], cwd=work, capture_output=True, text=True).stdout)
+        for n in survived
+    }
     shutil.rmtree(work.parent, ignore_errors=True)
     scored = killed + len(survived) + timeouts
+    equivalent = sum(n in EQUIVALENT for n in survived)
     return {
         "mutants": len(status),
         "killed": killed,
@@ -86,9 +108,16 @@ def mutate(module: str, tests: list[str]) -> dict:
             s: sum(v == s for v in status.values()) for s in set(status.values()) - {"killed", "timeout", "survived"}
         },
         "score": round(killed / scored, 4) if scored else None,
+        "equivalent": sum(n in EQUIVALENT for n in survived),
+        "score_without_equivalent": round(killed / (scored - equivalent), 4) if scored > equivalent else None,
         "seconds": round(time.monotonic() - start, 1),
-        "survivors": diffs,
+        "survivors": {n: {"diff": d, "equivalent": EQUIVALENT.get(n)} for n, d in diffs.items()},
     }
+
+
+def _changed_lines(diff: str) -> list[str]:
+    """The removed and added lines of mutmut's diff of one mutant."""
+    return [line for line in diff.splitlines() if line[:1] in "-+" and line[:3] not in ("---", "+++")]
 
 
 def cpu_name() -> str:
@@ -100,17 +129,21 @@ def cpu_name() -> str:
 
 
 def main(argv: list[str]) -> int:
-    chosen = {m: t for m, t in MODULES.items() if not argv or any(a in m for a in argv)}
+    parser = argparse.ArgumentParser(description="Mutation score per module (#18); writes bench/results/mutation.json")
+    parser.add_argument("modules", nargs="*", help="parts of module paths to run (all when none)")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    args = parser.parse_args(argv)
+    chosen = {m: t for m, t in MODULES.items() if not args.modules or any(a in m for a in args.modules)}
     out = REPO / "bench" / "results" / "mutation.json"
     results = json.loads(out.read_text()) if out.exists() else {}
     results["cpu"] = cpu_name()
     for module, tests in chosen.items():
-        r = mutate(module, tests)
+        r = mutate(module, tests, args.jobs)
         results[module] = r
         score = "-" if r["score"] is None else f"{r['score']:.1%}"
         print(
-            f"{module}: {r['mutants']} mutants, {r['killed']} killed, {r['survived']} survived, {r['timeout']} timed out: "
-            f"{score} ({r['seconds']} s)"
+            f"{module}: {r['mutants']} mutants, {r['killed']} killed, {r['survived']} survived "
+            f"({r['equivalent']} of them equivalent), {r['timeout']} timed out: {score} ({r['seconds']} s)"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
