@@ -6,7 +6,7 @@ score, since on a busy machine a slow test is not a killed mutant (run it on a q
 each can be killed by a test or explained as equivalent. Not part of `make test` (it runs the tests
 once per mutant); writes bench/results/mutation.json.
 
-    .venv/bin/python scripts/mutation.py [--jobs N] [MODULE ...]
+    .venv/bin/python scripts/mutation.py [--jobs N] [--sample N] [MODULE ...]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -65,8 +66,9 @@ def scratch_copy() -> Path:
     return dest
 
 
-def mutate(module: str, tests: list[str], jobs: int) -> dict:
-    """Run mutmut on one module and read its per-mutant results."""
+def mutate(module: str, tests: list[str], jobs: int, sample: int | None = None) -> dict:
+    """Run mutmut on one module and read its per-mutant results; with `sample`, on that many of its mutants drawn at
+    random (seed 0), for a module too large to test whole in one sitting."""
     work = scratch_copy()
     config = {
         "only_mutate": [module],
@@ -82,13 +84,17 @@ def mutate(module: str, tests: list[str], jobs: int) -> dict:
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     start = time.monotonic()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([*mutmut, "run"], cwd=work, capture_output=True, text=True, env=env)
-    listed = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True).stdout
-    status = {}
-    for line in listed.splitlines():
-        name, _, state = line.strip().rpartition(": ")
-        if name:
-            status[name] = state
+    chosen: list[str] = []
+    if sample is not None:
+        # a filter that matches no mutant: mutmut generates every mutant and the test statistics, then stops
+        subprocess.run([*mutmut, "run", "no-mutant-has-this-name"], cwd=work, capture_output=True, text=True, env=env)
+        everything = _statuses(work, mutmut)
+        chosen = sorted(random.Random(0).sample(sorted(everything), min(sample, len(everything))))
+    subprocess.run([*mutmut, "run", *chosen], cwd=work, capture_output=True, text=True, env=env)
+    status = _statuses(work, mutmut)
+    total = len(status)
+    if chosen:
+        status = {n: status[n] for n in chosen}
     killed = sum(s == "killed" for s in status.values())
     timeouts = sum(s == "timeout" for s in status.values())
     survived = sorted(n for n, s in status.items() if s == "survived")
@@ -100,7 +106,8 @@ def mutate(module: str, tests: list[str], jobs: int) -> dict:
     scored = killed + len(survived) + timeouts
     equivalent = sum(n in EQUIVALENT for n in survived)
     return {
-        "mutants": len(status),
+        "mutants": total,
+        "tested": len(status),
         "killed": killed,
         "survived": len(survived),
         "timeout": timeouts,
@@ -113,6 +120,17 @@ def mutate(module: str, tests: list[str], jobs: int) -> dict:
         "seconds": round(time.monotonic() - start, 1),
         "survivors": {n: {"diff": d, "equivalent": EQUIVALENT.get(n)} for n, d in diffs.items()},
     }
+
+
+def _statuses(work: Path, mutmut: list[str]) -> dict[str, str]:
+    """Each mutant's state as `mutmut results` lists it (killed, survived, timeout, not checked, ...)."""
+    listed = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True).stdout
+    status = {}
+    for line in listed.splitlines():
+        name, _, state = line.strip().rpartition(": ")
+        if name:
+            status[name] = state
+    return status
 
 
 def _changed_lines(diff: str) -> list[str]:
@@ -132,17 +150,19 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Mutation score per module (#18); writes bench/results/mutation.json")
     parser.add_argument("modules", nargs="*", help="parts of module paths to run (all when none)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument("--sample", type=int, help="test only this many mutants per module, drawn at random (seed 0)")
     args = parser.parse_args(argv)
     chosen = {m: t for m, t in MODULES.items() if not args.modules or any(a in m for a in args.modules)}
     out = REPO / "bench" / "results" / "mutation.json"
     results = json.loads(out.read_text()) if out.exists() else {}
     results["cpu"] = cpu_name()
     for module, tests in chosen.items():
-        r = mutate(module, tests, args.jobs)
+        r = mutate(module, tests, args.jobs, args.sample)
         results[module] = r
         score = "-" if r["score"] is None else f"{r['score']:.1%}"
+        drawn = "" if r["tested"] == r["mutants"] else f" ({r['tested']} drawn at random)"
         print(
-            f"{module}: {r['mutants']} mutants, {r['killed']} killed, {r['survived']} survived "
+            f"{module}: {r['mutants']} mutants{drawn}, {r['killed']} killed, {r['survived']} survived "
             f"({r['equivalent']} of them equivalent), {r['timeout']} timed out: {score} ({r['seconds']} s)"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
