@@ -80,8 +80,8 @@ def dead_relus(model: nn.Module, x: torch.Tensor, threshold: float = 0.9) -> str
 
             def hook(mod, inp, out, name=name):
                 per_unit = (out <= 0).flatten(2).all(2).all(0) if out.dim() == 4 else (out <= 0).all(0)
-                if per_unit.float().mean().item() >= threshold:
-                    dead.append(f"{name} ({per_unit.float().mean().item():.0%} of units never fire)")
+                if per_unit.double().mean().item() >= threshold:
+                    dead.append(f"{name} ({per_unit.double().mean().item():.0%} of units never fire)")
 
             handles.append(m.register_forward_hook(hook))
     was_training = model.training

@@ -1,0 +1,265 @@
+"""The findings of train/diagnose.py on hand-built histories, gradient norms and ReLU outputs (#18).
+
+Each check gets the inputs it takes in a run (per-epoch metrics, the epoch's largest gradient norm, one batch through
+a model) for a healthy case and each unhealthy one, with values on both sides of every threshold, and the exact text
+users see. Thresholds worked out by hand: at chance means accuracy within max(0.02, 3 standard errors of chance on
+`samples` images, else a quarter of chance) of 1/K and loss within 3% of ln K; exploding means a norm above 1e3 (or
+not finite) in an epoch whose loss is at least ln K; a ReLU layer is dead when at least 90% of its units (channels
+of a conv output) are zero for every input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.train.diagnose import at_chance, dead_relus, exploding, non_finite
+
+LN10 = 2.302585092994046  # ln 10
+LN4 = 1.3862943611198906  # ln 4
+
+CAUSE_RAW = "inputs are raw 0-255 pixels, 255x the scale the network and learning rate expect (use --pixels unit)"
+CAUSE_NORM = "inputs are not normalised to zero mean and unit variance (use --normalize)"
+CAUSES_ALWAYS = (
+    "the learning rate is too low to leave the initial plateau, or so high that the ReLUs died; "
+    "a deep plain network (e.g. VGG16 without batch norm) starts in a flat region; "
+    "labels may not match images (check the dataset and any task mapping)"
+)
+TRY = ". Try: normalise inputs, run `cnnlab lr-find`, use a _bn model or Adam, or --init he-normal."
+
+
+def epoch(acc: float, loss: float, val: float | None = None) -> dict:
+    """One epoch's metrics as the trainer records them (val_accuracy None when there is no validation split)."""
+    return {"train_accuracy": acc, "train_loss": loss, "val_accuracy": val}
+
+
+def stuck(acc: float, loss: float, num_classes: int, **kw: object) -> bool:
+    """Whether two epochs with these train metrics are found stuck at chance (normalised unit pixels)."""
+    return at_chance([epoch(acc, loss)] * 2, num_classes, normalized=True, **kw) is not None
+
+
+def test_at_chance_names_the_last_epochs_figures_and_every_likely_cause() -> None:
+    history = [epoch(0.5, 1.0), epoch(0.09, 2.29), epoch(0.11, 2.31)]  # only the last two are at chance
+    found = at_chance(history, 10, normalized=False, pixels="raw")
+    assert found == (
+        "stuck at chance: accuracy 11.0% (chance 10.0%) and loss 2.3100 (ln 10 = 2.3026) for 2 epochs. Likely: "
+        f"{CAUSE_RAW}; {CAUSE_NORM}; {CAUSES_ALWAYS}{TRY}"
+    )
+
+
+def test_the_figures_are_the_last_epochs_when_more_epochs_are_judged() -> None:
+    history = [epoch(0.09, 2.29), epoch(0.10, 2.30), epoch(0.11, 2.31), epoch(0.12, 2.32)]
+    found = at_chance(history, 10, normalized=True, min_epochs=3)
+    assert found is not None
+    assert found.startswith("stuck at chance: accuracy 12.0% (chance 10.0%) and loss 2.3200 (ln 10 = 2.3026) for 3 ")
+
+
+@pytest.mark.parametrize(
+    ("pixels", "normalized", "causes"),
+    [
+        ("raw", False, f"{CAUSE_RAW}; {CAUSE_NORM}; "),
+        ("unit", False, f"{CAUSE_NORM}; "),
+        ("raw", True, ""),  # standardising undoes the pixel scale
+        ("unit", True, ""),
+    ],
+)
+def test_the_pixel_and_normalisation_causes_appear_only_when_they_apply(
+    pixels: str, normalized: bool, causes: str
+) -> None:
+    found = at_chance([epoch(0.25, LN4)] * 3, 4, normalized=normalized, pixels=pixels, min_epochs=3)
+    assert found == (
+        "stuck at chance: accuracy 25.0% (chance 25.0%) and loss 1.3863 (ln 4 = 1.3863) for 3 epochs. Likely: "
+        f"{causes}{CAUSES_ALWAYS}{TRY}"
+    )
+
+
+def test_the_default_pixels_are_unit_scaled() -> None:
+    found = at_chance([epoch(0.25, LN4)] * 2, 4, normalized=False)
+    assert found is not None and CAUSE_NORM in found and CAUSE_RAW not in found
+
+
+def test_at_chance_needs_min_epochs_of_history_and_two_classes() -> None:
+    assert at_chance([epoch(0.1, LN10)], 10, normalized=True) is None  # one epoch, 2 needed by default
+    assert at_chance([epoch(0.1, LN10)] * 2, 10, normalized=True) is not None
+    assert at_chance([epoch(0.1, LN10)] * 2, 10, normalized=True, min_epochs=3) is None
+    assert at_chance([epoch(0.1, LN10)] * 3, 10, normalized=True, min_epochs=3) is not None
+    assert at_chance([epoch(1.0, 0.0)] * 5, 1, normalized=True) is None  # one class: no chance level
+    # two classes is the smallest: chance 50%, ln 2 = 0.6931
+    assert at_chance([epoch(0.5, math.log(2))] * 2, 2, normalized=True) is not None
+
+
+def test_only_the_last_min_epochs_count() -> None:
+    assert at_chance([epoch(0.9, 0.3), epoch(0.1, LN10), epoch(0.1, LN10)], 10, normalized=True) is not None
+    assert at_chance([epoch(0.1, LN10), epoch(0.1, LN10), epoch(0.9, 0.3)], 10, normalized=True) is None
+    assert at_chance([epoch(0.1, LN10), epoch(0.9, 0.3), epoch(0.1, LN10)], 10, normalized=True) is None
+
+
+def test_validation_accuracy_is_judged_when_the_last_epoch_has_it() -> None:
+    # train accuracy 90% but validation at chance: stuck (the net memorises noise)
+    history = [epoch(0.9, LN10, 0.11), epoch(0.9, LN10, 0.1)]
+    found = at_chance(history, 10, normalized=True)
+    assert found is not None and found.startswith("stuck at chance: accuracy 10.0% (chance 10.0%)")
+    # validation well above chance: not stuck, whatever the train accuracy
+    assert at_chance([epoch(0.1, LN10, 0.1), epoch(0.1, LN10, 0.5)], 10, normalized=True) is None
+    # the last epoch has no validation figure (None): the train accuracy is judged, in every recent epoch
+    assert at_chance([epoch(0.1, LN10, 0.5), epoch(0.1, LN10, None)], 10, normalized=True) is not None
+    assert at_chance([epoch(0.9, LN10, 0.5), epoch(0.9, LN10, None)], 10, normalized=True) is None
+    mixed = [epoch(0.1, LN10, 0.5), epoch(0.1, LN10, 0.5), epoch(0.1, LN10, None)]
+    assert at_chance(mixed, 10, normalized=True, min_epochs=3) is not None
+    no_key = [{"train_accuracy": 0.1, "train_loss": LN10}] * 2
+    assert at_chance(no_key, 10, normalized=True) is not None
+
+
+def test_accuracy_tolerance_without_a_sample_count_is_a_quarter_of_chance() -> None:
+    # 4 classes: chance 0.25, tolerance max(0.02, 0.25 * 0.25) = 0.0625 (exact in binary), on either side
+    assert stuck(0.3125, LN4, 4) and stuck(0.1875, LN4, 4)
+    assert not stuck(0.3126, LN4, 4) and not stuck(0.1874, LN4, 4)
+
+
+def test_accuracy_tolerance_is_at_least_two_points() -> None:
+    # 100 classes: a quarter of chance is 0.0025, raised to 0.02, so 0.01 + 0.02 = 0.03 (and 0) are at chance
+    ln100 = 4.605170185988092
+    assert stuck(0.03, ln100, 100) and stuck(0.0, ln100, 100)
+    assert not stuck(0.031, ln100, 100)
+    # 2 classes on 10,000 images: 3 * sqrt(0.25 / 10000) = 0.015, raised to 0.02
+    assert stuck(0.519, math.log(2), 2, samples=10000) and not stuck(0.521, math.log(2), 2, samples=10000)
+
+
+def test_accuracy_tolerance_on_a_sample_is_three_standard_errors() -> None:
+    # 2 classes on 100 images: 3 * sqrt(0.5 * 0.5 / 100) = 3 * 0.05 = 0.15
+    ln2 = math.log(2)
+    assert stuck(0.64, ln2, 2, samples=100) and stuck(0.36, ln2, 2, samples=100)
+    assert not stuck(0.66, ln2, 2, samples=100) and not stuck(0.34, ln2, 2, samples=100)
+    # 10 classes on 900 images: 3 * sqrt(0.1 * 0.9 / 900) = 3 * 0.01 = 0.03
+    assert stuck(0.129, LN10, 10, samples=900) and not stuck(0.131, LN10, 10, samples=900)
+    # without samples the 10-class tolerance is 0.025: 0.129 is not at chance
+    assert not stuck(0.129, LN10, 10)
+
+
+def test_loss_must_be_within_three_percent_of_ln_k() -> None:
+    # 28 classes: ln 28 = 3.3322045, 3% of it 0.0999661; 3.43217064548046 is the largest float whose distance from
+    # ln 28 is at most that (and 3.2322383748699477 the smallest), so one float further is not at chance
+    chance = 1 / 28
+    assert stuck(chance, 3.43217064548046, 28) and stuck(chance, 3.2322383748699477, 28)
+    assert not stuck(chance, 3.4321706454804604, 28) and not stuck(chance, 3.2322383748699473, 28)
+    assert not stuck(0.1, 2.0, 10) and not stuck(0.1, 2.6, 10)  # a 13% miss of ln 10 either way
+
+
+def test_non_finite_loss_message() -> None:
+    assert non_finite(float("nan"), 0.01) == (
+        "loss became nan at lr 0.01: training stopped and the last good checkpoint was kept. Likely: the learning "
+        "rate is too high, or inputs are unnormalised. Try a 3-10x lower --lr, --warmup-epochs 1, or `cnnlab lr-find`."
+    )
+    assert non_finite(float("inf"), 3e-4).startswith("loss became inf at lr 0.0003: ")
+
+
+def explosion(norm: str, loss: str, k: int, ln_k: str) -> str:
+    """The exploding-gradients finding with the figures as users see them."""
+    return (
+        f"gradient norm reached {norm} this epoch and the training loss, {loss}, is no better than guessing "
+        f"(ln {k} = {ln_k}): exploding gradients. Try a lower --lr, batch norm (a _bn model), or warm-up "
+        "(--warmup-epochs)."
+    )
+
+
+def test_a_norm_above_1e3_in_an_epoch_no_better_than_guessing_is_exploding() -> None:
+    assert exploding(5000.0, 2.5, 10) == explosion("5e+03", "2.5", 10, "2.3026")
+    assert exploding(1000.5, 2.5, 10) == explosion("1e+03", "2.5", 10, "2.3026")  # just above the threshold
+    assert exploding(1000.0, 2.5, 10) is None  # at it: not above
+    assert exploding(5000.0, LN10, 10) is not None  # a loss of exactly ln 10 is no better than guessing
+    assert exploding(5000.0, 2.30, 10) is None  # a little better than guessing: batch-norm nets learn like this
+    assert exploding(20.0, 2.5, 10, threshold=10.0) == explosion("20", "2.5", 10, "2.3026")
+    assert exploding(10.0, 2.5, 10, threshold=10.0) is None
+
+
+def test_a_non_finite_norm_is_exploding_whatever_the_loss() -> None:
+    assert exploding(float("inf"), 0.1, 10) == explosion("inf", "0.1", 10, "2.3026")
+    assert exploding(float("nan"), 0.1, 10) == explosion("nan", "0.1", 10, "2.3026")
+
+
+def test_fewer_than_two_classes_compare_the_loss_with_ln_2() -> None:
+    # ln 2 = 0.6931: a loss of 0.7 is no better than guessing between two, 0.69 is
+    assert exploding(5000.0, 0.7, 1) == explosion("5e+03", "0.7", 1, "0.6931")
+    assert exploding(5000.0, 0.69, 1) is None
+    assert exploding(5000.0, 0.7, 2) == explosion("5e+03", "0.7", 2, "0.6931")
+
+
+class Fixed(nn.Module):
+    """Outputs a fixed tensor whatever the input, and records whether it ran in training mode."""
+
+    def __init__(self, out: torch.Tensor) -> None:
+        super().__init__()
+        self.out = out
+        self.ran_training: bool | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.ran_training = self.training
+        return self.out
+
+
+def relu_after(out: list, layers: int = 1) -> nn.Sequential:
+    """A model whose ReLUs (named "1", "2", ...) see `out` (the first) and the ReLU of it (the others)."""
+    return nn.Sequential(Fixed(torch.tensor(out, dtype=torch.float32)), *[nn.ReLU() for _ in range(layers)])
+
+
+X = torch.zeros(2, 1)
+TAIL = (
+    ". Likely: a too-high learning rate pushed them negative, or a bad init. Try a lower --lr, --init he-normal, "
+    "or LeakyReLU in a TOML network."
+)
+
+
+def test_a_dense_relu_is_dead_when_its_units_are_zero_for_every_input() -> None:
+    # 2 inputs x 4 units: unit 0 fires for the first input only, units 1-3 never (one of them at exactly 0)
+    out = [[1.0, 0.0, -1.0, -3.0], [-1.0, -2.0, -1.0, -3.0]]
+    assert dead_relus(relu_after(out), X, threshold=0.75) == "dead ReLUs: 1 (75% of units never fire)" + TAIL
+    assert dead_relus(relu_after(out), X, threshold=0.76) is None
+    assert dead_relus(relu_after(out), X) is None  # 75% is below the default 90%
+    everything_off = [[-1.0, 0.0, -1.0, -3.0], [-1.0, -2.0, -1.0, -3.0]]
+    assert dead_relus(relu_after(everything_off), X) == "dead ReLUs: 1 (100% of units never fire)" + TAIL
+    assert dead_relus(relu_after([[1.0, 1.0], [1.0, 1.0]]), X) is None  # healthy
+
+
+def test_exactly_90_percent_dead_units_is_dead_at_the_default_threshold() -> None:
+    # 9 of 10 units never fire: 0.9, at the default threshold (in float32 the fraction was 0.89999998 < 0.9 and the
+    # layer went unreported); 8 of 10 is below it
+    nine = [[1.0] + [-1.0] * 9]
+    assert dead_relus(relu_after(nine), X) == "dead ReLUs: 1 (90% of units never fire)" + TAIL
+    assert dead_relus(relu_after([[1.0, 1.0] + [-1.0] * 8]), X) is None
+
+
+def test_a_conv_relu_counts_channels_that_are_zero_everywhere() -> None:
+    # 2 inputs x 4 channels x 1 x 2 positions: channel 0 fires at the first position of the first input, channel 1
+    # at the second position of the second input, channels 2 and 3 never: 2 of 4 channels are dead (50%), though
+    # 6 of the 8 channel-positions never fire
+    out = torch.full((2, 4, 1, 2), -1.0)
+    out[0, 0, 0, 0] = 1.0
+    out[1, 1, 0, 1] = 1.0
+    model = nn.Sequential(Fixed(out), nn.ReLU())
+    assert dead_relus(model, X, threshold=0.5) == "dead ReLUs: 1 (50% of units never fire)" + TAIL
+    assert dead_relus(model, X, threshold=0.6) is None
+
+
+def test_at_most_five_dead_layers_are_named() -> None:
+    off = [[-1.0, -1.0]]
+    five = dead_relus(relu_after(off, layers=5), X)
+    assert five == "dead ReLUs: " + ", ".join(f"{i} (100% of units never fire)" for i in range(1, 6)) + TAIL
+    six = dead_relus(relu_after(off, layers=6), X)
+    assert six == "dead ReLUs: " + ", ".join(f"{i} (100% of units never fire)" for i in range(1, 6)) + " ..." + TAIL
+    nested = nn.Sequential(OrderedDict(body=relu_after(off)))
+    assert dead_relus(nested, X) == "dead ReLUs: body.1 (100% of units never fire)" + TAIL
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_batch_runs_in_eval_mode_and_the_model_is_left_as_it_was(training: bool) -> None:
+    model = relu_after([[-1.0, -1.0]], layers=2)
+    model.train(training)
+    assert dead_relus(model, X) is not None
+    assert model[0].ran_training is False
+    assert model.training is training and all(m.training is training for m in model.modules())
+    assert all(not m._forward_hooks for m in model.modules())  # no hook left behind
+    assert dead_relus(relu_after([[1.0, 1.0]]), X) is None  # and a later healthy model is not blamed
