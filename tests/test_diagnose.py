@@ -112,6 +112,9 @@ def test_validation_accuracy_is_judged_when_the_last_epoch_has_it() -> None:
     assert at_chance(mixed, 10, normalized=True, min_epochs=3) is not None
     no_key = [{"train_accuracy": 0.1, "train_loss": LN10}] * 2
     assert at_chance(no_key, 10, normalized=True) is not None
+    # validation only in the last epoch: the earlier one is judged by its train accuracy (no TypeError on None)
+    assert at_chance([epoch(0.1, LN10, None), epoch(0.9, LN10, 0.1)], 10, normalized=True) is not None
+    assert at_chance([epoch(0.5, LN10, None), epoch(0.9, LN10, 0.1)], 10, normalized=True) is None
 
 
 def test_accuracy_tolerance_without_a_sample_count_is_a_quarter_of_chance() -> None:

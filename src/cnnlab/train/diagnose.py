@@ -24,7 +24,11 @@ def at_chance(
     chance, ln_k = 1.0 / num_classes, math.log(num_classes)
     acc_key = "val_accuracy" if recent[-1].get("val_accuracy") is not None else "train_accuracy"
     tolerance = max(0.02, 3 * math.sqrt(chance * (1 - chance) / samples) if samples else 0.25 * chance)
-    stuck = all(abs(r[acc_key] - chance) <= tolerance and abs(r["train_loss"] - ln_k) <= 0.03 * ln_k for r in recent)
+    # an epoch without the validation figure (a history that gained a validation split) is judged by its training one
+    accuracy = [r["train_accuracy"] if r.get(acc_key) is None else r[acc_key] for r in recent]
+    stuck = all(
+        abs(a - chance) <= tolerance and abs(r["train_loss"] - ln_k) <= 0.03 * ln_k for a, r in zip(accuracy, recent)
+    )
     if not stuck:
         return None
     causes = (
