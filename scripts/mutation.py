@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # module -> the test files that exercise it
 MODULES = {
-    "src/cnnlab/analysis/macs.py": ["tests/test_analysis.py", "tests/test_properties.py"],
-    "src/cnnlab/analysis/receptive.py": ["tests/test_analysis.py", "tests/test_properties.py"],
+    "src/cnnlab/analysis/macs.py": ["tests/test_macs.py"],
+    "src/cnnlab/analysis/receptive.py": ["tests/test_receptive.py"],
     "src/cnnlab/analysis/grade.py": ["tests/test_check.py", "tests/test_check_keras.py"],
     "src/cnnlab/train/optim.py": ["tests/test_schedules.py", "tests/test_optim.py"],
     "src/cnnlab/train/diagnose.py": ["tests/test_diagnose.py"],
@@ -53,6 +53,17 @@ EQUIVALENT = {
     "cnnlab.tune.algorithms.x_make_pruner__mutmut_13": "without min_resource=1: HyperbandPruner's default min_resource is 1",
     "cnnlab.tune.algorithms.x_make_sampler__mutmut_21": "all warnings ignored: the sampler constructors raise only ExperimentalWarning",
     "cnnlab.tune.algorithms.x_make_sampler__mutmut_36": "without constant_liar=True: Optuna 5's TPESampler defaults to it",
+    "cnnlab.analysis.macs.x__pair__mutmut_1": "only given nn.Conv2d.kernel_size, always a tuple in torch",
+    "cnnlab.analysis.macs.x__pair__mutmut_6": "v[+1] is v[-1] on the 2-tuple kernel_size of nn.Conv2d",
+    "cnnlab.analysis.macs.x_layer_macs__mutmut_37": "always math.prod(shape[:-1]): the product of () is 1 anyway",
+    "cnnlab.analysis.macs.x_layer_macs__mutmut_41": ">= 1: for a 1-d shape math.prod(()) is 1 anyway",
+    "cnnlab.analysis.macs.x_layer_params_formula__mutmut_3": "recurse=None is falsy: parameters() treats it as False",
+    "cnnlab.analysis.macs.x_layer_params_formula__mutmut_45": "recurse=None is falsy: parameters() treats it as False",
+    "cnnlab.analysis.macs.x_shape_formula__mutmut_58": "the default None is not 'same' either (as 0 is not)",
+    "cnnlab.analysis.macs.x_shape_formula__mutmut_64": "the default 1 is not 'same' either (as 0 is not)",
+    "cnnlab.analysis.receptive.x_adaptive_window__mutmut_1": "out == size: stride 1 and kernel size - (out-1) = 1 too",
+    "cnnlab.analysis.receptive.xǁAxisǁwhole__mutmut_4": "the computed extent (e + 0 - e)//max(e, 1) + 1 is 1 anyway",
+    "cnnlab.analysis.receptive.xǁAxisǁwhole__mutmut_8": "the computed extent (e + 0 - e)//max(e, 1) + 1 is 1 anyway",
 }
 
 

@@ -75,7 +75,7 @@ def layer_params_formula(module: nn.Module) -> str:
     if isinstance(module, nn.Linear):
         bias = " + 1" if module.bias is not None else ""
         return f"(in{bias})*out = ({module.in_features}{bias})*{module.out_features} = {n:,}"
-    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:  # affine=False: no weights
         return f"2*C (scale and shift; running mean/var are buffers) = 2*{module.num_features} = {n:,}"
     if n == 0:
         return "0 (no weights)"

@@ -1,0 +1,218 @@
+"""Receptive-field arithmetic of analysis/receptive.py (#18): size, jump and start through chains of windows, output
+lengths and the printed size formulas, all worked out by hand (and the formulas evaluated to check what they claim).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.analysis.receptive import Axis, Field, adaptive_window, conv_output, size_formula
+
+
+def torch_length(module: nn.Module, size: int) -> int:
+    """The output length torch gives for an input of `size` pixels along one axis."""
+    with torch.no_grad():
+        return int(module(torch.zeros(1, 1, size)).shape[-1])
+
+
+def evaluate(formula: str) -> tuple[int, int]:
+    """(value of the arithmetic left of the last ' = ', the number it claims) for a size formula."""
+    left, _, right = formula.rpartition(" = ")
+    claimed = int(right.split(" ")[0])
+    value = eval(left.replace("floor", "math.floor").replace("ceil", "math.ceil"), {"math": math})
+    return value, claimed
+
+
+def test_the_input_field() -> None:
+    # one pixel sees itself, neighbours are one apart, pixel 0 is centred at 0.5
+    assert Axis() == Axis(size=1, jump=1, start=0.5, extent=1)
+    assert Field.of_input(28, 32) == Field(Axis(1, 1, 0.5, 28), Axis(1, 1, 0.5, 32))
+
+
+def test_a_chain_of_windows() -> None:
+    a = Axis(extent=32)
+    # conv 5, stride 1, no padding: size 1 + 4*1 = 5, jump 1, start 0.5 + (4/2 - 0)*1 = 2.5, extent 32 - 5 + 1 = 28
+    a = a.through(5, 1, 0)
+    assert a == Axis(size=5, jump=1, start=2.5, extent=28)
+    # pool 2, stride 2: size 5 + 1*1 = 6, jump 2, start 2.5 + (1/2)*1 = 3.0, extent (28 - 2)//2 + 1 = 14
+    a = a.through(2, 2, 0)
+    assert a == Axis(size=6, jump=2, start=3.0, extent=14)
+    # conv 3 at dilation 2 (span 5), padding 1: size 6 + 4*2 = 14, jump 2, start 3 + (2 - 1)*2 = 5.0,
+    # extent (14 + 2 - 5)//1 + 1 = 12
+    a = a.through(3, 1, 1, dilation=2)
+    assert a == Axis(size=14, jump=2, start=5.0, extent=12)
+    # conv 3, stride 2, padding 1: size 14 + 2*2 = 18, jump 4, start 5 + (1 - 1)*2 = 5.0, extent (12 + 2 - 3)//2 + 1 = 6
+    a = a.through(3, 2, 1)
+    assert a == Axis(size=18, jump=4, start=5.0, extent=6)
+    # padding 2 on a 3-window shifts the start back: start 5 + (1 - 2)*4 = 1.0, size 18 + 2*4 = 26,
+    # extent (6 + 4 - 3)//1 + 1 = 8
+    assert a.through(3, 1, 2) == Axis(size=26, jump=4, start=1.0, extent=8)
+
+
+def test_a_stride_three_window_and_an_even_kernel() -> None:
+    # kernel 4, stride 3, padding 1 on 10 pixels: size 4, jump 3, start 0.5 + (3/2 - 1)*1 = 1.0,
+    # extent (10 + 2 - 4)//3 + 1 = 2 + 1 = 3
+    assert Axis(extent=10).through(4, 3, 1) == Axis(size=4, jump=3, start=1.0, extent=3)
+
+
+def test_the_extent_given_wins_and_an_impossible_window_has_none() -> None:
+    # torch's ceil mode may add a position the formula does not: the caller passes the extent it saw
+    assert Axis(extent=14).through(3, 2, 0, out_extent=7) == Axis(size=3, jump=2, start=1.5, extent=7)
+    assert Axis(extent=14).through(3, 2, 0, out_extent=0).extent == 0
+    # a 5-window on 2 pixels: (2 - 5)//1 + 1 = -2, no positions
+    assert Axis(extent=2).through(5, 1, 0).extent == 0
+    # on 4 pixels: (4 - 5)//1 + 1 = 0
+    assert Axis(extent=4).through(5, 1, 0).extent == 0
+    # on 5 pixels exactly one
+    assert Axis(extent=5).through(5, 1, 0).extent == 1
+
+
+def test_a_unit_that_sees_every_position() -> None:
+    # after conv 5 and pool 2 (size 6, jump 2, start 3, 14 positions), a dense layer reads all 14:
+    # size 6 + 13*2 = 32, jump 2*14 = 28, start 3 + (13/2)*2 = 16.0, one position
+    a = Axis(size=6, jump=2, start=3.0, extent=14)
+    assert a.whole() == Axis(size=32, jump=28, start=16.0, extent=1)
+    # on a single position nothing changes but the extent stays one
+    one = Axis(size=5, jump=3, start=2.5, extent=1)
+    assert one.whole() == one
+    # the whole 32-pixel input: size 32, jump 32, centre 16
+    assert Axis(extent=32).whole() == Axis(size=32, jump=32, start=16.0, extent=1)
+
+
+def test_merge_keeps_the_larger_field_per_axis() -> None:
+    small, big = Axis(3, 1, 1.5, 30), Axis(5, 1, 2.5, 28)
+    a = Field(small, big)
+    b = Field(big, small)
+    assert a.merge(b) == Field(big, big)
+    assert b.merge(a) == Field(big, big)
+    # equal sizes: the first branch's axis is kept
+    other = Axis(3, 2, 0.5, 30)
+    assert Field(small, small).merge(Field(other, other)) == Field(small, small)
+
+
+def test_as_dict_and_label() -> None:
+    same = Field(Axis(5, 2, 2.5, 14), Axis(5, 2, 2.5, 14))
+    assert same.as_dict() == {"size": 5, "jump": 2, "start": 2.5}
+    assert same.label() == "5/2/2.5"
+    differ = Field(Axis(3, 1, 1.5, 8), Axis(5, 2, 2.0, 8))
+    assert differ.as_dict() == {"size": [3, 5], "jump": [1, 2], "start": [1.5, 2.0]}
+    # whole numbers print without a decimal point
+    assert differ.label() == "3x5/1x2/1.5x2"
+    assert Field.of_input(8, 8).label() == "1/1/0.5"
+    assert Field(Axis(7, 4, 16.0, 1), Axis(7, 4, 16.0, 1)).label() == "7/4/16"
+    # an input padded far enough puts the first centre before the input: negative starts print as they are
+    assert Field(Axis(3, 1, -0.5, 1), Axis(3, 1, -0.25, 1)).label() == "3/1/-0.5x-0.25"
+
+
+def test_a_label_prints_large_whole_numbers_in_full() -> None:
+    # twenty 2-windows at stride 2: jump 2**20 = 1048576, size 1 + (1 + 2 + ... + 2**19) = 2**20,
+    # start 0.5 + (1/2)*(1 + 2 + ... + 2**19) = 0.5 + (2**20 - 1)/2 = 2**19 = 524288
+    a = Axis(extent=2**20)
+    for _ in range(20):
+        a = a.through(2, 2, 0)
+    assert a == Axis(size=1048576, jump=1048576, start=524288.0, extent=1)
+    assert Field(a, a).label() == "1048576/1048576/524288"
+
+
+@pytest.mark.parametrize(
+    ("size", "out", "window"),
+    [
+        # stride 7//3 = 2, kernel 7 - 2*2 = 3: windows [0,3), [2,5), [4,7) (torch reads [0,3), [2,5), [4,7))
+        (7, 3, (3, 2)),
+        # stride 10//3 = 3, kernel 10 - 2*3 = 4
+        (10, 3, (4, 3)),
+        # global pooling: one window over all 6
+        (6, 1, (6, 6)),
+        # stride 8//4 = 2, kernel 8 - 3*2 = 2
+        (8, 4, (2, 2)),
+        # as many outputs as inputs, or more: each reads one pixel
+        (8, 8, (1, 1)),
+        (5, 7, (1, 1)),
+    ],
+)
+def test_adaptive_window(size: int, out: int, window: tuple[int, int]) -> None:
+    assert adaptive_window(size, out) == window
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # (32 - 5)//1 + 1 = 28
+        ((32, 5, 1, 0), 28),
+        # (14 - 3)//2 + 1 = 6
+        ((14, 3, 2, 0), 6),
+        # (10 + 2 - 4)//3 + 1 = 3
+        ((10, 4, 3, 1), 3),
+        # span 2*(3-1)+1 = 5: (9 + 2 - 5)//1 + 1 = 7
+        ((9, 3, 1, 1, 2), 7),
+        # span 3*(3-1)+1 = 7: (20 + 0 - 7)//2 + 1 = 7
+        ((20, 3, 2, 0, 3), 7),
+        # an impossible window: (3 - 5)//1 + 1 = -1
+        ((3, 5, 1, 0), -1),
+    ],
+)
+def test_conv_output_floor(args: tuple[int, ...], expected: int) -> None:
+    assert conv_output(*args) == expected
+
+
+def test_conv_output_ceil() -> None:
+    # ceil((14 - 3)/2) + 1 = 6 + 1 = 7: the last window starts at 12 < 14, inside the input
+    assert conv_output(14, 3, 2, 0, ceil=True) == 7 == torch_length(nn.MaxPool1d(3, 2, ceil_mode=True), 14)
+    # ceil((5 + 2 - 2)/2) + 1 = 4, but the last window would start at 3*2 = 6 >= 5 + 1, in the right padding: 3
+    assert conv_output(5, 2, 2, 1, ceil=True) == 3 == torch_length(nn.MaxPool1d(2, 2, 1, ceil_mode=True), 5)
+    # ceil((6 + 2 - 2)/2) + 1 = 4: the last window starts at 6 < 6 + 1 (the left padding shifts it): kept
+    assert conv_output(6, 2, 2, 1, ceil=True) == 4 == torch_length(nn.MaxPool1d(2, 2, 1, ceil_mode=True), 6)
+    # exact division: ceil and floor agree, (13 - 3)/2 + 1 = 6
+    assert conv_output(13, 3, 2, 0, ceil=True) == 6 == conv_output(13, 3, 2, 0)
+    # dilated: span 2*(2-1)+1 = 3, ceil((8 - 3)/2) + 1 = 3 + 1 = 4, last start 6 < 8
+    pool = nn.MaxPool1d(2, 2, dilation=2, ceil_mode=True)
+    assert conv_output(8, 2, 2, 0, dilation=2, ceil=True) == 4 == torch_length(pool, 8)
+
+
+def test_size_formula_text() -> None:
+    assert size_formula(32, 5, 1, 0) == "floor((32 + 2*0 - 5)/1) + 1 = 28"
+    # the docstring's example: span 4*(5-1)+1 = 17, floor(45/2) + 1 = 23
+    assert size_formula(62, 5, 2, 0, dilation=4) == "floor((62 + 2*0 - (4*(5-1)+1))/2) + 1 = 23"
+    # dilation 2 is written out, dilation 1 is not
+    assert size_formula(9, 3, 1, 1, 2) == "floor((9 + 2*1 - (2*(3-1)+1))/1) + 1 = 7"
+    assert size_formula(9, 3, 1, 1, 1) == "floor((9 + 2*1 - 3)/1) + 1 = 9"
+    assert size_formula(14, 3, 2, 0, ceil=True) == "ceil((14 + 2*0 - 3)/2) + 1 = 7"
+    # torch drops the last window: the formula subtracts it and says why
+    assert (
+        size_formula(5, 2, 2, 1, ceil=True)
+        == "ceil((5 + 2*1 - 2)/2) + 1 - 1 = 3 (torch drops a last window that would start in the right padding)"
+    )
+    # the same drop with a dilated window: span 2*(2-1)+1 = 3, ceil((5 + 2 - 3)/2) + 1 = 3, last start 4 >= 5 + 1? no
+    assert size_formula(5, 2, 2, 1, 2, True) == "ceil((5 + 2*1 - (2*(2-1)+1))/2) + 1 = 3"
+    # span 3 on 4 pixels with padding 1: ceil((4 + 2 - 3)/2) + 1 = 3, last start 4 >= 4 + 1? no: kept
+    assert size_formula(4, 2, 2, 1, 2, True) == "ceil((4 + 2*1 - (2*(2-1)+1))/2) + 1 = 3"
+    # span 3 on 5 pixels with padding 1, stride 3: ceil((5 + 2 - 3)/3) + 1 = 3, last start 2*3 = 6 >= 5 + 1: dropped
+    assert (
+        size_formula(5, 2, 3, 1, 2, True) == "ceil((5 + 2*1 - (2*(2-1)+1))/3) + 1 - 1 = 2 "
+        "(torch drops a last window that would start in the right padding)"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (32, 5, 1, 0, 1, False),
+        (62, 5, 2, 0, 4, False),
+        (9, 3, 1, 1, 2, False),
+        (14, 3, 2, 0, 1, True),
+        (5, 2, 2, 1, 1, True),
+        (5, 2, 3, 1, 2, True),
+        (11, 3, 3, 1, 1, True),
+        (224, 7, 2, 3, 1, False),
+    ],
+)
+def test_size_formulas_evaluate_to_what_they_claim_and_to_torch(args: tuple) -> None:
+    size, kernel, stride, padding, dilation, ceil = args
+    value, claimed = evaluate(size_formula(*args))
+    assert value == claimed == conv_output(*args)
+    pool = nn.MaxPool1d(kernel, stride, padding, dilation, ceil_mode=ceil)
+    assert claimed == torch_length(pool, size)
