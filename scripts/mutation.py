@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODULES = {
     "src/cnnlab/analysis/macs.py": ["tests/test_analysis.py", "tests/test_properties.py"],
     "src/cnnlab/analysis/receptive.py": ["tests/test_analysis.py", "tests/test_properties.py"],
-    "src/cnnlab/analysis/grade.py": ["tests/test_check.py", "tests/test_check_keras.py"],
+    "src/cnnlab/analysis/grade.py": ["tests/test_check.py", "tests/test_check_keras.py", "tests/test_grade_units.py"],
     "src/cnnlab/train/optim.py": ["tests/test_schedules.py"],
     "src/cnnlab/train/diagnose.py": [
         "tests/test_train.py::test_zero_init_is_diagnosed_as_stuck_at_chance",
