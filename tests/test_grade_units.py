@@ -606,3 +606,379 @@ def test_keras2_footer_a_few_lines_below_the_rule_is_read(tmp_path: Path) -> Non
         ("Trainable params", "608", 11),
         ("Non-trainable params", "0", 12),
     ]
+
+
+# ---------------------------------------------------------------------------------------------- rows and layers
+
+
+def messages(result: Grade) -> list[str]:
+    return result.render().splitlines()
+
+
+def test_rows_meet_layers_kind_by_kind(tmp_path: Path, tiny: ModelSummary) -> None:
+    result = graded(
+        tmp_path,
+        tiny,
+        "Layer | Output",
+        "conv | 6x6x4",
+        "relu | 6x6x4",
+        "bn | 6x6x4",
+        "pool | 3x3x4",
+        "flatten | 36",
+        "dropout | 36",
+        "fc | 5",
+        "softmax | 5",
+    )
+    assert result.ok, result.render()
+    # the softmax activation of the last layer is no Softmax module, and fc1 is taken: a weightless softmax row
+    assert [c.layer for c in result.cells] == ["conv1", "relu1", "bn1", "pool1", "flatten1", "drop1", "fc1", "softmax"]
+
+
+SMX = """\
+name = "smx"
+input = [3, 8, 8]
+
+[[layers]]
+type = "flatten"
+
+[[layers]]
+type = "linear"
+units = 6
+activation = "softmax"
+
+[[layers]]
+type = "linear"
+units = 5
+"""
+
+
+def test_a_softmax_row_meets_the_models_softmax_module(tmp_path: Path) -> None:
+    # fc1 (3*8*8 + 1)*6 = 1,158 parameters, its softmax, fc2 (6 + 1)*5 = 35
+    net = write(tmp_path, SMX, "smx.toml")
+    result = check(read_table(write(tmp_path, md("Layer | Params", "fc | 1,158", "softmax | 0", "fc | 35"))), str(net))
+    assert result.ok and [c.layer for c in result.cells] == ["fc1", "softmax1", "fc2"]
+
+
+def test_a_softmax_row_without_a_softmax_module_meets_the_last_dense_layer(tmp_path: Path, lenet: ModelSummary) -> None:
+    # fc3: (84 + 1)*10 = 850
+    result = graded(tmp_path, lenet, "Layer | Params", "output | 850")
+    assert result.ok and result.cells[0].layer == "fc3"
+
+
+def test_rows_beyond_the_layers_of_a_kind(tmp_path: Path, lenet: ModelSummary, tiny: ModelSummary) -> None:
+    result = graded(tmp_path, lenet, "Layer | Params", "pool | 0", "pool | 0", "pool | 0", "bn | 0")
+    assert messages(result)[:2] == [
+        "pool: no layer in the model to match (it has 2 pool layers, all matched by earlier rows)",
+        "bn: no layer in the model to match (it has 0 batchnorm layers, all matched by earlier rows)",
+    ]
+    result = graded(tmp_path, tiny, "Layer | Params", "conv | 112", "conv | 112")
+    assert (
+        messages(result)[0] == "conv: no layer in the model to match (it has 1 conv layer, all matched by earlier rows)"
+    )
+
+
+def test_a_second_module_row_and_block_types_in_labels(tmp_path: Path, inception: ModelSummary) -> None:
+    # the naive module's 1x1 tower is a ConvReLU block: 256*128 + 128 = 32,896 parameters
+    result = graded(tmp_path, inception, "Layer | Params", "ConvReLU | 32,896", "Inception | 1", "Inception 2 | 1")
+    assert [c.layer for c in result.cells] == ["inception1.branch1", "inception1", ""]
+    # a module row's formula sums its layers: 32,896 + (9*256 + 1)*192 = 442,560 + (25*256 + 1)*96 = 614,496
+    assert messages(result)[:2] == [
+        "Inception parameters: 1 is wrong; right: 1,089,952 = 32,896 + 442,560 + 614,496 = 1,089,952",
+        "Inception 2: no layer in the model to match (it has 1 inception block layer, all matched by earlier rows)",
+    ]
+
+
+def test_uninformative_and_unreadable_labels(tmp_path: Path, lenet: ModelSummary) -> None:
+    # only numbers and an input row: rows meet the layers with weights or a new size in order
+    result = graded(tmp_path, lenet, "Layer | Output", "Input | 32x32x3", "1 | 28x28x8", "2 | 14x14x8")
+    assert result.ok and [c.layer for c in result.cells] == ["input", "conv1", "pool1"]
+    # where other rows name their layers, a label that names none is reported
+    result = graded(tmp_path, lenet, "Layer | Output", "conv1 | 28x28x8", "foo | 14x14x8")
+    assert messages(result)[0] == (
+        "foo: cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, bn or softmax"
+    )
+    rows = [f"{i} | 1" for i in range(1, 9)]
+    result = graded(tmp_path, lenet, "Layer | Params", *rows)
+    # conv1, pool1, conv2, pool2, fc1, fc2, fc3 change the size or have weights (flatten1 and the ReLUs do not)
+    assert "layer 8: no layer in the model to match (all 7 layers with weights or a new size are matched)" in (
+        messages(result)
+    )
+
+
+def test_short_labels_in_messages(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(tmp_path, lenet, "Layer | Params", "conv1: (f=5) | 1", "(conv) | 1", "3 | 1")
+    assert [c.row for c in result.cells] == ["conv1", "(conv)", "layer 3"]
+
+
+def test_the_input_row(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(
+        tmp_path,
+        lenet,
+        "Layer | Output | Size | Params | MACs | FLOPs | Connections",
+        "Input: | 32x32x3 | 3,072 | 0 | 0 | 0 | 0",
+        "input again | 32x32x3 | 3,072 | 0 | 0 | 0 | 0",
+    )
+    assert [c.ok for c in result.cells] == [True] * 6 + [False] * 6
+    assert (
+        messages(result)[0]
+        == "input again: no layer in the model to match (it has one input, matched by an earlier row)"
+    )
+    result = graded(tmp_path, lenet, "Layer | Output | Params | MACs | FLOPs", "input | 3x32x30 | 1 | 2 | 3")
+    assert messages(result)[:4] == [
+        "input shape: 3x32x30 is wrong; right: 3x32x32 (the network's input)",
+        "input parameters: 1 is wrong; right: 0 = 0 (the input has no weights)",
+        "input MACs: 2 is wrong; right: 0 = 0 (the input computes nothing)",
+        "input FLOPs: 3 is wrong; right: 0 = 0 (the input computes nothing)",
+    ]
+
+
+def test_total_trainable_and_skipped_cells(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(
+        tmp_path,
+        lenet,
+        "Layer | Output | Size | Params | MACs | FLOPs | Connections",
+        "conv1 | 28x28x8 | 6,272 | | | | ",
+        "pool1 | 14x14x8 | 1,568 | | | | ",
+        "Total | x | 1 | 1 | 1 | 1 | 1",
+        "Trainable params | | | 1 | 1 | | ",
+    )
+    # by hand: sizes 6,272 + 1,568 = 7,840; parameters 608 + 3,216 + 48,120 + 10,164 + 850 = 62,958;
+    # MACs 470,400 + 320,000 + 48,000 + 10,080 + 840 = 849,320; connections 476,672 (conv1) + 6,272 (pool1)
+    # + 321,600 ((5*5*8 + 1)*16*10*10) + 1,600 (2*2*16*5*5) + 48,120 + 10,164 + 850 = 865,278
+    assert messages(result) == [
+        "Total activation size: 1 is wrong; right: 7,840 = 6,272 + 1,568 = 7,840",
+        "Total parameters: 1 is wrong; right: 62,958 = 608 + 3,216 + 48,120 + 10,164 + 850 = 62,958",
+        "Total MACs: 1 is wrong; right: 849,320 = 470,400 + 320,000 + 48,000 + 10,080 + 840 = 849,320",
+        "Total FLOPs: 1 is wrong; right: 1,698,640 = 2*MACs = 2*849,320 = 1,698,640",
+        "Total connections: 1 is wrong; right: 865,278 = 476,672 + 6,272 + 321,600 + 1,600 + 48,120 + 10,164 + 850 = "
+        "865,278",
+        "Trainable params parameters: 1 is wrong; right: 62,958 = parameters that train = 62,958",
+        "not in the table: conv2 (Conv2d)",
+        "not in the table: pool2 (MaxPool2d)",
+        "not graded: the shape of Total (it has no shape)",
+        "not graded: the MACs of Trainable params (not defined for these rows)",
+        "FLOPs column graded as 2 x MACs, the usual convention: its values fit neither convention throughout "
+        "(0 fit MACs, 0 fit 2 x MACs; --flops macs grades it as MACs)",
+        "4 of 10 cells right",
+    ]
+
+
+def test_a_dash_in_a_shape_cell_is_not_graded(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(tmp_path, lenet, "Layer | Output shape | Params", "Total | - | 62,958", "conv1 | n/a | 608")
+    assert result.ok and [c.column for c in result.cells] == ["params", "params"]
+
+
+def test_flops_messages_and_notes(tmp_path: Path, lenet: ModelSummary) -> None:
+    table = read_table(write(tmp_path, md("Layer | FLOPs", "pool1 | 5", "conv1 | 470,400", "conv2 | 640,000")))
+    result = grade(table, lenet)
+    # conv1's 470,400 fits MACs (28*28*8*3*5*5), conv2's 640,000 fits 2 x MACs (2*10*10*16*8*5*5): neither throughout
+    assert messages(result) == [
+        "pool1 FLOPs: 5 is wrong; right: 0 = 2*MACs = 2*0 = 0",
+        "conv1 FLOPs: 470,400 is wrong; right: 940,800 = 2*MACs = 2*470,400 = 940,800 "
+        "(MACs: H_out*W_out*C_out*C_in*k_h*k_w = 28*28*8*3*5*5 = 470,400)",
+        "not in the table: pool2 (MaxPool2d)",
+        "FLOPs column graded as 2 x MACs, the usual convention: its values fit neither convention throughout "
+        "(1 fit MACs, 1 fit 2 x MACs; --flops macs grades it as MACs)",
+        "1 of 3 cells right",
+    ]
+    forced = grade(table, lenet, flops="2macs")
+    assert forced.flops == "2macs" and forced.notes[-1] == "FLOPs column graded as 2 x MACs (--flops 2macs)"
+    as_macs = grade(table, lenet, flops="macs")
+    assert as_macs.wrong[0].message() == (
+        "pool1 FLOPs: 5 is wrong; right: 0 = FLOPs counted as MACs: 0 (only conv and linear layers multiply-accumulate)"
+    )
+    assert grade(read_table(write(tmp_path, md("Layer | Params", "conv1 | 608"), "p.md")), lenet).flops == ""
+    with pytest.raises(CnnlabError, match="unknown convention 'tf'; use torch or keras"):
+        grade(table, lenet, convention="tf")
+
+
+def test_connections_formulas_of_pools_and_weightless_dense_layers(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(tmp_path, lenet, "Layer | Connections", "pool1 | 1")
+    assert messages(result)[0] == (
+        "pool1 connections: 1 is wrong; right: 6,272 = k_h*k_w*C*H_out*W_out (window inputs) = 2*2*8*14*14 = 6,272"
+    )
+    lenet5 = summarize("lenet5")
+    result = graded(tmp_path, lenet5, "Layer | Connections", "S2 | 1", "output | 1")
+    # S2 has a weight and a bias per map: (2*2 + 1)*6*14*14 = 5,880; the RBF output has no weights: 84*10 = 840
+    assert messages(result)[0] == (
+        "S2 connections: 1 is wrong; right: 5,880 = (k_h*k_w + 1)*C*H_out*W_out (window inputs and a bias) = "
+        "(2*2 + 1)*6*14*14 = 5,880"
+    )
+    assert messages(result)[1].startswith(
+        "output connections: 1 is wrong; right: 840 = inputs*outputs (no weights to learn) = "
+    )
+
+
+# ---------------------------------------------------------------------------------------------- shapes in messages
+
+
+def test_the_right_shape_is_written_in_the_students_order(tmp_path: Path, lenet: ModelSummary) -> None:
+    pool1 = "(floor((H + 2p - k)/s) + 1 = floor((28 + 2*0 - 2)/2) + 1 = 14)"
+    chw = graded(tmp_path, lenet, "Layer | Output", "conv1 | [8, 28, 28]", "pool1 | [1, 2, 3]")
+    assert chw.wrong[0].message() == f"pool1 shape: [1, 2, 3] is wrong; right: [8, 14, 14] {pool1}"
+    hwc = graded(tmp_path, lenet, "Layer | Output", "conv1 | 28x28x8", "pool1 | 1x2x3")
+    assert hwc.wrong[0].message() == f"pool1 shape: 1x2x3 is wrong; right: 14x14x8 {pool1}"
+    alone = graded(tmp_path, lenet, "Layer | Output", "pool1 | 1x2x3")
+    assert alone.wrong[0].message() == f"pool1 shape: 1x2x3 is wrong; right: 8x14x14 {pool1}"
+    short = graded(tmp_path, lenet, "Layer | Output", "conv1 | 28x28x8", "pool1 | 14x14")
+    assert short.wrong[0].message() == f"pool1 shape: 14x14 is wrong; right: 14x14x8 {pool1}"
+
+
+def test_the_right_vector_shape_keeps_the_students_ones(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(tmp_path, lenet, "Layer | Output", "fc1 | (12,1)", "fc2 | (1,8)", "fc3 | abc")
+    assert messages(result)[:3] == [
+        "fc1 shape: (12,1) is wrong; right: (120,1) (out_features = 120)",
+        "fc2 shape: (1,8) is wrong; right: (1,84) (out_features = 84)",
+        "fc3 shape: abc is not a shape; right: 10 (out_features = 10)",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- flatten in forward code
+
+
+def test_a_flatten_row_where_the_model_flattens_in_its_forward_code(tmp_path: Path) -> None:
+    vgg16 = summarize("vgg16")
+    result = graded(tmp_path, vgg16, "Layer | Output shape | Params | MACs", "flatten | 25000 | 0 | 5")
+    # the first row: nothing above it, so the input of the first dense layer, 512*7*7 = 25,088
+    assert result.cells[0].layer == "flatten (in the model's forward code)"
+    assert messages(result)[:2] == [
+        "flatten shape: 25000 is wrong; right: 25088 (25,088, the input of the next dense layer (classifier.0))",
+        "flatten MACs: 5 is wrong; right: 0 = 0 (flattening computes nothing)",
+    ]
+    # below the first dense layer, a flatten row flattens its 4,096 outputs, which the next dense layer takes
+    result = graded(tmp_path, vgg16, "Layer | Output shape | MACs", "fc | 4096 | ", "flatten | 4096 | 0")
+    assert result.ok and result.cells[1].expected_text == "4096 (4096 = 4,096 (the output above, flattened))"
+
+
+def test_a_flatten_row_in_a_model_with_nothing_to_flatten(tmp_path: Path, inception: ModelSummary) -> None:
+    result = graded(tmp_path, inception, "Layer | Output", "flatten | 5")
+    assert messages(result)[0] == (
+        "flatten: no layer in the model to match (it has no flatten layer and no dense layer after this row)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- Keras' parameter count
+
+
+def test_keras_counts_under_the_torch_convention(tmp_path: Path, tiny: ModelSummary) -> None:
+    rows = ["conv1 | 112", "bn1 | 16", "fc1 | 185", "Total | 313", "Trainable params | 305", "Non-trainable params | 8"]
+    result = graded(tmp_path, tiny, "Layer | Params", *rows)
+    assert messages(result) == [
+        "bn1 parameters: 16 is wrong; right: 8 = 2*C (scale and shift; running mean/var are buffers) = 2*4 = 8",
+        "Total parameters: 313 is wrong; right: 305 = 112 + 8 + 185 = 305",
+        "Non-trainable params parameters: 8 is wrong; right: 0 = frozen parameters = 0 (batch norm's 8 moving means "
+        "and variances are buffers, not parameters, in PyTorch; --convention keras counts them as Keras does)",
+        "3 parameter cells hold Keras' count, with batch norm's moving mean and variance as non-trainable parameters "
+        "(4C per layer); grade with --convention keras to count them as Keras does",
+        "3 of 6 cells right",
+    ]
+    assert graded(tmp_path, tiny, "Layer | Params", *rows, convention="keras").ok
+    one = graded(tmp_path, tiny, "Layer | Params", "bn1 | 16")
+    assert one.notes == [
+        "1 parameter cell holds Keras' count, with batch norm's moving mean and variance as non-trainable parameters "
+        "(4C per layer); grade with --convention keras to count them as Keras does"
+    ]
+    # a wrong size that happens to be Keras' parameter count (bn1's output is 4*6*6 = 144) is no parameter cell
+    size = graded(tmp_path, tiny, "Layer | Size | Params", "bn1 | 16 | 8")
+    assert [c.column for c in size.wrong] == ["size"] and size.notes == []
+
+
+def test_keras_convention_formulas(tmp_path: Path, tiny: ModelSummary) -> None:
+    result = graded(
+        tmp_path,
+        tiny,
+        "Layer | Params",
+        "conv1 | 1",
+        "bn1 | 8",
+        "Total | 305",
+        "Non-trainable params | 0",
+        convention="keras",
+    )
+    assert messages(result) == [
+        "conv1 parameters: 1 is wrong; right: 112 = (k_h*k_w*C_in + 1)*C_out = (3*3*3 + 1)*4 = 112",
+        "bn1 parameters: 8 is wrong; right: 16 = 4*C (gamma, beta, moving mean and moving variance; Keras counts the "
+        "moving two as non-trainable parameters, PyTorch as buffers) = 4*4 = 16",
+        "Total parameters: 305 is wrong; right: 313 = 112 + 16 + 185 = 313 (Keras' count: 305 parameters + 8 moving "
+        "means and variances of batch norm)",
+        "Non-trainable params parameters: 0 is wrong; right: 8 = frozen parameters + batch norm's moving means and "
+        "variances (2*C per layer) = 0 + 8 = 8",
+        "0 of 4 cells right",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- check
+
+
+def test_check_builds_the_model_with_its_number_of_classes(tmp_path: Path) -> None:
+    # the last layer for 7 classes: (84 + 1)*7 = 595
+    table = read_table(write(tmp_path, md("Layer | Params", "output | 595")))
+    assert check(table, str(NETS / "lenet-like.toml"), num_classes=7).ok
+
+
+FAILS = """\
+name = "fails"
+input = [3, 8, 8]
+
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+
+[[layers]]
+type = "batchnorm"
+
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 7
+"""
+
+
+def test_check_of_a_model_that_cannot_run_keeps_the_conventions(tmp_path: Path) -> None:
+    # conv1 (3*3*3 + 1)*4 = 112 parameters, 6*6*4*3*3*3 = 3,888 MACs; bn1 16 in Keras' count; conv2's 7x7 kernel
+    # does not fit its 6x6 input
+    net = write(tmp_path, FAILS, "fails.toml")
+    table = read_table(
+        write(tmp_path, md("Layer | Params | FLOPs", "conv1 | 112 | 3,888", "bn1 | 16 |", "conv2 | 1 |"))
+    )
+    result = check(table, str(net), flops="2macs", convention="keras")
+    assert result.cannot == "conv2" and result.flops == "2macs"
+    assert [(c.row, c.column, c.ok) for c in result.cells] == [
+        ("conv1", "params", True),
+        ("conv1", "flops", False),  # 3,888 is MACs; graded as 2 x MACs: 7,776
+        ("bn1", "params", True),
+        ("conv2", "params", False),
+    ]
+
+
+def test_check_of_a_model_whose_first_layer_cannot_exist(tmp_path: Path) -> None:
+    net = write(tmp_path, 'name = "first"\ninput = [3, 4, 4]\n\n[[layers]]\ntype = "conv"\nfilters = 4\nkernel = 7\n')
+    table = read_table(write(tmp_path, md("Layer | Output | Params", "input | 4x4x3 | 0", "conv1 | 1x1x4 | 1"), "t.md"))
+    result = check(table, str(net))
+    assert result.cannot == "conv1" and [c.ok for c in result.cells] == [True, True, False, False]
+    assert messages(result)[0].startswith("conv1: this layer cannot exist: ")
+
+
+# ---------------------------------------------------------------------------------------------- inception
+
+
+@pytest.fixture(scope="module")
+def googlenet() -> ModelSummary:
+    return summarize("googlenet", (3, 224, 224))
+
+
+def test_inception_connections_and_module_names(tmp_path: Path, googlenet: ModelSummary) -> None:
+    result = graded(tmp_path, googlenet, "Layer | Connections", "inception(3a) | 1", "Total | 1", "inception(9z) | 1")
+    lines = messages(result)
+    # inception3a's convolutions have no bias: params*28*28 each, 9,633,792 (1x1), 14,450,688 (3x3 reduce),
+    # 86,704,128 (3x3), 2,408,448 (5x5 reduce), 3,612,672 ("5x5", built 3x3), 4,816,896 (pool proj); its 3x3 max pool
+    # 3*3*192*28*28 = 1,354,752: 122,981,376 in all
+    assert lines[0] == (
+        "inception(3a) connections: 1 is wrong; right: 122,981,376 = 9,633,792 + 14,450,688 + 86,704,128 + "
+        "2,408,448 + 3,612,672 + 1,354,752 + 4,816,896 = 122,981,376"
+    )
+    assert re.fullmatch(r"Total connections: 1 is wrong; right: ([\d,]+) = sum over all layers = \1", lines[1])
+    assert lines[2] == (
+        "inception(9z): no inception module 9z in the model (its inception modules: inception3a, inception3b, "
+        "inception4a, inception4b, inception4c, inception4d, inception4e, inception5a, inception5b)"
+    )
