@@ -54,6 +54,16 @@ EQUIVALENT = {
     "cnnlab.data.splits.x_limit_indices__mutmut_7": "limit == len(y) then goes to stratified_subset, which takes all",
     "cnnlab.data.splits.x_stratified_split__mutmut_18": "a float mask: nonzero() finds the same indices",
     "cnnlab.data.splits.x_stratified_split__mutmut_20": "a float mask: nonzero() finds the same indices",
+    "cnnlab.analysis.grade.x__align__mutmut_1": "the default reason is never used: grade always passes one",
+    "cnnlab.analysis.grade.x__box_rows__mutmut_18": "fresh starts None, not True: it is only read once a row exists",
+    "cnnlab.analysis.grade.x__box_rows__mutmut_65": "fresh = None, not False: it is only read as `not fresh`",
+    "cnnlab.analysis.grade.x__box_rows__mutmut_87": "the header's line number: _build_table drops it",
+    "cnnlab.analysis.grade.x__keras2_rows__mutmut_29": "the header's line number: _build_table drops it",
+    "cnnlab.analysis.grade.x__flops_convention__mutmut_5": "the convention of a table without FLOPs is never read",
+    "cnnlab.analysis.grade.x__grade_cell__mutmut_6": "every column a layer has a value for has a formula too",
+    "cnnlab.analysis.grade.x__grade_cell__mutmut_82": "grade reads every number cell beforehand: reading is never None",
+    "cnnlab.analysis.grade.x_read_table__mutmut_11": "codec names are case-insensitive: UTF-8-SIG is utf-8-sig",
+    "cnnlab.analysis.grade.xǁ_Matcherǁ_claim__mutmut_33": "every row claimed is one of the summary's, which has a size",
 }
 
 

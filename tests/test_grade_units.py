@@ -982,3 +982,28 @@ def test_inception_connections_and_module_names(tmp_path: Path, googlenet: Model
         "inception(9z): no inception module 9z in the model (its inception modules: inception3a, inception3b, "
         "inception4a, inception4b, inception4c, inception4d, inception4e, inception5a, inception5b)"
     )
+
+
+def test_a_weightless_softmax_row(tmp_path: Path, lenet: ModelSummary) -> None:
+    # fc3 (84 + 1)*10 = 850 is taken by the row above: the softmax rows are the model's 10 outputs, with no weights
+    result = graded(
+        tmp_path,
+        lenet,
+        "Layer | Output shape | Size | Params | MACs | FLOPs",
+        "output | 10 | 10 | 850 | 840 | 1,680",
+        "softmax | 10 | 10 | 0 | 0 | 0",
+        "softmax | 9 | 9 | 1 | 1 | 1",
+    )
+    assert [c.layer for c in result.cells] == ["fc3"] * 5 + ["softmax"] * 10
+    assert messages(result)[:5] == [
+        "softmax shape: 9 is wrong; right: 10 (same as the last layer's output)",
+        "softmax activation size: 9 is wrong; right: 10 = 10",
+        "softmax parameters: 1 is wrong; right: 0 = 0 (no weights)",
+        "softmax MACs: 1 is wrong; right: 0 = 0 (no multiply-accumulates)",
+        "softmax FLOPs: 1 is wrong; right: 0 = 0 (counted as no FLOPs)",
+    ]
+
+
+def test_jupyter_shows_the_score_in_bold() -> None:
+    html = Grade([CellResult("fc1", "params", "1", 48120, False, "", "48,120")], ["a note"])._repr_html_()
+    assert html.startswith('<p style="margin:2px 0"><b>0 of 1 cells right</b></p><ul><li>fc1 parameters: 1 is wrong')
