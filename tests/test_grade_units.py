@@ -1007,3 +1007,102 @@ def test_a_weightless_softmax_row(tmp_path: Path, lenet: ModelSummary) -> None:
 def test_jupyter_shows_the_score_in_bold() -> None:
     html = Grade([CellResult("fc1", "params", "1", 48120, False, "", "48,120")], ["a note"])._repr_html_()
     assert html.startswith('<p style="margin:2px 0"><b>0 of 1 cells right</b></p><ul><li>fc1 parameters: 1 is wrong')
+
+
+# ---------------------------------------------------------------------------------------------- more table shapes
+
+
+def test_a_markdown_table_ends_at_the_first_line_without_a_pipe_or_blank(tmp_path: Path) -> None:
+    text = "| Layer | Params |\n|---|---|\n| conv1 | 608 |\ntext after\n| fc1 | 48,120 |\n"
+    assert [r.label for r in read_table(write(tmp_path, text)).rows] == ["conv1"]
+    text = "Layer | Params\n--- | ---\nconv1 | 608\n   \nfc1 | 48,120\n"  # pipe tables without outer pipes
+    assert [(r.label, r.cells) for r in read_table(write(tmp_path, text, "b.md")).rows] == [
+        ("conv1", {"params": "608"})
+    ]
+    # a header without a separator line under it is no table
+    with pytest.raises(CnnlabError, match="no table found"):
+        read_table(write(tmp_path, "| Layer | Params |\n| conv1 | 608 |\n", "c.md"))
+
+
+def test_a_keras3_box_with_a_wrapped_header_and_heavy_rules(tmp_path: Path) -> None:
+    text = """\
+┏━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━┳━━━━━━━━━┓
+┃ Layer            ┃ Output          ┃   Param ┃
+┃ (type)           ┃ Shape           ┃       # ┃
+┡━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━╇━━━━━━━━━┩
+│ conv2d (Conv2D)  │ (None, 28, 28,  │     608 │
+│                  │ 8)              │         │
+┣━━━━━━━━━━━━━━━━━━╋━━━━━━━━━━━━━━━━━╋━━━━━━━━━┫
+│ flatten          │ (None, 6272)    │       0 │
+┗━━━━━━━━━━━━━━━━━━┻━━━━━━━━━━━━━━━━━┻━━━━━━━━━┛
+│ after            │ (None, 1)       │       0 │
+"""
+    table = read_table(write(tmp_path, text, "s.txt"))
+    assert table.columns == {"shape": "Output Shape", "params": "Param #"}
+    assert [(r.label, r.cells["shape"], r.line) for r in table.rows] == [
+        ("conv2d (Conv2D)", "(None, 28, 28, 8)", 5),
+        ("flatten", "(None, 6272)", 8),
+    ]
+
+
+def test_a_keras3_box_cut_short_ends_at_the_first_other_line(tmp_path: Path) -> None:
+    text = """\
+┃ Layer (type)     ┃ Output Shape    ┃ Param # ┃
+│ conv2d (Conv2D)  │ (None, 28, 28,  │     608 │
+│ flatten          │ (None, 6272)    │       0 │
+and then some words
+│ dense            │ (None, 10)      │  62,730 │
+Total params: 608
+"""
+    table = read_table(write(tmp_path, text, "s.txt"))
+    # without row rules a line with the parameter column filled starts a row; the box stops at the words, and the
+    # 'Total params' line a few lines under it is still its footer
+    assert [(r.label, r.line) for r in table.rows] == [("conv2d (Conv2D)", 2), ("flatten", 3), ("Total params", 6)]
+
+
+def test_a_keras2_summary_skips_underscore_rules_and_stops_at_the_footer(tmp_path: Path) -> None:
+    text = keras2(
+        [
+            ("conv2d (Conv2D)", "(None, 28, 28, 8)", "608"),
+            ("_" * 60, "", ""),
+            ("flatten (Flatten)", "(None, 6272)", "0"),
+        ],
+        "",
+    ).replace("=" * 65 + "\n", "", 2)
+    text = text.replace(" " + "Layer (type)", " Layer (type)", 1) + "Total params: 608\nTrainable params: 608\n"
+    table = read_table(write(tmp_path, text, "s.txt"))
+    # lines: 1 Model, 2 rule, 3 header, 4 conv2d, 5 underscores, 6 flatten, 7 Total, 8 Trainable
+    assert [(r.label, r.cells["params"], r.line) for r in table.rows] == [
+        ("conv2d (Conv2D)", "608", 4),
+        ("flatten (Flatten)", "0", 6),
+        ("Total params", "608", 7),
+        ("Trainable params", "608", 8),
+    ]
+
+
+def test_a_csv_file_that_does_not_sniff_is_read_as_excel_csv(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("Layer,Params\nconv1,608\n", encoding="utf-8")
+    assert [(r.label, r.cells) for r in read_table(path).rows] == [("conv1", {"params": "608"})]
+    path.write_text("Params\n608\n", encoding="utf-8")  # one column: a CSV file needs two
+    with pytest.raises(CnnlabError, match="with a header row"):
+        read_table(path)
+
+
+def test_working_that_gives_a_fraction_is_shown_with_its_decimals(tmp_path: Path, lenet: ModelSummary) -> None:
+    # pool1's size is 8*14*14 = 1,568 = 3,136/2; 3,135/2 = 1,567.5 is not it
+    result = graded(tmp_path, lenet, "Layer | Size", "pool1 | 3136/2 = 1,568", "conv1 | 12545/2 = 6,272")
+    assert messages(result)[0] == (
+        "conv1 activation size: 12545/2 = 6,272 has working that does not give its value: 12545/2 = 6,272.5; "
+        "right: 6,272 = 8*28*28 = 6,272"
+    )
+
+
+def test_keras_formulas_of_a_module_sum_its_layers(tmp_path: Path, googlenet: ModelSummary) -> None:
+    # inception3a's layers in Keras' count: each conv k*k*C_in*C_out and its batch norm 4*C_out:
+    # 12,288 + 256, 18,432 + 384, 110,592 + 512, 3,072 + 64, 4,608 + 128, 6,144 + 128 = 156,608; twelve parts are
+    # more than the ten a formula lists
+    result = graded(tmp_path, googlenet, "Layer | Params", "inception(3a) | 1", convention="keras")
+    assert messages(result)[0] == (
+        "inception(3a) parameters: 1 is wrong; right: 156,608 = sum over its layers = 156,608"
+    )
