@@ -1106,3 +1106,19 @@ def test_keras_formulas_of_a_module_sum_its_layers(tmp_path: Path, googlenet: Mo
     assert messages(result)[0] == (
         "inception(3a) parameters: 1 is wrong; right: 156,608 = sum over its layers = 156,608"
     )
+
+
+def test_rows_after_the_layer_that_cannot_exist(tmp_path: Path) -> None:
+    net = write(tmp_path, FAILS, "fails.toml")
+    table = read_table(
+        write(tmp_path, md("Layer | Params", "conv1 | 112", "conv2 | 1", "fc | 1", "relu | ", "pool | 0"))
+    )
+    result = check(table, str(net))
+    lines = messages(result)
+    assert lines[0].startswith("conv2: this layer cannot exist: layer 'conv2'")
+    # rows below it are not graded; those with nothing filled in are not named
+    assert lines[1:] == ["not graded, after the layer that cannot exist: fc, pool", "1 of 2 cells right"]
+    # a table that stops before it: the model's failure is a note, and the impossible layer is not 'left out'
+    result = check(read_table(write(tmp_path, md("Layer | Params", "conv1 | 112"), "short.md")), str(net))
+    assert not result.ok and result.cannot == "conv2" and len(result.notes) == 1
+    assert result.notes[0].startswith("the model cannot run: layer 'conv2'")
