@@ -1122,3 +1122,110 @@ def test_rows_after_the_layer_that_cannot_exist(tmp_path: Path) -> None:
     result = check(read_table(write(tmp_path, md("Layer | Params", "conv1 | 112"), "short.md")), str(net))
     assert not result.ok and result.cannot == "conv2" and len(result.notes) == 1
     assert result.notes[0].startswith("the model cannot run: layer 'conv2'")
+
+
+def test_connections_formulas_of_convolutions_and_dense_layers(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(tmp_path, lenet, "Layer | Connections", "conv1 | 1", "fc1 | 1")
+    assert messages(result)[:2] == [
+        # (5*5*3 + 1)*8*28*28 = 76*6,272 = 476,672
+        "conv1 connections: 1 is wrong; right: 476,672 = (k_h*k_w*C_in + 1)*C_out*H_out*W_out = (5*5*3 + 1)*8*28*28 "
+        "= 476,672",
+        "fc1 connections: 1 is wrong; right: 48,120 = parameters (one connection per weight and bias) = "
+        "(in + 1)*out = (400 + 1)*120 = 48,120",
+    ]
+    result = graded(tmp_path, summarize("lenet5"), "Layer | Connections", "output | 1")
+    assert messages(result)[0] == (
+        "output connections: 1 is wrong; right: 840 = inputs*outputs (no weights to learn) = classes*inputs = 10*84 = 840"
+    )
+
+
+def test_connections_of_a_convolution_without_bias_and_a_top_level_block(
+    tmp_path: Path, googlenet: ModelSummary
+) -> None:
+    # inception3a's 1x1 conv has no bias: 1*1*192*64*28*28 = 9,633,792; the stem's conv1 block (BasicConv2d) has
+    # 7*7*3*64 = 9,408 conv weights and 2*64 = 128 in its batch norm: 9,536
+    result = graded(
+        tmp_path, googlenet, "Layer | Params | Connections", "stage 1 | 9,536 |", "inception3a.branch1.conv | | 1"
+    )
+    assert messages(result)[0] == (
+        "inception3a.branch1.conv connections: 1 is wrong; right: 9,633,792 = (k_h*k_w*C_in)*C_out*H_out*W_out = "
+        "(1*1*192)*64*28*28 = 9,633,792"
+    )
+    assert [(c.layer, c.ok) for c in result.cells] == [("conv1", True), ("inception3a.branch1.conv", False)]
+
+
+def test_the_footer_of_a_keras3_box_and_where_the_box_ends(tmp_path: Path) -> None:
+    box = BOX.split(" Total params")[0]
+    # the footer is read up to six lines under the box's bottom line
+    table = read_table(write(tmp_path, box + "\n" * 5 + "Total params: 62,958\n", "a.txt"))
+    assert [r.label for r in table.rows][-1] == "Total params" and table.rows[-1].line == 16
+    table = read_table(write(tmp_path, box + "\n" * 6 + "Total params: 62,958\n", "b.txt"))
+    assert [r.label for r in table.rows][-1] != "Total params"
+    # a box cut off at the end of the file
+    cut = "\n".join(box.splitlines()[:-1]) + "\n"
+    assert [r.label for r in read_table(write(tmp_path, cut, "c.txt")).rows] == [
+        "conv2d (Conv2D)",
+        "max_pooling2d (MaxPooling2D)",
+    ]
+    # a blank line under the header ends the box: a header with no rows
+    header_only = "┃ Layer (type) ┃ Output Shape ┃ Param # ┃\n\n│ conv2d │ (None, 28, 28, 8) │ 608 │\n"
+    with pytest.raises(CnnlabError, match="has a header but no rows"):
+        read_table(write(tmp_path, header_only, "d.txt"))
+
+
+FAILS_AFTER_A_POOL = """\
+name = "fails-after-a-pool"
+input = [3, 8, 8]
+
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+
+[[layers]]
+type = "batchnorm"
+
+[[layers]]
+type = "maxpool"
+size = 2
+
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 7
+"""
+
+
+def test_totals_of_a_model_that_cannot_run_count_the_layers_before_it(tmp_path: Path) -> None:
+    # conv1 (3*3*3 + 1)*4 = 112, bn1 2*4 = 8 (4*4 = 16 in Keras' count), pool1 2x2: 4x3x3; conv2's 7x7 does not fit
+    # the 3x3 left: the model so far has 112 + 8 = 120 parameters (128 in Keras' count) and ends in a 4x3x3 output
+    net = write(tmp_path, FAILS_AFTER_A_POOL, "net.toml")
+    rows = [
+        "input | 8x8x3 | 0",
+        "Total | | 128",
+        "Trainable params | | 120",
+        "Non-trainable params | | 8",
+        "softmax | 3x3x4 | 0",
+        "conv1 | 6x6x4 | 112",
+        "conv2 | 1x1x4 | 1",
+    ]
+    table = read_table(write(tmp_path, md("Layer | Output shape | Params", *rows)))
+    keras = check(table, str(net), convention="keras")
+    assert keras.cannot == "conv2" and [c.row for c in keras.wrong] == ["conv2", "conv2"]
+    torch = check(table, str(net))
+    assert [(c.row, c.expected) for c in torch.wrong] == [
+        ("Total", 120),
+        ("Non-trainable params", 0),
+        ("conv2", None),
+        ("conv2", None),
+    ]
+
+
+def test_check_builds_the_model_for_its_input_and_options(tmp_path: Path) -> None:
+    # lenet-like on 36x36: conv1 gives 36 - 5 + 1 = 32 (and fc1, built for 5*5*16 = 400 inputs, cannot take 6*6*16)
+    table = read_table(write(tmp_path, md("Layer | Output shape", "conv1 | 32x32x8")))
+    result = check(table, str(NETS / "lenet-like.toml"), input_shape=(3, 36, 36))
+    assert result.cells[0].ok and result.cannot == "fc1"
+    # googlenet with a true 5x5 in its third tower: 5*5*16*32 + 2*32 = 12,864 parameters
+    table = read_table(write(tmp_path, md("Layer | Params", "inception3a.branch3.1 | 12,864"), "g.md"))
+    assert check(table, "googlenet", input_shape=(3, 224, 224), options={"kernel5": 5}).ok
