@@ -1229,3 +1229,73 @@ def test_check_builds_the_model_for_its_input_and_options(tmp_path: Path) -> Non
     # googlenet with a true 5x5 in its third tower: 5*5*16*32 + 2*32 = 12,864 parameters
     table = read_table(write(tmp_path, md("Layer | Params", "inception3a.branch3.1 | 12,864"), "g.md"))
     assert check(table, "googlenet", input_shape=(3, 224, 224), options={"kernel5": 5}).ok
+
+
+def test_more_formula_texts(tmp_path: Path, lenet: ModelSummary, googlenet: ModelSummary) -> None:
+    rows = ["conv", "relu", "pool", "conv", "relu", "pool", "flatten", "fc", "relu", "fc", "relu"]
+    result = graded(tmp_path, lenet, "Layer | Size | Connections", *(f"{r} | | " for r in rows), "Total | 1 |")
+    # 11 sizes, more than a formula lists: 6,272*2 + 1,568 + 1,600*2 + 400*2 + 120*2 + 84*2 = 18,520
+    assert messages(result)[0] == "Total activation size: 1 is wrong; right: 18,520 = sum over the rows above = 18,520"
+    assert result.cells[0].layer == "total"
+    # a flatten layer's shape has no formula; working with two wrong steps names both
+    result = graded(tmp_path, lenet, "Layer | Output shape | Params", "flatten | 4 |", "conv1 | | 1+1 = 2+2 = 608")
+    assert messages(result)[:2] == [
+        "flatten shape: 4 is wrong; right: 400",
+        "conv1 parameters: 1+1 = 2+2 = 608 has working that does not give its value: 1+1 = 2; 2+2 = 4; right: 608 = "
+        "(k_h*k_w*C_in + 1)*C_out = (5*5*3 + 1)*8 = 608",
+    ]
+    result = graded(tmp_path, lenet, "Layer | Connections", "relu | 0", "relu | 0")
+    assert result.notes[-1] == (
+        "not graded: the connections of relu, relu (connections are counted for conv, pool and dense layers)"
+    )
+    # googlenet's total: more parameters than a formula lists; a module's shape has no formula
+    result = graded(tmp_path, googlenet, "Layer | Output shape | Params", "inception(3a) | 1x1x1 |", "Total | | 1")
+    lines = messages(result)
+    assert lines[0] == "inception(3a) shape: 1x1x1 is wrong; right: 256x28x28"  # no shape tells the order: CHW
+    assert re.fullmatch(r"Total parameters: 1 is wrong; right: ([\d,]+) = sum over all layers = \1", lines[1])
+
+
+def test_cells_keep_their_row_line_layer_and_verdict(tmp_path: Path, lenet: ModelSummary) -> None:
+    result = graded(
+        tmp_path, lenet, "Layer | Output shape | Params", "conv1 | 28x28x8 | 608", "fc9 | 1 | 2", "bn | | 3"
+    )
+    assert result.cannot == "" and result.flops == ""
+    right = result.cells[0]
+    assert (right.layer, right.line, right.ok, right.value_ok, right.readable) == ("conv1", 3, True, True, True)
+    assert [(c.row, c.given, c.layer, c.line, c.expected) for c in result.cells[2:]] == [
+        ("fc9", "1", "fc1", 4, (120,)),
+        ("fc9", "2", "fc1", 4, 48120),
+        ("bn", "3", "", 5, None),
+    ]
+
+
+def test_the_layer_that_cannot_exist_keeps_its_name_and_numbers_meet_it(tmp_path: Path) -> None:
+    net = write(tmp_path, FAILS, "fails.toml")
+    # rows labelled by number meet conv1 (112 parameters), bn1 (8) and then the layer that cannot exist
+    table = read_table(write(tmp_path, md("Layer | Params", "1 | 112", "2 | 8", "3 | 1")))
+    result = check(table, str(net))
+    assert [(c.row, c.layer, c.given, c.line, c.ok) for c in result.cells] == [
+        ("layer 1", "conv1", "112", 3, True),
+        ("layer 2", "bn1", "8", 4, True),
+        ("layer 3", "conv2", "1", 5, False),
+    ]
+
+
+@pytest.mark.parametrize("footer", ["Total", "Trainable params", "Non-trainable params"])
+def test_footer_rows_do_not_make_number_labels_informative(tmp_path: Path, lenet: ModelSummary, footer: str) -> None:
+    result = graded(tmp_path, lenet, "Layer | Params", "1 | 608", f"{footer} | ")
+    assert result.ok and result.cells[0].layer == "conv1"
+
+
+def test_rows_below_a_named_module_take_the_layers_after_it(tmp_path: Path, googlenet: ModelSummary) -> None:
+    result = graded(tmp_path, googlenet, "Layer | Params", "inception(3b) | ", "max pool 3x3/2 | 0", "max pool | 0")
+    assert [c.layer for c in result.cells] == ["maxpool3", "maxpool4"]
+
+
+def test_keras_notes_on_a_model_keras_builds_otherwise(tmp_path: Path) -> None:
+    resnet50 = summarize("resnet50")
+    keras = graded(tmp_path, resnet50, "Layer | Params", "conv | 9,408", convention="keras")
+    assert any(n.startswith("resnet50: Keras' ") for n in keras.notes)
+    assert keras.notes[0].startswith("not in the table: ")  # the notes before it are kept
+    torch = graded(tmp_path, resnet50, "Layer | Params", "conv | 9,408")
+    assert not any(n.startswith("resnet50:") for n in torch.notes)
