@@ -18,10 +18,6 @@ def _pair(v: int | tuple) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
 
 
-def _kdims(k: tuple[int, int]) -> str:
-    return f"{k[0]}*{k[1]}"
-
-
 def kind_of(module: nn.Module) -> str:
     """'conv', 'dense', 'pool' or 'other': used for the conv-versus-dense shares."""
     own = getattr(module, "analysis_kind", None)
