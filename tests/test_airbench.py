@@ -50,6 +50,8 @@ def airbench_params(c: int, widths: tuple[int, int, int], classes: int = 10) -> 
     [
         # 312 + 50,944 + 738,304 + 1,180,672 + 2,560; frozen: the batch-norm scales, 2 * (64 + 256 + 256)
         ("airbench-cifar", 288 + 24 + 50_944 + 738_304 + 1_180_672 + 2_560, 2 * (64 + 256 + 256)),
+        # 312 + 50,944 + 221,696 + 295,424 + 1,280 (airbench93's widths)
+        ("airbench-cifar-m", 312 + 50_944 + 221_696 + 295_424 + 1_280, 2 * (64 + 128 + 128)),
         # 312 + 16,256 + 55,552 + 221,696 + 1,280
         ("airbench-cifar-s", 312 + 16_256 + 55_552 + 221_696 + 1_280, 2 * (32 + 64 + 128)),
         # whiten 1*8*2*2 + 8 = 40; blocks 7,008 + 31,296 + 124,800; head 96*10
@@ -60,7 +62,12 @@ def test_registered_models_build_with_hand_counted_parameters(name: str, expecte
     info = model_info(name)
     assert name in list_models("*") and info.family == "airbench"
     model = create_model(name)
-    widths = {"airbench-cifar": (64, 256, 256), "airbench-cifar-s": (32, 64, 128), "mnist-fast": (24, 48, 96)}[name]
+    widths = {
+        "airbench-cifar": (64, 256, 256),
+        "airbench-cifar-m": (64, 128, 128),
+        "airbench-cifar-s": (32, 64, 128),
+        "mnist-fast": (24, 48, 96),
+    }[name]
     assert expected == airbench_params(info.input_size[0], widths)
     assert sum(p.numel() for p in model.parameters()) == expected
     assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == frozen

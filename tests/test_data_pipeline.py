@@ -139,6 +139,22 @@ def test_random_crop_matches_per_image_reference() -> None:
     assert torch.equal(random_crop(x, 0, torch.Generator()), x)
 
 
+def test_translate_crops_from_a_mirrored_border() -> None:
+    """airbench's translate: the window may leave the image by 2 pixels, and what it sees there is the image
+    mirrored at its edge (never a black border); the same seed gives the same offsets as the zero-padded crop."""
+    x = images(16, 3, 7, 9)
+    out = random_crop(x, 2, torch.Generator().manual_seed(5), reflect=True)
+    offsets = torch.randint(0, 5, (2, 16), generator=torch.Generator().manual_seed(5))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
+    assert torch.equal(padded[:, :, 0, 2:-2], x[:, :, 2])  # the border row mirrors the image's third row
+    moved = 0
+    for i in range(16):
+        oy, ox = offsets[:, i].tolist()
+        assert torch.equal(out[i], padded[i, :, oy : oy + 7, ox : ox + 9])
+        moved += (oy, ox) != (2, 2)
+    assert moved > 8
+
+
 def test_random_hflip_and_normalize() -> None:
     x = images(200)
     out = random_hflip(x, torch.Generator().manual_seed(0))

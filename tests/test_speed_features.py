@@ -14,6 +14,7 @@ from cnnlab.rundir import RunConfig, open_run
 from cnnlab.train import train
 from cnnlab.train.ema import EMA
 from cnnlab.train.precision import cpu_flags, resolve
+from cnnlab.train.setup import augmentation
 from cnnlab.train.tta import logits
 from cnnlab.transfer import parameter_groups
 from cnnlab.zoo import create_model
@@ -115,12 +116,25 @@ def test_precision_auto_is_decided_by_the_cpu_and_recorded(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "kinds, expected",
+    [
+        (["crop", "flip"], Augment(4, hflip=True)),
+        (["translate", "altflip"], Augment(2, altflip=True, crop_reflect=True)),
+        (["altflip"], Augment(0, altflip=True)),
+    ],
+)
+def test_augment_names_give_their_settings(kinds, expected):
+    assert augmentation(RunConfig(augment=kinds)) == expected
+
+
+@pytest.mark.parametrize(
     "args, text",
     [
         (["--ema", "1.5"], "--ema must be a decay between 0 and 1"),
         (["--ema", "0"], "--ema must be a decay between 0 and 1"),
         (["--tta", "rotate"], "--tta 'rotate' is not one of none, flip, flip,translate"),
         (["--augment", "flip,altflip"], "give flip (random) or altflip (alternate epochs), not both"),
+        (["--augment", "crop,translate"], "give crop (4 pixels, zero border) or translate (2, mirrored), not both"),
         (["--whiten", "sometimes"], "--whiten 'sometimes' is not one of none, frozen, trainable"),
         (["--precision", "fp8"], "--precision 'fp8' is not one of fp32, bf16, auto"),
     ],

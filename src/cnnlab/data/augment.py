@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 
 
-def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Zero-pad each side by `padding`, then cut an H x W window at a random offset per image (one gather)."""
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, reflect: bool = False) -> torch.Tensor:
+    """Pad each side by `padding` (zeros, or the image mirrored at its edge with `reflect`), then cut an H x W
+    window at a random offset per image (one gather)."""
     n, c, h, w = x.shape
     dev = x.device
-    padded = F.pad(x, (padding,) * 4)
+    padded = F.pad(x, (padding,) * 4, mode="reflect" if reflect else "constant")
     offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(dev)
     rows = offsets[0, :, None] + torch.arange(h, device=dev)  # (N, H)
     cols = offsets[1, :, None] + torch.arange(w, device=dev)  # (N, W)
@@ -64,15 +65,17 @@ def to_inputs(
 @dataclass(frozen=True)
 class Augment:
     """Training-time augmentation settings (e.g. CIFAR's pad-4 crop + flip); call it on a uint8 or float batch.
+    `crop_reflect` pads by mirroring (airbench's translate), so no black border enters the image.
     `altflip` is applied by the loader, which knows each image's index and the epoch (see alternate_flip)."""
 
     crop_padding: int = 0
     hflip: bool = False
     altflip: bool = False
+    crop_reflect: bool = False
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.crop_padding:
-            x = random_crop(x, self.crop_padding, generator)
+            x = random_crop(x, self.crop_padding, generator, self.crop_reflect)
         if self.hflip:
             x = random_hflip(x, generator)
         return x

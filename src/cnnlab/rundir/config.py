@@ -19,7 +19,7 @@ INITS = ("default", "zeros", "normal", "xavier-uniform", "xavier-normal", "he-no
 MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
 TTA_VIEWS = ("none", "flip", "flip,translate")
 NORM_STATS = ("auto", "dataset", "source")
-AUGMENTS = ("crop", "flip", "altflip")
+AUGMENTS = ("crop", "translate", "flip", "altflip")
 FREEZE_PATTERN = re.compile(r"none|features|all-but-last:[1-9][0-9]*|first:[1-9][0-9]*")  # cnnlab.transfer.freeze
 FREEZE_HELP = "none, features, all-but-last:N or first:N (N >= 1)"
 MATCHES = ("name", "order")  # how --init-from pairs tensors: cnnlab.transfer.apply.load_matching
@@ -73,7 +73,11 @@ class RunConfig:
         "unit", "data", "unit scales to 0..1, raw feeds 0..255 (Keras without Rescaling)", ("unit", "raw")
     )
     augment: list[str] | None = setting(
-        None, "data", "comma-separated: crop (pad 4, random crop), flip, altflip (default: none)", AUGMENTS
+        None,
+        "data",
+        "comma-separated: crop (pad 4 with zeros, random crop), translate (at most 2 pixels, mirrored border), flip, "
+        "altflip (default: none)",
+        AUGMENTS,
     )
     epochs: int = setting(5, "schedule", "epochs to train, positive integer")
     batch_size: int = setting(64, "optimisation", "images per update, positive integer")
@@ -196,6 +200,8 @@ class RunConfig:
                     raise CnnlabError(f"--{f.name.replace('_', '-')} {v!r} is not one of {', '.join(allowed)}")
         if {"flip", "altflip"} <= set(self.augment or []):
             raise CnnlabError("--augment: give flip (random) or altflip (alternate epochs), not both")
+        if {"crop", "translate"} <= set(self.augment or []):
+            raise CnnlabError("--augment: give crop (4 pixels, zero border) or translate (2, mirrored), not both")
         self._check_statistics()
         if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
             raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")

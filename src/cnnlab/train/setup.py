@@ -175,9 +175,13 @@ def custom_statistics(mean: list[float], std: list[float], channels: int) -> dic
     return out
 
 
+TRANSLATE_PIXELS = 2  # airbench's translate: at most 2 pixels each way, from a mirrored border
+
+
 def augmentation(config: RunConfig) -> Augment:
     kinds = config.augment or []
-    return Augment(crop_padding=4 if "crop" in kinds else 0, hflip="flip" in kinds, altflip="altflip" in kinds)
+    padding = 4 if "crop" in kinds else TRANSLATE_PIXELS if "translate" in kinds else 0
+    return Augment(padding, hflip="flip" in kinds, altflip="altflip" in kinds, crop_reflect="translate" in kinds)
 
 
 WHITEN_IMAGES = 5000  # training images whose patches give the whitening statistics (airbench uses 5,000)
