@@ -208,7 +208,11 @@ CASES = [
     ([*TRAIN, "--model", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
     ([*TRAIN, "--model", "mlp", "--lr", "inf"], "--lr takes a finite number, got 'inf'", None),
     ([*TRAIN, "--model", "mlp", "--val-split", "1.5"], "--val-split must be a fraction below 1", None),
-    ([*TRAIN, "--model", "mlp", "--augment", "rotate"], "--augment 'rotate' is not one of crop, flip", None),
+    (
+        [*TRAIN, "--model", "mlp", "--augment", "rotate"],
+        "--augment 'rotate' is not one of crop, translate, flip, altflip",
+        None,
+    ),
     ([*TRAIN, "--model", "mlp", "--device", "tpu"], "--device must be cpu, cuda or auto", None),
     ([*TRAIN, "--model", "mlp", "--freeze", "head"], "--freeze 'head' is not one of", None),
     # #15: time decay per update, custom normalisation, per-batch rows
