@@ -124,7 +124,7 @@ def test_precision_auto_is_decided_by_the_cpu_and_recorded(tmp_path):
     ],
 )
 def test_augment_names_give_their_settings(kinds, expected):
-    assert augmentation(RunConfig(augment=kinds)) == expected
+    assert augmentation(RunConfig(augment=kinds), 32, 32) == expected
 
 
 @pytest.mark.parametrize(
@@ -135,6 +135,7 @@ def test_augment_names_give_their_settings(kinds, expected):
         (["--tta", "rotate"], "--tta 'rotate' is not one of none, flip, flip,translate"),
         (["--augment", "flip,altflip"], "give flip (random) or altflip (alternate epochs), not both"),
         (["--augment", "crop,translate"], "give crop (4 pixels, zero border) or translate (2, mirrored), not both"),
+        (["--augment", "translate", "--input", "1,2,2"], "images must be at least 3x3; these are 2x2: use crop"),
         (["--whiten", "sometimes"], "--whiten 'sometimes' is not one of none, frozen, trainable"),
         (["--precision", "fp8"], "--precision 'fp8' is not one of fp32, bf16, auto"),
     ],

@@ -178,8 +178,14 @@ def custom_statistics(mean: list[float], std: list[float], channels: int) -> dic
 TRANSLATE_PIXELS = 2  # airbench's translate: at most 2 pixels each way, from a mirrored border
 
 
-def augmentation(config: RunConfig) -> Augment:
+def augmentation(config: RunConfig, height: int, width: int) -> Augment:
+    """The --augment settings for images of height x width; translate mirrors a border, which needs a bigger image."""
     kinds = config.augment or []
+    if "translate" in kinds and min(height, width) <= TRANSLATE_PIXELS:
+        raise CnnlabError(
+            f"--augment translate mirrors a {TRANSLATE_PIXELS}-pixel border, so images must be at least "
+            f"{TRANSLATE_PIXELS + 1}x{TRANSLATE_PIXELS + 1}; these are {height}x{width}: use crop, or a larger --input"
+        )
     padding = 4 if "crop" in kinds else TRANSLATE_PIXELS if "translate" in kinds else 0
     return Augment(padding, hflip="flip" in kinds, altflip="altflip" in kinds, crop_reflect="translate" in kinds)
 
@@ -283,7 +289,7 @@ def setup(
         data.train_x,
         data.train_y,
         batch_size=config.batch_size,
-        augment=augmentation(config),
+        augment=augmentation(config, *data.train_x.shape[-2:]),
         shuffle=True,
         drop_last=lone,
         device=device,
