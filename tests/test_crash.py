@@ -241,3 +241,34 @@ def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accur
         assert printed[:4] + printed[6:] == promised[:4] + promised[6:], (printed, promised)
     again = cnnlab(["demo", "--out", str(out)], env)
     assert again.returncode == 0 and again.stdout == r.stdout  # both reused: the same table, train times included
+
+
+# The 90% recipe's path (#12) on a slice: frozen patch whitening computed from the training images, translation
+# from a mirrored border, alternating flips keyed to the epoch, bias lr groups, Nesterov on a triangle, an EMA of
+# the weights and flip + translate TTA; 500 images in batches of 100, 5 batches an epoch, 3 epochs.
+RECIPE = ["train", "recipe:cifar10-90", "--model", "airbench-cifar-s", "--data-dir", DATA, "--limit", "500",
+          "--epochs", "3", "--batch-size", "100", "--ema", "0.9", "--no-progress", "--resume"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def recipe_reference(tmp_path_factory, env) -> Path:
+    out = tmp_path_factory.mktemp("recipe") / "run"
+    r = cnnlab([*RECIPE, "--out", str(out)], env)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("point", ["batch:7", "checkpoint-file:7"], ids=["mid-epoch 2", "epoch 2 checkpoint half written"])
+def test_the_90_recipe_killed_mid_run_finishes_identically(tmp_path, env, recipe_reference, point):
+    out = tmp_path / "run"
+    killed = cnnlab([*RECIPE, "--out", str(out)], env, failpoint=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    again = cnnlab([*RECIPE, "--out", str(out)], env)
+    assert again.returncode == 0, again.stderr
+    got, want = open_run(out, "last"), open_run(recipe_reference, "last")
+    assert all(torch.equal(got.weights[k], want.weights[k]) for k in want.weights)  # the EMA, which counts
+    trained, reference = got.checkpoint.training_weights(), want.checkpoint.training_weights()
+    assert all(torch.equal(trained[k], reference[k]) for k in reference)
+    assert metrics(out) == metrics(recipe_reference) and len(metrics(out)) == 3
+    assert got.summary["test_accuracy"] == want.summary["test_accuracy"]
+    assert not temporaries(out)
