@@ -131,6 +131,7 @@ def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, d
     import torch
 
     from cnnlab.data import DeviceLoader
+    from cnnlab.data.adapt import adapt
     from cnnlab.train import Callback, evaluate, train
 
     captured: dict = {}
@@ -139,14 +140,19 @@ def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, d
 
     def test_accuracy() -> float:
         nonlocal test_loader
-        if test_loader is None:
-            test_loader = DeviceLoader(test_x, test_y, batch_size=500, shuffle=False, **captured["normalize"])
+        if test_loader is None:  # the test images adapted as the run adapts its own (e.g. a recipe's --input)
+            images = adapt(test_x, captured["input_shape"], config.resize)
+            test_loader = DeviceLoader(images, test_y, batch_size=500, shuffle=False, **captured["normalize"])
         return evaluate(captured["model"], test_loader, loss_fn, tta=config.tta)[1]
 
     class Timed(Callback):
         def on_setup(self, setup) -> None:
             captured.update(
-                model=setup.counted, normalize=setup.normalize, prepare_s=setup.seconds, precision=setup.precision
+                model=setup.counted,
+                normalize=setup.normalize,
+                prepare_s=setup.seconds,
+                precision=setup.precision,
+                input_shape=tuple(setup.data.input_shape),
             )
 
         def on_epoch_end(self, row: dict) -> None:

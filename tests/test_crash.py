@@ -258,7 +258,9 @@ def recipe_reference(tmp_path_factory, env) -> Path:
     return out
 
 
-@pytest.mark.parametrize("point", ["batch:7", "checkpoint-file:7"], ids=["mid-epoch 2", "epoch 2 checkpoint half written"])
+@pytest.mark.parametrize(
+    "point", ["batch:7", "checkpoint-file:7"], ids=["mid-epoch 2", "epoch 2 checkpoint half written"]
+)
 def test_the_90_recipe_killed_mid_run_finishes_identically(tmp_path, env, recipe_reference, point):
     out = tmp_path / "run"
     killed = cnnlab([*RECIPE, "--out", str(out)], env, failpoint=point)

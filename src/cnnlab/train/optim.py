@@ -13,7 +13,11 @@ from cnnlab.rundir import RunConfig
 
 
 def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov, weight decay), Adam or AdamW from the run config."""
+    """SGD (momentum, Nesterov, weight decay), Adam or AdamW from the run config, with PyTorch's fused kernels
+    where every parameter allows them: one pass over all parameters per step instead of one op per parameter and
+    per term, which on the CPU took Adam's share of a batch-32 step from a quarter to a twentieth (#12)."""
+    params = list(params)
+    fused = {"fused": True} if _fusable(params) else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params,
@@ -21,10 +25,23 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
             momentum=config.momentum,
             nesterov=config.nesterov and config.momentum > 0,
             weight_decay=config.weight_decay,
+            **fused,
         )
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay or 0.01)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay or 0.01, **fused)
+
+
+def _fusable(params: list) -> bool:
+    """Whether the fused kernels take these parameters (tensors or param-group dicts): all floating point, on one
+    CPU or CUDA device."""
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+    devices = {t.device for t in tensors}
+    return (
+        len(devices) == 1
+        and next(iter(devices)).type in ("cpu", "cuda")
+        and all(t.is_floating_point() for t in tensors)
+    )
 
 
 def lr_factor(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
