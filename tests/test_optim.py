@@ -123,6 +123,36 @@ def test_adam_and_adamw_get_lr_and_weight_decay_and_adamw_defaults_to_0_01() -> 
     assert group(RunConfig(optimizer="adamw", weight_decay=0.05))["weight_decay"] == 0.05  # a given decay is kept
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_optimisers_use_the_fused_kernels_where_the_parameters_allow(name) -> None:
+    """Fused on one CPU device (param-group dicts included), and the same update as PyTorch's per-parameter loop
+    up to rounding; parameters the kernels cannot take (here on the meta device) get the loop, not an error."""
+    config = RunConfig(optimizer=name, lr=0.01, momentum=0.9, weight_decay=1e-3)
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    start = a.weight.detach().clone()
+    fused = make_optimizer([{"params": [a.weight]}, {"params": [a.bias], "weight_decay": 0.0}], config)
+    assert fused.defaults["fused"] is True
+    kind = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    loop = kind(
+        [{"params": [b.weight]}, {"params": [b.bias], "weight_decay": 0.0}],
+        **{k: v for k, v in fused.defaults.items() if k not in ("fused", "foreach", "decoupled_weight_decay")},
+        foreach=False,
+    )
+    x = torch.randn(8, 4)
+    for opt, net in ((fused, a), (loop, b)):
+        for _ in range(3):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    torch.testing.assert_close(a.weight, b.weight)
+    torch.testing.assert_close(a.bias, b.bias)
+    assert not torch.equal(a.weight, start)  # it moved
+    meta = make_optimizer(nn.Linear(2, 2, device="meta").parameters(), config)
+    assert not meta.defaults.get("fused")
+
+
 def test_loss_function_is_cross_entropy_with_the_label_smoothing() -> None:
     loss = loss_function(RunConfig(label_smoothing=0.2))
     assert isinstance(loss, nn.CrossEntropyLoss) and loss.label_smoothing == 0.2

@@ -15,7 +15,7 @@ from cnnlab.rundir import RunConfig
 def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov, weight decay), Adam or AdamW from the run config, with PyTorch's fused kernels
     where every parameter allows them: one pass over all parameters per step instead of one op per parameter and
-    per term, which on the CPU took Adam's share of a batch-32 step from a quarter to a twentieth (#12)."""
+    per term, which on the CPU took Adam's share of a batch-32 step from a quarter to under a fifth (#12)."""
     params = list(params)
     fused = {"fused": True} if _fusable(params) else {}
     if config.optimizer == "sgd":
