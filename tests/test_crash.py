@@ -60,12 +60,17 @@ def env(tmp_path_factory) -> dict[str, str]:
     return {**env, "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, env) -> Path:
-    out = tmp_path_factory.mktemp("ref") / "run"
-    r = cnnlab([*TRAIN, "--out", str(out)], env)
+def uninterrupted(tmp_path_factory, env: dict[str, str], command: list[str], name: str) -> Path:
+    """The run a killed-and-rerun command must end up identical to."""
+    out = tmp_path_factory.mktemp(name) / "run"
+    r = cnnlab([*command, "--out", str(out)], env)
     assert r.returncode == 0, r.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, env) -> Path:
+    return uninterrupted(tmp_path_factory, env, TRAIN, "ref")
 
 
 def temporaries(folder: Path) -> list[Path]:
@@ -252,10 +257,7 @@ RECIPE = ["train", "recipe:cifar10-90", "--model", "airbench-cifar-s", "--data-d
 
 @pytest.fixture(scope="module")
 def recipe_reference(tmp_path_factory, env) -> Path:
-    out = tmp_path_factory.mktemp("recipe") / "run"
-    r = cnnlab([*RECIPE, "--out", str(out)], env)
-    assert r.returncode == 0, r.stderr
-    return out
+    return uninterrupted(tmp_path_factory, env, RECIPE, "recipe")
 
 
 @pytest.mark.parametrize(

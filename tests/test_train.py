@@ -273,14 +273,15 @@ def test_early_stopping_by_patience_and_by_generalisation_loss(tmp_path, net):
 def test_lr_find_suggests_a_learning_rate_inside_the_sweep():
     from cnnlab.train.lrfind import lr_find
 
-    r = lr_find(RunConfig(model="mnist-cnn", data="digits", seed=0), start=1e-6, end=1.0, steps=60)
-    # measured for mnist-cnn on digits (seeds 0-2): suggestion 0.012-0.024, lowest loss at 0.015-0.076, the sweep
-    # blowing up at 0.25-0.63 after 54-58 of the 60 steps; the bands leave about a factor of 5 either side
+    r = lr_find(RunConfig(model="mnist-cnn", data="digits", seed=0), start=1e-6, end=1e3, steps=90)
+    # measured for mnist-cnn on digits (seeds 0-2, fused SGD): suggestion 0.0055-0.014, lowest loss at 0.022-0.057,
+    # the sweep stopping at lr 0.23-123 after 54-81 of the 90 steps (past the blow-up the loss can sit on a
+    # plateau below 4x the lowest for a while); the bands leave about a factor of 5 either side
     assert 2e-3 <= r.suggestion <= 0.1, r.suggestion
     assert 3e-3 <= r.min_loss_lr <= 0.3, r.min_loss_lr
     assert r.suggestion < r.min_loss_lr  # steepest descent comes before the bottom of the curve
     # it stopped early, on the first step whose smoothed loss passed 4x the lowest so far, and not before
-    assert len(r.lrs) < 60 and r.lrs[-1] < 1.0
+    assert len(r.lrs) < 90 and r.lrs[-1] < 1e3
     assert r.losses[-1] > 4 * min(r.losses)
     assert all(loss <= 4 * min(r.losses[: i + 1]) for i, loss in enumerate(r.losses[:-1]))
     assert "suggested lr" in r.render()

@@ -14,7 +14,7 @@ from cnnlab.train.setup import setup
 class LRFindResult:
     lrs: list[float]
     losses: list[float]  # exponentially smoothed
-    suggestion: float  # steepest descent of the smoothed loss
+    suggestion: float  # steepest descent of the smoothed loss before its lowest point
     min_loss_lr: float
 
     def render(self, rows: int = 12) -> str:
@@ -58,7 +58,10 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
                 step = steps
                 break
     finite = [(lr, l) for lr, l in zip(lrs, losses) if math.isfinite(l)]
-    slopes = [(finite[i + 1][1] - finite[i][1], finite[i][0]) for i in range(len(finite) - 1)]
+    # the steepest descent on the way down to the lowest loss: past it the loss has blown up, and the noise of a
+    # plateau it may settle on (below the 4x stop) must not pass for a descent
+    bottom = min(range(len(finite)), key=lambda i: finite[i][1]) if finite else 0
+    slopes = [(finite[i + 1][1] - finite[i][1], finite[i][0]) for i in range(bottom)]
     suggestion = min(slopes)[1] if slopes else config.lr
-    min_loss_lr = min(finite, key=lambda t: t[1])[0] if finite else config.lr
+    min_loss_lr = finite[bottom][0] if finite else config.lr
     return LRFindResult(lrs, losses, suggestion, min_loss_lr)
