@@ -21,7 +21,7 @@ every epoch until test accuracy reaches 70% or --epochs-max runs out.
                   the standard train loop (softmax folded into CrossEntropyLoss).
   best            cnnlab with examples/recipes/cifar10-70.toml (airbench-style net and recipe, one epoch), to 70%.
   best80          cnnlab with examples/recipes/cifar10-80.toml (three epochs), to 80%.
-  best90          cnnlab with examples/recipes/cifar10-90.toml (airbench93's widths), to 90%.
+  best90          cnnlab with examples/recipes/cifar10-90.toml (the full airbench net, 12 epochs), to 90%.
 
 The recipes are scored with their own test-time augmentation (RunConfig.tta), which is part of their evaluation.
 The archive is extracted once into a temp folder for Keras and PyTorch (untimed, as a user's download step would be).
