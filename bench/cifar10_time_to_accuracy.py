@@ -372,6 +372,19 @@ def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------------ driver
 
 
+def why_not_run(name: str, device: str) -> str | None:
+    """Why a contender cannot run here (a CPU contender on a GPU run, or its framework missing), or None."""
+    if name in CPU_ONLY and device != "cpu":
+        return f"a CPU contender (not run with --device {device})"
+    needs = {"keras": "keras, tensorflow", "airbench94": "airbench"}.get(name)
+    if needs is None:
+        return None
+    probe = subprocess.run([sys.executable, "-c", f"import {needs}"], capture_output=True)
+    if probe.returncode:
+        return f"{needs} not importable (pip install -e '.[bench]'): " + probe.stderr.decode()[-300:].strip()
+    return None
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
@@ -415,22 +428,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cifar10-jpg-") as tmp:
         extracted = extract(Path(tmp)) if {"keras", "torch"} & set(names) else None
         for name in names:
-            if name in CPU_ONLY and args.device != "cpu":
-                skipped[name] = f"a CPU contender (not run with --device {args.device})"
-                print(f"{LABELS[name]}: skipped ({skipped[name]})", flush=True)
+            why = why_not_run(name, args.device)
+            if why:
+                skipped[name] = why
+                print(f"{LABELS[name]}: skipped ({why})", flush=True)
                 continue
-            if name == "airbench94":
-                probe = subprocess.run([sys.executable, "-c", "import airbench"], capture_output=True)
-                if probe.returncode:
-                    skipped[name] = "the airbench package is not installed (pip install airbench)"
-                    print(f"{LABELS[name]}: skipped ({skipped[name]})", flush=True)
-                    continue
-            if name == "keras":
-                probe = subprocess.run([sys.executable, "-c", "import keras, tensorflow"], capture_output=True)
-                if probe.returncode:
-                    skipped[name] = "keras/tensorflow not importable: " + probe.stderr.decode()[-300:].strip()
-                    print(f"{LABELS[name]}: skipped ({skipped[name]})", flush=True)
-                    continue
             cmd = [
                 sys.executable,
                 __file__,
