@@ -251,7 +251,12 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
         top1 = expected.split(",")[0].split()[0]
         assert f"Grad-CAM of the top class, {top1}, at layer c5" in page.locator("#gradcam").inner_text()
         for picture in ("#seen", "#gradcam", "#features"):
-            assert page.locator(f"{picture} img").evaluate("i => i.complete && i.naturalWidth > 100")
+            # the pictures are fetched after the numbers arrive: wait for each to decode, fail if it never does
+            page.wait_for_function(
+                "s => { const i = document.querySelector(s + ' img'); return i && i.complete && i.naturalWidth > 100 }",
+                arg=picture,
+                timeout=60_000,
+            )
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
         browser.close()
     assert outside == []
