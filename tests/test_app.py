@@ -232,6 +232,7 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
         page.locator("#classify").click()
         page.wait_for_function("document.querySelector('#top textarea').value !== ''", timeout=60_000)
         assert TOP_LINE.match(top.input_value()) and message.inner_text().strip() == ""
+        page.locator("#gradcam img").wait_for(timeout=60_000)
         assert page.locator("#gradcam img").count() == 1
 
         # a file that is not an image: one line, no results
