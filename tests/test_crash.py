@@ -249,10 +249,12 @@ def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accur
 
 
 # The 90% recipe's path (#12) on a slice: frozen patch whitening computed from the training images, translation
-# from a mirrored border, alternating flips keyed to the epoch, bias lr groups, Nesterov on a triangle, an EMA of
-# the weights and flip + translate TTA; 500 images in batches of 100, 5 batches an epoch, 3 epochs.
+# from a mirrored border, alternating flips keyed to the epoch, bias lr groups, Nesterov on a triangle, airbench's
+# lookahead average of the weights (written back every 5 steps: once an epoch here) and flip + translate TTA; 500
+# images in batches of 100, 5 batches an epoch, 3 epochs.
 RECIPE = ["train", "recipe:cifar10-90", "--model", "airbench-cifar-s", "--data-dir", DATA, "--limit", "500",
-          "--epochs", "3", "--batch-size", "100", "--ema", "0.9", "--no-progress", "--resume"]  # fmt: skip
+          "--epochs", "3", "--batch-size", "100", "--ema", "0.9", "--lookahead", "--no-progress",
+          "--resume"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

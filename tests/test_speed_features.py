@@ -37,11 +37,32 @@ def test_ema_is_the_average_worked_out_by_hand():
     assert int(ema.state_dict()["n_averaged"]) == 3
 
 
-def test_ema_run_resumes_to_the_bit_and_checkpoints_the_average(tmp_path):
+def test_lookahead_writes_airbench_s_average_back_every_fifth_step():
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema = EMA(model, decay=0.9, lookahead_steps=10)
+    slow = 1.0  # the average starts as the initial weights
+    for step in range(1, 11):
+        with torch.no_grad():
+            model.weight.add_(1.0)  # an optimiser step
+        fast = model.weight.item()
+        ema.update(model)
+        if step % 5:  # between write-backs the weights train on, the average waits
+            assert model.weight.item() == fast and ema.module.weight.item() == pytest.approx(slow)
+        else:  # decay 0.9 ** 5 * (step / 10) ** 3: 0.0738 at step 5, 0.5905 at the last
+            decay = 0.9**5 * (step / 10) ** 3
+            slow = decay * slow + (1 - decay) * fast
+            assert ema.module.weight.item() == pytest.approx(slow) and model.weight.item() == pytest.approx(slow)
+    assert slow == pytest.approx(0.59049 * (0.0738 * 1 + 0.9262 * 6) + 0.40951 * (0.0738 * 1 + 0.9262 * 6 + 5), 1e-4)
+
+
+@pytest.mark.parametrize("lookahead", [False, True], ids=["ema", "lookahead"])
+def test_ema_run_resumes_to_the_bit_and_checkpoints_the_average(tmp_path, lookahead):
     net = write_toml(tmp_path / "net.toml", DIGITS_NET)
     config = RunConfig(
-        model=net, data="digits", epochs=3, seed=2, optimizer="sgd", lr=0.05, ema=0.8, tta="flip,translate",
-        augment=["crop", "altflip"], decay_norm_bias=False, weight_decay=5e-4, bias_lr=0.1,
+        model=net, data="digits", epochs=3, seed=2, optimizer="sgd", lr=0.05, ema=0.8, lookahead=lookahead,
+        tta="flip,translate", augment=["crop", "altflip"], decay_norm_bias=False, weight_decay=5e-4, bias_lr=0.1,
     )  # fmt: skip
     full = train(config, tmp_path / "full", log=quiet)
     assert train(config, tmp_path / "split", log=quiet, stop_after=1) is None
@@ -132,6 +153,7 @@ def test_augment_names_give_their_settings(kinds, expected):
     [
         (["--ema", "1.5"], "--ema must be a decay between 0 and 1"),
         (["--ema", "0"], "--ema must be a decay between 0 and 1"),
+        (["--lookahead"], "--lookahead needs --ema DECAY"),
         (["--tta", "rotate"], "--tta 'rotate' is not one of none, flip, flip,translate"),
         (["--augment", "flip,altflip"], "give flip (random) or altflip (alternate epochs), not both"),
         (["--augment", "crop,translate"], "give crop (4 pixels, zero border) or translate (2, mirrored), not both"),

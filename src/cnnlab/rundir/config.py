@@ -131,6 +131,11 @@ class RunConfig:
     ema: float | None = setting(
         None, "optimisation", "decay (0..1) of a moving average of the weights, which then count (default: off)"
     )
+    lookahead: bool = setting(
+        False,
+        "optimisation",
+        "with --ema: airbench's lookahead, the average written back into the weights every 5 steps",
+    )
     tta: str = setting("none", "evaluation", "test-time augmentation of evaluation and predict", TTA_VIEWS)
     whiten: str = setting(
         "none", "model", "patch-whitening init of the first conv from training patches", ("none", "frozen", "trainable")
@@ -182,6 +187,8 @@ class RunConfig:
         positive("log_every", integer=True, allow_none=True)
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
             raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
+        if self.lookahead and self.ema is None:
+            raise CnnlabError("--lookahead needs --ema DECAY: the decay of the average it writes back, e.g. 0.987")
         if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
             raise CnnlabError(f"--freeze {self.freeze!r} is not one of {FREEZE_HELP}")
         if self.match == "order" and not self.init_from:

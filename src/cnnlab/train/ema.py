@@ -1,7 +1,12 @@
 """An exponential moving average of the weights (Polyak averaging; airbench and timm's ModelEmaV2 keep one), built
 on torch.optim.swa_utils.AveragedModel: after every optimiser step ema = decay * ema + (1 - decay) * weights, batch
 norm statistics included. With --ema the average is what counts: it is evaluated, checkpointed as the run's
-weights, tested and served; the raw weights are kept beside it so training resumes exactly."""
+weights, tested and served; the raw weights are kept beside it so training resumes exactly.
+
+With --lookahead the average is airbench's lookahead (Jordan 2024, github.com/KellerJordan/cifar10-airbench, after
+Zhang et al. 2019, "Lookahead Optimizer: k steps forward, 1 step back"): every LOOKAHEAD_PERIOD steps the average
+moves toward the weights and is then written back into them, its decay rising from 0 to decay**period as the cube
+of the run's progress, so early training is not held back and the last steps settle on the slow weights."""
 
 from __future__ import annotations
 
@@ -11,9 +16,13 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+LOOKAHEAD_PERIOD = 5  # optimiser steps between two write-backs (airbench's)
+
 
 class EMA:
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: nn.Module, decay: float, lookahead_steps: int | None = None) -> None:
+        """`lookahead_steps`: the run's total optimiser steps, given for --lookahead (None: a plain average)."""
+        self.decay, self.lookahead_steps = decay, lookahead_steps
         self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         self.averaged.eval()
 
@@ -24,7 +33,18 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        self.averaged.update_parameters(model)
+        """Called after every optimiser step."""
+        if self.lookahead_steps is None:
+            self.averaged.update_parameters(model)
+            return
+        self.averaged.n_averaged += 1
+        step = int(self.averaged.n_averaged)
+        if step % LOOKAHEAD_PERIOD:
+            return
+        decay = self.decay**LOOKAHEAD_PERIOD * min(1.0, step / self.lookahead_steps) ** 3
+        for slow, fast in zip(_floats(self.module), _floats(model), strict=True):
+            slow.lerp_(fast, 1 - decay)
+            fast.copy_(slow)
 
     def state_dict(self) -> dict[str, Any]:
         """How many updates were averaged (the tensors themselves are checkpointed as the run's weights)."""
@@ -33,3 +53,8 @@ class EMA:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the update count (the averaged tensors come back with the checkpoint's weights)."""
         self.averaged.n_averaged.copy_(state["n_averaged"])
+
+
+def _floats(model: nn.Module) -> list[torch.Tensor]:
+    """The parameters and floating-point buffers (batch-norm statistics, not its batch count), in a fixed order."""
+    return [*model.parameters(), *(b for b in model.buffers() if b.is_floating_point())]

@@ -208,9 +208,6 @@ def run_epochs(
         writer.open_events(state.epoch + 1)
         if config.log_every:
             on_batch = _batch_rows(writer.open_batches(s.scheduler.last_epoch + 1), bar, len(s.train_loader), log)
-        writer.open_events(state.epoch + 1)
-        if config.log_every:
-            on_batch = _batch_rows(writer.open_batches(s.scheduler.last_epoch + 1), bar, len(s.train_loader), log)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
         stats = train_epoch(s, epoch, bar, on_batch)

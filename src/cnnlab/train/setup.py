@@ -334,6 +334,6 @@ def setup(
         meta,
         time.perf_counter() - t0,
         precision,
-        EMA(model, config.ema) if config.ema else None,
+        EMA(model, config.ema, config.epochs * len(train_loader) if config.lookahead else None) if config.ema else None,
         ranks,
     )
