@@ -7,12 +7,15 @@ below is worked out in its comment; tests/test_schedules.py steps the same sched
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from cnnlab.errors import CnnlabError
+from cnnlab.train.muon import orthogonalize
 from cnnlab.train.optim import AUX_WEIGHT, loss_function, lr_factor, make_optimizer, make_scheduler, training_loss
 from cnnlab.train.setup import RunConfig
 
@@ -56,6 +59,8 @@ HAND = {
         [0, 1, 4, 9, 11],
         [0.5478261, 0.8956522, 0.6738961, 0.07, 0.07],
     ),
+    # linear over 2 epochs of 4 batches: 1 - s / 8 at s = 0, 2, 7, and 0 past the end (s = 9)
+    "linear": ({"schedule": "linear", "epochs": 2}, 4, [0, 2, 7, 9], [1, 0.75, 0.125, 0]),
     # constant: 1 whatever the step
     "constant": ({"schedule": "constant"}, 3, [0, 5, 100], [1, 1, 1]),
     # two epochs of warm-up on a constant lr, 2 batches an epoch: t / 2 at t = 0.5, 1, 1.5, then 1
@@ -199,3 +204,44 @@ def test_the_loss_of_half_precision_logits_is_computed_in_float32() -> None:
     for out in (GOOD.bfloat16(), (EVEN.bfloat16(), GOOD.bfloat16())):
         loss, _ = training_loss(Aux(), nn.CrossEntropyLoss(), out, Y)
         assert loss.dtype == torch.float32
+
+
+def test_newton_schulz_brings_every_singular_value_near_one() -> None:
+    torch.manual_seed(0)
+    for shape in ((64, 216), (256, 2304), (300, 40)):  # wide, as conv filters are, and tall
+        g = torch.randn(*shape) * torch.logspace(-1, 0, shape[1])  # singular values spread over 10x
+        values = torch.linalg.svdvals(orthogonalize(g))
+        assert orthogonalize(g).shape == shape and values.min() > 0.5 and values.max() < 1.25, values
+
+
+def test_muon_orthogonalises_filter_updates_and_steps_the_rest_as_sgd() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=True), nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
+    twin = copy.deepcopy(model)
+    config = RunConfig(optimizer="muon", lr=0.05, momentum=0.85, nesterov=True, muon_momentum=0.6, weight_decay=1e-3)
+    muon = make_optimizer(model.parameters(), config)
+    sgd = torch.optim.SGD(list(twin.parameters())[1:], lr=0.05, momentum=0.85, nesterov=True, weight_decay=1e-3)
+    assert [(g["muon"], g["momentum"], len(g["params"])) for g in muon.param_groups if g.get("muon")] == [
+        (True, 0.6, 1)
+    ]
+    x, y = torch.randn(16, 3, 6, 6), torch.randint(0, 5, (16,))
+    for _ in range(3):
+        with torch.no_grad():
+            twin[0].weight.copy_(model[0].weight)  # the same filter, so the same gradients everywhere
+        for net, opt in ((model, muon), (twin, sgd)):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+        before = model[0].weight.detach().clone()
+        muon.step()
+        sgd.step()
+        # the filter: rescaled to norm sqrt(8), then moved by lr times a matrix of singular values near 1
+        step = (before * 8**0.5 / before.norm() - model[0].weight).reshape(8, -1) / 0.05
+        assert torch.linalg.svdvals(step).min() > 0.4 and torch.linalg.svdvals(step).max() < 1.25
+        # everything else: exactly torch's SGD
+        for a, b in zip(list(model.parameters())[1:], list(twin.parameters())[1:], strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+def test_muon_momentum_outside_0_1_is_refused() -> None:
+    with pytest.raises(CnnlabError, match="--muon-momentum must be at least 0 and below 1"):
+        RunConfig(optimizer="muon", muon_momentum=1.0).validate()

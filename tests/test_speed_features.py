@@ -57,13 +57,18 @@ def test_lookahead_writes_airbench_s_average_back_every_fifth_step():
     assert slow == pytest.approx(0.59049 * (0.0738 * 1 + 0.9262 * 6) + 0.40951 * (0.0738 * 1 + 0.9262 * 6 + 5), 1e-4)
 
 
-@pytest.mark.parametrize("lookahead", [False, True], ids=["ema", "lookahead"])
-def test_ema_run_resumes_to_the_bit_and_checkpoints_the_average(tmp_path, lookahead):
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"lookahead": True}, {"optimizer": "muon", "schedule": "linear", "nesterov": True}],
+    ids=["ema", "lookahead", "muon"],
+)
+def test_ema_run_resumes_to_the_bit_and_checkpoints_the_average(tmp_path, variant):
     net = write_toml(tmp_path / "net.toml", DIGITS_NET)
-    config = RunConfig(
-        model=net, data="digits", epochs=3, seed=2, optimizer="sgd", lr=0.05, ema=0.8, lookahead=lookahead,
-        tta="flip,translate", augment=["crop", "altflip"], decay_norm_bias=False, weight_decay=5e-4, bias_lr=0.1,
-    )  # fmt: skip
+    config = RunConfig(**{
+        "model": net, "data": "digits", "epochs": 3, "seed": 2, "optimizer": "sgd", "lr": 0.05, "ema": 0.8,
+        "tta": "flip,translate", "augment": ["crop", "altflip"], "decay_norm_bias": False, "weight_decay": 5e-4,
+        "bias_lr": 0.1, **variant,
+    })  # fmt: skip
     full = train(config, tmp_path / "full", log=quiet)
     assert train(config, tmp_path / "split", log=quiet, stop_after=1) is None
     resumed = train(config, tmp_path / "split", resume=True, log=quiet)
@@ -154,6 +159,7 @@ def test_augment_names_give_their_settings(kinds, expected):
         (["--ema", "1.5"], "--ema must be a decay between 0 and 1"),
         (["--ema", "0"], "--ema must be a decay between 0 and 1"),
         (["--lookahead"], "--lookahead needs --ema DECAY"),
+        (["--optimizer", "muon", "--muon-momentum", "1.5"], "--muon-momentum must be at least 0 and below 1"),
         (["--tta", "rotate"], "--tta 'rotate' is not one of none, flip, flip,translate"),
         (["--augment", "flip,altflip"], "give flip (random) or altflip (alternate epochs), not both"),
         (["--augment", "crop,translate"], "give crop (4 pixels, zero border) or translate (2, mirrored), not both"),

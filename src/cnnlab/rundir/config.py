@@ -12,8 +12,8 @@ from cnnlab.errors import CnnlabError
 from cnnlab.resources import resolve
 from cnnlab.tomlfile import check_keys, read_toml
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle", "triangle")
+OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
+SCHEDULES = ("constant", "step", "exponential", "time", "cosine", "onecycle", "triangle", "linear")
 DECAY_PER = ("step", "epoch")
 INITS = ("default", "zeros", "normal", "xavier-uniform", "xavier-normal", "he-normal", "he-uniform")
 MONITORS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
@@ -82,10 +82,16 @@ class RunConfig:
     epochs: int = setting(5, "schedule", "epochs to train, positive integer")
     batch_size: int = setting(64, "optimisation", "images per update, positive integer")
     optimizer: str = setting(
-        "adam", "optimisation", "the optimiser (adamw's weight decay defaults to 0.01)", OPTIMIZERS
+        "adam",
+        "optimisation",
+        "the optimiser (adamw's weight decay defaults to 0.01; muon: Muon for conv filters, SGD for the rest)",
+        OPTIMIZERS,
     )
     lr: float = setting(1e-3, "optimisation", "base learning rate, positive")
-    momentum: float = setting(0.9, "optimisation", "SGD momentum, >= 0")
+    momentum: float = setting(
+        0.9, "optimisation", "SGD momentum, >= 0 (with muon: of the tensors that are not filters)"
+    )
+    muon_momentum: float = setting(0.6, "optimisation", "muon: momentum of the conv filters' updates, 0 <= x < 1")
     nesterov: bool = setting(False, "optimisation", "Nesterov momentum (SGD)")
     weight_decay: float = setting(0.0, "optimisation", "L2 weight decay, >= 0")
     schedule: str = setting("constant", "schedule", "learning-rate schedule, applied every update", SCHEDULES)
@@ -198,6 +204,8 @@ class RunConfig:
         positive("val_split", zero=True)
         if self.val_split >= 1 and not float(self.val_split).is_integer():
             raise CnnlabError(f"--val-split must be a fraction below 1 or a whole count, got {self.val_split}")
+        if not (isinstance(self.muon_momentum, (int, float)) and 0 <= self.muon_momentum < 1):
+            raise CnnlabError(f"--muon-momentum must be at least 0 and below 1, e.g. 0.6, got {self.muon_momentum!r}")
         if self.label_smoothing >= 1:
             raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
         for f in fields(self):

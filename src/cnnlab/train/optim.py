@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from cnnlab.rundir import RunConfig
+from cnnlab.train.muon import Muon
 
 
 def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov, weight decay), Adam or AdamW from the run config, with PyTorch's fused kernels
-    where every parameter allows them: one pass over all parameters per step instead of one op per parameter and
-    per term, which on the CPU took Adam's share of a batch-32 step from a quarter to under a fifth (#12)."""
+    """SGD (momentum, Nesterov, weight decay), Muon for conv filters (cnnlab.train.muon), Adam or AdamW from the
+    run config. SGD, Adam and AdamW run PyTorch's fused kernels where every parameter allows them: one pass over
+    all parameters per step instead of one op per parameter and per term, which on the CPU took Adam's share of a
+    batch-32 step from a quarter to under a fifth (#12)."""
     params = list(params)
+    wd = config.weight_decay
     fused = {"fused": True} if _fusable(params) else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(
@@ -24,12 +28,29 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
             lr=config.lr,
             momentum=config.momentum,
             nesterov=config.nesterov and config.momentum > 0,
-            weight_decay=config.weight_decay,
+            weight_decay=wd,
             **fused,
         )
+    if config.optimizer == "muon":
+        groups = _muon_groups(params, config.muon_momentum)
+        return Muon(groups, config.lr, config.momentum, nesterov=config.nesterov, weight_decay=wd)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay or 0.01, **fused)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=wd, **fused)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=wd or 0.01, **fused)
+
+
+def _muon_groups(params: list, muon_momentum: float) -> list[dict[str, Any]]:
+    """Each group split in two: its conv filters for Muon (at the group's lr, with --muon-momentum) and the rest
+    for SGD (the group's lr, --momentum and weight decay)."""
+    out = []
+    for group in params if params and isinstance(params[0], dict) else [{"params": params}]:
+        filters = [p for p in group["params"] if p.ndim == 4]
+        rest = [p for p in group["params"] if p.ndim != 4]
+        if filters:
+            out.append({**group, "params": filters, "muon": True, "momentum": muon_momentum})
+        if rest:
+            out.append({**group, "params": rest})
+    return out
 
 
 def _fusable(params: list) -> bool:
@@ -65,6 +86,8 @@ def lr_factor(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]
             if t < peak:
                 return 1 / 25 + (1 - 1 / 25) * t / peak
             return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * min((t - peak) / (e - peak), 1.0)))
+        if s == "linear":  # airbench94_muon's: from the base lr straight down, the last update at 1/steps of it
+            return max(0.0, 1.0 - step / (e * steps_per_epoch))
         if s == "triangle":  # airbench's: linear from 0.2 up to 1 at 23% of training, then down to 0.07
             peak = 0.23 * e
             if t < peak:

@@ -1,0 +1,63 @@
+"""Muon for conv filters, SGD for the rest: the optimiser of airbench94_muon (Jordan 2024, "Muon: an optimizer for
+hidden layers", kellerjordan.github.io/posts/muon; github.com/KellerJordan/cifar10-airbench), which reaches
+airbench94's accuracy in 8 epochs instead of 9.9.
+
+A filter's update is its Nesterov momentum, reshaped to a matrix (out channels x the rest) and orthogonalised by a
+few Newton-Schulz steps, so every direction of the update moves by about the same amount however unevenly the
+gradient is spread; before each update the filter is rescaled to norm sqrt(out channels), since the batch norm
+after it makes its scale meaningless and a fixed norm keeps the step size relative. Everything else (biases,
+batch-norm shifts, the dense head, any tensor that is not a 4-d filter) takes an SGD step with its group's
+momentum, Nesterov and weight decay. One optimiser holds both, so the schedule, checkpoints and resume treat it as
+any other: its state is one momentum buffer per parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+# A quintic Newton-Schulz iteration X <- aX + (bA + cA^2)X with A = XX^T, coefficients chosen (Jordan 2024) to
+# push every singular value of a matrix with norm <= 1 towards 1 in few steps; it lands them in about [0.7, 1.2],
+# which trains as well as the exact orthogonal factor UV^T and costs a few matrix products.
+NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)
+NEWTON_SCHULZ_STEPS = 3  # airbench94_muon's
+
+
+def orthogonalize(g: torch.Tensor, steps: int = NEWTON_SCHULZ_STEPS) -> torch.Tensor:
+    """About U V^T of the matrix g = U S V^T (singular values near 1), in fp32."""
+    a, b, c = NEWTON_SCHULZ
+    x = g.float() / (g.norm() + 1e-7)  # singular values <= 1, where the iteration converges
+    tall = x.shape[0] > x.shape[1]
+    if tall:  # iterate on the wide side: A = XX^T is then the smaller square
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+class Muon(torch.optim.Optimizer):
+    """Groups flagged muon=True update their 4-d tensors by Muon (lr, momentum, Nesterov; no weight decay: the
+    filter norm is fixed); every other tensor takes an SGD step with the group's settings."""
+
+    def __init__(self, params: Any, lr: float, momentum: float, nesterov: bool = True, weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:
+        for group in self.param_groups:
+            lr, momentum, nesterov = group["lr"], group["momentum"], group["nesterov"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                filters = group.get("muon", False) and p.ndim == 4
+                grad = p.grad if filters or not group["weight_decay"] else p.grad.add(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf = state["momentum_buffer"].mul_(momentum).add_(grad)
+                update = grad.add(buf, alpha=momentum) if nesterov else buf
+                if filters:
+                    p.mul_(p.shape[0] ** 0.5 / p.norm())
+                    update = orthogonalize(update.reshape(p.shape[0], -1)).view_as(p).to(p.dtype)
+                p.add_(update, alpha=-lr)
