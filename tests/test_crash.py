@@ -227,10 +227,14 @@ def test_compare_killed_at_any_instant_finishes_identically_when_rerun(tmp_path,
 
 def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accuracies(tmp_path, env):
     """`make demo` killed in its second run (after epoch 5's checkpoint folder, before the manifest names it) picks up
-    where it stopped, leaves the finished first run untouched, and prints README's table: splits, train and test
-    accuracies to the last digit (only the train time may differ)."""
+    where it stopped, leaves the finished first run untouched, and prints the table of an uninterrupted demo on the
+    same machine to the last digit (only the train time may differ). README's table was measured on another CPU,
+    whose kernels round differently: its splits and sizes must match exactly, its accuracies within 1.5 points
+    (about 5 of the 359 test images)."""
     from tests.conftest import REPO, snapshot
 
+    reference = cnnlab(["demo", "--out", str(tmp_path / "uninterrupted")], env)
+    assert reference.returncode == 0, reference.stderr
     out = tmp_path / "demo"
     killed = cnnlab(["demo", "--out", str(out)], env, failpoint="checkpoint-folder:15")  # 10 epochs, then 5
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -241,9 +245,14 @@ def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accur
     assert [row["epoch"] for row in RunDir(out / "lenet5-modern").metrics()] == list(range(1, 11))
     readme = (REPO / "README.md").read_text()
     for model in ("mnist-cnn", "lenet5-modern"):
-        printed = next(line.split() for line in r.stdout.splitlines() if line.startswith(model + " "))
-        promised = next(line.split() for line in readme.splitlines() if line.startswith(model + " "))
-        assert printed[:4] + printed[6:] == promised[:4] + promised[6:], (printed, promised)
+        printed, uninterrupted, promised = (
+            next(line.split() for line in text.splitlines() if line.startswith(model + " "))
+            for text in (r.stdout, reference.stdout, readme)
+        )
+        assert printed[:4] + printed[6:] == uninterrupted[:4] + uninterrupted[6:], (printed, uninterrupted)
+        assert printed[:2] + printed[6:] == promised[:2] + promised[6:], (printed, promised)
+        for got, want in zip(printed[2:4], promised[2:4], strict=True):
+            assert abs(float(got.rstrip("%")) - float(want.rstrip("%"))) <= 1.5, (printed, promised)
     again = cnnlab(["demo", "--out", str(out)], env)
     assert again.returncode == 0 and again.stdout == r.stdout  # both reused: the same table, train times included
 
