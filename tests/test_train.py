@@ -391,7 +391,7 @@ def test_vgg16_on_raw_cifar10_pixels_with_sgd_is_diagnosed_stuck_at_chance(tmp_p
         RunConfig(
             model="vgg16-cifar",
             data=f"folder:{SHARED / 'datasets' / 'cifar10-jpg.tar.gz'}",
-            limit=400,
+            limit=200,
             pixels="raw",
             normalize=False,
             init="xavier-uniform",

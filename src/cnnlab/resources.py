@@ -43,7 +43,7 @@ def shipped(kind: str) -> dict[str, Path]:
     spec = KINDS[kind]
     folder = examples_root() / spec.folder
     found = folder.iterdir() if folder.is_dir() else []
-    return {p.stem: p for p in sorted(found) if p.is_file() and p.suffix in spec.suffixes}
+    return {p.stem: p for p in sorted(found, key=lambda p: p.stem) if p.is_file() and p.suffix in spec.suffixes}
 
 
 def named_kind(text: str | Path) -> str | None:
