@@ -196,15 +196,16 @@ def test_every_recipe_is_a_valid_experiment_with_measured_figures(recipe):
 
 
 def test_the_cifar_recipe_learns_on_a_slice_of_the_real_archive(tmp_path, capsys):
-    """The 70% recipe, as a user runs it, on 4,000 CIFAR-10 images: whitening, altflip, EMA-free SGD and TTA on
+    """The 70% recipe, as a user runs it, on 2,000 CIFAR-10 images: whitening, altflip, EMA-free SGD and TTA on
     real data. Its full-size accuracy is measured in the recipe file, not here."""
     out = tmp_path / "r"
     code = main(["train", str(EXAMPLES / "recipes" / "cifar10-70.toml"), "--data-dir", str(SHARED / "datasets"),
-                 "--limit", "4000", "--epochs", "2", "--out", str(out), "--no-progress"])  # fmt: skip
+                 "--limit", "2000", "--epochs", "2", "--out", str(out), "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     run = open_run(out)
     # frozen: the whitening conv (24 x 3 x 2 x 2 + 24 = 312) and the norms' fixed scales (2 x (32 + 64 + 128) = 448)
-    assert run.summary["test_accuracy"] > 0.25 and run.summary["frozen_params"] == 312 + 448
+    assert run.summary["frozen_params"] == 312 + 448
+    assert run.summary["test_accuracy"] > 0.2  # 29.9% on the development machine; chance is 10%
 
 
 def test_the_muon_recipe_learns_on_a_slice_of_the_real_archive(tmp_path, capsys):
