@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 test: lint
 	bash scripts/ensure-os-packages.sh
 	rm -rf .coverage-data
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --cov --cov-report=term:skip-covered
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --cov --cov-report=term:skip-covered
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench scripts

@@ -20,9 +20,8 @@ os.environ["XDG_CACHE_HOME"] = os.environ.get("CNNLAB_TEST_CACHE", str(REPO / ".
 
 # The longest test files first (seconds measured with `--durations`, 2026-12-01: test_crash_commands ~420,
 # test_crash ~330, test_train ~230, then 70-120 each), so that `make test`'s `-n 2 --dist loadfile` hands them out
-# while both workers are busy and the short files even out the end. pytest-xdist's own order (`--loadscope-reorder`,
-# its default: files with the most tests first) sent the crash files, few tests of 20-130 s each, last, and one
-# worker ran them alone for minutes; `make test` passes --no-loadscope-reorder.
+# while both workers are busy and the short files even out the end; in name order the long test_train, test_transfer
+# and test_tune files came last and one worker idled for minutes.
 LONGEST_FIRST = (
     "test_crash_commands.py",
     "test_crash.py",
