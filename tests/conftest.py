@@ -18,29 +18,6 @@ SHARED = Path(os.environ.get("CNNLAB_SHARED", REPO.parent / "shared"))
 os.environ["XDG_CACHE_HOME"] = os.environ.get("CNNLAB_TEST_CACHE", str(REPO / ".test-cache"))
 
 
-# The longest test files first (seconds measured with `--durations`, 2026-12-01: test_crash_commands ~420,
-# test_crash ~330, test_train ~230, then 70-120 each), so that `make test`'s `-n 2 --dist loadfile` hands them out
-# while both workers are busy and the short files even out the end; in name order the long test_train, test_transfer
-# and test_tune files came last and one worker idled for minutes.
-LONGEST_FIRST = (
-    "test_crash_commands.py",
-    "test_crash.py",
-    "test_train.py",
-    "test_tune.py",
-    "test_notebooks.py",
-    "test_study_report.py",
-    "test_speed_features.py",
-    "test_distributed.py",
-    "test_rundir.py",
-    "test_transfer.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
-
-
 def shared_dataset(name: str) -> Path:
     """A file or folder under shared/datasets. The real data is always there: a missing one fails the test that needs
     it, naming the path, rather than skipping it."""
