@@ -1,6 +1,7 @@
-"""Crash safety of the commands that run several trainings (`cnnlab compare`, `cnnlab demo`) and of the 90% recipe's
-path, by killing real processes at named instants: rerunning the same command must finish as a run that was never
-interrupted, and leave no temporary behind. (`cnnlab train` at every instant: tests/test_crash.py.)"""
+"""Crash safety of the commands that run several trainings (`cnnlab compare`, `cnnlab demo`) and of the fast recipes'
+paths (cifar10-90, cifar10-70-muon), by killing real processes at named instants: rerunning the same command must
+finish as a run that was never interrupted, and leave no temporary behind. (`cnnlab train` at every instant:
+tests/test_crash.py.)"""
 
 from __future__ import annotations
 
