@@ -16,6 +16,7 @@ from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
 from cnnlab.train.whiten import whiten_first_conv
 from cnnlab.zoo import create_model, list_models, model_info
+from cnnlab.zoo.airbench import Airbench
 from tests.conftest import shared_dataset
 
 
@@ -94,6 +95,29 @@ def test_state_dict_keys_and_options() -> None:
     for bad in ((8, 16), (8, 0, 16), (8.0, 16, 32)):
         with pytest.raises(CnnlabError, match="widths must be three positive integers"):
             create_model("airbench-cifar", widths=bad)
+
+
+def test_relu_activation_keeps_the_weights_and_changes_only_the_nonlinearity(capsys) -> None:
+    from cnnlab.cli import main
+
+    torch.manual_seed(0)
+    gelu = create_model("airbench-cifar-s", widths=(8, 16, 32))
+    torch.manual_seed(0)
+    relu = create_model("airbench-cifar-s", widths=(8, 16, 32), activation="relu")
+    kinds = lambda m: [type(a).__name__ for n, a in m.named_modules() if n.endswith("act")]
+    assert kinds(gelu) == ["GELU"] * 4 and kinds(relu) == ["ReLU"] * 4  # after the whitening and in each block
+    a, b = gelu.state_dict(), relu.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(2, 3, 32, 32)
+    assert not torch.allclose(gelu.eval()(x), relu.eval()(x))
+    with pytest.raises(CnnlabError, match="option activation must be one of gelu, relu, got tanh"):
+        create_model("mnist-fast", activation="tanh")
+    with pytest.raises(CnnlabError, match="activation must be one of gelu, relu, got 'tanh'"):
+        Airbench(activation="tanh")  # the class itself, used without the registry
+    code = main(["summary", "airbench-cifar", "--option", "activation=swish"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "option activation must be one of gelu, relu, got swish" in err
 
 
 def test_summary_of_airbench_cifar_matches_hand_counts() -> None:

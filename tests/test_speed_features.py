@@ -237,3 +237,18 @@ def test_a_cifar_recipe_on_mnist_adapts_the_net_and_says_so(tmp_path, capsys):
     run = open_run(out)
     # whitening for one channel: 2 * 1 * 2 * 2 = 8 filters of 1x2x2 and their biases, not RGB's 312
     assert run.summary["frozen_params"] == 8 * 4 + 8 + 448 and run.summary["test_accuracy"] > 0.2
+
+
+def test_a_recipe_whose_input_asks_for_colour_says_the_digits_are_copied_to_three_channels(tmp_path, capsys):
+    """The Muon recipe fixes its input at 3x28x28: MNIST's 1x28x28 digits keep their size and are copied to three
+    channels, and one line says so (the net is not rebuilt, and nothing is resized)."""
+    out = tmp_path / "r"
+    code = main(["train", "recipe:cifar10-70-muon", "--data-dir", str(SHARED / "datasets"), "--data", "mnist",
+                 "--limit", "300", "--tta", "none", "--out", str(out), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("data:")]
+    assert notes == [
+        "data: the input is 3x28x28 and this data's images have 1 channel(s): they are copied to 3 channels"
+    ]
+    assert open_run(out).summary["input_shape"] == [3, 28, 28]

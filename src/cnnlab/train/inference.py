@@ -17,7 +17,7 @@ from cnnlab.imagefile import fit_mode, pil_pixels, read_pixels
 from cnnlab.rundir import Run, open_run
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
-from cnnlab.train.setup import fit_data, load_data
+from cnnlab.train.setup import eval_batch_size, fit_data, load_data
 from cnnlab.train.tta import check_tta
 from cnnlab.train.tta import logits as tta_logits
 
@@ -33,7 +33,13 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
         run.tta = check_tta(tta)
     data = run.data()
     loader = DeviceLoader(
-        data.test_x, data.test_y, batch_size=512, shuffle=False, scale=run.scale, mean=run.mean, std=run.std
+        data.test_x,
+        data.test_y,
+        batch_size=eval_batch_size(torch.device("cpu")),
+        shuffle=False,
+        scale=run.scale,
+        mean=run.mean,
+        std=run.std,
     )
     loss, acc, preds = evaluate(run.model, loader, loss_function(run.run.config), run.tta)
     extra = {"images": data.test_x, "labels": data.test_y, "predictions": preds} if with_images else {}

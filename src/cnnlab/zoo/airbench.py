@@ -14,6 +14,10 @@ Two more airbench details are kept because they matter for training speed: every
 ``in_channels`` filters as the identity (``nn.init.dirac_``, an implicit residual path), and batch norm uses
 momentum 0.4 (airbench's 0.6 in its own convention), eps 1e-12 and a frozen scale (only the shift trains).
 
+Option ``activation="relu"`` swaps every GELU for a ReLU (the same weights and state dict): on a 2-core CPU a
+training step of the 24/48/96 net took about 8% less time, and one Muon epoch lost about a point (72.59% against
+73.79% at 28x28, seed 0).
+
 Sizes: a 32x32 image gives 31 after ``whiten``, then 15, 7 and 3 after the blocks' pools; a 28x28 MNIST digit gives
 27, 13, 6, 3. The global max pool takes whatever is left, so any input of at least 9x9 works.
 
@@ -35,6 +39,7 @@ State-dict keys (i = 1, 2, 3): ``whiten.weight``, ``whiten.bias``, ``blocki.conv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -46,6 +51,8 @@ WHITEN_KERNEL = 2
 BN_MOMENTUM = 0.4  # PyTorch convention (weight of the new batch); airbench writes it as 0.6 = 1 - 0.4
 BN_EPS = 1e-12
 DEFAULT_SCALE = 1 / 9
+Activation = Literal["gelu", "relu"]
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}  # airbench's GELU; ReLU is cheaper on a CPU (see `Airbench`)
 
 
 def _norm(channels: int, eps: float) -> nn.BatchNorm2d:
@@ -67,14 +74,16 @@ class AirbenchBlock(nn.Module):
     """conv -> pool -> norm -> GELU -> conv -> norm -> GELU: pooling right after the first conv halves the cost
     of everything after it."""
 
-    def __init__(self, in_channels: int, out_channels: int, eps: float = BN_EPS) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, eps: float = BN_EPS, activation: Activation = "gelu"
+    ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(in_channels, out_channels)
         self.pool = nn.MaxPool2d(2)
         self.norm1 = _norm(out_channels, eps)
         self.conv2 = _conv3x3(out_channels, out_channels)
         self.norm2 = _norm(out_channels, eps)
-        self.act = nn.GELU()
+        self.act = _activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.norm1(self.pool(self.conv1(x))))
@@ -105,6 +114,7 @@ class Airbench(nn.Module):
         widths: Sequence[int] = (64, 256, 256),
         scale: float = DEFAULT_SCALE,
         eps: float = BN_EPS,
+        activation: Activation = "gelu",
     ) -> None:
         super().__init__()
         widths = _check_widths(widths)
@@ -112,10 +122,10 @@ class Airbench(nn.Module):
             raise CnnlabError(f"scale must be a positive number, got {scale!r}")
         whiten_width = 2 * in_channels * WHITEN_KERNEL * WHITEN_KERNEL  # +/- copies of every whitened direction
         self.whiten = nn.Conv2d(in_channels, whiten_width, kernel_size=WHITEN_KERNEL, padding=0, bias=True)
-        self.act = nn.GELU()
-        self.block1 = AirbenchBlock(whiten_width, widths[0], eps)
-        self.block2 = AirbenchBlock(widths[0], widths[1], eps)
-        self.block3 = AirbenchBlock(widths[1], widths[2], eps)
+        self.act = _activation(activation)
+        self.block1 = AirbenchBlock(whiten_width, widths[0], eps, activation)
+        self.block2 = AirbenchBlock(widths[0], widths[1], eps, activation)
+        self.block3 = AirbenchBlock(widths[1], widths[2], eps, activation)
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(widths[2], num_classes, bias=False)
@@ -125,6 +135,12 @@ class Airbench(nn.Module):
         x = self.act(self.whiten(x))
         x = self.block3(self.block2(self.block1(x)))
         return self.scale(self.fc(self.flatten(self.pool(x))))
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise CnnlabError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()
 
 
 def _check_widths(widths: Sequence[int]) -> tuple[int, int, int]:
@@ -143,10 +159,14 @@ def _check_widths(widths: Sequence[int]) -> tuple[int, int, int]:
     description="airbench94 (Jordan 2024): 2x2 whitening conv, 3 conv blocks 64/256/256, GELU; 94% CIFAR-10",
 )
 def airbench_cifar(
-    num_classes: int = 10, in_channels: int = 3, widths: Sequence[int] = (64, 256, 256), scale: float = DEFAULT_SCALE
+    num_classes: int = 10,
+    in_channels: int = 3,
+    widths: Sequence[int] = (64, 256, 256),
+    scale: float = DEFAULT_SCALE,
+    activation: Activation = "gelu",
 ) -> Airbench:
     """The full airbench94 net, the one that reaches 94% on CIFAR-10 in about ten epochs."""
-    return Airbench(num_classes, in_channels, widths, scale)
+    return Airbench(num_classes, in_channels, widths, scale, activation=activation)
 
 
 @register_model(
@@ -157,10 +177,14 @@ def airbench_cifar(
     description="narrow airbench (widths 32/64/128) for under-a-minute CIFAR-10 targets on a CPU",
 )
 def airbench_cifar_s(
-    num_classes: int = 10, in_channels: int = 3, widths: Sequence[int] = (32, 64, 128), scale: float = DEFAULT_SCALE
+    num_classes: int = 10,
+    in_channels: int = 3,
+    widths: Sequence[int] = (32, 64, 128),
+    scale: float = DEFAULT_SCALE,
+    activation: Activation = "gelu",
 ) -> Airbench:
     """A narrow airbench, about 7x fewer parameters and far fewer MACs, for quick CPU runs."""
-    return Airbench(num_classes, in_channels, widths, scale)
+    return Airbench(num_classes, in_channels, widths, scale, activation=activation)
 
 
 @register_model(
@@ -171,12 +195,16 @@ def airbench_cifar_s(
     description="airbench93's widths 64/128/128: about a quarter of airbench94's MACs; 88-89% on the JPEG CIFAR-10",
 )
 def airbench_cifar_m(
-    num_classes: int = 10, in_channels: int = 3, widths: Sequence[int] = (64, 128, 128), scale: float = DEFAULT_SCALE
+    num_classes: int = 10,
+    in_channels: int = 3,
+    widths: Sequence[int] = (64, 128, 128),
+    scale: float = DEFAULT_SCALE,
+    activation: Activation = "gelu",
 ) -> Airbench:
     """The middle width, airbench93's (93% in 11 GPU epochs on the original images, at about a quarter of
     airbench94's FLOPs); on the shared JPEG copy it stops short of 90% (88.78% after 18 epochs), which takes the
     full width (cifar10-90)."""
-    return Airbench(num_classes, in_channels, widths, scale)
+    return Airbench(num_classes, in_channels, widths, scale, activation=activation)
 
 
 @register_model(
@@ -187,9 +215,13 @@ def airbench_cifar_m(
     description="airbench layout for MNIST: 8-filter whitening conv, blocks 24/48/96; 99% in seconds",
 )
 def mnist_fast(
-    num_classes: int = 10, in_channels: int = 1, widths: Sequence[int] = (24, 48, 96), scale: float = DEFAULT_SCALE
+    num_classes: int = 10,
+    in_channels: int = 1,
+    widths: Sequence[int] = (24, 48, 96),
+    scale: float = DEFAULT_SCALE,
+    activation: Activation = "gelu",
 ) -> Airbench:
     """The airbench layout sized for 28x28 digits (27, 13, 6, 3 after each stage), small enough for CPU seconds.
     Batch norm keeps PyTorch's eps 1e-5: a digit's blank margins give channels of almost no variance, which
     airbench's 1e-12 turns into gradient norms past 1e4."""
-    return Airbench(num_classes, in_channels, widths, scale, eps=1e-5)
+    return Airbench(num_classes, in_channels, widths, scale, eps=1e-5, activation=activation)
