@@ -27,7 +27,8 @@ def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 def logits(model: nn.Module, x: torch.Tensor, views: str = "none") -> torch.Tensor:
     """The model's logits for a batch, averaged over `views` (see the module docstring). Each view is a forward
-    pass of its own: one batch of six times the images falls out of a CPU's caches (measured 1.4x slower)."""
+    pass of its own: one batch of six times the images falls out of a CPU's caches (with 128-image batches
+    besides, `cnnlab eval` of a flip,translate run took 30.6 s instead of 45.7 s on 2 cores)."""
     if views == "none":
         return model(x)
     # No Python int from the batch size below: a traced or exported graph (cnnlab.export) keeps the batch dynamic.
