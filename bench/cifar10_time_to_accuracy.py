@@ -22,7 +22,7 @@ every epoch until test accuracy reaches 70% or --epochs-max runs out.
   best            cnnlab with examples/recipes/cifar10-70.toml (airbench-style net and recipe, one epoch), to 70%.
   muon70          cnnlab with examples/recipes/cifar10-70-muon.toml (a narrower net on 28x28 images, Muon), to 70%.
   best80          cnnlab with examples/recipes/cifar10-80.toml (three epochs), to 80%.
-  best90          cnnlab with examples/recipes/cifar10-90.toml (the full airbench net, 12 epochs), to 90%.
+  best90          cnnlab with examples/recipes/cifar10-90.toml (the full airbench net, 10 epochs of Muon), to 90%.
   airbench94      the airbench package (pip install airbench; Jordan 2024) training its airbench94 for its 9.9 epochs
                   on the same JPEG images (bench/airbench_reference.py writes them as its cifar10/*.pt), scored
                   with its own test-time augmentation, to 94%. On the CPU it runs in fp32 through a shim for its

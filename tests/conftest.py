@@ -18,6 +18,15 @@ SHARED = Path(os.environ.get("CNNLAB_SHARED", REPO.parent / "shared"))
 os.environ["XDG_CACHE_HOME"] = os.environ.get("CNNLAB_TEST_CACHE", str(REPO / ".test-cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _crash_launcher_ends_with_the_session():
+    """The crash tests' launcher (tests/launcher.py) ends before coverage.py gathers the session's data."""
+    yield
+    from tests import crashkit
+
+    crashkit.close()
+
+
 def shared_dataset(name: str) -> Path:
     """A file or folder under shared/datasets. The real data is always there: a missing one fails the test that needs
     it, naming the path, rather than skipping it."""

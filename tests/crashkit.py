@@ -1,17 +1,37 @@
-"""What the crash tests share: running `cnnlab` in a real process (optionally told to SIGKILL itself at a named
-instant, see cnnlab.failpoint), a data cache of the test module's own, and reading back what a run left."""
+"""What the crash tests share: running `cnnlab` in a real process (forked from a launcher that imported torch once,
+see tests/launcher.py; optionally told to SIGKILL itself at a named instant, see cnnlab.failpoint), a data cache of
+the test module's own, and reading back what a run left."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.launcher import Child, Completed, Launcher
 
-def cnnlab(args: list[str], env: dict[str, str], failpoint: str | None = None) -> subprocess.CompletedProcess:
-    env = {**env, **({"CNNLAB_FAILPOINT": failpoint} if failpoint else {})}
-    return subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, env=env, timeout=600)
+
+def cnnlab(args: list[str], env: dict[str, str], failpoint: str | None = None) -> Completed:
+    """`cnnlab ARGS` in a process of its own (forked from the test worker's launcher), and how it ended."""
+    return start(args, env, failpoint).wait()
+
+
+def start(args: list[str], env: dict[str, str], failpoint: str | None = None) -> Child:
+    """`cnnlab ARGS` started in a process of its own; the caller may kill it (its pid) and `wait()`."""
+    global _launcher
+    if _launcher is None:
+        _launcher = Launcher()
+    return _launcher.start(args, {**env, **({"CNNLAB_FAILPOINT": failpoint} if failpoint else {})})
+
+
+def close() -> None:
+    """End the test worker's launcher, if it started one (conftest does, when the session ends)."""
+    global _launcher
+    if _launcher is not None:
+        _launcher.close()
+        _launcher = None
+
+
+_launcher: Launcher | None = None
 
 
 def private_cache(tmp_path_factory) -> dict[str, str]:
