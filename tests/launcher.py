@@ -4,8 +4,10 @@ zygote).
 
 Each child is a process of its own (pid, environment, working folder, output files), runs `cnnlab.cli.main` as
 `python -m cnnlab` does and dies of a real SIGKILL where a crash test kills it; it only skips the 4-5 s of imports
-every fresh interpreter spends, which the crash tests would pay a hundred times. The launcher computes nothing
-before forking, so no thread pool is copied into a child. The other CLI tests start `python -m cnnlab` itself.
+every fresh interpreter spends, which the crash tests would pay fifty times. The launcher computes nothing
+before forking: torch's OpenMP pool is first made in the child, and the one other thread the imports start
+(OpenBLAS's, loaded with numpy) is shut down by OpenBLAS itself around a fork. The other CLI tests start
+`python -m cnnlab` itself.
 
 Protocol, one JSON object a line: the test writes {"args", "env", "cwd", "out", "err"}; the launcher answers
 {"pid"} once the child runs and {"returncode"} when it has ended (negative: killed by that signal).
