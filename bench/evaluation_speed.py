@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timing import speed_arguments, use_threads
 
 from cnnlab.data import DeviceLoader, adapt, load_dataset
 from cnnlab.train.engine import evaluate
@@ -56,12 +57,9 @@ def main() -> None:
     ap.add_argument("--option", action="append", default=None, help="KEY=VALUE (default: widths=24,48,96)")
     ap.add_argument("--input", type=int, default=28, help="image side the test images are resized to")
     ap.add_argument("--views", default="flip,translate", choices=("none", "flip", "flip,translate"))
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default=None)
+    speed_arguments(ap, repeat=2)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args)
     options = dict(parse_option(o) for o in (args.option or ["widths=24,48,96"]))
     data = load_dataset(f"folder:{DATA / 'cifar10-jpg.tar.gz'}", val=None)
     images = adapt(data.test_x, (3, args.input, args.input), "resize")

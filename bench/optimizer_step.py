@@ -14,6 +14,7 @@ import json
 import time
 
 import torch
+from timing import speed_arguments, use_threads
 
 from cnnlab.rundir import RunConfig
 from cnnlab.train.optim import make_optimizer
@@ -51,12 +52,9 @@ def main() -> None:
     ap.add_argument("--model", default="airbench-cifar")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default=None)
+    speed_arguments(ap, repeat=2)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args)
     best: dict[str, tuple[float, float]] = {}
     for _ in range(args.repeat):
         for name in ("sgd", "muon"):

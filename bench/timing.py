@@ -1,12 +1,29 @@
-"""What the time-to-accuracy benchmarks share: a clock that leaves the test evaluations out, the stop signal, and
-the summary row of a contender. Imported by the scripts beside it (run as `python bench/NAME.py`)."""
+"""What the benchmarks share: a clock that leaves the test evaluations out, the stop signal, the summary row of a
+contender, and the flags of the side-by-side speed scripts. Imported by the scripts beside it (run as
+`python bench/NAME.py`)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
 import time
+
+
+def speed_arguments(ap: argparse.ArgumentParser, repeat: int) -> None:
+    """--repeat (the best of these is kept), --threads and --out (a JSON file), for the side-by-side speed scripts."""
+    ap.add_argument("--repeat", type=int, default=repeat)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+
+
+def use_threads(args: argparse.Namespace) -> None:
+    """Apply --threads, when given."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
 
 class TargetReached(Exception):

@@ -3,8 +3,11 @@ parameter groups without weight decay on biases and norms, and --precision auto;
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.cli import main
@@ -117,6 +120,51 @@ def test_alternating_flip_shows_each_image_both_ways_every_two_epochs():
     assert [b[0].tolist() for b in again] == [b[0].tolist() for b in loader]  # epoch 3, resumed alike
 
 
+def test_progressive_resizing_shrinks_the_first_batches_of_the_run_and_resumes_alike():
+    x = torch.randint(0, 256, (10, 3, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    y = torch.arange(10)
+    kwargs = {"batch_size": 4, "augment": Augment(crop_padding=1, altflip=True), "mean": [0.5] * 3, "std": [0.25] * 3}
+    small = DeviceLoader(x, y, small=((4, 6), 4), **kwargs)  # 3 batches an epoch: the first 4 of the run are small
+    plain = DeviceLoader(x, y, **kwargs)
+    batches = [(a, b) for _ in range(2) for a, b in zip(small, plain)]
+    assert [tuple(a[0].shape[-2:]) for a, _ in batches] == [(4, 6)] * 4 + [(8, 8)] * 2
+    for (xa, ya), (xb, yb) in batches:  # the same images and augmentation, resized after it
+        want = F.interpolate(xb, size=(4, 6), mode="bilinear", antialias=True) if xa.shape != xb.shape else xb
+        assert torch.equal(ya, yb) and torch.allclose(xa, want)
+    # stopped inside the second epoch, before its small batch: a new loader resumes with the small batch
+    again = DeviceLoader(x, y, small=((4, 6), 4), **kwargs)
+    first = DeviceLoader(x, y, small=((4, 6), 4), **kwargs)
+    list(first)
+    next(iter(first))
+    again.load_state_dict(first.state_dict())
+    assert [tuple(a.shape[-2:]) for a, _ in again] == [(8, 8)] * 2
+    again = DeviceLoader(x, y, small=((4, 6), 4), **kwargs)
+    again.load_state_dict(first.state_dict() | {"position": 0, "epochs_started": 1})
+    assert [tuple(a.shape[-2:]) for a, _ in again] == [(4, 6), (8, 8), (8, 8)]
+
+
+POOLED_DIGITS_NET = DIGITS_NET.replace("filters = 4", "filters = 16").replace(
+    'type = "flatten"', 'type = "adaptive-maxpool"\noutput = 1\n[[layers]]\ntype = "flatten"'
+)
+
+
+def test_a_progressive_run_resumes_to_the_bit_and_trains_at_both_sizes(tmp_path):
+    net = write_toml(tmp_path / "net.toml", POOLED_DIGITS_NET)
+    config = RunConfig(model=net, data="digits", epochs=3, seed=1, optimizer="adam", lr=0.01, progressive=[6, 0.5])
+    full = train(config, tmp_path / "full", log=quiet)
+    assert train(config, tmp_path / "split", log=quiet, stop_after=1) is None
+    resumed = train(config, tmp_path / "split", resume=True, log=quiet)
+    a, b = open_run(tmp_path / "full", "last"), open_run(tmp_path / "split", "last")
+    assert all(torch.equal(a.weights[k], b.weights[k]) for k in a.weights)
+    assert full["test_accuracy"] == resumed["test_accuracy"] > 0.4  # 56.5% on the development machine
+    assert a.config.progressive == [6, 0.5]
+    # the small images make a different run from the same seed at full size
+    plain = train(dataclasses.replace(config, progressive=None), tmp_path / "plain", log=quiet)
+    other = open_run(tmp_path / "plain", "last").weights
+    assert any(not torch.equal(other[k], a.weights[k]) for k in a.weights)
+    assert plain["test_accuracy"] > 0.4  # 56.8%
+
+
 def test_no_weight_decay_on_biases_and_norms_and_a_bias_lr():
     model = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
     groups = parameter_groups(model, head_lr=None, bias_lr=0.5, decay_norm_bias=False)
@@ -166,6 +214,12 @@ def test_augment_names_give_their_settings(kinds, expected):
         (["--augment", "translate", "--input", "1,2,2"], "images must be at least 3x3; these are 2x2: use crop"),
         (["--whiten", "sometimes"], "--whiten 'sometimes' is not one of none, frozen, trainable"),
         (["--precision", "fp8"], "--precision 'fp8' is not one of fp32, bf16, auto"),
+        (["--progressive", "6"], "--progressive must be H,F: a height in pixels and the fraction of updates"),
+        (["--progressive", "5.5,0.5"], "--progressive must be H,F: a height in pixels and the fraction of updates"),
+        (["--progressive", "6,0"], "--progressive 6,F: F is the fraction of updates on small images, above 0"),
+        (["--progressive", "6,1.5"], "--progressive 6,F: F is the fraction of updates on small images, above 0"),
+        (["--progressive", "28,0.5"], "the training images are 28x28, so the early ones must be smaller than 28"),
+        (["--progressive", "6,0.5"], "--progressive 6,0.5: model mlp cannot take 1x6x6 images, only the 28x28"),
     ],
 )
 def test_bad_speed_settings_are_one_line_errors(tmp_path, capsys, args, text):

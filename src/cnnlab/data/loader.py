@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from cnnlab.data.augment import Augment, alternate_flip, to_inputs
 from cnnlab.data.dataset import Dataset
@@ -31,6 +32,9 @@ class DeviceLoader:
     batches) is the same on every rank and can be restored with any number of ranks. `share` is the slice's part
     of the batch times `world` (1.0 for an even split): a rank's mean loss scaled by it, averaged over ranks as
     DDP averages gradients, is the mean loss over the global batch.
+
+    `small=((h, w), steps)` resizes the inputs of the run's first `steps` batches to h x w (antialiased bilinear,
+    after augmentation): progressive resizing, cheap early updates on small images and the last ones at full size.
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class DeviceLoader:
         memory_format: torch.memory_format = torch.contiguous_format,
         rank: int = 0,
         world: int = 1,
+        small: tuple[tuple[int, int], int] | None = None,
     ) -> None:
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise CnnlabError(f"DeviceLoader takes uint8 (N, C, H, W) images, got {x.dtype} of shape {tuple(x.shape)}")
@@ -68,6 +73,7 @@ class DeviceLoader:
         self.mean, self.std, self.augment, self.scale = mean, std, augment, scale
         self.memory_format = memory_format
         self.rank, self.world, self.share = rank, world, 1.0
+        self.small = small
         self._gen = torch.Generator().manual_seed(seed)
         self._epoch_rng = self._gen.get_state()
         self._order = torch.arange(len(x))
@@ -120,7 +126,13 @@ class DeviceLoader:
                 x = alternate_flip(x, self._first_flip[idx.cpu()], self._epochs_started - 1)
             x, idx = x[mine], idx[mine]
         x = to_inputs(x, self.scale, self.mean, self.std)
+        if self.small is not None and self._step() < self.small[1]:
+            x = F.interpolate(x, size=self.small[0], mode="bilinear", antialias=True)
         return x.contiguous(memory_format=self.memory_format), self.y.index_select(0, idx)
+
+    def _step(self) -> int:
+        """The index of the batch being made, counted over all epochs from the first (the same on resuming)."""
+        return (self._epochs_started - 1) * len(self) + self._position - 1
 
     def _slice(self, n: int) -> slice:
         """This rank's contiguous part of a global batch of `n` (all of it for one process); sets `share`."""

@@ -79,6 +79,12 @@ class RunConfig:
         "altflip (default: none)",
         AUGMENTS,
     )
+    progressive: list[float] | None = setting(
+        None,
+        "data",
+        "H,F: the first fraction F of the updates on images resized to H pixels high, the rest at full size "
+        "(progressive resizing) (default: off)",
+    )
     epochs: int = setting(5, "schedule", "epochs to train, positive integer")
     batch_size: int = setting(64, "optimisation", "images per update, positive integer")
     optimizer: str = setting(
@@ -218,11 +224,30 @@ class RunConfig:
         if {"crop", "translate"} <= set(self.augment or []):
             raise CnnlabError("--augment: give crop (4 pixels, zero border) or translate (2, mirrored), not both")
         self._check_statistics()
+        self._check_progressive()
         if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
             raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise CnnlabError(f"--device must be cpu, cuda or auto, got {self.device!r}")
         return self
+
+    def _check_progressive(self) -> None:
+        """--progressive H,F: a whole height of at least 1 and a fraction in (0, 1]; the image size is checked
+        where the data is known (cnnlab.train.setup)."""
+        if self.progressive is None:
+            return
+        ok = isinstance(self.progressive, list) and len(self.progressive) == 2
+        ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.progressive)
+        if not ok or not (float(self.progressive[0]).is_integer() and self.progressive[0] >= 1):
+            raise CnnlabError(
+                f"--progressive must be H,F: a height in pixels and the fraction of updates at it, e.g. 20,0.5; "
+                f"got {self.progressive!r}"
+            )
+        if not 0 < self.progressive[1] <= 1:
+            raise CnnlabError(
+                f"--progressive {self.progressive[0]:g},F: F is the fraction of updates on small images, above 0 "
+                f"and at most 1; got {self.progressive[1]!r}"
+            )
 
     def _check_statistics(self) -> None:
         """--mean/--std: finite numbers, std > 0, given together, and not against --no-normalize or --norm-stats."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,6 +195,37 @@ def augmentation(config: RunConfig, height: int, width: int) -> Augment:
     return Augment(padding, hflip="flip" in kinds, altflip="altflip" in kinds, crop_reflect="translate" in kinds)
 
 
+def small_images(
+    config: RunConfig, model: nn.Module, shape: Sequence[int], steps: int
+) -> tuple[tuple[int, int], int] | None:
+    """--progressive H,F as the loader takes it: the small size (the width scaled alike) and how many of the run's
+    `steps` batches are resized to it, refused in one line when `model` cannot take images of that size. Progressive resizing follows fast.ai's DAWNBench ImageNet runs (Howard,
+    2018); ending at full size keeps the test images' size the one the network trained on last (Touvron et al.
+    2019, "Fixing the train-test resolution discrepancy")."""
+    if config.progressive is None:
+        return None
+    from cnnlab.analysis.fits import check_fits
+
+    small, fraction = int(config.progressive[0]), config.progressive[1]
+    channels, height, width = shape
+    flag = f"--progressive {small},{fraction:g}"
+    if small >= height:
+        raise CnnlabError(
+            f"{flag}: the training images are {height}x{width}, so the early ones must be smaller than {height} "
+            f"pixels high; give a height below {height}"
+        )
+    size = (small, max(1, round(width * small / height)))
+    try:
+        check_fits(config.model, (channels, *size), model.build["num_classes"], **model.build["options"])
+    except CnnlabError:
+        raise CnnlabError(
+            f"{flag}: model {config.model} cannot take {channels}x{size[0]}x{size[1]} images, only the "
+            f"{height}x{width} it was built for; give a larger height, or a network with a global pool (the airbench "
+            "nets have one)"
+        ) from None
+    return size, round(fraction * steps)
+
+
 WHITEN_IMAGES = 5000  # training images whose patches give the whitening statistics (airbench uses 5,000)
 
 
@@ -312,6 +343,7 @@ def setup(
     if len(train_loader) == 0:
         why = "has one image, too few for batch norm" if lone else "is empty"
         raise CnnlabError(f"{config.data}: the training split {why}; lower --val-split or raise --limit")
+    train_loader.small = small_images(config, model, data.train_x.shape[1:], config.epochs * len(train_loader))
     evaluation = {"batch_size": eval_batch_size(device), "shuffle": False, "device": device, **normalize}
     groups = parameter_groups(model, config.head_lr, config.bias_lr, config.decay_norm_bias)
     optimizer = make_optimizer(groups, config)
