@@ -114,10 +114,22 @@ def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accur
 # The fast recipes' paths (#12) on a slice, 500 images in batches of 100, 5 batches an epoch, 3 epochs. The 90%
 # recipe's: frozen patch whitening computed from the training images, translation from a mirrored border,
 # alternating flips keyed to the epoch, bias lr groups, Nesterov on a triangle, airbench's lookahead average of the
-# weights (written back every 5 steps: once an epoch here) and flip + translate TTA. The Muon recipe's: Muon's
-# momentum for the filters beside SGD's for the rest, a linear decay, a narrower net on images resized to 28x28.
+# weights (written back every 5 steps: once an epoch here) and flip + translate TTA, and here progressive resizing
+# (the first 8 of the 15 batches at 24x24, so the kill in epoch 2 falls before the switch to full size). The Muon
+# recipe's: Muon's momentum for the filters beside SGD's for the rest, a linear decay, a narrower net on images
+# resized to 28x28.
 RECIPES = {
-    "cifar10-90": ["train", "recipe:cifar10-90", "--model", "airbench-cifar-s", "--ema", "0.9", "--lookahead"],
+    "cifar10-90": [
+        "train",
+        "recipe:cifar10-90",
+        "--model",
+        "airbench-cifar-s",
+        "--ema",
+        "0.9",
+        "--lookahead",
+        "--progressive",
+        "24,0.5",
+    ],
     "cifar10-70-muon": ["train", "recipe:cifar10-70-muon"],
 }
 SLICE = ["--data-dir", DATA, "--limit", "500", "--epochs", "3", "--batch-size", "100", "--no-progress", "--resume"]
