@@ -199,9 +199,11 @@ def small_images(
     config: RunConfig, model: nn.Module, shape: Sequence[int], steps: int
 ) -> tuple[tuple[int, int], int] | None:
     """--progressive H,F as the loader takes it: the small size (the width scaled alike) and how many of the run's
-    `steps` batches are resized to it, refused in one line when `model` cannot take images of that size. Progressive resizing follows fast.ai's DAWNBench ImageNet runs (Howard,
-    2018); ending at full size keeps the test images' size the one the network trained on last (Touvron et al.
-    2019, "Fixing the train-test resolution discrepancy")."""
+    `steps` batches are resized to it, refused in one line when `model` cannot take images of that size.
+
+    Progressive resizing follows fast.ai's DAWNBench ImageNet runs (Howard, 2018); ending at full size keeps the
+    test images' size the one the network trained on last (Touvron et al. 2019, "Fixing the train-test resolution
+    discrepancy")."""
     if config.progressive is None:
         return None
     from cnnlab.analysis.fits import check_fits
