@@ -229,6 +229,15 @@ def test_bad_speed_settings_are_one_line_errors(tmp_path, capsys, args, text):
     assert not (tmp_path / "r").exists()
 
 
+def test_progressive_that_is_not_numbers_is_refused_by_the_parser_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--model", "mlp", "--data", "digits", "--out", str(tmp_path / "r"), "--progressive", "abc"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1, err
+    assert "--progressive takes finite numbers separated by commas (H,F, e.g. 20,0.5), got 'abc'" in err[0]
+    assert not (tmp_path / "r").exists()
+
+
 def test_eval_and_predict_take_a_tta_override(tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["train", "--model", "mnist-cnn", "--data", "digits", "--epochs", "1", "--out", str(out)]) == 0

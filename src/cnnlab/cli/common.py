@@ -57,8 +57,8 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
     return parse
 
 
-def numbers(flag: str) -> Callable[[str], list[float]]:
-    """An argparse type for comma-separated finite numbers, e.g. --mean 0.4914,0.4822,0.4465."""
+def numbers(flag: str, form: str = "one, or one per channel") -> Callable[[str], list[float]]:
+    """An argparse type for comma-separated finite numbers, e.g. --mean 0.4914,0.4822,0.4465; `form` says how many."""
     one = typed(float, flag)
 
     def parse(text: str) -> list[float]:
@@ -66,7 +66,7 @@ def numbers(flag: str) -> Callable[[str], list[float]]:
             return [one(part) for part in text.split(",")]
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(
-                f"{flag} takes finite numbers separated by commas (one, or one per channel), got {text!r}"
+                f"{flag} takes finite numbers separated by commas ({form}), got {text!r}"
             ) from None
 
     return parse
@@ -107,7 +107,11 @@ def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGrou
                 help=flag_help(f),
             )
         elif kind.startswith("list[float]"):
-            g.add_argument(flag, default=argparse.SUPPRESS, metavar="X[,X...]", type=numbers(flag), help=flag_help(f))
+            form = "H,F, e.g. 20,0.5" if f.name == "progressive" else "one, or one per channel"
+            metavar = "H,F" if f.name == "progressive" else "X[,X...]"
+            g.add_argument(
+                flag, default=argparse.SUPPRESS, metavar=metavar, type=numbers(flag, form), help=flag_help(f)
+            )
         elif kind.startswith("bool"):
             g.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction, help=flag_help(f))
         else:
