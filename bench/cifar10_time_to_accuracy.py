@@ -52,7 +52,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 import tarfile
@@ -60,7 +59,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Clock, cnnlab_fit, keras_fit, load, summarise, torch_fit
+from timing import Clock, cnnlab_fit, keras_fit, load, machine, named_contenders, race_arguments, run_worker, torch_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -393,13 +392,10 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-def main() -> None:
+def parse() -> tuple[argparse.Namespace, list[str]]:
+    """The command line, and the contenders it names (an unknown one, a missing archive or CUDA: one line)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs-max", type=int, default=8, help="stop and report 'not reached' after this many epochs")
-    ap.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated subset of " + ",".join(CONTENDERS))
-    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads for every contender")
-    ap.add_argument("--torch-workers", type=int, default=0, help="DataLoader num_workers of the plain PyTorch loop")
-    ap.add_argument("--seed", type=int, default=SEED)
+    race_arguments(ap, CONTENDERS, SEED)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where cnnlab and airbench train")
     ap.add_argument("--recipe", default=None, help="JSON RunConfig overrides for the cnnlab same-net row")
     ap.add_argument("--out", default="bench/results/cifar10_time_to_accuracy.json", help="JSON path")
@@ -408,11 +404,8 @@ def main() -> None:
     ap.add_argument("--extracted", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args)
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in CONTENDERS]
-    if unknown:
-        ap.error(f"--only: unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
+        return args, []
+    names = named_contenders(ap, args.only, CONTENDERS)
     if not ARCHIVE.exists():
         sys.exit(f"{ARCHIVE} not found; set CNNLAB_BENCH_DATA to the datasets folder")
     if args.device == "cuda":
@@ -420,14 +413,23 @@ def main() -> None:
 
         if not torch.cuda.is_available():
             ap.error("--device cuda: this machine has no CUDA device; run on the CPU with --device cpu")
-    from cnnlab.train.precision import cpu_flags, cpu_model
+    return args, names
 
-    load_before = load()
-    print(
-        f"CIFAR-10 to 70% (recipes cifar10-80: 80%, cifar10-90: 90%, airbench94: 94%) test accuracy, 50000 train "
-        f"images, {args.threads} threads, device {args.device}, at most {args.epochs_max} epochs; load {load_before}",
-        flush=True,
-    )
+
+def worker_command(args: argparse.Namespace, name: str, extracted: Path | None) -> list[str]:
+    """This script again, as the worker that trains one contender in a process of its own."""
+    cmd = [sys.executable, __file__, "--worker", name, "--epochs-max", str(args.epochs_max)]
+    cmd += ["--threads", str(args.threads), "--torch-workers", str(args.torch_workers), "--target", str(TARGETS[name])]
+    cmd += ["--seed", str(args.seed), "--device", args.device]
+    if extracted is not None:
+        cmd += ["--extracted", str(extracted)]
+    if args.recipe and name == "cnnlab":
+        cmd += ["--recipe", args.recipe]
+    return cmd
+
+
+def run_all(args: argparse.Namespace, names: list[str]) -> tuple[list[dict], dict[str, str]]:
+    """Every contender in turn, each in its own process: their result rows, and why any did not run."""
     rows, skipped = [], {}
     with tempfile.TemporaryDirectory(prefix="cifar10-jpg-") as tmp:
         extracted = extract(Path(tmp)) if {"keras", "torch"} & set(names) else None
@@ -437,56 +439,34 @@ def main() -> None:
                 skipped[name] = why
                 print(f"{LABELS[name]}: skipped ({why})", flush=True)
                 continue
-            cmd = [
-                sys.executable,
-                __file__,
-                "--worker",
-                name,
-                "--epochs-max",
-                str(args.epochs_max),
-                "--threads",
-                str(args.threads),
-                "--torch-workers",
-                str(args.torch_workers),
-                "--target",
-                str(TARGETS[name]),
-                "--seed",
-                str(args.seed),
-                "--device",
-                args.device,
-            ]
-            if extracted is not None:
-                cmd += ["--extracted", str(extracted)]
-            if args.recipe and name == "cnnlab":
-                cmd += ["--recipe", args.recipe]
             print(f"{LABELS[name]} ...", flush=True)
-            before, t = load(), time.perf_counter()
-            proc = subprocess.run(
-                cmd, check=False, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
-            )
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode or not lines:
-                skipped[name] = f"failed (exit {proc.returncode})"
+            row, status = run_worker(worker_command(args, name, extracted), name, LABELS[name], TARGETS[name])
+            if row is None:
+                skipped[name] = f"failed (exit {status})"
                 print(f"{LABELS[name]}: {skipped[name]}", flush=True)
                 continue
-            row = summarise(name, LABELS[name], json.loads(lines[-1][7:]), TARGETS[name])
-            row.update(process_s=round(time.perf_counter() - t, 1), load_before=before, load_after=load())
             rows.append(row)
+    return rows, skipped
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Each row's time to target against Keras' and against cnnlab's same-net row, and the same net's seconds per
+    epoch against Keras' (the three same-network rows only)."""
     by = {r["contender"]: r for r in rows}
     keras_row = by.get("keras") if by.get("keras", {}).get("reached") else None
     same = by.get("cnnlab") if by.get("cnnlab", {}).get("reached") else None
     for r in rows:
+        same_net = r["contender"] in ("cnnlab", "keras", "torch")
         r["ratio_vs_keras"] = ratio(r["wall_to_target_s"], keras_row and keras_row["wall_to_target_s"])
         r["ratio_vs_cnnlab_same_net"] = (
-            ratio(r["wall_to_target_s"], same and same["wall_to_target_s"])
-            if r["contender"] in ("cnnlab", "keras", "torch")
-            else None
+            ratio(r["wall_to_target_s"], same and same["wall_to_target_s"]) if same_net else None
         )
         r["seconds_per_epoch_ratio_vs_keras"] = (
-            ratio(r["seconds_per_epoch"], by["keras"]["seconds_per_epoch"])
-            if "keras" in by and r["contender"] in ("cnnlab", "keras", "torch")
-            else None
+            ratio(r["seconds_per_epoch"], by["keras"]["seconds_per_epoch"]) if "keras" in by and same_net else None
         )
+
+
+def print_table(rows: list[dict], skipped: dict[str, str]) -> None:
     head = (
         f"{'contender':<20}{'target':>7}{'epochs':>8}{'s to target':>13}{'train loop s':>14}{'s/epoch':>9}"
         f"{'data s':>8}{'vs Keras':>10}{'vs cnnlab':>11}"
@@ -508,15 +488,15 @@ def main() -> None:
             )
     for name, why in skipped.items():
         print(f"{LABELS[name]:<20} skipped: {why}")
+
+
+def goals_met(rows: list[dict], amx: bool) -> dict[str, dict]:
+    """Issue #12's goals that this run's rows can decide, each with its figure and whether it holds."""
+    by = {r["contender"]: r for r in rows}
+    keras_row = by.get("keras") if by.get("keras", {}).get("reached") else None
+    recipes = ("best", "muon70", "best80", "best90")
+    fastest70 = min((r["wall_to_target_s"] for r in rows if r["contender"] in recipes and r["reached"]), default=None)
     goals = {}
-    fastest70 = min(
-        (
-            r["wall_to_target_s"]
-            for r in rows
-            if r["contender"] in ("best", "muon70", "best80", "best90") and r["reached"]
-        ),
-        default=None,
-    )
     if keras_row and fastest70 is not None:
         goals["fastest_recipe_to_70_at_most_tenth_of_keras"] = {
             "ratio": ratio(fastest70, keras_row["wall_to_target_s"]),
@@ -529,20 +509,28 @@ def main() -> None:
         took = by["best80"]["wall_to_target_s"]
         goals["recipe_to_80_in_under_120_s"] = {"seconds": took, "holds": took is not None and took < 120}
     if "best90" in by:
-        took, limit = by["best90"]["wall_to_target_s"], 240 if "amx_bf16" in cpu_flags() else 600
+        took, limit = by["best90"]["wall_to_target_s"], 240 if amx else 600
         goals[f"recipe_to_90_in_at_most_{limit}_s"] = {"seconds": took, "holds": took is not None and took <= limit}
-    for goal, v in goals.items():
-        print(f"goal {goal}: {v}")
-    print(
-        "s to target: wall from before data loading to the end of that epoch, test evaluations excluded; "
-        "train loop: the epochs' training loops only; vs Keras: s to target / Keras'; vs cnnlab: / cnnlab same net's"
-    )
-    load_after = load()
-    print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
+    return goals
+
+
+DEFINITIONS = {
+    "wall_to_target_s": "seconds from before data loading to the end of the epoch that "
+    "reached the target, per-epoch test evaluations excluded, imports excluded",
+    "train_loop_to_target_s": "sum of the training-loop times of those epochs",
+    "ratio_vs_keras": "wall_to_target_s / Keras' wall_to_target_s",
+    "ratio_vs_cnnlab_same_net": "wall_to_target_s / cnnlab same net's wall_to_target_s",
+    "seconds_per_epoch_ratio_vs_keras": "seconds_per_epoch / Keras' seconds_per_epoch",
+}
+
+
+def report(args: argparse.Namespace, names: list[str], rows: list[dict], skipped: dict, loads: tuple) -> dict:
+    """The JSON the run writes: settings, the machine (CPU model, AMX and whether bf16 used it), goals, rows."""
     import torch
 
-    amx = "amx_bf16" in cpu_flags()
-    info = {
+    about = machine(*loads)
+    about["amx_used"] = about["amx_bf16"] and any(r["settings"].get("precision_used") == "bf16" for r in rows)
+    return {
         "targets": {n: TARGETS[n] for n in names},
         "train_images": 50000,
         "test_images": 10000,
@@ -553,29 +541,35 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "torch_num_workers": args.torch_workers,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "cpu_model": cpu_model(),
-            "amx_bf16": amx,
-            "amx_used": amx and any(r["settings"].get("precision_used") == "bf16" for r in rows),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "load_before": load_before,
-            "load_after": load_after,
-        },
-        "definitions": {
-            "wall_to_target_s": "seconds from before data loading to the end of the epoch that "
-            "reached the target, per-epoch test evaluations excluded, imports excluded",
-            "train_loop_to_target_s": "sum of the training-loop times of those epochs",
-            "ratio_vs_keras": "wall_to_target_s / Keras' wall_to_target_s",
-            "ratio_vs_cnnlab_same_net": "wall_to_target_s / cnnlab same net's wall_to_target_s",
-            "seconds_per_epoch_ratio_vs_keras": "seconds_per_epoch / Keras' seconds_per_epoch",
-        },
-        "goals": goals,
+        "machine": about,
+        "definitions": DEFINITIONS,
+        "goals": goals_met(rows, about["amx_bf16"]),
         "skipped": skipped,
         "results": rows,
     }
+
+
+def main() -> None:
+    args, names = parse()
+    if args.worker:
+        return worker(args)
+    load_before = load()
+    print(
+        f"CIFAR-10 to 70% (recipes cifar10-80: 80%, cifar10-90: 90%, airbench94: 94%) test accuracy, 50000 train "
+        f"images, {args.threads} threads, device {args.device}, at most {args.epochs_max} epochs; load {load_before}",
+        flush=True,
+    )
+    rows, skipped = run_all(args, names)
+    add_ratios(rows)
+    print_table(rows, skipped)
+    info = report(args, names, rows, skipped, (load_before, load()))
+    for goal, v in info["goals"].items():
+        print(f"goal {goal}: {v}")
+    print(
+        "s to target: wall from before data loading to the end of that epoch, test evaluations excluded; "
+        "train loop: the epochs' training loops only; vs Keras: s to target / Keras'; vs cnnlab: / cnnlab same net's"
+    )
+    print(f"load average (1, 5, 15 min) before {load_before}, after {info['machine']['load_after']}")
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info, indent=2) + "\n")

@@ -42,15 +42,13 @@ import dataclasses
 import gzip
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from timing import Clock, cnnlab_fit, keras_fit, load, summarise, torch_fit
+from timing import Clock, cnnlab_fit, keras_fit, load, machine, named_contenders, race_arguments, run_worker, torch_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -252,16 +250,13 @@ def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------------ driver
 
 
-def main() -> None:
+def parse() -> tuple[argparse.Namespace, list[str]]:
+    """The command line with --quick's defaults applied, and the contenders it names."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs-max", type=int, default=8, help="stop and report 'not reached' after this many epochs")
-    ap.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated subset of " + ",".join(CONTENDERS))
-    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads for every contender")
-    ap.add_argument("--torch-workers", type=int, default=0, help="DataLoader num_workers of the plain PyTorch loop")
+    race_arguments(ap, CONTENDERS, SEED)
     ap.add_argument("--target", type=float, default=None, help="test accuracy to reach (default 0.99; --quick 0.97)")
     ap.add_argument("--limit", type=int, default=None, help="train on this many images (default all; --quick 5000)")
     ap.add_argument("--quick", action="store_true", help="smoke check: 5,000 train images, target 97%%")
-    ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument(
         "--recipe",
         default=None,
@@ -277,65 +272,41 @@ def main() -> None:
     args.target = args.target if args.target is not None else (0.97 if args.quick else 0.99)
     args.limit = args.limit if args.limit is not None else (5000 if args.quick else None)
     if args.worker:
-        return worker(args)
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in CONTENDERS]
-    if unknown:
-        ap.error(f"--only: unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
+        return args, []
+    names = named_contenders(ap, args.only, CONTENDERS)
     if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
         sys.exit(f"MNIST IDX files not found in {DATA_DIR / 'mnist'}; set CNNLAB_BENCH_DATA to the datasets folder")
-    load_before = load()
-    print(
-        f"MNIST to {args.target:.1%} test accuracy, {args.limit or 60000} train images, {args.threads} threads, "
-        f"at most {args.epochs_max} epochs; load {load_before}",
-        flush=True,
-    )
-    rows = []
-    for name in names:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--worker",
-            name,
-            "--epochs-max",
-            str(args.epochs_max),
-            "--threads",
-            str(args.threads),
-            "--torch-workers",
-            str(args.torch_workers),
-            "--target",
-            str(args.target),
-            "--seed",
-            str(args.seed),
-        ]
-        if args.limit:
-            cmd += ["--limit", str(args.limit)]
-        if args.recipe and name in ("cnnlab", "best"):
-            cmd += ["--recipe", args.recipe]
-        print(f"{LABELS[name]} ...", flush=True)
-        before, t = load(), time.perf_counter()
-        proc = subprocess.run(
-            cmd, check=False, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
-        )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            sys.exit(f"{name} failed (exit {proc.returncode})")
-        row = summarise(name, LABELS[name], json.loads(lines[-1][7:]), args.target)
-        row.update(process_s=round(time.perf_counter() - t, 1), load_before=before, load_after=load())
-        rows.append(row)
+    return args, names
+
+
+def worker_command(args: argparse.Namespace, name: str) -> list[str]:
+    """This script again, as the worker that trains one contender in a process of its own."""
+    cmd = [sys.executable, __file__, "--worker", name, "--epochs-max", str(args.epochs_max)]
+    cmd += ["--threads", str(args.threads), "--torch-workers", str(args.torch_workers), "--target", str(args.target)]
+    cmd += ["--seed", str(args.seed)]
+    if args.limit:
+        cmd += ["--limit", str(args.limit)]
+    if args.recipe and name in ("cnnlab", "best"):
+        cmd += ["--recipe", args.recipe]
+    return cmd
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Each row's time to target against cnnlab's plain row and against its best recipe's."""
     base = next((r for r in rows if r["contender"] == "cnnlab" and r["reached"]), None)
     best = next((r for r in rows if r["contender"] == "best" and r["reached"]), None)
     for r in rows:
-        r["ratio_vs_cnnlab"] = (
-            round(r["wall_to_target_s"] / base["wall_to_target_s"], 2) if base and r["reached"] else None
-        )
+        hit = r["reached"]
+        r["ratio_vs_cnnlab"] = round(r["wall_to_target_s"] / base["wall_to_target_s"], 2) if base and hit else None
         r["train_loop_ratio_vs_cnnlab"] = (
-            round(r["train_loop_to_target_s"] / base["train_loop_to_target_s"], 2) if base and r["reached"] else None
+            round(r["train_loop_to_target_s"] / base["train_loop_to_target_s"], 2) if base and hit else None
         )
-        r["ratio_vs_cnnlab_best"] = (
-            round(r["wall_to_target_s"] / best["wall_to_target_s"], 2) if best and r["reached"] else None
-        )
-    pct = f"{args.target:.1%}"
+        r["ratio_vs_cnnlab_best"] = round(r["wall_to_target_s"] / best["wall_to_target_s"], 2) if best and hit else None
+
+
+def print_table(rows: list[dict], target: float) -> None:
+    """The rows side by side, the peers against cnnlab's best recipe, and the mnist-99 goal."""
+    pct = f"{target:.1%}"
     head = (
         f"{'contender':<20}{'epochs to ' + pct:>17}{'s to ' + pct:>12}{'train loop s':>14}{'s/epoch':>9}"
         f"{'data s':>8}{'ratio vs cnnlab':>17}"
@@ -354,14 +325,13 @@ def main() -> None:
                 f"{r['data_s']:>8.2f}{'-':>17}   (best {max(e['test_accuracy'] for e in r['epochs']):.2%} "
                 f"in {len(r['epochs'])} epochs)"
             )
-    if best:
-        others = [
-            f"{r['label']} {r['ratio_vs_cnnlab_best']:.2f}x"
-            for r in rows
-            if r["contender"] in ("keras", "torch", "recipe") and r["reached"]
-        ]
-        if others:
-            print("vs cnnlab best recipe: " + ", ".join(others))
+    others = [
+        f"{r['label']} {r['ratio_vs_cnnlab_best']:.2f}x"
+        for r in rows
+        if r["contender"] in ("keras", "torch", "recipe") and r["ratio_vs_cnnlab_best"] is not None
+    ]
+    if others:
+        print("vs cnnlab best recipe: " + ", ".join(others))
     recipe = next((r for r in rows if r["contender"] == "recipe"), None)
     if recipe:
         goal = 5.0 if recipe["settings"]["precision_used"] == "bf16" else 10.0
@@ -371,14 +341,40 @@ def main() -> None:
         f"s to {pct}: wall from before data loading to the end of that epoch, test evaluations excluded; "
         "train loop: the epochs' training loops only; ratio: s to target / cnnlab's"
     )
+
+
+DEFINITIONS = {
+    "wall_to_target_s": "seconds from before data loading to the end of the epoch that "
+    "reached the target, per-epoch test evaluations excluded, imports excluded",
+    "train_loop_to_target_s": "sum of the training-loop times of those epochs",
+    "ratio_vs_cnnlab": "wall_to_target_s / cnnlab's wall_to_target_s",
+    "ratio_vs_cnnlab_best": "wall_to_target_s / cnnlab best recipe's",
+}
+
+
+def main() -> None:
+    args, names = parse()
+    if args.worker:
+        return worker(args)
+    load_before = load()
+    print(
+        f"MNIST to {args.target:.1%} test accuracy, {args.limit or 60000} train images, {args.threads} threads, "
+        f"at most {args.epochs_max} epochs; load {load_before}",
+        flush=True,
+    )
+    rows = []
+    for name in names:
+        print(f"{LABELS[name]} ...", flush=True)
+        row, status = run_worker(worker_command(args, name), name, LABELS[name], args.target)
+        if row is None:
+            sys.exit(f"{name} failed (exit {status})")
+        rows.append(row)
+    add_ratios(rows)
+    print_table(rows, args.target)
     load_after = load()
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
     out = args.out or (None if args.quick else "bench/results/mnist_time_to_accuracy.json")
     if out:
-        import torch
-
-        from cnnlab.train.precision import cpu_flags, cpu_model
-
         info = {
             "target": args.target,
             "train_images": args.limit or 60000,
@@ -389,23 +385,8 @@ def main() -> None:
             "torch_num_workers": args.torch_workers,
             "best_recipe": json.loads(args.recipe) if args.recipe else BEST_RECIPE,
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "cpu_model": cpu_model(),
-                "amx_bf16": "amx_bf16" in cpu_flags(),
-                "processor": platform.processor() or platform.machine(),
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "load_before": load_before,
-                "load_after": load_after,
-            },
-            "definitions": {
-                "wall_to_target_s": "seconds from before data loading to the end of the epoch that "
-                "reached the target, per-epoch test evaluations excluded, imports excluded",
-                "train_loop_to_target_s": "sum of the training-loop times of those epochs",
-                "ratio_vs_cnnlab": "wall_to_target_s / cnnlab's wall_to_target_s",
-                "ratio_vs_cnnlab_best": "wall_to_target_s / cnnlab best recipe's",
-            },
+            "machine": machine(load_before, load_after),
+            "definitions": DEFINITIONS,
             "results": rows,
         }
         path = Path(out)

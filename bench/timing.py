@@ -1,12 +1,16 @@
 """What the benchmarks share: a clock that leaves the test evaluations out, the stop signal, the summary row of a
-contender, and the flags of the side-by-side speed scripts. Imported by the scripts beside it (run as
+contender, a contender run in a process of its own, the machine's description, and the flags of the side-by-side
+speed scripts. Imported by the scripts beside it (run as
 `python bench/NAME.py`)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -24,6 +28,24 @@ def use_threads(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+
+
+def race_arguments(ap: argparse.ArgumentParser, contenders: tuple[str, ...], seed: int) -> None:
+    """The flags every time-to-accuracy script takes: --epochs-max, --only, --threads, --torch-workers, --seed."""
+    ap.add_argument("--epochs-max", type=int, default=8, help="stop and report 'not reached' after this many epochs")
+    ap.add_argument("--only", default=",".join(contenders), help="comma-separated subset of " + ",".join(contenders))
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads for every contender")
+    ap.add_argument("--torch-workers", type=int, default=0, help="DataLoader num_workers of the plain PyTorch loop")
+    ap.add_argument("--seed", type=int, default=seed)
+
+
+def named_contenders(ap: argparse.ArgumentParser, only: str, contenders: tuple[str, ...]) -> list[str]:
+    """--only as a list, refused in one line (the parser's) when it names a contender the script lacks."""
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in contenders]
+    if unknown:
+        ap.error(f"--only: unknown contender(s) {', '.join(unknown)}; choose from {', '.join(contenders)}")
+    return names
 
 
 class TargetReached(Exception):
@@ -91,6 +113,40 @@ def summarise(name: str, label: str, result: dict, target: float) -> dict:
 def load() -> list[float]:
     """The 1, 5 and 15 minute load averages (a busy machine makes every figure worse)."""
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def run_worker(cmd: list[str], name: str, label: str, target: float) -> tuple[dict | None, int]:
+    """Run one contender's worker process (`cmd`, which prints a `RESULT {json}` line) and return its summary row
+    with the process's seconds and the load around it, or None and the exit status when it failed."""
+    before, t = load(), time.perf_counter()
+    proc = subprocess.run(
+        cmd, check=False, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        return None, proc.returncode
+    row = summarise(name, label, json.loads(lines[-1][7:]), target)
+    row.update(process_s=round(time.perf_counter() - t, 1), load_before=before, load_after=load())
+    return row, 0
+
+
+def machine(load_before: list[float], load_after: list[float]) -> dict:
+    """The machine a benchmark ran on, for its JSON: CPU model and AMX (figures differ by 2x between the CPUs
+    these runs land on), versions, and the load averages before and after."""
+    import torch
+
+    from cnnlab.train.precision import cpu_flags, cpu_model
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "amx_bf16": "amx_bf16" in cpu_flags(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_before": load_before,
+        "load_after": load_after,
+    }
 
 
 def keras_fit(model, train: tuple, test: tuple, batch_size: int, epochs_max: int, clock: Clock) -> None:

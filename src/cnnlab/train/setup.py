@@ -274,22 +274,11 @@ def eval_batch_size(device: torch.device) -> int:
     return 128 if device.type == "cpu" else 512
 
 
-def setup(
-    config: RunConfig,
-    load_source: bool = True,
-    log: Callable[[str], None] | None = None,
-    ranks: Ranks | None = None,
-) -> Setup:
-    """Seed, load and build: data, model (initialised, transferred, frozen), loaders, loss, optimiser, schedule.
-
-    `load_source=False` skips loading --init-from weights (a resumed run gets its own from its checkpoint). With
-    several `ranks` every rank builds the same model from the same seed, trains it through DDP and loads its
-    slice of each global batch of --batch-size images."""
-    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    ranks = ranks or Ranks()
-    t0 = time.perf_counter()
-    device = ranks.device(pick_device(config.device))
-    torch.manual_seed(config.seed)
+def _build(
+    config: RunConfig, load_source: bool, log: Callable[[str], None]
+) -> tuple[Dataset, nn.Module, dict[str, Any], dict[str, Any] | None]:
+    """Data and model fitted to each other, initialised and started from --init-from, saying what happened on
+    the way: the data's adaptation, config warnings, the head, what the transfer loaded."""
     data, model, adaptation = prepare(config)
     note = fit_note(config, adaptation, data.input_shape)
     if note:
@@ -306,22 +295,32 @@ def setup(
             config.pixels, config.normalize, config.norm_stats, custom=config.mean is not None
         ):
             log("warning: " + warning)
-    normalize = preprocessing(config, data)
-    if config.whiten != "none":
-        from cnnlab.train.whiten import whiten_first_conv
+    return data, model, adaptation, transfer
 
-        # evenly spread over the split: a folder dataset's training images come sorted by class
-        idx = torch.arange(0, len(data.train_x), max(1, len(data.train_x) // WHITEN_IMAGES))[:WHITEN_IMAGES]
-        sample = DeviceLoader(data.train_x[idx], data.train_y[idx], batch_size=len(idx), shuffle=False, **normalize)
-        whiten_first_conv(model, next(iter(sample))[0].contiguous(), trainable=config.whiten == "trainable")
-    model.to(device, memory_format=memory_format(config))
-    if config.sync_bn:
-        model = sync_batch_norm(model, ranks, device)
-    net = ranks.wrap(model, device)
-    net = torch.compile(net) if config.compile else net
-    precision, why = resolve_precision(config.precision, device.type)
-    # batch norm has no statistics over one image (PyTorch refuses it after a dense layer): a last batch that
-    # would leave a rank one image is left out of that epoch; the next shuffle puts its images elsewhere
+
+def _whiten(model: nn.Module, data: Dataset, normalize: dict[str, Any], trainable: bool) -> None:
+    """--whiten: the first conv set from WHITEN_IMAGES training images, spread evenly over the split (a folder
+    dataset's training images come sorted by class)."""
+    from cnnlab.train.whiten import whiten_first_conv
+
+    idx = torch.arange(0, len(data.train_x), max(1, len(data.train_x) // WHITEN_IMAGES))[:WHITEN_IMAGES]
+    sample = DeviceLoader(data.train_x[idx], data.train_y[idx], batch_size=len(idx), shuffle=False, **normalize)
+    whiten_first_conv(model, next(iter(sample))[0].contiguous(), trainable=trainable)
+
+
+def training_loader(
+    config: RunConfig,
+    data: Dataset,
+    device: torch.device,
+    ranks: Ranks,
+    normalize: dict[str, Any],
+    model: nn.Module,
+) -> DeviceLoader:
+    """The shuffled, augmented training batches of this rank, refused in one line when a batch cannot be split
+    over the ranks or the split is empty.
+
+    Batch norm has no statistics over one image (PyTorch refuses it after a dense layer): a last batch that would
+    leave a rank one image is left out of that epoch; the next shuffle puts its images elsewhere."""
     per_rank = 2 if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) else 1
     lone = 0 < len(data.train_y) % config.batch_size < per_rank * ranks.world
     if ranks.world > 1 and config.batch_size < per_rank * ranks.world:
@@ -329,7 +328,7 @@ def setup(
             f"--batch-size {config.batch_size} is the global batch, shared by {ranks.world} processes: it must be "
             f"at least {per_rank * ranks.world} ({per_rank} image(s) for each); raise it or use fewer processes"
         )
-    train_loader = DeviceLoader(
+    loader = DeviceLoader(
         data.train_x,
         data.train_y,
         batch_size=config.batch_size,
@@ -342,14 +341,23 @@ def setup(
         world=ranks.world,
         **normalize,
     )
-    if len(train_loader) == 0:
+    if len(loader) == 0:
         why = "has one image, too few for batch norm" if lone else "is empty"
         raise CnnlabError(f"{config.data}: the training split {why}; lower --val-split or raise --limit")
-    train_loader.small = small_images(config, model, data.train_x.shape[1:], config.epochs * len(train_loader))
-    evaluation = {"batch_size": eval_batch_size(device), "shuffle": False, "device": device, **normalize}
-    groups = parameter_groups(model, config.head_lr, config.bias_lr, config.decay_norm_bias)
-    optimizer = make_optimizer(groups, config)
-    meta = {
+    return loader
+
+
+def _meta(
+    config: RunConfig,
+    data: Dataset,
+    model: nn.Module,
+    normalize: dict[str, Any],
+    adaptation: dict[str, Any],
+    transfer: dict[str, Any] | None,
+    precision: dict[str, str],
+) -> dict[str, Any]:
+    """What every checkpoint records so eval, predict and resume rebuild the run's model and its inputs."""
+    return {
         "model": config.model,
         "classes": data.classes,
         "input_shape": list(data.input_shape),
@@ -360,8 +368,42 @@ def setup(
         "scale": normalize["scale"],
         "build": model.build,
         "transfer": transfer,
-        "precision": {"used": precision, "why": why},
+        "precision": precision,
     }
+
+
+def setup(
+    config: RunConfig,
+    load_source: bool = True,
+    log: Callable[[str], None] | None = None,
+    ranks: Ranks | None = None,
+) -> Setup:
+    """Seed, load and build: data, model (initialised, transferred, frozen), loaders, loss, optimiser, schedule.
+
+    `load_source=False` skips loading --init-from weights (a resumed run gets its own from its checkpoint). With
+    several `ranks` every rank builds the same model from the same seed, trains it through DDP and loads its
+    slice of each global batch of --batch-size images."""
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    ranks = ranks or Ranks()
+    t0 = time.perf_counter()
+    device = ranks.device(pick_device(config.device))
+    torch.manual_seed(config.seed)
+    data, model, adaptation, transfer = _build(config, load_source, log)
+    normalize = preprocessing(config, data)
+    if config.whiten != "none":
+        _whiten(model, data, normalize, trainable=config.whiten == "trainable")
+    model.to(device, memory_format=memory_format(config))
+    if config.sync_bn:
+        model = sync_batch_norm(model, ranks, device)
+    net = ranks.wrap(model, device)
+    net = torch.compile(net) if config.compile else net
+    precision, why = resolve_precision(config.precision, device.type)
+    train_loader = training_loader(config, data, device, ranks, normalize, model)
+    train_loader.small = small_images(config, model, data.train_x.shape[1:], config.epochs * len(train_loader))
+    evaluation = {"batch_size": eval_batch_size(device), "shuffle": False, "device": device, **normalize}
+    groups = parameter_groups(model, config.head_lr, config.bias_lr, config.decay_norm_bias)
+    optimizer = make_optimizer(groups, config)
+    meta = _meta(config, data, model, normalize, adaptation, transfer, {"used": precision, "why": why})
     return Setup(
         config,
         device,
