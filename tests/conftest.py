@@ -6,6 +6,7 @@ import hashlib
 import html
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,26 @@ def _crash_launcher_ends_with_the_session():
     from tests import crashkit
 
     crashkit.close()
+
+
+QUIET_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def cli_as_terminal(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int | None, str, str]:
+    """cnnlab.cli.main in-process: exit code, stdout, and the stderr a terminal would show, which also holds the
+    Python warnings raised on the way (pytest records those instead of printing them, so a bad input that makes
+    torch warn would pass for one line here and show three in a shell)."""
+    from cnnlab.cli import main
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse exits itself
+            code = e.code
+    out, err = capsys.readouterr()
+    shown = [w for w in caught if not issubclass(w.category, QUIET_BY_DEFAULT)]
+    return code, out, "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in shown) + err
 
 
 def shared_dataset(name: str) -> Path:

@@ -33,7 +33,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.tune import load_space
 from cnnlab.tune.objective import run_trial
 from cnnlab.zoo import create_model, registry
-from tests.conftest import DIGITS_NET, snapshot, write_toml
+from tests.conftest import DIGITS_NET, cli_as_terminal, snapshot, write_toml
 
 ERROR_LINE = re.compile(r"^cnnlab(?: [a-z-]+)?: error: ")  # ours, or argparse's "cnnlab train: error: ..."
 
@@ -165,11 +165,8 @@ def assert_one_line_error(code: int | None, err: str, expected: str) -> None:
 
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int | None, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse exits itself
-        code = e.code
-    return code, capsys.readouterr().err
+    code, _, err = cli_as_terminal(argv, capsys)
+    return code, err
 
 
 # --- the table: argv with {run}, {in}, {out} (a fresh path that must stay absent), {ro} and {full} -------------------

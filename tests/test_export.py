@@ -38,7 +38,7 @@ from cnnlab.train import train
 from cnnlab.train.inference import load_run, predict
 from cnnlab.train.tta import logits as tta_logits
 from cnnlab.zoo import create_model
-from tests.conftest import DIGITS_NET, EXAMPLES, shared_dataset, snapshot, write_toml
+from tests.conftest import DIGITS_NET, EXAMPLES, cli_as_terminal, shared_dataset, snapshot, write_toml
 
 CLI = [sys.executable, "-m", "cnnlab"]
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -307,9 +307,8 @@ def test_bad_export_input_is_one_line_and_damages_nothing(
 ) -> None:
     places = {"lenet": lenet, "killed": killed, "dir": bad_files["good"].parent, "digit": digits[1][0], **bad_files}
     before = snapshot(lenet, killed, bad_files["good"].parent)
-    assert main([a.format_map({k: str(v) for k, v in places.items()}) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("cnnlab: error: ") and err.count("\n") == 1 and message in err, err
+    code, _, err = cli_as_terminal([a.format_map({k: str(v) for k, v in places.items()}) for a in argv], capsys)
+    assert code == 2 and err.startswith("cnnlab: error: ") and err.count("\n") == 1 and message in err, err
     assert snapshot(lenet, killed, bad_files["good"].parent) == before
 
 

@@ -13,7 +13,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.rundir import open_run
 from cnnlab.zoo.googlenet import INCEPTION_CFG
 from cnnlab.zoo.registry import check_model_options, describe_options, parse_option
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, cli_as_terminal
 
 GOOGLENET = 6_624_904
 GOOGLENET_OPTIONS = "aux_logits=false, inception=reduction, kernel5=3, dropout=0.2, dropout_aux=0.7"
@@ -67,9 +67,8 @@ def test_options_are_typed_from_the_text():
 def test_bad_options_are_one_line_errors(tmp_path, monkeypatch, capsys, argv, expected):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "table.md").write_text("| layer | parameters |\n|---|---|\n| conv1 | 9472 |\n")
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert expected in err and err.count("\n") == 1, err
+    code, _, err = cli_as_terminal(argv, capsys)
+    assert code == 2 and expected in err and err.count("\n") == 1, err
     if "has no option" in expected:
         assert "takes:" in err
     assert not list(tmp_path.glob("runs/*"))  # no run directory for a model that cannot be built

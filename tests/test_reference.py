@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 import cnnlab
-from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.reference import (
     avg_pool2d,
@@ -41,6 +40,7 @@ from cnnlab.reference import (
     softmax,
     update_running_stats,
 )
+from tests.conftest import cli_as_terminal
 
 TOL = 1e-6
 REPO = Path(__file__).resolve().parents[1]
@@ -298,12 +298,7 @@ def test_every_explained_cell_evaluates_to_its_value_and_to_conv2d(
 
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int | None, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse exits itself
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli_as_terminal(argv, capsys)
 
 
 def write(path: Path, text: str) -> str:

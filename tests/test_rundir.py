@@ -15,17 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.cli import main
 from cnnlab.rundir import RunDir, open_run
-from tests.conftest import DIGITS_NET, snapshot, write_toml
+from tests.conftest import DIGITS_NET, cli_as_terminal, snapshot, write_toml
 
 NET = DIGITS_NET
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    return cli_as_terminal(list(args), capsys)
 
 
 def one_line_error(code: int, err: str, *fragments: str, after_epochs: bool = False) -> None:
@@ -221,6 +218,10 @@ def test_damaged_and_hostile_checkpoints_are_refused_in_one_line(partial_run, ca
     before = snapshot(partial_run)
     code, _, err = run_cli(capsys, *resume)
     one_line_error(code, err, "is not a plain tensor file", "refusing to load it")
+    assert not marker.exists() and snapshot(partial_run) == before
+    # and from a real process, whose stderr also gets what torch warns (pytest's capture keeps that from run_cli)
+    r = subprocess.run([sys.executable, "-m", "cnnlab", *resume], capture_output=True, text=True, timeout=300)
+    one_line_error(r.returncode, r.stderr, "it would build objects other than tensors")
     assert not marker.exists() and snapshot(partial_run) == before
 
     for garbage in (b"\x00garbage{", b'{"format": 1, "last": "x"}', b"[]"):

@@ -21,7 +21,7 @@ from cnnlab.train.setup import augmentation
 from cnnlab.train.tta import logits
 from cnnlab.transfer import parameter_groups
 from cnnlab.zoo import create_model
-from tests.conftest import DIGITS_NET, EXAMPLES, SHARED, write_toml
+from tests.conftest import DIGITS_NET, EXAMPLES, SHARED, cli_as_terminal, write_toml
 
 
 def quiet(_: str) -> None:
@@ -223,8 +223,9 @@ def test_augment_names_give_their_settings(kinds, expected):
     ],
 )
 def test_bad_speed_settings_are_one_line_errors(tmp_path, capsys, args, text):
-    code = main(["train", "--model", "mlp", "--data", "digits", "--out", str(tmp_path / "r"), *args])
-    err = capsys.readouterr().err.strip().splitlines()
+    argv = ["train", "--model", "mlp", "--data", "digits", "--out", str(tmp_path / "r"), *args]
+    code, _, err = cli_as_terminal(argv, capsys)
+    err = err.strip().splitlines()
     assert code == 2 and len(err) == 1 and text in err[0], err
     assert not (tmp_path / "r").exists()
 

@@ -3,6 +3,8 @@ freeze policies, head replacement, separate head learning rate, preprocessing ca
 
 from __future__ import annotations
 
+import os
+import pickle
 import subprocess
 import sys
 
@@ -167,6 +169,31 @@ def test_wrong_architecture_is_refused(tmp_path, torch_home):
             log=quiet,
         )
     assert not (tmp_path / "bad").exists()  # a run that could not start leaves no directory behind
+
+
+def test_a_hostile_cached_weights_file_is_one_line_and_runs_nothing(tmp_path):
+    """A pickle in the hub cache under torchvision's file name that would run a command: refused in exactly one
+    line by a real process (torch's own warnings reach its stderr, where pytest's capture would hide them)."""
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "resnet18-f37072fd.pth").write_bytes(pickle.dumps({"fc.weight": Evil()}))
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab.cli", "train", "--model", "resnet18", "--data", "digits"]
+        + ["--init-from", "torchvision:ResNet18_Weights.IMAGENET1K_V1", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TORCH_HOME": str(tmp_path / "torch"), "CNNLAB_OFFLINE": "1"},
+    )
+    lines = [line for line in r.stderr.strip().splitlines() if not line.startswith("data: ")]  # how digits fit
+    assert r.returncode == 2 and len(lines) == 1 and "is not a readable checkpoint" in lines[0], r.stderr
+    assert not marker.exists() and not (tmp_path / "run").exists()
 
 
 def test_safetensors_file_source_and_a_corrupt_one(tmp_path):

@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save
 from cnnlab.atomic import publish_dir, remove_stale, temp_dir, write_text
 from cnnlab.errors import CnnlabError
 from cnnlab.failpoint import failpoint
+from cnnlab.tensorfile import load_tensors
 
 MANIFEST = "manifest.json"
 WEIGHTS, TRAINING, STATE, META, METRICS = (
@@ -95,14 +96,18 @@ class Checkpoint:
         """Optimiser, scheduler, RNG and data-order state, loaded with weights_only=True (no code runs)."""
         path = self.folder / STATE
         try:
-            return torch.load(path, weights_only=True)
+            return load_tensors(path)
         except FileNotFoundError:
             raise
         except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
             first = (str(e).splitlines() or [""])[0][:120]
+            why = (
+                "it would build objects other than tensors"
+                if isinstance(e, pickle.UnpicklingError)
+                else f"{e.__class__.__name__}: {first}"
+            )
             raise CnnlabError(
-                f"the resumable state {path} is not a plain tensor file ({e.__class__.__name__}: "
-                f"{first}); refusing to load it: retrain the run"
+                f"the resumable state {path} is not a plain tensor file ({why}); refusing to load it: retrain the run"
             ) from None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from cnnlab.errors import CnnlabError
+from cnnlab.tensorfile import load_tensors
 
 TORCHVISION = "torchvision:"
 # torchvision weight enums whose state dicts load into these zoo models unchanged (tested in test_zoo_torchvision)
@@ -58,7 +59,7 @@ class Source:
                 from safetensors.torch import load_file
 
                 return load_file(str(self.path))
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            state = load_tensors(self.path, map_location="cpu")
         except Exception as e:
             raise CnnlabError(
                 f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); "
