@@ -15,16 +15,19 @@ import torch.nn.functional as F
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, reflect: bool = False) -> torch.Tensor:
     """Pad each side by `padding` (zeros, or the image mirrored at its edge with `reflect`), then cut an H x W
-    window at a random offset per image (one gather)."""
+    window at a random offset per image.
+
+    One gather over each image's flattened pixels, the window's pixel indices shifted by the image's offset and
+    shared by its channels: the same windows as indexing all four dimensions, 4.5-6.6x faster (bench/crop_speed.py:
+    0.15 against 0.98 s for an epoch of CIFAR-10's 50,000 images on 2 cores)."""
     n, c, h, w = x.shape
     dev = x.device
     padded = F.pad(x, (padding,) * 4, mode="reflect" if reflect else "constant")
+    row = w + 2 * padding
     offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(dev)
-    rows = offsets[0, :, None] + torch.arange(h, device=dev)  # (N, H)
-    cols = offsets[1, :, None] + torch.arange(w, device=dev)  # (N, W)
-    batch = torch.arange(n, device=dev)[:, None, None, None]
-    chan = torch.arange(c, device=dev)[None, :, None, None]
-    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+    window = (torch.arange(h, device=dev)[:, None] * row + torch.arange(w, device=dev)).view(1, 1, h * w)
+    index = window + (offsets[0] * row + offsets[1]).view(n, 1, 1)
+    return padded.reshape(n, c, -1).gather(2, index.expand(n, c, h * w)).view(n, c, h, w)
 
 
 def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
