@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from timing import speed_arguments, use_threads
+from timing import machine_line, speed_arguments, use_threads
 
 from cnnlab.data import load_dataset, random_crop
-from cnnlab.train.precision import cpu_flags, cpu_model
 
 DATA = Path(os.environ.get("CNNLAB_BENCH_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
 
@@ -53,7 +52,7 @@ def main() -> None:
     use_threads(args)
     data = load_dataset(f"folder:{DATA / 'cifar10-jpg.tar.gz'}", val=None)
     images = data.train_x[: args.batch * args.batches]
-    machine = f"{cpu_model()}, {torch.get_num_threads()} threads, amx_bf16: {'amx_bf16' in cpu_flags()}"
+    machine = machine_line()
     print(f"{len(images)} CIFAR-10 training images ({images.dtype}) in batches of {args.batch}, on {machine}")
     record = {"machine": machine, "batch": args.batch, "images": len(images), "crops": {}}
     for name, padding, reflect in (("crop, pad 4", 4, False), ("translate 2, mirrored", 2, True)):

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from timing import speed_arguments, use_threads
+from timing import machine_line, speed_arguments, use_threads
 
 from cnnlab.data import DeviceLoader, adapt, load_dataset
 from cnnlab.train.engine import evaluate
-from cnnlab.train.precision import cpu_flags, cpu_model
 from cnnlab.train.setup import eval_batch_size
 from cnnlab.train.tta import logits as tta_logits
 from cnnlab.zoo import create_model
@@ -79,7 +78,7 @@ def main() -> None:
         best[f"cnnlab, batch {now.batch_size}"] = min(best[f"cnnlab, batch {now.batch_size}"], time.perf_counter() - t)
     agree = float((old == new).float().mean())
     assert torch.equal(tta_logits(model.eval(), next(iter(now))[0][:4], args.views).argmax(1), new[:4])
-    machine = f"{cpu_model()}, {torch.get_num_threads()} threads, amx_bf16: {'amx_bf16' in cpu_flags()}"
+    machine = machine_line()
     print(f"{args.model} {options}, {len(images)} test images at {args.input}x{args.input}, views {args.views}, fp32")
     print(f"on {machine}; predictions agree on {agree:.2%}")
     for name, seconds in best.items():

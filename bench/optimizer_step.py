@@ -14,11 +14,10 @@ import json
 import time
 
 import torch
-from timing import speed_arguments, use_threads
+from timing import machine_line, speed_arguments, use_threads
 
 from cnnlab.rundir import RunConfig
 from cnnlab.train.optim import make_optimizer
-from cnnlab.train.precision import cpu_flags, cpu_model
 from cnnlab.transfer import parameter_groups
 from cnnlab.zoo import create_model
 
@@ -60,7 +59,7 @@ def main() -> None:
         for name in ("sgd", "muon"):
             got = time_steps(args.model, name, args.batch, args.steps)
             best[name] = min(best.get(name, got), got)
-    machine = f"{cpu_model()}, {torch.get_num_threads()} threads, amx_bf16: {'amx_bf16' in cpu_flags()}"
+    machine = machine_line()
     print(f"{args.model}, batch {args.batch}, fp32 on {machine}")
     for name, (whole, inside) in best.items():
         print(f"{name:5s} {whole * 1000:8.1f} ms a step, optimiser {inside * 1000:6.1f} ms")

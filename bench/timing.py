@@ -1,7 +1,6 @@
 """What the benchmarks share: a clock that leaves the test evaluations out, the stop signal, the summary row of a
 contender, a contender run in a process of its own, the machine's description, and the flags of the side-by-side
-speed scripts. Imported by the scripts beside it (run as
-`python bench/NAME.py`)."""
+speed scripts. Imported by the scripts beside it (run as `python bench/NAME.py`)."""
 
 from __future__ import annotations
 
@@ -28,6 +27,15 @@ def use_threads(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+
+
+def machine_line() -> str:
+    """The CPU, the threads torch computes on and whether the CPU has AMX, for a speed script's output."""
+    import torch
+
+    from cnnlab.train.precision import cpu_flags, cpu_model
+
+    return f"{cpu_model()}, {torch.get_num_threads()} threads, amx_bf16: {'amx_bf16' in cpu_flags()}"
 
 
 def race_arguments(ap: argparse.ArgumentParser, contenders: tuple[str, ...], seed: int) -> None:

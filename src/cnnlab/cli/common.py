@@ -57,6 +57,10 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
     return parse
 
 
+# list-of-number settings that are not one value per channel: their metavar and the form their error names
+NUMBER_FORMS = {"progressive": ("H,F", "H,F, e.g. 20,0.5")}
+
+
 def numbers(flag: str, form: str = "one, or one per channel") -> Callable[[str], list[float]]:
     """An argparse type for comma-separated finite numbers, e.g. --mean 0.4914,0.4822,0.4465; `form` says how many."""
     one = typed(float, flag)
@@ -107,8 +111,7 @@ def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGrou
                 help=flag_help(f),
             )
         elif kind.startswith("list[float]"):
-            form = "H,F, e.g. 20,0.5" if f.name == "progressive" else "one, or one per channel"
-            metavar = "H,F" if f.name == "progressive" else "X[,X...]"
+            metavar, form = NUMBER_FORMS.get(f.name, ("X[,X...]", "one, or one per channel"))
             g.add_argument(
                 flag, default=argparse.SUPPRESS, metavar=metavar, type=numbers(flag, form), help=flag_help(f)
             )

@@ -100,12 +100,10 @@ class Checkpoint:
         except FileNotFoundError:
             raise
         except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
-            first = (str(e).splitlines() or [""])[0][:120]
-            why = (
-                "it would build objects other than tensors"
-                if isinstance(e, pickle.UnpicklingError)
-                else f"{e.__class__.__name__}: {first}"
-            )
+            if isinstance(e, pickle.UnpicklingError):
+                why = "it would build objects other than tensors"
+            else:
+                why = f"{e.__class__.__name__}: {(str(e).splitlines() or [''])[0][:120]}"
             raise CnnlabError(
                 f"the resumable state {path} is not a plain tensor file ({why}); refusing to load it: retrain the run"
             ) from None
