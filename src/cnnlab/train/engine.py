@@ -26,6 +26,7 @@ from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.rundir.batches import BatchLog
 from cnnlab.train import diagnose
+from cnnlab.train.allocator import freed_memory_kept
 from cnnlab.train.callbacks import Callback, EpochFunction
 from cnnlab.train.distributed import RENDEZVOUS_TIMEOUT, Ranks, join
 from cnnlab.train.optim import training_loss
@@ -98,7 +99,8 @@ def train(
     config.validate()
     ranks = join(pick_device(config.device), rendezvous_timeout)
     try:
-        return _train(ranks, config, out, resume, log, progress, stop_after, on_epoch, callbacks)
+        with freed_memory_kept():  # no page faults for each step's activations (allocator.py)
+            return _train(ranks, config, out, resume, log, progress, stop_after, on_epoch, callbacks)
     except RuntimeError as e:
         if ranks.lost(e):  # another rank died: torchrun names it and stops this one too
             raise OtherRankError(f"rank {ranks.rank} lost the other ranks: {str(e).splitlines()[0]}") from e

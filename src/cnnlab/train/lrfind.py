@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from cnnlab.rundir import RunConfig
+from cnnlab.train.allocator import freed_memory_kept
 from cnnlab.train.optim import training_loss
 from cnnlab.train.setup import setup
 
@@ -36,27 +37,28 @@ def lr_find(config: RunConfig, start: float = 1e-7, end: float = 10.0, steps: in
     s.model.train()
     factor = (end / start) ** (1 / max(steps - 1, 1))
     lrs, losses, smooth, best = [], [], 0.0, math.inf
-    step = 0
-    while step < steps:
-        for x, y in loader:
-            lr = start * factor**step
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            with s.autocast():
-                loss, _ = training_loss(s.model, loss_fn, model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            value = loss.item()
-            smooth = 0.98 * smooth + 0.02 * value
-            corrected = smooth / (1 - 0.98 ** (step + 1))  # bias-corrected moving average, as in Adam
-            lrs.append(lr)
-            losses.append(corrected)
-            best = min(best, corrected)
-            step += 1
-            if step >= steps or not math.isfinite(corrected) or corrected > 4 * best:
-                step = steps
-                break
+    with freed_memory_kept():  # as in a run: each step reuses the last one's memory (allocator.py)
+        step = 0
+        while step < steps:
+            for x, y in loader:
+                lr = start * factor**step
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                with s.autocast():
+                    loss, _ = training_loss(s.model, loss_fn, model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                value = loss.item()
+                smooth = 0.98 * smooth + 0.02 * value
+                corrected = smooth / (1 - 0.98 ** (step + 1))  # bias-corrected moving average, as in Adam
+                lrs.append(lr)
+                losses.append(corrected)
+                best = min(best, corrected)
+                step += 1
+                if step >= steps or not math.isfinite(corrected) or corrected > 4 * best:
+                    step = steps
+                    break
     finite = [(lr, l) for lr, l in zip(lrs, losses) if math.isfinite(l)]
     # the steepest descent on the way down to the lowest loss: past it the loss has blown up, and the noise of a
     # plateau it may settle on (below the 4x stop) must not pass for a descent
