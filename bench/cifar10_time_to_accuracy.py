@@ -59,7 +59,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Clock, cnnlab_fit, keras_fit, load, machine, named_contenders, race_arguments, run_worker, torch_fit
+from timing import (
+    Clock,
+    cnnlab_fit,
+    keras_fit,
+    keras_result,
+    keras_session,
+    load,
+    machine,
+    named_contenders,
+    race_arguments,
+    run_worker,
+    torch_fit,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -217,18 +229,10 @@ def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
 
 
 def run_keras(args: argparse.Namespace) -> dict:
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    t = time.perf_counter()
-    import keras
+    keras, import_s = keras_session(args.threads, args.seed)
     import numpy as np
-    import tensorflow as tf
     from PIL import Image
 
-    import_s = time.perf_counter() - t
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    keras.utils.set_random_seed(args.seed)
     root = Path(args.extracted)
 
     def read(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -261,22 +265,10 @@ def run_keras(args: argparse.Namespace) -> dict:
             layers.Dense(10, activation="softmax"),
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
     keras_fit(model, (x_train, y_train), (x_test, y_test), 32, args.epochs_max, clock)
-    return {
-        "settings": {
-            "jit_compile": str(model.jit_compile),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "params": model.count_params(),
-            "data_reading": "PIL into numpy arrays, pixels / 255",
-        },
-        "epochs": clock.epochs,
-        "data_s": round(data_s, 3),
-        "import_s": round(import_s, 3),
-        "threads": args.threads,
-    }
+    return keras_result(
+        model, clock, data_s, import_s, args.threads, data_reading="PIL into numpy arrays, pixels / 255"
+    )
 
 
 def run_torch(args: argparse.Namespace) -> dict:

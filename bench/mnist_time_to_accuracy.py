@@ -48,7 +48,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import Clock, cnnlab_fit, keras_fit, load, machine, named_contenders, race_arguments, run_worker, torch_fit
+from timing import (
+    Clock,
+    cnnlab_fit,
+    keras_fit,
+    keras_result,
+    keras_session,
+    load,
+    machine,
+    named_contenders,
+    race_arguments,
+    run_worker,
+    torch_fit,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CNNLAB_BENCH_DATA", ROOT.parent / "shared" / "datasets"))
@@ -126,17 +138,8 @@ def run_cnnlab(args: argparse.Namespace, overrides: dict, recipe: Path | None = 
 
 
 def run_keras(args: argparse.Namespace) -> dict:
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    t = time.perf_counter()
-    import keras
+    keras, import_s = keras_session(args.threads, args.seed)
     import numpy as np
-    import tensorflow as tf
-
-    import_s = time.perf_counter() - t
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    keras.utils.set_random_seed(args.seed)
 
     def idx(name: str, offset: int) -> np.ndarray:
         with gzip.open(DATA_DIR / "mnist" / f"{name}.gz") as f:
@@ -165,21 +168,8 @@ def run_keras(args: argparse.Namespace) -> dict:
             layers.Dense(10, activation="softmax"),
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
     keras_fit(model, (x_train, y_train), (x_test, y_test), 64, args.epochs_max, clock)
-    return {
-        "settings": {
-            "jit_compile": str(model.jit_compile),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "params": model.count_params(),
-        },
-        "epochs": clock.epochs,
-        "data_s": round(data_s, 3),
-        "import_s": round(import_s, 3),
-        "threads": args.threads,
-    }
+    return keras_result(model, clock, data_s, import_s, args.threads)
 
 
 def run_torch(args: argparse.Namespace) -> dict:

@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 
 def speed_arguments(ap: argparse.ArgumentParser, repeat: int) -> None:
@@ -157,9 +158,50 @@ def machine(load_before: list[float], load_after: list[float]) -> dict:
     }
 
 
-def keras_fit(model, train: tuple, test: tuple, batch_size: int, epochs_max: int, clock: Clock) -> None:
-    """model.fit with a callback that times each epoch's loop and scores the test set, untimed, until the target."""
+def keras_session(threads: int, seed: int) -> tuple[Any, float]:
+    """Keras 3 on TensorFlow computing on `threads` threads, seeded; returns keras and the seconds its imports took
+    (numpy's and PIL's with them: every contender's imports are left out of its time)."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t = time.perf_counter()
     import keras
+    import numpy  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import tensorflow as tf
+
+    import_s = time.perf_counter() - t
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    keras.utils.set_random_seed(seed)
+    return keras, import_s
+
+
+def keras_result(model, clock: Clock, data_s: float, import_s: float, threads: int, **settings: str) -> dict:
+    """A Keras worker's result: its versions, parameters and `settings`, epochs, data and import seconds."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "settings": {
+            "jit_compile": str(model.jit_compile),
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "params": model.count_params(),
+            **settings,
+        },
+        "epochs": clock.epochs,
+        "data_s": round(data_s, 3),
+        "import_s": round(import_s, 3),
+        "threads": threads,
+    }
+
+
+def keras_fit(model, train: tuple, test: tuple, batch_size: int, epochs_max: int, clock: Clock) -> None:
+    """Compile `model` as the course material does (Adam 1e-3, sparse cross-entropy), then model.fit with a callback
+    that times each epoch's loop and scores the test set, untimed, until the target."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     x_test, y_test = test
 

@@ -1097,33 +1097,7 @@ def grade(
     readings = _read_cells(table)
     counting, flops_note = _flops_convention(table, targets, readings, flops)
     hwc = _uses_hwc(table, targets)
-    cells: list[CellResult] = []
-    skipped: dict[str, list[str]] = {}
-    after: list[str] = []
-    keras_counts = 0  # wrong parameter cells that hold Keras' count (batch norm's moving statistics as parameters)
-    for i, (row, target) in enumerate(zip(table.rows, targets)):
-        label = _short_label(row)
-        filled = [
-            (column, given)
-            for column, given in row.cells.items()
-            if given.strip() and not (column == "shape" and _plain(given).lower() in DASHES)
-        ]
-        if target is None:
-            after += [label] if filled else []
-            continue
-        for column, given in filled:
-            if isinstance(target, str) or target.cannot:
-                why = target if isinstance(target, str) else f"this layer cannot exist: {target.cannot}"
-                layer = "" if isinstance(target, str) else target.layer
-                cells.append(CellResult(label, column, given, None, False, why, layer=layer, line=row.line))
-            elif column in target.values:
-                reading = readings.get((i, column))
-                cells.append(_grade_cell(label, column, given, target, hwc, row.line, reading, counting))
-                number = reading[0] if reading is not None else None
-                if column == "params" and not cells[-1].ok and target.keras_params is not None and number is not None:
-                    keras_counts += number.covers(target.keras_params)
-            else:
-                skipped.setdefault(column, []).append(label)
+    cells, skipped, after, keras_counts = _grade_rows(table, targets, readings, hwc, counting)
     if table.ignored:
         notes.append("not graded: " + ", ".join(table.ignored))
     for column, labels in skipped.items():
@@ -1149,6 +1123,46 @@ def grade(
         if not any(c.formula.startswith("this layer cannot exist") for c in cells):
             notes.append(f"the model cannot run: {failure}")
     return Grade(cells, notes, cannot, counting if "flops" in table.columns else "")
+
+
+def _grade_rows(
+    table: Table,
+    targets: list[_Expected | str | None],
+    readings: dict[tuple[int, str], _Reading],
+    hwc: bool,
+    counting: str,
+) -> tuple[list[CellResult], dict[str, list[str]], list[str], int]:
+    """Every filled cell graded against its row's target. Also returns the columns a row has no value for (by
+    column), the filled rows after a layer that cannot exist, and how many wrong parameter cells hold Keras' count
+    (batch norm's moving statistics as parameters)."""
+    cells: list[CellResult] = []
+    skipped: dict[str, list[str]] = {}
+    after: list[str] = []
+    keras_counts = 0
+    for i, (row, target) in enumerate(zip(table.rows, targets)):
+        label = _short_label(row)
+        filled = [
+            (column, given)
+            for column, given in row.cells.items()
+            if given.strip() and not (column == "shape" and _plain(given).lower() in DASHES)
+        ]
+        if target is None:
+            after += [label] if filled else []
+            continue
+        for column, given in filled:
+            if isinstance(target, str) or target.cannot:
+                why = target if isinstance(target, str) else f"this layer cannot exist: {target.cannot}"
+                layer = "" if isinstance(target, str) else target.layer
+                cells.append(CellResult(label, column, given, None, False, why, layer=layer, line=row.line))
+            elif column in target.values:
+                reading = readings.get((i, column))
+                cells.append(_grade_cell(label, column, given, target, hwc, row.line, reading, counting))
+                number = reading[0] if reading is not None else None
+                if column == "params" and not cells[-1].ok and target.keras_params is not None and number is not None:
+                    keras_counts += number.covers(target.keras_params)
+            else:
+                skipped.setdefault(column, []).append(label)
+    return cells, skipped, after, keras_counts
 
 
 def _read_cells(table: Table) -> dict[tuple[int, str], _Reading]:

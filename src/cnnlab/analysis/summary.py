@@ -282,6 +282,119 @@ def _is_block(module: nn.Module) -> bool:
     return not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
 
 
+class _Recorder:
+    """Forward hooks that write one LayerRow per module call on the meta copy: shapes, parameters, MACs, window
+    geometry and receptive field for leaves; sums over their descendants for blocks."""
+
+    def __init__(self, meta: nn.Module, name: str) -> None:
+        self.name = name
+        self.rows: list[LayerRow] = []
+        self.tracer = _Tracer()
+        self.names = {m: n for n, m in meta.named_modules()}
+        self.calls: dict[nn.Module, int] = {}
+        self.open_rows: list[LayerRow] = []
+        self.starts: list[int] = []  # index in `rows` where each open row's descendants begin
+
+    def attach(self, meta: nn.Module) -> list:
+        """Hook the root (unless it only groups layers), every leaf and every block; returns the handles."""
+        handles = []
+        root_is_leaf = not any(True for _ in meta.children())
+        for m in meta.modules():
+            if m is meta and not root_is_leaf:
+                continue
+            if m is not meta and not _is_block(m) and any(True for _ in m.children()):
+                continue
+            handles.append(m.register_forward_pre_hook(self.pre_hook))
+            handles.append(m.register_forward_hook(self.post_hook))
+        return handles
+
+    def pre_hook(self, module: nn.Module, inputs: tuple) -> None:
+        leaf = not any(True for _ in module.children())
+        x = _first_tensor(inputs)
+        self.calls[module] = self.calls.get(module, 0) + 1
+        label = self.names[module] or self.name
+        if self.calls[module] > 1:
+            label += f" (call {self.calls[module]})"
+        row = LayerRow(
+            label,
+            type(module).__name__,
+            len(self.open_rows) + 1,
+            leaf,
+            input_shape=tuple(x.shape[1:]) if x is not None else (),
+            kind=kind_of(module) if leaf else "block",
+        )
+        if leaf and x is not None and x.dim() == 4:
+            _check_window(module, row, x, self.rows)
+        self.rows.append(row)
+        self.open_rows.append(row)
+        self.starts.append(len(self.rows))
+        if leaf:
+            self.tracer.inside_leaf += 1
+
+    def post_hook(self, module: nn.Module, inputs: tuple, output: Any) -> None:
+        row = self.open_rows.pop()
+        first_child = self.starts.pop()
+        y = _first_tensor(output)
+        row.output_shape = tuple(y.shape[1:]) if y is not None else ()
+        own = list(module.parameters(recurse=not row.leaf))
+        row.params = sum(p.numel() for p in own)
+        row.trainable_params = sum(p.numel() for p in own if p.requires_grad)
+        row.moving_stats = moving_stats(module, recurse=not row.leaf)
+        if row.leaf:
+            self.tracer.inside_leaf -= 1
+            self._leaf(module, row, _first_tensor(inputs), output)
+        else:
+            row.rf = self.tracer.get(y)
+            row.kind = "block"
+            row.macs = sum(r.macs for r in self.rows[first_child:] if r.leaf)
+            if self.calls[module] > 1:
+                row.params = row.trainable_params = row.moving_stats = 0
+
+    def _leaf(self, module: nn.Module, row: LayerRow, x: torch.Tensor | None, output: Any) -> None:
+        row.kind = kind_of(module)
+        row.macs, mac_formula = layer_macs(module, row.input_shape, row.output_shape)
+        geo = _geometry(module, row.input_shape[1], row.input_shape[2]) if len(row.input_shape) == 3 else None
+        if geo:
+            row.geometry, row.geometry_w = geo
+            row.window = (geo[0][0], geo[1][0])
+        row.formulas = {
+            "params": layer_params_formula(module),
+            "macs": mac_formula,
+            "output_shape": shape_formula(module, row.input_shape, row.output_shape, geo),
+            "activations": "*".join(map(str, row.output_shape)) + f" = {row.activations:,}",
+        }
+        in_field = self.tracer.get(x) or _input_field(row.input_shape)
+        row.rf = _leaf_field(module, in_field, row.input_shape, _first_tensor(output))
+        self.tracer.put(output, row.rf)
+
+    def run(self, meta: nn.Module, shape: tuple[int, ...]) -> torch.Tensor | None:
+        """One forward pass of a meta input through the hooked copy; the model's first output tensor."""
+        handles = self.attach(meta)
+        x = torch.empty(1, *shape, device="meta")
+        self.tracer.put(x, _input_field(shape))
+        try:
+            with self.tracer:
+                return _first_tensor(meta(x))
+        except ShapeError as e:
+            e.input_shape = e.input_shape or shape
+            raise
+        except CnnlabError:
+            raise
+        except Exception as e:  # torch's own shape errors: report them as the user's input problem
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            where = self.open_rows[-1].name if self.open_rows else self.name
+            raise ShapeError(
+                f"{self.name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
+                "check --input and the layer sizes",
+                rows=[r for r in self.rows if r.output_shape],
+                layer=self.open_rows[-1] if self.open_rows else None,
+                input_shape=shape,
+            ) from None
+        finally:
+            for h in handles:
+                h.remove()
+
+
 def summarize(
     model: nn.Module | str,
     input_shape: tuple[int, int, int] | None = None,
@@ -307,109 +420,13 @@ def summarize(
         raise CnnlabError(f"input must be C,H,W with three positive integers, got {input_shape!r}")
     meta = _meta_copy(model)
     meta.eval()
-    rows: list[LayerRow] = []
-    tracer = _Tracer()
-    names = {m: n for n, m in meta.named_modules()}
-    calls: dict[nn.Module, int] = {}
-    open_rows: list[LayerRow] = []
-    starts: list[int] = []  # index in `rows` where each open row's descendants begin
-    handles = []
-    root_is_leaf = not any(True for _ in meta.children())
-
-    def pre_hook(module: nn.Module, inputs: tuple) -> None:
-        leaf = not any(True for _ in module.children())
-        x = _first_tensor(inputs)
-        calls[module] = calls.get(module, 0) + 1
-        label = names[module] or name
-        if calls[module] > 1:
-            label += f" (call {calls[module]})"
-        row = LayerRow(
-            label,
-            type(module).__name__,
-            len(open_rows) + 1,
-            leaf,
-            input_shape=tuple(x.shape[1:]) if x is not None else (),
-            kind=kind_of(module) if leaf else "block",
-        )
-        if leaf and x is not None and x.dim() == 4:
-            _check_window(module, row, x, rows)
-        rows.append(row)
-        open_rows.append(row)
-        starts.append(len(rows))
-        if leaf:
-            tracer.inside_leaf += 1
-
-    def post_hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-        row = open_rows.pop()
-        first_child = starts.pop()
-        leaf = row.leaf
-        if leaf:
-            tracer.inside_leaf -= 1
-        y = _first_tensor(output)
-        x = _first_tensor(inputs)
-        row.output_shape = tuple(y.shape[1:]) if y is not None else ()
-        own = list(module.parameters(recurse=not leaf))
-        row.params = sum(p.numel() for p in own)
-        row.trainable_params = sum(p.numel() for p in own if p.requires_grad)
-        row.moving_stats = moving_stats(module, recurse=not leaf)
-        if leaf:
-            row.kind = kind_of(module)
-            row.macs, mac_formula = layer_macs(module, row.input_shape, row.output_shape)
-            geo = _geometry(module, row.input_shape[1], row.input_shape[2]) if len(row.input_shape) == 3 else None
-            if geo:
-                row.geometry, row.geometry_w = geo
-                row.window = (geo[0][0], geo[1][0])
-            row.formulas = {
-                "params": layer_params_formula(module),
-                "macs": mac_formula,
-                "output_shape": shape_formula(module, row.input_shape, row.output_shape, geo),
-                "activations": "*".join(map(str, row.output_shape)) + f" = {row.activations:,}",
-            }
-            in_field = tracer.get(x) or _input_field(row.input_shape)
-            row.rf = _leaf_field(module, in_field, row.input_shape, y)
-            tracer.put(output, row.rf)
-        else:
-            row.rf = tracer.get(y)
-            row.kind = "block"
-            row.macs = sum(r.macs for r in rows[first_child:] if r.leaf)
-        if calls[module] > 1 and not leaf:
-            row.params = row.trainable_params = row.moving_stats = 0
-
-    for m in meta.modules():
-        if m is meta and not root_is_leaf:
-            continue
-        if m is not meta and not _is_block(m) and any(True for _ in m.children()):
-            continue
-        handles.append(m.register_forward_pre_hook(pre_hook))
-        handles.append(m.register_forward_hook(post_hook))
-    x = torch.empty(1, *shape, device="meta")
-    tracer.put(x, _input_field(shape))
-    try:
-        with tracer:
-            y = _first_tensor(meta(x))
-    except ShapeError as e:
-        e.input_shape = e.input_shape or shape
-        raise
-    except CnnlabError:
-        raise
-    except Exception as e:  # torch's own shape errors: report them as the user's input problem
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        where = open_rows[-1].name if open_rows else name
-        raise ShapeError(
-            f"{name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
-            "check --input and the layer sizes",
-            rows=[r for r in rows if r.output_shape],
-            layer=open_rows[-1] if open_rows else None,
-            input_shape=shape,
-        ) from None
-    finally:
-        for h in handles:
-            h.remove()
+    recorder = _Recorder(meta, name)
+    y = recorder.run(meta, shape)
     unique = list(model.parameters())
     return ModelSummary(
         name,
         shape,
-        rows,
+        recorder.rows,
         sum(p.numel() for p in unique),
         sum(p.numel() for p in unique if p.requires_grad),
         output_shape=tuple(y.shape[1:]) if y is not None else (),

@@ -165,40 +165,58 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise a one-line CnnlabError for the first bad setting."""
-
-        def positive(name: str, integer: bool = False, allow_none: bool = False, zero: bool = False) -> None:
-            v = getattr(self, name)
-            if v is None and allow_none:
-                return
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            ok = ok and (v >= 0 if zero else v > 0) and (not integer or float(v).is_integer())
-            if not ok:
-                kind = "integer" if integer else "number"
-                raise CnnlabError(
-                    f"--{name.replace('_', '-')} must be a {'non-negative' if zero else 'positive'} {kind}, got {v!r}"
-                )
-
         if self.options == {}:
             self.options = None
         if self.options is not None and not (
             isinstance(self.options, dict) and all(isinstance(k, str) for k in self.options)
         ):
             raise CnnlabError(f"options must be a table of model options (e.g. {{kernel5 = 5}}), got {self.options!r}")
+        self._check_numbers()
+        self._check_needs()
+        self._check_choices()
+        self._check_statistics()
+        self._check_progressive()
+        if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
+            raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise CnnlabError(f"--device must be cpu, cuda or auto, got {self.device!r}")
+        return self
+
+    def _positive(self, name: str, integer: bool = False, allow_none: bool = False, zero: bool = False) -> None:
+        v = getattr(self, name)
+        if v is None and allow_none:
+            return
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ok = ok and (v >= 0 if zero else v > 0) and (not integer or float(v).is_integer())
+        if not ok:
+            kind = "integer" if integer else "number"
+            raise CnnlabError(
+                f"--{name.replace('_', '-')} must be a {'non-negative' if zero else 'positive'} {kind}, got {v!r}"
+            )
+
+    def _check_numbers(self) -> None:
+        """Counts, rates and fractions within their ranges."""
         for name in ("epochs", "batch_size", "step_size"):
-            positive(name, integer=True)
-        for name in ("lr", "init_std"):
-            positive(name)
-        for name in ("momentum", "weight_decay", "decay", "warmup_epochs", "label_smoothing"):
-            positive(name, zero=True)
-        positive("gamma")
-        positive("limit", integer=True, allow_none=True)
-        positive("patience", integer=True, allow_none=True)
-        positive("gl_alpha", allow_none=True)
-        positive("head_lr", allow_none=True)
-        positive("bias_lr", allow_none=True)
-        positive("log_every", integer=True, allow_none=True)
+            self._positive(name, integer=True)
+        for name in ("lr", "init_std", "gamma"):
+            self._positive(name)
+        for name in ("momentum", "weight_decay", "decay", "warmup_epochs", "label_smoothing", "val_split"):
+            self._positive(name, zero=True)
+        for name in ("limit", "patience", "log_every"):
+            self._positive(name, integer=True, allow_none=True)
+        for name in ("gl_alpha", "head_lr", "bias_lr"):
+            self._positive(name, allow_none=True)
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
             raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
+        if self.val_split >= 1 and not float(self.val_split).is_integer():
+            raise CnnlabError(f"--val-split must be a fraction below 1 or a whole count, got {self.val_split}")
+        if not (isinstance(self.muon_momentum, (int, float)) and 0 <= self.muon_momentum < 1):
+            raise CnnlabError(f"--muon-momentum must be at least 0 and below 1, e.g. 0.6, got {self.muon_momentum!r}")
+        if self.label_smoothing >= 1:
+            raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
+
+    def _check_needs(self) -> None:
+        """Settings that mean nothing without another: --lookahead without --ema, transfer options without a source."""
         if self.lookahead and self.ema is None:
             raise CnnlabError("--lookahead needs --ema DECAY: the decay of the average it writes back, e.g. 0.987")
         if not FREEZE_PATTERN.fullmatch(str(self.freeze)):
@@ -207,13 +225,9 @@ class RunConfig:
             raise CnnlabError(f"--match {self.match} needs --init-from: there is no source to match tensors of")
         if self.norm_stats == "source" and not self.init_from:
             raise CnnlabError("--norm-stats source needs --init-from: there is no source to take statistics from")
-        positive("val_split", zero=True)
-        if self.val_split >= 1 and not float(self.val_split).is_integer():
-            raise CnnlabError(f"--val-split must be a fraction below 1 or a whole count, got {self.val_split}")
-        if not (isinstance(self.muon_momentum, (int, float)) and 0 <= self.muon_momentum < 1):
-            raise CnnlabError(f"--muon-momentum must be at least 0 and below 1, e.g. 0.6, got {self.muon_momentum!r}")
-        if self.label_smoothing >= 1:
-            raise CnnlabError(f"--label-smoothing must be below 1, got {self.label_smoothing}")
+
+    def _check_choices(self) -> None:
+        """Each choice among its field's choices, and no two augmentations that do the same job."""
         for f in fields(self):
             allowed, value = f.metadata.get("choices", ()), getattr(self, f.name)
             for v in value if isinstance(value, list) else [] if value is None else [value]:
@@ -223,13 +237,6 @@ class RunConfig:
             raise CnnlabError("--augment: give flip (random) or altflip (alternate epochs), not both")
         if {"crop", "translate"} <= set(self.augment or []):
             raise CnnlabError("--augment: give crop (4 pixels, zero border) or translate (2, mirrored), not both")
-        self._check_statistics()
-        self._check_progressive()
-        if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
-            raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")
-        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
-            raise CnnlabError(f"--device must be cpu, cuda or auto, got {self.device!r}")
-        return self
 
     def _check_progressive(self) -> None:
         """--progressive H,F: a whole height of at least 1 and a fraction in (0, 1]; the image size is checked

@@ -192,16 +192,7 @@ class _Builder:
         if kind == "conv":
             return self.conv(take, shape[0])
         if kind in ("maxpool", "avgpool"):
-            size = take.pair("size", take.pair("kernel", 2))
-            stride = take.pair("stride", size)
-            ceil = take.bool("ceil_mode", False)
-            padding = take.spec.pop("padding", 0)
-            if padding == "same":
-                return (MaxPool2dSame if kind == "maxpool" else AvgPool2dSame)(size, stride=stride)
-            take.spec["padding"] = 0 if padding == "valid" else padding
-            padding = take.pair("padding", 0, minimum=0)
-            cls = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
-            return cls(size, stride=stride, padding=padding, ceil_mode=ceil)
+            return self.pool(kind, take)
         if kind in ("adaptive-avgpool", "adaptive-maxpool"):
             output = take.int("output", 1)
             return nn.AdaptiveAvgPool2d(output) if kind == "adaptive-avgpool" else nn.AdaptiveMaxPool2d(output)
@@ -219,55 +210,75 @@ class _Builder:
         if kind == "flatten":
             return nn.Flatten()
         if kind == "linear":
-            units = spec.pop("units", None)
-            if units == "num_classes" or units is None:
-                units = self.num_classes
-            if not isinstance(units, int) or units < 1:
-                raise self.fail(where, f'units must be a positive integer or "num_classes", got {units!r}')
-            in_features = math.prod(shape)
-            return nn.Linear(max(in_features, 1), units, bias=take.bool("bias", True))
+            return self.linear(take, shape)
         if kind == "residual":
-            if where.count(".") >= MAX_NESTING:  # each nesting level adds one ".layers" / ".shortcut" to `where`
-                raise CnnlabError(
-                    f"{self.source}: residual blocks nested more than {MAX_NESTING} deep; flatten the network"
-                )
-            body, body_shape = self.build(spec.pop("layers", None), shape, f"{where}.layers")
-            shortcut_spec = spec.pop("shortcut", None)
-            shortcut = None
-            if shortcut_spec is not None:
-                cut, cut_shape = self.build(shortcut_spec, shape, f"{where}.shortcut")
-                shortcut = nn.Sequential(OrderedDict(cut))
-            else:
-                cut_shape = shape
-            if body_shape != cut_shape and 0 not in body_shape:
-                raise self.fail(
-                    where,
-                    f"residual body gives {_fmt(body_shape)} but the shortcut gives {_fmt(cut_shape)}; "
-                    "add a shortcut projection (e.g. a 1x1 conv with the same stride)",
-                )
-            act = spec.pop("activation", None)
-            return Residual(
-                nn.Sequential(OrderedDict(body)), shortcut, self.activation(str(act).lower(), where) if act else None
-            )
+            return self.residual(spec, shape, where)
         if kind == "inception":
-            naive = take.bool("naive", False)
-            block = BasicConv2d if take.bool("batchnorm", False) else ConvReLU
-            # a branch at 0 is left out; its reduction may then be left out too (naive modules have none)
-            outputs = {k: take.int(k, None, minimum=0) for k in ("ch1x1", "ch3x3", "ch5x5")}
-            outputs["pool_proj"] = take.int("pool_proj", 0 if naive else None, minimum=0)
-            reductions = {}
-            for k in ("ch3x3red", "ch5x5red"):
-                needed = not naive and outputs[k[:-3]] > 0
-                reductions[k] = take.int(k, None if needed else 0, minimum=1 if needed else 0)
-            if not naive and not any(outputs.values()):
-                raise self.fail(where, "an inception module needs a branch: ch1x1, ch3x3, ch5x5 and pool_proj are 0")
-            sizes = [{**outputs, **reductions}[k] for k in ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5")]
-            sizes.append(outputs["pool_proj"])
-            return Inception(shape[0], *sizes, conv_block=block, naive=naive, pool_ceil_mode=False)
+            return self.inception(take, shape[0])
         if kind in ACTIVATIONS:
             return self.activation(kind, where)
         known = sorted(set(SHORT) | set(ACTIVATIONS))
         raise self.fail(where, f"unknown layer type {kind!r}; use one of {', '.join(known)}")
+
+    def pool(self, kind: str, take: _Taker) -> nn.Module:
+        size = take.pair("size", take.pair("kernel", 2))
+        stride = take.pair("stride", size)
+        ceil = take.bool("ceil_mode", False)
+        padding = take.spec.pop("padding", 0)
+        if padding == "same":
+            return (MaxPool2dSame if kind == "maxpool" else AvgPool2dSame)(size, stride=stride)
+        take.spec["padding"] = 0 if padding == "valid" else padding
+        padding = take.pair("padding", 0, minimum=0)
+        cls = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
+        return cls(size, stride=stride, padding=padding, ceil_mode=ceil)
+
+    def linear(self, take: _Taker, shape: tuple[int, ...]) -> nn.Module:
+        units = take.spec.pop("units", None)
+        if units == "num_classes" or units is None:
+            units = self.num_classes
+        if not isinstance(units, int) or units < 1:
+            raise take.fail(f'units must be a positive integer or "num_classes", got {units!r}')
+        return nn.Linear(max(math.prod(shape), 1), units, bias=take.bool("bias", True))
+
+    def residual(self, spec: dict, shape: tuple[int, ...], where: str) -> nn.Module:
+        if where.count(".") >= MAX_NESTING:  # each nesting level adds one ".layers" / ".shortcut" to `where`
+            raise CnnlabError(
+                f"{self.source}: residual blocks nested more than {MAX_NESTING} deep; flatten the network"
+            )
+        body, body_shape = self.build(spec.pop("layers", None), shape, f"{where}.layers")
+        shortcut_spec = spec.pop("shortcut", None)
+        shortcut = None
+        if shortcut_spec is not None:
+            cut, cut_shape = self.build(shortcut_spec, shape, f"{where}.shortcut")
+            shortcut = nn.Sequential(OrderedDict(cut))
+        else:
+            cut_shape = shape
+        if body_shape != cut_shape and 0 not in body_shape:
+            raise self.fail(
+                where,
+                f"residual body gives {_fmt(body_shape)} but the shortcut gives {_fmt(cut_shape)}; "
+                "add a shortcut projection (e.g. a 1x1 conv with the same stride)",
+            )
+        act = spec.pop("activation", None)
+        return Residual(
+            nn.Sequential(OrderedDict(body)), shortcut, self.activation(str(act).lower(), where) if act else None
+        )
+
+    def inception(self, take: _Taker, in_channels: int) -> nn.Module:
+        naive = take.bool("naive", False)
+        block = BasicConv2d if take.bool("batchnorm", False) else ConvReLU
+        # a branch at 0 is left out; its reduction may then be left out too (naive modules have none)
+        outputs = {k: take.int(k, None, minimum=0) for k in ("ch1x1", "ch3x3", "ch5x5")}
+        outputs["pool_proj"] = take.int("pool_proj", 0 if naive else None, minimum=0)
+        reductions = {}
+        for k in ("ch3x3red", "ch5x5red"):
+            needed = not naive and outputs[k[:-3]] > 0
+            reductions[k] = take.int(k, None if needed else 0, minimum=1 if needed else 0)
+        if not naive and not any(outputs.values()):
+            raise take.fail("an inception module needs a branch: ch1x1, ch3x3, ch5x5 and pool_proj are 0")
+        sizes = [{**outputs, **reductions}[k] for k in ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5")]
+        sizes.append(outputs["pool_proj"])
+        return Inception(in_channels, *sizes, conv_block=block, naive=naive, pool_ceil_mode=False)
 
     def conv(self, take: _Taker, in_channels: int) -> nn.Module:
         filters = take.int("filters", take.int("out_channels", None) if "out_channels" in take.spec else None)
