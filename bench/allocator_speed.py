@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import machine_line, speed_arguments, use_threads
+from cifar10_time_to_accuracy import ARCHIVE, DATA_DIR, NET_TOML, ROOT
+from timing import machine_line, named_contenders, speed_arguments, use_threads
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "datasets"
 RUNS = ("keras-course", "mnist-cnn", "mnist-99", "cifar10-70-muon")
 ARMS = ("kept", "plain")
 
@@ -39,8 +38,6 @@ def config(name: str, net_file: Path):
     common = {"val_split": 0, "epochs": 1, "optimizer": "adam", "lr": 1e-3, "seed": 0, "data_dir": str(DATA_DIR)}
     if name == "mnist-cnn":
         return RunConfig(model="mnist-cnn", data="mnist", batch_size=64, **common)
-    from cifar10_time_to_accuracy import ARCHIVE, NET_TOML
-
     net_file.write_text(NET_TOML)
     return RunConfig(model=str(net_file), data=f"folder:{ARCHIVE}", batch_size=32, normalize=False, **common)
 
@@ -101,9 +98,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.arm)))
         return
-    names = [n for n in args.only.split(",") if n]
-    if unknown := set(names) - set(RUNS):
-        ap.error(f"--only: unknown run(s) {', '.join(sorted(unknown))}; choose from {', '.join(RUNS)}")
+    names = named_contenders(ap, args.only, RUNS)
     machine = machine_line()
     print(f"one epoch each, freed memory kept against glibc as it comes, on {machine}")
     record = {"machine": machine, "command": " ".join(sys.argv), "runs": {}}

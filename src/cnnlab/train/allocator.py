@@ -11,6 +11,7 @@ returned (malloc_trim), so a notebook's process does not hold it."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import platform
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ _lock = threading.Lock()
 _depth = 0
 
 
+@functools.cache  # platform.libc_ver reads the interpreter's binary: once per process, not once per run
 def _glibc() -> ctypes.CDLL | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None  # musl, macOS and Windows allocators keep memory differently; nothing to set
