@@ -43,7 +43,7 @@ is excluded from every figure. Two times are reported:
                     not included (recorded as import_s).
   train loop        the sum of the epochs' training-loop times only.
 
-Writes everything (per-epoch rows, loads, versions, CPU model and AMX flag) as JSON.
+Writes everything (per-epoch rows, loads, versions, CPU model, its AMX and AVX512-BF16 flags, whether bf16 ran) as JSON.
 """
 
 from __future__ import annotations
@@ -521,7 +521,8 @@ def report(args: argparse.Namespace, names: list[str], rows: list[dict], skipped
     import torch
 
     about = machine(*loads)
-    about["amx_used"] = about["amx_bf16"] and any(r["settings"].get("precision_used") == "bf16" for r in rows)
+    about["bf16_used"] = any(r["settings"].get("precision_used") == "bf16" for r in rows)
+    about["amx_used"] = about["amx_bf16"] and about["bf16_used"]
     return {
         "targets": {n: TARGETS[n] for n in names},
         "train_images": 50000,

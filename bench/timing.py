@@ -31,12 +31,14 @@ def use_threads(args: argparse.Namespace) -> None:
 
 
 def machine_line() -> str:
-    """The CPU, the threads torch computes on and whether the CPU has AMX, for a speed script's output."""
+    """The CPU, the threads torch computes on and its bf16 instructions (AMX, AVX512-BF16), for a speed script's
+    output."""
     import torch
 
-    from cnnlab.train.precision import cpu_flags, cpu_model
+    from cnnlab.train.precision import BF16_INSTRUCTIONS, cpu_flags, cpu_model
 
-    return f"{cpu_model()}, {torch.get_num_threads()} threads, amx_bf16: {'amx_bf16' in cpu_flags()}"
+    flags = ", ".join(f"{f}: {f in cpu_flags()}" for f in BF16_INSTRUCTIONS)
+    return f"{cpu_model()}, {torch.get_num_threads()} threads, {flags}"
 
 
 def race_arguments(ap: argparse.ArgumentParser, contenders: tuple[str, ...], seed: int) -> None:
@@ -140,8 +142,8 @@ def run_worker(cmd: list[str], name: str, label: str, target: float) -> tuple[di
 
 
 def machine(load_before: list[float], load_after: list[float]) -> dict:
-    """The machine a benchmark ran on, for its JSON: CPU model and AMX (figures differ by 2x between the CPUs
-    these runs land on), versions, and the load averages before and after."""
+    """The machine a benchmark ran on, for its JSON: CPU model and its bf16 instructions (figures differ by 2x
+    between the CPUs these runs land on), versions, and the load averages before and after."""
     import torch
 
     from cnnlab.train.precision import cpu_flags, cpu_model
@@ -150,6 +152,7 @@ def machine(load_before: list[float], load_after: list[float]) -> dict:
         "cpus": os.cpu_count(),
         "cpu_model": cpu_model(),
         "amx_bf16": "amx_bf16" in cpu_flags(),
+        "avx512_bf16": "avx512_bf16" in cpu_flags(),
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -61,6 +61,10 @@ def _become(main: Callable[[list[str]], int], request: dict) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        if threads := request["env"].get("OMP_NUM_THREADS"):
+            import torch
+
+            torch.set_num_threads(int(threads))  # a fresh interpreter's torch reads it at start; this one forked
         for fd, path in ((0, os.devnull), (1, request["out"]), (2, request["err"])):
             flags = os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
             opened = os.open(path, flags, 0o644)

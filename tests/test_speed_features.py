@@ -178,10 +178,10 @@ def test_no_weight_decay_on_biases_and_norms_and_a_bias_lr():
 
 def test_precision_auto_is_decided_by_the_cpu_and_recorded(tmp_path):
     used, why = resolve("auto", "cpu")
-    if "amx_bf16" not in cpu_flags():
-        assert used == "fp32" and "no AMX" in why
+    if not {"amx_bf16", "avx512_bf16"} & cpu_flags():
+        assert used == "fp32" and "no bf16 instructions" in why
     else:
-        assert used in ("fp32", "bf16") and "GFLOP/s" in why
+        assert used in ("fp32", "bf16") and "bf16 conv" in why and "GFLOP/s" in why
     assert resolve("bf16", "cpu") == ("bf16", "asked for")
     s = train(
         RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=1, precision="auto"), tmp_path / "r", log=quiet
@@ -290,8 +290,11 @@ def test_a_cifar_recipe_on_mnist_adapts_the_net_and_says_so(tmp_path, capsys):
     """A recipe made for 3x32x32 photos, given 1x28x28 digits: the net is built for one channel, the digits are
     padded to 32x32, and one line says both."""
     out = tmp_path / "r"
+    # fp32 on every CPU: four steps at the recipe's lr 0.8 on 1,000 padded digits are chaotic enough that bf16's
+    # rounding (chosen by auto on AVX512-BF16 CPUs) ended at chance on 2 of 4 seeds, fp32 at 34-46% on all four
     code = main(["train", str(EXAMPLES / "recipes" / "cifar10-70.toml"), "--data-dir", str(SHARED / "datasets"),
-                 "--data", "mnist", "--limit", "1000", "--tta", "none", "--out", str(out), "--no-progress"])  # fmt: skip
+                 "--data", "mnist", "--limit", "1000", "--tta", "none", "--precision", "fp32", "--out", str(out),
+                 "--no-progress"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0, err
     assert (

@@ -122,7 +122,10 @@ class RunConfig:
     device: str = setting("cpu", "run", "cpu, cuda, cuda:N or auto")
     channels_last: bool = setting(True, "run", "NHWC memory layout: oneDNN (CPU) and tensor cores run convs fastest")
     precision: str = setting(
-        "fp32", "run", "bf16 autocast, or auto: bf16 where it runs fast (AMX CPUs, CUDA)", ("fp32", "bf16", "auto")
+        "fp32",
+        "run",
+        "bf16 autocast, or auto: bf16 where a probe finds it fast (AMX or AVX512-BF16 CPUs, CUDA)",
+        ("fp32", "bf16", "auto"),
     )
     compile: bool = setting(False, "run", "torch.compile the model (pays a compile time up front)")
     init_from: str | None = setting(
