@@ -146,13 +146,13 @@ def machine(load_before: list[float], load_after: list[float]) -> dict:
     between the CPUs these runs land on), versions, and the load averages before and after."""
     import torch
 
-    from cnnlab.train.precision import cpu_flags, cpu_model
+    from cnnlab.train.precision import BF16_INSTRUCTIONS, cpu_flags, cpu_model
 
+    flags = cpu_flags()
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu_model(),
-        "amx_bf16": "amx_bf16" in cpu_flags(),
-        "avx512_bf16": "avx512_bf16" in cpu_flags(),
+        **{f: f in flags for f in BF16_INSTRUCTIONS},
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "torch": torch.__version__,
