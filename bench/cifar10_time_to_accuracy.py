@@ -10,7 +10,7 @@ parameters) with Adam at lr 1e-3 and batch 32, pixels scaled to 0..1, seeded, on
 images of the JPEG archive (../shared/datasets/cifar10-jpg.tar.gz), and are scored on the 10,000 test images after
 every epoch until test accuracy reaches 70% or --epochs-max runs out.
 
-  cnnlab          cnnlab.train.train(RunConfig(model=<the net as a cnnlab TOML network>, data="folder:<archive>",
+  cnnlab          cnnlab.train.train(RunConfig(model="net:keras-cifar10-course", data="folder:<archive>",
                   val_split=0, batch_size=32, optimizer="adam", lr=1e-3, normalize=False)): the whole engine, with
                   its per-epoch checkpoints, metrics.csv and diagnosis. The archive's decoded arrays are cached by
                   cnnlab (the cache is warmed before the run, so this row reads the cache).
@@ -106,64 +106,7 @@ LABELS = {
     "airbench94": "airbench94 (package)",
 }
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-NET_TOML = """# The course material's Keras CIFAR-10 network (softmax folded into the loss).
-name = "keras-cifar10-course"
-input = [3, 32, 32]
-num_classes = 10
-
-[[layers]]
-type = "conv"
-filters = 16
-kernel = 3
-padding = "same"
-activation = "relu"
-
-[[layers]]
-type = "maxpool"
-size = 2
-
-[[layers]]
-type = "conv"
-filters = 32
-kernel = 3
-padding = "same"
-activation = "relu"
-
-[[layers]]
-type = "maxpool"
-size = 2
-
-[[layers]]
-type = "conv"
-filters = 64
-kernel = 3
-padding = "same"
-activation = "relu"
-
-[[layers]]
-type = "maxpool"
-size = 2
-
-[[layers]]
-type = "dropout"
-rate = 0.3
-
-[[layers]]
-type = "flatten"
-
-[[layers]]
-type = "dense"
-units = 500
-activation = "relu"
-
-[[layers]]
-type = "dropout"
-rate = 0.4
-
-[[layers]]
-type = "dense"
-units = "num_classes"
-"""
+NET = "net:keras-cifar10-course"  # the course network, shipped with cnnlab (examples/nets/)
 
 
 def extract(into: Path) -> Path:
@@ -193,10 +136,8 @@ def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
     full = load_dataset(data, val=None)
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
         if name == "cnnlab":
-            net = Path(tmp) / "keras-cifar10-course.toml"
-            net.write_text(NET_TOML)
             settings = {
-                "model": str(net),
+                "model": NET,
                 "data": data,
                 "val_split": 0,
                 "epochs": args.epochs_max,

@@ -40,6 +40,11 @@ def test_options_are_typed_from_the_text():
     assert parse_option("aux-logits=False") == ("aux_logits", False)
     assert parse_option("inception=naive") == ("inception", "naive")
     assert parse_option("widths=32,64,128") == ("widths", [32, 64, 128])
+    # as an experiment file writes them (options = { widths = [16, 32, 64], activation = "relu" })
+    assert parse_option("widths=[16, 32, 64]") == ("widths", [16, 32, 64])
+    assert parse_option("hidden=[64]") == ("hidden", [64])
+    assert parse_option('activation="relu"') == ("activation", "relu")
+    assert parse_option("activation='relu'") == ("activation", "relu")
     assert check_model_options("googlenet", {"dropout": 1}) == {"dropout": 1.0}
     assert check_model_options("airbench-cifar-s", {"widths": [8, 8, 8]}) == {"widths": [8, 8, 8]}
     assert check_model_options("mlp", {"hidden": 64}) == {"hidden": [64]}  # hidden=64: a list of one

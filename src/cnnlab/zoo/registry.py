@@ -107,19 +107,25 @@ def _show(value: Any) -> str:
 
 def parse_option(text: str) -> tuple[str, Any]:
     """`KEY=VALUE` from the command line: the value becomes a bool (true/false), int, float, a list of those for
-    comma-separated values (widths=32,64,128), else stays a string."""
+    comma-separated values (widths=32,64,128, or as an experiment file writes it, widths=[32, 64, 128]), else
+    stays a string (quotes, as TOML has them, are dropped)."""
     key, sep, value = text.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key.isidentifier():
         raise CnnlabError(f"--option takes KEY=VALUE (e.g. kernel5=5), got {text!r}")
     if key in FIXED:
         raise CnnlabError(f"--option {text}: give {key} with --{key.replace('_', '-')}, not as an option")
-    if "," in value:
-        return key, [_scalar(v.strip()) for v in value.split(",") if v.strip()]
-    return key, _scalar(value.strip())
+    value = value.strip()
+    bracketed = value.startswith("[") and value.endswith("]")
+    if bracketed or "," in value:
+        items = value[1:-1] if bracketed else value
+        return key, [_scalar(v.strip()) for v in items.split(",") if v.strip()]
+    return key, _scalar(value)
 
 
 def _scalar(text: str) -> Any:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     for conv in (int, float):

@@ -1,0 +1,70 @@
+"""bench/compute_floor.py: a recipe's training FLOPs from cnnlab's MAC count, its measured steps on real data, and the
+floor at the machine's matmul rate against #12's goal (the figures README gives where a goal is missed)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnlab.analysis import summarize
+from tests.conftest import shared_dataset
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+from compute_floor import matmul_rate, measure, recipe_config, table, with_floor  # noqa: E402
+
+DATA = shared_dataset("mnist").parent
+
+
+def test_the_same_network_is_the_course_keras_net() -> None:
+    config = recipe_config("keras-net", DATA)
+    got = summarize(config.model, input_shape=(3, 32, 32))
+    # Keras' model.summary() of the course network: 541,094 parameters; convs 16/32/64 on 32, 16 and 8 pixels
+    assert got.params == 541_094
+    assert got.macs == 32 * 32 * 16 * 27 + 16 * 16 * 32 * 144 + 8 * 8 * 64 * 288 + 1024 * 500 + 500 * 10
+    assert (config.batch_size, config.optimizer, config.lr, config.normalize) == (32, "adam", 1e-3, False)
+
+
+def test_a_recipe_is_measured_as_cnnlab_train_runs_it() -> None:
+    row = measure("mnist-99", argparse.Namespace(data_dir=DATA, steps=2, repeat=1))
+    macs = summarize("mnist-fast", input_shape=(1, 22, 22), options={"widths": [16, 32, 64]}).macs
+    assert row["macs_per_image"] == macs and 2.0e6 < macs < 2.1e6  # README's 2.05 M at 22x22
+    assert row["train_images"] == 60_000 and row["steps_per_epoch"] == 235  # batches of 256, the last one short
+    assert row["tflop_per_epoch"] == pytest.approx(6 * macs * 60_000 / 1e12, abs=1e-4)
+    assert row["precision"] in ("fp32", "bf16") and row["epochs"] == 1
+    assert row["steps_s"] == pytest.approx(row["step_ms"] * 235 / 1e3, rel=0.01)
+    assert row["sustained_gflops"] == pytest.approx(row["tflop_per_epoch"] * 1e3 / row["steps_s"], rel=0.02)
+
+
+def test_the_floor_is_the_flops_at_the_matmul_rate_against_the_goal() -> None:
+    row = {"recipe": "cifar10-80", "precision": "fp32", "macs_per_image": 20e6, "tflop_per_epoch": 6.0, "epochs": 3}
+    row |= {"steps_s": 240.0, "sustained_gflops": 75.0}
+    got = with_floor(row, {"fp32": 100.0}, amx=False)
+    assert got["floor_s"] == 180.0 and got["goal_s"] == 120.0  # 18 TFLOP at 100 GFLOP/s; 80% in 2 minutes
+    assert (got["floor_vs_goal"], got["steps_vs_goal"], got["of_matmul"]) == (1.5, 2.0, 0.75)
+    mnist = with_floor({**row, "recipe": "mnist-99", "epochs": 1}, {"fp32": 100.0}, amx=True)
+    assert mnist["goal_s"] == 5.0  # with AMX the MNIST goal is 5 s, not 10
+    seventy = with_floor({**row, "recipe": "cifar10-70"}, {"fp32": 100.0}, amx=False)
+    assert seventy["goal_s"] is None and seventy["floor_vs_goal"] is None  # a tenth of Keras': measured beside it
+    lines = table([got, seventy])
+    assert "1.50x" in lines[1] and "2.00x" in lines[1] and lines[2].rstrip().endswith("-")
+
+
+def test_the_matmul_rate_is_measured() -> None:
+    assert 1.0 < matmul_rate(bf16=False, side=256, reps=2) < 1e5
+
+
+def test_an_unknown_recipe_is_one_line_exit_2() -> None:
+    p = subprocess.run(
+        [sys.executable, str(BENCH / "compute_floor.py"), "--recipes", "mnist-98"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert p.returncode == 2
+    assert "unknown mnist-98" in p.stderr and "Traceback" not in p.stderr
