@@ -59,11 +59,14 @@ def partial_run(tmp_path, capsys) -> Path:
 
 
 def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(tmp_path):
+    # The first writer must still hold the run when the checks end: 1,000 digits epochs (0.05-0.1 s each) ended
+    # first on a slow, busy machine, where each check's fresh interpreter took tens of seconds. It is stopped below.
+    epochs = "1000000"
     net = write_toml(tmp_path / "net.toml", NET)
     out = tmp_path / "run"
     cli = [sys.executable, "-m", "cnnlab"]
     first = subprocess.Popen(
-        [*cli, "train", "--model", net, "--data", "digits", "--epochs", "1000", "--out", str(out), "--no-progress"],
+        [*cli, "train", "--model", net, "--data", "digits", "--epochs", epochs, "--out", str(out), "--no-progress"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -82,7 +85,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
                 "--data",
                 "digits",
                 "--epochs",
-                "1000",
+                epochs,
                 "--seed",
                 "1",
                 "--out",
@@ -97,7 +100,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
         assert f"is being written by process {first.pid}" in second.stderr, second.stderr
         reader = subprocess.run([*cli, "eval", str(out)], capture_output=True, text=True, timeout=120)
         assert reader.returncode == 0 and "test accuracy:" in reader.stdout, reader.stderr
-    finally:  # the first writer trains far longer than the checks take, whatever the machine, and is stopped
+    finally:
         first.send_signal(signal.SIGINT)
         out_, err = first.communicate(timeout=300)
     assert first.returncode == 130 and "cnnlab: interrupted" in err, err
