@@ -12,7 +12,6 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 
@@ -147,7 +146,7 @@ def machine(load_before: list[float], load_after: list[float]) -> dict:
     between the CPUs these runs land on), versions, and the load averages before and after."""
     import torch
 
-    from cnnlab.train.precision import BF16_INSTRUCTIONS, cpu_flags, cpu_model
+    from cnnlab.train.precision import BF16_INSTRUCTIONS, cpu_family_model, cpu_flags, cpu_model
 
     flags = cpu_flags()
     return {
@@ -161,20 +160,6 @@ def machine(load_before: list[float], load_after: list[float]) -> dict:
         "load_before": load_before,
         "load_after": load_after,
     }
-
-
-def cpu_family_model() -> str:
-    """/proc/cpuinfo's "cpu family" and "model", e.g. "25/1" (AMD Zen 3) or "25/17" (Zen 4): the model name alone
-    ("AMD EPYC") does not tell the generations apart, and their speeds differ by 2x."""
-    found = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("cpu family", "model") and key.strip() not in found:
-                found[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return f"{found.get('cpu family', '?')}/{found.get('model', '?')}"
 
 
 def keras_session(threads: int, seed: int) -> tuple[Any, float]:

@@ -4,6 +4,7 @@ parameter groups without weight decay on biases and norms, and --precision auto;
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from cnnlab.data.augment import Augment, alternate_flip
 from cnnlab.rundir import RunConfig, open_run
 from cnnlab.train import train
 from cnnlab.train.ema import EMA
-from cnnlab.train.precision import cpu_flags, resolve
+from cnnlab.train.precision import cpu_family_model, cpu_flags, cpu_model, resolve
 from cnnlab.train.setup import augmentation
 from cnnlab.train.tta import logits
 from cnnlab.transfer import parameter_groups
@@ -187,6 +188,17 @@ def test_precision_auto_is_decided_by_the_cpu_and_recorded(tmp_path):
         RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=1, precision="auto"), tmp_path / "r", log=quiet
     )
     assert s["precision"] == used and open_run(tmp_path / "r").meta["precision"] == {"used": used, "why": why}
+
+
+def test_the_cpu_is_named_from_proc_cpuinfo():
+    """What benchmark records name the machine by, read as /proc/cpuinfo has it for its first processor."""
+    lines = [ln.split(":", 1) for ln in Path("/proc/cpuinfo").read_text().splitlines() if ":" in ln]
+    info: dict[str, str] = {}
+    for key, value in lines:
+        info.setdefault(key.strip(), value.strip())
+    assert cpu_model() == info["model name"]
+    assert cpu_family_model() == f"{info.get('cpu family', '?')}/{info.get('model', '?')}"
+    assert cpu_flags() == set(info["flags"].split()) and "fpu" in cpu_flags()
 
 
 @pytest.mark.parametrize(
