@@ -34,6 +34,7 @@ import torch
 from timing import load, machine, machine_line, speed_arguments, use_threads
 
 from cnnlab.analysis import summarize
+from cnnlab.errors import CnnlabError
 from cnnlab.rundir import RunConfig
 from cnnlab.train.allocator import freed_memory_kept
 from cnnlab.train.optim import training_loss
@@ -169,10 +170,17 @@ def main() -> None:
         ap.error(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     if args.steps < 1 or args.repeat < 1:
         ap.error("--steps and --repeat must be positive integers")
+    if not args.data_dir.is_dir():
+        ap.error(f"--data-dir {args.data_dir} is not a folder; give the one that holds mnist/ and cifar10-jpg.tar.gz")
+    if args.out and not Path(args.out).parent.is_dir():
+        ap.error(f"--out {args.out}: its folder does not exist")
     use_threads(args)
     before = load()
-    with freed_memory_kept():  # as cnnlab.train.train runs its steps
-        measured = [measure(n, args) for n in names]
+    try:
+        with freed_memory_kept():  # as cnnlab.train.train runs its steps
+            measured = [measure(n, args) for n in names]
+    except CnnlabError as e:  # the data or a recipe cannot be used: one line, as the CLI says it
+        ap.exit(2, f"{ap.prog}: error: {e}\n")
     rates = {p: matmul_rate(p == "bf16") for p in sorted({r["precision"] for r in measured})}
     rows = [with_floor(r, rates, "amx_bf16" in cpu_flags()) for r in measured]
     print(machine_line())

@@ -59,12 +59,21 @@ def test_the_matmul_rate_is_measured() -> None:
     assert 1.0 < matmul_rate(bf16=False, side=256, reps=2) < 1e5
 
 
-def test_an_unknown_recipe_is_one_line_exit_2() -> None:
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--recipes", "mnist-98"], "unknown mnist-98"),
+        (["--steps", "0"], "--steps and --repeat must be positive integers"),
+        (["--data-dir", "{empty}/missing"], "missing is not a folder"),
+        (["--out", "{empty}/missing/floor.json"], "its folder does not exist"),
+        (["--recipes", "cifar10-80", "--data-dir", "{empty}"], "cifar10-jpg.tar.gz"),  # the library's own error
+    ],
+)
+def test_bad_input_is_one_line_exit_2(flags: list[str], says: str, tmp_path: Path) -> None:
+    argv = [f.replace("{empty}", str(tmp_path)) for f in flags]
     p = subprocess.run(
-        [sys.executable, str(BENCH / "compute_floor.py"), "--recipes", "mnist-98"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, str(BENCH / "compute_floor.py"), *argv], capture_output=True, text=True, check=False
     )
-    assert p.returncode == 2
-    assert "unknown mnist-98" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert says in lines[-1] and lines[-1].startswith("compute_floor.py: error:"), p.stderr
