@@ -158,6 +158,10 @@ def test_non_finite_loss_message() -> None:
         "rate is too high, or inputs are unnormalised. Try a 3-10x lower --lr, --warmup-epochs 1, or `cnnlab lr-find`."
     )
     assert non_finite(float("inf"), 3e-4).startswith("loss became inf at lr 0.0003: ")
+    assert non_finite(float("nan"), 0.01, kept=False).startswith(
+        "loss became nan at lr 0.01: training stopped and no epoch had ended, so no weights were kept and nothing was "
+        "tested. Likely: "
+    )
 
 
 def explosion(norm: str, loss: str, k: int, ln_k: str) -> str:

@@ -144,6 +144,21 @@ def test_a_killed_run_of_two_ranks_resumes_with_one_process(tmp_path, net, kille
     assert_close_weights(out, single)
 
 
+def test_two_ranks_whose_loss_goes_non_finite_stop_together(tmp_path, net):
+    """At lr 1e6 the first updates blow up: both ranks see the same non-finite gradient norm after the all-reduce,
+    skip the update together and end the run as one process would, without a hang, with nothing kept."""
+    out = tmp_path / "run"
+    r = cnnlab([*ranks_command(net, out), "--lr", "1e6", "--optimizer", "sgd"])
+    assert r.returncode == 0, r.stderr
+    summary = RunDir(out).summary()
+    assert summary["stopped"] == "non-finite loss" and summary["epochs_run"] == 0, summary
+    assert summary["test_accuracy"] is None
+    finding = summary["diagnosis"][0]
+    assert finding.startswith("loss became nan at lr ") and "no epoch had ended, so no weights were kept" in finding
+    assert "Traceback" not in r.stderr
+    assert [line for line in r.stdout.splitlines() if line.startswith("run: ")] == [f"run: {out}"], r.stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -61,6 +61,34 @@ def config(net: str, **kw) -> RunConfig:
     return RunConfig(**{**base, **kw})
 
 
+def test_a_step_updates_everything_once_and_a_non_finite_loss_updates_nothing(net):
+    """The engine's step (the one bench/compute_floor.py times): a finite batch moves the weights, the optimiser and
+    the schedule by one update and returns the gradient norm; a batch whose loss is NaN returns no norm and leaves
+    the weights, the optimiser's state and the schedule as they were."""
+    from cnnlab.train.engine import train_step
+    from cnnlab.train.setup import setup
+
+    s = setup(config(net, ema=0.9), log=quiet)
+    x, y = next(iter(s.train_loader))
+    before = {k: v.clone() for k, v in s.model.state_dict().items()}
+    loss, out, norm = train_step(s, x, y)
+    assert norm is not None and norm.item() > 0 and torch.isfinite(loss) and out.shape == (len(y), 10)
+    assert s.scheduler.last_epoch == 1 and any(not torch.equal(before[k], v) for k, v in s.model.state_dict().items())
+    assert s.ema is not None and int(s.ema.averaged.n_averaged) == 1
+    after = {k: v.clone() for k, v in s.model.state_dict().items()}
+    moments = [t.clone() for st in s.optimizer.state.values() for t in st.values() if torch.is_tensor(t)]
+    loss, _, norm = train_step(s, torch.full_like(x, float("nan")), y)
+    assert (
+        norm is None
+        and not torch.isfinite(loss)
+        and s.scheduler.last_epoch == 1
+        and int(s.ema.averaged.n_averaged) == 1
+    )
+    assert all(torch.equal(after[k], v) for k, v in s.model.state_dict().items())
+    now = [t for st in s.optimizer.state.values() for t in st.values() if torch.is_tensor(t)]
+    assert len(now) == len(moments) and all(torch.equal(a, b) for a, b in zip(moments, now, strict=True))
+
+
 def test_stop_and_resume_gives_identical_weights(tmp_path, net):
     full = train(config(net), tmp_path / "full", log=quiet)
     assert train(config(net), tmp_path / "split", log=quiet, stop_after=2) is None
@@ -177,6 +205,23 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, net):
     live = cb.setup.model.state_dict()  # and the model ends the run holding them again
     assert all(torch.equal(live[k], v) for k, v in epoch1.items())
     assert RunDir(out).checkpoints.stopped() == "non-finite loss"
+
+
+def test_a_loss_that_goes_non_finite_in_epoch_1_keeps_and_tests_nothing(tmp_path, net):
+    """Before any epoch ends there are no good weights: the summary says so and reports no test accuracy (the
+    diverged weights' accuracy would be the share of whichever class argmax of NaN picks)."""
+    out = tmp_path / "nan"
+    s = train(config(net, lr=1e6, augment=None, schedule="constant"), out, log=quiet)
+    assert s["stopped"] == "non-finite loss" and s["epochs_run"] == 0
+    assert s["test_accuracy"] is None and s["test_loss"] is None
+    assert s["diagnosis"][0].startswith("loss became nan at lr 1e+06: training stopped and no epoch had ended, so no")
+    assert RunDir(out).checkpoints.stopped() is None and open_run_fails(out)
+
+
+def open_run_fails(out) -> bool:
+    with pytest.raises(CnnlabError, match="has no checkpoint yet"):
+        open_run(out, "last")
+    return True
 
 
 def test_resume_with_other_settings_is_refused_and_nothing_is_damaged(tmp_path, net):

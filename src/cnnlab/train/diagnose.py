@@ -51,11 +51,16 @@ def at_chance(
     )
 
 
-def non_finite(loss: float, lr: float) -> str:
+def non_finite(loss: float, lr: float, kept: bool = True) -> str:
+    """`kept`: whether an epoch had ended (and its checkpoint holds good weights) before the loss went bad."""
+    outcome = (
+        "the last good checkpoint was kept"
+        if kept
+        else "no epoch had ended, so no weights were kept and nothing was tested"
+    )
     return (
-        f"loss became {loss} at lr {lr:g}: training stopped and the last good checkpoint was kept. Likely: the "
-        "learning rate is too high, or inputs are unnormalised. Try a 3-10x lower --lr, --warmup-epochs 1, or "
-        "`cnnlab lr-find`."
+        f"loss became {loss} at lr {lr:g}: training stopped and {outcome}. Likely: the learning rate is too high, "
+        "or inputs are unnormalised. Try a 3-10x lower --lr, --warmup-epochs 1, or `cnnlab lr-find`."
     )
 
 

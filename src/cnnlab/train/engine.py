@@ -35,6 +35,8 @@ from cnnlab.train.setup import Setup, pick_device, setup
 from cnnlab.train.tta import logits as tta_logits
 from cnnlab.transfer import train_mode
 
+NON_FINITE = "non-finite loss"  # the summary's `stopped` of a run whose loss went NaN or infinite
+
 
 @torch.no_grad()
 def evaluate(
@@ -320,6 +322,29 @@ class EpochStats:
     lr_last: float  # and of its last
 
 
+def train_step(s: Setup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One update on a batch, every phase of it (forward in the run's precision, backward scaled by this rank's share
+    of the batch, gradient norm, optimiser, schedule, EMA); bench/compute_floor.py times exactly this.
+    Returns (loss, logits, gradient norm); the norm is None when nothing was updated: a non-finite loss on one
+    process, or a non-finite gradient norm (the same on every rank, so all of them skip together) on several."""
+    single = s.ranks.world == 1
+    with s.autocast():
+        loss, out = training_loss(s.model, s.loss_fn, s.net(x), y)
+    if single and not torch.isfinite(loss):
+        return loss, out, None
+    s.optimizer.zero_grad(set_to_none=True)
+    share = s.train_loader.share
+    (loss if share == 1.0 else loss * share).backward()
+    norm = nn.utils.clip_grad_norm_(s.model.parameters(), float("inf"))
+    if not single and not torch.isfinite(norm):
+        return loss, out, None
+    s.optimizer.step()
+    s.scheduler.step()
+    if s.ema is not None:
+        s.ema.update(s.model)
+    return loss, out, norm
+
+
 def train_epoch(
     s: Setup, epoch: int, bar: Progress, on_batch: Callable[[dict[str, Any]], None] | None = None
 ) -> EpochStats:
@@ -337,22 +362,13 @@ def train_epoch(
     bar.start(epoch, s.config.epochs)
     try:
         for i, (x, y) in enumerate(loader):
-            with s.autocast():
-                loss, out = training_loss(s.model, s.loss_fn, s.net(x), y)
-            if single and not torch.isfinite(loss):
-                return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
-            s.optimizer.zero_grad(set_to_none=True)
-            (loss if loader.share == 1.0 else loss * loader.share).backward()
-            norm = nn.utils.clip_grad_norm_(s.model.parameters(), float("inf"))
-            if not single and not torch.isfinite(norm):
-                bad = s.ranks.sum(loss.detach())[0] / s.ranks.world
+            step_lr = s.optimizer.param_groups[0]["lr"]
+            loss, out, norm = train_step(s, x, y)
+            if norm is None:
+                bad = loss.item() if single else s.ranks.sum(loss.detach())[0] / s.ranks.world
                 return EpochStats(math.nan, math.nan, max_norm, bad, lr_first, lr)
             max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
-            lr = s.optimizer.param_groups[0]["lr"]
-            s.optimizer.step()
-            s.scheduler.step()
-            if s.ema is not None:
-                s.ema.update(s.model)
+            lr = step_lr
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
             seen += len(y)
@@ -445,13 +461,13 @@ def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None
 
 def _diverged(s: Setup, state: State, writer: RunWriter, bad_loss: float, log: Callable[[str], None]) -> str:
     """A non-finite loss: say why, go back to the last good checkpoint and end the run there."""
-    state.findings.append(diagnose.non_finite(bad_loss, s.optimizer.param_groups[0]["lr"]))
-    log("diagnosis: " + state.findings[-1])
     last = writer.store.load("last")
+    state.findings.append(diagnose.non_finite(bad_loss, s.optimizer.param_groups[0]["lr"], kept=last is not None))
+    log("diagnosis: " + state.findings[-1])
     if last is not None:
         _load(s, last.training_weights(), last.weights, str(last.folder))
-        writer.store.mark_stopped("non-finite loss")
-    return "non-finite loss"
+        writer.store.mark_stopped(NON_FINITE)
+    return NON_FINITE
 
 
 def finish(s: Setup, state: State, writer: RunWriter, stopped: str) -> dict[str, Any]:
@@ -461,7 +477,10 @@ def finish(s: Setup, state: State, writer: RunWriter, stopped: str) -> dict[str,
         load_state(s.counted, best.weights, str(best.folder))
     s.counted.to(s.device)
     failpoint("final-test")
-    test_loss, test_acc, _ = evaluate(s.counted, s.test_loader, s.loss_fn, s.config.tta)
+    if best is None and stopped == NON_FINITE:  # diverged in epoch 1: the model holds no weights worth a test
+        test_loss = test_acc = math.nan
+    else:
+        test_loss, test_acc, _ = evaluate(s.counted, s.test_loader, s.loss_fn, s.config.tta)
     best_row = next(
         (r for r in state.history if r["epoch"] == state.best_epoch), state.history[-1] if state.history else {}
     )
