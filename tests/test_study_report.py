@@ -119,6 +119,39 @@ grid = { optimizer = ["sgd", "adam"] }
     assert RunDir(run_dir(out, "b-sgd")).summary()["epochs_run"] == 3
 
 
+def test_a_run_that_kept_no_weights_is_tabulated_and_reported_from_its_summary(tmp_path):
+    """An lr sweep whose largest lr blows up in the first epoch: the study still ends with its table and report;
+    that run's row has no accuracies and no MACs, and its report section says why (one line of diagnosis)."""
+    study = write_toml(
+        tmp_path / "sweep.toml",
+        """
+title = "lr sweep"
+[defaults]
+data = "digits"
+model = "mlp"
+input = [1, 8, 8]
+epochs = 1
+optimizer = "sgd"
+[[runs]]
+name = "lr-{lr}"
+grid = { lr = [0.05, 1e6] }
+""",
+    )
+    out = tmp_path / "out"
+    r = cli("compare", str(study), "--out", str(out), "--gradcam", "0")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    rows = {row["run"]: row for row in csv.DictReader((out / "table.csv").open())}
+    assert float(rows["lr-0.05"]["test_accuracy"]) > 0.5 and int(rows["lr-0.05"]["macs"]) > 0
+    blown = rows["lr-1000000.0"]
+    assert blown["test_accuracy"] == blown["train_accuracy"] == blown["macs"] == "" and blown["epochs_run"] == "0"
+    assert int(blown["params"]) == int(rows["lr-0.05"]["params"])
+    html = (out / "report.html").read_text()
+    assert "no weights were kept, so nothing was tested; stopped: non-finite loss" in html
+    alone = cli("report", str(out / "runs" / "lr-1000000.0"), "--out", str(tmp_path / "alone.html"))
+    assert alone.returncode == 0 and alone.stderr == "", alone.stderr
+    assert "<img" not in (tmp_path / "alone.html").read_text()  # no curves: it never finished an epoch
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -14,7 +14,7 @@ from cnnlab.display.curves import curves_png
 from cnnlab.errors import CnnlabError
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
-from cnnlab.report.tables import RunTable, run_row
+from cnnlab.report.tables import RunTable, run_row, without_weights
 
 if TYPE_CHECKING:
     from cnnlab.train.inference import LoadedRun
@@ -43,6 +43,20 @@ class Figures:
         )
         self.files[stem + ".png"] = png
         return figure(png, alt)
+
+
+def _weightless_section(name: str, path: Path) -> str:
+    """A run that kept no weights: why it stopped, and nothing to evaluate."""
+    from cnnlab.rundir import RunDir
+
+    summary = RunDir(path).summary()
+    parts = [
+        f"<h3>{html.escape(name)}</h3>",
+        f"<p>{html.escape(str(path))}: no weights were kept, so nothing was tested; stopped: "
+        f"{html.escape(summary['stopped'])}</p>",
+    ]
+    parts += [f'<p class="notes">diagnosis: {html.escape(f)}</p>' for f in summary.get("diagnosis") or []]
+    return "\n".join(parts)
 
 
 def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
@@ -108,6 +122,10 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
 
     rows, metrics, sections = [], {}, []
     for name, path in group.runs.items():
+        if without_weights(path):
+            rows.append(run_row(path, name))
+            sections.append(_weightless_section(name, path))
+            continue
         run = load_run(path)
         rows.append(run_row(run, name))
         metrics[name] = run.run.metrics
@@ -118,13 +136,14 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
         parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
     parts.append(RunTable(rows)._repr_html_())
     parts += [fig.img(png, caption, caption) for caption, png in group.plots.items()]
-    parts.append(
-        fig.img(
-            curves_png(metrics),
-            f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)",
-            "curves",
+    if metrics:  # none when every run of the group stopped before its first epoch ended
+        parts.append(
+            fig.img(
+                curves_png(metrics),
+                f"{group.title}: loss and accuracy per epoch (train solid, validation dashed)",
+                "curves",
+            )
         )
-    )
     return "\n".join(parts + sections), rows
 
 

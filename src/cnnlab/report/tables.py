@@ -28,19 +28,36 @@ NUMERIC = frozenset(range(3, len(COLUMNS)))  # right-aligned in the terminal and
 
 
 def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, Any]:
-    """The table's values for one finished run (raw numbers; `render_table` formats them)."""
+    """The table's values for one finished run (raw numbers; `render_table` formats them). A run that finished
+    without weights (its loss went non-finite before the first epoch ended) gets its row from the summary alone:
+    no accuracies and no MACs."""
     from cnnlab.analysis import summarize
     from cnnlab.errors import CnnlabError
+    from cnnlab.rundir import RunDir
     from cnnlab.train.inference import LoadedRun, load_run
 
+    if not isinstance(run, LoadedRun) and without_weights(run):
+        d = RunDir(Path(run))
+        return _row(name or d.path.name, d.path, d.config().model, d.summary(), None)
     run = run if isinstance(run, LoadedRun) else load_run(run)
     path, s, config = run.run.path, run.run.summary, run.run.config
     if s is None:
         raise CnnlabError(f"{path} has not finished (no summary); resume it with --resume")
-    macs = summarize(run.model, tuple(s["input_shape"])).macs
+    return _row(name or Path(path).name, path, config.model, s, summarize(run.model, tuple(s["input_shape"])).macs)
+
+
+def without_weights(path: str | Path) -> bool:
+    """Whether a run directory finished with no checkpoint: nothing to evaluate, only its summary to show."""
+    from cnnlab.rundir import RunDir
+
+    d = RunDir(Path(path))
+    return d.finished() and not d.has_checkpoint()
+
+
+def _row(run: str, path: str | Path, model: str, s: dict[str, Any], macs: int | None) -> dict[str, Any]:
     return {
-        "run": name or Path(path).name,
-        "model": config.model if not config.model.endswith(".toml") else Path(config.model).name,
+        "run": run,
+        "model": model if not model.endswith(".toml") else Path(model).name,
         "train_size": s["train_size"],
         "val_size": s["val_size"],
         "test_size": s["test_size"],
@@ -67,7 +84,7 @@ def cells(row: dict[str, Any]) -> list[str]:
         f"{row['best_epoch']}/{row['epochs_run']}",
         f"{row['train_seconds']:.1f} s",
         f"{row['trainable_params']:,}/{row['params']:,}",
-        human(row["macs"]),
+        "-" if row["macs"] is None else human(row["macs"]),
     ]
 
 
