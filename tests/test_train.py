@@ -219,8 +219,13 @@ def test_a_loss_that_goes_non_finite_in_epoch_1_keeps_and_tests_nothing(tmp_path
 
 
 def open_run_fails(out) -> bool:
-    with pytest.raises(CnnlabError, match="has no checkpoint yet"):
+    """Every command that opens the run (eval, predict, export, gradcam, --init-from) gets this one line."""
+    with pytest.raises(CnnlabError) as e:
         open_run(out, "last")
+    assert str(e.value) == (
+        f"{out} kept no weights: it stopped (non-finite loss) before its first epoch ended; train it again with "
+        "other settings (its summary.json says why, e.g. a lower --lr)"
+    )
     return True
 
 

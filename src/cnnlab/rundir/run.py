@@ -186,6 +186,11 @@ def open_run(path: str | Path, which: str = "best") -> Run:
     run = RunDir(Path(path))
     config = run.config()
     checkpoint = run.checkpoints.load(which)
+    if checkpoint is None and run.finished():
+        raise CnnlabError(
+            f"{run.path} kept no weights: it stopped ({run.summary()['stopped']}) before its first epoch ended; "
+            "train it again with other settings (its summary.json says why, e.g. a lower --lr)"
+        )
     if checkpoint is None:
         raise CnnlabError(f"{run.path} has no checkpoint yet; train it first (or resume it with --resume)")
     metrics = checkpoint.metrics if which == "last" else run.metrics()
