@@ -14,7 +14,8 @@ from cnnlab.display.curves import curves_png
 from cnnlab.errors import CnnlabError
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
-from cnnlab.report.tables import RunTable, run_row, without_weights
+from cnnlab.report.tables import RunTable, run_row
+from cnnlab.rundir import RunDir
 
 if TYPE_CHECKING:
     from cnnlab.train.inference import LoadedRun
@@ -47,8 +48,6 @@ class Figures:
 
 def _weightless_section(name: str, path: Path) -> str:
     """A run that kept no weights: why it stopped, and nothing to evaluate."""
-    from cnnlab.rundir import RunDir
-
     summary = RunDir(path).summary()
     parts = [
         f"<h3>{html.escape(name)}</h3>",
@@ -122,7 +121,7 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
 
     rows, metrics, sections = [], {}, []
     for name, path in group.runs.items():
-        if without_weights(path):
+        if RunDir(path).kept_no_weights():
             rows.append(run_row(path, name))
             sections.append(_weightless_section(name, path))
             continue

@@ -36,22 +36,13 @@ def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, A
     from cnnlab.rundir import RunDir
     from cnnlab.train.inference import LoadedRun, load_run
 
-    if not isinstance(run, LoadedRun) and without_weights(run):
-        d = RunDir(Path(run))
+    if not isinstance(run, LoadedRun) and (d := RunDir(Path(run))).kept_no_weights():
         return _row(name or d.path.name, d.path, d.config().model, d.summary(), None)
     run = run if isinstance(run, LoadedRun) else load_run(run)
     path, s, config = run.run.path, run.run.summary, run.run.config
     if s is None:
         raise CnnlabError(f"{path} has not finished (no summary); resume it with --resume")
     return _row(name or Path(path).name, path, config.model, s, summarize(run.model, tuple(s["input_shape"])).macs)
-
-
-def without_weights(path: str | Path) -> bool:
-    """Whether a run directory finished with no checkpoint: nothing to evaluate, only its summary to show."""
-    from cnnlab.rundir import RunDir
-
-    d = RunDir(Path(path))
-    return d.finished() and not d.has_checkpoint()
 
 
 def _row(run: str, path: str | Path, model: str, s: dict[str, Any], macs: int | None) -> dict[str, Any]:

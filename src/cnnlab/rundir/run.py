@@ -74,6 +74,11 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.checkpoints.manifest() is not None
 
+    def kept_no_weights(self) -> bool:
+        """Finished without a checkpoint: its loss went non-finite before the first epoch ended. Only its summary
+        can be shown; nothing can be evaluated, resumed or transferred."""
+        return self.finished() and not self.has_checkpoint()
+
     def summary(self) -> dict[str, Any]:
         try:
             summary = json.loads((self.path / SUMMARY).read_text())
@@ -186,10 +191,10 @@ def open_run(path: str | Path, which: str = "best") -> Run:
     run = RunDir(Path(path))
     config = run.config()
     checkpoint = run.checkpoints.load(which)
-    if checkpoint is None and run.finished():
+    if checkpoint is None and run.kept_no_weights():
         raise CnnlabError(
             f"{run.path} kept no weights: it stopped ({run.summary()['stopped']}) before its first epoch ended; "
-            "train it again with other settings (its summary.json says why, e.g. a lower --lr)"
+            f"train it again with other settings (its {SUMMARY} says why, e.g. a lower --lr)"
         )
     if checkpoint is None:
         raise CnnlabError(f"{run.path} has no checkpoint yet; train it first (or resume it with --resume)")
