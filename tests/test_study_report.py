@@ -20,6 +20,11 @@ STUDIES = EXAMPLES / "studies"
 ARTIFACTS = REPO / "artifacts"
 
 
+def digits_study(title: str, rest: str) -> str:
+    """A study of small MLPs on the 8x8 digits: `rest` continues its [defaults] table."""
+    return f'title = "{title}"\n[defaults]\ndata = "digits"\nmodel = "mlp"\ninput = [1, 8, 8]\n' + rest
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cnnlab.cli", *args], capture_output=True, text=True, timeout=900)
 
@@ -90,19 +95,16 @@ def test_interrupted_study_resumes(tmp_path):
     study = load_study(
         write_toml(
             tmp_path / "s.toml",
-            """
-title = "two runs"
-[defaults]
-data = "digits"
-model = "mlp"
-input = [1, 8, 8]
-epochs = 3
+            digits_study(
+                "two runs",
+                """epochs = 3
 [[runs]]
 name = "a"
 [[runs]]
 name = "b-{optimizer}"
 grid = { optimizer = ["sgd", "adam"] }
 """,
+            ),
         )
     )
     assert [r.name for r in study.runs] == ["a", "b-sgd", "b-adam"]
@@ -124,18 +126,15 @@ def test_a_run_that_kept_no_weights_is_tabulated_and_reported_from_its_summary(t
     that run's row has no accuracies and no MACs, and its report section says why (one line of diagnosis)."""
     study = write_toml(
         tmp_path / "sweep.toml",
-        """
-title = "lr sweep"
-[defaults]
-data = "digits"
-model = "mlp"
-input = [1, 8, 8]
-epochs = 1
+        digits_study(
+            "lr sweep",
+            """epochs = 1
 optimizer = "sgd"
 [[runs]]
 name = "lr-{lr}"
 grid = { lr = [0.05, 1e6] }
 """,
+        ),
     )
     out = tmp_path / "out"
     r = cli("compare", str(study), "--out", str(out), "--gradcam", "0")
