@@ -253,7 +253,7 @@ def torch_fit(model, train_loader, test_loader, test_size: int, epochs_max: int,
 
 def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, dict]:
     """cnnlab.train.train with a callback that keeps the engine's live model and set-up time, scores the whole test
-    set (with the run's own test-time augmentation), untimed, after each epoch, and stops once the target is
+    set (with the run's own test-time augmentation and precision), untimed, after each epoch, and stops once the target is
     reached. Returns the clock and what the callback captured (model, normalize, prepare_s, precision)."""
     import torch
 
@@ -270,7 +270,7 @@ def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, d
         if test_loader is None:  # the test images adapted as the run adapts its own (e.g. a recipe's --input)
             images = adapt(test_x, captured["input_shape"], config.resize)
             test_loader = DeviceLoader(images, test_y, batch_size=500, shuffle=False, **captured["normalize"])
-        return evaluate(captured["model"], test_loader, loss_fn, tta=config.tta)[1]
+        return evaluate(captured["model"], test_loader, loss_fn, config.tta, captured["precision"])[1]
 
     class Timed(Callback):
         def on_setup(self, setup) -> None:

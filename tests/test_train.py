@@ -12,7 +12,7 @@ import torch
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir import open_run
 from cnnlab.train import RunConfig, RunDir, train
-from cnnlab.train.inference import evaluate_run, predict
+from cnnlab.train.inference import evaluate_run, load_run, predict
 from tests.conftest import write_toml
 
 NET = """
@@ -472,6 +472,24 @@ def test_bf16_channels_last_and_compile_paths_train_on_the_cpu(tmp_path, net):
     keys = open_run(tmp_path / "compiled", "last").weights.keys()
     assert not any(k.startswith("_orig_mod") for k in keys) and compiled["test_accuracy"] > 0.3
     assert evaluate_run(tmp_path / "compiled")["test_accuracy"] == pytest.approx(compiled["test_accuracy"])
+
+
+def test_a_bf16_run_is_scored_in_bf16_by_training_and_by_eval(tmp_path, net):
+    """A run is scored in the precision it trained in (Keras' mixed_bfloat16 policy and Lightning's bf16-mixed
+    evaluate that way too): `cnnlab eval` reproduces the summary's bf16 test loss, which an fp32 forward of the same
+    weights does not; an fp32 run is scored in fp32."""
+    s = train(config(net, epochs=1, augment=None, tta="flip", precision="bf16"), tmp_path / "bf16", log=quiet)
+    run = load_run(tmp_path / "bf16")
+    assert run.precision == "bf16"
+    scored = evaluate_run(run)
+    assert (scored["test_accuracy"], scored["test_loss"]) == (s["test_accuracy"], pytest.approx(s["test_loss"]))
+    run.precision = "fp32"  # the same weights, scored in fp32
+    fp32 = evaluate_run(run)
+    assert abs(fp32["test_loss"] - s["test_loss"]) > 1e-5 and abs(fp32["test_accuracy"] - s["test_accuracy"]) < 0.02
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())  # autocast: the weights stay fp32
+    plain = train(config(net, epochs=1, augment=None), tmp_path / "fp32", log=quiet)
+    assert load_run(tmp_path / "fp32").precision == "fp32"
+    assert evaluate_run(tmp_path / "fp32")["test_loss"] == pytest.approx(plain["test_loss"], rel=1e-6)
 
 
 def test_raw_pixels_standardised_give_the_same_inputs_as_unit_pixels(tmp_path):

@@ -3,6 +3,7 @@ confusion matrix, and top-k prediction."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from cnnlab.imagefile import fit_mode, pil_pixels, read_pixels
 from cnnlab.rundir import Run, open_run
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
+from cnnlab.train.precision import resolve as resolve_precision
 from cnnlab.train.setup import eval_batch_size, fit_data, load_data
 from cnnlab.train.tta import check_tta
 from cnnlab.train.tta import logits as tta_logits
@@ -24,7 +26,8 @@ from cnnlab.train.tta import logits as tta_logits
 
 def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: str | None = None) -> dict[str, Any]:
     """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted), with the
-    run's test-time augmentation (or `tta`: none, flip, flip,translate).
+    run's test-time augmentation (or `tta`: none, flip, flip,translate), in the run's precision as training scored
+    it (`--precision auto` decided again for this CPU).
 
     with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
     predictions, for reports that show examples."""
@@ -41,7 +44,7 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
         mean=run.mean,
         std=run.std,
     )
-    loss, acc, preds = evaluate(run.model, loader, loss_function(run.run.config), run.tta)
+    loss, acc, preds = evaluate(run.model, loader, loss_function(run.run.config), run.tta, run.precision)
     extra = {"images": data.test_x, "labels": data.test_y, "predictions": preds} if with_images else {}
     k = len(run.classes)
     confusion = torch.zeros(k, k, dtype=torch.long)
@@ -109,6 +112,12 @@ class LoadedRun:
     @property
     def model(self) -> nn.Module:
         return self.run.model
+
+    @cached_property
+    def precision(self) -> str:
+        """evaluate_run's precision: the run's, auto decided for this CPU (predictions stay fp32, as the run's
+        exported models compute)."""
+        return resolve_precision(self.run.config.precision, "cpu")[0]
 
     def data(self) -> Dataset:
         """The run's dataset as its model saw it, at the input shape it trained at (so rebuilding needs no

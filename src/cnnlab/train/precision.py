@@ -47,6 +47,12 @@ def cpu_family_model() -> str:
 BF16_INSTRUCTIONS = ("amx_bf16", "avx512_bf16")
 
 
+def autocast(device_type: str, precision: str) -> torch.autocast:
+    """bf16 autocast around a run's forward passes when it runs in bf16 (losses are then taken in fp32); a no-op
+    in fp32. Training and evaluation share it, so a run is scored in the precision it trained in."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def _conv_rate(bf16: bool, batch: int = 64, channels: int = 64, side: int = 16, reps: int = 3) -> float:
     """GFLOP/s of a 3x3 conv's forward and backward (input and weight gradients) on the CPU, channels-last as the
     engine runs it, in fp32 or under bf16 autocast; best of `reps` after a warm-up (about 0.2 s for both)."""

@@ -24,6 +24,7 @@ from cnnlab.train.distributed import Ranks, sync_batch_norm
 from cnnlab.train.ema import EMA
 from cnnlab.train.init import initialize
 from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
+from cnnlab.train.precision import autocast
 from cnnlab.train.precision import resolve as resolve_precision
 from cnnlab.transfer import parameter_groups, resolve_source
 from cnnlab.transfer.apply import start_from
@@ -261,7 +262,7 @@ class Setup:
 
     def autocast(self) -> torch.autocast:
         """bf16 autocast for the forward pass (the loss is taken in fp32); a no-op for fp32."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        return autocast(self.device.type, self.precision)
 
     @property
     def has_val(self) -> bool:
