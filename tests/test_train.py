@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir import open_run
 from cnnlab.train import RunConfig, RunDir, train
@@ -474,7 +475,7 @@ def test_bf16_channels_last_and_compile_paths_train_on_the_cpu(tmp_path, net):
     assert evaluate_run(tmp_path / "compiled")["test_accuracy"] == pytest.approx(compiled["test_accuracy"])
 
 
-def test_a_bf16_run_is_scored_in_bf16_by_training_and_by_eval(tmp_path, net):
+def test_a_bf16_run_is_scored_in_bf16_by_training_and_by_eval(tmp_path, net, capsys):
     """A run is scored in the precision it trained in (Keras' mixed_bfloat16 policy and Lightning's bf16-mixed
     evaluate that way too): `cnnlab eval` reproduces the summary's bf16 test loss, which an fp32 forward of the same
     weights does not; an fp32 run is scored in fp32."""
@@ -483,12 +484,21 @@ def test_a_bf16_run_is_scored_in_bf16_by_training_and_by_eval(tmp_path, net):
     assert run.precision == "bf16"
     scored = evaluate_run(run)
     assert (scored["test_accuracy"], scored["test_loss"]) == (s["test_accuracy"], pytest.approx(s["test_loss"]))
+    assert scored["precision"] == "bf16"
+    assert main(["eval", str(tmp_path / "bf16")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line == (
+        f"test accuracy: {s['test_accuracy']:.4f} ({s['test_size']} images, in bf16 as the run trained), "
+        f"loss {s['test_loss']:.4f}"
+    )
     run.precision = "fp32"  # the same weights, scored in fp32
     fp32 = evaluate_run(run)
     assert abs(fp32["test_loss"] - s["test_loss"]) > 1e-5 and abs(fp32["test_accuracy"] - s["test_accuracy"]) < 0.02
     assert all(p.dtype == torch.float32 for p in run.model.parameters())  # autocast: the weights stay fp32
     plain = train(config(net, epochs=1, augment=None), tmp_path / "fp32", log=quiet)
     assert load_run(tmp_path / "fp32").precision == "fp32"
+    assert main(["eval", str(tmp_path / "fp32")]) == 0
+    assert f"({plain['test_size']} images), loss" in capsys.readouterr().out  # fp32, as every run before bf16
     assert evaluate_run(tmp_path / "fp32")["test_loss"] == pytest.approx(plain["test_loss"], rel=1e-6)
 
 

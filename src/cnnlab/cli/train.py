@@ -57,7 +57,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from cnnlab.train.inference import evaluate_run
 
     r = evaluate_run(args.run, tta=args.tta)
-    print(f"test accuracy: {r['test_accuracy']:.4f} ({r['test_size']} images), loss {r['test_loss']:.4f}")
+    precision = ", in bf16 as the run trained" if r["precision"] == "bf16" else ""
+    print(f"test accuracy: {r['test_accuracy']:.4f} ({r['test_size']} images{precision}), loss {r['test_loss']:.4f}")
     width = max(len(c) for c in r["classes"])
     print("per-class accuracy:")
     for c, a in zip(r["classes"], r["per_class_accuracy"]):

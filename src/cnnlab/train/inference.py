@@ -54,6 +54,7 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
         "test_accuracy": acc,
         "test_loss": loss,
         "test_size": len(data.test_y),
+        "precision": run.precision,
         "classes": run.classes,
         "per_class_accuracy": per_class,
         "confusion": confusion.tolist(),
