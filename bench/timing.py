@@ -253,8 +253,8 @@ def torch_fit(model, train_loader, test_loader, test_size: int, epochs_max: int,
 
 def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, dict]:
     """cnnlab.train.train with a callback that keeps the engine's live model and set-up time, scores the whole test
-    set (with the run's own test-time augmentation and precision), untimed, after each epoch, and stops once the target is
-    reached. Returns the clock and what the callback captured (model, normalize, prepare_s, precision)."""
+    set (with the run's own test-time augmentation and precision), untimed, after each epoch, and stops once the
+    target is reached. Returns the clock and what the callback captured (model, normalize, prepare_s, precision)."""
     import torch
 
     from cnnlab.data import DeviceLoader
