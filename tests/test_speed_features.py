@@ -96,6 +96,8 @@ def test_tta_averages_the_logits_of_the_views():
     for image in (x, x.flip(-1)):  # the image and its mirror, each moved one pixel down-right and up-left
         padded = torch.nn.functional.pad(image, (1, 1, 1, 1), mode="reflect")
         views += [model(padded[..., 0:6, 0:6]), model(padded[..., 2:8, 2:8])]
+    # translate alone (for digits, which a mirror turns into other glyphs): the image and its own two shifts
+    torch.testing.assert_close(logits(model, x, "translate"), 0.5 * model(x) + 0.25 * (views[0] + views[1]))
     shifted = sum(views) / 4
     torch.testing.assert_close(logits(model, x, "flip,translate"), 0.5 * logits(model, x, "flip") + 0.5 * shifted)
 
@@ -220,7 +222,7 @@ def test_augment_names_give_their_settings(kinds, expected):
         (["--ema", "0"], "--ema must be a decay between 0 and 1"),
         (["--lookahead"], "--lookahead needs --ema DECAY"),
         (["--optimizer", "muon", "--muon-momentum", "1.5"], "--muon-momentum must be at least 0 and below 1"),
-        (["--tta", "rotate"], "--tta 'rotate' is not one of none, flip, flip,translate"),
+        (["--tta", "rotate"], "--tta 'rotate' is not one of none, flip, translate, flip,translate"),
         (["--augment", "flip,altflip"], "give flip (random) or altflip (alternate epochs), not both"),
         (["--augment", "crop,translate"], "give crop (4 pixels, zero border) or translate (2, mirrored), not both"),
         (["--augment", "translate", "--input", "1,2,2"], "images must be at least 3x3; these are 2x2: use crop"),

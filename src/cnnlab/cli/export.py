@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="onnx (default; opset 18, dynamic batch) or torchscript (torch.jit, deprecated by PyTorch 2.14)",
     )
     e.add_argument(
-        "--tta", help="test-time augmentation views in the graph: none, flip, flip,translate (default: the run's)"
+        "--tta",
+        help="test-time augmentation views in the graph: none, flip, translate, flip,translate (default: the run's)",
     )
     e.set_defaults(func=cmd_export)

@@ -1,6 +1,7 @@
 """Test-time augmentation: the logits averaged over views of each image (airbench evaluates with flip and
-one-pixel translations; Jordan 2024). Views: none; flip (the image and its mirror); flip,translate (both, each
-also shifted by one pixel up-left and down-right, the shifts weighted half as much)."""
+one-pixel translations; Jordan 2024). Views: none; flip (the image and its mirror); translate (the image and it
+shifted by one pixel up-left and down-right, the shifts weighted half as much: for digits and text, which a mirror
+turns into other glyphs); flip,translate (both: the image and its mirror, each also shifted)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ def logits(model: nn.Module, x: torch.Tensor, views: str = "none") -> torch.Tens
     if views == "none":
         return model(x)
     # No Python int from the batch size below: a traced or exported graph (cnnlab.export) keeps the batch dynamic.
-    mirror = x.flip(-1)
-    plain = (model(x) + model(mirror)) / 2
-    if views == "flip":
+    images = (x, x.flip(-1)) if "flip" in views else (x,)
+    plain = sum(model(image) for image in images) / len(images)
+    if "translate" not in views:
         return plain
-    shifted = sum(model(_shift(view, d, d)) for view in (x, mirror) for d in (1, -1))
-    return 0.5 * plain + 0.125 * shifted
+    shifted = sum(model(_shift(image, d, d)) for image in images for d in (1, -1)) / (2 * len(images))
+    return 0.5 * plain + 0.5 * shifted
