@@ -93,6 +93,17 @@ def test_empty_layer_output_is_one_line_exit_2():
     assert "124x124" in r.stdout  # the rows before the failing layer are still shown
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`cnnlab models | head -1`: the pipe's reader has gone before the listing is written. The command ends with
+    the shell's status for SIGPIPE (141) and says nothing, as Unix tools do, instead of a one-line error."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    proc.stdout.close()  # the reader goes away before the command writes
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=120), err) == (141, "")
+
+
 @pytest.mark.parametrize(
     "args, text",
     [

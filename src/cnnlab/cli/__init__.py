@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -47,13 +48,27 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _reader_gone() -> int:
+    """The program reading our output stopped (`cnnlab models | head -1`): end quietly, as Unix tools do. Python
+    flushes stdout again at exit, so what is left goes to /dev/null instead of a second broken pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout without a file descriptor (a notebook, a test's capture)
+        pass
+    return 141  # 128 + SIGPIPE: the status a shell reports for `git log | head -1`
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
     try:
         args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
         args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself
         func: Callable[[argparse.Namespace], int] = args.func
-        return func(args)
+        status = func(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:  # before OSError, which it is
+        return _reader_gone()
     except OtherRankError:
         return 2  # another rank's failure, which that rank or torchrun reports
     except CnnlabError as e:
