@@ -26,8 +26,8 @@ from cnnlab.train.tta import logits as tta_logits
 
 def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: str | None = None) -> dict[str, Any]:
     """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted), with the
-    run's test-time augmentation (or `tta`: none, flip, translate, flip,translate), in the run's precision as training scored
-    it (`--precision auto` decided again for this CPU).
+    run's test-time augmentation (or `tta`: none, flip, translate, flip,translate), in the run's precision as
+    training scored it (`--precision auto` decided again for this CPU).
 
     with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
     predictions, for reports that show examples."""
