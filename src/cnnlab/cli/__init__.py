@@ -51,10 +51,13 @@ def _fail(message: str) -> int:
 def _reader_gone() -> int:
     """The program reading our output stopped (`cnnlab models | head -1`): end quietly, as Unix tools do. Python
     flushes stdout again at exit, so what is left goes to /dev/null instead of a second broken pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # a stdout without a file descriptor (a notebook, a test's capture)
         pass
+    finally:
+        os.close(devnull)
     return 141  # 128 + SIGPIPE: the status a shell reports for `git log | head -1`
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cnnlab.cli.common import out_path
+from cnnlab.rundir.config import TTA_VIEWS
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -40,6 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument(
         "--tta",
-        help="test-time augmentation views in the graph: none, flip, translate, flip,translate (default: the run's)",
+        help=f"test-time augmentation views in the graph: {', '.join(TTA_VIEWS)} (default: the run's)",
     )
     e.set_defaults(func=cmd_export)

@@ -8,6 +8,7 @@ from pathlib import Path
 from cnnlab.cli.common import config_flags, run_config, typed
 from cnnlab.errors import CnnlabError
 from cnnlab.resources import stem
+from cnnlab.rundir.config import TTA_VIEWS
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -150,7 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")
     e.add_argument("run")
-    e.add_argument("--tta", help="test-time augmentation: none, flip, translate, flip,translate (default: the run's)")
+    e.add_argument("--tta", help=f"test-time augmentation: {', '.join(TTA_VIEWS)} (default: the run's)")
     e.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser(
@@ -159,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("run", help="a run directory, or an .onnx file (run on onnxruntime, without PyTorch)")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--top", type=int, default=3)
-    pr.add_argument("--tta", help="test-time augmentation: none, flip, translate, flip,translate (default: the run's)")
+    pr.add_argument("--tta", help=f"test-time augmentation: {', '.join(TTA_VIEWS)} (default: the run's)")
     pr.set_defaults(func=cmd_predict)
 
     lf = sub.add_parser("lr-find", help="LR range test: suggests a learning rate for a training setup")
