@@ -242,7 +242,7 @@ def test_cli_predict_with_onnx_gives_the_runs_top_k_without_importing_torch(
     script = (
         "import sys\n"
         "from cnnlab.cli import main\n"
-        f"status = main(['predict', {str(model)!r}, *{files!r}, '--top', '3'])\n"
+        f"status = main(['predict', {str(model)!r}, *{files!r}, '--top', '3', '--tta', 'flip'])\n"
         "assert 'torch' not in sys.modules, 'predicting with an ONNX file imported torch'\n"
         "sys.exit(status)\n"
     )
@@ -296,7 +296,9 @@ BAD = [  # (argv with {placeholders}, what the one error line must say)
     (["predict", "{truncated}", "{digit}"], "is not a readable ONNX model"),
     (["predict", "{scripted}", "{digit}"], "is not a readable ONNX model"),
     (["predict", "{foreign}", "{digit}"], "has no cnnlab metadata"),
-    (["predict", "{good}", "{digit}", "--tta", "flip"], "--tta applies to a run"),
+    (["predict", "{good}", "{digit}", "--tta", "none"], "has the test-time views 'flip' built in, not 'none'"),
+    (["predict", "{good}", "{digit}", "--tta", "sideways"], "--tta 'sideways' is not one of"),
+    (["predict", "{garbage}", "{digit}", "--tta", "flip"], "is not a readable ONNX model"),
     (["predict", "{good}", "{file}"], "is not a readable image"),
 ]
 

@@ -79,11 +79,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if Path(args.run).is_file():  # an exported model: onnxruntime alone, no PyTorch imported
         from cnnlab.export.runtime import predict_onnx
 
-        if args.tta is not None:
-            raise CnnlabError(
-                f"--tta applies to a run; {args.run} has its views built in: export the run again with --tta"
-            )
-        results = predict_onnx(args.run, args.images, args.top)
+        results = predict_onnx(args.run, args.images, args.top, tta=args.tta)
     else:
         from cnnlab.train.inference import predict
 

@@ -22,8 +22,8 @@ from torch import nn
 from cnnlab.atomic import write_bytes
 from cnnlab.errors import CnnlabError
 from cnnlab.export.metadata import EXTRA_FILE, ModelCard
+from cnnlab.rundir.config import check_tta
 from cnnlab.train.inference import LoadedRun, load_run
-from cnnlab.train.tta import check_tta
 from cnnlab.train.tta import logits as tta_logits
 
 FORMATS = ("onnx", "torchscript")

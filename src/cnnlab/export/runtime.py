@@ -15,6 +15,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.export.metadata import ModelCard
 from cnnlab.export.pixels import adapt, to_inputs
 from cnnlab.imagefile import fit_mode, read_pixels
+from cnnlab.rundir.config import check_tta
 
 BATCH = 256  # images per onnxruntime call in `probabilities`, to bound memory on large arrays
 
@@ -84,9 +85,17 @@ class OnnxModel:
         )
 
 
-def predict_onnx(path: str | Path, images: Sequence[str | Path], topk: int = 3) -> list[dict[str, Any]]:
-    """Top-k classes with probabilities for each image, as cnnlab.train.inference.predict gives for the run."""
+def predict_onnx(
+    path: str | Path, images: Sequence[str | Path], topk: int = 3, tta: str | None = None
+) -> list[dict[str, Any]]:
+    """Top-k classes with probabilities for each image, as cnnlab.train.inference.predict gives for the run. The
+    test-time views are the graph's: `tta`, if given, must be those (other views need the run exported again)."""
     model = OnnxModel(path)
+    if tta is not None and check_tta(tta) != model.card.tta:
+        raise CnnlabError(
+            f"{model.path} has the test-time views {model.card.tta!r} built in, not {tta!r}: "
+            f"export the run again with `cnnlab export RUN --tta {tta}`"
+        )
     results = []
     for image in images:
         probs = model.probabilities(model.read_images([image]))[0]

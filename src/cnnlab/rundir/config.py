@@ -43,6 +43,14 @@ def setting(default: Any, group: str, help: str, choices: tuple[str, ...] = ()) 
     return field(default=default, metadata={"group": group, "help": help, "choices": choices})
 
 
+def check_tta(views: str) -> str:
+    """`views` if it names test-time augmentation views (TTA_VIEWS); here, not in cnnlab.train.tta, so that
+    predicting with an exported file checks it without importing PyTorch."""
+    if views not in TTA_VIEWS:
+        raise CnnlabError(f"--tta {views!r} is not one of {', '.join(TTA_VIEWS)}")
+    return views
+
+
 @dataclass
 class RunConfig:
     """A training run. Fields equal the `cnnlab train` flags (with dashes) and the keys of an experiment TOML.

@@ -16,11 +16,11 @@ from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
 from cnnlab.imagefile import fit_mode, pil_pixels, read_pixels
 from cnnlab.rundir import Run, open_run
+from cnnlab.rundir.config import check_tta
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
 from cnnlab.train.precision import resolve as resolve_precision
 from cnnlab.train.setup import eval_batch_size, fit_data, load_data
-from cnnlab.train.tta import check_tta
 from cnnlab.train.tta import logits as tta_logits
 
 

@@ -9,15 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.errors import CnnlabError
-from cnnlab.rundir.config import TTA_VIEWS
-
-
-def check_tta(views: str) -> str:
-    if views not in TTA_VIEWS:
-        raise CnnlabError(f"--tta {views!r} is not one of {', '.join(TTA_VIEWS)}")
-    return views
-
 
 def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Translate by (dy, dx) pixels, filling with the edge (reflection keeps the image statistics)."""
