@@ -17,7 +17,7 @@ from cnnlab.rundir import RunConfig, RunDir, open_run
 from cnnlab.rundir.config import GROUPS
 from cnnlab.train import train
 from cnnlab.train.inference import evaluate_run
-from cnnlab.train.setup import custom_statistics, preprocessing, setup
+from cnnlab.train.setup import custom_statistics, flip_warning, preprocessing, setup
 from tests.conftest import DIGITS_NET, write_toml
 
 LR, DECAY = 0.1, 0.05
@@ -182,3 +182,27 @@ def test_custom_mean_and_std_standardise_inputs_and_travel_with_the_run(tmp_path
     assert (run.meta["mean"], run.meta["std"]) == ([0.3], [0.4]) and run.config.mean == [0.3]
     assert evaluate_run(tmp_path / "run")["test_accuracy"] == pytest.approx(summary["test_accuracy"])
     assert custom_statistics([0.5], [0.2, 0.3, 0.4], 3) == {"mean": [0.5] * 3, "std": [0.2, 0.3, 0.4]}
+
+
+def test_flips_on_digits_get_one_warning_naming_them(tmp_path, net):
+    """A CIFAR recipe's flips on MNIST cost half a point silently (README); the run says so once, up front."""
+    lines: list[str] = []
+    flipped = RunConfig(
+        model=net, data="digits", limit=200, epochs=1, augment=["crop", "altflip"], tta="flip,translate"
+    )
+    train(flipped, tmp_path / "flipped", log=lines.append)
+    warned = [line for line in lines if "mirrored digit" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: digits: ")
+    assert (
+        "--augment altflip and --tta flip,translate" in warned[0] and "--augment crop and --tta translate" in warned[0]
+    )
+    lines.clear()
+    train(
+        RunConfig(model=net, data="digits", limit=200, epochs=1, augment=["crop"], tta="translate"),
+        tmp_path / "ok",
+        log=lines.append,
+    )
+    assert lines and not [line for line in lines if "mirror" in line]
+    assert "--augment flip and --tta flip" in flip_warning(RunConfig(data="mnist:parity", augment=["flip"], tta="flip"))
+    for photographs in ("cifar10", "fashion-mnist", "folder:photos"):  # a mirrored photograph keeps its class
+        assert flip_warning(RunConfig(data=photographs, augment=["altflip"], tta="flip,translate")) is None

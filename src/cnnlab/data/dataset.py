@@ -120,6 +120,15 @@ def _parse(name: str) -> tuple[str, Task | None]:
     return base, get_task(f"{base}:{task.strip().lower()}") if task else None
 
 
+def mirror_safe(name: str) -> bool:
+    """Whether mirroring an image of dataset `name` (a standard name, a task on one, or folder:PATH) keeps its
+    class. Digits do not: a mirrored 2 is no digit, a mirrored 6 or 9 is nearly another one. Folders are taken
+    to hold photographs, which do."""
+    if name.startswith(FOLDER_PREFIX):
+        return True
+    return STANDARD[_parse(name)[0]].mirror_safe
+
+
 def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
     hw = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (tuple, list)) else ()
     if len(hw) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in hw):

@@ -56,6 +56,7 @@ class StandardSource:
     files: tuple[RemoteFile, ...] = ()
     dirs: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
+    mirror_safe: bool = True  # False for written glyphs (digits): a mirrored image belongs to no class, or another
 
 
 def _mirrored(name: str, mirrors: tuple[str, ...], checksum: str) -> RemoteFile:
@@ -98,6 +99,7 @@ STANDARD: dict[str, StandardSource] = {
             ),
             ("mnist", "MNIST/raw", "."),
             tuple(str(d) for d in range(10)),
+            mirror_safe=False,
         ),
         StandardSource(
             "fashion-mnist",
@@ -129,7 +131,7 @@ STANDARD: dict[str, StandardSource] = {
             (_mirrored("17flowers.tgz", _OXFORD_FLOWERS, "md5:b59a65d8d1a99cd66944d474e1289eab"),),
             ("flowers17", "."),
         ),
-        StandardSource("digits", "sklearn-digits", classes=tuple(str(d) for d in range(10))),
+        StandardSource("digits", "sklearn-digits", classes=tuple(str(d) for d in range(10)), mirror_safe=False),
     )
 }
 
