@@ -137,8 +137,8 @@ def flip_warning(config: RunConfig) -> str | None:
     if not flips:
         return None
     return (
-        f"{config.data}: a mirrored digit is no digit, or another one, so {' and '.join(flips)} train and test "
-        "on images that do not match their labels (for digits use --augment crop and --tta translate)"
+        f"{config.data}: a mirrored digit is no digit, or another one, so with {' and '.join(flips)} the net sees "
+        "mirrored digits under labels they do not have (for digits use --augment crop and --tta translate)"
     )
 
 
