@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cnnlab.cli import main
 from cnnlab.cli.common import flag_help
@@ -184,7 +186,7 @@ def test_custom_mean_and_std_standardise_inputs_and_travel_with_the_run(tmp_path
     assert custom_statistics([0.5], [0.2, 0.3, 0.4], 3) == {"mean": [0.5] * 3, "std": [0.2, 0.3, 0.4]}
 
 
-def test_flips_on_digits_get_one_warning_naming_them(tmp_path, net):
+def test_flips_on_digits_get_one_warning_naming_them(tmp_path, net, capsys):
     """A CIFAR recipe's flips on MNIST cost half a point silently (README); the run says so once, up front."""
     lines: list[str] = []
     flipped = RunConfig(
@@ -203,6 +205,16 @@ def test_flips_on_digits_get_one_warning_naming_them(tmp_path, net):
         log=lines.append,
     )
     assert lines and not [line for line in lines if "mirror" in line]
+    # eval and predict say it for the views they test with, on stderr: their stdout stays the results alone
+    digit = tmp_path / "digit.png"
+    Image.fromarray(np.full((8, 8), 128, dtype=np.uint8)).save(digit)
+    for command in (["eval", str(tmp_path / "ok")], ["predict", str(tmp_path / "ok"), str(digit)]):
+        for views, warns in (("flip", True), ("translate", False), (None, False)):
+            assert main([*command, *(["--tta", views] if views else [])]) == 0
+            out, err = capsys.readouterr()
+            assert ("--tta flip the net sees mirrored digits" in err) == warns and "warning" not in out, (command, err)
+        assert main([*command[:1], str(tmp_path / "flipped"), *command[2:]]) == 0  # its own flip,translate views
+        assert "--tta flip,translate the net sees" in capsys.readouterr().err
     assert "--augment flip and --tta flip" in flip_warning(RunConfig(data="mnist:parity", augment=["flip"], tta="flip"))
     for photographs in ("cifar10", "fashion-mnist", "folder:photos"):  # a mirrored photograph keeps its class
         assert flip_warning(RunConfig(data=photographs, augment=["altflip"], tta="flip,translate")) is None

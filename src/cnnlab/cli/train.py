@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cnnlab.cli.common import config_flags, run_config, typed
@@ -55,9 +56,12 @@ def without_launch_options(argv: list[str]) -> list[str]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from cnnlab.train.inference import evaluate_run
+    from cnnlab.train.inference import evaluate_run, load_run, views_warning
 
-    r = evaluate_run(args.run, tta=args.tta)
+    run = load_run(args.run)
+    r = evaluate_run(run, tta=args.tta)
+    if (warning := views_warning(run)) is not None:
+        print("warning: " + warning, file=sys.stderr)
     precision = ", in bf16 as the run trained" if r["precision"] == "bf16" else ""
     print(f"test accuracy: {r['test_accuracy']:.4f} ({r['test_size']} images{precision}), loss {r['test_loss']:.4f}")
     width = max(len(c) for c in r["classes"])
@@ -81,9 +85,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         results = predict_onnx(args.run, args.images, args.top, tta=args.tta)
     else:
-        from cnnlab.train.inference import predict
+        from cnnlab.train.inference import load_run, predict, views_warning
 
-        results = predict(args.run, args.images, args.top, tta=args.tta)
+        run = load_run(args.run)
+        results = predict(run, args.images, args.top, tta=args.tta)
+        if (warning := views_warning(run)) is not None:
+            print("warning: " + warning, file=sys.stderr)
     for r in results:
         print(f"{r['image']}: {format_top(r['top'])}")
     return 0

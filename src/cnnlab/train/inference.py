@@ -3,6 +3,7 @@ confusion matrix, and top-k prediction."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from cnnlab.rundir.config import check_tta
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
 from cnnlab.train.precision import resolve as resolve_precision
-from cnnlab.train.setup import eval_batch_size, fit_data, load_data
+from cnnlab.train.setup import eval_batch_size, fit_data, flip_warning, load_data
 from cnnlab.train.tta import logits as tta_logits
 
 
@@ -78,10 +79,12 @@ def top_classes(probabilities: torch.Tensor, classes: list[str], k: int) -> list
     return [(classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
-def predict(path: str | Path, images: list[str | Path], topk: int = 3, tta: str | None = None) -> list[dict[str, Any]]:
+def predict(
+    path: str | Path | LoadedRun, images: list[str | Path], topk: int = 3, tta: str | None = None
+) -> list[dict[str, Any]]:
     """Top-k classes with probabilities for each image, prepared the way the run's training data was (and with
     the run's test-time augmentation, or `tta`)."""
-    run = load_run(path)
+    run = path if isinstance(path, LoadedRun) else load_run(path)
     if tta is not None:
         run.tta = check_tta(tta)
     results = []
@@ -89,6 +92,12 @@ def predict(path: str | Path, images: list[str | Path], topk: int = 3, tta: str 
         probs = run.probabilities(run.read_images([image]))[0]
         results.append({"image": str(image), "top": top_classes(probs, run.classes, topk)})
     return results
+
+
+def views_warning(run: LoadedRun) -> str | None:
+    """Training's warning for flips on digits (cnnlab.train.setup.flip_warning), for the test-time views `run` is
+    evaluated or predicted with now (its own, or those evaluate_run and predict were given)."""
+    return flip_warning(replace(run.run.config, augment=None, tta=run.tta))
 
 
 PREDICT_BATCH = 256
