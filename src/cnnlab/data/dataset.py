@@ -124,9 +124,8 @@ def mirror_safe(name: str) -> bool:
     """Whether mirroring an image of dataset `name` (a standard name, a task on one, or folder:PATH) keeps its
     class. Digits do not: a mirrored 2 is no digit, a mirrored 6 or 9 is nearly another one. Folders are taken
     to hold photographs, which do."""
-    if name.startswith(FOLDER_PREFIX):
-        return True
-    return STANDARD[_parse(name)[0]].mirror_safe
+    source = None if name.startswith(FOLDER_PREFIX) else STANDARD.get(name.partition(":")[0].strip().lower())
+    return source is None or source.mirror_safe  # a task is not looked up: one registered in a notebook may be gone
 
 
 def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
