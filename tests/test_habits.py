@@ -15,6 +15,7 @@ from PIL import Image
 from cnnlab.cli import main
 from cnnlab.cli.common import flag_help
 from cnnlab.data import DeviceLoader
+from cnnlab.data.dataset import mirror_safe
 from cnnlab.rundir import RunConfig, RunDir, open_run
 from cnnlab.rundir.config import GROUPS
 from cnnlab.train import train
@@ -216,5 +217,7 @@ def test_flips_on_digits_get_one_warning_naming_them(tmp_path, net, capsys):
         assert main([*command[:1], str(tmp_path / "flipped"), *command[2:]]) == 0  # its own flip,translate views
         assert "--tta flip,translate the net sees" in capsys.readouterr().err
     assert "--augment flip and --tta flip" in flip_warning(RunConfig(data="mnist:parity", augment=["flip"], tta="flip"))
+    # a task no longer registered (one made in a notebook) is judged by its base dataset, without an error
+    assert mirror_safe("mnist:made-in-a-notebook") is False and mirror_safe("digits:parity") is False
     for photographs in ("cifar10", "fashion-mnist", "folder:photos"):  # a mirrored photograph keeps its class
         assert flip_warning(RunConfig(data=photographs, augment=["altflip"], tta="flip,translate")) is None
