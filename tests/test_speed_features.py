@@ -328,6 +328,7 @@ def test_a_cifar_recipe_on_mnist_adapts_the_net_and_says_so(tmp_path, capsys):
         "data: airbench-cifar-s is built with 1 input channel(s) for this data (its default is 3); "
         "images of 1x28x28 are padded to 1x32x32" in err
     )
+    assert "warning: mnist: a mirrored digit is no digit, or another one, so with --augment altflip the net" in err
     run = open_run(out)
     # whitening for one channel: 2 * 1 * 2 * 2 = 8 filters of 1x2x2 and their biases, not RGB's 312
     assert run.summary["frozen_params"] == 8 * 4 + 8 + 448 and run.summary["test_accuracy"] > 0.2

@@ -11,6 +11,8 @@ from cnnlab.errors import CnnlabError
 from cnnlab.resources import stem
 from cnnlab.rundir.config import TTA_VIEWS
 
+TTA_HELP = f"test-time augmentation: {', '.join(TTA_VIEWS)} (default: the run's)"
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.rundir.view import summary_text
@@ -55,13 +57,18 @@ def without_launch_options(argv: list[str]) -> list[str]:
     return out
 
 
+def _warn(warning: str | None) -> None:
+    """A warning on stderr, so that stdout stays the command's results."""
+    if warning is not None:
+        print("warning: " + warning, file=sys.stderr)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from cnnlab.train.inference import evaluate_run, load_run, views_warning
 
     run = load_run(args.run)
     r = evaluate_run(run, tta=args.tta)
-    if (warning := views_warning(run)) is not None:
-        print("warning: " + warning, file=sys.stderr)
+    _warn(views_warning(run))
     precision = ", in bf16 as the run trained" if r["precision"] == "bf16" else ""
     print(f"test accuracy: {r['test_accuracy']:.4f} ({r['test_size']} images{precision}), loss {r['test_loss']:.4f}")
     width = max(len(c) for c in r["classes"])
@@ -89,8 +96,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         run = load_run(args.run)
         results = predict(run, args.images, args.top, tta=args.tta)
-        if (warning := views_warning(run)) is not None:
-            print("warning: " + warning, file=sys.stderr)
+        _warn(views_warning(run))
     for r in results:
         print(f"{r['image']}: {format_top(r['top'])}")
     return 0
@@ -154,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")
     e.add_argument("run")
-    e.add_argument("--tta", help=f"test-time augmentation: {', '.join(TTA_VIEWS)} (default: the run's)")
+    e.add_argument("--tta", help=TTA_HELP)
     e.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser(
@@ -163,7 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("run", help="a run directory, or an .onnx file (run on onnxruntime, without PyTorch)")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--top", type=int, default=3)
-    pr.add_argument("--tta", help=f"test-time augmentation: {', '.join(TTA_VIEWS)} (default: the run's)")
+    pr.add_argument("--tta", help=TTA_HELP)
     pr.set_defaults(func=cmd_predict)
 
     lf = sub.add_parser("lr-find", help="LR range test: suggests a learning rate for a training setup")

@@ -22,7 +22,7 @@ class ModelCard:
     padding for files the size of the training images, `adapt.source_shape`; otherwise antialiased bilinear resize);
     then input = (pixels * pixel_scale - mean * pixel_scale * 255) / (std * pixel_scale * 255), mean/std in 0..1
     units (none: no standardising). The graph's output is logits over `classes`, averaged over the `tta` views
-    (none, flip, translate, flip,translate), which are built into the graph."""
+    (one of cnnlab.rundir.config.TTA_VIEWS), which are built into the graph."""
 
     model: str
     classes: list[str]

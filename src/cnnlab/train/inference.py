@@ -25,6 +25,14 @@ from cnnlab.train.setup import eval_batch_size, fit_data, flip_warning, load_dat
 from cnnlab.train.tta import logits as tta_logits
 
 
+def _opened(path: str | Path | LoadedRun, tta: str | None) -> LoadedRun:
+    """The run (opened here unless it already is), set to test with `tta` when given, else with its own views."""
+    run = path if isinstance(path, LoadedRun) else load_run(path)
+    if tta is not None:
+        run.tta = check_tta(tta)
+    return run
+
+
 def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: str | None = None) -> dict[str, Any]:
     """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted), with the
     run's test-time augmentation (or `tta`: none, flip, translate, flip,translate), in the run's precision as
@@ -32,9 +40,7 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
 
     with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
     predictions, for reports that show examples."""
-    run = path if isinstance(path, LoadedRun) else load_run(path)
-    if tta is not None:
-        run.tta = check_tta(tta)
+    run = _opened(path, tta)
     data = run.data()
     loader = DeviceLoader(
         data.test_x,
@@ -84,9 +90,7 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Top-k classes with probabilities for each image, prepared the way the run's training data was (and with
     the run's test-time augmentation, or `tta`)."""
-    run = path if isinstance(path, LoadedRun) else load_run(path)
-    if tta is not None:
-        run.tta = check_tta(tta)
+    run = _opened(path, tta)
     results = []
     for image in images:
         probs = run.probabilities(run.read_images([image]))[0]
