@@ -102,10 +102,11 @@ def lenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def lenet_onnx(lenet: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The LeNet-5 run exported by `cnnlab export` (in this process): the file and what the command printed."""
+    """The LeNet-5 run exported by `cnnlab export` (in this process): the file and what the command printed (stdout
+    and stderr)."""
     path = tmp_path_factory.mktemp("lenet-onnx") / "lenet.onnx"
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         assert main(["export", str(lenet), "--format", "onnx", "--out", str(path)]) == 0
     return path, printed.getvalue()
 
@@ -203,7 +204,7 @@ def test_export_carries_the_runs_preprocessing_and_matches_its_probabilities(len
     card = exported.card
     assert card.tta == "flip" and card.classes == run.classes and card.input_shape == [1, 32, 32]
     assert card.adapt == {"source_shape": [1, 28, 28], "mode": "pad"} and card.channel_order == "L"
-    assert card.pixel_scale == run.scale and card.opset == OPSET
+    assert card.pixel_scale == run.scale and card.opset == OPSET and card.mirror_safe is False  # digits
     assert (card.mean, card.std) == ((list(run.mean), list(run.std)) if run.mean else (None, None))
     props = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert json.loads(props["cnnlab.classes"]) == run.classes and json.loads(props["cnnlab.tta"]) == "flip"
@@ -227,6 +228,7 @@ def test_torchscript_export_carries_the_card_and_a_dynamic_batch(lenet, lenet_sc
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.14
         scripted = torch.jit.load(path, _extra_files=extra)
     assert ModelCard.from_props(json.loads(extra[EXTRA_FILE]), path.name) == card and card.tta == "none"
+    assert card.views_warning(path.name) is None  # digits, but no flip among the views
     inputs = run.to_input(torch.from_numpy(adapt(digits[0], (1, 32, 32), "pad")))
     with torch.no_grad():
         for batch in (inputs[:1], inputs):
@@ -249,8 +251,13 @@ def test_cli_predict_with_onnx_gives_the_runs_top_k_without_importing_torch(
     onnx_side = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert onnx_side.returncode == 0, onnx_side.stderr
     assert main(["predict", str(lenet), *files, "--top", "3"]) == 0  # the run, with PyTorch, in this process
+    run_side = capsys.readouterr()
     assert len(onnx_side.stdout.splitlines()) == len(files)
-    assert onnx_side.stdout == capsys.readouterr().out
+    assert onnx_side.stdout == run_side.out
+    # Digits under flip views: export, predict with the file and predict with the run each say so once, on stderr.
+    mirrored = "a mirrored digit is no digit, or another one, so with --tta flip"
+    assert printed.count(f"warning: {model}: {mirrored}") == 1 and "export the run again" in printed
+    assert onnx_side.stderr.count(f"warning: {model}: {mirrored}") == 1 and run_side.err.count(mirrored) == 1
 
 
 # --- bad input: one line, exit status 2, nothing damaged --------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import Field
 from pathlib import Path
@@ -13,6 +14,12 @@ from cnnlab.errors import CnnlabError
 
 if TYPE_CHECKING:
     from cnnlab.rundir import RunConfig
+
+
+def warn(warning: str | None) -> None:
+    """A warning on stderr, so that stdout stays the command's results."""
+    if warning is not None:
+        print("warning: " + warning, file=sys.stderr)
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnlab.cli.common import out_path
+from cnnlab.cli.common import out_path, warn
 from cnnlab.rundir.config import TTA_VIEWS
 
 
@@ -22,6 +22,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"  test-time augmentation in the graph: {card.tta}; preprocessing and classes in the file's metadata")
     if args.format == "onnx":
         print(f"  predict without PyTorch: cnnlab predict {out} IMAGE...")
+    warn(card.views_warning(str(out)))
     return 0
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from cnnlab.cli.common import config_flags, run_config, typed
+from cnnlab.cli.common import config_flags, run_config, typed, warn
 from cnnlab.errors import CnnlabError
 from cnnlab.resources import stem
 from cnnlab.rundir.config import TTA_VIEWS
@@ -57,18 +56,12 @@ def without_launch_options(argv: list[str]) -> list[str]:
     return out
 
 
-def _warn(warning: str | None) -> None:
-    """A warning on stderr, so that stdout stays the command's results."""
-    if warning is not None:
-        print("warning: " + warning, file=sys.stderr)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from cnnlab.train.inference import evaluate_run, load_run, views_warning
 
     run = load_run(args.run)
     r = evaluate_run(run, tta=args.tta)
-    _warn(views_warning(run))
+    warn(views_warning(run))
     precision = ", in bf16 as the run trained" if r["precision"] == "bf16" else ""
     print(f"test accuracy: {r['test_accuracy']:.4f} ({r['test_size']} images{precision}), loss {r['test_loss']:.4f}")
     width = max(len(c) for c in r["classes"])
@@ -88,15 +81,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise CnnlabError(f"--top must be at least 1, got {args.top}")
     if Path(args.run).is_file():  # an exported model: onnxruntime alone, no PyTorch imported
-        from cnnlab.export.runtime import predict_onnx
+        from cnnlab.export.runtime import OnnxModel, predict_onnx
 
-        results = predict_onnx(args.run, args.images, args.top, tta=args.tta)
+        model = OnnxModel(args.run)
+        results = predict_onnx(model, args.images, args.top, tta=args.tta)
+        warn(model.card.views_warning(args.run))
     else:
         from cnnlab.train.inference import load_run, predict, views_warning
 
         run = load_run(args.run)
         results = predict(run, args.images, args.top, tta=args.tta)
-        _warn(views_warning(run))
+        warn(views_warning(run))
     for r in results:
         print(f"{r['image']}: {format_top(r['top'])}")
     return 0

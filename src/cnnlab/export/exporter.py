@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from cnnlab.atomic import write_bytes
+from cnnlab.data.dataset import mirror_safe
 from cnnlab.errors import CnnlabError
 from cnnlab.export.metadata import EXTRA_FILE, ModelCard
 from cnnlab.rundir.config import check_tta
@@ -64,6 +65,7 @@ def model_card(run: LoadedRun, tta: str, opset: int | None) -> ModelCard:
         adapt=run.adaptation,
         tta=tta,
         opset=opset,
+        mirror_safe=mirror_safe(run.run.config.data),
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir.config import mirror_warning
 
 PREFIX = "cnnlab."  # every key cnnlab writes in an ONNX file's metadata_props
 SCHEMA = 1  # bumped when a key changes meaning
@@ -22,7 +23,8 @@ class ModelCard:
     padding for files the size of the training images, `adapt.source_shape`; otherwise antialiased bilinear resize);
     then input = (pixels * pixel_scale - mean * pixel_scale * 255) / (std * pixel_scale * 255), mean/std in 0..1
     units (none: no standardising). The graph's output is logits over `classes`, averaged over the `tta` views
-    (one of cnnlab.rundir.config.TTA_VIEWS), which are built into the graph."""
+    (one of cnnlab.rundir.config.TTA_VIEWS), which are built into the graph. `mirror_safe` is False for digits,
+    whose mirror images change class (files written before it existed read True)."""
 
     model: str
     classes: list[str]
@@ -34,11 +36,18 @@ class ModelCard:
     adapt: dict[str, Any]
     tta: str
     opset: int | None = None
+    mirror_safe: bool = True
     schema: int = SCHEMA
 
     def to_props(self) -> dict[str, str]:
         """The card as ONNX metadata_props: one key per field, each value JSON."""
         return {PREFIX + k: json.dumps(v) for k, v in asdict(self).items()}
+
+    def views_warning(self, source: str) -> str | None:
+        """Training's warning for flips on digits (cnnlab.train.setup.flip_warning) for the views built into the
+        file `source`."""
+        remedy = "export the run again with `cnnlab export RUN --tta translate`"
+        return None if self.mirror_safe else mirror_warning(source, None, self.tta, remedy)
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str) -> ModelCard:

@@ -86,11 +86,11 @@ class OnnxModel:
 
 
 def predict_onnx(
-    path: str | Path, images: Sequence[str | Path], topk: int = 3, tta: str | None = None
+    model: str | Path | OnnxModel, images: Sequence[str | Path], topk: int = 3, tta: str | None = None
 ) -> list[dict[str, Any]]:
     """Top-k classes with probabilities for each image, as cnnlab.train.inference.predict gives for the run. The
     test-time views are the graph's: `tta`, if given, must be those (other views need the run exported again)."""
-    model = OnnxModel(path)
+    model = model if isinstance(model, OnnxModel) else OnnxModel(model)
     if tta is not None and check_tta(tta) != model.card.tta:
         raise CnnlabError(
             f"{model.path} has the test-time views {model.card.tta!r} built in, not {tta!r}: "

@@ -51,6 +51,22 @@ def check_tta(views: str) -> str:
     return views
 
 
+def mirror_warning(
+    subject: str, augment: list[str] | None, tta: str, remedy: str = "for digits use --augment crop and --tta translate"
+) -> str | None:
+    """The line for flips (training's and test-time) on images whose mirror changes their class, digits: valid
+    settings that silently cost accuracy. The caller knows the data is such; here, not in cnnlab.train, so that
+    predicting with an exported file says it without importing PyTorch."""
+    flips = [f"--augment {a}" for a in augment or () if a in ("flip", "altflip")]
+    flips += [f"--tta {tta}"] if "flip" in tta else []
+    if not flips:
+        return None
+    return (
+        f"{subject}: a mirrored digit is no digit, or another one, so with {' and '.join(flips)} the net sees "
+        f"mirrored digits under labels they do not have ({remedy})"
+    )
+
+
 @dataclass
 class RunConfig:
     """A training run. Fields equal the `cnnlab train` flags (with dashes) and the keys of an experiment TOML.

@@ -20,6 +20,7 @@ from cnnlab.data.sources import data_root
 from cnnlab.errors import CnnlabError
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig
+from cnnlab.rundir.config import mirror_warning
 from cnnlab.train.distributed import Ranks, sync_batch_norm
 from cnnlab.train.ema import EMA
 from cnnlab.train.init import initialize
@@ -130,16 +131,7 @@ def flip_warning(config: RunConfig) -> str | None:
     accuracy, as a CIFAR recipe's flips do on MNIST (cifar10-70 there: 98.91% test with them, 99.45% without)."""
     from cnnlab.data.dataset import mirror_safe
 
-    if mirror_safe(config.data):
-        return None
-    flips = [f"--augment {a}" for a in config.augment or () if a in ("flip", "altflip")]
-    flips += [f"--tta {config.tta}"] if "flip" in config.tta else []
-    if not flips:
-        return None
-    return (
-        f"{config.data}: a mirrored digit is no digit, or another one, so with {' and '.join(flips)} the net sees "
-        "mirrored digits under labels they do not have (for digits use --augment crop and --tta translate)"
-    )
+    return None if mirror_safe(config.data) else mirror_warning(config.data, config.augment, config.tta)
 
 
 def transfer_line(source: str, transfer: dict[str, Any]) -> str:
