@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -131,6 +133,52 @@ def test_train_killed_from_outside_at_a_timed_instant_finishes_identically(tmp_p
     again = cnnlab(TRAIN + ["--out", str(out)], env)
     assert again.returncode == 0, again.stderr
     assert_same_run(out, reference)
+
+
+def _flocks(path: Path) -> list[tuple[int, bool]]:
+    """(pid, waiting) for each flock held on `path` and each process blocked on it, from Linux's /proc/locks."""
+    inode = str(path.stat().st_ino)
+    rows = [line.split() for line in Path("/proc/locks").read_text().splitlines()]
+    return [(int(r[-4]), "->" in r) for r in rows if "FLOCK" in r and r[-3].rsplit(":", 1)[-1] == inode]
+
+
+def _poll(find, what: str, seconds: float = 120.0):
+    """`find()`'s first truthy answer, asked every 2 ms."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found := find():
+            return found
+        time.sleep(0.002)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads who holds and who awaits a lock in /proc/locks")
+def test_runs_started_together_decode_the_data_once_and_a_killed_decoder_holds_no_one_up(tmp_path, env, reference):
+    """Two `cnnlab train` processes on a cold data cache: the first decodes MNIST while holding the entry's lock;
+    the second, started while the first is stopped mid-decode, waits on that lock instead of decoding too; the
+    first is then SIGKILLed holding it, and the second decodes, trains the uninterrupted run and leaves one entry."""
+    fresh, cache = {**env, "XDG_CACHE_HOME": str(tmp_path / "xdg")}, tmp_path / "xdg" / "cnnlab" / "cache"
+
+    def train(out: str) -> subprocess.Popen:  # fresh interpreters: the launcher of crashkit runs one at a time
+        command = [sys.executable, "-m", "cnnlab", *TRAIN, "--out", str(tmp_path / out)]
+        return subprocess.Popen(command, env=fresh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    first = train("first")
+    try:
+        lock = _poll(
+            lambda: next((p for p in cache.glob(".*.lock") if (first.pid, False) in _flocks(p)), None),
+            "the first process to take the entry's lock",
+        )
+        os.kill(first.pid, signal.SIGSTOP)
+        second = train("second")
+        _poll(lambda: (second.pid, True) in _flocks(lock), "the second process to wait on the first one's lock")
+    finally:
+        first.kill()
+    assert first.wait() == -signal.SIGKILL
+    _, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err
+    assert_same_run(tmp_path / "second", reference)
+    assert [p.name for p in cache.iterdir()] == [lock.name[1:].removesuffix(".lock")]  # the lock went with it
 
 
 def test_a_kill_while_the_data_cache_is_written_leaves_no_partial_entry(tmp_path, env, reference):

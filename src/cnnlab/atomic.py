@@ -5,11 +5,13 @@ Temporary names carry the writer's PID (`.NAME.tmp-PID-XXXX`), so `remove_stale`
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _TEMP = re.compile(r"^\..+\.tmp-(\d+)-[A-Za-z0-9_]+$")
@@ -32,6 +34,18 @@ def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+@contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Held by one process at a time: an OS file lock (flock) on `lock_file`, created if missing. The kernel
+    releases it when its holder dies, SIGKILL included, so a waiter never wedges on a dead process."""
+    with open(lock_file, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:

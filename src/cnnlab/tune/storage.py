@@ -6,7 +6,6 @@ trials and start the next one, so N trials in all are run however many workers j
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import warnings
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 
+from cnnlab.atomic import exclusive
 from cnnlab.errors import CnnlabError
 
 HEARTBEAT_SECONDS = 20  # a running trial's worker writes a heartbeat this often
@@ -50,7 +50,8 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     connect_args = {"timeout": 60} if sqlite else {"connect_timeout": 10}
     try:
         if sqlite:
-            with _file_lock(Path(parsed.database)):  # workers creating Optuna's tables at once would collide
+            # Workers creating Optuna's tables at once would collide.
+            with exclusive(Path(parsed.database).with_suffix(".lock")):
                 return _rdb(url, connect_args)
         engine = sqlalchemy.create_engine(url, connect_args=connect_args)
         try:
@@ -87,22 +88,11 @@ def _advisory_lock(engine: sqlalchemy.engine.Engine, name: str) -> Iterator[None
 
 
 @contextmanager
-def _file_lock(database: Path) -> Iterator[None]:
-    """An exclusive lock on DATABASE.lock beside a SQLite file."""
-    with open(database.with_suffix(".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@contextmanager
 def worker_lock(storage: optuna.storages.RDBStorage, study_name: str) -> Iterator[None]:
     """Held while a worker counts trials and creates the next one, so two workers never overshoot the budget."""
     url = storage.engine.url
     lock = (
-        _file_lock(Path(url.database))
+        exclusive(Path(url.database).with_suffix(".lock"))
         if url.get_backend_name() == "sqlite"
         else _advisory_lock(storage.engine, f"study:{study_name}")
     )
