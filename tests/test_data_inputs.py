@@ -532,7 +532,28 @@ def test_cache_hit_skips_decoding_and_source_change_invalidates(
     fake_mnist(tmp_path / "mnist", n_train=30)
     os.utime(tmp_path / "mnist" / MNIST_FILES[0], ns=(1, 1))
     assert len(load_dataset("mnist", data_dir=tmp_path).train_y) == 30
-    assert len(list((tmp_path / "cache").iterdir())) == 2
+    # The new version's entry replaced the old one, which no load could reach again.
+    (replaced,) = list((tmp_path / "cache").iterdir())
+    assert replaced != entries[0] and not entries[0].exists()
+
+
+def test_a_changed_source_leaves_other_decodings_and_other_sources_entries(tmp_path: Path) -> None:
+    """Only earlier versions of the same files under the same options are superseded."""
+    fake_mnist(tmp_path / "mnist")
+    load_dataset("mnist", data_dir=tmp_path)
+    folder = tmp_path / "pics"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (12, 12), (40 * i, 90, 200)).save(folder / label / f"{i}.png")
+    for size in (8, 10):
+        load_dataset(f"folder:{folder}", cache_dir=tmp_path / "cache", size=size)
+    before = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(before) == 3
+    os.utime(folder / "a" / "0.png", ns=(1, 1))
+    load_dataset(f"folder:{folder}", cache_dir=tmp_path / "cache", size=8)
+    after = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(after) == 3 and len(set(after) - set(before)) == 1  # only the 8x8 decoding was replaced
 
 
 def test_incomplete_cache_entry_is_rebuilt(tmp_path: Path) -> None:

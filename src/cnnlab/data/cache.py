@@ -1,7 +1,8 @@
 """Cache of decoded datasets as uint8/int64 .npy files, so only the first load pays for decoding.
 
 An entry is keyed on the source files' path, size and mtime (and decode options); a changed source gets a new
-entry. An entry is written whole into a temporary folder and published by one rename, so a reader never sees a
+entry, and the entries of its earlier versions are removed once the new one is published (they can never be read
+again, and one of CIFAR-10 holds 184 MB). An entry is written whole into a temporary folder and published by one rename, so a reader never sees a
 half-written entry and a process killed while writing leaves only a temporary, which the next load removes once
 its writer is dead. The cache folder can be deleted at any time.
 """
@@ -54,6 +55,13 @@ def entry_name(label: str, sources: Iterable[Path], options: dict) -> str:
     return f"{slug}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
+def source_key(label: str, sources: Iterable[Path], options: dict) -> str:
+    """What an entry decodes, whatever the versions of its files: the label, the sources' paths and the options.
+    Entries with one key and different names hold earlier versions of the same files."""
+    blob = json.dumps([label, [str(Path(p).resolve()) for p in sources], options], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def load_entry(entry: Path) -> Decoded | None:
     """The cached dataset in `entry`, or None if it is missing, incomplete or unreadable."""
     try:
@@ -66,14 +74,15 @@ def load_entry(entry: Path) -> Decoded | None:
     return Decoded(*arrays, classes=list(meta["classes"]))
 
 
-def save_entry(entry: Path, decoded: Decoded) -> None:
-    """Write `decoded` as the folder `entry`, published in one step (a concurrent writer of the same entry wins)."""
+def save_entry(entry: Path, decoded: Decoded, key: str) -> None:
+    """Write `decoded` as the folder `entry` (with its source_key), published in one step (a concurrent writer of
+    the same entry wins)."""
     tmp = temp_dir(entry)
     try:
         for name in _ARRAYS:
             np.save(tmp / f"{name}.npy", getattr(decoded, name))
             failpoint("cache-write")
-        (tmp / "meta.json").write_text(json.dumps({"version": CACHE_VERSION, "classes": decoded.classes}))
+        (tmp / "meta.json").write_text(json.dumps({"version": CACHE_VERSION, "classes": decoded.classes, "key": key}))
         if entry.exists():
             if load_entry(entry) is not None:
                 return  # another process was quicker
@@ -86,6 +95,23 @@ def save_entry(entry: Path, decoded: Decoded) -> None:
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_superseded(entry: Path, key: str) -> list[Path]:
+    """Remove the entries beside `entry` that decode earlier versions of its files (the same key, another name);
+    returns them. Entries written before keys were stored carry none and stay."""
+    removed = []
+    for other in entry.parent.iterdir():
+        if other == entry or other.name.startswith(".") or not other.is_dir():
+            continue
+        try:
+            other_key = json.loads((other / "meta.json").read_text()).get("key")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if other_key == key:
+            shutil.rmtree(other, ignore_errors=True)
+            removed.append(other)
+    return removed
 
 
 def cached(cache_dir: Path, label: str, sources: list[Path], options: dict, build: Callable[[], Decoded]) -> Decoded:
@@ -110,8 +136,10 @@ def cached(cache_dir: Path, label: str, sources: list[Path], options: dict, buil
         decoded = load_entry(entry)  # published meanwhile by the process this one waited for
         if decoded is None:
             decoded = build()
+            key = source_key(label, sources, options)
             try:
-                save_entry(entry, decoded)
+                save_entry(entry, decoded, key)
+                remove_superseded(entry, key)
             except OSError as e:
                 warnings.warn(
                     f"could not write the data cache in {cache_dir} ({e}); pass cache_dir= to use another folder",
