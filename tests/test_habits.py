@@ -4,7 +4,10 @@ update as Keras' `decay` does it, custom --mean/--std, per-batch rows (--log-eve
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
+import sys
 from dataclasses import fields
 
 import numpy as np
@@ -221,3 +224,37 @@ def test_flips_on_digits_get_one_warning_naming_them(tmp_path, net, capsys):
     assert mirror_safe("mnist:made-in-a-notebook") is False and mirror_safe("digits:parity") is False
     for photographs in ("cifar10", "fashion-mnist", "folder:photos"):  # a mirrored photograph keeps its class
         assert flip_warning(RunConfig(data=photographs, augment=["altflip"], tta="flip,translate")) is None
+
+
+# A notebook that ran Keras first: TensorFlow's LLVM and Triton's clash when Triton loads second (cnnlab.coexist).
+AFTER_TENSORFLOW = """
+import importlib.util, sys
+{load}
+from cnnlab.rundir import RunConfig
+from cnnlab.train import train
+summary = train(RunConfig(model="mlp", data="digits", epochs=1, limit=300), sys.argv[1], progress=False,
+                log=lambda _: None)
+triton = sys.modules.get("triton", "never imported")
+print(summary["epochs_run"], "hidden" if triton is None else "loaded" if triton != "never imported" else triton)
+"""
+
+
+@pytest.mark.parametrize(
+    "load, triton",
+    [
+        ("import tensorflow", "hidden"),  # the real clash: without the guard the process aborts in LLVM
+        # the guard's own trigger where TensorFlow is not installed: a loaded module of that name
+        (
+            "sys.modules['tensorflow'] = importlib.util.module_from_spec(importlib.util.spec_from_loader('tensorflow', None, origin=importlib.util.__file__))",
+            "hidden",
+        ),
+        ("", "loaded" if importlib.util.find_spec("triton") else "never imported"),  # alone: Triton as usual
+    ],
+)
+def test_training_after_tensorflow_was_imported_does_not_abort(tmp_path, load, triton):
+    if load == "import tensorflow" and importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed (it is with cnnlab[bench])")
+    script = AFTER_TENSORFLOW.format(load=load)
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split() == ["1", triton]

@@ -18,6 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
 from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, size_formula
+from cnnlab.coexist import keep_triton_from_tensorflow
 from cnnlab.errors import CnnlabError, ShapeError
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
@@ -407,6 +408,7 @@ def summarize(
     Raises ShapeError (a CnnlabError) naming the first layer whose output would be empty, with the rows
     analysed up to it, and CnnlabError when the model cannot run on the input for another reason.
     """
+    keep_triton_from_tensorflow()  # the meta-device forward below imports TorchDynamo
     if isinstance(model, str):
         from cnnlab.zoo import create_model
 

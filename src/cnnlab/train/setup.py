@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnlab.coexist import keep_triton_from_tensorflow
 from cnnlab.data import Augment, Dataset, DeviceLoader, load_dataset
 from cnnlab.data.sources import data_root
 from cnnlab.errors import CnnlabError
@@ -394,6 +395,7 @@ def setup(
     `load_source=False` skips loading --init-from weights (a resumed run gets its own from its checkpoint). With
     several `ranks` every rank builds the same model from the same seed, trains it through DDP and loads its
     slice of each global batch of --batch-size images."""
+    keep_triton_from_tensorflow()  # before the optimiser's first step imports TorchDynamo
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     ranks = ranks or Ranks()
     t0 = time.perf_counter()
