@@ -2,9 +2,9 @@
 
 An entry is keyed on the source files' path, size and mtime (and decode options); a changed source gets a new
 entry, and the entries of its earlier versions are removed once the new one is published (they can never be read
-again, and one of CIFAR-10 holds 184 MB). An entry is written whole into a temporary folder and published by one rename, so a reader never sees a
-half-written entry and a process killed while writing leaves only a temporary, which the next load removes once
-its writer is dead. The cache folder can be deleted at any time.
+again, and one of CIFAR-10 holds 184 MB). An entry is written whole into a temporary folder and published by one
+rename, so a reader never sees a half-written entry and a process killed while writing leaves only a temporary,
+which the next load removes once its writer is dead. The cache folder can be deleted at any time.
 """
 
 from __future__ import annotations
