@@ -10,10 +10,8 @@ from __future__ import annotations
 import sys
 
 
-def keep_triton_from_tensorflow() -> bool:
+def keep_triton_from_tensorflow() -> None:
     """Where TensorFlow is loaded and Triton is not, make `import triton` fail (TorchDynamo then goes on without
-    it) rather than abort the process; True when it did. Called before cnnlab first touches TorchDynamo."""
+    it) rather than abort the process. Called before cnnlab first touches TorchDynamo."""
     if "tensorflow" in sys.modules and "triton" not in sys.modules:
         sys.modules["triton"] = None  # type: ignore[assignment]  # the import system's "not importable" marker
-        return True
-    return False

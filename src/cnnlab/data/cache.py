@@ -48,18 +48,21 @@ def fingerprint(paths: Iterable[Path]) -> list:
     return out
 
 
+def _digest(*parts: object) -> str:
+    """16 hex digits of sha256 over `parts` as JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def entry_name(label: str, sources: Iterable[Path], options: dict) -> str:
     """The cache entry folder name: a readable label plus a hash of the sources' fingerprint and the options."""
-    blob = json.dumps([CACHE_VERSION, label, fingerprint(sources), options], sort_keys=True, default=str)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-")[:60]
-    return f"{slug}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+    return f"{slug}-{_digest(CACHE_VERSION, label, fingerprint(sources), options)}"
 
 
 def source_key(label: str, sources: Iterable[Path], options: dict) -> str:
     """What an entry decodes, whatever the versions of its files: the label, the sources' paths and the options.
     Entries with one key and different names hold earlier versions of the same files."""
-    blob = json.dumps([label, [str(Path(p).resolve()) for p in sources], options], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return _digest(label, [str(Path(p).resolve()) for p in sources], options)
 
 
 def load_entry(entry: Path) -> Decoded | None:
@@ -97,10 +100,9 @@ def save_entry(entry: Path, decoded: Decoded, key: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def remove_superseded(entry: Path, key: str) -> list[Path]:
-    """Remove the entries beside `entry` that decode earlier versions of its files (the same key, another name);
-    returns them. Entries written before keys were stored carry none and stay."""
-    removed = []
+def remove_superseded(entry: Path, key: str) -> None:
+    """Remove the entries beside `entry` that decode earlier versions of its files (the same key, another name).
+    Entries written before keys were stored carry none and stay."""
     for other in entry.parent.iterdir():
         if other == entry or other.name.startswith(".") or not other.is_dir():
             continue
@@ -110,8 +112,6 @@ def remove_superseded(entry: Path, key: str) -> list[Path]:
             continue
         if other_key == key:
             shutil.rmtree(other, ignore_errors=True)
-            removed.append(other)
-    return removed
 
 
 def cached(cache_dir: Path, label: str, sources: list[Path], options: dict, build: Callable[[], Decoded]) -> Decoded:
