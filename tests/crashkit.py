@@ -34,10 +34,15 @@ def close() -> None:
 _launcher: Launcher | None = None
 
 
+def suite_cache() -> dict[str, str]:
+    """The environment for a module's processes whose kills never fall in the data cache: the suite's decoded
+    datasets (tests/conftest.py), decoded once for all such modules, no failpoint."""
+    return {k: v for k, v in os.environ.items() if k != "CNNLAB_FAILPOINT"}
+
+
 def private_cache(tmp_path_factory) -> dict[str, str]:
     """The environment for a module's processes: a data cache of the module's own, not the user's, no failpoint."""
-    env = {k: v for k, v in os.environ.items() if k != "CNNLAB_FAILPOINT"}
-    return {**env, "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
+    return {**suite_cache(), "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
 
 
 def uninterrupted(tmp_path_factory, env: dict[str, str], command: list[str], name: str) -> Path:

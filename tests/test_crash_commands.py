@@ -6,7 +6,6 @@ tests/test_crash.py.)"""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from pathlib import Path
 
@@ -15,14 +14,14 @@ import torch
 
 from cnnlab.rundir import RunDir, open_run
 from tests.conftest import SHARED, write_toml
-from tests.crashkit import cnnlab, metrics, private_cache, temporaries, uninterrupted
+from tests.crashkit import cnnlab, metrics, suite_cache, temporaries, uninterrupted
 
 DATA = str(SHARED / "datasets")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    return private_cache(tmp_path_factory)
+def env() -> dict[str, str]:
+    return suite_cache()  # the kills here fall in training, not in the data cache: no second decode of CIFAR-10
 
 
 STUDY = """
@@ -79,10 +78,11 @@ def test_compare_killed_at_any_instant_finishes_identically_when_rerun(tmp_path,
 
 def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accuracies(tmp_path, env):
     """`make demo` killed in its second run (after epoch 5's checkpoint folder, before the manifest names it) picks up
-    where it stopped, leaves the finished first run untouched, and prints the table of an uninterrupted demo on the
-    same machine to the last digit (only the train time may differ). README's table was measured on another CPU,
-    whose kernels round differently: its splits and sizes must match exactly, its accuracies within 1.5 points
-    (about 5 of the 359 test images)."""
+    where it stopped, leaves the finished first run untouched, and prints README's table. README's table was
+    measured on another CPU, whose kernels round differently: its splits and sizes must match exactly, its
+    accuracies within 1.5 points (about 5 of the 359 test images). That the resumed weights are the uninterrupted
+    run's to the bit, killed here or at any other instant, tests/test_crash.py shows for the `train()` the demo
+    resumes with, so no uninterrupted demo is trained here."""
     from tests.conftest import REPO, snapshot
 
     # Every core, as `make demo` computes: the thread count changes the kernels' sums, and on one thread of the AMD
@@ -92,22 +92,17 @@ def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accur
     killed = cnnlab(["demo", "--out", str(out)], env, failpoint="checkpoint-folder:15")  # 10 epochs, then 5
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     first = snapshot(out / "mnist-cnn")
-    # The uninterrupted demo: the killed one finished its first run before the kill, so it starts from a copy of
-    # that run and trains the second without interruption.
-    shutil.copytree(out / "mnist-cnn", tmp_path / "uninterrupted" / "mnist-cnn", symlinks=True)
-    reference = cnnlab(["demo", "--out", str(tmp_path / "uninterrupted")], env)
-    assert reference.returncode == 0, reference.stderr
     r = cnnlab(["demo", "--out", str(out)], env)
     assert r.returncode == 0, r.stderr
     assert snapshot(out / "mnist-cnn") == first
+    assert "lenet5-modern after epoch 4" in r.stderr, r.stderr  # from the last checkpoint the manifest names
     assert [row["epoch"] for row in RunDir(out / "lenet5-modern").metrics()] == list(range(1, 11))
     readme = (REPO / "README.md").read_text()
     for model in ("mnist-cnn", "lenet5-modern"):
-        printed, uninterrupted, promised = (
+        printed, promised = (
             next(line.split() for line in text.splitlines() if line.startswith(model + " "))
-            for text in (r.stdout, reference.stdout, readme)
+            for text in (r.stdout, readme)
         )
-        assert printed[:4] + printed[6:] == uninterrupted[:4] + uninterrupted[6:], (printed, uninterrupted)
         assert printed[:2] + printed[6:] == promised[:2] + promised[6:], (printed, promised)
         for got, want in zip(printed[2:4], promised[2:4], strict=True):
             assert abs(float(got.rstrip("%")) - float(want.rstrip("%"))) <= 1.5, (printed, promised)

@@ -60,7 +60,9 @@ def partial_run(tmp_path, capsys) -> Path:
 
 def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(tmp_path):
     # The first writer must still hold the run when the checks end: 1,000 digits epochs (0.05-0.1 s each) ended
-    # first on a slow, busy machine, where each check's fresh interpreter took tens of seconds. It is stopped below.
+    # first on a slow, busy machine, where each check's fresh interpreter took tens of seconds. Once it has
+    # published an epoch it is paused (SIGSTOP: a stopped process keeps its lock), so that the checks do not share
+    # the cores with its training; it is resumed and interrupted below.
     epochs = "1000000"
     net = write_toml(tmp_path / "net.toml", NET)
     out = tmp_path / "run"
@@ -76,6 +78,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
         while not RunDir(out).has_checkpoint():  # wait for the first published epoch
             assert time.time() < deadline and first.poll() is None, first.communicate()
             time.sleep(0.2)
+        first.send_signal(signal.SIGSTOP)
         second = subprocess.run(
             [
                 *cli,
@@ -101,7 +104,8 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
         reader = subprocess.run([*cli, "eval", str(out)], capture_output=True, text=True, timeout=120)
         assert reader.returncode == 0 and "test accuracy:" in reader.stdout, reader.stderr
     finally:
-        first.send_signal(signal.SIGINT)
+        first.send_signal(signal.SIGINT)  # delivered on SIGCONT
+        first.send_signal(signal.SIGCONT)
         out_, err = first.communicate(timeout=300)
     assert first.returncode == 130 and "cnnlab: interrupted" in err, err
     assert RunDir(out).config().seed == 0 and RunDir(out).has_checkpoint()  # the refused writer left no mark
