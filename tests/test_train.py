@@ -399,14 +399,11 @@ def test_tensorboard_events_and_on_epoch_rows(tmp_path, net):
     ]
 
 
-def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, net):
+def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, net, capsys):
     import os
     import pty
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "cnnlab.cli",
+    args = [
         "train",
         "--model",
         net,
@@ -418,7 +415,12 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, net):
         "8",
     ]
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "tty")], stdin=follower, stdout=follower, stderr=follower)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab.cli", *args, "--out", str(tmp_path / "tty")],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -432,8 +434,8 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, net):
     assert proc.wait(timeout=300) == 0
     text = b"".join(chunks).decode(errors="replace")
     assert "epoch 1/1" in text and "it/s" in text and "<" in text and "loss=" in text and "acc=" in text
-    r = subprocess.run([*cmd, "--out", str(tmp_path / "pipe")], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "it/s" not in r.stderr and "epoch 1/1: loss" in r.stderr
+    code, _, err = cli_as_terminal([*args, "--out", str(tmp_path / "pipe")], capsys)  # stderr is no terminal here
+    assert code == 0 and "it/s" not in err and "epoch 1/1: loss" in err, err
 
 
 def test_vgg16_on_raw_cifar10_pixels_with_sgd_is_diagnosed_stuck_at_chance(tmp_path):
