@@ -61,6 +61,12 @@ def test_the_matmul_rate_is_measured() -> None:
     assert 1.0 < matmul_rate(bf16=False, side=256, reps=2) < 1e5
 
 
+def one_error_line(code: int | str | None, err: str, says: str) -> None:
+    assert code == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert says in lines[-1] and lines[-1].startswith("compute_floor.py: error:"), err
+
+
 @pytest.mark.parametrize(
     "flags, says",
     [
@@ -68,24 +74,25 @@ def test_the_matmul_rate_is_measured() -> None:
         (["--steps", "0"], "--steps and --repeat must be positive integers"),
         (["--data-dir", "{empty}/missing"], "missing is not a folder"),
         (["--out", "{empty}/missing/floor.json"], "its folder does not exist"),
-        (["--recipes", "cifar10-80", "--data-dir", "{empty}"], "cifar10-jpg.tar.gz"),  # the library's own error
     ],
 )
-def test_bad_input_is_one_line_exit_2(flags: list[str], says: str, tmp_path: Path, monkeypatch, capsys) -> None:
-    argv = [f.replace("{empty}", str(tmp_path)) for f in flags]
-    if says == "cifar10-jpg.tar.gz":  # past the flags' checks, where the script sets the thread count: its own process
-        p = subprocess.run(
-            [sys.executable, str(BENCH / "compute_floor.py"), *argv], capture_output=True, text=True, check=False
-        )
-        code, err = p.returncode, p.stderr
-    else:  # the flags' own checks, in-process (each fresh interpreter costs seconds of importing PyTorch)
-        monkeypatch.setattr(sys, "argv", ["compute_floor.py", *argv])
-        with pytest.raises(SystemExit) as exited:
-            compute_floor.main()
-        code, err = exited.value.code, capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert says in lines[-1] and lines[-1].startswith("compute_floor.py: error:"), err
+def test_bad_flags_are_one_line_exit_2(flags: list[str], says: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """In-process: the flags are checked before the script sets the thread count (a fresh interpreter would cost
+    seconds of importing PyTorch for each)."""
+    monkeypatch.setattr(sys, "argv", ["compute_floor.py", *(f.replace("{empty}", str(tmp_path)) for f in flags)])
+    with pytest.raises(SystemExit) as exited:
+        compute_floor.main()
+    one_error_line(exited.value.code, capsys.readouterr().err, says)
+
+
+def test_data_the_library_refuses_is_one_line_exit_2(tmp_path: Path) -> None:
+    """Past the flags' checks, where the script sets the thread count: in its own process. The error is the
+    library's own."""
+    argv = ["--recipes", "cifar10-80", "--data-dir", str(tmp_path)]
+    p = subprocess.run(
+        [sys.executable, str(BENCH / "compute_floor.py"), *argv], capture_output=True, text=True, check=False
+    )
+    one_error_line(p.returncode, p.stderr, "cifar10-jpg.tar.gz")
 
 
 def test_the_cifar_benchmark_takes_the_faster_80_recipe_for_the_goal() -> None:

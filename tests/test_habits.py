@@ -243,7 +243,8 @@ print(summary["epochs_run"], "hidden" if triton is None else "loaded" if triton 
     "load, triton",
     [
         ("import tensorflow", "hidden"),  # the real clash: without the guard the process aborts in LLVM
-        # the guard's own trigger where TensorFlow is not installed: a loaded module of that name
+        # the guard's own trigger where TensorFlow is not installed: a loaded module of that name, with a spec as
+        # an imported module has (PyTorch's find_spec("tensorflow") checks raise on a module whose __spec__ is None)
         (
             "sys.modules['tensorflow'] = importlib.util.module_from_spec(importlib.util.spec_from_loader('tensorflow', None, origin=importlib.util.__file__))",
             "hidden",
