@@ -6,12 +6,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from cnnlab.analysis.summary import ModelSummary, summarize
 from cnnlab.errors import CnnlabError
 from cnnlab.memory import FLOAT_BYTES, require_memory
+from cnnlab.zoo.meta import meta_device
 
 
 def check_fits(
@@ -26,7 +26,7 @@ def check_fits(
     if isinstance(model, str):
         from cnnlab.zoo import create_model
 
-        with torch.device("meta"), warnings.catch_warnings():
+        with meta_device(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "zero-element tensors": summarize says what is wrong
             model = create_model(model, num_classes=num_classes, in_channels=shape[0], **options)
     name = getattr(model, "model_name", type(model).__name__)

@@ -411,9 +411,10 @@ def summarize(
     keep_triton_from_tensorflow()  # the meta-device forward below imports TorchDynamo
     if isinstance(model, str):
         from cnnlab.zoo import create_model
+        from cnnlab.zoo.meta import meta_device
 
         name = model
-        with torch.device("meta"):
+        with meta_device():
             model = create_model(model, num_classes=num_classes, in_channels=in_channels, **(options or {}))
     else:
         name = getattr(model, "model_name", type(model).__name__)

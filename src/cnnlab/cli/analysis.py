@@ -12,10 +12,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     """The zoo, then the networks that ship as TOML files (net:NAME), each built on the meta device to count."""
     from fnmatch import fnmatch
 
-    import torch
-
     from cnnlab.resources import shipped
     from cnnlab.zoo import create_model, list_models, model_info
+    from cnnlab.zoo.meta import meta_device
     from cnnlab.zoo.registry import describe_options
     from cnnlab.zoo.spec import load_spec
 
@@ -27,7 +26,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         if fnmatch(f"net:{n}", args.pattern)
     ]
     for name, family, classes in found:
-        with torch.device("meta"):
+        with meta_device():
             model = create_model(name)
         params = sum(p.numel() for p in model.parameters())
         shape = "x".join(map(str, model.input_size))

@@ -31,6 +31,7 @@ from cnnlab.train.precision import resolve as resolve_precision
 from cnnlab.transfer import parameter_groups, resolve_source
 from cnnlab.transfer.apply import start_from
 from cnnlab.zoo.heads import head_note
+from cnnlab.zoo.meta import meta_device
 
 
 def pick_device(name: str) -> torch.device:
@@ -78,7 +79,7 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     given = check_model_options(config.model, config.options or {})  # before loading data: a typo fails at once
     data = load_data(config)
     c_data = data.input_shape[0]
-    with torch.device("meta"):
+    with meta_device():
         probe = create_model(
             config.model,
             num_classes=data.num_classes,

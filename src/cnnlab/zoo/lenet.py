@@ -82,9 +82,12 @@ class PartialConv2d(nn.Module):
         self.in_channels, self.out_channels = in_channels, len(table)
         self.kernel_size, self.stride, self.padding = kernel_size, 1, 0
         pairs = [(j, i) for j, inputs in enumerate(table) for i in inputs]
-        fan_in = torch.tensor([len(table[j]) * kernel_size**2 for j, _ in pairs], dtype=torch.float32)
-        bound = (1.0 / fan_in).sqrt().view(-1, 1, 1)
-        self.weight = nn.Parameter((torch.rand(len(pairs), kernel_size, kernel_size) * 2 - 1) * bound)
+        # The bounds on the CPU and the weight's arithmetic in place, the same numbers as out of place: on the meta
+        # device (`cnnlab models`) PyTorch computes out-of-place arithmetic in Python, importing TorchDynamo (2 s).
+        fan_in = torch.tensor([len(table[j]) * kernel_size**2 for j, _ in pairs], dtype=torch.float32, device="cpu")
+        weight = torch.rand(len(pairs), kernel_size, kernel_size)
+        bound = (1.0 / fan_in).sqrt().view(-1, 1, 1).to(weight.device)
+        self.weight = nn.Parameter(weight.mul_(2).sub_(1).mul_(bound))
         self.bias = nn.Parameter(torch.zeros(self.out_channels))
         self.register_buffer("index", torch.tensor([j * in_channels + i for j, i in pairs]), persistent=False)
 
@@ -115,7 +118,7 @@ class EuclideanRBF(nn.Module):
     def __init__(self, in_features: int, num_classes: int, seed: int = 1998) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        codes = torch.randint(0, 2, (num_classes, in_features), generator=g).float() * 2 - 1
+        codes = torch.randint(0, 2, (num_classes, in_features), generator=g).float().mul_(2).sub_(1)  # in place: as C3
         self.register_buffer("centres", codes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

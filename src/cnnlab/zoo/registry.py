@@ -18,6 +18,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.resources import named_kind
+from cnnlab.zoo.meta import meta_device
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     if kwargs and torch.get_default_device().type != "meta":  # options such as image_size may not work: probe first
         from cnnlab.analysis.fits import check_fits
 
-        with torch.device("meta"), warnings.catch_warnings():
+        with meta_device(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "zero-element tensors": the check below says what is wrong
             probe = _build(name, info.builder, n, c, kwargs)
         probe.model_name = name

@@ -47,6 +47,7 @@ from cnnlab.tomlfile import check_keys, read_toml
 from cnnlab.zoo.base import BASE, KEEP, base_input_size, build_base
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
 from cnnlab.zoo.heads import output_layers
+from cnnlab.zoo.meta import meta_device
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -404,7 +405,7 @@ def build_from_toml(path: str | Path, num_classes: int | None = None, in_channel
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise CnnlabError(f"{source}: num_classes must be a positive integer, got {classes!r}")
     if torch.get_default_device().type != "meta":  # estimate on the meta device before allocating for real
-        with torch.device("meta"):
+        with meta_device():
             probe, activations = _build(spec, source, tuple(inp), classes)
         require_memory(
             FLOAT_BYTES * (sum(p.numel() for p in probe.parameters()) + activations),

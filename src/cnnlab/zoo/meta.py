@@ -1,0 +1,61 @@
+"""Models built on PyTorch's meta device, for their shapes and counts only, with their initialisers skipped.
+
+A meta tensor has a shape and no numbers, yet `nn.init`'s functions and the in-place fills they call still run on
+it, each through PyTorch's Python reference implementation (about a millisecond apiece; a ResNet-152 makes
+hundreds of calls): most of the time `cnnlab models` took to build the zoo. There are no numbers to draw on the
+meta device, so skipping those calls leaves every shape, dtype and count as it was. The same idea as
+`torch.nn.utils.skip_init` and Hugging Face's `init_empty_weights`, for modules we build ourselves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+_FILLS: frozenset[int] = frozenset(  # by identity: a callable PyTorch passes need not be hashable
+    id(f)
+    for f in [
+        *(
+            getattr(nn.init, name)
+            for name in (
+                "uniform_",
+                "normal_",
+                "trunc_normal_",
+                "constant_",
+                "ones_",
+                "zeros_",
+                "eye_",
+                "dirac_",
+                "xavier_uniform_",
+                "xavier_normal_",
+                "kaiming_uniform_",
+                "kaiming_normal_",
+                "orthogonal_",
+                "sparse_",
+            )
+        ),
+        *(getattr(torch.Tensor, name) for name in ("normal_", "uniform_", "fill_", "zero_")),
+    ]
+)
+
+
+class _SkipFills(TorchFunctionMode):
+    """Returns a meta tensor unchanged from an initialiser or fill; everything else runs as usual."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if id(func) in _FILLS:
+            tensor = args[0] if args else kwargs.get("tensor")
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def meta_device() -> Iterator[None]:
+    """`with meta_device(): model = create_model(...)`: as `with torch.device("meta")`, only faster to build."""
+    with torch.device("meta"), _SkipFills():
+        yield
