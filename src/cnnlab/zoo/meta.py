@@ -15,31 +15,11 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-_FILLS: frozenset[int] = frozenset(  # by identity: a callable PyTorch passes need not be hashable
-    id(f)
-    for f in [
-        *(
-            getattr(nn.init, name)
-            for name in (
-                "uniform_",
-                "normal_",
-                "trunc_normal_",
-                "constant_",
-                "ones_",
-                "zeros_",
-                "eye_",
-                "dirac_",
-                "xavier_uniform_",
-                "xavier_normal_",
-                "kaiming_uniform_",
-                "kaiming_normal_",
-                "orthogonal_",
-                "sparse_",
-            )
-        ),
-        *(getattr(torch.Tensor, name) for name in ("normal_", "uniform_", "fill_", "zero_")),
-    ]
-)
+_INITIALISERS = "uniform_ normal_ trunc_normal_ constant_ ones_ zeros_ eye_ dirac_ xavier_uniform_ xavier_normal_"
+_INITIALISERS += " kaiming_uniform_ kaiming_normal_ orthogonal_ sparse_"
+# By identity: not every callable PyTorch hands to a mode is hashable.
+_FILLS = frozenset(id(getattr(nn.init, name)) for name in _INITIALISERS.split())
+_FILLS |= frozenset(id(getattr(torch.Tensor, name)) for name in ("normal_", "uniform_", "fill_", "zero_"))
 
 
 class _SkipFills(TorchFunctionMode):
