@@ -102,6 +102,26 @@ def test_stop_and_resume_gives_identical_weights(tmp_path, net):
     assert len(RunDir(tmp_path / "split").metrics()) == 4
 
 
+def test_a_resumed_auto_run_keeps_the_precision_it_started_in(tmp_path, net, monkeypatch):
+    """--precision auto is a timed probe, which a busy machine can flip between two processes: the resumed half
+    must train in the precision the run began in, or it is not the run that did not stop. The probe's answer is
+    set here (which answer a machine gives is not what is tested; what the resume does with it is)."""
+    setup_module = sys.modules["cnnlab.train.setup"]  # the package exports the function `setup` under that name
+
+    def answer(used: str):
+        monkeypatch.setattr(setup_module, "resolve_precision", lambda precision, device: (used, f"probe: {used}"))
+
+    answer("bf16")
+    full = train(config(net, precision="auto"), tmp_path / "full", log=quiet)
+    assert train(config(net, precision="auto"), tmp_path / "split", log=quiet, stop_after=2) is None
+    answer("fp32")  # the probe flips before the resume
+    resumed = train(config(net, precision="auto"), tmp_path / "split", resume=True, log=quiet)
+    a = open_run(tmp_path / "full", "last").weights
+    b = open_run(tmp_path / "split", "last").weights
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full["precision"] == resumed["precision"] == "bf16"
+
+
 def test_run_directory_contract(tmp_path, net):
     s = train(config(net, epochs=2), tmp_path / "run", log=quiet)
     run = tmp_path / "run"
