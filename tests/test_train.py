@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+import cnnlab.train.precision as precision_module
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir import open_run
@@ -102,24 +103,30 @@ def test_stop_and_resume_gives_identical_weights(tmp_path, net):
     assert len(RunDir(tmp_path / "split").metrics()) == 4
 
 
-def test_a_resumed_auto_run_keeps_the_precision_it_started_in(tmp_path, net, monkeypatch):
+def test_an_auto_run_keeps_the_precision_it_started_in_when_resumed_and_evaluated(tmp_path, net, monkeypatch):
     """--precision auto is a timed probe, which a busy machine can flip between two processes: the resumed half
-    must train in the precision the run began in, or it is not the run that did not stop. The probe's answer is
-    set here (which answer a machine gives is not what is tested; what the resume does with it is)."""
-    setup_module = sys.modules["cnnlab.train.setup"]  # the package exports the function `setup` under that name
+    must train in the precision the run began in, or it is not the run that did not stop, and `eval` must score in
+    it, or it does not report the run's test accuracy. The probe's answer is set here (which answer a machine gives
+    is not what is tested; what a resume and an evaluation do with it is), and after the first half any probe fails
+    the test: the record answers, without the 0.2 s probe."""
 
-    def answer(used: str):
-        monkeypatch.setattr(setup_module, "resolve_precision", lambda precision, device: (used, f"probe: {used}"))
-
-    answer("bf16")
+    monkeypatch.setattr(precision_module, "resolve", lambda asked, device: ("bf16", "probe: bf16"))
     full = train(config(net, precision="auto"), tmp_path / "full", log=quiet)
     assert train(config(net, precision="auto"), tmp_path / "split", log=quiet, stop_after=2) is None
-    answer("fp32")  # the probe flips before the resume
+
+    def no_probe():
+        raise AssertionError("--precision auto probed the CPU again instead of reading the run's record")
+
+    monkeypatch.undo()  # the real resolve from here on, cache emptied, failing wherever it would ask the CPU
+    monkeypatch.setattr(precision_module, "cpu_flags", no_probe)
+    precision_module.resolve.cache_clear()
     resumed = train(config(net, precision="auto"), tmp_path / "split", resume=True, log=quiet)
     a = open_run(tmp_path / "full", "last").weights
     b = open_run(tmp_path / "split", "last").weights
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert full["precision"] == resumed["precision"] == "bf16"
+    scored = evaluate_run(tmp_path / "split")
+    assert scored["precision"] == "bf16" and scored["test_accuracy"] == resumed["test_accuracy"]
 
 
 def test_run_directory_contract(tmp_path, net):

@@ -252,6 +252,12 @@ class RunWriter:
         """Whether `start` will resume from a checkpoint (rather than start the run over)."""
         return self.dir.exists() and self.store.manifest() is not None
 
+    def resuming(self) -> dict[str, Any] | None:
+        """The metadata of the checkpoint `start` will resume from (None: the run starts over), read before `start`
+        so that set-up can use what the run recorded about itself."""
+        last = self.store.load("last", weights=False) if self.resumable() else None
+        return last.meta if last is not None else None
+
     def start(self, config: RunConfig, log: Any) -> Checkpoint | None:
         """Clean up after a killed writer and write the config; returns the checkpoint to resume from (None: the
         run starts from scratch)."""

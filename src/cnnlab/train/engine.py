@@ -135,7 +135,7 @@ def _train(
     callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else []), *live_callbacks(out, progress)]
     writer = _open_writer(ranks, out, config, resume)
     try:
-        s = setup(config, load_source=not ranks.share(lambda: writer.resumable()), log=log, ranks=ranks)
+        s = setup(config, log=log, ranks=ranks, resuming=ranks.share(lambda: writer.resuming()))
         point = ranks.share(lambda: resume_point(writer.start(config, log), writer))
         state = State() if point is None else restore(s, point, log)
         for cb in callbacks:
@@ -177,7 +177,6 @@ def resume_point(last: Checkpoint | None, writer: RunWriter) -> dict[str, Any] |
         "training": last.training_weights(),
         "train_state": last.train_state(),
         "transfer": last.meta.get("transfer"),
-        "precision": last.meta.get("precision"),
         "history": last.metrics[: last.epoch],
         "stopped": writer.store.stopped(),
     }
@@ -199,11 +198,6 @@ def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> Stat
     torch.set_rng_state(rngs[s.ranks.rank] if len(rngs) == s.ranks.world else ts["torch_rng"])
     s.transfer = point["transfer"] or s.transfer
     s.meta["transfer"] = s.transfer
-    recorded = point.get("precision")
-    if s.config.precision == "auto" and isinstance(recorded, dict) and recorded.get("used") in ("fp32", "bf16"):
-        # auto's choice is a timed probe, which a busy machine can flip: the run keeps the precision it started in,
-        # so that resuming gives the weights of not stopping
-        s.precision, s.meta["precision"] = recorded["used"], recorded
     log(f"resuming {point['run']} after epoch {point['epoch']}")
     return State(**{**ts["engine"], "history": point["history"]})
 

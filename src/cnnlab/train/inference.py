@@ -20,7 +20,7 @@ from cnnlab.rundir import Run, open_run
 from cnnlab.rundir.config import check_tta
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
-from cnnlab.train.precision import resolve as resolve_precision
+from cnnlab.train.precision import of_run as run_precision
 from cnnlab.train.setup import eval_batch_size, fit_data, flip_warning, load_data
 from cnnlab.train.tta import logits as tta_logits
 
@@ -36,7 +36,7 @@ def _opened(path: str | Path | LoadedRun, tta: str | None) -> LoadedRun:
 def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: str | None = None) -> dict[str, Any]:
     """Test accuracy, per-class accuracy and the confusion matrix (rows: true class, columns: predicted), with the
     run's test-time augmentation (or `tta`: none, flip, translate, flip,translate), in the run's precision as
-    training scored it (`--precision auto` decided again for this CPU).
+    training scored it (for `--precision auto`, the choice the run recorded).
 
     with_images adds the test images as the model saw them before scaling (uint8 N,C,H,W), their labels and the
     predictions, for reports that show examples."""
@@ -129,9 +129,9 @@ class LoadedRun:
 
     @cached_property
     def precision(self) -> str:
-        """evaluate_run's precision: the run's, auto decided for this CPU (predictions stay fp32, as the run's
-        exported models compute)."""
-        return resolve_precision(self.run.config.precision, "cpu")[0]
+        """evaluate_run's precision: the run's, as its checkpoint recorded auto's choice, so that evaluating gives
+        the test accuracy training reported (predictions stay fp32, as the run's exported models compute)."""
+        return run_precision(self.run.config.precision, "cpu", self.run.meta.get("precision"))[0]
 
     def data(self) -> Dataset:
         """The run's dataset as its model saw it, at the input shape it trained at (so rebuilding needs no

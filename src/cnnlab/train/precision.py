@@ -85,3 +85,13 @@ def resolve(precision: str, device: str) -> tuple[str, str]:
     if bf16 > 1.3 * fp32:
         return "bf16", f"{have[0]}: {measured}"
     return "fp32", f"{have[0]}, but {measured}"
+
+
+def of_run(precision: str, device: str, recorded: object = None) -> tuple[str, str]:
+    """(fp32 or bf16, why) for a run that already has a checkpoint: with --precision auto, the choice the checkpoint
+    `recorded` ({"used", "why"}), not a new probe, since a busy machine can flip the probe, and a resumed half or an
+    evaluation in another precision would not give the numbers of the run that did not stop. Without a record (a new
+    run), `resolve`."""
+    if precision == "auto" and isinstance(recorded, dict) and recorded.get("used") in ("fp32", "bf16"):
+        return recorded["used"], str(recorded.get("why", "recorded by the run"))
+    return resolve(precision, device)

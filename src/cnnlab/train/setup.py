@@ -27,7 +27,7 @@ from cnnlab.train.ema import EMA
 from cnnlab.train.init import initialize
 from cnnlab.train.optim import loss_function, make_optimizer, make_scheduler
 from cnnlab.train.precision import autocast
-from cnnlab.train.precision import resolve as resolve_precision
+from cnnlab.train.precision import of_run as run_precision
 from cnnlab.transfer import parameter_groups, resolve_source
 from cnnlab.transfer.apply import start_from
 from cnnlab.zoo.heads import head_note
@@ -387,13 +387,14 @@ def _meta(
 
 def setup(
     config: RunConfig,
-    load_source: bool = True,
     log: Callable[[str], None] | None = None,
     ranks: Ranks | None = None,
+    resuming: dict[str, Any] | None = None,
 ) -> Setup:
     """Seed, load and build: data, model (initialised, transferred, frozen), loaders, loss, optimiser, schedule.
 
-    `load_source=False` skips loading --init-from weights (a resumed run gets its own from its checkpoint). With
+    `resuming`, the metadata of the checkpoint a run resumes from, skips loading --init-from weights (the
+    checkpoint holds the run's own) and keeps the precision --precision auto chose (precision.of_run). With
     several `ranks` every rank builds the same model from the same seed, trains it through DDP and loads its
     slice of each global batch of --batch-size images."""
     keep_triton_from_tensorflow()  # before the optimiser's first step imports TorchDynamo
@@ -402,7 +403,7 @@ def setup(
     t0 = time.perf_counter()
     device = ranks.device(pick_device(config.device))
     torch.manual_seed(config.seed)
-    data, model, adaptation, transfer = _build(config, load_source, log)
+    data, model, adaptation, transfer = _build(config, resuming is None, log)
     normalize = preprocessing(config, data)
     if config.whiten != "none":
         _whiten(model, data, normalize, trainable=config.whiten == "trainable")
@@ -411,7 +412,7 @@ def setup(
         model = sync_batch_norm(model, ranks, device)
     net = ranks.wrap(model, device)
     net = torch.compile(net) if config.compile else net
-    precision, why = resolve_precision(config.precision, device.type)
+    precision, why = run_precision(config.precision, device.type, (resuming or {}).get("precision"))
     train_loader = training_loader(config, data, device, ranks, normalize, model)
     train_loader.small = small_images(config, model, data.train_x.shape[1:], config.epochs * len(train_loader))
     evaluation = {"batch_size": eval_batch_size(device), "shuffle": False, "device": device, **normalize}
