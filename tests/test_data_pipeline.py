@@ -117,12 +117,21 @@ def test_adapt_errors(target: tuple[int, int, int], mode: str, message: str) -> 
         adapt(images(1, 1, 28, 28), target, mode)
 
 
-def test_channel_stats_match_float_computation() -> None:
-    x = images(20, 3, 8, 8)
+@pytest.mark.parametrize("shape", [(20, 3, 8, 8), (9, 2, 512, 512)], ids=["one batch", "three batches of four"])
+def test_channel_stats_match_float_computation(shape: tuple[int, int, int, int]) -> None:
+    x = images(*shape)
     mean, std = channel_stats(x)
     f = x.double() / 255
     assert mean == pytest.approx(f.mean(dim=(0, 2, 3)).tolist(), abs=1e-12)
     assert std == pytest.approx(f.std(dim=(0, 2, 3), unbiased=False).tolist(), abs=1e-12)
+
+
+def test_resizing_in_batches_gives_each_image_its_own_pixels() -> None:
+    """adapt resizes in cache-sized float batches (ten 3x256x256 images each here): where a batch ends must not
+    change any pixel."""
+    x = images(25, 3, 256, 256)
+    out = adapt(x, (3, 100, 90), mode="resize")
+    assert all(torch.equal(out[i : i + 1], adapt(x[i : i + 1], (3, 100, 90), mode="resize")) for i in range(25))
 
 
 # ------------------------------------------------------------------------------------------- augment

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import CnnlabError
 from cnnlab.imagefile import LUMA, pad_amounts
 
-RESIZE_CHUNK = 4096  # images resized per float batch, to bound temporary memory
+# Images are resized in float batches of about this many bytes: small enough to stay in the CPU's cache between
+# the conversion, the resize and the rounding (50,000 CIFAR-10 images to 28x28 in 0.67 s in batches of 682
+# against 1.33 s in batches of 4,096 on an AMD EPYC Zen 4 with 32 MB of L3; the same pixels either way).
+RESIZE_CHUNK_BYTES = 8 << 20
 
 
 def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -35,7 +40,8 @@ def adapt(x: torch.Tensor, target_chw: tuple[int, int, int], mode: str = "pad") 
         top, bottom, left, right = pads
         return F.pad(x, (left, right, top, bottom))
     out = torch.empty((len(x), channels, height, width), dtype=torch.uint8, device=x.device)
-    for i in range(0, len(x), RESIZE_CHUNK):
-        part = F.interpolate(x[i : i + RESIZE_CHUNK].float(), size=(height, width), mode="bilinear", antialias=True)
-        out[i : i + RESIZE_CHUNK] = part.round_().clamp_(0, 255).to(torch.uint8)
+    chunk = max(1, RESIZE_CHUNK_BYTES // max(1, 4 * math.prod(x.shape[1:])))
+    for i in range(0, len(x), chunk):
+        part = F.interpolate(x[i : i + chunk].float(), size=(height, width), mode="bilinear", antialias=True)
+        out[i : i + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
     return out
