@@ -31,14 +31,14 @@ def use_threads(args: argparse.Namespace) -> None:
 
 
 def machine_line() -> str:
-    """The CPU, the threads torch computes on and its bf16 instructions (AMX, AVX512-BF16), for a speed script's
-    output."""
+    """The CPU (with its family/model numbers: "AMD EPYC" alone does not tell Zen 3 from Zen 4), the threads torch
+    computes on and its bf16 instructions (AMX, AVX512-BF16), for a speed script's output."""
     import torch
 
-    from cnnlab.train.precision import BF16_INSTRUCTIONS, cpu_flags, cpu_model
+    from cnnlab.train.precision import BF16_INSTRUCTIONS, cpu_family_model, cpu_flags, cpu_model
 
     flags = ", ".join(f"{f}: {f in cpu_flags()}" for f in BF16_INSTRUCTIONS)
-    return f"{cpu_model()}, {torch.get_num_threads()} threads, {flags}"
+    return f"{cpu_model()} (family/model {cpu_family_model()}), {torch.get_num_threads()} threads, {flags}"
 
 
 def race_arguments(ap: argparse.ArgumentParser, contenders: tuple[str, ...], seed: int) -> None:
