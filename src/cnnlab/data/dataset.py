@@ -25,16 +25,21 @@ FOLDER_PREFIX = "folder:"
 SPLITS = ("train", "val", "test")
 
 
-def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Exact per-channel mean and std of uint8 (N, C, H, W) images in 0..1 scale, from 256-bin histograms (counted
-    over batches of about a megabyte per channel, which stay in the CPU's cache: twice as fast on CIFAR-10)."""
-    values = torch.arange(256, dtype=torch.float64)
+def channel_histograms(x: torch.Tensor) -> torch.Tensor:
+    """(C, 256) counts of each uint8 value per channel of (N, C, H, W) images, counted over batches of about a
+    megabyte per channel, which stay in the CPU's cache (1.6x faster on CIFAR-10 than whole channels)."""
     step = max(1, (1 << 20) // max(1, math.prod(x.shape[2:])))
     hists = torch.zeros(x.shape[1], 256, dtype=torch.int64)
     for start in range(0, len(x), step):
         part = x[start : start + step]
         for c in range(x.shape[1]):
             hists[c] += torch.bincount(part[:, c].reshape(-1), minlength=256)
+    return hists
+
+
+def histogram_stats(hists: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Exact per-channel mean and std in 0..1 scale from (C, 256) value counts."""
+    values = torch.arange(256, dtype=torch.float64)
     means, stds = [], []
     for hist in hists.double():
         total = hist.sum().clamp(min=1)
@@ -43,6 +48,11 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
         means.append(float(mean) / 255)
         stds.append(float(var.sqrt()) / 255)
     return tuple(means), tuple(stds)
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Exact per-channel mean and std of uint8 (N, C, H, W) images in 0..1 scale, from 256-bin histograms."""
+    return histogram_stats(channel_histograms(x))
 
 
 @dataclass(frozen=True, repr=False)
