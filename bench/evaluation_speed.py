@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from timing import machine_line, speed_arguments, use_threads
+from timing import best_alternating, machine_line, speed_arguments, use_threads
 
 from cnnlab.data import DeviceLoader, adapt, load_dataset
 from cnnlab.train.engine import evaluate
@@ -78,12 +77,7 @@ def main() -> None:
     }
     if args.bf16:
         ways[f"{cnnlab}, bf16"] = lambda: evaluate(model, now, loss_fn, args.views, "bf16")[2]
-    best, preds = dict.fromkeys(ways, float("inf")), {}
-    for _ in range(args.repeat):
-        for name, way in ways.items():
-            t = time.perf_counter()
-            preds[name] = way()
-            best[name] = min(best[name], time.perf_counter() - t)
+    best, preds = best_alternating(ways, args.repeat)
     new = preds[cnnlab]
     agree = {name: float((p == new).float().mean()) for name, p in preds.items() if name != cnnlab}
     assert torch.equal(tta_logits(model.eval(), next(iter(now))[0][:4], args.views).argmax(1), new[:4])

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import torch
-from timing import machine_line, speed_arguments, use_threads
+from timing import best_alternating, machine_line, speed_arguments, use_threads
 
 from cnnlab.resources import shipped
 from cnnlab.zoo import create_model, list_models
@@ -44,19 +43,15 @@ def main() -> None:
     ways = {"torch.device('meta')": lambda: torch.device("meta"), "meta_device()": meta_device}
     counts = {name: build_all(way) for name, way in ways.items()}  # the warm-up round
     assert len(set(counts.values())) == 1, counts
-    best = dict.fromkeys(ways, float("inf"))
-    for _ in range(args.repeat):
-        for name, way in ways.items():
-            t = time.perf_counter()
-            build_all(way)
-            best[name] = min(best[name], time.perf_counter() - t)
+    best, _ = best_alternating({name: lambda way=way: build_all(way) for name, way in ways.items()}, args.repeat)
     ratio = best["torch.device('meta')"] / best["meta_device()"]
-    print(f"{len(NAMES)} models, {counts['meta_device()']:,} parameters, on {machine_line()}")
+    machine = machine_line()
+    print(f"{len(NAMES)} models, {counts['meta_device()']:,} parameters, on {machine}")
     for name, seconds in best.items():
         print(f"{name:22s} {seconds:6.2f} s")
     print(f"torch.device('meta') / meta_device(): {ratio:.2f}x")
     if args.out:
-        record = {"models": len(NAMES), "machine": machine_line(), "seconds": best, "ratio": round(ratio, 3)}
+        record = {"models": len(NAMES), "machine": machine, "seconds": best, "ratio": round(ratio, 3)}
         Path(args.out).write_text(json.dumps(record, indent=2))
 
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from timing import machine_line, speed_arguments, use_threads
+from timing import best_alternating, machine_line, speed_arguments, use_threads
 
 from cnnlab.data import adapt, load_dataset
 from cnnlab.data.dataset import channel_stats, histogram_stats
@@ -41,12 +40,6 @@ def whole_channel_histograms(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.bincount(x[:, c].reshape(-1), minlength=256) for c in range(x.shape[1])])
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
-
-
 def side_by_side(
     name: str,
     before: Callable[[], object],
@@ -54,12 +47,8 @@ def side_by_side(
     repeat: int,
     same: Callable[[object, object], bool],
 ) -> dict:
-    best = {"before": float("inf"), "cnnlab": float("inf")}
-    for _ in range(repeat):
-        old_s, old = timed(before)
-        new_s, new = timed(now)
-        assert same(old, new), f"{name}: the two ways disagree"
-        best = {"before": min(best["before"], old_s), "cnnlab": min(best["cnnlab"], new_s)}
+    best, results = best_alternating({"before": before, "cnnlab": now}, repeat)
+    assert same(results["before"], results["cnnlab"]), f"{name}: the two ways disagree"
     ratio = best["before"] / best["cnnlab"]
     print(
         f"{name:34s} before {best['before']:.3f} s, cnnlab {best['cnnlab']:.3f} s: {ratio:.2f}x faster, the same result"

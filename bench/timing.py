@@ -1,6 +1,6 @@
 """What the benchmarks share: a clock that leaves the test evaluations out, the stop signal, the summary row of a
 contender, a contender run in a process of its own, the machine's description, and the flags of the side-by-side
-speed scripts. Imported by the scripts beside it (run as `python bench/NAME.py`)."""
+speed scripts and their alternating timer. Imported by the scripts beside it (run as `python bench/NAME.py`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def speed_arguments(ap: argparse.ArgumentParser, repeat: int) -> None:
@@ -20,6 +23,18 @@ def speed_arguments(ap: argparse.ArgumentParser, repeat: int) -> None:
     ap.add_argument("--repeat", type=int, default=repeat)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+
+
+def best_alternating(ways: dict[str, Callable[[], T]], repeat: int) -> tuple[dict[str, float], dict[str, T]]:
+    """Each way run in turn, `repeat` rounds, so that a busy machine slows them alike: the best seconds of each
+    and what its last run returned (for the script to check that the ways agree)."""
+    best, results = dict.fromkeys(ways, float("inf")), {}
+    for _ in range(repeat):
+        for name, way in ways.items():
+            t = time.perf_counter()
+            results[name] = way()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best, results
 
 
 def use_threads(args: argparse.Namespace) -> None:
