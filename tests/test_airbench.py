@@ -120,6 +120,41 @@ def test_relu_activation_keeps_the_weights_and_changes_only_the_nonlinearity(cap
     assert "option activation must be one of gelu, relu, got swish" in err
 
 
+def test_whiten_stride_two_tiles_the_image_with_the_same_weights(capsys) -> None:
+    from cnnlab.cli import main
+
+    torch.manual_seed(0)
+    one = create_model("airbench-cifar-s", widths=(8, 16, 32))
+    torch.manual_seed(0)
+    two = create_model("airbench-cifar-s", widths=(8, 16, 32), whiten_stride=2)
+    a, b = one.state_dict(), two.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():  # the same 2x2 patches, every other one: they tile the image without overlap
+        assert torch.equal(two.whiten(x), one.whiten(x)[:, :, ::2, ::2])
+    assert two(x).shape == (2, 10)
+    # 32 -> 16 after the whitening conv, then 8, 4 and 2 after the blocks' pools
+    s = summarize("airbench-cifar-s", (3, 32, 32), options={"widths": [8, 16, 32], "whiten_stride": 2})
+    macs = (
+        24 * 3 * 4 * 16 * 16
+        + 8 * 24 * 9 * 16 * 16
+        + 8 * 8 * 9 * 8 * 8
+        + 16 * 8 * 9 * 8 * 8
+        + 16 * 16 * 9 * 4 * 4
+        + 32 * 16 * 9 * 4 * 4
+        + 32 * 32 * 9 * 2 * 2
+        + 32 * 10
+    )
+    assert s.macs == macs and s.params == sum(p.numel() for p in one.parameters())
+    with pytest.raises(CnnlabError, match="option whiten_stride must be one of 1, 2, got 3"):
+        create_model("airbench-cifar", whiten_stride=3)
+    with pytest.raises(CnnlabError, match=r"whiten_stride must be 1 or 2 \(the whitening conv is 2x2\), got 0"):
+        Airbench(whiten_stride=0)  # the class itself, used without the registry
+    code = main(["summary", "airbench-cifar-s", "--option", "whiten_stride=2", "--input", "3,12,12"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "block3.pool" in err and "use a larger input" in err
+
+
 def test_summary_of_airbench_cifar_matches_hand_counts() -> None:
     s = summarize("airbench-cifar", (3, 32, 32))
     assert s.params == 1_972_792 and s.trainable_params == 1_972_792 - 1_152
