@@ -211,6 +211,21 @@ def test_whitened_outputs_have_identity_covariance_on_cifar(cifar_inputs: torch.
     assert cov.diag()[:6].min() > 0.95  # the strong directions are at unit variance
 
 
+def test_a_stride_2_whitening_conv_whitens_the_patches_it_takes(cifar_inputs: torch.Tensor) -> None:
+    """With whiten_stride=2 the covariance comes from the tiling patches alone, so the conv's own outputs are
+    decorrelated with unit variance (stride-1 statistics would only come close), and the stride-1 conv is as before."""
+    x = cifar_inputs[:200]
+    model = create_model("airbench-cifar-s", whiten_stride=2)
+    cov = output_covariance(whiten_first_conv(model, x, eps=1e-9), x, 12)
+    assert torch.allclose(cov, torch.eye(12, dtype=cov.dtype), atol=1e-3)
+    sliding = whiten_first_conv(create_model("airbench-cifar-s"), x, eps=1e-9).weight
+    assert not torch.allclose(model.whiten.weight, sliding, atol=1e-3)  # other statistics, other filters
+    tiled = nn.Conv2d(3, 24, 2, stride=2, bias=False)
+    tiled.weight.data.copy_(sliding)
+    off = output_covariance(tiled, x, 12)
+    assert not torch.allclose(off, torch.eye(12, dtype=off.dtype), atol=1e-3)
+
+
 def test_whitening_is_deterministic_and_freezes_or_trains(cifar_inputs: torch.Tensor) -> None:
     frozen, trained = create_model("airbench-cifar-s"), create_model("airbench-cifar-s")
     a = whiten_first_conv(frozen, cifar_inputs)
