@@ -213,7 +213,7 @@ def test_whitened_outputs_have_identity_covariance_on_cifar(cifar_inputs: torch.
 
 def test_a_stride_2_whitening_conv_whitens_the_patches_it_takes(cifar_inputs: torch.Tensor) -> None:
     """With whiten_stride=2 the covariance comes from the tiling patches alone, so the conv's own outputs are
-    decorrelated with unit variance (stride-1 statistics would only come close), and the stride-1 conv is as before."""
+    decorrelated with unit variance; the sliding conv's filters (from every patch) used at stride 2 would not be."""
     x = cifar_inputs[:200]
     model = create_model("airbench-cifar-s", whiten_stride=2)
     cov = output_covariance(whiten_first_conv(model, x, eps=1e-9), x, 12)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.analysis.receptive import conv_output
 from cnnlab.errors import CnnlabError
 
 _CHUNK_VALUES = 1 << 22  # patch values unfolded at a time (~32 MB in float64)
@@ -63,7 +64,9 @@ def patch_covariance(
     patches); D = C*kh*kw in conv-weight order."""
     n, c, h, w = images.shape
     dims = c * kernel_size[0] * kernel_size[1]
-    rows = math.prod(_positions(size, *axis) for size, axis in zip((h, w), zip(kernel_size, dilation, stride)))
+    rows = math.prod(
+        max(0, conv_output(size, k, s, 0, d)) for size, k, s, d in zip((h, w), kernel_size, stride, dilation)
+    )
     count = n * rows
     if count < dims:
         raise CnnlabError(
@@ -81,12 +84,6 @@ def patch_covariance(
         outer += patches.T @ patches
     mean = total / count
     return (outer / count - torch.outer(mean, mean)).cpu(), count
-
-
-def _positions(size: int, kernel: int, dilation: int, stride: int) -> int:
-    """How many places a conv's window takes along one side of `size` pixels, without padding."""
-    span = size - dilation * (kernel - 1)
-    return (span - 1) // stride + 1 if span > 0 else 0
 
 
 def whitening_filters(images: torch.Tensor, conv: nn.Conv2d, eps: float = 5e-4) -> torch.Tensor:
