@@ -2,7 +2,7 @@
 loop, cnnlab's CIFAR-10 recipes, and the airbench package's airbench94.
 
 Run: .venv/bin/python bench/cifar10_time_to_accuracy.py [--epochs-max 8] [--only cnnlab,keras,torch,best,muon70,fast70,best80,muon80,best90]
-         [--threads N] [--torch-workers N] [--device cpu|cuda] [--out bench/results/cifar10_time_to_accuracy.json]
+         [--threads N] [--torch-workers N] [--device cpu|cuda] [--no-compile] [--out bench/results/cifar10_time_to_accuracy.json]
 
 The first three contenders train the same network, the course material's Keras CIFAR-10 net (conv 3x3 same + ReLU +
 max-pool 2 with 16/32/64 filters, dropout 0.3, flatten, dense 500 + ReLU, dropout 0.4, dense 10; 541,094
@@ -33,7 +33,7 @@ every epoch until test accuracy reaches 70% or --epochs-max runs out.
                   CUDA calls (see that file): the reference accuracy of the original recipe on this copy.
 
 --device cuda runs the cnnlab contenders on the GPU with channels-last, --precision auto (bf16 autocast) and
-torch.compile, and airbench94 natively (fp16, after the untimed warm-up run its README advises); Keras and the
+torch.compile (--no-compile: eager), and airbench94 natively (fp16, after the untimed warm-up run its README advises); Keras and the
 PyTorch loop are CPU contenders and are skipped there. Without a CUDA device, --device cuda is refused.
 
 The recipes are scored with their own test-time augmentation (RunConfig.tta), which is part of their evaluation.
@@ -164,7 +164,7 @@ def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
             config = dataclasses.replace(recipe, data_dir=str(DATA_DIR), seed=args.seed)
             settings = dataclasses.asdict(config)
             settings = {"recipe": str(RECIPES[name].relative_to(ROOT)), **settings}
-        config = dataclasses.replace(config, device=args.device, compile=args.device != "cpu")
+        config = dataclasses.replace(config, device=args.device, compile=args.device != "cpu" and not args.no_compile)
         settings.update(device=config.device, compile=config.compile)
         clock, captured = cnnlab_fit(config, full.test_x, full.test_y, args.target, Path(tmp) / "run")
         params = sum(p.numel() for p in captured["model"].parameters())
@@ -340,6 +340,7 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     race_arguments(ap, CONTENDERS, SEED)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where cnnlab and airbench train")
+    ap.add_argument("--no-compile", action="store_true", help="--device cuda without torch.compile (eager)")
     ap.add_argument("--recipe", default=None, help="JSON RunConfig overrides for the cnnlab same-net row")
     ap.add_argument("--out", default="bench/results/cifar10_time_to_accuracy.json", help="JSON path")
     ap.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
@@ -363,7 +364,7 @@ def worker_command(args: argparse.Namespace, name: str, extracted: Path | None) 
     """This script again, as the worker that trains one contender in a process of its own."""
     cmd = [sys.executable, __file__, "--worker", name, "--epochs-max", str(args.epochs_max)]
     cmd += ["--threads", str(args.threads), "--torch-workers", str(args.torch_workers), "--target", str(TARGETS[name])]
-    cmd += ["--seed", str(args.seed), "--device", args.device]
+    cmd += ["--seed", str(args.seed), "--device", args.device] + (["--no-compile"] if args.no_compile else [])
     if extracted is not None:
         cmd += ["--extracted", str(extracted)]
     if args.recipe and name == "cnnlab":

@@ -284,7 +284,9 @@ def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, d
         nonlocal test_loader
         if test_loader is None:  # the test images adapted as the run adapts its own (e.g. a recipe's --input)
             images = adapt(test_x, captured["input_shape"], config.resize)
-            test_loader = DeviceLoader(images, test_y, batch_size=500, shuffle=False, **captured["normalize"])
+            test_loader = DeviceLoader(
+                images, test_y, batch_size=500, shuffle=False, device=captured["device"], **captured["normalize"]
+            )
         return evaluate(captured["model"], test_loader, loss_fn, config.tta, captured["precision"])[1]
 
     class Timed(Callback):
@@ -295,6 +297,7 @@ def cnnlab_fit(config, test_x, test_y, target: float, run_dir) -> tuple[Clock, d
                 prepare_s=setup.seconds,
                 precision=setup.precision,
                 input_shape=tuple(setup.data.input_shape),
+                device=setup.device,
             )
 
         def on_epoch_end(self, row: dict) -> None:

@@ -402,6 +402,8 @@ def setup(
     ranks = ranks or Ranks()
     t0 = time.perf_counter()
     device = ranks.device(pick_device(config.device))
+    if device.type == "cuda":  # cuDNN times its kernels for the run's fixed shapes once, as airbench's loop does
+        torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic
     torch.manual_seed(config.seed)
     data, model, adaptation, transfer = _build(config, resuming is None, log)
     normalize = preprocessing(config, data)
