@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument("--recipe", default="cifar10-90")
     ap.add_argument("--batches", default="256,1024")
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets"))
+    ap.add_argument("--data-dir", default=os.environ.get("CNNLAB_BENCH_DATA", str(ROOT.parent / "shared" / "datasets")))
     ap.add_argument("--out", default="bench/results/cuda_step_profile.json")
     args = ap.parse_args()
     if not torch.cuda.is_available():

@@ -225,6 +225,7 @@ def test_muon_orthogonalises_filter_updates_and_steps_the_rest_as_sgd() -> None:
         (True, 0.6, 1)
     ]
     x, y = torch.randn(16, 3, 6, 6), torch.randint(0, 5, (16,))
+    buf = torch.zeros_like(model[0].weight)
     for _ in range(3):
         with torch.no_grad():
             twin[0].weight.copy_(model[0].weight)  # the same filter, so the same gradients everywhere
@@ -232,11 +233,17 @@ def test_muon_orthogonalises_filter_updates_and_steps_the_rest_as_sgd() -> None:
             opt.zero_grad()
             nn.functional.cross_entropy(net(x), y).backward()
         before = model[0].weight.detach().clone()
+        grad = model[0].weight.grad.clone()
         muon.step()
         sgd.step()
         # the filter: rescaled to norm sqrt(8), then moved by lr times a matrix of singular values near 1
         step = (before * 8**0.5 / before.norm() - model[0].weight).reshape(8, -1) / 0.05
         assert torch.linalg.svdvals(step).min() > 0.4 and torch.linalg.svdvals(step).max() < 1.25
+        # exactly the per-tensor arithmetic, although the step goes over the group in foreach calls: Nesterov
+        # momentum 0.6, no weight decay on a filter, the orthogonalised update after the rescaling
+        buf.mul_(0.6).add_(grad)
+        update = orthogonalize(grad.add(buf, alpha=0.6).reshape(8, -1)).view_as(before)
+        assert torch.equal(model[0].weight, (before * (8**0.5 / before.norm())).add(update, alpha=-0.05))
         # everything else: exactly torch's SGD
         for a, b in zip(list(model.parameters())[1:], list(twin.parameters())[1:], strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-7)

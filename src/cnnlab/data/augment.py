@@ -1,7 +1,7 @@
 """Batched augmentation on (N, C, H, W) tensors: one tensor op per batch, no per-image Python loop.
 
-Random numbers come from a CPU torch.Generator (then move to the batch's device), so a seed gives the same
-augmentation on CPU and GPU and the generator state can be checkpointed.
+Random numbers come from a CPU torch.Generator (then move to the batch's device, without waiting for the GPU's
+queued work), so a seed gives the same augmentation on CPU and GPU and the generator state can be checkpointed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, refle
     dev = x.device
     padded = F.pad(x, (padding,) * 4, mode="reflect" if reflect else "constant")
     row = w + 2 * padding
-    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(dev)
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(dev, non_blocking=True)
     window = (torch.arange(h, device=dev)[:, None] * row + torch.arange(w, device=dev)).view(1, 1, h * w)
     index = window + (offsets[0] * row + offsets[1]).view(n, 1, 1)
     return padded.reshape(n, c, -1).gather(2, index.expand(n, c, h * w)).view(n, c, h, w)
@@ -32,7 +32,7 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, refle
 
 def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
     """Mirror each image left-right with probability `p`."""
-    flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
+    flip = (torch.rand(len(x), generator=generator) < p).to(x.device, non_blocking=True)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -40,7 +40,7 @@ def alternate_flip(x: torch.Tensor, first: torch.Tensor, epoch: int) -> torch.Te
     """airbench's alternating flip (Jordan 2024): image i is mirrored in epoch 0 when first[i] is set, and in every
     later epoch exactly when it was not mirrored the epoch before, so each pair of epochs sees both views of every
     image (random flips repeat a view half the time)."""
-    flip = (first.to(x.device) ^ bool(epoch % 2))[:, None, None, None]
+    flip = (first.to(x.device, non_blocking=True) ^ bool(epoch % 2))[:, None, None, None]
     return torch.where(flip, x.flip(3), x)
 
 

@@ -83,7 +83,7 @@ class DeviceLoader:
         # altflip: which images are mirrored in the first epoch, from a generator of its own (other runs' streams
         # stay as they were)
         self._first_flip = (
-            torch.rand(len(x), generator=torch.Generator().manual_seed(seed + 1)) < 0.5
+            (torch.rand(len(x), generator=torch.Generator().manual_seed(seed + 1)) < 0.5).to(self.device)
             if augment is not None and augment.altflip
             else None
         )
@@ -111,7 +111,8 @@ class DeviceLoader:
         self._resume = False
         while self._position < len(self):
             start = self._position * self.batch_size
-            idx = self._order[start : start + self.batch_size].to(self.device)
+            # non_blocking: a GPU need not finish its queued work before the indices are copied (on the CPU: no copy)
+            idx = self._order[start : start + self.batch_size].to(self.device, non_blocking=True)
             self._position += 1
             yield self._batch(idx)
 
@@ -123,7 +124,7 @@ class DeviceLoader:
         if self.augment is not None:  # the whole global batch, so every rank draws the same numbers
             x = self.augment(x, self._gen)
             if self._first_flip is not None:
-                x = alternate_flip(x, self._first_flip[idx.cpu()], self._epochs_started - 1)
+                x = alternate_flip(x, self._first_flip[idx], self._epochs_started - 1)
             x, idx = x[mine], idx[mine]
         x = to_inputs(x, self.scale, self.mean, self.std)
         if self.small is not None and self._step() < self.small[1]:

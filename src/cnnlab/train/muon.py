@@ -45,19 +45,31 @@ class Muon(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: None = None) -> None:
+        """Each group's tensors move together: the momentum and SGD arithmetic is one foreach call over the group
+        (a kernel or two for the whole group on a GPU, where a kernel per tensor keeps the device waiting on the
+        host; on the CPU the same per-tensor arithmetic, so the same numbers), and only the filters'
+        orthogonalisation is per tensor."""
         for group in self.param_groups:
-            lr, momentum, nesterov = group["lr"], group["momentum"], group["nesterov"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                filters = group.get("muon", False) and p.ndim == 4
-                grad = p.grad if filters or not group["weight_decay"] else p.grad.add(p, alpha=group["weight_decay"])
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p)
-                buf = state["momentum_buffer"].mul_(momentum).add_(grad)
-                update = grad.add(buf, alpha=momentum) if nesterov else buf
-                if filters:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
+            filters = [group.get("muon", False) and p.ndim == 4 for p in params]
+            grads = [p.grad for p in params]
+            rest = [i for i, f in enumerate(filters) if not f]
+            if decay and rest:  # filters take no decay: their norm is fixed
+                decayed = torch._foreach_add([grads[i] for i in rest], [params[i] for i in rest], alpha=decay)
+                for i, g in zip(rest, decayed, strict=True):
+                    grads[i] = g
+            for p in params:
+                if "momentum_buffer" not in self.state[p]:
+                    self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+            bufs = [self.state[p]["momentum_buffer"] for p in params]
+            torch._foreach_mul_(bufs, momentum)
+            torch._foreach_add_(bufs, grads)
+            updates = list(torch._foreach_add(grads, bufs, alpha=momentum) if group["nesterov"] else bufs)
+            for i, p in enumerate(params):
+                if filters[i]:
                     p.mul_(p.shape[0] ** 0.5 / p.norm())
-                    update = orthogonalize(update.reshape(p.shape[0], -1)).view_as(p).to(p.dtype)
-                p.add_(update, alpha=-lr)
+                    updates[i] = orthogonalize(updates[i].reshape(p.shape[0], -1)).view_as(p).to(p.dtype)
+            torch._foreach_add_(params, updates, alpha=-lr)
