@@ -198,10 +198,15 @@ def test_zero_init_is_diagnosed_as_stuck_at_chance(tmp_path):
     assert s["test_accuracy"] < 0.2
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, net):
+@pytest.mark.parametrize("every", [1, 3, 1000], ids=["read-each-step", "read-every-3", "read-at-epoch-end"])
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, net, monkeypatch, every):
     """A sane epoch 1, then the lr raised to 1e6 after it: epoch 2 goes non-finite, and the run ends on epoch 1's
-    checkpoint, untouched, with the model holding its weights again."""
+    checkpoint, untouched, with the model holding its weights again. Also when the loss is read only every few
+    steps or at the epoch's end, as on a GPU (engine.loss_read_every), where the steps in between are taken."""
+    from cnnlab.train import engine
     from cnnlab.train.callbacks import Callback
+
+    monkeypatch.setattr(engine, "loss_read_every", lambda device: every)
 
     class RaiseLrAfterEpoch1(Callback):
         def on_setup(self, setup) -> None:

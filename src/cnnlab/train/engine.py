@@ -331,15 +331,18 @@ class EpochStats:
     lr_last: float  # and of its last
 
 
-def train_step(s: Setup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def train_step(
+    s: Setup, x: torch.Tensor, y: torch.Tensor, check_loss: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One update on a batch, every phase of it (forward in the run's precision, backward scaled by this rank's share
     of the batch, gradient norm, optimiser, schedule, EMA); bench/compute_floor.py times exactly this.
     Returns (loss, logits, gradient norm); the norm is None when nothing was updated: a non-finite loss on one
-    process, or a non-finite gradient norm (the same on every rank, so all of them skip together) on several."""
+    process, or a non-finite gradient norm (the same on every rank, so all of them skip together) on several.
+    check_loss=False leaves the loss unread (the caller checks it later), so a GPU need not stop for the host."""
     single = s.ranks.world == 1
     with s.autocast():
         loss, out = training_loss(s.model, s.loss_fn, s.net(x), y)
-    if single and not torch.isfinite(loss):
+    if single and check_loss and not torch.isfinite(loss):
         return loss, out, None
     s.optimizer.zero_grad(set_to_none=True)
     share = s.train_loader.share
@@ -354,6 +357,14 @@ def train_step(s: Setup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
     return loss, out, norm
 
 
+def loss_read_every(device: torch.device) -> int:
+    """How often one process reads its loss to stop at a non-finite one: every step on the CPU, where reading costs
+    nothing; every 10 steps on a GPU, where each read makes the host wait for the device and so stops the queue of
+    kernels that keeps it busy (the weights of the steps in between are never kept: a non-finite loss ends the run
+    on its last checkpoint)."""
+    return 1 if device.type == "cpu" else 10
+
+
 def train_epoch(
     s: Setup, epoch: int, bar: Progress, on_batch: Callable[[dict[str, Any]], None] | None = None
 ) -> EpochStats:
@@ -362,6 +373,8 @@ def train_epoch(
     averaged gradients, which every rank shares, so that all of them stop at the same batch."""
     train_mode(s.model, s.config.freeze_bn)
     loader, single = s.train_loader, s.ranks.world == 1
+    read_every = loss_read_every(s.device) if single else 1
+    pending = None  # whether a loss since the last read was non-finite, kept on the device (read_every > 1)
     loss_sum = torch.zeros((), device=s.device)
     correct = torch.zeros((), device=s.device, dtype=torch.long)
     seen, max_norm = 0, 0.0
@@ -372,10 +385,15 @@ def train_epoch(
     try:
         for i, (x, y) in enumerate(loader):
             step_lr = s.optimizer.param_groups[0]["lr"]
-            loss, out, norm = train_step(s, x, y)
+            loss, out, norm = train_step(s, x, y, check_loss=read_every == 1)
             if norm is None:
                 bad = loss.item() if single else s.ranks.sum(loss.detach())[0] / s.ranks.world
                 return EpochStats(math.nan, math.nan, max_norm, bad, lr_first, lr)
+            if read_every > 1:
+                bad = ~torch.isfinite(loss.detach())
+                pending = bad if pending is None else pending | bad
+                if (i + 1) % read_every == 0 and pending.item():  # the weights went bad; the last checkpoint is kept
+                    return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
             max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
             lr = step_lr
             loss_sum += loss.detach() * len(y)
@@ -400,6 +418,8 @@ def train_epoch(
                 bar.update(i + 1, loss_sum.item() / seen, correct.item() / seen)
     finally:
         bar.finish()
+    if pending is not None and pending.item():
+        return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
     loss_total, correct_total, seen_total = s.ranks.sum(loss_sum, correct, seen)
     return EpochStats(loss_total / seen_total, correct_total / seen_total, max_norm, None, lr_first, lr)
 
