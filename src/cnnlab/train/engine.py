@@ -390,9 +390,9 @@ def train_epoch(
                 bad = loss.item() if single else s.ranks.sum(loss.detach())[0] / s.ranks.world
                 return EpochStats(math.nan, math.nan, max_norm, bad, lr_first, lr)
             if read_every > 1:
-                bad = ~torch.isfinite(loss.detach())
-                pending = bad if pending is None else pending | bad
-                if (i + 1) % read_every == 0 and pending.item():  # the weights went bad; the last checkpoint is kept
+                now_bad = ~torch.isfinite(loss.detach())
+                pending = now_bad if pending is None else pending | now_bad
+                if i % read_every == 0 and pending.item():  # at the norm's read below: one wait, not two
                     return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
             max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
             lr = step_lr
