@@ -26,9 +26,9 @@ part() {  # part NAME SECONDS COMMAND...: run COMMAND with a limit, its output i
     tail -n 25 "$out/$name.log"
 }
 
-part bench_eager 180 $py bench/cifar10_time_to_accuracy.py --device cuda --no-compile \
+part bench_eager 210 $py bench/cifar10_time_to_accuracy.py --device cuda --no-compile \
     --only fast70,best80,best90,gpu90,airbench94 --out "$out/cifar10_cuda_eager.json"
 part step_profile 90 $py bench/cuda_step_profile.py --batches 256,2000 --out "$out/cuda_step_profile.json"
 part tests 150 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_data_pipeline.py -k cuda
-part bench_compiled 120 $py bench/cifar10_time_to_accuracy.py --device cuda --only fast70 \
+part bench_compiled 90 $py bench/cifar10_time_to_accuracy.py --device cuda --only fast70 \
     --out "$out/cifar10_cuda_compiled.json"
