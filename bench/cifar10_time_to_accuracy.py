@@ -35,8 +35,9 @@ every epoch until test accuracy reaches 70% or --epochs-max runs out.
                   CUDA calls (see that file): the reference accuracy of the original recipe on this copy.
 
 --device cuda runs the cnnlab contenders on the GPU with channels-last, --precision auto (bf16 autocast) and
-torch.compile (--no-compile: eager), and airbench94 natively (fp16, after the untimed warm-up run its README advises); Keras and the
-PyTorch loop are CPU contenders and are skipped there. Without a CUDA device, --device cuda is refused.
+torch.compile (--no-compile: eager), and airbench94 natively (fp16, after the untimed warm-up run its README
+advises); Keras and the PyTorch loop are CPU contenders and are skipped there. Without a CUDA device, --device cuda
+is refused. bench/cuda_session.sh runs this (and the CUDA tests) on a GPU.
 
 The recipes are scored with their own test-time augmentation (RunConfig.tta), which is part of their evaluation.
 The archive is extracted once into a temp folder for Keras and PyTorch (untimed, as a user's download step would be).

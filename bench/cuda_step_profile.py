@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.errors import CnnlabError
 from cnnlab.rundir import RunConfig
 from cnnlab.train import setup
 from cnnlab.train.engine import train_step
 from cnnlab.train.optim import training_loss
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPES = ROOT / "src" / "cnnlab" / "examples" / "recipes"
 
 
 def timed(fn, steps: int) -> float:
@@ -90,7 +90,10 @@ def main() -> None:
     args = ap.parse_args()
     if not torch.cuda.is_available():
         ap.error("needs a CUDA GPU; on the CPU, bench/compute_floor.py times the same step")
-    recipe = RunConfig.from_toml(RECIPES / f"{args.recipe}.toml")
+    try:
+        recipe = RunConfig.from_toml(f"recipe:{args.recipe}")
+    except CnnlabError as e:
+        ap.error(str(e))
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
         config = dataclasses.replace(recipe, data_dir=args.data_dir, device="cuda", batch_size=batch)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from cnnlab.cli import main
 from cnnlab.rundir import RunConfig, open_run
 from cnnlab.train import train
-from tests.conftest import REPO, SHARED
+from tests.conftest import SHARED
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -35,7 +35,7 @@ def test_the_fastest_recipe_reaches_70_on_the_gpu_compiled_in_bf16(tmp_path, cap
 
 def _config(tmp_path) -> RunConfig:
     """cifar10-70-fast for two epochs on 5,000 images with an EMA of the weights, on the GPU."""
-    recipe = RunConfig.from_toml(REPO / "src" / "cnnlab" / "examples" / "recipes" / "cifar10-70-fast.toml")
+    recipe = RunConfig.from_toml("recipe:cifar10-70-fast")
     return dataclasses.replace(
         recipe, data_dir=str(SHARED / "datasets"), device="cuda", limit=5000, epochs=2, ema=0.9, seed=3
     )
