@@ -249,6 +249,29 @@ def test_muon_orthogonalises_filter_updates_and_steps_the_rest_as_sgd() -> None:
             torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
 
 
+def test_filters_of_one_shape_are_orthogonalised_together_as_each_alone() -> None:
+    """The batched Newton-Schulz (one stack per filter shape) is each matrix's own iteration: its own norm, its own
+    products (to rounding: batched and single products may take different kernels); a stack normalised as a whole
+    would shrink the updates of all but its largest member."""
+    torch.manual_seed(0)
+    for shape in ((8, 36), (12, 5)):  # wide, and tall (iterated transposed)
+        stack = torch.randn(3, *shape) * torch.tensor([1.0, 10.0, 0.1])[:, None, None]
+        together = orthogonalize(stack)
+        for i in range(3):
+            torch.testing.assert_close(together[i], orthogonalize(stack[i]), rtol=1e-5, atol=1e-6)
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 8, 3))
+    muon = make_optimizer(model.parameters(), RunConfig(optimizer="muon", lr=0.05, muon_momentum=0.6))
+    nn.functional.mse_loss(model(torch.randn(2, 4, 5, 5)), torch.zeros(2, 8, 3, 3)).backward()
+    filters = [m.weight for m in model]
+    expected = []
+    for f in filters:  # the first step's buffer is the gradient; Nesterov adds it again at momentum 0.6
+        update = orthogonalize((f.grad * 1.6).reshape(f.shape[0], -1)).view_as(f)
+        expected.append((f.detach() * (f.shape[0] ** 0.5 / f.detach().norm())).add(update, alpha=-0.05))
+    muon.step()
+    for f, e in zip(filters, expected, strict=True):
+        torch.testing.assert_close(f.detach(), e, rtol=1e-5, atol=1e-6)
+
+
 def test_muon_momentum_outside_0_1_is_refused() -> None:
     with pytest.raises(CnnlabError, match="--muon-momentum must be at least 0 and below 1"):
         RunConfig(optimizer="muon", muon_momentum=1.0).validate()

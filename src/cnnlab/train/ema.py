@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 LOOKAHEAD_PERIOD = 5  # optimiser steps between two write-backs (airbench's)
 
@@ -23,8 +23,9 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float, lookahead_steps: int | None = None) -> None:
         """`lookahead_steps`: the run's total optimiser steps, given for --lookahead (None: a plain average)."""
         self.decay, self.lookahead_steps = decay, lookahead_steps
-        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.averaged = AveragedModel(model, use_buffers=True)
         self.averaged.eval()
+        self.updates = 0  # n_averaged kept on the host too, so that no update reads the device
 
     @property
     def module(self) -> nn.Module:
@@ -33,18 +34,31 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        """Called after every optimiser step."""
-        if self.lookahead_steps is None:
-            self.averaged.update_parameters(model)
-            return
+        """Called after every optimiser step. It reads nothing back from the device (AveragedModel's own update
+        tests its count on it, which on a GPU makes the host wait at every step), and averages as that update
+        does: the weights copied at the first call, then ema = decay * ema + (1 - decay) * weights."""
+        self.updates += 1
         self.averaged.n_averaged += 1
-        step = int(self.averaged.n_averaged)
-        if step % LOOKAHEAD_PERIOD:
+        if self.lookahead_steps is not None:
+            self._lookahead(model)
             return
-        decay = self.decay**LOOKAHEAD_PERIOD * min(1.0, step / self.lookahead_steps) ** 3
-        for slow, fast in zip(_floats(self.module), _floats(model), strict=True):
-            slow.lerp_(fast, 1 - decay)
-            fast.copy_(slow)
+        slow, fast = _tensors(self.module), _tensors(model)
+        if self.updates == 1:
+            torch._foreach_copy_(slow, fast)
+            return
+        floats = [i for i, t in enumerate(slow) if t.is_floating_point()]
+        torch._foreach_lerp_([slow[i] for i in floats], [fast[i] for i in floats], 1 - self.decay)
+        for a, b in zip(slow, fast, strict=True):
+            if not a.is_floating_point():  # a batch count: averaged and truncated, as AveragedModel does
+                a.copy_(a * self.decay + b * (1 - self.decay))
+
+    def _lookahead(self, model: nn.Module) -> None:
+        if self.updates % LOOKAHEAD_PERIOD:
+            return
+        decay = self.decay**LOOKAHEAD_PERIOD * min(1.0, self.updates / self.lookahead_steps) ** 3
+        slow, fast = _floats(self.module), _floats(model)
+        torch._foreach_lerp_(slow, fast, 1 - decay)
+        torch._foreach_copy_(fast, slow)
 
     def state_dict(self) -> dict[str, Any]:
         """How many updates were averaged (the tensors themselves are checkpointed as the run's weights)."""
@@ -53,6 +67,12 @@ class EMA:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the update count (the averaged tensors come back with the checkpoint's weights)."""
         self.averaged.n_averaged.copy_(state["n_averaged"])
+        self.updates = int(state["n_averaged"])
+
+
+def _tensors(model: nn.Module) -> list[torch.Tensor]:
+    """The parameters and buffers, in AveragedModel's order."""
+    return [*model.parameters(), *model.buffers()]
 
 
 def _floats(model: nn.Module) -> list[torch.Tensor]:

@@ -47,21 +47,24 @@ def evaluate(
 
     The forward passes run in `precision`, the run's (bf16 autocast for a bf16 run, as Keras' mixed_bfloat16
     policy and Lightning's bf16-mixed evaluate too: where bf16 trains faster it scores faster); the loss is taken
-    in fp32."""
+    in fp32. The sums stay on the device until the end (in float64, as a Python float would add them), so a GPU
+    is not made to wait for the host at every batch."""
     model.eval()
-    total, correct, loss_sum, preds = 0, 0, 0.0, []
+    total, preds = 0, []
+    loss_sum = torch.zeros((), dtype=torch.float64, device=loader.device)
+    correct = torch.zeros((), dtype=torch.long, device=loader.device)
     for x, y in loader:
         with autocast(x.device.type, precision):
             out = tta_logits(model, x, tta)
         out = out.float()
-        loss_sum += loss_fn(out, y).item() * len(y)
+        loss_sum += loss_fn(out, y).double() * len(y)
         p = out.argmax(1)
-        correct += (p == y).sum().item()
+        correct += (p == y).sum()
         total += len(y)
-        preds.append(p.cpu())
+        preds.append(p)
     if total == 0:
         return float("nan"), float("nan"), torch.empty(0, dtype=torch.long)
-    return loss_sum / total, correct / total, torch.cat(preds)
+    return loss_sum.item() / total, correct.item() / total, torch.cat(preds).cpu()
 
 
 @dataclass
@@ -347,7 +350,7 @@ def train_step(
     s.optimizer.zero_grad(set_to_none=True)
     share = s.train_loader.share
     (loss if share == 1.0 else loss * share).backward()
-    norm = nn.utils.clip_grad_norm_(s.model.parameters(), float("inf"))
+    norm = nn.utils.get_total_norm([p.grad for p in s.model.parameters() if p.grad is not None])
     if not single and not torch.isfinite(norm):
         return loss, out, None
     s.optimizer.step()
@@ -377,8 +380,14 @@ def train_epoch(
     pending = None  # whether a loss since the last read was non-finite, kept on the device (read_every > 1)
     loss_sum = torch.zeros((), device=s.device)
     correct = torch.zeros((), device=s.device, dtype=torch.long)
-    seen, max_norm = 0, 0.0
+    max_norm = torch.zeros((), device=s.device)  # kept on the device too: read once, at the epoch's end
+    seen = 0
     lr_first = lr = s.optimizer.param_groups[0]["lr"]
+
+    def stopped(bad: float) -> EpochStats:
+        """The epoch ended early on the non-finite loss `bad`."""
+        return EpochStats(math.nan, math.nan, max_norm.item(), bad, lr_first, lr)
+
     every = s.config.log_every if on_batch else None
     window = (0.0, 0, 0)  # loss sum, correct and seen at the last batch row
     bar.start(epoch, s.config.epochs)
@@ -387,14 +396,13 @@ def train_epoch(
             step_lr = s.optimizer.param_groups[0]["lr"]
             loss, out, norm = train_step(s, x, y, check_loss=read_every == 1)
             if norm is None:
-                bad = loss.item() if single else s.ranks.sum(loss.detach())[0] / s.ranks.world
-                return EpochStats(math.nan, math.nan, max_norm, bad, lr_first, lr)
+                return stopped(loss.item() if single else s.ranks.sum(loss.detach())[0] / s.ranks.world)
             if read_every > 1:
                 now_bad = ~torch.isfinite(loss.detach())
                 pending = now_bad if pending is None else pending | now_bad
-                if i % read_every == 0 and pending.item():  # at the norm's read below: one wait, not two
-                    return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
-            max_norm = max(max_norm, norm.item()) if i % 10 == 0 or not math.isfinite(max_norm) else max_norm
+                if i % read_every == 0 and pending.item():
+                    return stopped(loss.item())
+            max_norm = torch.maximum(max_norm, norm.detach())  # a NaN norm stays NaN
             lr = step_lr
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
@@ -419,9 +427,9 @@ def train_epoch(
     finally:
         bar.finish()
     if pending is not None and pending.item():
-        return EpochStats(math.nan, math.nan, max_norm, loss.item(), lr_first, lr)
+        return stopped(loss.item())
     loss_total, correct_total, seen_total = s.ranks.sum(loss_sum, correct, seen)
-    return EpochStats(loss_total / seen_total, correct_total / seen_total, max_norm, None, lr_first, lr)
+    return EpochStats(loss_total / seen_total, correct_total / seen_total, max_norm.item(), None, lr_first, lr)
 
 
 def _batch_rows(

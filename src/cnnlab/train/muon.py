@@ -24,16 +24,34 @@ NEWTON_SCHULZ_STEPS = 3  # airbench94_muon's
 
 
 def orthogonalize(g: torch.Tensor, steps: int = NEWTON_SCHULZ_STEPS) -> torch.Tensor:
-    """About U V^T of the matrix g = U S V^T (singular values near 1), in fp32."""
+    """About U V^T of the matrix g = U S V^T (singular values near 1), in fp32; g may be a stack of matrices of one
+    shape (batch x rows x cols), each orthogonalised on its own in the same few batched products."""
     a, b, c = NEWTON_SCHULZ
-    x = g.float() / (g.norm() + 1e-7)  # singular values <= 1, where the iteration converges
-    tall = x.shape[0] > x.shape[1]
+    x = g.float() / (torch.linalg.vector_norm(g, dim=(-2, -1), keepdim=True) + 1e-7)  # singular values <= 1
+    tall = x.shape[-2] > x.shape[-1]
     if tall:  # iterate on the wide side: A = XX^T is then the smaller square
-        x = x.T
+        x = x.mT
     for _ in range(steps):
-        gram = x @ x.T
+        gram = x @ x.mT
         x = a * x + (b * gram + c * gram @ gram) @ x
-    return x.T if tall else x
+    return x.mT if tall else x
+
+
+def _orthogonalize_filters(filters: list[torch.Tensor], updates: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each filter's update orthogonalised as a matrix (out channels x the rest), filters of one shape stacked into
+    one batched Newton-Schulz: a few kernels for all of them on a GPU instead of a few per filter. The arithmetic
+    is each filter's own; batched products may round differently from single ones (on the CPU the shipped
+    recipes' weights came out bit for bit the same)."""
+    by_shape: dict[tuple[Any, ...], list[int]] = {}
+    for i, p in enumerate(filters):
+        by_shape.setdefault((p.shape, p.dtype, p.device), []).append(i)
+    done: list[torch.Tensor] = list(updates)
+    for members in by_shape.values():
+        matrices = [updates[i].reshape(filters[i].shape[0], -1) for i in members]
+        out = orthogonalize(torch.stack(matrices)).unbind(0) if len(members) > 1 else [orthogonalize(matrices[0])]
+        for i, matrix in zip(members, out, strict=True):
+            done[i] = matrix.view_as(filters[i]).to(filters[i].dtype)
+    return done
 
 
 class Muon(torch.optim.Optimizer):
@@ -47,8 +65,8 @@ class Muon(torch.optim.Optimizer):
     def step(self, closure: None = None) -> None:
         """Each group's tensors move together: the momentum and SGD arithmetic is one foreach call over the group
         (a kernel or two for the whole group on a GPU, where a kernel per tensor keeps the device waiting on the
-        host; on the CPU the same per-tensor arithmetic, so the same numbers), and only the filters'
-        orthogonalisation is per tensor."""
+        host; on the CPU the same per-tensor arithmetic, so the same numbers), and the filters of one shape are
+        orthogonalised together."""
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -68,8 +86,12 @@ class Muon(torch.optim.Optimizer):
             torch._foreach_mul_(bufs, momentum)
             torch._foreach_add_(bufs, grads)
             updates = list(torch._foreach_add(grads, bufs, alpha=momentum) if group["nesterov"] else bufs)
-            for i, p in enumerate(params):
-                if filters[i]:
-                    p.mul_(p.shape[0] ** 0.5 / p.norm())
-                    updates[i] = orthogonalize(updates[i].reshape(p.shape[0], -1)).view_as(p).to(p.dtype)
+            chosen = [i for i, f in enumerate(filters) if f]
+            if chosen:  # rescale each filter to norm sqrt(out channels), then orthogonalise its update
+                kept = [params[i] for i in chosen]
+                scales = torch._foreach_reciprocal(torch._foreach_norm(kept))
+                torch._foreach_mul_(scales, [p.shape[0] ** 0.5 for p in kept])
+                torch._foreach_mul_(kept, scales)
+                for i, u in zip(chosen, _orthogonalize_filters(kept, [updates[i] for i in chosen]), strict=True):
+                    updates[i] = u
             torch._foreach_add_(params, updates, alpha=-lr)
