@@ -260,7 +260,7 @@ def test_filters_of_one_shape_are_orthogonalised_together_as_each_alone() -> Non
         for i in range(3):
             torch.testing.assert_close(together[i], orthogonalize(stack[i]), rtol=1e-5, atol=1e-6)
     model = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 8, 3))
-    muon = make_optimizer(model.parameters(), RunConfig(optimizer="muon", lr=0.05, muon_momentum=0.6))
+    muon = make_optimizer(model.parameters(), RunConfig(optimizer="muon", lr=0.05, muon_momentum=0.6, nesterov=True))
     nn.functional.mse_loss(model(torch.randn(2, 4, 5, 5)), torch.zeros(2, 8, 3, 3)).backward()
     filters = [m.weight for m in model]
     expected = []
