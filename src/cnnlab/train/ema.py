@@ -46,8 +46,7 @@ class EMA:
         if self.updates == 1:
             torch._foreach_copy_(slow, fast)
             return
-        floats = [i for i, t in enumerate(slow) if t.is_floating_point()]
-        torch._foreach_lerp_([slow[i] for i in floats], [fast[i] for i in floats], 1 - self.decay)
+        torch._foreach_lerp_(_floats(self.module), _floats(model), 1 - self.decay)
         for a, b in zip(slow, fast, strict=True):
             if not a.is_floating_point():  # a batch count: averaged and truncated, as AveragedModel does
                 a.copy_(a * self.decay + b * (1 - self.decay))
@@ -77,4 +76,4 @@ def _tensors(model: nn.Module) -> list[torch.Tensor]:
 
 def _floats(model: nn.Module) -> list[torch.Tensor]:
     """The parameters and floating-point buffers (batch-norm statistics, not its batch count), in a fixed order."""
-    return [*model.parameters(), *(b for b in model.buffers() if b.is_floating_point())]
+    return [t for t in _tensors(model) if t.is_floating_point()]
