@@ -136,6 +136,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "study-typo.toml": 'titel = "x"\n[defaults]\ndata = "digits"\nmodel = "mlp"\n[[runs]]\nname = "a"\n',
         "study-recipe.toml": '[defaults]\ndata = "digits"\n[[runs]]\nname = "a"\nrecipe = "recipe:nope"\n',
         "space-typo.toml": "[trian]\nepochs = 1\n",
+        # an experiment file that starts from another (recipe = ...): loops, missing or wrong files, typos in a base
+        "ext-self.toml": 'recipe = "ext-self.toml"\nepochs = 1\n',
+        "ext-a.toml": 'recipe = "ext-b.toml"\nepochs = 1\n',
+        "ext-b.toml": 'recipe = "ext-a.toml"\nlr = 0.1\n',
+        "ext-missing.toml": 'recipe = "nowhere.toml"\nepochs = 1\n',
+        "ext-number.toml": "recipe = 3\nepochs = 1\n",
+        "ext-study.toml": 'recipe = "study:parity"\n',
+        "ext-typo.toml": 'recipe = "exp-typo.toml"\nlr = 0.1\n',
+        "study-ext.toml": '[defaults]\ndata = "digits"\n[[runs]]\nname = "a"\nrecipe = "ext-a.toml"\n',
     }
     for name, text in files.items():
         (inp / name).write_text(text)
@@ -296,6 +305,25 @@ CASES = [
         "unknown setting 'epoch' in {in}/exp-typo.toml: did you mean 'epochs'?",
         None,
     ),
+    (
+        ["train", "{in}/ext-self.toml", "--out", "{out}"],
+        "{in}/ext-self.toml: recipe 'ext-self.toml' leads back to a file that extends it",
+        None,
+    ),
+    (["train", "{in}/ext-a.toml", "--out", "{out}"], "{in}/ext-b.toml: recipe 'ext-a.toml' leads back", None),
+    (
+        ["train", "{in}/ext-missing.toml", "--out", "{out}"],
+        "{in}/ext-missing.toml: recipe '{in}/nowhere.toml' not found; give recipe:NAME or the path",
+        None,
+    ),
+    (["train", "{in}/ext-number.toml", "--out", "{out}"], "recipe must name an experiment file, got 3;", None),
+    (["train", "{in}/ext-study.toml", "--out", "{out}"], "study:parity is a shipped study, not a recipe", None),
+    (
+        ["train", "{in}/ext-typo.toml", "--out", "{out}"],
+        "unknown setting 'epoch' in {in}/exp-typo.toml: did you mean 'epochs'?",
+        None,
+    ),
+    (["compare", "{in}/study-ext.toml", "--out", "{out}"], "{in}/ext-b.toml: recipe 'ext-a.toml' leads back", None),
     (
         ["compare", "{in}/study-typo.toml", "--out", "{out}"],
         "unknown key 'titel' in {in}/study-typo.toml: did you mean 'title'?",

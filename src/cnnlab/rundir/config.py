@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
-from cnnlab.resources import resolve
+from cnnlab.resources import named_kind, resolve
 from cnnlab.tomlfile import check_keys, read_toml
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
@@ -366,8 +366,33 @@ SETTINGS = tuple(f.name for f in fields(RunConfig))  # an experiment file's keys
 SETTINGS_LISTING = "settings are the flags of `cnnlab train --help`"
 
 
-def read_experiment(path: str | Path) -> dict[str, Any]:
-    """An experiment file's settings (a path, or recipe:NAME), keys spelt with underscores, unknown keys refused."""
-    values = {k.replace("-", "_"): v for k, v in read_toml(resolve(path, "recipe"), "experiment file").items()}
-    check_keys(values, SETTINGS, str(path), "setting", SETTINGS_LISTING)
-    return values
+BASE_KEY = "recipe"  # the experiment file another starts from, as a study's runs name theirs (cnnlab.study.plan)
+BASE_HINT = "give recipe:NAME or the path of an experiment file, relative to the file that names it"
+
+
+def read_experiment(path: str | Path, what: str = "experiment file", hint: str = "") -> dict[str, Any]:
+    """An experiment file's settings (a path, or recipe:NAME), keys spelt with underscores, unknown keys refused.
+
+    `recipe = "recipe:NAME"` (or a path relative to the file) starts from that experiment file's settings and lays
+    this file's over them, key by key, so a variant of a recipe says only what it changes; chains are followed.
+    `what` and `hint` name the file in the error when it is missing."""
+    file = resolve(path, "recipe")
+    return _layered(file, str(path), what, hint, (file.resolve(),))
+
+
+def _layered(file: Path, shown: str, what: str, hint: str, chain: tuple[Path, ...]) -> dict[str, Any]:
+    values = {k.replace("-", "_"): v for k, v in read_toml(file, what, hint).items()}
+    base = values.pop(BASE_KEY, None)
+    check_keys(values, SETTINGS, shown, "setting", SETTINGS_LISTING)
+    if base is None:
+        return values
+    if not isinstance(base, str) or not base:
+        raise CnnlabError(f"{shown}: {BASE_KEY} must name an experiment file, got {base!r}; {BASE_HINT}")
+    parent = file.parent / resolve(base, "recipe")  # a shipped recipe resolves to an absolute path, which `/` keeps
+    named = base if named_kind(base) else str(parent)
+    if parent.resolve() in chain:
+        raise CnnlabError(
+            f"{shown}: {BASE_KEY} {base!r} leads back to a file that extends it; an experiment file cannot start "
+            "from itself, directly or through others"
+        )
+    return {**_layered(parent, named, f"{shown}: {BASE_KEY}", BASE_HINT, (*chain, parent.resolve())), **values}

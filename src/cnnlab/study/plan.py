@@ -23,6 +23,7 @@ from typing import Any
 from cnnlab.errors import CnnlabError
 from cnnlab.resources import resolve
 from cnnlab.rundir import RunConfig
+from cnnlab.rundir.config import read_experiment
 from cnnlab.tomlfile import check_keys, read_toml
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -88,7 +89,7 @@ def _recipe(path: Path, recipe: Any, run: str) -> dict[str, Any]:
     laid over them."""
     if not isinstance(recipe, str) or not recipe:
         raise CnnlabError(f"{path}: run {run!r}: recipe must be the path of an experiment file, got {recipe!r}")
-    return read_toml(
+    return read_experiment(
         path.parent / resolve(recipe, "recipe"),  # a shipped recipe resolves to an absolute path, which `/` keeps
         f"{path}: run {run!r}: recipe",
         "give recipe:NAME or its path relative to the study file",
