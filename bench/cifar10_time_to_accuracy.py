@@ -71,13 +71,18 @@ from pathlib import Path
 from timing import (
     Clock,
     cnnlab_fit,
+    device_arguments,
+    device_flags,
     keras_fit,
     keras_result,
     keras_session,
     load,
     machine,
     named_contenders,
+    off_device,
+    on_device,
     race_arguments,
+    require_device,
     run_worker,
     torch_fit,
 )
@@ -189,7 +194,7 @@ def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
             config = dataclasses.replace(recipe, data_dir=str(DATA_DIR), seed=args.seed)
             settings = dataclasses.asdict(config)
             settings = {"recipe": str(RECIPES[name].relative_to(ROOT)), **settings}
-        config = dataclasses.replace(config, device=args.device, compile=args.device != "cpu" and not args.no_compile)
+        config = on_device(config, args)
         settings.update(device=config.device, compile=config.compile)
         clock, captured = cnnlab_fit(config, full.test_x, full.test_y, args.target, Path(tmp) / "run")
         params = sum(p.numel() for p in captured["model"].parameters())
@@ -345,8 +350,9 @@ def worker(args: argparse.Namespace) -> None:
 
 def why_not_run(name: str, device: str) -> str | None:
     """Why a contender cannot run here (a CPU contender on a GPU run, or its framework missing), or None."""
-    if name in CPU_ONLY and device != "cpu":
-        return f"a CPU contender (not run with --device {device})"
+    why = off_device(name, CPU_ONLY, device)
+    if why:
+        return why
     needs = {"keras": "keras, tensorflow", "airbench94": "airbench"}.get(name)
     if needs is None:
         return None
@@ -364,8 +370,7 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     """The command line, and the contenders it names (an unknown one, a missing archive or CUDA: one line)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     race_arguments(ap, CONTENDERS, SEED)
-    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where cnnlab and airbench train")
-    ap.add_argument("--no-compile", action="store_true", help="--device cuda without torch.compile (eager)")
+    device_arguments(ap)
     ap.add_argument("--recipe", default=None, help="JSON RunConfig overrides for the cnnlab same-net row")
     ap.add_argument("--out", default="bench/results/cifar10_time_to_accuracy.json", help="JSON path")
     ap.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
@@ -377,11 +382,7 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     names = named_contenders(ap, args.only, CONTENDERS)
     if not ARCHIVE.exists():
         sys.exit(f"{ARCHIVE} not found; set CNNLAB_BENCH_DATA to the datasets folder")
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            ap.error("--device cuda: this machine has no CUDA device; run on the CPU with --device cpu")
+    require_device(ap, args.device)
     return args, names
 
 
@@ -389,7 +390,7 @@ def worker_command(args: argparse.Namespace, name: str, extracted: Path | None) 
     """This script again, as the worker that trains one contender in a process of its own."""
     cmd = [sys.executable, __file__, "--worker", name, "--epochs-max", str(args.epochs_max)]
     cmd += ["--threads", str(args.threads), "--torch-workers", str(args.torch_workers), "--target", str(TARGETS[name])]
-    cmd += ["--seed", str(args.seed), "--device", args.device] + (["--no-compile"] if args.no_compile else [])
+    cmd += ["--seed", str(args.seed), *device_flags(args)]
     if extracted is not None:
         cmd += ["--extracted", str(extracted)]
     if args.recipe and name == "cnnlab":

@@ -2,7 +2,8 @@
 # What a session with a CUDA GPU runs for #12, in the order of what matters most, each part under a time limit of
 # its own so that a hang costs only that part: the GPU and its software; cnnlab's recipes eager beside the airbench
 # package's airbench94 on the same card; where the engine's step spends its time (bench/cuda_step_profile.py); the
-# CUDA tests (tests/test_cuda.py and the loader's); the fastest recipe compiled. About 9 minutes at most.
+# CUDA tests (tests/test_cuda.py and the loader's); the fastest recipe compiled; mnist-99 (last: the first to go
+# when the device time runs out). About 10 minutes at most.
 #
 # Usage: bash bench/cuda_session.sh OUTDIR   (logs and JSON land in OUTDIR; the datasets folder is
 #        CNNLAB_BENCH_DATA for the benchmark and CNNLAB_SHARED/datasets for the tests, as on the CPU)
@@ -32,3 +33,5 @@ part step_profile 90 $py bench/cuda_step_profile.py --batches 256,2000 --out "$o
 part tests 150 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_data_pipeline.py -k cuda
 part bench_compiled 90 $py bench/cifar10_time_to_accuracy.py --device cuda --only fast70 \
     --out "$out/cifar10_cuda_compiled.json"
+part mnist_eager 45 $py bench/mnist_time_to_accuracy.py --device cuda --no-compile --only recipe \
+    --out "$out/mnist_cuda_eager.json"

@@ -65,6 +65,44 @@ def race_arguments(ap: argparse.ArgumentParser, contenders: tuple[str, ...], see
     ap.add_argument("--seed", type=int, default=seed)
 
 
+def device_arguments(ap: argparse.ArgumentParser) -> None:
+    """--device and --no-compile, for the time-to-accuracy scripts whose cnnlab contenders can train on a GPU."""
+    ap.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where cnnlab's contenders train (cuda: channels-last, bf16 autocast, torch.compile; CPU peers skipped)",
+    )
+    ap.add_argument("--no-compile", action="store_true", help="--device cuda without torch.compile (eager)")
+
+
+def require_device(ap: argparse.ArgumentParser, device: str) -> None:
+    """--device cuda on a machine without CUDA: one line, exit 2 (the parser's)."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error("--device cuda: this machine has no CUDA device; run on the CPU with --device cpu")
+
+
+def device_flags(args: argparse.Namespace) -> list[str]:
+    """--device (and --no-compile) again, for a worker's command line."""
+    return ["--device", args.device] + (["--no-compile"] if args.no_compile else [])
+
+
+def off_device(name: str, cpu_only: tuple[str, ...], device: str) -> str | None:
+    """Why a CPU-only peer does not run with --device (Keras and the plain loop are measured on the CPU), or None."""
+    return f"a CPU contender (not run with --device {device})" if name in cpu_only and device != "cpu" else None
+
+
+def on_device(config: Any, args: argparse.Namespace) -> Any:
+    """A RunConfig on --device, compiled there unless --no-compile: on the CPU compiling costs more than it gains
+    (README, Benchmarks), so a CPU run stays eager."""
+    import dataclasses
+
+    return dataclasses.replace(config, device=args.device, compile=args.device != "cpu" and not args.no_compile)
+
+
 def named_contenders(ap: argparse.ArgumentParser, only: str, contenders: tuple[str, ...]) -> list[str]:
     """--only as a list, refused in one line (the parser's) when it names a contender the script lacks."""
     names = [n.strip() for n in only.split(",") if n.strip()]
