@@ -15,19 +15,9 @@ from pathlib import Path
 import pytest
 
 from cnnlab.analysis import ModelSummary, summarize
-from cnnlab.analysis.grade import (
-    CellResult,
-    Grade,
-    _branch_spec,
-    _header_role,
-    _stated_window,
-    check,
-    grade,
-    label_kind,
-    parse_number,
-    parse_shape,
-    read_table,
-)
+from cnnlab.analysis.grade import CellResult, Grade, check, grade
+from cnnlab.analysis.match import _branch_spec, _stated_window, label_kind
+from cnnlab.analysis.table import _header_role, parse_number, parse_shape, read_table
 from cnnlab.errors import CnnlabError
 
 ROOT = Path(__file__).resolve().parents[1]
