@@ -5,6 +5,7 @@ the CIFAR benchmark's goal lines."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,24 @@ def test_a_recipe_is_measured_as_cnnlab_train_runs_it() -> None:
     assert row["precision"] in ("fp32", "bf16") and row["epochs"] == 1
     assert row["steps_s"] == pytest.approx(row["step_ms"] * 235 / 1e3, rel=0.01)
     assert row["sustained_gflops"] == pytest.approx(row["tflop_per_epoch"] * 1e3 / row["steps_s"], rel=0.02)
+
+
+def test_a_progressive_recipe_is_two_phases_summed() -> None:
+    """mnist-99 with --progressive 16,0.5 on 6,000 images (24 steps an epoch, 2 epochs): 24 steps on 16x16 digits
+    and 24 at 22x22, FLOPs and time summed over both."""
+    config = dataclasses.replace(recipe_config("mnist-99", DATA), progressive=[16, 0.5], limit=6000, epochs=2)
+    quick = argparse.Namespace(data_dir=DATA, steps=2, repeat=1)
+    row = measure("mnist-99", quick, config)
+    small, full = row["phases"]
+    widths = {"widths": [16, 32, 64]}
+    assert (small["input"], small["steps"], full["input"], full["steps"]) == ([1, 16, 16], 24, [1, 22, 22], 24)
+    assert small["macs_per_image"] == summarize("mnist-fast", input_shape=(1, 16, 16), options=widths).macs
+    assert full["macs_per_image"] == row["macs_per_image"] > small["macs_per_image"]
+    mean = (small["macs_per_image"] + full["macs_per_image"]) / 2
+    assert row["tflop_per_epoch"] == pytest.approx(6 * mean * 6000 / 1e12, abs=1e-4)
+    assert row["steps_s"] == pytest.approx((small["step_ms"] + full["step_ms"]) * 24 / 1e3, rel=0.01)
+    assert row["step_ms"] == full["step_ms"]
+    assert measure("mnist-99", quick, dataclasses.replace(config, progressive=None))["phases"] == []
 
 
 def test_the_floor_is_the_flops_at_the_matmul_rate_against_the_goal() -> None:
