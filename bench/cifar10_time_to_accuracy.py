@@ -2,7 +2,8 @@
 loop, cnnlab's CIFAR-10 recipes, and the airbench package's airbench94.
 
 Run: .venv/bin/python bench/cifar10_time_to_accuracy.py [--epochs-max 8] [--only cnnlab,keras,torch,best,muon70,fast70,best80,muon80,best90,fast90,gpu90]
-         [--threads N] [--torch-workers N] [--device cpu|cuda] [--no-compile] [--out bench/results/cifar10_time_to_accuracy.json]
+         [--threads N] [--torch-workers N] [--device cpu|cuda] [--no-compile] [--recipe JSON]
+         [--keras-policy float32|mixed_bfloat16] [--out bench/results/cifar10_time_to_accuracy.json]
 
 The first three contenders train the same network, the course material's Keras CIFAR-10 net (conv 3x3 same + ReLU +
 max-pool 2 with 16/32/64 filters, dropout 0.3, flatten, dense 500 + ReLU, dropout 0.4, dense 10; 541,094
@@ -16,6 +17,8 @@ every epoch until test accuracy reaches 70% or --epochs-max runs out.
                   cnnlab (the cache is warmed before the run, so this row reads the cache).
   keras           Keras 3 Sequential, model.compile(Adam(1e-3), sparse CE) + model.fit(x, y, batch_size=32) on numpy
                   arrays read from the extracted JPEG folders with PIL (pixels / 255); defaults otherwise.
+                  --keras-policy mixed_bfloat16 computes its layers in bf16 (Keras' mixed precision; the softmax
+                  stays fp32), the peer of the cnnlab row with --recipe '{"precision": "bf16"}'.
   torch           what a typical user writes: torchvision.datasets.ImageFolder on the extracted folders, ToTensor +
                   Normalize(CIFAR-10 mean/std), DataLoader(batch_size=32, shuffle=True, num_workers=0, the default),
                   the standard train loop (softmax folded into CrossEntropyLoss).
@@ -211,6 +214,7 @@ def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
 
 def run_keras(args: argparse.Namespace) -> dict:
     keras, import_s = keras_session(args.threads, args.seed)
+    keras.mixed_precision.set_global_policy(args.keras_policy)  # before the layers are built
     import numpy as np
     from PIL import Image
 
@@ -243,12 +247,18 @@ def run_keras(args: argparse.Namespace) -> dict:
             layers.Flatten(),
             layers.Dense(500, activation="relu"),
             layers.Dropout(0.4),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(10, activation="softmax", dtype="float32"),  # the softmax in fp32 under any policy
         ]
     )
     keras_fit(model, (x_train, y_train), (x_test, y_test), 32, args.epochs_max, clock)
     return keras_result(
-        model, clock, data_s, import_s, args.threads, data_reading="PIL into numpy arrays, pixels / 255"
+        model,
+        clock,
+        data_s,
+        import_s,
+        args.threads,
+        data_reading="PIL into numpy arrays, pixels / 255",
+        policy=args.keras_policy,
     )
 
 
@@ -372,6 +382,12 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     race_arguments(ap, CONTENDERS, SEED)
     device_arguments(ap)
     ap.add_argument("--recipe", default=None, help="JSON RunConfig overrides for the cnnlab same-net row")
+    ap.add_argument(
+        "--keras-policy",
+        choices=("float32", "mixed_bfloat16"),
+        default="float32",
+        help='Keras\' dtype policy (mixed_bfloat16: its bf16 twin of --recipe \'{"precision": "bf16"}\')',
+    )
     ap.add_argument("--out", default="bench/results/cifar10_time_to_accuracy.json", help="JSON path")
     ap.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     ap.add_argument("--target", type=float, default=None, help=argparse.SUPPRESS)
@@ -395,6 +411,8 @@ def worker_command(args: argparse.Namespace, name: str, extracted: Path | None) 
         cmd += ["--extracted", str(extracted)]
     if args.recipe and name == "cnnlab":
         cmd += ["--recipe", args.recipe]
+    if name == "keras":
+        cmd += ["--keras-policy", args.keras_policy]
     return cmd
 
 

@@ -1,6 +1,6 @@
 """bench/compute_floor.py: a recipe's training FLOPs from cnnlab's MAC count, its measured steps on real data, and the
 floor at the machine's matmul rate against #12's goal (the figures README gives where a goal is missed); and
-the CIFAR benchmark's goal lines."""
+the CIFAR benchmark's goal lines and the flags its workers get."""
 
 from __future__ import annotations
 
@@ -127,3 +127,16 @@ def test_the_cifar_benchmark_takes_the_faster_80_recipe_for_the_goal() -> None:
     slow = goals_met([row("best80", 132.3), row("muon80", 0.0, reached=False)], amx=False)
     assert slow["recipe_to_80_in_under_120_s"] == {"seconds": 132.3, "holds": False}
     assert goals_met([row("muon80", 0.0, reached=False)], amx=False)["recipe_to_80_in_under_120_s"]["holds"] is False
+
+
+def test_the_cifar_benchmark_passes_keras_its_policy_and_cnnlab_its_settings(monkeypatch) -> None:
+    """--keras-policy reaches the Keras worker only, --recipe the cnnlab same-network worker only (Keras itself is
+    not installed where CI runs, so the policy's effect is measured in README's benchmark, not here)."""
+    from cifar10_time_to_accuracy import parse, worker_command
+
+    argv = ["x", "--only", "keras,cnnlab", "--keras-policy", "mixed_bfloat16", "--recipe", '{"precision": "bf16"}']
+    monkeypatch.setattr(sys, "argv", argv)
+    args, names = parse()
+    keras, cnnlab = (worker_command(args, name, None) for name in names)
+    assert keras[-2:] == ["--keras-policy", "mixed_bfloat16"] and "--recipe" not in keras
+    assert cnnlab[-2:] == ["--recipe", '{"precision": "bf16"}'] and "--keras-policy" not in cnnlab
