@@ -317,7 +317,11 @@ CASES = [
         None,
     ),
     (["train", "{in}/ext-number.toml", "--out", "{out}"], "recipe must name an experiment file, got 3;", None),
-    (["train", "{in}/ext-study.toml", "--out", "{out}"], "study:parity is a shipped study, not a recipe", None),
+    (
+        ["train", "{in}/ext-study.toml", "--out", "{out}"],
+        "{in}/ext-study.toml: recipe: study:parity is a shipped study, not a recipe",
+        None,
+    ),
     (
         ["train", "{in}/ext-typo.toml", "--out", "{out}"],
         "unknown setting 'epoch' in {in}/exp-typo.toml: did you mean 'epochs'?",

@@ -388,7 +388,10 @@ def _layered(file: Path, shown: str, what: str, hint: str, chain: tuple[Path, ..
         return values
     if not isinstance(base, str) or not base:
         raise CnnlabError(f"{shown}: {BASE_KEY} must name an experiment file, got {base!r}; {BASE_HINT}")
-    parent = file.parent / resolve(base, "recipe")  # a shipped recipe resolves to an absolute path, which `/` keeps
+    try:
+        parent = file.parent / resolve(base, "recipe")  # a shipped recipe resolves to an absolute path, which `/` keeps
+    except CnnlabError as e:
+        raise CnnlabError(f"{shown}: {BASE_KEY}: {e}") from None
     named = base if named_kind(base) else str(parent)
     if parent.resolve() in chain:
         raise CnnlabError(
