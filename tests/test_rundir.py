@@ -76,22 +76,9 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
     net = write_toml(tmp_path / "net.toml", NET)
     out = tmp_path / "run"
     cli = [sys.executable, "-m", "cnnlab"]
+    train = ["train", "--model", net, "--data", "digits", "--epochs", epochs, "--out", str(out)]
     first = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            INTERRUPTIBLE,
-            "train",
-            "--model",
-            net,
-            "--data",
-            "digits",
-            "--epochs",
-            epochs,
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
+        [sys.executable, "-c", INTERRUPTIBLE, *train, "--no-progress"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -102,26 +89,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
             assert time.time() < deadline and first.poll() is None, first.communicate()
             time.sleep(0.2)
         first.send_signal(signal.SIGSTOP)
-        second = subprocess.run(
-            [
-                *cli,
-                "train",
-                "--model",
-                net,
-                "--data",
-                "digits",
-                "--epochs",
-                epochs,
-                "--seed",
-                "1",
-                "--out",
-                str(out),
-                "--resume",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        second = subprocess.run([*cli, *train, "--seed", "1", "--resume"], capture_output=True, text=True, timeout=120)
         assert second.returncode == 2 and "Traceback" not in second.stderr
         assert f"is being written by process {first.pid}" in second.stderr, second.stderr
         reader = subprocess.run([*cli, "eval", str(out)], capture_output=True, text=True, timeout=120)
