@@ -370,14 +370,16 @@ BASE_KEY = "recipe"  # the experiment file another starts from, as a study's run
 BASE_HINT = "give recipe:NAME or the path of an experiment file, relative to the file that names it"
 
 
-def read_experiment(path: str | Path, what: str = "experiment file", hint: str = "") -> dict[str, Any]:
+def read_experiment(
+    path: str | Path, what: str = "experiment file", hint: str = "", folder: Path = Path()
+) -> dict[str, Any]:
     """An experiment file's settings (a path, or recipe:NAME), keys spelt with underscores, unknown keys refused.
 
     `recipe = "recipe:NAME"` (or a path relative to the file) starts from that experiment file's settings and lays
     this file's over them, key by key, so a variant of a recipe says only what it changes; chains are followed.
-    `what` and `hint` name the file in the error when it is missing."""
-    file = resolve(path, "recipe")
-    return _layered(file, str(path), what, hint, (file.resolve(),))
+    `what` and `hint` name the file in the error when it is missing; a relative `path` is taken from `folder`."""
+    file = _locate(path, folder)
+    return _layered(file, _shown(path, file), what, hint, (file.resolve(),))
 
 
 def _layered(file: Path, shown: str, what: str, hint: str, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -389,13 +391,25 @@ def _layered(file: Path, shown: str, what: str, hint: str, chain: tuple[Path, ..
     if not isinstance(base, str) or not base:
         raise CnnlabError(f"{shown}: {BASE_KEY} must name an experiment file, got {base!r}; {BASE_HINT}")
     try:
-        parent = file.parent / resolve(base, "recipe")  # a shipped recipe resolves to an absolute path, which `/` keeps
+        parent = _locate(base, file.parent)
     except CnnlabError as e:
         raise CnnlabError(f"{shown}: {BASE_KEY}: {e}") from None
-    named = base if named_kind(base) else str(parent)
     if parent.resolve() in chain:
         raise CnnlabError(
             f"{shown}: {BASE_KEY} {base!r} leads back to a file that extends it; an experiment file cannot start "
             "from itself, directly or through others"
         )
-    return {**_layered(parent, named, f"{shown}: {BASE_KEY}", BASE_HINT, (*chain, parent.resolve())), **values}
+    return {
+        **_layered(parent, _shown(base, parent), f"{shown}: {BASE_KEY}", BASE_HINT, (*chain, parent.resolve())),
+        **values,
+    }
+
+
+def _locate(name: str | Path, folder: Path) -> Path:
+    """recipe:NAME's shipped file, or a path taken from `folder` (a shipped file's path is absolute, which `/` keeps)."""
+    return folder / resolve(name, "recipe")
+
+
+def _shown(name: str | Path, file: Path) -> str:
+    """How an error names the file: recipe:NAME as given, a path as located."""
+    return str(name) if named_kind(name) else str(file)

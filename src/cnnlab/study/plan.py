@@ -90,9 +90,7 @@ def _recipe(path: Path, recipe: Any, run: str) -> dict[str, Any]:
     if not isinstance(recipe, str) or not recipe:
         raise CnnlabError(f"{path}: run {run!r}: recipe must be the path of an experiment file, got {recipe!r}")
     return read_experiment(
-        path.parent / resolve(recipe, "recipe"),  # a shipped recipe resolves to an absolute path, which `/` keeps
-        f"{path}: run {run!r}: recipe",
-        "give recipe:NAME or its path relative to the study file",
+        recipe, f"{path}: run {run!r}: recipe", "give recipe:NAME or its path relative to the study file", path.parent
     )
 
 
