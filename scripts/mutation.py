@@ -24,18 +24,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# the grader's four modules (reading a table, what each row should hold, which layer a row is, grading) share them
+GRADER_TESTS = [
+    "tests/test_check.py",
+    "tests/test_check_keras.py",
+    "tests/test_grade_units.py",
+    "tests/test_grade_edges.py",
+]
 # module -> the test files that exercise it
 MODULES = {
     "src/cnnlab/analysis/macs.py": ["tests/test_macs.py"],
     "src/cnnlab/analysis/receptive.py": ["tests/test_receptive.py"],
-    "src/cnnlab/analysis/table.py": ["tests/test_check.py", "tests/test_check_keras.py", "tests/test_grade_units.py"],
-    "src/cnnlab/analysis/expected.py": [
-        "tests/test_check.py",
-        "tests/test_check_keras.py",
-        "tests/test_grade_units.py",
-    ],
-    "src/cnnlab/analysis/match.py": ["tests/test_check.py", "tests/test_check_keras.py", "tests/test_grade_units.py"],
-    "src/cnnlab/analysis/grade.py": ["tests/test_check.py", "tests/test_check_keras.py", "tests/test_grade_units.py"],
+    **{f"src/cnnlab/analysis/{name}.py": GRADER_TESTS for name in ("table", "expected", "match", "grade")},
     "src/cnnlab/train/optim.py": ["tests/test_schedules.py", "tests/test_optim.py"],
     "src/cnnlab/train/diagnose.py": ["tests/test_diagnose.py"],
     "src/cnnlab/data/splits.py": ["tests/test_data_pipeline.py", "tests/test_splits.py"],
@@ -80,12 +80,9 @@ EQUIVALENT = {
     "cnnlab.analysis.grade.x__grade_cell__mutmut_6": "every column a layer has a value for has a formula too",
     "cnnlab.analysis.grade.x__grade_cell__mutmut_82": "grade reads every number cell beforehand: reading is never None",
     "cnnlab.analysis.table.x_read_table__mutmut_11": "codec names are case-insensitive: UTF-8-SIG is utf-8-sig",
-    "cnnlab.analysis.match.xǁ_Matcherǁ_claim__mutmut_33": "every row claimed is one of the summary's, which has a size",
     "cnnlab.analysis.match.x_align__mutmut_2": "the default convention is never used: grade always passes one",
     "cnnlab.analysis.match.x_align__mutmut_3": "the default convention is never used: grade always passes one",
     "cnnlab.analysis.match.x_align__mutmut_30": "stopped starts None, not False: it is only read as true or false",
-    "cnnlab.analysis.match.x_align__mutmut_52": "stopped = None, not False: it is only read as true or false",
-    "cnnlab.analysis.match.x_align__mutmut_54": "a row matched by name is one of the summary's layers, never the one that cannot exist",
     "cnnlab.analysis.table.x__box_rows__mutmut_9": "header starts None, not []: it is only read as true or false before it is set",
     "cnnlab.analysis.table.x__box_rows__mutmut_19": "fresh starts False, not True: it is only read once a row exists",
     "cnnlab.analysis.table.x__box_rows__mutmut_86": "the header's line number: _build_table drops it",
@@ -103,21 +100,40 @@ EQUIVALENT = {
     "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_3": "the default convention is never used: align always passes one",
     "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_26": "min's default is only used without blocks, and then the block pool is empty anyway",
     "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_29": "min's default is only used without blocks, and then the block pool is empty anyway",
-    "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_75": "input_taken starts None, not False: it is only read as true or false",
-    "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_78": "last_shape starts None, not (): flatten only reads it as true or false until set",
+    "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_78": "input_taken starts None, not False: it is only read as true or false",
+    "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_81": "last_shape starts None, not (): flatten only reads it as true or false until set",
+    "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_73": "without a failed layer, id(None) gets a position that no layer asks for",
     "cnnlab.analysis.match.xǁ_Matcherǁtake__mutmut_1": "the default label is only used for softmax rows; neither it nor 'XXXX' states a kernel",
-    "cnnlab.analysis.match.xǁ_Matcherǁtake__mutmut_25": "sorting by the branch flag alone: the sort is stable and the pool is in model order",
-    "cnnlab.analysis.match.xǁ_Matcherǁtake__mutmut_29": "sorting by the branch flag alone: the sort is stable and the pool is in model order",
-    "cnnlab.analysis.match.xǁ_Matcherǁtake__mutmut_26": "the sort key's default: every layer below a named row is one of the summary's rows",
-    "cnnlab.analysis.match.xǁ_Matcherǁtake__mutmut_30": "the sort key's default: every layer below a named row is one of the summary's rows",
-    "cnnlab.analysis.match.xǁ_Matcherǁtotal__mutmut_90": "Keras' total without batch norm is the graded total: a wrong cell cannot hold it",
-    "cnnlab.analysis.grade.x__keras_params_formula__mutmut_15": "a dead branch: it is only called for layers with batch norm's moving statistics",
-    "cnnlab.analysis.grade.x__keras_params_formula__mutmut_16": "a dead branch: it is only called for layers with batch norm's moving statistics",
-    "cnnlab.analysis.grade.x__keras_params_formula__mutmut_17": "a dead branch: it is only called for layers with batch norm's moving statistics",
-    "cnnlab.analysis.grade.x__keras_params_formula__mutmut_18": "a dead branch: it is only called for layers with batch norm's moving statistics",
-    "cnnlab.analysis.grade.x__keras_params_formula__mutmut_19": "a dead branch: it is only called for layers with batch norm's moving statistics",
-    "cnnlab.analysis.grade.x__keras_params_formula__mutmut_20": "a dead branch: it is only called for layers with batch norm's moving statistics",
-    "cnnlab.analysis.grade.x__keras_params_formula__mutmut_21": "a dead branch: it is only called for layers with batch norm's moving statistics",
+    "cnnlab.analysis.table.x__keras2_rows__mutmut_30": "the header's line number: _build_table drops it",
+    "cnnlab.analysis.table.x__markdown_rows__mutmut_20": "the header's line number: _build_table drops it",
+    "cnnlab.analysis.table.x__markdown_rows__mutmut_21": "the header's line number: _build_table drops it",
+    "cnnlab.analysis.table.x__keras2_rows__mutmut_70": "b is None only for the last column, where line[a:b] is line[a:]",
+    "cnnlab.analysis.table.x__split_box__mutmut_8": "Keras pads every cell with a space, so no X touches a │ to be stripped",
+    "cnnlab.analysis.table.x_parse_number__mutmut_36": "'XX0XX' has the same digits as '0'",
+    "cnnlab.analysis.table.x__csv_rows__mutmut_10": "csv.reader takes dialect None as the excel dialect",
+    "cnnlab.analysis.table.x__continues__mutmut_22": "column == len(cells) never: every row has its header's cell count",
+    "cnnlab.analysis.table.xǁNumberǁlike__mutmut_2": "the text of an assertion that never fails (like() is only called on rounded numbers)",
+    "cnnlab.analysis.table.xǁNumberǁlike__mutmut_3": "the text of an assertion that never fails (like() is only called on rounded numbers)",
+    "cnnlab.analysis.expected.x__inside__mutmut_8": "the default end is only used for a block that ends the model, where None slices the same",
+    "cnnlab.analysis.match.xǁ_Matcherǁ_children__mutmut_9": "the default end is only used for a module that ends the model, where None slices the same",
+    "cnnlab.analysis.expected.x__size_formula__mutmut_12": "no layer of a zoo model or shipped net has a 2-D output",
+    "cnnlab.analysis.expected.x_from_row__mutmut_70": "without moving statistics Keras' count is the graded one, which a wrong cell cannot hold",
+    "cnnlab.analysis.expected.x_from_row__mutmut_71": "without moving statistics, or under keras, Keras' count is the graded one, which a wrong cell cannot hold",
+    "cnnlab.analysis.expected.x_total_expected__mutmut_87": "without moving statistics Keras' count is the graded one, which a wrong cell cannot hold",
+    "cnnlab.analysis.expected.x_trainable_expected__mutmut_16": "without moving statistics Keras' count is the graded one, which a wrong cell cannot hold",
+    "cnnlab.analysis.match.xǁ_Matcherǁmatch__mutmut_1": "the default label is never used: align always passes one",
+    "cnnlab.analysis.match.xǁ_Matcherǁ_record__mutmut_11": "a matched layer's shape is always a tuple",
+    "cnnlab.analysis.match.xǁ_Matcherǁ__init____mutmut_41": "every leaf has an input shape, so the default is never used",
+    "cnnlab.analysis.match.x__leaf_kind__mutmut_34": "no row asks for kind 'other': it only keeps such layers out of the other pools",
+    "cnnlab.analysis.match.x__leaf_kind__mutmut_35": "no row asks for kind 'other': it only keeps such layers out of the other pools",
+    "cnnlab.analysis.match.xǁ_Matcherǁsoftmax__mutmut_9": "a model without dense layers: None is as empty as []",
+    "cnnlab.analysis.match.xǁ_Matcherǁsoftmax__mutmut_11": "a model without dense layers: None is as empty as []",
+    "cnnlab.analysis.match.xǁ_Matcherǁexpected__mutmut_4": "a layer that cannot exist is never graded, so its formulas are never read",
+    "cnnlab.analysis.grade.x__flops_convention__mutmut_4": "the convention of a table without FLOPs is never read",
+    "cnnlab.analysis.grade.x__flops_convention__mutmut_24": "every row of a table with FLOPs has a reading of its FLOPs cell",
+    "cnnlab.analysis.grade.x__flops_convention__mutmut_26": "every row of a table with FLOPs has a reading of its FLOPs cell",
+    "cnnlab.analysis.grade.x__uses_hwc__mutmut_15": "'XXXX' is no shape, as '' is not",
+    "cnnlab.analysis.grade.x_check__mutmut_17": "check's failed layer is always a model layer, so the partial summary's name is never read",
 }
 
 
@@ -219,10 +235,10 @@ def main(argv: list[str]) -> int:
     chosen = {m: t for m, t in MODULES.items() if not args.modules or any(a in m for a in args.modules)}
     out = REPO / "bench" / "results" / "mutation.json"
     results = json.loads(out.read_text()) if out.exists() else {}
-    results["cpu"] = cpu_name()
+    results.pop("cpu", None)  # each module's entry names the CPU it was measured on
     for module, tests in chosen.items():
         r = mutate(module, tests, args.jobs, args.sample)
-        results[module] = r
+        results[module] = {"cpu": cpu_name(), **r}
         score = "-" if r["score"] is None else f"{r['score']:.1%}"
         drawn = "" if r["tested"] == r["mutants"] else f" ({r['tested']} drawn at random)"
         print(

@@ -19,6 +19,7 @@ from cnnlab.analysis.grade import CellResult, Grade, check, grade
 from cnnlab.analysis.match import _branch_spec, _stated_window, label_kind
 from cnnlab.analysis.table import _header_role, parse_number, parse_shape, read_table
 from cnnlab.errors import CnnlabError
+from tests.gradekit import graded, md, messages, write
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = ROOT / "examples" / "nets"
@@ -79,22 +80,6 @@ def tiny_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tiny(tiny_path: Path) -> ModelSummary:
     return summarize(str(tiny_path))
-
-
-def write(tmp_path: Path, text: str, name: str = "table.md") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def md(header: str, *rows: str) -> str:
-    """A markdown table: 'Layer | Params' and rows 'conv1 | 608'."""
-    n = header.count("|") + 1
-    return "\n".join([f"| {header} |", "|" + "---|" * n, *(f"| {r} |" for r in rows)]) + "\n"
-
-
-def graded(tmp_path: Path, summary: ModelSummary, header: str, *rows: str, **kw: str) -> Grade:
-    return grade(read_table(write(tmp_path, md(header, *rows))), summary, **kw)
 
 
 # ---------------------------------------------------------------------------------------------- numbers
@@ -601,10 +586,6 @@ def test_keras2_footer_a_few_lines_below_the_rule_is_read(tmp_path: Path) -> Non
 # ---------------------------------------------------------------------------------------------- rows and layers
 
 
-def messages(result: Grade) -> list[str]:
-    return result.render().splitlines()
-
-
 def test_rows_meet_layers_kind_by_kind(tmp_path: Path, tiny: ModelSummary) -> None:
     result = graded(
         tmp_path,
@@ -987,7 +968,7 @@ def test_a_weightless_softmax_row(tmp_path: Path, lenet: ModelSummary) -> None:
     assert [c.layer for c in result.cells] == ["fc3"] * 5 + ["softmax"] * 10
     assert messages(result)[:5] == [
         "softmax shape: 9 is wrong; right: 10 (same as the last layer's output)",
-        "softmax activation size: 9 is wrong; right: 10 = 10",
+        "softmax activation size: 9 is wrong; right: 10",
         "softmax parameters: 1 is wrong; right: 0 = 0 (no weights)",
         "softmax MACs: 1 is wrong; right: 0 = 0 (no multiply-accumulates)",
         "softmax FLOPs: 1 is wrong; right: 0 = 0 (counted as no FLOPs)",

@@ -79,9 +79,7 @@ def _keras_params_formula(r: LayerRow, rows: list[LayerRow]) -> str:
     variance; 2C non-trainable)."""
     if not r.leaf:
         return _sum_formula([x.keras_params for x in _inside(r, rows)], r.keras_params, "its layers")
-    if not r.moving_stats:
-        return r.formulas.get("params", "")
-    c = r.moving_stats // 2
+    c = r.moving_stats // 2  # only asked for layers with moving statistics
     if r.params == 2 * c:
         return (
             f"4*C (gamma, beta, moving mean and moving variance; Keras counts the moving two as non-trainable "
@@ -102,7 +100,7 @@ def from_row(r: LayerRow, rows: list[LayerRow], convention: str = "torch") -> Ex
     f = r.formulas if r.leaf else _block_formulas(r, rows)
     formulas = {
         "shape": f.get("output_shape", ""),
-        "size": "*".join(map(str, r.output_shape)) + f" = {r.activations:,}",
+        "size": _size_formula(r.output_shape),
         "params": f.get("params", ""),
         "macs": f.get("macs", ""),
     }
@@ -114,6 +112,11 @@ def from_row(r: LayerRow, rows: list[LayerRow], convention: str = "torch") -> Ex
     if connections is not None:
         values["connections"], formulas["connections"] = connections
     return Expected(r.name, values, formulas, keras_params=other)
+
+
+def _size_formula(shape: tuple[int, ...]) -> str:
+    """How many values a shape holds ('16*5*5 = 400'); nothing for a vector, whose length is its size."""
+    return "*".join(map(str, shape)) + f" = {math.prod(shape):,}" if len(shape) > 1 else ""
 
 
 def _sum_formula(parts: list[int], total: int, what: str) -> str:
@@ -154,7 +157,7 @@ def input_expected(s: ModelSummary) -> Expected:
         {"shape": s.input_shape, "size": size, "params": 0, "macs": 0, "flops": 0, "connections": 0},
         {
             "shape": "the network's input",
-            "size": "*".join(map(str, s.input_shape)) + f" = {size:,}",
+            "size": _size_formula(s.input_shape),
             "params": "0 (the input has no weights)",
             "macs": "0 (the input computes nothing)",
             "flops": "0 (the input computes nothing)",
@@ -170,7 +173,7 @@ def softmax_expected(s: ModelSummary) -> Expected:
         {"shape": s.output_shape, "size": size, "params": 0, "macs": 0, "flops": 0},
         {
             "shape": "same as the last layer's output",
-            "size": f"{size:,}",
+            "size": _size_formula(s.output_shape),
             "params": "0 (no weights)",
             "macs": "0 (no multiply-accumulates)",
             "flops": "0 (counted as no FLOPs)",

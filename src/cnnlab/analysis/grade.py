@@ -182,7 +182,7 @@ def check(
         leaves = [r for r in e.rows if r.leaf]
         partial = ModelSummary(
             model,
-            e.input_shape or input_shape or (e.rows[0] if e.rows else e.layer).input_shape,
+            e.input_shape,  # summarize names the input of every ShapeError it raises
             e.rows,
             sum(r.params for r in leaves),
             sum(r.trainable_params for r in leaves),

@@ -100,8 +100,9 @@ class Number:
         return self.value - self.step / 2 <= n < self.value + self.step / 2
 
     def like(self, n: int) -> str:
-        """`n` in this number's notation: 3216000 -> '3.2M' when the student wrote '3.3M'."""
-        scale = self.step * 10**self.decimals if self.step is not None else Fraction(1)
+        """`n` in this rounded number's notation: 3216000 -> '3.2M' when the student wrote '3.3M'."""
+        assert self.step is not None, "only a rounded number has a notation to follow"
+        scale = self.step * 10**self.decimals
         return f"{float(n / scale):.{self.decimals}f}{self.unit}"
 
 
@@ -398,5 +399,7 @@ def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
         )
         for line, cells in body
     ]
-    names = [plain(header[i]) or f"column {i + 1}" for i in ignored]
-    return Table(source, {role: header[i] for role, i in columns.items()}, table_rows, names)
+    # an ignored column always has a header: an empty one names a label column
+    return Table(
+        source, {role: header[i] for role, i in columns.items()}, table_rows, [plain(header[i]) for i in ignored]
+    )
