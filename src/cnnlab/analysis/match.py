@@ -215,10 +215,8 @@ class _Matcher:
         named above it): that layer, the module's branch layer, the whole module when no branch is named, or why
         there is none; with the module, for the rows below. None: not such a row."""
         exact = self._by_name(label)
-        if exact is not None and exact is self.failed:
-            return self.expected(exact), None
-        if exact is not None:
-            return self._claim(exact), None
+        if exact is not None:  # the layer that cannot exist has nothing inside it to claim
+            return (self.expected(exact) if exact is self.failed else self._claim(exact)), None
         low = label.lower()
         m = _MODULE.search(low)
         rest = low
@@ -251,8 +249,9 @@ class _Matcher:
 
     def _by_name(self, label: str) -> LayerRow | None:
         """The layer a label names as `cnnlab summary` prints it: its full name ('inception3a.branch2.0', 'avgpool',
-        'layer1.0.relu (call 2)' for a module's second call), alone or followed by its type (the summary's Layer and Type columns: 'features.2 LocalResponseNorm'), so
-        that a summary's own table grades right; the layer that cannot exist too."""
+        'layer1.0.relu (call 2)' for a module's second call), alone or followed by its type (the summary's Layer and
+        Type columns: 'features.2 LocalResponseNorm'), so that a summary's own table grades right; the layer that
+        cannot exist too."""
         words = plain(label).split()
         layers = [*self.summary.rows, *([self.failed] if self.failed is not None else [])]
         return next((r for r in layers if words in (r.name.split(), [*r.name.split(), r.type])), None)
