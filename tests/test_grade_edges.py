@@ -479,3 +479,20 @@ def test_a_summary_grades_its_own_table_right(tmp_path: Path, model: str) -> Non
             result = grade(table, summary, convention=convention)
             assert result.ok, (fmt, convention, [c.message() for c in result.cells if not c.ok][:3])
             assert len(result.cells) >= len(summary.rows)
+
+
+@pytest.mark.parametrize("label", ["norm1", "LRN", "Local response normalization", "response-norm 2"])
+def test_local_response_norm_rows(label: str) -> None:
+    from cnnlab.analysis.match import label_kind
+
+    assert label_kind(label, []) == "lrn"
+    assert label_kind("batch norm 1", []) == "batchnorm"
+
+
+def test_an_alexnet_table_with_its_normalisation_rows(tmp_path: Path) -> None:
+    # cnnlab's AlexNet (Krizhevsky et al. 2012): conv1 96x55x55, its local response norm, pool1 96x27x27, conv2
+    # 256x27x27, norm2, pool2 256x13x13; the norm rows meet the model's LocalResponseNorm layers in order
+    alexnet = summarize("alexnet")
+    rows = ["conv1 | 96x55x55", "norm1 | 96x55x55", "pool1 | 96x27x27", "conv2 | 256x27x27", "LRN | 256x27x27"]
+    result = graded(tmp_path, alexnet, "Layer | Output shape", *rows, "pool2 | 256x13x13")
+    assert result.ok and [c.layer for c in result.cells] == [f"features.{i}" for i in (0, 2, 3, 4, 6, 7)]

@@ -666,7 +666,7 @@ def test_uninformative_and_unreadable_labels(tmp_path: Path, lenet: ModelSummary
     # where other rows name their layers, a label that names none is reported
     result = graded(tmp_path, lenet, "Layer | Output", "conv1 | 28x28x8", "foo | 14x14x8")
     assert messages(result)[0] == (
-        "foo: cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, bn or softmax"
+        "foo: cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, bn, lrn or softmax"
     )
     rows = [f"{i} | 1" for i in range(1, 9)]
     result = graded(tmp_path, lenet, "Layer | Params", *rows)

@@ -29,6 +29,7 @@ __all__ = ["align", "label_kind"]
 LABEL_KINDS = [
     ("softmax", r"softmax|\boutput|logits"),
     ("batchnorm", r"\bbn\d*\b|batch"),
+    ("lrn", r"\blrn|response.?norm|\bnorm\d*\b"),  # AlexNet's local response normalisation ('norm1' in Caffe)
     ("pool", r"pool|subsampl|\bs\d+\b"),
     ("conv", r"conv|\bc\d+\b"),
     ("dense", r"\bfc|dense|linear|\bf\d+\b|full|affine"),
@@ -47,6 +48,7 @@ def _leaf_kind(r: LayerRow) -> str:
     for kind, test in (
         ("softmax", "softmax" in t),
         ("batchnorm", t.startswith("batchnorm")),
+        ("lrn", t == "localresponsenorm"),
         ("flatten", t == "flatten"),
         ("dropout", t.startswith("dropout")),
         ("activation", bool(ACTIVATION_TYPES.search(t))),
@@ -205,7 +207,7 @@ class _Matcher:
         if kind is None:
             return (
                 "cannot tell which layer this is from its label; name it input, conv, pool, fc, flatten, relu, "
-                "bn or softmax"
+                "bn, lrn or softmax"
             )
         return self.softmax() if kind == "softmax" else self.take(kind, label)
 
