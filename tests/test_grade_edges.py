@@ -14,18 +14,26 @@ import pytest
 import cnnlab
 from cnnlab.analysis import ModelSummary, summarize
 from cnnlab.analysis.grade import check, grade
+from cnnlab.analysis.match import label_kind
 from cnnlab.analysis.table import _header_role, _split_pipes, read_table, shapes_match
+from cnnlab.errors import CnnlabError, ShapeError
+from tests.conftest import write_toml
 from tests.gradekit import graded, md, messages, write
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = ROOT / "examples" / "nets"
+LENET = str(NETS / "lenet-like.toml")
+# a fully convolutional net: one 3x3 conv with 2 filters on 1x5x5
+SMALL_CONV = (
+    'name = "small"\ninput = [1, 5, 5]\nnum_classes = 2\n\n[[layers]]\ntype = "conv"\nfilters = 2\nkernel = 3\n'
+)
 
 
 @pytest.fixture(scope="module")
 def lenet() -> ModelSummary:
     # lenet-like.toml on 3x32x32: conv1 608 parameters (8x28x28), pool1, conv2 3,216 (16x10x10), pool2 (16x5x5),
     # flatten1 (400), fc1 48,120, fc2 10,164, fc3 850; 62,958 parameters, 849,320 MACs
-    return summarize(str(NETS / "lenet-like.toml"))
+    return summarize(LENET)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +169,7 @@ def test_the_role_a_header_names(header: str, role: str | None) -> None:
 
 def test_unread_working_names_the_file_and_the_line(tmp_path: Path, lenet: ModelSummary) -> None:
     path = write(tmp_path, md("Layer | Params", "conv1 | 5*5*x = 608"))
-    with pytest.raises(Exception) as e:
+    with pytest.raises(CnnlabError) as e:
         grade(read_table(path), lenet)
     assert str(e.value).startswith(f"{path} line 3: cannot read the working '5*5*x' in the 'Params' cell")
     assert str(e.value).endswith("; write working with numbers and + - * / ( ) only, or give just the value")
@@ -169,7 +177,7 @@ def test_unread_working_names_the_file_and_the_line(tmp_path: Path, lenet: Model
 
 def test_rows_of_different_lengths_are_refused_with_the_fix(tmp_path: Path) -> None:
     path = write(tmp_path, "| Layer | Params |\n|---|---|\n| conv1 | 608 | 1 |\n")
-    with pytest.raises(Exception) as e:
+    with pytest.raises(CnnlabError) as e:
         read_table(path)
     assert str(e.value) == f"{path} line 3 has 3 cells but the header has 2; give every row one cell per column"
 
@@ -293,8 +301,8 @@ def test_check_passes_its_conventions_on(tmp_path: Path) -> None:
     # lenet-like's conv1 does 470,400 MACs: a FLOPs column of MACs is right with --flops macs, and the keras
     # convention is the one named in the grade
     path = write(tmp_path, md("Layer | FLOPs", "conv1 | 470,400"))
-    assert check(read_table(path), str(NETS / "lenet-like.toml"), flops="macs").ok
-    assert not check(read_table(path), str(NETS / "lenet-like.toml"), flops="2macs").ok
+    assert check(read_table(path), LENET, flops="macs").ok
+    assert not check(read_table(path), LENET, flops="2macs").ok
 
 
 def test_module_and_branch_names_that_do_not_exist(tmp_path: Path, lenet: ModelSummary) -> None:
@@ -312,7 +320,7 @@ def test_check_of_a_model_that_cannot_run_at_a_later_layer(tmp_path: Path) -> No
     # lenet-like on 3x12x12: conv1 (5x5) gives 8x8x8 = 512 values, pool1 4x4x8 = 128, and conv2 (5x5) cannot run on
     # 4x4; the rows above it are graded, the row for it says why, and the rows below are not graded
     path = write(tmp_path, md("Layer | Size", "conv1 | 512", "pool1 | 128", "conv2 | 1", "total | 1"))
-    result = check(read_table(path), str(NETS / "lenet-like.toml"), input_shape=(3, 12, 12))
+    result = check(read_table(path), LENET, input_shape=(3, 12, 12))
     lines = messages(result)
     assert lines[0].startswith("conv2: this layer cannot exist: layer 'conv2' (Conv2d 5x5, padding 0): its 4x4 input")
     assert lines[1:] == ["not graded, after the layer that cannot exist: total", "2 of 3 cells right"]
@@ -368,12 +376,8 @@ def test_long_sums_are_named_not_listed(tmp_path: Path, vgg16: ModelSummary) -> 
 def test_a_weightless_softmax_over_a_feature_map(tmp_path: Path) -> None:
     # a fully convolutional net: conv 3x3 with 2 filters on 1x5x5 gives 2x3x3 = 18 values, which a softmax row
     # (the net has no softmax or dense layer of its own) keeps
-    net = write(
-        tmp_path,
-        'name = "fcn"\ninput = [1, 5, 5]\nnum_classes = 2\n\n[[layers]]\ntype = "conv"\nfilters = 2\nkernel = 3\n',
-        "fcn.toml",
-    )
-    result = graded(tmp_path, summarize(str(net)), "Layer | Size", "conv | 18", "softmax | 1")
+    net = write_toml(tmp_path / "fcn.toml", SMALL_CONV)
+    result = graded(tmp_path, summarize(net), "Layer | Size", "conv | 18", "softmax | 1")
     assert messages(result)[0] == "softmax activation size: 1 is wrong; right: 18 = 2*3*3 = 18"
 
 
@@ -413,8 +417,6 @@ def test_module_labels_in_capitals_stay_whole(tmp_path: Path) -> None:
 
 
 def test_grade_of_a_failure_without_a_layer_names_the_model(tmp_path: Path, lenet: ModelSummary) -> None:
-    from cnnlab.errors import ShapeError
-
     table = read_table(write(tmp_path, md("Layer | Params", "conv1 | 608")))
     result = grade(table, lenet, failure=ShapeError("lenet-like cannot run on input 3x4x4"))
     assert result.cannot == lenet.model_name
@@ -423,15 +425,10 @@ def test_grade_of_a_failure_without_a_layer_names_the_model(tmp_path: Path, lene
 
 def test_check_grades_in_keras_convention_when_asked(tmp_path: Path) -> None:
     # conv 3x3 with 2 filters on 1x5x5: (9 + 1)*2 = 20 parameters; batch norm 2*2 = 4 in PyTorch, 4*2 = 8 in Keras
-    net = write(
-        tmp_path,
-        'name = "cbn"\ninput = [1, 5, 5]\nnum_classes = 2\n\n[[layers]]\ntype = "conv"\nfilters = 2\nkernel = 3\n\n'
-        '[[layers]]\ntype = "batchnorm"\n',
-        "cbn.toml",
-    )
+    net = write_toml(tmp_path / "cbn.toml", SMALL_CONV + '\n[[layers]]\ntype = "batchnorm"\n')
     table = read_table(write(tmp_path, md("Layer | Params", "total | 28")))
-    assert check(table, str(net), convention="keras").ok
-    assert not check(table, str(net)).ok
+    assert check(table, net, convention="keras").ok
+    assert not check(table, net).ok
 
 
 def test_the_layer_that_cannot_exist_named_in_full_or_reached_after_a_named_row(tmp_path: Path) -> None:
@@ -483,8 +480,6 @@ def test_a_summary_grades_its_own_table_right(tmp_path: Path, model: str) -> Non
 
 @pytest.mark.parametrize("label", ["norm1", "LRN", "Local response normalization", "response-norm 2"])
 def test_local_response_norm_rows(label: str) -> None:
-    from cnnlab.analysis.match import label_kind
-
     assert label_kind(label, []) == "lrn"
     assert label_kind("batch norm 1", []) == "batchnorm"
 
