@@ -31,6 +31,9 @@ GRADER_TESTS = [
     "tests/test_grade_units.py",
     "tests/test_grade_edges.py",
 ]
+# the fast-training features of #12 (Muon, the weight average, test-time augmentation, whitening, augmentation,
+# the precision choice) are pinned by these, which train real nets on slices of the real data in seconds
+SPEED_TESTS = ["tests/test_speed_features.py", "tests/test_airbench.py", "tests/test_optim.py"]
 # module -> the test files that exercise it
 MODULES = {
     "src/cnnlab/analysis/macs.py": ["tests/test_macs.py"],
@@ -40,6 +43,9 @@ MODULES = {
     "src/cnnlab/train/diagnose.py": ["tests/test_diagnose.py"],
     "src/cnnlab/data/splits.py": ["tests/test_data_pipeline.py", "tests/test_splits.py"],
     "src/cnnlab/tune/algorithms.py": ["tests/test_tune_algorithms.py"],
+    **{f"src/cnnlab/train/{name}.py": SPEED_TESTS for name in ("muon", "ema", "whiten", "precision")},
+    "src/cnnlab/train/tta.py": [*SPEED_TESTS, "tests/test_habits.py"],
+    "src/cnnlab/data/augment.py": [*SPEED_TESTS, "tests/test_data_pipeline.py"],
 }
 
 # Survivors that no test can kill, with why: the mutant computes the same thing as the original. Mutant names are
@@ -134,6 +140,102 @@ EQUIVALENT = {
     "cnnlab.analysis.grade.x__flops_convention__mutmut_26": "every row of a table with FLOPs has a reading of its FLOPs cell",
     "cnnlab.analysis.grade.x__uses_hwc__mutmut_15": "'XXXX' is no shape, as '' is not",
     "cnnlab.analysis.grade.x_check__mutmut_17": "check's failed layer is always a model layer, so the partial summary's name is never read",
+    "cnnlab.train.muon.x__orthogonalize_filters__mutmut_20": "a stack of one matrix is iterated as the matrix alone (same products, one batch)",
+    "cnnlab.train.muon.x__orthogonalize_filters__mutmut_25": "a stack of one matrix is iterated as the matrix alone (same products, one batch)",
+    "cnnlab.train.muon.x__orthogonalize_filters__mutmut_31": "zip over the members and their results, equally long by construction",
+    "cnnlab.train.muon.x__orthogonalize_filters__mutmut_34": "zip over the members and their results, equally long by construction",
+    "cnnlab.train.muon.x__orthogonalize_filters__mutmut_35": "zip over the members and their results, equally long by construction",
+    "cnnlab.train.muon.x__orthogonalize_filters__mutmut_37": ".to(None) keeps float32, the dtype of every filter the engine trains",
+    "cnnlab.train.muon.x_orthogonalize__mutmut_20": "a square matrix iterated as its transpose: the same result, to rounding",
+    "cnnlab.train.muon.x_orthogonalize__mutmut_4": "norm - 1e-7 for norm + 1e-7: a float32 rounding apart, and a zero update stays zero",
+    "cnnlab.train.ema.xǁEMAǁ_lookahead__mutmut_10": "updates never outnumber the run's steps, so the progress never exceeds 1 for min to cap",
+    "cnnlab.train.tta.x__shift__mutmut_12": "a second column of padding on the right, past the last one any shift slices",
+    "cnnlab.train.tta.x__shift__mutmut_14": "a second row of padding at the bottom, past the last one any shift slices",
+    "cnnlab.train.tta.x__shift__mutmut_2": "shape[+2:] is shape[-2:] of the (N, C, H, W) batches it is given",
+    "cnnlab.train.tta.x_logits__mutmut_1": "a views default naming neither flip nor translate evaluates as none: model(x) / 1",
+    "cnnlab.train.tta.x_logits__mutmut_2": "a views default naming neither flip nor translate evaluates as none: model(x) / 1",
+    "cnnlab.train.tta.x_logits__mutmut_4": "none through the general path is the same sum of one view over 1, exactly; the branch saves two ops",
+    "cnnlab.train.tta.x_logits__mutmut_5": "none through the general path is the same sum of one view over 1, exactly; the branch saves two ops",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_39": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_40": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_41": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_42": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_43": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_44": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_45": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_46": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_47": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_48": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_49": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_53": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_56": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_61": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_65": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_82": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_84": "on the CPU, where the suite runs, the accumulators are on the CPU either way (GPU: tests/test_cuda.py)",
+    "cnnlab.train.whiten.x_first_conv__mutmut_17": "recurse=None is as false as recurse=False",
+    "cnnlab.train.whiten.x_first_conv__mutmut_27": "the text of an assertion no model reaches (a Conv2d always has a weight)",
+    "cnnlab.train.whiten.x_first_conv__mutmut_28": "the text of an assertion no model reaches (a Conv2d always has a weight)",
+    "cnnlab.train.whiten.x_first_conv__mutmut_29": "the text of an assertion no model reaches (a Conv2d always has a weight)",
+    "cnnlab.train.whiten.x_first_conv__mutmut_30": "the text of an assertion no model reaches (a Conv2d always has a weight)",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_109": "the mean enters only as outer(mean, mean), the same for minus the mean",
+    "cnnlab.train.whiten.x_patch_covariance__mutmut_71": "chunks of at least 2 images instead of 1: the same sums",
+    "cnnlab.train.whiten.x_whitening_filters__mutmut_32": "the filters are D x D: shape[1] is shape[0]",
+    "cnnlab.train.precision.x__cpuinfo__mutmut_6": "rpartition: no /proc/cpuinfo value read (model name, family, model, flags) holds a colon",
+    "cnnlab.train.precision.x_cpu_flags__mutmut_6": "every Linux /proc/cpuinfo has a flags line, so the fallback is never read",
+    "cnnlab.train.precision.x_cpu_family_model__mutmut_5": "every Linux /proc/cpuinfo has a cpu family line, so the fallback is never read",
+    "cnnlab.train.precision.x_cpu_family_model__mutmut_10": "every Linux /proc/cpuinfo has a model line, so the fallback is never read",
+    "cnnlab.train.precision.x_cpu_model__mutmut_1": "every x86 /proc/cpuinfo has a model name line, so the fallbacks are never read",
+    "cnnlab.train.precision.x_cpu_model__mutmut_6": "every x86 /proc/cpuinfo has a model name line, so the fallbacks are never read",
+    "cnnlab.train.precision.x_cpu_model__mutmut_7": "every x86 /proc/cpuinfo has a model name line, so the fallbacks are never read",
+    "cnnlab.train.precision.x_cpu_model__mutmut_8": "every x86 /proc/cpuinfo has a model name line, so the fallbacks are never read",
+    "cnnlab.data.augment.x_alternate_flip__mutmut_3": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_alternate_flip__mutmut_5": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_alternate_flip__mutmut_6": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_alternate_flip__mutmut_7": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_3": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_24": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_26": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_27": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_42": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_53": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_55": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_57": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_crop__mutmut_59": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_hflip__mutmut_3": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_hflip__mutmut_5": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_hflip__mutmut_6": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_random_hflip__mutmut_12": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_normalize__mutmut_12": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_normalize__mutmut_15": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_normalize__mutmut_32": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_normalize__mutmut_35": "on the CPU, where the suite runs: the device and non_blocking arguments matter on a GPU (tests/test_cuda.py)",
+    "cnnlab.data.augment.x_normalize__mutmut_11": "Python floats become float32, the dtype of every batch normalised",
+    "cnnlab.data.augment.x_normalize__mutmut_14": "Python floats become float32, the dtype of every batch normalised",
+    "cnnlab.data.augment.x_normalize__mutmut_31": "Python floats become float32, the dtype of every batch normalised",
+    "cnnlab.data.augment.x_normalize__mutmut_34": "Python floats become float32, the dtype of every batch normalised",
+    "cnnlab.data.augment.x_normalize__mutmut_6": "(C, 1, 1) broadcasts over (N, C, H, W) as (1, C, 1, 1) does",
+    "cnnlab.data.augment.x_normalize__mutmut_26": "(C, 1, 1) broadcasts over (N, C, H, W) as (1, C, 1, 1) does",
+    "cnnlab.data.augment.x_random_crop__mutmut_47": "(1, H*W) broadcasts over (N, C, H*W) as (1, 1, H*W) does",
+    "cnnlab.data.augment.x_random_crop__mutmut_48": "(1, H*W) broadcasts over (N, C, H*W) as (1, 1, H*W) does",
+    "cnnlab.data.augment.x_random_crop__mutmut_32": "randint(high, size) draws the same numbers as randint(0, high, size)",
+    "cnnlab.data.augment.x_random_crop__mutmut_41": "a third row of offsets, drawn and never used: later draws differ, not their law",
+    "cnnlab.data.augment.x_random_hflip__mutmut_11": "rand < p or <= p: apart only when rand draws p itself",
+    "cnnlab.train.precision.x_autocast__mutmut_2": "on the CPU autocast's default dtype is bf16 anyway (on a GPU fp16: tests/test_cuda.py)",
+    "cnnlab.train.precision.x_autocast__mutmut_5": "on the CPU autocast's default dtype is bf16 anyway (on a GPU fp16: tests/test_cuda.py)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_1": "another probe size, kernel or repeat count: a rate all the same (the decision compares two)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_2": "another probe size, kernel or repeat count: a rate all the same (the decision compares two)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_3": "another probe size, kernel or repeat count: a rate all the same (the decision compares two)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_4": "another probe size, kernel or repeat count: a rate all the same (the decision compares two)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_25": "another probe size, kernel or repeat count: a rate all the same (the decision compares two)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_26": "another probe size, kernel or repeat count: a rate all the same (the decision compares two)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_33": "another probe size, kernel or repeat count: a rate all the same (the decision compares two)",
+    "cnnlab.train.precision.x_conv_rate__mutmut_6": "a contiguous probe tensor: channels-last is the engine's speed choice, the rate is one all the same",
+    "cnnlab.train.precision.x_conv_rate__mutmut_16": "a contiguous probe tensor: channels-last is the engine's speed choice, the rate is one all the same",
+    "cnnlab.train.precision.x_conv_rate__mutmut_30": "float('INF') is float('inf')",
+    "cnnlab.train.precision.x_conv_rate__mutmut_55": "a 1e-9 relative change of a measured rate",
+    "cnnlab.train.precision.x_probe_step__mutmut_11": "any precision but bf16 runs autocast disabled, as fp32 does",
+    "cnnlab.train.precision.x_probe_step__mutmut_12": "any precision but bf16 runs autocast disabled, as fp32 does",
 }
 
 
@@ -163,14 +265,15 @@ def mutate(module: str, tests: list[str], jobs: int, sample: int | None = None) 
         f.write("\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items()))
     mutmut = [str(Path(sys.executable).with_name("mutmut"))]
     start = time.monotonic()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # mutmut runs the tests from work/mutants/, so the datasets are named rather than found beside the checkout
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CNNLAB_SHARED": str(work.parent / "shared")}
     chosen: list[str] = []
     if sample is not None:
         # a filter that matches no mutant: mutmut generates every mutant and the test statistics, then stops
         subprocess.run([*mutmut, "run", "no-mutant-has-this-name"], cwd=work, capture_output=True, text=True, env=env)
         everything = _statuses(work, mutmut)
         chosen = sorted(random.Random(0).sample(sorted(everything), min(sample, len(everything))))
-    subprocess.run([*mutmut, "run", *chosen], cwd=work, capture_output=True, text=True, env=env)
+    ran = subprocess.run([*mutmut, "run", *chosen], cwd=work, capture_output=True, text=True, env=env)
     status = _statuses(work, mutmut)
     total = len(status)
     if chosen:
@@ -178,6 +281,11 @@ def mutate(module: str, tests: list[str], jobs: int, sample: int | None = None) 
     killed = sum(s == "killed" for s in status.values())
     timeouts = sum(s == "timeout" for s in status.values())
     survived = sorted(n for n, s in status.items() if s == "survived")
+    if status and not killed + timeouts + len(survived):
+        # mutmut tests no mutant when the unmutated tests fail (its "failed to collect stats"): no score, say why
+        shutil.rmtree(work.parent, ignore_errors=True)
+        tail = (ran.stdout + ran.stderr).strip().splitlines()[-3:]
+        raise SystemExit(f"mutmut tested no mutant of {module} (do its tests pass unmutated?): {' / '.join(tail)}")
     diffs = {
         n: _changed_lines(subprocess.run([*mutmut, "show", n], cwd=work, capture_output=True, text=True).stdout)
         for n in survived
@@ -236,17 +344,17 @@ def main(argv: list[str]) -> int:
     out = REPO / "bench" / "results" / "mutation.json"
     results = json.loads(out.read_text()) if out.exists() else {}
     results.pop("cpu", None)  # each module's entry names the CPU it was measured on
+    out.parent.mkdir(parents=True, exist_ok=True)
     for module, tests in chosen.items():
         r = mutate(module, tests, args.jobs, args.sample)
         results[module] = {"cpu": cpu_name(), **r}
+        out.write_text(json.dumps(results, indent=1) + "\n")  # after each module: a long run keeps what it measured
         score = "-" if r["score"] is None else f"{r['score']:.1%}"
         drawn = "" if r["tested"] == r["mutants"] else f" ({r['tested']} drawn at random)"
         print(
             f"{module}: {r['mutants']} mutants{drawn}, {r['killed']} killed, {r['survived']} survived "
             f"({r['equivalent']} of them equivalent), {r['timeout']} timed out: {score} ({r['seconds']} s)"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"written {out.relative_to(REPO)}")
     return 0
 

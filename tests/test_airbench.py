@@ -14,7 +14,7 @@ from cnnlab import summarize
 from cnnlab.data import load_dataset
 from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
-from cnnlab.train.whiten import whiten_first_conv
+from cnnlab.train.whiten import whiten_first_conv, whitening_filters
 from cnnlab.zoo import create_model, list_models, model_info
 from cnnlab.zoo.airbench import Airbench
 from tests.conftest import shared_dataset
@@ -231,6 +231,7 @@ def test_whitening_is_deterministic_and_freezes_or_trains(cifar_inputs: torch.Te
     a = whiten_first_conv(frozen, cifar_inputs)
     b = whiten_first_conv(trained, cifar_inputs, trainable=True)
     assert torch.equal(a.weight, b.weight)
+    assert torch.equal(whitening_filters(cifar_inputs, a), a.weight)  # the filters alone, at the same default eps
     assert not a.weight.requires_grad and not a.bias.requires_grad
     assert b.weight.requires_grad and b.bias.requires_grad
     loss = frozen(cifar_inputs[:16]).logsumexp(1).sum()
@@ -276,3 +277,77 @@ def test_refusals_are_one_line_errors() -> None:
         whiten_first_conv(model, torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
     with pytest.raises(CnnlabError, match="3 channel"):
         whiten_first_conv(model, torch.randn(4, 3, 28, 28))
+
+
+def test_a_conv_of_any_kernel_dilation_and_stride_whitens_the_patches_it_takes() -> None:
+    """A 2x3 kernel, dilated (1, 2) and strided (2, 1): the patches are the conv's own, each axis with its own
+    size, so its outputs come out decorrelated with unit variance (every square kernel would hide a swapped axis)."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 2, 13, 11)
+    x[:, 1] += 0.5 * x[:, 0]  # correlated channels, and neighbouring pixels correlated below
+    x = x + 0.8 * x.roll(1, dims=2) + 0.3 * x.roll(1, dims=3)
+    conv = nn.Conv2d(2, 12, (2, 3), stride=(2, 1), dilation=(1, 2), bias=False)
+    whiten_first_conv(nn.Sequential(conv), x, eps=1e-9)
+    cov = output_covariance(conv, x, 12)
+    assert torch.allclose(cov, torch.eye(12, dtype=cov.dtype), atol=1e-3)
+    assert conv.weight.shape == (12, 2, 2, 3) and whitening_filters(x, conv).dtype == conv.weight.dtype
+
+
+def test_whitening_statistics_are_exact_far_from_zero() -> None:
+    """Raw pixels near 200 with a spread of 1: E[xx^T] - mean mean^T cancels about 40,000 against 1, which float32
+    sums would lose; they are accumulated in float64."""
+    torch.manual_seed(0)
+    x = 200 + torch.randn(400, 1, 10, 10)
+    conv = nn.Conv2d(1, 4, 2, bias=False)
+    whiten_first_conv(nn.Sequential(conv), x, eps=1e-9)
+    cov = output_covariance(conv, x, 4)
+    assert torch.allclose(cov, torch.eye(4, dtype=cov.dtype), atol=1e-3)
+
+
+def test_as_many_filters_as_patch_values_and_as_few_patches_as_values() -> None:
+    """A conv with exactly D = C*k*k filters gets every direction; D patches are the fewest that estimate a D x D
+    covariance, one fewer is refused, and images smaller than the kernel give none."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 4, 2, bias=False)
+    whiten_first_conv(nn.Sequential(conv), torch.randn(4, 1, 2, 2))  # 4 images of one 2x2 patch each
+    assert conv.weight.shape == (4, 1, 2, 2) and torch.isfinite(conv.weight).all()
+    with pytest.raises(CnnlabError, match=r"^whitening needs at least 4 patches of 2x2 .* 3 image\(s\) of 2x2 give 3"):
+        whiten_first_conv(nn.Sequential(conv), torch.randn(3, 1, 2, 2))
+    with pytest.raises(CnnlabError, match=r"^whitening needs at least 4 patches of 2x2 .* 50 image\(s\) of 1x1 give 0"):
+        whiten_first_conv(nn.Sequential(conv), torch.randn(50, 1, 1, 1))
+    wide = nn.Conv2d(1, 8, (1, 3), bias=False)
+    with pytest.raises(CnnlabError, match=r"^whitening needs at least 3 patches of 1x3 .* 1 image\(s\) of 1x3 give 1"):
+        whiten_first_conv(nn.Sequential(wide), torch.randn(1, 1, 1, 3))
+    with pytest.raises(CnnlabError, match=r"^whitening fills a conv with at most 3 filters or exactly 6 .* 1x1x3"):
+        whiten_first_conv(nn.Sequential(wide), torch.randn(4, 1, 5, 5))
+
+
+@pytest.mark.parametrize(
+    "images, eps, text",
+    [
+        ([[0.0]], 5e-4, "whitening needs a batch of images (N, C, H, W), got list"),
+        (torch.zeros(4, 28, 28), 5e-4, "whitening needs a batch of images (N, C, H, W), got (4, 28, 28)"),
+        (torch.full((4, 1, 28, 28), float("nan")), 5e-4, "whitening images contain NaN or infinite values"),
+        (
+            torch.zeros(4, 1, 28, 28, dtype=torch.uint8),
+            5e-4,
+            "whitening needs model inputs (float, normalised), got torch.uint8 pixels: convert them the way "
+            "training batches are converted (cnnlab.data.augment.to_inputs)",
+        ),
+        (torch.randn(4, 1, 28, 28), 0, "whitening eps must be a positive number, got 0"),
+        (torch.randn(4, 1, 28, 28), -1e-3, "whitening eps must be a positive number, got -0.001"),
+        (torch.randn(4, 1, 28, 28), True, "whitening eps must be a positive number, got True"),
+        (torch.randn(4, 1, 28, 28), "1e-3", "whitening eps must be a positive number, got '1e-3'"),
+    ],
+)
+def test_bad_whitening_inputs_are_named_in_one_line(images, eps, text) -> None:
+    with pytest.raises(CnnlabError) as err:
+        whiten_first_conv(create_model("mnist-fast"), images, eps=eps)
+    assert str(err.value) == text
+
+
+def test_a_grouped_first_conv_is_refused() -> None:
+    grouped = nn.Sequential(nn.Conv2d(4, 8, 3, groups=2))
+    with pytest.raises(CnnlabError) as err:
+        whiten_first_conv(grouped, torch.randn(8, 4, 9, 9))
+    assert str(err.value) == "--whiten needs an ungrouped first conv; Sequential's has groups=2"

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.muon import orthogonalize
+from cnnlab.train.muon import Muon, orthogonalize
 from cnnlab.train.optim import AUX_WEIGHT, loss_function, lr_factor, make_optimizer, make_scheduler, training_loss
 from cnnlab.train.setup import RunConfig
 
@@ -212,6 +212,25 @@ def test_newton_schulz_brings_every_singular_value_near_one() -> None:
         g = torch.randn(*shape) * torch.logspace(-1, 0, shape[1])  # singular values spread over 10x
         values = torch.linalg.svdvals(orthogonalize(g))
         assert orthogonalize(g).shape == shape and values.min() > 0.5 and values.max() < 1.25, values
+
+
+def test_newton_schulz_is_indifferent_to_the_scale_and_iterates_on_the_wide_side() -> None:
+    """A tiny update (a late, small gradient) is orthogonalised as well as a large one, since the matrix is
+    normalised first; a tall matrix is iterated as its transpose, the smaller Gram matrix, so it gives exactly the
+    transpose of its transpose's result, one by one or stacked."""
+    torch.manual_seed(0)
+    g = torch.randn(16, 72)
+    values = torch.linalg.svdvals(orthogonalize(g * 1e-4))
+    assert values.min() > 0.5 and values.max() < 1.25, values
+    tall = torch.randn(3, 40, 12)
+    assert torch.equal(orthogonalize(tall[0]), orthogonalize(tall[0].mT).mT)
+    assert torch.equal(orthogonalize(tall), orthogonalize(tall.mT).mT)
+
+
+def test_muon_defaults_to_nesterov_without_weight_decay() -> None:
+    """Muon(params, lr, momentum) alone: Nesterov momentum (airbench94_muon's) and no weight decay."""
+    muon = Muon(nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9)
+    assert muon.defaults == {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}
 
 
 def test_muon_orthogonalises_filter_updates_and_steps_the_rest_as_sgd() -> None:

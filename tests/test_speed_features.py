@@ -13,11 +13,22 @@ from torch import nn
 
 from cnnlab.cli import main
 from cnnlab.data import DeviceLoader
-from cnnlab.data.augment import Augment, alternate_flip
+from cnnlab.data.augment import Augment, alternate_flip, to_inputs
 from cnnlab.rundir import RunConfig, open_run
 from cnnlab.train import train
 from cnnlab.train.ema import EMA
-from cnnlab.train.precision import cpu_family_model, cpu_flags, cpu_model, resolve
+from cnnlab.train.precision import (
+    autocast,
+    conv_rate,
+    cpu_choice,
+    cpu_family_model,
+    cpu_flags,
+    cpu_model,
+    of_run,
+    probe_flops,
+    probe_step,
+    resolve,
+)
 from cnnlab.train.setup import augmentation
 from cnnlab.train.tta import logits
 from cnnlab.transfer import parameter_groups
@@ -108,6 +119,8 @@ def test_alternating_flip_shows_each_image_both_ways_every_two_epochs():
     e0, e1 = alternate_flip(x, first, 0), alternate_flip(x, first, 1)
     assert torch.equal(e0[first], x[first].flip(3)) and torch.equal(e0[~first], x[~first])
     assert torch.equal(e1[first], x[first]) and torch.equal(e1[~first], x[~first].flip(3))
+    for epoch in (2, 4, 3, 5):  # and so on, alternately, in every later pair of epochs
+        assert torch.equal(alternate_flip(x, first, epoch), e0 if epoch % 2 == 0 else e1)
     # through the loader, with its epoch count checkpointed: over two epochs every image is seen once flipped
     y = torch.arange(6)
     loader = DeviceLoader(x, y, batch_size=4, augment=Augment(altflip=True), scale=1.0, seed=5)
@@ -121,6 +134,33 @@ def test_alternating_flip_shows_each_image_both_ways_every_two_epochs():
     again = DeviceLoader(x, y, batch_size=4, augment=Augment(altflip=True), scale=1.0, seed=5)
     again.load_state_dict(state)
     assert [b[0].tolist() for b in again] == [b[0].tolist() for b in loader]  # epoch 3, resumed alike
+
+
+def test_translate_pads_by_mirroring_and_crop_by_zeros():
+    """`translate` (airbench's) shifts each image by up to 2 pixels into its mirrored border, so no black pixel
+    enters; `crop` pads with zeros, so some batches show a black border."""
+    x = torch.full((64, 1, 6, 6), 9, dtype=torch.uint8)
+    x[:, :, ::2] = 200
+    g = torch.Generator().manual_seed(0)
+    translated = Augment(2, crop_reflect=True)(x, g)
+    assert translated.min() == 9 and translated.shape == x.shape
+    assert not torch.equal(translated, x)  # moved: shifted rows swap 9 and 200
+    assert Augment(2)(x, torch.Generator().manual_seed(0)).min() == 0
+
+
+def test_pixels_become_the_same_inputs_whichever_their_scale():
+    """Raw 0..255 pixels and 0..1 pixels standardise to the same inputs, since mean and std are in 0..1 units;
+    float pixels passed in are left as they were; without both mean and std nothing is standardised."""
+    pixels = torch.tensor([[[[0, 51], [102, 255]]], [[[255, 0], [51, 102]]]], dtype=torch.uint8).float()
+    before = pixels.clone()
+    unit = to_inputs(pixels, 1 / 255, [0.2], [0.4])
+    raw = to_inputs(pixels, 1.0, [0.2], [0.4])
+    torch.testing.assert_close(raw, unit)
+    torch.testing.assert_close(unit[0, 0, 0], torch.tensor([-0.5, 0.0]))  # (0 - 0.2) / 0.4, (0.2 - 0.2) / 0.4
+    assert torch.equal(pixels, before)
+    assert torch.equal(to_inputs(pixels, 1.0, None, [0.4]), pixels) and torch.equal(
+        to_inputs(pixels, 1.0, [0.2], None), pixels
+    )
 
 
 def test_progressive_resizing_shrinks_the_first_batches_of_the_run_and_resumes_alike():
@@ -190,6 +230,59 @@ def test_precision_auto_is_decided_by_the_cpu_and_recorded(tmp_path):
         RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=1, precision="auto"), tmp_path / "r", log=quiet
     )
     assert s["precision"] == used and open_run(tmp_path / "r").meta["precision"] == {"used": used, "why": why}
+
+
+def test_the_cpu_decides_by_its_flags_and_then_by_the_measured_gain():
+    """Without bf16 instructions fp32, unprobed; with them bf16 only where the probe gains more than 1.3x; the
+    first instruction found is named (AMX before AVX512-BF16)."""
+
+    def unprobed(bf16: bool) -> float:
+        raise AssertionError("a CPU without bf16 instructions is not probed")
+
+    assert cpu_choice({"avx2", "fma"}, "Some CPU", unprobed) == (
+        "fp32",
+        "Some CPU has no bf16 instructions (AMX or AVX512-BF16): bf16 would run slower than fp32",
+    )
+    rates = {False: 100.0, True: 131.0}
+    assert cpu_choice({"avx512_bf16"}, "Zen 4", rates.get) == (
+        "bf16",
+        "avx512_bf16: bf16 conv 131 GFLOP/s against 100 fp32",
+    )
+    assert cpu_choice({"avx512_bf16", "amx_bf16"}, "Xeon", {False: 100.0, True: 130.0}.get) == (
+        "fp32",
+        "amx_bf16, but bf16 conv 130 GFLOP/s against 100 fp32",
+    )
+
+
+def test_the_probe_measures_a_conv_and_its_gradients():
+    """3 x 2 x batch x channels^2 x 9 x side^2 operations (by hand: 24,300 for 2 images, 3 channels, 5x5), timed
+    in each precision: the rates are those of work actually done (finite, positive, below any CPU's peak)."""
+    assert probe_flops(2, 3, 5) == 24_300 and probe_flops(64, 64, 16) == 3_623_878_656
+    for bf16, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+        rate = conv_rate(bf16, batch=4, channels=8, side=8, reps=1)
+        assert 0.01 < rate < 100_000, rate
+        x, w = torch.randn(2, 3, 5, 5, requires_grad=True), torch.randn(3, 3, 3, 3, requires_grad=True)
+        y = probe_step(x, w, bf16)
+        assert y.dtype == dtype and y.shape == (2, 3, 5, 5) and x.grad.shape == x.shape and w.grad.shape == w.shape
+
+
+def test_a_run_s_recorded_precision_wins_over_a_new_probe():
+    """Resuming or evaluating an auto run uses the precision it trained in; an explicit one is taken as asked;
+    a record that names no precision is probed again."""
+    recorded = {"used": "bf16", "why": "avx512_bf16: measured then"}
+    assert of_run("auto", "cpu", recorded) == ("bf16", "avx512_bf16: measured then")
+    assert of_run("auto", "cpu", {"used": "fp32"}) == ("fp32", "recorded by the run")
+    assert of_run("fp32", "cpu", recorded) == ("fp32", "asked for")
+    assert of_run("auto", "cpu", {"used": "fp16"}) == resolve("auto", "cpu")
+    assert of_run("auto", "cpu", None) == resolve("auto", "cpu")
+
+
+def test_autocast_runs_bf16_only_in_a_bf16_run():
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    with autocast("cpu", "bf16"):
+        assert (a @ b).dtype == torch.bfloat16
+    with autocast("cpu", "fp32"):
+        assert (a @ b).dtype == torch.float32
 
 
 def test_the_cpu_is_named_from_proc_cpuinfo():

@@ -23,7 +23,9 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float, lookahead_steps: int | None = None) -> None:
         """`lookahead_steps`: the run's total optimiser steps, given for --lookahead (None: a plain average)."""
         self.decay, self.lookahead_steps = decay, lookahead_steps
-        self.averaged = AveragedModel(model, use_buffers=True)
+        # a copy of the model and its count; `update` averages parameters and buffers itself (AveragedModel's own
+        # update, and the use_buffers it reads, are never called)
+        self.averaged = AveragedModel(model)
         self.averaged.eval()
         self.updates = 0  # n_averaged kept on the host too, so that no update reads the device
 

@@ -9,6 +9,7 @@ matmul probe says 2.4x where the convs gain 1.3-1.8x), and the choice with its r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def cpu_family_model() -> str:
 
 
 BF16_INSTRUCTIONS = ("amx_bf16", "avx512_bf16")
+# bf16 is chosen where the probe runs it this much faster than fp32: a smaller gain is within what a busy machine's
+# noise moves the probe by, and bf16 costs accuracy the speed has to pay for
+BF16_MARGIN = 1.3
 
 
 def autocast(device_type: str, precision: str) -> torch.autocast:
@@ -53,7 +57,7 @@ def autocast(device_type: str, precision: str) -> torch.autocast:
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def _conv_rate(bf16: bool, batch: int = 64, channels: int = 64, side: int = 16, reps: int = 3) -> float:
+def conv_rate(bf16: bool, batch: int = 64, channels: int = 64, side: int = 16, reps: int = 3) -> float:
     """GFLOP/s of a 3x3 conv's forward and backward (input and weight gradients) on the CPU, channels-last as the
     engine runs it, in fp32 or under bf16 autocast; best of `reps` after a warm-up (about 0.2 s for both)."""
     x = torch.randn(batch, channels, side, side).to(memory_format=torch.channels_last).requires_grad_()
@@ -61,12 +65,25 @@ def _conv_rate(bf16: bool, batch: int = 64, channels: int = 64, side: int = 16, 
     best = float("inf")
     for i in range(reps + 1):
         t = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            y = torch.nn.functional.conv2d(x, w, padding=1)
-        y.sum().backward()
+        probe_step(x, w, bf16)
         if i:
             best = min(best, time.perf_counter() - t)
-    return 3 * 2 * batch * channels * channels * 9 * side * side / best / 1e9
+    return probe_flops(batch, channels, side) / best / 1e9
+
+
+def probe_step(x: torch.Tensor, w: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """The probe's work, timed by `conv_rate`: the conv in the run's autocast for that precision, then both
+    gradients; returns the conv's output (bf16 under bf16)."""
+    with autocast("cpu", "bf16" if bf16 else "fp32"):
+        y = torch.nn.functional.conv2d(x, w, padding=1)
+    y.sum().backward()
+    return y
+
+
+def probe_flops(batch: int, channels: int, side: int) -> int:
+    """Floating-point operations of the probe: a 3x3 conv, `channels` in and out on side x side images with
+    padding 1, 2 per multiply-add, and its two gradients (input and weight), each as many as the forward."""
+    return 3 * 2 * batch * channels * channels * 9 * side * side
 
 
 @lru_cache(maxsize=4)
@@ -77,12 +94,19 @@ def resolve(precision: str, device: str) -> tuple[str, str]:
     if device.startswith("cuda"):
         ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         return ("bf16", "CUDA GPU with bf16") if ok else ("fp32", "this GPU has no fast bf16")
-    have = [f for f in BF16_INSTRUCTIONS if f in cpu_flags()]
+    return cpu_choice(cpu_flags(), cpu_model(), conv_rate)
+
+
+def cpu_choice(flags: set[str], model: str, rate: Callable[[bool], float]) -> tuple[str, str]:
+    """(fp32 or bf16, why) on a CPU `model` with these /proc/cpuinfo `flags`: fp32 without bf16 instructions (no
+    probe), else bf16 where `rate(bf16=True)`, the probe's GFLOP/s, beats `rate(bf16=False)` by more than
+    BF16_MARGIN."""
+    have = [f for f in BF16_INSTRUCTIONS if f in flags]
     if not have:
-        return "fp32", f"{cpu_model()} has no bf16 instructions (AMX or AVX512-BF16): bf16 would run slower than fp32"
-    fp32, bf16 = _conv_rate(bf16=False), _conv_rate(bf16=True)
+        return "fp32", f"{model} has no bf16 instructions (AMX or AVX512-BF16): bf16 would run slower than fp32"
+    fp32, bf16 = rate(False), rate(True)
     measured = f"bf16 conv {bf16:.0f} GFLOP/s against {fp32:.0f} fp32"
-    if bf16 > 1.3 * fp32:
+    if bf16 > BF16_MARGIN * fp32:
         return "bf16", f"{have[0]}: {measured}"
     return "fp32", f"{have[0]}, but {measured}"
 
