@@ -151,7 +151,7 @@ def test_translate_pads_by_mirroring_and_crop_by_zeros():
 def test_pixels_become_the_same_inputs_whichever_their_scale():
     """Raw 0..255 pixels and 0..1 pixels standardise to the same inputs, since mean and std are in 0..1 units;
     float pixels passed in are left as they were; without both mean and std nothing is standardised."""
-    pixels = torch.tensor([[[[0, 51], [102, 255]]], [[[255, 0], [51, 102]]]], dtype=torch.uint8).float()
+    pixels = torch.tensor([[[[0.0, 51], [102, 255]]], [[[255, 0], [51, 102]]]])  # float pixels, 0..255
     before = pixels.clone()
     unit = to_inputs(pixels, 1 / 255, [0.2], [0.4])
     raw = to_inputs(pixels, 1.0, [0.2], [0.4])
