@@ -155,6 +155,28 @@ def test_whiten_stride_two_tiles_the_image_with_the_same_weights(capsys) -> None
     assert code == 2 and len(err.splitlines()) == 1 and "block3.pool" in err and "use a larger input" in err
 
 
+def test_the_class_alone_builds_airbench94_and_refuses_bad_settings_in_one_line() -> None:
+    """`Airbench()` as a notebook calls it, without the registry: airbench94's net for RGB images and 10 classes."""
+    net = Airbench()
+    assert net.whiten.in_channels == 3 and net.whiten.stride == (1, 1) and net.fc.out_features == 10
+    assert [b.conv1.out_channels for b in (net.block1, net.block2, net.block3)] == [64, 256, 256]
+    assert type(net.act) is nn.GELU and net.scale.scale == 1 / 9
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == 6 and all(m.eps == 1e-12 and m.momentum == 0.4 for m in norms)
+    from cnnlab.zoo.airbench import AirbenchBlock
+
+    block = AirbenchBlock(8, 16)  # a block alone: airbench's GELU and eps too
+    assert type(block.act) is nn.GELU and block.norm1.eps == block.norm2.eps == 1e-12
+    assert Airbench(widths=(1, 1, 1))(torch.randn(2, 3, 16, 16)).shape == (2, 10)  # a width of 1 is a width
+    assert Airbench(scale=2).scale.scale == 2.0
+    for bad in (0, -1.0, True, "2", None):
+        with pytest.raises(CnnlabError, match=rf"^scale must be a positive number, got {bad!r}$"):
+            Airbench(scale=bad)
+    for bad in (64, "64,256,256", None):
+        with pytest.raises(CnnlabError, match=r"^widths must be three positive integers \(one per block\), got "):
+            Airbench(widths=bad)
+
+
 def test_summary_of_airbench_cifar_matches_hand_counts() -> None:
     s = summarize("airbench-cifar", (3, 32, 32))
     assert s.params == 1_972_792 and s.trainable_params == 1_972_792 - 1_152

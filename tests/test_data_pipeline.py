@@ -104,6 +104,23 @@ def test_adapt_channels_and_resize() -> None:
     assert adapt(images(0, 1, 28, 28), (3, 32, 32), mode="resize").shape == (0, 3, 32, 32)
 
 
+def test_adapt_converts_to_grey_in_uint8_keeps_a_fitting_input_and_antialiases() -> None:
+    rgb = images(2, 3, 8, 8)
+    grey = adapt(rgb, (1, 8, 8))
+    luma = (rgb.double() * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)).sum(1, True)
+    assert grey.dtype == torch.uint8 and torch.equal(grey, luma.round().to(torch.uint8))  # ITU-R 601 luma
+    with pytest.raises(CnnlabError, match=r"^cannot adapt 3-channel images to 4 channels: only 1 <-> 3 is supported$"):
+        adapt(rgb, (4, 8, 8))
+    assert adapt(rgb, (3, 8, 8)) is rgb and adapt(rgb, (3, 8, 8), mode="resize") is rgb  # nothing to do: no copy
+    # a one-pixel checkerboard shrunk 3x: antialiasing averages it to grey (126-129), where plain bilinear
+    # sampling lands on single pixels and keeps the board's black and white (aliasing)
+    board = ((torch.arange(15).view(15, 1) + torch.arange(15)) % 2 * 255).to(torch.uint8).expand(1, 1, 15, 15)
+    small = adapt(board, (1, 5, 5), mode="resize")
+    assert small.min() >= 120 and small.max() <= 135
+    black = torch.zeros(1, 3, 30, 30, dtype=torch.uint8)
+    assert torch.equal(adapt(black, (3, 36, 36), mode="resize"), torch.zeros(1, 3, 36, 36, dtype=torch.uint8))
+
+
 @pytest.mark.parametrize(
     "target, mode, message",
     [
@@ -260,6 +277,103 @@ def test_loader_state_from_another_setup_is_refused() -> None:
 def test_loader_bad_input(x: torch.Tensor, y: torch.Tensor, batch_size: int, message: str) -> None:
     with pytest.raises(CnnlabError, match=message):
         DeviceLoader(x, y, batch_size=batch_size)
+
+
+def test_loader_batch_size_edges_and_defaults() -> None:
+    for bad in (True, 0, -1, 2.0):
+        with pytest.raises(CnnlabError, match=rf"^batch_size must be a positive integer, not {bad!r}$"):
+            _loader(batch_size=bad)
+    one = _loader(batch_size=1)  # one image a batch is a batch
+    assert len(one) == 10 and all(len(y) == 1 for _, y in one)
+    few = _loader(batch_size=16)  # fewer images than a batch: one short batch, not none
+    assert len(few) == 1 and [len(y) for _, y in few] == [10]
+    fresh = _loader(augment=Augment(crop_padding=2, hflip=True))
+    assert fresh.share == 1.0 and fresh.state_dict()["position"] == 0  # before the first batch: nothing done yet
+    # the default seed is 0: batches, shuffle and augmentation alike
+    a = DeviceLoader(fresh.x, fresh.y, batch_size=4, augment=Augment(crop_padding=2, hflip=True))
+    assert all(torch.equal(u, v) for (u, _), (v, _) in zip(a, fresh))
+
+
+def _ranks(world: int, n: int = 10, batch_size: int = 4, **kwargs: object) -> list[DeviceLoader]:
+    x = images(n, 3, 8, 8)
+    return [
+        DeviceLoader(x, torch.arange(n), batch_size=batch_size, rank=r, world=world, **kwargs) for r in range(world)
+    ]
+
+
+@pytest.mark.parametrize("augment", [None, Augment(crop_padding=2, hflip=True, altflip=True)])
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_slices_put_together_are_the_batch_of_one_process(world: int, augment: Augment | None) -> None:
+    """DDP's ranks: each keeps a contiguous slice of the global batch (the first ranks one image more when it does
+    not divide), augmentation drawn for the whole batch, and `share` scales a rank's mean loss to the batch's."""
+    alone = _ranks(1, 10, 5, augment=augment)[0]
+    one = [b for _ in range(2) for b in alone]  # two epochs of two batches
+    ranks = _ranks(world, 10, 5, augment=augment)
+    for epoch in range(2):
+        for step, parts in enumerate(zip(*ranks)):
+            x = torch.cat([p[0] for p in parts])
+            y = torch.cat([p[1] for p in parts])
+            assert torch.equal(x, one[2 * epoch + step][0]) and torch.equal(y, one[2 * epoch + step][1])
+            sizes = [len(p[1]) for p in parts]
+            assert sizes == ([3, 2] if world == 2 else [2, 2, 1])
+    shares = [r.share for r in ranks]  # local images * world / global batch
+    assert shares == ([3 * 2 / 5, 2 * 2 / 5] if world == 2 else [2 * 3 / 5, 2 * 3 / 5, 1 * 3 / 5])
+
+
+def test_ranks_refused_or_kept_by_their_batch() -> None:
+    assert [len(r) for r in _ranks(2, 10, 4)] == [3, 3]  # 10 % 4 = 2 images: one for each of 2 ranks, kept
+    assert [len(r) for r in _ranks(3, 10, 4)] == [2, 2, 2]  # 2 images for 3 ranks: left out
+    assert [len(r) for r in _ranks(2, 9, 4)] == [2, 2]  # 1 image for 2 ranks: left out
+    assert [len(y) for _, y in _ranks(2, 10, 2)[1]] == [1] * 5  # a batch of 2 for 2 ranks: one image each
+    for rank, world, batch in ((2, 2, 4), (-1, 2, 4), (0, 3, 2)):
+        with pytest.raises(
+            CnnlabError,
+            match=rf"^a batch of {batch} cannot be shared by {world} ranks \(this is rank {rank}\): give every rank "
+            r"at least one image \(raise --batch-size or use fewer processes\)$",
+        ):
+            DeviceLoader(images(10), torch.arange(10), batch_size=batch, rank=rank, world=world)
+
+
+def test_alternating_flips_follow_the_epochs_of_the_loader_and_of_a_resumed_state() -> None:
+    """Epoch 1 mirrors the images the loader's own seeded draw picked (half of them, the same for a seed: every
+    recorded altflip result depends on it), epoch 2 the others; a state from before altflip counted epochs is epoch 0's."""
+    x = images(64, 3, 4, 4)
+    loader = DeviceLoader(x, torch.arange(64), batch_size=64, shuffle=False, augment=Augment(altflip=True), scale=1)
+    first = torch.rand(64, generator=torch.Generator().manual_seed(1)) < 0.5
+    assert 16 < int(first.sum()) < 48
+    mirrored = x.float().flip(3)
+    for epoch in range(3):
+        ((batch, _),) = list(loader)
+        flipped = first ^ bool(epoch % 2)
+        assert torch.equal(batch[flipped], mirrored[flipped]) and torch.equal(batch[~flipped], x.float()[~flipped])
+    state = loader.state_dict()
+    del state["epochs_started"]  # as written before altflip existed
+    loader.load_state_dict(state)
+    ((batch, _),) = list(loader)
+    assert torch.equal(batch[first], mirrored[first]) and torch.equal(batch[~first], x.float()[~first])
+
+
+def test_a_resumed_loader_can_be_saved_and_resumed_again_mid_epoch() -> None:
+    augment = Augment(crop_padding=2, hflip=True)
+    uninterrupted = _loader(augment=augment)
+    reference = [x for _ in range(2) for x, _ in uninterrupted]
+    first = _loader(augment=augment)
+    it = iter(first)
+    produced = [next(it)[0]]
+    second = _loader(augment=augment, seed=5)
+    second.load_state_dict(first.state_dict())
+    it = iter(second)
+    produced.append(next(it)[0])
+    third = _loader(augment=augment, seed=7)
+    third.load_state_dict(second.state_dict())  # saved again before the resumed epoch ended
+    produced += [x for x, _ in third] + [x for x, _ in third]
+    assert len(produced) == 6 and all(torch.equal(a, b) for a, b in zip(produced, reference))
+    with pytest.raises(
+        CnnlabError,
+        match=r"^loader state is for 10 samples in batches of 4, this loader has 10 in batches of 5: resume with the "
+        r"same data and batch size$",
+    ):
+        _loader(batch_size=5).load_state_dict(first.state_dict())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -103,8 +103,9 @@ class _Matcher:
             self.pools["any"].append(failed)
             self.block_types = sorted({*self.block_types, *([] if failed.leaf else [failed.type.lower()])})
         self.used: set[int] = set()
-        # where each layer sits in the model; the layer that cannot exist comes after every layer that can
-        self.position = {id(r): i for i, r in enumerate([*summary.rows, *([failed] if failed is not None else [])])}
+        # the model's layers in order; the layer that cannot exist comes after every layer that can
+        self.layers = [*summary.rows, *([failed] if failed is not None else [])]
+        self.position = {id(r): i for i, r in enumerate(self.layers)}
         self.after = 0  # rows of the model after the last one matched by name (`named`) come first
         self.kinds: set[str] = set()
         self.input_taken = False
@@ -255,8 +256,7 @@ class _Matcher:
         Type columns: 'features.2 LocalResponseNorm'), so that a summary's own table grades right; the layer that
         cannot exist too."""
         words = plain(label).split()
-        layers = [*self.summary.rows, *([self.failed] if self.failed is not None else [])]
-        return next((r for r in layers if words in (r.name.split(), [*r.name.split(), r.type])), None)
+        return next((r for r in self.layers if words in (r.name.split(), [*r.name.split(), r.type])), None)
 
     def _modules(self) -> list[str]:
         return [r.name for r in self.summary.rows if not r.leaf and "inception" in r.type.lower()]
