@@ -51,6 +51,15 @@ MODULES = {
     **{f"src/cnnlab/data/{name}.py": [*SPEED_TESTS, "tests/test_data_pipeline.py"] for name in ("loader", "adapt")},
 }
 
+# reasons shared by several survivors below
+CLAMP_GREY = "the luma weights sum to 1, so grey stays within 0..255 and the clamp never acts"
+CLAMP_RESIZE = "antialiased bilinear weights are positive and sum to 1: no pixel leaves 0..255"
+CHUNK_SPEED = "the chunk size changes speed only: a test pins that where a chunk ends changes no pixel"
+WHOLE_BATCH = "one process keeps the whole batch of n: slice(None, n), slice(0, None) and slice(n) all take it"
+SHAPE_PLUS_2 = "shape[+2:] of an (N, C, H, W) batch is shape[-2:]"
+NONE_FALSY = "None is falsy as False"
+NON_BLOCKING = "non_blocking only matters for a copy to a GPU"
+
 # Survivors that no test can kill, with why: the mutant computes the same thing as the original. Mutant names are
 # mutmut's (module path, function, number); a change to a module renumbers its mutants, so re-check this list then.
 EQUIVALENT = {
@@ -237,41 +246,41 @@ EQUIVALENT = {
     "cnnlab.train.precision.x_conv_rate__mutmut_30": "float('INF') is float('inf')",
     "cnnlab.train.precision.x_conv_rate__mutmut_55": "a 1e-9 relative change of a measured rate",
     "cnnlab.data.adapt.x__channels__mutmut_34": "view(3, 1, 1) broadcasts over (N, 3, H, W) as view(1, 3, 1, 1) does",
-    "cnnlab.data.adapt.x__channels__mutmut_44": "the luma weights sum to 1, so grey stays within 0..255 and the clamp never acts",
-    "cnnlab.data.adapt.x__channels__mutmut_45": "the luma weights sum to 1, so grey stays within 0..255 and the clamp never acts",
-    "cnnlab.data.adapt.x__channels__mutmut_47": "the luma weights sum to 1, so grey stays within 0..255 and the clamp never acts",
-    "cnnlab.data.adapt.x__channels__mutmut_56": "the luma weights sum to 1, so grey stays within 0..255 and the clamp never acts",
-    "cnnlab.data.adapt.x_adapt__mutmut_17": "shape[+2:] of an (N, C, H, W) batch is shape[-2:]",
-    "cnnlab.data.adapt.x_adapt__mutmut_20": "shape[+2:] of an (N, C, H, W) batch is shape[-2:]",
+    "cnnlab.data.adapt.x__channels__mutmut_44": CLAMP_GREY,
+    "cnnlab.data.adapt.x__channels__mutmut_45": CLAMP_GREY,
+    "cnnlab.data.adapt.x__channels__mutmut_47": CLAMP_GREY,
+    "cnnlab.data.adapt.x__channels__mutmut_56": CLAMP_GREY,
+    "cnnlab.data.adapt.x_adapt__mutmut_17": SHAPE_PLUS_2,
+    "cnnlab.data.adapt.x_adapt__mutmut_20": SHAPE_PLUS_2,
     "cnnlab.data.adapt.x_adapt__mutmut_32": "device=None: the CPU here, where the images are (a GPU run of the suite kills it)",
     "cnnlab.data.adapt.x_adapt__mutmut_35": "no device: the CPU here, where the images are (a GPU run of the suite kills it)",
-    "cnnlab.data.adapt.x_adapt__mutmut_41": "the chunk size changes speed only: a test pins that where a chunk ends changes no pixel",
-    "cnnlab.data.adapt.x_adapt__mutmut_47": "the chunk size changes speed only: a test pins that where a chunk ends changes no pixel",
-    "cnnlab.data.adapt.x_adapt__mutmut_48": "the chunk size changes speed only: a test pins that where a chunk ends changes no pixel",
-    "cnnlab.data.adapt.x_adapt__mutmut_49": "the chunk size changes speed only: a test pins that where a chunk ends changes no pixel",
-    "cnnlab.data.adapt.x_adapt__mutmut_51": "the chunk size changes speed only: a test pins that where a chunk ends changes no pixel",
+    "cnnlab.data.adapt.x_adapt__mutmut_41": CHUNK_SPEED,
+    "cnnlab.data.adapt.x_adapt__mutmut_47": CHUNK_SPEED,
+    "cnnlab.data.adapt.x_adapt__mutmut_48": CHUNK_SPEED,
+    "cnnlab.data.adapt.x_adapt__mutmut_49": CHUNK_SPEED,
+    "cnnlab.data.adapt.x_adapt__mutmut_51": CHUNK_SPEED,
     "cnnlab.data.adapt.x_adapt__mutmut_74": ".to(None): the assignment into the uint8 output converts anyway",
-    "cnnlab.data.adapt.x_adapt__mutmut_75": "antialiased bilinear weights are positive and sum to 1: no pixel leaves 0..255",
-    "cnnlab.data.adapt.x_adapt__mutmut_76": "antialiased bilinear weights are positive and sum to 1: no pixel leaves 0..255",
-    "cnnlab.data.adapt.x_adapt__mutmut_78": "antialiased bilinear weights are positive and sum to 1: no pixel leaves 0..255",
-    "cnnlab.data.adapt.x_adapt__mutmut_80": "antialiased bilinear weights are positive and sum to 1: no pixel leaves 0..255",
+    "cnnlab.data.adapt.x_adapt__mutmut_75": CLAMP_RESIZE,
+    "cnnlab.data.adapt.x_adapt__mutmut_76": CLAMP_RESIZE,
+    "cnnlab.data.adapt.x_adapt__mutmut_78": CLAMP_RESIZE,
+    "cnnlab.data.adapt.x_adapt__mutmut_80": CLAMP_RESIZE,
     "cnnlab.data.loader.xǁDeviceLoaderǁ_batch__mutmut_25": "epochs_started + 1 has the parity of epochs_started - 1: the same flips",
-    "cnnlab.data.loader.xǁDeviceLoaderǁ_slice__mutmut_3": "one process keeps the whole batch of n: slice(None, n), slice(0, None) and slice(n) all take it",
-    "cnnlab.data.loader.xǁDeviceLoaderǁ_slice__mutmut_4": "one process keeps the whole batch of n: slice(None, n), slice(0, None) and slice(n) all take it",
-    "cnnlab.data.loader.xǁDeviceLoaderǁ_slice__mutmut_5": "one process keeps the whole batch of n: slice(None, n), slice(0, None) and slice(n) all take it",
+    "cnnlab.data.loader.xǁDeviceLoaderǁ_slice__mutmut_3": WHOLE_BATCH,
+    "cnnlab.data.loader.xǁDeviceLoaderǁ_slice__mutmut_4": WHOLE_BATCH,
+    "cnnlab.data.loader.xǁDeviceLoaderǁ_slice__mutmut_5": WHOLE_BATCH,
     "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_29": "no device kept: .to(None) leaves tensors where they are, on the CPU here (a GPU test kills it)",
     "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_30": "the device argument ignored: every tensor is on the CPU already here (a GPU test kills it)",
     "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_35": "x.to(None): the images stay where they are, on the CPU here (a GPU test kills it)",
     "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_36": "y.to(None): the labels stay where they are, on the CPU here (a GPU test kills it)",
     "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_46": "the first order is never read: __iter__ or load_state_dict draws one before any batch",
-    "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_50": "None is falsy as False",
+    "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_50": NONE_FALSY,
     "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_57": "the flip mask .to(None) stays on the CPU, where the images are here (a GPU test kills it)",
     "cnnlab.data.loader.xǁDeviceLoaderǁ__init____mutmut_65": "<= 0.5: torch.rand gives exactly 0.5 once in 2^24 draws; the tests' draws hold none",
-    "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_9": "None is falsy as False",
+    "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_9": NONE_FALSY,
     "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_15": "the indices .to(None) stay on the CPU, where the images are here (a GPU test kills it)",
     "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_17": "the indices .to() stay on the CPU, where the images are here (a GPU test kills it)",
-    "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_18": "non_blocking only matters for a copy to a GPU",
-    "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_20": "non_blocking only matters for a copy to a GPU",
+    "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_18": NON_BLOCKING,
+    "cnnlab.data.loader.xǁDeviceLoaderǁ__iter____mutmut_20": NON_BLOCKING,
     "cnnlab.data.loader.xǁDeviceLoaderǁ__len____mutmut_5": "0 <= n % b: when b divides n, n // b and the rounded-up count are the same",
     "cnnlab.data.loader.xǁDeviceLoaderǁstate_dict__mutmut_3": "0 <= position: a position of 0 is recorded as 0 either way",
     "cnnlab.zoo.airbench.x__conv3x3__mutmut_6": "bias=None is falsy: nn.Conv2d builds no bias, as with False",
