@@ -354,6 +354,11 @@ CASES = [
     (["lr-find", "--data", "digits", "--model", "mlp", "--momentum", "nan"], "--momentum takes a finite number", None),
     # compare
     (["compare", "{in}/nothing.toml", "--out", "{out}"], "study file '{in}/nothing.toml' not found", None),
+    (
+        ["compare", "{run}", "--out", "{out}"],
+        "{run} is a folder, not a study file; `cnnlab compare` runs a study",
+        None,
+    ),
     (["compare", "{in}/study-model.toml", "--out", "{out}"], "run 'a': unknown model 'lenet-7'", None),
     (["compare", "{in}/study.toml", "--out", "{in}/file.txt"], "--out {in}/file.txt is an existing file", None),
     (["compare", "{in}/study.toml", "--out", "{in}/file.txt/study"], "{in}/file.txt is a file, not a folder", None),

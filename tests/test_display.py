@@ -17,6 +17,7 @@ from PIL import Image
 import cnnlab
 from cnnlab.analysis.grade import check, read_table
 from cnnlab.display import in_notebook
+from cnnlab.errors import CnnlabError
 from cnnlab.report import RunTable, run_table
 from cnnlab.rundir import RunSummary, open_run
 from cnnlab.rundir.view import summary_text
@@ -68,6 +69,7 @@ def test_grade_html_is_the_score_the_wrong_cells_and_the_notes() -> None:
     assert html_words(page)[:5] == ["19", "of", "24", "cells", "right"]
     assert all(f"<li>{html.escape(m)}</li>" in page for m in result.messages())
     assert sorted(html_words(page)) == sorted(result.render().split())
+    assert str(result) == result.render()  # print(grade) prints what `cnnlab check` prints
 
 
 def test_run_table_html_and_text_are_the_same_cells(runs: dict[str, Path]) -> None:
@@ -75,6 +77,8 @@ def test_run_table_html_and_text_are_the_same_cells(runs: dict[str, Path]) -> No
     assert isinstance(table, RunTable) and [r["run"] for r in table.rows] == ["small", "cnn"]
     assert html_words(table._repr_html_()) == text_words(str(table))
     assert "params (trainable/total)" in str(table) and "mnist-cnn" in table._repr_html_()
+    with pytest.raises(CnnlabError, match=r"^nothing to report: no runs given; name run directories or study"):
+        run_table([])
 
 
 def test_a_run_shows_its_summary_lines_and_its_curves(runs: dict[str, Path]) -> None:
@@ -89,6 +93,7 @@ def test_a_run_shows_its_summary_lines_and_its_curves(runs: dict[str, Path]) -> 
     assert curves.format == "PNG" and curves.width > curves.height > 100
     summary = RunSummary(run.summary, run.path)
     assert summary == run.summary and summary._repr_html_() == page
+    assert str(run) == text  # print(run) prints the lines, not the weights
 
 
 def test_cli_train_prints_the_lines_a_run_shows(runs: dict[str, Path], tmp_path: Path) -> None:

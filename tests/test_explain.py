@@ -335,6 +335,33 @@ def test_python_explanations_show_inline_and_are_the_pictures_the_commands_write
         cnnlab.gradcam(run, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
 
 
+def test_python_explanations_take_the_images_a_notebook_has(mnist):
+    """One path, a NumPy array, a list of single images: the same maps as the uint8 tensor; floats are refused in
+    one line (0..1 read as 0..255 pixels would explain a black image)."""
+    import cnnlab
+
+    run, x = load_run(mnist["run"]), mnist["x"][:2]
+    want = cnnlab.gradcam(run, x).cam.heatmaps
+    for given in (x.numpy(), [x[0], x[1]], [x[0].numpy(), x[1].numpy()]):
+        assert torch.equal(cnnlab.gradcam(run, given).cam.heatmaps, want)
+    one_file = mnist["dir"] / "digit0.png"
+    assert torch.equal(cnnlab.gradcam(run, one_file).cam.heatmaps, cnnlab.gradcam(run, [one_file]).cam.heatmaps)
+    assert len(cnnlab.gradcam(run, str(one_file)).cam.targets) == 1
+    assert cnnlab.features(run, x[0].numpy(), layer="relu2").text == cnnlab.features(run, x[0], layer="relu2").text
+    assert cnnlab.filter(x[0].numpy(), "blur").image == cnnlab.filter(x[0], "blur").image
+    for bad in (x.float() / 255, (x.float() / 255).numpy()):
+        with pytest.raises(
+            CnnlabError, match=r"^images must be uint8 pixels \(0..255\), got (torch.)?float32; convert"
+        ):
+            cnnlab.gradcam(run, bad)
+    with pytest.raises(CnnlabError, match=r"^images must be image files \(a path or a list of paths\) or uint8"):
+        cnnlab.gradcam(run, [one_file, x[0]])
+    with pytest.raises(
+        CnnlabError, match=r"^an image must be uint8 C x H x W pixels with 1 or 3 channels, got \(28, 28, 3\)"
+    ):
+        cnnlab.filter(np.zeros((28, 28, 3), dtype=np.uint8), "blur")
+
+
 @pytest.mark.parametrize("case", ["unknown layer", "bad image", "bad kernel file", "non-conv layer for filters"])
 def test_bad_input_exits_2_with_one_line(mnist, case, capsys):
     d = mnist["dir"]

@@ -161,6 +161,11 @@ def test_a_row_ending_in_an_escaped_pipe_keeps_it() -> None:
         # how many values a layer outputs
         ("Activations", "size?"),
         ("Output size", "size?"),
+        # the GoogLeNet paper's multiply-adds, as a whole word only
+        ("ops", "macs"),
+        ("# Ops", "macs"),
+        ("Stops", None),
+        ("Drops", None),
     ],
 )
 def test_the_role_a_header_names(header: str, role: str | None) -> None:
@@ -370,6 +375,13 @@ def test_long_sums_are_named_not_listed(tmp_path: Path, vgg16: ModelSummary) -> 
         "inception(3a) parameters: 1 is wrong; right: 155,872 = sum over its layers = 155,872",
         "inception(3a) MACs: 1 is wrong; right: 121,626,624 = 9,633,792 + 14,450,688 + 86,704,128 + 2,408,448 + "
         "3,612,672 + 4,816,896 = 121,626,624",
+    ]
+    # the paper's Table 1 names that column "ops": 128M there (its convs with biases), 121.6M here
+    result = graded(tmp_path, googlenet, "type | ops", "inception (3a) | 128M", "inception (3b) | 266M")
+    assert messages(result) == [
+        "inception (3a) MACs: 128M is wrong; right: 121,626,624 (≈ 122M) = 9,633,792 + 14,450,688 + 86,704,128 + "
+        "2,408,448 + 3,612,672 + 4,816,896 = 121,626,624",
+        "1 of 2 cells right",
     ]
 
 

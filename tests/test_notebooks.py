@@ -34,7 +34,7 @@ def execute(name: str, runs: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.
     path = EXAMPLES / "notebooks" / f"{name}.ipynb"
     env = {
         **SMALL,
-        "CNNLAB_DATA_DIR": str(shared_dataset("mnist").parent),
+        "CNNLAB_DATA": str(shared_dataset("mnist").parent),
         "CNNLAB_NB_RUNS": str(runs),
         "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
     }

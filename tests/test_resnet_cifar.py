@@ -48,6 +48,17 @@ def test_option_a_shortcut_subsamples_and_pads_zero_channels() -> None:
     assert not list(ShortcutA(16, 32, 2).parameters())
 
 
+def test_the_option_a_shortcut_row_has_its_stride_in_the_receptive_field() -> None:
+    """Taking every second pixel doubles the jump, as a 1x1 window at stride 2 does; the size stays the input's (15
+    after layer1's six 3x3 convs and the stem), and the block sums to 21 with a jump of 2."""
+    rows = {r.name: r for r in summarize("resnet20").rows}
+    short, block = rows["layer2.0.shortcut"], rows["layer2.0"]
+    assert (short.rf.h.size, short.rf.h.jump, short.rf.h.start) == (15, 2, 0.5)
+    assert (block.rf.h.size, block.rf.h.jump) == (21, 2) and short.output_shape == (32, 16, 16)
+    assert short.formulas["output_shape"] == "floor((H + 2p - k)/s) + 1 = floor((32 + 2*0 - 1)/2) + 1 = 16"
+    assert rows["layer3.0.shortcut"].rf.h.jump == 4
+
+
 def test_plain_twin_has_the_same_weights_but_no_shortcut() -> None:
     """With every block's last batch-norm scale and shift at zero, a residual block passes relu(input) on, and a
     plain block outputs zeros: the shortcut is the only difference."""

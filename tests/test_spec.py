@@ -524,3 +524,70 @@ def test_pools_with_same_padding_follow_tensorflow(tmp_path):
     path = write_toml(tmp_path / "bad.toml", 'input = [1, 5, 5]\n[[layers]]\ntype = "maxpool"\npadding = "full"\n')
     with pytest.raises(CnnlabError, match="padding must be"):
         cnnlab.create_model(path)
+
+
+def test_same_padding_never_empties_an_output_so_summary_runs_what_pytorch_runs(tmp_path, recwarn):
+    """'same' pads unevenly where the window needs an odd total (TensorFlow's at stride 2, PyTorch's with an even
+    kernel): on a 1x1 input every layer below still gives 1x1, as PyTorch and Keras do, and summary says so (it
+    once took the padding before the input for the padding after it too, and called the output empty). PyTorch's
+    note that an even 'same' kernel copies its input is about speed, and a shape probe does not show it."""
+    body = 'input = [1, 1, 1]\n[[layers]]\ntype = "conv"\nfilters = 2\nkernel = 4\npadding = "same"\n'
+    body += '[[layers]]\ntype = "avgpool"\nsize = 2\npadding = "same"\n'
+    body += '[[layers]]\ntype = "conv"\nfilters = 3\nkernel = 2\nstride = 2\npadding = "same"\n'
+    body += '[[layers]]\ntype = "maxpool"\nsize = 2\npadding = "same"\n'
+    net = cnnlab.create_model(write_toml(tmp_path / "same.toml", body))
+    assert net(torch.zeros(1, 1, 1, 1)).shape == (1, 3, 1, 1)
+    rows = summarize(net).leaves
+    assert [r.output_shape for r in rows] == [(2, 1, 1), (2, 1, 1), (3, 1, 1), (3, 1, 1)]
+    assert not [w for w in recwarn.list if "even kernel" in str(w.message)]
+
+
+def test_a_layer_that_cannot_take_its_input_is_named_with_the_fix(tmp_path, capsys):
+    """PyTorch's own refusal, and then what to change: a flatten before a dense layer, conv layers before the
+    flatten, channels that agree; a module with no input size of its own asks for one."""
+    from torch import nn
+
+    from cnnlab.cli import main
+
+    conv = '[[layers]]\ntype = "conv"\nfilters = 3\nkernel = 3\n'
+    cases = (
+        (
+            conv + '[[layers]]\ntype = "dense"\nunits = 10\n',
+            "fc1",
+            "a dense layer cannot take the 3x14x14 feature map: put a flatten (or global pooling) layer before it",
+        ),
+        (
+            '[[layers]]\ntype = "flatten"\n' + conv,
+            "conv1",
+            "a conv layer cannot take a flat vector: put conv layers before the flatten layer",
+        ),
+    )
+    for i, (layers, layer, fix) in enumerate(cases):
+        path = write_toml(tmp_path / f"net{i}.toml", "input = [3, 16, 16]\n" + layers)
+        with pytest.raises(
+            CnnlabError,
+            match=rf"^\S*/net{i}.toml cannot run on input 3x16x16 \(at layer '{layer}'\): .*; " + re.escape(fix) + "$",
+        ):
+            summarize(path)
+    with pytest.raises(
+        CnnlabError,
+        match=r"^Sequential cannot run on input 3x8x8 \(at layer '0'\): .*; its input has 3 channels: give the channels it "
+        r"expects \(--in-channels, or C of --input C,H,W\)$",
+    ):
+        summarize(nn.Sequential(nn.Conv2d(1, 4, 3)), (3, 8, 8))
+    assert main(["summary", "resnet18", "--in-channels", "1", "--input", "3,64,64"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "cnnlab: error: in_channels 1 and input 3x64x64 disagree on the channels; give one of them (--in-channels or "
+        "--input C,H,W)"
+    )
+    with pytest.raises(
+        CnnlabError,
+        match=r"^Sequential does not say its input size: give it, summarize\(model, "
+        r"\(C, H, W\)\) \(--input C,H,W on the CLI\)$",
+    ):
+        summarize(nn.Sequential(nn.Conv2d(1, 4, 3)))
+
+
+def test_print_shows_the_table_not_the_fields():
+    s = summarize("lenet5")
+    assert str(s) == s.render() and str(s).startswith("lenet5\n")

@@ -144,6 +144,10 @@ class Grade:
         """One line per wrong cell (one per unmatched row), the notes, then 'N of M cells right'."""
         return "\n".join([*self.messages(), *self.notes, self.score()]) + "\n"
 
+    def __str__(self) -> str:
+        """`print(grade)` prints what `cnnlab check` prints."""
+        return self.render()
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.render())
 

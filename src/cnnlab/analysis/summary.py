@@ -20,6 +20,7 @@ from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shap
 from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, size_formula
 from cnnlab.coexist import keep_triton_from_tensorflow
 from cnnlab.errors import CnnlabError, ShapeError
+from cnnlab.zoo.meta import shape_probe
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
 MULTI_INPUT = {
@@ -153,6 +154,10 @@ class ModelSummary:
         from cnnlab.analysis.render import render
 
         return render(self, fmt, convention)
+
+    def __str__(self) -> str:
+        """`print(summary)` prints the terminal table, as `cnnlab summary` does."""
+        return self.render()
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython's plain-text view is the terminal table, not the dataclass fields."""
@@ -374,7 +379,7 @@ class _Recorder:
         x = torch.empty(1, *shape, device="meta")
         self.tracer.put(x, _input_field(shape))
         try:
-            with self.tracer:
+            with self.tracer, shape_probe():
                 return _first_tensor(meta(x))
         except ShapeError as e:
             e.input_shape = e.input_shape or shape
@@ -383,10 +388,11 @@ class _Recorder:
             raise
         except Exception as e:  # torch's own shape errors: report them as the user's input problem
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            where = self.open_rows[-1].name if self.open_rows else self.name
+            layer = self.open_rows[-1] if self.open_rows else None
+            where = layer.name if layer else self.name
             raise ShapeError(
                 f"{self.name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
-                "check --input and the layer sizes",
+                f"{_shape_hint(layer, first)}",
                 rows=[r for r in self.rows if r.output_shape],
                 layer=self.open_rows[-1] if self.open_rows else None,
                 input_shape=shape,
@@ -409,6 +415,11 @@ def summarize(
     analysed up to it, and CnnlabError when the model cannot run on the input for another reason.
     """
     keep_triton_from_tensorflow()  # the meta-device forward below imports TorchDynamo
+    if in_channels is not None and input_shape and len(input_shape) == 3 and input_shape[0] != in_channels:
+        raise CnnlabError(
+            f"in_channels {in_channels} and input {'x'.join(map(str, input_shape))} disagree on the channels; "
+            "give one of them (--in-channels or --input C,H,W)"
+        )
     if isinstance(model, str):
         from cnnlab.zoo import create_model
         from cnnlab.zoo.meta import meta_device
@@ -419,6 +430,10 @@ def summarize(
     else:
         name = getattr(model, "model_name", type(model).__name__)
     shape = tuple(input_shape or getattr(model, "input_size", None) or ())
+    if not shape:
+        raise CnnlabError(
+            f"{name} does not say its input size: give it, summarize(model, (C, H, W)) (--input C,H,W on the CLI)"
+        )
     if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
         raise CnnlabError(f"input must be C,H,W with three positive integers, got {input_shape!r}")
     meta = _meta_copy(model)
@@ -493,11 +508,29 @@ def _leaf_field(module: nn.Module, f: Field, in_shape: tuple[int, ...], y: torch
     return f
 
 
+def _same_padding(module: nn.Module) -> bool:
+    """Padded "same" (PyTorch's, or TensorFlow's at any stride), which may pad one side more than the other."""
+    return hasattr(module, "same_padding") or getattr(module, "padding", None) == "same"
+
+
+def _shape_hint(layer: LayerRow | None, error: str) -> str:
+    """What to change when PyTorch refuses (with `error`) the input that reached `layer`."""
+    got = layer.input_shape if layer else ()
+    if layer and layer.type in ("Linear", "LazyLinear") and len(got) > 1:
+        shown = "x".join(map(str, got))
+        return f"a dense layer cannot take the {shown} feature map: put a flatten (or global pooling) layer before it"
+    if layer and "Conv" in layer.type and len(got) == 1:
+        return "a conv layer cannot take a flat vector: put conv layers before the flatten layer"
+    if layer and "Conv" in layer.type and "channel" in error.lower():
+        return f"its input has {got[0]} channels: give the channels it expects (--in-channels, or C of --input C,H,W)"
+    return "check --input and the layer sizes"
+
+
 def _check_window(module: nn.Module, row: LayerRow, x: torch.Tensor, rows: list[LayerRow]) -> None:
     """Raise a one-line ShapeError before a window layer would produce an empty output."""
     h, w = x.shape[-2:]
     geo = _geometry(module, h, w)
-    if geo is None:
+    if geo is None or _same_padding(module):  # "same" keeps at least one pixel: ceil(size / stride)
         return
     for (k, s, p, d, ceil), size, axis in zip(geo, (h, w), "HW"):
         if conv_output(size, k, s, p, d, ceil) < 1:

@@ -339,6 +339,8 @@ def _header_role(header: str) -> str | None:
     h = plain(header).lower()
     if any(w in h for w in ("input", "filter", "kernel", "stride", "padding", "receptive")):
         return None
+    if h.strip("# ") in ("ops", "op"):  # the GoogLeNet paper's Table 1 counts multiply-adds as "ops"
+        return "macs"
     for role, words in (
         ("shape", ("shape",)),
         ("params", ("param", "weights")),

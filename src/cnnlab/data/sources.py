@@ -158,7 +158,7 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
     missing = [f for f in source.files if not (target / f.name).is_file()]
     where = (
         f"put {', '.join(f.name for f in missing)} in {target}/ "
-        "(or pass data_dir= / set CNNLAB_DATA to a folder that has them)"
+        "(or give a folder that has them: --data-dir, data_dir= in Python, or $CNNLAB_DATA)"
     )
     if not download:
         raise CnnlabError(f"{source.name}: files not found and download is off: {where}")

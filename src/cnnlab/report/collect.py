@@ -22,6 +22,8 @@ class Group:
 
 
 def collect(paths: list[str | Path]) -> list[Group]:
+    if not paths:
+        raise CnnlabError("nothing to report: no runs given; name run directories or study directories")
     groups = []
     for p in map(Path, paths):
         if RunDir(p).exists():

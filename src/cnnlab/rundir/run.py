@@ -144,6 +144,9 @@ class Run:
         load_state(model, self.weights, f"{self.path} ({self.checkpoint.folder.name})")
         return model.eval()
 
+    def __str__(self) -> str:
+        return summary_text(self.path, self.summary)
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(summary_text(self.path, self.summary))
 

@@ -48,6 +48,11 @@ class Study:
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
     """Parse, expand grids, apply `overrides` (e.g. data_dir, limit, epochs) to every run, validate each config."""
     path = resolve(path, "study")
+    if Path(path).is_dir():
+        raise CnnlabError(
+            f"{path} is a folder, not a study file; `cnnlab compare` runs a study file (study:NAME or a .toml), "
+            f"and `cnnlab report {path}` tabulates runs and study directories already made"
+        )
     doc = read_toml(path, "study file")
     check_keys(doc, STUDY_KEYS, str(path))
     runs = doc.get("runs")

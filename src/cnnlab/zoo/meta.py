@@ -8,6 +8,7 @@ meta device, so skipping those calls leaves every shape, dtype and count as it w
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,4 +39,13 @@ class _SkipFills(TorchFunctionMode):
 def meta_device() -> Iterator[None]:
     """`with meta_device(): model = create_model(...)`: as `with torch.device("meta")`, only faster to build."""
     with torch.device("meta"), _SkipFills():
+        yield
+
+
+@contextmanager
+def shape_probe() -> Iterator[None]:
+    """A forward pass on the meta device for shapes only: PyTorch's note that an even kernel with padding "same"
+    copies its input is about speed, and a meta tensor copies nothing, so it is not shown."""
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")
         yield

@@ -29,11 +29,14 @@ WIDTHS = (16, 32, 64)
 
 
 class ShortcutA(nn.Module):
-    """Option A: take every `stride`-th pixel and append zero channels up to `planes`; no parameters."""
+    """Option A: take every `stride`-th pixel and append zero channels up to `planes`; no parameters.
+
+    `kernel_size` and `stride` say what the slicing is, a 1x1 window at that stride, so that `summary` gives the
+    shortcut's output size and receptive field (its jump doubles) as it does for a pool's."""
 
     def __init__(self, in_planes: int, planes: int, stride: int) -> None:
         super().__init__()
-        self.stride, self.extra = stride, planes - in_planes
+        self.kernel_size, self.stride, self.extra = 1, stride, planes - in_planes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, 0, self.extra))

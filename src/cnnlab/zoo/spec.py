@@ -47,7 +47,7 @@ from cnnlab.tomlfile import check_keys, read_toml
 from cnnlab.zoo.base import BASE, KEEP, base_input_size, build_base
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
 from cnnlab.zoo.heads import output_layers
-from cnnlab.zoo.meta import meta_device
+from cnnlab.zoo.meta import meta_device, shape_probe
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -176,7 +176,7 @@ class _Builder:
         named = [*module.named_parameters(), *module.named_buffers()]
         state = {k: torch.empty_like(v, device="meta") for k, v in named}
         try:
-            with torch.device("meta"):  # a batch of two: batch norm after a dense layer refuses a batch of one
+            with shape_probe():  # a batch of two: batch norm after a dense layer refuses a batch of one
                 out = torch.func.functional_call(module, state, (torch.empty(2, *shape),))
             return tuple(out.shape[1:])
         except Exception:
