@@ -175,6 +175,17 @@ def test_the_class_alone_builds_airbench94_and_refuses_bad_settings_in_one_line(
     for bad in (64, "64,256,256", None):
         with pytest.raises(CnnlabError, match=r"^widths must be three positive integers \(one per block\), got "):
             Airbench(widths=bad)
+    for bad in (0, 1, -1e-5, True, "1e-5"):
+        with pytest.raises(CnnlabError, match=rf"^bn_eps must be a number between 0 and 1, got {bad!r}$"):
+            Airbench(eps=bad)
+
+
+def test_batch_norm_eps_is_an_option_with_the_digits_default_for_mnist_fast() -> None:
+    def eps(model: nn.Module) -> set[float]:
+        return {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+
+    assert eps(create_model("airbench-cifar-s")) == {1e-12} and eps(create_model("mnist-fast")) == {1e-5}
+    assert eps(create_model("airbench-cifar-m", bn_eps=1e-3)) == {1e-3}
 
 
 def test_summary_of_airbench_cifar_matches_hand_counts() -> None:
@@ -279,6 +290,30 @@ def test_mnist_fast_whitens_on_digits() -> None:
     cov = output_covariance(layer, x, 4)
     assert torch.allclose(cov, torch.eye(4, dtype=cov.dtype), atol=1e-3)
     assert model(x[:5]).shape == (5, 10)
+
+
+def test_grey_images_copied_to_three_channels_get_no_filter_scaled_by_one_over_sqrt_eps() -> None:
+    """Copies of one channel vary in 4 of the 12 directions of a 2x2x3 patch; the other 8 have no variance, and a
+    filter 1/sqrt(eps) = 45 times a direction in which R, G and B cancel gives, in bf16, rounding noise 45 times
+    the pixels. Each takes the filter of a direction with variance, the four in turn, so the whitening conv's
+    outputs in bf16 stay the fp32 ones to bf16's precision."""
+    grey = torch.rand(200, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    x = (grey.expand(-1, 3, -1, -1) - 0.5) / 0.3
+    conv = nn.Conv2d(3, 24, 2)
+    w = whitening_filters(x, conv).reshape(24, 12)
+    assert torch.equal(w[4:12], w[[0, 1, 2, 3, 0, 1, 2, 3]]) and torch.equal(w[12:], -w[:12])
+    assert w.norm(dim=1).max() < 5  # 45 * sqrt(3) before
+    with torch.no_grad():
+        conv.weight.copy_(w.reshape(conv.weight.shape))
+        conv.bias.zero_()
+        exact = conv(x)
+        with torch.autocast("cpu", torch.bfloat16):
+            rounded = conv(x).float()
+    assert (rounded - exact).abs().max() < 0.02 * exact.abs().max()
+    # colour images vary in every direction: each keeps its own filter, as before
+    rgb = torch.randn(200, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    w = whitening_filters(rgb, nn.Conv2d(3, 24, 2)).reshape(24, 12)
+    assert torch.linalg.matrix_rank(w[:12].double()) == 12
 
 
 def test_refusals_are_one_line_errors() -> None:

@@ -159,6 +159,49 @@ def test_two_ranks_whose_loss_goes_non_finite_stop_together(tmp_path, net):
     assert [line for line in r.stdout.splitlines() if line.startswith("run: ")] == [f"run: {out}"], r.stdout
 
 
+# Loaded by every rank (sitecustomize on PYTHONPATH): the CPU's bf16 probe answers by rank, as two probes timed on
+# shared cores can, and each rank writes the precision its setup chose for it.
+PROBES_DISAGREE = """
+import os
+import cnnlab.train.engine as engine
+import cnnlab.train.precision as precision
+
+rank = os.environ.get("RANK", "0")
+precision.resolve = lambda asked, device: ("bf16", "rank 1's probe") if rank == "1" else ("fp32", "rank 0's probe")
+setup = engine.setup
+
+def recorded(config, **kwargs):
+    s = setup(config, **kwargs)
+    with open(os.path.join(os.environ["PRECISIONS"], "rank" + rank), "w") as f:
+        f.write(s.precision)
+    return s
+
+engine.setup = recorded
+"""
+
+
+def test_ranks_train_in_the_precision_rank_0_chose(tmp_path, net):
+    """--precision auto probes the CPU once, on rank 0, for every rank: two probes on the same busy cores can come
+    out either side of the margin, and then half of each batch would train in bf16 under a run that says fp32."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PROBES_DISAGREE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+    out, precisions = tmp_path / "run", tmp_path / "precisions"
+    precisions.mkdir()
+    args = [*ranks_command(net, out), "--precision", "auto", "--epochs", "1"]
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab", *args],
+        capture_output=True,
+        text=True,
+        env={**env, "OMP_NUM_THREADS": "1", "PRECISIONS": str(precisions)},
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    assert {p.name: p.read_text() for p in precisions.iterdir()} == {"rank0": "fp32", "rank1": "fp32"}
+    assert open_run(out).meta["precision"] == {"used": "fp32", "why": "rank 0's probe"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -456,6 +456,24 @@ def test_a_recipe_whose_input_asks_for_colour_says_the_digits_are_copied_to_thre
     assert code == 0, err
     notes = [line for line in err.splitlines() if line.startswith("data:")]
     assert notes == [
-        "data: the input is 3x28x28 and this data's images have 1 channel(s): they are copied to 3 channels"
+        "data: the input is 3x28x28 and this data's images have 1 channel(s): they are copied to 3 channels",
+        "data: grey images: airbench-cifar-s's batch norm eps is 1e-05 instead of 1e-12 (blank margins leave "
+        "channels of almost no variance, which a tiny eps blows up); --option bn_eps=X sets it",
     ]
-    assert open_run(out).summary["input_shape"] == [3, 28, 28]
+    run = open_run(out)
+    assert run.summary["input_shape"] == [3, 28, 28]
+    norms = [m for m in run.model.modules() if isinstance(m, nn.BatchNorm2d)]  # rebuilt from the run, as eval does
+    assert len(norms) == 6 and {m.eps for m in norms} == {1e-5}
+    # asked for, the eps stays and nothing is said; colour images keep airbench's
+    from cnnlab.rundir.config import read_experiment
+    from cnnlab.train.setup import grey_note, prepare
+
+    recipe = read_experiment("recipe:cifar10-70-muon")
+    for data, options, want in (("mnist", {"bn_eps": 1e-12}, 1e-12), ("digits", {}, 1e-5), ("cifar10", {}, 1e-12)):
+        if data == "cifar10":
+            data = f"folder:{SHARED / 'datasets' / 'cifar10-jpg.tar.gz'}"
+        config = RunConfig(**{**recipe, "data": data, "data_dir": str(SHARED / "datasets"), "limit": 100,
+                              "options": options})  # fmt: skip
+        _, model, _ = prepare(config)
+        assert {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {want}, data
+        assert (grey_note(config, model.build["options"]) is None) == (want == 1e-12), data

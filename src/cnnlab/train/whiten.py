@@ -13,7 +13,8 @@ github.com/KellerJordan/cifar10-airbench), which takes it from tysam-code's hlb-
 2. their covariance (centred, accumulated in float64 in chunks, so thousands of images need little memory);
 3. its eigen-decomposition (``torch.linalg.eigh``), largest eigenvalue first;
 4. filter i = eigenvector i / sqrt(eigenvalue i + eps): PCA whitening, with eps keeping near-constant
-   directions (flat image regions) from being blown up into noise.
+   directions (flat image regions) from being blown up into noise; a direction with no variance at all (copies
+   of one grey channel) takes the filter of one that has.
 
 A conv with 2*D filters gets each filter and its negation (airbench's 24 = 2*3*2*2 for RGB), so that a GELU or
 ReLU after it passes both signs of every direction; a conv with D or fewer filters gets the leading ones.
@@ -31,6 +32,7 @@ from cnnlab.analysis.receptive import conv_output
 from cnnlab.errors import CnnlabError
 
 _CHUNK_VALUES = 1 << 22  # patch values unfolded at a time (~32 MB in float64)
+NULL_VARIANCE = 1e-9  # of the largest eigenvalue: below it a direction holds no signal, only float64 rounding
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:
@@ -94,6 +96,13 @@ def whitening_filters(images: torch.Tensor, conv: nn.Conv2d, eps: float = 5e-4) 
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)  # ascending; columns are eigenvectors
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
     filters = (eigenvectors / (eigenvalues.clamp(min=0) + eps).sqrt()).T  # row i: direction i, scaled
+    # A direction the images never vary in (grey digits copied into three channels: R - G is 0 everywhere) takes a
+    # copy of a direction they do vary in, the r of them in turn. Scaled by 1/sqrt(eps), its filter would cancel
+    # only in exact arithmetic: in bf16 the rounding is noise 45 times the pixels, and training blows up. A zero
+    # filter would leave a channel that batch norm (eps 1e-12) divides by nothing. CIFAR's weakest direction has
+    # 1e-5 of the largest one's variance and keeps its own filter; copies leave 1e-16.
+    rank = int((eigenvalues > NULL_VARIANCE * eigenvalues[0]).sum())
+    filters[rank:] = filters[torch.arange(rank, len(filters)) % rank]
     dims, out = filters.shape[0], conv.out_channels
     if out == 2 * dims:
         filters = torch.cat([filters, -filters])
