@@ -343,6 +343,7 @@ CASES = [
     # eval, predict
     (["eval", "{in}/file.txt"], "is not a cnnlab run directory", None),
     (["predict", "{run}", "{in}/nothing.png"], "image {in}/nothing.png not found", None),
+    (["predict", "{run}", "{in}/adir"], "{in}/adir is a folder, not an image file: name the images in it (e.g.", None),
     (["predict", "{run}", "{in}/bomb.png"], "claims more than 89,478,485 pixels (a decompression bomb?)", None),
     (["predict", "{run}", "{in}/bomb1.png"], "claims more than 89,478,485 pixels", None),
     (["predict", "{run}", "{in}/ok.png", "{in}/bomb.png"], "bomb.png claims more than", None),

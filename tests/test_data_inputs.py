@@ -184,6 +184,7 @@ def test_failed_download_says_which_files_to_put_where(tmp_path: Path, monkeypat
     ) as err:
         load_dataset("mnist", data_dir=tmp_path / "root")
     assert "\n" not in str(err.value)
+    assert not (tmp_path / "root").exists()  # no empty folders left behind by the attempt
 
 
 def test_download_off_names_missing_files(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ def test_every_train_flag_has_help_a_group_and_its_default(capsys):
     text = " ".join(out.split())  # argparse wraps lines
     assert "--decay-per DECAY_PER time: t counts updates (Keras' decay) or epochs {step, epoch} (default: step)" in text
     assert "--out OUT the run directory" in text[text.index(GROUPS["output"]) :]
+    assert "--input C,H,W " in text and "--augment A,B " in text
 
 
 def test_time_decay_per_update_trains_as_keras_does(tmp_path, net):

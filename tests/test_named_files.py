@@ -70,6 +70,8 @@ def test_a_name_gives_what_its_path_gives(named: list[str], by_path: list[str], 
 def test_library_functions_take_names() -> None:
     recipes = EXAMPLES / "recipes"
     assert RunConfig.from_toml("recipe:mnist-99") == RunConfig.from_toml(recipes / "mnist-99.toml")
+    # the file name as README's tables give it names the same recipe
+    assert RunConfig.from_toml("recipe:mnist-99.toml") == RunConfig.from_toml("recipe:mnist-99")
     assert load_space("space:mnist-cnn").text == load_space(EXAMPLES / "spaces" / "mnist-cnn.toml").text
     assert [r.config for r in load_study("study:init").runs] == [
         r.config for r in load_study(EXAMPLES / "studies" / "init.toml").runs

@@ -161,6 +161,8 @@ def test_resume_compares_every_setting_given(partial_run, capsys, tmp_path):
     exp = write_toml(tmp_path / "exp.toml", 'optimizer = "sgd"\n')
     code, _, err = run_cli(capsys, "train", exp, "--out", str(partial_run), "--resume")
     one_line_error(code, err, "optimizer is 'sgd' but the run used 'adam'")
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume", "--ema", "0.9")
+    one_line_error(code, err, "ema is 0.9 but the run used not set")  # unset, not Python's None
     assert snapshot(partial_run) == before
     code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume", "--epochs", "2", "--seed", "1")
     assert code == 0, err  # epochs may change; the run's other settings come from its config

@@ -327,6 +327,17 @@ def test_augment_names_give_their_settings(kinds, expected):
         (["--progressive", "6,1.5"], "--progressive 6,F: F is the fraction of updates on small images, above 0"),
         (["--progressive", "28,0.5"], "the training images are 28x28, so the early ones must be smaller than 28"),
         (["--progressive", "6,0.5"], "--progressive 6,0.5: model mlp cannot take 1x6x6 images, only the 28x28"),
+        (
+            ["--input", "1,28,36"],
+            "mlp is built for square images (its image_size option), not 1x28x36; give --input "
+            "1,S,S, or a model with a global pool",
+        ),  # fmt: skip
+        # a net with a global pool takes any size its layers leave at least a pixel of
+        (
+            ["--model", "mnist-fast", "--progressive", "7,0.5"],
+            "--progressive 7,0.5: 1x7x7 images are too small (model mnist-fast cannot take input 1x7x7: layer "
+            "'block3.pool' (MaxPool2d 2x2, padding 0): its 1x1 input is smaller",
+        ),
     ],
 )
 def test_bad_speed_settings_are_one_line_errors(tmp_path, capsys, args, text):

@@ -21,6 +21,8 @@ def read_pixels(path: str | Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
+    if p.is_dir():
+        raise CnnlabError(f"{p} is a folder, not an image file: name the images in it (e.g. {p / '*.png'})")
     if not p.is_file():
         raise CnnlabError(f"image {p} not found")
     try:

@@ -66,6 +66,7 @@ def resolve(text: str | Path, kind: str) -> Path:
             f"{text} is a shipped {given}, not a {kind}: give {kind}:NAME or a path to {KINDS[kind].what}"
         )
     available = shipped(kind)
+    name = name if name in available else Path(name).stem if Path(name).suffix in KINDS[kind].suffixes else name
     if name not in available:
         listed = ", ".join(available) or "none"
         raise CnnlabError(f"unknown {kind} {name!r}; shipped {KINDS[kind].plural}: {listed} (or give a path to a file)")

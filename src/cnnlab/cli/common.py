@@ -111,7 +111,7 @@ def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGrou
             g.add_argument(
                 flag,
                 default=argparse.SUPPRESS,
-                metavar="A,B",
+                metavar="C,H,W" if f.name == "input" else "A,B",
                 type=(lambda t: list(parse_shape(t)))
                 if f.name == "input"
                 else (lambda t: [a for a in t.split(",") if a]),

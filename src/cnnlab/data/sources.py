@@ -162,6 +162,7 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
     )
     if not download:
         raise CnnlabError(f"{source.name}: files not found and download is off: {where}")
+    new_folders = [p for p in (target, *target.parents) if not p.exists()]  # removed again if nothing arrives
     for remote in missing:
         errors = []
         for url in mirror_urls(remote.name) or remote.urls:
@@ -171,6 +172,9 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
             except (CnnlabError, OSError) as e:
                 errors.append(f"{url}: {e}")
         else:
+            for folder in new_folders:
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
             raise CnnlabError(f"{source.name}: could not download {remote.name} ({'; '.join(errors)}): {where}")
     return [target / n for n in names]
 

@@ -246,7 +246,9 @@ class RunWriter:
         old = self.dir.config()
         differ = old.differences(config)
         if differ:
-            said = "; ".join(f"{d} is {getattr(config, d)!r} but the run used {getattr(old, d)!r}" for d in differ)
+            said = "; ".join(
+                f"{d} is {_shown(getattr(config, d))} but the run used {_shown(getattr(old, d))}" for d in differ
+            )
             raise CnnlabError(
                 f"--resume: {said}; resume with the run's settings (only {', '.join(RunConfig.RESUMABLE)} may change)"
             )
@@ -344,3 +346,8 @@ class RunWriter:
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
+def _shown(value: Any) -> str:
+    """A setting as a refusal names it: a setting left unset reads as such, not as Python's None."""
+    return "not set" if value is None else repr(value)

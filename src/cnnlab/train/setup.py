@@ -92,12 +92,13 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     default = source.input_shape if source and source.input_shape else probe.input_size
     target = tuple(config.input) if config.input else tuple(default)
     options = dict(given)  # recorded with the run, so eval, predict and resume rebuild the same model
-    if (
-        "image_size" not in options
-        and tuple(probe.input_size[1:]) != target[1:]
-        and _takes_image_size(config.model)
-        and target[1] == target[2]
-    ):
+    if "image_size" not in options and tuple(probe.input_size[1:]) != target[1:] and _takes_image_size(config.model):
+        if target[1] != target[2]:
+            shown = "x".join(map(str, target))
+            raise CnnlabError(
+                f"{config.model} is built for square images (its image_size option), not {shown}; give --input "
+                f"{target[0]},S,S, or a model with a global pool"
+            )
         options["image_size"] = target[1]  # size-specific models (mlp, mnist-cnn) are built for the asked input
     if c_data == 1 and "bn_eps" not in options and _default(config.model, "bn_eps", GREY_BN_EPS) < GREY_BN_EPS:
         options["bn_eps"] = GREY_BN_EPS  # see grey_note
@@ -259,11 +260,14 @@ def small_images(
     size = (small, max(1, round(width * small / height)))
     try:
         check_fits(config.model, (channels, *size), model.build["num_classes"], **model.build["options"])
-    except CnnlabError:
+    except CnnlabError as e:
+        shown = f"{channels}x{size[0]}x{size[1]}"
+        if any(isinstance(m, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d) for m in model.modules()):
+            # a global pool takes any size, so the images are too small for the layers before it
+            raise CnnlabError(f"{flag}: {shown} images are too small ({e}); give a larger height") from None
         raise CnnlabError(
-            f"{flag}: model {config.model} cannot take {channels}x{size[0]}x{size[1]} images, only the "
-            f"{height}x{width} it was built for; give a larger height, or a network with a global pool (the airbench "
-            "nets have one)"
+            f"{flag}: model {config.model} cannot take {shown} images, only the {height}x{width} it was built for; "
+            "give a larger height, or a network with a global pool (the airbench nets have one)"
         ) from None
     return size, round(fraction * steps)
 

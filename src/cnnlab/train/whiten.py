@@ -111,7 +111,8 @@ def whitening_filters(images: torch.Tensor, conv: nn.Conv2d, eps: float = 5e-4) 
     else:
         raise CnnlabError(
             f"whitening fills a conv with at most {dims} filters or exactly {2 * dims} (+/- pairs) for "
-            f"{conv.in_channels}x{kernel[0]}x{kernel[1]} patches; this one has {out}"
+            f"{conv.in_channels}x{kernel[0]}x{kernel[1]} patches; this one has {out}: use --whiten none, or a model "
+            "built for it (the airbench nets)"
         )
     return filters.reshape(conv.weight.shape).to(conv.weight.dtype)
 
