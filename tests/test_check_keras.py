@@ -98,7 +98,7 @@ def test_keras3_vgg16_summary_grades_right(tmp_path: Path, vgg16: ModelSummary, 
     total = next(c for c in result.cells if c.row == "Total params")
     assert total.expected == 138_357_544
     # torchvision's adaptive 7x7 average pool is a no-op at 224x224; Keras' VGG16 has none
-    assert result.notes == ["not in the table: avgpool (AdaptiveAvgPool2d, which leaves its 512x7x7 input as it is)"]
+    assert result.notes == ["not in the table: avgpool (AdaptiveAvgPool2d, which keeps the shape of its 512x7x7 input)"]
 
 
 def test_keras3_vgg16_with_wrong_cells(tmp_path: Path, vgg16: ModelSummary) -> None:

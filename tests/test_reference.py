@@ -322,6 +322,7 @@ def test_conv_stride_2_by_hand(m4: str, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0, err
     lines = out.splitlines()
     assert "floor((4 + 2*0 - 1*(2-1) - 1)/2) + 1 = 2" in lines[1]
+    assert [line[:21] for line in lines[1:3]] == ["output rows: floor((H", "output cols: floor((W"]
     assert lines[3:5] == [" 44  64", "124 144"]
     assert lines[-1] == "out[0,1] = 3*1 + 4*2 + 7*3 + 8*4 = 64"
     assert evaluate(lines[-1].split(" = ")[1]) == 64

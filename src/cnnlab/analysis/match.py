@@ -143,6 +143,8 @@ class _Matcher:
             return f"no layer in the model to match (all {len(pool)} layers with weights or a new size are matched)"
         name = kind.removeprefix("block:") + (" block" if kind.startswith("block") else "")
         layers = f"{len(pool)} {name} layer{'s' if len(pool) != 1 else ''}"
+        if not pool:
+            return f"no layer in the model to match (it has no {name} layer)"
         return f"no layer in the model to match (it has {layers}, all matched by earlier rows)"
 
     def flatten(self) -> Expected | str:
@@ -295,7 +297,7 @@ class _Matcher:
         """Notes on model layers of the kinds the table lists that no row matched."""
         return [
             f"not in the table: {r.name} ({r.type}"
-            + (f", which leaves its {'x'.join(map(str, r.input_shape))} input as it is)" if _no_op(r) else ")")
+            + (f", which keeps the shape of its {'x'.join(map(str, r.input_shape))} input)" if _no_op(r) else ")")
             for kind in sorted(self.kinds)
             for r in self.pools.get(kind, [])
             if id(r) not in self.used and r is not self.failed

@@ -71,7 +71,7 @@ def render_conv(ex: ConvExercise) -> str:
     lines = [
         f"input {h}x{w}, kernel {kh}x{kw}, stride {ex.stride}, padding {ex.padding}, dilation {ex.dilation}",
         "output rows: " + output_size_formula(h, kh, ex.stride, ex.padding, ex.dilation),
-        "output cols: " + output_size_formula(w, kw, ex.stride, ex.padding, ex.dilation),
+        "output cols: " + output_size_formula(w, kw, ex.stride, ex.padding, ex.dilation, axis="W"),
         format_matrix(ex.output),
     ]
     if ex.cell is not None:

@@ -53,12 +53,15 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def output_size_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
-    """The output-size formula with these numbers put in, for a student to check a hand calculation."""
+def output_size_formula(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, axis: str = "H"
+) -> str:
+    """The output-size formula with these numbers put in, for a student to check a hand calculation; `axis` names
+    the input's size in it (H for rows, W for columns)."""
     out = output_size(size, kernel, stride, padding, dilation)
     return (
-        f"floor((H + 2P - D*(K-1) - 1)/S) + 1 = floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1)/{stride})"
-        f" + 1 = {out}"
+        f"floor(({axis} + 2P - D*(K-1) - 1)/S) + 1 = floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1)/"
+        f"{stride}) + 1 = {out}"
     )
 
 
