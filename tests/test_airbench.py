@@ -310,6 +310,16 @@ def test_grey_images_copied_to_three_channels_get_no_filter_scaled_by_one_over_s
         with torch.autocast("cpu", torch.bfloat16):
             rounded = conv(x).float()
     assert (rounded - exact).abs().max() < 0.02 * exact.abs().max()
+    # the same at any pixel scale: the threshold is relative to the largest direction's variance
+    scaled = whitening_filters(x * 1000, conv).reshape(24, 12)
+    assert torch.equal(scaled[4:12], scaled[[0, 1, 2, 3, 0, 1, 2, 3]])
+    # flat grey images (one level each) vary in one direction only, the mean: every filter is that one's
+    flat = grey[:, :, :1, :1].expand(-1, 3, 12, 12)
+    w = whitening_filters(flat, nn.Conv2d(3, 24, 2)).reshape(24, 12)
+    assert torch.equal(w[1:12], w[:1].expand(11, -1)) and torch.allclose(w[0], w[0, 0].expand(12))
+    # images of one colour have no direction with variance: all take the first one's (finite) filter
+    w = whitening_filters(torch.ones(20, 3, 4, 4), nn.Conv2d(3, 24, 2)).reshape(24, 12)
+    assert torch.isfinite(w).all() and torch.equal(w[1:12], w[:1].expand(11, -1))
     # colour images vary in every direction: each keeps its own filter, as before
     rgb = torch.randn(200, 3, 12, 12, generator=torch.Generator().manual_seed(1))
     w = whitening_filters(rgb, nn.Conv2d(3, 24, 2)).reshape(24, 12)
@@ -375,7 +385,11 @@ def test_as_many_filters_as_patch_values_and_as_few_patches_as_values() -> None:
     wide = nn.Conv2d(1, 8, (1, 3), bias=False)
     with pytest.raises(CnnlabError, match=r"^whitening needs at least 3 patches of 1x3 .* 1 image\(s\) of 1x3 give 1"):
         whiten_first_conv(nn.Sequential(wide), torch.randn(1, 1, 1, 3))
-    with pytest.raises(CnnlabError, match=r"^whitening fills a conv with at most 3 filters or exactly 6 .* 1x1x3"):
+    with pytest.raises(
+        CnnlabError,
+        match=r"^whitening fills a conv with at most 3 filters or exactly 6 \(\+/- pairs\) for 1x1x3 patches; this one "
+        r"has 8: use --whiten none, or a model built for it \(the airbench nets\)$",
+    ):
         whiten_first_conv(nn.Sequential(wide), torch.randn(4, 1, 5, 5))
 
 

@@ -582,7 +582,7 @@ def test_a_layer_that_cannot_take_its_input_is_named_with_the_fix(tmp_path, caps
     )
     with pytest.raises(
         CnnlabError,
-        match=r"^Sequential does not say its input size: give it, summarize\(model, "
+        match=r"^Sequential does not say its input size; pass it: summarize\(model, "
         r"\(C, H, W\)\) \(--input C,H,W on the CLI\)$",
     ):
         summarize(nn.Sequential(nn.Conv2d(1, 4, 3)))

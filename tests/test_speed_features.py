@@ -488,3 +488,6 @@ def test_a_recipe_whose_input_asks_for_colour_says_the_digits_are_copied_to_thre
         _, model, _ = prepare(config)
         assert {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {want}, data
         assert (grey_note(config, model.build["options"]) is None) == (want == 1e-12), data
+    # started from other weights, the net keeps its default: the CIFAR net's weights were trained with it
+    config = RunConfig(**{**recipe, "data": "digits", "limit": 100, "init_from": str(out)})
+    assert {m.eps for m in prepare(config)[1].modules() if isinstance(m, nn.BatchNorm2d)} == {1e-12}

@@ -394,7 +394,7 @@ class _Recorder:
                 f"{self.name} cannot run on input {'x'.join(map(str, shape))} (at layer {where!r}): {first}; "
                 f"{_shape_hint(layer, first)}",
                 rows=[r for r in self.rows if r.output_shape],
-                layer=self.open_rows[-1] if self.open_rows else None,
+                layer=layer,
                 input_shape=shape,
             ) from None
         finally:
@@ -432,7 +432,7 @@ def summarize(
     shape = tuple(input_shape or getattr(model, "input_size", None) or ())
     if not shape:
         raise CnnlabError(
-            f"{name} does not say its input size: give it, summarize(model, (C, H, W)) (--input C,H,W on the CLI)"
+            f"{name} does not say its input size; pass it: summarize(model, (C, H, W)) (--input C,H,W on the CLI)"
         )
     if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
         raise CnnlabError(f"input must be C,H,W with three positive integers, got {input_shape!r}")

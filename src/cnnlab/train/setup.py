@@ -100,8 +100,9 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
                 f"{target[0]},S,S, or a model with a global pool"
             )
         options["image_size"] = target[1]  # size-specific models (mlp, mnist-cnn) are built for the asked input
-    if c_data == 1 and "bn_eps" not in options and _default(config.model, "bn_eps", GREY_BN_EPS) < GREY_BN_EPS:
-        options["bn_eps"] = GREY_BN_EPS  # see grey_note
+    # see grey_note; a net started from other weights (--init-from: a CIFAR net's, say) keeps its default
+    if c_data == 1 and "bn_eps" not in options and not config.init_from and _tiny_bn_eps(config.model) is not None:
+        options["bn_eps"] = GREY_BN_EPS
     check_fits(config.model, target, num_classes=data.num_classes, **options)  # shape and memory, before allocating
     model = create_model(config.model, num_classes=data.num_classes, in_channels=target[0], **options)
     model.build = {"num_classes": data.num_classes, "in_channels": target[0], "options": options}
@@ -154,30 +155,29 @@ def transfer_line(source: str, transfer: dict[str, Any]) -> str:
     return line
 
 
+def _option(name: str, option: str) -> inspect.Parameter | None:
+    """A zoo model's builder parameter `option` (its default: `.default`), None where it has none or is a file."""
+    from cnnlab.zoo.registry import is_spec_path, model_info
+
+    return None if is_spec_path(name) else inspect.signature(model_info(name).builder).parameters.get(option)
+
+
 def _takes_image_size(name: str) -> bool:
-    from cnnlab.zoo.registry import is_spec_path, model_info
-
-    return not is_spec_path(name) and "image_size" in inspect.signature(model_info(name).builder).parameters
+    return _option(name, "image_size") is not None
 
 
-def _default(name: str, option: str, missing: Any) -> Any:
-    """The default of a zoo model's `option`, or `missing` when it has no such option (or is a network file)."""
-    from cnnlab.zoo.registry import is_spec_path, model_info
-
-    if is_spec_path(name):
-        return missing
-    parameter = inspect.signature(model_info(name).builder).parameters.get(option)
-    return missing if parameter is None else parameter.default
+def _tiny_bn_eps(name: str) -> float | None:
+    """The batch norm eps a zoo model is built with by default where it is below GREY_BN_EPS (the airbench nets')."""
+    parameter = _option(name, "bn_eps")
+    return parameter.default if parameter is not None and parameter.default < GREY_BN_EPS else None
 
 
 def grey_note(config: RunConfig, options: dict[str, Any]) -> str | None:
     """One line when a net made for colour photos (the airbench nets' batch norm eps of 1e-12) is built with
     eps 1e-5 for grey images: digits' blank margins leave channels of almost no variance, which 1e-12 scales
     into exploding gradients (a CIFAR recipe on MNIST: 9.7% test in bf16, 70.6% with 1e-5, 5,000 digits)."""
-    if "bn_eps" in (config.options or {}) or options.get("bn_eps") != GREY_BN_EPS:
-        return None
-    default = _default(config.model, "bn_eps", GREY_BN_EPS)
-    if default >= GREY_BN_EPS:
+    default = _tiny_bn_eps(config.model)
+    if "bn_eps" in (config.options or {}) or options.get("bn_eps") != GREY_BN_EPS or default is None:
         return None
     return (
         f"data: grey images: {config.model}'s batch norm eps is {GREY_BN_EPS:g} instead of {default:g} (blank margins "

@@ -101,7 +101,7 @@ def whitening_filters(images: torch.Tensor, conv: nn.Conv2d, eps: float = 5e-4) 
     # only in exact arithmetic: in bf16 the rounding is noise 45 times the pixels, and training blows up. A zero
     # filter would leave a channel that batch norm (eps 1e-12) divides by nothing. CIFAR's weakest direction has
     # 1e-5 of the largest one's variance and keeps its own filter; copies leave 1e-16.
-    rank = int((eigenvalues > NULL_VARIANCE * eigenvalues[0]).sum())
+    rank = max(1, int((eigenvalues > NULL_VARIANCE * eigenvalues[0]).sum()))  # images of one colour: rank 0
     filters[rank:] = filters[torch.arange(rank, len(filters)) % rank]
     dims, out = filters.shape[0], conv.out_channels
     if out == 2 * dims:
