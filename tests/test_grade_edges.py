@@ -503,3 +503,15 @@ def test_an_alexnet_table_with_its_normalisation_rows(tmp_path: Path) -> None:
     rows = ["conv1 | 96x55x55", "norm1 | 96x55x55", "pool1 | 96x27x27", "conv2 | 256x27x27", "LRN | 256x27x27"]
     result = graded(tmp_path, alexnet, "Layer | Output shape", *rows, "pool2 | 256x13x13")
     assert result.ok and [c.layer for c in result.cells] == [f"features.{i}" for i in (0, 2, 3, 4, 6, 7)]
+
+
+@pytest.mark.parametrize("convs, listed", [(9, True), (10, False)])
+def test_layers_left_out_are_named_up_to_eight_of_a_kind_then_counted(tmp_path: Path, convs: int, listed: bool) -> None:
+    conv = '[[layers]]\ntype = "conv"\nfilters = 2\nkernel = 1\n'
+    net = write_toml(tmp_path / "convs.toml", "input = [1, 4, 4]\n" + conv * convs)
+    result = graded(tmp_path, summarize(net), "Layer | Params", "conv | 4")
+    names = [f"conv{i}" for i in range(2, convs + 1)]
+    if listed:
+        assert result.notes == [f"not in the table: {n} (Conv2d)" for n in names]
+    else:
+        assert result.notes == ["not in the table: 9 conv layers (Conv2d): conv2, conv3, conv4, ..."]

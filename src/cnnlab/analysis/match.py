@@ -38,6 +38,7 @@ LABEL_KINDS = [
     ("activation", r"relu|tanh|sigmoid|gelu|\belu|swish|activation"),
     ("block", r"block|residual|module|stage"),
 ]
+LEFT_OUT_LISTED = 8  # layers of one kind named one per line; more are counted in one line
 ACTIVATION_TYPES = re.compile(r"relu|tanh|sigmoid|gelu|elu|silu|swish|mish|softplus|hardtanh")
 
 
@@ -294,14 +295,22 @@ class _Matcher:
         return hit
 
     def left_out(self) -> list[str]:
-        """Notes on model layers of the kinds the table lists that no row matched."""
-        return [
-            f"not in the table: {r.name} ({r.type}"
-            + (f", which keeps the shape of its {'x'.join(map(str, r.input_shape))} input)" if _no_op(r) else ")")
-            for kind in sorted(self.kinds)
-            for r in self.pools.get(kind, [])
-            if id(r) not in self.used and r is not self.failed
-        ]
+        """Notes on model layers of the kinds the table lists that no row matched: one line each, or one line per
+        kind where more than LEFT_OUT_LISTED are left out (a GoogLeNet table of a few rows leaves out a hundred)."""
+        notes = []
+        for kind in sorted(self.kinds):
+            rows = [r for r in self.pools.get(kind, []) if id(r) not in self.used and r is not self.failed]
+            if len(rows) > LEFT_OUT_LISTED:
+                types = ", ".join(sorted({r.type for r in rows}))
+                first = ", ".join(r.name for r in rows[:3])
+                notes.append(f"not in the table: {len(rows)} {kind} layers ({types}): {first}, ...")
+                continue
+            notes += [
+                f"not in the table: {r.name} ({r.type}"
+                + (f", which keeps the shape of its {'x'.join(map(str, r.input_shape))} input)" if _no_op(r) else ")")
+                for r in rows
+            ]
+        return notes
 
 
 _MODULE = re.compile(r"inception\s*[(\[_\-]?\s*(?P<a>\d[a-z])\b|(?<![\w.])(?P<b>\d[a-h])\b")
