@@ -29,6 +29,7 @@ from PIL import Image
 from cnnlab.cli import main
 from cnnlab.data.adapt import adapt as torch_adapt
 from cnnlab.data.augment import to_inputs as torch_to_inputs
+from cnnlab.errors import CnnlabError
 from cnnlab.export.exporter import OPSET, export_model, export_run
 from cnnlab.export.metadata import EXTRA_FILE, ModelCard
 from cnnlab.export.pixels import adapt, to_inputs
@@ -193,6 +194,52 @@ def test_every_family_exports_to_onnx_within_1e4(cifar, digits, tmp_path, name, 
         got = exported.logits(batch)
         assert got.shape == (len(batch), 10)
         np.testing.assert_allclose(got, expected[: len(batch)], rtol=0, atol=1e-4)
+
+
+SAME_THEN_ADAPTIVE = """
+input = [1, 12, 12]
+[[layers]]
+type = "conv"
+filters = 3
+kernel = 3
+[[layers]]
+type = "maxpool"
+size = 2
+padding = "same"
+[[layers]]
+type = "avgpool"
+size = 2
+padding = "same"
+[[layers]]
+type = "adaptive-maxpool"
+output = OUT
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 4
+"""
+
+
+def test_a_network_file_with_same_pools_before_an_adaptive_pool_exports(tmp_path, capfd) -> None:
+    """10x10 after the conv: the max pool pads nothing (10 is even) and the average pool pads one column (5 is
+    odd); a global pool after them exports and gives PyTorch's logits. An adaptive pool to 2x2 of a 3x3 map is
+    beyond PyTorch's ONNX exporter: one line says so, and the graph dump the exporter prints goes nowhere."""
+    card = ModelCard(model="net", classes=list("abcd"), input_shape=[1, 12, 12], channel_order="L", pixel_scale=1 / 255,
+                     mean=None, std=None, adapt={"mode": None, "source_shape": [1, 12, 12]}, tta="none", opset=OPSET)  # fmt: skip
+    model = create_model(write_toml(tmp_path / "g.toml", SAME_THEN_ADAPTIVE.replace("OUT", "1")))
+    export_model(model, card, tmp_path / "g.onnx")
+    x = torch.rand(3, 1, 12, 12)
+    with torch.no_grad():
+        want = model.eval()(x).numpy()
+    np.testing.assert_allclose(OnnxModel(tmp_path / "g.onnx").logits(x.numpy()), want, rtol=0, atol=1e-5)
+    capfd.readouterr()
+    model = create_model(write_toml(tmp_path / "n.toml", SAME_THEN_ADAPTIVE.replace("OUT", "2")))
+    with pytest.raises(CnnlabError, match=r"^cannot export net to ONNX: Unsupported: ONNX export of operator "
+                       r"adaptive_max_pool2d, .*; try --format torchscript$"):  # fmt: skip
+        export_model(model, card, tmp_path / "n.onnx")
+    out, err = capfd.readouterr()
+    assert out == "" and "graph" not in err and not (tmp_path / "n.onnx").exists()
 
 
 # --- a trained run ----------------------------------------------------------------------------------------------------

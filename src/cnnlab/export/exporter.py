@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -69,6 +73,21 @@ def model_card(run: LoadedRun, tta: str, opset: int | None) -> ModelCard:
     )
 
 
+@contextmanager
+def _native_stdout_quiet() -> Iterator[None]:
+    """The process's stdout (file descriptor 1) sent nowhere: where an operator cannot be exported, PyTorch's C++
+    exporter prints the whole graph there (about two hundred lines) before it raises the error we report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _onnx_bytes(served: Served, example: torch.Tensor, card: ModelCard) -> bytes:
     try:
         import onnx
@@ -80,18 +99,20 @@ def _onnx_bytes(served: Served, example: torch.Tensor, card: ModelCard) -> bytes
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript-based exporter's notice (README)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks traced once; batch 1 and 5 tested
             warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")  # flip: no folding
-            torch.onnx.export(
-                served,
-                (example,),
-                buffer,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=["input"],
-                output_names=["logits"],
-                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-            )
+            with _native_stdout_quiet():
+                torch.onnx.export(
+                    served,
+                    (example,),
+                    buffer,
+                    dynamo=False,
+                    opset_version=OPSET,
+                    input_names=["input"],
+                    output_names=["logits"],
+                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                )
     except torch.onnx.OnnxExporterError as e:
-        first = str(e).strip().splitlines()[0]
+        # PyTorch's reason, without the graph it appends and its request for a pull request
+        first = str(e).strip().splitlines()[0].split(" [Caused by")[0].split(" Please feel free")[0].rstrip(". ")
         raise CnnlabError(f"cannot export {card.model} to ONNX: {first}; try --format torchscript") from None
     card_only = onnx.ModelProto()
     for key, value in card.to_props().items():

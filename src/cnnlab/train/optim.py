@@ -81,7 +81,7 @@ def lr_factor(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]
             return 1.0 / (1.0 + config.decay * (step if config.decay_per == "step" else t))
         if s == "cosine":
             return 0.5 * (1 + math.cos(math.pi * min(t / e, 1.0)))
-        if s == "onecycle":  # 30% warm-up from lr/25, then cosine down to lr/1e4 (torch OneCycleLR's defaults)
+        if s == "onecycle":  # 30% warm-up from lr/25 (torch OneCycleLR's default), then cosine down to lr/1e4
             peak = 0.3 * e
             if t < peak:
                 return 1 / 25 + (1 - 1 / 25) * t / peak

@@ -101,8 +101,12 @@ class TensorFlowSame:
         return total // 2, total - total // 2
 
     def pad_same(self, x: torch.Tensor, value: float = 0.0) -> torch.Tensor:
-        top, bottom = self.same_padding(x.shape[-2], 0)
-        left, right = self.same_padding(x.shape[-1], 1)
+        # int(): plain numbers even while an exporter traces (a model exports for its input size); where nothing is
+        # padded (an even size at stride 2) no pad runs: no copy, and ONNX keeps the size a later adaptive pool needs
+        top, bottom = self.same_padding(int(x.shape[-2]), 0)
+        left, right = self.same_padding(int(x.shape[-1]), 1)
+        if not (top or bottom or left or right):
+            return x
         return F.pad(x, (left, right, top, bottom), value=value)
 
 
