@@ -313,6 +313,24 @@ def test_folder_without_splits_is_all_train(tmp_path: Path) -> None:
     assert ds.test_x.shape == (0, 3, 6, 8)
 
 
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
+    """A 16-bit PNG (a scan, say) of the same grey levels as an 8-bit one reads as the same pixels, in a folder and
+    for predict alike; Pillow's convert("L") clips it, which left 0 and 255 only."""
+    from cnnlab.imagefile import read_pixels
+
+    levels = np.arange(0, 256, dtype=np.uint16).reshape(16, 16)
+    for name, array in (("eight", levels.astype(np.uint8)), ("sixteen", levels * 257)):
+        (tmp_path / "greys" / name).mkdir(parents=True)
+        Image.fromarray(array).save(tmp_path / "greys" / name / "a.png")
+    with Image.open(tmp_path / "greys" / "sixteen" / "a.png") as im:
+        assert im.mode == "I;16"
+    eight, sixteen = (read_pixels(tmp_path / "greys" / n / "a.png") for n in ("eight", "sixteen"))
+    assert np.array_equal(eight, sixteen) and eight.shape == (1, 1, 16, 16)
+    ds = load_dataset(f"folder:{tmp_path / 'greys'}", cache_dir=tmp_path / "cache")
+    assert ds.train_x.shape == (2, 1, 16, 16) and torch.equal(ds.train_x[0], ds.train_x[1])
+    assert torch.equal(ds.train_x[0, 0], torch.from_numpy(levels.astype(np.uint8)))
+
+
 def test_folder_zip_with_wrapper_folder_and_splits(tmp_path: Path) -> None:
     src = image_folder(tmp_path / "src", {"cat": 2, "dog": 2}, "data/train")
     image_folder(src, {"cat": 1, "dog": 1}, "data/test")

@@ -323,3 +323,22 @@ def test_report_opens_each_run_once(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(checkpoint, "_tensors", lambda path: reads.append(path.parent.parent.parent.name) or real(path))
     html = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "report.html", gradcam=2).read_text()
     assert sorted(reads) == ["a", "b"] and "Grad-CAM" in html and "layer summary" in html
+
+
+def test_a_run_that_stopped_for_good_refuses_new_settings_and_keeps_its_config(tmp_path, capsys):
+    """A run ended by a stop rule (here a callback's, as a tuner's pruning or early stopping end one) is finished:
+    a resume with more epochs or another patience would train nothing, so it is refused in one line and the
+    config keeps saying what the run did; the same settings still finish it (its summary again)."""
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import train
+
+    net = write_toml(tmp_path / "net.toml", NET)
+    out = tmp_path / "run"
+    train(RunConfig(model=net, data="digits", epochs=3), out, log=lambda s: None, on_epoch=lambda row: "pruned")
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, "train", "--out", str(out), "--resume", "--epochs", "5", "--patience", "3")
+    one_line_error(code, err, f"--resume: {out} stopped for good after epoch 1 (pruned), so new settings would change "
+                   f"nothing; to train on, start a new run from its weights (--init-from {out} --out NEW)")  # fmt: skip
+    assert snapshot(out) == before
+    code, out_text, err = run_cli(capsys, "train", "--out", str(out), "--resume")
+    assert code == 0 and "stopped: pruned" in out_text, err

@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnlab.errors import CnnlabError
 
+WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # Pillow's greyscale modes of more than 8 bits
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L"): RGB -> grayscale when a network takes 1 channel
 
 
@@ -38,10 +39,24 @@ def read_pixels(path: str | Path) -> np.ndarray:
         raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
 
 
+def eight_bit(im: Any, mode: str) -> Any:
+    """A Pillow image as `mode` ("L" or "RGB") with 8 bits a channel. Greyscale of 16 or 32 bits (16-bit PNG and
+    TIFF scans) is scaled to 0..255: Pillow's convert clips it instead, and a 16-bit digit came out black and white.
+    Values up to 255 are taken as 8-bit already, floats up to 1 as 0..1."""
+    if im.mode in WIDE_GREY:
+        from PIL import Image
+
+        values = np.asarray(im, dtype=np.float64)
+        top = values.max(initial=0)
+        full = 65535.0 if im.mode.startswith("I;16") or top > 255 else 1.0 if im.mode == "F" and top <= 1 else 255.0
+        im = Image.fromarray(np.clip(np.rint(values * (255 / full)), 0, 255).astype(np.uint8))
+    return im if im.mode == mode else im.convert(mode)
+
+
 def pil_pixels(im: Any) -> np.ndarray:
     """A writable uint8 (1, C, H, W) array from a Pillow image: grayscale modes give one channel, every other mode
     (palette, alpha, CMYK, ...) three RGB channels."""
-    im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+    im = eight_bit(im, "L" if im.mode in ("L", "1", *WIDE_GREY) else "RGB")
     c = 1 if im.mode == "L" else 3
     arr = np.frombuffer(bytearray(im.tobytes()), dtype=np.uint8)
     return arr.reshape(im.height, im.width, c).transpose(2, 0, 1)[None].copy()

@@ -27,6 +27,7 @@ from PIL import Image
 from cnnlab.data.formats import Decoded
 from cnnlab.data.sources import FileTree
 from cnnlab.errors import CnnlabError
+from cnnlab.imagefile import eight_bit
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -191,7 +192,7 @@ def _decode(job: tuple[list[Source], str, tuple[int, int]]) -> tuple[np.ndarray,
             with _open(src) as im:
                 if im.size != size:
                     im.draft(mode, size)  # JPEG: decode at a reduced scale when shrinking (much faster)
-                im = im if im.mode == mode else im.convert(mode)
+                im = eight_bit(im, mode)
                 if im.size != size:
                     im = im.resize(size, Image.Resampling.BILINEAR)
                 arrays.append(np.asarray(im, np.uint8))

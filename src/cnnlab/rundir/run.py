@@ -277,6 +277,13 @@ class RunWriter:
             write_text(self.path / CONFIG, config.to_toml())
             return None
         self.store.clean()
+        stopped = self.store.stopped()
+        if stopped and config != self.dir.config():  # its config must keep saying what the run did
+            raise CnnlabError(
+                f"--resume: {self.path} stopped for good after epoch {self.store.load('last', weights=False).epoch} "
+                f"({stopped}), so new settings would change nothing; to train on, start a new run from its weights "
+                f"(--init-from {self.path} --out NEW)"
+            )
         if config != self.dir.config():
             write_text(self.path / CONFIG, config.to_toml())  # a resumable setting changed (more epochs, say)
         last = self.store.load("last")
