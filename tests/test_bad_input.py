@@ -350,6 +350,11 @@ CASES = [
     (["predict", "{run}", "{in}/ok.png", "--top", "0"], "--top must be at least 1, got 0", None),
     # lr-find
     (["lr-find", "--data", "digits", "--model", "mlp", "--steps", "1"], "--steps must be at least 2", None),
+    (
+        ["lr-find", "--data", "digits", "--model", "mlp", "--lr", "5", "--epochs", "3", "--log-every", "1"],
+        "lr-find does not use --lr, --epochs, --log-every: it sweeps the lr from 1e-7 to 10 over --steps updates",
+        None,
+    ),
     (["lr-find", "--data", "digits", "--model", "mnist-cnn", "--input", "1,3,3"], "cannot take input 1x3x3", None),
     (["lr-find", "--data", "digits", "--model", "{in}/empty.toml"], "layers is empty", None),
     (["lr-find", "--data", "digits", "--model", "mlp", "--momentum", "nan"], "--momentum takes a finite number", None),

@@ -372,7 +372,7 @@ def test_folder_sizes_and_modes(tmp_path: Path) -> None:
     assert load_dataset(f"folder:{gray}", cache_dir=tmp_path / "cache").input_shape == (3, 6, 8)
 
 
-def test_folder_skips_a_few_unreadable_images_with_one_warning(tmp_path: Path) -> None:
+def test_folder_skips_a_few_unreadable_images_with_one_warning(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root = image_folder(tmp_path / "pets", {"cat": 3, "dog": 3})
     (root / "cat" / "bad.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
     (root / "dog" / "empty.png").write_bytes(b"")
@@ -383,6 +383,17 @@ def test_folder_skips_a_few_unreadable_images_with_one_warning(tmp_path: Path) -
     assert len(messages) == 1 and "skipped 2 unreadable image(s)" in messages[0]
     assert "cat/bad.jpg" in messages[0] and "dog/empty.png" in messages[0]
     assert ds.train_y.tolist() == [0, 0, 0, 1, 1, 1]
+    with pytest.warns(UserWarning) as again:  # from the cache: still said, every time
+        load_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
+    assert [str(w.message) for w in again if "unreadable" in str(w.message)] == messages
+    # a command says it in one `warning:` line, without Python's file, line and source line
+    from cnnlab.cli import main
+
+    capsys.readouterr()
+    argv = ["train", "--data", f"folder:{root}", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path / "r")]
+    assert main([*argv, "--no-progress"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "unreadable" in line or "Warning" in line]
+    assert lines == ["warning: " + messages[0]], lines
 
 
 def _junk_images(root: Path) -> None:

@@ -8,6 +8,7 @@ import argparse
 import errno
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from safetensors import SafetensorError
@@ -61,13 +62,21 @@ def _reader_gone() -> int:
     return 141  # 128 + SIGPIPE: the status a shell reports for `git log | head -1`
 
 
+def _warning_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """A warning (the library's, or a dependency's) as the commands say theirs: one `warning:` line on stderr,
+    without Python's file, line number and source line."""
+    print("warning: " + " ".join(str(message).split()), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
     try:
-        args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
-        args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself
-        func: Callable[[argparse.Namespace], int] = args.func
-        status = func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
+            args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself
+            func: Callable[[argparse.Namespace], int] = args.func
+            status = func(args)
         sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
         return status
     except BrokenPipeError:  # before OSError, which it is

@@ -97,11 +97,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# flags that shape a run's epochs, schedule or outputs, which the range test does not have (it sets the lr itself at
+# every update): given on the command line they are refused rather than ignored; from an experiment file they are
+# simply not used, so a recipe can be swept as it is
+NOT_SWEPT = ("lr", "epochs", "schedule", "step_size", "gamma", "decay", "decay_per", "warmup_epochs", "patience",
+             "gl_alpha", "monitor", "ema", "lookahead", "tta", "progressive", "log_every")  # fmt: skip
+
+
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from cnnlab.train.lrfind import lr_find
 
     if args.steps < 2:
         raise CnnlabError(f"--steps must be at least 2, got {args.steps}")
+    if given := [f"--{k.replace('_', '-')}" for k in NOT_SWEPT if k in vars(args)]:
+        raise CnnlabError(
+            f"lr-find does not use {', '.join(given)}: it sweeps the lr from 1e-7 to 10 over --steps updates of "
+            "one model, with no epochs, schedule or outputs; drop them"
+        )
     print(lr_find(run_config(args), steps=args.steps).render())
     return 0
 

@@ -26,7 +26,7 @@ from cnnlab.data.formats import Decoded
 from cnnlab.data.sources import walk
 from cnnlab.failpoint import failpoint
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: 16-bit greyscale scaled, not clipped (imagefile.eight_bit); skipped files kept
 _ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 
 
@@ -74,7 +74,7 @@ def load_entry(entry: Path) -> Decoded | None:
         arrays = [np.load(entry / f"{name}.npy", allow_pickle=False) for name in _ARRAYS]
     except (OSError, ValueError):
         return None
-    return Decoded(*arrays, classes=list(meta["classes"]))
+    return Decoded(*arrays, classes=list(meta["classes"]), notes=list(meta.get("notes", [])))
 
 
 def save_entry(entry: Path, decoded: Decoded, key: str) -> None:
@@ -85,7 +85,9 @@ def save_entry(entry: Path, decoded: Decoded, key: str) -> None:
         for name in _ARRAYS:
             np.save(tmp / f"{name}.npy", getattr(decoded, name))
             failpoint("cache-write")
-        (tmp / "meta.json").write_text(json.dumps({"version": CACHE_VERSION, "classes": decoded.classes, "key": key}))
+        (tmp / "meta.json").write_text(
+            json.dumps({"version": CACHE_VERSION, "classes": decoded.classes, "notes": decoded.notes, "key": key})
+        )
         if entry.exists():
             if load_entry(entry) is not None:
                 return  # another process was quicker
@@ -121,6 +123,15 @@ def cached(cache_dir: Path, label: str, sources: list[Path], options: dict, buil
     once: the first holds a lock beside the entry while it decodes and publishes, the others wait and then read
     the entry (two ranks decoding the CIFAR-10 archive side by side made a first `--nproc 2` run on 2 cores take
     37.4 s instead of 28.2). A decoder that dies releases the lock with it, and the next in line decodes instead."""
+    decoded = _load_or_build(cache_dir, label, sources, options, build)
+    for note in decoded.notes:  # on every load, not only the one that decoded
+        warnings.warn(note, stacklevel=2)
+    return decoded
+
+
+def _load_or_build(
+    cache_dir: Path, label: str, sources: list[Path], options: dict, build: Callable[[], Decoded]
+) -> Decoded:
     entry = cache_dir / entry_name(label, sources, options)
     remove_stale(cache_dir)
     decoded = load_entry(entry)

@@ -13,7 +13,7 @@ import pickle
 import struct
 import tarfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
 
@@ -31,6 +31,7 @@ class Decoded:
     test_x: np.ndarray
     test_y: np.ndarray
     classes: list[str]
+    notes: list[str] = field(default_factory=list)  # what decoding skipped, said again at every load (cache.cached)
 
 
 # --------------------------------------------------------------------------------------------------- IDX

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import posixpath
 import sys
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -267,9 +266,12 @@ def decode_images(
     decoded = [keep[j] for j, flag in enumerate(ok) if flag]
     nhwc = np.concatenate([a for a, _ in parts])
     skipped = sorted(set(range(len(entries))) - set(decoded))
+    notes = []
     if skipped:
-        names = _listing([entries[i][1] for i in skipped])
-        warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {tree.origin}: {names}", stacklevel=2)
+        notes.append(
+            f"skipped {len(skipped)} unreadable image(s) in {tree.origin}: "
+            + _listing([entries[i][1] for i in skipped])
+        )
     split_of = np.array([entries[i][0] for i in decoded])
     labels = np.array([entries[i][2] for i in decoded], np.int64)
     train, test = split_of == "train", split_of == "test"
@@ -282,7 +284,7 @@ def decode_images(
     def nchw(mask: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(nhwc[mask].transpose(0, 3, 1, 2))
 
-    return Decoded(nchw(train), labels[train], nchw(test), labels[test], classes)
+    return Decoded(nchw(train), labels[train], nchw(test), labels[test], classes, notes)
 
 
 # ------------------------------------------------------------------------------------------ Oxford 17 flowers
