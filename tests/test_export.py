@@ -348,7 +348,10 @@ BAD = [  # (argv with {placeholders}, what the one error line must say)
     (["export", "{lenet}", "--tta", "sideways", "--out", "{good}"], "--tta 'sideways' is not one of"),
     (["predict", "{garbage}", "{digit}"], "is not a readable ONNX model"),
     (["predict", "{truncated}", "{digit}"], "is not a readable ONNX model"),
-    (["predict", "{scripted}", "{digit}"], "is not a readable ONNX model"),
+    (
+        ["predict", "{scripted}", "{digit}"],
+        "is a TorchScript (or PyTorch) file, not ONNX: predict takes a run directory",
+    ),
     (["predict", "{foreign}", "{digit}"], "has no cnnlab metadata"),
     (["predict", "{good}", "{digit}", "--tta", "none"], "has the test-time views 'flip' built in, not 'none'"),
     (["predict", "{good}", "{digit}", "--tta", "sideways"], "--tta 'sideways' is not one of"),

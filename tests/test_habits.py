@@ -128,6 +128,13 @@ def test_time_decay_per_epoch_counts_fractional_epochs_and_decay_0_warns(tmp_pat
     assert err.count("warning: --schedule time with --decay 0 keeps the learning rate constant") == 1
     assert main([*argv, "--schedule", "time", "--decay", "0.01", "--out", str(tmp_path / "decay")]) == 0
     assert "warning" not in capsys.readouterr().err
+    # a warm-up longer than the run never reaches the lr it was given
+    assert main([*argv, "--warmup-epochs", "2", "--lr", "0.01", "--out", str(tmp_path / "warm")]) == 0
+    warned = (
+        "warning: --warmup-epochs 2 is longer than the run's 1 epoch(s), so the learning rate never reaches --lr "
+        "0.01; give fewer warm-up epochs or more epochs"
+    )
+    assert warned in capsys.readouterr().err
 
 
 def test_a_run_from_before_decay_per_resumes_with_per_epoch_decay(tmp_path, net):

@@ -197,6 +197,7 @@ def test_num_classes_and_in_channels_override(tmp_path):
         ("layers = 3\n", "list of layer tables"),
         ('name = "x"\n', "no [[layers]]"),
         ("[[layers]\n", "not valid TOML"),
+        ('[[layers]]\ntype = "residual"\nlayers = []\n', "a residual block needs at least one layer in its layers"),
     ],
 )
 def test_bad_network_files_get_one_line_errors(tmp_path, body, expected):

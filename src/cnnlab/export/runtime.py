@@ -42,6 +42,12 @@ class OnnxModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise CnnlabError(f"model {self.path} not found; give an .onnx file written by `cnnlab export`")
+        with open(self.path, "rb") as f:
+            if f.read(2) == b"PK":  # a zip: `cnnlab export --format torchscript` writes one, as torch.save does
+                raise CnnlabError(
+                    f"{self.path} is a TorchScript (or PyTorch) file, not ONNX: predict takes a run directory or an "
+                    "ONNX file (`cnnlab export RUN` writes one); load TorchScript with torch.jit.load"
+                )
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -322,6 +322,11 @@ class RunConfig:
                 "--schedule time with --decay 0 keeps the learning rate constant; give --decay (Keras' decay, "
                 "e.g. 1e-4 per update)"
             )
+        if self.warmup_epochs > self.epochs:
+            found.append(
+                f"--warmup-epochs {self.warmup_epochs:g} is longer than the run's {self.epochs} epoch(s), so the "
+                f"learning rate never reaches --lr {self.lr:g}; give fewer warm-up epochs or more epochs"
+            )
         return found
 
     def to_toml(self) -> str:

@@ -250,7 +250,10 @@ class _Builder:
             raise CnnlabError(
                 f"{self.source}: residual blocks nested more than {MAX_NESTING} deep; flatten the network"
             )
-        body, body_shape = self.build(spec.pop("layers", None), shape, f"{where}.layers")
+        layers = spec.pop("layers", None)
+        if layers == []:  # x + x: a doubling, not a block; as an empty network, refused
+            raise self.fail(where, "a residual block needs at least one layer in its layers = [...]")
+        body, body_shape = self.build(layers, shape, f"{where}.layers")
         shortcut_spec = spec.pop("shortcut", None)
         shortcut = None
         if shortcut_spec is not None:
