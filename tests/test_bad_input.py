@@ -148,6 +148,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     }
     for name, text in files.items():
         (inp / name).write_text(text)
+    for folder, name, text in (("tuned", "study.toml", 'study = "s"\n'), ("compared", "study.json", "{}")):
+        (inp / folder).mkdir()
+        (inp / folder / name).write_text(text)  # as `cnnlab tune` and `cnnlab compare` leave their folders
     for c in ("a", "b"):
         image(inp / "loop" / c / "0.png")
         image(inp / "loop" / c / "1.png", 255)
@@ -360,6 +363,18 @@ CASES = [
     (["lr-find", "--data", "digits", "--model", "mlp", "--momentum", "nan"], "--momentum takes a finite number", None),
     # compare
     (["compare", "{in}/nothing.toml", "--out", "{out}"], "study file '{in}/nothing.toml' not found", None),
+    (["compare", "{in}/study.toml", "--out", "{in}/tuned"], "--out {in}/tuned holds a `cnnlab tune` study", None),
+    (["tune", "space:mnist-cnn", "--out", "{in}/compared"], "--out {in}/compared holds a `cnnlab compare` study", None),
+    (
+        ["tune", "space:mnist-cnn", "--out", "{out}", "--storage", "bogus://x"],
+        "--storage 'bogus://x': use sqlite",
+        None,
+    ),
+    (
+        ["tune", "--summary", "{in}/tuned", "--top", "0"],
+        "--top must be at least 1 (the best trials to list), got 0",
+        None,
+    ),
     (
         ["compare", "{run}", "--out", "{out}"],
         "{run} is a folder, not a study file; `cnnlab compare` runs a study",
@@ -377,6 +392,11 @@ CASES = [
         None,
     ),
     (["report", "{in}/adir", "--out", "{out}"], "is not a run directory or a study directory", None),
+    (
+        ["report", "{run}", "--out", "{run}/summary.json"],
+        "--out {run}/summary.json is an existing file that is not an HTML report; give a .html path",
+        None,
+    ),
     # tune
     (["tune", "{in}/nothing.toml", "--out", "{out}"], "search space file '{in}/nothing.toml' not found", None),
     (["tune", "{in}/bad.toml", "--out", "{out}"], "not valid TOML", None),

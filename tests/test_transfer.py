@@ -154,6 +154,9 @@ def test_freeze_policies_and_head_learning_rate():
     for bad in ("some", "all-but-last:0", "all-but-last:x"):
         with pytest.raises(CnnlabError, match="--freeze"):
             freeze(model, bad)
+    # a model of dense layers only has no features: freezing them would freeze nothing, silently
+    with pytest.raises(CnnlabError, match=r"^--freeze features: every layer with parameters is dense, so there are no"):
+        freeze(create_model("mlp"), "features")
 
 
 def test_wrong_architecture_is_refused(tmp_path, torch_home):

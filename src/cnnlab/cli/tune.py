@@ -22,6 +22,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if (args.space is None) == (args.summary is None):
         raise CnnlabError("give a space file to search, or --summary STUDY_DIR to report on a study (not both)")
+    if args.top < 1:
+        raise CnnlabError(f"--top must be at least 1 (the best trials to list), got {args.top}")
     if args.summary is None:
         _, sdir = tune(
             args.space,

@@ -9,6 +9,13 @@ from pathlib import Path
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir import RunDir
 
+STUDY_INDEX = "study.json"  # what `cnnlab compare` writes in its study directory: title, expected, run names
+
+
+def holds_compare_study(path: Path) -> bool:
+    """Whether `path` is a `cnnlab compare` study directory (which `tune` must leave alone)."""
+    return (path / STUDY_INDEX).is_file()
+
 
 @dataclass
 class Group:
@@ -28,8 +35,8 @@ def collect(paths: list[str | Path]) -> list[Group]:
     for p in map(Path, paths):
         if RunDir(p).exists():
             groups.append(Group(p.name, {p.name: p}))
-        elif (p / "study.json").is_file():
-            index = json.loads((p / "study.json").read_text())
+        elif holds_compare_study(p):
+            index = json.loads((p / STUDY_INDEX).read_text())
             runs = {n: p / "runs" / n for n in index["runs"] if RunDir(p / "runs" / n).finished()}
             groups.append(Group(index.get("title", p.name), runs, index.get("expected", "")))
         elif (p / "trials").is_dir():

@@ -171,6 +171,8 @@ def write_report_rows(
     out = Path(out)
     if out.is_dir():
         raise CnnlabError(f"--out {out} is a directory; give the path of the .html file to write")
+    if out.is_file() and out.suffix.lower() not in (".html", ".htm"):  # a run's summary.json, a study file, ...
+        raise CnnlabError(f"--out {out} is an existing file that is not an HTML report; give a .html path")
     groups = collect(paths)
     shown = [g for g in groups if g.runs]
     fig = Figures()

@@ -10,6 +10,7 @@ from typing import Any
 
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError
+from cnnlab.report.collect import STUDY_INDEX
 from cnnlab.rundir import RunConfig, RunDir
 from cnnlab.study.plan import PlannedRun, Study
 
@@ -33,9 +34,14 @@ def run_study(
 
     log = log or (lambda s: None)
     out = Path(out)
+    if out.is_dir() and any(out.iterdir()):
+        from cnnlab.tune import StudyDir
+
+        if StudyDir(out).meta():  # a report of the folder would show one study and drop the other
+            raise CnnlabError(f"--out {out} holds a `cnnlab tune` study; give the comparison another folder")
     out.mkdir(parents=True, exist_ok=True)
     write_text(
-        out / "study.json",
+        out / STUDY_INDEX,
         json.dumps(
             {
                 "study": str(study.path),

@@ -91,6 +91,11 @@ def freeze(model: nn.Module, policy: str) -> None:
         trainable = {n for n, m in leaves if isinstance(m, nn.Linear)}
         if not trainable:
             raise CnnlabError("--freeze features: the model has no dense (Linear) head to train; use all-but-last:N")
+        if len(trainable) == len(leaves):
+            raise CnnlabError(
+                "--freeze features: every layer with parameters is dense, so there are no feature layers to freeze "
+                "and the whole model would train; use all-but-last:N (first:N) to freeze the first dense layers"
+            )
     else:
         kind, _, count = policy.partition(":")
         n = int(count)

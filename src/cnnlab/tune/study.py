@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError
+from cnnlab.report.collect import holds_compare_study
 from cnnlab.resources import stem
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
@@ -157,6 +158,10 @@ def tune(
         raise CnnlabError(f"--budget must be at least 1 epoch, got {budget}")
     space = load_space(space_path, limit=limit, epochs=epochs, data_dir=data_dir)
     sdir = StudyDir(Path(out or f"runs/tune-{stem(space_path)}"))
+    if holds_compare_study(sdir.path):  # a report of the folder would show one study and drop the other
+        raise CnnlabError(f"--out {sdir.path} holds a `cnnlab compare` study; give the search another folder")
+    if storage is not None:
+        open_storage(storage)  # reached before the study directory records it: a refused URL leaves nothing behind
     url, name = sdir.bind(storage, study_name, stem(space_path), data_dir)
     store = open_storage(url)
     overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None}
