@@ -352,7 +352,11 @@ CASES = [
     (["predict", "{run}", "{in}/ok.png", "{in}/bomb.png"], "bomb.png claims more than", None),
     (["predict", "{run}", "{in}/ok.png", "--top", "0"], "--top must be at least 1, got 0", None),
     # lr-find
-    (["lr-find", "--data", "digits", "--model", "mlp", "--steps", "1"], "--steps must be at least 2", None),
+    (
+        ["lr-find", "--data", "digits", "--model", "mlp", "--steps", "1"],
+        "--steps must be at least 10, got 1: the smoothed loss",
+        None,
+    ),
     (
         ["lr-find", "--data", "digits", "--model", "mlp", "--lr", "5", "--epochs", "3", "--log-every", "1"],
         "lr-find does not use --lr, --epochs, --log-every: it sweeps the lr from 1e-7 to 10 over --steps updates",

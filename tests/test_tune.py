@@ -283,6 +283,9 @@ def test_tune_writes_run_directories_summary_plots_and_retrains_best(
     other = write_toml(tmp_path / "space.toml", SPACE.format(epochs=2))
     with pytest.raises(CnnlabError, match="was started with another space file"):
         tune(other, out, trials=4, data_dir=DATA)
+    with pytest.raises(CnnlabError, match=r"was started with neither --limit nor --epochs and this command gives "
+                       r"`--epochs 3`; give the same"):  # fmt: skip
+        tune(write_toml(tmp_path / "same.toml", open_study(out)[1].text), out, trials=4, data_dir=DATA, epochs=3)
 
     assert main(["tune", "--summary", str(out), "--top", "1", "--retrain-best"]) == 0
     printed = capsys.readouterr().out

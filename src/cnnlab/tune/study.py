@@ -117,11 +117,11 @@ def _record_space(study: optuna.Study, space: Space, overrides: dict[str, Any]) 
     if attrs["overrides"] != overrides:
 
         def flags(o: dict[str, Any]) -> str:
-            return " ".join(f"--{k} {v}" for k, v in o.items()) or "neither --limit nor --epochs"
+            return "`" + " ".join(f"--{k} {v}" for k, v in o.items()) + "`" if o else "neither --limit nor --epochs"
 
         raise CnnlabError(
-            f"study {study.study_name!r} was started with {flags(attrs['overrides'])}, "
-            f"not {flags(overrides)}; give the same, or use another --study / --out"
+            f"study {study.study_name!r} was started with {flags(attrs['overrides'])} and this command gives "
+            f"{flags(overrides)}; give the same, or use another --study / --out"
         )
 
 
