@@ -127,6 +127,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "exp.toml": 'model = "mlp"\ndata = "digits"\ncolour = "blue"\n',
         "study-model.toml": '[defaults]\ndata = "digits"\nepochs = 1\n[[runs]]\nname = "a"\nmodel = "lenet-7"\n',
         "study.toml": '[defaults]\ndata = "digits"\nmodel = "mlp"\nepochs = 1\n[[runs]]\nname = "a"\n',
+        "study-data.toml": '[defaults]\nmodel = "mlp"\n[[runs]]\nname = "a"\ndata = "digits"\n[[runs]]\nname = "b"\n'
+        'data = "{data_dir}/nope"\n',
         "table.md": "| layer | params |\n|---|---|\n| conv1 | 608 |\n",
         "net.toml": DIGITS_NET,
         # misspelt keys, once silently ignored (#17)
@@ -367,6 +369,11 @@ CASES = [
     (["lr-find", "--data", "digits", "--model", "mlp", "--momentum", "nan"], "--momentum takes a finite number", None),
     # compare
     (["compare", "{in}/nothing.toml", "--out", "{out}"], "study file '{in}/nothing.toml' not found", None),
+    (  # every run's data is checked before the first trains, in --dry-run too
+        ["compare", "{in}/study-data.toml", "--dry-run", "--data-dir", "{in}"],
+        "{in}/study-data.toml run 'b': unknown dataset '{in}/nope': known: mnist",
+        None,
+    ),
     (["compare", "{in}/study.toml", "--out", "{in}/tuned"], "--out {in}/tuned holds a `cnnlab tune` study", None),
     (["tune", "space:mnist-cnn", "--out", "{in}/compared"], "--out {in}/compared holds a `cnnlab compare` study", None),
     (

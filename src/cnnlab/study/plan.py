@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnlab.data.dataset import check_dataset_name
 from cnnlab.errors import CnnlabError
 from cnnlab.resources import resolve
 from cnnlab.rundir import RunConfig
@@ -129,6 +130,7 @@ def _plan(path: Path, name: str, settings: dict[str, Any], data_dir: str, earlie
     try:
         config.validate()  # the whole study is checked before its first run starts
         _check_model(config.model)
+        check_dataset_name(config.data)
     except CnnlabError as e:
         raise CnnlabError(f"{path} run {name!r}: {e}") from None
     return PlannedRun(name, config, after)
