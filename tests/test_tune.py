@@ -174,6 +174,12 @@ BAD_SPACES = [
     ('[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nfor_each = "n"\n', "for_each = 'n' must name"),
     ('[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nstride = 2\n', "unknown key(s) stride"),
     ("", "missing [params]"),
+    # values a trial could sample and training would refuse, refused when the file is read
+    (
+        '[params.optimizer]\ntype = "categorical"\nchoices = ["sgd", "nadam"]\n',
+        "[params.optimizer] can sample 'nadam', which training refuses: --optimizer 'nadam' is not one of sgd, adam",
+    ),
+    ('[params.lr]\ntype = "float"\nlow = 0.0\nhigh = 0.1\n', "[params.lr] can sample 0.0, which training refuses"),
 ]
 
 

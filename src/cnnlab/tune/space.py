@@ -171,6 +171,13 @@ def parse_space(raw: dict[str, Any], text: str, source: str, train_overrides: di
     if metric.startswith("val") and train.get("val_split", RunConfig.val_split) == 0:
         raise fail(f"[objective] metric {metric} needs a validation split, but [train] val_split is 0")
     params = _params(raw["params"], train, fail)
+    for param in params:  # a value a trial could sample and training refuse, refused now instead
+        if param.name in RUN_SETTINGS:
+            for value in param.choices if param.type == "categorical" else (param.low, param.high):
+                try:
+                    RunConfig.from_dict({**train, param.name: value}, source).validate()
+                except CnnlabError as e:
+                    raise fail(f"[params.{param.name}] can sample {value!r}, which training refuses: {e}") from None
     space = Space(source, text, train, params, raw["network"], metric, direction)
     for values in space.corners():
         _check_network(space, values)
