@@ -14,7 +14,7 @@ from cnnlab.rundir import RunConfig
 from cnnlab.study import load_study
 from cnnlab.tune import load_space
 from cnnlab.zoo import create_model
-from tests.conftest import EXAMPLES, SHARED, write_toml
+from tests.conftest import EXAMPLES, write_toml
 
 
 def cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
@@ -52,15 +52,14 @@ def test_the_package_holds_the_repositorys_examples() -> None:
             ["conv", "{ex}/matrices/edge4x5.txt", "--kernel", "{ex}/matrices/sobel-x.txt", "--padding", "1"],
         ),
         (
-            ["compare", "study:cifar10-architectures", "--dry-run", "--out", "s", "--data-dir", "{data}"],
-            ["compare", "{ex}/studies/cifar10-architectures.toml", "--dry-run", "--out", "s", "--data-dir", "{data}"],
+            ["compare", "study:cifar10-architectures", "--dry-run", "--out", "s"],
+            ["compare", "{ex}/studies/cifar10-architectures.toml", "--dry-run", "--out", "s"],
         ),
     ],
     ids=["summary", "summary csv", "check", "conv", "compare"],
 )
 def test_a_name_gives_what_its_path_gives(named: list[str], by_path: list[str], capsys: pytest.CaptureFixture) -> None:
-    data = str(SHARED / "datasets")
-    named, by_path = [a.format(data=data) for a in named], [a.format(ex=EXAMPLES, data=data) for a in by_path]
+    by_path = [a.format(ex=EXAMPLES) for a in by_path]
     expected = cli(by_path, capsys)
     code, out = cli(named, capsys)
     for name, path in zip(named, by_path):  # where the output echoes the argument (a title), it echoes the name
@@ -82,11 +81,8 @@ def test_library_functions_take_names() -> None:
 def test_a_study_of_ones_own_takes_a_shipped_recipe_by_name(tmp_path: Path) -> None:
     """recipe:NAME in a study anywhere reads the shipped recipe; the study's own keys still win."""
     runs = '[[runs]]\nname = "a"\nlimit = 100\nrecipe = "{}"\n'
-    data = {"data_dir": str(SHARED / "datasets")}  # the recipe's archive must be there: a study is checked whole
-    named = load_study(write_toml(tmp_path / "named.toml", runs.format("recipe:cifar10-70")), data)
-    relative = load_study(
-        write_toml(tmp_path / "rel.toml", runs.format(EXAMPLES / "recipes" / "cifar10-70.toml")), data
-    )
+    named = load_study(write_toml(tmp_path / "named.toml", runs.format("recipe:cifar10-70")))
+    relative = load_study(write_toml(tmp_path / "rel.toml", runs.format(EXAMPLES / "recipes" / "cifar10-70.toml")))
     assert named.runs[0].config == relative.runs[0].config
     assert named.runs[0].config.limit == 100 and named.runs[0].config.whiten == "frozen"
 

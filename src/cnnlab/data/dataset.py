@@ -126,13 +126,10 @@ def dataset_names() -> list[str]:
 
 
 def check_dataset_name(name: str) -> None:
-    """Refuse, in one line, a dataset `load_dataset` would refuse by its name alone (an unknown name or task, a
-    folder that is not there), without reading any data: a study checks every run's this way before its first."""
-    if name.startswith(FOLDER_PREFIX):
-        path = Path(name[len(FOLDER_PREFIX) :]).expanduser()
-        if not path.exists():
-            raise CnnlabError(f"folder dataset {path} does not exist: give a directory or a .zip/.tar/.tar.gz archive")
-    else:
+    """Refuse, in one line, a dataset `load_dataset` would refuse by its name alone (an unknown name or task),
+    without reading any data: a study checks every run's this way before its first. A folder: dataset is not looked
+    for here, so a study can be planned (--dry-run) on a machine that does not hold its data."""
+    if not name.startswith(FOLDER_PREFIX):
         _parse(name)
 
 
@@ -164,8 +161,9 @@ def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
 
 def _decode(name: str, root: Path, cache_dir: Path, download: bool, size: int | tuple[int, int] | None) -> Decoded:
     if name.startswith(FOLDER_PREFIX):
-        check_dataset_name(name)
         path = Path(name[len(FOLDER_PREFIX) :]).expanduser()
+        if not path.exists():
+            raise CnnlabError(f"folder dataset {path} does not exist: give a directory or a .zip/.tar/.tar.gz archive")
         hw = None if size is None else _image_size(size)
         if path.is_dir():
             refuse_link_loops(path)  # before the cache's fingerprint walks the folder
