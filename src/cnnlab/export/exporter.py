@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -27,6 +23,7 @@ from cnnlab.atomic import write_bytes
 from cnnlab.data.dataset import mirror_safe
 from cnnlab.errors import CnnlabError
 from cnnlab.export.metadata import EXTRA_FILE, ModelCard
+from cnnlab.native_output import silenced
 from cnnlab.rundir.config import check_tta
 from cnnlab.train.inference import LoadedRun, load_run
 from cnnlab.train.tta import logits as tta_logits
@@ -73,21 +70,6 @@ def model_card(run: LoadedRun, tta: str, opset: int | None) -> ModelCard:
     )
 
 
-@contextmanager
-def _native_stdout_quiet() -> Iterator[None]:
-    """The process's stdout (file descriptor 1) sent nowhere: where an operator cannot be exported, PyTorch's C++
-    exporter prints the whole graph there (about two hundred lines) before it raises the error we report."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "wb") as sink:
-            os.dup2(sink.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _onnx_bytes(served: Served, example: torch.Tensor, card: ModelCard) -> bytes:
     try:
         import onnx
@@ -99,7 +81,7 @@ def _onnx_bytes(served: Served, example: torch.Tensor, card: ModelCard) -> bytes
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript-based exporter's notice (README)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks traced once; batch 1 and 5 tested
             warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")  # flip: no folding
-            with _native_stdout_quiet():
+            with silenced(1):  # PyTorch prints the graph it cannot export there
                 torch.onnx.export(
                     served,
                     (example,),

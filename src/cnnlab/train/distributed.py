@@ -17,9 +17,7 @@ https://pytorch.org/docs/stable/elastic/run.html (torchrun's environment variabl
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -29,6 +27,7 @@ import torch.distributed as dist
 from torch import nn
 
 from cnnlab.errors import CnnlabError, OtherRankError
+from cnnlab.native_output import silenced
 
 T = TypeVar("T")
 RENDEZVOUS_TIMEOUT = 120.0  # seconds a rank waits for the others to join (cnnlab train --rdzv-timeout)
@@ -129,7 +128,7 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         try:
-            with _quiet_stderr():
+            with silenced(2):  # PyTorch logs every failed connection attempt as a page of stack frames
                 dist.init_process_group(backend, timeout=timedelta(seconds=rendezvous))
             group = dist.new_group(backend=backend, timeout=TRAINING_TIMEOUT)
         except (RuntimeError, ValueError, dist.DistError) as e:
@@ -142,21 +141,6 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
             ) from None
         return Ranks(rank, world, local_rank, group, owned=True)
     return Ranks(rank, world, local_rank, dist.group.WORLD)  # the caller set the process group up itself
-
-
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """File descriptor 2 silenced: while it waits, PyTorch's C++ side logs every failed connection attempt as a
-    page of stack frames; the outcome is reported as one line instead."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def check_sync_bn(sync_bn: bool, world: int, device: torch.device) -> None:
