@@ -643,9 +643,11 @@ def test_the_googlenet_papers_stem_rows_skip_the_1x1_reduce_they_leave_out(
     assert [c.layer for c in result.cells][::2] == ["conv1.conv", "maxpool1", "conv3.conv", "maxpool2"]
     # conv2's 1x1 leads the convs left out, counted in one line with the inception modules' 54 (a table of five
     # rows would otherwise be followed by a hundred lines)
-    assert result.notes[0] == (
-        "not in the table: 55 conv layers (Conv2d): conv2.conv, inception3a.branch1.conv, inception3a.branch2.0.conv, ..."
-    )
+    assert result.notes == [
+        "not in the table: 55 conv layers (Conv2d): conv2.conv, inception3a.branch1.conv, inception3a.branch2.0.conv, ...",
+        "not in the table: 12 pool layers (AdaptiveAvgPool2d, MaxPool2d): inception3a.branch4.0, inception3b.branch4.0, "
+        "maxpool3, ...",
+    ]
 
 
 def test_a_row_named_as_summary_prints_it_meets_that_layer(tmp_path: Path, googlenet: ModelSummary) -> None:
