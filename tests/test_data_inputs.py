@@ -331,6 +331,31 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
     assert torch.equal(ds.train_x[0, 0], torch.from_numpy(levels.astype(np.uint8)))
 
 
+def test_grey_modes_read_as_one_channel_in_folders_and_predict(tmp_path: Path) -> None:
+    """Big-endian 16-bit TIFFs (Pillow's I;16B) and greyscale PNGs with alpha (LA) are grey: one channel from a
+    folder and from read_pixels alike. The two once kept their own lists, and a folder of I;16B scans loaded as
+    three copied channels while predict read one, and an LA image the other way round."""
+    from cnnlab.imagefile import read_pixels
+
+    levels = np.arange(0, 256, dtype=np.uint16).reshape(16, 16)
+    Image.fromarray((levels * 257).astype(">u2")).save(tmp_path / "big.tif")
+    grey_alpha = Image.fromarray(levels.astype(np.uint8)).convert("LA")
+    grey_alpha.putalpha(Image.new("L", (16, 16), 128))
+    grey_alpha.save(tmp_path / "alpha.png")
+    for name, mode in (("big.tif", "I;16B"), ("alpha.png", "LA")):
+        with Image.open(tmp_path / name) as im:
+            assert im.mode == mode
+        pixels = read_pixels(tmp_path / name)
+        assert pixels.shape == (1, 1, 16, 16) and np.array_equal(pixels[0, 0], levels.astype(np.uint8)), name
+        root = tmp_path / name.replace(".", "-")
+        for label in ("a", "b"):
+            (root / label).mkdir(parents=True)
+            (root / label / name).write_bytes((tmp_path / name).read_bytes())
+        ds = load_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
+        assert ds.train_x.shape == (2, 1, 16, 16), name
+        assert torch.equal(ds.train_x[0, 0], torch.from_numpy(levels.astype(np.uint8))), name
+
+
 def test_folder_zip_with_wrapper_folder_and_splits(tmp_path: Path) -> None:
     src = image_folder(tmp_path / "src", {"cat": 2, "dog": 2}, "data/train")
     image_folder(src, {"cat": 1, "dog": 1}, "data/test")

@@ -12,6 +12,7 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # Pillow's greyscale modes of more than 8 bits
+GREY_MODES = ("1", "L", "LA", *WIDE_GREY)  # read as one channel (an alpha channel dropped), in folders and predict
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L"): RGB -> grayscale when a network takes 1 channel
 
 
@@ -54,9 +55,9 @@ def eight_bit(im: Any, mode: str) -> Any:
 
 
 def pil_pixels(im: Any) -> np.ndarray:
-    """A writable uint8 (1, C, H, W) array from a Pillow image: grayscale modes give one channel, every other mode
-    (palette, alpha, CMYK, ...) three RGB channels."""
-    im = eight_bit(im, "L" if im.mode in ("L", "1", *WIDE_GREY) else "RGB")
+    """A writable uint8 (1, C, H, W) array from a Pillow image: grayscale modes (with alpha too) give one channel,
+    every other mode (palette, RGBA, CMYK, ...) three RGB channels."""
+    im = eight_bit(im, "L" if im.mode in GREY_MODES else "RGB")
     c = 1 if im.mode == "L" else 3
     arr = np.frombuffer(bytearray(im.tobytes()), dtype=np.uint8)
     return arr.reshape(im.height, im.width, c).transpose(2, 0, 1)[None].copy()

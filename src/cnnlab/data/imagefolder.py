@@ -26,10 +26,9 @@ from PIL import Image
 from cnnlab.data.formats import Decoded
 from cnnlab.data.sources import FileTree
 from cnnlab.errors import CnnlabError
-from cnnlab.imagefile import eight_bit
+from cnnlab.imagefile import GREY_MODES, eight_bit
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
-GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 POOL_MIN_IMAGES = 2000  # below this, starting worker processes costs more than it saves
 WARN_LIST_MAX = 20
 
@@ -176,7 +175,7 @@ def _probe(sources: list[Source]) -> list[tuple[bool, tuple[int, int]] | None]:
     for src in sources:
         try:
             with _open(src) as im:
-                out.append((im.mode in GRAYSCALE_MODES, im.size))
+                out.append((im.mode in GREY_MODES, im.size))
         except Exception:  # Pillow raises many types for bad files; all mean "unreadable"
             out.append(None)
     return out

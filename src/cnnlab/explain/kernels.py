@@ -17,6 +17,7 @@ from PIL import Image
 
 from cnnlab.errors import CnnlabError
 from cnnlab.explain.images import display_scale, grid, to_image
+from cnnlab.imagefile import LUMA
 
 KERNELS: dict[str, list[list[float]]] = {
     "sobel-x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],  # left-to-right brightening: vertical edges
@@ -26,7 +27,6 @@ KERNELS: dict[str, list[list[float]]] = {
     "blur": [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
     "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
 }
-LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L")
 
 
 def read_kernel_file(path: str | Path) -> torch.Tensor:
