@@ -79,6 +79,8 @@ def test_run_table_html_and_text_are_the_same_cells(runs: dict[str, Path]) -> No
     assert "params (trainable/total)" in str(table) and "mnist-cnn" in table._repr_html_()
     with pytest.raises(CnnlabError, match=r"^nothing to report: no runs given; name run directories or study"):
         run_table([])
+    one = run_table(str(runs["small"]))  # one path as a string: the run, not the string's characters
+    assert [r["run"] for r in one.rows] == ["small"] and str(one) == str(run_table(runs["small"]))
 
 
 def test_a_run_shows_its_summary_lines_and_its_curves(runs: dict[str, Path]) -> None:

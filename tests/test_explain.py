@@ -22,6 +22,7 @@ from cnnlab.explain.gallery import gradcam_gallery
 from cnnlab.explain.gradcam import conv_layers, find_conv_layer, grad_cam
 from cnnlab.explain.kernels import apply_kernel, filter_lab, get_kernel, read_kernel_file
 from cnnlab.train import RunConfig, train
+from cnnlab.train.inference import predict
 from cnnlab.train.setup import prepare
 from cnnlab.zoo import create_model
 from tests.conftest import SHARED, cli_as_terminal, write_toml
@@ -354,12 +355,40 @@ def test_python_explanations_take_the_images_a_notebook_has(mnist):
             CnnlabError, match=r"^images must be uint8 pixels \(0..255\), got (torch.)?float32; convert"
         ):
             cnnlab.gradcam(run, bad)
-    with pytest.raises(CnnlabError, match=r"^images must be image files \(a path or a list of paths\) or uint8"):
-        cnnlab.gradcam(run, [one_file, x[0]])
+    from_file = run.pixels(one_file)
+    assert torch.equal(run.pixels([one_file, x[0]]), torch.cat([from_file, x[:1]]))  # a list may mix them
+    with Image.open(one_file) as im:  # a Pillow image, adapted as its file is
+        assert torch.equal(run.pixels(im), from_file) and torch.equal(
+            run.pixels([im, im]), from_file.repeat(2, 1, 1, 1)
+        )
+        assert cnnlab.filter(im, "blur").image == cnnlab.filter(one_file, "blur").image
+        assert torch.equal(cnnlab.gradcam(run, im).cam.heatmaps, cnnlab.gradcam(run, one_file).cam.heatmaps)
+    for bad, named in ((5, "int"), ([one_file, None], "NoneType"), ({"a": 1}, "dict")):
+        with pytest.raises(CnnlabError, match=rf"^images must be image files, Pillow images or uint8 .* got {named}$"):
+            cnnlab.gradcam(run, bad)
+    with pytest.raises(CnnlabError, match=r"^no images given; give image files, Pillow images or uint8 pixels$"):
+        cnnlab.gradcam(run, [])
     with pytest.raises(
         CnnlabError, match=r"^an image must be uint8 C x H x W pixels with 1 or 3 channels, got \(28, 28, 3\)"
     ):
         cnnlab.filter(np.zeros((28, 28, 3), dtype=np.uint8), "blur")
+
+
+def test_predict_takes_the_images_a_notebook_has(mnist):
+    """predict, like the explanations: pixels (one image, N of them, NumPy), a Pillow image, one path as a string
+    (not its characters); each result named by its path or its place."""
+    run, x = load_run(mnist["run"]), mnist["x"][:2]
+    one_file = mnist["dir"] / "digit0.png"
+    by_file = predict(run, [one_file])[0]["top"]
+    assert predict(run, str(one_file)) == [{"image": str(one_file), "top": by_file}]
+    with Image.open(one_file) as im:
+        assert predict(run, im) == [{"image": "image 0", "top": by_file}]
+    by_pixels = predict(run, x)
+    assert [r["image"] for r in by_pixels] == ["image 0", "image 1"]
+    assert predict(run, x.numpy()) == by_pixels and predict(run, [x[0], x[1]]) == by_pixels
+    assert predict(run, x[1]) == [{"image": "image 0", "top": by_pixels[1]["top"]}]
+    probs = run.probabilities(x)
+    assert [top[0][0] for top in (r["top"] for r in by_pixels)] == [run.classes[i] for i in probs.argmax(1).tolist()]
 
 
 @pytest.mark.parametrize("case", ["unknown layer", "bad image", "bad kernel file", "non-conv layer for filters"])

@@ -90,6 +90,11 @@ def test_mnist_and_transfer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     frozen = open_run(tmp_path / "parity-frozen")
     assert frozen.summary["trainable_params"] < frozen.summary["params"]
     assert outputs(nb, "open_run(")["result"] == [summary_text(frozen.path, frozen.summary)]
+    # "Run All" again in the same folder: the cells reuse the finished runs (resume=True), so the table is the same
+    again = execute("2-mnist-and-transfer", tmp_path, monkeypatch)
+    assert outputs(again, "run_table(")["text/plain"] == table["text/plain"]
+    cell = next(c for c in again.cells if c.source.startswith("mnist = dict("))
+    assert "resuming" in "".join(o.get("text", "") for o in cell.outputs)
 
 
 def test_cifar10_and_a_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +107,8 @@ def test_cifar10_and_a_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_seeing_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    nb = execute("4-seeing-inside", tmp_path, monkeypatch)
+    execute("4-seeing-inside", tmp_path, monkeypatch)
+    nb = execute("4-seeing-inside", tmp_path, monkeypatch)  # run again in the same folder: the run is reused
     for cell in ("cams = ", "cnnlab.features(", "cnnlab.filters(", 'cnnlab.filter(digits[0], "sobel-x")'):
         assert outputs(nb, cell)["image/png"], cell
     assert "mean deletion AUC over 8 image(s)" in outputs(nb, "cams = ")["result"][0]
@@ -120,3 +126,34 @@ def test_hyperparameter_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert shown["result"] == [text]
     assert html_words(shown["text/html"][0].split("<figure>")[0]) == text.split()
     assert shown["text/html"][0].count("data:image/png;base64,") >= 1  # the optimisation history, at least
+
+
+def test_a_subclassed_jupyter_shell_and_a_resumed_run_show_as_in_jupyter(tmp_path: Path) -> None:
+    """Colab's shell subclasses Jupyter's: training there still shows the notebook bar and writes its lines to
+    stdout. A resumed run's live curves start from its first epoch, not from the epoch it resumed at."""
+    cells = [
+        'ip = get_ipython()\nip.__class__ = type("Shell", (type(ip),), {})  # as google.colab\'s shell subclasses it\n'
+        "from cnnlab.display import in_notebook\nprint(in_notebook())",
+        "from cnnlab.train import RunConfig, train\nfrom cnnlab.train.progress import LiveCurves\n"
+        'config = RunConfig(model="mnist-cnn", data="digits", epochs=3, limit=200)\n'
+        'train(config, "run", stop_after=2)',
+        'curves = LiveCurves("run")\ncurves.on_setup(None)\nprint([row["epoch"] for row in curves.rows])',
+        'train(config, "run", resume=True)\nprint([row["epoch"] for row in curves.rows])',
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        NotebookClient(
+            nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+
+    def streams(cell: nbformat.NotebookNode, name: str) -> str:
+        return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == name)
+
+    assert streams(nb.cells[0], "stdout").strip() == "True"
+    trained = nb.cells[1]
+    assert any(WIDGET in o.get("data", {}) for o in trained.outputs)  # the notebook bar
+    assert "epoch 2/3" in streams(trained, "stdout") and streams(trained, "stderr") == ""
+    assert streams(nb.cells[2], "stdout").strip() == "[1, 2]"

@@ -169,6 +169,53 @@ def test_resume_compares_every_setting_given(partial_run, capsys, tmp_path):
     assert RunDir(partial_run).summary()["epochs_run"] == 2 and RunDir(partial_run).config().epochs == 2
 
 
+def test_messages_name_python_arguments_to_python_callers_and_flags_on_the_command_line(partial_run, capsys, tmp_path):
+    """A notebook calling train() has no --resume or --out: the same refusals name its arguments there."""
+    from cnnlab.errors import CnnlabError
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import train
+
+    config = RunConfig(model=str(tmp_path / "net.toml"), data="digits", epochs=3, seed=1)
+    with pytest.raises(CnnlabError, match=r"\(trained to epoch 1\); use resume=True to continue it or another out$"):
+        train(config, partial_run)
+    with pytest.raises(CnnlabError, match=r"^resume=True: lr is 0.5 but the run used 0.001; resume with the run's"):
+        train(RunConfig(model=config.model, data="digits", epochs=3, seed=1, lr=0.5), partial_run, resume=True)
+    code, _, err = run_cli(capsys, *resume_args(config.model, partial_run)[:-1])
+    one_line_error(code, err, "(trained to epoch 1); use --resume to continue it or another --out")
+    code, _, err = run_cli(capsys, *resume_args(config.model, partial_run), "--lr", "0.5")
+    one_line_error(code, err, "--resume: lr is 0.5 but the run used 0.001")
+
+
+def test_reading_what_is_not_a_run_is_one_line_naming_it(partial_run, tmp_path):
+    """A typo'd folder or a file given to RunDir: an error, not an empty history or advice to delete it."""
+    from cnnlab.errors import CnnlabError
+
+    (tmp_path / "report.html").write_text("<html></html>")
+    for path in (tmp_path / "typo", tmp_path / "report.html", tmp_path):
+        for read in (RunDir(path).metrics, RunDir(path).batches, RunDir(path).config):
+            with pytest.raises(CnnlabError, match=rf"^{path} is not a cnnlab run directory \(no config.toml\); train"):
+                read()
+    assert [row["epoch"] for row in RunDir(partial_run).metrics()] == [1] and RunDir(partial_run).batches() == []
+
+
+def test_an_interrupted_training_says_the_run_keeps_its_checkpoint(partial_run, tmp_path):
+    """Ctrl-C (or a notebook's interrupt; here at epoch 2's end): the KeyboardInterrupt goes on, after a line saying
+    the run can be continued; the run directory stays resumable."""
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import Callback, train
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, row):
+            raise KeyboardInterrupt
+
+    lines: list[str] = []
+    config = RunConfig(model=str(tmp_path / "net.toml"), data="digits", epochs=3, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, partial_run, resume=True, log=lines.append, progress=False, callbacks=[CtrlC()])
+    assert lines[-1] == f"interrupted: {partial_run} keeps its last checkpoint; continue it with resume=True"
+    assert RunDir(partial_run).checkpoints.manifest()["last"]["epoch"] == 2
+
+
 def test_a_run_with_no_complete_checkpoint_restarts_and_stale_temporaries_go(tmp_path, capsys):
     net = write_toml(tmp_path / "net.toml", NET)
     out = tmp_path / "run"

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_CLI = contextvars.ContextVar("cnnlab_cli", default=False)
+
 
 class CnnlabError(Exception):
     """An error caused by user input; the CLI prints it as one line and exits with status 2."""
@@ -23,3 +29,29 @@ class ShapeError(CnnlabError):
         self.rows = rows or []
         self.layer = layer
         self.input_shape = input_shape
+
+
+@contextmanager
+def cli_voice() -> Iterator[None]:
+    """While the CLI runs a command: messages name its flags (`--resume`) rather than the Python arguments."""
+    token = _CLI.set(True)
+    try:
+        yield
+    finally:
+        _CLI.reset(token)
+
+
+def speaking_to_cli() -> bool:
+    """Whether a message is for the command line (inside `cli_voice`) rather than a Python caller."""
+    return _CLI.get()
+
+
+def option(name: str, python: str | None = None) -> str:
+    """A setting as the reader of a message gives it: `--init-from` on the command line, `init_from` (or
+    `python`, e.g. "resume=True") from Python, where a notebook calls train() and has no flags."""
+    return f"--{name.replace('_', '-')}" if speaking_to_cli() else python or name.replace("-", "_")
+
+
+def resume_option() -> str:
+    """How a stopped run is continued, for the messages that say so: `--resume`, or `resume=True` in Python."""
+    return option("resume", "resume=True")

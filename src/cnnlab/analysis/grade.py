@@ -212,6 +212,11 @@ def grade(
     PyTorch does; "keras" as Keras' model.summary() does, with batch norm's moving mean and variance as
     non-trainable parameters (4C per batch-norm layer, 2C of them non-trainable).
     """
+    if not isinstance(summary, ModelSummary):
+        raise CnnlabError(
+            f"grade takes a model summary (cnnlab.summarize(model, input_shape)), got {type(summary).__name__}; "
+            "to grade against a model by name or file, use check(table, model)"
+        )
     if flops not in FLOPS_CONVENTIONS:
         raise CnnlabError(f"unknown FLOPs convention {flops!r}; use auto, macs or 2macs")
     if convention not in CONVENTIONS:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from safetensors import SafetensorError
 
 from cnnlab.cli import analysis, app, explain, export, reference, shipped, study, train, tune
-from cnnlab.errors import CnnlabError, OtherRankError
+from cnnlab.errors import CnnlabError, OtherRankError, cli_voice
 
 COMMAND_MODULES = (analysis, shipped, train, export, study, tune, explain, app, reference)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
@@ -71,7 +71,7 @@ def _warning_line(message: Warning | str, category: type[Warning], *_: object, *
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 check found wrong cells, 2 bad input)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), cli_voice():  # messages name flags, not Python arguments
             warnings.showwarning = _warning_line
             args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
             args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself

@@ -2,13 +2,12 @@
 same work as the commands of those names (which call these and save the pictures). In Jupyter the results show
 inline (`_repr_png_`); `.save(path)` writes the PNG the command writes.
 
-A run is a run directory or a LoadedRun (opened once with load_run, to explain many images); images are files
-(adapted as `cnnlab predict` adapts them) or uint8 pixels (N, C, H, W) already at the model's input shape, such as
-`run.data().test_x[:8]`, as a tensor or a NumPy array."""
+A run is a run directory or a LoadedRun (opened once with load_run, to explain many images); images are files or
+Pillow images (adapted as `cnnlab predict` adapts them) or uint8 pixels (N, C, H, W) already at the model's input
+shape, such as `run.data().test_x[:8]`, as a tensor or a NumPy array (LoadedRun.pixels reads them all)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +23,7 @@ from cnnlab.explain.gallery import cam_labels, overlays
 from cnnlab.explain.gradcam import CamResult, grad_cam
 from cnnlab.explain.images import grid, png_bytes, save_png
 from cnnlab.explain.kernels import filter_lab
-from cnnlab.train.inference import LoadedRun, load_image, load_run
-
-Images = str | Path | Sequence[str | Path] | Sequence[torch.Tensor | np.ndarray] | torch.Tensor | np.ndarray
+from cnnlab.train.inference import Images, LoadedRun, image_pixels, load_image, load_run, uint8_pixels
 
 
 @dataclass(frozen=True)
@@ -93,37 +90,6 @@ def _run(run: str | Path | LoadedRun) -> LoadedRun:
     return run if isinstance(run, LoadedRun) else load_run(run)
 
 
-def _uint8(pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """Pixels as a uint8 tensor; floats are refused, since 0..1 read as 0..255 would explain a black image."""
-    pixels = torch.from_numpy(pixels) if isinstance(pixels, np.ndarray) else pixels
-    if pixels.dtype != torch.uint8:
-        raise CnnlabError(
-            f"images must be uint8 pixels (0..255), got {pixels.dtype}; convert them, e.g. with "
-            "(x * 255).round().to(torch.uint8) for floats in [0, 1]"
-        )
-    return pixels
-
-
-def _pixels(run: LoadedRun, images: Images) -> torch.Tensor:
-    """uint8 (N, C, H, W) at the model's input shape, from files (one path or several) or from pixels already at
-    that shape (a tensor or NumPy array, or a list of single images)."""
-    if isinstance(images, str | Path):
-        images = [images]
-    if not isinstance(images, torch.Tensor | np.ndarray):
-        items = list(images)
-        if all(isinstance(i, str | Path) for i in items):
-            return run.read_images(items)
-        if not all(isinstance(i, torch.Tensor | np.ndarray) for i in items):
-            raise CnnlabError("images must be image files (a path or a list of paths) or uint8 pixels N x C x H x W")
-        images = torch.stack([_uint8(i) for i in items]) if items else torch.empty(0, dtype=torch.uint8)
-    images = _uint8(images)
-    pixels = images[None] if images.dim() == 3 else images
-    if pixels.dim() != 4 or tuple(pixels.shape[1:]) != tuple(run.input_shape) or len(pixels) == 0:
-        shape = "x".join(map(str, run.input_shape))
-        raise CnnlabError(f"images must be N x {shape} pixels (the model's input), got {tuple(images.shape)}")
-    return pixels
-
-
 def gradcam(
     run: str | Path | LoadedRun,
     images: Images,
@@ -135,17 +101,17 @@ def gradcam(
     """Explain each image's predicted class (or `target`, by name or index) at conv layer `layer` (default: the
     last), with the deletion check against a random order."""
     run = _run(run)
-    pixels = _pixels(run, images)
+    pixels = run.pixels(images)
     index = None if target is None else run.class_index(str(target))
     cam = grad_cam(run.model, run.to_input(pixels), layer, index, method, batch_size)
     check = deletion_check(run.probabilities, pixels, cam.heatmaps, cam.targets)
     return GradCam(method, cam, check, overlays(pixels, cam.heatmaps), cam_labels(run, cam))
 
 
-def features(run: str | Path | LoadedRun, image: str | Path | torch.Tensor | np.ndarray, layer: str) -> Picture:
+def features(run: str | Path | LoadedRun, image: Images, layer: str) -> Picture:
     """Every channel of one layer's output for one image, each scaled to its own range."""
     run = _run(run)
-    pixels = _pixels(run, image)
+    pixels = run.pixels(image)
     maps = feature_maps(run.model, run.to_input(pixels), layer)
     shape = f"{maps.shape[1]}x{maps.shape[2]}"
     return Picture(feature_grid(maps), f"{maps.shape[0]} feature maps of {shape} from layer {layer}", layer)
@@ -158,10 +124,13 @@ def filters(run: str | Path | LoadedRun, layer: str | None = None, channels: str
     return Picture(filter_grid(weight, channels), f"{out_c} kernels of {in_c}x{kh}x{kw} from layer {name}", name)
 
 
-def filter(image: str | Path | torch.Tensor | np.ndarray, kernel: str) -> Picture:
+def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: str) -> Picture:
     """The image-filter lab: `kernel` (a built-in name or a kernel file) on the image's grayscale version and on R,
-    G and B, beside the image (uint8 C, H, W pixels or an image file)."""
-    pixels = _uint8(image) if isinstance(image, torch.Tensor | np.ndarray) else load_image(image)[0]
+    G and B, beside the image (uint8 C, H, W pixels, a Pillow image or an image file)."""
+    if isinstance(image, torch.Tensor | np.ndarray):
+        pixels = uint8_pixels(image)
+    else:
+        pixels = image_pixels(image)[0] if isinstance(image, Image.Image) else load_image(image)[0]
     if pixels.dim() != 3 or pixels.shape[0] not in (1, 3):
         raise CnnlabError(
             f"an image must be uint8 C x H x W pixels with 1 or 3 channels, got {tuple(pixels.shape)}; "

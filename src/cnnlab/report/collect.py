@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, speaking_to_cli
 from cnnlab.rundir import RunDir
 
 STUDY_INDEX = "study.json"  # what `cnnlab compare` writes in its study directory: title, expected, run names
@@ -28,7 +28,9 @@ class Group:
     detailed: set[str] | None = None  # runs that get a full section (None: all)
 
 
-def collect(paths: list[str | Path]) -> list[Group]:
+def collect(paths: str | Path | list[str | Path]) -> list[Group]:
+    """The groups of finished runs among `paths` (one path, or a list of them: not a string's characters)."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
     if not paths:
         raise CnnlabError("nothing to report: no runs given; name run directories or study directories")
     groups = []
@@ -47,7 +49,8 @@ def collect(paths: list[str | Path]) -> list[Group]:
             )
     if not any(g.runs for g in groups):
         raise CnnlabError(
-            "nothing to report: none of the given runs has finished; finish them with `cnnlab train ... --resume`"
+            "nothing to report: none of the given runs has finished; finish them with "
+            + ("`cnnlab train ... --resume`" if speaking_to_cli() else "train(..., resume=True)")
         )
     return groups
 

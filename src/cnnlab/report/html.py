@@ -147,7 +147,7 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
 
 
 def write_report(
-    paths: list[str | Path],
+    paths: str | Path | list[str | Path],
     out: str | Path,
     title: str = "cnnlab report",
     gradcam: int = 8,
@@ -159,7 +159,7 @@ def write_report(
 
 
 def write_report_rows(
-    paths: list[str | Path],
+    paths: str | Path | list[str | Path],
     out: str | Path,
     title: str = "cnnlab report",
     gradcam: int = 8,

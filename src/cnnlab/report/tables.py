@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnlab.analysis.render import human
 from cnnlab.display import table
+from cnnlab.errors import CnnlabError, resume_option
 
 if TYPE_CHECKING:
     from cnnlab.train.inference import LoadedRun
@@ -32,7 +33,6 @@ def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, A
     without weights (its loss went non-finite before the first epoch ended) gets its row from the summary alone:
     no accuracies and no MACs."""
     from cnnlab.analysis import summarize
-    from cnnlab.errors import CnnlabError
     from cnnlab.rundir import RunDir
     from cnnlab.train.inference import LoadedRun, load_run
 
@@ -41,7 +41,7 @@ def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, A
     run = run if isinstance(run, LoadedRun) else load_run(run)
     path, s, config = run.run.path, run.run.summary, run.run.config
     if s is None:
-        raise CnnlabError(f"{path} has not finished (no summary); resume it with --resume")
+        raise CnnlabError(f"{path} has not finished (no summary); resume it with {resume_option()}")
     return _row(name or Path(path).name, path, config.model, s, summarize(run.model, tuple(s["input_shape"])).macs)
 
 
@@ -134,7 +134,7 @@ class RunTable:
         return table([h for _, h in COLUMNS], [cells(r) for r in self.rows], NUMERIC, css_class="runs")
 
 
-def run_table(paths: list[str | Path]) -> RunTable:
+def run_table(paths: str | Path | list[str | Path]) -> RunTable:
     """The table of every finished run among `paths` (run directories, `compare` and `tune` study directories), as
     `cnnlab compare` and `cnnlab report` tabulate them."""
     from cnnlab.report.collect import collect

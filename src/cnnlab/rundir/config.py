@@ -194,6 +194,9 @@ class RunConfig:
         """Raise a one-line CnnlabError for the first bad setting."""
         if self.options == {}:
             self.options = None
+        from cnnlab.zoo.registry import model_name
+
+        self.model = model_name(self.model)  # a Path to a network file becomes its text; a model object is refused
         if self.options is not None and not (
             isinstance(self.options, dict) and all(isinstance(k, str) for k in self.options)
         ):

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from cnnlab.atomic import remove_stale, write_text
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option, resume_option, speaking_to_cli
 from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
 from cnnlab.rundir.checkpoint import Checkpoint, CheckpointStore, metrics_csv
 from cnnlab.rundir.config import RunConfig
@@ -59,11 +59,14 @@ class RunDir:
         return (self.path / CONFIG).is_file()
 
     def config(self) -> RunConfig:
-        if not self.exists():
-            raise CnnlabError(
-                f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with `cnnlab train ... --out DIR`"
-            )
+        self.require()
         return RunConfig.from_run_toml(self.path / CONFIG)
+
+    def require(self) -> None:
+        """A one-line error unless this is a run directory: a typo, a file or a folder of something else."""
+        if not self.exists():
+            how = "`cnnlab train ... --out DIR`" if speaking_to_cli() else "train(config, out)"
+            raise CnnlabError(f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with {how}")
 
     def config_text(self) -> str:
         return (self.path / CONFIG).read_text()
@@ -84,24 +87,26 @@ class RunDir:
             summary = json.loads((self.path / SUMMARY).read_text())
         except FileNotFoundError:
             raise CnnlabError(
-                f"{self.path} has no {SUMMARY}: the run has not finished; resume it with --resume"
+                f"{self.path} has no {SUMMARY}: the run has not finished; resume it with {resume_option()}"
             ) from None
         except (OSError, ValueError) as e:
             raise CnnlabError(
                 f"{self.path / SUMMARY} is damaged ({e.__class__.__name__}); resume the run with "
-                "--resume to write it again"
+                f"{resume_option()} to write it again"
             ) from None
         if not isinstance(summary, dict):
-            raise CnnlabError(f"{self.path / SUMMARY} is not a run summary; resume the run with --resume")
+            raise CnnlabError(f"{self.path / SUMMARY} is not a run summary; resume the run with {resume_option()}")
         return summary
 
     def metrics(self) -> list[dict[str, Any]]:
         """One row per finished epoch, from the last published checkpoint (empty before the first)."""
+        self.require()
         last = self.checkpoints.load("last", weights=False)
         return last.metrics if last else []
 
     def batches(self) -> list[dict[str, Any]]:
         """The --log-every rows (epoch, batch, step, loss, accuracy, lr) logged so far (empty without any)."""
+        self.require()
         path = self.path / BATCHES
         return parse_batches(path.read_text()) if path.is_file() else []
 
@@ -200,7 +205,7 @@ def open_run(path: str | Path, which: str = "best") -> Run:
             f"train it again with other settings (its {SUMMARY} says why, e.g. a lower --lr)"
         )
     if checkpoint is None:
-        raise CnnlabError(f"{run.path} has no checkpoint yet; train it first (or resume it with --resume)")
+        raise CnnlabError(f"{run.path} has no checkpoint yet; train it first (or resume it with {resume_option()})")
     metrics = checkpoint.metrics if which == "last" else run.metrics()
     return Run(run.path, config, run.summary() if run.finished() else None, checkpoint, metrics)
 
@@ -241,7 +246,7 @@ class RunWriter:
         if not resume:
             raise CnnlabError(
                 f"{self.path} already holds a run (trained to epoch {manifest['last']['epoch']}); "
-                "use --resume to continue it or another --out"
+                f"use {resume_option()} to continue it or another {option('out')}"
             )
         old = self.dir.config()
         differ = old.differences(config)
@@ -250,7 +255,8 @@ class RunWriter:
                 f"{d} is {_shown(getattr(config, d))} but the run used {_shown(getattr(old, d))}" for d in differ
             )
             raise CnnlabError(
-                f"--resume: {said}; resume with the run's settings (only {', '.join(RunConfig.RESUMABLE)} may change)"
+                f"{resume_option()}: {said}; resume with the run's settings "
+                f"(only {', '.join(RunConfig.RESUMABLE)} may change)"
             )
 
     def resumable(self) -> bool:
@@ -280,9 +286,9 @@ class RunWriter:
         stopped = self.store.stopped()
         if stopped and config != self.dir.config():  # its config must keep saying what the run did
             raise CnnlabError(
-                f"--resume: {self.path} stopped for good after epoch {self.store.load('last', weights=False).epoch} "
-                f"({stopped}), so new settings would change nothing; to train on, start a new run from its weights "
-                f"(--init-from {self.path} --out NEW)"
+                f"{resume_option()}: {self.path} stopped for good after epoch "
+                f"{self.store.load('last', weights=False).epoch} ({stopped}), so new settings would change nothing; to train on, start a new run from its weights "
+                f"({option('init_from')} {self.path} {option('out')} NEW)"
             )
         if config != self.dir.config():
             write_text(self.path / CONFIG, config.to_toml())  # a resumable setting changed (more epochs, say)
@@ -337,7 +343,7 @@ class RunWriter:
             kept = f"epoch {epoch - 1}'s checkpoint is kept" if epoch > 1 else "no checkpoint was written"
             raise CnnlabError(
                 f"cannot write epoch {epoch}'s checkpoint in {self.path}: {e.strerror or e}; {kept}: "
-                "make room (or copy the run elsewhere) and continue with --resume"
+                f"make room (or copy the run elsewhere) and continue with {resume_option()}"
             ) from None
 
     def write_summary(self, summary: dict[str, Any]) -> None:

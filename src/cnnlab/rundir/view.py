@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import display
+from cnnlab.errors import resume_option
 
 KEYS = ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped")
 
@@ -14,7 +15,7 @@ KEYS = ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_
 def summary_rows(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
     """(key, value) pairs: the accuracies to four places, the other figures as they are, then each diagnosis."""
     if summary is None:
-        return [("stopped", "not finished: resume it with --resume")]
+        return [("stopped", f"not finished: resume it with {resume_option()}")]
     rows = [
         (key, f"{v:.4f}" if isinstance(v := summary[key], float) and key.endswith("accuracy") else str(v))
         for key in KEYS

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from cnnlab.data import DeviceLoader
-from cnnlab.errors import OtherRankError
+from cnnlab.errors import OtherRankError, resume_option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.rundir.batches import BatchLog
@@ -151,8 +151,10 @@ def _train(
         return RunSummary(ranks.share(finish, s, state, writer, stopped), out)
     except Interrupted:
         return None
-    except BaseException:
+    except BaseException as e:
         if writer is not None:
+            if isinstance(e, KeyboardInterrupt) and writer.resumable():  # Ctrl-C, or a notebook's interrupt
+                log(f"interrupted: {writer.path} keeps its last checkpoint; continue it with {resume_option()}")
             writer.abandon()
         raise
     finally:
@@ -234,7 +236,7 @@ def run_epochs(
         if stopped is not None:
             return stopped
         if stop_after is not None and stop_after <= epoch < config.epochs:
-            log(f"stopped after epoch {epoch}; continue with --resume")
+            log(f"stopped after epoch {epoch}; continue with {resume_option()}")
             raise Interrupted
     return "completed"
 

@@ -3,11 +3,13 @@ confusion matrix, and top-k prediction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -23,6 +25,9 @@ from cnnlab.train.optim import loss_function
 from cnnlab.train.precision import of_run as run_precision
 from cnnlab.train.setup import eval_batch_size, fit_data, flip_warning, load_data
 from cnnlab.train.tta import logits as tta_logits
+
+Picture = str | Path | Image.Image | torch.Tensor | np.ndarray  # one image, or N as a (N, C, H, W) array
+Images = Picture | Sequence[Picture]
 
 
 def _opened(path: str | Path | LoadedRun, tta: str | None) -> LoadedRun:
@@ -85,16 +90,44 @@ def top_classes(probabilities: torch.Tensor, classes: list[str], k: int) -> list
     return [(classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
+def uint8_pixels(pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Pixels as a uint8 tensor; floats are refused, since 0..1 read as 0..255 would explain a black image."""
+    pixels = torch.from_numpy(pixels) if isinstance(pixels, np.ndarray) else pixels
+    if pixels.dtype != torch.uint8:
+        raise CnnlabError(
+            f"images must be uint8 pixels (0..255), got {pixels.dtype}; convert them, e.g. with "
+            "(x * 255).round().to(torch.uint8) for floats in [0, 1]"
+        )
+    return pixels
+
+
+def image_list(images: Images) -> list[Picture]:
+    """One item per image: a path or a Pillow image stays whole, a (N, C, H, W) array gives its N images, a list
+    gives its items (a string is one path, not its characters)."""
+    if isinstance(images, str | Path | Image.Image):
+        return [images]
+    if isinstance(images, torch.Tensor | np.ndarray):
+        return list(images) if images.ndim == 4 else [images]
+    if not isinstance(images, Sequence):
+        raise CnnlabError(
+            f"images must be image files, Pillow images or uint8 pixels (or a list of them), got "
+            f"{type(images).__name__}"
+        )
+    return [i for item in images for i in (image_list(item) if isinstance(item, torch.Tensor | np.ndarray) else [item])]
+
+
 def predict(
-    path: str | Path | LoadedRun, images: list[str | Path], topk: int = 3, tta: str | None = None
+    path: str | Path | LoadedRun, images: Images, topk: int = 3, tta: str | None = None
 ) -> list[dict[str, Any]]:
-    """Top-k classes with probabilities for each image, prepared the way the run's training data was (and with
-    the run's test-time augmentation, or `tta`)."""
+    """Top-k classes with probabilities for each image (files and Pillow images prepared the way the run's
+    training data was; pixels already at the model's input shape), with the run's test-time augmentation, or
+    `tta`. Each result names its image: the path, or "image N" (from 0) for pixels and Pillow images."""
     run = _opened(path, tta)
     results = []
-    for image in images:
-        probs = run.probabilities(run.read_images([image]))[0]
-        results.append({"image": str(image), "top": top_classes(probs, run.classes, topk)})
+    for i, image in enumerate(image_list(images)):
+        probs = run.probabilities(run.pixels(image))[0]
+        name = str(image) if isinstance(image, str | Path) else f"image {i}"
+        results.append({"image": name, "top": top_classes(probs, run.classes, topk)})
     return results
 
 
@@ -162,6 +195,33 @@ class LoadedRun:
     def read_images(self, paths: list[str | Path]) -> torch.Tensor:
         """Image files as uint8 (N, C, H, W) at the model's input shape, adapted as the training data was."""
         return torch.cat([self.adapt_image(load_image(path)) for path in paths])
+
+    def pixels(self, images: Images) -> torch.Tensor:
+        """uint8 (N, C, H, W) at the model's input shape: image files and Pillow images adapted as the training
+        data was, uint8 pixels (a tensor or NumPy array of one C, H, W image or N of them) taken as they are, which
+        must be at that shape already."""
+        items = image_list(images)
+        if not items:
+            raise CnnlabError("no images given; give image files, Pillow images or uint8 pixels")
+        return torch.cat([self._one(item) for item in items])
+
+    def _one(self, image: Picture) -> torch.Tensor:
+        if isinstance(image, str | Path):
+            return self.adapt_image(load_image(image))
+        if isinstance(image, Image.Image):
+            return self.adapt_image(image_pixels(image))
+        if not isinstance(image, torch.Tensor | np.ndarray):
+            raise CnnlabError(
+                f"images must be image files, Pillow images or uint8 pixels N x C x H x W, got {type(image).__name__}"
+            )
+        pixels = uint8_pixels(image)
+        if tuple(pixels.shape) != tuple(self.input_shape):
+            shape = "x".join(map(str, self.input_shape))
+            raise CnnlabError(
+                f"images must be N x {shape} pixels (the model's input), got {tuple(pixels.shape)}; "
+                "give image files or Pillow images to have them adapted"
+            )
+        return pixels[None]
 
     def class_index(self, text: str) -> int:
         """A class given by name (as the run lists them) or by index."""

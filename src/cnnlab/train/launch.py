@@ -17,7 +17,7 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, resume_option
 
 BAD_INPUT = 2  # a rank's exit status for a CnnlabError, which that rank has printed already
 
@@ -91,7 +91,7 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
         rank, code = next(((r, c) for r, c in causes if c != -signal.SIGTERM), causes[0])
         raise CnnlabError(
             f"rank {rank} {_ended(code)}, so torchrun stopped every rank; the run keeps its last checkpoint: "
-            "continue it with --resume"
+            f"continue it with {resume_option()}"
         ) from None
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.display import in_notebook
+from cnnlab.rundir import RunDir
 from cnnlab.train.callbacks import Callback
 
 
@@ -63,23 +64,26 @@ class Progress:
 class LiveCurves(Callback):
     """In a notebook: the run's loss and accuracy curves in the cell's output, redrawn after every epoch."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, out: str | Path) -> None:
         from cnnlab.display.live import LiveImage
 
-        self.name = name
+        self.out = Path(out)
         self.rows: list[dict[str, Any]] = []
         self.image = LiveImage()
+
+    def on_setup(self, setup: Any) -> None:
+        self.rows = RunDir(self.out).metrics()  # a resumed run's curves start from its first epoch, not this one
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         from cnnlab.display.curves import curves_png
 
-        self.rows.append(row)
-        self.image.show(curves_png({self.name: self.rows}))
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        self.image.show(curves_png({self.out.name: self.rows}))
 
 
 def live_callbacks(out: str | Path, progress: bool | None) -> list[Callback]:
     """What a run adds to its callbacks to show itself: live curves in a notebook unless progress=False."""
-    return [LiveCurves(Path(out).name)] if progress is not False and in_notebook() else []
+    return [LiveCurves(out)] if progress is not False and in_notebook() else []
 
 
 def default_log() -> Callable[[str], None]:

@@ -69,6 +69,21 @@ def model_info(name: str) -> ModelInfo:
         raise CnnlabError(f"unknown model {name!r}: {hint} (or net:NAME, or a path to a .toml network)") from None
 
 
+def model_name(model: Any) -> str:
+    """A model argument as the text that names it (a path given as a Path, too), or a one-line error for anything
+    else: a model object, which a run could not rebuild from its config."""
+    if isinstance(model, Path):
+        return str(model)
+    if isinstance(model, str):
+        return model
+    if isinstance(model, nn.Module):
+        raise CnnlabError(
+            f"model must be a zoo name or a TOML network file, not a {type(model).__name__} object (a run rebuilds "
+            "its model from its settings); register its builder with @cnnlab.zoo.register_model and give the name"
+        )
+    raise CnnlabError(f"model must be a zoo name or a TOML network file, got {model!r}")
+
+
 def is_spec_path(name: str) -> bool:
     """A model argument that names a TOML network file rather than a zoo model (a path, or KIND:NAME of a shipped
     file: net:NAME, or another kind, which load_spec then refuses by name)."""
@@ -213,6 +228,7 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise CnnlabError(f"{label} must be a positive integer, got {value!r}")
+    name = model_name(name)
     if is_spec_path(name):
         from cnnlab.zoo.spec import build_from_toml
 
