@@ -73,7 +73,9 @@ def test_explain_image_gives_predicts_numbers_and_the_commands_pictures(mnist, c
         with Image.open(path) as im:  # a Pillow image and an array go the same way as the file
             assert explain_image(run, im).top == e.top
             assert explain_image(run, np.asarray(im)).top == e.top
-    assert (e.cam_layer, e.feature_layer) == ("c5", "c1")  # the last conv layer and the first
+    # Grad-CAM at the last conv layer of maps larger than 1x1 (c3's 10x10: c5's 1x1 maps drew a flat overlay), the
+    # feature maps at the first
+    assert (e.cam_layer, e.feature_layer) == ("c3", "c1")
     path = mnist["digits"][-1]
     assert cli_line(capsys, "gradcam", mnist["run"], path, "--out", mnist["dir"] / "cam")[0] == 0
     with Image.open(mnist["dir"] / "cam" / f"{path.stem}-gradcam.png") as im:
@@ -250,7 +252,7 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
         page.wait_for_function("document.querySelector('#top textarea').value !== ''", timeout=60_000)
         assert top.input_value() == expected and message.inner_text().strip() == ""
         top1 = expected.split(",")[0].split()[0]
-        assert f"Grad-CAM of the top class, {top1}, at layer c5" in page.locator("#gradcam").inner_text()
+        assert f"Grad-CAM of the top class, {top1}, at layer c3" in page.locator("#gradcam").inner_text()
         for picture in ("#seen", "#gradcam", "#features"):
             # the pictures are fetched after the numbers arrive: wait for each to decode, fail if it never does
             page.wait_for_function(

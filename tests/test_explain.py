@@ -177,7 +177,7 @@ def test_gradcam_works_in_batches_on_zoo_and_toml_models(tmp_path, model):
     pieces = grad_cam(net, x, batch_size=2)
     assert whole.heatmaps.shape == (5, *net.input_size[1:])
     assert torch.allclose(whole.heatmaps, pieces.heatmaps, atol=1e-4)
-    assert whole.layer == list(conv_layers(net))[-1]
+    assert whole.layer == list(conv_layers(net))[-2 if model == "lenet5" else -1]  # lenet5's c5 gives 1x1 maps
     with pytest.raises(CnnlabError) as e:
         find_conv_layer(net, "nope")
     assert "conv layers: " + ", ".join(conv_layers(net)) in str(e.value)
@@ -334,6 +334,24 @@ def test_python_explanations_show_inline_and_are_the_pictures_the_commands_write
     assert lab.save(d / "lab.png") == d / "lab.png" and decoded(lab._repr_png_()).shape[1] == lab.image.width
     with pytest.raises(CnnlabError, match=r"images must be N x 1x28x28 pixels"):
         cnnlab.gradcam(run, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+
+
+def test_gradcam_passes_over_layers_of_1x1_maps():
+    """LeNet-5's last conv layer, C5, turns 5x5 maps into 1x1: its Grad-CAM would be one value over the image (a
+    flat overlay). By default Grad-CAM takes C3 (10x10), and C5 asked for by name is refused in one line."""
+    from cnnlab.explain.gradcam import explained_layer, map_sizes
+
+    torch.manual_seed(0)
+    model = create_model("lenet5").eval()
+    x = torch.randn(3, 1, 32, 32)
+    assert map_sizes(model, x) == {"c1": (28, 28), "c3": (10, 10), "c5": (1, 1)}
+    assert explained_layer(model, x, None)[0] == "c3" and explained_layer(model, x, "c1")[0] == "c1"
+    cam = grad_cam(model, x)
+    assert cam.layer == "c3" and cam.heatmaps.shape == (3, 32, 32)
+    assert (cam.heatmaps.amax((1, 2)) > cam.heatmaps.amin((1, 2))).all()  # a map, not one value
+    with pytest.raises(CnnlabError, match=r"^layer 'c5' gives 1x1 maps, so its Grad-CAM would be one value over the "):
+        grad_cam(model, x, "c5")
+    assert not any(m._forward_hooks for m in model.modules())  # the size probe's hooks are gone
 
 
 def test_python_explanations_take_the_images_a_notebook_has(mnist):

@@ -31,7 +31,8 @@ def _intro(run: LoadedRun, topk: int) -> str:
         f"## {run.run.path.name}: {config.model} on {config.data}\n"
         f"{len(run.classes)} classes, input {c}x{h}x{w}. Images are adapted as `cnnlab predict` adapts them "
         f"(channels, then resized or padded to {h}x{w} as the training data was), so the top {topk} here are the "
-        "numbers `cnnlab predict` prints. Grad-CAM explains the top class at the last conv layer."
+        "numbers `cnnlab predict` prints. Grad-CAM explains the top class at the last conv layer whose maps have "
+        "more than one pixel."
     )
 
 

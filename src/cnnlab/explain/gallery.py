@@ -33,8 +33,8 @@ def cam_labels(run: LoadedRun, cam: CamResult) -> list[str]:
 
 
 def gradcam_gallery(run_dir: str | Path, n: int = 8, seed: int = 0) -> bytes:
-    """PNG of n seeded test images of a run with their Grad-CAM overlays (last conv layer, predicted class),
-    labelled with predicted and true class; wrong predictions in red."""
+    """PNG of n seeded test images of a run with their Grad-CAM overlays (last conv layer of maps larger than 1x1,
+    predicted class), labelled with predicted and true class; wrong predictions in red."""
     run = load_run(run_dir)
     data = run.data()
     return gallery_png(run, data.test_x, data.test_y, n, seed, str(run_dir))

@@ -7,13 +7,14 @@ coefficients; the weighted sum, rectified, upsampled to the input and scaled to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 
 METHODS = ("gradcam", "gradcam++")
 
@@ -48,8 +49,48 @@ def find_conv_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]
         return next(reversed(layers.items()))
     if name not in layers:
         what = "is not a convolutional layer" if name in dict(model.named_modules()) else "is not a layer of the model"
-        raise CnnlabError(f"--layer {name!r} {what}; conv layers: {', '.join(layers)}")
+        raise CnnlabError(f"{option('layer')} {name!r} {what}; conv layers: {', '.join(layers)}")
     return name, layers[name]
+
+
+def map_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int]]:
+    """Each conv layer's output height and width for inputs `x` (one forward pass, no gradients); layers the pass
+    does not reach are left out."""
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def keeper(name: str) -> Callable[..., None]:
+        def keep(_: nn.Module, __: tuple, out: torch.Tensor) -> None:  # returns None: the output stays as it is
+            sizes.setdefault(name, (out.shape[-2], out.shape[-1]))
+
+        return keep
+
+    handles = [m.register_forward_hook(keeper(name)) for name, m in conv_layers(model).items()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return sizes
+
+
+def explained_layer(model: nn.Module, x: torch.Tensor, name: str | None) -> tuple[str, nn.Module]:
+    """The conv layer Grad-CAM explains for inputs `x`: `name`, or the last one whose maps have more than one
+    pixel. A 1x1 map (LeNet-5's C5, whose 5x5 kernels cover its whole 5x5 input) is one number per channel: its
+    Grad-CAM is the same value over the whole image, a flat overlay that explains nothing."""
+    find_conv_layer(model, name)  # an unknown name or a model without conv layers: the usual errors
+    sizes = map_sizes(model, x[:1])
+    wide = [n for n, (h, w) in sizes.items() if h * w > 1]
+    if name is None:
+        if not wide:
+            raise CnnlabError("every conv layer of the model gives 1x1 maps; Grad-CAM needs maps of several pixels")
+        return find_conv_layer(model, wide[-1])
+    if name in sizes and name not in wide:
+        raise CnnlabError(
+            f"{option('layer')} {name!r} gives 1x1 maps, so its Grad-CAM would be one value over the whole image; "
+            f"choose a layer with larger maps: {', '.join(wide) or 'none has them'}"
+        )
+    return find_conv_layer(model, name)
 
 
 def _weights(a: torch.Tensor, g: torch.Tensor, method: str) -> torch.Tensor:
@@ -100,14 +141,15 @@ def grad_cam(
     batch_size: int = 64,
 ) -> CamResult:
     """Heatmaps for model inputs `x` (N, C, H, W), explaining `target` (a class for all, one per image, or None
-    for each image's predicted class) at conv layer `layer` (default: the last). The model is put in eval mode, so
+    for each image's predicted class) at conv layer `layer` (default: the last with maps of more than one pixel,
+    explained_layer). The model is put in eval mode, so
     dropout and batch norm do not make an image's map depend on its batch."""
     if method not in METHODS:
         raise CnnlabError(f"--method {method!r} is not one of {', '.join(METHODS)}")
     if batch_size < 1:
         raise CnnlabError(f"--batch-size must be at least 1, got {batch_size}")
-    name, module = find_conv_layer(model, layer)
     model.eval()
+    name, module = explained_layer(model, x, layer)
     targets = None if target is None else torch.as_tensor(target, dtype=torch.long).expand(len(x))
     parts = [
         _cam_batch(

@@ -95,15 +95,12 @@ def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
     )
     if gradcam:
         from cnnlab.explain.gallery import gallery_png
+        from cnnlab.explain.gradcam import explained_layer
 
         try:
-            parts.append(
-                fig.img(
-                    gallery_png(run, ev["images"], ev["labels"], n=gradcam, name=str(path)),
-                    f"{name}: Grad-CAM, last conv layer, predicted class",
-                    f"{name}-gradcam",
-                )
-            )
+            png = gallery_png(run, ev["images"], ev["labels"], n=gradcam, name=str(path))
+            layer = explained_layer(run.model, run.to_input(ev["images"][:1]), None)[0]
+            parts.append(fig.img(png, f"{name}: Grad-CAM at layer {layer}, predicted class", f"{name}-gradcam"))
         except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
             parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")
     with frozen(run.model, run.run.config.freeze) as model:  # trainable vs frozen, as `cnnlab summary RUN`
