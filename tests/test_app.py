@@ -29,6 +29,7 @@ from cnnlab.train.setup import prepare
 from tests.conftest import REPO, SHARED, snapshot
 
 ARTIFACTS = REPO / "artifacts"
+NAME = "run <img src=x>_my_ *best* & co"
 TOP_LINE = re.compile(r"^\S+ \d+\.\d%(, \S+ \d+\.\d%){2}$")  # three classes as `cnnlab predict` prints them
 
 
@@ -46,12 +47,13 @@ def mnist(tmp_path_factory) -> dict:
         val_split=0,
         seed=0,
     )
-    train(config, tmp / "run", log=lambda _: None)
+    run = tmp / NAME  # a folder name with markup in it: the page must show it as text
+    train(config, run, log=lambda _: None)
     data, _, _ = prepare(config)
     digits = [tmp / f"digit{i}.png" for i in range(4)]
     for i, path in enumerate(digits):
         Image.fromarray(data.test_x[i, 0].numpy(), "L").save(path)
-    return {"run": tmp / "run", "dir": tmp, "digits": digits}
+    return {"run": run, "dir": tmp, "digits": digits}
 
 
 def cli_line(capsys, *args: object) -> tuple[int, str, str]:
@@ -141,6 +143,23 @@ def test_bad_input_to_app_is_one_line_and_exit_2(mnist, capsys, tmp_path):
     assert snapshot(unfinished, mnist["run"]) == before
 
 
+def test_the_page_says_when_its_run_has_not_finished(tmp_path):
+    """A run killed or still training has checkpoints but no summary: the page serves its checkpoint and says so;
+    a --top beyond the classes is said as the classes there are."""
+    from cnnlab.app.page import _intro
+
+    train(RunConfig(model="mnist-cnn", data="digits", epochs=3, limit=300), tmp_path / "r", log=print, stop_after=2)
+    run = load_run(tmp_path / "r")
+    intro = _intro(run, 20)
+    assert (
+        f"**Not finished:** the run stopped, or is still training; this page uses its checkpoint of epoch {run.run.checkpoint.epoch}."
+        in intro
+    )
+    assert run.run.checkpoint.epoch in (1, 2) and "so the top 10 here are" in intro
+    train(RunConfig(model="mnist-cnn", data="digits", epochs=3, limit=300), tmp_path / "r", log=print, resume=True)
+    assert "Not finished" not in _intro(load_run(tmp_path / "r"), 3)
+
+
 def test_the_app_says_who_can_reach_it():
     assert (
         where("127.0.0.1", 7860) == "http://127.0.0.1:7860 (localhost only; --host 0.0.0.0 to share it on the network)"
@@ -218,6 +237,9 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
         page.route("**/*", local_only)
         page.goto(server)
         page.get_by_text("10 classes, input 1x32x32").wait_for()
+        heading = page.locator("h2").first
+        assert heading.inner_text() == f"{NAME}: lenet5-modern on mnist"  # the name as text, not markup
+        assert heading.locator("img, em, strong").count() == 0
         top = page.locator("#top textarea")
         message = page.locator("#message")
 

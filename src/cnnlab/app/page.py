@@ -5,6 +5,7 @@ upload shows one line above the results and the page keeps answering."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,26 @@ FORGET = (3600, 3600)  # uploads and pictures leave gradio's cache after an hour
 PICTURES = ("the image as the model sees it", "Grad-CAM of the top class", "feature maps of the first conv layer")
 
 
+def plain(text: str) -> str:
+    """`text` shown as it is in Markdown: HTML's <, > and & and Markdown's marks escaped (a run folder called
+    `<img src=x>` or `my_*best*_run` is a name, not markup)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>])", r"\\\1", text.replace("&", "&amp;"))
+
+
 def _intro(run: LoadedRun, topk: int) -> str:
     c, h, w = run.input_shape
     config = run.run.config
+    unfinished = (
+        f"**Not finished:** the run stopped, or is still training; this page uses its checkpoint of epoch "
+        f"{run.run.checkpoint.epoch}.\n\n"
+        if run.run.summary is None
+        else ""
+    )
     return (
-        f"## {run.run.path.name}: {config.model} on {config.data}\n"
+        f"## {plain(run.run.path.name)}: {plain(config.model)} on {plain(config.data)}\n{unfinished}"
         f"{len(run.classes)} classes, input {c}x{h}x{w}. Images are adapted as `cnnlab predict` adapts them "
-        f"(channels, then resized or padded to {h}x{w} as the training data was), so the top {topk} here are the "
+        f"(channels, then resized or padded to {h}x{w} as the training data was), so the top "
+        f"{min(topk, len(run.classes))} here are the "
         "numbers `cnnlab predict` prints. Grad-CAM explains the top class at the last conv layer whose maps have "
         "more than one pixel."
     )
