@@ -254,3 +254,30 @@ def test_report_renders_in_headless_chromium(parity, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+
+
+def test_runs_given_together_share_one_table_and_unfinished_ones_are_named(parity, tmp_path):
+    """Run directories named together are compared: one table, one plot of overlaid curves. A run with no summary
+    (killed, or still training) is named under its table rather than ending the report or vanishing from it."""
+    from cnnlab.report import run_table, write_report
+    from cnnlab.rundir import RunConfig
+
+    runs = parity / "runs"
+    config = RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=3, limit=300)
+    train(config, tmp_path / "killed", log=lambda _: None, stop_after=1)  # as a kill -9 after epoch 1 leaves it
+    given = [runs / "parity-scratch", runs / "parity-frozen", tmp_path / "killed"]
+    table = run_table(given)
+    assert [r["run"] for r in table.rows] == ["parity-scratch", "parity-frozen"]
+    assert str(table).endswith("\nnot finished, so not in the table: killed\n")
+    report = write_report(given, tmp_path / "r.html", gradcam=0).read_text()
+    assert report.count('<table class="runs">') == 1 and report.count("<figcaption>runs: loss and accuracy") == 1
+    assert '<p class="notes">not finished, so not in the table: killed</p>' in report
+    # a study whose run lost its summary: named under the study's table
+    study = tmp_path / "study"
+    subprocess.run(["cp", "-r", str(parity), str(study)], check=True)
+    (study / "runs" / "parity-frozen" / "summary.json").unlink()
+    report = write_report([study], tmp_path / "s.html", gradcam=0).read_text()
+    assert "not finished, so not in the table: parity-frozen" in report
+    assert ">parity-scratch</td>" in report and ">parity-frozen</td>" not in report
+    with pytest.raises(CnnlabError, match=r"^nothing to report: none of the given runs has finished; finish them"):
+        run_table(tmp_path / "killed")

@@ -26,6 +26,7 @@ class Group:
     notes: str = ""
     plots: dict[str, bytes] = field(default_factory=dict)
     detailed: set[str] | None = None  # runs that get a full section (None: all)
+    unfinished: list[str] = field(default_factory=list)  # runs left out for having no summary yet: named, not shown
 
 
 def collect(paths: str | Path | list[str | Path]) -> list[Group]:
@@ -33,14 +34,23 @@ def collect(paths: str | Path | list[str | Path]) -> list[Group]:
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     if not paths:
         raise CnnlabError("nothing to report: no runs given; name run directories or study directories")
-    groups = []
+    groups: list[Group] = []
+    loose = Group("runs", {})  # the run directories given, in one table and one plot of curves
     for p in map(Path, paths):
         if RunDir(p).exists():
-            groups.append(Group(p.name, {p.name: p}))
+            if not loose.runs and not loose.unfinished:
+                groups.append(loose)  # where the first of them was given
+            name = p.name if p.name not in loose.runs and p.name not in loose.unfinished else str(p)
+            if RunDir(p).finished():
+                loose.runs[name] = p
+            else:
+                loose.unfinished.append(name)
         elif holds_compare_study(p):
             index = json.loads((p / STUDY_INDEX).read_text())
-            runs = {n: p / "runs" / n for n in index["runs"] if RunDir(p / "runs" / n).finished()}
-            groups.append(Group(index.get("title", p.name), runs, index.get("expected", "")))
+            done = {n: RunDir(p / "runs" / n).finished() for n in index["runs"]}
+            runs = {n: p / "runs" / n for n, finished in done.items() if finished}
+            left = [n for n, finished in done.items() if not finished]
+            groups.append(Group(index.get("title", p.name), runs, index.get("expected", ""), unfinished=left))
         elif (p / "trials").is_dir():
             groups.append(_tune_group(p))
         else:
@@ -52,13 +62,17 @@ def collect(paths: str | Path | list[str | Path]) -> list[Group]:
             "nothing to report: none of the given runs has finished; finish them with "
             + ("`cnnlab train ... --resume`" if speaking_to_cli() else "train(..., resume=True)")
         )
+    if len(loose.runs) + len(loose.unfinished) == 1:
+        loose.title = next(iter(loose.runs), None) or loose.unfinished[0]  # one run: its own name as heading
     return groups
 
 
 def _tune_group(path: Path) -> Group:
     from cnnlab.tune.plots import study_plots
 
-    runs = {f"trial {t.name}": t for t in sorted((path / "trials").iterdir()) if RunDir(t).finished()}
+    trials = [t for t in sorted((path / "trials").iterdir()) if RunDir(t).exists()]
+    runs = {f"trial {t.name}": t for t in trials if RunDir(t).finished()}
+    left = [f"trial {t.name}" for t in trials if not RunDir(t).finished()]
     detailed = set()
     if RunDir(path / "best").finished():
         runs["best (retrained)"] = path / "best"
@@ -67,4 +81,4 @@ def _tune_group(path: Path) -> Group:
         f"optimisation history of {path.name}" if k == "history" else f"parameter importances of {path.name}": v
         for k, v in study_plots(path).items()
     }
-    return Group(f"hyperparameter search {path.name}", runs, "", plots, detailed)
+    return Group(f"hyperparameter search {path.name}", runs, "", plots, detailed, left)

@@ -130,7 +130,7 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
     parts = [f"<h2>{html.escape(group.title)}</h2>"] if heading else []
     if group.notes:
         parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
-    parts.append(RunTable(rows)._repr_html_())
+    parts.append(RunTable(rows, group.unfinished)._repr_html_())
     parts += [fig.img(png, caption, caption) for caption, png in group.plots.items()]
     if metrics:  # none when every run of the group stopped before its first epoch ended
         parts.append(

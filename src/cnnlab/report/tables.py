@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,11 +119,17 @@ class RunTable:
     """The comparison table of finished runs: text in a terminal (print it), an HTML table in Jupyter; both from
     the same `cells` of the same rows."""
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[dict[str, Any]], unfinished: list[str] | None = None) -> None:
         self.rows = rows
+        self.unfinished = unfinished or []  # runs named under the table: killed or still training, no summary yet
+
+    def left_out(self) -> str:
+        """The line under the table naming the runs it leaves out ("" when none is)."""
+        return f"not finished, so not in the table: {', '.join(self.unfinished)}" if self.unfinished else ""
 
     def render(self, fmt: str = "table") -> str:
-        return render_table(self.rows, fmt)
+        text = render_table(self.rows, fmt)
+        return text + self.left_out() + "\n" if self.unfinished and fmt != "csv" else text
 
     def __str__(self) -> str:
         return self.render()
@@ -131,7 +138,8 @@ class RunTable:
         printer.text(self.render())
 
     def _repr_html_(self) -> str:
-        return table([h for _, h in COLUMNS], [cells(r) for r in self.rows], NUMERIC, css_class="runs")
+        note = f'<p class="notes">{html.escape(self.left_out())}</p>' if self.unfinished else ""
+        return table([h for _, h in COLUMNS], [cells(r) for r in self.rows], NUMERIC, css_class="runs") + note
 
 
 def run_table(paths: str | Path | list[str | Path]) -> RunTable:
@@ -139,4 +147,6 @@ def run_table(paths: str | Path | list[str | Path]) -> RunTable:
     `cnnlab compare` and `cnnlab report` tabulate them."""
     from cnnlab.report.collect import collect
 
-    return RunTable([run_row(path, name) for group in collect(paths) for name, path in group.runs.items()])
+    groups = collect(paths)
+    rows = [run_row(path, name) for group in groups for name, path in group.runs.items()]
+    return RunTable(rows, [name for group in groups for name in group.unfinished])
