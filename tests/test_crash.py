@@ -204,3 +204,30 @@ def test_a_kill_while_the_data_cache_is_written_leaves_no_partial_entry(tmp_path
     assert again.returncode == 0, again.stderr
     assert not temporaries(tmp_path / "cache")  # the dead writer's temporary is removed on the next load
     assert_same_run(out, reference)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+    reason="the decoding workers are forked on Linux with 2 cores or more",
+)
+def test_a_load_killed_while_its_workers_decode_holds_no_one_up(tmp_path, env):
+    """An image folder of 2,000 images or more is decoded by forked workers, which inherit the cache entry's lock.
+    Killed with SIGKILL while they decode, the loading process cannot stop them: they used to live on, holding the
+    lock, and the next load waited on it forever. Now they die with it, and the next load decodes and trains."""
+    import tarfile
+
+    folder = tmp_path / "cifar"
+    with tarfile.open(SHARED / "datasets" / "cifar10-jpg.tar.gz") as tar:
+        wanted = [m for m in tar if m.name.startswith(("train/airplane/", "train/cat/")) and m.name[-8:-4] < "1100"]
+        tar.extractall(folder, members=wanted, filter="data")
+    assert len(wanted) == 2200
+    fresh = {**env, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    args = ["train", "--model", "mnist-cnn", "--data", f"folder:{folder}", "--limit", "200", "--epochs", "1"]
+    args += ["--no-progress", "--out", str(tmp_path / "run")]
+    killed = cnnlab(args, fresh, failpoint="decode-pool:1")
+    assert killed.returncode == -signal.SIGKILL
+    again = subprocess.run(
+        [sys.executable, "-m", "cnnlab", *args], env=fresh, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert RunDir(tmp_path / "run").summary()["train_size"] == 200

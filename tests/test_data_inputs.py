@@ -640,3 +640,35 @@ def test_digits_offline() -> None:
     assert len(ds.test_y) == round(1797 * 0.2) and ds.train_x.max() == 255
     parity = load_dataset("digits:parity", val=0.1)
     assert parity.classes == ["even", "odd"] and len(parity.val_y) == round(len(ds.train_y) * 0.1)
+
+
+def test_a_val_folder_beside_train_is_refused_not_read_as_a_class(tmp_path: Path) -> None:
+    """Other tools' train/val/test layout: without the refusal, train/ and val/ became the two classes (and with
+    test/ too, val/ was left out) without a word."""
+    for layout in (("train", "val"), ("train", "valid", "test"), ("data/train", "data/validation", "data/test")):
+        root = tmp_path / "-".join(layout).replace("/", "_")
+        for split in layout:
+            image_folder(root, {"red": 2, "blue": 2}, split)
+        folder = layout[1].split("/")[-1]
+        with pytest.raises(CnnlabError, match=rf"has a {folder}/ folder beside train/: cnnlab reads train/ and test/"):
+            load_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
+
+
+def test_exif_orientation_turns_photos_upright_in_folders_and_predict(tmp_path: Path) -> None:
+    """A phone photo held upright is often stored sideways with an EXIF orientation: it is read as viewers show
+    it, in a folder (whose most common size is the turned one) and by predict alike."""
+    from cnnlab.imagefile import read_pixels
+
+    stored = np.zeros((16, 32), np.uint8)  # 32 wide, 16 high: the left half white
+    stored[:, :16] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: 16 wide, 32 high, the top half white
+    for label in ("a", "b"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        Image.fromarray(stored).save(tmp_path / "photos" / label / "p.png", exif=exif)
+    shown = read_pixels(tmp_path / "photos" / "a" / "p.png")[0, 0]
+    assert shown.shape == (32, 16) and (shown[:16] == 255).all() and (shown[16:] == 0).all()
+    ds = load_dataset(f"folder:{tmp_path / 'photos'}", cache_dir=tmp_path / "cache")
+    assert ds.input_shape == (1, 32, 16) and torch.equal(ds.train_x[0, 0], torch.from_numpy(shown))
+    resized = load_dataset(f"folder:{tmp_path / 'photos'}", cache_dir=tmp_path / "cache", size=(8, 4))
+    assert resized.train_x.shape == (2, 1, 8, 4) and (resized.train_x[0, 0, :3] == 255).all()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -215,6 +217,7 @@ def free_port() -> int:
         (["--nproc", "2", "--nnodes", "2"], "--nnodes above 1 needs --rdzv-endpoint"),
         (["--nproc", "2", "--sync-bn"], "--sync-bn needs GPUs"),
         (["--nproc", "2", "--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--nproc", "2", "--batch-size", "1"], "--batch-size 1 is the global batch, shared by 2 processes: it must"),
     ],
 )
 def test_launch_mistakes_are_one_line_errors_before_any_process_starts(tmp_path, capsys, net, launch, message):
@@ -255,3 +258,77 @@ def test_a_rank_whose_master_is_unreachable_fails_after_the_timeout_with_one_lin
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith(f"cnnlab: error: rank 1 of 2 could not join the others at 127.0.0.1:{port}"), r.stderr
     assert r.stderr.count("\n") == 1 and not out.exists()
+
+
+def test_the_ranks_arguments_are_theirs_not_torchruns(capsys, net):
+    """torchrun's parser took cnnlab's --monitor for an abbreviation of its --monitor-interval (and stopped with its
+    usage): the ranks' arguments are set after torchrun's own are parsed."""
+    from cnnlab.train.launch import Launch, parsed_torchrun_args
+
+    argv = ["--model", "lenet5", "--monitor", "val_loss", "--max-restarts", "3", "--out", "r"]
+    args = parsed_torchrun_args(Launch(2), argv)
+    assert args.training_script == "cnnlab" and args.module and args.training_script_args == ["train", *argv]
+    assert args.nproc_per_node == "2" and args.max_restarts == 0 and args.standalone
+    machines = parsed_torchrun_args(Launch(1, 2, "10.0.0.1:29400", 30), argv)  # its --rdzv-id is "cnnlab" too
+    assert machines.training_script == "cnnlab" and machines.training_script_args == ["train", *argv]
+    assert (machines.nnodes, machines.rdzv_endpoint, machines.rdzv_id) == ("2", "10.0.0.1:29400", "cnnlab")
+    with pytest.raises(SystemExit) as e:  # no abbreviations in `train`: the ranks re-read its arguments as given
+        main(["train", "--model", net, "--data", "digits", "--npr", "2"])
+    assert e.value.code == 2 and "unrecognized arguments: --npr" in capsys.readouterr().err
+
+
+def start_ranks(net: str, out: Path, epochs: int) -> subprocess.Popen:
+    """`cnnlab train --nproc 2 --resume` in its own session, returned once both ranks are training."""
+    command = ["train", *flags({**settings(net), "epochs": epochs}), "--out", str(out), "--nproc", "2", "--resume"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", *command, "--no-progress"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while len(ranks_of(proc.pid)) < 2 or not RunDir(out).exists():  # rank 0 has set the run up
+        assert time.monotonic() < deadline and proc.poll() is None, "the ranks did not start"
+        time.sleep(0.05)
+    time.sleep(2.0)  # into the epochs
+    return proc
+
+
+def ranks_of(launcher: int) -> list[int]:
+    """The rank processes a launcher started (its children running python), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == launcher:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux's")
+def test_ranks_die_with_a_launcher_killed_outright_and_ctrl_c_is_one_line(tmp_path, net):
+    """kill -9 of `cnnlab train --nproc 2` used to leave both ranks training on as orphans, holding the run's lock;
+    now they die with it, and the run resumes. Ctrl-C (SIGINT to the launcher) ends with one `cnnlab: interrupted`
+    line and status 130, where torchrun's SignalException gave a traceback and status 1."""
+    out = tmp_path / "run"
+    launcher = start_ranks(net, out, epochs=5000)  # minutes of epochs: they would still train when checked
+    ranks = ranks_of(launcher.pid)
+    assert len(ranks) == 2, ranks
+    launcher.kill()
+    launcher.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{r}").exists() and "Z" not in Path(f"/proc/{r}/stat").read_text().split()[2] for r in ranks):
+        assert time.monotonic() < deadline, f"ranks {ranks} outlived their launcher"
+        time.sleep(0.1)
+    launcher.stderr.close()
+    interrupted = start_ranks(net, out, epochs=5000)  # the lock is free: the same command takes the run on
+    interrupted.send_signal(signal.SIGINT)
+    _, err = interrupted.communicate(timeout=120)
+    assert interrupted.returncode == 130, err
+    assert "Traceback" not in err and err.count("cnnlab: interrupted") == 1, err
+    assert err.rstrip().endswith("cnnlab: interrupted") and "death signal" not in err, err

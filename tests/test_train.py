@@ -560,3 +560,32 @@ def test_raw_pixels_standardised_give_the_same_inputs_as_unit_pixels(tmp_path):
         log=lambda _: None,
     )
     assert evaluate_run(tmp_path / "raw")["test_accuracy"] == pytest.approx(s["test_accuracy"])
+
+
+def test_eval_and_resume_refuse_a_folder_whose_classes_changed(tmp_path, capsys):
+    """An image folder's class folders renamed or added after training: eval scored 0% with the rows named as
+    before (and crashed on a class more), and --resume trained on the swapped labels, both without a word."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("test", 4)):
+        for colour, level in (("blue", 40), ("red", 220)):
+            (tmp_path / "d" / split / colour).mkdir(parents=True)
+            for i in range(count):
+                noise = rng.integers(0, 30, (8, 8, 3))
+                Image.fromarray((level + noise).clip(0, 255).astype(np.uint8)).save(
+                    tmp_path / "d" / split / colour / f"{i}.png"
+                )
+    config = RunConfig(model="mlp", data=f"folder:{tmp_path / 'd'}", input=[3, 8, 8], epochs=2, val_split=0)
+    train(config, tmp_path / "run", log=lambda _: None, stop_after=1)
+    for split in ("train", "test"):
+        (tmp_path / "d" / split / "blue").rename(tmp_path / "d" / split / "zzz")
+    message = r"^cannot {}: the data's classes are now red, zzz, but the run was trained on blue, red; restore the"
+    with pytest.raises(CnnlabError, match=message.format("evaluate")):
+        evaluate_run(tmp_path / "run")
+    with pytest.raises(CnnlabError, match=message.format("resume")):
+        train(config, tmp_path / "run", resume=True, log=lambda _: None)
+    assert RunDir(tmp_path / "run").checkpoints.manifest()["last"]["epoch"] == 1  # untouched
+    code, _, err = cli_as_terminal(["eval", str(tmp_path / "run")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "the data's classes are now red, zzz" in err

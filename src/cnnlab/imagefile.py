@@ -40,6 +40,30 @@ def read_pixels(path: str | Path) -> np.ndarray:
         raise CnnlabError(f"{p} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
 
 
+ORIENTATION = 0x0112  # the EXIF tag with which a camera held sideways says how its pixels are to be turned
+TURNED = (5, 6, 7, 8)  # orientations that swap width and height
+
+
+def orientation(im: Any) -> int:
+    """The image's EXIF orientation, 1 (as stored) when it has none."""
+    return int(im.getexif().get(ORIENTATION, 1) or 1)
+
+
+def upright(im: Any) -> Any:
+    """The image as photo viewers show it: turned as its EXIF orientation says (a phone photo taken upright is
+    often stored sideways). Unchanged without one."""
+    if orientation(im) == 1:
+        return im
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(im)
+
+
+def shown_size(im: Any) -> tuple[int, int]:
+    """(width, height) as `upright` will show the image, read from its header."""
+    return (im.size[1], im.size[0]) if orientation(im) in TURNED else im.size
+
+
 def eight_bit(im: Any, mode: str) -> Any:
     """A Pillow image as `mode` ("L" or "RGB") with 8 bits a channel. Greyscale of 16 or 32 bits (16-bit PNG and
     TIFF scans) is scaled to 0..255: Pillow's convert clips it instead, and a 16-bit digit came out black and white.
@@ -55,9 +79,9 @@ def eight_bit(im: Any, mode: str) -> Any:
 
 
 def pil_pixels(im: Any) -> np.ndarray:
-    """A writable uint8 (1, C, H, W) array from a Pillow image: grayscale modes (with alpha too) give one channel,
-    every other mode (palette, RGBA, CMYK, ...) three RGB channels."""
-    im = eight_bit(im, "L" if im.mode in GREY_MODES else "RGB")
+    """A writable uint8 (1, C, H, W) array from a Pillow image, turned upright (EXIF orientation): grayscale modes
+    (with alpha too) give one channel, every other mode (palette, RGBA, CMYK, ...) three RGB channels."""
+    im = eight_bit(upright(im), "L" if im.mode in GREY_MODES else "RGB")
     c = 1 if im.mode == "L" else 3
     arr = np.frombuffer(bytearray(im.tobytes()), dtype=np.uint8)
     return arr.reshape(im.height, im.width, c).transpose(2, 0, 1)[None].copy()

@@ -94,5 +94,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         return _fail("out of memory (MemoryError); use a smaller model, input size, batch size or dataset")
     except KeyboardInterrupt:
-        print("cnnlab: interrupted", file=sys.stderr)
+        if "LOCAL_RANK" not in os.environ:  # a rank torchrun started leaves the line to its launcher: one, not N + 1
+            print("cnnlab: interrupted", file=sys.stderr)
         return 130

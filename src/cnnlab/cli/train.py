@@ -25,11 +25,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:  # checked here once, rather than by every rank
         from cnnlab.train.distributed import check_sync_bn
         from cnnlab.train.launch import Launch, launch
-        from cnnlab.train.setup import pick_device
+        from cnnlab.train.setup import check_global_batch, pick_device
 
         where = Launch(args.nproc, args.nnodes, args.rdzv_endpoint, args.rdzv_timeout)
         where.check()
         check_sync_bn(config.validate().sync_bn, args.nproc * args.nnodes, pick_device(config.device))
+        check_global_batch(config.batch_size, args.nproc * args.nnodes)
         return launch(where, without_launch_options(args.argv))
     out = args.out or f"runs/{stem(config.model)}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"
     summary = train(config, out, resume=args.resume, progress=args.progress, rendezvous_timeout=args.rdzv_timeout)
@@ -135,6 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser(
         "train",
+        allow_abbrev=False,  # --nproc relaunches these arguments: they must mean the same to the launcher and ranks
         help="train a model on a dataset into a run directory",
         description="Settings come from flags or an experiment TOML file (flags override it).",
     )

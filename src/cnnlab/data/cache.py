@@ -26,7 +26,7 @@ from cnnlab.data.formats import Decoded
 from cnnlab.data.sources import walk
 from cnnlab.failpoint import failpoint
 
-CACHE_VERSION = 3  # 2: 16-bit greyscale scaled, not clipped (imagefile.eight_bit); skipped files kept; 3: I;16B grey
+CACHE_VERSION = 3  # 2: 16-bit greyscale scaled (imagefile.eight_bit); skipped files kept; 3: I;16B grey, EXIF turns
 _ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 
 

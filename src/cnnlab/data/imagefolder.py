@@ -26,7 +26,9 @@ from PIL import Image
 from cnnlab.data.formats import Decoded
 from cnnlab.data.sources import FileTree
 from cnnlab.errors import CnnlabError
-from cnnlab.imagefile import GREY_MODES, eight_bit
+from cnnlab.failpoint import failpoint
+from cnnlab.imagefile import GREY_MODES, eight_bit, shown_size, upright
+from cnnlab.orphans import die_with_parent
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 POOL_MIN_IMAGES = 2000  # below this, starting worker processes costs more than it saves
@@ -41,11 +43,22 @@ def _children(dirs: set[str], prefix: str) -> set[str]:
     return {d[len(prefix) :].split("/")[0] for d in dirs if d.startswith(prefix) and len(d) > len(prefix)}
 
 
-def _split_prefixes(dirs: set[str]) -> dict[str, str]:
-    """Where the splits start: 'train/' and 'test/' if both exist; a lone wrapper folder is looked through."""
+VALIDATION_FOLDERS = ("val", "valid", "validation")  # other tools' third split, which cnnlab takes from train
+
+
+def _split_prefixes(dirs: set[str], origin: str) -> dict[str, str]:
+    """Where the splits start: 'train/' and 'test/' if both exist; a lone wrapper folder is looked through. A
+    validation folder beside train/ is refused: it would be read as a class (with no test/) or left out."""
     prefix = ""
     while True:
         children = _children(dirs, prefix)
+        found = sorted(children & set(VALIDATION_FOLDERS))
+        if "train" in children and found:
+            raise CnnlabError(
+                f"{origin} has a {found[0]}/ folder beside train/: cnnlab reads train/ and test/ and takes the "
+                f"validation images from train/ (--val-split); move {found[0]}/'s class folders into train/ or "
+                "test/, or remove it"
+            )
         if {"train", "test"} <= children:
             return {"train": prefix + "train/", "test": prefix + "test/"}
         if len(children) == 1 and _children(dirs, prefix + next(iter(children)) + "/"):
@@ -56,7 +69,7 @@ def _split_prefixes(dirs: set[str]) -> dict[str, str]:
 
 def _list_images(tree: FileTree) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
     """Class names (sorted train folders) and, per split, (relative path, label) of every image file."""
-    prefixes = _split_prefixes(tree.dirs)
+    prefixes = _split_prefixes(tree.dirs, str(tree.origin))
     images = sorted(p for p in tree.files if PurePosixPath(p).suffix.lower() in IMAGE_EXTENSIONS)
     if not images:
         raise CnnlabError(
@@ -175,7 +188,7 @@ def _probe(sources: list[Source]) -> list[tuple[bool, tuple[int, int]] | None]:
     for src in sources:
         try:
             with _open(src) as im:
-                out.append((im.mode in GREY_MODES, im.size))
+                out.append((im.mode in GREY_MODES, shown_size(im)))
         except Exception:  # Pillow raises many types for bad files; all mean "unreadable"
             out.append(None)
     return out
@@ -188,9 +201,10 @@ def _decode(job: tuple[list[Source], str, tuple[int, int]]) -> tuple[np.ndarray,
     for src in sources:
         try:
             with _open(src) as im:
-                if im.size != size:
-                    im.draft(mode, size)  # JPEG: decode at a reduced scale when shrinking (much faster)
-                im = eight_bit(im, mode)
+                stored = size if shown_size(im) == im.size else (size[1], size[0])  # the target before turning
+                if im.size != stored:
+                    im.draft(mode, stored)  # JPEG: decode at a reduced scale when shrinking (much faster)
+                im = eight_bit(upright(im), mode)
                 if im.size != size:
                     im = im.resize(size, Image.Resampling.BILINEAR)
                 arrays.append(np.asarray(im, np.uint8))
@@ -213,13 +227,21 @@ def _default_workers() -> int:
 def _pool(count: int, workers: int) -> Executor | None:
     if workers < 2 or count < POOL_MIN_IMAGES:
         return None
-    # on Linux fork starts workers in milliseconds (spawn re-imports torch in each); elsewhere keep the safe default
+    # on Linux fork starts workers in milliseconds (spawn re-imports torch in each); elsewhere keep the safe default.
+    # A forked worker holds the cache's lock with its parent: it must die with it (a load killed with kill -9 left
+    # workers that kept the next load waiting forever)
     method = "fork" if sys.platform.startswith("linux") else None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context(method), initializer=die_with_parent, initargs=(os.getpid(),)
+    )
 
 
 def _map(pool: Executor | None, fn: Callable[[T], R], jobs: Iterable[T]) -> list[R]:
-    return list(pool.map(fn, jobs)) if pool else [fn(j) for j in jobs]
+    if pool is None:
+        return [fn(j) for j in jobs]
+    futures = [pool.submit(fn, j) for j in jobs]
+    failpoint("decode-pool")  # this process killed while its workers decode: they must not outlive it
+    return [f.result() for f in futures]
 
 
 def _listing(names: list[str]) -> str:

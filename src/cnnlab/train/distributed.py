@@ -28,6 +28,8 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError, OtherRankError
 from cnnlab.native_output import silenced
+from cnnlab.orphans import die_with_parent
+from cnnlab.train.launch import LAUNCHER
 
 T = TypeVar("T")
 RENDEZVOUS_TIMEOUT = 120.0  # seconds a rank waits for the others to join (cnnlab train --rdzv-timeout)
@@ -112,12 +114,21 @@ def env_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def end_with_launcher() -> None:
+    """A rank started by `cnnlab train --nproc` dies with that process (cnnlab.orphans); ranks started otherwise
+    (torchrun by hand, other machines' launchers) are left as they are."""
+    launcher = os.environ.get(LAUNCHER)
+    if launcher is not None:
+        die_with_parent(int(launcher))
+
+
 def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
     """Join the ranks torchrun started (a single process outside torchrun): gloo on the CPU, NCCL on GPUs. A rank
     that cannot reach the rendezvous within `rendezvous` seconds raises a one-line CnnlabError."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Ranks()
+    end_with_launcher()
     if not dist.is_available():
         raise CnnlabError("this PyTorch build has no torch.distributed; train with one process")
     if not (isinstance(rendezvous, (int, float)) and rendezvous > 0):

@@ -23,7 +23,7 @@ from cnnlab.rundir.config import check_tta
 from cnnlab.train.engine import evaluate
 from cnnlab.train.optim import loss_function
 from cnnlab.train.precision import of_run as run_precision
-from cnnlab.train.setup import eval_batch_size, fit_data, flip_warning, load_data
+from cnnlab.train.setup import check_same_classes, eval_batch_size, fit_data, flip_warning, load_data
 from cnnlab.train.tta import logits as tta_logits
 
 Picture = str | Path | Image.Image | torch.Tensor | np.ndarray  # one image, or N as a (N, C, H, W) array
@@ -170,7 +170,9 @@ class LoadedRun:
         """The run's dataset as its model saw it, at the input shape it trained at (so rebuilding needs no
         --init-from source, which may have moved, or be torchvision weights not cached offline)."""
         if self._data is None:
-            self._data = fit_data(load_data(self.run.config), self.input_shape, self.run.config.resize)[0]
+            data = load_data(self.run.config)
+            check_same_classes(data.classes, self.classes, "evaluate")
+            self._data = fit_data(data, self.input_shape, self.run.config.resize)[0]
         return self._data
 
     def to_input(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ https://pytorch.org/docs/stable/elastic/run.html.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from cnnlab.errors import CnnlabError, resume_option
 
 BAD_INPUT = 2  # a rank's exit status for a CnnlabError, which that rank has printed already
+LAUNCHER = "CNNLAB_LAUNCHER_PID"  # set for the ranks: the process they must not outlive
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,17 @@ def torchrun_args(where: Launch, argv: Sequence[str]) -> list[str]:
     return [*meet, *ranks, "-m", "cnnlab", "train", *argv]
 
 
+def parsed_torchrun_args(where: Launch, argv: Sequence[str]) -> argparse.Namespace:
+    """torchrun's parsed arguments for torchrun_args: the ranks' own arguments are set after parsing, since
+    torchrun's parser would take one of them for an abbreviation of its own (`--monitor` for --monitor-interval)."""
+    from torch.distributed.run import get_args_parser
+
+    *own, command = torchrun_args(where, [])  # [..., "-m", "cnnlab"] and "train"
+    args = get_args_parser().parse_args(own)
+    args.training_script_args = [command, *argv]
+    return args
+
+
 def threads_per_rank(nproc: int) -> int:
     """CPU threads for each rank: the cores shared out, at least one."""
     return max(1, (os.cpu_count() or 1) // nproc)
@@ -65,16 +78,26 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
     """Run `cnnlab train ARGV` as the ranks `where` describes; 0 when every rank finished. A rank's bad-input
     error (printed by that rank) gives 2; nodes that do not meet in time, or a rank that died otherwise (killed,
     crashed), are a one-line CnnlabError."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
-    from torch.distributed.run import get_args_parser, run
+    from torch.distributed.run import run
 
-    args = get_args_parser().parse_args(torchrun_args(where, argv))
+    args = parsed_torchrun_args(where, argv)
+    os.environ[LAUNCHER] = str(os.getpid())  # each rank ends with this process (distributed.end_with_launcher)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_rank(where.nproc)))
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # the ranks' C++ side would log every retry as a page
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # and torchrun its failure report
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # and torchrun its failure report (each sets its level)
     try:
         run(args)
+    except SignalException as e:  # Ctrl-C or a kill: torchrun has stopped the ranks; the run stays resumable
+        if e.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise CnnlabError(
+            f"stopped by {signal.Signals(e.sigval).name}; the run keeps its last checkpoint: continue it with "
+            f"{resume_option()}"
+        ) from None
     except RendezvousError as e:
         first = (str(e).splitlines() or [type(e).__name__])[0][:160]
         raise CnnlabError(
@@ -85,8 +108,8 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
     except ChildFailedError as e:
         codes = {rank: failure.exitcode for rank, failure in e.failures.items()}
         causes = [(r, c) for r, c in sorted(codes.items()) if c != BAD_INPUT]
-        if not causes:
-            return BAD_INPUT
+        if not causes or (BAD_INPUT in codes.values() and all(c == -signal.SIGTERM for _, c in causes)):
+            return BAD_INPUT  # a rank's own error, printed by it; torchrun then stopped the others
         # torchrun ends the others with SIGTERM: the cause is the rank that ended another way, if any
         rank, code = next(((r, c) for r, c in causes if c != -signal.SIGTERM), causes[0])
         raise CnnlabError(

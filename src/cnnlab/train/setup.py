@@ -353,6 +353,28 @@ def _whiten(model: nn.Module, data: Dataset, normalize: dict[str, Any], trainabl
     whiten_first_conv(model, next(iter(sample))[0].contiguous(), trainable=trainable)
 
 
+def check_same_classes(found: list[str], trained: list[str], doing: str) -> None:
+    """A one-line error when the data's classes are not those a run trained on (an image folder's class folders
+    renamed, added or removed since): its outputs would be read as other classes, and scores would be wrong
+    without a word."""
+    if list(found) != list(trained):
+        show = lambda names: ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        raise CnnlabError(
+            f"cannot {doing}: the data's classes are now {show(list(found))}, but the run was trained on "
+            f"{show(list(trained))}; restore the data as it was, or train a new run"
+        )
+
+
+def check_global_batch(batch_size: int, world: int, per_rank: int = 1) -> None:
+    """A one-line error when the global batch cannot give each of `world` processes `per_rank` images (2 with
+    batch norm); the launcher checks it once with 1, before starting the ranks."""
+    if world > 1 and batch_size < per_rank * world:
+        raise CnnlabError(
+            f"--batch-size {batch_size} is the global batch, shared by {world} processes: it must be "
+            f"at least {per_rank * world} ({per_rank} image(s) for each); raise it or use fewer processes"
+        )
+
+
 def training_loader(
     config: RunConfig,
     data: Dataset,
@@ -368,11 +390,7 @@ def training_loader(
     leave a rank one image is left out of that epoch; the next shuffle puts its images elsewhere."""
     per_rank = 2 if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) else 1
     lone = 0 < len(data.train_y) % config.batch_size < per_rank * ranks.world
-    if ranks.world > 1 and config.batch_size < per_rank * ranks.world:
-        raise CnnlabError(
-            f"--batch-size {config.batch_size} is the global batch, shared by {ranks.world} processes: it must be "
-            f"at least {per_rank * ranks.world} ({per_rank} image(s) for each); raise it or use fewer processes"
-        )
+    check_global_batch(config.batch_size, ranks.world, per_rank)
     loader = DeviceLoader(
         data.train_x,
         data.train_y,
@@ -438,6 +456,8 @@ def setup(
         torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic
     torch.manual_seed(config.seed)
     data, model, adaptation, transfer = _build(config, resuming is None, log)
+    if resuming is not None:
+        check_same_classes(data.classes, resuming["classes"], "resume")
     normalize = preprocessing(config, data)
     if config.whiten != "none":
         _whiten(model, data, normalize, trainable=config.whiten == "trainable")
