@@ -276,6 +276,8 @@ CASES = [
     ([*TRAIN, "--model", "mlp", "--data", "digits:colour"], "unknown task 'digits:colour'", None),
     ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/loop"], "a/up links back to a folder above it", None),
     ([*TRAIN, "--model", "mlp", "--data", "folder:{in}/one"], "at least two class folders", None),
+    ([*TRAIN, "--model", "mlp", "--data", "folder:"], "folder: needs the image folder's path after it", None),
+    ([*TRAIN, "--model", "mlp", "--data", "folder: "], "an empty one would read '.'", None),
     (
         [*TRAIN, "--model", "mlp", "--data", "folder:{in}/member-bomb.tar.gz"],
         "member 'b/0.png' unpacks to 4,194,304 bytes, over the 1,048,576-byte limit",
@@ -453,7 +455,7 @@ CASES = [
         "cannot read or write /sys/cnnlab-run",
         None,
     ),
-    (["report", "{run}", "--gradcam", "0", "--out", "/sys/cnnlab.html"], "Permission denied", None),
+    (["report", "{run}", "--gradcam", "0", "--out", "/sys/cnnlab.html"], "write /sys/cnnlab.html: Permission", None),
     (
         ["train", "--data", "digits", "--model", "mlp", "--out", "{ro}/run"],
         "cannot write {ro}/run: Read-only file system",

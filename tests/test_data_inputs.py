@@ -672,3 +672,14 @@ def test_exif_orientation_turns_photos_upright_in_folders_and_predict(tmp_path: 
     assert ds.input_shape == (1, 32, 16) and torch.equal(ds.train_x[0, 0], torch.from_numpy(shown))
     resized = load_dataset(f"folder:{tmp_path / 'photos'}", cache_dir=tmp_path / "cache", size=(8, 4))
     assert resized.train_x.shape == (2, 1, 8, 4) and (resized.train_x[0, 0, :3] == 255).all()
+
+
+def test_links_to_nothing_in_a_folder_are_passed_over(tmp_path: Path) -> None:
+    """An editor's lock file (Emacs' `.#notes.txt`, a link to nowhere) or an image link whose target moved away
+    stopped the load with "cannot read ... No such file or directory"; the folder loads without them."""
+    root = image_folder(tmp_path / "pets", {"cat": 2, "dog": 2})
+    os.symlink("user@host.1234:1", root / "cat" / ".#notes.txt")
+    os.symlink(tmp_path / "moved-away.png", root / "dog" / "gone.png")
+    with pytest.warns(UserWarning, match="gone.png"):
+        ds = load_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
+    assert ds.classes == ["cat", "dog"] and ds.train_y.tolist() == [0, 0, 1, 1]

@@ -159,6 +159,9 @@ def test_labels_file_gives_classes_and_splits(tmp_path: Path, digits) -> None:
     assert bool((ds.test_x[:, 0].numpy() == x[test]).all())
     assert [ds.classes[k] for k in ds.test_y.tolist()] == [str(y[i]) for i in test]
 
+    quoted = ["path,category"] + [f'"img/{i}.png","{y[i]}"' for i in range(40)]  # a header of other words, quotes
+    same = load_dataset(f"folder:{labelled_folder(tmp_path / 'quoted', digits, 40, quoted)}")
+    assert [same.classes[k] for k in same.train_y.tolist()] == [str(y[i]) for i in range(40)]
     spaced = [f"img/{i}.png {y[i]}" for i in range(40)]  # labels.txt, whitespace-separated, no split column
     txt = load_dataset(f"folder:{labelled_folder(tmp_path / 'txt', digits, 40, spaced, 'labels.txt')}")
     assert len(txt.train_y) == 40 and len(txt.test_y) == 0
@@ -185,8 +188,10 @@ def test_labels_file_folder_trains_through_the_cli(tmp_path: Path, digits, capsy
         (["img/0.png,5", "img/1.png"], "line 2: expected 'filename,label' or 'filename,label,split'"),
         (["img/0.png,5", "img/1.png,5"], "has only one class (5)"),
         (["img/0.png,5", "img/1.png,0", "img/2.png,4,test"], "line 3: test label '4' has no training images"),
+        (["img/0.png,5", "img/1.png,0", "img/0.png,5,test"], "line 3: 'img/0.png' is listed again (first on line 1)"),
+        (["img/0.png,5", "img/1.png,0", "./img/1.png,3"], "line 3: 'img/1.png' is listed again (first on line 2)"),
     ],
-    ids=["missing-images", "bad-split", "no-label", "one-class", "unseen-test-label"],
+    ids=["missing-images", "bad-split", "no-label", "one-class", "unseen-test-label", "test-leak", "two-labels"],
 )
 def test_bad_labels_files_are_one_line_errors(
     tmp_path: Path, digits, lines: list[str], expected: str, capsys: pytest.CaptureFixture

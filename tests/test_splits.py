@@ -78,3 +78,15 @@ def test_bad_limits_are_one_line_errors(limit: object) -> None:
     with pytest.raises(CnnlabError) as e:
         limit_indices(torch.tensor([0, 1, 0, 1]), limit, 0)  # type: ignore[arg-type]
     assert str(e.value) == f"limit must be a positive sample count, not {limit!r}"
+
+
+def test_a_limit_keeps_every_class_it_can() -> None:
+    """A class of one image in 41: its proportional share of a limit of 10 rounds to none, and every seed trained a
+    model on two of its three classes. It keeps one, taken from the largest share; a limit below the number of
+    classes cannot keep them all, and a val split is proportional as before (the rare image stays in train)."""
+    y = torch.tensor([0] * 20 + [1] * 20 + [2])
+    for seed in range(5):
+        assert per_class(y, limit_indices(y, 10, seed)) == [4, 5, 1]
+    assert sorted(per_class(y, limit_indices(y, 3, 0))) == [1, 1, 1] and len(limit_indices(y, 2, 0)) == 2
+    kept, val = stratified_split(y, 10, 0)
+    assert per_class(y, val)[:2] == [5, 5] and 40 in kept.tolist()

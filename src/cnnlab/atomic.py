@@ -52,7 +52,10 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call write(tmp_path), fsync it, then rename it onto `path`; on any failure no temporary is left behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_name(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_name(path))
+    except OSError as e:  # name the file the caller asked for, not the hidden temporary (.NAME.tmp-PID-XXXX)
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     os.close(fd)
     try:
         write(tmp)

@@ -31,7 +31,13 @@ _ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 
 
 def _stat(path: Path, name: str) -> list:
-    st = path.stat()
+    """A file's name, size and mtime; a link to nothing (an editor's lock file `.#notes.txt`, an image moved away)
+    is fingerprinted as the link itself, so that the folder still loads and the entry changes if the target
+    appears."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = path.lstat()
     return [name, st.st_size, st.st_mtime_ns]
 
 

@@ -131,6 +131,8 @@ def check_dataset_name(name: str) -> None:
     for here, so a study can be planned (--dry-run) on a machine that does not hold its data."""
     if not name.startswith(FOLDER_PREFIX):
         _parse(name)
+    elif not name[len(FOLDER_PREFIX) :].strip():
+        raise CnnlabError("folder: needs the image folder's path after it (folder:PATH); an empty one would read '.'")
 
 
 def _parse(name: str) -> tuple[str, Task | None]:
@@ -161,6 +163,7 @@ def _image_size(size: int | tuple[int, int]) -> tuple[int, int]:
 
 def _decode(name: str, root: Path, cache_dir: Path, download: bool, size: int | tuple[int, int] | None) -> Decoded:
     if name.startswith(FOLDER_PREFIX):
+        check_dataset_name(name)
         path = Path(name[len(FOLDER_PREFIX) :]).expanduser()
         if not path.exists():
             raise CnnlabError(f"folder dataset {path} does not exist: give a directory or a .zip/.tar/.tar.gz archive")

@@ -43,6 +43,7 @@ def _children(dirs: set[str], prefix: str) -> set[str]:
     return {d[len(prefix) :].split("/")[0] for d in dirs if d.startswith(prefix) and len(d) > len(prefix)}
 
 
+HEADS = ({"filename", "file", "path", "image", "name"}, {"label", "class", "category", "target"})  # a header's words
 VALIDATION_FOLDERS = ("val", "valid", "validation")  # other tools' third split, which cnnlab takes from train
 
 
@@ -144,8 +145,8 @@ def _list_labelled(tree: FileTree, labels_file: str) -> tuple[list[str], dict[st
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        fields = [f.strip() for f in (text.split(",") if "," in text else text.split())]
-        if number == 1 and len(fields) >= 2 and fields[1].lower() in ("label", "class"):
+        fields = [f.strip().strip('"').strip() for f in (text.split(",") if "," in text else text.split())]
+        if number == 1 and len(fields) >= 2 and (fields[0].lower() in HEADS[0] or fields[1].lower() in HEADS[1]):
             continue  # a header row
         if len(fields) not in (2, 3) or not all(fields):
             raise CnnlabError(
@@ -165,6 +166,15 @@ def _list_labelled(tree: FileTree, labels_file: str) -> tuple[list[str], dict[st
             f"{where} names {len(missing)} image(s) not in the folder, the first {path[len(base) :]!r} (line "
             f"{number}): add the images or remove their lines"
         )
+    first: dict[str, int] = {}
+    for number, path, _, _ in rows:
+        if path in first:
+            raise CnnlabError(
+                f"{where} line {number}: {path[len(base) :]!r} is listed again (first on line {first[path]}); an "
+                "image has one label and one split (a test image also trained on inflates test accuracy): remove "
+                "one of the lines"
+            )
+        first[path] = number
     classes = _class_order({label for _, _, label, split in rows if split == "train"})
     unknown = next(((n, label) for n, _, label, split in rows if label not in classes), None)
     if unknown:

@@ -7,24 +7,30 @@ import torch
 from cnnlab.errors import CnnlabError
 
 
-def _allocate(counts: torch.Tensor, n: int) -> torch.Tensor:
-    """Split `n` over classes in proportion to `counts` (largest-remainder rounding, so the total is exact)."""
+def _allocate(counts: torch.Tensor, n: int, every_class: bool = False) -> torch.Tensor:
+    """Split `n` over classes in proportion to `counts` (largest-remainder rounding, so the total is exact). With
+    `every_class` and `n` at least the number of classes, a class whose share rounds to none gets one, taken from
+    the largest share: a subset that left a rare class out would train a model on fewer classes than it has."""
     quota = counts.double() * n / counts.sum()
     take = quota.floor().long()
     short = n - int(take.sum())
     if short:
         take[torch.argsort(quota - take, descending=True, stable=True)[:short]] += 1
+    while every_class and n >= len(counts) and bool((take == 0).any()):
+        take[int(torch.argmax(take))] -= 1
+        take[int(torch.nonzero(take == 0)[0])] += 1
     return take
 
 
-def stratified_subset(y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """Sorted indices of `n` samples drawn at random (seeded) within each class, class proportions preserved."""
+def stratified_subset(y: torch.Tensor, n: int, seed: int, every_class: bool = False) -> torch.Tensor:
+    """Sorted indices of `n` samples drawn at random (seeded) within each class, class proportions preserved
+    (`every_class`: see _allocate)."""
     _, inverse, counts = torch.unique(y, return_inverse=True, return_counts=True)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     grouped = perm[torch.argsort(inverse[perm], stable=True)]  # by class, random order within each class
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.arange(len(y)) - starts.repeat_interleave(counts)
-    return grouped[rank < _allocate(counts, n).repeat_interleave(counts)].sort().values
+    return grouped[rank < _allocate(counts, n, every_class).repeat_interleave(counts)].sort().values
 
 
 def _count(size: float | int, total: int, what: str) -> int:
@@ -56,4 +62,4 @@ def limit_indices(y: torch.Tensor, limit: int, seed: int) -> torch.Tensor:
         raise CnnlabError(f"limit must be a positive sample count, not {limit!r}")
     if limit >= len(y):
         return torch.arange(len(y))
-    return stratified_subset(y, limit, seed)
+    return stratified_subset(y, limit, seed, every_class=True)
