@@ -137,3 +137,19 @@ def test_plain_python_training_imports_nothing_of_jupyter(tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
     assert not in_notebook()
+
+
+def test_curves_mark_whole_epochs_and_tell_train_from_validation_with_one_epoch() -> None:
+    """One epoch gave ticks at 0.96 ... 1.04, and two at 1.5: epochs are whole. With one point a line's style
+    does not show, so validation has its own marker."""
+    from cnnlab.display.curves import curves_figure
+
+    row = {"train_loss": 1.0, "val_loss": 1.2, "train_accuracy": 0.5, "val_accuracy": 0.4}
+    for epochs in (1, 2, 3):
+        rows = [{**row, "epoch": e} for e in range(1, epochs + 1)]
+        for ax in curves_figure({"run": rows}).axes:
+            ax.figure.canvas.draw()
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), (epochs, ticks)
+            train, val = ax.get_lines()
+            assert (train.get_marker(), val.get_marker()) == ("o", "s")

@@ -8,13 +8,22 @@ import io
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def curves_png(runs: dict[str, list[dict[str, Any]]]) -> bytes:
-    """Loss and accuracy per epoch (each run's metrics rows) for every run on shared axes: train solid, validation
-    dashed."""
+    """curves_figure as PNG bytes."""
+    buf = io.BytesIO()
+    curves_figure(runs).savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def curves_figure(runs: dict[str, list[dict[str, Any]]]) -> Figure:
+    """Loss and accuracy per epoch (each run's metrics rows) for every run on shared axes: train solid with dots,
+    validation dashed with squares (told apart with one epoch too), whole epochs on the x axis."""
     fig = Figure(figsize=(11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
+    epochs_shown = [r["epoch"] for rows in runs.values() for r in rows] or [1]
     for i, (name, rows) in enumerate(runs.items()):
         color = f"C{i % 10}"
         epochs = [r["epoch"] for r in rows]
@@ -25,15 +34,15 @@ def curves_png(runs: dict[str, list[dict[str, Any]]]) -> bytes:
                     epochs,
                     [r[f"val_{key}"] for r in rows],
                     color=color,
-                    marker="o",
+                    marker="s",
                     linestyle="--",
                     label=f"{name} val",
                 )
     for ax, title in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
+        ax.set_xlim(min(epochs_shown) - 0.5, max(epochs_shown) + 0.5)  # one epoch: not 0.96 ... 1.04
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # no epoch 1.5
         ax.set_title(title)
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=7, loc="lower right")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return buf.getvalue()
+    return fig

@@ -95,8 +95,8 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
         if e.sigval == signal.SIGINT:
             raise KeyboardInterrupt from None
         raise CnnlabError(
-            f"stopped by {signal.Signals(e.sigval).name}; the run keeps its last checkpoint: continue it with "
-            f"{resume_option()}"
+            f"stopped by {signal.Signals(e.sigval).name}; the run keeps its last checkpoint, if it wrote one: "
+            f"continue it with {resume_option()}"
         ) from None
     except RendezvousError as e:
         first = (str(e).splitlines() or [type(e).__name__])[0][:160]
@@ -113,7 +113,8 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
         # torchrun ends the others with SIGTERM: the cause is the rank that ended another way, if any
         rank, code = next(((r, c) for r, c in causes if c != -signal.SIGTERM), causes[0])
         raise CnnlabError(
-            f"rank {rank} {_ended(code)}, so torchrun stopped every rank; the run keeps its last checkpoint: "
+            f"rank {rank} {_ended(code)}, so torchrun stopped every rank; the run keeps its last checkpoint, if it "
+            "wrote one: "
             f"continue it with {resume_option()}"
         ) from None
     return 0
