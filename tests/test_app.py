@@ -274,7 +274,9 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
         page.wait_for_function("document.querySelector('#top textarea').value !== ''", timeout=60_000)
         assert top.input_value() == expected and message.inner_text().strip() == ""
         top1 = expected.split(",")[0].split()[0]
-        assert f"Grad-CAM of the top class, {top1}, at layer c3" in page.locator("#gradcam").inner_text()
+        assert (
+            page.locator("#gradcam-caption").inner_text().strip() == f"Grad-CAM of the top class, {top1}, at layer c3"
+        )
         for picture in ("#seen", "#gradcam", "#features"):
             # the pictures are fetched after the numbers arrive: wait for each to decode, fail if it never does
             page.wait_for_function(
@@ -282,6 +284,10 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
                 arg=picture,
                 timeout=60_000,
             )
+        for picture in ("seen", "gradcam", "features"):  # each caption above its picture, not drawn over it
+            said = page.locator(f"#{picture}-caption").bounding_box()
+            shown = page.locator(f"#{picture} img").bounding_box()
+            assert said["y"] + said["height"] <= shown["y"] + 1, (picture, said, shown)
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
         browser.close()
     assert outside == []

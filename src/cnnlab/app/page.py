@@ -57,15 +57,23 @@ def _respond(explain: Callable[[], ImageExplanation], hide: str = "") -> tuple[A
         e = explain()
     except CnnlabError as err:
         message = str(err).replace(hide, Path(hide).name) if hide else str(err)
-        return f"<p><b>Error:</b> {html.escape(message)}</p>", "", None, *(gr.Image(None, label=t) for t in PICTURES)
-    return (
-        "",
-        format_top(e.top),
-        dict(e.top),
-        gr.Image(e.seen, label=PICTURES[0]),
-        gr.Image(e.gradcam, label=f"{PICTURES[1]}, {e.top[0][0]}, at layer {e.cam_layer}"),
-        gr.Image(e.features, label=f"{PICTURES[2]}, {e.feature_layer}"),
+        return f"<p><b>Error:</b> {html.escape(message)}</p>", "", None, *_pictures(PICTURES, (None, None, None))
+    captions = (
+        PICTURES[0],
+        f"{PICTURES[1]}, {plain(e.top[0][0])}, at layer {plain(e.cam_layer)}",
+        f"{PICTURES[2]}, {plain(e.feature_layer)}",
     )
+    return "", format_top(e.top), dict(e.top), *_pictures(captions, (e.seen, e.gradcam, e.features))
+
+
+def _pictures(captions: tuple[str, ...], images: tuple[Any, ...]) -> list[Any]:
+    """Each picture's caption (a line of its own above it: a label drawn on the picture hid its top rows and,
+    behind the picture's buttons, the class it names) and the picture."""
+    return [part for caption, image in zip(captions, images) for part in (f"**{caption}**", image)]
+
+
+def _image(ident: str) -> gr.Image:
+    return gr.Image(show_label=False, interactive=False, elem_id=ident)
 
 
 def build_page(run: LoadedRun, topk: int = 3) -> gr.Blocks:
@@ -99,16 +107,22 @@ def build_page(run: LoadedRun, topk: int = 3) -> gr.Blocks:
                 message = gr.HTML(elem_id="message")  # a file name is text, never markup
                 line = gr.Textbox(label=f"top {topk}, as cnnlab predict prints them", interactive=False, elem_id="top")
                 label = gr.Label(num_top_classes=topk, label="probabilities", elem_id="probabilities")
+                pictures = []
                 with gr.Row():
-                    seen = gr.Image(label=PICTURES[0], interactive=False, elem_id="seen")
-                    cam = gr.Image(label=PICTURES[1], interactive=False, elem_id="gradcam")
-                features = gr.Image(label=PICTURES[2], interactive=False, elem_id="features")
-        outputs = [message, line, label, seen, cam, features]
+                    for caption, ident in zip(PICTURES[:2], ("seen", "gradcam")):
+                        with gr.Column(min_width=160):
+                            pictures += [gr.Markdown(f"**{caption}**", elem_id=f"{ident}-caption"), _image(ident)]
+                pictures += [gr.Markdown(f"**{PICTURES[2]}**", elem_id="features-caption"), _image("features")]
+        outputs = [message, line, label, *pictures]
         # one image at a time (the explanations hook into the one model); the timer shows on the top-k line only
         once = {"concurrency_id": "model", "concurrency_limit": 1, "show_progress_on": line}
 
         def from_file(path: str | None) -> tuple[Any, ...]:
-            return _respond(lambda: explain_image(run, path, topk), hide=path) if path else ("", "", *[None] * 4)
+            return (
+                _respond(lambda: explain_image(run, path, topk), hide=path)
+                if path
+                else ("", "", None, *_pictures(PICTURES, (None, None, None)))
+            )
 
         upload.upload(from_file, upload, outputs, **once)
         if run.input_shape[0] == 1:
