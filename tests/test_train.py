@@ -314,6 +314,13 @@ def test_cli_train_eval_and_bad_input(tmp_path, net, capsys):
     ):
         code, _, err = cli_as_terminal(args, capsys)
         assert code == 2 and len(err.splitlines()) == 1 and text in err, (args, err)
+    from PIL import Image
+
+    Image.new("L", (8, 8), 128).save(tmp_path / "grey.png")
+    good, bad = str(tmp_path / "grey.png"), str(tmp_path / "exp.toml")
+    code, out, err = cli_as_terminal(["predict", str(tmp_path / "cli"), good, bad, good], capsys)
+    assert code == 2 and [line.split(": ")[0] for line in out.splitlines()] == [good, good]  # the others still come
+    assert err.count("\n") == 1 and "cnnlab: error: 1 of 3 images not predicted: " in err and "not a readable" in err
 
 
 def test_lenet5_on_real_mnist_padded_to_32(tmp_path, monkeypatch):

@@ -85,16 +85,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from cnnlab.export.runtime import OnnxModel, predict_onnx
 
         model = OnnxModel(args.run)
-        results = predict_onnx(model, args.images, args.top, tta=args.tta)
-        warn(model.card.views_warning(args.run))
+        one = lambda image: predict_onnx(model, [image], args.top, tta=args.tta)[0]
+        views = lambda: model.card.views_warning(args.run)
     else:
         from cnnlab.train.inference import load_run, predict, views_warning
 
         run = load_run(args.run)
-        results = predict(run, args.images, args.top, tta=args.tta)
-        warn(views_warning(run))
+        one = lambda image: predict(run, [image], args.top, tta=args.tta)[0]
+        views = lambda: views_warning(run)
+    results, failed = [], []
+    for image in args.images:  # an unreadable image does not cost the others their lines
+        try:
+            results.append(one(image))
+        except CnnlabError as e:
+            failed.append(str(e))
+    if not results:
+        raise CnnlabError(failed[0])  # a setting every image fails on (--tta), or the one image given
+    warn(views())
     for r in results:
         print(f"{r['image']}: {format_top(r['top'])}")
+    if failed:
+        raise CnnlabError(f"{len(failed)} of {len(args.images)} images not predicted: {failed[0]}")
     return 0
 
 
