@@ -136,4 +136,5 @@ def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: 
             f"an image must be uint8 C x H x W pixels with 1 or 3 channels, got {tuple(pixels.shape)}; "
             "an (H, W, C) array as Pillow gives is a.transpose(2, 0, 1)"
         )
-    return Picture(filter_lab(pixels, kernel), f"input, then {kernel} on the grayscale image and on R, G, B")
+    planes = "the image" if pixels.shape[0] == 1 else "the grayscale image and on R, G, B"
+    return Picture(filter_lab(pixels, kernel), f"input, then {kernel} on {planes}")

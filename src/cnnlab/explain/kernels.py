@@ -90,18 +90,18 @@ def _shown(response: torch.Tensor, zero_sum: bool) -> np.ndarray:
 
 
 def filter_lab(pixels: torch.Tensor, spec: str) -> Image.Image:
-    """Side by side: the image (uint8 C, H, W), then the kernel applied to its grayscale version and to R, G and B
-    separately, each panel labelled."""
+    """Side by side: the image (uint8 C, H, W), then the kernel applied to its grayscale version and, for a colour
+    image, to R, G and B separately (a grey image's three would be the grayscale panel again), each labelled."""
     name, kernel = get_kernel(spec)
+    grey = pixels.shape[0] == 1
     rgb = pixels.float().div(255)
-    rgb = rgb.expand(3, -1, -1) if rgb.shape[0] == 1 else rgb
+    rgb = rgb.expand(3, -1, -1) if grey else rgb
     gray = (rgb * torch.tensor(LUMA).view(3, 1, 1)).sum(0, keepdim=True)
-    responses = apply_kernel(torch.cat([gray, rgb]), kernel)
+    responses = apply_kernel(gray if grey else torch.cat([gray, rgb]), kernel)
     zero_sum = abs(float(kernel.sum())) <= 1e-6 * float(kernel.abs().sum())
     scale = display_scale(*pixels.shape[-2:])
     tiles = [to_image(rgb.permute(1, 2, 0).numpy(), scale)]
     tiles += [to_image(_shown(r, zero_sum), scale) for r in responses]
-    labels = ["input"] + [
-        f"|{plane} * {name}|" if zero_sum else f"{plane} * {name}" for plane in ("gray", "R", "G", "B")
-    ]
+    planes = ("gray",) if grey else ("gray", "R", "G", "B")
+    labels = ["input"] + [f"|{plane} * {name}|" if zero_sum else f"{plane} * {name}" for plane in planes]
     return grid(tiles, labels, cols=len(tiles))
