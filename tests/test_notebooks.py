@@ -104,6 +104,9 @@ def test_cifar10_and_a_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert open_run(tmp_path / "cifar10-70").config.model == "airbench-cifar-s"
     table = outputs(nb, "study = load_study(")
     assert {"vgg11-cifar", "vgg11_bn-cifar"} <= set(html_words(table["text/html"][-1]))
+    cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("study = load_study("))
+    said = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    assert "[1/2] vgg11-cifar: training" in said and "  vgg11_bn-cifar: epoch 1/1:" in said  # each bar's run named
 
 
 def test_seeing_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

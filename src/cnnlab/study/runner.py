@@ -29,10 +29,13 @@ def resolved(run: PlannedRun, out: Path) -> RunConfig:
 def run_study(
     study: Study, out: str | Path, log: Callable[[str], None] | None = None, progress: bool | None = None
 ) -> list[Path]:
-    """Train every run that is not complete; returns the run directories in study order."""
+    """Train every run that is not complete; returns the run directories in study order. Without `log`, the lines
+    (`[2/4] NAME: training`, then each epoch's, prefixed with the run's name) go where train() puts its own: in a
+    notebook, under the cell, so each progress bar has its run named above it."""
     from cnnlab.train import train
+    from cnnlab.train.progress import default_log
 
-    log = log or (lambda s: None)
+    log = log or default_log()
     out = Path(out)
     if out.is_dir() and any(out.iterdir()):
         from cnnlab.tune import StudyDir
