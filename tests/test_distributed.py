@@ -48,9 +48,11 @@ def flags(values: dict) -> list[str]:
     return out
 
 
-def cnnlab(args: list[str], failpoint: str | None = None) -> subprocess.CompletedProcess:
+def cnnlab(args: list[str], failpoint: str | None = None, tmp: Path | None = None) -> subprocess.CompletedProcess:
+    """`cnnlab ARGS` in a process of its own, one thread a rank; `tmp` is its temporary folder (TMPDIR)."""
     env = {k: v for k, v in os.environ.items() if k != "CNNLAB_FAILPOINT"}
     env = {**env, "OMP_NUM_THREADS": "1", **({"CNNLAB_FAILPOINT": failpoint} if failpoint else {})}
+    env.update({"TMPDIR": str(tmp)} if tmp else {})
     return subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -116,8 +118,11 @@ def test_two_ranks_train_the_weights_one_process_trains(two_ranks, single):
 def killed(tmp_path_factory, net) -> Path:
     """The two-rank run with rank 1 SIGKILLed at batch 10 of epoch 2: torchrun stops rank 0 too."""
     out = tmp_path_factory.mktemp("killed") / "run"
-    r = cnnlab(ranks_command(net, out), failpoint=f"batch:{BATCHES + 10}@1")
+    tmp = tmp_path_factory.mktemp("tmpdir")
+    r = cnnlab(ranks_command(net, out), failpoint=f"batch:{BATCHES + 10}@1", tmp=tmp)
     assert r.returncode == 2, r.stderr
+    left = [p.name for p in tmp.iterdir() if p.name.startswith(("torchelastic_", "cnnlab-ranks-"))]
+    assert left == []  # torchrun's error files went with it (it used to leave a tree every launch)
     errors = [line for line in r.stderr.splitlines() if "error" in line.lower()]  # after epoch 1's line
     assert len(errors) == 1 and errors[0].startswith("cnnlab: error: rank 1 was killed by SIGKILL"), r.stderr
     assert "Traceback" not in r.stderr, r.stderr

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import signal
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -89,8 +90,11 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # the ranks' C++ side would log every retry as a page
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")]:
         logging.getLogger(name).setLevel(logging.CRITICAL)  # and torchrun its failure report (each sets its level)
+    logs = tempfile.TemporaryDirectory(prefix="cnnlab-ranks-")  # torchrun's error files, gone when it ends
+    args.log_dir = logs.name  # (left to itself, torchrun leaves an empty /tmp/torchelastic_* tree every launch)
     try:
-        run(args)
+        with logs:
+            run(args)
     except SignalException as e:  # Ctrl-C or a kill: torchrun has stopped the ranks; the run stays resumable
         if e.sigval == signal.SIGINT:
             raise KeyboardInterrupt from None
