@@ -191,11 +191,18 @@ def test_reading_what_is_not_a_run_is_one_line_naming_it(partial_run, tmp_path):
     from cnnlab.errors import CnnlabError
 
     (tmp_path / "report.html").write_text("<html></html>")
-    for path in (tmp_path / "typo", tmp_path / "report.html", tmp_path):
+    (tmp_path / "empty").mkdir()
+    for path in (tmp_path / "typo", tmp_path / "report.html", tmp_path / "empty"):
         for read in (RunDir(path).metrics, RunDir(path).batches, RunDir(path).config):
             with pytest.raises(CnnlabError, match=rf"^{path} is not a cnnlab run directory \(no config.toml\); train"):
                 read()
     assert [row["epoch"] for row in RunDir(partial_run).metrics()] == [1] and RunDir(partial_run).batches() == []
+    for holder in (partial_run.parent, tmp_path / "study"):  # a folder of runs, a study's STUDY/runs/NAME
+        if holder.name == "study":
+            (holder / "runs").mkdir(parents=True)
+            (partial_run.parent / "run").rename(holder / "runs" / "run")
+        with pytest.raises(CnnlabError, match=rf"^{holder} is not a cnnlab run directory but holds runs, such as "):
+            RunDir(holder).config()
 
 
 def test_an_interrupted_training_says_the_run_keeps_its_checkpoint(partial_run, tmp_path):

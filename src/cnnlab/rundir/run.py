@@ -65,8 +65,23 @@ class RunDir:
     def require(self) -> None:
         """A one-line error unless this is a run directory: a typo, a file or a folder of something else."""
         if not self.exists():
+            inside = self._run_below()
+            if inside is not None:  # a study's folder (compare, tune), or a folder of runs
+                raise CnnlabError(
+                    f"{self.path} is not a cnnlab run directory but holds runs, such as {inside}: name one of them"
+                )
             how = "`cnnlab train ... --out DIR`" if speaking_to_cli() else "train(config, out)"
             raise CnnlabError(f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with {how}")
+
+    def _run_below(self) -> Path | None:
+        """The first run directory one or two levels below this folder (STUDY/runs/NAME, RUNS/NAME), if any."""
+        if not self.path.is_dir():
+            return None
+        for pattern in ("*/" + CONFIG, "*/*/" + CONFIG):
+            found = sorted(self.path.glob(pattern))
+            if found:
+                return found[0].parent
+        return None
 
     def config_text(self) -> str:
         return (self.path / CONFIG).read_text()
