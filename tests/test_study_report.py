@@ -146,6 +146,8 @@ grid = { lr = [0.05, 1e6] }
     assert int(blown["params"]) == int(rows["lr-0.05"]["params"])
     html = (out / "report.html").read_text()
     assert "no weights were kept, so nothing was tested; stopped: non-finite loss" in html
+    line = next(line for line in (out / "table.md").read_text().splitlines() if "lr-1000000.0" in line)
+    assert "0/0" not in line and line.split("|")[6].strip() == "-"  # no epoch ended, so no best one
     alone = cli("report", str(out / "runs" / "lr-1000000.0"), "--out", str(tmp_path / "alone.html"))
     assert alone.returncode == 0 and alone.stderr == "", alone.stderr
     assert "<img" not in (tmp_path / "alone.html").read_text()  # no curves: it never finished an epoch

@@ -73,7 +73,7 @@ def cells(row: dict[str, Any]) -> list[str]:
         f"{row['train_size']}/{row['val_size']}/{row['test_size']}",
         pct(row["train_accuracy"]),
         pct(row["test_accuracy"]),
-        f"{row['best_epoch']}/{row['epochs_run']}",
+        f"{row['best_epoch']}/{row['epochs_run']}" if row["epochs_run"] else "-",  # no epoch ended: no best one
         f"{row['train_seconds']:.1f} s",
         f"{row['trainable_params']:,}/{row['params']:,}",
         "-" if row["macs"] is None else human(row["macs"]),
