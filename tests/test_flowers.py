@@ -159,7 +159,9 @@ def test_labels_file_gives_classes_and_splits(tmp_path: Path, digits) -> None:
     assert bool((ds.test_x[:, 0].numpy() == x[test]).all())
     assert [ds.classes[k] for k in ds.test_y.tolist()] == [str(y[i]) for i in test]
 
-    quoted = ["path,category"] + [f'"img/{i}.png","{y[i]}"' for i in range(40)]  # a header of other words, quotes
+    quoted = ["path,category"] + [
+        f'"img\\{i}.png","{y[i]}"' for i in range(40)
+    ]  # other header words, quotes, Windows paths
     same = load_dataset(f"folder:{labelled_folder(tmp_path / 'quoted', digits, 40, quoted)}")
     assert [same.classes[k] for k in same.train_y.tolist()] == [str(y[i]) for i in range(40)]
     spaced = [f"img/{i}.png {y[i]}" for i in range(40)]  # labels.txt, whitespace-separated, no split column

@@ -156,7 +156,8 @@ def _list_labelled(tree: FileTree, labels_file: str) -> tuple[list[str], dict[st
         split = fields[2].lower() if len(fields) == 3 else "train"
         if split not in _SPLIT_WORDS:
             raise CnnlabError(f"{where} line {number}: split must be train or test, got {fields[2]!r}; fix the line")
-        rows.append((number, posixpath.normpath(base + fields[0]), fields[1], split))
+        name = fields[0].replace("\\", "/")  # a labels file written on Windows: img\a.png
+        rows.append((number, posixpath.normpath(base + name), fields[1], split))
     if not rows:
         raise CnnlabError(f"{where} lists no images: add 'filename,label' lines")
     missing = [(n, path) for n, path, _, _ in rows if path not in tree.files]
