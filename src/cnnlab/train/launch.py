@@ -16,7 +16,8 @@ import os
 import re
 import signal
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cnnlab.errors import CnnlabError, resume_option
@@ -70,6 +71,21 @@ def parsed_torchrun_args(where: Launch, argv: Sequence[str]) -> argparse.Namespa
     return args
 
 
+@contextmanager
+def launcher_pid() -> Iterator[None]:
+    """This process's id in the ranks' environment while they run (each ends with it: distributed.end_with_launcher),
+    and only then: a process started later from this one is no rank of it."""
+    before = os.environ.get(LAUNCHER)
+    os.environ[LAUNCHER] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(LAUNCHER, None)
+        else:
+            os.environ[LAUNCHER] = before
+
+
 def threads_per_rank(nproc: int) -> int:
     """CPU threads for each rank: the cores shared out, at least one."""
     return max(1, (os.cpu_count() or 1) // nproc)
@@ -85,7 +101,6 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
     from torch.distributed.run import run
 
     args = parsed_torchrun_args(where, argv)
-    os.environ[LAUNCHER] = str(os.getpid())  # each rank ends with this process (distributed.end_with_launcher)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_rank(where.nproc)))
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # the ranks' C++ side would log every retry as a page
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")]:
@@ -93,7 +108,7 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
     logs = tempfile.TemporaryDirectory(prefix="cnnlab-ranks-")  # torchrun's error files, gone when it ends
     args.log_dir = logs.name  # (left to itself, torchrun leaves an empty /tmp/torchelastic_* tree every launch)
     try:
-        with logs:
+        with logs, launcher_pid():
             run(args)
     except SignalException as e:  # Ctrl-C or a kill: torchrun has stopped the ranks; the run stays resumable
         if e.sigval == signal.SIGINT:
