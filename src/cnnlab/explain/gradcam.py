@@ -142,8 +142,8 @@ def grad_cam(
 ) -> CamResult:
     """Heatmaps for model inputs `x` (N, C, H, W), explaining `target` (a class for all, one per image, or None
     for each image's predicted class) at conv layer `layer` (default: the last with maps of more than one pixel,
-    explained_layer). The model is put in eval mode, so
-    dropout and batch norm do not make an image's map depend on its batch."""
+    explained_layer). The model is put in eval mode, so dropout and batch norm do not make an image's map depend on
+    its batch."""
     if method not in METHODS:
         raise CnnlabError(f"--method {method!r} is not one of {', '.join(METHODS)}")
     if batch_size < 1:
