@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage block), exit status 2 as for every bad input."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"cnnlab: error: {message} (see {self.prog} --help)\n")  # every error line starts alike
 
 
 def build_parser() -> argparse.ArgumentParser:
