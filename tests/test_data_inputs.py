@@ -683,3 +683,20 @@ def test_links_to_nothing_in_a_folder_are_passed_over(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="gone.png"):
         ds = load_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
     assert ds.classes == ["cat", "dog"] and ds.train_y.tolist() == [0, 0, 1, 1]
+
+
+def test_images_no_class_is_given_for_are_named_not_silently_left_out(tmp_path: Path) -> None:
+    """A stray image at a folder's top (outside the class folders), or one a labels file does not list, is not
+    used: one warning names it, on the first load and from the cache alike."""
+    root = image_folder(tmp_path / "pets", {"cat": 2, "dog": 2})
+    save_image(root / "stray.png")
+    for _ in range(2):  # decoded, then cached
+        with pytest.warns(
+            UserWarning, match=r"1 image\(s\) in .*pets outside the class folders are not used: stray.png"
+        ):
+            ds = load_dataset(f"folder:{root}", cache_dir=tmp_path / "cache")
+        assert len(ds.train_y) == 4
+    listed = image_folder(tmp_path / "listed", {"img": 3})
+    (listed / "labels.csv").write_text("img/0.png,a\nimg/1.png,b\n")
+    with pytest.warns(UserWarning, match=r"1 image\(s\) in .*listed not listed in labels.csv are not used: img/2.png"):
+        assert load_dataset(f"folder:{listed}", cache_dir=tmp_path / "cache").train_y.tolist() == [0, 1]

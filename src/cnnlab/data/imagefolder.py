@@ -263,18 +263,28 @@ def _listing(names: list[str]) -> str:
 def read_image_folder(tree: FileTree, size: tuple[int, int] | None = None) -> Decoded:
     """Decode a folder dataset; `size` (H, W) forces one size, else the most common size is used.
 
-    A labels file at the top (see `LABELS_FILES`) gives the classes; otherwise the class folders do. Unreadable
-    images are skipped with one warning listing them; a split without a `test/` folder (or `test` lines) is empty.
+    A labels file at the top (see `LABELS_FILES`) gives the classes; otherwise the class folders do. Images neither
+    gives a class (not listed, or outside the class folders) and unreadable images are named in one warning each;
+    a split without a `test/` folder (or `test` lines) is empty.
     """
     labels_file = find_labels_file(tree)
     classes, splits = _list_labelled(tree, labels_file) if labels_file else _list_images(tree)
-    return decode_images(tree, classes, splits, size)
+    used = {path for items in splits.values() for path, _ in items}
+    unused = sorted(p for p in tree.files if PurePosixPath(p).suffix.lower() in IMAGE_EXTENSIONS and p not in used)
+    where = f"not listed in {labels_file}" if labels_file else "outside the class folders"
+    notes = [f"{len(unused)} image(s) in {tree.origin} {where} are not used: {_listing(unused)}"] if unused else []
+    return decode_images(tree, classes, splits, size, notes)
 
 
 def decode_images(
-    tree: FileTree, classes: list[str], splits: dict[str, list[tuple[str, int]]], size: tuple[int, int] | None = None
+    tree: FileTree,
+    classes: list[str],
+    splits: dict[str, list[tuple[str, int]]],
+    size: tuple[int, int] | None = None,
+    notes: list[str] | None = None,
 ) -> Decoded:
-    """Decode the (path in `tree`, label) entries of each split ("train", "test") to one mode and size."""
+    """Decode the (path in `tree`, label) entries of each split ("train", "test") to one mode and size; `notes`
+    are said with the data (on every load, the cached ones too), before those of unreadable images."""
     entries = [(split, path, label) for split, items in splits.items() for path, label in items]
     sources = [tree.files[path] for _, path, _ in entries]
     workers = _default_workers()
@@ -298,7 +308,7 @@ def decode_images(
     decoded = [keep[j] for j, flag in enumerate(ok) if flag]
     nhwc = np.concatenate([a for a, _ in parts])
     skipped = sorted(set(range(len(entries))) - set(decoded))
-    notes = []
+    notes = list(notes or [])
     if skipped:
         notes.append(
             f"skipped {len(skipped)} unreadable image(s) in {tree.origin}: "
