@@ -65,8 +65,8 @@ NON_BLOCKING = "non_blocking only matters for a copy to a GPU"
 EQUIVALENT = {
     "cnnlab.data.splits.x__allocate__mutmut_15": "argsort without stable=True: PyTorch's CPU sort is stable anyway",
     "cnnlab.data.splits.x__allocate__mutmut_18": "stable=False: PyTorch's CPU sort is stable anyway",
-    "cnnlab.data.splits.x_stratified_subset__mutmut_20": "argsort without stable=True: the CPU sort is stable anyway",
-    "cnnlab.data.splits.x_stratified_subset__mutmut_21": "stable=False: PyTorch's CPU sort is stable anyway",
+    "cnnlab.data.splits.x_stratified_subset__mutmut_21": "argsort without stable=True: the CPU sort is stable anyway",
+    "cnnlab.data.splits.x_stratified_subset__mutmut_22": "stable=False: PyTorch's CPU sort is stable anyway",
     "cnnlab.data.splits.x_limit_indices__mutmut_7": "limit == len(y) then goes to stratified_subset, which takes all",
     "cnnlab.data.splits.x_stratified_split__mutmut_18": "a float mask: nonzero() finds the same indices",
     "cnnlab.data.splits.x_stratified_split__mutmut_20": "a float mask: nonzero() finds the same indices",

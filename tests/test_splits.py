@@ -88,5 +88,9 @@ def test_a_limit_keeps_every_class_it_can() -> None:
     for seed in range(5):
         assert per_class(y, limit_indices(y, 10, seed)) == [4, 5, 1]
     assert sorted(per_class(y, limit_indices(y, 3, 0))) == [1, 1, 1] and len(limit_indices(y, 2, 0)) == 2
+    three = torch.tensor([0] * 60 + [1] * 37 + [2] * 3)  # shares 6, 3.7 and 0.3 of 10: 6, 4, 0 rounded
+    assert per_class(three, limit_indices(three, 10, 0)) == [5, 4, 1]
+    four = torch.tensor([0] * 50 + [1] * 48 + [2, 3])  # two rare classes: each gets one, from the largest shares
+    assert per_class(four, limit_indices(four, 10, 0)) == [4, 4, 1, 1]
     kept, val = stratified_split(y, 10, 0)
     assert per_class(y, val)[:2] == [5, 5] and 40 in kept.tolist()

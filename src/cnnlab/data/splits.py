@@ -7,7 +7,7 @@ import torch
 from cnnlab.errors import CnnlabError
 
 
-def _allocate(counts: torch.Tensor, n: int, every_class: bool = False) -> torch.Tensor:
+def _allocate(counts: torch.Tensor, n: int, every_class: bool) -> torch.Tensor:
     """Split `n` over classes in proportion to `counts` (largest-remainder rounding, so the total is exact). With
     `every_class` and `n` at least the number of classes, a class whose share rounds to none gets one, taken from
     the largest share: a subset that left a rare class out would train a model on fewer classes than it has."""
@@ -16,9 +16,10 @@ def _allocate(counts: torch.Tensor, n: int, every_class: bool = False) -> torch.
     short = n - int(take.sum())
     if short:
         take[torch.argsort(quota - take, descending=True, stable=True)[:short]] += 1
-    while every_class and n >= len(counts) and bool((take == 0).any()):
-        take[int(torch.argmax(take))] -= 1
-        take[int(torch.nonzero(take == 0)[0])] += 1
+    if every_class and n >= len(counts):
+        for empty in torch.nonzero(take == 0).flatten().tolist():
+            take[int(torch.argmax(take))] -= 1
+            take[empty] = 1
     return take
 
 
