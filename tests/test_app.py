@@ -150,7 +150,11 @@ def test_the_page_says_when_its_run_has_not_finished(tmp_path):
 
     train(RunConfig(model="mnist-cnn", data="digits", epochs=3, limit=300), tmp_path / "r", log=print, stop_after=2)
     run = load_run(tmp_path / "r")
-    intro = _intro(run, 20)
+    from cnnlab.app.page import build_page
+
+    shown = {b.elem_id: b for b in build_page(run, 20).blocks.values() if getattr(b, "elem_id", None)}
+    assert shown["top"].label == "top 10, as cnnlab predict prints them"  # --top 20 of 10 classes: the 10
+    intro = _intro(run, 10)
     assert (
         f"**Not finished:** the run stopped, or is still training; this page uses its checkpoint of epoch {run.run.checkpoint.epoch}."
         in intro

@@ -44,7 +44,7 @@ def _intro(run: LoadedRun, topk: int) -> str:
         f"## {plain(run.run.path.name)}: {plain(config.model)} on {plain(config.data)}\n{unfinished}"
         f"{len(run.classes)} classes, input {c}x{h}x{w}. Images are adapted as `cnnlab predict` adapts them "
         f"(channels, then resized or padded to {h}x{w} as the training data was), so the top "
-        f"{min(topk, len(run.classes))} here are the "
+        f"{topk} here are the "
         "numbers `cnnlab predict` prints. Grad-CAM explains the top class at the last conv layer whose maps have "
         "more than one pixel."
     )
@@ -80,6 +80,7 @@ def build_page(run: LoadedRun, topk: int = 3) -> gr.Blocks:
     """The page for a run with a conv layer; a run without one, or topk below 1, is a CnnlabError."""
     if topk < 1:
         raise CnnlabError(f"--top must be at least 1, got {topk}")
+    topk = min(topk, len(run.classes))  # --top 20 of 10 classes shows the 10 and says so
     find_conv_layer(run.model, None)
     with gr.Blocks(title=f"cnnlab: {run.run.path.name}", analytics_enabled=False, delete_cache=FORGET) as page:
         gr.Markdown(_intro(run, topk))
