@@ -294,3 +294,17 @@ def test_filters_of_one_shape_are_orthogonalised_together_as_each_alone() -> Non
 def test_muon_momentum_outside_0_1_is_refused() -> None:
     with pytest.raises(CnnlabError, match="--muon-momentum must be at least 0 and below 1"):
         RunConfig(optimizer="muon", muon_momentum=1.0).validate()
+
+
+def test_adamw_takes_an_explicit_zero_weight_decay_and_the_run_records_what_it_used():
+    """`--optimizer adamw --weight-decay 0` trained with 0.01 (an explicit 0 read as unset) while config.toml said
+    0.0. Unset, each optimiser's default (AdamW's 0.01) is used and recorded; given, the value is used."""
+    for optimizer, given, used in (
+        ("adamw", None, 0.01),
+        ("adamw", 0.0, 0.0),
+        ("adamw", 0.05, 0.05),
+        ("sgd", None, 0.0),
+    ):
+        config = RunConfig(optimizer=optimizer, weight_decay=given)
+        assert make_optimizer([nn.Parameter(torch.zeros(1))], config).param_groups[0]["weight_decay"] == used
+        assert config.validate().weight_decay == used and f"weight_decay = {used}" in config.to_toml()

@@ -166,7 +166,7 @@ def test_run_directory_contract(tmp_path, net):
     ):
         assert key in summary
     assert summary["train_size"] + summary["val_size"] == 1797 - 359 and summary["test_size"] == 359
-    assert RunConfig.from_toml(run / "config.toml") == config(net, epochs=2)
+    assert RunConfig.from_toml(run / "config.toml") == config(net, epochs=2).validate()  # as resolved
     assert 0 <= s["test_accuracy"] <= 1
     state = torch.load(run / last / "state.pt", weights_only=True)
     assert {"optimizer", "scheduler", "loader", "torch_rng", "engine"} <= set(state)

@@ -114,7 +114,7 @@ class RunConfig:
     optimizer: str = setting(
         "adam",
         "optimisation",
-        "the optimiser (adamw's weight decay defaults to 0.01; muon: Muon for conv filters, SGD for the rest)",
+        "the optimiser (muon: Muon for conv filters, SGD for the rest)",
         OPTIMIZERS,
     )
     lr: float = setting(1e-3, "optimisation", "base learning rate, positive")
@@ -123,7 +123,9 @@ class RunConfig:
     )
     muon_momentum: float = setting(0.6, "optimisation", "muon: momentum of the conv filters' updates, 0 <= x < 1")
     nesterov: bool = setting(False, "optimisation", "Nesterov momentum (SGD)")
-    weight_decay: float = setting(0.0, "optimisation", "L2 weight decay, >= 0")
+    weight_decay: float | None = setting(
+        None, "optimisation", "L2 weight decay, >= 0 (default: the optimiser's, 0.01 for adamw and 0 for the others)"
+    )
     schedule: str = setting("constant", "schedule", "learning-rate schedule, applied every update", SCHEDULES)
     step_size: int = setting(10, "schedule", "step: epochs between decays, positive integer")
     gamma: float = setting(0.1, "schedule", "step / exponential: decay factor, positive")
@@ -190,6 +192,12 @@ class RunConfig:
         None, "output", "every N batches a row to the batch CSV and TensorBoard, positive (default: off)"
     )
 
+    def decay_used(self) -> float:
+        """The weight decay the optimiser applies: the setting, or unset the optimiser's default (AdamW's 0.01)."""
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 0.01 if self.optimizer == "adamw" else 0.0
+
     def validate(self) -> RunConfig:
         """Raise a one-line CnnlabError for the first bad setting."""
         if self.options == {}:
@@ -197,6 +205,7 @@ class RunConfig:
         from cnnlab.zoo.registry import model_name
 
         self.model = model_name(self.model)  # a Path to a network file becomes its text; a model object is refused
+        self.weight_decay = self.decay_used()  # recorded as used (an explicit 0 with adamw was once taken for 0.01)
         if self.options is not None and not (
             isinstance(self.options, dict) and all(isinstance(k, str) for k in self.options)
         ):

@@ -20,7 +20,7 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
     all parameters per step instead of one op per parameter and per term, which on the CPU took Adam's share of a
     batch-32 step from a quarter to under a fifth (#12)."""
     params = list(params)
-    wd = config.weight_decay
+    wd = config.decay_used()
     fused = {"fused": True} if _fusable(params) else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(
@@ -36,7 +36,7 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
         return Muon(groups, config.lr, config.momentum, nesterov=config.nesterov, weight_decay=wd)
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=wd, **fused)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=wd or 0.01, **fused)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=wd, **fused)
 
 
 def _muon_groups(params: list, muon_momentum: float) -> list[dict[str, Any]]:
