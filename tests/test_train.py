@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -596,3 +597,31 @@ def test_eval_and_resume_refuse_a_folder_whose_classes_changed(tmp_path, capsys)
     assert RunDir(tmp_path / "run").checkpoints.manifest()["last"]["epoch"] == 1  # untouched
     code, _, err = cli_as_terminal(["eval", str(tmp_path / "run")], capsys)
     assert code == 2 and err.count("\n") == 1 and "the data's classes are now red, zzz" in err
+
+
+def test_more_epochs_on_resume_take_the_new_schedule_from_the_first_update(tmp_path, net):
+    """A finished 1-epoch cosine run resumed with --epochs 2: its first update after resuming ran at the old
+    schedule's last lr (0), not at the stretched schedule's. Now every group takes the new schedule's lr there."""
+    from cnnlab.train.optim import lr_factor
+
+    one = config(net, epochs=1, augment=None)
+    train(one, tmp_path / "run", log=quiet)
+    steps = math.ceil(open_run(tmp_path / "run").summary["train_size"] / one.batch_size)  # updates an epoch
+    two = config(net, epochs=2, augment=None)
+    train(two, tmp_path / "run", resume=True, log=quiet)
+    second = RunDir(tmp_path / "run").metrics()[1]
+    assert second["lr_first"] == pytest.approx(two.lr * lr_factor(two, steps)(steps), rel=1e-12)
+    assert second["lr_first"] > 0.01  # halfway down a cosine from 0.05, where the old schedule had reached 0
+
+
+def test_fewer_epochs_than_a_run_has_trained_are_refused_on_resume(tmp_path, net):
+    """--resume --epochs 1 on a run that trained 2 said nothing, changed nothing, and rewrote config.toml to say
+    1 epoch beside a summary of more."""
+    from tests.conftest import snapshot
+
+    train(config(net, epochs=3), tmp_path / "run", log=quiet, stop_after=2)
+    before = snapshot(tmp_path / "run")
+    with pytest.raises(CnnlabError, match=r"^resume=True: .* has trained 2 epochs already, so epochs 1 would undo"):
+        train(config(net, epochs=1), tmp_path / "run", resume=True, log=quiet)
+    assert snapshot(tmp_path / "run") == before
+    assert train(config(net, epochs=2), tmp_path / "run", resume=True, log=quiet)["epochs_run"] == 2

@@ -264,6 +264,13 @@ class RunWriter:
                 f"use {resume_option()} to continue it or another {option('out')}"
             )
         old = self.dir.config()
+        trained = manifest["last"]["epoch"]
+        if config.epochs < trained:  # config.toml would say fewer epochs than the run has, and nothing would change
+            raise CnnlabError(
+                f"{resume_option()}: {self.path} has trained {trained} epochs already, so {option('epochs')} "
+                f"{config.epochs} would undo nothing; give {option('epochs')} {trained} or more, or start a new run "
+                f"from its weights ({option('init_from')} {self.path})"
+            )
         differ = old.differences(config)
         if differ:
             said = "; ".join(

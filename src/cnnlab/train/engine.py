@@ -198,6 +198,7 @@ def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> Stat
         s.ema.load_state_dict(ts["ema"])
     s.optimizer.load_state_dict(ts["optimizer"])
     s.scheduler.load_state_dict(ts["scheduler"])
+    schedule_from_here(s.scheduler)
     s.train_loader.load_state_dict(ts["loader"])
     rngs = ts.get("torch_rng_ranks", [])
     torch.set_rng_state(rngs[s.ranks.rank] if len(rngs) == s.ranks.world else ts["torch_rng"])
@@ -205,6 +206,16 @@ def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> Stat
     s.meta["transfer"] = s.transfer
     log(f"resuming {point['run']} after epoch {point['epoch']}")
     return State(**{**ts["engine"], "history": point["history"]})
+
+
+def schedule_from_here(scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
+    """Each group's lr as this run's schedule gives it where the checkpoint left off: the stored number again when
+    the run resumes with the epochs it was saved with (LambdaLR's own expression), and the new schedule's when
+    --epochs changed, where the stored lr, the old schedule's (0 at the end of a finished cosine), drove the first
+    update after resuming."""
+    for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]  # what get_last_lr() says
 
 
 def run_epochs(
