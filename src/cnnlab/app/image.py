@@ -25,7 +25,7 @@ ImageInput = str | Path | Image.Image | np.ndarray
 class ImageExplanation:
     top: list[tuple[str, float]]  # the top-k (class, probability), most probable first
     seen: Image.Image  # the image as the model sees it (adapted to its input shape), enlarged
-    gradcam: Image.Image  # Grad-CAM of the top class over the image, at the last conv layer
+    gradcam: Image.Image  # Grad-CAM of the top class over the image (explain.gradcam.explained_layer's layer)
     cam_layer: str
     features: Image.Image  # the first conv layer's feature maps, one tile per channel
     feature_layer: str

@@ -43,8 +43,7 @@ def _intro(run: LoadedRun, topk: int) -> str:
     return (
         f"## {plain(run.run.path.name)}: {plain(config.model)} on {plain(config.data)}\n{unfinished}"
         f"{len(run.classes)} classes, input {c}x{h}x{w}. Images are adapted as `cnnlab predict` adapts them "
-        f"(channels, then resized or padded to {h}x{w} as the training data was), so the top "
-        f"{topk} here are the "
+        f"(channels, then resized or padded to {h}x{w} as the training data was), so the top {topk} here are the "
         "numbers `cnnlab predict` prints. Grad-CAM explains the top class at the last conv layer whose maps have "
         "more than one pixel."
     )
@@ -57,7 +56,7 @@ def _respond(explain: Callable[[], ImageExplanation], hide: str = "") -> tuple[A
         e = explain()
     except CnnlabError as err:
         message = str(err).replace(hide, Path(hide).name) if hide else str(err)
-        return f"<p><b>Error:</b> {html.escape(message)}</p>", "", None, *_pictures(PICTURES, (None, None, None))
+        return _nothing(f"<p><b>Error:</b> {html.escape(message)}</p>")
     captions = (
         PICTURES[0],
         f"{PICTURES[1]}, {plain(e.top[0][0])}, at layer {plain(e.cam_layer)}",
@@ -66,10 +65,19 @@ def _respond(explain: Callable[[], ImageExplanation], hide: str = "") -> tuple[A
     return "", format_top(e.top), dict(e.top), *_pictures(captions, (e.seen, e.gradcam, e.features))
 
 
+def _nothing(message: str = "") -> tuple[Any, ...]:
+    """The page's outputs with no image explained: `message`, then empty results under the captions at rest."""
+    return message, "", None, *_pictures(PICTURES, (None, None, None))
+
+
+def _caption(text: str) -> str:
+    return f"**{text}**"
+
+
 def _pictures(captions: tuple[str, ...], images: tuple[Any, ...]) -> list[Any]:
     """Each picture's caption (a line of its own above it: a label drawn on the picture hid its top rows and,
     behind the picture's buttons, the class it names) and the picture."""
-    return [part for caption, image in zip(captions, images) for part in (f"**{caption}**", image)]
+    return [part for caption, image in zip(captions, images) for part in (_caption(caption), image)]
 
 
 def _image(ident: str) -> gr.Image:
@@ -112,18 +120,14 @@ def build_page(run: LoadedRun, topk: int = 3) -> gr.Blocks:
                 with gr.Row():
                     for caption, ident in zip(PICTURES[:2], ("seen", "gradcam")):
                         with gr.Column(min_width=160):
-                            pictures += [gr.Markdown(f"**{caption}**", elem_id=f"{ident}-caption"), _image(ident)]
-                pictures += [gr.Markdown(f"**{PICTURES[2]}**", elem_id="features-caption"), _image("features")]
+                            pictures += [gr.Markdown(_caption(caption), elem_id=f"{ident}-caption"), _image(ident)]
+                pictures += [gr.Markdown(_caption(PICTURES[2]), elem_id="features-caption"), _image("features")]
         outputs = [message, line, label, *pictures]
         # one image at a time (the explanations hook into the one model); the timer shows on the top-k line only
         once = {"concurrency_id": "model", "concurrency_limit": 1, "show_progress_on": line}
 
         def from_file(path: str | None) -> tuple[Any, ...]:
-            return (
-                _respond(lambda: explain_image(run, path, topk), hide=path)
-                if path
-                else ("", "", None, *_pictures(PICTURES, (None, None, None)))
-            )
+            return _respond(lambda: explain_image(run, path, topk), hide=path) if path else _nothing()
 
         upload.upload(from_file, upload, outputs, **once)
         if run.input_shape[0] == 1:

@@ -37,13 +37,14 @@ def gradcam_gallery(run_dir: str | Path, n: int = 8, seed: int = 0) -> bytes:
     predicted class), labelled with predicted and true class; wrong predictions in red."""
     run = load_run(run_dir)
     data = run.data()
-    return gallery_png(run, data.test_x, data.test_y, n, seed, str(run_dir))
+    return gallery_png(run, data.test_x, data.test_y, n, seed, str(run_dir))[0]
 
 
 def gallery_png(
     run: LoadedRun, images: torch.Tensor, labels: torch.Tensor, n: int = 8, seed: int = 0, name: str = "the run"
-) -> bytes:
-    """gradcam_gallery for test images already at hand (uint8 N, C, H, W and their labels), as the report has them."""
+) -> tuple[bytes, str]:
+    """gradcam_gallery for test images already at hand (uint8 N, C, H, W and their labels), as the report has them,
+    and the layer it explains (for the report's caption)."""
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(labels), generator=g)[:n]
     if len(pick) == 0:
@@ -52,4 +53,4 @@ def gallery_png(
     cam = grad_cam(run.model, run.to_input(pixels), None)
     labels = [f"pred {run.classes[p]} / true {run.classes[t]}" for p, t in zip(cam.predicted.tolist(), truth)]
     colors = [RIGHT if p == t else WRONG for p, t in zip(cam.predicted.tolist(), truth)]
-    return png_bytes(grid(overlays(pixels, cam.heatmaps), labels, colors=colors))
+    return png_bytes(grid(overlays(pixels, cam.heatmaps), labels, colors=colors)), cam.layer

@@ -95,11 +95,9 @@ def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
     )
     if gradcam:
         from cnnlab.explain.gallery import gallery_png
-        from cnnlab.explain.gradcam import explained_layer
 
         try:
-            png = gallery_png(run, ev["images"], ev["labels"], n=gradcam, name=str(path))
-            layer = explained_layer(run.model, run.to_input(ev["images"][:1]), None)[0]
+            png, layer = gallery_png(run, ev["images"], ev["labels"], n=gradcam, name=str(path))
             parts.append(fig.img(png, f"{name}: Grad-CAM at layer {layer}, predicted class", f"{name}-gradcam"))
         except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
             parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")

@@ -196,7 +196,7 @@ class LoadedRun:
 
     def read_images(self, paths: list[str | Path]) -> torch.Tensor:
         """Image files as uint8 (N, C, H, W) at the model's input shape, adapted as the training data was."""
-        return torch.cat([self.adapt_image(load_image(path)) for path in paths])
+        return self.pixels(list(paths))
 
     def pixels(self, images: Images) -> torch.Tensor:
         """uint8 (N, C, H, W) at the model's input shape: image files and Pillow images adapted as the training
