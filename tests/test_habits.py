@@ -234,6 +234,38 @@ def test_flips_on_digits_get_one_warning_naming_them(tmp_path, net, capsys):
         assert flip_warning(RunConfig(data=photographs, augment=["altflip"], tta="flip,translate")) is None
 
 
+def test_flags_the_other_settings_leave_unused_get_a_warning_but_a_recipes_do_not(tmp_path, net, capsys):
+    """`--momentum 0.5 --optimizer adam` trains without momentum: accepted, but said, naming what would use it;
+    a setting an experiment file brings along (its SGD's momentum under an --optimizer adam) is not questioned."""
+    recipe = write_toml(
+        tmp_path / "sgd.toml",
+        'optimizer = "sgd"\nmomentum = 0.8\nnesterov = true\nschedule = "step"\ngamma = 0.5\nlr = 0.05\n',
+    )
+    common = ["--model", net, "--data", "digits", "--limit", "200", "--epochs", "1", "--out"]
+    assert main(["train", recipe, "--optimizer", "adam", "--schedule", "constant", *common, str(tmp_path / "a")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    given = ["--momentum", "0.5", "--optimizer", "adam", "--gamma", "0.5", "--decay-per", "epoch"]
+    assert main(["train", *given, *common, str(tmp_path / "b")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert warned == [
+        "warning: --momentum does nothing with --optimizer adam: only --optimizer sgd or muon uses it; drop "
+        "--momentum or give --optimizer sgd or muon",
+        "warning: --gamma does nothing with --schedule constant: only --schedule step or exponential uses it; drop "
+        "--gamma or give --schedule step or exponential",
+        "warning: --decay-per does nothing with --schedule constant: only --schedule time uses it; drop --decay-per "
+        "or give --schedule time",
+    ]
+    assert RunDir(tmp_path / "b").config().momentum == 0.5  # recorded as given: the run goes on as asked
+    used = RunConfig(optimizer="muon", schedule="exponential", init="normal", nesterov=True)
+    assert used.unused(["momentum", "muon_momentum", "nesterov", "gamma", "init_std", "lr", "epochs"]) == []
+    assert RunConfig(optimizer="sgd", momentum=0, nesterov=True).unused(["nesterov"]) == [
+        "--nesterov does nothing with --momentum 0: Nesterov's look-ahead is a momentum step; give a momentum "
+        "(e.g. 0.9) or drop --nesterov"
+    ]
+    lonely = RunConfig(optimizer="sgd", schedule="step").unused(["muon_momentum", "decay", "init_std", "step_size"])
+    assert [line.split(" does nothing")[0] for line in lonely] == ["--muon-momentum", "--decay", "--init-std"]
+
+
 # A notebook that ran Keras first: TensorFlow's LLVM and Triton's clash when Triton loads second (cnnlab.coexist).
 AFTER_TENSORFLOW = """
 import importlib.util, sys

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
-from dataclasses import Field
+from dataclasses import Field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,7 +97,6 @@ def flag_help(f: Field) -> str:
 def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
     """One flag per RunConfig field (defaults suppressed, so only what the user gave overrides a TOML file), in
     the help groups the fields name; returns the groups, so a command can add its own flags to them."""
-    from dataclasses import fields
 
     from cnnlab.rundir.config import GROUPS, RunConfig
 
@@ -160,8 +160,6 @@ def model_options(args: argparse.Namespace) -> dict:
 
 def given_settings(args: argparse.Namespace) -> dict:
     """The settings the user gave: the experiment file's keys, overridden by the flags given on the command line."""
-    from dataclasses import fields
-
     from cnnlab.rundir import RunConfig
     from cnnlab.rundir.config import read_experiment
 
@@ -181,4 +179,9 @@ def run_config(args: argparse.Namespace, base: RunConfig | None = None) -> RunCo
     from cnnlab.rundir import RunConfig
 
     values = {**(base.__dict__ if base else {}), **given_settings(args)}
-    return RunConfig.from_dict(values, args.experiment or "flags")
+    config = RunConfig.from_dict(values, args.experiment or "flags")
+    if "RANK" not in os.environ:  # torchrun's ranks leave the lines to their launcher: one each, not N + 1
+        flags = [f.name for f in fields(RunConfig) if f.name in vars(args)]
+        for line in replace(config).validate().unused(flags):
+            warn(line)
+    return config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,19 @@ def mirror_warning(
         f"{subject}: a mirrored digit is no digit, or another one, so with {' and '.join(flips)} the net sees "
         f"mirrored digits under labels they do not have ({remedy})"
     )
+
+
+# setting -> the setting and its values that put it to use (RunConfig.unused)
+USED_ONLY_WITH: dict[str, tuple[str, tuple[str, ...]]] = {
+    "momentum": ("optimizer", ("sgd", "muon")),
+    "nesterov": ("optimizer", ("sgd", "muon")),
+    "muon_momentum": ("optimizer", ("muon",)),
+    "step_size": ("schedule", ("step",)),
+    "gamma": ("schedule", ("step", "exponential")),
+    "decay": ("schedule", ("time",)),
+    "decay_per": ("schedule", ("time",)),
+    "init_std": ("init", ("normal",)),
+}
 
 
 @dataclass
@@ -340,6 +354,26 @@ class RunConfig:
                 f"learning rate never reaches --lr {self.lr:g}; give fewer warm-up epochs or more epochs"
             )
         return found
+
+    def unused(self, given: Iterable[str]) -> list[str]:
+        """A line for each of the settings `given` (the ones the user spelt out, not a recipe's) that the others
+        leave unused: valid, so not refused, but a flag that silently does nothing is a question unanswered. Not
+        for inherited settings: a study's run that switches a recipe's SGD to Adam has not asked for momentum."""
+        lines = []
+        for name in given:
+            key, values = USED_ONLY_WITH.get(name, ("", ()))
+            if key and getattr(self, key) not in values:
+                flag, needed = f"--{name.replace('_', '-')}", f"--{key} {' or '.join(values)}"
+                lines.append(
+                    f"{flag} does nothing with --{key} {getattr(self, key)}: only {needed} uses it; drop {flag} or "
+                    f"give {needed}"
+                )
+        if "nesterov" in given and self.nesterov and self.optimizer == "sgd" and self.momentum == 0:
+            lines.append(
+                "--nesterov does nothing with --momentum 0: Nesterov's look-ahead is a momentum step; give a "
+                "momentum (e.g. 0.9) or drop --nesterov"
+            )
+        return lines
 
     def to_toml(self) -> str:
         import tomli_w
