@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -378,6 +379,19 @@ def test_lr_find_suggests_a_learning_rate_inside_the_sweep():
     assert r.losses[-1] > 4 * min(r.losses)
     assert all(loss <= 4 * min(r.losses[: i + 1]) for i, loss in enumerate(r.losses[:-1]))
     assert "suggested lr" in r.render()
+
+
+def test_lr_find_help_lists_only_the_flags_it_uses(capsys):
+    """The flags lr-find refuses (NOT_SWEPT: epochs, schedule, outputs) are parsed, to be refused by name, but not
+    offered in its --help; the ones it uses are."""
+    from cnnlab.cli import main
+    from cnnlab.cli.train import NOT_SWEPT
+
+    with pytest.raises(SystemExit):
+        main(["lr-find", "--help"])
+    shown = set(re.findall(r"^  --([a-z][a-z-]*)", capsys.readouterr().out, re.MULTILINE))  # one line per option
+    assert {"model", "data", "batch-size", "momentum", "optimizer", "steps", "init-from"} <= shown
+    assert not shown & {name.replace("_", "-") for name in NOT_SWEPT}, shown & set(NOT_SWEPT)
 
 
 def test_exploding_gradients_and_dead_relus_are_diagnosed_and_a_healthy_run_is_not(tmp_path):

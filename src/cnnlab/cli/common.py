@@ -94,9 +94,10 @@ def flag_help(f: Field) -> str:
     return text.replace("%", "%%")
 
 
-def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
+def config_flags(p: argparse.ArgumentParser, hidden: tuple[str, ...] = ()) -> dict[str, argparse._ArgumentGroup]:
     """One flag per RunConfig field (defaults suppressed, so only what the user gave overrides a TOML file), in
-    the help groups the fields name; returns the groups, so a command can add its own flags to them."""
+    the help groups the fields name; returns the groups, so a command can add its own flags to them. The
+    `hidden` fields' flags are parsed (so that the command can refuse them by name) but not listed in --help."""
 
     from cnnlab.rundir.config import GROUPS, RunConfig
 
@@ -105,8 +106,9 @@ def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGrou
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
         g = groups[f.metadata.get("group", "output")]
+        shown = argparse.SUPPRESS if f.name in hidden else flag_help(f)
         if f.name == "options":
-            option_flag(g, default=argparse.SUPPRESS, help=flag_help(f))
+            option_flag(g, default=argparse.SUPPRESS, help=shown)
         elif f.name in ("input", "augment"):
             g.add_argument(
                 flag,
@@ -115,18 +117,16 @@ def config_flags(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGrou
                 type=(lambda t: list(parse_shape(t)))
                 if f.name == "input"
                 else (lambda t: [a for a in t.split(",") if a]),
-                help=flag_help(f),
+                help=shown,
             )
         elif kind.startswith("list[float]"):
             metavar, form = NUMBER_FORMS.get(f.name, ("X[,X...]", "one, or one per channel"))
-            g.add_argument(
-                flag, default=argparse.SUPPRESS, metavar=metavar, type=numbers(flag, form), help=flag_help(f)
-            )
+            g.add_argument(flag, default=argparse.SUPPRESS, metavar=metavar, type=numbers(flag, form), help=shown)
         elif kind.startswith("bool"):
-            g.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction, help=flag_help(f))
+            g.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction, help=shown)
         else:
             conv = int if kind.startswith("int") else float if kind.startswith("float") else str
-            g.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag), help=flag_help(f))
+            g.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag), help=shown)
     return groups
 
 

@@ -199,7 +199,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     lf = sub.add_parser("lr-find", help="LR range test: suggests a learning rate for a training setup")
     lf.add_argument("experiment", nargs="?")
-    config_flags(lf)
+    config_flags(lf, hidden=NOT_SWEPT)
     lf.add_argument(
         "--steps",
         type=typed(int, "--steps"),
