@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.rundir import RunDir, open_run
+from cnnlab.rundir import RunConfig, RunDir, open_run
 from tests.conftest import DIGITS_NET, cli_as_terminal, snapshot, write_toml
 
 NET = DIGITS_NET
@@ -230,7 +230,10 @@ def test_a_run_with_no_complete_checkpoint_restarts_and_stale_temporaries_go(tmp
     out = tmp_path / "run"
     args = ["train", "--model", net, "--data", "digits", "--epochs", "1", "--out", str(out)]
     (out / "checkpoints").mkdir(parents=True)
-    (out / "config.toml").write_text('model = "mlp"\n')  # as a run killed during its first checkpoint leaves it
+    killed = RunConfig(
+        model=net, data="digits", epochs=1
+    ).validate()  # as a run killed during its first checkpoint leaves it
+    (out / "config.toml").write_text(killed.to_toml())
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = [out / f".metrics.csv.tmp-{dead.stdout.strip()}-abc", out / "checkpoints" / ".epoch-0001.tmp-1-x"]
     stale[0].write_text("half")
@@ -240,8 +243,32 @@ def test_a_run_with_no_complete_checkpoint_restarts_and_stale_temporaries_go(tmp
         assert code == 0, err
         assert not any(p.exists() for p in stale)
         assert RunDir(out).summary()["epochs_run"] == 1
-        (out / "summary.json").unlink()  # back to "no complete checkpoint" for the next pass
-        (out / "checkpoints" / "manifest.json").unlink()
+        for name in ("summary.json", "metrics.csv", "checkpoints/manifest.json"):  # back to "no checkpoint yet"
+            (out / name).unlink()
+
+
+def test_a_run_without_its_checkpoints_is_not_started_over_as_another_or_over_what_it_trained(tmp_path, capsys):
+    """A run directory with no complete checkpoint starts over only as the run it holds: `--resume` with other
+    settings once rewrote its config and trained another model in it, and a finished run whose manifest was lost
+    was trained again over its weights, metrics and summary."""
+    net = write_toml(tmp_path / "net.toml", NET)
+    out = tmp_path / "run"
+    args = ["train", "--model", net, "--data", "digits", "--epochs", "1", "--limit", "200", "--out", str(out)]
+    assert run_cli(capsys, *args)[0] == 0
+    (out / "checkpoints" / "manifest.json").unlink()
+    before = snapshot(out)
+    for extra in ([], ["--resume"], ["--model", "mlp", "--resume"]):
+        code, _, err = run_cli(capsys, *args, *extra)
+        one_line_error(code, err, f"{out} has trained (it has summary.json and metrics.csv) but holds no complete")
+        assert "manifest.json is missing; restore the run from a copy, or train into another --out" in err
+        assert snapshot(out) == before
+    for name in ("summary.json", "metrics.csv"):  # now as a run killed before its first checkpoint leaves it
+        (out / name).unlink()
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, *args[:-2], "--limit", "100", "--out", str(out), "--resume")
+    one_line_error(code, err, "holds a run that never finished an epoch, with other settings: limit is 100 but the")
+    assert snapshot(out) == before
+    assert run_cli(capsys, *args)[0] == 0 and RunDir(out).summary()["epochs_run"] == 1  # its own settings: over
 
 
 def test_damaged_and_hostile_checkpoints_are_refused_in_one_line(partial_run, capsys, tmp_path):

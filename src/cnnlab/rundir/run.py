@@ -24,7 +24,7 @@ from torch import nn
 from cnnlab.atomic import remove_stale, write_text
 from cnnlab.errors import CnnlabError, option, resume_option, speaking_to_cli
 from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
-from cnnlab.rundir.checkpoint import Checkpoint, CheckpointStore, metrics_csv
+from cnnlab.rundir.checkpoint import MANIFEST, Checkpoint, CheckpointStore, metrics_csv
 from cnnlab.rundir.config import RunConfig
 from cnnlab.rundir.events import EventLog
 from cnnlab.rundir.lock import WriterLock
@@ -255,9 +255,12 @@ class RunWriter:
         return writer
 
     def _check(self, config: RunConfig, resume: bool) -> None:
-        manifest = self.store.manifest() if self.dir.exists() else None
+        if not self.dir.exists():
+            return  # a new run
+        manifest = self.store.manifest()
         if manifest is None:
-            return  # nothing trained yet: a new run, or one killed before its first checkpoint, starts over
+            self._check_start_over(config)
+            return
         if not resume:
             raise CnnlabError(
                 f"{self.path} already holds a run (trained to epoch {manifest['last']['epoch']}); "
@@ -271,14 +274,26 @@ class RunWriter:
                 f"{config.epochs} would undo nothing; give {option('epochs')} {trained} or more, or start a new run "
                 f"from its weights ({option('init_from')} {self.path})"
             )
-        differ = old.differences(config)
-        if differ:
-            said = "; ".join(
-                f"{d} is {_shown(getattr(config, d))} but the run used {_shown(getattr(old, d))}" for d in differ
-            )
+        if said := _differences(old, config):
             raise CnnlabError(
                 f"{resume_option()}: {said}; resume with the run's settings "
                 f"(only {', '.join(RunConfig.RESUMABLE)} may change)"
+            )
+
+    def _check_start_over(self, config: RunConfig) -> None:
+        """A run directory without a complete checkpoint starts over, but only as the run it holds (one killed
+        before its first checkpoint, rerun): not with other settings, which would overwrite its config, and not
+        when it has trained (its metrics or summary are there, so its checkpoints were damaged or removed)."""
+        if trained := [name for name in (SUMMARY, METRICS) if (self.path / name).is_file()]:
+            raise CnnlabError(
+                f"{self.path} has trained (it has {' and '.join(trained)}) but holds no complete checkpoint: "
+                f"{self.store.folder / MANIFEST} is missing; restore the run from a copy, or train into another "
+                f"{option('out')}"
+            )
+        if said := _differences(self.dir.config(), config):
+            raise CnnlabError(
+                f"{self.path} holds a run that never finished an epoch, with other settings: {said}; give its "
+                f"settings to start it over, or another {option('out')}"
             )
 
     def resumable(self) -> bool:
@@ -381,6 +396,13 @@ class RunWriter:
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
+def _differences(old: RunConfig, new: RunConfig) -> str:
+    """How `new` differs from a run's settings `old`, beyond the RESUMABLE ones ('' where it does not)."""
+    return "; ".join(
+        f"{d} is {_shown(getattr(new, d))} but the run used {_shown(getattr(old, d))}" for d in old.differences(new)
+    )
 
 
 def _shown(value: Any) -> str:
