@@ -406,8 +406,20 @@ CASES = [
     ),
     (["report", "{in}/adir", "--out", "{out}"], "is not a run directory or a study directory", None),
     (
+        ["report", "{run}", "--out", "{in}/file.txt"],
+        "--out {in}/file.txt is an existing file that is not an HTML report; give a .html path",
+        None,
+    ),
+    (  # a run's own files are never an output: export once wrote its ONNX over a run's config.toml
         ["report", "{run}", "--out", "{run}/summary.json"],
-        "--out {run}/summary.json is an existing file that is not an HTML report; give a .html path",
+        "--out {run}/summary.json is one of the run {run}'s own files or folders, which writing there would destroy",
+        None,
+    ),
+    (["export", "{run}", "--out", "{run}/config.toml"], "--out {run}/config.toml is one of the run {run}'s own", None),
+    (["filters", "{run}", "--out", "{run}/checkpoints/f.png"], "--out {run}/checkpoints/f.png is one of the run", None),
+    (
+        ["train", "--model", "mlp", "--data", "digits", "--out", "{run}/tensorboard/run"],
+        "--out {run}/tensorboard/run is one of the run {run}'s own files or folders",
         None,
     ),
     # tune

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from cnnlab.rundir import RunDir, open_run
-from cnnlab.rundir.run import TENSORBOARD
+from cnnlab.rundir.layout import TENSORBOARD
 from tests.conftest import SHARED
 from tests.crashkit import cnnlab, metrics, private_cache, start, temporaries, uninterrupted
 

@@ -371,6 +371,18 @@ def test_bad_export_input_is_one_line_and_damages_nothing(
     assert snapshot(lenet, killed, bad_files["good"].parent) == before
 
 
+def test_export_run_from_python_refuses_to_write_over_the_runs_own_files(lenet, tmp_path) -> None:
+    """The library refuses what the CLI's --out does: export_run(run, run/"config.toml") once wrote the ONNX file
+    over the run's config and lost the run; beside its files is fine."""
+    before = snapshot(lenet)
+    for own in ("config.toml", "checkpoints/model.onnx"):
+        with pytest.raises(CnnlabError, match=f"{own} is one of the run .*'s own files or folders"):
+            export_run(lenet, lenet / own)
+    assert snapshot(lenet) == before
+    export_run(lenet, tmp_path / "model.onnx")
+    assert (tmp_path / "model.onnx").stat().st_size > 1000
+
+
 def test_corrupt_onnx_to_predict_is_one_line_in_a_real_process(bad_files, digits) -> None:
     r = run_cli("predict", bad_files["truncated"], digits[1][0])
     assert r.returncode == 2 and r.stdout == ""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir.layout import check_outside_runs
 
 if TYPE_CHECKING:
     from cnnlab.rundir import RunConfig
@@ -46,6 +47,7 @@ def out_path(path: str, flag: str, folder: bool) -> Path:
         raise CnnlabError(f"{flag} {p} is an existing file, not a folder; choose a folder path for {flag}")
     if not folder and p.is_dir():
         raise CnnlabError(f"{flag} {p} is an existing folder, not a file; give a file path (e.g. one inside it)")
+    check_outside_runs(p, flag)
     return p
 
 

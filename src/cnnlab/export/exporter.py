@@ -25,6 +25,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.export.metadata import EXTRA_FILE, ModelCard
 from cnnlab.native_output import silenced
 from cnnlab.rundir.config import check_tta
+from cnnlab.rundir.layout import check_outside_runs
 from cnnlab.train.inference import LoadedRun, load_run
 from cnnlab.train.tta import logits as tta_logits
 
@@ -135,6 +136,7 @@ def export_run(run: str | Path | LoadedRun, out: str | Path, fmt: str = "onnx", 
     """Write the run's best checkpoint to `out` as `fmt` (onnx or torchscript), with the run's test-time
     augmentation views (or `tta`) in the graph; returns the card stored in the file."""
     check_format(fmt)  # before loading the run: a mistyped format should not cost a checkpoint read
+    check_outside_runs(out)
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     card = model_card(loaded, check_tta(tta) if tta is not None else loaded.tta, OPSET if fmt == "onnx" else None)
     export_model(loaded.model, card, out, fmt)

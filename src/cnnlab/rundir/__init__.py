@@ -19,6 +19,7 @@ _LAZY = {
     "build_model": "cnnlab.rundir.run",
     "load_state": "cnnlab.rundir.run",
     "open_run": "cnnlab.rundir.run",
+    "check_outside_runs": "cnnlab.rundir.layout",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,4 +1,4 @@
-"""The run directory, the contract between commands, and the only code that knows its file names:
+"""The run directory, the contract between commands (its file names in layout.py, and nowhere outside rundir/):
 
     RUN/config.toml        every setting (RunConfig)            RUN/checkpoints/   the checkpoint sets (checkpoint.py)
     RUN/metrics.csv        a copy of the last set's metrics     RUN/summary.json   written when the run has finished
@@ -27,18 +27,18 @@ from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
 from cnnlab.rundir.checkpoint import MANIFEST, Checkpoint, CheckpointStore, metrics_csv
 from cnnlab.rundir.config import RunConfig
 from cnnlab.rundir.events import EventLog
+from cnnlab.rundir.layout import (
+    BATCHES,
+    CHECKPOINTS,
+    CONFIG,
+    LOCK,
+    METRICS,
+    SUMMARY,
+    TENSORBOARD,
+    check_outside_runs,
+)
 from cnnlab.rundir.lock import WriterLock
 from cnnlab.rundir.view import run_html, summary_text
-
-CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES = (
-    "config.toml",
-    "metrics.csv",
-    "summary.json",
-    "checkpoints",
-    ".lock",
-    "tensorboard",
-    "batches.csv",
-)
 
 
 @dataclass(frozen=True)
@@ -245,6 +245,7 @@ class RunWriter:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise CnnlabError(f"--out {path} is a file, not a run directory; give a folder path")
+        check_outside_runs(path, option("out"))  # a run in another's checkpoints/ would be cleaned away by it
         writer = cls(path)
         writer._lock.acquire()
         try:

@@ -1,0 +1,40 @@
+"""The run directory's own names, and the paths they claim: free of PyTorch, so that a command can check where it
+is about to write before it imports anything heavy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+
+CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES = (
+    "config.toml",
+    "metrics.csv",
+    "summary.json",
+    "checkpoints",
+    ".lock",
+    "tensorboard",
+    "batches.csv",
+)
+OWN = (CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES)
+
+
+def check_outside_runs(path: str | Path, flag: str = "") -> None:
+    """Refuse in one line to write `path` (the value of `flag`, where a command line gave it) over a run's files."""
+    if (run := run_owning(path)) is not None:
+        given = f"{flag} {path}" if flag else str(path)
+        raise CnnlabError(
+            f"{given} is one of the run {run}'s own files or folders, which writing there would destroy; choose "
+            f"another path (beside them in {run} is fine)"
+        )
+
+
+def run_owning(path: str | Path) -> Path | None:
+    """The run directory one of whose own files or folders `path` is or lies in (None: no run claims it), so that
+    `export --out RUN/config.toml` is refused instead of writing over the run's config. A picture or an exported
+    model beside them (RUN/model.onnx) is the run's owner's business and is allowed."""
+    target = Path(path).resolve()
+    for folder in target.parents:
+        if (folder / CONFIG).is_file():
+            return folder if target.relative_to(folder).parts[0] in OWN else None
+    return None
