@@ -119,6 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "bad.toml": "x = [",
         "neg.toml": 'input = [1, 8, 8]\n[[layers]]\ntype = "conv"\nfilters = -1\n',
         "empty.toml": "input = [1, 8, 8]\nlayers = []\n",
+        "five.toml": 'input = [1, 8, 8]\n[[layers]]\ntype = "flatten"\n[[layers]]\ntype = "dense"\nunits = 5\n',
         "classes.toml": 'input = [1, 8, 8]\nnum_classes = "ten"\n[[layers]]\ntype = "flatten"\n',
         "deep-inline.toml": nested_residuals(400, inline=True),
         "deep-tables.toml": nested_residuals(400, inline=False),
@@ -191,7 +192,13 @@ TRAIN = ["train", "--data", "digits", "--epochs", "1", "--out", "{out}"]
 CASES = [
     # models, summary, check
     (["summary", "mlp", "--input", "1,0,28"], "--input must be C,H,W with three positive integers", None),
-    (["summary", "mlp", "--in-channels", "0"], "in_channels must be a positive integer, got 0", None),
+    (["summary", "mlp", "--in-channels", "0"], "--in-channels must be a positive integer below 2**31, got 0", None),
+    (["summary", "lenet5", "--num-classes", str(10**20)], "--num-classes must be a positive integer below 2**31", None),
+    (
+        ["summary", "mlp", "--option", "hidden=-1"],
+        "model 'mlp' with hidden=-1: Trying to create tensor with negative",
+        None,
+    ),
     (["summary", "{in}/bad.toml"], "not valid TOML", None),
     (["summary", "{in}/neg.toml"], "filters must be an integer >= 1, got -1", None),
     (["summary", "{in}/empty.toml"], "layers is empty; a network needs at least one [[layers]] table", None),
@@ -367,6 +374,12 @@ CASES = [
         None,
     ),
     (["lr-find", "--data", "digits", "--model", "mnist-cnn", "--input", "1,3,3"], "cannot take input 1x3x3", None),
+    (  # a module to analyse, not a classifier: cross-entropy's traceback before
+        [*TRAIN, "--model", "net:inception-naive"],
+        "net:inception-naive ends in feature maps (417x32x32 per image), but training needs one score per class (10)",
+        None,
+    ),
+    ([*TRAIN, "--model", "{in}/five.toml"], "five.toml ends in 5 scores, but training needs one score per class", None),
     (["lr-find", "--data", "digits", "--model", "{in}/empty.toml"], "layers is empty", None),
     (["lr-find", "--data", "digits", "--model", "mlp", "--momentum", "nan"], "--momentum takes a finite number", None),
     # compare

@@ -103,11 +103,25 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     # see grey_note; a net started from other weights (--init-from: a CIFAR net's, say) keeps its default
     if c_data == 1 and "bn_eps" not in options and not config.init_from and _tiny_bn_eps(config.model) is not None:
         options["bn_eps"] = GREY_BN_EPS
-    check_fits(config.model, target, num_classes=data.num_classes, **options)  # shape and memory, before allocating
+    fits = check_fits(config.model, target, num_classes=data.num_classes, **options)  # shape, memory: before allocating
+    check_scores(config.model, tuple(fits.output_shape), data.num_classes)
     model = create_model(config.model, num_classes=data.num_classes, in_channels=target[0], **options)
     model.build = {"num_classes": data.num_classes, "in_channels": target[0], "options": options}
     data, adaptation = fit_data(data, target, config.resize)
     return data, model, adaptation
+
+
+def check_scores(model: str, output: tuple[int, ...], num_classes: int) -> None:
+    """A one-line refusal of a network that does not end in one score per class, which cross-entropy needs: one
+    that ends in feature maps (net:inception-naive, a module to analyse) or in a dense layer of another width."""
+    if output == (num_classes,):
+        return
+    ending = f"feature maps ({'x'.join(map(str, output))} per image)" if len(output) > 1 else f"{output[0]} scores"
+    raise CnnlabError(
+        f"{model} ends in {ending}, but training needs one score per class ({num_classes}); "
+        f"end the network in a dense layer of {num_classes} units (after a flatten or global pool), or train a zoo "
+        "model (`cnnlab models`)"
+    )
 
 
 def fit_note(config: RunConfig, adaptation: dict[str, Any], shape: tuple[int, ...]) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.resources import named_kind
 from cnnlab.zoo.meta import meta_device
 
@@ -226,8 +226,8 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     Other keyword arguments are the builder's options (`model_options`), checked first (`check_model_options`).
     """
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise CnnlabError(f"{label} must be a positive integer, got {value!r}")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value < 2**31):
+            raise CnnlabError(f"{option(label)} must be a positive integer below 2**31, got {value!r}")
     name = model_name(name)
     if is_spec_path(name):
         from cnnlab.zoo.spec import build_from_toml
@@ -239,7 +239,8 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     c = info.input_size[0] if in_channels is None else in_channels
     kwargs = check_model_options(name, kwargs)
     _check_options(name, info.builder, num_classes=n, in_channels=c, **kwargs)
-    if kwargs and torch.get_default_device().type != "meta":  # options such as image_size may not work: probe first
+    wider = n > info.num_classes or c > info.input_size[0]  # may not fit in memory: probed first, as options are
+    if (kwargs or wider) and torch.get_default_device().type != "meta":  # options such as image_size may not work
         from cnnlab.analysis.fits import check_fits
 
         with meta_device(), warnings.catch_warnings():
@@ -255,10 +256,11 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
 
 
 def _build(name: str, builder: Callable[..., nn.Module], n: int, c: int, options: dict[str, Any]) -> nn.Module:
-    """The builder's call; a ValueError it raises over a given option is the user's error, in one line."""
+    """The builder's call; a ValueError it raises over a given option, or PyTorch's RuntimeError over the sizes
+    the option gave (hidden=-1: "negative dimension"), is the user's error, in one line."""
     try:
         return builder(num_classes=n, in_channels=c, **options)
-    except ValueError as e:
+    except (ValueError, RuntimeError) as e:
         if not options:
             raise
         given = ", ".join(f"{k}={_show(v)}" for k, v in options.items())
