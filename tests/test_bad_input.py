@@ -193,6 +193,11 @@ CASES = [
     # models, summary, check
     (["summary", "mlp", "--input", "1,0,28"], "--input must be C,H,W with three positive integers", None),
     (["summary", "mlp", "--in-channels", "0"], "--in-channels must be a positive integer below 2**31, got 0", None),
+    # an empty value ('' from an unset shell variable) was taken for the default: the model's input, a file here
+    (["summary", "lenet5", "--input", ""], "--input is given an empty value; give one, or omit --input for its", None),
+    (["summary", "lenet5", "--input= "], "--input is given an empty value; give one, or omit --input for its", None),
+    (["filters", "{run}", "--out", ""], "--out is given an empty value; give one, or omit --out for its default", None),
+    (["predict", "{run}", ""], "argument 3 ('') is empty; give a value there, or leave it out", None),
     (["summary", "lenet5", "--num-classes", str(10**20)], "--num-classes must be a positive integer below 2**31", None),
     (
         ["summary", "mlp", "--option", "hidden=-1"],
@@ -685,3 +690,14 @@ def test_train_refuses_a_zoo_model_on_an_input_below_its_kernel(
     )
     assert_one_line_error(code, err, "model lenet5 cannot take input 1x2x2: layer 'c1'")
     assert snapshot(world.run, world.inp) == before
+
+
+def test_an_empty_augment_is_the_one_empty_value_taken(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`--augment ''` is how a command line turns a recipe's augmentation off, so it is not refused as empty."""
+    recipe = write_toml(tmp_path / "r.toml", 'augment = ["crop"]\nmodel = "mlp"\ndata = "digits"\n')
+    out = tmp_path / "run"
+    assert (
+        run_main(["train", recipe, "--augment", "", "--limit", "100", "--epochs", "1", "--out", str(out)], capsys)[0]
+        == 0
+    )
+    assert "augment = []" in (out / "config.toml").read_text()

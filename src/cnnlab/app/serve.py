@@ -29,6 +29,8 @@ def check_port(host: str, port: int) -> None:
     SO_REUSEADDR the server itself uses)."""
     if not 1 <= port <= 65535:
         raise CnnlabError(f"--port must be 1..65535, got {port}")
+    if not host.strip():  # an empty address binds every interface, which must be asked for by name
+        raise CnnlabError(f"--host {host!r} is empty; give 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

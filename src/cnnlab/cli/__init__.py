@@ -27,6 +27,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"cnnlab: error: {message} (see {self.prog} --help)\n")  # every error line starts alike
 
 
+EMPTY_MEANS_NONE = ("--augment",)  # `--augment ''` turns a recipe's augmentation off
+
+
+def check_no_empty(argv: Sequence[str]) -> None:
+    """Refuse an empty argument ('' from a shell variable never set) by name: commands took it for the default
+    (`--input ''` the model's input, `--out ''` a file in the current folder) and silently did something else."""
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if arg.startswith("--") and eq and not value.strip() and flag not in EMPTY_MEANS_NONE:
+            raise CnnlabError(f"{flag} is given an empty value; give one, or omit {flag} for its default")
+        if arg.strip():
+            continue
+        before = argv[i - 1] if i else ""
+        if before.startswith("--") and "=" not in before:
+            if before in EMPTY_MEANS_NONE:
+                continue
+            raise CnnlabError(f"{before} is given an empty value; give one, or omit {before} for its default")
+        raise CnnlabError(f"argument {i + 1} ({arg!r}) is empty; give a value there, or leave it out")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cnnlab", description="A workbench for convolutional neural networks.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -73,8 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(), cli_voice():  # messages name flags, not Python arguments
             warnings.showwarning = _warning_line
-            args = build_parser().parse_args(argv)  # inside: an argument type may raise CnnlabError
-            args.argv = list(sys.argv[1:] if argv is None else argv)  # as given, for a command that relaunches itself
+            given = list(sys.argv[1:] if argv is None else argv)
+            check_no_empty(given)
+            args = build_parser().parse_args(given)  # inside: an argument type may raise CnnlabError
+            args.argv = given  # as given, for a command that relaunches itself
             func: Callable[[argparse.Namespace], int] = args.func
             status = func(args)
         sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
