@@ -112,7 +112,7 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
         (["summary", "vgg16", "--input", "3,32"], "--input must be C,H,W"),
         (["summary", "vgg16", "--input", "3,16,16"], "features.30"),
         (["summary", "missing.toml"], "not found"),
-        (["summary", "mnist-cnn", "--num-classes", "0"], "num_classes must be a positive integer"),
+        (["summary", "mnist-cnn", "--num-classes", "0"], "--num-classes must be a positive integer below 2**31, got 0"),
         (["check", "no-table.md", "--model", "tutorial-net"], "no-table.md"),
         # argparse's own errors are one line too, without the usage block
         (["trian"], "invalid choice: 'trian'"),

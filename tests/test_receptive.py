@@ -216,3 +216,88 @@ def test_size_formulas_evaluate_to_what_they_claim_and_to_torch(args: tuple) -> 
     assert value == claimed == conv_output(*args)
     pool = nn.MaxPool1d(kernel, stride, padding, dilation, ceil_mode=ceil)
     assert claimed == torch_length(pool, size)
+
+
+def test_an_adaptive_pool_whose_windows_differ_keeps_each_units_span() -> None:
+    # 13 to 7: output j reads floor(13j/7) .. ceil(13(j+1)/7) - 1: [0,1], [1,3], [3,5], [5,7], [7,9], [9,11], [11,12],
+    # so the largest field is 3 pixels (not the 7 of one window 13 - 6*1 at stride 1), the first centred at 1.0,
+    # and the recurrence's jump is 13/7
+    a = Axis(extent=13).adaptive(7)
+    assert (a.size, a.start, a.extent) == (3, 1.0, 7) and a.jump == pytest.approx(13 / 7)
+    assert a.spans == ((0, 2), (1, 4), (3, 6), (5, 8), (7, 10), (9, 12), (11, 13))
+    # 6 to 7 (VGG's 7x7 pool after 200x200 images): windows of one or two pixels, never one of 1
+    assert Axis(extent=6).adaptive(7).size == 2
+    # a dense layer after it sees all 13 pixels, not 3 + 6 * 13/7
+    assert a.whole().size == 13 and a.whole().start == 6.5
+    # windows of one size and step stay the plain arithmetic: 14 to 7 is a 2-window at stride 2, 7 to 3 a 3-window
+    # at stride 2 ([0,3), [2,5), [4,7))
+    assert Axis(extent=14).adaptive(7) == Axis(size=2, jump=2, start=1.0, extent=7)
+    assert Axis(extent=7).adaptive(3) == Axis(size=3, jump=2, start=1.5, extent=3)
+    # a 3-window after the uneven pool: unit j sees units j-1..j+1 (padding 1 beyond the ends continues the step
+    # between the edge units): the middle unit 3 sees [3,6) to [7,10): 7 pixels
+    b = a.through(3, 1, 1)
+    assert b.spans[3] == (3, 10) and b.size == max(hi - lo for lo, hi in b.spans)
+
+
+def test_branches_that_see_offset_fields_meet_in_their_union() -> None:
+    # two 2-windows with "same" padding (left 0, right 1) see [i, i+3); a 3-window with padding 1 sees [i-1, i+2):
+    # together [i-1, i+3), 4 pixels centred at i + 1, which neither branch alone reaches
+    body = Axis(extent=16).through(2, 1, 0, out_extent=16).through(2, 1, 0, out_extent=16)
+    shortcut = Axis(extent=16).through(3, 1, 1)
+    assert (body.size, body.start, shortcut.size, shortcut.start) == (3, 1.5, 3, 0.5)
+    assert body.union(shortcut) == Axis(size=4, jump=1, start=1.0, extent=16)
+    # branches centred alike: the union is the larger field, as before
+    assert Axis(extent=8).through(5, 1, 2).union(Axis(extent=8).through(3, 1, 1)) == Axis(extent=8).through(5, 1, 2)
+
+
+class _OffsetBranches(nn.Module):
+    """A residual block whose body (two 2x2 "same" convs, padded right and below) and shortcut (a 3x3 conv) see
+    offset fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 1, 2, padding="same"), nn.Conv2d(1, 1, 2, padding="same"))
+        self.shortcut = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.shortcut(x)
+
+
+def _reached(model: nn.Module, shape: tuple[int, int, int], unit: tuple[int, int]) -> tuple[int, int]:
+    """(first, last + 1) of the input rows whose gradient reaches output unit `unit` (weights 1: nothing cancels)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    x = torch.ones(1, *shape, requires_grad=True)
+    model(x)[0, :, unit[0], unit[1]].sum().backward()
+    rows = torch.nonzero((x.grad[0].abs().sum(0) > 0).any(1)).flatten()
+    return int(rows[0]), int(rows[-1]) + 1
+
+
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [
+        (nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(7)), (1, 13, 13)),
+        (nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(7)), (1, 6, 6)),
+        (nn.Sequential(nn.Conv2d(1, 1, 3), nn.AdaptiveAvgPool2d((5, 5)), nn.Conv2d(1, 1, 2)), (1, 14, 14)),
+        (nn.Sequential(_OffsetBranches()), (1, 16, 16)),
+    ],
+    ids=["13 to 7", "6 to 7", "conv, 12 to 5, conv", "offset branches"],
+)
+def test_fields_after_uneven_pools_and_offset_branches_are_what_gradients_reach(
+    model: nn.Module, shape: tuple[int, int, int]
+) -> None:
+    """Every output unit whose field lies inside the image: its span is exactly the rows its gradient reaches, and
+    the largest such span is the size the summary prints (the summary said 7 for 13 to 7, and 3 for the offset
+    branches, where 3 and 4 are true)."""
+    from cnnlab.analysis.summary import summarize
+
+    last = str(len(model) - 1)  # the model's last layer (a block's row, not its last child's)
+    rf = next(row.rf for row in summarize(model, shape).rows if row.name == last)
+    assert rf is not None
+    spans = rf.h._spans()
+    inside = [i for i, (lo, hi) in enumerate(spans) if lo >= 0 and hi <= shape[1]]
+    assert inside
+    for i in inside:
+        assert _reached(model, shape, (i, i)) == spans[i], i
+    assert rf.h.size == max(hi - lo for lo, hi in spans)

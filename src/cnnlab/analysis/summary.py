@@ -23,6 +23,7 @@ from cnnlab.errors import CnnlabError, ShapeError
 from cnnlab.zoo.meta import shape_probe
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
+ADAPTIVE_FUNCS = {"adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"}
 MULTI_INPUT = {
     "cat",
     "concat",
@@ -226,6 +227,9 @@ class _Tracer(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if name in WINDOW_FUNCS and isinstance(out, torch.Tensor) and out.dim() == 4:
             self.put(out, _functional_field(name, args, kwargs or {}, known[0], out))
+            return out
+        if name in ADAPTIVE_FUNCS and isinstance(out, torch.Tensor) and out.dim() == 4:
+            self.put(out, Field(known[0].h.adaptive(out.shape[-2]), known[0].w.adaptive(out.shape[-1])))
             return out
         f = known[0]
         if name in MULTI_INPUT:
@@ -498,6 +502,8 @@ def _input_field(shape: tuple[int, ...]) -> Field:
 
 
 def _leaf_field(module: nn.Module, f: Field, in_shape: tuple[int, ...], y: torch.Tensor | None) -> Field:
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and y is not None and y.dim() == 4:
+        return Field(f.h.adaptive(y.shape[-2]), f.w.adaptive(y.shape[-1]))  # its windows may differ in size
     if len(in_shape) == 3:
         geo = _geometry(module, in_shape[1], in_shape[2])
         if geo is not None and y is not None and y.dim() == 4:
