@@ -642,9 +642,12 @@ def test_the_googlenet_papers_stem_rows_skip_the_1x1_reduce_they_leave_out(
     assert result.ok, result.render()
     assert [c.layer for c in result.cells][::2] == ["conv1.conv", "maxpool1", "conv3.conv", "maxpool2"]
     # conv2's 1x1 leads the convs left out, counted in one line with the inception modules' 54 (a table of five
-    # rows would otherwise be followed by a hundred lines)
+    # rows would otherwise be followed by a hundred lines); the layers with parameters of kinds the table does not
+    # list are noted too (a table that forgets the classifier is told so)
     assert result.notes == [
+        "not in the table: 57 batchnorm layers (BatchNorm2d): conv1.bn, conv2.bn, conv3.bn, ...",
         "not in the table: 55 conv layers (Conv2d): conv2.conv, inception3a.branch1.conv, inception3a.branch2.0.conv, ...",
+        "not in the table: fc (Linear)",
         "not in the table: 12 pool layers (AdaptiveAvgPool2d, MaxPool2d): inception3a.branch4.0, inception3b.branch4.0, "
         "maxpool3, ...",
     ]
@@ -659,3 +662,14 @@ def test_a_row_named_as_summary_prints_it_meets_that_layer(tmp_path: Path, googl
 """
     result = grade(read_table(write(tmp_path, text)), googlenet)
     assert result.ok and [c.layer for c in result.cells][::2] == ["inception3a.branch3.1", "inception3a.branch2.0"]
+
+
+def test_a_table_of_convs_that_forgets_the_classifier_is_told_which_layers_it_left_out(tmp_path: Path) -> None:
+    """Layers with parameters are noted even where the table lists none of their kind: a table of VGG's first conv
+    graded right with nothing said of the dense head (or the batch norms) let a student who forgot them pass
+    without a word. Notes do not fail the check."""
+    result = grade(read_table(write(tmp_path, "layer,params\nconv1,1792\n", "one.csv")), summarize("vgg11_bn-cifar"))
+    assert result.ok
+    left = [n.removeprefix("not in the table: ") for n in result.notes]
+    assert "classifier.0 (Linear)" in left and "classifier.3 (Linear)" in left and "features.1 (BatchNorm2d)" in left
+    assert "features.4 (Conv2d)" in left and not any("MaxPool" in n for n in left)  # no parameters, kind not listed

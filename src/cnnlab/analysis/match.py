@@ -295,10 +295,12 @@ class _Matcher:
         return hit
 
     def left_out(self) -> list[str]:
-        """Notes on model layers of the kinds the table lists that no row matched: one line each, or one line per
-        kind where more than LEFT_OUT_LISTED are left out (a GoogLeNet table of a few rows leaves out a hundred)."""
+        """Notes on model layers that no row matched, of the kinds the table lists and of every kind with
+        parameters (a table of convs that forgets the dense head is told so): one line each, or one line per kind
+        where more than LEFT_OUT_LISTED are left out (a GoogLeNet table of a few rows leaves out a hundred)."""
         notes = []
-        for kind in sorted(self.kinds):
+        weighted = {_leaf_kind(r) for r in self.summary.leaves if r.params}
+        for kind in sorted(self.kinds | weighted):
             rows = [r for r in self.pools.get(kind, []) if id(r) not in self.used and r is not self.failed]
             if len(rows) > LEFT_OUT_LISTED:
                 types = ", ".join(sorted({r.type for r in rows}))
