@@ -642,10 +642,9 @@ def test_the_googlenet_papers_stem_rows_skip_the_1x1_reduce_they_leave_out(
     assert result.ok, result.render()
     assert [c.layer for c in result.cells][::2] == ["conv1.conv", "maxpool1", "conv3.conv", "maxpool2"]
     # conv2's 1x1 leads the convs left out, counted in one line with the inception modules' 54 (a table of five
-    # rows would otherwise be followed by a hundred lines); the layers with parameters of kinds the table does not
-    # list are noted too (a table that forgets the classifier is told so)
+    # rows would otherwise be followed by a hundred lines); dense layers are noted though the table lists none (a
+    # table that forgets the classifier is told so)
     assert result.notes == [
-        "not in the table: 57 batchnorm layers (BatchNorm2d): conv1.bn, conv2.bn, conv3.bn, ...",
         "not in the table: 55 conv layers (Conv2d): conv2.conv, inception3a.branch1.conv, inception3a.branch2.0.conv, ...",
         "not in the table: fc (Linear)",
         "not in the table: 12 pool layers (AdaptiveAvgPool2d, MaxPool2d): inception3a.branch4.0, inception3b.branch4.0, "
@@ -665,11 +664,36 @@ def test_a_row_named_as_summary_prints_it_meets_that_layer(tmp_path: Path, googl
 
 
 def test_a_table_of_convs_that_forgets_the_classifier_is_told_which_layers_it_left_out(tmp_path: Path) -> None:
-    """Layers with parameters are noted even where the table lists none of their kind: a table of VGG's first conv
-    graded right with nothing said of the dense head (or the batch norms) let a student who forgot them pass
-    without a word. Notes do not fail the check."""
+    """Convs and dense layers are noted even where the table lists none of their kind: a table of VGG's first conv
+    graded right with nothing said of the dense head let a student who forgot it pass without a word. Notes do not
+    fail the check."""
     result = grade(read_table(write(tmp_path, "layer,params\nconv1,1792\n", "one.csv")), summarize("vgg11_bn-cifar"))
     assert result.ok
     left = [n.removeprefix("not in the table: ") for n in result.notes]
-    assert "classifier.0 (Linear)" in left and "classifier.3 (Linear)" in left and "features.1 (BatchNorm2d)" in left
-    assert "features.4 (Conv2d)" in left and not any("MaxPool" in n for n in left)  # no parameters, kind not listed
+    assert "classifier.0 (Linear)" in left and "classifier.3 (Linear)" in left and "features.4 (Conv2d)" in left
+    assert not any("MaxPool" in n or "BatchNorm" in n for n in left)  # kinds the table does not list
+
+
+LENET5_PAPER = """\
+| Layer | Feature maps | Size | Trainable parameters | Connections |
+|---|---|---|---|---|
+| C1 | 6 | 28x28 | 156 | 122,304 |
+| S2 | 6 | 14x14 | 12 | 5,880 |
+| C3 | 16 | 10x10 | 1,516 | 151,600 |
+| S4 | 16 | 5x5 | 32 | 2,000 |
+| C5 | 120 | 1x1 | 48,120 | 48,120 |
+| F6 | 84 | | 10,164 | 10,164 |
+| Output | 10 | | 0 | 840 |
+| Total | | | 60,000 | 340,908 |
+"""
+
+
+def test_the_lenet5_papers_layout_of_maps_beside_their_size_grades_as_one_shape(tmp_path: Path) -> None:
+    """LeCun et al. 1998 give a layer's feature maps (6) and their size (28x28) in two columns: C1 to C5 were marked
+    wrong (`28x28 is wrong; right: 6x28x28`) and the maps column went ungraded. Now both make one shape."""
+    result = grade(read_table(write(tmp_path, LENET5_PAPER)), summarize("lenet5"))
+    assert result.ok and len(result.cells) == 23, result.render()
+    wrong = grade(
+        read_table(write(tmp_path, LENET5_PAPER.replace("| 16 | 10x10 |", "| 6 | 10x10 |"))), summarize("lenet5")
+    )
+    assert [(c.layer, c.given) for c in wrong.cells if not c.ok] == [("c3", "6x10x10")], wrong.render()

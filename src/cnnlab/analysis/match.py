@@ -295,12 +295,14 @@ class _Matcher:
         return hit
 
     def left_out(self) -> list[str]:
-        """Notes on model layers that no row matched, of the kinds the table lists and of every kind with
-        parameters (a table of convs that forgets the dense head is told so): one line each, or one line per kind
-        where more than LEFT_OUT_LISTED are left out (a GoogLeNet table of a few rows leaves out a hundred)."""
+        """Notes on model layers that no row matched, of the kinds the table lists and, always, its convs and dense
+        layers (a table of convs that forgets the dense head is told so; batch norm, often folded into its conv's
+        row, only where the table lists it): one line each, or one line per kind where more than LEFT_OUT_LISTED
+        are left out (a GoogLeNet table of a few rows leaves out a hundred)."""
         notes = []
-        weighted = {_leaf_kind(r) for r in self.summary.leaves if r.params}
-        for kind in sorted(self.kinds | weighted):
+        # not past a layer that cannot exist (rows there go ungraded), nor for a table of totals alone
+        always = {"conv", "dense"} if self.failed is None and self.kinds else set()
+        for kind in sorted(self.kinds | always):
             rows = [r for r in self.pools.get(kind, []) if id(r) not in self.used and r is not self.failed]
             if len(rows) > LEFT_OUT_LISTED:
                 types = ", ".join(sorted({r.type for r in rows}))

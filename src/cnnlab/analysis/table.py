@@ -342,6 +342,7 @@ def _header_role(header: str) -> str | None:
     if h.strip("# ") in ("ops", "op"):  # the GoogLeNet paper's Table 1 counts multiply-adds as "ops"
         return "macs"
     for role, words in (
+        ("maps", ("feature map", "maps", "channels")),
         ("shape", ("shape",)),
         ("params", ("param", "weights")),
         ("connections", ("connection",)),
@@ -362,6 +363,18 @@ def _sniff_role(header: str, cells: list[str]) -> str | None:
     if "memory" in header.lower():
         return "size" if filled and all(parse_number(c) for c in filled) else None
     return "shape" if any(_SHAPE_LIKE.search(c) for c in filled) else "size"
+
+
+def _with_maps(cells: dict[str, str]) -> dict[str, str]:
+    """The LeNet-5 paper's layout, a 'Feature maps' column (6) beside a 'Size' one (28x28), as one shape cell
+    (6x28x28; 84 where a dense layer's size is blank), so that neither is marked wrong for lacking the other."""
+    if "maps" not in cells:
+        return cells
+    maps, size = cells.pop("maps").strip(), cells.get("shape", "").strip()
+    spatial = parse_shape(size)
+    if maps and not _SHAPE_LIKE.search(maps) and (not size or (spatial is not None and len(spatial) <= 2)):
+        cells["shape"] = f"{maps}x{size}" if size else maps
+    return cells
 
 
 def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
@@ -395,13 +408,18 @@ def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
     if not labels and 0 not in columns.values():
         labels = [0]
         ignored = [i for i in ignored if i != 0]
+    if "maps" in columns and "shape" not in columns:
+        ignored.append(columns.pop("maps"))
     table_rows = [
         TableRow(
-            " ".join(plain(cells[i]) for i in labels).strip(), {role: cells[i] for role, i in columns.items()}, line
+            " ".join(plain(cells[i]) for i in labels).strip(),
+            _with_maps({r: cells[i] for r, i in columns.items()}),
+            line,
         )
         for line, cells in body
     ]
+    names = {role: header[i] for role, i in columns.items()}
+    if "maps" in names:  # graded as one shape, named by both headers
+        names["shape"] = f"{names.pop('maps')} x {names['shape']}"
     # an ignored column always has a header: an empty one names a label column
-    return Table(
-        source, {role: header[i] for role, i in columns.items()}, table_rows, [plain(header[i]) for i in ignored]
-    )
+    return Table(source, names, table_rows, [plain(header[i]) for i in ignored])
