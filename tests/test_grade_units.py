@@ -855,7 +855,7 @@ def test_keras_counts_under_the_torch_convention(tmp_path: Path, tiny: ModelSumm
         "not in the table: conv1 (Conv2d)",
         "not in the table: fc1 (Linear)",
         "1 parameter cell holds Keras' count, with batch norm's moving mean and variance as non-trainable parameters "
-        "(4C per layer); grade with --convention keras to count them as Keras does"
+        "(4C per layer); grade with --convention keras to count them as Keras does",
     ]
     # a wrong size that happens to be Keras' parameter count (bn1's output is 4*6*6 = 144) is no parameter cell
     size = graded(tmp_path, tiny, "Layer | Size | Params", "bn1 | 16 | 8")
