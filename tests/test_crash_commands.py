@@ -6,6 +6,7 @@ tests/test_crash.py.)"""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -74,6 +75,30 @@ def test_compare_killed_at_any_instant_finishes_identically_when_rerun(tmp_path,
         assert all(torch.equal(got.weights[k], want.weights[k]) for k in want.weights), name
         assert [r["train_loss"] for r in got.metrics] == [r["train_loss"] for r in want.metrics]
         assert not temporaries(tmp_path / "s")
+
+
+@pytest.mark.parametrize("writes", [1, 2, 3])
+def test_outputs_killed_while_written_leave_no_temporary_once_written_again(tmp_path, env, study, writes):
+    """`compare` (its study.json, tables, report and plots), `export` and `report` write their files beside no lock
+    that would clean up after them: killed mid-write (the `writes`-th file, its temporary written, not yet renamed),
+    each left `.NAME.tmp-PID-...` behind for good. Writing the same file again removes a dead writer's temporary."""
+    path, ref = study
+    shutil.copytree(ref, tmp_path / "s")
+    run = tmp_path / "s" / "runs" / "init-he-normal"
+    commands = [
+        ["compare", str(path), "--data-dir", DATA, "--out", str(tmp_path / "s"), "--gradcam", "0", "--no-progress"],
+        ["export", str(run), "--out", str(tmp_path / "out" / "model.onnx")],
+        ["report", str(run), "--gradcam", "0", "--out", str(tmp_path / "out" / "report.html")],
+    ]
+    for command in commands:
+        killed = cnnlab(command, env, failpoint=f"atomic-write:{writes}")
+        if killed.returncode == 0:  # fewer files than `writes`: nothing was killed
+            continue
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert temporaries(tmp_path), command  # what the kill leaves
+        again = cnnlab(command, env)
+        assert again.returncode == 0, again.stderr
+        assert not temporaries(tmp_path), command
 
 
 def test_demo_resumes_a_killed_run_reuses_finished_ones_and_repeats_readme_accuracies(tmp_path, env):

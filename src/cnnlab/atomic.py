@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cnnlab.failpoint import failpoint
+
 _TEMP = re.compile(r"^\..+\.tmp-(\d+)-[A-Za-z0-9_]+$")
 
 
@@ -59,6 +61,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        failpoint("atomic-write")  # a killed writer leaves its temporary: _remove_abandoned's case
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -67,6 +70,17 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    _remove_abandoned(path)
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Remove the temporaries of `path` that dead writers left (a `compare`, `export` or `report` killed while
+    writing it): in folders no lock guards, writing the file again is the one moment known to be theirs."""
+    prefix = f".{path.name}.tmp-"
+    for entry in path.parent.iterdir():
+        m = _TEMP.match(entry.name) if entry.name.startswith(prefix) else None
+        if m and not process_alive(int(m.group(1))) and entry.is_file():
+            entry.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:
