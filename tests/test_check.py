@@ -697,3 +697,39 @@ def test_the_lenet5_papers_layout_of_maps_beside_their_size_grades_as_one_shape(
         read_table(write(tmp_path, LENET5_PAPER.replace("| 16 | 10x10 |", "| 6 | 10x10 |"))), summarize("lenet5")
     )
     assert [(c.layer, c.given) for c in wrong.cells if not c.ok] == [("c3", "6x10x10")], wrong.render()
+
+
+# `model.summary()` of the material's cats-vs-dogs network in Keras 3.15 (VGG16(include_top=False) + Flatten +
+# Dense(256) + Dropout + Dense(1, sigmoid)), as Keras printed it
+KERAS_CATS_DOGS = """\
+Model: "sequential"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ vgg16 (Functional)              │ (None, 7, 7, 512)      │    14,714,688 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ flatten (Flatten)               │ (None, 25088)          │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense (Dense)                   │ (None, 256)            │     6,422,784 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dropout (Dropout)               │ (None, 256)            │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense_1 (Dense)                 │ (None, 1)              │           257 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 21,137,729 (80.63 MB)
+ Trainable params: 21,137,729 (80.63 MB)
+ Non-trainable params: 0 (0.00 B)
+
+"""
+
+
+def test_a_keras_summary_names_its_nested_base_model_functional_and_it_is_the_base_block(tmp_path: Path) -> None:
+    """Keras shows a pretrained base as one row, `vgg16 (Functional)`: it was `cannot tell which layer this is`
+    (11 of 13 right); now it is the model's top-level block, and the layers inside it are not left out."""
+    for convention in ("torch", "keras"):
+        result = grade(
+            read_table(write(tmp_path, KERAS_CATS_DOGS, "summary.txt")),
+            summarize("net:vgg16-cats-dogs"),
+            convention=convention,
+        )
+        assert result.ok and len(result.cells) == 13 and not result.notes, result.render()

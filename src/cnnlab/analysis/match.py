@@ -36,7 +36,7 @@ LABEL_KINDS = [
     ("flatten", r"flatten"),
     ("dropout", r"dropout"),
     ("activation", r"relu|tanh|sigmoid|gelu|\belu|swish|activation"),
-    ("block", r"block|residual|module|stage"),
+    ("block", r"block|residual|module|stage|\(functional\)|\(sequential\)"),  # Keras: a nested model's row
 ]
 LEFT_OUT_LISTED = 8  # layers of one kind named one per line; more are counted in one line
 ACTIVATION_TYPES = re.compile(r"relu|tanh|sigmoid|gelu|elu|silu|swish|mish|softplus|hardtanh")
@@ -137,6 +137,8 @@ class _Matcher:
         chosen = next((r for r in free if window is not None and r.window == window), None) or next(iter(free), None)
         if chosen is not None:
             self.used.add(id(chosen))
+            if not chosen.leaf and chosen is not self.failed:  # a block row (Keras' nested model) covers its layers
+                self._use_inside(chosen)
             return self.expected(chosen)
         if kind == "flatten" and not pool:
             return self.flatten()
@@ -283,16 +285,20 @@ class _Matcher:
 
     def _claim(self, r: LayerRow) -> Expected:
         """`r`, with every layer inside it marked used (rows below that name a kind do not take them again)."""
-        rows = self.summary.rows
-        start = rows.index(r)
-        end = next((i for i in range(start + 1, len(rows)) if rows[i].depth <= r.depth), len(rows))
-        self.used.update(id(x) for x in rows[start:end])
-        self.after = max(self.after, end)
+        self.after = max(self.after, self._use_inside(r))
         if r.leaf:  # the layers of its kind the table leaves out are noted, as for rows matched by kind
             self.kinds.add(_leaf_kind(r))
         hit = self.expected(r)
         self._record(hit)
         return hit
+
+    def _use_inside(self, r: LayerRow) -> int:
+        """Mark `r` and every layer inside it used; returns the position of the first row after it."""
+        rows = self.summary.rows
+        start = rows.index(r)
+        end = next((i for i in range(start + 1, len(rows)) if rows[i].depth <= r.depth), len(rows))
+        self.used.update(id(x) for x in rows[start:end])
+        return end
 
     def left_out(self) -> list[str]:
         """Notes on model layers that no row matched, of the kinds the table lists and, always, its convs and dense
