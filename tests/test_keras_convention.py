@@ -15,6 +15,7 @@ from torch import nn
 
 from cnnlab.analysis import ModelSummary, summarize
 from cnnlab.analysis.grade import grade, read_table
+from cnnlab.analysis.keras_notes import reference_notes
 from cnnlab.analysis.render import keras_bytes, render
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
@@ -290,6 +291,20 @@ def test_resnet50_says_where_keras_reference_differs(tmp_path: Path) -> None:
     assert [(c.given, c.expected) for c in result.wrong] == [("25,636,712", 25_610_152)] and note in result.notes
     ten = render(summarize("resnet50", num_classes=10), "table", "keras")
     assert "resnet50: Keras' ResNet50 has biases on its convolutions; torchvision's (ours) has none" in ten
+
+
+def test_a_network_on_a_resnet50_base_says_how_many_biases_keras_adds(tmp_path: Path) -> None:
+    """net:resnet50-head is Keras' ResNet50(include_top=False) with a head; Keras' summary of it counts 24,114,826
+    (Keras 3.15), ours 24,088,266 in Keras' convention: the 26,560 conv biases (one per filter) Keras' ResNet50 has
+    and torchvision's has not, said as for the zoo resnet50 (it was not)."""
+    s = summarize("net:resnet50-head")
+    note = (
+        "net:resnet50-head: its base, Keras' ResNet50(include_top=False), has biases on its convolutions (one per "
+        "filter, 26,560 here); torchvision's (ours) has none, so Keras' parameter counts are higher by that many"
+    )
+    assert s.base_model == "resnet50" and note in render(s, "table", "keras").splitlines()
+    assert s.keras_totals()["params"] + 26_560 == 24_114_826  # Keras' own Total params
+    assert "ResNet50" not in render(s, "table", "torch") and reference_notes(summarize("net:vgg16-cats-dogs")) == []
 
 
 def test_matches_a_real_keras_model(tmp_path: Path, conv_bn: ModelSummary) -> None:

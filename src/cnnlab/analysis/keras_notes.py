@@ -19,6 +19,13 @@ KERAS_NAMES = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "R
 def reference_notes(summary: ModelSummary) -> list[str]:
     """One line where the keras.applications model of the same name differs from ours, so that a Keras
     `model.summary()` of it is not expected to match (said, not forced)."""
+    if summary.base_model in KERAS_REFERENCES:  # a network built on one of them (net:resnet50-head)
+        biases = sum(r.output_shape[0] for r in summary.leaves if r.kind == "conv" and r.name.startswith("base."))
+        return [
+            f"{summary.model_name}: its base, Keras' {KERAS_NAMES[summary.base_model]}(include_top=False), has "
+            f"{KERAS_REFERENCES[summary.base_model][3]} (one per filter, {biases:,} here); torchvision's (ours) "
+            "has none, so Keras' parameter counts are higher by that many"
+        ]
     ref = KERAS_REFERENCES.get(summary.model_name)
     if ref is None:
         return []

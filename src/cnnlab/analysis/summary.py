@@ -97,6 +97,7 @@ class ModelSummary:
     output_shape: tuple[int, ...] = ()
     notes: list[str] = field(default_factory=list)
     moving_stats: int = 0  # batch norm's running mean and variance elements in all (Keras counts them as parameters)
+    base_model: str | None = None  # the zoo model a network file's `base` is cut from (resnet50 for resnet50-head)
 
     @property
     def keras_params(self) -> int:
@@ -454,7 +455,14 @@ def summarize(
         output_shape=tuple(y.shape[1:]) if y is not None else (),
         notes=_base_notes(model),
         moving_stats=moving_stats(model),
+        base_model=getattr(_base(model), "model_name", None),
     )
+
+
+def _base(model: nn.Module) -> nn.Module | None:
+    from cnnlab.zoo.base import base_of
+
+    return base_of(model)
 
 
 def _base_notes(model: nn.Module) -> list[str]:
