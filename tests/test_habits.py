@@ -266,6 +266,29 @@ def test_flags_the_other_settings_leave_unused_get_a_warning_but_a_recipes_do_no
     assert [line.split(" does nothing")[0] for line in lonely] == ["--muon-momentum", "--decay", "--init-std"]
 
 
+BUILD_AFTER_TENSORFLOW = """
+import importlib.util, sys
+{load}
+import cnnlab
+model = cnnlab.create_model("net:lenet-like")
+triton = sys.modules.get("triton", "never imported")
+print(type(model).__name__, "hidden" if triton is None else "loaded" if triton != "never imported" else triton)
+"""
+
+
+@pytest.mark.parametrize("real", [True, False], ids=["tensorflow", "a module of that name"])
+def test_building_a_network_file_after_tensorflow_was_imported_does_not_abort(real):
+    """A notebook that imported Keras, then built a network file (`create_model("net:lenet-like")`, which traces
+    the file with torch.func and so loads TorchDynamo): its kernel died in LLVM, as training's did before."""
+    if real and importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed (it is with cnnlab[bench])")
+    fake = "sys.modules['tensorflow'] = importlib.util.module_from_spec(importlib.util.spec_from_loader('tensorflow', None, origin=importlib.util.__file__))"
+    script = BUILD_AFTER_TENSORFLOW.format(load="import tensorflow" if real else fake)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split()[1] == "hidden", r.stdout
+
+
 # A notebook that ran Keras first: TensorFlow's LLVM and Triton's clash when Triton loads second (cnnlab.coexist).
 AFTER_TENSORFLOW = """
 import importlib.util, sys

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnlab.coexist import keep_triton_from_tensorflow
 from cnnlab.errors import CnnlabError, option
 from cnnlab.resources import named_kind
 from cnnlab.zoo.meta import meta_device
@@ -225,6 +226,7 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     The model gets an `input_size` attribute (C, H, W) that the analysis and training use as default input.
     Other keyword arguments are the builder's options (`model_options`), checked first (`check_model_options`).
     """
+    keep_triton_from_tensorflow()  # a network file's build traces it with torch.func, which loads TorchDynamo
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value < 2**31):
             raise CnnlabError(f"{option(label)} must be a positive integer below 2**31, got {value!r}")
