@@ -198,6 +198,7 @@ def test_num_classes_and_in_channels_override(tmp_path):
         ('name = "x"\n', "no [[layers]]"),
         ("[[layers]\n", "not valid TOML"),
         ('[[layers]]\ntype = "residual"\nlayers = []\n', "a residual block needs at least one layer in its layers"),
+        ('[[layers]]\ntype = "batchnorm"\neps = 0\n', "batchnorm eps must be a positive number (Keras' is 1e-3)"),
     ],
 )
 def test_bad_network_files_get_one_line_errors(tmp_path, body, expected):
@@ -205,6 +206,20 @@ def test_bad_network_files_get_one_line_errors(tmp_path, body, expected):
     with pytest.raises(CnnlabError) as e:
         cnnlab.create_model(path)
     assert expected in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_batchnorm_takes_keras_eps_and_computes_with_it(tmp_path):
+    """Keras' BatchNormalization divides by sqrt(var + 1e-3), PyTorch's by sqrt(var + 1e-5): a network file that is
+    to compute what a Keras model with the same weights computes says eps = 1e-3 (it was refused as unknown)."""
+    body = '[[layers]]\ntype = "batchnorm"\neps = 1e-3\n[[layers]]\ntype = "flatten"\n'
+    model = cnnlab.create_model(write_toml(tmp_path / "bn.toml", "input = [2, 3, 3]\n" + body)).eval()
+    bn = model[0]
+    with torch.no_grad():
+        bn.running_var.copy_(torch.tensor([0.004, 2.0]))
+        bn.running_mean.copy_(torch.tensor([0.1, -1.0]))
+    x = torch.randn(1, 2, 3, 3)
+    want = (x - bn.running_mean.view(1, 2, 1, 1)) / torch.sqrt(bn.running_var.view(1, 2, 1, 1) + 1e-3)
+    assert bn.eps == 1e-3 and torch.allclose(model(x), want.flatten(1), atol=1e-6)
 
 
 def test_residual_shape_mismatch_is_explained(tmp_path):

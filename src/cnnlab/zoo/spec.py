@@ -23,7 +23,7 @@ layers; see cnnlab.zoo.base):
 A network returns class logits: a final softmax or sigmoid is shown but left to predict, and a one-unit dense
 layer on two classes is a binary sigmoid head (cnnlab.zoo.heads).
 
-Other types: batchnorm, lrn (size, alpha, beta, k: AlexNet's 5, 1e-4, 0.75, 2), dropout (rate), flatten, an activation name (relu, leaky-relu, elu, gelu, tanh,
+Other types: batchnorm (eps: 1e-5, Keras' 1e-3), lrn (size, alpha, beta, k: AlexNet's 5, 1e-4, 0.75, 2), dropout (rate), flatten, an activation name (relu, leaky-relu, elu, gelu, tanh,
 sigmoid, softmax, identity), residual (layers = [...], shortcut = [...], activation) and inception
 (ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, naive, batchnorm; a branch at 0 is left out).
 """
@@ -201,8 +201,11 @@ class _Builder:
         if kind in ("adaptive-avgpool", "adaptive-maxpool"):
             output = take.int("output", 1)
             return nn.AdaptiveAvgPool2d(output) if kind == "adaptive-avgpool" else nn.AdaptiveMaxPool2d(output)
-        if kind == "batchnorm":
-            return nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+        if kind == "batchnorm":  # eps: PyTorch's 1e-5 by default; Keras' BatchNormalization uses 1e-3
+            eps = take.float("eps", 1e-5)
+            if not 0 < eps < math.inf:
+                raise self.fail(where, f"batchnorm eps must be a positive number (Keras' is 1e-3), got {eps}")
+            return nn.BatchNorm2d(shape[0], eps=eps) if len(shape) == 3 else nn.BatchNorm1d(shape[0], eps=eps)
         if kind == "lrn":  # AlexNet's section 3.3 values; torch (like Caffe) divides alpha by size
             size = take.int("size", 5)
             alpha, beta, k = take.float("alpha", 1e-4), take.float("beta", 0.75), take.float("k", 2.0)
