@@ -209,6 +209,11 @@ CASES = [
     (["summary", "{in}/empty.toml"], "layers is empty; a network needs at least one [[layers]] table", None),
     (["summary", "{in}/classes.toml"], "num_classes must be a positive integer, got 'ten'", None),
     (["summary", "{in}/deep-inline.toml"], "nested too deeply to parse", None),
+    (  # PyTorch's matmul text alone before: "a and b must have same reduction dim, but got [1, 756] X [784, 256]."
+        ["summary", "mlp", "--input", "1,27,28"],
+        "X [784, 256]; the dense layer takes 784 inputs but gets 756: give the --input it was built for",
+        None,
+    ),
     (["summary", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
     (["summary", "{run}", "--input", "1,2,2"], "--input cannot change a run", None),
     (["summary", "{run}", "--num-classes", "3"], "--num-classes cannot change a run", None),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -392,7 +393,7 @@ class _Recorder:
         except CnnlabError:
             raise
         except Exception as e:  # torch's own shape errors: report them as the user's input problem
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
             layer = self.open_rows[-1] if self.open_rows else None
             where = layer.name if layer else self.name
             raise ShapeError(
@@ -533,6 +534,12 @@ def _shape_hint(layer: LayerRow | None, error: str) -> str:
     if layer and layer.type in ("Linear", "LazyLinear") and len(got) > 1:
         shown = "x".join(map(str, got))
         return f"a dense layer cannot take the {shown} feature map: put a flatten (or global pooling) layer before it"
+    sizes = re.search(r"got \[\d+, (\d+)\] X \[(\d+), \d+\]", error)  # torch's matmul: [N, got] X [wants, out]
+    if layer and layer.type == "Linear" and sizes:
+        return (
+            f"the dense layer takes {int(sizes[2]):,} inputs but gets {int(sizes[1]):,}: give the --input it was "
+            "built for, or build it for this input (a size option such as image_size, or a global pool before it)"
+        )
     if layer and "Conv" in layer.type and len(got) == 1:
         return "a conv layer cannot take a flat vector: put conv layers before the flatten layer"
     if layer and "Conv" in layer.type and "channel" in error.lower():

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser(
         "recipes",
-        help="list the recipes that ship (train recipe:NAME); --kind lists studies, nets, spaces, tables, matrices",
+        help="list the recipes that ship (train recipe:NAME); --kind study|net|space|table|matrix|all lists the others",
         description="Every file listed is usable by name from any directory: `cnnlab train recipe:mnist-99`, "
         "`cnnlab compare study:parity`, `cnnlab summary net:lenet-like`, `cnnlab tune space:mnist-cnn`, "
         "`cnnlab check table:lenet-like-published --model net:lenet-like`, `cnnlab conv matrix:edge4x5 ...`.",
