@@ -23,6 +23,7 @@ from cnnlab.reference import (
     batch_norm_backward,
     batch_norm_inference,
     batch_norm_train,
+    batchnorm_columns,
     conv2d,
     conv_cell,
     conv_exercise,
@@ -224,6 +225,9 @@ def test_batch_norm_matches_torch(shape: tuple[int, ...], eps: float) -> None:
         (lambda: cross_entropy(np.ones((2, 3)), np.array([0, 3])), "labels must lie in 0..2"),
         (lambda: dense(np.ones((2, 3)), np.ones((4, 5))), "the same `in`"),
         (lambda: batch_norm_train(np.ones((4, 3)), np.ones(2)), "gamma must have one value per channel (3)"),
+        # inputs near float64's largest: inf and nan cells were printed, exit 0
+        (lambda: conv_exercise(np.ones((3, 3)), np.full((2, 2), 1e308)), "the convolution overflows: its numbers"),
+        (lambda: batchnorm_columns(np.array([[1.0, 2.0], [-1e308, 1e308]])), "batch norm overflows: its numbers"),
     ],
 )
 def test_bad_settings_are_one_line_cnnlab_errors(call: Callable[[], object], message: str) -> None:

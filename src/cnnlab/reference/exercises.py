@@ -60,7 +60,9 @@ def conv_exercise(
             f"exercises are limited to {MAX_PRODUCTS:,}: use cnnlab.reference.conv2d from Python for bigger ones"
         )
     # conv2d wants N, C, H, W: one image of one channel, and one filter.
-    output = conv2d(matrix[None, None], kernel[None, None], stride=stride, padding=padding, dilation=dilation)[0, 0]
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is said below, in one line
+        output = conv2d(matrix[None, None], kernel[None, None], stride=stride, padding=padding, dilation=dilation)[0, 0]
+    _finite(output, "the convolution")
     cell = None if explain is None else conv_cell(matrix, kernel, *explain, stride, padding, dilation)
     return ConvExercise(matrix, kernel, stride, padding, dilation, output, cell)
 
@@ -117,8 +119,19 @@ def batchnorm_columns(
             f"column {constant[0]} is constant (variance 0), so with eps 0 it would divide by zero; give an eps above 0"
         )
     g, b = _per_column(gamma, columns, "gamma"), _per_column(beta, columns, "beta")
-    output, stats = batch_norm_train(matrix, g, b, eps)
+    with np.errstate(over="ignore", invalid="ignore"):  # said below, in one line, instead of NumPy's warnings
+        output, stats = batch_norm_train(matrix, g, b, eps)
+    _finite(np.concatenate([output.ravel(), stats.mean, stats.var]), "batch norm")
     return ColumnNorm(matrix, output, stats, g, b)
+
+
+def _finite(values: np.ndarray, what: str) -> None:
+    """Refuse results that overflowed float64 (inputs near 1e308): finite numbers in, finite numbers out."""
+    if not np.isfinite(values).all():
+        raise CnnlabError(
+            f"{what} overflows: its numbers pass float64's largest, about 1.8e308; use smaller values (exercises "
+            "are worked by hand)"
+        )
 
 
 def render_columns(r: ColumnNorm) -> str:
