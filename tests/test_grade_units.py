@@ -152,7 +152,9 @@ def test_dashes_read_as_an_exact_zero(text: str) -> None:
     assert number is not None and number.value == 0 and number.step is None
 
 
-@pytest.mark.parametrize("text", ["1,2345", "12,34", "e6", "k", "M params", "1.2.3", "3 apples", "x", "1 KB", "1e"])
+@pytest.mark.parametrize(
+    "text", ["1,2345", "12,34", "e6", "k", "M params", "1.2.3", "3 apples", "x", "1 KB", "1e", "1e400", "2e-30"]
+)
 def test_parse_number_refuses_what_is_not_a_count(text: str) -> None:
     assert parse_number(text) is None
 
