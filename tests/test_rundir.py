@@ -425,3 +425,12 @@ def test_a_run_that_stopped_for_good_refuses_new_settings_and_keeps_its_config(t
     assert snapshot(out) == before
     code, out_text, err = run_cli(capsys, "train", "--out", str(out), "--resume")
     assert code == 0 and "stopped: pruned" in out_text, err
+
+
+def test_a_config_that_is_a_folder_is_named_as_such(tmp_path):
+    """`RUN/config.toml/` (a folder): it was 'not a cnnlab run directory (no config.toml)', which it has."""
+    from cnnlab.errors import CnnlabError
+
+    (tmp_path / "run" / "config.toml").mkdir(parents=True)
+    with pytest.raises(CnnlabError, match=r"run/config.toml is not a file, so .*run is no run directory; restore"):
+        RunDir(tmp_path / "run").require()

@@ -70,6 +70,11 @@ class RunDir:
                 raise CnnlabError(
                     f"{self.path} is not a cnnlab run directory but holds runs, such as {inside}: name one of them"
                 )
+            if (self.path / CONFIG).exists():  # a folder (or a device) of that name: not what a run writes
+                raise CnnlabError(
+                    f"{self.path / CONFIG} is not a file, so {self.path} is no run directory; restore the run from "
+                    "a copy, or train it again"
+                )
             how = "`cnnlab train ... --out DIR`" if speaking_to_cli() else "train(config, out)"
             raise CnnlabError(f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with {how}")
 
