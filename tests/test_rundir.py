@@ -434,3 +434,15 @@ def test_a_config_that_is_a_folder_is_named_as_such(tmp_path):
     (tmp_path / "run" / "config.toml").mkdir(parents=True)
     with pytest.raises(CnnlabError, match=r"run/config.toml is not a file, so .*run is no run directory; restore"):
         RunDir(tmp_path / "run").require()
+
+
+def test_a_new_run_is_not_written_into_a_folder_of_runs(tmp_path, capsys):
+    """`train --out STUDY` (a compare study's folder) wrote a run's files among the study's: refused now."""
+    study = tmp_path / "study"
+    (study / "runs" / "a").mkdir(parents=True)
+    (study / "runs" / "a" / "config.toml").write_text(RunConfig(model="mlp", data="digits").validate().to_toml())
+    (study / "table.md").write_text("| run | test |\n")
+    before = snapshot(study)
+    code, _, err = run_cli(capsys, "train", "--model", "mlp", "--data", "digits", "--epochs", "1", "--out", str(study))
+    one_line_error(code, err, f"--out {study} is not a run directory but holds runs, such as {study}/runs/a")
+    assert snapshot(study) == before

@@ -251,6 +251,11 @@ class RunWriter:
         if path.exists() and not path.is_dir():
             raise CnnlabError(f"--out {path} is a file, not a run directory; give a folder path")
         check_outside_runs(path, option("out"))  # a run in another's checkpoints/ would be cleaned away by it
+        inside = RunDir(path)._run_below() if path.is_dir() and not RunDir(path).exists() else None
+        if inside is not None:  # a study's folder (compare, tune) or a folder of runs: a run there would mix in
+            raise CnnlabError(
+                f"{option('out')} {path} is not a run directory but holds runs, such as {inside}; give a new folder"
+            )
         writer = cls(path)
         writer._lock.acquire()
         try:
