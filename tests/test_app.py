@@ -136,12 +136,16 @@ def test_bad_input_to_app_is_one_line_and_exit_2(mnist, capsys, tmp_path):
     for args, message in [
         (["--port", "0"], "--port must be 1..65535, got 0"),
         (["--host", "192.0.2.1"], "cannot listen on 192.0.2.1 port"),  # TEST-NET-1: not this machine
-        (["--host", ""], "--host '' is empty; give 127.0.0.1"),  # it bound every interface, and said "reachable at "
+        (["--host", ""], "--host is given an empty value"),  # it bound every interface, and said "reachable at "
         (["--top", "0", "--port", free_port()], "--top must be at least 1, got 0"),
     ]:
         status, out, err = cli_line(capsys, "app", mnist["run"], *args)
         assert status == 2 and not out and message in err and "\n" not in err, err
     assert snapshot(unfinished, mnist["run"]) == before
+    from cnnlab.app.serve import check_port
+
+    with pytest.raises(CnnlabError, match=r"^--host '' is empty; give 127.0.0.1"):  # serve() from Python too
+        check_port("", free_port())
 
 
 def test_the_page_says_when_its_run_has_not_finished(tmp_path):
