@@ -13,8 +13,8 @@ from PIL import Image
 
 from cnnlab.errors import CnnlabError
 from cnnlab.explain.features import feature_grid, feature_maps
-from cnnlab.explain.gallery import overlays
-from cnnlab.explain.gradcam import conv_layers, grad_cam
+from cnnlab.explain.gallery import overlays, run_cam
+from cnnlab.explain.gradcam import conv_layers
 from cnnlab.explain.images import display_scale, to_image
 from cnnlab.train.inference import LoadedRun, image_pixels, load_image, top_classes
 
@@ -58,9 +58,9 @@ def explain_image(run: LoadedRun, image: ImageInput, topk: int = 3) -> ImageExpl
     """Top-k classes, Grad-CAM overlay and first-layer feature maps for one image, adapted to the run's input as
     `cnnlab predict` adapts it (with the run's test-time augmentation for the probabilities)."""
     pixels = run.adapt_image(pixels_of(image))
-    top = top_classes(run.probabilities(pixels)[0], run.classes, topk)
+    cam = run_cam(run, pixels)
+    top = top_classes(cam.probabilities[0], run.classes, topk)
     x = run.to_input(pixels)
-    cam = grad_cam(run.model, x, target=run.classes.index(top[0][0]))
     first = next(iter(conv_layers(run.model)))
     seen = pixels[0].permute(1, 2, 0).float().div(255).numpy()
     return ImageExplanation(

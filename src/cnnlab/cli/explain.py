@@ -61,11 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "gradcam",
         help="Grad-CAM heatmaps over images for a run's model, with a deletion check",
         description="Writes OUT/<image>-gradcam.png per image and OUT/gradcam-grid.png for several, and "
-        "prints the deletion AUC of each map next to a random-order baseline.",
+        "prints the deletion AUC of each map next to two baselines without a model: random order and brightest "
+        "pixels first.",
     )
     g.add_argument("run")
     g.add_argument("images", nargs="+")
-    g.add_argument("--layer", help="conv layer to explain (default: the last)")
+    g.add_argument(
+        "--layer",
+        help="conv layer or block to explain (default: the last conv layer with maps over 1x1, or the inception "
+        "block that joins it to other branches)",
+    )
     which = g.add_mutually_exclusive_group()
     which.add_argument("--class", dest="target", metavar="K", help="class to explain, by name or index")
     which.add_argument(

@@ -19,8 +19,8 @@ from cnnlab.errors import CnnlabError
 from cnnlab.explain.deletion import DeletionResult, deletion_check
 from cnnlab.explain.features import feature_grid, feature_maps
 from cnnlab.explain.filters import conv_kernels, filter_grid
-from cnnlab.explain.gallery import cam_labels, overlays
-from cnnlab.explain.gradcam import CamResult, grad_cam
+from cnnlab.explain.gallery import cam_labels, overlays, run_cam
+from cnnlab.explain.gradcam import CamResult
 from cnnlab.explain.images import grid, png_bytes, save_png
 from cnnlab.explain.kernels import filter_lab
 from cnnlab.train.inference import Images, LoadedRun, image_pixels, load_image, load_run, uint8_pixels
@@ -61,18 +61,22 @@ class GradCam:
         return grid(self.tiles, self.labels)
 
     def header(self) -> str:
-        return f"{self.method} at layer {self.cam.layer}; deletion AUC: lower is better, random order is the baseline"
+        return (
+            f"{self.method} at layer {self.cam.layer}; deletion AUC: lower is better; baselines without a model: "
+            "random order, and brightest pixels first"
+        )
 
     def line(self, i: int) -> str:
         """Image i's prediction and its deletion AUC against the random baseline."""
         return (
-            f"{self.labels[i]}; deletion AUC {self.check.saliency_auc[i]:.3f} (random {self.check.random_auc[i]:.3f})"
+            f"{self.labels[i]}; deletion AUC {self.check.saliency_auc[i]:.3f} (random {self.check.random_auc[i]:.3f}, "
+            f"brightest first {self.check.bright_auc[i]:.3f})"
         )
 
     def footer(self) -> str:
         return (
             f"mean deletion AUC over {len(self.tiles)} image(s): {self.check.saliency_auc.mean():.3f} "
-            f"(random {self.check.random_auc.mean():.3f})"
+            f"(random {self.check.random_auc.mean():.3f}, brightest first {self.check.bright_auc.mean():.3f})"
         )
 
     def save(self, path: str | Path) -> Path:
@@ -103,7 +107,7 @@ def gradcam(
     run = _run(run)
     pixels = run.pixels(images)
     index = None if target is None else run.class_index(str(target))
-    cam = grad_cam(run.model, run.to_input(pixels), layer, index, method, batch_size)
+    cam = run_cam(run, pixels, layer, index, method, batch_size)
     check = deletion_check(run.probabilities, pixels, cam.heatmaps, cam.targets)
     return GradCam(method, cam, check, overlays(pixels, cam.heatmaps), cam_labels(run, cam))
 

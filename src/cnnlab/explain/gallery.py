@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,6 +22,23 @@ def overlays(pixels: torch.Tensor, heatmaps: torch.Tensor) -> list[Image.Image]:
     scale = display_scale(*pixels.shape[-2:])
     rgb = pixels.float().div(255).expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels.float().div(255)
     return [overlay(img.permute(1, 2, 0).numpy(), heat.numpy(), scale) for img, heat in zip(rgb, heatmaps)]
+
+
+def run_cam(
+    run: LoadedRun,
+    pixels: torch.Tensor,
+    layer: str | None = None,
+    target: int | None = None,
+    method: str = "gradcam",
+    batch_size: int = 64,
+) -> CamResult:
+    """Grad-CAM of a run's images (uint8 N, C, H, W), predicted as `cnnlab predict` predicts them: the run's
+    test-time views averaged give the probabilities, and with them the class explained by default, which a single
+    view's argmax could disagree with. The map itself is of the image as it is."""
+    probabilities = run.probabilities(pixels)
+    targets = probabilities.argmax(1) if target is None else target
+    cam = grad_cam(run.model, run.to_input(pixels), layer, targets, method, batch_size)
+    return replace(cam, probabilities=probabilities)
 
 
 def cam_labels(run: LoadedRun, cam: CamResult) -> list[str]:
@@ -50,7 +68,7 @@ def gallery_png(
     if len(pick) == 0:
         raise CnnlabError(f"{name}: the run's dataset has no test images to show")
     pixels, truth = images[pick], labels[pick].tolist()
-    cam = grad_cam(run.model, run.to_input(pixels), None)
+    cam = run_cam(run, pixels)
     labels = [f"pred {run.classes[p]} / true {run.classes[t]}" for p, t in zip(cam.predicted.tolist(), truth)]
     colors = [RIGHT if p == t else WRONG for p, t in zip(cam.predicted.tolist(), truth)]
     return png_bytes(grid(overlays(pixels, cam.heatmaps), labels, colors=colors)), cam.layer

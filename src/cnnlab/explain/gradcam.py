@@ -24,7 +24,7 @@ class CamResult:
     layer: str
     heatmaps: torch.Tensor  # (N, H, W) in [0, 1] at the input's resolution
     targets: torch.Tensor  # (N,) the class each heatmap explains
-    probabilities: torch.Tensor  # (N, classes) softmax of the model's output
+    probabilities: torch.Tensor  # (N, classes) softmax of the model's output (a run's: of its test-time views)
 
     @property
     def predicted(self) -> torch.Tensor:
@@ -53,44 +53,76 @@ def find_conv_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]
     return name, layers[name]
 
 
-def map_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int]]:
-    """Each conv layer's output height and width for inputs `x` (one forward pass, no gradients); layers the pass
-    does not reach are left out."""
-    sizes: dict[str, tuple[int, int]] = {}
+def map_shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int, int]]:
+    """Each module's output (C, H, W) for inputs `x` where it is a map, at its first call (one forward pass, no
+    gradients); modules the pass does not reach, or whose output is not a map, are left out."""
+    shapes: dict[str, tuple[int, int, int]] = {}
 
     def keeper(name: str) -> Callable[..., None]:
         def keep(_: nn.Module, __: tuple, out: torch.Tensor) -> None:  # returns None: the output stays as it is
-            sizes.setdefault(name, (out.shape[-2], out.shape[-1]))
+            if isinstance(out, torch.Tensor) and out.dim() == 4:
+                shapes.setdefault(name, (out.shape[1], out.shape[2], out.shape[3]))
 
         return keep
 
-    handles = [m.register_forward_hook(keeper(name)) for name, m in conv_layers(model).items()]
+    handles = [m.register_forward_hook(keeper(name)) for name, m in model.named_modules() if name]
     try:
         with torch.no_grad():
             model(x)
     finally:
         for h in handles:
             h.remove()
-    return sizes
+    return shapes
+
+
+def map_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int]]:
+    """Each conv layer's output height and width for inputs `x`; layers the pass does not reach are left out."""
+    shapes, convs = map_shapes(model, x), conv_layers(model)
+    return {name: shape[1:] for name, shape in shapes.items() if name in convs}
 
 
 def explained_layer(model: nn.Module, x: torch.Tensor, name: str | None) -> tuple[str, nn.Module]:
-    """The conv layer Grad-CAM explains for inputs `x`: `name`, or the last one whose maps have more than one
-    pixel. A 1x1 map (LeNet-5's C5, whose 5x5 kernels cover its whole 5x5 input) is one number per channel: its
-    Grad-CAM is the same value over the whole image, a flat overlay that explains nothing."""
-    find_conv_layer(model, name)  # an unknown name or a model without conv layers: the usual errors
-    sizes = map_sizes(model, x[:1])
-    wide = [n for n, (h, w) in sizes.items() if h * w > 1]
+    """The layer Grad-CAM explains for inputs `x`: `name` (a conv layer, or any module whose output is a map: a
+    residual or inception block), or by default the last conv layer whose maps have more than one pixel, or the
+    block that joins it to other branches (joining_block). A 1x1 map (LeNet-5's C5, whose 5x5 kernels cover its
+    whole 5x5 input) is one number per channel: its Grad-CAM is the same value over the whole image, a flat overlay
+    that explains nothing."""
+    find_conv_layer(model, None)  # a model without conv layers: the usual error
+    shapes, modules = map_shapes(model, x[:1]), dict(model.named_modules())
+    convs = conv_layers(model)
+    wide = [n for n, (_, h, w) in shapes.items() if h * w > 1]
     if name is None:
-        if not wide:
+        last = [n for n in wide if n in convs]
+        if not last:
             raise CnnlabError("every conv layer of the model gives 1x1 maps; Grad-CAM needs maps of several pixels")
-        return find_conv_layer(model, wide[-1])
-    if name in sizes and name not in wide:
+        block = joining_block(last[-1], shapes)
+        return block, modules[block]
+    if name not in shapes:
+        if name in convs:  # a conv layer the forward pass does not reach
+            return find_conv_layer(model, name)
+        what = "gives no feature maps (C, H, W)" if name in modules else "is not a layer of the model"
+        raise CnnlabError(
+            f"{option('layer')} {name!r} {what}; conv layers: {', '.join(convs)} (or a block that gives maps)"
+        )
+    if name not in wide:
         raise CnnlabError(
             f"{option('layer')} {name!r} gives 1x1 maps, so its Grad-CAM would be one value over the whole image; "
-            f"choose a layer with larger maps: {', '.join(wide) or 'none has them'}"
+            f"choose a layer with larger maps: {', '.join(n for n in wide if n in convs) or 'none has them'}"
         )
-    return find_conv_layer(model, name)
+    return name, modules[name]
+
+
+def joining_block(conv: str, shapes: dict[str, tuple[int, int, int]]) -> str:
+    """The outermost block around conv layer `conv` whose output is its maps joined with other branches' (more
+    channels at the same size: GoogLeNet's inception5b, whose last conv is the pool branch's 128 of 1,024
+    channels), else `conv` itself (a residual block adds into the same channels, a VGG stage pools after)."""
+    c, h, w = shapes[conv]
+    chosen, parts = conv, conv.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        block = shapes.get(".".join(parts[:i]))
+        if block is not None and block[1:] == (h, w) and block[0] > c:
+            chosen = ".".join(parts[:i])
+    return chosen
 
 
 def _weights(a: torch.Tensor, g: torch.Tensor, method: str) -> torch.Tensor:
