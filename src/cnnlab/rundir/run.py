@@ -65,7 +65,7 @@ class RunDir:
     def require(self) -> None:
         """A one-line error unless this is a run directory: a typo, a file or a folder of something else."""
         if not self.exists():
-            inside = self._run_below()
+            inside = self.run_below()
             if inside is not None:  # a study's folder (compare, tune), or a folder of runs
                 raise CnnlabError(
                     f"{self.path} is not a cnnlab run directory but holds runs, such as {inside}: name one of them"
@@ -78,7 +78,7 @@ class RunDir:
             how = "`cnnlab train ... --out DIR`" if speaking_to_cli() else "train(config, out)"
             raise CnnlabError(f"{self.path} is not a cnnlab run directory (no {CONFIG}); train one with {how}")
 
-    def _run_below(self) -> Path | None:
+    def run_below(self) -> Path | None:
         """The first run directory one or two levels below this folder (STUDY/runs/NAME, RUNS/NAME), if any."""
         if not self.path.is_dir():
             return None
@@ -251,7 +251,7 @@ class RunWriter:
         if path.exists() and not path.is_dir():
             raise CnnlabError(f"--out {path} is a file, not a run directory; give a folder path")
         check_outside_runs(path, option("out"))  # a run in another's checkpoints/ would be cleaned away by it
-        inside = RunDir(path)._run_below() if path.is_dir() and not RunDir(path).exists() else None
+        inside = RunDir(path).run_below() if path.is_dir() and not RunDir(path).exists() else None
         if inside is not None:  # a study's folder (compare, tune) or a folder of runs: a run there would mix in
             raise CnnlabError(
                 f"{option('out')} {path} is not a run directory but holds runs, such as {inside}; give a new folder"
