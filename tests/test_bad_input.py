@@ -455,7 +455,7 @@ CASES = [
     # gradcam, features, filters, filter
     (
         ["gradcam", "{run}", "{in}/ok.png", "--layer", "fc1", "--out", "{out}"],
-        "'fc1' is not a convolutional layer",
+        "--layer 'fc1' gives no feature maps (C, H, W); conv layers: conv1, conv2, conv3 (or a block",
         None,
     ),
     (
