@@ -255,8 +255,8 @@ def test_footer_rows_are_named_as_keras_names_them(tmp_path: Path, lenet: ModelS
     result = graded(tmp_path, lenet, "Layer | Params", "Trainable params | 1", "Non-trainable params | 1")
     # without batch norm nothing is said about moving statistics
     assert messages(result)[:2] == [
-        "Trainable params parameters: 1 is wrong; right: 62,958 = parameters that train = 62,958",
-        "Non-trainable params parameters: 1 is wrong; right: 0 = frozen parameters = 0",
+        "Trainable params: 1 is wrong; right: 62,958 = parameters that train = 62,958",
+        "Non-trainable params: 1 is wrong; right: 0 = frozen parameters = 0",
     ]
     assert [c.layer for c in result.cells] == ["Trainable params", "Non-trainable params"]
 

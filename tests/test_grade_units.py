@@ -725,7 +725,7 @@ def test_total_trainable_and_skipped_cells(tmp_path: Path, lenet: ModelSummary) 
         "Total FLOPs: 1 is wrong; right: 1,698,640 = 2*MACs = 2*849,320 = 1,698,640",
         "Total connections: 1 is wrong; right: 865,278 = 476,672 + 6,272 + 321,600 + 1,600 + 48,120 + 10,164 + 850 = "
         "865,278",
-        "Trainable params parameters: 1 is wrong; right: 62,958 = parameters that train = 62,958",
+        "Trainable params: 1 is wrong; right: 62,958 = parameters that train = 62,958",
         "not in the table: conv2 (Conv2d)",
         "not in the table: fc1 (Linear)",  # convs and dense layers are noted whatever kinds the table lists
         "not in the table: fc2 (Linear)",
@@ -845,7 +845,7 @@ def test_keras_counts_under_the_torch_convention(tmp_path: Path, tiny: ModelSumm
     assert messages(result) == [
         "bn1 parameters: 16 is wrong; right: 8 = 2*C (scale and shift; running mean/var are buffers) = 2*4 = 8",
         "Total parameters: 313 is wrong; right: 305 = 112 + 8 + 185 = 305",
-        "Non-trainable params parameters: 8 is wrong; right: 0 = frozen parameters = 0 (batch norm's 8 moving means "
+        "Non-trainable params: 8 is wrong; right: 0 = frozen parameters = 0 (batch norm's 8 moving means "
         "and variances are buffers, not parameters, in PyTorch; --convention keras counts them as Keras does)",
         "3 parameter cells hold Keras' count, with batch norm's moving mean and variance as non-trainable parameters "
         "(4C per layer); grade with --convention keras to count them as Keras does",
@@ -881,7 +881,7 @@ def test_keras_convention_formulas(tmp_path: Path, tiny: ModelSummary) -> None:
         "moving two as non-trainable parameters, PyTorch as buffers) = 4*4 = 16",
         "Total parameters: 305 is wrong; right: 313 = 112 + 16 + 185 = 313 (Keras' count: 305 parameters + 8 moving "
         "means and variances of batch norm)",
-        "Non-trainable params parameters: 0 is wrong; right: 8 = frozen parameters + batch norm's moving means and "
+        "Non-trainable params: 0 is wrong; right: 8 = frozen parameters + batch norm's moving means and "
         "variances (2*C per layer) = 0 + 8 = 8",
         "not in the table: fc1 (Linear)",
         "0 of 4 cells right",

@@ -233,7 +233,7 @@ def test_grader_explains_a_wrong_batch_norm_count_the_keras_way(tmp_path: Path, 
         "batch_normalization parameters: 16 is wrong; right: 32 = 4*C (gamma, beta, moving mean and moving "
         "variance; Keras counts the moving two as non-trainable parameters, PyTorch as buffers) = 4*8 = 32"
     )
-    assert lines[1].startswith("Non-trainable params parameters: 0 is wrong; right: 48 = frozen parameters + ")
+    assert lines[1].startswith("Non-trainable params: 0 is wrong; right: 48 = frozen parameters + ")
     assert lines[-1] == "19 of 21 cells right"
 
 
@@ -251,8 +251,8 @@ def test_cli_check_and_summary_with_keras_convention(tmp_path: Path, net: Path, 
         "batch_normalization_1 parameters: 64 is wrong; right: 32 = 2*C (scale and shift; running mean/var are "
         "buffers) = 2*16 = 32",
     ]
-    assert lines[2].startswith("Total params parameters: 42,458 is wrong; right: 42,410 = ")
-    assert lines[3].startswith("Non-trainable params parameters: 48 is wrong; right: 0 = ")
+    assert lines[2].startswith("Total params: 42,458 is wrong; right: 42,410 = ")
+    assert lines[3].startswith("Non-trainable params: 48 is wrong; right: 0 = ")
     assert lines[4].startswith("4 parameter cells hold Keras' count") and lines[5:] == ["17 of 21 cells right"]
     assert main(["summary", str(net), "--convention", "keras"]) == 0
     assert "Total params: 42,458 (165.85 KB)" in capsys.readouterr().out

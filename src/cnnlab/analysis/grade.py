@@ -65,6 +65,7 @@ COLUMN_NAMES = {
     "flops": "FLOPs",
     "connections": "connections",
 }
+COLUMN_WORDS = {"params": ("param", "parameter"), "macs": ("mac",), "flops": ("flop",), "connections": ("connection",)}
 NUMBER_COLUMNS = ("size", "params", "macs", "flops", "connections")
 FLOPS_CONVENTIONS = ("auto", "macs", "2macs")
 FLOPS_NAMES = {"macs": "MACs", "2macs": "2 x MACs"}
@@ -103,7 +104,14 @@ class CellResult:
             verdict = "is wrong"
             if self.working:
                 verdict += f", and its working does not give its value either: {self.working}"
-        return f"{self.row} {COLUMN_NAMES[self.column]}: {self.given} {verdict}; right: {self.expected_text}"
+        return f"{self._subject()}: {self.given} {verdict}; right: {self.expected_text}"
+
+    def _subject(self) -> str:
+        """The row and the column, the column left out where the row already names it (Keras' `Total params`)."""
+        words = self.row.lower().split()
+        if words and words[-1].rstrip("s") in COLUMN_WORDS.get(self.column, ()):
+            return self.row
+        return f"{self.row} {COLUMN_NAMES[self.column]}"
 
 
 @dataclass
