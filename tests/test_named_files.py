@@ -108,6 +108,11 @@ def test_models_lists_the_shipped_networks(capsys: pytest.CaptureFixture) -> Non
         model = create_model(row.split()[0])
         params = sum(p.numel() for p in model.parameters())
         assert row.split()[3:6:2] == ["x".join(map(str, model.input_size)), f"{params:,}"], row
+    # the classes a network gives as built: resnet50-head's 10 were '-' (its file names no num_classes), and a
+    # network that ends in feature maps, or cannot run on its own input, has none
+    classes = {r.split()[0]: r.split()[4] for r in rows}
+    assert classes["net:resnet50-head"] == "10" and classes["net:vgg16-cats-dogs"] == "2"
+    assert classes["net:inception-naive"] == "-" and classes["net:dilated-chain"] == "-"
 
 
 def test_an_unknown_name_lists_every_shipped_one() -> None:
