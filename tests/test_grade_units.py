@@ -1265,3 +1265,15 @@ def test_keras_notes_on_a_model_keras_builds_otherwise(tmp_path: Path) -> None:
     assert keras.notes[0].startswith("not in the table: ")  # the notes before it are kept
     torch = graded(tmp_path, resnet50, "Layer | Params", "conv | 9,408")
     assert not any(n.startswith("resnet50:") for n in torch.notes)
+
+
+def test_a_macs_column_holding_flops_is_told_so(tmp_path: Path, lenet: ModelSummary) -> None:
+    """A MACs column whose cells are 2 x MACs (the FLOPs) was marked wrong without a word on why; a FLOPs column's
+    convention was already detected. conv1: 28*28*8*3*5*5 = 470,400 MACs, written 940,800."""
+    result = graded(tmp_path, lenet, "Layer | MACs", "conv1 | 940,800", "conv2 | 320,000", "fc1 | 1")
+    assert [c.row for c in result.wrong] == ["conv1", "fc1"]
+    assert result.notes[-1] == (
+        "1 MACs cell holds 2 x MACs, the FLOPs (a multiply-accumulate counts once as a MAC, twice as FLOPs); if FLOPs "
+        "were meant, name the column FLOPs"
+    )
+    assert not any("2 x MACs" in n for n in graded(tmp_path, lenet, "Layer | MACs", "conv1 | 1").notes)

@@ -234,7 +234,7 @@ def grade(
     readings = _read_cells(table)
     counting, flops_note = _flops_convention(table, targets, readings, flops)
     hwc = _uses_hwc(table, targets)
-    cells, skipped, after, keras_counts = _grade_rows(table, targets, readings, hwc, counting)
+    cells, skipped, after, hints = _grade_rows(table, targets, readings, hwc, counting)
     if table.ignored:
         notes.append("not graded: " + ", ".join(table.ignored))
     for column, labels in skipped.items():
@@ -246,11 +246,16 @@ def grade(
         from cnnlab.analysis.keras_notes import reference_notes
 
         notes += reference_notes(summary)
-    if keras_counts:
+    if keras_counts := hints["keras"]:
         notes.append(
             f"{keras_counts} parameter cell{'s' if keras_counts != 1 else ''} hold{'s' if keras_counts == 1 else ''} "
             "Keras' count, with batch norm's moving mean and variance as non-trainable parameters (4C per layer); "
             "grade with --convention keras to count them as Keras does"
+        )
+    if doubled := hints["flops"]:
+        notes.append(
+            f"{doubled} MACs cell{'s' if doubled != 1 else ''} hold{'s' if doubled == 1 else ''} 2 x MACs, the FLOPs "
+            "(a multiply-accumulate counts once as a MAC, twice as FLOPs); if FLOPs were meant, name the column FLOPs"
         )
     cannot = ""
     if failure is not None:
@@ -268,14 +273,15 @@ def _grade_rows(
     readings: dict[tuple[int, str], _Reading],
     hwc: bool,
     counting: str,
-) -> tuple[list[CellResult], dict[str, list[str]], list[str], int]:
+) -> tuple[list[CellResult], dict[str, list[str]], list[str], dict[str, int]]:
     """Every filled cell graded against its row's target. Also returns the columns a row has no value for (by
-    column), the filled rows after a layer that cannot exist, and how many wrong parameter cells hold Keras' count
-    (batch norm's moving statistics as parameters)."""
+    column), the filled rows after a layer that cannot exist, and how many wrong cells hold a known other count:
+    "keras", parameter cells with Keras' (batch norm's moving statistics as parameters), and "flops", MACs cells
+    with 2 x MACs."""
     cells: list[CellResult] = []
     skipped: dict[str, list[str]] = {}
     after: list[str] = []
-    keras_counts = 0
+    hints = {"keras": 0, "flops": 0}
     for i, (row, target) in enumerate(zip(table.rows, targets)):
         label = _short_label(row)
         filled = [
@@ -295,11 +301,14 @@ def _grade_rows(
                 reading = readings.get((i, column))
                 cells.append(_grade_cell(label, column, given, target, hwc, row.line, reading, counting))
                 number = reading[0] if reading is not None else None
-                if column == "params" and not cells[-1].ok and target.keras_params is not None and number is not None:
-                    keras_counts += number.covers(target.keras_params)
+                if not cells[-1].ok and number is not None:
+                    if column == "params" and target.keras_params is not None:
+                        hints["keras"] += number.covers(target.keras_params)
+                    if column == "macs" and target.values["macs"]:
+                        hints["flops"] += number.covers(2 * target.values["macs"])
             else:
                 skipped.setdefault(column, []).append(label)
-    return cells, skipped, after, keras_counts
+    return cells, skipped, after, hints
 
 
 def _read_cells(table: Table) -> dict[tuple[int, str], _Reading]:
