@@ -466,6 +466,16 @@ def _base(model: nn.Module) -> nn.Module | None:
     return base_of(model)
 
 
+def class_scores(model: nn.Module) -> int | None:
+    """How many class scores `model` gives at its own input size, None where it gives feature maps (a module to
+    analyse, such as net:inception-naive) or cannot run on that input (net:dilated-chain, made to show that)."""
+    try:
+        out = summarize(model, model.input_size).output_shape
+    except CnnlabError:
+        return None
+    return out[0] if len(out) == 1 else None
+
+
 def _base_notes(model: nn.Module) -> list[str]:
     """Which rows are a zoo base and which its head, as Keras' summary of Sequential([base, Flatten(), ...]) shows
     the base as one row: here its row `base` sums the indented layers under it."""

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from cnnlab.cli.common import model_options, option_flag, parse_shape
 from cnnlab.errors import CnnlabError, ShapeError
-
-if TYPE_CHECKING:
-    from torch import nn
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     """The zoo, then the networks that ship as TOML files (net:NAME), each built on the meta device to count."""
     from fnmatch import fnmatch
 
+    from cnnlab.analysis.summary import class_scores
     from cnnlab.resources import shipped
     from cnnlab.zoo import create_model, list_models, model_info
     from cnnlab.zoo.meta import meta_device
@@ -28,7 +25,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         with meta_device():
             model = create_model(name)
         if classes is None:  # a network file's scores, as built ("-": no head, e.g. inception-naive, or none runs)
-            classes = _scores(model)
+            classes = class_scores(model) or "-"
         params = sum(p.numel() for p in model.parameters())
         shape = "x".join(map(str, model.input_size))
         rows.append((name, family, shape, str(classes), f"{params:,}", describe_options(name)))
@@ -36,18 +33,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(c.rjust(w) if i == 4 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return 0
-
-
-def _scores(model: nn.Module) -> int | str:
-    """How many class scores a network file's model gives, '-' for feature maps or a network that cannot run on
-    its own input (dilated-chain, made to show that)."""
-    from cnnlab.analysis import summarize
-
-    try:
-        out = summarize(model, model.input_size).output_shape
-    except CnnlabError:
-        return "-"
-    return out[0] if len(out) == 1 else "-"
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

@@ -75,12 +75,6 @@ def map_shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int, i
     return shapes
 
 
-def map_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int]]:
-    """Each conv layer's output height and width for inputs `x`; layers the pass does not reach are left out."""
-    shapes, convs = map_shapes(model, x), conv_layers(model)
-    return {name: shape[1:] for name, shape in shapes.items() if name in convs}
-
-
 def explained_layer(model: nn.Module, x: torch.Tensor, name: str | None) -> tuple[str, nn.Module]:
     """The layer Grad-CAM explains for inputs `x`: `name` (a conv layer, or any module whose output is a map: a
     residual or inception block), or by default the last conv layer whose maps have more than one pixel, or the
