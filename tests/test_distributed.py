@@ -282,10 +282,10 @@ def test_the_ranks_arguments_are_theirs_not_torchruns(capsys, net):
     assert e.value.code == 2 and "unrecognized arguments: --npr" in capsys.readouterr().err
 
 
-def start_ranks(net: str, out: Path, epochs: int) -> subprocess.Popen:
-    """`cnnlab train --nproc 2 --resume` in its own session, returned once both ranks are training."""
+def start_ranks(net: str, out: Path, epochs: int, tmp: Path | None = None) -> subprocess.Popen:
+    """`cnnlab train --nproc 2 --resume` in its own session (`tmp`: its TMPDIR), returned once both ranks train."""
     command = ["train", *flags({**settings(net), "epochs": epochs}), "--out", str(out), "--nproc", "2", "--resume"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **({"TMPDIR": str(tmp)} if tmp else {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cnnlab", *command, "--no-progress"],
         stderr=subprocess.PIPE,
@@ -319,9 +319,11 @@ def ranks_of(launcher: int) -> list[int]:
 def test_ranks_die_with_a_launcher_killed_outright_and_ctrl_c_is_one_line(tmp_path, net):
     """kill -9 of `cnnlab train --nproc 2` used to leave both ranks training on as orphans, holding the run's lock;
     now they die with it, and the run resumes. Ctrl-C (SIGINT to the launcher) ends with one `cnnlab: interrupted`
-    line and status 130, where torchrun's SignalException gave a traceback and status 1."""
-    out = tmp_path / "run"
-    launcher = start_ranks(net, out, epochs=5000)  # minutes of epochs: they would still train when checked
+    line and status 130, where torchrun's SignalException gave a traceback and status 1. The killed launcher's
+    folder of error files (its cleanup never ran) is removed by the next launch."""
+    out, tmp = tmp_path / "run", tmp_path / "tmp"
+    tmp.mkdir()
+    launcher = start_ranks(net, out, epochs=5000, tmp=tmp)  # minutes of epochs: they would still train when checked
     ranks = ranks_of(launcher.pid)
     assert len(ranks) == 2, ranks
     launcher.kill()
@@ -331,9 +333,11 @@ def test_ranks_die_with_a_launcher_killed_outright_and_ctrl_c_is_one_line(tmp_pa
         assert time.monotonic() < deadline, f"ranks {ranks} outlived their launcher"
         time.sleep(0.1)
     launcher.stderr.close()
-    interrupted = start_ranks(net, out, epochs=5000)  # the lock is free: the same command takes the run on
+    assert [p.name.split("-")[2] for p in tmp.glob("cnnlab-ranks-*")] == [str(launcher.pid)]
+    interrupted = start_ranks(net, out, epochs=5000, tmp=tmp)  # the lock is free: the same command takes the run on
     interrupted.send_signal(signal.SIGINT)
     _, err = interrupted.communicate(timeout=120)
     assert interrupted.returncode == 130, err
     assert "Traceback" not in err and err.count("cnnlab: interrupted") == 1, err
     assert err.rstrip().endswith("cnnlab: interrupted") and "death signal" not in err, err
+    assert list(tmp.glob("cnnlab-ranks-*")) == []

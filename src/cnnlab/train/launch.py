@@ -14,12 +14,15 @@ import argparse
 import logging
 import os
 import re
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+from cnnlab.atomic import process_alive
 from cnnlab.errors import CnnlabError, resume_option
 
 BAD_INPUT = 2  # a rank's exit status for a CnnlabError, which that rank has printed already
@@ -91,6 +94,18 @@ def threads_per_rank(nproc: int) -> int:
     return max(1, (os.cpu_count() or 1) // nproc)
 
 
+RANK_LOGS = "cnnlab-ranks-"  # + the launcher's PID + a random part: the temporary folder of torchrun's error files
+
+
+def _remove_abandoned_logs() -> None:
+    """Remove the error-file folders that launchers killed outright (SIGKILL: no cleanup runs) left in the
+    temporary folder, told apart from a live launcher's by the PID in their name."""
+    for entry in Path(tempfile.gettempdir()).glob(f"{RANK_LOGS}*"):
+        pid = entry.name[len(RANK_LOGS) :].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def launch(where: Launch, argv: Sequence[str]) -> int:
     """Run `cnnlab train ARGV` as the ranks `where` describes; 0 when every rank finished. A rank's bad-input
     error (printed by that rank) gives 2; nodes that do not meet in time, or a rank that died otherwise (killed,
@@ -105,7 +120,8 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # the ranks' C++ side would log every retry as a page
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")]:
         logging.getLogger(name).setLevel(logging.CRITICAL)  # and torchrun its failure report (each sets its level)
-    logs = tempfile.TemporaryDirectory(prefix="cnnlab-ranks-")  # torchrun's error files, gone when it ends
+    _remove_abandoned_logs()
+    logs = tempfile.TemporaryDirectory(prefix=f"{RANK_LOGS}{os.getpid()}-")  # torchrun's error files, gone at its end
     args.log_dir = logs.name  # (left to itself, torchrun leaves an empty /tmp/torchelastic_* tree every launch)
     try:
         with logs, launcher_pid():
