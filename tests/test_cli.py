@@ -3,6 +3,7 @@ PyTorch), in-process calls for output formats and the many one-line errors."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 
-from cnnlab.cli import main
+from cnnlab.cli import build_parser, main
 from tests.conftest import EXAMPLES, cli_as_terminal
 
 NETS = EXAMPLES / "nets"
@@ -163,3 +164,15 @@ def test_check_unreadable_table_exit_2(tmp_path):
     assert r.stderr == (
         f"cnnlab: error: no table found in {bad}; give a markdown pipe table or a CSV file with a header row\n"
     )
+
+
+def test_every_argument_of_every_command_says_what_it_is_in_help():
+    """`cnnlab CMD --help` is the reference a user reads first: no bare `run` or `--top TOP` without a word."""
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    bare = [
+        f"{name} {'/'.join(a.option_strings) or a.dest}"
+        for name, command in commands.items()
+        for a in command._actions
+        if not a.help and not isinstance(a, argparse._HelpAction)
+    ]
+    assert len(commands) >= 20 and bare == []

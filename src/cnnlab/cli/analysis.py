@@ -108,7 +108,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
     s.add_argument("--in-channels", type=int, help="input channels (default: from --input or the model's)")
     option_flag(s)
-    s.add_argument("--format", choices=["table", "markdown", "csv", "json"], default="table")
+    s.add_argument(
+        "--format",
+        choices=["table", "markdown", "csv", "json"],
+        default="table",
+        help="how to print it (default table)",
+    )
     s.add_argument(
         "--convention",
         choices=["torch", "keras"],
@@ -126,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--model", required=True, help="zoo name or path to a .toml network")
     c.add_argument("--input", help="C,H,W (default: the model's own input size)")
-    c.add_argument("--num-classes", type=int)
+    c.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
     option_flag(c)
     c.add_argument(
         "--flops",

@@ -64,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prints the deletion AUC of each map next to two baselines without a model: random order and brightest "
         "pixels first.",
     )
-    g.add_argument("run")
-    g.add_argument("images", nargs="+")
+    g.add_argument("run", help="a run directory with a checkpoint")
+    g.add_argument("images", nargs="+", help="image files")
     g.add_argument(
         "--layer",
         help="conv layer or block to explain (default: the last conv layer with maps over 1x1, or the inception "
@@ -80,20 +80,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         const=None,
         help="explain each image's predicted class (the default)",
     )
-    g.add_argument("--method", choices=("gradcam", "gradcam++"), default="gradcam")
+    g.add_argument(
+        "--method", choices=("gradcam", "gradcam++"), default="gradcam", help="Grad-CAM or Grad-CAM++ (default gradcam)"
+    )
     g.add_argument("--out", default="gradcam", help="output folder (default ./gradcam)")
-    g.add_argument("--batch-size", type=typed(int, "--batch-size"), default=32)
+    g.add_argument(
+        "--batch-size", type=typed(int, "--batch-size"), default=32, help="images explained at once (default 32)"
+    )
     g.set_defaults(func=cmd_gradcam)
 
     f = sub.add_parser("features", help="grid PNG of one layer's feature maps for an image")
-    f.add_argument("run")
-    f.add_argument("image")
+    f.add_argument("run", help="a run directory with a checkpoint")
+    f.add_argument("image", help="an image file")
     f.add_argument("--layer", required=True, help="any layer with (C, H, W) output, e.g. conv1 or relu2")
     f.add_argument("--out", help="PNG path (default features-LAYER.png)")
     f.set_defaults(func=cmd_features)
 
     k = sub.add_parser("filters", help="grid PNG of a conv layer's learned kernels")
-    k.add_argument("run")
+    k.add_argument("run", help="a run directory with a checkpoint")
     k.add_argument("--layer", help="conv layer (default: the first)")
     k.add_argument(
         "--channels",
@@ -105,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.set_defaults(func=cmd_filters)
 
     c = sub.add_parser("filter", help="apply a classic kernel (sobel-x, blur, ...) to an image: the edge-detection lab")
-    c.add_argument("image")
+    c.add_argument("image", help="an image file")
     c.add_argument(
         "--kernel", required=True, help="sobel-x|sobel-y|sharpen|outline|blur|emboss or a text file of numbers"
     )

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("conv", help="convolve a small text matrix with a kernel and show the arithmetic")
     c.add_argument("matrix", help="text file: one row per line, numbers separated by spaces or commas")
     c.add_argument("--kernel", required=True, help="text file with the kernel, in the same format")
-    c.add_argument("--stride", type=typed(int, "--stride"), default=1)
+    c.add_argument("--stride", type=typed(int, "--stride"), default=1, help="step between windows (default 1)")
     c.add_argument("--padding", type=typed(int, "--padding"), default=0, help="zeros added on every side")
     c.add_argument("--dilation", type=typed(int, "--dilation"), default=1, help="1 = no gaps between kernel taps")
     c.add_argument("--explain", type=parse_cell, metavar="ROW,COL", help="print the sum of products of one cell")

@@ -63,13 +63,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--epochs", type=int, help="epochs for every run")
     c.add_argument("--gradcam", type=_images, default=8, help="Grad-CAM images per run in the report (0: none)")
     c.add_argument("--dry-run", action="store_true", help="list the runs, their state and settings; train nothing")
-    c.add_argument("--progress", default=None, action=argparse.BooleanOptionalAction)
+    c.add_argument(
+        "--progress",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="per-batch progress bar (default: when stderr is a terminal)",
+    )
     c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser("report", help="one self-contained HTML file for runs and study directories")
-    r.add_argument("paths", nargs="+", metavar="RUN_OR_STUDY")
-    r.add_argument("--out", default="report.html")
-    r.add_argument("--title", default="cnnlab report")
+    r.add_argument("paths", nargs="+", metavar="RUN_OR_STUDY", help="run directories and study (compare) folders")
+    r.add_argument("--out", default="report.html", help="the HTML file to write (default: report.html)")
+    r.add_argument("--title", default="cnnlab report", help="the report's heading (default: cnnlab report)")
     r.add_argument("--gradcam", type=_images, default=8, help="Grad-CAM images per run (0: none)")
     r.add_argument("--plots", help="also write every plot as a PNG file into this folder")
     r.set_defaults(func=cmd_report)

@@ -184,7 +184,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")
-    e.add_argument("run")
+    e.add_argument("run", help="a run directory with a checkpoint")
     e.add_argument("--tta", help=TTA_HELP)
     e.set_defaults(func=cmd_eval)
 
@@ -192,13 +192,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predict", help="top-k classes for image files, with a run's model or an ONNX file from `cnnlab export`"
     )
     pr.add_argument("run", help="a run directory, or an .onnx file (run on onnxruntime, without PyTorch)")
-    pr.add_argument("images", nargs="+")
-    pr.add_argument("--top", type=int, default=3)
+    pr.add_argument("images", nargs="+", help="image files")
+    pr.add_argument("--top", type=int, default=3, help="how many classes to show per image (default 3)")
     pr.add_argument("--tta", help=TTA_HELP)
     pr.set_defaults(func=cmd_predict)
 
     lf = sub.add_parser("lr-find", help="LR range test: suggests a learning rate for a training setup")
-    lf.add_argument("experiment", nargs="?")
+    lf.add_argument("experiment", nargs="?", help="experiment TOML with RunConfig keys, as `cnnlab train` takes")
     config_flags(lf, hidden=NOT_SWEPT)
     lf.add_argument(
         "--steps",
@@ -209,7 +209,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lf.set_defaults(func=cmd_lr_find)
 
     d = sub.add_parser("demo", help="the main job: train two zoo models on digits (offline) and compare them")
-    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--out", default="runs/demo", help="where the runs and the report go (default runs/demo)")
     d.add_argument(
         "--epochs", type=typed(int, "--epochs"), help="epochs per model (default 10; 1 checks an installation quickly)"
     )
