@@ -256,9 +256,11 @@ def test_export_carries_the_runs_preprocessing_and_matches_its_probabilities(len
     props = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert json.loads(props["cnnlab.classes"]) == run.classes and json.loads(props["cnnlab.tta"]) == "flip"
 
-    files = [*digits[1], cifar[1][0]]  # padded digits, a resized larger digit, an RGB photo made grey
+    files = [*digits[1], cifar[1][0]]  # padded digits, a larger digit shrunk then padded, an RGB photo made grey
     pixels = exported.read_images(files)
     assert np.array_equal(pixels, run.read_images(files).numpy())
+    shrunk = np.asarray(Image.open(files[3]).resize((28, 28), Image.Resampling.BILINEAR))  # as a folder reads it
+    assert np.array_equal(pixels[3, 0], np.pad(shrunk, 2))  # then framed as training framed every 28x28 digit
     expected = run.probabilities(torch.from_numpy(pixels)).numpy()
     np.testing.assert_allclose(exported.probabilities(pixels), expected, rtol=0, atol=1e-5)
     ours, theirs = predict_onnx(path, files, topk=3), predict(lenet, files, topk=3)
@@ -266,6 +268,50 @@ def test_export_carries_the_runs_preprocessing_and_matches_its_probabilities(len
         (r["image"], [c for c, _ in r["top"]]) for r in theirs
     ]
     assert [p for r in ours for _, p in r["top"]] == pytest.approx([p for r in theirs for _, p in r["top"]], abs=1e-5)
+
+
+FOLDER_NET = """
+input = [3, 36, 36]
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+activation = "relu"
+[[layers]]
+type = "adaptive-avgpool"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+def test_predict_reads_an_odd_sized_file_of_a_folder_as_training_and_eval_did(cifar, tmp_path) -> None:
+    """A folder's files of another size than its common one are shrunk to it on decoding (a JPEG at a reduced
+    scale first), then fitted to the input (here padded 32 -> 36). predict and the exported model did the second
+    step alone, stretching such a file to 36x36 with no frame: a different picture from the one `eval` scored."""
+    root, (_, files) = tmp_path / "photos", cifar
+    for i, f in enumerate(files[:16]):
+        (root / "train" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.open(f).save(root / "train" / f"c{i % 2}" / f"{i}.png")
+    big, small = root / "test" / "c0" / "big.jpg", root / "test" / "c1" / "small.png"
+    big.parent.mkdir(parents=True), small.parent.mkdir(parents=True)
+    Image.open(files[16]).resize((256, 256), Image.Resampling.BICUBIC).save(big, quality=90)
+    Image.open(files[17]).resize((20, 20), Image.Resampling.BICUBIC).save(small)
+    Image.open(files[18]).save(root / "test" / "c0" / "same.png")
+    config = RunConfig(model=write_toml(tmp_path / "net.toml", FOLDER_NET), data=f"folder:{root}", resize="pad",
+                       epochs=1, val_split=0, seed=0, tta="none")  # fmt: skip
+    train(config, tmp_path / "run", log=lambda _: None)
+    run = load_run(tmp_path / "run")
+    assert run.adaptation == {"source_shape": [3, 32, 32], "mode": "pad"}
+    test_x = run.data().test_x
+    for f in (big, small, root / "test" / "c0" / "same.png"):
+        seen = run.pixels(f)
+        assert any(torch.equal(seen[0], x) for x in test_x), f.name  # the very pixels eval scored
+        assert seen[0, :, :2].eq(0).all() and seen[0, :, -2:].eq(0).all(), f.name  # framed, not stretched
+    export_run(tmp_path / "run", tmp_path / "m.onnx")
+    assert np.array_equal(OnnxModel(tmp_path / "m.onnx").read_images([big, small]), run.pixels([big, small]).numpy())
 
 
 def test_torchscript_export_carries_the_card_and_a_dynamic_batch(lenet, lenet_script, digits) -> None:

@@ -4,6 +4,7 @@ shared by `cnnlab predict RUN` (PyTorch) and `cnnlab predict MODEL.onnx` (onnxru
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ GREY_MODES = ("1", "L", "LA", *WIDE_GREY)  # read as one channel (an alpha chann
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L"): RGB -> grayscale when a network takes 1 channel
 
 
-def read_pixels(path: str | Path) -> np.ndarray:
+def read_pixels(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """A writable uint8 (1, C, H, W) array from an image file: C = 1 for grayscale files, else 3 (RGB order).
-    Images over Pillow's MAX_IMAGE_PIXELS are refused as Image.open reads their header, before decoding: a few-KB
-    PNG can claim gigapixels (a decompression bomb)."""
+    `size` (W, H): a JPEG to be shrunk to it is decoded at a reduced scale first, as the image-folder reader does
+    (`shrink_early`; `to_size` finishes the resize). Images over Pillow's MAX_IMAGE_PIXELS are refused as
+    Image.open reads their header, before decoding: a few-KB PNG can claim gigapixels (a decompression bomb)."""
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
@@ -31,6 +33,8 @@ def read_pixels(path: str | Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the cap
             with Image.open(p) as im:
+                if size is not None:
+                    shrink_early(im, file_mode(im), size)
                 return pil_pixels(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CnnlabError(
@@ -64,6 +68,40 @@ def shown_size(im: Any) -> tuple[int, int]:
     return (im.size[1], im.size[0]) if orientation(im) in TURNED else im.size
 
 
+def shrink_early(im: Any, mode: str, size: tuple[int, int]) -> None:
+    """Before decoding: a JPEG that is to be shrunk to `size` (W, H, once upright) is decoded at the smallest
+    reduced scale still at least that large (Pillow's draft; much faster), the first of the image-folder
+    reader's two steps, the second a bilinear resize to `size`. Other formats are left as they are."""
+    stored = size if shown_size(im) == im.size else (size[1], size[0])  # the target before turning upright
+    if im.size != stored:
+        im.draft(mode, stored)
+
+
+def file_mode(im: Any) -> str:
+    """The 8-bit mode a file is read in on its own: "L" for grayscale modes (with alpha too), else "RGB"."""
+    return "L" if im.mode in GREY_MODES else "RGB"
+
+
+def to_size(pixels: np.ndarray, height_width: Sequence[int]) -> np.ndarray:
+    """uint8 (1, C, H, W) pixels brought to `height_width` as the image-folder reader brings a file of another size
+    to its folder's common size (Pillow's bilinear resize of the 8-bit image, which averages when shrinking), so
+    that predict sees such a file as training and evaluation did. Unchanged at that size already."""
+    h, w = (int(v) for v in height_width)
+    if tuple(pixels.shape[-2:]) == (h, w):
+        return pixels
+    from PIL import Image
+
+    planes = pixels[0, 0] if pixels.shape[1] == 1 else pixels[0].transpose(1, 2, 0)
+    resized = np.asarray(Image.fromarray(np.ascontiguousarray(planes)).resize((w, h), Image.Resampling.BILINEAR))
+    return (resized[None, None] if resized.ndim == 2 else resized.transpose(2, 0, 1)[None]).copy()
+
+
+def source_size(adaptation: dict[str, Any]) -> tuple[int, int] | None:
+    """(H, W) of the images a run trained on (`adapt.source_shape` of its checkpoint or exported model), if known."""
+    shape = adaptation.get("source_shape")
+    return (int(shape[1]), int(shape[2])) if shape and len(shape) == 3 else None
+
+
 def eight_bit(im: Any, mode: str) -> Any:
     """A Pillow image as `mode` ("L" or "RGB") with 8 bits a channel. Greyscale of 16 or 32 bits (16-bit PNG and
     TIFF scans) is scaled to 0..255: Pillow's convert clips it instead, and a 16-bit digit came out black and white.
@@ -81,7 +119,7 @@ def eight_bit(im: Any, mode: str) -> Any:
 def pil_pixels(im: Any) -> np.ndarray:
     """A writable uint8 (1, C, H, W) array from a Pillow image, turned upright (EXIF orientation): grayscale modes
     (with alpha too) give one channel, every other mode (palette, RGBA, CMYK, ...) three RGB channels."""
-    im = eight_bit(upright(im), "L" if im.mode in GREY_MODES else "RGB")
+    im = eight_bit(upright(im), file_mode(im))
     c = 1 if im.mode == "L" else 3
     arr = np.frombuffer(bytearray(im.tobytes()), dtype=np.uint8)
     return arr.reshape(im.height, im.width, c).transpose(2, 0, 1)[None].copy()
@@ -109,6 +147,7 @@ def pad_amounts(mode: str, size: tuple[int, int], target: tuple[int, int]) -> tu
 
 def fit_mode(adaptation: dict[str, Any], height_width: tuple[int, ...]) -> str:
     """How one image file is fitted to the input shape: padded as the training images were when the run padded and
-    the file has their size (a 28x28 digit for a 32x32 LeNet), otherwise resized."""
+    the file has their size (a 28x28 digit for a 32x32 LeNet; `to_size` brings other sizes there first),
+    otherwise resized."""
     same_source = list(height_width) == list(adaptation.get("source_shape", [])[1:])
     return "pad" if adaptation.get("mode") == "pad" and same_source else "resize"

@@ -27,7 +27,7 @@ from cnnlab.data.formats import Decoded
 from cnnlab.data.sources import FileTree
 from cnnlab.errors import CnnlabError
 from cnnlab.failpoint import failpoint
-from cnnlab.imagefile import GREY_MODES, eight_bit, shown_size, upright
+from cnnlab.imagefile import GREY_MODES, eight_bit, shown_size, shrink_early, upright
 from cnnlab.orphans import die_with_parent
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
@@ -212,9 +212,7 @@ def _decode(job: tuple[list[Source], str, tuple[int, int]]) -> tuple[np.ndarray,
     for src in sources:
         try:
             with _open(src) as im:
-                stored = size if shown_size(im) == im.size else (size[1], size[0])  # the target before turning
-                if im.size != stored:
-                    im.draft(mode, stored)  # JPEG: decode at a reduced scale when shrinking (much faster)
+                shrink_early(im, mode, size)
                 im = eight_bit(upright(im), mode)
                 if im.size != size:
                     im = im.resize(size, Image.Resampling.BILINEAR)

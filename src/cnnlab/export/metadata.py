@@ -19,8 +19,9 @@ EXTRA_FILE = "cnnlab.json"  # the TorchScript extra file holding the same keys
 @dataclass(frozen=True)
 class ModelCard:
     """How to feed an exported model and read its output: images become uint8 (N, C, H, W) with C = len of
-    `channel_order` (RGB, or L for grayscale); each is fitted to `input_shape` as `adapt` says (pad: centred zero
-    padding for files the size of the training images, `adapt.source_shape`; otherwise antialiased bilinear resize);
+    `channel_order` (RGB, or L for grayscale); each is brought to the training images' size `adapt.source_shape`
+    (cnnlab.imagefile.to_size) and fitted to `input_shape` as `adapt` says (pad: centred zero padding; otherwise
+    antialiased bilinear resize);
     then input = (pixels * pixel_scale - mean * pixel_scale * 255) / (std * pixel_scale * 255), mean/std in 0..1
     units (none: no standardising). The graph's output is logits over `classes`, averaged over the `tta` views
     (one of cnnlab.rundir.config.TTA_VIEWS), which are built into the graph. `mirror_safe` is False for digits,

@@ -14,7 +14,7 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.export.metadata import ModelCard
 from cnnlab.export.pixels import adapt, to_inputs
-from cnnlab.imagefile import fit_mode, read_pixels
+from cnnlab.imagefile import fit_mode, read_pixels, source_size, to_size
 from cnnlab.rundir.config import check_tta
 
 BATCH = 256  # images per onnxruntime call in `probabilities`, to bound memory on large arrays
@@ -68,13 +68,10 @@ class OnnxModel:
 
     def read_images(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Image files as uint8 (N, C, H, W) at the model's input shape, fitted as the training data was."""
-        shape = self.card.input_shape
-        return np.concatenate(
-            [
-                adapt(x, shape, fit_mode(self.card.adapt, x.shape[-2:]))
-                for x in (read_pixels(p) for p in paths)  # read one at a time: files may differ in size
-            ]
-        )
+        shape, source = self.card.input_shape, source_size(self.card.adapt)
+        read = (read_pixels(p, source[::-1] if source else None) for p in paths)  # one at a time: sizes differ
+        at_source = (to_size(x, source) if source else x for x in read)  # as the training folder read odd sizes
+        return np.concatenate([adapt(x, shape, fit_mode(self.card.adapt, x.shape[-2:])) for x in at_source])
 
     def to_input(self, pixels: np.ndarray) -> np.ndarray:
         """Pixels (N, C, H, W) in 0..255 -> the float32 input the model was trained on."""

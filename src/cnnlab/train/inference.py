@@ -17,7 +17,7 @@ from torch import nn
 from cnnlab.data import Dataset, DeviceLoader, adapt
 from cnnlab.data.augment import to_inputs
 from cnnlab.errors import CnnlabError
-from cnnlab.imagefile import fit_mode, pil_pixels, read_pixels
+from cnnlab.imagefile import fit_mode, pil_pixels, read_pixels, source_size, to_size
 from cnnlab.rundir import Run, open_run
 from cnnlab.rundir.config import check_tta
 from cnnlab.train.engine import evaluate
@@ -79,9 +79,10 @@ def image_pixels(im: Image.Image) -> torch.Tensor:
     return torch.from_numpy(pil_pixels(im))
 
 
-def load_image(path: str | Path) -> torch.Tensor:
-    """A uint8 (1, C, H, W) tensor from an image file (cnnlab.imagefile.read_pixels: decompression bombs refused)."""
-    return torch.from_numpy(read_pixels(path))
+def load_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A uint8 (1, C, H, W) tensor from an image file (cnnlab.imagefile.read_pixels: decompression bombs refused);
+    `size` (H, W): the run's training images', to which a JPEG is shrunk on decoding as the folder reader does."""
+    return torch.from_numpy(read_pixels(path, size[::-1] if size else None))
 
 
 def top_classes(probabilities: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:
@@ -190,8 +191,12 @@ class LoadedRun:
         )
 
     def adapt_image(self, x: torch.Tensor) -> torch.Tensor:
-        """One uint8 image (1, C, H, W) at the model's input shape, adapted as the training data was: padded where
-        training padded images of this size, resized otherwise."""
+        """One uint8 image (1, C, H, W) at the model's input shape, adapted as the training data was: first brought
+        to the training images' size as the image-folder reader brings odd-sized files (`to_size`), then padded
+        where training padded, resized otherwise."""
+        source = source_size(self.adaptation)
+        if source is not None:
+            x = torch.from_numpy(to_size(x.numpy(), source))
         return adapt(x, self.input_shape, fit_mode(self.adaptation, tuple(x.shape[-2:])))
 
     def read_images(self, paths: list[str | Path]) -> torch.Tensor:
@@ -209,7 +214,7 @@ class LoadedRun:
 
     def _one(self, image: Picture) -> torch.Tensor:
         if isinstance(image, str | Path):
-            return self.adapt_image(load_image(image))
+            return self.adapt_image(load_image(image, source_size(self.adaptation)))
         if isinstance(image, Image.Image):
             return self.adapt_image(image_pixels(image))
         if not isinstance(image, torch.Tensor | np.ndarray):
