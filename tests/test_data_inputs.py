@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import pickle
 import struct
@@ -192,6 +193,21 @@ def test_download_off_names_missing_files(tmp_path: Path) -> None:
     (tmp_path / "mnist" / MNIST_FILES[2]).unlink()
     with pytest.raises(CnnlabError, match=r"download is off: put t10k-images-idx3-ubyte.gz in .*mnist/"):
         load_dataset("mnist", data_dir=tmp_path, download=False)
+
+
+def test_missing_standard_files_beside_an_image_archive_of_the_dataset_point_to_it(tmp_path: Path) -> None:
+    """../shared/datasets holds CIFAR-10 as a JPEG archive, not the python archive `--data cifar10` reads: the
+    error said only to put cifar-10-python.tar.gz in a (read-only) folder."""
+    (tmp_path / "cifar10-jpg.tar.gz").write_bytes(b"")
+    with pytest.raises(CnnlabError) as err:
+        load_dataset("cifar10", data_dir=tmp_path, download=False)
+    assert str(err.value).endswith(
+        f"; or read the images in {tmp_path}/cifar10-jpg.tar.gz as an image folder: "
+        f"--data folder:{tmp_path}/cifar10-jpg.tar.gz"
+    )
+    with pytest.raises(CnnlabError) as err:
+        load_dataset("mnist", data_dir=tmp_path, download=False)
+    assert "image folder" not in str(err.value)
 
 
 def test_cnnlab_data_env_and_root_layouts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -620,6 +636,49 @@ def test_incomplete_cache_entry_is_rebuilt(tmp_path: Path) -> None:
     assert cache.load_entry(entry) is None
     assert load_dataset("mnist", data_dir=tmp_path).train_x.shape == (40, 1, 28, 28)
     assert not [p for p in entry.iterdir() if p.name.endswith(".tmp")]
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the last pixel or label: the header still reads
+    path.write_bytes(bytes(data))
+
+
+def _save(name: str, change: object) -> object:
+    return lambda entry: np.save(entry / name, change(np.load(entry / name)))
+
+
+def _meta(change: object) -> object:
+    return lambda entry: (entry / "meta.json").write_text(
+        json.dumps(change(json.loads((entry / "meta.json").read_text())))
+    )
+
+
+CACHE_DAMAGE = {
+    "a pixel byte flipped": lambda entry: _flip_a_byte(entry / "train_x.npy"),
+    "a label byte flipped": lambda entry: _flip_a_byte(entry / "test_y.npy"),
+    "an emptied file": lambda entry: (entry / "test_x.npy").write_bytes(b""),
+    "fewer labels than images": _save("train_y.npy", lambda y: y[:5]),
+    "a label outside the classes": _save("train_y.npy", lambda y: np.full_like(y, 99)),
+    "images as floats": _save("train_x.npy", lambda x: x.astype(np.float32)),
+    "meta.json without classes": _meta(lambda m: {k: v for k, v in m.items() if k != "classes"}),
+    "meta.json a list": _meta(lambda m: [m]),
+}
+
+
+@pytest.mark.parametrize("damage", CACHE_DAMAGE, ids=list(CACHE_DAMAGE))
+def test_a_damaged_cache_entry_is_decoded_again_never_used_or_a_traceback(tmp_path: Path, damage: str) -> None:
+    """Each of these used to be read as data (a flipped byte, a short label file: silently wrong) or to raise
+    EOFError, KeyError or AttributeError from the load."""
+    arrays = fake_mnist(tmp_path / "mnist")
+    load_dataset("mnist", data_dir=tmp_path)
+    entry = next((tmp_path / "cache").iterdir())
+    CACHE_DAMAGE[damage](entry)
+    assert cache.load_entry(entry) is None
+    ds = load_dataset("mnist", data_dir=tmp_path)
+    assert np.array_equal(ds.train_x.numpy()[:, 0], arrays[MNIST_FILES[0]])
+    assert np.array_equal(ds.test_y.numpy(), arrays[MNIST_FILES[3]])
+    assert cache.load_entry(next((tmp_path / "cache").iterdir())) is not None  # rewritten whole
 
 
 def test_unwritable_cache_warns_and_still_loads(tmp_path: Path) -> None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -226,3 +229,16 @@ def test_flowers_study_runs_the_materials_failures_first_and_takes_a_stand_in_da
     argv = ["compare", str(path), "--data", "digits", "--limit", "50", "--out", str(tmp_path / "study")]
     assert main([*argv, "--dry-run"]) == 0 and not (tmp_path / "study").exists()
     assert "NOT YET MEASURED on Flowers17" in load_study(path).expected
+
+
+def test_labels_that_differ_only_in_leading_zeros_keep_one_class_order_whatever_the_hash_seed() -> None:
+    """`1` and `01` are one number: sorted by it alone, their order was the set's, which PYTHONHASHSEED changes from
+    one process to the next (a rebuilt cache then gave the classes other indices than the run's)."""
+    code = "from cnnlab.data.imagefolder import _class_order; print(_class_order({'1', '01', '2', '10', '001'}))"
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": str(s)}
+        ).stdout
+        for s in range(6)
+    }
+    assert orders == {"['001', '01', '1', '2', '10']\n"}

@@ -128,9 +128,10 @@ def _read_text(src: Source) -> str:
 
 
 def _class_order(names: set[str]) -> list[str]:
-    """Numeric labels in numeric order (2 before 10), names alphabetically."""
+    """Numeric labels in numeric order (2 before 10; "01" before "1", one order whatever the set's), names
+    alphabetically."""
     if all(n.lstrip("-").isdigit() for n in names):
-        return sorted(names, key=int)
+        return sorted(names, key=lambda n: (int(n), n))
     return sorted(names)
 
 

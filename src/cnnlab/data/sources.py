@@ -159,7 +159,7 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
     where = (
         f"put {', '.join(f.name for f in missing)} in {target}/ "
         "(or give a folder that has them: --data-dir, data_dir= in Python, or $CNNLAB_DATA)"
-    )
+    ) + _as_folder_hint(source.name, root)
     if not download:
         raise CnnlabError(f"{source.name}: files not found and download is off: {where}")
     new_folders = [p for p in (target, *target.parents) if not p.exists()]  # removed again if nothing arrives
@@ -177,6 +177,18 @@ def fetch(source: StandardSource, root: Path, download: bool = True) -> list[Pat
                     folder.rmdir()
             raise CnnlabError(f"{source.name}: could not download {remote.name} ({'; '.join(errors)}): {where}")
     return [target / n for n in names]
+
+
+def _as_folder_hint(name: str, root: Path) -> str:
+    """'; or read ... as an image folder' when the data root holds an archive or folder named like the dataset
+    that is not its standard files (the shared CIFAR-10 JPEG archive beside a missing python archive)."""
+    try:
+        found = sorted(
+            p for p in root.glob(f"{name}?*") if p.is_dir() or p.name.endswith((".tar.gz", ".tgz", ".tar", ".zip"))
+        )
+    except OSError:
+        return ""
+    return f"; or read the images in {found[0]} as an image folder: --data folder:{found[0]}" if found else ""
 
 
 def download_file(url: str, dest: Path, checksum: str | None = None) -> Path:
