@@ -178,6 +178,79 @@ def test_cats_vs_dogs_on_a_frozen_vgg16_base_end_to_end(tmp_path, cats_dogs, vgg
     assert "BinaryLogits" in text and "  base.features.28  Conv2d" in text
 
 
+@pytest.fixture
+def resnet18_cache(tmp_path, monkeypatch) -> dict[str, torch.Tensor]:
+    """A torch hub cache holding ResNet-18's ImageNet checkpoint file, made locally: torchvision's tensors under
+    their names and shapes, the batch norms' running statistics set away from a fresh layer's 0 and 1."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CNNLAB_OFFLINE", "1")
+    resolve_source.cache_clear()
+    torch.manual_seed(5)
+    state = torchvision.models.resnet18().state_dict()
+    for k in [k for k in state if k.endswith(("running_mean", "running_var"))]:
+        state[k] = torch.rand_like(state[k]) + 0.5
+    path = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    yield state
+    resolve_source.cache_clear()
+
+
+RESNET18_BN_HEAD = """
+base = "resnet18"
+keep = "before-classifier"
+input = [3, 32, 32]
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 64
+activation = "relu"
+[[layers]]
+type = "batchnorm"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+def test_a_head_with_a_batchnorm_on_a_resnet_base_gets_none_of_the_stems_on_grey_digits(tmp_path, resnet18_cache):
+    """The head's first batch norm is named bn1, as ResNet's stem batch norm is: the stem's ImageNet statistics
+    went into the head and the base's bn1 stayed fresh (mean 0, var 1), frozen so for good. And the network
+    file's 3 input channels gave way to the digits' 1, so the pretrained stem conv was dropped and the ImageNet
+    mean/std (3 values) crashed the first batch: a file's input decides its channels as it does its size."""
+    net = write_toml(tmp_path / "head.toml", RESNET18_BN_HEAD)
+    weights = "torchvision:ResNet18_Weights.IMAGENET1K_V1"
+    logs: list[str] = []
+    config = RunConfig(model=net, data="digits", limit=40, val_split=0, init_from=weights, freeze="features")
+    s = setup(config.validate(), log=logs.append)
+    own = s.model.state_dict()
+    assert all(torch.equal(own["base." + k], v) for k, v in resnet18_cache.items() if not k.startswith("fc."))
+    assert own["bn1.running_var"].shape == (64,) and torch.equal(own["bn1.running_mean"], torch.zeros(64))
+    assert s.data.input_shape == (3, 32, 32) and s.transfer["not_in_source"] == []
+    line = next(m for m in logs if m.startswith("init from"))
+    assert line == f"init from {weights}: 120 tensors loaded", line  # fc, not kept by the base, is not offered
+    train(config, tmp_path / "run", log=quiet)  # the first batch used to crash on the 3-value mean
+    assert open_run(tmp_path / "run").summary["stopped"] == "completed"
+    back = setup(RunConfig(model="resnet18", data="digits", limit=20, init_from=str(tmp_path / "run")), log=quiet)
+    trained = open_run(tmp_path / "run").weights  # and back: the base's bn1 into resnet18's, not the head's
+    assert torch.equal(back.model.state_dict()["bn1.running_mean"], trained["base.bn1.running_mean"])
+
+
+def test_weights_made_for_another_resnet_are_said_to_fit_in_part(tmp_path, resnet18_cache):
+    """resnet18's weights load into a resnet34 by name (all 120 fit) without an error, leaving its other blocks
+    fresh; the line said only `120 tensors loaded`."""
+    logs: list[str] = []
+    config = RunConfig(model="resnet34", data="digits", limit=20, val_split=0, input=[3, 32, 32],
+                       init_from="torchvision:ResNet18_Weights.IMAGENET1K_V1")  # fmt: skip
+    setup(config.validate(), log=logs.append)
+    line = next(m for m in logs if m.startswith("init from"))
+    assert "head re-initialised (fc.bias, fc.weight); the weights were made for resnet18; 80 of" in line, line
+    assert re.search(
+        r"; 80 of the model's tensors are not in the source and keep their initialisation \(layer1\.2\.", line
+    )
+
+
 def test_match_order_grows_vgg16_from_a_trained_vgg11(tmp_path):
     """The VGG paper's initialisation of a deeper net from config A: layers mapped by position among those with
     the same tensor shapes (a conv's bias never lands in a dense layer of the same width), reported, and equal to

@@ -80,11 +80,14 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
     given = check_model_options(config.model, config.options or {})  # before loading data: a typo fails at once
     data = load_data(config)
     c_data = data.input_shape[0]
+    # a network file started from weights keeps its own input channels (its base's pretrained stem reads them; the
+    # data is converted); otherwise it is built for the data's, as zoo models are
+    own_channels = spec and config.init_from
     with meta_device():
         probe = create_model(
             config.model,
             num_classes=data.num_classes,
-            in_channels=config.input[0] if config.input else c_data,
+            in_channels=config.input[0] if config.input else None if own_channels else c_data,
             **given,
         )
     # only for the shape; a network file's own input wins (its dense layers are sized for it)
@@ -156,7 +159,9 @@ def flip_warning(config: RunConfig) -> str | None:
 
 
 def transfer_line(source: str, transfer: dict[str, Any]) -> str:
-    """What --init-from loaded: a count and the re-initialised head, or with --match order each pairing."""
+    """What --init-from loaded: a count and the re-initialised head, or with --match order each pairing; by name,
+    also the model's tensors the source lacked and whether it was made for another architecture (resnet34's
+    weights in a resnet18 load in part without an error)."""
     line = f"init from {source}: {transfer['loaded']} tensors loaded"
     if transfer["replaced"]:
         line += f", head re-initialised ({', '.join(transfer['replaced'])})"
@@ -166,6 +171,13 @@ def transfer_line(source: str, transfer: dict[str, Any]) -> str:
             f" by order: {transfer['unused']} of the source's left unused, {len(transfer['missing'])} of the "
             f"model's keep their initialisation{pairs}"
         )
+        return line
+    if transfer.get("made_for"):
+        line += f"; the weights were made for {transfer['made_for']}"
+        line += f": {transfer['unused']} of theirs match no tensor here" if transfer["unused"] else ""
+    if missing := transfer.get("not_in_source"):
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        line += f"; {len(missing)} of the model's tensors are not in the source and keep their initialisation ({shown})"
     return line
 
 

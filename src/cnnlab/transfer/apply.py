@@ -18,6 +18,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.rundir.config import FREEZE_HELP, FREEZE_PATTERN
 from cnnlab.transfer.order import match_by_order
 from cnnlab.zoo.base import BASE, base_of
+from cnnlab.zoo.registry import is_spec_path
 
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -52,20 +53,24 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], source: str,
     }
     if match == "order":
         info["mapped"] = {pairs[t]: t for t in loaded}
-        info["unused"] = len(state) - len(loaded)
+    info["unused"] = len(state) - len(loaded) - len(replaced)
     return info
 
 
 def _by_name(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> dict[str, str]:
     """{model name: source name} for equal names, or names equal but for the base prefix: torchvision's and a zoo
-    run's `features.0.weight` is a network's `base.features.0.weight`, and the other way round."""
+    run's `features.0.weight` is a network's `base.features.0.weight`, and the other way round. Which of the
+    three holds is decided once for the whole model, not name by name: a head's own `bn1` (a network's layer
+    names are its own) must not take a ResNet stem's `bn1` that belongs in `base.bn1`, nor give it back."""
     prefix = BASE + "."
-    pairs = {}
-    for k in state:
-        target = next((t for t in (k, prefix + k, k.removeprefix(prefix)) if t in own), None)
-        if target is not None:
-            pairs[target] = k
-    return pairs
+    own_based, source_based = (any(k.startswith(prefix) for k in names) for names in (own, state))
+    if own_based and not source_based:  # a zoo model's or torchvision's weights under a network's base
+        pairs = {prefix + k: k for k in state}
+    elif source_based and not own_based:  # a network's base, without its head, into the zoo model it is
+        pairs = {k.removeprefix(prefix): k for k in state if k.startswith(prefix)}
+    else:
+        pairs = {k: k for k in state}
+    return {target: k for target, k in pairs.items() if target in own}
 
 
 def _leaves_with_params(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -177,6 +182,14 @@ def start_from(model: nn.Module, config: Any, load: bool = True) -> dict[str, An
         info = {"source": config.init_from}
         if load:
             info.update(load_matching(model, source.state_dict(), config.init_from, config.match))
+            base = base_of(model)
+            architecture = base.model_name if base is not None else config.model
+            if source.model and source.model != architecture and not is_spec_path(source.model):
+                info["made_for"] = source.model  # resnet34's weights in a resnet18: said, as they fit only in part
+            own = model.state_dict()  # a network's own head is new by design; its base, or a zoo model, is not
+            info["not_in_source"] = [
+                k for k in info["missing"] if own[k].is_floating_point() and (base is None or k.startswith(BASE + "."))
+            ]
     if config.freeze != "none":  # with none, the model trains what its builder trains
         freeze(model, config.freeze)
     if config.freeze != "none" or config.init_from:
