@@ -375,7 +375,7 @@ CASES = [
     # lr-find
     (
         ["lr-find", "--data", "digits", "--model", "mlp", "--steps", "1"],
-        "--steps must be at least 10, got 1: the smoothed loss",
+        "--steps must be a whole number from 30 to 10,000, got 1: the smoothed loss",
         None,
     ),
     (

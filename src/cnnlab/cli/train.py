@@ -109,8 +109,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-MIN_STEPS = 10  # fewer: the smoothed loss is mostly its first values, and the suggestion is noise
-
 # flags that shape a run's epochs, schedule or outputs, which the range test does not have (it sets the lr itself at
 # every update): given on the command line they are refused rather than ignored; from an experiment file they are
 # simply not used, so a recipe can be swept as it is
@@ -119,13 +117,9 @@ NOT_SWEPT = ("lr", "epochs", "schedule", "step_size", "gamma", "decay", "decay_p
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from cnnlab.train.lrfind import lr_find
+    from cnnlab.train.lrfind import SWEEP, check_sweep, lr_find
 
-    if args.steps < MIN_STEPS:
-        raise CnnlabError(
-            f"--steps must be at least {MIN_STEPS}, got {args.steps}: the smoothed loss the suggestion reads needs "
-            "dozens of updates (100 by default)"
-        )
+    check_sweep(SWEEP[0], SWEEP[1], args.steps)  # before the data loads
     if given := [f"--{k.replace('_', '-')}" for k in NOT_SWEPT if k in vars(args)]:
         raise CnnlabError(
             f"lr-find does not use {', '.join(given)}: it sweeps the lr from 1e-7 to 10 over --steps updates of "
@@ -204,7 +198,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--steps",
         type=typed(int, "--steps"),
         default=100,
-        help=f"updates in the sweep, the lr growing from 1e-7 to 10 (default 100, at least {MIN_STEPS})",
+        help="updates in the sweep, the lr growing from 1e-7 to 10 (default 100, 30 to 10,000)",
     )
     lf.set_defaults(func=cmd_lr_find)
 
