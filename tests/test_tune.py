@@ -12,7 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -367,8 +368,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Server:
+    url: str
+    restart: Callable[[], None]  # pg_ctl restart -m fast: every connection dropped, the server back at once
+
+
 @pytest.fixture
-def postgres() -> Iterator[str]:
+def postgres(postgres_server: Server) -> str:
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[Server]:
     """A throwaway PostgreSQL server on a free localhost port (as the postgres user when run as root)."""
     found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None)
     assert found, "PostgreSQL server binaries not found: run scripts/ensure-os-packages.sh (make test does)"
@@ -390,8 +402,16 @@ def postgres() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
+
+    def restart() -> None:
+        subprocess.run(
+            [*as_user, bindir / "pg_ctl", "-D", data, "-o", options, "-l", home / "log", "-m", "fast", "-w", "restart"],
+            check=True,
+            capture_output=True,
+        )
+
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield Server(f"postgresql://postgres@127.0.0.1:{port}/postgres", restart)
     finally:
         subprocess.run(
             [*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True, check=False
@@ -426,3 +446,84 @@ def test_two_workers_on_postgresql_run_exactly_the_requested_trials(tmp_path: Pa
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000", "0001", "0002", "0003"]
     assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers took trials
+
+
+def start_worker(args: list[str], out: Path) -> subprocess.Popen:
+    """A `cnnlab tune` worker, returned once it is training trial 0."""
+    worker = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "trials" / "0000" / "config.toml").exists():  # data loaded, model built, epochs to go
+        assert worker.poll() is None and time.monotonic() < deadline, "the worker never got into its first trial"
+        time.sleep(0.05)
+    return worker
+
+
+def test_a_worker_paused_while_another_fails_its_trial_says_so_and_goes_on(tmp_path: Path) -> None:
+    """A worker stopped (Ctrl-Z, a laptop asleep) past the grace period has its trial failed by another worker, as
+    Optuna's stale-heartbeat check does; going on, it died on its next epoch's report with two tracebacks
+    (UpdateFinishedTrialError, then "Cannot tell a FAIL trial"). Here the failing is done as that worker would."""
+    space = write_toml(tmp_path / "space.toml", SPACE.format(epochs=3))
+    out = tmp_path / "study"
+    worker = start_worker(cli(space, "--trials", "2", "--pruner", "none", "--out", str(out), "--data-dir", DATA), out)
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        study, _, _ = open_study(out)
+        study.tell(0, state=TrialState.FAIL)
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    _, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0 and "Traceback" not in err, err
+    assert (
+        "trial 0: another worker failed it while this one was silent for over 90 s (paused, asleep or cut off)" in err
+    )
+    states = trials_by_state(out)
+    assert states[TrialState.FAIL] == [0] and states[TrialState.COMPLETE] == [1, 2], states
+
+
+def test_a_postgresql_restart_under_a_worker_does_not_end_it(tmp_path: Path, postgres_server: Server) -> None:
+    """`pg_ctl restart` mid-trial drops every connection: the worker died with a 264-line traceback saying
+    "e.g. exceeding max length" and left its trial RUNNING. Connections are now checked before use and replaced."""
+    space = write_toml(tmp_path / "space.toml", SPACE.format(epochs=3))
+    out = tmp_path / "study"
+    where = ["--storage", postgres_server.url, "--study", "restarted"]
+    worker = start_worker(
+        cli(space, "--trials", "1", "--pruner", "none", "--out", str(out), "--data-dir", DATA, *where), out
+    )
+    postgres_server.restart()
+    _, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0 and "Traceback" not in err, err
+    assert trials_by_state(out)[TrialState.COMPLETE] == [0]
+
+
+def test_a_database_user_without_rights_on_the_tables_is_one_line(postgres_server: Server) -> None:
+    """Optuna's tables made by one user, opened by another with no rights on them: a 94-line traceback ending in
+    StorageInternalError's "e.g. exceeding max length", the cause (permission denied) buried in it."""
+    open_storage(postgres_server.url)  # creates Optuna's tables
+    with psycopg.connect(postgres_server.url, autocommit=True) as db:
+        db.execute("CREATE ROLE reader LOGIN")
+    with pytest.raises(CnnlabError) as e:
+        open_storage(postgres_server.url.replace("postgres@", "reader@"))
+    message = str(e.value)
+    assert "\n" not in message and "permission denied for table" in message, message
+    assert message.startswith("the storage postgresql://reader@127.0.0.1:") and "rerun the command" in message
+
+
+def test_a_relative_sqlite_storage_names_one_file_from_any_directory(
+    tmp_path: Path, space: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqlite:///rel.db was recorded as given: `--summary` from another directory then created an empty rel.db
+    there and found no study in it."""
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    tune(
+        space,
+        tmp_path / "study",
+        trials=1,
+        pruner="none",
+        storage="sqlite:///rel.db",
+        data_dir=DATA,
+        log=lambda _: None,
+    )
+    monkeypatch.chdir(tmp_path)
+    study, _, _ = open_study(tmp_path / "study")
+    assert len(study.get_trials()) == 1 and not (tmp_path / "rel.db").exists()

@@ -50,7 +50,10 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while True:
-            self.storage.record_heartbeat(self.trial_id)
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # the storage is gone: the trial itself meets the error and says it in one line
+                return
             if self.stop.wait(HEARTBEAT_SECONDS):
                 return
 

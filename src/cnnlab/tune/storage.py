@@ -7,10 +7,12 @@ trials and start the next one, so N trials in all are run however many workers j
 from __future__ import annotations
 
 import hashlib
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -20,10 +22,36 @@ from cnnlab.errors import CnnlabError
 
 HEARTBEAT_SECONDS = 20  # a running trial's worker writes a heartbeat this often
 GRACE_SECONDS = 90  # a trial silent for this long is failed by the next worker that starts a trial
+RECONNECT_SECONDS = 60  # how long a worker keeps trying a PostgreSQL server that went away (restarting, say)
 
 
 def default_url(study_dir: Path) -> str:
     return f"sqlite:///{(study_dir / 'study.db').resolve()}"
+
+
+def absolute(url: str) -> str:
+    """A SQLite URL with its file as an absolute path: a relative one (sqlite:///rel.db) recorded in the study
+    directory named another file from every other working directory (`--summary` then found no study in an empty
+    database it had just created). Other URLs as given."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return url  # open_storage refuses it in one line
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or Path(db).is_absolute():
+        return url
+    return parsed.set(database=str(Path(db).resolve())).render_as_string(hide_password=False)
+
+
+def lost(e: BaseException, url: str) -> CnnlabError:
+    """The one line for a storage that failed under a worker (a PostgreSQL server restarted, rights missing on
+    its tables): Optuna's StorageInternalError says "e.g. exceeding max length" and hides the cause."""
+    cause = e.__cause__ or e.__context__ or e
+    reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
+    return CnnlabError(
+        f"the storage {shown(url)} failed: {reason}; check the database and its rights, then rerun the command to go "
+        "on (a trial this worker ran is failed by the next worker to start one)"
+    )
 
 
 def shown(url: str) -> str:
@@ -56,12 +84,17 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         engine = sqlalchemy.create_engine(url, connect_args=connect_args)
         try:
             with _advisory_lock(engine, "schema"):  # likewise
-                return _rdb(url, connect_args)
+                storage = _rdb(url, connect_args)
         finally:
             engine.dispose()
+        # opened: from now on a refused connection is a server restarting (or a network blip), waited out
+        sqlalchemy.event.listen(storage.engine, "do_connect", _reconnect)
+        return storage
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, OSError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise CnnlabError(f"cannot open storage {shown(url)}: {reason}") from None
+    except optuna.exceptions.StorageInternalError as e:  # a user without rights on tables that exist
+        raise lost(e, url) from None
 
 
 def _rdb(url: str, connect_args: dict) -> optuna.storages.RDBStorage:
@@ -69,10 +102,24 @@ def _rdb(url: str, connect_args: dict) -> optuna.storages.RDBStorage:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
             url,
-            engine_kwargs={"connect_args": connect_args},
+            # pre-ping: a connection the server dropped (a PostgreSQL restart) is replaced on its next use
+            engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
             heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=GRACE_SECONDS,
         )
+
+
+def _reconnect(dialect: Any, _record: Any, cargs: tuple, cparams: dict) -> Any:
+    """Connect, retrying for up to RECONNECT_SECONDS while the server refuses or is starting up: a PostgreSQL
+    restart under a running trial took the worker down with it, leaving the trial RUNNING."""
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_p
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
 from cnnlab.tune.objective import run_trial
 from cnnlab.tune.space import Space, load_space, parse_space
-from cnnlab.tune.storage import default_url, open_storage, shown, worker_lock
+from cnnlab.tune.storage import GRACE_SECONDS, absolute, default_url, lost, open_storage, shown, worker_lock
 from cnnlab.tune.summary import epochs_trained
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
@@ -161,6 +161,7 @@ def tune(
     if holds_compare_study(sdir.path):  # a report of the folder would show one study and drop the other
         raise CnnlabError(f"--out {sdir.path} holds a `cnnlab compare` study; give the search another folder")
     if storage is not None:
+        storage = absolute(storage)
         open_storage(storage)  # reached before the study directory records it: a refused URL leaves nothing behind
     url, name = sdir.bind(storage, study_name, stem(space_path), data_dir)
     store = open_storage(url)
@@ -183,7 +184,10 @@ def tune(
         + (f", {budget} epochs at most" if budget else "")
         + f", {sampler} sampler, {pruner} pruner"
     )
-    _work(study, store, space, sdir, trials, timeout, budget, sampler, expected, log)
+    try:
+        _work(study, store, space, sdir, trials, timeout, budget, sampler, expected, log)
+    except optuna.exceptions.StorageInternalError as e:
+        raise lost(e, url) from None
     return study, sdir
 
 
@@ -226,6 +230,18 @@ def _work(
     log("--timeout reached; rerun the command to go on")
 
 
+def _failed_elsewhere(store: optuna.storages.RDBStorage, trial: optuna.Trial, log: Callable[[str], None]) -> bool:
+    """Whether another worker has failed the trial: this one was silent past the grace period (paused with
+    Ctrl-Z, a laptop asleep, the network cut) and then went on. Said in one line; the worker carries on."""
+    if not store.get_trial(trial._trial_id).state.is_finished():
+        return False
+    log(
+        f"trial {trial.number}: another worker failed it while this one was silent for over {GRACE_SECONDS} s "
+        "(paused, asleep or cut off); its run directory stays, and this worker goes on with the next trial"
+    )
+    return True
+
+
 def _run(
     study: optuna.Study,
     store: optuna.storages.RDBStorage,
@@ -238,13 +254,18 @@ def _run(
     with Heartbeat(store, trial):
         try:
             value = run_trial(trial, space, sdir.trial_dir(trial.number), log, stop)
+        except optuna.exceptions.UpdateFinishedTrialError:  # its epoch's report came after another worker's verdict
+            value = None
         except optuna.TrialPruned as e:
-            study.tell(trial, state=TrialState.PRUNED)
-            log(f"trial {trial.number}: {e}")
+            if not _failed_elsewhere(store, trial, log):
+                study.tell(trial, state=TrialState.PRUNED)
+                log(f"trial {trial.number}: {e}")
             return
         except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
+    if _failed_elsewhere(store, trial, log):
+        return
     if value is None:
         study.tell(trial, state=TrialState.FAIL)
         log(f"trial {trial.number}: failed, no finite {space.metric}")
