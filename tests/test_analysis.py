@@ -267,3 +267,40 @@ def test_printed_shape_formulas_evaluate_to_what_they_claim(layer, shape, claims
     assert claims == [real[0], real[1]][: len(claims)]
     if not claims:
         assert formula == f"padding 'same': H_out = H_in = {real[0]}, C_out = 4"
+
+
+def test_a_module_called_again_lists_its_parameters_once_so_the_column_adds_up() -> None:
+    """A block and a conv each called twice (weights shared): the later calls' rows have their own shapes, MACs
+    and fields, and no parameters of their own, so the Params column sums to the model's 44, as Keras lists a
+    shared layer's weights once. The conv's second row said 38 again while its block's said nothing."""
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c, self.r = torch.nn.Conv2d(2, 2, 3, padding=1), torch.nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.r(self.c(x))
+
+    class Twice(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blk, self.c2 = Block(), torch.nn.Conv2d(2, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.c2(self.c2(self.blk(self.blk(x))))
+
+    s = summarize(Twice(), (2, 8, 8))
+    rows = {r.name: r for r in s.rows}
+    names = ("blk", "blk.c", "blk (call 2)", "blk.c (call 2)", "c2", "c2 (call 2)")
+    assert [rows[n].params for n in names] == [38, 38, 0, 0, 6, 0]
+    assert sum(r.params for r in s.rows if r.leaf) == s.params == 44
+    assert rows["blk.c (call 2)"].macs == rows["blk.c"].macs == 2304
+    line = next(line for line in s.render().splitlines() if line.strip().startswith("blk.c (call 2)"))
+    assert line.split()[-4:] == ["2x8x8", "128", "2,304", "5/1/0.5"], line  # an empty Params cell
+
+
+def test_summarize_refuses_an_input_shape_of_zero_or_negative_sizes_in_one_line() -> None:
+    for shape in ((1, 0, 28), (1, 28, -2), (0, 28, 28)):
+        with pytest.raises(CnnlabError, match=r"^input must be C,H,W with three positive integers, got"):
+            summarize("mlp", shape)

@@ -237,6 +237,10 @@ def test_an_adaptive_pool_whose_windows_differ_keeps_each_units_span() -> None:
     # between the edge units): the middle unit 3 sees [3,6) to [7,10): 7 pixels
     b = a.through(3, 1, 1)
     assert b.spans[3] == (3, 10) and b.size == max(hi - lo for lo, hi in b.spans)
+    assert b.spans[0] == (-1, 4) and b.spans[-1] == (9, 14)  # the edge units' padding one step out: 2 and 1 pixels
+    # 5 to 3 reads [0,2), [1,4), [3,5): windows of 2, 3, 2 pixels; two 2-windows after it see 5 pixels, not the
+    # 5.67 a uniform jump of 5/3 would give
+    assert Axis(extent=5).adaptive(3).through(2, 1, 0).through(2, 1, 0).size == 5
 
 
 def test_branches_that_see_offset_fields_meet_in_their_union() -> None:
@@ -301,3 +305,21 @@ def test_fields_after_uneven_pools_and_offset_branches_are_what_gradients_reach(
     for i in inside:
         assert _reached(model, shape, (i, i)) == spans[i], i
     assert rf.h.size == max(hi - lo for lo, hi in spans)
+
+
+def test_a_functional_pool_without_a_stride_strides_by_its_kernel_and_same_padding_counts_dilation() -> None:
+    """F.max_pool2d(x, 2) has stride 2 as nn.MaxPool2d(2) has; padding="same" of a dilated 3x3 is 2 a side."""
+    from cnnlab.analysis import summarize
+
+    class Pooled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(torch.nn.functional.max_pool2d(self.a(x), 2))
+
+    last = summarize(Pooled(), (1, 16, 16)).rows[-1].rf.h
+    assert (last.size, last.jump, last.start) == (8, 2, 4.0)  # 3, then 4 at jump 1 -> 2, then 3 at jump 2
+    dilated = summarize(nn.Sequential(nn.Conv2d(1, 1, 3, padding="same", dilation=2)), (1, 9, 9)).rows[-1].rf.h
+    assert (dilated.size, dilated.jump, dilated.start) == (5, 1, 0.5)

@@ -94,3 +94,8 @@ def test_a_limit_keeps_every_class_it_can() -> None:
     assert per_class(four, limit_indices(four, 10, 0)) == [4, 4, 1, 1]
     kept, val = stratified_split(y, 10, 0)
     assert per_class(y, val)[:2] == [5, 5] and 40 in kept.tolist()
+
+
+def test_the_held_out_share_rounds_to_the_nearest_image() -> None:
+    """19% of 10 images is 1.9: 2 held out, not the 1 that truncating gives."""
+    assert len(stratified_split(torch.arange(10) % 2, 0.19, seed=0)[1]) == 2

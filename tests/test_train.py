@@ -666,3 +666,31 @@ def test_fewer_epochs_than_a_run_has_trained_are_refused_on_resume(tmp_path, net
         train(config(net, epochs=1), tmp_path / "run", resume=True, log=quiet)
     assert snapshot(tmp_path / "run") == before
     assert train(config(net, epochs=2), tmp_path / "run", resume=True, log=quiet)["epochs_run"] == 2
+
+
+def rules(
+    config: RunConfig, monitor: str, values: list[float], key: str | None = None
+) -> list[tuple[bool, str | None]]:
+    """stop_rules over rows whose `key` (default: the monitor) takes `values`, epoch by epoch."""
+    from cnnlab.train.engine import State, stop_rules
+
+    state = State()
+    rows = [{"epoch": e, "val_loss": 1.0, "val_accuracy": 0.5, key or monitor: v} for e, v in enumerate(values, 1)]
+    return [stop_rules(config, state, row, monitor) for row in rows]
+
+
+def test_patience_stops_on_the_epoch_that_makes_it_and_a_tie_is_no_improvement():
+    """Keras' EarlyStopping: `patience` epochs without a strict improvement end the run (the end-to-end test
+    only checked that a run stopped some time before its last epoch)."""
+    got = rules(RunConfig(patience=2), "val_accuracy", [0.5, 0.4, 0.5, 0.6])
+    assert got[:2] == [(True, None), (False, None)]
+    assert got[2] == (False, "early stop: val_accuracy did not improve for 2 epochs")  # 0.5 ties the best
+    got = rules(RunConfig(patience=3), "val_loss", [1.0, 0.9, 0.9, 0.95, 0.89])
+    assert [improved for improved, _ in got] == [True, True, False, False, True] and all(r is None for _, r in got)
+
+
+def test_generalisation_loss_stops_only_beyond_alpha():
+    """Prechelt's GL(t) = 100 (E_va(t) / E_opt(t) - 1) > alpha: exactly alpha goes on."""
+    at, beyond = (rules(RunConfig(gl_alpha=50), "val_accuracy", [1.0, v], key="val_loss") for v in (1.5, 1.5001))
+    assert at[1][1] is None
+    assert beyond[1][1] == "early stop: generalisation loss GL = 50.0 > 50"

@@ -144,7 +144,7 @@ def _cells(r: LayerRow, convention: str, show_frozen: bool) -> list[str]:
         r.type,
         fmt_shape(r.output_shape, convention),
         f"{r.activations:,}",
-        f"{params:,}" if params or r.leaf else "",
+        f"{params:,}" if params or (r.leaf and not r.shared) else "",
         f"{r.macs:,}" if r.macs or r.leaf else "",
         rf,
     ]

@@ -66,6 +66,7 @@ class LayerRow:
     geometry_w: tuple[int, int, int, int, bool] | None = None  # the same as `geometry`, width axis
     formulas: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    shared: bool = False  # a later call of a module with a row already: its parameters are counted at the first
 
     @property
     def activations(self) -> int:
@@ -352,6 +353,9 @@ class _Recorder:
         row.params = sum(p.numel() for p in own)
         row.trainable_params = sum(p.numel() for p in own if p.requires_grad)
         row.moving_stats = moving_stats(module, recurse=not row.leaf)
+        if self.calls[module] > 1:  # the Params column adds up to the model's parameters, as Keras lists a
+            row.params = row.trainable_params = row.moving_stats = 0  # shared layer's weights once
+            row.shared = True
         if row.leaf:
             self.tracer.inside_leaf -= 1
             self._leaf(module, row, _first_tensor(inputs), output)
@@ -359,8 +363,6 @@ class _Recorder:
             row.rf = self.tracer.get(y)
             row.kind = "block"
             row.macs = sum(r.macs for r in self.rows[first_child:] if r.leaf)
-            if self.calls[module] > 1:
-                row.params = row.trainable_params = row.moving_stats = 0
 
     def _leaf(self, module: nn.Module, row: LayerRow, x: torch.Tensor | None, output: Any) -> None:
         row.kind = kind_of(module)
