@@ -282,10 +282,14 @@ def test_tune_writes_run_directories_summary_plots_and_retrains_best(
     assert all(png.startswith(b"\x89PNG") for png in plots.values())
     assert (out / "history.png").read_bytes().startswith(b"\x89PNG")
 
-    # A rerun with the same budget continues the study: nothing left to do.
-    assert main(["tune", space, "--trials", "3", "--out", str(out), "--data-dir", DATA]) == 0
+    # A rerun with the same budget continues the study: nothing left to do. Without --sampler and --pruner it
+    # takes the study's; repeating the space file's own epochs changes nothing.
+    assert main(["tune", space, "--trials", "3", "--out", str(out), "--data-dir", DATA, "--epochs", "1"]) == 0
     assert len(open_study(out)[0].get_trials()) == 3
-    capsys.readouterr()
+    assert "3 trials in all, random sampler, none pruner" in capsys.readouterr().err
+    with pytest.raises(CnnlabError, match=r"was started with `--pruner none` and this command gives `--pruner median`; "
+                       r"give the same \(or neither: a worker takes the study's\)"):  # fmt: skip
+        tune(space, out, trials=4, data_dir=DATA, pruner="median", sampler="random")
     # ... but not with another space.
     other = write_toml(tmp_path / "space.toml", SPACE.format(epochs=2))
     with pytest.raises(CnnlabError, match="was started with another space file"):

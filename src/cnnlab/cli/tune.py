@@ -74,8 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="epochs the whole study may train, pruned trials' epochs included; the trial running "
         "when it is spent ends there",
     )
-    t.add_argument("--sampler", default="tpe", help="random | tpe | gp | cmaes (default tpe)")
-    t.add_argument("--pruner", default="hyperband", help="hyperband | median | none (default hyperband)")
+    t.add_argument("--sampler", help="random | tpe | gp | cmaes (default: the study's, for a new one tpe)")
+    t.add_argument("--pruner", help="hyperband | median | none (default: the study's, for a new one hyperband)")
     t.add_argument(
         "--storage",
         help="database URL shared by workers, e.g. postgresql://user@host:5432/db "

@@ -101,14 +101,31 @@ def open_study(study_dir: str | Path) -> tuple[optuna.Study, Space, StudyDir]:
     return study, space, sdir
 
 
-def _record_space(study: optuna.Study, space: Space, overrides: dict[str, Any]) -> None:
-    """The first worker stores the space in the study; later ones must bring the same."""
+DEFAULT_SEARCH = {"sampler": "tpe", "pruner": "hyperband"}
+
+
+def _record_space(
+    study: optuna.Study, space: Space, overrides: dict[str, Any], given: dict[str, str | None]
+) -> dict[str, str]:
+    """The first worker stores the space, its --limit/--epochs and its sampler and pruner in the study; later ones
+    must bring the same space and limits, and take the study's sampler and pruner unless they name others, which
+    is refused (two pruners on one study would stop trials by two rules). Returns the sampler and pruner to use."""
     attrs = study.user_attrs
     if "space" not in attrs:
+        search = {k: given[k] or v for k, v in DEFAULT_SEARCH.items()}
         study.set_user_attr("space", space.text)
         study.set_user_attr("source", Path(space.source).name)
         study.set_user_attr("overrides", overrides)
-        return
+        study.set_user_attr("search", search)
+        return search
+    recorded = attrs.get("search", {})  # studies started before it was recorded take what they are given
+    search = {k: given[k] or recorded.get(k) or v for k, v in DEFAULT_SEARCH.items()}
+    if clash := [k for k in search if k in recorded and recorded[k] != search[k]]:
+        was, now = (" ".join(f"--{k} {d[k]}" for k in clash) for d in (recorded, search))
+        raise CnnlabError(
+            f"study {study.study_name!r} was started with `{was}` and this command gives `{now}`; give the same "
+            "(or neither: a worker takes the study's), or use another --study / --out"
+        )
     if attrs["space"] != space.text:
         raise CnnlabError(
             f"study {study.study_name!r} was started with another space file ({attrs['source']}); "
@@ -123,6 +140,7 @@ def _record_space(study: optuna.Study, space: Space, overrides: dict[str, Any]) 
             f"study {study.study_name!r} was started with {flags(attrs['overrides'])} and this command gives "
             f"{flags(overrides)}; give the same, or use another --study / --out"
         )
+    return search
 
 
 def tune(
@@ -131,8 +149,8 @@ def tune(
     *,
     trials: int = 20,
     timeout: float | None = None,
-    sampler: str = "tpe",
-    pruner: str = "hyperband",
+    sampler: str | None = None,
+    pruner: str | None = None,
     storage: str | None = None,
     study_name: str | None = None,
     data_dir: str | None = None,
@@ -145,10 +163,11 @@ def tune(
 
     `budget` caps the epochs the whole study trains (pruned trials' epochs count): no trial starts once it is
     spent, and a trial running then ends at that epoch, complete, so the search costs what was asked.
-    Rerunning continues the study; trials whose worker died are failed and replaced."""
-    if sampler not in SAMPLERS:
+    Rerunning continues the study; trials whose worker died are failed and replaced. `sampler` and `pruner`
+    (None: the study's, for a new one tpe and hyperband) must be the study's when given."""
+    if sampler is not None and sampler not in SAMPLERS:
         raise CnnlabError(f"--sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
-    if pruner not in PRUNERS:
+    if pruner is not None and pruner not in PRUNERS:
         raise CnnlabError(f"--pruner {pruner!r} is not one of {', '.join(PRUNERS)}")
     if trials < 1:
         raise CnnlabError(f"--trials must be at least 1, got {trials}")
@@ -165,7 +184,8 @@ def tune(
         open_storage(storage)  # reached before the study directory records it: a refused URL leaves nothing behind
     url, name = sdir.bind(storage, study_name, stem(space_path), data_dir)
     store = open_storage(url)
-    overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None}
+    own = tomllib.loads(space.text).get("train", {})  # a flag repeating the space file's own value changes nothing
+    overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None and v != own.get(k)}
     expected = trials if budget is None else min(trials, max(1, budget // 2))  # a budget affords ~2 epochs a trial
     with worker_lock(store, name):
         study = optuna.create_study(
@@ -173,9 +193,10 @@ def tune(
             study_name=name,
             direction=space.direction,
             load_if_exists=True,
-            pruner=make_pruner(pruner, space.epochs, expected),
         )
-        _record_space(study, space, overrides)
+        search = _record_space(study, space, overrides, {"sampler": sampler, "pruner": pruner})
+    sampler, pruner = search["sampler"], search["pruner"]
+    study.pruner = make_pruner(pruner, space.epochs, expected)
     if pruner == "hyperband":
         eta, brackets = hyperband_brackets(space.epochs, expected)
         pruner += f" ({brackets} bracket{'s' * (brackets > 1)}, reduction factor {eta})"

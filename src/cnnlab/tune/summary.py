@@ -26,7 +26,7 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def epochs_trained(study: optuna.Study) -> int:
-    """Epochs spent over all trials (each reported epoch of a complete or pruned trial counts once)."""
+    """Epochs spent over all trials (each reported epoch counts once, of failed trials too: they were trained)."""
     return sum(len(t.intermediate_values) for t in study.get_trials(deepcopy=False))
 
 
