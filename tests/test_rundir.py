@@ -67,6 +67,14 @@ INTERRUPTIBLE = (
 )
 
 
+def hold_another_flock(path: Path) -> subprocess.Popen:
+    """A process holding an flock on a file of no run, returned once it holds it."""
+    code = "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); print(1, flush=True)"
+    proc = subprocess.Popen([sys.executable, "-c", code + "; time.sleep(600)", str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"1\n"
+    return proc
+
+
 def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(tmp_path):
     # The first writer must still hold the run when the checks end: 1,000 digits epochs (0.05-0.1 s each) ended
     # first on a slow, busy machine, where each check's fresh interpreter took tens of seconds. Once it has
@@ -77,6 +85,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
     out = tmp_path / "run"
     cli = [sys.executable, "-m", "cnnlab"]
     train = ["train", "--model", net, "--data", "digits", "--epochs", epochs, "--out", str(out)]
+    decoys = [hold_another_flock(tmp_path / "decoy-before")]  # /proc/locks lists other locks: the holder is by inode
     first = subprocess.Popen(
         [sys.executable, "-c", INTERRUPTIBLE, *train, "--no-progress"],
         stdout=subprocess.PIPE,
@@ -89,6 +98,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
             assert time.time() < deadline and first.poll() is None, first.communicate()
             time.sleep(0.2)
         first.send_signal(signal.SIGSTOP)
+        decoys.append(hold_another_flock(tmp_path / "decoy-after"))
         second = subprocess.run([*cli, *train, "--seed", "1", "--resume"], capture_output=True, text=True, timeout=120)
         assert second.returncode == 2 and "Traceback" not in second.stderr
         assert f"is being written by process {first.pid}" in second.stderr, second.stderr
@@ -98,6 +108,9 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
         first.send_signal(signal.SIGINT)  # delivered on SIGCONT
         first.send_signal(signal.SIGCONT)
         out_, err = first.communicate(timeout=300)
+        for decoy in decoys:
+            decoy.kill()
+            decoy.wait()
     assert first.returncode == 130 and "cnnlab: interrupted" in err, err
     assert RunDir(out).config().seed == 0 and RunDir(out).has_checkpoint()  # the refused writer left no mark
 
