@@ -491,3 +491,28 @@ def test_a_recipe_whose_input_asks_for_colour_says_the_digits_are_copied_to_thre
     # started from other weights, the net keeps its default: the CIFAR net's weights were trained with it
     config = RunConfig(**{**recipe, "data": "digits", "limit": 100, "init_from": str(out)})
     assert {m.eps for m in prepare(config)[1].modules() if isinstance(m, nn.BatchNorm2d)} == {1e-12}
+
+
+def test_the_ema_equals_torchs_averaged_model_on_every_tensor_batch_counts_included():
+    """cnnlab's EMA averages itself so that no update reads the device; it must still be what
+    torch.optim.swa_utils.AveragedModel(get_ema_multi_avg_fn(decay), use_buffers=True) gives, bit for bit, on
+    the weights, the batch-norm statistics and their (averaged, truncated) batch count."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.LazyLinear(2)
+    )
+    model(torch.randn(2, 3, 6, 6))
+    ours = EMA(model, decay=0.5)
+    theirs = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.5), use_buffers=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(5):
+        optimizer.zero_grad()
+        model(torch.randn(8, 3, 6, 6)).square().mean().backward()
+        optimizer.step()
+        ours.update(model)
+        theirs.update_parameters(model)
+    got, want = ours.module.state_dict(), theirs.module.state_dict()
+    assert got.keys() == want.keys() and int(want["1.num_batches_tracked"]) not in (0, 6)
+    assert all(torch.equal(got[k], want[k]) for k in want), [k for k in want if not torch.equal(got[k], want[k])]
