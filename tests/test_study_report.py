@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,10 @@ def test_compare_writes_tables_report_and_runs(parity):
     assert "curves.png" in pngs and "parity-frozen-confusion.png" in pngs and "digits-10-gradcam.png" in pngs
     assert len(pngs) == 1 + 4 * 4
     md = (parity / "table.md").read_text()
-    assert "| run | model | train/val/test |" in md and "parity-frozen" in md and "Expected:" in md
+    assert "| run | model | data | train/val/test |" in md and "parity-frozen" in md and "Expected:" in md
+    assert md.splitlines()[2] == (  # digits-10 is tested on 10 digits, the others on even/odd
+        "the runs use different data (mnist, mnist:parity): their accuracies are on different test sets"
+    )
     # the report's layer summary of the frozen run shows what `cnnlab summary RUN` shows: frozen features
     assert "trainable 147,842, frozen 92,672" in (parity / "report.html").read_text()
     for name in ("digits-10", "parity-finetune"):
@@ -139,6 +143,7 @@ grid = { lr = [0.05, 1e6] }
     out = tmp_path / "out"
     r = cli("compare", str(study), "--out", str(out), "--gradcam", "0")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "report.html, plots/*.png (4 files) and 2 run directories" in r.stdout  # lr-0.05's, and the curves
     rows = {row["run"]: row for row in csv.DictReader((out / "table.csv").open())}
     assert float(rows["lr-0.05"]["test_accuracy"]) > 0.5 and int(rows["lr-0.05"]["macs"]) > 0
     blown = rows["lr-1000000.0"]
@@ -283,3 +288,116 @@ def test_runs_given_together_share_one_table_and_unfinished_ones_are_named(parit
     assert ">parity-scratch</td>" in report and ">parity-frozen</td>" not in report
     with pytest.raises(CnnlabError, match=r"^nothing to report: none of the given runs has finished; finish them"):
         run_table(tmp_path / "killed")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> dict[str, Path]:
+    """Three one-epoch-or-so runs: mnist-cnn on MNIST, lenet5-modern on digits, and mnist-cnn on MNIST asked for 3
+    epochs whose lr grows 100,000x per epoch, so its loss goes non-finite in epoch 2 (val_loss ~1e14 in epoch 1)."""
+    out = tmp_path_factory.mktemp("mixed")
+    mnist = ["--model", "mnist-cnn", "--data", "mnist", "--data-dir", DATA, "--limit", "300"]
+    args = {
+        "mnist": [*mnist, "--epochs", "1"],
+        "digits": ["--model", "lenet5-modern", "--data", "digits", "--epochs", "1"],
+        "diverged": [*mnist, "--epochs", "3", "--optimizer", "sgd", "--lr", "0.05", "--schedule", "step"]
+        + ["--step-size", "1", "--gamma", "100000"],
+    }
+    for name, given in args.items():
+        r = cli("train", *given, "--out", str(out / name))
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert RunDir(out / "diverged").summary()["stopped"] == "non-finite loss"
+    return {name: out / name for name in args}
+
+
+def test_runs_on_different_data_get_a_data_column_and_a_note_above_the_table(mixed, tmp_path):
+    """Accuracies on different test sets side by side read as a comparison: the table says they are not one."""
+    from cnnlab.report import run_table, write_report
+
+    note = "the runs use different data (mnist, digits): their accuracies are on different test sets"
+    text = str(run_table([mixed["mnist"], mixed["digits"]])).splitlines()
+    assert text[0] == note and text[1].split()[:4] == ["run", "model", "data", "train/val/test"]
+    assert text[3].split()[:3] == ["mnist", "mnist-cnn", "mnist"] and text[4].split()[2] == "digits"
+    report = write_report([mixed["mnist"], mixed["digits"]], tmp_path / "r.html", gradcam=0).read_text()
+    assert f'<p class="notes">{note}</p><table class="runs">' in report and ">data</th>" in report
+    same = str(run_table([mixed["mnist"], mixed["diverged"]]))  # both on MNIST: no data column, no note
+    assert same.startswith("run ") and " data " not in same.splitlines()[0]
+    assert not write_report([mixed["mnist"]], tmp_path / "one.html", gradcam=0).read_text().count(">data</th>")
+
+
+def test_a_run_stopped_early_shows_the_epochs_asked_for_and_why_and_its_loss_on_a_log_axis(mixed):
+    """It read "best epoch 1/1", as if finished; and its val loss of ~1e14 on a linear axis flattened the others."""
+    from cnnlab.display.curves import curves_figure
+    from cnnlab.report import run_table
+
+    table = run_table([mixed["mnist"], mixed["diverged"]])
+    lines = str(table).splitlines()
+    assert lines[0].split()[-1] == "stopped"
+    assert "  1/1  " in lines[2] and lines[2].endswith("  -")  # finished: nothing to say
+    assert "  1/3  " in lines[3] and lines[3].endswith("  after epoch 1: non-finite loss")
+    assert [(r["epochs_run"], r["epochs"], r["stopped"]) for r in table.rows][1] == (1, 3, "non-finite loss")
+    assert "stopped" not in str(run_table(mixed["mnist"]))  # every run finished: no such column
+    metrics = {name: RunDir(mixed[name]).metrics() for name in ("mnist", "diverged")}
+    assert metrics["diverged"][0]["val_loss"] > 1e10
+    loss = curves_figure(metrics).axes[0]
+    assert (loss.get_yscale(), loss.get_ylabel()) == ("log", "loss (log scale)")
+    alone = curves_figure({"mnist": metrics["mnist"]}).axes[0]
+    assert (alone.get_yscale(), alone.get_ylabel()) == ("linear", "loss")
+
+
+def test_accuracies_short_of_all_or_above_none_never_print_as_100_or_0_percent(mixed):
+    """49,999 right of 50,000 printed as 100.00%, which says none was wrong."""
+    from cnnlab.report import render_table, run_row
+
+    row = run_row(mixed["mnist"])
+    values = [49_999 / 50_000, 1.0, 1 / 50_000, 0.0, 0.5]
+    rows = [{**row, "train_accuracy": v, "test_accuracy": v} for v in values]
+    shown = [line.split()[3:5] for line in render_table(rows).splitlines()[2:]]
+    assert shown == [[p, p] for p in ("99.99%", "100.00%", "0.01%", "0.00%", "50.00%")]
+
+
+def test_a_study_whose_every_run_failed_exits_2_and_names_only_what_it_wrote(tmp_path, capsys):
+    """It printed 'wrote ... plots/*.png' over an empty plots/ and exited 0, as if the study had worked."""
+    study = write_toml(
+        tmp_path / "sweep.toml",
+        digits_study(
+            "lr sweep", 'epochs = 1\noptimizer = "sgd"\n[[runs]]\nname = "lr-{lr}"\ngrid = { lr = [1e6, 1e7] }\n'
+        ),
+    )
+    out = tmp_path / "out"
+    code, printed, err = cli_as_terminal(["compare", study, "--out", str(out), "--gradcam", "0"], capsys)
+    assert code == 2 and err.splitlines()[-1].startswith(
+        "cnnlab: error: every run of the study failed (none kept weights); lr-1000000.0 stopped: non-finite loss; "
+        "loss became nan at lr 1e+06"
+    ), err
+    wrote = printed.strip().splitlines()[-1]
+    assert wrote == f"wrote {out}/table.md, table.csv, report.html and 2 run directories in {out}/runs/"
+    assert (out / "table.md").is_file() and (out / "report.html").is_file() and not any((out / "plots").iterdir())
+
+
+def test_a_truncated_init_from_file_is_not_told_to_download_again(mixed, tmp_path, capsys):
+    """Only torchvision weights were downloaded, into the torch hub cache; a file given by path is the user's."""
+    weights = next((mixed["mnist"] / "checkpoints").rglob("*.safetensors")).read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(weights[:5000])
+    argv = ["train", "--model", "mnist-cnn", "--data", "digits", "--epochs", "1", "--init-from", str(cut)]
+    code, _, err = cli_as_terminal([*argv, "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert (
+        err.strip().endswith(
+            "is not a readable checkpoint (SafetensorError); give a complete file (it may be truncated or damaged)"
+        )
+        and "download" not in err
+    )
+    hub = tmp_path / "torch" / "hub" / "checkpoints"  # a cut download in the cache: delete it, it comes again
+    hub.mkdir(parents=True)
+    (hub / "resnet18-f37072fd.pth").write_bytes(weights[:1000])
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab.cli", "train", "--model", "resnet18", "--data", "digits", "--epochs", "1"]
+        + ["--init-from", "torchvision:ResNet18_Weights.IMAGENET1K_V1", "--out", str(tmp_path / "tv")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TORCH_HOME": str(tmp_path / "torch"), "CNNLAB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].endswith("delete it and let it download again, or put a good copy there")

@@ -10,8 +10,9 @@ from cnnlab.resources import stem
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from cnnlab.errors import CnnlabError
     from cnnlab.study import load_study, run_study
-    from cnnlab.study.outputs import write_outputs
+    from cnnlab.study.outputs import all_failed, write_outputs
     from cnnlab.study.runner import describe
 
     overrides = {"data_dir": args.data_dir, "data": args.data, "limit": args.limit, "epochs": args.epochs}
@@ -24,10 +25,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
     dirs = run_study(study, out, log=lambda s: print(s, file=sys.stderr, flush=True), progress=args.progress)
     print(f"{study.title}\n")
-    print(write_outputs(study, out, gradcam=args.gradcam))
+    table, plots = write_outputs(study, out, gradcam=args.gradcam)
+    print(table)
     if study.expected:
         print(f"Expected: {study.expected}\n")
-    print(f"wrote {out}/table.md, table.csv, report.html, plots/*.png and {len(dirs)} run directories in {out}/runs/")
+    pngs = f", plots/*.png ({len(plots)} files)" if plots else ""
+    print(f"wrote {out}/table.md, table.csv, report.html{pngs} and {len(dirs)} run directories in {out}/runs/")
+    if why := all_failed(dirs):  # nothing trained: a study that says so, not a success
+        raise CnnlabError(why)
     return 0
 
 

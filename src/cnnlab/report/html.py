@@ -14,7 +14,7 @@ from cnnlab.display.curves import curves_png
 from cnnlab.errors import CnnlabError
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
-from cnnlab.report.tables import RunTable, run_row
+from cnnlab.report.tables import RunTable, percent, run_row
 from cnnlab.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
     parts = [
         f"<h3>{html.escape(name)}</h3>",
         f"<p>{html.escape(str(path))}: test accuracy "
-        f"{ev['test_accuracy']:.2%} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>",
+        f"{percent(ev['test_accuracy'])} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>",
     ]
     for finding in summary.get("diagnosis") or []:
         parts.append(f'<p class="notes">diagnosis: {html.escape(finding)}</p>')
@@ -159,8 +159,9 @@ def write_report_rows(
     title: str = "cnnlab report",
     gradcam: int = 8,
     plots_dir: str | Path | None = None,
-) -> tuple[Path, list[dict]]:
-    """write_report, also returning the table rows of every run shown (so `compare` opens each run once)."""
+) -> tuple[Path, list[dict], list[str]]:
+    """write_report, also returning the table rows of every run shown (so `compare` opens each run once) and the
+    names of the PNG files written to `plots_dir` (none when no run has curves or weights to plot)."""
     if gradcam < 0:
         raise CnnlabError(f"--gradcam must be 0 or more images, got {gradcam}")
     out = Path(out)
@@ -185,4 +186,4 @@ def write_report_rows(
         Path(plots_dir).mkdir(parents=True, exist_ok=True)
         for name, png in fig.files.items():
             write_bytes(Path(plots_dir) / name, png)
-    return out, [row for _, rows in built for row in rows]
+    return out, [row for _, rows in built for row in rows], list(fig.files) if plots_dir is not None else []

@@ -61,9 +61,14 @@ class Source:
                 return load_file(str(self.path))
             state = load_tensors(self.path, map_location="cpu")
         except Exception as e:
-            raise CnnlabError(
-                f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); "
+            # only torchvision weights were downloaded (into the torch hub cache), so only they come again
+            fix = (
                 "delete it and let it download again, or put a good copy there"
+                if self.text.startswith(TORCHVISION)
+                else "give a complete file (it may be truncated or damaged)"
+            )
+            raise CnnlabError(
+                f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); {fix}"
             ) from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise CnnlabError(f"--init-from {self.text}: {self.path} does not hold a state dict of tensors")
