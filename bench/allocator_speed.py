@@ -21,14 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from cifar10_time_to_accuracy import ARCHIVE, DATA_DIR, NET_TOML, ROOT
+from cifar10_time_to_accuracy import ARCHIVE, DATA_DIR, NET, ROOT
 from timing import machine_line, named_contenders, speed_arguments, use_threads
 
 RUNS = ("keras-course", "mnist-cnn", "mnist-99", "cifar10-70-muon")
 ARMS = ("kept", "plain")
 
 
-def config(name: str, net_file: Path):
+def config(name: str):
     """The run's RunConfig: one epoch, no test-time augmentation (the test evaluation is not what is compared)."""
     from cnnlab.train import RunConfig
 
@@ -38,8 +38,7 @@ def config(name: str, net_file: Path):
     common = {"val_split": 0, "epochs": 1, "optimizer": "adam", "lr": 1e-3, "seed": 0, "data_dir": str(DATA_DIR)}
     if name == "mnist-cnn":
         return RunConfig(model="mnist-cnn", data="mnist", batch_size=64, **common)
-    net_file.write_text(NET_TOML)
-    return RunConfig(model=str(net_file), data=f"folder:{ARCHIVE}", batch_size=32, normalize=False, **common)
+    return RunConfig(model=NET, data=f"folder:{ARCHIVE}", batch_size=32, normalize=False, **common)
 
 
 def worker(name: str, arm: str) -> dict:
@@ -64,7 +63,7 @@ def worker(name: str, arm: str) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
         summary = train(
-            config(name, Path(tmp) / "net.toml"),
+            config(name),
             Path(tmp) / "run",
             log=lambda _: None,
             progress=False,

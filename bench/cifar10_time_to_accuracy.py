@@ -73,6 +73,7 @@ from pathlib import Path
 
 from timing import (
     Clock,
+    check_race,
     cnnlab_fit,
     device_arguments,
     device_flags,
@@ -175,8 +176,6 @@ def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
 
     torch.set_num_threads(args.threads)
     data = f"folder:{ARCHIVE}"
-    # The evaluator's test set, loaded before the clock starts (all 10,000 images; this also warms the decode cache).
-    full = load_dataset(data, val=None)
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
         if name == "cnnlab":
             settings = {
@@ -199,6 +198,9 @@ def run_cnnlab(args: argparse.Namespace, name: str) -> dict:
             settings = {"recipe": str(RECIPES[name].relative_to(ROOT)), **settings}
         config = on_device(config, args)
         settings.update(device=config.device, compile=config.compile)
+        # The evaluator's test set, loaded before the clock starts (all 10,000 images). This also warms the decode
+        # cache the row reads, which sits under the row's own data root when that is writable: the same data_dir.
+        full = load_dataset(data, val=None, data_dir=config.data_dir)
         clock, captured = cnnlab_fit(config, full.test_x, full.test_y, args.target, Path(tmp) / "run")
         params = sum(p.numel() for p in captured["model"].parameters())
     settings = {
@@ -396,6 +398,7 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     if args.worker:
         return args, []
     names = named_contenders(ap, args.only, CONTENDERS)
+    check_race(ap, args)
     if not ARCHIVE.exists():
         sys.exit(f"{ARCHIVE} not found; set CNNLAB_BENCH_DATA to the datasets folder")
     require_device(ap, args.device)
@@ -437,6 +440,13 @@ def run_all(args: argparse.Namespace, names: list[str]) -> tuple[list[dict], dic
     return rows, skipped
 
 
+def without_decoding(keras_row: dict) -> float:
+    """Keras' seconds to target without its data loading: it decodes the 60,000 JPEGs inside its timed region
+    (8-12 s), where cnnlab reads its decode cache, warmed before. cnnlab's rows keep their whole set-up (the cache
+    read and their own resizing), so the comparison leans against cnnlab; the 70% goal is judged on it."""
+    return keras_row["wall_to_target_s"] - keras_row["data_s"]
+
+
 def add_ratios(rows: list[dict]) -> None:
     """Each row's time to target against Keras' and against cnnlab's same-net row, and the same net's seconds per
     epoch against Keras' (the three same-network rows only)."""
@@ -446,6 +456,7 @@ def add_ratios(rows: list[dict]) -> None:
     for r in rows:
         same_net = r["contender"] in ("cnnlab", "keras", "torch")
         r["ratio_vs_keras"] = ratio(r["wall_to_target_s"], keras_row and keras_row["wall_to_target_s"])
+        r["ratio_vs_keras_decoded"] = ratio(r["wall_to_target_s"], keras_row and without_decoding(keras_row))
         r["ratio_vs_cnnlab_same_net"] = (
             ratio(r["wall_to_target_s"], same and same["wall_to_target_s"]) if same_net else None
         )
@@ -457,21 +468,23 @@ def add_ratios(rows: list[dict]) -> None:
 def print_table(rows: list[dict], skipped: dict[str, str]) -> None:
     head = (
         f"{'contender':<20}{'target':>7}{'epochs':>8}{'s to target':>13}{'train loop s':>14}{'s/epoch':>9}"
-        f"{'data s':>8}{'vs Keras':>10}{'vs cnnlab':>11}"
+        f"{'data s':>8}{'vs Keras':>10}{'decoded':>9}{'vs cnnlab':>11}"
     )
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         vk = f"{r['ratio_vs_keras']:.3f}x" if r["ratio_vs_keras"] is not None else "-"
+        vd = f"{r['ratio_vs_keras_decoded']:.3f}x" if r["ratio_vs_keras_decoded"] is not None else "-"
         vc = f"{r['ratio_vs_cnnlab_same_net']:.2f}x" if r["ratio_vs_cnnlab_same_net"] is not None else "-"
         if r["reached"]:
             print(
                 f"{r['label']:<20}{r['target']:>7.0%}{r['epochs_to_target']:>8}{r['wall_to_target_s']:>13.1f}"
-                f"{r['train_loop_to_target_s']:>14.1f}{r['seconds_per_epoch']:>9.1f}{r['data_s']:>8.2f}{vk:>10}{vc:>11}"
+                f"{r['train_loop_to_target_s']:>14.1f}{r['seconds_per_epoch']:>9.1f}{r['data_s']:>8.2f}{vk:>10}{vd:>9}"
+                f"{vc:>11}"
             )
         else:
             print(
                 f"{r['label']:<20}{r['target']:>7.0%}{'-':>8}{'not reached':>13}{'-':>14}{r['seconds_per_epoch']:>9.1f}"
-                f"{r['data_s']:>8.2f}{'-':>10}{'-':>11}   (best {max(e['test_accuracy'] for e in r['epochs']):.2%} "
+                f"{r['data_s']:>8.2f}{'-':>10}{'-':>9}{'-':>11}   (best {max(e['test_accuracy'] for e in r['epochs']):.2%} "
                 f"in {r['epochs'][-1]['epoch']} epochs)"
             )
     for name, why in skipped.items():
@@ -483,12 +496,14 @@ def goals_met(rows: list[dict], amx: bool) -> dict[str, dict]:
     by = {r["contender"]: r for r in rows}
     keras_row = by.get("keras") if by.get("keras", {}).get("reached") else None
     recipes = ("best", "muon70", "fast70", "best80", "muon80", "best90", "fast90", "gpu90")
-    fastest70 = min((r["wall_to_target_s"] for r in rows if r["contender"] in recipes and r["reached"]), default=None)
+    to70 = [r for r in rows if r["contender"] in recipes[:3] and r["reached"]]  # the 70% recipes' own time to 70%
     goals = {}
-    if keras_row and fastest70 is not None:
+    if keras_row and to70:
+        fastest = min(r["wall_to_target_s"] for r in to70)
         goals["fastest_recipe_to_70_at_most_tenth_of_keras"] = {
-            "ratio": ratio(fastest70, keras_row["wall_to_target_s"]),
-            "holds": fastest70 <= keras_row["wall_to_target_s"] / 10,
+            "ratio": ratio(fastest, without_decoding(keras_row)),  # Keras' JPEG decoding left out
+            "ratio_with_keras_decoding": ratio(fastest, keras_row["wall_to_target_s"]),
+            "holds": fastest <= without_decoding(keras_row) / 10,
         }
     if "keras" in by and "cnnlab" in by:
         speedup = round(by["keras"]["seconds_per_epoch"] / by["cnnlab"]["seconds_per_epoch"], 3)
@@ -509,6 +524,8 @@ DEFINITIONS = {
     "reached the target, per-epoch test evaluations excluded, imports excluded",
     "train_loop_to_target_s": "sum of the training-loop times of those epochs",
     "ratio_vs_keras": "wall_to_target_s / Keras' wall_to_target_s",
+    "ratio_vs_keras_decoded": "wall_to_target_s / (Keras' wall_to_target_s - its data_s): Keras decodes the JPEGs "
+    "in its data_s, cnnlab reads its warmed decode cache and keeps its own set-up in its time",
     "ratio_vs_cnnlab_same_net": "wall_to_target_s / cnnlab same net's wall_to_target_s",
     "seconds_per_epoch_ratio_vs_keras": "seconds_per_epoch / Keras' seconds_per_epoch",
 }
@@ -520,7 +537,7 @@ def report(args: argparse.Namespace, names: list[str], rows: list[dict], skipped
 
     about = machine(*loads)
     about["bf16_used"] = any(r["settings"].get("precision_used") == "bf16" for r in rows)
-    about["amx_used"] = about["amx_bf16"] and about["bf16_used"]
+    about["amx_used"] = args.device == "cpu" and about["amx_bf16"] and about["bf16_used"]  # the host's AMX, on the CPU
     return {
         "targets": {n: TARGETS[n] for n in names},
         "train_images": 50000,
@@ -551,6 +568,8 @@ def main() -> None:
         flush=True,
     )
     rows, skipped = run_all(args, names)
+    if not rows:  # nothing to compare: the committed results stay as they were
+        sys.exit(f"no contender ran ({'; '.join(f'{k}: {v}' for k, v in skipped.items())}); nothing written")
     add_ratios(rows)
     print_table(rows, skipped)
     info = report(args, names, rows, skipped, (load_before, load()))
@@ -558,7 +577,8 @@ def main() -> None:
         print(f"goal {goal}: {v}")
     print(
         "s to target: wall from before data loading to the end of that epoch, test evaluations excluded; "
-        "train loop: the epochs' training loops only; vs Keras: s to target / Keras'; vs cnnlab: / cnnlab same net's"
+        "train loop: the epochs' training loops only; vs Keras: s to target / Keras'; decoded: / Keras' without its "
+        "data loading (it decodes the JPEGs, cnnlab reads its warmed cache); vs cnnlab: / cnnlab same net's"
     )
     print(f"load average (1, 5, 15 min) before {load_before}, after {info['machine']['load_after']}")
     path = Path(args.out)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from timing import machine_line, speed_arguments, use_threads
+from timing import machine_line, positive, speed_arguments, use_threads
 
 from cnnlab.data import load_dataset, random_crop
 
@@ -45,7 +45,7 @@ def epoch(crop, images: torch.Tensor, batch: int, padding: int, reflect: bool) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=positive, default=256)
     ap.add_argument("--batches", type=int, default=196, help="batches per timed pass (196: an epoch at 256)")
     speed_arguments(ap, repeat=3)
     args = ap.parse_args()

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from timing import positive
 
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir import RunConfig
@@ -84,7 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--recipe", default="cifar10-90")
     ap.add_argument("--batches", default="256,1024")
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=positive, default=30)
     ap.add_argument("--data-dir", default=os.environ.get("CNNLAB_BENCH_DATA", str(ROOT.parent / "shared" / "datasets")))
     ap.add_argument("--out", default="bench/results/cuda_step_profile.json")
     args = ap.parse_args()

@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from timing import positive
+
 
 def images_per_second(run: Path, train_size: int) -> float:
     """Training images per second over the epochs after the first, from the run's metrics.csv."""
@@ -45,8 +47,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
     ap.add_argument("--limit", type=int, default=6000)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--nproc", type=int, default=2)
+    ap.add_argument("--batch-size", type=positive, default=128)
+    ap.add_argument("--nproc", type=positive, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="bench/results/ddp_scaling.json")
     args = ap.parse_args()

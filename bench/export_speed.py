@@ -25,6 +25,7 @@ import numpy as np
 import onnxruntime
 import torch
 from PIL import Image
+from timing import positive
 
 from cnnlab.export.exporter import OPSET, export_model
 from cnnlab.export.metadata import ModelCard
@@ -66,8 +67,8 @@ def rate(fn, inputs: np.ndarray, batch: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=512)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--images", type=positive, default=512)
+    ap.add_argument("--repeat", type=positive, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default="bench/results/export_speed.json")
     args = ap.parse_args()

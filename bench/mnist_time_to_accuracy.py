@@ -54,6 +54,7 @@ from pathlib import Path
 
 from timing import (
     Clock,
+    check_race,
     cnnlab_fit,
     device_arguments,
     device_flags,
@@ -276,6 +277,9 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     if args.worker:
         return args, []
     names = named_contenders(ap, args.only, CONTENDERS)
+    check_race(ap, args)
+    if args.limit is not None and args.limit < 1:  # 0 trained on all 60,000 images
+        ap.error(f"--limit must be at least 1 image, got {args.limit}")
     if not (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists():
         sys.exit(f"MNIST IDX files not found in {DATA_DIR / 'mnist'}; set CNNLAB_BENCH_DATA to the datasets folder")
     require_device(ap, args.device)

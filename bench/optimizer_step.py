@@ -14,7 +14,7 @@ import json
 import time
 
 import torch
-from timing import machine_line, speed_arguments, use_threads
+from timing import machine_line, positive, speed_arguments, use_threads
 
 from cnnlab.rundir import RunConfig
 from cnnlab.train.optim import make_optimizer
@@ -49,8 +49,8 @@ def time_steps(model_name: str, optimizer: str, batch: int, steps: int) -> tuple
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="airbench-cifar")
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--batch", type=positive, default=256)
+    ap.add_argument("--steps", type=positive, default=10)
     speed_arguments(ap, repeat=2)
     args = ap.parse_args()
     use_threads(args)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from timing import positive
 
 import cnnlab
 
@@ -36,7 +37,7 @@ def best_of(fn, repeat: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=positive, default=3)
     ap.add_argument("--out", default="bench/results/summary_speed.json")
     args = ap.parse_args()
     try:

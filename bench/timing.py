@@ -18,10 +18,21 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (0 repeats printed "nanx", 0 threads torch's default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def speed_arguments(ap: argparse.ArgumentParser, repeat: int) -> None:
     """--repeat (the best of these is kept), --threads and --out (a JSON file), for the side-by-side speed scripts."""
-    ap.add_argument("--repeat", type=int, default=repeat)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    ap.add_argument("--repeat", type=positive, default=repeat)
+    ap.add_argument("--threads", type=positive, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
 
 
@@ -104,12 +115,41 @@ def on_device(config: Any, args: argparse.Namespace) -> Any:
 
 
 def named_contenders(ap: argparse.ArgumentParser, only: str, contenders: tuple[str, ...]) -> list[str]:
-    """--only as a list, refused in one line (the parser's) when it names a contender the script lacks."""
+    """--only as a list, refused in one line (the parser's) when it names a contender the script lacks or none."""
     names = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in contenders]
     if unknown:
         ap.error(f"--only: unknown contender(s) {', '.join(unknown)}; choose from {', '.join(contenders)}")
+    if not names:
+        ap.error(f"--only names no contender; choose from {', '.join(contenders)}")
     return names
+
+
+def check_race(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The race's numbers and --recipe checked in the parent, in one line (the parser's): a worker given --threads 0
+    or a recipe that is not RunConfig JSON died with a traceback, and the parent then wrote a JSON of failed rows
+    over the committed results."""
+    for flag, value, least in (
+        ("--epochs-max", args.epochs_max, 1),
+        ("--threads", args.threads, 1),
+        ("--torch-workers", args.torch_workers, 0),
+        ("--seed", args.seed, 0),
+    ):
+        if value < least:
+            ap.error(f"{flag} must be at least {least}, got {value}")
+    if getattr(args, "recipe", None):
+        import dataclasses
+
+        from cnnlab.rundir import RunConfig
+
+        try:
+            recipe = json.loads(args.recipe)
+        except ValueError as e:
+            ap.error(f'--recipe is not JSON ({e}); give an object of RunConfig keys, e.g. \'{{"precision": "bf16"}}\'')
+        known = {f.name for f in dataclasses.fields(RunConfig)}
+        if not isinstance(recipe, dict) or not set(recipe) <= known:
+            wrong = sorted(set(recipe) - known) if isinstance(recipe, dict) else [type(recipe).__name__]
+            ap.error(f"--recipe: {', '.join(wrong)} is not a RunConfig key; give an object of RunConfig keys")
 
 
 class TargetReached(Exception):

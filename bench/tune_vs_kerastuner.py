@@ -21,13 +21,13 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import tempfile
 import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
+from timing import load, machine
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "examples" / "spaces" / "mnist-cnn.toml"
@@ -47,12 +47,15 @@ def mnist_arrays(data_dir: str, limit: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def keras_tuner(
-    arrays: dict[str, np.ndarray], trials: int, epochs: int, batch_size: int, seed: int, work: Path
+    arrays: dict[str, np.ndarray], trials: int, epochs: int, batch_size: int, seed: int, work: Path, threads: int
 ) -> dict:
     import keras
     import keras_tuner as kt
+    import tensorflow as tf
     from keras import layers
 
+    tf.config.threading.set_intra_op_parallelism_threads(threads)  # the thread count cnnlab's side computes on
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(seed)
 
     def build_model(hp: kt.HyperParameters) -> keras.Model:
@@ -155,9 +158,21 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=5, help="Keras Tuner trials")
     p.add_argument("--epochs", type=int, default=5, help="epochs per trial")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads for both sides")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "tune_vs_kerastuner.json"))
     args = p.parse_args()
+    for flag, value in (
+        ("--limit", args.limit),
+        ("--trials", args.trials),
+        ("--epochs", args.epochs),
+        ("--threads", args.threads),
+    ):
+        if value < 1:
+            p.error(f"{flag} must be at least 1, got {value}")
+    import torch
 
+    torch.set_num_threads(args.threads)
+    load_before = load()
     budget = args.trials * args.epochs
     batch_size = tomllib.loads(SPACE.read_text())["train"]["batch_size"]  # the space's, for both searches
     budgets = (budget // 2, budget)
@@ -167,7 +182,9 @@ def main() -> None:
             arrays = mnist_arrays(args.data_dir, args.limit, seed)
             print(f"seed {seed}: Keras Tuner RandomSearch, {args.trials} trials x {args.epochs} epochs", flush=True)
             with multiprocessing.get_context("spawn").Pool(1) as pool:  # TensorFlow and torch in one process crash
-                ktr = pool.apply(keras_tuner, (arrays, args.trials, args.epochs, batch_size, seed, Path(d)))
+                ktr = pool.apply(
+                    keras_tuner, (arrays, args.trials, args.epochs, batch_size, seed, Path(d), args.threads)
+                )
             print(f"seed {seed}: cnnlab tune (TPE + Hyperband), --budget {budgets[0]} then {budgets[1]}", flush=True)
             half, full = cnnlab_tune(args.data_dir, args.limit, budgets, seed, Path(d))
             runs.append({"seed": seed, "keras_tuner": ktr, "cnnlab_half_budget": half, "cnnlab_full_budget": full})
@@ -201,7 +218,8 @@ def main() -> None:
     print("ratio cnnlab / Keras Tuner: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
     sizes = {k: len(arrays[f"{k}_y"]) for k in ("train", "val", "test")}
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(load_before, load()),
+        "threads": args.threads,
         "data": f"MNIST limited to {args.limit}: {sizes['train']} train, {sizes['val']} validation, "
         f"{sizes['test']} test images, padded to 32x32",
         "space": str(SPACE.relative_to(REPO)),

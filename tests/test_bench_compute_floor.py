@@ -140,3 +140,53 @@ def test_the_cifar_benchmark_passes_keras_its_policy_and_cnnlab_its_settings(mon
     keras, cnnlab = (worker_command(args, name, None) for name in names)
     assert keras[-2:] == ["--keras-policy", "mixed_bfloat16"] and "--recipe" not in keras
     assert cnnlab[-2:] == ["--recipe", '{"precision": "bf16"}'] and "--keras-policy" not in cnnlab
+
+
+def test_the_70_goal_is_judged_against_keras_without_its_jpeg_decoding() -> None:
+    """Keras decodes the 60,000 JPEGs inside its timed region (8-12 s), cnnlab reads its warmed decode cache: the
+    goal's ratio takes Keras' decoding out (cnnlab keeps its whole set-up), the ratio with it stays beside it.
+    10.5 s is 0.095x of Keras' 110.5 s but 0.104x of the 100.5 s it took without its 10 s of decoding: missed."""
+    from cifar10_time_to_accuracy import goals_met
+
+    def row(name: str, seconds: float, data: float) -> dict:
+        return {"contender": name, "wall_to_target_s": seconds, "data_s": data, "reached": True}
+
+    keras = row("keras", 110.5, 10.0)
+    goal = goals_met([keras, row("fast70", 10.5, 2.0)], amx=False)["fastest_recipe_to_70_at_most_tenth_of_keras"]
+    assert goal == {"ratio": 0.104, "ratio_with_keras_decoding": 0.095, "holds": False}
+    goal = goals_met([keras, row("fast70", 9.9, 2.0)], amx=False)["fastest_recipe_to_70_at_most_tenth_of_keras"]
+    assert goal == {"ratio": 0.099, "ratio_with_keras_decoding": 0.09, "holds": True}
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+        (["--epochs-max", "0"], "--epochs-max must be at least 1, got 0"),
+        (["--recipe", "{bad"], "--recipe is not JSON"),
+        (["--recipe", '{"nosuch": 1}'], "--recipe: nosuch is not a RunConfig key"),
+        (["--only", ","], "--only names no contender"),
+        (["--only", "cnnlab", "--limit", "0"], "--limit must be at least 1 image, got 0"),
+    ],
+)
+def test_the_time_to_accuracy_races_refuse_bad_flags_before_any_worker(monkeypatch, capsys, flags, says) -> None:
+    """Each of these reached the workers, which died with tracebacks, and the parent wrote a JSON of failed rows
+    over the committed results."""
+    import cifar10_time_to_accuracy
+    import mnist_time_to_accuracy
+
+    for script in (cifar10_time_to_accuracy, mnist_time_to_accuracy):
+        if "--limit" in flags and script is cifar10_time_to_accuracy:
+            continue  # MNIST's alone
+        monkeypatch.setattr(sys, "argv", [f"{script.__name__}.py", *flags])
+        with pytest.raises(SystemExit) as exited:
+            script.parse()
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and says in err.strip().splitlines()[-1], err
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py") if "__main__" in p.read_text()))
+def test_every_benchmark_script_still_runs_its_help(script: str) -> None:
+    """bench/allocator_speed.py imported a name another script no longer had, and failed before its --help."""
+    p = subprocess.run([sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and "usage:" in p.stdout, p.stderr[-2000:]
