@@ -660,6 +660,9 @@ CACHE_DAMAGE = {
     "an emptied file": lambda entry: (entry / "test_x.npy").write_bytes(b""),
     "fewer labels than images": _save("train_y.npy", lambda y: y[:5]),
     "a label outside the classes": _save("train_y.npy", lambda y: np.full_like(y, 99)),
+    "a label one past the last class": _save("train_y.npy", lambda y: np.full_like(y, 10)),
+    "test images of another size": _save("test_x.npy", lambda x: x[:, :, :27]),
+    "an older cache version": _meta(lambda m: {**m, "version": m["version"] - 1}),
     "images as floats": _save("train_x.npy", lambda x: x.astype(np.float32)),
     "meta.json without classes": _meta(lambda m: {k: v for k, v in m.items() if k != "classes"}),
     "meta.json a list": _meta(lambda m: [m]),
@@ -731,6 +734,31 @@ def test_exif_orientation_turns_photos_upright_in_folders_and_predict(tmp_path: 
     assert ds.input_shape == (1, 32, 16) and torch.equal(ds.train_x[0, 0], torch.from_numpy(shown))
     resized = load_dataset(f"folder:{tmp_path / 'photos'}", cache_dir=tmp_path / "cache", size=(8, 4))
     assert resized.train_x.shape == (2, 1, 8, 4) and (resized.train_x[0, 0, :3] == 255).all()
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_every_orientation_that_turns_a_photo_swaps_its_width_and_height(tmp_path: Path, orientation: int) -> None:
+    """EXIF 5 and 7 (turned and mirrored) swap the sides as 6 and 8 do; the folder reader sizes its images from
+    the header before decoding them."""
+    from cnnlab.imagefile import read_pixels, shown_size
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "p.jpg", exif=exif)
+    with Image.open(tmp_path / "p.jpg") as im:
+        assert shown_size(im) == (4, 6)
+    assert read_pixels(tmp_path / "p.jpg").shape == (1, 3, 6, 4)
+
+
+def test_greyscale_of_more_than_eight_bits_is_scaled_by_its_own_range() -> None:
+    """32-bit integer images use 16-bit values (0..65535, 1000 is dark), not 0..255; float images of 0..1 are
+    0..255 after scaling, and 0.5 rounds to 128."""
+    from cnnlab.imagefile import eight_bit
+
+    wide = Image.fromarray(np.array([[0, 1000, 65535]], np.int32), "I")
+    assert np.asarray(eight_bit(wide, "L")).tolist() == [[0, 4, 255]]
+    unit = Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), "F")
+    assert np.asarray(eight_bit(unit, "L")).tolist() == [[0, 128, 255]]
 
 
 def test_links_to_nothing_in_a_folder_are_passed_over(tmp_path: Path) -> None:

@@ -381,3 +381,14 @@ def test_loader_on_cuda_matches_cpu() -> None:
     gpu = [x for x, _ in _loader(augment=augment, mean=(0.5,) * 3, std=(0.2,) * 3, device="cuda")]
     assert gpu[0].device.type == "cuda"
     assert all(torch.allclose(a, b.cpu()) for a, b in zip(cpu, gpu))
+
+
+def test_padding_to_a_size_smaller_on_one_side_is_refused_not_cropped() -> None:
+    """28x28 to 32x16: F.pad with a negative width crops, so only the check keeps the image whole; the NumPy twin
+    (exported models) refuses it alike."""
+    from cnnlab.export.pixels import adapt as numpy_adapt
+
+    with pytest.raises(CnnlabError, match=r"cannot pad 28x28 images to the smaller 32x16"):
+        adapt(images(1, 1, 28, 28), (1, 32, 16), "pad")
+    with pytest.raises(CnnlabError, match=r"cannot pad 28x28 images to the smaller 32x16"):
+        numpy_adapt(np.zeros((1, 1, 28, 28), np.uint8), (1, 32, 16), "pad")

@@ -218,6 +218,57 @@ def test_deletion_metric_rewards_a_map_of_the_evidence():
     assert torch.all(ink.bright[:, 4:] == 0.5) and ink.bright_auc < ink.random_auc
 
 
+def test_deletion_curves_start_undeleted_step_exactly_and_draw_by_seed_and_fill():
+    """The curve's first point is the untouched image and each step deletes exactly its share (a step that took one
+    pixel too many passed); brightest first means farthest from the fill, white deleted last on a white fill; and
+    the random baseline's seed is its seed."""
+
+    def probabilities(p: torch.Tensor) -> torch.Tensor:
+        evidence = p[:, 0, :4, :4].mean((1, 2)) / 25
+        return torch.softmax(torch.stack([evidence, torch.zeros_like(evidence)], 1), 1)
+
+    pixels, targets = torch.full((1, 1, 8, 8), 255.0), torch.zeros(1, dtype=torch.long)
+    evidence_first = torch.zeros(1, 8, 8)
+    evidence_first[:, :4, :4] = 1
+    r = deletion_check(probabilities, pixels, evidence_first, targets, steps=16)
+    assert r.saliency[0, 0] == probabilities(pixels)[0, 0]  # nothing deleted yet
+    four_gone = pixels.clone()
+    four_gone.view(-1)[[0, 1, 2, 3]] = 0  # step 1 of 16 is 4 of the 64 pixels, all evidence, whichever 4 they are
+    assert torch.isclose(r.saliency[0, 1], probabilities(four_gone)[0, 0], rtol=0, atol=1e-6)
+    assert not torch.equal(
+        deletion_check(probabilities, pixels, torch.rand(1, 8, 8), targets, steps=16, seed=0).random,
+        deletion_check(probabilities, pixels, torch.rand(1, 8, 8), targets, steps=16, seed=1).random,
+    )
+
+    def on_white(p: torch.Tensor) -> torch.Tensor:  # the evidence is the dark quarter's darkness
+        return probabilities(255 - p)
+
+    white = torch.full((1, 1, 8, 8), 255.0)
+    white[:, :, :4, :4] = 0
+    ink = deletion_check(on_white, white, torch.rand(1, 8, 8), targets, steps=16, fill=255)
+    assert torch.all(ink.bright[:, 4:] == 0.5)  # the black quarter, farthest from a white fill, went first
+
+
+def test_feature_maps_are_taken_before_an_inplace_layer_changes_them_and_scaled_per_channel():
+    """A ReLU(inplace=True) after the hooked conv rewrote its maps unless they were copied; and each channel is
+    scaled to its own range, so a channel 100x as strong shows the same picture."""
+    from cnnlab.explain.features import feature_grid, feature_maps
+
+    conv = torch.nn.Conv2d(1, 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(-1)
+    assert feature_maps(torch.nn.Sequential(conv, torch.nn.ReLU(inplace=True)), torch.ones(1, 1, 3, 3), "0").min() == -1
+    a = torch.linspace(0, 1, 64).view(8, 8)
+    assert np.array_equal(
+        np.asarray(feature_grid(torch.stack([a, 100 * a]))), np.asarray(feature_grid(torch.stack([a, a])))
+    )
+
+
+def test_grad_cam_from_python_refuses_a_batch_size_below_one():
+    with pytest.raises(CnnlabError, match="--batch-size must be at least 1"):
+        grad_cam(create_model("lenet5"), torch.zeros(1, 1, 32, 32), batch_size=0)
+
+
 def test_gradcam_cli_writes_overlays_grid_and_deletion_figures(mnist):
     d = mnist["dir"]
     r = run_cli("gradcam", mnist["run"], d / "digit0.png", d / "digit1.png", d / "digit2.png", "--out", d / "cams")

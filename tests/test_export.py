@@ -433,3 +433,17 @@ def test_corrupt_onnx_to_predict_is_one_line_in_a_real_process(bad_files, digits
     r = run_cli("predict", bad_files["truncated"], digits[1][0])
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("cnnlab: error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_a_card_of_another_schema_is_refused_and_one_without_mirror_safe_reads_true(lenet_onnx) -> None:
+    props = {p.key: p.value for p in onnx.load(lenet_onnx[0]).metadata_props}
+    assert ModelCard.from_props({k: v for k, v in props.items() if k != "cnnlab.mirror_safe"}, "m.onnx").mirror_safe
+    with pytest.raises(CnnlabError, match=r"schema 2, this cnnlab reads 1"):
+        ModelCard.from_props({**props, "cnnlab.schema": "2"}, "m.onnx")
+
+
+def test_equal_probabilities_list_their_classes_in_class_order(lenet) -> None:
+    """Ties (a model unsure between classes) are listed in class order by the run and the exported file alike."""
+    from cnnlab.train.inference import top_classes
+
+    assert [c for c, _ in top_classes(torch.full((10,), 0.1), [str(i) for i in range(10)], 3)] == ["0", "1", "2"]

@@ -191,12 +191,22 @@ def test_labels_file_folder_trains_through_the_cli(tmp_path: Path, digits, capsy
         ),
         (["img/0.png,5,valid", "img/1.png,0"], "line 1: split must be train or test, got 'valid'"),
         (["img/0.png,5", "img/1.png"], "line 2: expected 'filename,label' or 'filename,label,split'"),
+        (["img/0.png,5", "img/1.png,0", "img/2.png,"], "line 3: expected 'filename,label' or 'filename,label,split'"),
         (["img/0.png,5", "img/1.png,5"], "has only one class (5)"),
         (["img/0.png,5", "img/1.png,0", "img/2.png,4,test"], "line 3: test label '4' has no training images"),
         (["img/0.png,5", "img/1.png,0", "img/0.png,5,test"], "line 3: 'img/0.png' is listed again (first on line 1)"),
         (["img/0.png,5", "img/1.png,0", "./img/1.png,3"], "line 3: 'img/1.png' is listed again (first on line 2)"),
     ],
-    ids=["missing-images", "bad-split", "no-label", "one-class", "unseen-test-label", "test-leak", "two-labels"],
+    ids=[
+        "missing-images",
+        "bad-split",
+        "no-label",
+        "empty-label",
+        "one-class",
+        "unseen-test-label",
+        "test-leak",
+        "two-labels",
+    ],  # fmt: skip
 )
 def test_bad_labels_files_are_one_line_errors(
     tmp_path: Path, digits, lines: list[str], expected: str, capsys: pytest.CaptureFixture

@@ -459,3 +459,13 @@ def test_a_new_run_is_not_written_into_a_folder_of_runs(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--model", "mlp", "--data", "digits", "--epochs", "1", "--out", str(study))
     one_line_error(code, err, f"--out {study} is not a run directory but holds runs, such as {study}/runs/a")
     assert snapshot(study) == before
+
+
+def test_a_file_beside_a_runs_own_is_the_owners_business(partial_run) -> None:
+    """run_owning claims the run's own files and folders (so nothing is written over them), not a file beside
+    them: `export RUN --out RUN/model.onnx` is where a user keeps the run's model."""
+    from cnnlab.rundir.layout import run_owning
+
+    assert run_owning(partial_run / "model.onnx") is None
+    assert run_owning(partial_run / "config.toml") == partial_run.resolve()
+    assert run_owning(partial_run / "checkpoints" / "x.onnx") == partial_run.resolve()

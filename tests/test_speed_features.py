@@ -14,6 +14,7 @@ from torch import nn
 from cnnlab.cli import main
 from cnnlab.data import DeviceLoader
 from cnnlab.data.augment import Augment, alternate_flip, to_inputs
+from cnnlab.errors import CnnlabError
 from cnnlab.rundir import RunConfig, open_run
 from cnnlab.train import train
 from cnnlab.train.ema import EMA
@@ -516,3 +517,30 @@ def test_the_ema_equals_torchs_averaged_model_on_every_tensor_batch_counts_inclu
     got, want = ours.module.state_dict(), theirs.module.state_dict()
     assert got.keys() == want.keys() and int(want["1.num_batches_tracked"]) not in (0, 6)
     assert all(torch.equal(got[k], want[k]) for k in want), [k for k in want if not torch.equal(got[k], want[k])]
+
+
+@pytest.mark.parametrize(
+    "settings, refused",
+    [
+        ({"ema": 1.0}, True),
+        ({"ema": 0.999}, False),
+        ({"label_smoothing": 1.0}, True),
+        ({"label_smoothing": 0.99}, False),
+        ({"progressive": [6, 1]}, False),
+        ({"progressive": [6, 1.01]}, True),
+    ],
+)
+def test_the_settings_open_and_closed_ends(settings, refused):
+    """Each bound at its edge: an EMA decay of 1 never moves, label smoothing 1 leaves no label; progressive
+    resizing for the whole run (fraction 1) is allowed."""
+    config = RunConfig(model="mnist-cnn", data="digits", **settings)
+    if refused:
+        with pytest.raises(CnnlabError):
+            config.validate()
+    else:
+        config.validate()
+
+
+def test_a_warm_up_as_long_as_the_run_is_no_warning_and_longer_is():
+    assert RunConfig(epochs=2, warmup_epochs=2).warnings() == []
+    assert RunConfig(epochs=2, warmup_epochs=3).warnings() != []

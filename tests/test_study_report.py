@@ -401,3 +401,14 @@ def test_a_truncated_init_from_file_is_not_told_to_download_again(mixed, tmp_pat
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines()[-1].endswith("delete it and let it download again, or put a good copy there")
+
+
+def test_a_table_row_reads_best_over_asked_epochs_and_seconds_to_a_tenth() -> None:
+    """The cells of one row, literally: best epoch 3 of 5 asked (4 run), 12.34 s as 12.3 s, 0.999 as 99.90%."""
+    from cnnlab.report import render_table
+
+    row = {"run": "a", "model": "m", "data": "digits", "train_size": 10, "val_size": 2, "test_size": 3,
+           "train_accuracy": 0.999, "test_accuracy": 0.5, "best_epoch": 3, "epochs_run": 4, "epochs": 5,
+           "train_seconds": 12.34, "trainable_params": 7, "params": 9, "macs": 1500, "stopped": "completed"}  # fmt: skip
+    line = render_table([row]).splitlines()[-1].split()
+    assert line == ["a", "m", "10/2/3", "99.90%", "50.00%", "3/5", "12.3", "s", "7/9", "1.50k"], line

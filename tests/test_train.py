@@ -394,6 +394,14 @@ def test_lr_find_skips_the_noise_of_its_first_steps():
     assert r.suggestion in r.lrs[5:]
 
 
+def test_lr_find_accepts_the_ends_of_its_step_range():
+    from cnnlab.train.lrfind import MAX_STEPS, MIN_STEPS, check_sweep
+
+    assert (MIN_STEPS, MAX_STEPS) == (30, 10_000)
+    check_sweep(1e-7, 10, 30)
+    check_sweep(1e-7, 10, 10_000)
+
+
 @pytest.mark.parametrize(
     "start, end, steps",
     [(1, 1e-3, 100), (0, 1, 100), (-1e-3, 1, 100), (float("nan"), 1, 100), (1e-7, float("inf"), 100),

@@ -173,6 +173,10 @@ BAD_SPACES = [
     ('[params.x]\ntype = "categorical"\n', "missing choices"),
     ('[params.x]\ntype = "float"\nlow = 0.0\nhigh = 1.0\nlog = true\n', "log scale needs low > 0"),
     ('[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nfor_each = "n"\n', "for_each = 'n' must name"),
+    (
+        '[params.n]\ntype = "int"\nlow = -1\nhigh = 2\n[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nfor_each = "n"\n',
+        "for_each = 'n' must name a non-negative int parameter",
+    ),
     ('[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nstride = 2\n', "unknown key(s) stride"),
     ("", "missing [params]"),
     # values a trial could sample and training would refuse, refused when the file is read

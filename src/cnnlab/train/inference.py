@@ -86,9 +86,10 @@ def load_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.T
 
 
 def top_classes(probabilities: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:
-    """The k most probable (class, probability) pairs of one image's probabilities, most probable first."""
-    top = probabilities.topk(min(k, len(probabilities)))
-    return [(classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+    """The k most probable (class, probability) pairs of one image's probabilities, most probable first, ties in
+    class order (a stable sort, as the exported model's runtime lists them; topk leaves ties in no set order)."""
+    top = torch.sort(probabilities, descending=True, stable=True)
+    return [(classes[i], p) for p, i in zip(top.values[:k].tolist(), top.indices[:k].tolist())]
 
 
 def uint8_pixels(pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
