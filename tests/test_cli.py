@@ -176,3 +176,12 @@ def test_every_argument_of_every_command_says_what_it_is_in_help():
         if not a.help and not isinstance(a, argparse._HelpAction)
     ]
     assert len(commands) >= 20 and bare == []
+
+
+def test_an_option_flag_adds_to_the_experiment_files_options_and_wins_over_the_same_key(tmp_path):
+    from cnnlab.cli.common import given_settings
+
+    exp = tmp_path / "exp.toml"
+    exp.write_text('model = "airbench-cifar-s"\ndata = "digits"\n[options]\nwidth = 8\ndepth = 2\n')
+    args = build_parser().parse_args(["train", str(exp), "--option", "width=16"])
+    assert given_settings(args)["options"] == {"width": 16, "depth": 2}

@@ -252,3 +252,11 @@ def test_labels_that_differ_only_in_leading_zeros_keep_one_class_order_whatever_
         for s in range(6)
     }
     assert orders == {"['001', '01', '1', '2', '10']\n"}
+
+
+def test_a_warning_lists_twenty_names_whole_and_counts_the_rest() -> None:
+    from cnnlab.data.imagefolder import WARN_LIST_MAX, _listing
+
+    names = [f"{i}.png" for i in range(WARN_LIST_MAX + 1)]
+    assert _listing(names[:WARN_LIST_MAX]) == ", ".join(names[:WARN_LIST_MAX])  # no "and 0 more"
+    assert _listing(names).endswith("19.png and 1 more")

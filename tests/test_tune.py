@@ -535,3 +535,10 @@ def test_a_relative_sqlite_storage_names_one_file_from_any_directory(
     monkeypatch.chdir(tmp_path)
     study, _, _ = open_study(tmp_path / "study")
     assert len(study.get_trials()) == 1 and not (tmp_path / "rel.db").exists()
+
+
+def test_a_parameter_whose_low_equals_its_high_is_a_constant_and_loads(tmp_path: Path) -> None:
+    space = SPACE.format(epochs=1).replace("low = 4\nhigh = 8\nstep = 4", "low = 8\nhigh = 8\nstep = 4")
+    assert "low = 8\nhigh = 8" in space
+    filters = next(p for p in load_space(write_toml(tmp_path / "space.toml", space)).params if p.name == "filters")
+    assert (filters.low, filters.high) == (8, 8)
