@@ -1,25 +1,51 @@
-"""Explain why a run is stuck: at chance, non-finite loss, exploding gradients, dead ReLUs.
+"""Explain why a run is stuck: at chance, non-finite loss, exploding or vanishing gradients, dead ReLUs, and a
+network that memorises its training images or overfits them.
 
-Each check returns a one-paragraph finding with likely causes and what to try, or None.
+Each check returns a one-paragraph finding with likely causes and what to try, or None; the advice is for the run
+as it was set up (its optimiser, normalisation, activations and batch norm: `Traits`), not a fixed list.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+LOSS_AT_CHANCE = 0.97  # a training loss at least this share of ln K is no better than guessing (above it: worse)
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the advice depends on: the run's input scaling and optimiser, and its network's make-up."""
+
+    normalized: bool = True
+    pixels: str = "unit"
+    optimizer: str = "sgd"
+    relu: bool = True  # the network has ReLUs (He init suits it; sigmoid or tanh nets saturate instead)
+    batch_norm: bool = False
+    bn_model: str | None = None  # a zoo model like this one with batch norm (vgg16-cifar: vgg16_bn-cifar)
+    init: str = "default"
+
 
 def at_chance(
-    history: list[dict], num_classes: int, normalized: bool, pixels: str = "unit", samples: int = 0, min_epochs: int = 2
+    history: list[dict],
+    num_classes: int,
+    normalized: bool,
+    pixels: str = "unit",
+    samples: int = 0,
+    min_epochs: int = 2,
+    traits: Traits | None = None,
 ) -> str | None:
-    """Accuracy near 1/K and loss near ln K after the first epochs: the network has learnt nothing.
+    """Accuracy near 1/K and loss no better than guessing after the first epochs: the network has learnt nothing.
 
     "Near" for accuracy is within three standard errors of chance on `samples` images (at least 2 points), so a
-    small validation split does not hide a stuck run; the loss must be within 3% of ln K."""
+    small validation split does not hide a stuck run; the loss must be at least 97% of ln K (above it is worse
+    than guessing, as a VGG16 that predicts one class gets: still stuck)."""
     if len(history) < min_epochs or num_classes < 2:
         return None
+    traits = traits or Traits(normalized=normalized, pixels=pixels)
     recent = history[-min_epochs:]
     chance, ln_k = 1.0 / num_classes, math.log(num_classes)
     acc_key = "val_accuracy" if recent[-1].get("val_accuracy") is not None else "train_accuracy"
@@ -27,40 +53,66 @@ def at_chance(
     # an epoch without the validation figure (a history that gained a validation split) is judged by its training one
     accuracy = [r["train_accuracy"] if r.get(acc_key) is None else r[acc_key] for r in recent]
     stuck = all(
-        abs(a - chance) <= tolerance and abs(r["train_loss"] - ln_k) <= 0.03 * ln_k for a, r in zip(accuracy, recent)
+        abs(a - chance) <= tolerance and r["train_loss"] >= LOSS_AT_CHANCE * ln_k for a, r in zip(accuracy, recent)
     )
     if not stuck:
         return None
-    causes = (
-        ["inputs are raw 0-255 pixels, 255x the scale the network and learning rate expect (use --pixels unit)"]
-        if pixels == "raw" and not normalized
-        else []
-    )  # standardising undoes the pixel scale
-    causes += [] if normalized else ["inputs are not normalised to zero mean and unit variance (use --normalize)"]
-    causes += [
-        "the learning rate is too low to leave the initial plateau, or so high that the ReLUs died",
-        "a deep plain network (e.g. VGG16 without batch norm) starts in a flat region",
-        "labels may not match images (check the dataset and any task mapping)",
-    ]
     return (
         f"stuck at chance: accuracy {recent[-1][acc_key]:.1%} (chance {chance:.1%}) and loss "
         f"{recent[-1]['train_loss']:.4f} (ln {num_classes} = {ln_k:.4f}) for {min_epochs} epochs. Likely: "
-        + "; ".join(causes)
-        + ". Try: normalise inputs, run `cnnlab lr-find`, use a _bn model or Adam, "
-        "or --init he-normal."
+        + "; ".join(_causes(traits))
+        + ". Try: "
+        + ", ".join(_tries(traits))
+        + "."
     )
 
 
-def non_finite(loss: float, lr: float, kept: bool = True) -> str:
-    """`kept`: whether an epoch had ended (and its checkpoint holds good weights) before the loss went bad."""
+def _causes(t: Traits) -> list[str]:
+    causes = (
+        ["inputs are raw 0-255 pixels, 255x the scale the network and learning rate expect (use --pixels unit)"]
+        if t.pixels == "raw" and not t.normalized
+        else []
+    )  # standardising undoes the pixel scale
+    causes += [] if t.normalized else ["inputs are not normalised to zero mean and unit variance (use --normalize)"]
+    causes += [
+        "the learning rate is too low to leave the initial plateau, or so high that the ReLUs died"
+        if t.relu
+        else "the learning rate is too low to leave the initial plateau, or too high",
+    ]
+    if not t.batch_norm:
+        causes.append("a deep plain network (e.g. VGG16 without batch norm) starts in a flat region")
+    if not t.relu:
+        causes.append("sigmoid or tanh units saturate, and their gradients vanish through many layers")
+    causes.append("labels may not match images (check the dataset and any task mapping)")
+    return causes
+
+
+def _tries(t: Traits) -> list[str]:
+    tries = [] if t.normalized else ["normalise inputs (--normalize)"]
+    tries.append("run `cnnlab lr-find`")
+    if not t.batch_norm:
+        tries.append(f"a batch-norm model ({t.bn_model})" if t.bn_model else "batch norm after each conv layer")
+    if t.optimizer not in ("adam", "adamw"):
+        tries.append("Adam (--optimizer adam)")
+    if t.relu and not t.init.startswith("he"):
+        tries.append("--init he-normal")
+    if not t.relu:
+        tries.append("ReLU activations")
+    return tries
+
+
+def non_finite(loss: float, lr: float, kept: bool = True, normalized: bool = False) -> str:
+    """`kept`: whether an epoch had ended (and its checkpoint holds good weights) before the loss went bad;
+    `normalized`: whether the inputs were standardised (then unnormalised inputs are no cause)."""
     outcome = (
         "the last good checkpoint was kept"
         if kept
         else "no epoch had ended, so no weights were kept and nothing was tested"
     )
+    likely = "the learning rate is too high" + ("" if normalized else ", or inputs are unnormalised")
     return (
-        f"loss became {loss} at lr {lr:g}: training stopped and {outcome}. Likely: the learning rate is too high, "
-        "or inputs are unnormalised. Try a 3-10x lower --lr, --warmup-epochs 1, or `cnnlab lr-find`."
+        f"loss became {loss} at lr {lr:g}: training stopped and {outcome}. Likely: {likely}. Try a 3-10x lower "
+        "--lr, --warmup-epochs 1, or `cnnlab lr-find`."
     )
 
 
@@ -73,9 +125,58 @@ def exploding(max_norm: float, train_loss: float, num_classes: int, threshold: f
     if math.isfinite(max_norm) and (max_norm <= threshold or train_loss < ln_k):
         return None
     return (
-        f"gradient norm reached {max_norm:.3g} this epoch and the training loss, {train_loss:.4g}, is no better "
-        f"than guessing (ln {num_classes} = {ln_k:.4f}): exploding gradients. Try a lower --lr, batch norm "
-        "(a _bn model), or warm-up (--warmup-epochs)."
+        f"exploding gradients: the gradient norm reached {max_norm:.3g} this epoch and the training loss, "
+        f"{train_loss:.4g}, is no better than guessing (ln {num_classes} = {ln_k:.4f}). Try a lower --lr, batch "
+        "norm, or warm-up (--warmup-epochs)."
+    )
+
+
+def vanishing(max_norm: float, train_loss: float, num_classes: int, threshold: float = 1e-3) -> str | None:
+    """A tiny gradient norm in an epoch no better than guessing: the updates cannot move the network (deep sigmoid
+    or tanh stacks, or a plain deep net started in a flat region)."""
+    ln_k = math.log(max(num_classes, 2))
+    if not math.isfinite(max_norm) or max_norm >= threshold or train_loss < LOSS_AT_CHANCE * ln_k:
+        return None
+    return (
+        f"vanishing gradients: the gradient norm was at most {max_norm:.3g} this epoch and the training loss, "
+        f"{train_loss:.4g}, no better than guessing (ln {num_classes} = {ln_k:.4f}). Likely: saturating sigmoid or "
+        "tanh layers, or a deep plain network. Try ReLU activations, batch norm, or a residual network (resnet)."
+    )
+
+
+def memorising(history: list[dict], num_classes: int, samples: int = 0) -> str | None:
+    """Training accuracy of 90% or more while validation stays at chance: the network learns the training images
+    by heart and nothing that carries over, which is what shuffled labels give."""
+    last = history[-1] if history else {}
+    val, chance = last.get("val_accuracy"), 1.0 / max(num_classes, 2)
+    tolerance = max(0.02, 3 * math.sqrt(chance * (1 - chance) / samples) if samples else 0.25 * chance)
+    if val is None or last["train_accuracy"] < 0.9 or abs(val - chance) > tolerance:
+        return None
+    return (
+        f"memorising: training accuracy {last['train_accuracy']:.1%} but validation {val:.1%} (chance "
+        f"{chance:.1%}): the network learns the training images by heart and nothing that carries over. Likely: "
+        "labels that do not match the images (shuffled, or a wrong labels file), or validation images unlike the "
+        "training ones. Try: look at a few training images with their labels (the report's image grid)."
+    )
+
+
+def overfitting(history: list[dict], rising: int = 3, gap: float = 0.2) -> str | None:
+    """The validation loss rising for `rising` epochs in a row while training accuracy outruns validation's by
+    `gap` or more: past its best epoch the network fits its training images more and the rest less."""
+    rows = [r for r in history if r.get("val_loss") is not None and r.get("val_accuracy") is not None]
+    if len(rows) < rising + 1:
+        return None
+    tail = rows[-(rising + 1) :]
+    losses = [r["val_loss"] for r in tail]
+    last = tail[-1]
+    if not all(b > a for a, b in zip(losses, losses[1:])) or last["train_accuracy"] - last["val_accuracy"] < gap:
+        return None
+    best = min(rows, key=lambda r: r["val_loss"])
+    return (
+        f"overfitting: the validation loss has risen for {rising} epochs (from {best['val_loss']:.4f} at epoch "
+        f"{best['epoch']} to {last['val_loss']:.4f}) while training accuracy, {last['train_accuracy']:.1%}, "
+        f"outruns validation's, {last['val_accuracy']:.1%}. Try: augmentation (--augment crop,flip), dropout or "
+        "weight decay (--weight-decay), fewer epochs or early stopping (--patience 3), more training images."
     )
 
 

@@ -486,33 +486,58 @@ def stop_rules(config: RunConfig, state: State, row: dict[str, Any], monitor: st
 
 
 def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None]) -> None:
-    """One finding of each kind per run, the first time it shows."""
-    data = s.data
+    """One finding of each kind per run, the first time it shows. ReLUs are probed every epoch (one batch of 256
+    images through the model): a VGG16 whose units die in its second epoch sat at 10% with nothing said."""
+    data, loss = s.data, state.history[-1]["train_loss"]
+    samples = len(data.val_y) if s.has_val else len(data.train_y)
     new = [
         diagnose.at_chance(
             state.history,
             data.num_classes,
             s.config.normalize,
             s.config.pixels,
-            len(data.val_y) if s.has_val else len(data.train_y),
+            samples,
+            traits=traits(s),
         ),
-        diagnose.exploding(max_norm, state.history[-1]["train_loss"], data.num_classes),
+        diagnose.exploding(max_norm, loss, data.num_classes),
+        diagnose.vanishing(max_norm, loss, data.num_classes),
+        diagnose.memorising(state.history, data.num_classes, samples),
+        diagnose.overfitting(state.history),
     ]
-    if state.epoch == 0 or state.findings:
-        probe = DeviceLoader(
-            data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False, device=s.device, **s.normalize
-        )
-        new.append(diagnose.dead_relus(s.model, next(iter(probe))[0]))
+    probe = DeviceLoader(
+        data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False, device=s.device, **s.normalize
+    )
+    new.append(diagnose.dead_relus(s.model, next(iter(probe))[0]))
     for finding in new:
         if finding and finding.split(":")[0] not in {f.split(":")[0] for f in state.findings}:
             state.findings.append(finding)
             log("diagnosis: " + finding)
 
 
+def traits(s: Setup) -> diagnose.Traits:
+    """What the diagnosis' advice depends on, read from the run's settings and its model."""
+    from cnnlab.zoo.registry import is_spec_path, list_models
+
+    modules = list(s.model.modules())
+    name = s.config.model
+    base, dash, rest = name.partition("-")
+    variant = f"{base}_bn{dash}{rest}"
+    return diagnose.Traits(
+        normalized=s.config.normalize,
+        pixels=s.config.pixels,
+        optimizer=s.config.optimizer,
+        relu=any(isinstance(m, nn.ReLU) for m in modules),
+        batch_norm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in modules),
+        bn_model=variant if not is_spec_path(name) and variant in list_models() else None,
+        init=s.config.init,
+    )
+
+
 def _diverged(s: Setup, state: State, writer: RunWriter, bad_loss: float, log: Callable[[str], None]) -> str:
     """A non-finite loss: say why, go back to the last good checkpoint and end the run there."""
     last = writer.store.load("last")
-    state.findings.append(diagnose.non_finite(bad_loss, s.optimizer.param_groups[0]["lr"], kept=last is not None))
+    lr = s.optimizer.param_groups[0]["lr"]
+    state.findings.append(diagnose.non_finite(bad_loss, lr, kept=last is not None, normalized=s.config.normalize))
     log("diagnosis: " + state.findings[-1])
     if last is not None:
         _load(s, last.training_weights(), last.weights, str(last.folder))
