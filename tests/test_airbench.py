@@ -422,3 +422,25 @@ def test_a_grouped_first_conv_is_refused() -> None:
     with pytest.raises(CnnlabError) as err:
         whiten_first_conv(grouped, torch.randn(8, 4, 9, 9))
     assert str(err.value) == "--whiten needs an ungrouped first conv; Sequential's has groups=2"
+
+
+def test_the_airbench_nets_forward_is_the_layout_it_follows() -> None:
+    """Jordan's airbench94: GELU after the whitening conv, then each block pools after its first conv and only then
+    normalises (batch norm momentum 0.6 in airbench's sense, 0.4 in PyTorch's): the first block's input and its
+    first norm's running mean after one training batch, recomputed from the layers themselves."""
+    import torch.nn.functional as F
+
+    from cnnlab.zoo import create_model
+
+    torch.manual_seed(0)
+    model = create_model("airbench-cifar-s").train()
+    seen: dict[str, torch.Tensor] = {}
+    hook = model.block1.register_forward_pre_hook(lambda _, inputs: seen.setdefault("x", inputs[0].detach().clone()))
+    x = torch.randn(4, 3, 32, 32)
+    model(x)
+    hook.remove()
+    block = model.block1
+    with torch.no_grad():
+        assert torch.equal(seen["x"], F.gelu(model.whiten(x)))
+        want = 0.4 * block.pool(block.conv1(seen["x"])).mean((0, 2, 3))
+    assert block.norm1.momentum == 0.4 and torch.allclose(block.norm1.running_mean, want, rtol=0, atol=1e-6)

@@ -153,3 +153,31 @@ def test_curves_mark_whole_epochs_and_tell_train_from_validation_with_one_epoch(
             assert ticks and all(float(t).is_integer() for t in ticks), (epochs, ticks)
             train, val = ax.get_lines()
             assert (train.get_marker(), val.get_marker()) == ("o", "s")
+
+
+def test_html_table_cells_are_escaped_and_numeric_columns_right_aligned() -> None:
+    from cnnlab.display.html import table
+
+    out = table(["name", "n"], [["<b>x</b>", "1"]], numeric={1})
+    assert "&lt;b&gt;x&lt;/b&gt;" in out and "<b>" not in out
+    cells = out.split("<td")
+    assert "right" in cells[2].split(">")[0] and "right" not in cells[1].split(">")[0]
+
+
+def test_loss_curves_go_logarithmic_only_for_a_wide_finite_span_and_draw_no_missing_validation() -> None:
+    """A diverged run's 3.6e14 flattened every other curve: a span over 100x gets a log axis, labelled so; an
+    infinite loss does not count (it cannot be drawn), and a run without validation draws one line per axis."""
+    from cnnlab.display.curves import curves_figure
+
+    def rows(train: list[float], val: list[float | None]) -> list[dict]:
+        return [
+            {"epoch": i + 1, "train_loss": t, "val_loss": v, "train_accuracy": 0.5, "val_accuracy": v and 0.5}
+            for i, (t, v) in enumerate(zip(train, val))
+        ]
+
+    wide = curves_figure({"a": rows([1.0, 0.8], [1.0, 3.6e14])})
+    assert wide.axes[0].get_yscale() == "log" and wide.axes[0].get_ylabel() == "loss (log scale)"
+    finite = curves_figure({"a": rows([1.0, 0.8], [1.0, float("inf")])})
+    assert finite.axes[0].get_yscale() == "linear" and finite.axes[0].get_ylabel() == "loss"
+    no_val = curves_figure({"a": rows([1.0, 0.8], [None, None])})
+    assert [len(ax.get_lines()) for ax in no_val.axes] == [1, 1]

@@ -447,3 +447,13 @@ def test_equal_probabilities_list_their_classes_in_class_order(lenet) -> None:
     from cnnlab.train.inference import top_classes
 
     assert [c for c, _ in top_classes(torch.full((10,), 0.1), [str(i) for i in range(10)], 3)] == ["0", "1", "2"]
+
+
+def test_exporting_a_model_in_training_mode_leaves_it_training(tmp_path) -> None:
+    """Export runs the model in eval mode (running statistics, no dropout) and gives a notebook's model back in the
+    mode it came in: a user exporting between epochs would otherwise train on with batch norm frozen."""
+    model = create_model(write_toml(tmp_path / "n.toml", DIGITS_NET), num_classes=3).train()
+    card = ModelCard(model="net", classes=list("abc"), input_shape=[1, 8, 8], channel_order="L", pixel_scale=1 / 255,
+                     mean=None, std=None, adapt={"mode": None, "source_shape": [1, 8, 8]}, tta="none", opset=OPSET)  # fmt: skip
+    export_model(model, card, tmp_path / "m.pt", fmt="torchscript")
+    assert model.training

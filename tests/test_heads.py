@@ -326,3 +326,12 @@ def test_bad_freeze_and_match_are_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0], err
         assert not Path(out).exists()
+
+
+def test_order_matching_takes_layer_numbers_as_numbers() -> None:
+    """features.10 comes after features.2, not before it as text sorts them."""
+    from cnnlab.transfer.order import match_by_order
+
+    t = torch.zeros(2)
+    pairs = match_by_order({"a.2.weight": t, "a.10.weight": t}, {"b.3.weight": t, "b.4.weight": t})
+    assert pairs == {"a.2.weight": "b.3.weight", "a.10.weight": "b.4.weight"}

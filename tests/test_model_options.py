@@ -115,3 +115,10 @@ def test_python_options_are_checked_too():
     with pytest.raises(CnnlabError, match="has no option 'kernal5'"):
         cnnlab.create_model("googlenet", kernal5=5)
     assert cnnlab.create_model("resnet18", stem="cifar").maxpool.__class__.__name__ == "Identity"
+
+
+def test_a_model_for_a_billion_input_channels_is_refused_for_its_memory_before_allocating() -> None:
+    from cnnlab.zoo import create_model
+
+    with pytest.raises(CnnlabError, match=r"^model vgg16 at input 1073741824x224x224: needs [\d,.]+ GB"):
+        create_model("vgg16", in_channels=2**30)

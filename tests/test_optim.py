@@ -308,3 +308,13 @@ def test_adamw_takes_an_explicit_zero_weight_decay_and_the_run_records_what_it_u
         config = RunConfig(optimizer=optimizer, weight_decay=given)
         assert make_optimizer([nn.Parameter(torch.zeros(1))], config).param_groups[0]["weight_decay"] == used
         assert config.validate().weight_decay == used and f"weight_decay = {used}" in config.to_toml()
+
+
+def test_muon_passes_over_a_parameter_that_got_no_gradient() -> None:
+    """A layer unused in a step (an aux head in eval, a branch skipped) has no .grad: it stays as it was."""
+    w, u = torch.nn.Parameter(torch.randn(4, 3, 3, 3)), torch.nn.Parameter(torch.randn(5))
+    opt = Muon([{"params": [w], "muon": True}, {"params": [u]}], lr=0.1, momentum=0.9)
+    w.grad = torch.randn_like(w)
+    before, w_before = u.detach().clone(), w.detach().clone()
+    opt.step()
+    assert torch.equal(u.detach(), before) and not torch.equal(w.detach(), w_before)

@@ -474,3 +474,15 @@ def test_a_real_process_prints_the_output_and_a_bad_input_without_traceback(m4: 
     assert bad.returncode == 2
     assert bad.stderr.startswith("cnnlab: error: kernel file") and bad.stderr.count("\n") == 1, bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_reference_layers_refuse_what_pytorch_refuses_in_one_line() -> None:
+    """Groups that do not divide the channels, pooling padding over half the kernel, and a running variance from
+    one value per channel: a raw NumPy error, a silently wrong shape and a NaN variance in the mutants."""
+    with pytest.raises(CnnlabError, match="groups=2 must divide both C_in=4 and C_out=3"):
+        conv2d(np.zeros((1, 4, 5, 5)), np.zeros((3, 2, 3, 3)), groups=2)
+    with pytest.raises(CnnlabError, match=r"pooling padding \(1, 2\) must be at most half the kernel \(3, 2\)"):
+        max_pool2d(np.zeros((1, 1, 6, 6)), (3, 2), padding=(1, 2))
+    _, cache = batch_norm_train(np.ones((1, 2)))
+    with pytest.raises(CnnlabError, match="needs at least 2 values per channel"):
+        update_running_stats(np.zeros(2), np.ones(2), cache)

@@ -193,6 +193,7 @@ def test_num_classes_and_in_channels_override(tmp_path):
         ('[[layers]]\ntype = "conv"\nfilters = 4\npadding = "full"\n', "padding must be"),
         ('[[layers]]\ntype = "conv"\nfilters = 4\nkernal = 3\n', "unknown option(s) kernal"),
         ('[[layers]]\ntype = "dropout"\nrate = 1.5\n', "dropout rate"),
+        ('[[layers]]\ntype = "dropout"\nrate = 1.0\n', "dropout rate must be in [0, 1), got 1.0"),  # drops all
         ('[[layers]]\ntype = "conv"\nfilters = 5\ngroups = 2\n', "groups=2 must divide"),
         ("layers = 3\n", "list of layer tables"),
         ('name = "x"\n', "no [[layers]]"),
@@ -607,3 +608,39 @@ def test_a_layer_that_cannot_take_its_input_is_named_with_the_fix(tmp_path, caps
 def test_print_shows_the_table_not_the_fields():
     s = summarize("lenet5")
     assert str(s) == s.render() and str(s).startswith("lenet5\n")
+
+
+def test_a_residual_blocks_activation_is_applied_after_the_sum(tmp_path) -> None:
+    """relu(x + body(x)): with the body's conv at zero and the input negative, the output is 0, not the input."""
+    from cnnlab.zoo import create_model
+
+    net = create_model(write_toml(tmp_path / "r.toml", """
+input = [1, 2, 2]
+[[layers]]
+type = "residual"
+activation = "relu"
+layers = [{ type = "conv", filters = 1, kernel = 1, bias = false }]
+[[layers]]
+type = "flatten"
+"""))  # fmt: skip
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        assert net(-torch.ones(1, 1, 2, 2)).eq(0).all()
+
+
+def test_a_same_maxpool_pads_with_minus_infinity_so_negative_maps_keep_their_maxima(tmp_path) -> None:
+    """TensorFlow's 'same' max pooling ignores the padding; zeros would win over every negative value at the edge."""
+    from cnnlab.zoo import create_model
+
+    net = create_model(write_toml(tmp_path / "p.toml", """
+input = [1, 5, 5]
+[[layers]]
+type = "maxpool"
+size = 2
+padding = "same"
+[[layers]]
+type = "flatten"
+"""))  # fmt: skip
+    x = -(torch.arange(25.0) + 1).view(1, 1, 5, 5)
+    assert net(x).view(3, 3).tolist() == [[-1, -3, -5], [-11, -13, -15], [-21, -23, -25]]

@@ -171,6 +171,7 @@ grid = { lr = [0.05, 1e6] }
         ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key 'colour'"),
         ('[[runs]]\nname = "a"\nrecipe = "nowhere.toml"\n', "run 'a': recipe "),
         ('[[runs]]\nname = "a"\nrecipe = 3\n', "recipe must be the path of an experiment file, got 3"),
+        ('[[runs]]\nname = "../escape"\n', "run name '../escape' must be letters, digits"),  # out of the study
     ],
 )
 def test_bad_study_files_are_one_line_errors(tmp_path, text, message, capsys):

@@ -271,3 +271,17 @@ def test_torchvision_weights_download_over_http_is_checked_against_the_hash_in_t
         server.shutdown()
         server.server_close()
         resolve_source.cache_clear()
+
+
+def test_training_mode_keeps_a_frozen_backbones_batch_norm_in_eval_and_the_head_training() -> None:
+    """Keras' frozen BatchNormalization: its running statistics must not move while the head trains."""
+    from torch import nn
+
+    from cnnlab.transfer.apply import train_mode
+
+    model = create_model("vgg11_bn-cifar")
+    freeze(model, "features")
+    model.eval()
+    train_mode(model, freeze_bn=False)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms) and model.classifier.training
