@@ -300,3 +300,23 @@ def test_the_page_in_headless_chromium(mnist, server, tmp_path, capsys):
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
         browser.close()
     assert outside == []
+
+
+def test_a_colour_runs_picture_of_the_image_is_in_colour(tmp_path):
+    """The app was tested on digits only: a CIFAR run shows the image as the model sees it in its three channels,
+    enlarged, equal to the pixels predict feeds it."""
+    from cnnlab.explain.images import display_scale
+
+    net = tmp_path / "net.toml"
+    net.write_text('input = [3, 32, 32]\n[[layers]]\ntype = "conv"\nfilters = 4\nkernel = 3\nactivation = "relu"\n'
+                   '[[layers]]\ntype = "adaptive-avgpool"\n[[layers]]\ntype = "flatten"\n[[layers]]\ntype = "dense"\n'
+                   'units = "num_classes"\n')  # fmt: skip
+    data = f"folder:{SHARED / 'datasets' / 'cifar10-jpg.tar.gz'}"
+    train(RunConfig(model=str(net), data=data, limit=100, epochs=1, val_split=0), tmp_path / "run", log=lambda _: None)
+    run = load_run(tmp_path / "run")
+    photo = run.data().test_x[0]
+    e = explain_image(run, photo.permute(1, 2, 0).numpy())
+    scale = display_scale(32, 32)
+    assert e.seen.mode == "RGB" and e.seen.size == (32 * scale, 32 * scale)
+    shown = np.asarray(e.seen)[::scale, ::scale].transpose(2, 0, 1)
+    assert np.array_equal(shown, photo.numpy())
