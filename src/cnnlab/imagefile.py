@@ -17,9 +17,9 @@ GREY_MODES = ("1", "L", "LA", *WIDE_GREY)  # read as one channel (an alpha chann
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L"): RGB -> grayscale when a network takes 1 channel
 
 
-def read_pixels(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+def read_pixels(path: str | Path, height_width: tuple[int, int] | None = None) -> np.ndarray:
     """A writable uint8 (1, C, H, W) array from an image file: C = 1 for grayscale files, else 3 (RGB order).
-    `size` (W, H): a JPEG to be shrunk to it is decoded at a reduced scale first, as the image-folder reader does
+    `height_width`: a JPEG to be shrunk to it is decoded at a reduced scale first, as the image-folder reader does
     (`shrink_early`; `to_size` finishes the resize). Images over Pillow's MAX_IMAGE_PIXELS are refused as
     Image.open reads their header, before decoding: a few-KB PNG can claim gigapixels (a decompression bomb)."""
     from PIL import Image, UnidentifiedImageError
@@ -33,8 +33,8 @@ def read_pixels(path: str | Path, size: tuple[int, int] | None = None) -> np.nda
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the cap
             with Image.open(p) as im:
-                if size is not None:
-                    shrink_early(im, file_mode(im), size)
+                if height_width is not None:
+                    shrink_early(im, file_mode(im), (height_width[1], height_width[0]))  # Pillow's (W, H)
                 return pil_pixels(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CnnlabError(

@@ -69,7 +69,7 @@ class OnnxModel:
     def read_images(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Image files as uint8 (N, C, H, W) at the model's input shape, fitted as the training data was."""
         shape, source = self.card.input_shape, source_size(self.card.adapt)
-        read = (read_pixels(p, source[::-1] if source else None) for p in paths)  # one at a time: sizes differ
+        read = (read_pixels(p, source) for p in paths)  # one at a time: files may differ in size
         at_source = (to_size(x, source) if source else x for x in read)  # as the training folder read odd sizes
         return np.concatenate([adapt(x, shape, fit_mode(self.card.adapt, x.shape[-2:])) for x in at_source])
 

@@ -49,7 +49,7 @@ def at_chance(
     recent = history[-min_epochs:]
     chance, ln_k = 1.0 / num_classes, math.log(num_classes)
     acc_key = "val_accuracy" if recent[-1].get("val_accuracy") is not None else "train_accuracy"
-    tolerance = max(0.02, 3 * math.sqrt(chance * (1 - chance) / samples) if samples else 0.25 * chance)
+    tolerance = _near_chance(chance, samples)
     # an epoch without the validation figure (a history that gained a validation split) is judged by its training one
     accuracy = [r["train_accuracy"] if r.get(acc_key) is None else r[acc_key] for r in recent]
     stuck = all(
@@ -65,6 +65,12 @@ def at_chance(
         + ", ".join(_tries(traits))
         + "."
     )
+
+
+def _near_chance(chance: float, samples: int) -> float:
+    """How far an accuracy may be from chance and still be chance: three standard errors on `samples` images (a
+    quarter of chance without a count), at least 2 points."""
+    return max(0.02, 3 * math.sqrt(chance * (1 - chance) / samples) if samples else 0.25 * chance)
 
 
 def _causes(t: Traits) -> list[str]:
@@ -149,8 +155,7 @@ def memorising(history: list[dict], num_classes: int, samples: int = 0) -> str |
     by heart and nothing that carries over, which is what shuffled labels give."""
     last = history[-1] if history else {}
     val, chance = last.get("val_accuracy"), 1.0 / max(num_classes, 2)
-    tolerance = max(0.02, 3 * math.sqrt(chance * (1 - chance) / samples) if samples else 0.25 * chance)
-    if val is None or last["train_accuracy"] < 0.9 or abs(val - chance) > tolerance:
+    if val is None or last["train_accuracy"] < 0.9 or abs(val - chance) > _near_chance(chance, samples):
         return None
     return (
         f"memorising: training accuracy {last['train_accuracy']:.1%} but validation {val:.1%} (chance "

@@ -79,10 +79,10 @@ def image_pixels(im: Image.Image) -> torch.Tensor:
     return torch.from_numpy(pil_pixels(im))
 
 
-def load_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.Tensor:
+def load_image(path: str | Path, height_width: tuple[int, int] | None = None) -> torch.Tensor:
     """A uint8 (1, C, H, W) tensor from an image file (cnnlab.imagefile.read_pixels: decompression bombs refused);
-    `size` (H, W): the run's training images', to which a JPEG is shrunk on decoding as the folder reader does."""
-    return torch.from_numpy(read_pixels(path, size[::-1] if size else None))
+    `height_width`: the run's training images', to which a JPEG is shrunk on decoding as the folder reader does."""
+    return torch.from_numpy(read_pixels(path, height_width))
 
 
 def top_classes(probabilities: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:

@@ -46,10 +46,15 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], source: str,
             "--match order to map a shallower net of the same family by position"
         )
     model.load_state_dict(loaded, strict=False)
+    missing = sorted(set(own) - set(loaded) - set(replaced))
+    base = base_of(model)  # a network's own head is new by design; its base, or a zoo model, is not
     info: dict[str, Any] = {
         "loaded": len(loaded),
         "replaced": replaced,
-        "missing": sorted(set(own) - set(loaded) - set(replaced)),
+        "missing": missing,
+        "not_in_source": [
+            k for k in missing if own[k].is_floating_point() and (base is None or k.startswith(BASE + "."))
+        ],
     }
     if match == "order":
         info["mapped"] = {pairs[t]: t for t in loaded}
@@ -186,10 +191,6 @@ def start_from(model: nn.Module, config: Any, load: bool = True) -> dict[str, An
             architecture = base.model_name if base is not None else config.model
             if source.model and source.model != architecture and not is_spec_path(source.model):
                 info["made_for"] = source.model  # resnet34's weights in a resnet18: said, as they fit only in part
-            own = model.state_dict()  # a network's own head is new by design; its base, or a zoo model, is not
-            info["not_in_source"] = [
-                k for k in info["missing"] if own[k].is_floating_point() and (base is None or k.startswith(BASE + "."))
-            ]
     if config.freeze != "none":  # with none, the model trains what its builder trains
         freeze(model, config.freeze)
     if config.freeze != "none" or config.init_from:

@@ -46,12 +46,15 @@ def absolute(url: str) -> str:
 def lost(e: BaseException, url: str) -> CnnlabError:
     """The one line for a storage that failed under a worker (a PostgreSQL server restarted, rights missing on
     its tables): Optuna's StorageInternalError says "e.g. exceeding max length" and hides the cause."""
-    cause = e.__cause__ or e.__context__ or e
-    reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
     return CnnlabError(
-        f"the storage {shown(url)} failed: {reason}; check the database and its rights, then rerun the command to go "
+        f"the storage {shown(url)} failed: {_reason(e.__cause__ or e.__context__ or e)}; check the database and its rights, then rerun the command to go "
         "on (a trial this worker ran is failed by the next worker to start one)"
     )
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of the database driver's own message (SQLAlchemy wraps it as `orig`)."""
+    return str(getattr(e, "orig", None) or e).strip().splitlines()[0]
 
 
 def shown(url: str) -> str:
@@ -91,8 +94,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         sqlalchemy.event.listen(storage.engine, "do_connect", _reconnect)
         return storage
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, OSError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise CnnlabError(f"cannot open storage {shown(url)}: {reason}") from None
+        raise CnnlabError(f"cannot open storage {shown(url)}: {_reason(e)}") from None
     except optuna.exceptions.StorageInternalError as e:  # a user without rights on tables that exist
         raise lost(e, url) from None
 
