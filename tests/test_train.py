@@ -200,6 +200,22 @@ def test_zero_init_is_diagnosed_as_stuck_at_chance(tmp_path):
     assert s["test_accuracy"] < 0.2
 
 
+def test_a_run_stuck_at_first_that_then_learns_is_not_summarised_as_stuck(tmp_path):
+    """Three epochs at lr 1e-5 (at chance, diagnosed after the second), then lr 0.1: the run learns to 90%+ but
+    its summary said "stuck at chance" as if it still were. The finding stays, dated with the last epoch it held,
+    and a run stopped after the change and resumed says the same as one that was not."""
+    config = RunConfig(model="mlp", data="digits", input=[1, 8, 8], optimizer="sgd", lr=1e-5, schedule="step",
+                       step_size=3, gamma=1e4, epochs=5)  # fmt: skip
+    lines: list[str] = []
+    s = train(config, tmp_path / "whole", log=lines.append)
+    assert s["val_accuracy"] > 0.8, s
+    [stuck] = s["diagnosis"]
+    assert stuck.startswith("stuck at chance (until epoch 2): accuracy"), stuck
+    assert "diagnosis: stuck at chance: no longer so at epoch 3" in lines
+    assert train(config, tmp_path / "split", log=quiet, stop_after=3) is None
+    assert train(config, tmp_path / "split", resume=True, log=quiet)["diagnosis"] == s["diagnosis"]
+
+
 @pytest.mark.parametrize("every", [1, 3, 1000], ids=["read-each-step", "read-every-3", "read-at-epoch-end"])
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, net, monkeypatch, every):
     """A sane epoch 1, then the lr raised to 1e6 after it: epoch 2 goes non-finite, and the run ends on epoch 1's

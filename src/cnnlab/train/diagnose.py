@@ -29,6 +29,17 @@ class Traits:
     init: str = "default"
 
 
+def kind(finding: str) -> str:
+    """What a finding is about ("stuck at chance"): its text before the first colon."""
+    return finding.split(":")[0]
+
+
+def dated(finding: str, until: dict[str, int]) -> str:
+    """The finding as a run's summary keeps it: with the last epoch it held where it later went away."""
+    k = kind(finding)
+    return finding if k not in until else f"{k} (until epoch {until[k]}){finding[len(k) :]}"
+
+
 def at_chance(
     history: list[dict],
     num_classes: int,

@@ -78,6 +78,7 @@ class State:
     e_opt: float | None = None  # lowest validation loss so far (Prechelt's GL)
     train_seconds: float = 0.0
     findings: list[str] = field(default_factory=list)
+    until: dict[str, int] = field(default_factory=dict)  # a finding's kind -> the last epoch it held, once gone
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def engine_state(self) -> dict[str, Any]:
@@ -486,7 +487,8 @@ def stop_rules(config: RunConfig, state: State, row: dict[str, Any], monitor: st
 
 
 def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None]) -> None:
-    """One finding of each kind per run, the first time it shows. ReLUs are probed every epoch (one batch of 256
+    """One finding of each kind per run, the first time it shows, and the epoch it went away if it did (a net
+    stuck for two epochs that then learns is not reported stuck). ReLUs are probed every epoch (one batch of 256
     images through the model): a VGG16 whose units die in its second epoch sat at 10% with nothing said."""
     data, loss = s.data, state.history[-1]["train_loss"]
     samples = len(data.val_y) if s.has_val else len(data.train_y)
@@ -508,10 +510,17 @@ def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None
         data.train_x[:256], data.train_y[:256], batch_size=256, shuffle=False, device=s.device, **s.normalize
     )
     new.append(diagnose.dead_relus(s.model, next(iter(probe))[0]))
+    epoch, now = state.history[-1]["epoch"], {diagnose.kind(f) for f in new if f}
     for finding in new:
-        if finding and finding.split(":")[0] not in {f.split(":")[0] for f in state.findings}:
+        if finding and diagnose.kind(finding) not in {diagnose.kind(f) for f in state.findings}:
             state.findings.append(finding)
             log("diagnosis: " + finding)
+    for kind in (diagnose.kind(f) for f in state.findings):
+        if kind in now:
+            state.until.pop(kind, None)  # back again
+        elif kind not in state.until:
+            state.until[kind] = epoch - 1
+            log(f"diagnosis: {kind}: no longer so at epoch {epoch}")
 
 
 def traits(s: Setup) -> diagnose.Traits:
@@ -582,7 +591,7 @@ def finish(s: Setup, state: State, writer: RunWriter, stopped: str) -> dict[str,
         "precision": s.precision,
         "input_shape": list(data.input_shape),
         "stopped": stopped,
-        "diagnosis": state.findings,
+        "diagnosis": [diagnose.dated(f, state.until) for f in state.findings],
         "transfer": s.transfer,
     }
     writer.write_summary(summary)
