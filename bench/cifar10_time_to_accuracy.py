@@ -69,6 +69,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from timing import (
@@ -419,8 +420,11 @@ def worker_command(args: argparse.Namespace, name: str, extracted: Path | None) 
     return cmd
 
 
-def run_all(args: argparse.Namespace, names: list[str]) -> tuple[list[dict], dict[str, str]]:
-    """Every contender in turn, each in its own process: their result rows, and why any did not run."""
+def run_all(
+    args: argparse.Namespace, names: list[str], done: Callable[[list[dict], dict[str, str]], None]
+) -> tuple[list[dict], dict[str, str]]:
+    """Every contender in turn, each in its own process: their result rows, and why any did not run. `done` sees
+    the rows so far after each contender (a run cut short by a time limit keeps what it measured)."""
     rows, skipped = [], {}
     with tempfile.TemporaryDirectory(prefix="cifar10-jpg-") as tmp:
         extracted = extract(Path(tmp)) if {"keras", "torch"} & set(names) else None
@@ -437,6 +441,7 @@ def run_all(args: argparse.Namespace, names: list[str]) -> tuple[list[dict], dic
                 print(f"{LABELS[name]}: {skipped[name]}", flush=True)
                 continue
             rows.append(row)
+            done(rows, skipped)
     return rows, skipped
 
 
@@ -528,6 +533,7 @@ DEFINITIONS = {
     "in its data_s, cnnlab reads its warmed decode cache and keeps its own set-up in its time",
     "ratio_vs_cnnlab_same_net": "wall_to_target_s / cnnlab same net's wall_to_target_s",
     "seconds_per_epoch_ratio_vs_keras": "seconds_per_epoch / Keras' seconds_per_epoch",
+    "complete": "false while contenders are still to run: the JSON is rewritten after each one",
 }
 
 
@@ -567,12 +573,20 @@ def main() -> None:
         f"images, {args.threads} threads, device {args.device}, at most {args.epochs_max} epochs; load {load_before}",
         flush=True,
     )
-    rows, skipped = run_all(args, names)
+    path = Path(args.out)
+
+    def write(rows: list[dict], skipped: dict[str, str], complete: bool = False) -> dict:
+        add_ratios(rows)
+        info = {**report(args, names, rows, skipped, (load_before, load())), "complete": complete}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(info, indent=2) + "\n")
+        return info
+
+    rows, skipped = run_all(args, names, write)
     if not rows:  # nothing to compare: the committed results stay as they were
         sys.exit(f"no contender ran ({'; '.join(f'{k}: {v}' for k, v in skipped.items())}); nothing written")
-    add_ratios(rows)
+    info = write(rows, skipped, complete=True)
     print_table(rows, skipped)
-    info = report(args, names, rows, skipped, (load_before, load()))
     for goal, v in info["goals"].items():
         print(f"goal {goal}: {v}")
     print(
@@ -581,9 +595,6 @@ def main() -> None:
         "data loading (it decodes the JPEGs, cnnlab reads its warmed cache); vs cnnlab: / cnnlab same net's"
     )
     print(f"load average (1, 5, 15 min) before {load_before}, after {info['machine']['load_after']}")
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2) + "\n")
     print(f"wrote {path}")
 
 
