@@ -333,6 +333,19 @@ def test_epoch_budget_ends_the_running_trial_and_starts_no_more(tmp_path: Path) 
     assert epochs_trained(tune(space, out, trials=10, data_dir=DATA, budget=5, log=lines.append)[0]) == 5
 
 
+def test_a_rerun_with_other_trials_keeps_the_hyperband_brackets_the_study_started_with(tmp_path: Path) -> None:
+    """Hyperband's shape follows the trials expected (two brackets for 20 trials of 3 epochs, one for 4): a rerun
+    with another --trials or --budget regrouped the brackets under the trials already pruned by the first rule."""
+    space, out, lines = write_toml(tmp_path / "space.toml", SPACE.format(epochs=3)), tmp_path / "study", []
+    for trials in (20, 4):
+        study, _ = tune(space, out, trials=trials, timeout=1e-9, data_dir=DATA, log=lines.append)
+        assert study.pruner._reduction_factor == 3
+    said = [line.split(" sampler, ")[-1] for line in lines if line.startswith("study ")]
+    assert said == ["hyperband (2 brackets, reduction factor 3, for 20 trials) pruner"] * 2
+    fresh, _ = tune(space, tmp_path / "small", trials=4, timeout=1e-9, data_dir=DATA, log=lines.append)
+    assert fresh.pruner._reduction_factor == 4 and "(1 bracket, reduction factor 4, for 4 trials)" in lines[-2]
+
+
 def test_timeout_starts_no_new_trial_after_it(tmp_path: Path, space: str) -> None:
     lines: list[str] = []
     study, _ = tune(space, tmp_path / "study", trials=10, timeout=0.2, pruner="none", data_dir=DATA, log=lines.append)

@@ -105,11 +105,13 @@ DEFAULT_SEARCH = {"sampler": "tpe", "pruner": "hyperband"}
 
 
 def _record_space(
-    study: optuna.Study, space: Space, overrides: dict[str, Any], given: dict[str, str | None]
-) -> dict[str, str]:
-    """The first worker stores the space, its --limit/--epochs and its sampler and pruner in the study; later ones
-    must bring the same space and limits, and take the study's sampler and pruner unless they name others, which
-    is refused (two pruners on one study would stop trials by two rules). Returns the sampler and pruner to use."""
+    study: optuna.Study, space: Space, overrides: dict[str, Any], given: dict[str, str | None], expected: int
+) -> tuple[dict[str, str], int]:
+    """The first worker stores the space, its --limit/--epochs, its sampler and pruner and the trials it expects
+    in the study; later ones must bring the same space and limits, and take the study's sampler and pruner unless
+    they name others, which is refused (two pruners on one study would stop trials by two rules). Returns the
+    sampler and pruner to use, and the trials that shape them: the first worker's, so that a rerun with another
+    --trials or --budget does not regroup Hyperband's brackets under the trials already pruned."""
     attrs = study.user_attrs
     if "space" not in attrs:
         search = {k: given[k] or v for k, v in DEFAULT_SEARCH.items()}
@@ -117,7 +119,8 @@ def _record_space(
         study.set_user_attr("source", Path(space.source).name)
         study.set_user_attr("overrides", overrides)
         study.set_user_attr("search", search)
-        return search
+        study.set_user_attr("expected_trials", expected)
+        return search, expected
     recorded = attrs.get("search", {})  # studies started before it was recorded take what they are given
     search = {k: given[k] or recorded.get(k) or v for k, v in DEFAULT_SEARCH.items()}
     if clash := [k for k in search if k in recorded and recorded[k] != search[k]]:
@@ -140,7 +143,7 @@ def _record_space(
             f"study {study.study_name!r} was started with {flags(attrs['overrides'])} and this command gives "
             f"{flags(overrides)}; give the same, or use another --study / --out"
         )
-    return search
+    return search, attrs.get("expected_trials", expected)  # studies started before it was recorded: this run's
 
 
 def tune(
@@ -194,12 +197,12 @@ def tune(
             direction=space.direction,
             load_if_exists=True,
         )
-        search = _record_space(study, space, overrides, {"sampler": sampler, "pruner": pruner})
+        search, expected = _record_space(study, space, overrides, {"sampler": sampler, "pruner": pruner}, expected)
     sampler, pruner = search["sampler"], search["pruner"]
     study.pruner = make_pruner(pruner, space.epochs, expected)
     if pruner == "hyperband":
         eta, brackets = hyperband_brackets(space.epochs, expected)
-        pruner += f" ({brackets} bracket{'s' * (brackets > 1)}, reduction factor {eta})"
+        pruner += f" ({brackets} bracket{'s' * (brackets > 1)}, reduction factor {eta}, for {expected} trials)"
     log(
         f"study {name!r} in {shown(url)}: {trials} trials in all"
         + (f", {budget} epochs at most" if budget else "")
