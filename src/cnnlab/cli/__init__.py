@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 
 from safetensors import SafetensorError
 
-from cnnlab.cli import analysis, app, explain, export, reference, shipped, study, train, tune
+from cnnlab.cli import analysis, app, data, explain, export, reference, shipped, study, train, tune
 from cnnlab.errors import CnnlabError, OtherRankError, cli_voice
 
-COMMAND_MODULES = (analysis, shipped, train, export, study, tune, explain, app, reference)
+COMMAND_MODULES = (analysis, shipped, train, export, study, tune, explain, app, reference, data)
 WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # failures that only a write can meet
 
 

@@ -11,7 +11,8 @@ Images are uint8 (N, C, H, W) torch tensors; see `Dataset`.
 
 from cnnlab.data.adapt import adapt
 from cnnlab.data.augment import Augment, normalize, random_crop, random_hflip
-from cnnlab.data.dataset import Dataset, channel_stats, dataset_names, load_dataset
+from cnnlab.data.cache import Entry, entries
+from cnnlab.data.dataset import Dataset, cache_dir, channel_stats, dataset_names, load_dataset
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.sources import data_root, download_file, safe_extract
 from cnnlab.data.splits import limit_indices, stratified_split, stratified_subset
@@ -22,12 +23,15 @@ __all__ = [
     "Augment",
     "Dataset",
     "DeviceLoader",
+    "Entry",
     "Task",
     "adapt",
+    "cache_dir",
     "channel_stats",
     "data_root",
     "dataset_names",
     "download_file",
+    "entries",
     "get_task",
     "limit_indices",
     "list_tasks",

@@ -18,6 +18,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -107,9 +108,9 @@ def _consistent(d: Decoded) -> bool:
     )
 
 
-def save_entry(entry: Path, decoded: Decoded, key: str) -> None:
-    """Write `decoded` as the folder `entry` (with its source_key), published in one step (a concurrent writer of
-    the same entry wins)."""
+def save_entry(entry: Path, decoded: Decoded, key: str, about: dict | None = None) -> None:
+    """Write `decoded` as the folder `entry` (with its source_key and `about` it: label, sources, options, for
+    `entries`), published in one step (a concurrent writer of the same entry wins)."""
     tmp = temp_dir(entry)
     try:
         for name in _ARRAYS:
@@ -123,6 +124,7 @@ def save_entry(entry: Path, decoded: Decoded, key: str) -> None:
                     "notes": decoded.notes,
                     "key": key,
                     "crc32": [_crc(getattr(decoded, name)) for name in _ARRAYS],
+                    **(about or {}),
                 }
             )
         )
@@ -186,8 +188,9 @@ def _load_or_build(
         if decoded is None:
             decoded = build()
             key = source_key(label, sources, options)
+            about = {"label": label, "sources": [str(Path(p).resolve()) for p in sources], "options": options}
             try:
-                save_entry(entry, decoded, key)
+                save_entry(entry, decoded, key, about)
                 remove_superseded(entry, key)
             except OSError as e:
                 warnings.warn(
@@ -197,3 +200,67 @@ def _load_or_build(
             with suppress(OSError):
                 lock.unlink()  # while held: a process waiting on it reads the entry next, one coming later skips it
     return decoded
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cache entry as `entries` finds it: what it decodes, its size, and whether a load would still read it."""
+
+    path: Path
+    label: str
+    images: int  # train and test, 0 when unreadable
+    shape: tuple[int, ...]  # one image's (C, H, W); () when unreadable
+    size: int  # bytes on disk
+    state: str  # "current", or why no load will read it again (STALE)
+    sources: tuple[str, ...] = ()  # empty for entries written before they were recorded
+
+    @property
+    def stale(self) -> bool:
+        return self.state != "current"
+
+
+STALE = ("sources changed", "sources gone", "older cache version", "unreadable")
+
+
+def entries(cache_dir: str | Path) -> list[Entry]:
+    """The published entries in `cache_dir` (temporaries and locks left out), by name, each with its state: a
+    load of the same data reads a "current" one; the others (their files changed or gone since, written by an
+    older cnnlab, or damaged) are never read again and only take room."""
+    folder = Path(cache_dir).expanduser()
+    if not folder.is_dir():
+        return []
+    return [_entry(p) for p in sorted(folder.iterdir()) if p.is_dir() and _ENTRY.match(p.name)]
+
+
+_ENTRY = re.compile(r"^[A-Za-z0-9._-]*[A-Za-z0-9_]-[0-9a-f]{16}$")  # entry_name's: no other folder is taken for one
+
+
+def _entry(path: Path) -> Entry:
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        shapes = [np.load(path / f"{name}.npy", mmap_mode="r").shape for name in ("train_x", "test_x")]
+    except Exception:  # a missing or damaged file: a load decodes again
+        return Entry(path, path.name[:-17], 0, (), size, "unreadable")
+    label, sources = str(meta.get("label", path.name[:-17])), tuple(str(s) for s in meta.get("sources") or ())
+    if meta.get("version") != CACHE_VERSION:
+        state = "older cache version"
+    elif sources and not all(Path(s).exists() for s in sources):
+        state = "sources gone"
+    elif sources and entry_name(label, [Path(s) for s in sources], meta.get("options") or {}) != path.name:
+        state = "sources changed"
+    else:
+        state = "current"
+    return Entry(path, label, shapes[0][0] + shapes[1][0], shapes[0][1:], size, state, sources)
+
+
+def remove(entry: Entry) -> None:
+    """Delete an entry: renamed to a temporary first, so a load at that moment finds it whole or not at all (and
+    decodes again), and one killed midway leaves a temporary the next load removes."""
+    trash = temp_dir(entry.path)
+    try:
+        entry.path.rename(trash / entry.path.name)
+    except FileNotFoundError:  # removed meanwhile by another process
+        pass
+    failpoint("cache-remove")
+    shutil.rmtree(trash, ignore_errors=True)

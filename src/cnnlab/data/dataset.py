@@ -238,6 +238,11 @@ def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
 
 
+def cache_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where `load_dataset` caches the data of `data_dir` (default: the data root's) unless given cache_dir."""
+    return _default_cache(data_root(data_dir))
+
+
 def _default_cache(root: Path) -> Path:
     """<root>/cache, or the user cache dir when the data root is read-only (a shared dataset folder)."""
     if _writable(root if root.exists() else root.parent):
