@@ -1,4 +1,4 @@
-"""Commands on training runs: train, eval, predict, lr-find, demo."""
+"""Commands on training runs: train, eval, predict, lr-find, demo, runs."""
 
 from __future__ import annotations
 
@@ -138,6 +138,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from cnnlab.rundir import runs_below
+
+    runs = runs_below(args.folder)
+    print(runs if runs else f"no run directories in {args.folder}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser(
         "train",
@@ -176,6 +184,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="per-batch progress bar (default: when stderr is a terminal)",
     )
     t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser(
+        "runs",
+        help="the runs below a folder: model, data, epochs, accuracies, and whether each finished, runs or can resume",
+        description="Reads each run's files (config, checkpoint manifest, summary) without locking or changing them; "
+        "a run being written shows its process. Run directories are found up to four levels down (STUDY/runs/NAME).",
+    )
+    r.add_argument("folder", nargs="?", default="runs", help="where to look (default: runs, where train writes)")
+    r.set_defaults(func=cmd_runs)
 
     e = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")
     e.add_argument("run", help="a run directory with a checkpoint")

@@ -19,6 +19,9 @@ _LAZY = {
     "build_model": "cnnlab.rundir.run",
     "load_state": "cnnlab.rundir.run",
     "open_run": "cnnlab.rundir.run",
+    "RunState": "cnnlab.rundir.listing",
+    "Runs": "cnnlab.rundir.listing",
+    "runs_below": "cnnlab.rundir.listing",
     "check_outside_runs": "cnnlab.rundir.layout",
 }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from cnnlab.errors import CnnlabError
 
 
-def _holder(path: Path) -> int | None:
+def holder(path: Path) -> int | None:
     """The PID holding an flock on `path`, from Linux's /proc/locks (None elsewhere or when it cannot be told)."""
     try:
         inode = os.stat(path).st_ino
@@ -43,7 +43,7 @@ class WriterLock:
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            pid = _holder(self.path)
+            pid = holder(self.path)
             by = f"process {pid}" if pid else "another process"
             raise CnnlabError(
                 f"{self.what} is being written by {by}; wait for it to finish (or stop it), or use another --out"

@@ -69,6 +69,7 @@ class RunDir:
             if inside is not None:  # a study's folder (compare, tune), or a folder of runs
                 raise CnnlabError(
                     f"{self.path} is not a cnnlab run directory but holds runs, such as {inside}: name one of them"
+                    + (f" (`cnnlab runs {self.path}` lists them)" if speaking_to_cli() else "")
                 )
             if (self.path / CONFIG).exists():  # a folder (or a device) of that name: not what a run writes
                 raise CnnlabError(

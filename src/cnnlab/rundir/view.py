@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import display
-from cnnlab.errors import resume_option
+from cnnlab.errors import resume_option, speaking_to_cli
 
 KEYS = ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped")
 
@@ -37,3 +37,53 @@ def run_html(path: Path, summary: dict[str, Any] | None, metrics: list[dict[str,
         png = curves_png({path.name: metrics})
         parts.append(display.figure(png, "loss and accuracy per epoch (train solid, validation dashed)"))
     return "".join(parts)
+
+
+RUNS_HEAD = ("run", "model", "data", "epochs", "val", "test", "state")
+
+
+def runs_rows(states: list, top: Path) -> list[tuple[str, ...]]:
+    """A row a run for `cnnlab runs`: its path below `top`, model, data, epochs done of asked, the best
+    validation and the test accuracy, and where it stands."""
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2%}"
+
+    rows = []
+    for r in states:
+        data = r.data if not r.data.startswith("folder:") else "folder:" + Path(r.data[7:]).name
+        model = Path(r.model).name if r.model.endswith(".toml") else r.model  # a network file: its name
+        where = str(r.path.relative_to(top)) if r.path != top else str(r.path)
+        rows.append((where, model, data, f"{r.done}/{r.epochs}", pct(r.val_accuracy), pct(r.test_accuracy), r.state))
+    return rows
+
+
+def runs_footer(states: list, top: Path) -> str:
+    """How many runs, and how to continue the ones that stopped before their end."""
+    line = f"{len(states)} run{'s' * (len(states) != 1)} in {top}"
+    if stopped := [r for r in states if r.resumable]:
+        line += f"; {len(stopped)} stopped before the end: "
+        line += (
+            f"`cnnlab train --out {stopped[0].path} --resume` goes on"
+            if speaking_to_cli()
+            else f"train(config, out={str(stopped[0].path)!r}, resume=True) goes on"
+        )
+    return line
+
+
+def runs_table(states: list, top: Path) -> str:
+    """The runs as `cnnlab runs` prints them: aligned columns, then the footer."""
+    rows = [RUNS_HEAD, *runs_rows(states, top)]
+    w = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = [
+        "  ".join([*(f"{c:<{w[i]}}" if i < 3 else f"{c:>{w[i]}}" for i, c in enumerate(row[:6])), row[6]])
+        for row in rows
+    ]
+    return "\n".join([*lines, runs_footer(states, top)])
+
+
+def runs_html(states: list, top: Path) -> str:
+    """The same in Jupyter."""
+    return display.table(RUNS_HEAD, runs_rows(states, top), numeric=(3, 4, 5)) + display.lines(
+        [runs_footer(states, top)]
+    )
