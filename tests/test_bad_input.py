@@ -280,7 +280,7 @@ CASES = [
             "--lr",
             "0.5",
         ],
-        "--resume: lr is 0.5 but the run used 0.001",
+        "--resume: --lr is 0.5 but the run used 0.001",
         None,
     ),
     (["train", "--data", "digits", "--model", "mlp", "--out", "{run}"], "already holds a run", None),

@@ -172,12 +172,12 @@ def test_resume_compares_every_setting_given(partial_run, capsys, tmp_path):
         "--batch-size",
         "16",
     )
-    one_line_error(code, err, "lr is 0.5 but the run used 0.001", "batch_size is 16 but the run used 64")
+    one_line_error(code, err, "--lr is 0.5 but the run used 0.001", "--batch-size is 16 but the run used 64")
     exp = write_toml(tmp_path / "exp.toml", 'optimizer = "sgd"\n')
     code, _, err = run_cli(capsys, "train", exp, "--out", str(partial_run), "--resume")
-    one_line_error(code, err, "optimizer is 'sgd' but the run used 'adam'")
+    one_line_error(code, err, "--optimizer is 'sgd' but the run used 'adam'")
     code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume", "--ema", "0.9")
-    one_line_error(code, err, "ema is 0.9 but the run used not set")  # unset, not Python's None
+    one_line_error(code, err, "--ema is 0.9 but the run left it unset")  # not Python's None
     assert snapshot(partial_run) == before
     code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume", "--epochs", "2", "--seed", "1")
     assert code == 0, err  # epochs may change; the run's other settings come from its config
@@ -198,7 +198,7 @@ def test_messages_name_python_arguments_to_python_callers_and_flags_on_the_comma
     code, _, err = run_cli(capsys, *resume_args(config.model, partial_run)[:-1])
     one_line_error(code, err, "(trained to epoch 1); use --resume to continue it or another --out")
     code, _, err = run_cli(capsys, *resume_args(config.model, partial_run), "--lr", "0.5")
-    one_line_error(code, err, "--resume: lr is 0.5 but the run used 0.001")
+    one_line_error(code, err, "--resume: --lr is 0.5 but the run used 0.001")
 
 
 def test_reading_what_is_not_a_run_is_one_line_naming_it(partial_run, tmp_path):
@@ -279,7 +279,7 @@ def test_a_run_without_its_checkpoints_is_not_started_over_as_another_or_over_wh
         (out / name).unlink()
     before = snapshot(out)
     code, _, err = run_cli(capsys, *args[:-2], "--limit", "100", "--out", str(out), "--resume")
-    one_line_error(code, err, "holds a run that never finished an epoch, with other settings: limit is 100 but the")
+    one_line_error(code, err, "holds a run that never finished an epoch, with other settings: --limit is 100 but the")
     assert snapshot(out) == before
     assert run_cli(capsys, *args)[0] == 0 and RunDir(out).summary()["epochs_run"] == 1  # its own settings: over
 
@@ -469,3 +469,112 @@ def test_a_file_beside_a_runs_own_is_the_owners_business(partial_run) -> None:
     assert run_owning(partial_run / "model.onnx") is None
     assert run_owning(partial_run / "config.toml") == partial_run.resolve()
     assert run_owning(partial_run / "checkpoints" / "x.onnx") == partial_run.resolve()
+
+
+# --- what a resume trusts: the checkpoint's own record of the run --------------------------------------------------
+
+
+def test_a_run_whose_config_toml_is_gone_is_refused_not_wiped(partial_run, capsys, tmp_path) -> None:
+    """The folder was taken for a new run (only config.toml told a run from none): its checkpoints, metrics and
+    events were deleted and another model trained there, exit 0."""
+    (partial_run / "config.toml").unlink()
+    before = snapshot(partial_run)
+    for args in (resume_args(str(tmp_path / "net.toml"), partial_run), [*MLP_8X8, "--out", str(partial_run)]):
+        code, _, err = run_cli(capsys, *args)
+        one_line_error(code, err, f"{partial_run} holds a run's checkpoints/manifest.json and metrics.csv but no "
+                       "config.toml; restore config.toml from a copy, or train into another --out")  # fmt: skip
+        assert snapshot(partial_run) == before
+
+
+def test_a_refused_resume_changes_no_byte_even_when_it_asked_for_more_epochs(partial_run, capsys, tmp_path) -> None:
+    """A damaged checkpoint with --epochs 5: the error came after config.toml had been rewritten to 5 epochs, so
+    the run, restored as told, trained two epochs more than it was meant to."""
+    state = next((partial_run / "checkpoints").glob("epoch-*/state.pt"))
+    state.write_bytes(state.read_bytes()[:1000])
+    before = snapshot(partial_run)
+    code, _, err = run_cli(capsys, *resume_args(str(tmp_path / "net.toml"), partial_run)[:-3], "--epochs", "5",
+                           "--out", str(partial_run), "--resume")  # fmt: skip
+    one_line_error(code, err, "state.pt")
+    assert snapshot(partial_run) == before
+
+
+def test_a_hand_edited_config_is_checked_against_what_the_checkpoint_trained_with(partial_run, capsys) -> None:
+    """config.toml edited to lr 0.01 (or another seed, or augmentation) and resumed with no flags: the lr was
+    ignored (the optimiser's saved state kept 0.001) while the file said 0.01, and a new seed drew another
+    train/validation split from epoch 2 on. The checkpoint records the settings; an edit of them is refused."""
+    config = partial_run / "config.toml"
+    text = config.read_text()
+    for edit in (text.replace("lr = 0.001", "lr = 0.01"), text.replace("seed = 1", "seed = 7"),
+                 text + 'augment = ["crop"]\n', ""):  # fmt: skip
+        config.write_text(edit)
+        before = snapshot(partial_run)
+        code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
+        one_line_error(code, err, f"{config} was changed since epoch 1 was checkpointed: ", "put back the settings")
+        assert snapshot(partial_run) == before
+    config.write_text(text.replace("lr = 0.001", "lr = 0.01"))
+    assert "lr is 0.01 there but the run trained with 0.001;" in run_cli(capsys, "train", "--out", str(partial_run),
+                                                                         "--resume")[2]  # fmt: skip
+    config.write_text(text.replace("epochs = 3", "epochs = 2"))  # a setting a resume may change: taken
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
+    assert code == 0 and RunDir(partial_run).summary()["epochs_run"] == 2, err
+
+
+def test_a_finished_run_refuses_settings_that_would_train_nothing(tmp_path, capsys) -> None:
+    """A run that ran all its epochs, resumed with --patience 2 (or --log-every): config.toml was rewritten to
+    settings no epoch trained with, and nothing trained. An early-stopped run refused this already."""
+    out = tmp_path / "run"
+    assert run_cli(capsys, *MLP_8X8, "--out", str(out))[0] == 0
+    before = snapshot(out)
+    for change in (["--patience", "2"], ["--log-every", "5"]):
+        code, _, err = run_cli(capsys, *MLP_8X8, "--out", str(out), "--resume", *change)
+        one_line_error(code, err, f"--resume: {out} has finished its 1 epochs, so new settings would change nothing")
+        assert snapshot(out) == before
+    assert run_cli(capsys, *MLP_8X8, "--out", str(out), "--resume")[0] == 0 and snapshot(out) == before
+    more = [a if a != "1" else "2" for a in MLP_8X8]  # --epochs 2
+    code, _, err = run_cli(capsys, *more, "--out", str(out), "--resume", "--patience", "2")
+    assert code == 0 and RunDir(out).summary()["epochs_run"] == 2, err
+
+
+def test_a_resume_on_other_data_under_the_same_name_is_refused(tmp_path, capsys) -> None:
+    """--data-dir may change on resume (the data moved), but it pointed at another MNIST whose training files were
+    the test set's: epochs 2-3 trained on the test images, and the test score meant nothing."""
+    from tests.conftest import shared_dataset
+
+    other = tmp_path / "other" / "mnist"
+    other.mkdir(parents=True)
+    for kind in ("images-idx3", "labels-idx1"):
+        for split in ("train", "t10k"):
+            (other / f"{split}-{kind}-ubyte.gz").write_bytes(
+                (shared_dataset("mnist") / f"t10k-{kind}-ubyte.gz").read_bytes()
+            )
+    args = ["train", "--model", "mlp", "--data", "mnist", "--limit", "300", "--epochs", "2", "--no-progress"]
+    out = tmp_path / "run"
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import train
+
+    config = RunConfig(model="mlp", data="mnist", limit=300, epochs=2, data_dir=str(shared_dataset(".")))
+    train(config, out, log=lambda _: None, stop_after=1)
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, *args, "--data-dir", str(other.parent), "--out", str(out), "--resume")
+    one_line_error(code, err, "cannot resume: the data found is not what the run trained on (the same sizes but "
+                   "other labels); point --data-dir (or $CNNLAB_DATA) at the data it used, or train a new run")  # fmt: skip
+    assert snapshot(out) == before
+    code, _, err = run_cli(capsys, *args, "--data-dir", str(shared_dataset(".")), "--out", str(out), "--resume")
+    assert code == 0 and RunDir(out).summary()["epochs_run"] == 2, err
+
+
+def test_a_checkpoint_from_a_newer_cnnlab_is_one_line_not_a_traceback(partial_run, capsys) -> None:
+    """A newer version's loop state (a field this one lacks) gave `TypeError: State.__init__() got an unexpected
+    keyword argument` on resume. The checkpoint is written here through the store as that version would."""
+    from cnnlab.rundir.checkpoint import CheckpointStore
+
+    store = CheckpointStore(partial_run / "checkpoints", str(partial_run))
+    last = store.load("last")
+    state = last.train_state()
+    state["engine"] = {**state["engine"], "from_the_future": 1}
+    store.publish(last.epoch, last.weights, state, last.meta, last.metrics, best=True)
+    before = snapshot(partial_run)
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
+    one_line_error(code, err, "checkpoint was written by a newer cnnlab (its loop state holds from_the_future); "
+                   "resume it with that version", after_epochs=True)  # fmt: skip
+    assert snapshot(partial_run) == before

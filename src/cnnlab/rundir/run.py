@@ -268,6 +268,11 @@ class RunWriter:
 
     def _check(self, config: RunConfig, resume: bool) -> None:
         if not self.dir.exists():
+            if trained := self._trained():  # its config.toml lost: starting over would wipe what it holds
+                raise CnnlabError(
+                    f"{self.path} holds a run's {' and '.join(trained)} but no {CONFIG}; restore {CONFIG} from a "
+                    f"copy, or train into another {option('out')}"
+                )
             return  # a new run
         manifest = self.store.manifest()
         if manifest is None:
@@ -280,6 +285,13 @@ class RunWriter:
             )
         old = self.dir.config()
         trained = manifest["last"]["epoch"]
+        recorded = self.store.load("last", weights=False).meta.get("config")  # none before 2026-12-05
+        if recorded is not None and (edited := _edited(RunConfig.from_dict(recorded), old)):
+            raise CnnlabError(
+                f"{self.path / CONFIG} was changed since epoch {trained} was checkpointed: {edited}; put back the "
+                f"settings the run trained with, or start a new run from its weights ({option('init_from')} "
+                f"{self.path})"
+            )
         if config.epochs < trained:  # config.toml would say fewer epochs than the run has, and nothing would change
             raise CnnlabError(
                 f"{resume_option()}: {self.path} has trained {trained} epochs already, so {option('epochs')} "
@@ -291,6 +303,11 @@ class RunWriter:
                 f"{resume_option()}: {said}; resume with the run's settings "
                 f"(only {', '.join(RunConfig.RESUMABLE)} may change)"
             )
+
+    def _trained(self) -> list[str]:
+        """The files that show this folder's run has trained: a checkpoint manifest, metrics, a summary."""
+        found = [f"{CHECKPOINTS}/{MANIFEST}"] if self.store.manifest() is not None else []
+        return found + [name for name in (METRICS, SUMMARY) if (self.path / name).is_file()]
 
     def _check_start_over(self, config: RunConfig) -> None:
         """A run directory without a complete checkpoint starts over, but only as the run it holds (one killed
@@ -339,9 +356,15 @@ class RunWriter:
                 f"{self.store.load('last', weights=False).epoch} ({stopped}), so new settings would change nothing; to train on, start a new run from its weights "
                 f"({option('init_from')} {self.path} {option('out')} NEW)"
             )
+        last = self.store.load("last")  # verified before anything is written: a damaged set changes no byte
         if config != self.dir.config():
+            if self.dir.finished() and config.epochs <= last.epoch:  # it would train nothing
+                raise CnnlabError(
+                    f"{resume_option()}: {self.path} has finished its {last.epoch} epochs, so new settings would "
+                    f"change nothing; give more {option('epochs')} to train on, or start a new run from its "
+                    f"weights ({option('init_from')} {self.path} {option('out')} NEW)"
+                )
             write_text(self.path / CONFIG, config.to_toml())  # a resumable setting changed (more epochs, say)
-        last = self.store.load("last")
         if config.epochs > last.epoch and not self.store.stopped():
             (self.path / SUMMARY).unlink(missing_ok=True)  # the run goes on: it is no longer finished
         write_text(self.path / METRICS, metrics_csv(last.metrics))
@@ -411,9 +434,20 @@ def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _differences(old: RunConfig, new: RunConfig) -> str:
-    """How `new` differs from a run's settings `old`, beyond the RESUMABLE ones ('' where it does not)."""
+    """How `new` differs from a run's settings `old`, beyond the RESUMABLE ones ('' where it does not), each
+    setting named as the reader gives it (`--batch-size` on the command line, `batch_size` in Python)."""
     return "; ".join(
-        f"{d} is {_shown(getattr(new, d))} but the run used {_shown(getattr(old, d))}" for d in old.differences(new)
+        f"{option(d)} is {_shown(getattr(new, d))} but the run "
+        + ("left it unset" if getattr(old, d) is None else f"used {_shown(getattr(old, d))}")
+        for d in old.differences(new)
+    )
+
+
+def _edited(recorded: RunConfig, now: RunConfig) -> str:
+    """How a run's config.toml now differs from the settings its checkpoint says it trained with ('' if not)."""
+    return "; ".join(
+        f"{d} is {_shown(getattr(now, d))} there but the run trained with {_shown(getattr(recorded, d))}"
+        for d in recorded.differences(now)
     )
 
 

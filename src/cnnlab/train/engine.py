@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from cnnlab.data import DeviceLoader
-from cnnlab.errors import OtherRankError, resume_option
+from cnnlab.errors import CnnlabError, OtherRankError, resume_option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.rundir.batches import BatchLog
@@ -194,6 +194,11 @@ def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> Stat
     The data order is counted in global batches, so a run may resume with another number of ranks; each rank
     takes back its own RNG state when the number is the same (rank 0's otherwise)."""
     ts = point["train_state"]
+    if unknown := sorted(set(ts["engine"]) - {f.name for f in fields(State)}):
+        raise CnnlabError(
+            f"{point['run']}'s checkpoint was written by a newer cnnlab (its loop state holds {', '.join(unknown)}); "
+            "resume it with that version, or start a new run from its weights"
+        )
     _load(s, point["training"], point["weights"], point["run"])
     if s.ema is not None:
         s.ema.load_state_dict(ts["ema"])

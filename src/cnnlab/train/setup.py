@@ -8,8 +8,9 @@ from __future__ import annotations
 import inspect
 import sys
 import time
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 from cnnlab.coexist import keep_triton_from_tensorflow
 from cnnlab.data import Augment, Dataset, DeviceLoader, load_dataset
 from cnnlab.data.sources import data_root
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig
 from cnnlab.rundir.config import mirror_warning
@@ -391,6 +392,39 @@ def check_same_classes(found: list[str], trained: list[str], doing: str) -> None
         )
 
 
+def data_print(data: Dataset) -> dict[str, Any]:
+    """What a checkpoint records of the data it trained on, for a resume to check it still has the same: the
+    splits' sizes, a CRC-32 of their labels (exact: decoding does not touch them) and the training images' channel
+    means (to 1e-4: another JPEG decoder moves them far less, other images far more)."""
+    labels = torch.cat([data.train_y, data.val_y, data.test_y]).numpy()
+    return {
+        "sizes": [len(data.train_y), len(data.val_y), len(data.test_y)],
+        "labels_crc32": zlib.crc32(labels.tobytes()),
+        "mean": list(data.mean),
+    }
+
+
+def check_same_data(data: Dataset, recorded: dict[str, Any] | None) -> None:
+    """A one-line error when a resumed run's data is not what it trained on (--data-dir pointing at another copy,
+    files replaced): its next epochs would train on other images, and its test score mean nothing."""
+    if recorded is None:  # checkpoints written before 2026-12-05 record no data
+        return
+    now, differs = data_print(data), ""
+    if now["sizes"] != recorded["sizes"]:
+        sizes = lambda s: "/".join(f"{n:,}" for n in s)
+        differs = f"train/val/test sizes {sizes(now['sizes'])}, the run's {sizes(recorded['sizes'])}"
+    elif now["labels_crc32"] != recorded["labels_crc32"]:
+        differs = "the same sizes but other labels"
+    elif max(abs(a - b) for a, b in zip(now["mean"], recorded["mean"])) > 1e-4:
+        means = lambda m: ", ".join(f"{v:.4f}" for v in m)
+        differs = f"training images of mean {means(now['mean'])}, the run's {means(recorded['mean'])}"
+    if differs:
+        raise CnnlabError(
+            f"cannot resume: the data found is not what the run trained on ({differs}); point "
+            f"{option('data_dir')} (or $CNNLAB_DATA) at the data it used, or train a new run"
+        )
+
+
 def check_global_batch(batch_size: int, world: int, per_rank: int = 1) -> None:
     """A one-line error when the global batch cannot give each of `world` processes `per_rank` images (2 with
     batch norm); the launcher checks it once with 1, before starting the ranks."""
@@ -458,6 +492,8 @@ def _meta(
         "build": model.build,
         "transfer": transfer,
         "precision": precision,
+        "config": {k: v for k, v in asdict(config).items() if v is not None},  # what the run trained with
+        "data": data_print(data),
     }
 
 
@@ -484,6 +520,7 @@ def setup(
     data, model, adaptation, transfer = _build(config, resuming is None, log)
     if resuming is not None:
         check_same_classes(data.classes, resuming["classes"], "resume")
+        check_same_data(data, resuming.get("data"))
     normalize = preprocessing(config, data)
     if config.whiten != "none":
         _whiten(model, data, normalize, trainable=config.whiten == "trainable")
