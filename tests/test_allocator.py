@@ -40,10 +40,21 @@ def faults_per_step():
     steps(50)
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 50
 
+def resident_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
 if sys.argv[2] == "kept":
     with freed_memory_kept() as kept:
         assert kept, "glibc's mallopt was not found"
         print(json.dumps(faults_per_step()))
+elif sys.argv[2] == "nested":  # a block inside another (train called within a run's block), then the outer one's end
+    with freed_memory_kept():
+        with freed_memory_kept():
+            steps(5)
+        nested = faults_per_step()
+        inside = resident_mib()
+    print(json.dumps([nested, inside, resident_mib(), faults_per_step()]))
 else:
     print(json.dumps(faults_per_step()))
 """
@@ -78,3 +89,13 @@ def test_a_run_trains_with_freed_memory_kept_and_lets_it_go_after(tmp_path):
     )
     train(config, tmp_path / "run", log=lambda _: None, progress=False, callbacks=[Look()])
     assert seen == [1, 1] and allocator._depth == 0
+
+
+def test_an_inner_block_keeps_the_outer_setting_and_the_outer_end_hands_the_memory_back():
+    """Nested blocks share the outermost one's setting: an inner block's end leaves the memory kept for the outer
+    one's steps. The outermost end returns the kept memory to the kernel (malloc_trim) and puts glibc's thresholds
+    back, so the process holds no more than it uses and its later steps fault as they would without the setting."""
+    nested, inside, after, later = faults_per_step("nested")
+    assert nested < 100, f"{nested} page faults a step in the outer block after an inner block ended"
+    assert inside - after > 8, f"{inside:.0f} MiB resident at the end of the block, {after:.0f} MiB after it"
+    assert later > 100, f"{later} page faults a step after the block: glibc's thresholds were not put back"

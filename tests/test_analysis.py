@@ -304,3 +304,46 @@ def test_summarize_refuses_an_input_shape_of_zero_or_negative_sizes_in_one_line(
     for shape in ((1, 0, 28), (1, 28, -2), (0, 28, 28)):
         with pytest.raises(CnnlabError, match=r"^input must be C,H,W with three positive integers, got"):
             summarize("mlp", shape)
+
+
+def test_a_frozen_layer_gets_a_frozen_column_and_the_csv_says_it_does_not_train():
+    """Freezing conv1 of tutorial-net (456 parameters): the terminal table gets a Frozen column beside Params (empty
+    where nothing is frozen), the footer counts both, and the CSV's trainable_params is 0 for conv1 (the column a
+    script reads to see what trains); the CSV's receptive field is size, jump, start as its header says."""
+    import csv
+    import io
+
+    model = cnnlab.create_model("tutorial-net")
+    for p in model.conv1.parameters():
+        p.requires_grad_(False)
+    s = summarize(model, (3, 32, 32))
+    lines = s.render().splitlines()
+    assert lines[2].split()[:8] == ["Layer", "Type", "Output", "(C,H,W)", "Activations", "Params", "Frozen", "MACs"]
+    conv1 = next(line for line in lines if line.startswith("conv1 "))
+    assert conv1.split() == ["conv1", "Conv2d", "6x28x28", "4,704", "456", "456", "352,800", "5/1/2.5"]
+    conv2 = next(line for line in lines if line.startswith("conv2 "))
+    assert conv2.split() == ["conv2", "Conv2d", "16x10x10", "1,600", "2,416", "240,000", "14/2/7"]  # nothing frozen
+    relu1 = next(line for line in lines if line.startswith("relu1 "))
+    assert relu1.split() == ["relu1", "ReLU", "6x28x28", "4,704", "0", "0", "5/1/2.5"]  # a layer's 0 MACs are shown
+    assert "Params: 62,006 (62.01k); trainable 61,550, frozen 456" in lines
+    # conv: (456 + 2,416) / 62,006 params, (352,800 + 240,000) / 651,720 MACs; dense: the rest
+    assert "Conv layers: 4.6% of params, 91.0% of MACs; dense layers: 95.4% of params, 9.0% of MACs" in lines
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(s.render("csv")))}
+    assert [(rows[n]["params"], rows[n]["trainable_params"]) for n in ("conv1", "conv2")] == [
+        ("456", "0"),
+        ("2416", "2416"),
+    ]
+    assert [float(rows["pool1"][k]) for k in ("rf_size", "rf_jump", "rf_start")] == [6, 2, 3]
+
+
+def test_the_table_indents_a_blocks_layers_and_its_footer_gives_the_totals_in_units():
+    """resnet18-cifar: a residual block's layers are indented under it in the terminal table (markdown keeps the
+    names alone); the footer's MACs, FLOPs and activations are its own totals, in k/M/G."""
+    s = summarize("resnet18-cifar")
+    lines = s.render().splitlines()
+    block = next(line for line in lines if line.split()[0] == "layer1.0")
+    conv = next(line for line in lines if line.split()[0] == "layer1.0.conv1")
+    assert block.startswith("layer1.0 ") and conv.startswith("  layer1.0.conv1 "), (block, conv)
+    assert "MACs: 555,422,720 (555.42M); FLOPs = 2 x MACs = 1.11G" in lines
+    assert "Activations (sum of layer outputs, batch 1): 1,851,914" in lines
+    assert "| layer1.0.conv1 | Conv2d | 64x32x32 | 65,536 | 36,864 | 37,748,736 | 5/1/0.5 |" in s.render("markdown")

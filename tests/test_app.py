@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -320,3 +321,105 @@ def test_a_colour_runs_picture_of_the_image_is_in_colour(tmp_path):
     assert e.seen.mode == "RGB" and e.seen.size == (32 * scale, 32 * scale)
     shown = np.asarray(e.seen)[::scale, ::scale].transpose(2, 0, 1)
     assert np.array_equal(shown, photo.numpy())
+    from cnnlab.app.page import build_page
+
+    ids = {b.elem_id for b in build_page(run).blocks.values() if getattr(b, "elem_id", None)}
+    assert "upload" in ids and not ids & {"canvas", "invert", "classify"}  # a colour run gets no drawing canvas
+
+
+def test_the_pages_upload_handler_gives_predicts_numbers_and_its_probabilities(mnist):
+    """What gradio calls on an upload, without a browser: the top-k line and the probabilities label hold `cnnlab
+    predict`'s numbers (the label all k of them), the Grad-CAM caption names the top class, and the drawing is
+    inverted by default as MNIST's digits are white on black."""
+    from cnnlab.app.page import build_page
+    from cnnlab.imagefile import format_top
+
+    run = load_run(mnist["run"])
+    page = build_page(run, 3)
+    shown = {b.elem_id: b for b in page.blocks.values() if getattr(b, "elem_id", None)}
+    assert shown["probabilities"].num_top_classes == 3 and shown["invert"].value is True
+    upload = next(f for f in page.fns.values() if f.name == "from_file")
+    path = mnist["digits"][2]
+    top = predict(mnist["run"], [path])[0]["top"]
+    message, line, label, *pictures = upload.fn(str(path))
+    assert (message, line, label) == ("", format_top(top), dict(top))
+    assert pictures[0::2] == [
+        "**the image as the model sees it**",
+        f"**Grad-CAM of the top class, {top[0][0]}, at layer c3**",
+        "**feature maps of the first conv layer, c1**",
+    ]
+    e = explain_image(run, path, 3)  # each picture under its own caption
+    for given, picture in zip(pictures[1::2], (e.seen, e.gradcam, e.features), strict=True):
+        assert np.array_equal(pixels(given), pixels(picture))
+
+
+def test_a_bad_upload_named_with_markup_is_one_line_of_text(mnist, tmp_path):
+    """The error names the uploaded file (gradio's temporary path shortened to its name); a name that is markup is
+    shown as text, not run as HTML in the message box."""
+    from cnnlab.app.page import build_page
+
+    upload = next(f for f in build_page(load_run(mnist["run"]), 3).fns.values() if f.name == "from_file")
+    bad = tmp_path / "<img src=x onerror=alert(1)>.png"
+    bad.write_text("this is not an image")
+    message, line, label, *pictures = upload.fn(str(bad))
+    assert message == (
+        "<p><b>Error:</b> &lt;img src=x onerror=alert(1)&gt;.png is not a readable image (UnidentifiedImageError); "
+        "give a PNG or JPEG file</p>"
+    )
+    assert (line, label, pictures[1::2]) == ("", None, [None, None, None])
+
+
+def test_the_app_names_localhost_and_every_interface_as_it_should():
+    assert where("localhost", 7860) == (
+        "http://localhost:7860 (localhost only; --host 0.0.0.0 to share it on the network)"
+    )
+    assert where("0.0.0.0", 8000) == (
+        "http://0.0.0.0:8000 (every network interface: anyone who can reach this machine can use it; "
+        "here: http://127.0.0.1:8000)"
+    )
+    assert where("::", 8000).startswith("http://[::]:8000 (every network interface: ")
+
+
+def test_the_port_check_takes_ipv6():
+    """`--host ::1` is checked on an IPv6 socket (an IPv4 one refused it as no address of this machine)."""
+    from cnnlab.app.serve import check_port
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port6 = s.getsockname()[1]
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    check_port("::1", port6)
+
+
+def test_the_port_check_takes_a_port_just_closed_by_a_server():
+    """A port whose last server has just closed it (TIME_WAIT, as after Ctrl+C and a restart of `cnnlab app`) is
+    free to the server, which binds with SO_REUSEADDR, so it is free here."""
+    from cnnlab.app.serve import check_port
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server's side closes first: its port waits in TIME_WAIT
+    client.recv(1)
+    client.close()
+    check_port("127.0.0.1", port)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/net/tcp is Linux's")
+def test_the_page_listens_on_the_loopback_address_it_names(server):
+    """The line says "localhost only": the listening socket is bound to 127.0.0.1, not to every interface."""
+    port = int(server.rstrip("/").rsplit(":", 1)[1])
+    listening = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        for row in (table.read_text() if table.exists() else "").splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, local_port = local.rsplit(":", 1)
+            if state == "0A" and int(local_port, 16) == port:  # 0A: LISTEN
+                listening.add(address)
+    assert listening == {"0100007F"}, listening  # 127.0.0.1 as the kernel writes it

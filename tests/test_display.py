@@ -181,3 +181,34 @@ def test_loss_curves_go_logarithmic_only_for_a_wide_finite_span_and_draw_no_miss
     assert finite.axes[0].get_yscale() == "linear" and finite.axes[0].get_ylabel() == "loss"
     no_val = curves_figure({"a": rows([1.0, 0.8], [None, None])})
     assert [len(ax.get_lines()) for ax in no_val.axes] == [1, 1]
+
+
+def test_a_runs_lines_are_every_key_with_accuracies_to_four_places_and_each_finding() -> None:
+    """The lines `cnnlab train` prints at the end, right-aligned keys: the three accuracies to four places (the
+    others as they are), then one line per diagnosis; an unfinished run says how to resume it."""
+    summary = {
+        "test_accuracy": 0.98765,
+        "val_accuracy": 0.5,
+        "train_accuracy": 1.0,
+        "epochs_run": 3,
+        "train_seconds": 12.5,
+        "params": 1234,
+        "stopped": "completed",
+        "diagnosis": ["overfitting from epoch 2", "lr too low"],
+    }
+    assert summary_text("runs/a", summary).splitlines() == [
+        "run: runs/a",
+        "  test_accuracy: 0.9877",
+        "   val_accuracy: 0.5000",
+        " train_accuracy: 1.0000",
+        "     epochs_run: 3",
+        "  train_seconds: 12.5",
+        "         params: 1234",
+        "        stopped: completed",
+        "      diagnosis: overfitting from epoch 2",
+        "      diagnosis: lr too low",
+    ]
+    unfinished = summary_text("runs/b", None).splitlines()
+    assert unfinished[0] == "run: runs/b" and len(unfinished) == 2
+    assert unfinished[1].startswith("        stopped: not finished: resume it with ")
+    assert unfinished[1].endswith("resume=True")  # from Python; the command says --resume

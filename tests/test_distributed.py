@@ -341,3 +341,15 @@ def test_ranks_die_with_a_launcher_killed_outright_and_ctrl_c_is_one_line(tmp_pa
     assert "Traceback" not in err and err.count("cnnlab: interrupted") == 1, err
     assert err.rstrip().endswith("cnnlab: interrupted") and "death signal" not in err, err
     assert list(tmp.glob("cnnlab-ranks-*")) == []
+
+
+def test_sync_bn_with_one_process_on_the_cpu_trains_as_a_plain_run(tmp_path, capsys, net):
+    """--sync-bn is refused on the CPU only for several processes: one process has nothing to synchronise, so its
+    run (here on the CPU, also through the launcher with --nproc 1's check) trains and records the setting."""
+    from cnnlab.train.distributed import check_sync_bn
+
+    check_sync_bn(True, 1, torch.device("cpu"))  # --nproc 1 --sync-bn passes the launcher's check
+    out = tmp_path / "run"
+    argv = ["train", "--model", net, "--data", "digits", "--epochs", "1", "--out", str(out), "--no-progress"]
+    assert main([*argv, "--sync-bn"]) == 0, capsys.readouterr().err
+    assert RunDir(out).finished() and RunDir(out).config().sync_bn is True

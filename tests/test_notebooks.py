@@ -159,4 +159,6 @@ def test_a_subclassed_jupyter_shell_and_a_resumed_run_show_as_in_jupyter(tmp_pat
     trained = nb.cells[1]
     assert any(WIDGET in o.get("data", {}) for o in trained.outputs)  # the notebook bar
     assert "epoch 2/3" in streams(trained, "stdout") and streams(trained, "stderr") == ""
+    figures = [o for o in trained.outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == 1, len(figures)  # the live curves: one figure, redrawn in place after each epoch
     assert streams(nb.cells[2], "stdout").strip() == "[1, 2]"

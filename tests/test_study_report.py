@@ -413,3 +413,46 @@ def test_a_table_row_reads_best_over_asked_epochs_and_seconds_to_a_tenth() -> No
            "train_seconds": 12.34, "trainable_params": 7, "params": 9, "macs": 1500, "stopped": "completed"}  # fmt: skip
     line = render_table([row]).splitlines()[-1].split()
     assert line == ["a", "m", "10/2/3", "99.90%", "50.00%", "3/5", "12.3", "s", "7/9", "1.50k"], line
+
+
+def test_a_study_asking_for_more_epochs_trains_its_finished_runs_on(tmp_path):
+    """A finished run is complete only for the epochs it was trained for: the same study with --epochs raised resumes
+    it to the new count (epochs is a setting a resume may change), and then skips it."""
+    path = write_toml(tmp_path / "s.toml", digits_study("more epochs", 'epochs = 1\n[[runs]]\nname = "a"\n'))
+    out = tmp_path / "out"
+    run_study(load_study(path), out, log=lambda s: None)
+    assert RunDir(run_dir(out, "a")).summary()["epochs_run"] == 1
+    for said in ("resuming", "complete, skipped"):
+        logs: list[str] = []
+        assert run_study(load_study(path, {"epochs": 2}), out, log=logs.append) == [run_dir(out, "a")]
+        assert logs[0] == f"[1/1] a: {said}", logs
+        assert RunDir(run_dir(out, "a")).summary()["epochs_run"] == 2
+
+
+def test_a_run_started_from_an_earlier_one_names_it_by_absolute_path_under_a_relative_out(tmp_path, monkeypatch):
+    """`compare` writes to runs/studies/STUDY by default, a relative path: a run whose init_from is '@NAME' records
+    the earlier run's directory as an absolute path, so the run (its config, a resume, `cnnlab report`) still finds
+    its source from another working directory."""
+    monkeypatch.chdir(tmp_path)
+    study = digits_study("chain", 'epochs = 1\n[[runs]]\nname = "a"\n[[runs]]\nname = "b"\ninit_from = "@a"\n')
+    run_study(load_study(write_toml(tmp_path / "s.toml", study)), "out", log=lambda s: None)
+    assert RunDir(tmp_path / "out" / "runs" / "b").config().init_from == str(tmp_path.resolve() / "out" / "runs" / "a")
+
+
+def test_a_dry_run_gives_each_runs_state_and_only_the_settings_the_study_changes(tmp_path):
+    """`compare --dry-run`'s rows: new runs, then done ones, a finished run asked for more epochs as resumable, and a
+    run directory trained with other settings as a conflict; the settings are those that differ from the defaults."""
+    from cnnlab.study.runner import describe
+
+    text = digits_study("plan", 'epochs = 1\n[[runs]]\nname = "a"\n[[runs]]\nname = "b"\nseed = 3\n')
+    study = load_study(write_toml(tmp_path / "s.toml", text))
+    out = tmp_path / "out"
+    rows = describe(study, out)
+    assert [(r["name"], r["state"]) for r in rows] == [("a", "new"), ("b", "new")]
+    assert rows[1]["settings"]["seed"] == 3 and rows[1]["settings"]["model"] == "mlp"
+    assert "seed" not in rows[0]["settings"] and "lr" not in rows[0]["settings"] and "data" not in rows[0]["settings"]
+    run_study(study, out, log=lambda s: None)
+    assert [r["state"] for r in describe(study, out)] == ["done", "done"]
+    assert [r["state"] for r in describe(load_study(tmp_path / "s.toml", {"epochs": 2}), out)] == ["partial"] * 2
+    reseeded = load_study(write_toml(tmp_path / "t.toml", text.replace("seed = 3", "seed = 4")))
+    assert [r["state"] for r in describe(reseeded, out)] == ["done", "conflict"]
