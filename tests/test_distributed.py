@@ -223,6 +223,10 @@ def free_port() -> int:
         (["--nproc", "2", "--sync-bn"], "--sync-bn needs GPUs"),
         (["--nproc", "2", "--batch-size", "0"], "--batch-size must be a positive integer"),
         (["--nproc", "2", "--batch-size", "1"], "--batch-size 1 is the global batch, shared by 2 processes: it must"),
+        (
+            ["--nproc", "2", "--rdzv-timeout", "1e10"],
+            "--rdzv-timeout must be a positive number of seconds up to 604800",
+        ),
     ],
 )
 def test_launch_mistakes_are_one_line_errors_before_any_process_starts(tmp_path, capsys, net, launch, message):
@@ -246,22 +250,29 @@ def test_machines_that_never_meet_fail_after_the_timeout_with_one_line(tmp_path,
     assert snapshot(two_ranks) == before  # the finished run it named is untouched
 
 
-def test_a_rank_whose_master_is_unreachable_fails_after_the_timeout_with_one_line(tmp_path, net):
-    """A rank started by hand (or by torchrun on another machine) that cannot reach MASTER_ADDR:MASTER_PORT."""
+@pytest.mark.parametrize("timeout", ["2", "1e300"])
+def test_a_rank_whose_master_is_unreachable_fails_after_the_timeout_with_one_line(tmp_path, net, timeout):
+    """A rank started by hand (or by torchrun on another machine) that cannot reach MASTER_ADDR:MASTER_PORT; a
+    timeout past a week is refused first (1e300 s gave an OverflowError traceback in torch.distributed, 1e10 s a
+    timeout at once that said it had waited 1e10 s)."""
     out = tmp_path / "run"
     port = free_port()
     env = {**os.environ, "RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
     env = {**env, "MASTER_PORT": str(port)}
     r = subprocess.run(
         [sys.executable, "-m", "cnnlab", "train", "--model", net, "--data", "digits", "--out", str(out)]
-        + ["--rdzv-timeout", "2"],
+        + ["--rdzv-timeout", timeout],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.startswith(f"cnnlab: error: rank 1 of 2 could not join the others at 127.0.0.1:{port}"), r.stderr
+    said = (
+        f"rank 1 of 2 could not join the others at 127.0.0.1:{port}"
+        if timeout == "2"
+        else "--rdzv-timeout must be a positive number of seconds up to 604800 (a week), got 1e+300"
+    )
+    assert r.returncode == 2 and r.stderr.startswith(f"cnnlab: error: {said}"), r.stderr
     assert r.stderr.count("\n") == 1 and not out.exists()
 
 

@@ -29,7 +29,7 @@ from torch import nn
 from cnnlab.errors import CnnlabError, OtherRankError
 from cnnlab.native_output import silenced
 from cnnlab.orphans import die_with_parent
-from cnnlab.train.launch import LAUNCHER
+from cnnlab.train.launch import LAUNCHER, check_rendezvous
 
 T = TypeVar("T")
 RENDEZVOUS_TIMEOUT = 120.0  # seconds a rank waits for the others to join (cnnlab train --rdzv-timeout)
@@ -131,8 +131,7 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
     end_with_launcher()
     if not dist.is_available():
         raise CnnlabError("this PyTorch build has no torch.distributed; train with one process")
-    if not (isinstance(rendezvous, (int, float)) and rendezvous > 0):
-        raise CnnlabError(f"--rdzv-timeout must be a positive number of seconds, got {rendezvous!r}")
+    check_rendezvous(rendezvous)
     rank, local_rank = env_rank(), int(os.environ.get("LOCAL_RANK", "0"))
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":

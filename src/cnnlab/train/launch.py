@@ -47,8 +47,19 @@ class Launch:
             raise CnnlabError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT, the same on every machine")
         if self.endpoint and not re.fullmatch(r"[^\s:]+:[0-9]{1,5}", self.endpoint):
             raise CnnlabError(f"--rdzv-endpoint must be HOST:PORT, got {self.endpoint!r}")
-        if not self.timeout > 0:
-            raise CnnlabError(f"--rdzv-timeout must be a positive number of seconds, got {self.timeout!r}")
+        check_rendezvous(self.timeout)
+
+
+RENDEZVOUS_MAX = 7 * 24 * 3600.0  # a week; 1e10 s overflowed the store's millisecond timeout and failed at once
+
+
+def check_rendezvous(seconds: object) -> None:
+    """A one-line error for a --rdzv-timeout that is no positive number of seconds up to RENDEZVOUS_MAX (1e300 s
+    gave a traceback in torch.distributed, 1e10 s a timeout that never happened)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= RENDEZVOUS_MAX:
+        raise CnnlabError(
+            f"--rdzv-timeout must be a positive number of seconds up to {RENDEZVOUS_MAX:.0f} (a week), got {seconds!r}"
+        )
 
 
 def torchrun_args(where: Launch, argv: Sequence[str]) -> list[str]:
