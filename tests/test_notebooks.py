@@ -4,6 +4,7 @@ notebook progress bar) are checked in the executed notebook, against the termina
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -142,6 +143,8 @@ def test_a_subclassed_jupyter_shell_and_a_resumed_run_show_as_in_jupyter(tmp_pat
         'train(config, "run", stop_after=2)',
         'curves = LiveCurves("run")\ncurves.on_setup(None)\nprint([row["epoch"] for row in curves.rows])',
         'train(config, "run", resume=True)\nprint([row["epoch"] for row in curves.rows])',
+        "from cnnlab.display.curves import curves_png\nfrom cnnlab.rundir import RunDir\n"
+        'open("two-epochs.png", "wb").write(curves_png({"run": RunDir("run").metrics()[:2]}))',
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     env = {"PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
@@ -161,4 +164,6 @@ def test_a_subclassed_jupyter_shell_and_a_resumed_run_show_as_in_jupyter(tmp_pat
     assert "epoch 2/3" in streams(trained, "stdout") and streams(trained, "stderr") == ""
     figures = [o for o in trained.outputs if "image/png" in o.get("data", {})]
     assert len(figures) == 1, len(figures)  # the live curves: one figure, redrawn in place after each epoch
+    shown = base64.b64decode(figures[0]["data"]["image/png"])
+    assert shown == (tmp_path / "two-epochs.png").read_bytes()  # redrawn: both epochs, not the first one's
     assert streams(nb.cells[2], "stdout").strip() == "[1, 2]"
