@@ -578,3 +578,16 @@ def test_a_checkpoint_from_a_newer_cnnlab_is_one_line_not_a_traceback(partial_ru
     one_line_error(code, err, "checkpoint was written by a newer cnnlab (its loop state holds from_the_future); "
                    "resume it with that version", after_epochs=True)  # fmt: skip
     assert snapshot(partial_run) == before
+
+
+def test_a_checkpoint_from_before_the_record_resumes_as_before(partial_run, capsys) -> None:
+    """Checkpoints written before 2026-12-05 hold no "config" or "data" in meta.json: nothing to compare, so the
+    resume goes on (as written through the store here, without them)."""
+    from cnnlab.rundir.checkpoint import CheckpointStore
+
+    store = CheckpointStore(partial_run / "checkpoints", str(partial_run))
+    last = store.load("last")
+    meta = {k: v for k, v in last.meta.items() if k not in ("config", "data")}
+    store.publish(last.epoch, last.weights, last.train_state(), meta, last.metrics, best=True)
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
+    assert code == 0 and RunDir(partial_run).summary()["epochs_run"] == 3, err
