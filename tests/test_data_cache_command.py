@@ -52,6 +52,11 @@ def test_each_entry_is_listed_with_its_data_size_and_whether_a_load_still_reads_
     assert states(cache)["mnist"] == "older cache version"
     (mnist.path / "train_x.npy").write_bytes(b"")
     assert states(cache)["mnist"] == "unreadable"
+    for damaged in ("[]", "null", '{"sources": 5}', '{"sources": [null]}'):  # JSON, but no entry's: a traceback
+        meta.write_text(damaged)
+        assert states(cache)["mnist"] == "unreadable", damaged
+    code, out, err = cli_as_terminal(["cache", "--cache-dir", str(cache), "--remove", "stale"], capsys)
+    assert code == 0 and "unreadable, removed" in out and states(cache) == {}, err
 
 
 def test_remove_stale_deletes_only_what_no_load_reads_and_nothing_but_entries(tmp_path, capsys) -> None:
@@ -59,6 +64,9 @@ def test_remove_stale_deletes_only_what_no_load_reads_and_nothing_but_entries(tm
     shutil.rmtree(folder)
     (cache / "notes").mkdir()  # not an entry's name: never listed, never removed, even by --remove all
     (cache / "notes" / "mine.txt").write_text("keep")
+    for lookalike in ("thesis-0123456789abcdef", ".hidden-0123456789abcdef"):  # named like entries: one has no
+        (cache / lookalike).mkdir()  # meta.json, the other is hidden; both were removed as "unreadable" entries
+        (cache / lookalike / "meta.json" if lookalike[0] == "." else cache / lookalike / "thesis.txt").write_text("{}")
     mnist = next(e.path for e in entries(cache) if e.label == "mnist")
     before = {f.name: f.stat().st_mtime_ns for f in mnist.iterdir()}
     code, out, _ = cli_as_terminal(["cache", "--cache-dir", str(cache)], capsys)
@@ -71,7 +79,8 @@ def test_remove_stale_deletes_only_what_no_load_reads_and_nothing_but_entries(tm
     load_dataset("mnist", data_dir=shared_dataset("."), cache_dir=cache)  # read from the entry, not decoded again
     assert {f.name: f.stat().st_mtime_ns for f in mnist.iterdir()} == before
     code, out, _ = cli_as_terminal(["cache", "--cache-dir", str(cache), "--remove", "all"], capsys)
-    assert code == 0 and entries(cache) == [] and sorted(os.listdir(cache)) == ["notes"]
+    assert code == 0 and entries(cache) == []
+    assert sorted(os.listdir(cache)) == [".hidden-0123456789abcdef", "notes", "thesis-0123456789abcdef"]
     code, out, _ = cli_as_terminal(["cache", "--cache-dir", str(cache)], capsys)
     assert (code, out) == (0, f"no data cache entries in {cache}\n")
 
@@ -100,5 +109,9 @@ def test_bad_input_is_one_line(tmp_path, capsys) -> None:
     ]
     code, out, err = cli_as_terminal(["cache", "--remove", "old"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "invalid choice: 'old'" in err
+    code, out, err = cli_as_terminal(["cache", "--cache-dir", str(tmp_path), "--data-dir", str(tmp_path)], capsys)
+    assert code == 2 and "give --data-dir (its cache) or --cache-dir (a cache folder), not both" in err
+    code, out, err = cli_as_terminal(["cache", "--data-dir", str(tmp_path / "none")], capsys)
+    assert code == 2 and f"--data-dir {tmp_path / 'none'} is not a folder" in err
     code, out, err = cli_as_terminal(["cache", "--cache-dir", str(tmp_path / "none")], capsys)
     assert (code, out) == (0, f"no data cache entries in {tmp_path / 'none'}\n")

@@ -12,6 +12,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from cnnlab.data import cache_dir, entries
     from cnnlab.data.cache import remove
 
+    if args.cache_dir and args.data_dir:
+        raise CnnlabError("give --data-dir (its cache) or --cache-dir (a cache folder), not both")
+    if args.data_dir and not Path(args.data_dir).expanduser().is_dir():
+        raise CnnlabError(f"--data-dir {args.data_dir} is not a folder; give the data root whose cache to show")
     folder = Path(args.cache_dir).expanduser() if args.cache_dir else cache_dir(args.data_dir)
     if folder.exists() and not folder.is_dir():
         raise CnnlabError(f"--cache-dir {folder} is a file, not a folder; give the folder the data cache is in")

@@ -229,10 +229,16 @@ def entries(cache_dir: str | Path) -> list[Entry]:
     folder = Path(cache_dir).expanduser()
     if not folder.is_dir():
         return []
-    return [_entry(p) for p in sorted(folder.iterdir()) if p.is_dir() and _ENTRY.match(p.name)]
+    return [_entry(p) for p in sorted(folder.iterdir()) if _is_entry(p)]
 
 
-_ENTRY = re.compile(r"^[A-Za-z0-9._-]*[A-Za-z0-9_]-[0-9a-f]{16}$")  # entry_name's: no other folder is taken for one
+_ENTRY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*-[0-9a-f]{16}$")  # entry_name's
+
+
+def _is_entry(path: Path) -> bool:
+    """A folder save_entry wrote: its name as entry_name gives it, not a link, and a meta.json inside. A user's
+    folder that merely looks like one (`thesis-0123456789abcdef` with no meta.json) is never listed or removed."""
+    return _ENTRY.match(path.name) is not None and not path.is_symlink() and (path / "meta.json").is_file()
 
 
 def _entry(path: Path) -> Entry:
@@ -240,9 +246,12 @@ def _entry(path: Path) -> Entry:
     try:
         meta = json.loads((path / "meta.json").read_text())
         shapes = [np.load(path / f"{name}.npy", mmap_mode="r").shape for name in ("train_x", "test_x")]
-    except Exception:  # a missing or damaged file: a load decodes again
+        label, sources = str(meta.get("label", path.name[:-17])), meta.get("sources") or []
+        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+            raise ValueError("sources is not a list of paths")
+    except Exception:  # a missing or damaged file (meta.json of `[]`, say): a load decodes again
         return Entry(path, path.name[:-17], 0, (), size, "unreadable")
-    label, sources = str(meta.get("label", path.name[:-17])), tuple(str(s) for s in meta.get("sources") or ())
+    sources = tuple(sources)
     if meta.get("version") != CACHE_VERSION:
         state = "older cache version"
     elif sources and not all(Path(s).exists() for s in sources):
