@@ -139,6 +139,7 @@ def _train(
     callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else []), *live_callbacks(out, progress)]
     writer = _open_writer(ranks, out, config, resume)
     try:
+        ranks.share(lambda: _check_loop_state(writer))
         s = setup(config, log=log, ranks=ranks, resuming=ranks.share(lambda: writer.resuming()))
         point = ranks.share(lambda: resume_point(writer.start(config, log), writer))
         state = State() if point is None else restore(s, point, log)
@@ -171,6 +172,19 @@ def _open_writer(ranks: Ranks, out: str | Path, config: RunConfig, resume: bool)
     return opened[0] if opened else None
 
 
+def _check_loop_state(writer: RunWriter) -> None:
+    """Refuse, before the writer cleans or rewrites anything, a checkpoint whose loop state this version does not
+    know (written by a newer cnnlab): State(**...) failed on it with a TypeError."""
+    last = writer.store.load("last", weights=False) if writer.resumable() else None
+    if last is None:
+        return
+    if unknown := sorted(set(last.train_state()["engine"]) - {f.name for f in fields(State)}):
+        raise CnnlabError(
+            f"{writer.path}'s checkpoint was written by a newer cnnlab (its loop state holds {', '.join(unknown)}); "
+            "resume it with that version, or start a new run from its weights"
+        )
+
+
 def resume_point(last: Checkpoint | None, writer: RunWriter) -> dict[str, Any] | None:
     """Everything a resume needs from the last checkpoint, read once (by rank 0) and shared with every rank, so
     ranks on other machines need no access to the run directory. None: the run starts from scratch."""
@@ -194,11 +208,6 @@ def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> Stat
     The data order is counted in global batches, so a run may resume with another number of ranks; each rank
     takes back its own RNG state when the number is the same (rank 0's otherwise)."""
     ts = point["train_state"]
-    if unknown := sorted(set(ts["engine"]) - {f.name for f in fields(State)}):
-        raise CnnlabError(
-            f"{point['run']}'s checkpoint was written by a newer cnnlab (its loop state holds {', '.join(unknown)}); "
-            "resume it with that version, or start a new run from its weights"
-        )
     _load(s, point["training"], point["weights"], point["run"])
     if s.ema is not None:
         s.ema.load_state_dict(ts["ema"])
