@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+STUCK = "stuck at chance"  # the kind of at_chance's finding
 LOSS_AT_CHANCE = 0.97  # a training loss at least this share of ln K is no better than guessing (above it: worse)
 
 
@@ -69,13 +70,24 @@ def at_chance(
     if not stuck:
         return None
     return (
-        f"stuck at chance: accuracy {recent[-1][acc_key]:.1%} (chance {chance:.1%}) and loss "
+        f"{STUCK}: accuracy {recent[-1][acc_key]:.1%} (chance {chance:.1%}) and loss "
         f"{recent[-1]['train_loss']:.4f} (ln {num_classes} = {ln_k:.4f}) for {min_epochs} epochs. Likely: "
         + "; ".join(_causes(traits))
         + ". Try: "
         + ", ".join(_tries(traits))
         + "."
     )
+
+
+def learning(history: list[dict], num_classes: int, samples: int = 0) -> bool:
+    """Whether the last epoch's accuracy (validation's where there is one) is above chance by more than noise:
+    what ends "stuck at chance", rather than its loss dipping under 97% of ln K for an epoch while the accuracy
+    stays at chance (such a run was said to be no longer stuck seven times in 60 epochs)."""
+    if not history or num_classes < 2:
+        return False
+    last, chance = history[-1], 1.0 / num_classes
+    accuracy = last["val_accuracy"] if last.get("val_accuracy") is not None else last["train_accuracy"]
+    return accuracy > chance + _near_chance(chance, samples)
 
 
 def _near_chance(chance: float, samples: int) -> float:

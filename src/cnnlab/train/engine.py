@@ -79,6 +79,7 @@ class State:
     train_seconds: float = 0.0
     findings: list[str] = field(default_factory=list)
     until: dict[str, int] = field(default_factory=dict)  # a finding's kind -> the last epoch it held, once gone
+    absent: dict[str, int] = field(default_factory=dict)  # a finding's kind -> epochs in a row it has not held
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def engine_state(self) -> dict[str, Any]:
@@ -500,9 +501,12 @@ def stop_rules(config: RunConfig, state: State, row: dict[str, Any], monitor: st
     return improved, None
 
 
+GONE_AFTER = 2  # epochs in a row a finding must be absent to count as gone (one epoch's dip is noise)
+
+
 def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None]) -> None:
-    """One finding of each kind per run, the first time it shows, and the epoch it went away if it did (a net
-    stuck for two epochs that then learns is not reported stuck). ReLUs are probed every epoch (one batch of 256
+    """One finding of each kind per run, the first time it shows, and when it went away (absent GONE_AFTER epochs
+    in a row) or came back: a net stuck for two epochs that then learns is not reported stuck. ReLUs are probed every epoch (one batch of 256
     images through the model): a VGG16 whose units die in its second epoch sat at 10% with nothing said."""
     data, loss = s.data, state.history[-1]["train_loss"]
     samples = len(data.val_y) if s.has_val else len(data.train_y)
@@ -525,16 +529,22 @@ def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None
     )
     new.append(diagnose.dead_relus(s.model, next(iter(probe))[0]))
     epoch, now = state.history[-1]["epoch"], {diagnose.kind(f) for f in new if f}
+    if not diagnose.learning(state.history, data.num_classes, samples):
+        now.add(diagnose.STUCK)  # only an accuracy that leaves chance ends it, not one epoch's lower loss
     for finding in new:
         if finding and diagnose.kind(finding) not in {diagnose.kind(f) for f in state.findings}:
             state.findings.append(finding)
             log("diagnosis: " + finding)
     for kind in (diagnose.kind(f) for f in state.findings):
         if kind in now:
-            state.until.pop(kind, None)  # back again
-        elif kind not in state.until:
-            state.until[kind] = epoch - 1
-            log(f"diagnosis: {kind}: no longer so at epoch {epoch}")
+            state.absent.pop(kind, None)
+            if state.until.pop(kind, None) is not None:
+                log(f"diagnosis: {kind}: back at epoch {epoch}")
+            continue
+        state.absent[kind] = state.absent.get(kind, 0) + 1
+        if state.absent[kind] == GONE_AFTER and kind not in state.until:
+            state.until[kind] = epoch - GONE_AFTER
+            log(f"diagnosis: {kind}: no longer so since epoch {epoch - GONE_AFTER + 1}")
 
 
 def traits(s: Setup) -> diagnose.Traits:
