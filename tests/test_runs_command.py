@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -96,3 +97,24 @@ def test_bad_folders_are_one_line_and_an_empty_one_says_so(tmp_path, capsys) -> 
         ]
     code, out, err = cli_as_terminal(["runs", str(tmp_path)], capsys)
     assert (code, out) == (0, f"no run directories in {tmp_path}\n")
+
+
+def test_damaged_runs_are_listed_as_such_and_the_resume_command_quotes_its_path(tmp_path, env) -> None:
+    """An emptied config.toml listed as a finished mnist-cnn run (the defaults); a run whose config.toml is gone
+    was not listed at all, though a resume names it; a path with a space gave a command that split it in two."""
+    top = tmp_path / "runs"
+    for name in ("emptied", "no config", "kill me"):
+        failpoint = "manifest:1" if name == "kill me" else None
+        cnnlab([*TRAIN, "--epochs", "2", "--out", top / name], env, failpoint)
+    (top / "emptied" / "config.toml").write_text("")
+    (top / "no config" / "config.toml").unlink()
+    runs = by_name(runs_below(top), top)
+    assert runs["emptied"].state.startswith("damaged: ") and "names no model and no data" in runs["emptied"].state
+    assert runs["no config"].state == "damaged: it has checkpoints but no config.toml; restore it from a copy"
+    assert runs["kill me"].state == "interrupted"
+    assert str(runs_below(top)).count("\n") == 4  # header, three runs, footer
+    code = cnnlab(["runs", top], env)
+    said = f"`cnnlab train --out '{top / 'kill me'}' --resume` goes on"
+    assert code.returncode == 0 and code.stdout.splitlines()[-1].endswith(said), code.stdout
+    assert cnnlab(shlex.split(said.strip("`").split("`")[0])[1:], env).returncode == 0  # pasted as printed
+    assert by_name(runs_below(top), top)["kill me"].state == "completed"

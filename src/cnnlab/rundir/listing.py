@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir.layout import CONFIG, LOCK
+from cnnlab.rundir.checkpoint import MANIFEST
+from cnnlab.rundir.layout import CHECKPOINTS, CONFIG, LOCK
 from cnnlab.rundir.lock import holder
 from cnnlab.rundir.run import RunDir
 from cnnlab.rundir.view import runs_html, runs_table
@@ -37,15 +38,16 @@ class RunState:
 
 
 def run_dirs(folder: str | Path, depth: int = DEPTH) -> list[Path]:
-    """The run directories at or below `folder` (at most `depth` levels down), in path order. A run's own
-    folders are not searched, nor hidden ones."""
+    """The run directories at or below `folder` (at most `depth` levels down), in path order, and folders
+    holding a run's checkpoints without its config (listed as damaged). A run's own folders are not searched,
+    nor hidden ones, nor links."""
     top = Path(folder)
     if not top.is_dir():
         raise CnnlabError(f"{top} is not a folder; give a folder that holds run directories")
     found = []
     for here, subdirs, files in os.walk(top):
         path = Path(here)
-        if CONFIG in files and RunDir(path).exists():
+        if (CONFIG in files and RunDir(path).exists()) or (path / CHECKPOINTS / MANIFEST).is_file():
             found.append(path)
             subdirs[:] = []  # checkpoints, tensorboard: the run's own
             continue
@@ -57,6 +59,10 @@ def run_dirs(folder: str | Path, depth: int = DEPTH) -> list[Path]:
 def run_state(path: str | Path) -> RunState:
     """Where the run in `path` stands. A damaged run is reported, not raised: its state says what is wrong."""
     run = RunDir(Path(path))
+    if not run.exists():  # checkpoints without their config (run_dirs lists such folders)
+        return RunState(
+            run.path, "?", "?", 0, 0, f"damaged: it has checkpoints but no {CONFIG}; restore it from a copy"
+        )
     try:
         config = run.config()
     except CnnlabError as e:

@@ -446,7 +446,8 @@ def _differences(old: RunConfig, new: RunConfig) -> str:
 def _edited(recorded: RunConfig, now: RunConfig) -> str:
     """How a run's config.toml now differs from the settings its checkpoint says it trained with ('' if not)."""
     return "; ".join(
-        f"{d} is {_shown(getattr(now, d))} there but the run trained with {_shown(getattr(recorded, d))}"
+        f"{d} is {_shown(getattr(now, d))} there but the run "
+        + ("left it unset" if getattr(recorded, d) is None else f"trained with {_shown(getattr(recorded, d))}")
         for d in recorded.differences(now)
     )
 

@@ -3,6 +3,7 @@ table with the run's loss and accuracy curves. Both come from `summary_rows`."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def runs_footer(states: list, top: Path) -> str:
     if stopped := [r for r in states if r.resumable]:
         line += f"; {len(stopped)} stopped before the end: "
         line += (
-            f"`cnnlab train --out {stopped[0].path} --resume` goes on"
+            f"`cnnlab train --out {shlex.quote(str(stopped[0].path))} --resume` goes on"
             if speaking_to_cli()
             else f"train(config, out={str(stopped[0].path)!r}, resume=True) goes on"
         )

@@ -179,7 +179,11 @@ def _check_loop_state(writer: RunWriter) -> None:
     last = writer.store.load("last", weights=False) if writer.resumable() else None
     if last is None:
         return
-    if unknown := sorted(set(last.train_state()["engine"]) - {f.name for f in fields(State)}):
+    try:
+        engine = last.train_state()["engine"]
+    except CnnlabError:
+        return  # a damaged state.pt: the verified load of the resume names it
+    if unknown := sorted(set(engine) - {f.name for f in fields(State)}):
         raise CnnlabError(
             f"{writer.path}'s checkpoint was written by a newer cnnlab (its loop state holds {', '.join(unknown)}); "
             "resume it with that version, or start a new run from its weights"
