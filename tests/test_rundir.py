@@ -4,6 +4,7 @@ recorded so any finished run can be rebuilt."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnlab.rundir import RunConfig, RunDir, open_run
@@ -561,6 +563,17 @@ def test_a_resume_on_other_data_under_the_same_name_is_refused(tmp_path, capsys)
     code, _, err = run_cli(capsys, *args, "--data-dir", str(other.parent), "--out", str(out), "--resume")
     one_line_error(code, err, "cannot resume: the data found is not what the run trained on (the same sizes but "
                    "other labels); point --data-dir (or $CNNLAB_DATA) at the data it used, or train a new run")  # fmt: skip
+    assert snapshot(out) == before
+    mirrored = tmp_path / "mirrored" / "mnist"  # the same labels, every image mirrored: the same mean, too
+    mirrored.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        raw = bytearray(gzip.decompress((shared_dataset("mnist") / name).read_bytes()))
+        pixels = np.frombuffer(bytes(raw[16:]), np.uint8).reshape(-1, 28, 28)[:, :, ::-1]
+        (mirrored / name).write_bytes(gzip.compress(bytes(raw[:16]) + pixels.tobytes(), compresslevel=1))
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (mirrored / name).write_bytes((shared_dataset("mnist") / name).read_bytes())
+    code, _, err = run_cli(capsys, *args, "--data-dir", str(mirrored.parent), "--out", str(out), "--resume")
+    one_line_error(code, err, "not what the run trained on (other train images: their mean image moved by 0.")
     assert snapshot(out) == before
     code, _, err = run_cli(capsys, *args, "--data-dir", str(shared_dataset(".")), "--out", str(out), "--resume")
     assert code == 0 and RunDir(out).summary()["epochs_run"] == 2, err
