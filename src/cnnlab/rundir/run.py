@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -436,19 +437,19 @@ def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 def _differences(old: RunConfig, new: RunConfig) -> str:
     """How `new` differs from a run's settings `old`, beyond the RESUMABLE ones ('' where it does not), each
     setting named as the reader gives it (`--batch-size` on the command line, `batch_size` in Python)."""
-    return "; ".join(
-        f"{option(d)} is {_shown(getattr(new, d))} but the run "
-        + ("left it unset" if getattr(old, d) is None else f"used {_shown(getattr(old, d))}")
-        for d in old.differences(new)
-    )
+    return _changes(old, new, option, "", "used")
 
 
 def _edited(recorded: RunConfig, now: RunConfig) -> str:
     """How a run's config.toml now differs from the settings its checkpoint says it trained with ('' if not)."""
+    return _changes(recorded, now, str, " there", "trained with")
+
+
+def _changes(old: RunConfig, new: RunConfig, name: Callable[[str], str], where: str, did: str) -> str:
     return "; ".join(
-        f"{d} is {_shown(getattr(now, d))} there but the run "
-        + ("left it unset" if getattr(recorded, d) is None else f"trained with {_shown(getattr(recorded, d))}")
-        for d in recorded.differences(now)
+        f"{name(d)} is {_shown(getattr(new, d))}{where} but the run "
+        + ("left it unset" if getattr(old, d) is None else f"{did} {_shown(getattr(old, d))}")
+        for d in old.differences(new)
     )
 
 

@@ -509,9 +509,9 @@ GONE_AFTER = 2  # epochs in a row a finding must be absent to count as gone (one
 
 
 def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None]) -> None:
-    """One finding of each kind per run, the first time it shows, and when it went away (absent GONE_AFTER epochs
-    in a row) or came back: a net stuck for two epochs that then learns is not reported stuck. ReLUs are probed every epoch (one batch of 256
-    images through the model): a VGG16 whose units die in its second epoch sat at 10% with nothing said."""
+    """One finding of each kind per run, the first time it shows, and when it went away or came back (`_track`).
+    ReLUs are probed every epoch (one batch of 256 images through the model): a VGG16 whose units die in its
+    second epoch sat at 10% with nothing said."""
     data, loss = s.data, state.history[-1]["train_loss"]
     samples = len(data.val_y) if s.has_val else len(data.train_y)
     new = [
@@ -539,6 +539,12 @@ def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None
         if finding and diagnose.kind(finding) not in {diagnose.kind(f) for f in state.findings}:
             state.findings.append(finding)
             log("diagnosis: " + finding)
+    _track(state, now, epoch, log)
+
+
+def _track(state: State, now: set[str], epoch: int, log: Callable[[str], None]) -> None:
+    """A finding absent GONE_AFTER epochs in a row is gone (logged, and dated in the summary: a net stuck for two
+    epochs that then learns is not reported stuck); one that returns is back."""
     for kind in (diagnose.kind(f) for f in state.findings):
         if kind in now:
             state.absent.pop(kind, None)
