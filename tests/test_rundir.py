@@ -514,7 +514,7 @@ def test_a_hand_edited_config_is_checked_against_what_the_checkpoint_trained_wit
         if edit:
             one_line_error(code, err, f"{config} was changed since epoch 1 was checkpointed: ", "put back the")
         else:  # emptied: the defaults were read as the run's and the resume blamed the flags
-            one_line_error(code, err, f"{config} names no model and no data, as every run's config does")
+            one_line_error(code, err, f"{config} names no model, as every run's config does")
         assert snapshot(partial_run) == before
     config.write_text(text.replace("lr = 0.001", "lr = 0.01"))
     assert "lr is 0.01 there but the run trained with 0.001;" in run_cli(capsys, "train", "--out", str(partial_run),

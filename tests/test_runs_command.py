@@ -109,7 +109,10 @@ def test_damaged_runs_are_listed_as_such_and_the_resume_command_quotes_its_path(
     (top / "emptied" / "config.toml").write_text("")
     (top / "no config" / "config.toml").unlink()
     runs = by_name(runs_below(top), top)
-    assert runs["emptied"].state.startswith("damaged: ") and "names no model and no data" in runs["emptied"].state
+    assert (
+        runs["emptied"].state.startswith("damaged: ")
+        and "names no model, as every run's config does" in runs["emptied"].state
+    )
     assert runs["no config"].state == "damaged: it has checkpoints but no config.toml; restore it from a copy"
     assert runs["kill me"].state == "interrupted"
     assert str(runs_below(top)).count("\n") == 4  # header, three runs, footer

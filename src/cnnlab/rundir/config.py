@@ -397,11 +397,8 @@ class RunConfig:
         run decayed per epoch, and resumes so (with any other schedule the setting does nothing, so today's
         default keeps it equal to a new run's config)."""
         values = {k.replace("-", "_"): v for k, v in read_toml(path, "run config").items()}
-        if missing := [k for k in ("model", "data") if k not in values]:  # every run's config names them
-            raise CnnlabError(
-                f"{path} names no {' and no '.join(missing)}, as every run's config does: it was emptied or cut "
-                "short; put it back from a copy"
-            )
+        if "model" not in values:  # every run's config names its model: this one was emptied or cut short
+            raise CnnlabError(f"{path} names no model, as every run's config does: put it back from a copy")
         if values.get("schedule") == "time" and "decay_per" not in values:
             values["decay_per"] = "epoch"
         return cls.from_dict(values, str(path))
