@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cnnlab.display import aligned
 from cnnlab.errors import CnnlabError
 
 
@@ -47,16 +48,13 @@ def mb(entries: list) -> str:
 
 def table(found: list, gone: list) -> str:
     """One row an entry: the data it decodes, its images, size, state (and whether it was removed), its files."""
-    rows = [("data", "images", "image", "MB", "state", "from")]
+    rows = []
     for e in found:
         source = e.sources[0] + f" and {len(e.sources) - 1} more" * (len(e.sources) > 1) if e.sources else "-"
         state = e.state + (", removed" if e in gone else "")
         image = "x".join(map(str, e.shape)) or "-"
         rows.append((e.label, f"{e.images:,}", image, f"{e.size / 1e6:,.1f}", state, source))
-    w = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join(
-        f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}  {r[3]:>{w[3]}}  {r[4]:<{w[4]}}  {r[5]}" for r in rows
-    )
+    return aligned(("data", "images", "image", "MB", "state", "from"), rows, numeric=(1, 2, 3))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

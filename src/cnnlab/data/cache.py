@@ -211,15 +211,12 @@ class Entry:
     images: int  # train and test, 0 when unreadable
     shape: tuple[int, ...]  # one image's (C, H, W); () when unreadable
     size: int  # bytes on disk
-    state: str  # "current", or why no load will read it again (STALE)
+    state: str  # "current", or why no load will read it again: sources changed / gone, older cache version, unreadable
     sources: tuple[str, ...] = ()  # empty for entries written before they were recorded
 
     @property
     def stale(self) -> bool:
         return self.state != "current"
-
-
-STALE = ("sources changed", "sources gone", "older cache version", "unreadable")
 
 
 def entries(cache_dir: str | Path) -> list[Entry]:

@@ -375,10 +375,14 @@ class RunConfig:
             )
         return lines
 
+    def recorded(self) -> dict[str, Any]:
+        """The settings as a run records them (config.toml, each checkpoint's meta): unset ones left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
     def to_toml(self) -> str:
         import tomli_w
 
-        return tomli_w.dumps({k: v for k, v in asdict(self).items() if v is not None})
+        return tomli_w.dumps(self.recorded())
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> RunConfig:

@@ -41,6 +41,7 @@ def run_html(path: Path, summary: dict[str, Any] | None, metrics: list[dict[str,
 
 
 RUNS_HEAD = ("run", "model", "data", "epochs", "val", "test", "state")
+RUNS_NUMERIC = (3, 4, 5)  # right-aligned: epochs and the accuracies
 
 
 def runs_rows(states: list, top: Path) -> list[tuple[str, ...]]:
@@ -74,17 +75,9 @@ def runs_footer(states: list, top: Path) -> str:
 
 def runs_table(states: list, top: Path) -> str:
     """The runs as `cnnlab runs` prints them: aligned columns, then the footer."""
-    rows = [RUNS_HEAD, *runs_rows(states, top)]
-    w = [max(len(row[i]) for row in rows) for i in range(6)]
-    lines = [
-        "  ".join([*(f"{c:<{w[i]}}" if i < 3 else f"{c:>{w[i]}}" for i, c in enumerate(row[:6])), row[6]])
-        for row in rows
-    ]
-    return "\n".join([*lines, runs_footer(states, top)])
+    return display.aligned(RUNS_HEAD, runs_rows(states, top), RUNS_NUMERIC) + "\n" + runs_footer(states, top)
 
 
 def runs_html(states: list, top: Path) -> str:
     """The same in Jupyter."""
-    return display.table(RUNS_HEAD, runs_rows(states, top), numeric=(3, 4, 5)) + display.lines(
-        [runs_footer(states, top)]
-    )
+    return display.table(RUNS_HEAD, runs_rows(states, top), RUNS_NUMERIC) + display.lines([runs_footer(states, top)])

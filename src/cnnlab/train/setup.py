@@ -10,7 +10,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -416,12 +416,12 @@ def _mean_image(x: torch.Tensor, sample: int = 2048, chunk: int = 256) -> list[f
     return [round(v, 6) for v in torch.nn.functional.adaptive_avg_pool2d(mean[None], 4).flatten().tolist()]
 
 
-def check_same_data(data: Dataset, recorded: dict[str, Any] | None) -> None:
-    """A one-line error when a resumed run's data is not what it trained on (--data-dir pointing at another copy,
-    files replaced): its next epochs would train on other images, and its test score mean nothing."""
+def check_same_data(now: dict[str, Any], recorded: dict[str, Any] | None) -> None:
+    """A one-line error when a resumed run's data (its `data_print`) is not what it trained on (--data-dir at
+    another copy, files replaced): its next epochs would train on other images, and its test score mean nothing."""
     if recorded is None:  # checkpoints written before 2026-12-05 record no data
         return
-    now, differs = data_print(data), ""
+    differs = ""
     if now["sizes"] != recorded["sizes"]:
         sizes = lambda s: "/".join(f"{n:,}" for n in s)
         differs = f"train/val/test sizes {sizes(now['sizes'])}, the run's {sizes(recorded['sizes'])}"
@@ -494,8 +494,10 @@ def _meta(
     adaptation: dict[str, Any],
     transfer: dict[str, Any] | None,
     precision: dict[str, str],
+    printed: dict[str, Any],
 ) -> dict[str, Any]:
-    """What every checkpoint records so eval, predict and resume rebuild the run's model and its inputs."""
+    """What every checkpoint records so eval, predict and resume rebuild the run's model and its inputs, and
+    check that a resume has its settings and data (`printed`: data_print's)."""
     return {
         "model": config.model,
         "classes": data.classes,
@@ -508,8 +510,8 @@ def _meta(
         "build": model.build,
         "transfer": transfer,
         "precision": precision,
-        "config": {k: v for k, v in asdict(config).items() if v is not None},  # what the run trained with
-        "data": data_print(data),
+        "config": config.recorded(),  # what the run trained with
+        "data": printed,
     }
 
 
@@ -534,9 +536,10 @@ def setup(
         torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic
     torch.manual_seed(config.seed)
     data, model, adaptation, transfer = _build(config, resuming is None, log)
+    printed = data_print(data)
     if resuming is not None:
         check_same_classes(data.classes, resuming["classes"], "resume")
-        check_same_data(data, resuming.get("data"))
+        check_same_data(printed, resuming.get("data"))
     normalize = preprocessing(config, data)
     if config.whiten != "none":
         _whiten(model, data, normalize, trainable=config.whiten == "trainable")
@@ -552,7 +555,7 @@ def setup(
     evaluation = {"batch_size": eval_batch_size(device), "shuffle": False, "device": device, **normalize}
     groups = parameter_groups(model, config.head_lr, config.bias_lr, config.decay_norm_bias)
     optimizer = make_optimizer(groups, config)
-    meta = _meta(config, data, model, normalize, adaptation, transfer, {"used": precision, "why": why})
+    meta = _meta(config, data, model, normalize, adaptation, transfer, {"used": precision, "why": why}, printed)
     return Setup(
         config,
         device,
