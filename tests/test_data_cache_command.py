@@ -14,7 +14,7 @@ import numpy as np
 from cnnlab.data import entries, load_dataset
 from tests.conftest import cli_as_terminal, shared_dataset
 from tests.crashkit import cnnlab, private_cache
-from tests.test_data_inputs import image_folder
+from tests.test_data_inputs import _flip_a_byte, image_folder
 
 
 def loaded(tmp_path: Path) -> tuple[Path, Path]:
@@ -57,6 +57,27 @@ def test_each_entry_is_listed_with_its_data_size_and_whether_a_load_still_reads_
         assert states(cache)["mnist"] == "unreadable", damaged
     code, out, err = cli_as_terminal(["cache", "--cache-dir", str(cache), "--remove", "stale"], capsys)
     assert code == 0 and "unreadable, removed" in out and states(cache) == {}, err
+
+
+def test_an_entry_with_a_byte_flipped_is_listed_as_damaged_and_removed_as_stale(tmp_path, capsys) -> None:
+    """The listing read only the arrays' headers, so an entry whose pixels fail their CRC-32 showed as current and
+    `--remove stale` kept it (a load decodes such an entry again and never trains on it); now its bytes are read
+    as a load reads them, and only --quick skips that."""
+    cache, _ = loaded(tmp_path)
+    mnist = next(e for e in entries(cache) if e.label == "mnist")
+    _flip_a_byte(mnist.path / "train_x.npy")
+    assert states(cache) == {"folder-pets": "current", "mnist": "damaged"}
+    assert [e.state for e in entries(cache, verify=False)] == ["current", "current"]
+    code, out, err = cli_as_terminal(["cache", "--cache-dir", str(cache), "--quick"], capsys)
+    assert code == 0 and err == "" and out.splitlines()[2].split()[4] == "current", out
+    code, out, err = cli_as_terminal(["cache", "--cache-dir", str(cache)], capsys)
+    assert code == 0 and err == "" and out.splitlines()[2].split()[4] == "damaged", out
+    assert f"; 1 stale ({mnist.size / 1e6:,.1f} MB): `cnnlab cache --cache-dir {cache} --remove stale`" in out
+    code, out, _ = cli_as_terminal(["cache", "--cache-dir", str(cache), "--remove", "stale"], capsys)
+    assert code == 0 and "damaged, removed" in out and states(cache) == {"folder-pets": "current"}
+    again = load_dataset("mnist", data_dir=shared_dataset("."), cache_dir=cache)
+    assert np.array_equal(again.test_y.numpy()[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
+    assert states(cache) == {"folder-pets": "current", "mnist": "current"}
 
 
 def test_remove_stale_deletes_only_what_no_load_reads_and_nothing_but_entries(tmp_path, capsys) -> None:

@@ -20,7 +20,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     folder = Path(args.cache_dir).expanduser() if args.cache_dir else cache_dir(args.data_dir)
     if folder.exists() and not folder.is_dir():
         raise CnnlabError(f"--cache-dir {folder} is a file, not a folder; give the folder the data cache is in")
-    found = entries(folder)
+    found = entries(folder, verify=not args.quick and args.remove != "all")  # all go: no need to read them
     if not found:
         print(f"no data cache entries in {folder}")
         return 0
@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Each dataset is decoded once into uint8 arrays under the data root's cache/ (CIFAR-10: 184 "
         "MB; an image folder resized to 224x224 takes 49x its 32x32 size). An entry is stale when no load will "
         "read it again: its files changed or were removed since, it was written by an older cnnlab, or it is "
-        "damaged. Removing any entry is safe: the next load decodes again.",
+        "damaged (its bytes are checked as a load checks them: 0.1 s for MNIST and CIFAR-10). Removing any entry "
+        "is safe: the next load decodes again.",
     )
     c.add_argument("--data-dir", help="the data root whose cache to show (default: $CNNLAB_DATA, else ~/.cache/cnnlab)")
     c.add_argument("--cache-dir", help="a cache folder given to load_dataset(cache_dir=...) instead")
@@ -72,5 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--remove",
         choices=["stale", "all"],
         help="delete the stale entries, or all (a load reading one at that moment decodes again)",
+    )
+    c.add_argument(
+        "--quick",
+        action="store_true",
+        help="do not read the entries' arrays (a damaged entry then shows as current; a load still decodes it again)",
     )
     c.set_defaults(func=cmd_cache)

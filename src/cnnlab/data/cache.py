@@ -80,15 +80,27 @@ def load_entry(entry: Path) -> Decoded | None:
     CIFAR-10's 180 MB), arrays of the wrong type or lengths, labels outside the classes."""
     try:
         meta = json.loads((entry / "meta.json").read_text())
-        if meta.get("version") != CACHE_VERSION:
-            return None
-        arrays = [np.load(entry / f"{name}.npy", allow_pickle=False) for name in _ARRAYS]
-        decoded = Decoded(*arrays, classes=[str(c) for c in meta["classes"]], notes=[str(n) for n in meta["notes"]])
-        if [_crc(a) for a in arrays] != meta["crc32"] or not _consistent(decoded):
-            return None
+        return _checked(entry, meta) if meta.get("version") == CACHE_VERSION else None
     except Exception:  # whatever the damage (EOFError, KeyError, a list for a dict, ...): decode the files again
         return None
+
+
+def _checked(entry: Path, meta: dict, mmap_mode: str | None = None) -> Decoded | None:
+    """The entry's arrays if they are what save_entry wrote (the CRC-32s in `meta`, types, shapes, labels), else
+    None; raises on an unreadable file. Mapped (`mmap_mode="r"`), a check reads each page once and keeps none."""
+    arrays = [np.load(entry / f"{name}.npy", mmap_mode=mmap_mode, allow_pickle=False) for name in _ARRAYS]
+    decoded = Decoded(*arrays, classes=[str(c) for c in meta["classes"]], notes=[str(n) for n in meta["notes"]])
+    if [_crc(a) for a in arrays] != meta["crc32"] or not _consistent(decoded):
+        return None
     return decoded
+
+
+def _intact(entry: Path, meta: dict) -> bool:
+    """Whether a load would read the entry's arrays rather than decode the files again (reads all its bytes)."""
+    try:
+        return _checked(entry, meta, mmap_mode="r") is not None
+    except Exception:  # a file truncated or rewritten: as load_entry
+        return False
 
 
 def _crc(array: np.ndarray) -> int:
@@ -211,7 +223,8 @@ class Entry:
     images: int  # train and test, 0 when unreadable
     shape: tuple[int, ...]  # one image's (C, H, W); () when unreadable
     size: int  # bytes on disk
-    state: str  # "current", or why no load will read it again: sources changed / gone, older cache version, unreadable
+    state: str  # "current", or why no load will read it again: sources changed / gone, older cache version, damaged
+    # (fails its CRC-32 or shape checks; only found when `entries` verifies), unreadable
     sources: tuple[str, ...] = ()  # empty for entries written before they were recorded
 
     @property
@@ -219,14 +232,16 @@ class Entry:
         return self.state != "current"
 
 
-def entries(cache_dir: str | Path) -> list[Entry]:
+def entries(cache_dir: str | Path, verify: bool = True) -> list[Entry]:
     """The published entries in `cache_dir` (temporaries and locks left out), by name, each with its state: a
     load of the same data reads a "current" one; the others (their files changed or gone since, written by an
-    older cnnlab, or damaged) are never read again and only take room."""
+    older cnnlab, or damaged) are never read again and only take room. Without `verify` the arrays' bytes are not
+    read, so an entry with a byte flipped passes for current (a load still decodes it again); verifying reads
+    every current entry whole, as a load does: 0.07-0.15 s for MNIST and CIFAR-10 (240 MB)."""
     folder = Path(cache_dir).expanduser()
     if not folder.is_dir():
         return []
-    return [_entry(p) for p in sorted(folder.iterdir()) if _is_entry(p)]
+    return [_entry(p, verify) for p in sorted(folder.iterdir()) if _is_entry(p)]
 
 
 _ENTRY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*-[0-9a-f]{16}$")  # entry_name's
@@ -238,7 +253,7 @@ def _is_entry(path: Path) -> bool:
     return _ENTRY.match(path.name) is not None and not path.is_symlink() and (path / "meta.json").is_file()
 
 
-def _entry(path: Path) -> Entry:
+def _entry(path: Path, verify: bool) -> Entry:
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     try:
         meta = json.loads((path / "meta.json").read_text())
@@ -255,6 +270,8 @@ def _entry(path: Path) -> Entry:
         state = "sources gone"
     elif sources and entry_name(label, [Path(s) for s in sources], meta.get("options") or {}) != path.name:
         state = "sources changed"
+    elif verify and not _intact(path, meta):
+        state = "damaged"
     else:
         state = "current"
     return Entry(path, label, shapes[0][0] + shapes[1][0], shapes[0][1:], size, state, sources)
