@@ -627,6 +627,26 @@ def test_a_changed_source_leaves_other_decodings_and_other_sources_entries(tmp_p
     assert len(after) == 3 and len(set(after) - set(before)) == 1  # only the 8x8 decoding was replaced
 
 
+def test_a_source_rewritten_with_its_size_and_mtime_put_back_is_decoded_again(tmp_path: Path) -> None:
+    """Another image of the same size copied over one (`cp`), then its mtime set back (`touch -d`): the key of
+    path, size and mtime stayed the same, so the stale decoding was loaded, and listed as current."""
+    folder = tmp_path / "pets"
+    for label, seeds in (("cat", (0, 1)), ("dog", (2, 3))):
+        for seed in seeds:
+            save_image(folder / label / f"{seed}.bmp", seed=seed)  # a BMP's size is its width and height's
+    first = load_dataset(f"folder:{folder}", cache_dir=tmp_path / "cache")
+    target, before = folder / "cat" / "0.bmp", (folder / "cat" / "0.bmp").stat()
+    target.write_bytes((folder / "dog" / "3.bmp").read_bytes())  # as cp does: the same file, other bytes
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert [e.state for e in cache.entries(tmp_path / "cache")] == ["sources changed"]
+    again = load_dataset(f"folder:{folder}", cache_dir=tmp_path / "cache")
+    fresh = load_dataset(f"folder:{folder}", cache_dir=tmp_path / "fresh")
+    assert torch.equal(again.train_x, fresh.train_x) and not torch.equal(again.train_x, first.train_x)
+    assert [e.state for e in cache.entries(tmp_path / "cache")] == ["current"]  # the stale entry replaced
+
+
 def test_incomplete_cache_entry_is_rebuilt(tmp_path: Path) -> None:
     fake_mnist(tmp_path / "mnist")
     load_dataset("mnist", data_dir=tmp_path)
