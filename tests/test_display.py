@@ -16,7 +16,7 @@ from PIL import Image
 
 import cnnlab
 from cnnlab.analysis.grade import check, read_table
-from cnnlab.display import in_notebook
+from cnnlab.display import aligned, in_notebook
 from cnnlab.errors import CnnlabError
 from cnnlab.report import RunTable, run_table
 from cnnlab.rundir import RunSummary, open_run
@@ -212,3 +212,14 @@ def test_a_runs_lines_are_every_key_with_accuracies_to_four_places_and_each_find
     assert unfinished[0] == "run: runs/b" and len(unfinished) == 2
     assert unfinished[1].startswith("        stopped: not finished: resume it with ")
     assert unfinished[1].endswith("resume=True")  # from Python; the command says --resume
+
+
+def test_aligned_text_draws_dashes_under_the_headings_or_around_the_table() -> None:
+    """The one text table of the run tables, the demo's, `cnnlab models`, the layer table and the study summary:
+    numbers right-aligned, no trailing spaces (an empty last cell leaves none), and the two rules they draw."""
+    head, body = ["name", "n", "note"], [["a", "10", ""], ["bb", "2", "x"]]
+    assert aligned(head, body, (1,)).splitlines() == ["name   n  note", "a     10", "bb     2  x"]
+    assert aligned(head, body, (1,), rule="under").splitlines()[:2] == ["name   n  note", "----  --  ----"]
+    framed = aligned(head, body, (1,), rule="frame").splitlines()
+    assert framed[0] == framed[2] == framed[-1] == "-" * len("name   n  note") and framed[1] == "name   n  note"
+    assert framed[3:-1] == ["a     10", "bb     2  x"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from cnnlab.display import aligned
 from cnnlab.errors import CnnlabError
 from cnnlab.train import RunConfig, RunDir, train
 
@@ -28,9 +29,7 @@ def comparison_table(summaries: list[dict]) -> str:
         ]
         for s in summaries
     ]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *map(fmt, rows)])
+    return aligned(head, rows, numeric=range(1, len(head)), rule="under")
 
 
 def run_demo(out: str | Path = "runs/demo", epochs: int | None = None) -> list[dict]:

@@ -266,13 +266,5 @@ def render(summary: ModelSummary, fmt: str = "table", convention: str = "torch")
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         lines += ["| " + " | ".join(c.strip() or " " for c in cells) + " |" for cells in body]
         return "\n".join(lines) + "\n\n" + "\n".join(f"- {x}" for x in _footer(summary, convention)) + "\n"
-    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(cells)
-        ).rstrip()
-
-    rule = "-" * len(line(head))
-    out = [f"{summary.model_name}", rule, line(head), rule, *[line(c) for c in body], rule]
-    return "\n".join(out + _footer(summary, convention)) + "\n"
+    table = display.aligned(head, body, numeric, rule="frame")
+    return "\n".join([summary.model_name, table, *_footer(summary, convention)]) + "\n"

@@ -13,6 +13,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from fnmatch import fnmatch
 
     from cnnlab.analysis.summary import class_scores
+    from cnnlab.display import aligned
     from cnnlab.resources import shipped
     from cnnlab.zoo import create_model, list_models, model_info
     from cnnlab.zoo.meta import meta_device
@@ -29,9 +30,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         params = sum(p.numel() for p in model.parameters())
         shape = "x".join(map(str, model.input_size))
         rows.append((name, family, shape, str(classes), f"{params:,}", describe_options(name)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.rjust(w) if i == 4 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    print(aligned(rows[0], rows[1:], numeric=(4,)))
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnlab.analysis.render import human
-from cnnlab.display import table
+from cnnlab.display import aligned, table
 from cnnlab.errors import CnnlabError, resume_option
 
 if TYPE_CHECKING:
@@ -162,12 +162,7 @@ def render_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:
     if fmt == "markdown":
         lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
         return (note + "\n\n" if note else "") + "\n".join(lines + ["| " + " | ".join(c) + " |" for c in body]) + "\n"
-    widths = [max(len(x) for x in col) for col in zip(heads, *body)]
-    fmt_row = lambda cells: "  ".join(
-        c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-    ).rstrip()
-    text = [fmt_row(heads), "  ".join("-" * w for w in widths)] + [fmt_row(c) for c in body]
-    return "\n".join(([note] if note else []) + text) + "\n"
+    return "\n".join([*([note] if note else []), aligned(heads, body, numeric, rule="under")]) + "\n"
 
 
 class RunTable:

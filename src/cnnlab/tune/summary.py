@@ -51,11 +51,7 @@ class StudySummary:
     def render(self) -> str:
         if not self.body:
             return "\n".join(self.lines)
-        rows = [self.head, *self.body]
-        widths = [max(len(row[i]) for row in rows) for i in NUMERIC]
-        return "\n".join(
-            self.lines + ["  ".join([*(c.rjust(w) for c, w in zip(row, widths)), row[-1]]) for row in rows]
-        )
+        return "\n".join([*self.lines, display.aligned(self.head, self.body, NUMERIC)])
 
     def __str__(self) -> str:
         return self.render()
