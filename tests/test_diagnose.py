@@ -21,6 +21,7 @@ from torch import nn
 from cnnlab.train.diagnose import (
     Traits,
     at_chance,
+    by_heart,
     dead_relus,
     exploding,
     memorising,
@@ -305,10 +306,28 @@ def row(e: int, train_acc: float, val_acc: float, val_loss: float) -> dict:
 
 def test_training_by_heart_with_validation_at_chance_is_memorising() -> None:
     """Shuffled labels: 100% on the training images, 12% on validation after 40 epochs, with nothing said but the
-    stale `stuck at chance` of epoch 2."""
-    found = memorising([row(40, 1.0, 0.12, 11.0)], 10, samples=500)
+    stale `stuck at chance` of epoch 2. The finding needs the epoch before (at chance too, with lower training
+    accuracy and validation loss): one epoch is no evidence of a growing gap."""
+    before = row(39, 0.99, 0.11, 10.5)
+    found = memorising([before, row(40, 1.0, 0.12, 11.0)], 10, samples=500)
     assert found.startswith("memorising: training accuracy 100.0% but validation 12.0% (chance 10.0%)")
-    assert memorising([row(40, 0.89, 0.12, 11.0)], 10, 500) is None and memorising([row(40, 1.0, 0.4, 2.0)], 10) is None
+    assert memorising([before, row(40, 0.89, 0.12, 11.0)], 10, 500) is None
+    assert memorising([before, row(40, 1.0, 0.4, 2.0)], 10) is None
+    assert memorising([row(40, 1.0, 0.12, 11.0)], 10, 500) is None  # one epoch alone
+    assert by_heart(row(40, 1.0, 0.12, 11.0), 10, 500) and not by_heart(row(40, 0.89, 0.12, 11.0), 10, 500)
+
+
+def test_validation_that_falls_to_chance_after_an_lr_jump_is_not_memorising() -> None:
+    """`--schedule step --step-size 3 --gamma 100` on digits (sgd, lr 0.05): epoch 3's last update runs at lr 5,
+    so its training accuracy, counted before that update, is 93.6% while validation, scored after it, fell from
+    93.8% to 10.4%. That was said to be memorising; so is no gap that grew by validation falling, or without the
+    validation loss rising, or with training accuracy falling."""
+    jump = [row(2, 0.8903, 0.9375, 0.1953), row(3, 0.9359, 0.1042, 164.95)]
+    assert by_heart(jump[-1], 10, 180) and memorising(jump, 10, 180) is None
+    at_chance = row(2, 0.89, 0.11, 5.0)
+    assert memorising([at_chance, row(3, 0.91, 0.10, 5.5)], 10, 180) is not None
+    assert memorising([at_chance, row(3, 0.91, 0.10, 4.9)], 10, 180) is None  # validation loss fell
+    assert memorising([row(2, 0.95, 0.11, 5.0), row(3, 0.91, 0.10, 5.5)], 10, 180) is None  # training fell
 
 
 def test_a_validation_loss_rising_three_epochs_with_a_wide_gap_is_overfitting() -> None:

@@ -229,6 +229,34 @@ def test_a_run_stuck_at_first_that_then_learns_is_not_summarised_as_stuck(tmp_pa
     assert train(config, tmp_path / "split", resume=True, log=quiet)["diagnosis"] == s["diagnosis"]
 
 
+def test_an_lr_jump_is_not_memorising_and_shuffled_labels_are(tmp_path):
+    """A step schedule that raises the lr 100x at epoch 3's last update (lr 0.05 to 5): that epoch's training
+    accuracy, counted before the jump, is 93.6% and its validation, scored after it, at chance; the run was said to
+    be memorising. Digits with shuffled labels, which a net does learn by heart, still are (at epoch 33)."""
+    jump = RunConfig(model="mlp", data="digits", input=[1, 8, 8], optimizer="sgd", lr=0.05, schedule="step",
+                     step_size=3, gamma=100, epochs=4)  # fmt: skip
+    s = train(jump, tmp_path / "jump", log=quiet)
+    history = RunDir(tmp_path / "jump").metrics()
+    assert history[2]["train_accuracy"] > 0.9 and history[2]["val_accuracy"] < 0.15, history  # the transient
+    assert not [d for d in s["diagnosis"] if d.startswith("memorising")], s["diagnosis"]
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits, folder = load_digits(), tmp_path / "shuffled"
+    (folder / "img").mkdir(parents=True)
+    labels = torch.randperm(len(digits.target), generator=torch.Generator().manual_seed(0))
+    for i, image in enumerate(digits.images):
+        Image.fromarray((image * 16).clip(0, 255).astype("uint8"), "L").save(folder / "img" / f"{i}.png")
+    lines = [f"img/{i}.png,{digits.target[j]}" for i, j in enumerate(labels.tolist())]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    data = {"data": f"folder:{folder}", "data_dir": str(tmp_path / "data")}  # decoded images cached in tmp_path
+    shuffled = RunConfig(model="mlp", **data, input=[1, 8, 8], optimizer="adam", lr=0.003, epochs=40)
+    lines = []
+    s = train(shuffled, tmp_path / "shuffled-run", log=lines.append)
+    assert [d for d in s["diagnosis"] if d.startswith("memorising: training accuracy 9")], s["diagnosis"]
+    assert not [line for line in lines if line.startswith("diagnosis: memorising: no longer")]
+
+
 @pytest.mark.parametrize("every", [1, 3, 1000], ids=["read-each-step", "read-every-3", "read-at-epoch-end"])
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, net, monkeypatch, every):
     """A sane epoch 1, then the lr raised to 1e6 after it: epoch 2 goes non-finite, and the run ends on epoch 1's

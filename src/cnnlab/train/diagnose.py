@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 STUCK = "stuck at chance"  # the kind of at_chance's finding
+MEMORISING = "memorising"  # and of memorising's
 LOSS_AT_CHANCE = 0.97  # a training loss at least this share of ln K is no better than guessing (above it: worse)
 
 
@@ -175,17 +176,42 @@ def vanishing(max_norm: float, train_loss: float, num_classes: int, threshold: f
 
 def memorising(history: list[dict], num_classes: int, samples: int = 0) -> str | None:
     """Training accuracy of 90% or more while validation stays at chance: the network learns the training images
-    by heart and nothing that carries over, which is what shuffled labels give."""
-    last = history[-1] if history else {}
-    val, chance = last.get("val_accuracy"), 1.0 / max(num_classes, 2)
-    if val is None or last["train_accuracy"] < 0.9 or abs(val - chance) > _near_chance(chance, samples):
+    by heart and nothing that carries over, which is what shuffled labels give.
+
+    Found only on two epochs' evidence of a gap that grows: validation at chance in both, training accuracy rising
+    to 90% or more and the validation loss rising. One epoch is no evidence: an lr that jumps at an epoch's last
+    update (`--schedule step --gamma 100`) leaves that epoch's training accuracy, counted before it, at 93.6% while
+    validation, scored after it, falls from 93.8% to chance. Once found, `by_heart` keeps it."""
+    rows = [r for r in history if r.get("val_accuracy") is not None and r.get("val_loss") is not None]
+    if len(rows) < 2:
         return None
+    before, last = rows[-2:]
+    if not (
+        by_heart(last, num_classes, samples)
+        and _at_chance(before["val_accuracy"], num_classes, samples)
+        and last["train_accuracy"] > before["train_accuracy"]
+        and last["val_loss"] > before["val_loss"]
+    ):
+        return None
+    chance = 1.0 / max(num_classes, 2)
     return (
-        f"memorising: training accuracy {last['train_accuracy']:.1%} but validation {val:.1%} (chance "
-        f"{chance:.1%}): the network learns the training images by heart and nothing that carries over. Likely: "
-        "labels that do not match the images (shuffled, or a wrong labels file), or validation images unlike the "
-        "training ones. Try: look at a few training images with their labels (the report's image grid)."
+        f"{MEMORISING}: training accuracy {last['train_accuracy']:.1%} but validation {last['val_accuracy']:.1%} "
+        f"(chance {chance:.1%}): the network learns the training images by heart and nothing that carries over. "
+        "Likely: labels that do not match the images (shuffled, or a wrong labels file), or validation images "
+        "unlike the training ones. Try: look at a few training images with their labels (the report's image grid)."
     )
+
+
+def by_heart(row: dict, num_classes: int, samples: int = 0) -> bool:
+    """Whether an epoch has training accuracy of 90% or more with validation at chance: what keeps "memorising"
+    once found, since a net at 100% on its training images has no accuracy left to rise."""
+    val = row.get("val_accuracy")
+    return val is not None and row["train_accuracy"] >= 0.9 and _at_chance(val, num_classes, samples)
+
+
+def _at_chance(accuracy: float, num_classes: int, samples: int) -> bool:
+    chance = 1.0 / max(num_classes, 2)
+    return abs(accuracy - chance) <= _near_chance(chance, samples)
 
 
 def overfitting(history: list[dict], rising: int = 3, gap: float = 0.2) -> str | None:

@@ -535,6 +535,8 @@ def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None
     epoch, now = state.history[-1]["epoch"], {diagnose.kind(f) for f in new if f}
     if not diagnose.learning(state.history, data.num_classes, samples):
         now.add(diagnose.STUCK)  # only an accuracy that leaves chance ends it, not one epoch's lower loss
+    if diagnose.by_heart(state.history[-1], data.num_classes, samples):
+        now.add(diagnose.MEMORISING)  # found on two epochs' evidence, kept while the epoch shows it
     for finding in new:
         if finding and diagnose.kind(finding) not in {diagnose.kind(f) for f in state.findings}:
             state.findings.append(finding)
