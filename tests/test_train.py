@@ -310,6 +310,37 @@ def test_a_loss_that_goes_non_finite_in_epoch_1_keeps_and_tests_nothing(tmp_path
     assert RunDir(out).checkpoints.stopped() is None and open_run_fails(out)
 
 
+@pytest.mark.parametrize("step_size", [3, 1])
+def test_an_epoch_whose_validation_loss_is_nan_stops_the_run_on_the_last_good_checkpoint(tmp_path, step_size):
+    """A step schedule that multiplies the lr by 1e20 at an epoch's last update (lr 0.05 to 5e18): that epoch's
+    training loss, counted before the update, is finite, but the weights it leaves overflow and score a NaN
+    validation loss. That epoch was checkpointed as the last (and a run ending there completed on it); it now stops
+    the run as a non-finite training loss does, on the epoch before, or with nothing kept when it was the first."""
+    config = RunConfig(model="mlp", data="digits", input=[1, 8, 8], optimizer="sgd", lr=0.05, schedule="step",
+                       step_size=step_size, gamma=1e20, epochs=3)  # fmt: skip
+    out = tmp_path / "run"
+    lines: list[str] = []
+    s = train(config, out, log=lines.append)
+    bad = next(line for line in lines if line.startswith(f"epoch {step_size}/3: "))
+    assert " val_loss nan " in bad and " lr 0.05 to 5e+18 " in bad, lines
+    assert s["stopped"] == "non-finite loss" and s["epochs_run"] == step_size - 1, s
+    found = f"the validation loss of epoch {step_size} became nan at lr 5e+18: training stopped and "
+    assert len(s["diagnosis"]) == 1 and s["diagnosis"][0].startswith(found), s["diagnosis"]  # no memorising
+    if step_size == 1:
+        assert "no earlier epoch had ended, so no weights were kept" in s["diagnosis"][0]
+        assert s["test_accuracy"] is None and RunDir(out).checkpoints.stopped() is None and open_run_fails(out)
+        return
+    assert "the last good checkpoint was kept" in s["diagnosis"][0] and s["test_accuracy"] > 0.8
+    assert RunDir(out).checkpoints.stopped() == "non-finite loss"
+    for which in ("last", "best"):
+        run = open_run(out, which)
+        assert run.checkpoint.epoch == 2 and [r["epoch"] for r in run.metrics] == [1, 2]
+        assert all(torch.isfinite(w).all() for w in run.weights.values())
+    assert evaluate_run(out)["test_accuracy"] == s["test_accuracy"]
+    assert main(["train", "--out", str(out), "--resume", "--no-progress"]) == 0  # finished: shows its summary
+    assert open_run(out, "last").checkpoint.epoch == 2
+
+
 def open_run_fails(out) -> bool:
     """Every command that opens the run (eval, predict, export, gradcam, --init-from) gets this one line."""
     with pytest.raises(CnnlabError) as e:

@@ -284,13 +284,13 @@ def end_epoch(
     log: Callable[[str], None],
 ) -> tuple[State, str | None]:
     """Rank 0's part of an epoch's end: evaluate, stop rules, diagnosis, checkpoint, callbacks. Returns the loop
-    state and why the run stops here (None: it goes on)."""
+    state and why the run stops here (None: it goes on). A non-finite validation loss ends the run as a training
+    loss does (`_diverged`): that epoch is neither checkpointed, diagnosed nor recorded."""
     t0 = time.perf_counter()
     val_loss, val_acc, _ = (
         evaluate(s.counted, s.val_loader, s.loss_fn, s.config.tta, s.precision) if s.has_val else (None,) * 3
     )
     seconds = train_seconds + time.perf_counter() - t0
-    state.train_seconds += seconds
     row = {
         "epoch": epoch,
         "train_loss": stats.loss,
@@ -301,8 +301,11 @@ def end_epoch(
         "lr_last": stats.lr_last,
         "seconds": round(seconds, 3),
     }
-    state.history.append(row)
     log(_epoch_line(row, s.config.epochs))
+    if val_loss is not None and not math.isfinite(val_loss):  # weights that score NaN are no checkpoint to resume
+        return state, _diverged(s, state, writer, val_loss, log, stats.lr_last, f"the validation loss of epoch {epoch}")
+    state.train_seconds += seconds
+    state.history.append(row)
     improved, stopped = stop_rules(s.config, state, row, _monitor(s))
     _diagnose(s, state, stats.max_norm, log)
     state.epoch = epoch
@@ -578,11 +581,21 @@ def traits(s: Setup) -> diagnose.Traits:
     )
 
 
-def _diverged(s: Setup, state: State, writer: RunWriter, bad_loss: float, log: Callable[[str], None]) -> str:
-    """A non-finite loss: say why, go back to the last good checkpoint and end the run there."""
+def _diverged(
+    s: Setup,
+    state: State,
+    writer: RunWriter,
+    bad_loss: float,
+    log: Callable[[str], None],
+    lr: float | None = None,
+    what: str = "loss",
+) -> str:
+    """A non-finite loss (`what`, at `lr`: the current one unless given): say why, go back to the last good
+    checkpoint and end the run there."""
     last = writer.store.load("last")
-    lr = s.optimizer.param_groups[0]["lr"]
-    state.findings.append(diagnose.non_finite(bad_loss, lr, kept=last is not None, normalized=s.config.normalize))
+    lr = s.optimizer.param_groups[0]["lr"] if lr is None else lr
+    kept, normalized = last is not None, s.config.normalize
+    state.findings.append(diagnose.non_finite(bad_loss, lr, kept=kept, normalized=normalized, what=what))
     log("diagnosis: " + state.findings[-1])
     if last is not None:
         _load(s, last.training_weights(), last.weights, str(last.folder))
