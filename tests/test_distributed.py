@@ -291,6 +291,57 @@ def test_a_rank_whose_master_is_unreachable_fails_after_the_timeout_with_one_lin
     assert r.stderr.count("\n") == 1 and not out.exists()
 
 
+def bad_folder(root: Path) -> Path:
+    """Two real digits and a labels file that names a third, absent: data every rank's loading refuses."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    (root / "img").mkdir(parents=True)
+    for i, image in enumerate(load_digits().images[:2]):
+        Image.fromarray((image * 16).clip(0, 255).astype("uint8"), "L").save(root / "img" / f"{i}.png")
+    (root / "labels.csv").write_text("img/0.png,0\nimg/1.png,1\nimg/2.png,2\n")
+    return root
+
+
+def test_a_rank_0_error_in_a_shared_step_stops_every_rank_with_one_line(tmp_path, net):
+    """Rank 0 loads the data first, in a shared step, and hands its error to the others. A labels file naming an
+    absent image failed on every rank and each printed it: two lines for two ranks. Started as two plain processes
+    (gloo; no torchrun to stop rank 1 for it), rank 0 says it in one line and rank 1 stops silently, both with
+    status 2, neither hanging; through `--nproc 2`, one line and status 2. Nothing is written."""
+    folder = bad_folder(tmp_path / "bad")
+    said = (
+        f"cnnlab: error: {folder}: labels.csv names 1 image(s) not in the folder, the first 'img/2.png' (line 3): "
+        "add the images or remove their lines\n"
+    )
+    out = tmp_path / "run"
+    args = ["train", "--model", net, "--data", f"folder:{folder}", "--out", str(out), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
+    env["MASTER_PORT"] = str(free_port())
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cnnlab", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        said_by = [proc.communicate(timeout=120)[1] for proc in ranks]
+    finally:
+        for proc in ranks:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert [proc.returncode for proc in ranks] == [2, 2], said_by
+    assert said_by == [said, ""]
+    assert not out.exists()
+    r = cnnlab([*args, "--nproc", "2"])
+    assert r.returncode == 2 and r.stderr == said, r.stderr
+    assert r.stdout == "" and not out.exists()
+
+
 def test_the_ranks_arguments_are_theirs_not_torchruns(capsys, net):
     """torchrun's parser took cnnlab's --monitor for an abbreviation of its --monitor-interval (and stopped with its
     usage): the ranks' arguments are set after torchrun's own are parsed."""

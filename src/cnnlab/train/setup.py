@@ -370,6 +370,30 @@ def _build(
     return data, model, adaptation, transfer
 
 
+Built = tuple[Dataset, nn.Module, dict[str, Any], dict[str, Any] | None]  # _build's data, model, adaptation, transfer
+
+
+def _built_once_checked(
+    config: RunConfig, resuming: dict[str, Any] | None, log: Callable[[str], None], ranks: Ranks
+) -> tuple[Built, dict[str, Any]]:
+    """`_build`'s data and model and the data's print, checked against the run resumed: on rank 0 first, as a
+    shared step, then on the others. Bad input (a missing folder, a labels file naming absent images, other data
+    on resume) is then said once, by rank 0, and the other ranks stop with it (each rank said it before: one line
+    a rank). The others load what rank 0 decoded into the cache."""
+
+    def build() -> tuple[Built, dict[str, Any]]:
+        built = _build(config, resuming is None, log)
+        printed = data_print(built[0])
+        if resuming is not None:
+            check_same_classes(built[0].classes, resuming["classes"], "resume")
+            check_same_data(printed, resuming.get("data"))
+        return built, printed
+
+    first: list[tuple[Built, dict[str, Any]]] = []
+    ranks.share(lambda: first.append(build()))  # the result stays on rank 0: the others learn only that it worked
+    return first[0] if first else build()
+
+
 def _whiten(model: nn.Module, data: Dataset, normalize: dict[str, Any], trainable: bool) -> None:
     """--whiten: the first conv set from WHITEN_IMAGES training images, spread evenly over the split (a folder
     dataset's training images come sorted by class)."""
@@ -535,11 +559,7 @@ def setup(
     if device.type == "cuda":  # cuDNN times its kernels for the run's fixed shapes once, as airbench's loop does
         torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic
     torch.manual_seed(config.seed)
-    data, model, adaptation, transfer = _build(config, resuming is None, log)
-    printed = data_print(data)
-    if resuming is not None:
-        check_same_classes(data.classes, resuming["classes"], "resume")
-        check_same_data(printed, resuming.get("data"))
+    (data, model, adaptation, transfer), printed = _built_once_checked(config, resuming, log, ranks)
     normalize = preprocessing(config, data)
     if config.whiten != "none":
         _whiten(model, data, normalize, trainable=config.whiten == "trainable")
