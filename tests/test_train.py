@@ -297,6 +297,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, net, mon
     live = cb.setup.model.state_dict()  # and the model ends the run holding them again
     assert all(torch.equal(live[k], v) for k, v in epoch1.items())
     assert RunDir(out).checkpoints.stopped() == "non-finite loss"
+    resumed = train(config(net, augment=None, epochs=3), out, resume=True, log=quiet)  # finished: only its test
+    assert resumed["diagnosis"] == s["diagnosis"] and resumed["stopped"] == "non-finite loss"  # said again
 
 
 def test_a_loss_that_goes_non_finite_in_epoch_1_keeps_and_tests_nothing(tmp_path, net):
@@ -338,7 +340,7 @@ def test_an_epoch_whose_validation_loss_is_nan_stops_the_run_on_the_last_good_ch
         assert all(torch.isfinite(w).all() for w in run.weights.values())
     assert evaluate_run(out)["test_accuracy"] == s["test_accuracy"]
     assert main(["train", "--out", str(out), "--resume", "--no-progress"]) == 0  # finished: shows its summary
-    assert open_run(out, "last").checkpoint.epoch == 2
+    assert open_run(out, "last").checkpoint.epoch == 2 and RunDir(out).summary()["diagnosis"] == s["diagnosis"]
 
 
 def open_run_fails(out) -> bool:

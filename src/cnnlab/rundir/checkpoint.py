@@ -250,8 +250,15 @@ class CheckpointStore:
         failpoint("manifest")
         self.clean()
 
-    def mark_stopped(self, reason: str) -> None:
-        """Record that the run ends here (so a resume goes straight to the final test)."""
+    def mark_stopped(self, reason: str, finding: str | None = None) -> None:
+        """Record that the run ends here (so a resume goes straight to the final test), with the diagnosis that
+        says why when the last checkpoint cannot hold it (a non-finite loss after that epoch)."""
         manifest = self.manifest()
         if manifest is not None:
-            write_text(self.folder / MANIFEST, json.dumps({**manifest, "stopped": reason}, indent=2))
+            said = {"stopped_finding": finding} if finding is not None else {}
+            write_text(self.folder / MANIFEST, json.dumps({**manifest, "stopped": reason, **said}, indent=2))
+
+    def stopped_finding(self) -> str | None:
+        """The diagnosis recorded with the stop (`mark_stopped`), if any."""
+        manifest = self.manifest()
+        return manifest.get("stopped_finding") if manifest else None

@@ -204,6 +204,7 @@ def resume_point(last: Checkpoint | None, writer: RunWriter) -> dict[str, Any] |
         "transfer": last.meta.get("transfer"),
         "history": last.metrics[: last.epoch],
         "stopped": writer.store.stopped(),
+        "stopped_finding": writer.store.stopped_finding(),
     }
 
 
@@ -225,7 +226,10 @@ def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> Stat
     s.transfer = point["transfer"] or s.transfer
     s.meta["transfer"] = s.transfer
     log(f"resuming {point['run']} after epoch {point['epoch']}")
-    return State(**{**ts["engine"], "history": point["history"]})
+    state = State(**{**ts["engine"], "history": point["history"]})
+    if (said := point.get("stopped_finding")) and said not in state.findings:
+        state.findings.append(said)  # why it stopped after that checkpoint: its summary says it again
+    return state
 
 
 def schedule_from_here(scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
@@ -599,7 +603,7 @@ def _diverged(
     log("diagnosis: " + state.findings[-1])
     if last is not None:
         _load(s, last.training_weights(), last.weights, str(last.folder))
-        writer.store.mark_stopped(NON_FINITE)
+        writer.store.mark_stopped(NON_FINITE, state.findings[-1])
     return NON_FINITE
 
 
