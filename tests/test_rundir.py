@@ -608,3 +608,34 @@ def test_a_checkpoint_from_before_the_record_resumes_as_before(partial_run, caps
     store.publish(last.epoch, last.weights, last.train_state(), meta, last.metrics, best=True)
     code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
     assert code == 0 and RunDir(partial_run).summary()["epochs_run"] == 3, err
+
+
+def test_a_run_that_kept_no_weights_says_so_on_resume_and_changes_nothing(tmp_path, capsys) -> None:
+    """A loss that went non-finite in epoch 1 leaves a summary and no checkpoint. `--resume` (or the same command
+    again) said the run "has trained ... but holds no complete checkpoint: manifest.json is missing; restore the run
+    from a copy", as if it were damaged; it now says what `eval` and `cnnlab runs` say: it kept no weights."""
+    from cnnlab.errors import CnnlabError
+    from cnnlab.train import train
+
+    out = tmp_path / "nan"
+    args = [*MLP_8X8, "--lr", "1e6", "--optimizer", "sgd", "--out", str(out)]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0 and RunDir(out).summary()["stopped"] == "non-finite loss", err
+    before = snapshot(out)
+    said = (
+        f"{out} kept no weights: it stopped (non-finite loss) in epoch 1, before any epoch ended, so there is "
+        "nothing to resume; train it again with other settings (its summary.json says why, e.g. a lower --lr) "
+        "into another --out"
+    )
+    for extra in (["--resume"], [], ["--resume", "--epochs", "3"]):
+        code, _, err = run_cli(capsys, *args, *extra)
+        one_line_error(code, err)
+        assert err.strip() == f"cnnlab: error: {said}"
+        assert snapshot(out) == before
+    code, _, err = run_cli(capsys, "eval", str(out))
+    one_line_error(code, err, f"{out} kept no weights: it stopped (non-finite loss) before its first epoch ended")
+    config = RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=1, lr=1e6, optimizer="sgd")
+    with pytest.raises(CnnlabError) as e:
+        train(config, out, resume=True, log=lambda _: None)
+    assert str(e.value) == said.replace("--lr", "lr").replace("--out", "out")
+    assert snapshot(out) == before

@@ -104,6 +104,17 @@ class RunDir:
         can be shown; nothing can be evaluated, resumed or transferred."""
         return self.finished() and not self.has_checkpoint()
 
+    def weightless_stop(self) -> str | None:
+        """Why a run that kept no weights stopped (its summary's `stopped`, from the first epoch: no epoch ran and
+        no metrics were written); None for any other run, one whose checkpoints were lost after it trained too."""
+        if not self.kept_no_weights() or (self.path / METRICS).is_file():
+            return None
+        try:
+            summary = self.summary()
+        except CnnlabError:
+            return None  # a damaged summary: not known to be such a run
+        return str(summary.get("stopped")) if summary.get("epochs_run") == 0 else None
+
     def summary(self) -> dict[str, Any]:
         try:
             summary = json.loads((self.path / SUMMARY).read_text())
@@ -314,6 +325,12 @@ class RunWriter:
         """A run directory without a complete checkpoint starts over, but only as the run it holds (one killed
         before its first checkpoint, rerun): not with other settings, which would overwrite its config, and not
         when it has trained (its metrics or summary are there, so its checkpoints were damaged or removed)."""
+        if (stopped := self.dir.weightless_stop()) is not None:  # nothing to resume, nor to start over in place
+            raise CnnlabError(
+                f"{self.path} kept no weights: it stopped ({stopped}) in epoch 1, before any epoch ended, so there "
+                f"is nothing to resume; train it again with other settings (its {SUMMARY} says why, e.g. a lower "
+                f"{option('lr')}) into another {option('out')}"
+            )
         if trained := [name for name in (SUMMARY, METRICS) if (self.path / name).is_file()]:
             raise CnnlabError(
                 f"{self.path} has trained (it has {' and '.join(trained)}) but holds no complete checkpoint: "
