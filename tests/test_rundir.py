@@ -639,3 +639,45 @@ def test_a_run_that_kept_no_weights_says_so_on_resume_and_changes_nothing(tmp_pa
         train(config, out, resume=True, log=lambda _: None)
     assert str(e.value) == said.replace("--lr", "lr").replace("--out", "out")
     assert snapshot(out) == before
+
+
+def test_the_same_data_named_by_another_path_resumes_and_another_folder_is_refused(tmp_path, capsys, monkeypatch):
+    """A run trained on `--data folder:big` resumed with `folder:/abs/.../big` (the same folder) was refused as
+    another setting, and a finished run resumed with `--data-dir` spelt otherwise was refused as new settings that
+    would train nothing. The same folder is accepted and config.toml keeps the run's spelling; another is refused."""
+    from cnnlab.train import train
+    from tests.conftest import shared_dataset
+    from tests.test_data_inputs import image_folder
+
+    monkeypatch.chdir(tmp_path)
+    for split in ("train", "test"):
+        image_folder(tmp_path / "big", {"a": 6, "b": 6}, split)
+    (tmp_path / "copy").symlink_to(tmp_path / "big")  # a link to it: the same folder too
+    other = image_folder(tmp_path / "other", {"a": 6, "b": 6}, "train")
+    image_folder(other, {"a": 6, "b": 6}, "test")
+    args = ["train", "--model", "mlp", "--input", "3,8,8", "--epochs", "2", "--no-progress", "--out", "run"]
+    train(RunConfig(model="mlp", data="folder:big", input=[3, 8, 8], epochs=2), "run", log=lambda _: None, stop_after=1)
+    config = (tmp_path / "run" / "config.toml").read_text()
+    before = snapshot(tmp_path / "run")
+    code, _, err = run_cli(capsys, *args, "--data", f"folder:{other}", "--resume")
+    one_line_error(code, err, f"--resume: --data is 'folder:{other}' but the run used 'folder:big'")
+    assert snapshot(tmp_path / "run") == before
+    code, _, err = run_cli(capsys, *args, "--data", f"folder:{tmp_path / 'big'}/", "--resume")
+    assert code == 0 and RunDir("run").summary()["epochs_run"] == 2, err
+    assert (tmp_path / "run" / "config.toml").read_text() == config
+    before = snapshot(tmp_path / "run")
+    for spelt in ("folder:./big", "folder:copy", "folder:big"):  # finished: each shows its summary, changing nothing
+        code, out, err = run_cli(capsys, *args, "--data", spelt, "--resume")
+        assert code == 0 and "stopped: completed" in out, err
+        assert snapshot(tmp_path / "run") == before
+
+    data = shared_dataset(".")
+    mnist = ["train", "--model", "mlp", "--data", "mnist", "--limit", "300", "--epochs", "1", "--out", "m"]
+    assert run_cli(capsys, *mnist, "--data-dir", os.path.relpath(data))[0] == 0
+    before = snapshot(tmp_path / "m")
+    code, out, err = run_cli(capsys, *mnist, "--data-dir", str(data.resolve()), "--resume")
+    assert code == 0 and "stopped: completed" in out, err
+    assert snapshot(tmp_path / "m") == before
+    code, _, err = run_cli(capsys, *mnist, "--data-dir", str(tmp_path), "--resume")  # another folder: as before
+    one_line_error(code, err)
+    assert snapshot(tmp_path / "m") == before

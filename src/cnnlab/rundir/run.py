@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,7 @@ class RunWriter:
         self._created = not self.path.exists()
         self.events: EventLog | None = None
         self.batches: BatchLog | None = None
+        self.config: RunConfig | None = None  # the settings to train with, set by `open`
 
     @classmethod
     def open(cls, path: str | Path, config: RunConfig, resume: bool) -> RunWriter:
@@ -272,24 +274,27 @@ class RunWriter:
         writer = cls(path)
         writer._lock.acquire()
         try:
-            writer._check(config, resume)
+            writer.config = writer._check(config, resume)
         except BaseException:
             writer.close()
             raise
         return writer
 
-    def _check(self, config: RunConfig, resume: bool) -> None:
+    def _check(self, config: RunConfig, resume: bool) -> RunConfig:
+        """The settings to train with: `config`, with what names the run's own settings in another way (see
+        `_as_run_gives`) spelt as the run does."""
         if not self.dir.exists():
             if trained := self._trained():  # its config.toml lost: starting over would wipe what it holds
                 raise CnnlabError(
                     f"{self.path} holds a run's {' and '.join(trained)} but no {CONFIG}; restore {CONFIG} from a "
                     f"copy, or train into another {option('out')}"
                 )
-            return  # a new run
+            return config  # a new run
         manifest = self.store.manifest()
         if manifest is None:
+            config = _as_run_gives(self.dir.config(), config)
             self._check_start_over(config)
-            return
+            return config
         if not resume:
             raise CnnlabError(
                 f"{self.path} already holds a run (trained to epoch {manifest['last']['epoch']}); "
@@ -298,7 +303,8 @@ class RunWriter:
         old = self.dir.config()
         trained = manifest["last"]["epoch"]
         recorded = self.store.load("last", weights=False).meta.get("config")  # none before 2026-12-05
-        if recorded is not None and (edited := _edited(RunConfig.from_dict(recorded), old)):
+        trained_with = RunConfig.from_dict(recorded) if recorded is not None else old
+        if edited := _edited(trained_with, _as_run_gives(trained_with, old)):
             raise CnnlabError(
                 f"{self.path / CONFIG} was changed since epoch {trained} was checkpointed: {edited}; put back the "
                 f"settings the run trained with, or start a new run from its weights ({option('init_from')} "
@@ -310,11 +316,13 @@ class RunWriter:
                 f"{config.epochs} would undo nothing; give {option('epochs')} {trained} or more, or start a new run "
                 f"from its weights ({option('init_from')} {self.path})"
             )
+        config = _as_run_gives(old, config)
         if said := _differences(old, config):
             raise CnnlabError(
                 f"{resume_option()}: {said}; resume with the run's settings "
                 f"(only {', '.join(RunConfig.RESUMABLE)} may change)"
             )
+        return config
 
     def _trained(self) -> list[str]:
         """The files that show this folder's run has trained: a checkpoint manifest, metrics, a summary."""
@@ -449,6 +457,33 @@ class RunWriter:
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
+def _as_run_gives(old: RunConfig, new: RunConfig) -> RunConfig:
+    """`new` with each setting that names the same thing as the run's setting in `old`, in other words, given as
+    `old` gives it, so that a resume is not refused for it and config.toml keeps the run's spelling: a folder
+    dataset or --data-dir by a relative path and by an absolute one (taken from the current folder, where the
+    data is read; the checkpoint's print of the data checks it is the run's)."""
+    same: dict[str, Any] = {}
+    prefix = "folder:"
+    if new.data != old.data and all(d.startswith(prefix) for d in (new.data, old.data)):
+        if _same_path(new.data[len(prefix) :], old.data[len(prefix) :]):
+            same["data"] = old.data
+    if new.data_dir != old.data_dir and None not in (new.data_dir, old.data_dir):
+        if _same_path(new.data_dir, old.data_dir):  # type: ignore[arg-type]
+            same["data_dir"] = old.data_dir
+    return replace(new, **same) if same else new
+
+
+def _same_path(a: str, b: str) -> bool:
+    """Whether two paths name the same file or folder (one that is not there: the same absolute path)."""
+    if "{" in a + b:  # a template ({data_dir}) is the same only as itself
+        return a == b
+    first, second = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return first.resolve() == second.resolve()
 
 
 def _differences(old: RunConfig, new: RunConfig) -> str:

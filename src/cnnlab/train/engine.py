@@ -138,7 +138,7 @@ def _train(
         log, progress, callbacks, on_epoch = (lambda _: None), False, (), None  # rank 0 speaks for the run
     log = log or default_log()
     callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else []), *live_callbacks(out, progress)]
-    writer = _open_writer(ranks, out, config, resume)
+    writer, config = _open_writer(ranks, out, config, resume)
     try:
         ranks.share(lambda: _check_loop_state(writer))
         s = setup(config, log=log, ranks=ranks, resuming=ranks.share(lambda: writer.resuming()))
@@ -165,12 +165,18 @@ def _train(
             writer.close()
 
 
-def _open_writer(ranks: Ranks, out: str | Path, config: RunConfig, resume: bool) -> RunWriter | None:
+def _open_writer(ranks: Ranks, out: str | Path, config: RunConfig, resume: bool) -> tuple[RunWriter | None, RunConfig]:
     """Rank 0 locks and checks the run directory (the only rank that ever touches it); the others learn whether
-    that worked and get None."""
+    that worked and get None. Every rank gets the settings to train with (RunWriter.config: the run's spelling of
+    what `config` names in other words)."""
     opened: list[RunWriter] = []
-    ranks.share(lambda: opened.append(RunWriter.open(out, config, resume)))
-    return opened[0] if opened else None
+
+    def open_run_dir() -> RunConfig:
+        opened.append(RunWriter.open(out, config, resume))
+        return opened[0].config
+
+    config = ranks.share(open_run_dir)
+    return (opened[0] if opened else None), config
 
 
 def _check_loop_state(writer: RunWriter) -> None:
