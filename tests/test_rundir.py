@@ -681,3 +681,24 @@ def test_the_same_data_named_by_another_path_resumes_and_another_folder_is_refus
     code, _, err = run_cli(capsys, *mnist, "--data-dir", str(tmp_path), "--resume")  # another folder: as before
     one_line_error(code, err)
     assert snapshot(tmp_path / "m") == before
+
+
+def test_an_input_equal_to_the_one_the_run_resolved_resumes_and_another_is_refused(tmp_path, capsys) -> None:
+    """A run that left --input unset trained at its model's input (mlp: 1,28,28, the digits resized to it);
+    `--resume --input 1,28,28` was refused as a change (`--input is [1, 28, 28] but the run left it unset`)."""
+    from cnnlab.train import train
+
+    out = tmp_path / "run"
+    train(RunConfig(model="mlp", data="digits", limit=300, epochs=2), out, log=lambda _: None, stop_after=1)
+    config = (out / "config.toml").read_text()
+    args = ["train", "--model", "mlp", "--data", "digits", "--limit", "300", "--epochs", "2", "--out", str(out)]
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, *args, "--input", "1,8,8", "--resume")
+    one_line_error(code, err, "--resume: --input is [1, 8, 8] but the run left it unset")
+    assert snapshot(out) == before
+    code, _, err = run_cli(capsys, *args, "--input", "1,28,28", "--resume")
+    assert code == 0 and RunDir(out).summary()["epochs_run"] == 2, err
+    assert (out / "config.toml").read_text() == config
+    before = snapshot(out)
+    code, text, err = run_cli(capsys, *args, "--input", "1x28x28", "--resume")  # finished: its summary, unchanged
+    assert code == 0 and "stopped: completed" in text and snapshot(out) == before, err

@@ -302,9 +302,10 @@ class RunWriter:
             )
         old = self.dir.config()
         trained = manifest["last"]["epoch"]
-        recorded = self.store.load("last", weights=False).meta.get("config")  # none before 2026-12-05
+        meta = self.store.load("last", weights=False).meta
+        recorded = meta.get("config")  # none before 2026-12-05
         trained_with = RunConfig.from_dict(recorded) if recorded is not None else old
-        if edited := _edited(trained_with, _as_run_gives(trained_with, old)):
+        if edited := _edited(trained_with, _as_run_gives(trained_with, old, meta)):
             raise CnnlabError(
                 f"{self.path / CONFIG} was changed since epoch {trained} was checkpointed: {edited}; put back the "
                 f"settings the run trained with, or start a new run from its weights ({option('init_from')} "
@@ -316,7 +317,7 @@ class RunWriter:
                 f"{config.epochs} would undo nothing; give {option('epochs')} {trained} or more, or start a new run "
                 f"from its weights ({option('init_from')} {self.path})"
             )
-        config = _as_run_gives(old, config)
+        config = _as_run_gives(old, config, meta)
         if said := _differences(old, config):
             raise CnnlabError(
                 f"{resume_option()}: {said}; resume with the run's settings "
@@ -459,12 +460,15 @@ def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
 
-def _as_run_gives(old: RunConfig, new: RunConfig) -> RunConfig:
+def _as_run_gives(old: RunConfig, new: RunConfig, meta: dict[str, Any] | None = None) -> RunConfig:
     """`new` with each setting that names the same thing as the run's setting in `old`, in other words, given as
     `old` gives it, so that a resume is not refused for it and config.toml keeps the run's spelling: a folder
     dataset or --data-dir by a relative path and by an absolute one (taken from the current folder, where the
-    data is read; the checkpoint's print of the data checks it is the run's)."""
+    data is read; the checkpoint's print of the data checks it is the run's), and an --input equal to the shape
+    a run that left it unset used (its checkpoint's `meta`: the model's input, a source's)."""
     same: dict[str, Any] = {}
+    if old.input is None and new.input is not None and meta and list(new.input) == list(meta["input_shape"]):
+        same["input"] = None
     prefix = "folder:"
     if new.data != old.data and all(d.startswith(prefix) for d in (new.data, old.data)):
         if _same_path(new.data[len(prefix) :], old.data[len(prefix) :]):
