@@ -702,3 +702,30 @@ def test_an_input_equal_to_the_one_the_run_resolved_resumes_and_another_is_refus
     before = snapshot(out)
     code, text, err = run_cli(capsys, *args, "--input", "1x28x28", "--resume")  # finished: its summary, unchanged
     assert code == 0 and "stopped: completed" in text and snapshot(out) == before, err
+
+
+def test_a_bad_value_from_a_file_is_named_with_its_file_and_key(partial_run, capsys, tmp_path) -> None:
+    """A bad lr hand-written into a run's config.toml (or an experiment file) was reported as `--lr must be ...`,
+    a flag the user never typed; it is now `FILE: lr must be ...`. A flag given over the file keeps the flag's
+    voice, and so does every setting the user typed."""
+    config = partial_run / "config.toml"
+    config.write_text(config.read_text().replace("lr = 0.001", "lr = -1"))
+    before = snapshot(partial_run)
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
+    one_line_error(code, err)
+    assert err.strip() == f"cnnlab: error: {config}: lr must be a positive number, got -1"
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume", "--lr", "0")
+    one_line_error(code, err)
+    assert err.strip() == "cnnlab: error: --lr must be a positive number, got 0.0"
+    assert snapshot(partial_run) == before
+    exp = write_toml(tmp_path / "exp.toml", 'model = "mlp"\ndata = "digits"\nlookahead = true\nlr = -1\n')
+    out = str(tmp_path / "new")
+    for extra, said in (
+        ([], f"{exp}: lr must be a positive number, got -1"),
+        (["--lr", "0.1"], f"{exp}: lookahead needs ema DECAY: the decay of the average it writes back, e.g. 0.987"),
+        (["--lr", "0.1", "--no-lookahead", "--ema", "2"], "--ema must be a decay between 0 and 1 (exclusive)"),
+    ):
+        code, _, err = run_cli(capsys, "train", exp, "--out", out, *extra)
+        one_line_error(code, err)
+        assert err.strip().startswith(f"cnnlab: error: {said}"), err
+    assert not (tmp_path / "new").exists()

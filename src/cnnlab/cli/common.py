@@ -176,14 +176,19 @@ def given_settings(args: argparse.Namespace) -> dict:
     return {**file, **flags}
 
 
-def run_config(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """The run's settings: `base` (default: RunConfig's defaults) with what the user gave on top."""
+def run_config(args: argparse.Namespace, base: RunConfig | None = None, base_file: str = "") -> RunConfig:
+    """The run's settings: `base` (default: RunConfig's defaults; read from `base_file`) with what the user gave
+    on top. A bad value is named as the user gave it: a flag as a flag, a file's key with its file."""
     from cnnlab.rundir import RunConfig
 
-    values = {**(base.__dict__ if base else {}), **given_settings(args)}
+    given = given_settings(args)
+    values = {**(base.__dict__ if base else {}), **given}
     config = RunConfig.from_dict(values, args.experiment or "flags")
+    flags = [f.name for f in fields(RunConfig) if f.name in vars(args)]
+    sources = {name: base_file for name in (base.recorded() if base else {})}
+    sources |= {name: str(args.experiment) for name in given if args.experiment}
+    sources = {name: file for name, file in sources.items() if name not in flags}
     if "RANK" not in os.environ:  # torchrun's ranks leave the lines to their launcher: one each, not N + 1
-        flags = [f.name for f in fields(RunConfig) if f.name in vars(args)]
-        for line in replace(config).validate().unused(flags):
+        for line in replace(config).validate(sources).unused(flags):
             warn(line)
     return config

@@ -9,6 +9,7 @@ from cnnlab.cli.common import config_flags, run_config, typed, warn
 from cnnlab.errors import CnnlabError
 from cnnlab.resources import stem
 from cnnlab.rundir.config import TTA_VIEWS
+from cnnlab.rundir.layout import CONFIG
 
 TTA_HELP = f"test-time augmentation: {', '.join(TTA_VIEWS)} (default: the run's)"
 
@@ -20,8 +21,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # On --resume, every setting given is laid over the run's own and compared with it by `train`, which refuses
     # changes it cannot honour (only RunConfig.RESUMABLE: epochs, patience, gl-alpha, data-dir, device, log-every).
-    saved = RunDir(Path(args.out)).config() if args.resume and args.out and RunDir(Path(args.out)).exists() else None
-    config = run_config(args, saved)
+    run = RunDir(Path(args.out)) if args.resume and args.out else None
+    saved = run.config() if run is not None and run.exists() else None
+    config = run_config(args, saved, str(run.path / CONFIG) if run is not None else "")
     if args.nproc is not None:  # checked here once, rather than by every rank
         from cnnlab.train.distributed import check_sync_bn
         from cnnlab.train.launch import Launch, launch

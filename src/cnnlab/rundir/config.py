@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,24 @@ def setting(default: Any, group: str, help: str, choices: tuple[str, ...] = ()) 
     """A RunConfig field carrying its `--help` line, its help group (a GROUPS key) and its allowed values (checked
     by `validate`), so a flag is described where it is defined. A None default is explained in the help."""
     return field(default=default, metadata={"group": group, "help": help, "choices": choices})
+
+
+def said_of_file(message: str, sources: Mapping[str, str]) -> str:
+    """A `validate` message, which begins with the setting it is about (`--lr must be ...`, `options must be ...`),
+    as said of the file that setting came from when `sources` names one: the file first and each setting by its
+    key (`exp.toml: lookahead needs ema DECAY ...`); unchanged for a setting given as a flag."""
+    first = re.match(r"(?:--)?([a-z][a-z0-9-]*)", message)
+    file = sources.get(first.group(1).replace("-", "_")) if first else None
+    if file is None:
+        return message
+
+    def key(flag: re.Match) -> str:
+        name = flag.group(2).replace("-", "_")
+        if name not in SETTINGS:
+            return flag.group(0)
+        return f"{name} = false" if flag.group(1) else name
+
+    return f"{file}: " + re.sub(r"--(no-)?([a-z][a-z0-9-]*)", key, message)
 
 
 def check_tta(views: str) -> str:
@@ -212,8 +230,16 @@ class RunConfig:
             return self.weight_decay
         return 0.01 if self.optimizer == "adamw" else 0.0
 
-    def validate(self) -> RunConfig:
-        """Raise a one-line CnnlabError for the first bad setting."""
+    def validate(self, sources: Mapping[str, str] | None = None) -> RunConfig:
+        """Raise a one-line CnnlabError for the first bad setting, naming it by its flag (`--lr must be ...`), or,
+        where `sources` says it came from a file (a setting -> the file), by its key there (`config.toml: lr must
+        be ...`): a value hand-written into a run's config.toml or an experiment file was typed as no flag."""
+        try:
+            return self._validate()
+        except CnnlabError as e:
+            raise CnnlabError(said_of_file(str(e), sources or {})) from None
+
+    def _validate(self) -> RunConfig:
         if self.options == {}:
             self.options = None
         from cnnlab.zoo.registry import model_name
