@@ -245,7 +245,7 @@ CASES = [
     ([*TRAIN, "--model", "mlp", "--freeze", "head"], "--freeze 'head' is not one of", None),
     # #15: time decay per update, custom normalisation, per-batch rows
     ([*TRAIN, "--model", "mlp", "--decay-per", "week"], "--decay-per 'week' is not one of step, epoch", None),
-    ([*TRAIN, "--model", "mlp", "--log-every", "0"], "--log-every must be a positive integer, got 0", None),
+    ([*TRAIN, "--model", "mlp", "--log-every", "-1"], "--log-every must be a positive integer, or 0 for off", None),
     ([*TRAIN, "--model", "mlp", "--log-every", "often"], "--log-every takes an integer, got 'often'", None),
     ([*TRAIN, "--model", "mlp", "--mean", "0.5,x"], "--mean takes finite numbers separated by commas", None),
     ([*TRAIN, "--model", "mlp", "--std", "nan"], "--std takes finite numbers separated by commas", None),

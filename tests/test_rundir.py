@@ -729,3 +729,21 @@ def test_a_bad_value_from_a_file_is_named_with_its_file_and_key(partial_run, cap
         one_line_error(code, err)
         assert err.strip().startswith(f"cnnlab: error: {said}"), err
     assert not (tmp_path / "new").exists()
+
+
+def test_log_every_0_turns_the_batch_rows_off_also_on_resume(tmp_path, capsys) -> None:
+    """--log-every may change on resume, but a run started with it could not turn it off: leaving the flag out
+    keeps the run's value, and `--log-every 0` was refused. 0 now means off, recorded as unset."""
+    from cnnlab.train import train
+
+    out = tmp_path / "run"
+    config = RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=3, log_every=5)
+    train(config, out, log=lambda _: None, stop_after=1)
+    rows = RunDir(out).batches()
+    assert rows and {r["epoch"] for r in rows} == {1}
+    code, _, err = run_cli(capsys, "train", "--out", str(out), "--resume", "--log-every", "0", "--no-progress")
+    assert code == 0 and RunDir(out).summary()["epochs_run"] == 3, err
+    assert RunDir(out).batches() == rows and "batch" not in err  # no rows, nor lines, for epochs 2 and 3
+    assert RunDir(out).config().log_every is None and "log_every" not in (out / "config.toml").read_text()
+    code, _, err = run_cli(capsys, *MLP_8X8, "--log-every", "0", "--out", str(tmp_path / "new"))
+    assert code == 0 and not (tmp_path / "new" / "batches.csv").exists(), err

@@ -221,7 +221,9 @@ class RunConfig:
         "auto", "data", "mean/std: auto (the --init-from source's if it has them), dataset, source", NORM_STATS
     )
     log_every: int | None = setting(
-        None, "output", "every N batches a row to the batch CSV and TensorBoard, positive (default: off)"
+        None,
+        "output",
+        "every N batches a row to the batch CSV and TensorBoard, positive; 0 turns it off (default: off)",
     )
 
     def decay_used(self) -> float:
@@ -246,6 +248,8 @@ class RunConfig:
 
         self.model = model_name(self.model)  # a Path to a network file becomes its text; a model object is refused
         self.weight_decay = self.decay_used()  # recorded as used (an explicit 0 with adamw was once taken for 0.01)
+        if self.log_every == 0 and not isinstance(self.log_every, bool):  # off, as unset: how a resume turns it off
+            self.log_every = None
         if self.options is not None and not (
             isinstance(self.options, dict) and all(isinstance(k, str) for k in self.options)
         ):
@@ -281,8 +285,12 @@ class RunConfig:
             self._positive(name)
         for name in ("momentum", "weight_decay", "decay", "warmup_epochs", "label_smoothing", "val_split"):
             self._positive(name, zero=True)
-        for name in ("limit", "patience", "log_every"):
+        for name in ("limit", "patience"):
             self._positive(name, integer=True, allow_none=True)
+        try:
+            self._positive("log_every", integer=True, allow_none=True)
+        except CnnlabError:
+            raise CnnlabError(f"--log-every must be a positive integer, or 0 for off, got {self.log_every!r}") from None
         for name in ("gl_alpha", "head_lr", "bias_lr"):
             self._positive(name, allow_none=True)
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
