@@ -747,3 +747,22 @@ def test_log_every_0_turns_the_batch_rows_off_also_on_resume(tmp_path, capsys) -
     assert RunDir(out).config().log_every is None and "log_every" not in (out / "config.toml").read_text()
     code, _, err = run_cli(capsys, *MLP_8X8, "--log-every", "0", "--out", str(tmp_path / "new"))
     assert code == 0 and not (tmp_path / "new" / "batches.csv").exists(), err
+
+
+def test_the_command_line_validates_a_runs_settings_once(tmp_path, capsys, monkeypatch) -> None:
+    """`cnnlab train` validated the settings in run_config (a copy, for the unused-setting lines) and again in
+    train() (and a third time with --nproc). Counted here by wrapping the real check, which still runs: once, for a
+    new run and a resume; a setting changed after validation is validated again, and a bad one still refused."""
+    calls = []
+    check = RunConfig._validate
+    monkeypatch.setattr(RunConfig, "_validate", lambda self: calls.append(1) or check(self))
+    out = tmp_path / "run"
+    for extra in ([], ["--resume", "--epochs", "2"]):
+        calls.clear()
+        code, _, err = run_cli(capsys, *MLP_8X8, "--out", str(out), "--momentum", "0.5", *extra)
+        assert code == 0 and len(calls) == 1, (err, len(calls))
+        assert "--momentum does nothing with --optimizer adam" in err  # the unused-setting line, as before
+    config = RunConfig(model="mlp", lr=0.1).validate()
+    config.lr = -1
+    with pytest.raises(Exception, match="--lr must be a positive number, got -1"):
+        config.validate()

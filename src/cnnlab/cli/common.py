@@ -7,7 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import Field, fields, replace
+from dataclasses import Field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,13 +182,13 @@ def run_config(args: argparse.Namespace, base: RunConfig | None = None, base_fil
     from cnnlab.rundir import RunConfig
 
     given = given_settings(args)
-    values = {**(base.__dict__ if base else {}), **given}
+    values = {**({f.name: getattr(base, f.name) for f in fields(RunConfig)} if base else {}), **given}
     config = RunConfig.from_dict(values, args.experiment or "flags")
     flags = [f.name for f in fields(RunConfig) if f.name in vars(args)]
     sources = {name: base_file for name in (base.recorded() if base else {})}
     sources |= {name: str(args.experiment) for name in given if args.experiment}
-    sources = {name: file for name, file in sources.items() if name not in flags}
+    config.validate({name: file for name, file in sources.items() if name not in flags})  # once: train() keeps it
     if "RANK" not in os.environ:  # torchrun's ranks leave the lines to their launcher: one each, not N + 1
-        for line in replace(config).validate(sources).unused(flags):
+        for line in config.unused(flags):
             warn(line)
     return config

@@ -31,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         where = Launch(args.nproc, args.nnodes, args.rdzv_endpoint, args.rdzv_timeout)
         where.check()
-        check_sync_bn(config.validate().sync_bn, args.nproc * args.nnodes, pick_device(config.device))
+        check_sync_bn(config.sync_bn, args.nproc * args.nnodes, pick_device(config.device))
         check_global_batch(config.batch_size, args.nproc * args.nnodes)
         return launch(where, without_launch_options(args.argv))
     out = args.out or f"runs/{stem(config.model)}-{config.data.replace(':', '-').replace('/', '_')}-s{config.seed}"

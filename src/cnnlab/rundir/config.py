@@ -235,11 +235,18 @@ class RunConfig:
     def validate(self, sources: Mapping[str, str] | None = None) -> RunConfig:
         """Raise a one-line CnnlabError for the first bad setting, naming it by its flag (`--lr must be ...`), or,
         where `sources` says it came from a file (a setting -> the file), by its key there (`config.toml: lr must
-        be ...`): a value hand-written into a run's config.toml or an experiment file was typed as no flag."""
+        be ...`): a value hand-written into a run's config.toml or an experiment file was typed as no flag.
+
+        Done once: settings validated as they are now are not validated again (the CLI validates what it read,
+        then hands it to `train`, which validates what a Python caller gives); a setting changed since is."""
+        if getattr(self, "_validated", None) == asdict(self):
+            return self
         try:
-            return self._validate()
+            self._validate()
         except CnnlabError as e:
             raise CnnlabError(said_of_file(str(e), sources or {})) from None
+        self._validated = asdict(self)  # not a field: no setting, and not compared, written or copied by replace()
+        return self
 
     def _validate(self) -> RunConfig:
         if self.options == {}:
