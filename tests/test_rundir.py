@@ -766,3 +766,17 @@ def test_the_command_line_validates_a_runs_settings_once(tmp_path, capsys, monke
     config.lr = -1
     with pytest.raises(Exception, match="--lr must be a positive number, got -1"):
         config.validate()
+
+
+def test_a_resume_reads_the_last_checkpoints_state_once(partial_run, capsys, monkeypatch) -> None:
+    """The check for a newer cnnlab's loop state read state.pt, then the resume read it again. Counted by wrapping
+    the real reader: one read of it per resume now, and a newer loop state is still refused before anything is
+    written (test_a_checkpoint_from_a_newer_cnnlab_is_one_line_not_a_traceback)."""
+    from cnnlab.rundir import checkpoint
+
+    reads = []
+    real = checkpoint.load_tensors
+    monkeypatch.setattr(checkpoint, "load_tensors", lambda path: reads.append(path.name) or real(path))
+    code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
+    assert code == 0 and RunDir(partial_run).summary()["epochs_run"] == 3, err
+    assert reads == ["state.pt"]

@@ -257,6 +257,7 @@ class RunWriter:
         self.events: EventLog | None = None
         self.batches: BatchLog | None = None
         self.config: RunConfig | None = None  # the settings to train with, set by `open`
+        self._last: tuple[Checkpoint | None] | None = None  # resume_from's one read
 
     @classmethod
     def open(cls, path: str | Path, config: RunConfig, resume: bool) -> RunWriter:
@@ -356,11 +357,13 @@ class RunWriter:
         """Whether `start` will resume from a checkpoint (rather than start the run over)."""
         return self.dir.exists() and self.store.manifest() is not None
 
-    def resuming(self) -> dict[str, Any] | None:
-        """The metadata of the checkpoint `start` will resume from (None: the run starts over), read before `start`
-        so that set-up can use what the run recorded about itself."""
-        last = self.store.load("last", weights=False) if self.resumable() else None
-        return last.meta if last is not None else None
+    def resume_from(self) -> Checkpoint | None:
+        """The verified last checkpoint `start` resumes from (None: the run starts over), read once, before `start`
+        writes anything: so that the caller can refuse it (a loop state of a newer cnnlab) and set-up can use what
+        the run recorded about itself, from the same read. Nobody else writes the run while this writer holds it."""
+        if self._last is None:
+            self._last = (self.store.load("last") if self.resumable() else None,)
+        return self._last[0]
 
     def start(self, config: RunConfig, log: Any) -> Checkpoint | None:
         """Clean up after a killed writer and write the config; returns the checkpoint to resume from (None: the
@@ -383,7 +386,7 @@ class RunWriter:
                 f"{self.store.load('last', weights=False).epoch} ({stopped}), so new settings would change nothing; to train on, start a new run from its weights "
                 f"({option('init_from')} {self.path} {option('out')} NEW)"
             )
-        last = self.store.load("last")  # verified before anything is written: a damaged set changes no byte
+        last = self.resume_from()  # verified before anything is written: a damaged set changes no byte
         if config != self.dir.config():
             if self.dir.finished() and config.epochs <= last.epoch:  # it would train nothing
                 raise CnnlabError(

@@ -23,7 +23,7 @@ from torch import nn
 from cnnlab.data import DeviceLoader
 from cnnlab.errors import CnnlabError, OtherRankError, resume_option
 from cnnlab.failpoint import failpoint
-from cnnlab.rundir import Checkpoint, RunConfig, RunSummary, RunWriter, load_state
+from cnnlab.rundir import RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.rundir.batches import BatchLog
 from cnnlab.train import diagnose
 from cnnlab.train.allocator import freed_memory_kept
@@ -140,9 +140,9 @@ def _train(
     callbacks = [*callbacks, *([EpochFunction(on_epoch)] if on_epoch else []), *live_callbacks(out, progress)]
     writer, config = _open_writer(ranks, out, config, resume)
     try:
-        ranks.share(lambda: _check_loop_state(writer))
-        s = setup(config, log=log, ranks=ranks, resuming=ranks.share(lambda: writer.resuming()))
-        point = ranks.share(lambda: resume_point(writer.start(config, log), writer))
+        point = ranks.share(lambda: resume_point(writer))  # before set-up, and before the writer writes anything
+        s = setup(config, log=log, ranks=ranks, resuming=point["meta"] if point else None)
+        ranks.share(lambda: writer.start(config, log))
         state = State() if point is None else restore(s, point, log)
         for cb in callbacks:
             cb.on_setup(s)
@@ -179,16 +179,9 @@ def _open_writer(ranks: Ranks, out: str | Path, config: RunConfig, resume: bool)
     return (opened[0] if opened else None), config
 
 
-def _check_loop_state(writer: RunWriter) -> None:
-    """Refuse, before the writer cleans or rewrites anything, a checkpoint whose loop state this version does not
-    know (written by a newer cnnlab): State(**...) failed on it with a TypeError."""
-    last = writer.store.load("last", weights=False) if writer.resumable() else None
-    if last is None:
-        return
-    try:
-        engine = last.train_state()["engine"]
-    except CnnlabError:
-        return  # a damaged state.pt: the verified load of the resume names it
+def _check_loop_state(writer: RunWriter, engine: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose loop state (`engine`) this version does not know (written by a newer cnnlab):
+    State(**...) failed on it with a TypeError."""
     if unknown := sorted(set(engine) - {f.name for f in fields(State)}):
         raise CnnlabError(
             f"{writer.path}'s checkpoint was written by a newer cnnlab (its loop state holds {', '.join(unknown)}); "
@@ -196,17 +189,22 @@ def _check_loop_state(writer: RunWriter) -> None:
         )
 
 
-def resume_point(last: Checkpoint | None, writer: RunWriter) -> dict[str, Any] | None:
-    """Everything a resume needs from the last checkpoint, read once (by rank 0) and shared with every rank, so
-    ranks on other machines need no access to the run directory. None: the run starts from scratch."""
+def resume_point(writer: RunWriter) -> dict[str, Any] | None:
+    """Everything a resume needs from the last checkpoint, read once (by rank 0, verified, before the writer
+    cleans or rewrites anything, so that a refusal here changes no byte) and shared with every rank, so ranks on
+    other machines need no access to the run directory. None: the run starts from scratch."""
+    last = writer.resume_from()
     if last is None:
         return None
+    train_state = last.train_state()
+    _check_loop_state(writer, train_state["engine"])
     return {
         "run": str(last.folder.parent.parent),
         "epoch": last.epoch,
+        "meta": last.meta,
         "weights": last.weights,
         "training": last.training_weights(),
-        "train_state": last.train_state(),
+        "train_state": train_state,
         "transfer": last.meta.get("transfer"),
         "history": last.metrics[: last.epoch],
         "stopped": writer.store.stopped(),
