@@ -706,3 +706,40 @@ def test_an_empty_augment_is_the_one_empty_value_taken(tmp_path: Path, capsys: p
         == 0
     )
     assert "augment = []" in (out / "config.toml").read_text()
+
+
+WRONG_KINDS = [
+    ('input = "abc"', "input must be C,H,W with positive integers, got 'abc'"),
+    ("input = 5", "input must be C,H,W with positive integers, got 5"),
+    ('input = [1, "a", 8]', "input must be C,H,W with positive integers, got [1, 'a', 8]"),
+    ('normalize = "no"', "normalize must be true or false, got 'no'"),
+    ("nesterov = 1", "nesterov must be true or false, got 1"),
+    ('seed = "abc"', "seed must be a whole number, got 'abc'"),
+    ("seed = 1.5", "seed must be a whole number, got 1.5"),
+    ("device = 1", "device must be text, got 1"),
+    ("data_dir = 5", "data_dir must be text, got 5"),
+    ('augment = "flip"', 'augment must be a list of names, e.g. ["crop", "flip"], got \'flip\''),
+]
+
+
+@pytest.mark.parametrize("line, said", WRONG_KINDS, ids=[w[0] for w in WRONG_KINDS])
+def test_a_value_of_the_wrong_kind_in_a_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, line: str, said: str
+) -> None:
+    """Settings came from TOML unchecked for their kind: `input = "abc"` or `device = 1` gave a traceback,
+    `normalize = "no"` counted as true and `seed = "abc"` failed inside PyTorch. Each is one line naming the file
+    and key now, and nothing is written."""
+    exp = write_toml(tmp_path / "exp.toml", f'model = "mlp"\ndata = "digits"\n{line}\n')
+    code, err = run_main(["train", exp, "--out", str(tmp_path / "run")], capsys)
+    assert_one_line_error(code, err, f"{exp}: {said}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_path_setting_may_be_a_path_object(tmp_path: Path) -> None:
+    """From Python, data_dir and init_from may be Paths; they are written to config.toml as text (a Path made
+    writing config.toml fail with TOML's TypeError), and a whole-number float seed is the number."""
+    from cnnlab.rundir import RunConfig
+
+    config = RunConfig(model="mlp", data="digits", data_dir=tmp_path, seed=3.0).validate()
+    assert config.data_dir == str(tmp_path) and config.seed == 3 and isinstance(config.seed, int)
+    assert f'data_dir = "{tmp_path}"' in config.to_toml()

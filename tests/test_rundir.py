@@ -197,10 +197,13 @@ def test_messages_name_python_arguments_to_python_callers_and_flags_on_the_comma
         train(config, partial_run)
     with pytest.raises(CnnlabError, match=r"^resume=True: lr is 0.5 but the run used 0.001; resume with the run's"):
         train(RunConfig(model=config.model, data="digits", epochs=3, seed=1, lr=0.5), partial_run, resume=True)
+    with pytest.raises(CnnlabError, match=r"\(only epochs, patience, gl_alpha, data_dir, device, log_every may"):
+        train(RunConfig(model=config.model, data="digits", epochs=3, seed=1, lr=0.5), partial_run, resume=True)
     code, _, err = run_cli(capsys, *resume_args(config.model, partial_run)[:-1])
     one_line_error(code, err, "(trained to epoch 1); use --resume to continue it or another --out")
     code, _, err = run_cli(capsys, *resume_args(config.model, partial_run), "--lr", "0.5")
     one_line_error(code, err, "--resume: --lr is 0.5 but the run used 0.001")
+    assert "(only --epochs, --patience, --gl-alpha, --data-dir, --device, --log-every may change)" in err
 
 
 def test_reading_what_is_not_a_run_is_one_line_naming_it(partial_run, tmp_path):

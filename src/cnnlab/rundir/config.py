@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -261,16 +262,45 @@ class RunConfig:
             isinstance(self.options, dict) and all(isinstance(k, str) for k in self.options)
         ):
             raise CnnlabError(f"options must be a table of model options (e.g. {{kernel5 = 5}}), got {self.options!r}")
+        self._check_types()
         self._check_numbers()
         self._check_needs()
         self._check_choices()
         self._check_statistics()
         self._check_progressive()
-        if self.input is not None and (len(self.input) != 3 or min(self.input) < 1):
-            raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise CnnlabError(f"--device must be cpu, cuda or auto, got {self.device!r}")
         return self
+
+    def _check_types(self) -> None:
+        """Each setting of the kind its field declares: an experiment file, a run's config.toml or a Python caller
+        can give any value (`normalize = "no"` counted as true; `seed = "abc"`, `input = 5` or `device = 1` failed
+        later with a traceback). A path may be a Path (written to config.toml as text)."""
+        for name in ("data_dir", "init_from"):
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
+        for f in fields(self):
+            value, kind, flag = getattr(self, f.name), str(f.type), "--" + f.name.replace("_", "-")
+            if value is None and kind.endswith("| None"):
+                continue
+            if kind == "bool" and not isinstance(value, bool):
+                raise CnnlabError(f"{flag} must be true or false, got {value!r}")
+            if kind.startswith("str") and not isinstance(value, str):
+                raise CnnlabError(f"{flag} must be text, got {value!r}")
+            if kind == "int" and isinstance(value, float) and value.is_integer():
+                setattr(self, f.name, value := int(value))  # 5.0 from a search space or a file: 5
+            if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise CnnlabError(f"{flag} must be a whole number, got {value!r}")
+            if kind.startswith("list[str]") and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ):
+                raise CnnlabError(f'{flag} must be a list of names, e.g. ["crop", "flip"], got {value!r}')
+        if self.input is not None and not (
+            isinstance(self.input, list)
+            and len(self.input) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in self.input)
+        ):
+            raise CnnlabError(f"--input must be C,H,W with positive integers, got {self.input!r}")
 
     def _positive(self, name: str, integer: bool = False, allow_none: bool = False, zero: bool = False) -> None:
         v = getattr(self, name)

@@ -322,7 +322,7 @@ class RunWriter:
         if said := _differences(old, config):
             raise CnnlabError(
                 f"{resume_option()}: {said}; resume with the run's settings "
-                f"(only {', '.join(RunConfig.RESUMABLE)} may change)"
+                f"(only {', '.join(map(option, RunConfig.RESUMABLE))} may change)"
             )
         return config
 
