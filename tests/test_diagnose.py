@@ -27,6 +27,7 @@ from cnnlab.train.diagnose import (
     memorising,
     non_finite,
     overfitting,
+    still_overfitting,
     vanishing,
 )
 
@@ -340,3 +341,16 @@ def test_a_validation_loss_rising_three_epochs_with_a_wide_gap_is_overfitting() 
     assert overfitting(rising[1:]) is None  # two rises only
     assert overfitting([*rising[:3], row(4, 0.45, 0.318, 2.15)]) is None  # a gap of 13 points
     assert overfitting([*rising[:3], row(4, 0.71, 0.318, 1.99)]) is None  # fell again
+
+
+def test_overfitting_once_found_holds_while_the_validation_loss_stays_above_its_lowest() -> None:
+    """Shuffled digits labels (adam, 40 epochs): the validation loss rose from 2.31 to 6.60 with a dip now and
+    then (3.52 at epoch 19, 3.46 at 20), which broke the three rises in a row, and "overfitting" was logged gone
+    and back twice. It holds while the loss is 5% above its lowest and the gap 20 points or more, and ends when
+    the run recovers: its validation loss back near the lowest, or validation accuracy catching up."""
+    rising = [row(1, 0.4, 0.3, 1.93), row(2, 0.5, 0.32, 1.95), row(3, 0.6, 0.31, 2.0), row(4, 0.71, 0.318, 2.15)]
+    dip = [*rising, row(5, 0.75, 0.3, 2.1)]
+    assert overfitting(dip) is None and still_overfitting(dip)
+    assert not still_overfitting([*rising, row(5, 0.75, 0.3, 2.02)])  # within 5% of 1.93
+    assert not still_overfitting([*rising, row(5, 0.75, 0.6, 2.1)])  # a gap of 15 points
+    assert not still_overfitting([row(1, 0.9, 0.1, 2.0)]) and not still_overfitting([])

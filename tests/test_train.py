@@ -232,7 +232,9 @@ def test_a_run_stuck_at_first_that_then_learns_is_not_summarised_as_stuck(tmp_pa
 def test_an_lr_jump_is_not_memorising_and_shuffled_labels_are(tmp_path):
     """A step schedule that raises the lr 100x at epoch 3's last update (lr 0.05 to 5): that epoch's training
     accuracy, counted before the jump, is 93.6% and its validation, scored after it, at chance; the run was said to
-    be memorising. Digits with shuffled labels, which a net does learn by heart, still are (at epoch 33)."""
+    be memorising. Digits with shuffled labels, which a net does learn by heart, still are (at epoch 33), and
+    overfit throughout once found: "overfitting" was logged gone and back twice, where the rising validation loss
+    dipped."""
     jump = RunConfig(model="mlp", data="digits", input=[1, 8, 8], optimizer="sgd", lr=0.05, schedule="step",
                      step_size=3, gamma=100, epochs=4)  # fmt: skip
     s = train(jump, tmp_path / "jump", log=quiet)
@@ -254,7 +256,9 @@ def test_an_lr_jump_is_not_memorising_and_shuffled_labels_are(tmp_path):
     lines = []
     s = train(shuffled, tmp_path / "shuffled-run", log=lines.append)
     assert [d for d in s["diagnosis"] if d.startswith("memorising: training accuracy 9")], s["diagnosis"]
-    assert not [line for line in lines if line.startswith("diagnosis: memorising: no longer")]
+    flickers = ("diagnosis: memorising: no longer", "diagnosis: overfitting: no longer", "diagnosis: overfitting: back")
+    assert not [line for line in lines if line.startswith(flickers)], lines
+    assert [d for d in s["diagnosis"] if d.startswith("overfitting: the validation loss has risen")], s["diagnosis"]
 
 
 @pytest.mark.parametrize("every", [1, 3, 1000], ids=["read-each-step", "read-every-3", "read-at-epoch-end"])

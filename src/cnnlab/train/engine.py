@@ -548,6 +548,8 @@ def _diagnose(s: Setup, state: State, max_norm: float, log: Callable[[str], None
         now.add(diagnose.STUCK)  # only an accuracy that leaves chance ends it, not one epoch's lower loss
     if diagnose.by_heart(state.history[-1], data.num_classes, samples):
         now.add(diagnose.MEMORISING)  # found on two epochs' evidence, kept while the epoch shows it
+    if diagnose.still_overfitting(state.history):
+        now.add(diagnose.OVERFITTING)  # found on three rising epochs, kept while the loss stays above its lowest
     for finding in new:
         if finding and diagnose.kind(finding) not in {diagnose.kind(f) for f in state.findings}:
             state.findings.append(finding)
