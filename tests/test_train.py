@@ -352,8 +352,8 @@ def open_run_fails(out) -> bool:
     with pytest.raises(CnnlabError) as e:
         open_run(out, "last")
     assert str(e.value) == (
-        f"{out} kept no weights: it stopped (non-finite loss) before its first epoch ended; train it again with "
-        "other settings (its summary.json says why, e.g. a lower --lr)"
+        f"{out} kept no weights: it stopped (non-finite loss) before any epoch ended with weights fit to keep; train "
+        "it again with other settings (its summary.json says why, e.g. a lower --lr)"
     )
     return True
 

@@ -130,7 +130,7 @@ def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str
         parts.append(f'<div class="notes"><b>Expected:</b> {html.escape(group.notes)}</div>')
     parts.append(RunTable(rows, group.unfinished)._repr_html_())
     parts += [fig.img(png, caption, caption) for caption, png in group.plots.items()]
-    if metrics:  # none when every run of the group stopped before its first epoch ended
+    if metrics:  # none when no run of the group kept weights
         parts.append(
             fig.img(
                 curves_png(metrics),

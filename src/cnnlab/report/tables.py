@@ -55,8 +55,8 @@ CSV_KEYS = [
 
 def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, Any]:
     """The table's values for one finished run (raw numbers; `render_table` formats them). A run that finished
-    without weights (its loss went non-finite before the first epoch ended) gets its row from the summary alone:
-    no accuracies and no MACs."""
+    without weights (its loss went non-finite in epoch 1) gets its row from the summary alone: no accuracies and
+    no MACs."""
     from cnnlab.analysis import summarize
     from cnnlab.rundir import RunDir
     from cnnlab.train.inference import LoadedRun, load_run

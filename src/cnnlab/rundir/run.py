@@ -101,7 +101,7 @@ class RunDir:
         return self.checkpoints.manifest() is not None
 
     def kept_no_weights(self) -> bool:
-        """Finished without a checkpoint: its loss went non-finite before the first epoch ended. Only its summary
+        """Finished without a checkpoint: its loss, or epoch 1's validation loss, went non-finite. Only its summary
         can be shown; nothing can be evaluated, resumed or transferred."""
         return self.finished() and not self.has_checkpoint()
 
@@ -235,8 +235,8 @@ def open_run(path: str | Path, which: str = "best") -> Run:
     checkpoint = run.checkpoints.load(which)
     if checkpoint is None and run.kept_no_weights():
         raise CnnlabError(
-            f"{run.path} kept no weights: it stopped ({run.summary()['stopped']}) before its first epoch ended; "
-            f"train it again with other settings (its {SUMMARY} says why, e.g. a lower --lr)"
+            f"{run.path} kept no weights: it stopped ({run.summary()['stopped']}) before any epoch ended with weights "
+            f"fit to keep; train it again with other settings (its {SUMMARY} says why, e.g. a lower --lr)"
         )
     if checkpoint is None:
         raise CnnlabError(f"{run.path} has no checkpoint yet; train it first (or resume it with {resume_option()})")
