@@ -315,31 +315,76 @@ def test_a_rank_0_error_in_a_shared_step_stops_every_rank_with_one_line(tmp_path
     )
     out = tmp_path / "run"
     args = ["train", "--model", net, "--data", f"folder:{folder}", "--out", str(out), "--no-progress"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
-    env["MASTER_PORT"] = str(free_port())
-    ranks = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cnnlab", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
-        )
-        for rank in (0, 1)
-    ]
-    try:
-        said_by = [proc.communicate(timeout=120)[1] for proc in ranks]
-    finally:
-        for proc in ranks:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    ranks = plain_ranks(args)
+    said_by = ended(ranks)
     assert [proc.returncode for proc in ranks] == [2, 2], said_by
     assert said_by == [said, ""]
     assert not out.exists()
     r = cnnlab([*args, "--nproc", "2"])
     assert r.returncode == 2 and r.stderr == said, r.stderr
     assert r.stdout == "" and not out.exists()
+
+
+def plain_ranks(args: list[str], rank0: dict[str, str] | None = None) -> list[subprocess.Popen]:
+    """`cnnlab ARGS` as ranks 0 and 1 of two plain gloo processes (no torchrun to stop one when the other ends);
+    `rank0`: more environment for rank 0 alone (a failpoint)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNNLAB_FAILPOINT")}
+    env.update(OMP_NUM_THREADS="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "cnnlab", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank), **((rank0 or {}) if rank == 0 else {})},
+        )
+        for rank in (0, 1)
+    ]
+
+
+def ended(ranks: list[subprocess.Popen]) -> list[str]:
+    """What each rank said on stderr, once all have ended (killed after 120 s: a test fails rather than hangs)."""
+    try:
+        return [proc.communicate(timeout=120)[1] for proc in ranks]
+    finally:
+        for proc in ranks:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+def paused(pid: int) -> None:
+    """Wait until process `pid` has stopped itself at its failpoint (CNNLAB_FAILPOINT_SIGNAL=SIGSTOP)."""
+    deadline = time.monotonic() + 120
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":  # gone: no such file
+        assert time.monotonic() < deadline, f"process {pid} never reached its failpoint"
+        time.sleep(0.05)
+
+
+def pause_at(name: str) -> dict[str, str]:
+    """Rank 0's environment to stop at failpoint `name` (its first pass), for the test to act there."""
+    return {"CNNLAB_FAILPOINT": f"{name}:1@0", "CNNLAB_FAILPOINT_SIGNAL": "SIGSTOP"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads a process's state from /proc")
+def test_a_rank_0_error_after_the_other_rank_died_is_still_said(tmp_path, net):
+    """Rank 0 paused in the shared step that loads the data (a SIGSTOP failpoint) while rank 1, waiting for its
+    result, is killed; let go, rank 0 reaches its own error (--init-from a run that does not exist). Handing it to
+    rank 1 fails, as rank 1 is gone, and that failure replaced the error: rank 0 ended with status 2 and said
+    nothing. It now says its own line, as a single process does."""
+    out = tmp_path / "run"
+    args = ["train", "--model", net, "--data", "digits", "--init-from", str(tmp_path / "nowhere"), "--out", str(out)]
+    alone = cnnlab([*args, "--no-progress"])
+    assert alone.returncode == 2 and alone.stderr.startswith("cnnlab: error: ") and alone.stderr.count("\n") == 1
+    ranks = plain_ranks([*args, "--no-progress"], pause_at("data-loaded"))
+    try:
+        paused(ranks[0].pid)
+        ranks[1].kill()
+        ranks[1].wait()
+        ranks[0].send_signal(signal.SIGCONT)
+    finally:
+        said_by = ended(ranks)
+    assert ranks[0].returncode == 2 and said_by[0] == alone.stderr, said_by
 
 
 def test_the_ranks_arguments_are_theirs_not_torchruns(capsys, net):

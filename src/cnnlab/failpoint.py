@@ -1,6 +1,8 @@
 """Named instants at which the crash-safety tests kill a real process (a failpoint, as in FoundationDB or etcd's
 gofail): with CNNLAB_FAILPOINT=NAME:N the process sends itself SIGKILL the N-th time it passes NAME. In a
-data-parallel run, NAME:N@R kills only rank R (torchrun's RANK). Unset, a failpoint costs one dictionary lookup."""
+data-parallel run, NAME:N@R kills only rank R (torchrun's RANK). With CNNLAB_FAILPOINT_SIGNAL=SIGSTOP the process
+stops there instead, for a test to act on it at that instant (send it SIGINT, kill another rank) and then SIGCONT
+it. Unset, a failpoint costs one dictionary lookup."""
 
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ def _target() -> tuple[str, int] | None:
 
 
 def failpoint(name: str) -> None:
-    """Die here, as `kill -9` would, when CNNLAB_FAILPOINT names this instant and its count is reached."""
+    """Die here, as `kill -9` would (or take CNNLAB_FAILPOINT_SIGNAL's signal), when CNNLAB_FAILPOINT names this
+    instant and its count is reached."""
     target = _target()
     if target is None or target[0] != name:
         return
     _COUNTS[name] = _COUNTS.get(name, 0) + 1
     if _COUNTS[name] == target[1]:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.Signals[os.environ.get("CNNLAB_FAILPOINT_SIGNAL", "SIGKILL")])

@@ -66,13 +66,21 @@ class Ranks:
             try:
                 box[0] = ("ok", fn(*args))
             except BaseException as e:
-                dist.broadcast_object_list([("error", str(e) or type(e).__name__)], src=0, group=self.group)
+                self._tell_failure(e)
                 raise
         dist.broadcast_object_list(box, src=0, group=self.group)
         kind, value = box[0]
         if kind == "error":
             raise OtherRankError(value)
         return value
+
+    def _tell_failure(self, e: BaseException) -> None:
+        """Rank 0's failure `e`, handed to the others; where they are gone already (killed), that cannot be done
+        and must not take the place of `e`, rank 0's own error and the one to say."""
+        try:
+            dist.broadcast_object_list([("error", str(e) or type(e).__name__)], src=0, group=self.group)
+        except RuntimeError:  # gloo's and NCCL's errors (dist.DistError among them) for a peer gone
+            pass
 
     def lost(self, error: BaseException) -> bool:
         """Whether `error` is a collective failing because another rank went away (killed, crashed)."""
