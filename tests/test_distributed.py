@@ -387,6 +387,59 @@ def test_a_rank_0_error_after_the_other_rank_died_is_still_said(tmp_path, net):
     assert ranks[0].returncode == 2 and said_by[0] == alone.stderr, said_by
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads a process's state from /proc")
+def test_ctrl_c_on_rank_0_in_a_shared_step_interrupts_every_rank(tmp_path, net):
+    """A real SIGINT to rank 0 while it tests the finished run, a shared step whose result rank 1 waits for: rank 1
+    got it as an error and ended with status 2. Every rank now ends as interrupted, status 130, no traceback, and
+    the run keeps its checkpoint to resume; through `--nproc 2` the launcher says `cnnlab: interrupted` once and
+    ends with 130, where it said rank 0 exited with status 130."""
+    out = tmp_path / "run"
+    args = ["train", "--model", net, "--data", "digits", "--epochs", "1", "--out", str(out), "--no-progress"]
+    ranks = plain_ranks(args, pause_at("final-test"))
+    try:
+        paused(ranks[0].pid)
+        ranks[0].send_signal(signal.SIGINT)  # pending while it is stopped: it takes it where it stands
+        ranks[0].send_signal(signal.SIGCONT)
+    finally:
+        said_by = ended(ranks)
+    assert [proc.returncode for proc in ranks] == [130, 130], said_by
+    assert not any("Traceback" in said for said in said_by), said_by
+    assert RunDir(out).has_checkpoint() and not RunDir(out).finished()
+    out = tmp_path / "launched"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", *args[:-2], str(out), "--no-progress", "--nproc", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if k != "CNNLAB_FAILPOINT"}, **pause_at("final-test")},
+    )
+    try:
+        rank0 = rank_0_of(launcher.pid)
+        paused(rank0)
+        os.kill(rank0, signal.SIGINT)
+        os.kill(rank0, signal.SIGCONT)
+    finally:
+        [err] = ended([launcher])
+    assert launcher.returncode == 130 and err.count("cnnlab: interrupted") == 1, err
+    assert err.rstrip().endswith("cnnlab: interrupted") and "Traceback" not in err and "status 130" not in err, err
+
+
+def rank_0_of(launcher: int) -> int:
+    """The pid of a launcher's rank 0, once it runs (its RANK in /proc's copy of its environment; a child that
+    ended meanwhile, such as a helper the imports ran, is passed over)."""
+    deadline = time.monotonic() + 120
+    while True:
+        for pid in ranks_of(launcher):
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"RANK=0" in environ:
+                return pid
+        assert time.monotonic() < deadline, "rank 0 did not start"
+        time.sleep(0.05)
+
+
 def test_the_ranks_arguments_are_theirs_not_torchruns(capsys, net):
     """torchrun's parser took cnnlab's --monitor for an abbreviation of its --monitor-interval (and stopped with its
     usage): the ranks' arguments are set after torchrun's own are parsed."""

@@ -58,7 +58,8 @@ class Ranks:
         return device
 
     def share(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on rank 0 and give its result (or its error, as OtherRankError) to every rank."""
+        """Run `fn(*args)` on rank 0 and give its result (or its error, as OtherRankError) to every rank; an
+        interrupt there (Ctrl-C) interrupts every rank, each ending as interrupted (status 130), not as failed."""
         if self.world == 1:
             return fn(*args)
         box: list[Any] = [None]
@@ -70,6 +71,8 @@ class Ranks:
                 raise
         dist.broadcast_object_list(box, src=0, group=self.group)
         kind, value = box[0]
+        if kind == "interrupt":
+            raise KeyboardInterrupt
         if kind == "error":
             raise OtherRankError(value)
         return value
@@ -77,8 +80,9 @@ class Ranks:
     def _tell_failure(self, e: BaseException) -> None:
         """Rank 0's failure `e`, handed to the others; where they are gone already (killed), that cannot be done
         and must not take the place of `e`, rank 0's own error and the one to say."""
+        kind = "interrupt" if isinstance(e, KeyboardInterrupt) else "error"
         try:
-            dist.broadcast_object_list([("error", str(e) or type(e).__name__)], src=0, group=self.group)
+            dist.broadcast_object_list([(kind, str(e) or type(e).__name__)], src=0, group=self.group)
         except RuntimeError:  # gloo's and NCCL's errors (dist.DistError among them) for a peer gone
             pass
 

@@ -26,6 +26,7 @@ from cnnlab.atomic import process_alive
 from cnnlab.errors import CnnlabError, resume_option
 
 BAD_INPUT = 2  # a rank's exit status for a CnnlabError, which that rank has printed already
+INTERRUPTED = 130  # a rank's exit status for Ctrl-C (KeyboardInterrupt), as a shell gives 128 + SIGINT
 LAUNCHER = "CNNLAB_LAUNCHER_PID"  # set for the ranks: the process they must not outlive
 
 
@@ -119,7 +120,8 @@ def _remove_abandoned_logs() -> None:
 
 def launch(where: Launch, argv: Sequence[str]) -> int:
     """Run `cnnlab train ARGV` as the ranks `where` describes; 0 when every rank finished. A rank's bad-input
-    error (printed by that rank) gives 2; nodes that do not meet in time, or a rank that died otherwise (killed,
+    error (printed by that rank) gives 2, and ranks that ended interrupted (status 130) a KeyboardInterrupt, as
+    Ctrl-C of the launcher does; nodes that do not meet in time, or a rank that died otherwise (killed,
     crashed), are a one-line CnnlabError."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -153,6 +155,8 @@ def launch(where: Launch, argv: Sequence[str]) -> int:
         ) from None
     except ChildFailedError as e:
         codes = {rank: failure.exitcode for rank, failure in e.failures.items()}
+        if INTERRUPTED in codes.values() and all(c in (INTERRUPTED, -signal.SIGTERM) for c in codes.values()):
+            raise KeyboardInterrupt from None  # a rank's Ctrl-C, which every rank took (Ranks.share): one line, 130
         causes = [(r, c) for r, c in sorted(codes.items()) if c != BAD_INPUT]
         if not causes or (BAD_INPUT in codes.values() and all(c == -signal.SIGTERM for _, c in causes)):
             return BAD_INPUT  # a rank's own error, printed by it; torchrun then stopped the others
