@@ -325,6 +325,23 @@ def test_a_rank_0_error_in_a_shared_step_stops_every_rank_with_one_line(tmp_path
     assert r.stdout == "" and not out.exists()
 
 
+def test_a_warning_while_loading_the_data_is_said_once_by_two_ranks(tmp_path, net):
+    """Rank 0 loads the data first, then rank 1 does: a warning on the way (an image the labels file does not
+    list, so not used) was printed by each, two lines for two ranks; rank 0 alone says it now."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits, folder = load_digits(), tmp_path / "unlisted"
+    (folder / "img").mkdir(parents=True)
+    for i, image in enumerate(digits.images[:41]):
+        Image.fromarray((image * 16).clip(0, 255).astype("uint8"), "L").save(folder / "img" / f"{i}.png")
+    (folder / "labels.csv").write_text("".join(f"img/{i}.png,{digits.target[i]}\n" for i in range(40)))
+    args = ["train", "--model", net, "--data", f"folder:{folder}", "--epochs", "1", "--out", str(tmp_path / "run")]
+    r = cnnlab([*args, "--no-progress", "--nproc", "2"])
+    warned = f"warning: 1 image(s) in {folder} not listed in labels.csv are not used: img/40.png"
+    assert r.returncode == 0 and [line for line in r.stderr.splitlines() if "warning" in line] == [warned], r.stderr
+
+
 def plain_ranks(args: list[str], rank0: dict[str, str] | None = None) -> list[subprocess.Popen]:
     """`cnnlab ARGS` as ranks 0 and 1 of two plain gloo processes (no torchrun to stop one when the other ends);
     `rank0`: more environment for rank 0 alone (a failpoint)."""
