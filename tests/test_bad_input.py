@@ -207,7 +207,7 @@ CASES = [
     (["summary", "{in}/bad.toml"], "not valid TOML", None),
     (["summary", "{in}/neg.toml"], "filters must be an integer >= 1, got -1", None),
     (["summary", "{in}/empty.toml"], "layers is empty; a network needs at least one [[layers]] table", None),
-    (["summary", "{in}/classes.toml"], "num_classes must be a positive integer, got 'ten'", None),
+    (["summary", "{in}/classes.toml"], "num_classes must be a positive integer below 2**31, got 'ten'", None),
     (["summary", "{in}/deep-inline.toml"], "nested too deeply to parse", None),
     (  # PyTorch's matmul text alone before: "a and b must have same reduction dim, but got [1, 756] X [784, 256]."
         ["summary", "mlp", "--input", "1,27,28"],

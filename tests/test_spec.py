@@ -403,6 +403,69 @@ def test_bad_pool_and_lrn_options(tmp_path):
             cnnlab.create_model(path)
 
 
+HEAD_TAIL = '[[layers]]\ntype = "flatten"\n[[layers]]\ntype = "dense"\nunits = "num_classes"\n'
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # sizes whose product overflows PyTorch's 64-bit counts: "Storage size calculation overflowed" tracebacks
+        ('[[layers]]\ntype = "conv"\nfilters = 9223372036854775807\n', "filters must be below 2**31"),
+        ('[[layers]]\ntype = "conv"\nfilters = 2147483647\nkernel = 46341\n', "layers[1]: too large to build"),
+        ('[[layers]]\ntype = "inception"\nnaive = true\nch1x1 = 9223372036854775807\n', "ch1x1 must be below"),
+        ('[[layers]]\ntype = "dense"\nunits = 9223372036854775807\n', "units must be a positive integer below"),
+        ("num_classes = 9223372036854775807\n" + HEAD_TAIL, "num_classes must be a positive integer below 2**31"),
+        # true is no number of units (a TypeError inside nn.Linear before)
+        ('[[layers]]\ntype = "dense"\nunits = true\n', "units must be a positive integer below 2**31"),
+        # a layer name with a dot (KeyError from add_module), or a name taken twice (the first layer vanished)
+        ('[[layers]]\ntype = "conv"\nfilters = 2\nname = "a.b"\n', "name must be text without dots"),
+        (
+            '[[layers]]\ntype = "conv"\nfilters = 2\nname = 1.5\n',
+            'name must be text without dots (e.g. "conv1"), got 1.5',
+        ),
+        (
+            '[[layers]]\ntype = "conv"\nfilters = 2\nname = "a"\n[[layers]]\ntype = "relu"\nname = "a"\n',
+            "layers[2]: layer name 'a' is already taken by an earlier layer",
+        ),
+        (
+            '[[layers]]\ntype = "conv"\nfilters = 2\nname = "relu1"\nactivation = "relu"\n',
+            "layers[1]: layer name 'relu1' is already taken",
+        ),
+        ('[[layers]]\ntype = "lrn"\nalpha = inf\n', "alpha must be a finite number, got inf"),
+        (  # the one-unit head's sigmoid is named sigmoid1 after the layers: the dense layer vanished
+            'num_classes = 2\n[[layers]]\ntype = "flatten"\nname = "sigmoid1"\n[[layers]]\ntype = "dense"\nunits = 1\n',
+            "layers: layer name 'sigmoid1' is taken twice",
+        ),
+    ],
+)
+def test_wrong_kind_or_size_in_a_network_file_is_one_line(tmp_path, capsys, text, expected):
+    from cnnlab.cli import main
+
+    path = write_toml(tmp_path / "net.toml", "input = [1, 8, 8]\n" + text)
+    assert main(["summary", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err and err.startswith("cnnlab: error: ")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("input = [1, 9223372036854775807, 1]\n", "input must be [C, H, W] with positive integers below 2**31"),
+        ("input = [true, 8, 8]\n", "input must be [C, H, W] with positive integers below 2**31, got [True, 8, 8]"),
+        ("input = [2147483647, 2147483647, 2147483647]\n", "Storage size calculation overflowed"),
+    ],
+)
+def test_an_input_too_large_to_count_is_one_line(tmp_path, capsys, text, expected):
+    from cnnlab.cli import main
+
+    path = write_toml(tmp_path / "net.toml", text + HEAD_TAIL)
+    assert main(["summary", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err
+    assert main(["summary", "lenet5", "--input", "1,9223372036854775807,1"]) == 2
+    assert "cannot run on input 1x9223372036854775807x1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "conv, expected",
     [

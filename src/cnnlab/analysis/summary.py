@@ -384,9 +384,9 @@ class _Recorder:
     def run(self, meta: nn.Module, shape: tuple[int, ...]) -> torch.Tensor | None:
         """One forward pass of a meta input through the hooked copy; the model's first output tensor."""
         handles = self.attach(meta)
-        x = torch.empty(1, *shape, device="meta")
-        self.tracer.put(x, _input_field(shape))
         try:
+            x = torch.empty(1, *shape, device="meta")  # an input of 2**63 values or more overflows: one line below
+            self.tracer.put(x, _input_field(shape))
             with self.tracer, shape_probe():
                 return _first_tensor(meta(x))
         except ShapeError as e:

@@ -72,6 +72,7 @@ ALIASES = {
 }
 NETWORK_KEYS = ("name", "input", "num_classes", "base", "keep", "layers")  # a network file's top-level keys; any
 # other is refused
+MAX_SIZE = 2**31  # a count or size (filters, units, a kernel, the input's C, H, W) must be below it, as --num-classes
 MAX_NESTING = 32  # residual blocks inside residual blocks; far deeper ones exhaust Python's recursion limit
 SHORT = {
     "conv": "conv",
@@ -162,17 +163,33 @@ class _Builder:
             kind = str(spec.pop("type", "")).lower()
             kind = ALIASES.get(kind, kind)
             given_name = spec.pop("name", None)
+            if given_name is not None and (not isinstance(given_name, str) or "." in given_name):
+                raise self.fail(here, f'name must be text without dots (e.g. "conv1"), got {given_name!r}')
             activation = spec.pop("activation", None) if kind in ("conv", "linear") else None
-            module = self.layer(kind, spec, shape, here)
+            try:
+                module = self.layer(kind, spec, shape, here)
+            except RuntimeError as e:  # sizes whose product PyTorch cannot count: "Storage size calculation overflowed"
+                if "overflow" not in str(e):
+                    raise
+                raise self.fail(
+                    here, f"too large to build ({e}); use fewer filters or units, or smaller kernels"
+                ) from None
             if spec:
                 raise self.fail(here, f"unknown option(s) {', '.join(sorted(spec))} for a {kind} layer")
-            out.append((str(given_name) if given_name else self.name(kind), module))
+            self.add(out, given_name or self.name(kind), module, here)
             shape = self.propagate(module, shape, kind)
             self.activations += math.prod(shape)
             if activation:
                 act = self.activation(str(activation).lower(), here)
-                out.append((self.name(str(activation).lower()), act))
+                self.add(out, self.name(str(activation).lower()), act, here)
         return out, shape
+
+    def add(self, out: list[tuple[str, nn.Module]], name: str, module: nn.Module, where: str) -> None:
+        """Append a named layer; a name already taken (given twice, or given as one made for another layer) would
+        silently replace the earlier layer in the network."""
+        if any(name == taken for taken, _ in out):
+            raise self.fail(where, f"layer name {name!r} is already taken by an earlier layer; give it another name")
+        out.append((name, module))
 
     @staticmethod
     def propagate(module: nn.Module, shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
@@ -244,8 +261,8 @@ class _Builder:
         units = take.spec.pop("units", None)
         if units == "num_classes" or units is None:
             units = self.num_classes
-        if not isinstance(units, int) or units < 1:
-            raise take.fail(f'units must be a positive integer or "num_classes", got {units!r}')
+        if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units < MAX_SIZE:
+            raise take.fail(f'units must be a positive integer below 2**31 or "num_classes", got {units!r}')
         return nn.Linear(max(math.prod(shape), 1), units, bias=take.bool("bias", True))
 
     def residual(self, spec: dict, shape: tuple[int, ...], where: str) -> nn.Module:
@@ -333,6 +350,8 @@ class _Taker:
             raise self.fail(f"missing option {key!r}")
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise self.fail(f"{key} must be an integer >= {minimum}, got {value!r}")
+        if value >= MAX_SIZE:
+            raise self.fail(f"{key} must be below 2**31, got {value!r}")
         return value
 
     def pair(self, key: str, default: int | tuple[int, int], minimum: int = 1) -> int | tuple[int, int]:
@@ -340,7 +359,7 @@ class _Taker:
         value = self.spec.pop(key, default)
         if isinstance(value, (list, tuple)):
             ok = len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            if not ok or min(value) < minimum:
+            if not ok or min(value) < minimum or max(value) >= MAX_SIZE:
                 raise self.fail(
                     f"{key} must be an integer >= {minimum} or a list [height, width] of two such integers, "
                     f"got {list(value)!r}"
@@ -353,6 +372,8 @@ class _Taker:
         value = self.spec.pop(key, default)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
             raise self.fail(f"{key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise self.fail(f"{key} must be a finite number, got {value!r}")
         return float(value)
 
     def bool(self, key: str, default: bool) -> bool:
@@ -360,6 +381,11 @@ class _Taker:
         if not isinstance(value, bool):
             raise self.fail(f"{key} must be true or false, got {value!r}")
         return value
+
+
+def _size(value: Any) -> bool:
+    """A count or size a file may give: a whole number (not true/false) from 1 to below 2**31."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value < MAX_SIZE
 
 
 def _fmt(shape: tuple[int, ...]) -> str:
@@ -390,6 +416,10 @@ def _build(spec: dict, source: str, shape: tuple[int, ...], classes: int) -> tup
         shape = builder.propagate(base, shape, BASE)
     layers, _ = builder.build(spec["layers"], shape, "layers")
     layers = output_layers(layers, classes, builder.name, lambda msg: builder.fail("layers", msg))
+    names = [name for name, _ in front + layers]
+    taken = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if taken is not None:  # the base's row, or a name made for the head's last layer, given to a layer too
+        raise builder.fail("layers", f"layer name {taken!r} is taken twice; give the layer another name")
     return nn.Sequential(OrderedDict(front + layers)), builder.activations
 
 
@@ -407,13 +437,13 @@ def build_from_toml(path: str | Path, num_classes: int | None = None, in_channel
     spec = load_spec(path)
     source = str(path)
     inp = _default_input(spec, source)
-    if not (isinstance(inp, list) and len(inp) == 3 and all(isinstance(v, int) and v > 0 for v in inp)):
-        raise CnnlabError(f"{source}: input must be [C, H, W] with positive integers, got {inp!r}")
+    if not (isinstance(inp, list) and len(inp) == 3 and all(_size(v) for v in inp)):
+        raise CnnlabError(f"{source}: input must be [C, H, W] with positive integers below 2**31, got {inp!r}")
     if in_channels is not None:
         inp = [in_channels, *inp[1:]]
     classes = num_classes if num_classes is not None else spec.get("num_classes", 10)
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise CnnlabError(f"{source}: num_classes must be a positive integer, got {classes!r}")
+    if not _size(classes):
+        raise CnnlabError(f"{source}: num_classes must be a positive integer below 2**31, got {classes!r}")
     if torch.get_default_device().type != "meta":  # estimate on the meta device before allocating for real
         with meta_device():
             probe, activations = _build(spec, source, tuple(inp), classes)
