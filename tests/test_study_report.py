@@ -167,7 +167,14 @@ grid = { lr = [0.05, 1e6] }
         ('[[runs]]\nname = "a"\ninit_from = "@b"\n[[runs]]\nname = "b"\n', "@b, which is not an earlier run"),
         ('[[runs]]\nname = "a"\ngrid = { lr = 0.1 }\n', "grid must map settings to non-empty lists"),
         ('[[runs]]\nname = "a"\ngrid = { lr = [0.1, 0.2] }\n', "run name(s) a repeat"),
-        ('[[runs]]\nname = "a"\nlr = -1.0\n', "run 'a': --lr must be a positive number"),
+        # a bad value is named by the file and its key, not by a flag never typed (it said --lr)
+        ('[[runs]]\nname = "a"\nlr = -1.0\n', "bad.toml run 'a': lr must be a positive number"),
+        # values of the wrong kind: tracebacks (TypeError, AttributeError) or silently str()-ed before
+        ('defaults = 5\n[[runs]]\nname = "a"\n', "defaults must be a table of settings ([defaults] above them), got 5"),
+        ("[[runs]]\nname = true\n", "run #1: name must be text (in quotes), got True"),
+        ('title = ["x"]\n[[runs]]\nname = "a"\n', "title must be text (in quotes), got ['x']"),
+        ('[[runs]]\nname = "{model.x}"\nmodel = "mlp"\n', "cannot fill '{model.x}': 'str' object has no attribute"),
+        ('[[runs]]\nname = "{model[a]}"\nmodel = "mlp"\n', "cannot fill '{model[a]}': string indices must be"),
         ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key 'colour'"),
         ('[[runs]]\nname = "a"\nrecipe = "nowhere.toml"\n', "run 'a': recipe "),
         ('[[runs]]\nname = "a"\nrecipe = 3\n', "recipe must be the path of an experiment file, got 3"),
@@ -179,6 +186,17 @@ def test_bad_study_files_are_one_line_errors(tmp_path, text, message, capsys):
     code, _, err = cli_as_terminal(["compare", path, "--out", str(tmp_path / "out")], capsys)  # in-process: faster
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert message in err
+
+
+def test_a_bad_value_from_a_recipe_is_named_by_the_recipe(tmp_path, capsys):
+    write_toml(tmp_path / "rec.toml", "lr = -1.0\n")
+    path = write_toml(
+        tmp_path / "s.toml", '[defaults]\ndata = "digits"\nmodel = "mlp"\n[[runs]]\nname = "a"\nrecipe = "rec.toml"\n'
+    )
+    code, _, err = cli_as_terminal(["compare", path, "--dry-run"], capsys)
+    assert code == 2 and err.strip() == "cnnlab: error: rec.toml: lr must be a positive number, got -1.0", err
+    code, _, err = cli_as_terminal(["compare", path, "--dry-run", "--epochs", "0"], capsys)
+    assert code == 2 and err.strip() == "cnnlab: error: --epochs must be a positive integer, got 0", err  # a flag
 
 
 def test_a_study_that_changed_does_not_overwrite_its_runs(parity, tmp_path):

@@ -56,6 +56,13 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Stu
         )
     doc = read_toml(path, "study file")
     check_keys(doc, STUDY_KEYS, str(path))
+    for key in ("title", "expected"):
+        if not isinstance(doc.get(key, ""), str):
+            raise CnnlabError(f"{path}: {key} must be text (in quotes), got {doc[key]!r}")
+    if not isinstance(doc.get("defaults", {}), dict):
+        raise CnnlabError(
+            f"{path}: defaults must be a table of settings ([defaults] above them), got {doc['defaults']!r}"
+        )
     runs = doc.get("runs")
     if not isinstance(runs, list) or not runs:
         raise CnnlabError(f"{path}: no [[runs]]; add at least one run table with a name")
@@ -73,10 +80,14 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Stu
         for combo in itertools.product(*grid.values()):
             settings = {**defaults, **spec, **dict(zip(grid, combo)), **overrides}
             recipe = settings.pop("recipe", None)
-            if recipe is not None:
-                settings = {**_recipe(path, recipe, spec["name"]), **settings}
-            name = _fill(str(settings.pop("name")), settings, path)
-            planned.append(_plan(path, name, settings, data_dir, planned))
+            base = _recipe(path, recipe, spec["name"]) if recipe is not None else {}
+            sources = {k: str(recipe) for k in base if k not in settings}  # a bad value is named where it was written
+            settings = {**base, **settings}
+            sources |= {k: f"{path} run {spec['name']!r}" for k in settings if k not in overrides and k not in sources}
+            if not isinstance(settings["name"], str):
+                raise CnnlabError(f"{path}: run #{i}: name must be text (in quotes), got {settings['name']!r}")
+            name = _fill(settings.pop("name"), settings, path)
+            planned.append(_plan(path, name, settings, data_dir, planned, sources))
     names = [r.name for r in planned]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -103,8 +114,10 @@ def _recipe(path: Path, recipe: Any, run: str) -> dict[str, Any]:
 def _fill(text: str, settings: dict[str, Any], path: Path) -> str:
     try:
         return text.format(**settings)
-    except (KeyError, IndexError, ValueError) as e:
+    except (KeyError, IndexError) as e:
         raise CnnlabError(f"{path}: cannot fill {text!r}: {e} is not a setting of this run") from None
+    except (ValueError, AttributeError, TypeError) as e:  # "{model.x}", "{model[a]}", "{lr:d}"
+        raise CnnlabError(f"{path}: cannot fill {text!r}: {e}; use plain {{setting}} placeholders") from None
 
 
 def _check_model(name: str) -> None:
@@ -115,7 +128,14 @@ def _check_model(name: str) -> None:
     load_spec(name) if is_spec_path(name) else model_info(name)
 
 
-def _plan(path: Path, name: str, settings: dict[str, Any], data_dir: str, earlier: list[PlannedRun]) -> PlannedRun:
+def _plan(
+    path: Path,
+    name: str,
+    settings: dict[str, Any],
+    data_dir: str,
+    earlier: list[PlannedRun],
+    sources: dict[str, str] | None = None,
+) -> PlannedRun:
     if not NAME.fullmatch(name):
         raise CnnlabError(f"{path}: run name {name!r} must be letters, digits, '-', '_', '.' or '+'")
     settings = {k: (v.replace("{data_dir}", data_dir) if isinstance(v, str) else v) for k, v in settings.items()}
@@ -127,8 +147,8 @@ def _plan(path: Path, name: str, settings: dict[str, Any], data_dir: str, earlie
             raise CnnlabError(f"{path}: run {name!r} starts from @{ref}, which is not an earlier run of this study")
         after.append(ref)
     config = RunConfig.from_dict(settings, f"{path} run {name!r}")
+    config.validate(sources)  # the whole study is checked before its first run starts; a bad value named by its key
     try:
-        config.validate()  # the whole study is checked before its first run starts
         _check_model(config.model)
         check_dataset_name(config.data)
     except CnnlabError as e:
