@@ -178,6 +178,14 @@ BAD_SPACES = [
         "for_each = 'n' must name a non-negative int parameter",
     ),
     ('[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nstride = 2\n', "unknown key(s) stride"),
+    # values of the wrong kind: TypeError / ValueError tracebacks before ("'int' object is not iterable",
+    # "unhashable type: 'list'"), and train = "" or [] was taken for no settings
+    ('train = 5\n[params.x]\ntype = "int"\nlow = 1\nhigh = 4\n', "train must be a table of settings ([train] above"),
+    ('train = ""\n[params.x]\ntype = "int"\nlow = 1\nhigh = 4\n', "train must be a table of settings"),
+    (
+        '[params.n]\ntype = "int"\nlow = 1\nhigh = 2\n[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nfor_each = ["n"]\n',
+        "params.x: for_each must name an int parameter declared above it, got ['n']",
+    ),
     ("", "missing [params]"),
     # values a trial could sample and training would refuse, refused when the file is read
     (

@@ -154,6 +154,8 @@ def parse_space(raw: dict[str, Any], text: str, source: str, train_overrides: di
     if "layers" not in raw["network"]:
         raise fail("[network] has no layers; list them as [[network.layers]] tables")
     check_keys(raw["network"], NETWORK_KEYS, f"{source} [network]")
+    if not isinstance(raw.get("train", {}), dict):
+        raise fail(f"train must be a table of settings ([train] above them), got {raw['train']!r}")
     train = dict(raw.get("train", {}))
     train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
     for key in ("model", "monitor"):
@@ -211,6 +213,8 @@ def _params(table: dict[str, Any], train: dict[str, Any], fail: Any) -> tuple[Pa
         if name in ("model", "monitor") or name in train:
             raise fail(f"{where}: {name} is " + ("set in [train]" if name in train else "not a searchable setting"))
         for_each = spec.get("for_each")
+        if for_each is not None and not isinstance(for_each, str):
+            raise fail(f"{where}: for_each must name an int parameter declared above it, got {for_each!r}")
         if for_each is not None:
             counts = {p.name: p for p in out if p.type == "int" and p.for_each is None and p.low >= 0}
             if for_each not in counts:
