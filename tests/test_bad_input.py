@@ -718,6 +718,8 @@ WRONG_KINDS = [
     ("seed = 1.5", "seed must be a whole number, got 1.5"),
     ("device = 1", "device must be text, got 1"),
     ("data_dir = 5", "data_dir must be text, got 5"),
+    ('init_from = ""', "init_from is empty; give a value or leave it out"),
+    ('data_dir = " "', "data_dir is empty; give a value or leave it out"),
     ('augment = "flip"', 'augment must be a list of names, e.g. ["crop", "flip"], got \'flip\''),
 ]
 

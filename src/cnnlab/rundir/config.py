@@ -287,6 +287,8 @@ class RunConfig:
                 raise CnnlabError(f"{flag} must be true or false, got {value!r}")
             if kind.startswith("str") and not isinstance(value, str):
                 raise CnnlabError(f"{flag} must be text, got {value!r}")
+            if kind.startswith("str") and not value.strip():  # as the command line refuses `--data-dir ''`
+                raise CnnlabError(f"{flag} is empty; give a value or leave it out")
             if kind == "int" and isinstance(value, float) and value.is_integer():
                 setattr(self, f.name, value := int(value))  # 5.0 from a search space or a file: 5
             if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
