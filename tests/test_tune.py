@@ -186,6 +186,11 @@ BAD_SPACES = [
         '[params.n]\ntype = "int"\nlow = 1\nhigh = 2\n[params.x]\ntype = "int"\nlow = 1\nhigh = 4\nfor_each = ["n"]\n',
         "params.x: for_each must name an int parameter declared above it, got ['n']",
     ),
+    (  # a count of 2**63 - 1 made 2**63 names for the template check: the process ran out of memory
+        '[params.n]\ntype = "int"\nlow = 1\nhigh = 9223372036854775807\n[params.x]\ntype = "int"\nlow = 1\nhigh = 4\n'
+        'for_each = "n"\n',
+        "params.x: for_each = 'n' counts up to 9223372036854775807, but a per-layer parameter stands for at most 1000",
+    ),
     ("", "missing [params]"),
     # values a trial could sample and training would refuse, refused when the file is read
     (
@@ -207,6 +212,21 @@ def test_bad_space_file_is_one_line_exit_2(
     assert main(["tune", path, "--out", str(tmp_path / "study")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_repeat_count_too_large_to_build_is_one_line(tmp_path: Path) -> None:
+    """A repeat entry of 2**63 - 1 copies (a literal or a parameter's high corner) would stamp out layers until memory
+    ran out; it is refused at 1,000."""
+    layers = '[[network.layers]]\nrepeat = REPEAT\nlayers = [{type = "relu"}]\n[[network.layers]]\ntype = "flatten"\n'
+    for repeat, params in (
+        ("9223372036854775807", '[params.m]\ntype = "int"\nlow = 1\nhigh = 2\n'),
+        ('"$n"', '[params.n]\ntype = "int"\nlow = 1\nhigh = 1001\n'),
+    ):
+        text = params + "[network]\ninput = [1, 8, 8]\n" + layers.replace("REPEAT", repeat)
+        with pytest.raises(
+            CnnlabError, match=r"repeat must be an integer from 0 to 1000, got (9223372036854775807|1001)"
+        ):
+            load_space(write_toml(tmp_path / "r.toml", text))
 
 
 def test_undefined_template_parameter_and_missing_network(tmp_path: Path) -> None:
@@ -563,3 +583,21 @@ def test_a_parameter_whose_low_equals_its_high_is_a_constant_and_loads(tmp_path:
     assert "low = 8\nhigh = 8" in space
     filters = next(p for p in load_space(write_toml(tmp_path / "space.toml", space)).params if p.name == "filters")
     assert (filters.low, filters.high) == (8, 8)
+
+
+def test_a_collected_postgres_storage_closes_its_connections(postgres: str) -> None:
+    """Optuna leaves a storage's pooled connections to the garbage collector, and psycopg warned of each one then
+    (`... was deleted while still open`): ten such lines reached a later command's stderr in a test process, as
+    they would a notebook's. A collected storage closes them now."""
+    import gc
+    import warnings
+
+    from cnnlab.tune.storage import open_storage
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        storage = open_storage(postgres)
+        optuna.create_study(storage=storage, study_name="collected").enqueue_trial({})
+        del storage
+        gc.collect()
+    assert not [w for w in caught if "deleted while still open" in str(w.message)]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir.config import MONITORS, RunConfig
 from cnnlab.tomlfile import check_keys
-from cnnlab.tune.template import expand
+from cnnlab.tune.template import MAX_REPEAT, expand
 from cnnlab.zoo.spec import NETWORK_KEYS
 
 if TYPE_CHECKING:
@@ -219,6 +219,11 @@ def _params(table: dict[str, Any], train: dict[str, Any], fail: Any) -> tuple[Pa
             counts = {p.name: p for p in out if p.type == "int" and p.for_each is None and p.low >= 0}
             if for_each not in counts:
                 raise fail(f"{where}: for_each = {for_each!r} must name a non-negative int parameter declared above it")
+            if counts[for_each].high > MAX_REPEAT:
+                raise fail(
+                    f"{where}: for_each = {for_each!r} counts up to {counts[for_each].high}, but a per-layer "
+                    f"parameter stands for at most {MAX_REPEAT} layers; lower [params.{for_each}] high"
+                )
             if name in RUN_SETTINGS:
                 raise fail(f"{where}: a per-layer parameter cannot be the training setting {name}")
         out.append(

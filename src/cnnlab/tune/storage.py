@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,15 +101,20 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 def _rdb(url: str, connect_args: dict) -> optuna.storages.RDBStorage:
+    """Optuna's storage, whose pooled connections are closed when it is collected: Optuna leaves them to the
+    garbage collector, and psycopg then warns of each (ten `... was deleted while still open` lines in a notebook
+    or a test process that had run a few studies)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             url,
             # pre-ping: a connection the server dropped (a PostgreSQL restart) is replaced on its next use
             engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
             heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=GRACE_SECONDS,
         )
+    weakref.finalize(storage, storage.engine.dispose)
+    return storage
 
 
 def _reconnect(dialect: Any, _record: Any, cargs: tuple, cparams: dict) -> Any:

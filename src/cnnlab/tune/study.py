@@ -184,7 +184,7 @@ def tune(
         raise CnnlabError(f"--out {sdir.path} holds a `cnnlab compare` study; give the search another folder")
     if storage is not None:
         storage = absolute(storage)
-        open_storage(storage)  # reached before the study directory records it: a refused URL leaves nothing behind
+        open_storage(storage).engine.dispose()  # before the study directory records it: a refused URL leaves nothing
     url, name = sdir.bind(storage, study_name, stem(space_path), data_dir)
     store = open_storage(url)
     own = tomllib.loads(space.text).get("train", {})  # a flag repeating the space file's own value changes nothing

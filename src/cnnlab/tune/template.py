@@ -17,6 +17,8 @@ from typing import Any
 
 from cnnlab.errors import CnnlabError
 
+MAX_REPEAT = 1000  # copies a repeat entry (or a for_each parameter) may make: a count of 2**63 ran out of memory
+
 
 def expand(network: dict[str, Any], params: dict[str, Any], source: str = "network") -> dict[str, Any]:
     """The plain network spec (cnnlab.zoo.spec format) the template gives for these parameter values."""
@@ -54,8 +56,8 @@ def _list(items: list, params: dict[str, Any], i: int | None, where: str) -> lis
                 f'{here}: a repeat entry has exactly two keys, repeat = "$NAME" (or a count) and layers = [...]'
             )
         count = _value(item["repeat"], params, i, f"{here}.repeat")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise CnnlabError(f"{here}.repeat must be a non-negative integer, got {count!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
+            raise CnnlabError(f"{here}.repeat must be an integer from 0 to {MAX_REPEAT}, got {count!r}")
         for j in range(count):
             out.extend(_list(item["layers"], params, j, f"{here}.layers"))
     return out
