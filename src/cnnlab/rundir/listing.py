@@ -79,9 +79,11 @@ def run_state(path: str | Path) -> RunState:
         last = run.checkpoints.load("last", weights=False) if manifest else None
     except CnnlabError as e:
         return RunState(*about, 0, f"damaged: {e}")
-    vals = [r["val_accuracy"] for r in (last.metrics if last else []) if r.get("val_accuracy") is not None]
+    # the best checkpoint's epoch (by --monitor, as a finished run's summary has it), not the highest of the column
+    best = (manifest.get("best") or manifest["last"])["epoch"] if manifest else None
+    val = next((r.get("val_accuracy") for r in (last.metrics if last else []) if r["epoch"] == best), None)
     state = f"running (process {pid})" if pid else "no epoch finished" if manifest is None else "interrupted"
-    return RunState(*about, done, state, max(vals, default=None))
+    return RunState(*about, done, state, val)
 
 
 class Runs(list):
