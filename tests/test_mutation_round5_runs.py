@@ -117,9 +117,16 @@ def test_an_interrupted_run_lists_the_val_accuracy_of_its_best_checkpoint_by_its
     assert str(runs_below(tmp_path / "runs")).splitlines()[1].split()[3:5] == ["5/6", f"{best:.2%}"]
 
 
-def test_an_interrupted_run_without_a_validation_split_lists_no_val_accuracy(tmp_path, env) -> None:
-    killed = cnnlab([*TRAIN, "--epochs", "3", "--val-split", "0", "--out", tmp_path / "r"], env, "manifest:2")
+def test_runs_without_a_validation_split_list_no_val_accuracy(tmp_path, env) -> None:
+    top = tmp_path / "runs"
+    killed = cnnlab([*TRAIN, "--epochs", "3", "--val-split", "0", "--out", top / "killed"], env, "manifest:2")
     assert killed.returncode == -signal.SIGKILL
-    [state] = runs_below(tmp_path / "r")
-    assert (state.state, state.done, state.val_accuracy, state.test_accuracy) == ("interrupted", 2, None, None)
-    assert str(runs_below(tmp_path / "r")).splitlines()[1].split()[3:] == ["2/3", "-", "-", "interrupted"]
+    done = cnnlab([*TRAIN, "--epochs", "1", "--val-split", "0", "--out", top / "done"], env)
+    [test] = [float(v) for v in re.findall(r"test_accuracy: (\d\.\d{4})", printed(done))]
+    runs = {r.path.name: r for r in runs_below(top)}
+    assert (runs["killed"].state, runs["killed"].done, runs["killed"].val_accuracy) == ("interrupted", 2, None)
+    assert (runs["done"].state, runs["done"].val_accuracy) == ("completed", None)
+    head, first, second, footer = str(runs_below(top)).splitlines()
+    assert first.split()[3:] == ["1/1", "-", f"{test:.2%}", "completed"]
+    assert second.split()[3:] == ["2/3", "-", "-", "interrupted"]
+    assert footer.startswith(f"2 runs in {top}; 1 stopped before the end: ")
