@@ -236,3 +236,11 @@ def test_a_count_whose_low_is_0_can_sample_no_repeated_layers(tmp_path: Path) ->
     values = space.sample(optuna.trial.FixedTrial({"conv_layers": 0, "lr": 2e-3}))
     assert values == {"conv_layers": 0, "lr": 2e-3}
     assert [layer["type"] for layer in space.network_spec(values)["layers"]] == ["flatten", "dense"]
+
+
+def test_the_study_samples_with_the_sampler_it_was_started_with(tmp_path: Path) -> None:
+    space, out = write_toml(tmp_path / "space.toml", SPACE.format(epochs=1)), tmp_path / "study"
+    study, _ = tune(space, out, trials=1, sampler="tpe", pruner="none", data_dir=DATA, log=lambda s: None)
+    assert isinstance(study.sampler, optuna.samplers.TPESampler)
+    study, _ = tune(space, out, trials=2, data_dir=DATA, log=lambda s: None)  # a rerun takes the study's
+    assert isinstance(study.sampler, optuna.samplers.TPESampler) and len(study.get_trials()) == 2
