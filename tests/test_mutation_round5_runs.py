@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.rundir import runs_below
+from cnnlab.rundir import Runs, RunState, runs_below
 from cnnlab.rundir.layout import LOCK
 from cnnlab.rundir.lock import WriterLock
 from tests.conftest import DIGITS_NET, write_toml
@@ -130,3 +130,15 @@ def test_runs_without_a_validation_split_list_no_val_accuracy(tmp_path, env) -> 
     assert first.split()[3:] == ["1/1", "-", f"{test:.2%}", "completed"]
     assert second.split()[3:] == ["2/3", "-", "-", "interrupted"]
     assert footer.startswith(f"2 runs in {top}; 1 stopped before the end: ")
+
+
+def test_an_accuracy_of_zero_is_shown_as_such_and_only_a_missing_one_as_a_dash(tmp_path) -> None:
+    """A run that got every validation image wrong (a broken pipeline, a label shift) shows 0.00%: a dash would
+    read as "no validation split" and hide the failure."""
+    states = [
+        RunState(tmp_path / "zero", "mlp", "digits", 2, 2, "completed", 0.0, 0.0),
+        RunState(tmp_path / "none", "mlp", "digits", 2, 1, "interrupted", None, None),
+    ]
+    head, zero, none, footer = str(Runs(states, tmp_path)).splitlines()
+    assert zero.split()[3:] == ["2/2", "0.00%", "0.00%", "completed"]
+    assert none.split()[3:] == ["1/2", "-", "-", "interrupted"]

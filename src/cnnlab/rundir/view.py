@@ -45,8 +45,8 @@ RUNS_NUMERIC = (3, 4, 5)  # right-aligned: epochs and the accuracies
 
 
 def runs_rows(states: list, top: Path) -> list[tuple[str, ...]]:
-    """A row a run for `cnnlab runs`: its path below `top`, model, data, epochs done of asked, the best
-    validation and the test accuracy, and where it stands."""
+    """A row a run for `cnnlab runs`: its path below `top`, model, data, epochs done of asked, its best epoch's
+    validation accuracy (by --monitor) and its test accuracy, and where it stands."""
 
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{v:.2%}"
