@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 from pathlib import Path
 
@@ -34,11 +35,17 @@ def printed(run: object) -> str:
 
 
 def test_a_finished_run_lists_the_best_val_and_the_test_accuracy_that_training_printed(tmp_path, env) -> None:
-    r = cnnlab([*TRAIN, "--epochs", "3", "--out", tmp_path / "runs" / "r"], env)
-    assert r.returncode == 0, r.stderr
-    vals = [float(v) / 100 for v in re.findall(r"val_acc (\d+\.\d+)%", printed(r))]
-    [test] = [float(v) for v in re.findall(r"test_accuracy: (\d\.\d{4})", printed(r))]
-    assert len(vals) == 3 and abs(max(vals) - test) > 1e-3  # the two differ, so neither can pass for the other
+    for seed in range(4):  # a run whose two figures differ, so that neither can pass for the other
+        shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+        r = cnnlab([*TRAIN[:-2], str(seed), "--no-progress", "--epochs", "3", "--out", tmp_path / "runs" / "r"], env)
+        assert r.returncode == 0, r.stderr
+        vals = [float(v) / 100 for v in re.findall(r"val_acc (\d+\.\d+)%", printed(r))]
+        [test] = [float(v) for v in re.findall(r"test_accuracy: (\d\.\d{4})", printed(r))]
+        assert len(vals) == 3
+        if abs(max(vals) - test) > 1e-3:
+            break
+    else:
+        pytest.fail("seeds 0-3 each gave the same best validation and test accuracy")
     [state] = runs_below(tmp_path / "runs")
     assert state.val_accuracy == pytest.approx(max(vals), abs=5e-5)
     assert state.test_accuracy == pytest.approx(test, abs=5e-5)
@@ -101,16 +108,21 @@ def test_an_interrupted_run_lists_the_val_accuracy_of_its_best_checkpoint_by_its
     that epoch's validation accuracy (its summary's). An interrupted one listed the column's highest instead, so the
     same run's figure changed when it finished, and named no checkpoint that `eval` or a resume would use. The
     epochs done are the last checkpoint's, not the best's."""
-    train = [*TRAIN[:-2], "2", "--lr", "0.01", "--monitor", "val_loss", "--epochs", "6", "--no-progress"]
-    killed = cnnlab([*train, "--out", tmp_path / "runs" / "r"], env, "manifest:5")
-    assert killed.returncode == -signal.SIGKILL
-    epochs = [
-        (float(loss), float(acc) / 100)
-        for loss, acc in re.findall(r"val_loss (\d+\.\d+) val_acc (\d+\.\d+)%", printed(killed))
-    ]
-    assert len(epochs) == 5
-    (loss, best), last = min(epochs), epochs[-1]  # the epoch of lowest validation loss is not the last
-    assert best < max(acc for _, acc in epochs) and loss < last[0]  # nor the most accurate one
+    for seed in range(2, 8):  # a seed whose run shows the difference; seed 2 does on the CPUs measured so far
+        train = [*TRAIN[:-2], str(seed), "--lr", "0.01", "--monitor", "val_loss", "--epochs", "6", "--no-progress"]
+        shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+        killed = cnnlab([*train, "--out", tmp_path / "runs" / "r"], env, "manifest:5")
+        assert killed.returncode == -signal.SIGKILL
+        epochs = [
+            (float(loss), float(acc) / 100)
+            for loss, acc in re.findall(r"val_loss (\d+\.\d+) val_acc (\d+\.\d+)%", printed(killed))
+        ]
+        assert len(epochs) == 5
+        (loss, best), last = min(epochs), epochs[-1]
+        if best < max(acc for _, acc in epochs) and loss < last[0]:
+            break  # the epoch of lowest validation loss is neither the last nor the most accurate one
+    else:
+        pytest.fail("no seed from 2 to 7 gave a run whose lowest validation loss is not its best accuracy")
     [state] = runs_below(tmp_path / "runs")
     assert (state.state, state.done, state.resumable) == ("interrupted", 5, True)
     assert state.val_accuracy == pytest.approx(best, abs=5e-5)
