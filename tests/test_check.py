@@ -259,11 +259,13 @@ def test_working_evaluates_plain_arithmetic(expr: str, value: Fraction) -> None:
     [
         ("(k*k*3+1)*8", "'k' is not a number"),
         ("__import__('os').getcwd()", "'__import__' is not a number"),
-        ("2**10", "unexpected '*'"),
+        ("2**10", "'**' (a power) is not one of"),
         ("(1+2", "a bracket is not closed"),
         ("4/(2-2)", "divides by zero"),
         ("2(3+4)", "unexpected '('"),
         ("(" * 300 + "1" + ")" * 300, "longer than 400"),
+        ("9" * 5000 + "+1", "has over 30 digits"),  # int() refuses 4,300 digits: a traceback before
+        ("*".join(["9" * 30] * 150), "its value has over 30 digits"),  # printing it would raise the same
     ],
 )
 def test_working_that_is_not_arithmetic_is_refused(expr: str, why: str) -> None:
@@ -310,6 +312,18 @@ def test_unreadable_working_is_a_one_line_error(tmp_path: Path, lenet: ModelSumm
     assert main(["check", str(path), "--model", str(NETS / "lenet-like.toml")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "'k' is not a number" in err and "Traceback" not in err
+
+
+def test_a_power_in_working_is_refused_not_read_as_bold(tmp_path: Path, lenet: ModelSummary) -> None:
+    """`5**2` is Python's power, not markdown bold around 2: read as `52*3*8+8` it was graded as working that
+    gives 1,256; bold around a whole cell (`**608**`) is still only emphasis."""
+    path = write(
+        tmp_path, "| Layer | # parameters |\n|---|---|\n| **conv1** | **608** |\n| conv2 | 5**2*3*8+8 = 608 |\n"
+    )
+    with pytest.raises(CnnlabError, match=r"line 4: cannot read the working '5\*\*2\*3\*8\+8'.*'\*\*' \(a power\)"):
+        grade(read_table(path), lenet)
+    bold = write(tmp_path, "| Layer | # parameters |\n|---|---|\n| **conv1** | **(5*5*3+1)*8 = 608** |\n")
+    assert grade(read_table(bold), lenet).wrong == []
 
 
 # ---------------------------------------------------------------------------------------------- columns

@@ -153,7 +153,11 @@ def test_dashes_read_as_an_exact_zero(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["1,2345", "12,34", "e6", "k", "M params", "1.2.3", "3 apples", "x", "1 KB", "1e", "1e400", "2e-30"]
+    "text",
+    [
+        *["1,2345", "12,34", "e6", "k", "M params", "1.2.3", "3 apples", "x", "1 KB", "1e", "1e400", "2e-30"],
+        *["9" * 5000, "1." + "1" * 5000, "1e" + "0" * 5000 + "5", "1" + "0" * 31],  # past int()'s 4,300 digits
+    ],
 )
 def test_parse_number_refuses_what_is_not_a_count(text: str) -> None:
     assert parse_number(text) is None
@@ -224,7 +228,10 @@ def test_parse_shape_notations(text: str, dims: tuple[int, ...]) -> None:
     assert parse_shape(text) == dims
 
 
-@pytest.mark.parametrize("text", ["", "abc", "28x28x", "x28", "28 - 28", "(5,5,16) channels", "28x28x8 = 6,272"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "abc", "28x28x", "x28", "28 - 28", "(5,5,16) channels", "28x28x8 = 6,272", "(" + "9" * 5000 + ",28,8)"],
+)
 def test_parse_shape_refuses_what_is_not_a_shape(text: str) -> None:
     assert parse_shape(text) is None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from cnnlab.analysis.working import split_working
+from cnnlab.analysis.working import MAX_DIGITS, split_working
 from cnnlab.errors import CnnlabError
 from cnnlab.resources import resolve
 
@@ -120,6 +120,8 @@ def parse_number(text: str) -> Number | None:
     unit = (m["unit"] or "").strip().lower()
     digits = re.sub(r"\D", "", m["int"] or "0")
     decimals = len(m["frac"] or ".") - 1
+    if len(digits) + decimals > MAX_DIGITS or len(m["exp"] or m["pow"] or "") > 4:  # a slip, as 1e400 below
+        return None
     power = UNITS.get(unit, 0) + int(m["exp"] or m["pow"] or 0)
     if abs(power) > 24:  # no layer counts 1e400 of anything: a slip, read as no number (graded 'is not a number')
         return None
@@ -135,7 +137,7 @@ def parse_shape(text: str) -> tuple[int, ...] | None:
     Keras 2 writes input shapes in a list, '[(None, 224, 224, 3)]'."""
     t = re.sub(r"None\s*,\s*", "", plain(text))
     t = re.sub(r"^\[\s*(\(.*\))\s*\]$", r"\1", t)
-    if not _SHAPE.match(t):
+    if not _SHAPE.match(t) or any(len(d) > MAX_DIGITS for d in re.findall(r"\d+", t)):
         return None
     return tuple(int(d) for d in re.findall(r"\d+", t))
 
@@ -158,8 +160,9 @@ def squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def plain(text: str) -> str:
-    """Cell text without markdown emphasis or code marks."""
-    return re.sub(r"\*\*|`", "", text).strip()
+    """Cell text without markdown emphasis or code marks; `**` between numbers (`5**2`, a power) stays, for the
+    working's reader to refuse rather than read as 52."""
+    return re.sub(r"(?<![\w)])\*\*|\*\*(?![\w(])|`", "", text).strip()
 
 
 # ---------------------------------------------------------------------------------------------- reading

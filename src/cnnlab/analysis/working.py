@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-__all__ = ["WorkingError", "evaluate", "split_working"]
+__all__ = ["MAX_DIGITS", "WorkingError", "evaluate", "split_working"]
+
+MAX_DIGITS = 30  # no layer counts 10**30 of anything: a longer number is a slip (and Python's int() refuses 4,300)
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)|(?P<op>[-+*/()x×·−]))", re.I)
 _TIMES = {"*", "x", "X", "×", "·"}
@@ -27,6 +29,8 @@ def split_working(text: str) -> tuple[list[str], str]:
 
 def evaluate(expr: str) -> Fraction:
     """The exact value of `expr`; WorkingError for anything but numbers, + - * / ( ) and spaces."""
+    if re.search(r"\*\s*\*", expr):
+        raise WorkingError("'**' (a power) is not one of + - * / ( ); write the product out, 5*5 for 5**2")
     tokens = _tokens(expr)
     if not tokens:
         raise WorkingError("it is empty")
@@ -35,6 +39,8 @@ def evaluate(expr: str) -> Fraction:
     value, pos = _sum(tokens, 0)
     if pos != len(tokens):
         raise WorkingError(f"unexpected {tokens[pos]!r}")
+    if abs(value) >= 10**MAX_DIGITS:
+        raise WorkingError(f"its value has over {MAX_DIGITS} digits")
     return value
 
 
@@ -48,6 +54,8 @@ def _tokens(expr: str) -> list[str]:
             bad = re.match(r"\w+|\S", text[pos:].lstrip())
             raise WorkingError(f"{bad[0] if bad else text[pos:]!r} is not a number or one of + - * / ( )")
         op = m["op"]
+        if m["num"] and len(re.sub(r"\D", "", m["num"])) > MAX_DIGITS:
+            raise WorkingError(f"{m['num'][:12]}... has over {MAX_DIGITS} digits")
         out.append("*" if op in _TIMES else "-" if op == "−" else op or m["num"].replace(",", ""))
         pos = m.end()
     return out
