@@ -121,3 +121,36 @@ def test_damaged_runs_are_listed_as_such_and_the_resume_command_quotes_its_path(
     assert code.returncode == 0 and code.stdout.splitlines()[-1].endswith(said), code.stdout
     assert cnnlab(shlex.split(said.strip("`").split("`")[0])[1:], env).returncode == 0  # pasted as printed
     assert by_name(runs_below(top), top)["kill me"].state == "completed"
+
+
+@pytest.mark.parametrize(
+    "key, value, said",
+    [
+        ("test_accuracy", "x", 'test_accuracy is "x", not a number'),
+        ("epochs_run", "2", 'epochs_run is "2", not a whole number'),
+        ("stopped", 5, "stopped is 5, not text"),
+        ("diagnosis", [1], "diagnosis is [1], not a list of findings (text)"),
+    ],
+)
+def test_a_summary_value_of_the_wrong_kind_is_a_damaged_run_not_a_traceback(
+    tmp_path, env, capsys, key: str, value: object, said: str
+) -> None:
+    """A hand-edited summary.json ("test_accuracy": "x") was formatted as a number by `runs` and `report`: a
+    ValueError, TypeError or AttributeError traceback. It is listed as damaged, and `report` refuses it in one line."""
+    import json
+
+    from cnnlab.cli import main
+
+    run = tmp_path / "runs" / "r"
+    assert cnnlab([*TRAIN, "--epochs", "1", "--out", run], env).returncode == 0
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, key: value}))
+    before = snapshot(run)
+    state = by_name(runs_below(tmp_path / "runs"), tmp_path / "runs")["r"].state
+    assert state.startswith("damaged: ") and said in state
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"summary.json is damaged: {said}; resume the run with --resume" in err
+    assert snapshot(run) == before and not (tmp_path / "report").exists()
+

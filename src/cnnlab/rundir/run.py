@@ -43,6 +43,38 @@ from cnnlab.rundir.lock import WriterLock
 from cnnlab.rundir.view import run_html, summary_text
 
 
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _is_count(v: Any) -> bool:
+    return v is None or (isinstance(v, int) and not isinstance(v, bool))
+
+
+def _all(kind: type) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and all(isinstance(x, kind) and not isinstance(x, bool) for x in v)
+
+
+# What each value of summary.json is, as training writes it: the readers (`runs`, `report`, Jupyter) format them as
+# numbers and text, so a hand-edited "test_accuracy": "x" is refused here in one line rather than as a traceback.
+_NUMBERS = ("test_accuracy", "test_loss", "train_accuracy", "val_accuracy", "train_loss", "val_loss", "train_seconds")
+_COUNTS = ("best_epoch", "epochs_run", "params", "trainable_params", "frozen_params", "train_size", "val_size")
+SUMMARY_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    **{key: ("a number", _is_number) for key in _NUMBERS},
+    **{key: ("a whole number", _is_count) for key in (*_COUNTS, "test_size")},
+    **{key: ("text", lambda v: v is None or isinstance(v, str)) for key in ("model", "data", "precision", "stopped")},
+    "classes": ("a list of class names", _all(str)),
+    "diagnosis": ("a list of findings (text)", _all(str)),
+    "input_shape": ("a list of whole numbers", _all(int)),
+    "transfer": ("a table of what was transferred", lambda v: v is None or isinstance(v, dict)),
+}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 @dataclass(frozen=True)
 class RunDir:
     """A run directory on disk: cheap questions about it, each answered from its files when asked."""
@@ -130,6 +162,12 @@ class RunDir:
             ) from None
         if not isinstance(summary, dict):
             raise CnnlabError(f"{self.path / SUMMARY} is not a run summary; resume the run with {resume_option()}")
+        for key, (what, fits) in SUMMARY_KINDS.items():
+            if key in summary and not fits(summary[key]):
+                raise CnnlabError(
+                    f"{self.path / SUMMARY} is damaged: {key} is {_short(summary[key])}, not {what}; resume the run "
+                    f"with {resume_option()} to write it again"
+                )
         return summary
 
     def metrics(self) -> list[dict[str, Any]]:
