@@ -154,3 +154,19 @@ def test_a_summary_value_of_the_wrong_kind_is_a_damaged_run_not_a_traceback(
     assert err.count("\n") == 1 and f"summary.json is damaged: {said}; resume the run with --resume" in err
     assert snapshot(run) == before and not (tmp_path / "report").exists()
 
+
+def test_a_run_config_value_of_the_wrong_kind_is_one_line_for_every_reader(tmp_path, env, capsys) -> None:
+    """A run's config.toml with `tta = 5` was used unvalidated by eval, predict, export and report: a TypeError
+    traceback (only --resume checked it). Each refuses it in one line naming the file and key."""
+    from cnnlab.cli import main
+
+    run = tmp_path / "r"
+    assert cnnlab([*TRAIN, "--epochs", "1", "--out", run], env).returncode == 0
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace('tta = "none"', "tta = 5"))
+    before = snapshot(run)
+    for argv in (["eval", str(run)], ["export", str(run), "--out", str(tmp_path / "m.onnx")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == f"cnnlab: error: {config}: tta must be text, got 5\n"
+    assert snapshot(run) == before and not (tmp_path / "m.onnx").exists()

@@ -478,7 +478,12 @@ class RunConfig:
             raise CnnlabError(f"{path} names no model, as every run's config does: put it back from a copy")
         if values.get("schedule") == "time" and "decay_per" not in values:
             values["decay_per"] = "epoch"
-        return cls.from_dict(values, str(path))
+        config = cls.from_dict(values, str(path))
+        try:  # eval, predict, export and report use it without validating it: `tta = 5` was a TypeError there
+            config._check_types()
+        except CnnlabError as e:
+            raise CnnlabError(said_of_file(str(e), dict.fromkeys(SETTINGS, str(path)))) from None
+        return config
 
     def differences(self, other: RunConfig) -> list[str]:
         """The settings, other than the RESUMABLE ones, in which `other` differs (empty: the same run)."""
