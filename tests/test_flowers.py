@@ -222,6 +222,28 @@ def test_bad_labels_files_are_one_line_errors(
     assert snapshot(folder) == before and not (tmp_path / "run").exists()
 
 
+def test_labels_file_edges_are_read_as_written(tmp_path: Path, digits, capsys: pytest.CaptureFixture) -> None:
+    """A header after a comment was read as an image named 'filename'; a quoted name holding a comma was split at
+    it ('dog' taken for the split); a label of 5,000 digits or '²' (isdigit, but not int()) was a ValueError
+    traceback; a Latin-1 label became 'chien-\ufffd', a class silently renamed."""
+    folder = labelled_folder(
+        tmp_path / "edges", digits, 3, ["# made by hand", "filename,label", "img/0.png,a", "img/1.png,b"]
+    )
+    (folder / "img" / "0.png").rename(folder / "img" / "0,a.png")
+    lines = ["# made by hand", "filename,label", '"img/0,a.png",a', "img/1.png,b", f"img/2.png,{'9' * 5000}"]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    ds = load_dataset(f"folder:{folder}")
+    assert ds.classes == ["9" * 5000, "a", "b"] and len(ds.train_y) == 3
+    (folder / "labels.csv").write_text("img/0,a.png,²\nimg/1.png,3\n".replace("img/0,a.png", '"img/0,a.png"'))
+    assert load_dataset(f"folder:{folder}").classes == ["3", "²"]
+    (folder / "labels.csv").write_bytes("img/1.png,chat\nimg/2.png,chien-été\n".encode("latin-1"))
+    before = snapshot(folder)
+    argv = ["train", "--data", f"folder:{folder}", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path / "run")]
+    code, err = run_main(argv, capsys)
+    assert_one_line_error(code, err, "labels.csv line 2 is not UTF-8 text (invalid continuation byte); save the file")
+    assert snapshot(folder) == before and not (tmp_path / "run").exists()
+
+
 # --- the study ---------------------------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ their time, so threads do not help), to one mode (L if every image is grayscale,
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import multiprocessing
@@ -122,15 +123,21 @@ def find_labels_file(tree: FileTree) -> str | None:
     return next(prefix + name for name in LABELS_FILES if prefix + name in tree.files)
 
 
-def _read_text(src: Source) -> str:
+def _read_text(src: Source, where: str) -> str:
+    """The text of a labels file; one that is not UTF-8 (Latin-1 `été`) is refused rather than read with its
+    labels changed to `\ufffd` (a class silently renamed)."""
     data = src if isinstance(src, bytes) else src.read_bytes()
-    return data.decode("utf-8-sig", "replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise CnnlabError(f"{where} line {line} is not UTF-8 text ({e.reason}); save the file as UTF-8") from None
 
 
 def _class_order(names: set[str]) -> list[str]:
     """Numeric labels in numeric order (2 before 10; "01" before "1", one order whatever the set's), names
     alphabetically."""
-    if all(n.lstrip("-").isdigit() for n in names):
+    if all(n.lstrip("-").isdecimal() and len(n) <= 30 for n in names):  # int() fails on '²' and on 4,300 digits
         return sorted(names, key=lambda n: (int(n), n))
     return sorted(names)
 
@@ -142,12 +149,16 @@ def _list_labelled(tree: FileTree, labels_file: str) -> tuple[list[str], dict[st
     folder = labels_file.rpartition("/")[0]
     base = folder + "/" if folder else ""
     rows: list[tuple[int, str, str, str]] = []
-    for number, line in enumerate(_read_text(tree.files[labels_file]).splitlines(), 1):
+    seen = False  # a header is the first line that is not blank or a comment
+    for number, line in enumerate(_read_text(tree.files[labels_file], where).splitlines(), 1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        fields = [f.strip().strip('"').strip() for f in (text.split(",") if "," in text else text.split())]
-        if number == 1 and len(fields) >= 2 and (fields[0].lower() in HEADS[0] or fields[1].lower() in HEADS[1]):
+        # a quoted field may hold a comma ("img/a,b.png",cat); csv reads the quotes
+        parts = next(csv.reader([text]), []) if "," in text else text.split()
+        fields = [f.strip().strip('"').strip() for f in parts]
+        header, seen = not seen, True
+        if header and len(fields) >= 2 and (fields[0].lower() in HEADS[0] or fields[1].lower() in HEADS[1]):
             continue  # a header row
         if len(fields) not in (2, 3) or not all(fields):
             raise CnnlabError(
