@@ -67,6 +67,15 @@ def test_options_are_typed_from_the_text():
         (["summary", str(EXAMPLES / "nets" / "lenet-like.toml"), "--option", "x=1"], "a network file takes no options"),
         (["train", "--model", "mlp", "--data", "digits", "--option", "hiden=8"], "model 'mlp' has no option 'hiden'"),
         (["check", "table.md", "--model", "googlenet", "--option", "k=1"], "has no option 'k'"),
+        # items of a list option were not checked: hidden=1.5 built a 1-unit layer (mlp's int(h)), and 10**22 was an
+        # OverflowError (train) or TypeError (summary, on the meta device) traceback
+        (
+            ["summary", "mlp", "--option", "hidden=64,1.5"],
+            "option hidden must be a comma-separated list, each an integer, got",
+        ),
+        (["summary", "mlp", "--option", "hidden=" + "9" * 23], "each an integer below 2**31, got 999"),
+        (["summary", "mlp", "--option", "image_size=" + "9" * 15], "option image_size must be an integer below 2**31"),
+        (["train", "--model", "mlp", "--data", "digits", "--option", "hidden=" + "9" * 23], "an integer below 2**31"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, monkeypatch, capsys, argv, expected):

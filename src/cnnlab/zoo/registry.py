@@ -193,8 +193,9 @@ def _conform(value: Any, hint: Any) -> tuple[bool, Any, str]:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is bool:
         return isinstance(value, bool), value, "true or false"
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool), value, "an integer"
+    if hint is int:  # a size of 2**31 or more overflows PyTorch's (hidden=10**22: an OverflowError or TypeError)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return whole and abs(value) < 2**31, value, "an integer below 2**31" if whole else "an integer"
     if hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return ok, float(value) if ok else value, "a number"
@@ -214,8 +215,17 @@ def _conform(value: Any, hint: Any) -> tuple[bool, Any, str]:
                 return True, converted, ""
             wanted.append(what)
         return False, value, " or ".join(wanted)
-    if origin in (list, tuple, collections.abc.Sequence):  # one value is a list of one; the builder checks items
-        return True, list(value) if isinstance(value, (list, tuple)) else [value], "a comma-separated list"
+    if origin in (list, tuple, collections.abc.Sequence):  # one value is a list of one
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if len(args) != 1:  # Sequence without an item type, or a fixed-length tuple: the builder checks items
+            return True, items, "a comma-separated list"
+        kinds = [_conform(item, args[0]) for item in items]  # hidden=1.5 was cut to 1 by mlp's int(h)
+        wanted = next((k[2] for k in kinds if not k[0]), kinds[0][2] if kinds else "a value")
+        return (
+            all(k[0] for k in kinds),
+            [k[1] for k in kinds],
+            f"a comma-separated list, each {wanted}",
+        )
     return True, value, "any value"
 
 
@@ -262,7 +272,7 @@ def _build(name: str, builder: Callable[..., nn.Module], n: int, c: int, options
     the option gave (hidden=-1: "negative dimension"), is the user's error, in one line."""
     try:
         return builder(num_classes=n, in_channels=c, **options)
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError, OverflowError) as e:  # hidden=10**22: "cannot convert float infinity"
         if not options:
             raise
         given = ", ".join(f"{k}={_show(v)}" for k, v in options.items())
