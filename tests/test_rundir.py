@@ -626,8 +626,8 @@ def test_a_run_that_kept_no_weights_says_so_on_resume_and_changes_nothing(tmp_pa
     assert code == 0 and RunDir(out).summary()["stopped"] == "non-finite loss", err
     before = snapshot(out)
     said = (
-        f"{out} kept no weights: it stopped (non-finite loss) in epoch 1, before any epoch ended, so there is "
-        "nothing to resume; train it again with other settings (its summary.json says why, e.g. a lower --lr) "
+        f"{out} kept no weights: it stopped (non-finite loss) before any epoch ended with weights fit to keep, so "
+        "there is nothing to resume; train it again with other settings (its summary.json says why, e.g. a lower --lr) "
         "into another --out"
     )
     for extra in (["--resume"], [], ["--resume", "--epochs", "3"]):
@@ -636,7 +636,7 @@ def test_a_run_that_kept_no_weights_says_so_on_resume_and_changes_nothing(tmp_pa
         assert err.strip() == f"cnnlab: error: {said}"
         assert snapshot(out) == before
     code, _, err = run_cli(capsys, "eval", str(out))
-    one_line_error(code, err, f"{out} kept no weights: it stopped (non-finite loss) before its first epoch ended")
+    one_line_error(code, err, f"{out} kept no weights: it stopped (non-finite loss) before any epoch ended with")
     config = RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=1, lr=1e6, optimizer="sgd")
     with pytest.raises(CnnlabError) as e:
         train(config, out, resume=True, log=lambda _: None)

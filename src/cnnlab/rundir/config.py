@@ -291,8 +291,8 @@ class RunConfig:
                 raise CnnlabError(f"{flag} is empty; give a value or leave it out")
             if kind == "int" and isinstance(value, float) and value.is_integer():
                 setattr(self, f.name, value := int(value))  # 5.0 from a search space or a file: 5
-            if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise CnnlabError(f"{flag} must be a whole number, got {value!r}")
+            if kind == "int" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise CnnlabError(f"{flag} must be a whole number, got {value!r}")  # a number's range: below
             if kind.startswith("list[str]") and not (
                 isinstance(value, list) and all(isinstance(v, str) for v in value)
             ):
@@ -332,6 +332,8 @@ class RunConfig:
             raise CnnlabError(f"--log-every must be a positive integer, or 0 for off, got {self.log_every!r}") from None
         for name in ("gl_alpha", "head_lr", "bias_lr"):
             self._positive(name, allow_none=True)
+        if not float(self.seed).is_integer():
+            raise CnnlabError(f"--seed must be a whole number, got {self.seed!r}")
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
             raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
         if self.val_split >= 1 and not float(self.val_split).is_integer():

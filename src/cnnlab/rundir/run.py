@@ -375,8 +375,8 @@ class RunWriter:
         when it has trained (its metrics or summary are there, so its checkpoints were damaged or removed)."""
         if (stopped := self.dir.weightless_stop()) is not None:  # nothing to resume, nor to start over in place
             raise CnnlabError(
-                f"{self.path} kept no weights: it stopped ({stopped}) in epoch 1, before any epoch ended, so there "
-                f"is nothing to resume; train it again with other settings (its {SUMMARY} says why, e.g. a lower "
+                f"{self.path} kept no weights: it stopped ({stopped}) before any epoch ended with weights fit to keep, "
+                f"so there is nothing to resume; train it again with other settings (its {SUMMARY} says why, e.g. a lower "
                 f"{option('lr')}) into another {option('out')}"
             )
         if trained := [name for name in (SUMMARY, METRICS) if (self.path / name).is_file()]:
