@@ -8,6 +8,7 @@ The net has no batch norm and no dropout (as the issue asks), the data is the 8x
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -179,6 +180,37 @@ def test_two_ranks_whose_loss_goes_non_finite_stop_together(tmp_path, net):
     assert finding.startswith("loss became nan at lr ") and "no epoch had ended, so no weights were kept" in finding
     assert "Traceback" not in r.stderr
     assert [line for line in r.stdout.splitlines() if line.startswith("run: ")] == [f"run: {out}"], r.stdout
+
+
+# Softmax regression on the digits: the gradient of a cross-entropy loss is bounded by the inputs whatever the
+# weights, so at a huge lr the loss overflows to inf (the mean's sum passes 3.4e38) while the gradients stay finite.
+LINEAR_NET = """
+input = [1, 8, 8]
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
+def test_two_ranks_stop_on_an_infinite_loss_whose_gradients_are_finite_as_one_process_does(tmp_path):
+    """At lr 1e37 the first two updates leave weights whose loss is inf on both ranks (one process's, on the whole
+    batch, one update earlier) with gradients of norm ~3: averaged, those trained on, and the run went on through
+    inf losses until the weights themselves overflowed ("loss became nan", batches later). Now any rank's
+    non-finite loss stops every rank at that batch, as one process stops at its own, and nothing after is kept."""
+    net = write_toml(tmp_path / "linear.toml", LINEAR_NET)
+    args = ["--lr", "1e37", "--schedule", "constant", "--optimizer", "sgd", "--log-every", "1"]
+    r = cnnlab([*ranks_command(net, tmp_path / "ranks"), *args])
+    assert r.returncode == 0, r.stderr
+    one = cnnlab(["train", *flags(settings(net)), "--out", str(tmp_path / "one"), "--no-progress", *args])
+    assert one.returncode == 0, one.stderr
+    for run in ("ranks", "one"):
+        summary = RunDir(tmp_path / run).summary()
+        assert summary["stopped"] == "non-finite loss", (run, summary)
+        assert summary["diagnosis"][0].startswith("loss became inf at lr 1e+37: "), (run, summary["diagnosis"])
+        rows = RunDir(tmp_path / run).batches()
+        assert rows and all(math.isfinite(row["loss"]) for row in rows), (run, rows)  # nothing trained past it
 
 
 # Loaded by every rank (sitecustomize on PYTHONPATH): the CPU's bf16 probe answers by rank, as two probes timed on
