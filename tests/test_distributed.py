@@ -208,9 +208,33 @@ def test_two_ranks_stop_on_an_infinite_loss_whose_gradients_are_finite_as_one_pr
     for run in ("ranks", "one"):
         summary = RunDir(tmp_path / run).summary()
         assert summary["stopped"] == "non-finite loss", (run, summary)
-        assert summary["diagnosis"][0].startswith("loss became inf at lr 1e+37: "), (run, summary["diagnosis"])
+        assert summary["diagnosis"][0].startswith("loss became inf at lr 1e+37"), (run, summary["diagnosis"])
         rows = RunDir(tmp_path / run).batches()
         assert rows and all(math.isfinite(row["loss"]) for row in rows), (run, rows)  # nothing trained past it
+
+
+# The digits net without its ReLU: a product of two linear maps, whose gradients grow with the weights as its loss
+# does, but by one weight's factor less.
+LINEAR_CONV_NET = DIGITS_NET.replace('activation = "relu"', 'activation = "identity"')
+
+
+def test_two_ranks_whose_gradient_norm_overflows_under_finite_losses_say_so(tmp_path):
+    """Adam's first update moves every weight by its lr, 1e17: four updates on, both ranks' losses are ~2e36,
+    finite, and the gradients' norm overflows to inf, which stops both ranks. The diagnosis said "loss became
+    2.0834081637491494e+36", a finite loss; it says what went bad, and every rank's loss."""
+    net = write_toml(tmp_path / "net.toml", LINEAR_CONV_NET)
+    out = tmp_path / "run"
+    args = ["--model", net, "--data", "digits", "--batch-size", "50", "--epochs", "1", "--lr", "1e17"]
+    r = cnnlab(["train", *args, "--optimizer", "adam", "--out", str(out), "--no-progress", "--nproc", "2"])
+    assert r.returncode == 0, r.stderr
+    summary = RunDir(out).summary()
+    assert summary["stopped"] == "non-finite loss" and summary["epochs_run"] == 0, summary
+    finding = summary["diagnosis"][0]
+    said = "the gradient norm became inf at lr 1e+17 while the loss stayed finite on every rank ("
+    assert finding.startswith(said) and "no epoch had ended, so no weights were kept" in finding, finding
+    losses = finding[len(said) :].split(")")[0].split(", ")
+    assert [loss.split(" on ")[1] for loss in losses] == ["rank 0", "rank 1"], finding
+    assert all(math.isfinite(float(loss.split(" on ")[0])) for loss in losses), finding
 
 
 # Loaded by every rank (sitecustomize on PYTHONPATH): the CPU's bf16 probe answers by rank, as two probes timed on

@@ -132,17 +132,20 @@ def _tries(t: Traits) -> list[str]:
     return tries
 
 
-def non_finite(loss: float, lr: float, kept: bool = True, normalized: bool = False, what: str = "loss") -> str:
+def non_finite(
+    loss: float, lr: float, kept: bool = True, normalized: bool = False, what: str = "loss", detail: str = ""
+) -> str:
     """`kept`: whether an epoch had ended (and its checkpoint holds good weights) before the loss went bad;
     `normalized`: whether the inputs were standardised (then unnormalised inputs are no cause); `what`: the loss
-    that went bad ("the validation loss of epoch 3": weights that overflow in eval mode, not checkpointed)."""
-    ended = "no epoch had ended" if what == "loss" else "no earlier epoch had ended"
+    that went bad ("the validation loss of epoch 3": weights that overflow in eval mode, not checkpointed), or "the
+    gradient norm" of several ranks whose losses stayed finite; `detail`: on which ranks, said after the lr."""
+    ended = "no earlier epoch had ended" if what.startswith("the validation") else "no epoch had ended"
     outcome = (
         "the last good checkpoint was kept" if kept else f"{ended}, so no weights were kept and nothing was tested"
     )
     likely = "the learning rate is too high" + ("" if normalized else ", or inputs are unnormalised")
     return (
-        f"{what} became {loss} at lr {lr:g}: training stopped and {outcome}. Likely: {likely}. Try a 3-10x lower "
+        f"{what} became {loss} at lr {lr:g}{detail}: training stopped and {outcome}. Likely: {likely}. Try a 3-10x lower "
         "--lr, --warmup-epochs 1, or `cnnlab lr-find`."
     )
 

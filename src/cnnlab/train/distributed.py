@@ -99,6 +99,11 @@ class Ranks:
         dist.all_reduce(t, group=self.group)
         return t.tolist()
 
+    def each(self, value: float) -> list[float]:
+        """Every rank's `value`, in rank order, on every rank (which rank's loss went bad): the sums over ranks of
+        slots where each rank puts its own value and the others 0 (0 + inf is inf, 0 + NaN is NaN)."""
+        return self.sum(*(value if r == self.rank else 0.0 for r in range(self.world)))
+
     def gather(self, obj: T) -> list[T] | None:
         """Every rank's `obj`, in rank order, on rank 0 (None elsewhere)."""
         if self.world == 1:

@@ -267,7 +267,7 @@ def run_epochs(
         t0 = time.perf_counter()
         stats = train_epoch(s, epoch, bar, on_batch)
         if stats.bad_loss is not None:
-            return ranks.share(_diverged, s, state, writer, stats.bad_loss, log)
+            return ranks.share(_diverged, s, state, writer, stats.bad_loss, log, None, stats.bad_what, stats.bad_detail)
         rngs = ranks.gather(torch.get_rng_state())
         seconds = time.perf_counter() - t0
         shared, stopped = ranks.share(end_epoch, s, state, writer, callbacks, epoch, stats, seconds, rngs, log)
@@ -376,6 +376,8 @@ class EpochStats:
     bad_loss: float | None  # the non-finite loss that ended the epoch early, if one did
     lr_first: float  # the learning rate of the epoch's first update
     lr_last: float  # and of its last
+    bad_what: str = "loss"  # what `bad_loss` is the value of: the loss, or the gradient norm of several ranks
+    bad_detail: str = ""  # which ranks, and their losses, for the diagnosis (`_skipped`)
 
 
 def train_step(
@@ -445,9 +447,9 @@ def train_epoch(
     seen = 0
     lr_first = lr = s.optimizer.param_groups[0]["lr"]
 
-    def stopped(bad: float) -> EpochStats:
-        """The epoch ended early on the non-finite loss `bad`."""
-        return EpochStats(math.nan, math.nan, max_norm.item(), bad, lr_first, lr)
+    def stopped(bad: float, what: str = "loss", detail: str = "") -> EpochStats:
+        """The epoch ended early on the non-finite value `bad` of `what` (`detail`: on which ranks)."""
+        return EpochStats(math.nan, math.nan, max_norm.item(), bad, lr_first, lr, what, detail)
 
     every = s.config.log_every if on_batch else None
     window = (0.0, 0, 0)  # loss sum, correct and seen at the last batch row
@@ -457,7 +459,7 @@ def train_epoch(
             step_lr = s.optimizer.param_groups[0]["lr"]
             loss, out, norm = train_step(s, x, y, check_loss=read_every == 1)
             if norm is None:
-                return stopped(loss.item() if single else s.ranks.sum(loss.detach())[0] / s.ranks.world)
+                return stopped(loss.item()) if single else stopped(*_skipped(s, loss))
             if read_every > 1:
                 now_bad = ~torch.isfinite(loss.detach())
                 pending = now_bad if pending is None else pending | now_bad
@@ -491,6 +493,21 @@ def train_epoch(
         return stopped(loss.item())
     loss_total, correct_total, seen_total = s.ranks.sum(loss_sum, correct, seen)
     return EpochStats(loss_total / seen_total, correct_total / seen_total, max_norm.item(), None, lr_first, lr)
+
+
+def _skipped(s: Setup, loss: torch.Tensor) -> tuple[float, str, str]:
+    """Why several ranks skipped a batch together, their averaged gradients' norm not being finite, as the value,
+    what it is of, and on which ranks, for the diagnosis: a rank's non-finite loss (`_backward_seed`), or, with
+    every rank's loss finite, the gradients themselves (an lr of 1e17 on Adam overflowed the norm with losses of
+    ~2e36); the diagnosis said "loss became 2.08e+36" for that, which was no non-finite loss."""
+    losses = s.ranks.each(loss.item())
+    bad = [r for r, value in enumerate(losses) if not math.isfinite(value)]
+    if bad:
+        names = ", ".join(map(str, bad[:-1])) + " and " + str(bad[-1]) if len(bad) > 1 else str(bad[0])
+        return losses[bad[0]], "loss", f" (on rank{'s' if len(bad) > 1 else ''} {names} of {len(losses)})"
+    norm = nn.utils.get_total_norm([p.grad for p in s.model.parameters() if p.grad is not None]).item()
+    each = ", ".join(f"{value:.4g} on rank {r}" for r, value in enumerate(losses))
+    return norm, "the gradient norm", f" while the loss stayed finite on every rank ({each})"
 
 
 def _batch_rows(
@@ -616,13 +633,14 @@ def _diverged(
     log: Callable[[str], None],
     lr: float | None = None,
     what: str = "loss",
+    detail: str = "",
 ) -> str:
-    """A non-finite loss (`what`, at `lr`: the current one unless given): say why, go back to the last good
-    checkpoint and end the run there."""
+    """A non-finite loss (`what`, at `lr`: the current one unless given; `detail`: on which ranks), or the gradient
+    norm of several ranks: say why, go back to the last good checkpoint and end the run there."""
     last = writer.store.load("last")
     lr = s.optimizer.param_groups[0]["lr"] if lr is None else lr
     kept, normalized = last is not None, s.config.normalize
-    state.findings.append(diagnose.non_finite(bad_loss, lr, kept=kept, normalized=normalized, what=what))
+    state.findings.append(diagnose.non_finite(bad_loss, lr, kept, normalized, what, detail))
     log("diagnosis: " + state.findings[-1])
     if last is not None:
         _load(s, last.training_weights(), last.weights, str(last.folder))
