@@ -354,3 +354,18 @@ def test_overfitting_once_found_holds_while_the_validation_loss_stays_above_its_
     assert not still_overfitting([*rising, row(5, 0.75, 0.3, 2.02)])  # within 5% of 1.93
     assert not still_overfitting([*rising, row(5, 0.75, 0.6, 2.1)])  # a gap of 15 points
     assert not still_overfitting([row(1, 0.9, 0.1, 2.0)]) and not still_overfitting([])
+
+
+def test_a_loss_far_above_chance_is_said_to_be_too_high_a_rate_not_too_low() -> None:
+    """Adam at lr 1e4 on digits: accuracy at chance with a training loss of 9.5e12. The finding said "the learning
+    rate is too low to leave the initial plateau, or so high that the ReLUs died" and advised Adam and He init; a
+    loss three times ln K or more is outputs blown up by too high a rate, and says so."""
+    history = [epoch(0.0935, 2.97e15, 0.104), epoch(0.0927, 9.48e12, 0.097)]
+    found = at_chance(history, 10, normalized=True, samples=144)
+    assert found is not None and "loss 9.48e+12, far above a guess's ln 10 = 2.3026" in found
+    assert "Likely: the learning rate is too high: the outputs have blown up" in found and "too low to leave" not in found
+    assert "Try: a 10-100x lower --lr" in found
+    raw = at_chance(history, 10, normalized=False, pixels="raw", samples=144)
+    assert "inputs are raw 0-255 pixels" in raw and "normalise inputs (--normalize)" in raw
+    plateau = at_chance([epoch(0.1, 2.31, 0.1)] * 2, 10, normalized=True, samples=144)
+    assert "too low to leave the initial plateau" in plateau and "blown up" not in plateau

@@ -17,6 +17,7 @@ STUCK = "stuck at chance"  # the kind of at_chance's finding
 MEMORISING = "memorising"  # and of memorising's
 OVERFITTING = "overfitting"  # and of overfitting's
 LOSS_AT_CHANCE = 0.97  # a training loss at least this share of ln K is no better than guessing (above it: worse)
+BLOWN_UP = 3  # a training loss over this many times ln K at chance: outputs blown up by too high a rate, not a plateau
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,26 @@ def at_chance(
     )
     if not stuck:
         return None
+    loss = recent[-1]["train_loss"]
+    if loss > BLOWN_UP * ln_k:  # outputs blown up by too high a rate: "too low" would send the user the wrong way
+        return (
+            f"{STUCK}: accuracy {recent[-1][acc_key]:.1%} (chance {chance:.1%}) and loss {loss:.4g}, far above a "
+            f"guess's ln {num_classes} = {ln_k:.4f}, for {min_epochs} epochs. Likely: "
+            + "; ".join(
+                [
+                    "the learning rate is too high: the outputs have blown up (a rate too low to learn leaves the "
+                    "loss near ln K)",
+                    *(c for c in _causes(traits) if c.startswith("inputs")),  # raw or unscaled pixels blow them up too
+                ]
+            )
+            + ". Try: a 10-100x lower --lr, `cnnlab lr-find`, --warmup-epochs 1"
+            + ("" if traits.normalized else ", normalise inputs (--normalize)")
+            + ("" if traits.batch_norm else ", batch norm")
+            + "."
+        )
     return (
         f"{STUCK}: accuracy {recent[-1][acc_key]:.1%} (chance {chance:.1%}) and loss "
-        f"{recent[-1]['train_loss']:.4f} (ln {num_classes} = {ln_k:.4f}) for {min_epochs} epochs. Likely: "
+        f"{loss:.4f} (ln {num_classes} = {ln_k:.4f}) for {min_epochs} epochs. Likely: "
         + "; ".join(_causes(traits))
         + ". Try: "
         + ", ".join(_tries(traits))
