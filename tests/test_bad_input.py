@@ -715,11 +715,10 @@ WRONG_KINDS = [
     ('normalize = "no"', "normalize must be true or false, got 'no'"),
     ("nesterov = 1", "nesterov must be true or false, got 1"),
     ('seed = "abc"', "seed must be a whole number, got 'abc'"),
-    ("seed = 1.5", "seed must be a whole number, got 1.5"),
+    ("seed = 1.5", "seed must be a whole number from -2**63 to 2**64 - 1, got 1.5"),
     ("device = 1", "device must be text, got 1"),
     ("data_dir = 5", "data_dir must be text, got 5"),
-    ('init_from = ""', "init_from is empty; give a value or leave it out"),
-    ('data_dir = " "', "data_dir is empty; give a value or leave it out"),
+    ('device = ""', "device is empty; give a value or leave it out"),
     ('augment = "flip"', 'augment must be a list of names, e.g. ["crop", "flip"], got \'flip\''),
 ]
 
@@ -735,6 +734,23 @@ def test_a_value_of_the_wrong_kind_in_a_file_is_one_line(
     code, err = run_main(["train", exp, "--out", str(tmp_path / "run")], capsys)
     assert_one_line_error(code, err, f"{exp}: {said}")
     assert not (tmp_path / "run").exists()
+
+
+def test_blank_optional_text_is_unset_and_python_sequences_are_lists(tmp_path: Path) -> None:
+    """TOML has no null: `init_from = ""` in a file is unset (runs written before 2026-12-05 recorded it so, and
+    must stay readable and resumable), and a tuple from Python is a list (`input=(1, 8, 8)` trained before).
+    Validation is not skipped for a value changed in kind since (2 and 2.0, True and 1 compare equal)."""
+    from cnnlab.rundir import RunConfig
+
+    config = RunConfig.from_dict({"model": "mlp", "data": "digits", "init_from": "", "data_dir": " "}).validate()
+    assert config.init_from is None and config.data_dir is None
+    config = RunConfig(model="mlp", data="digits", input=(1, 8, 8), augment=("crop",), init_from="").validate()
+    assert config.input == [1, 8, 8] and config.augment == ["crop"] and config.init_from is None
+    config.normalize = 1
+    with pytest.raises(CnnlabError, match="--normalize must be true or false, got 1"):
+        config.validate()
+    with pytest.raises(CnnlabError, match=r"--seed must be a whole number from -2\*\*63 to 2\*\*64 - 1, got 1000000"):
+        RunConfig(model="mlp", data="digits", seed=10**400).validate()
 
 
 def test_a_path_setting_may_be_a_path_object(tmp_path: Path) -> None:

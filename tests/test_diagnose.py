@@ -363,7 +363,9 @@ def test_a_loss_far_above_chance_is_said_to_be_too_high_a_rate_not_too_low() -> 
     history = [epoch(0.0935, 2.97e15, 0.104), epoch(0.0927, 9.48e12, 0.097)]
     found = at_chance(history, 10, normalized=True, samples=144)
     assert found is not None and "loss 9.48e+12, far above a guess's ln 10 = 2.3026" in found
-    assert "Likely: the learning rate is too high: the outputs have blown up" in found and "too low to leave" not in found
+    assert (
+        "Likely: the learning rate is too high: the outputs have blown up" in found and "too low to leave" not in found
+    )
     assert "Try: a 10-100x lower --lr" in found
     raw = at_chance(history, 10, normalized=False, pixels="raw", samples=144)
     assert "inputs are raw 0-255 pixels" in raw and "normalise inputs (--normalize)" in raw

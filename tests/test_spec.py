@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ import cnnlab
 from cnnlab.analysis import summarize
 from cnnlab.data import load_dataset
 from cnnlab.errors import CnnlabError
+from cnnlab.zoo.spec import build_from_toml
 from tests.conftest import EXAMPLES, SHARED, write_toml
 
 # Every layer type the spec supports (each a `type = "..."` below; the test checks none is missing), on MNIST's
@@ -427,10 +429,6 @@ HEAD_TAIL = '[[layers]]\ntype = "flatten"\n[[layers]]\ntype = "dense"\nunits = "
             '[[layers]]\ntype = "conv"\nfilters = 2\nname = "a"\n[[layers]]\ntype = "relu"\nname = "a"\n',
             "layers[2]: layer name 'a' is already taken by an earlier layer",
         ),
-        (
-            '[[layers]]\ntype = "conv"\nfilters = 2\nname = "relu1"\nactivation = "relu"\n',
-            "layers[1]: layer name 'relu1' is already taken",
-        ),
         ('[[layers]]\ntype = "lrn"\nalpha = inf\n', "alpha must be a finite number, got inf"),
         (  # the one-unit head's sigmoid is named sigmoid1 after the layers: the dense layer vanished
             'num_classes = 2\n[[layers]]\ntype = "flatten"\nname = "sigmoid1"\n[[layers]]\ntype = "dense"\nunits = 1\n',
@@ -707,3 +705,21 @@ type = "flatten"
 """))  # fmt: skip
     x = -(torch.arange(25.0) + 1).view(1, 1, 5, 5)
     assert net(x).view(3, 3).tolist() == [[-1, -3, -5], [-11, -13, -15], [-21, -23, -25]]
+
+
+def test_a_made_up_name_passes_over_one_given_by_hand(tmp_path: Path) -> None:
+    """A conv named "conv1" by hand, then an unnamed conv: the second was made up as conv1 too and replaced the
+    first without a word (then refused, blaming a layer the user never named). It is conv2 now; two names given
+    by hand alike are still refused."""
+    layers = '[[layers]]\ntype = "conv"\nname = "conv1"\nfilters = 4\nkernel = 3\n[[layers]]\ntype = "conv"\n'
+    layers += 'filters = 4\nkernel = 3\n[[layers]]\ntype = "flatten"\n'
+    net = build_from_toml(write_toml(tmp_path / "n.toml", "input = [1, 8, 8]\n" + layers))
+    assert [name for name, _ in net.named_children()][:2] == ["conv1", "conv2"]
+    own = build_from_toml(write_toml(tmp_path / "r.toml", 'input = [1, 8, 8]\n[[layers]]\ntype = "conv"\nfilters = 2\n'
+                                     'name = "relu1"\nactivation = "relu"\n[[layers]]\ntype = "flatten"\n'))  # fmt: skip
+    assert [name for name, _ in own.named_children()][:2] == ["relu1", "relu2"]  # its activation passes over it
+    twice = layers.replace(
+        'filters = 4\nkernel = 3\n[[layers]]\ntype = "flatten"', 'name = "conv1"\nfilters = 4\nkernel = 3'
+    )
+    with pytest.raises(CnnlabError, match="layer name 'conv1' is already taken"):
+        build_from_toml(write_toml(tmp_path / "m.toml", "input = [1, 8, 8]\n" + twice))

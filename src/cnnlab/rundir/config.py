@@ -63,6 +63,10 @@ def said_of_file(message: str, sources: Mapping[str, str]) -> str:
     return f"{file}: " + re.sub(r"--(no-)?([a-z][a-z0-9-]*)", key, message)
 
 
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
 def check_tta(views: str) -> str:
     """`views` if it names test-time augmentation views (TTA_VIEWS); here, not in cnnlab.train.tta, so that
     predicting with an exported file checks it without importing PyTorch."""
@@ -240,13 +244,15 @@ class RunConfig:
 
         Done once: settings validated as they are now are not validated again (the CLI validates what it read,
         then hands it to `train`, which validates what a Python caller gives); a setting changed since is."""
-        if getattr(self, "_validated", None) == asdict(self):
+        if getattr(self, "_validated", None) == repr(asdict(self)):  # repr: 2 and 2.0, True and 1 differ
             return self
         try:
             self._validate()
         except CnnlabError as e:
             raise CnnlabError(said_of_file(str(e), sources or {})) from None
-        self._validated = asdict(self)  # not a field: no setting, and not compared, written or copied by replace()
+        self._validated = repr(
+            asdict(self)
+        )  # not a field: no setting, and not compared, written or copied by replace()
         return self
 
     def _validate(self) -> RunConfig:
@@ -281,6 +287,8 @@ class RunConfig:
                 setattr(self, name, os.fspath(getattr(self, name)))
         for f in fields(self):
             value, kind, flag = getattr(self, f.name), str(f.type), "--" + f.name.replace("_", "-")
+            if f.name in OPTIONAL_TEXT and _blank(value):
+                setattr(self, f.name, value := None)  # unset, as from_dict reads it
             if value is None and kind.endswith("| None"):
                 continue
             if kind == "bool" and not isinstance(value, bool):
@@ -289,7 +297,9 @@ class RunConfig:
                 raise CnnlabError(f"{flag} must be text, got {value!r}")
             if kind.startswith("str") and not value.strip():  # as the command line refuses `--data-dir ''`
                 raise CnnlabError(f"{flag} is empty; give a value or leave it out")
-            if kind == "int" and isinstance(value, float) and value.is_integer():
+            if kind.startswith("list") and isinstance(value, tuple):
+                setattr(self, f.name, value := list(value))  # input=(1, 28, 28) from Python, as a list is written
+            if kind.startswith("int") and isinstance(value, float) and value.is_integer():
                 setattr(self, f.name, value := int(value))  # 5.0 from a search space or a file: 5
             if kind == "int" and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise CnnlabError(f"{flag} must be a whole number, got {value!r}")  # a number's range: below
@@ -332,8 +342,8 @@ class RunConfig:
             raise CnnlabError(f"--log-every must be a positive integer, or 0 for off, got {self.log_every!r}") from None
         for name in ("gl_alpha", "head_lr", "bias_lr"):
             self._positive(name, allow_none=True)
-        if not float(self.seed).is_integer():
-            raise CnnlabError(f"--seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:  # torch.manual_seed's range
+            raise CnnlabError(f"--seed must be a whole number from -2**63 to 2**64 - 1, got {self.seed!r}")
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
             raise CnnlabError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.99, got {self.ema!r}")
         if self.val_split >= 1 and not float(self.val_split).is_integer():
@@ -463,7 +473,7 @@ class RunConfig:
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> RunConfig:
         values = {k.replace("-", "_"): v for k, v in values.items()}
         check_keys(values, SETTINGS, source, "setting", SETTINGS_LISTING)
-        return cls(**values)
+        return cls(**{k: None if _blank(v) and k in OPTIONAL_TEXT else v for k, v in values.items()})
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
@@ -500,6 +510,9 @@ class RunConfig:
 
 
 SETTINGS = tuple(f.name for f in fields(RunConfig))  # an experiment file's keys
+# settings that may be unset and are text: `init_from = ""` in a file (TOML has no null) is unset, as runs written
+# before 2026-12-05 recorded it, which must stay readable and resumable
+OPTIONAL_TEXT = tuple(f.name for f in fields(RunConfig) if str(f.type) == "str | None")
 SETTINGS_LISTING = "settings are the flags of `cnnlab train --help`"
 
 

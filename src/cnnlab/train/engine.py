@@ -142,7 +142,7 @@ def _train(
     try:
         point = ranks.share(lambda: resume_point(writer))  # before set-up, and before the writer writes anything
         s = setup(config, log=log, ranks=ranks, resuming=point["meta"] if point else None)
-        ranks.share(lambda: writer.start(config, log))
+        ranks.share(lambda: writer.start(config, log) and None)  # its checkpoint is `point`: not broadcast again
         state = State() if point is None else restore(s, point, log)
         for cb in callbacks:
             cb.on_setup(s)

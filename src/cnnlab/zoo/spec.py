@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +146,14 @@ class _Builder:
     def fail(self, where: str, msg: str) -> CnnlabError:
         return CnnlabError(f"{self.source}: {where}: {msg}")
 
-    def name(self, kind: str) -> str:
+    def name(self, kind: str, taken: Sequence[tuple[str, nn.Module]] = ()) -> str:
+        """The next made-up name for a `kind` layer (conv1, conv2, ...), past any name `taken` by an earlier layer
+        of the same list: a layer named "conv1" by hand, then an unnamed conv, was given conv1 too."""
         short = SHORT.get(kind, kind.replace("-", "_"))
-        self.counts[short] = self.counts.get(short, 0) + 1
-        return f"{short}{self.counts[short]}"
+        while True:
+            self.counts[short] = self.counts.get(short, 0) + 1
+            if all(name != f"{short}{self.counts[short]}" for name, _ in taken):
+                return f"{short}{self.counts[short]}"
 
     def build(
         self, layers: Any, shape: tuple[int, ...], where: str
@@ -176,12 +180,12 @@ class _Builder:
                 ) from None
             if spec:
                 raise self.fail(here, f"unknown option(s) {', '.join(sorted(spec))} for a {kind} layer")
-            self.add(out, given_name or self.name(kind), module, here)
+            self.add(out, given_name or self.name(kind, out), module, here)
             shape = self.propagate(module, shape, kind)
             self.activations += math.prod(shape)
             if activation:
                 act = self.activation(str(activation).lower(), here)
-                self.add(out, self.name(str(activation).lower()), act, here)
+                self.add(out, self.name(str(activation).lower(), out), act, here)
         return out, shape
 
     def add(self, out: list[tuple[str, nn.Module]], name: str, module: nn.Module, where: str) -> None:
