@@ -58,10 +58,19 @@ def _all(kind: type) -> Callable[[Any], bool]:
 # What each value of summary.json is, as training writes it: the readers (`runs`, `report`, Jupyter) format them as
 # numbers and text, so a hand-edited "test_accuracy": "x" is refused here in one line rather than as a traceback.
 _NUMBERS = ("test_accuracy", "test_loss", "train_accuracy", "val_accuracy", "train_loss", "val_loss", "train_seconds")
-_COUNTS = ("best_epoch", "epochs_run", "params", "trainable_params", "frozen_params", "train_size", "val_size")
+_COUNTS = (
+    "best_epoch",
+    "epochs_run",
+    "params",
+    "trainable_params",
+    "frozen_params",
+    "train_size",
+    "val_size",
+    "test_size",
+)
 SUMMARY_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     **{key: ("a number", _is_number) for key in _NUMBERS},
-    **{key: ("a whole number", _is_count) for key in (*_COUNTS, "test_size")},
+    **{key: ("a whole number", _is_count) for key in _COUNTS},
     **{key: ("text", lambda v: v is None or isinstance(v, str)) for key in ("model", "data", "precision", "stopped")},
     "classes": ("a list of class names", _all(str)),
     "diagnosis": ("a list of findings (text)", _all(str)),
