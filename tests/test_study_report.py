@@ -196,7 +196,39 @@ def test_a_bad_value_from_a_recipe_is_named_by_the_recipe(tmp_path, capsys):
     code, _, err = cli_as_terminal(["compare", path, "--dry-run"], capsys)
     assert code == 2 and err.strip() == "cnnlab: error: rec.toml: lr must be a positive number, got -1.0", err
     code, _, err = cli_as_terminal(["compare", path, "--dry-run", "--epochs", "0"], capsys)
-    assert code == 2 and err.strip() == "cnnlab: error: --epochs must be a positive integer, got 0", err  # a flag
+    assert (
+        code == 2
+        and err.strip() == f"cnnlab: error: --epochs, given for every run of {path}: must be a positive integer, got 0"
+    ), err  # a flag
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--epochs", "-1"], "--epochs, given for every run of {path}: must be a positive integer, got -1"),
+        (["--limit", "0"], "--limit, given for every run of {path}: must be a positive integer, got 0"),
+        (["--data", "nope"], "--data, given for every run of {path}: unknown dataset 'nope': known: "),
+        (["--data", "folder:"], "--data, given for every run of {path}: folder: needs the image folder's path"),
+        (["--data", "mnist:nope"], "--data, given for every run of {path}: unknown task 'mnist:nope'"),
+    ],
+)
+def test_a_bad_value_from_a_compare_flag_is_named_by_the_flag_and_the_runs(tmp_path, capsys, flags, said):
+    """A flag that overrides every run's setting is the source of its bad value, named as a file is (`study.toml
+    run 'a': lr must be ...`): it said `--epochs must be ...`, and a bad --data blamed the study's first run."""
+    path = write_toml(
+        tmp_path / "s.toml", '[defaults]\nmodel = "mlp"\ndata = "digits"\n[[runs]]\nname = "a"\n[[runs]]\nname = "b"\n'
+    )
+    code, _, err = cli_as_terminal(["compare", path, "--dry-run", *flags], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("cnnlab: error: " + said.format(path=path)), err
+
+
+def test_a_bad_dataset_from_a_recipe_is_named_by_the_recipe(tmp_path, capsys):
+    """As its bad values are (it blamed the study's run, which does not say data)."""
+    write_toml(tmp_path / "rec.toml", 'data = "nope"\n')
+    path = write_toml(tmp_path / "s.toml", '[defaults]\nmodel = "mlp"\nrecipe = "rec.toml"\n[[runs]]\nname = "a"\n')
+    code, _, err = cli_as_terminal(["compare", path, "--dry-run"], capsys)
+    assert code == 2 and err.startswith("cnnlab: error: rec.toml: unknown dataset 'nope'"), err
 
 
 def test_a_study_that_changed_does_not_overwrite_its_runs(parity, tmp_path):

@@ -147,10 +147,26 @@ def _plan(
             raise CnnlabError(f"{path}: run {name!r} starts from @{ref}, which is not an earlier run of this study")
         after.append(ref)
     config = RunConfig.from_dict(settings, f"{path} run {name!r}")
-    config.validate(sources)  # the whole study is checked before its first run starts; a bad value named by its key
+    sources = sources or {}
+    try:  # the whole study is checked before its first run starts; a bad value named where it was given
+        config.validate(sources)
+    except CnnlabError as e:
+        flag = re.match(r"--[a-z][a-z0-9-]*", str(e))  # not a file's: validate names those by file and key
+        raise CnnlabError(_said_of_flag(flag.group(0), str(e)[flag.end() :], path) if flag else str(e)) from None
     try:
         _check_model(config.model)
-        check_dataset_name(config.data)
     except CnnlabError as e:
         raise CnnlabError(f"{path} run {name!r}: {e}") from None
+    try:
+        check_dataset_name(config.data)
+    except CnnlabError as e:
+        where = sources.get("data")
+        raise CnnlabError(f"{where}: {e}" if where else _said_of_flag("--data", str(e), path)) from None
     return PlannedRun(name, config, after)
+
+
+def _said_of_flag(flag: str, message: str, path: Path) -> str:
+    """A bad value given by a flag that overrides every run's setting (`compare --epochs -1`), named by that flag
+    and the runs it was given for, as one from the file is by the file and the run (`study.toml run 'a': lr must
+    be ...`): `--epochs, given for every run of study.toml: must be a positive integer, got -1`."""
+    return f"{flag}, given for every run of {path}: {message.lstrip()}"
