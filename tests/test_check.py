@@ -260,6 +260,7 @@ def test_working_evaluates_plain_arithmetic(expr: str, value: Fraction) -> None:
         ("(k*k*3+1)*8", "'k' is not a number"),
         ("__import__('os').getcwd()", "'__import__' is not a number"),
         ("2**10", "'**' (a power) is not one of"),
+        ("1_0*2", "'_0' is not a number"),  # Python's int() reads 1_0 as 10
         ("(1+2", "a bracket is not closed"),
         ("4/(2-2)", "divides by zero"),
         ("2(3+4)", "unexpected '('"),

@@ -157,6 +157,7 @@ def test_dashes_read_as_an_exact_zero(text: str) -> None:
     [
         *["1,2345", "12,34", "e6", "k", "M params", "1.2.3", "3 apples", "x", "1 KB", "1e", "1e400", "2e-30"],
         *["9" * 5000, "1." + "1" * 5000, "1e" + "0" * 5000 + "5", "1" + "0" * 31],  # past int()'s 4,300 digits
+        *["1_0", "62_72", "6_2_7_2", "1.2_5k", "1e1_0"],  # '_' groups thousands only (6_272), not as Python's int()
     ],
 )
 def test_parse_number_refuses_what_is_not_a_count(text: str) -> None:

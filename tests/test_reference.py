@@ -252,6 +252,9 @@ def test_parse_matrix_takes_spaces_commas_and_comments() -> None:
         ("1,,2\n", "line 1 has an empty cell"),
         ("1 nan\n", "'nan' is not a finite number"),
         ("# only a comment\n\n", "no numbers found"),
+        # Python's float() reads '_' between digits (its digit grouping): 1_0 was 10, and 1_000_0 was 10,000
+        ("1 2\n3 1_0\n", "line 2: '1_0' is not a number ('_' is neither a digit nor a separator;"),
+        ("1_000_0 2\n", "line 1: '1_000_0' is not a number"),
     ],
 )
 def test_parse_matrix_refuses_what_is_not_a_rectangle_of_numbers(text: str, message: str) -> None:
@@ -401,6 +404,7 @@ BAD = {
     "m2.txt": "1 2\n3 4\n",
     "k3.txt": "1 1 1\n1 1 1\n1 1 1\n",
     "k2.txt": "1 0\n0 1\n",
+    "underscore.txt": "1 2\n3 1_0\n",
     "big.txt": ("0 " * 300 + "\n") * 300,  # 300x300 against 150x150: 151^2 * 150^2 = 513,022,500 products
     "big-kernel.txt": ("1 " * 150 + "\n") * 150,
 }
@@ -411,6 +415,8 @@ BAD = {
     [
         (["conv", "ragged.txt", "--kernel", "k2.txt"], "line 2 has 2 numbers but the first row has 3"),
         (["conv", "word.txt", "--kernel", "k2.txt"], "line 2: 'four' is not a number"),
+        (["conv", "m2.txt", "--kernel", "underscore.txt"], "kernel file underscore.txt: line 2: '1_0' is not a"),
+        (["batchnorm", "underscore.txt"], "matrix file underscore.txt: line 2: '1_0' is not a number"),
         (["conv", "missing.txt", "--kernel", "k2.txt"], "matrix file missing.txt does not exist"),
         (["conv", "m2.txt", "--kernel", "missing.txt"], "kernel file missing.txt does not exist"),
         (["conv", "empty.txt", "--kernel", "k2.txt"], "no numbers found"),

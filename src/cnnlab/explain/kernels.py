@@ -18,6 +18,7 @@ from PIL import Image
 from cnnlab.errors import CnnlabError
 from cnnlab.explain.images import display_scale, grid, to_image
 from cnnlab.imagefile import LUMA
+from cnnlab.reference.textmatrix import read_cell
 
 KERNELS: dict[str, list[list[float]]] = {
     "sobel-x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],  # left-to-right brightening: vertical edges
@@ -42,9 +43,9 @@ def read_kernel_file(path: str | Path) -> torch.Tensor:
     values: list[float] = []
     for token in (t for row in rows for t in row):
         try:
-            values.append(float(token))
-        except ValueError:
-            raise CnnlabError(f"kernel file {p}: {token[:20]!r} is not a number") from None
+            values.append(read_cell(token))
+        except ValueError as e:
+            raise CnnlabError(f"kernel file {p}: {e}") from None
     if not values:
         raise CnnlabError(f"kernel file {p} holds no numbers; write e.g. 3 rows of 3 numbers")
     if not all(math.isfinite(v) for v in values):

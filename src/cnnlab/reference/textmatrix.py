@@ -30,9 +30,9 @@ def parse_matrix(text: str, source: str = "matrix") -> np.ndarray:
         row = []
         for cell in cells:
             try:
-                value = float(cell)
-            except ValueError:
-                raise CnnlabError(f"{source}: line {number}: {cell!r} is not a number") from None
+                value = read_cell(cell)
+            except ValueError as e:
+                raise CnnlabError(f"{source}: line {number}: {e}") from None
             if not math.isfinite(value):
                 raise CnnlabError(f"{source}: line {number}: {cell!r} is not a finite number")
             row.append(value)
@@ -45,6 +45,19 @@ def parse_matrix(text: str, source: str = "matrix") -> np.ndarray:
     if not rows:
         raise CnnlabError(f"{source}: no numbers found; write one row per line, e.g. `1 2 3`")
     return np.array(rows, dtype=np.float64)
+
+
+def read_cell(cell: str) -> float:
+    """One cell of a matrix or kernel file as float() reads it, but for the '_' float() takes between digits
+    (Python's digit grouping): a student's 1_0 is no ten. ValueError saying why the cell is not a number."""
+    if "_" in cell:
+        raise ValueError(
+            f"{cell!r} is not a number ('_' is neither a digit nor a separator; separate numbers by spaces or commas)"
+        )
+    try:
+        return float(cell)
+    except ValueError:
+        raise ValueError(f"{cell!r} is not a number") from None
 
 
 def read_matrix(path: str | Path, what: str = "matrix") -> np.ndarray:
