@@ -315,6 +315,30 @@ def test_unreadable_working_is_a_one_line_error(tmp_path: Path, lenet: ModelSumm
     assert len(err.strip().splitlines()) == 1 and "'k' is not a number" in err and "Traceback" not in err
 
 
+LONG = "9" * 5000  # a 5,000-digit cell: its one line repeated all of it
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        LONG,  # not a number (over 30 digits): a wrong cell
+        f"{LONG} = 608",  # working that is not arithmetic: an error
+        f"{'a' * 5000}*8 = 608",
+        "+".join(["1"] * 2500) + " = 608",  # longer than 400 numbers and signs
+        "+".join(["1"] * 150) + " = 608",  # readable, but does not give 608
+    ],
+)
+def test_a_long_cell_is_shortened_where_it_is_echoed(tmp_path: Path, cell: str, capsys) -> None:
+    """A cell of thousands of characters is shown by its start and its length, not whole, in the one line an
+    unreadable cell gives and in the line grading it."""
+    path = write(tmp_path, f"| Layer | # parameters |\n|---|---|\n| conv1 | {cell} |\n")
+    code = main(["check", str(path), "--model", str(NETS / "lenet-like.toml")])
+    out, err = capsys.readouterr()
+    line = next(line for line in (out + err).splitlines() if "conv1" in line or "error" in line)
+    assert code in (1, 2) and len(line) < 600, line[:600]
+    assert re.search(rf"\.\.\.'? \({len(cell):,} characters\)", line), line[:600]  # quoted in an error line
+
+
 def test_a_power_in_working_is_refused_not_read_as_bold(tmp_path: Path, lenet: ModelSummary) -> None:
     """`5**2` is Python's power, not markdown bold around 2: read as `52*3*8+8` it was graded as working that
     gives 1,256; bold around a whole cell (`**608**`) is still only emphasis."""

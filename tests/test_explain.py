@@ -336,6 +336,7 @@ def test_classic_kernels_numerically(tmp_path):
         ("1 2\n3 4 5 6 7\n8 9", "row 1 has 2 numbers; a 3x3 kernel needs 3 per row"),
         ("1 nan 0 0 0 0 0 0 0", "infinite or NaN"),
         ("0 0 0\n0 1_0 0\n0 0 0", "'1_0' is not a number ('_' is neither a digit nor a separator;"),  # was 10
+        ("0 0 0\n0 " + "x" * 5000 + " 0\n0 0 0", "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (5,000 characters) is not"),
     ],
 )
 def test_bad_kernel_files_are_one_line_errors(tmp_path, text, message):

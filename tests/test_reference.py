@@ -262,6 +262,15 @@ def test_parse_matrix_refuses_what_is_not_a_rectangle_of_numbers(text: str, mess
         parse_matrix(text, "m.txt")
 
 
+@pytest.mark.parametrize("cell", ["9" * 5000, "x" * 5000, "1_" * 2500])
+def test_a_long_matrix_cell_is_shortened_in_its_error(cell: str) -> None:
+    """A 5,000-digit cell (not finite as a float) made its one error line 5,000 characters long."""
+    with pytest.raises(CnnlabError) as e:
+        parse_matrix(f"1 {cell}\n", "m.txt")
+    assert str(e.value).startswith(f"m.txt: line 1: {cell[:30]!r}"[:-1] + "...' (5,000 characters) is not a")
+    assert len(str(e.value)) < 200, str(e.value)
+
+
 def test_read_matrix_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CnnlabError, match="kernel file .*k.txt does not exist"):
         read_matrix(tmp_path / "k.txt", "kernel")

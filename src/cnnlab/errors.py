@@ -13,6 +13,21 @@ class CnnlabError(Exception):
     """An error caused by user input; the CLI prints it as one line and exits with status 2."""
 
 
+ECHOED_WHOLE = 80  # characters of a user's cell an error line repeats whole; a longer one is shown by its start
+ECHOED_START = 30
+
+
+def echoed(text: str, quote: bool = True) -> str:
+    """A user's cell (of a table, a matrix, its working) as a message repeats it: whole, in quotes unless `quote`
+    is False; past ECHOED_WHOLE characters its start and its length (`'999...' (5,000 characters)`), so that a
+    5,000-digit cell does not make its one line 5,000 characters long."""
+    if len(text) <= ECHOED_WHOLE:
+        return repr(text) if quote else text
+    start = repr(text[:ECHOED_START]) if quote else text[:ECHOED_START]
+    start = f"{start[:-1]}...{start[-1]}" if quote else f"{start}..."
+    return f"{start} ({len(text):,} characters)"
+
+
 class OtherRankError(CnnlabError):
     """In a data-parallel run, another rank's failure that stops this one too: rank 0's error handed to the
     others, or a rank that died (torchrun names it). That rank, or torchrun, reports it; this one stays silent."""

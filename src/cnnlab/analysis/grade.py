@@ -40,7 +40,7 @@ from cnnlab.analysis.table import (
     squeeze,
 )
 from cnnlab.analysis.working import WorkingError, evaluate, split_working
-from cnnlab.errors import CnnlabError, ShapeError
+from cnnlab.errors import CnnlabError, ShapeError, echoed
 
 __all__ = [
     "CellResult",
@@ -104,7 +104,7 @@ class CellResult:
             verdict = "is wrong"
             if self.working:
                 verdict += f", and its working does not give its value either: {self.working}"
-        return f"{self._subject()}: {self.given} {verdict}; right: {self.expected_text}"
+        return f"{self._subject()}: {echoed(self.given, quote=False)} {verdict}; right: {self.expected_text}"
 
     def _subject(self) -> str:
         """The row and the column, the column left out where the row already names it (Keras' `Total params`)."""
@@ -327,9 +327,9 @@ def _read_cells(table: Table) -> dict[tuple[int, str], _Reading]:
                     steps.append((expr, evaluate(expr)))
                 except WorkingError as e:
                     raise CnnlabError(
-                        f"{table.source} line {row.line}: cannot read the working {expr!r} in the "
-                        f"{table.columns[column]!r} cell {given!r}: {e}; write working with numbers and + - * / ( ) "
-                        "only, or give just the value"
+                        f"{table.source} line {row.line}: cannot read the working {echoed(expr)} in the "
+                        f"{table.columns[column]!r} cell {echoed(given)}: {e}; write working with numbers and "
+                        "+ - * / ( ) only, or give just the value"
                     ) from None
             out[i, column] = (parse_number(value), steps)
     return out
@@ -402,7 +402,11 @@ def _grade_cell(
         return CellResult(label, column, given, expected, ok, formula, text, target.layer, line, shape is not None, ok)
     number, working = reading if reading is not None else (parse_number(given), [])
     value_ok = number is not None and number.covers(expected)
-    off = [f"{expr} = {_fraction_text(v)}" for expr, v in working if number is not None and not number.covers(v)]
+    off = [
+        f"{echoed(expr, quote=False)} = {_fraction_text(v)}"
+        for expr, v in working
+        if number is not None and not number.covers(v)
+    ]
     text = f"{expected:,}"
     if number is not None and number.step is not None:
         text += f" (≈ {number.like(expected)})"

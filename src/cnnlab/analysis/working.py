@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from cnnlab.errors import echoed
+
 __all__ = ["MAX_DIGITS", "WorkingError", "evaluate", "split_working"]
 
 MAX_DIGITS = 30  # no layer counts 10**30 of anything: a longer number is a slip (and Python's int() refuses 4,300)
@@ -52,10 +54,10 @@ def _tokens(expr: str) -> list[str]:
         m = _TOKEN.match(text, pos)
         if not m:
             bad = re.match(r"\w+|\S", text[pos:].lstrip())
-            raise WorkingError(f"{bad[0] if bad else text[pos:]!r} is not a number or one of + - * / ( )")
+            raise WorkingError(f"{echoed(bad[0] if bad else text[pos:])} is not a number or one of + - * / ( )")
         op = m["op"]
         if m["num"] and len(re.sub(r"\D", "", m["num"])) > MAX_DIGITS:
-            raise WorkingError(f"{m['num'][:12]}... has over {MAX_DIGITS} digits")
+            raise WorkingError(f"{echoed(m['num'])} has over {MAX_DIGITS} digits")
         out.append("*" if op in _TIMES else "-" if op == "−" else op or m["num"].replace(",", ""))
         pos = m.end()
     return out

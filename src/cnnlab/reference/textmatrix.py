@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, echoed
 from cnnlab.resources import resolve
 
 MAX_TEXT_BYTES = 1 << 20  # exercises are small; a bigger file is almost surely the wrong file
@@ -34,7 +34,7 @@ def parse_matrix(text: str, source: str = "matrix") -> np.ndarray:
             except ValueError as e:
                 raise CnnlabError(f"{source}: line {number}: {e}") from None
             if not math.isfinite(value):
-                raise CnnlabError(f"{source}: line {number}: {cell!r} is not a finite number")
+                raise CnnlabError(f"{source}: line {number}: {echoed(cell)} is not a finite number")
             row.append(value)
         if rows and len(row) != len(rows[0]):
             raise CnnlabError(
@@ -52,12 +52,13 @@ def read_cell(cell: str) -> float:
     (Python's digit grouping): a student's 1_0 is no ten. ValueError saying why the cell is not a number."""
     if "_" in cell:
         raise ValueError(
-            f"{cell!r} is not a number ('_' is neither a digit nor a separator; separate numbers by spaces or commas)"
+            f"{echoed(cell)} is not a number ('_' is neither a digit nor a separator; separate numbers by spaces or "
+            "commas)"
         )
     try:
         return float(cell)
     except ValueError:
-        raise ValueError(f"{cell!r} is not a number") from None
+        raise ValueError(f"{echoed(cell)} is not a number") from None
 
 
 def read_matrix(path: str | Path, what: str = "matrix") -> np.ndarray:
