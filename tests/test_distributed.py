@@ -24,7 +24,7 @@ import torch
 from cnnlab.cli import main
 from cnnlab.rundir import RunConfig, RunDir, open_run
 from cnnlab.train import train
-from tests.conftest import DIGITS_NET, snapshot, write_toml
+from tests.conftest import DIGITS_NET, SHARED, snapshot, write_toml
 
 EPOCHS = 2
 BATCHES = 33  # global batches an epoch: 1,617 training images in batches of 50
@@ -398,14 +398,23 @@ def test_a_warning_while_loading_the_data_is_said_once_by_two_ranks(tmp_path, ne
     assert r.returncode == 0 and [line for line in r.stderr.splitlines() if "warning" in line] == [warned], r.stderr
 
 
-def plain_ranks(args: list[str], rank0: dict[str, str] | None = None) -> list[subprocess.Popen]:
+def plain_ranks(
+    args: list[str],
+    rank0: dict[str, str] | None = None,
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+) -> list[subprocess.Popen]:
     """`cnnlab ARGS` as ranks 0 and 1 of two plain gloo processes (no torchrun to stop one when the other ends);
-    `rank0`: more environment for rank 0 alone (a failpoint)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CNNLAB_FAILPOINT")}
+    `rank0`: more environment for rank 0 alone (a failpoint); `timeout`: the training collectives' timeout in
+    seconds, for a test to outlast in seconds what takes 30 minutes; `env`: more environment for both."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CNNLAB_FAILPOINT")}, **(env or {})}
     env.update(OMP_NUM_THREADS="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    command = ["-m", "cnnlab"]
+    if timeout is not None:
+        command = ["-c", SHORT_TIMEOUT.format(seconds=timeout)]
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "cnnlab", *args],
+            [sys.executable, *command, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -413,6 +422,14 @@ def plain_ranks(args: list[str], rank0: dict[str, str] | None = None) -> list[su
         )
         for rank in (0, 1)
     ]
+
+
+# `cnnlab ARGS` with the training collectives' timeout (30 minutes) set to a few seconds before the ranks join
+SHORT_TIMEOUT = (
+    "import datetime, sys; import cnnlab.train.distributed as d; "
+    "d.TRAINING_TIMEOUT = datetime.timedelta(seconds={seconds}); "
+    "from cnnlab.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def ended(ranks: list[subprocess.Popen]) -> list[str]:
@@ -495,6 +512,64 @@ def test_ctrl_c_on_rank_0_in_a_shared_step_interrupts_every_rank(tmp_path, net):
         [err] = ended([launcher])
     assert launcher.returncode == 130 and err.count("cnnlab: interrupted") == 1, err
     assert err.rstrip().endswith("cnnlab: interrupted") and "Traceback" not in err and "status 130" not in err, err
+
+
+def mnist(net: str, out: Path) -> list[str]:
+    """`train` on 200 MNIST images per split, one epoch, into `out`."""
+    args = ["train", "--model", net, "--data", "mnist", "--data-dir", str(SHARED / "datasets"), "--limit", "200"]
+    return [*args, "--input", "1,8,8", "--epochs", "1", "--out", str(out), "--no-progress"]
+
+
+def mnist_ranks(tmp_path: Path, net: str, rank0: dict[str, str]) -> tuple[list[subprocess.Popen], Path]:
+    """Two plain ranks training on MNIST with a data cache of their own (so rank 0 decodes MNIST first and rank 1
+    reads what it published), their training collectives timing out after 5 s."""
+    out = tmp_path / "run"
+    return plain_ranks(mnist(net, out), rank0, timeout=5, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}), out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads a process's state from /proc")
+def test_the_other_ranks_wait_for_rank_0s_first_decode_past_the_training_timeout(tmp_path, net):
+    """Rank 0 decodes the data first while the others wait for it. They waited in a broadcast of the training
+    process group, whose collectives time out after 30 minutes: a first decode of a large image folder that took
+    longer failed the run on every rank. With that timeout at 5 s and rank 0 held in its data step for 12 s (a
+    SIGSTOP failpoint), rank 1 failed (gloo: 'Timed out waiting 5000ms'); it now waits as long as rank 0 decodes,
+    on a process group of its own with a week's timeout, and the run trains; so it does through `--nproc 2`."""
+    ranks, out = mnist_ranks(tmp_path, net, pause_at("data-loaded"))
+    try:
+        paused(ranks[0].pid)
+        time.sleep(12)
+        ranks[0].send_signal(signal.SIGCONT)
+    finally:
+        said_by = ended(ranks)
+    assert [proc.returncode for proc in ranks] == [0, 0], said_by
+    assert RunDir(out).finished() and not any("Traceback" in said for said in said_by), said_by
+    launched = tmp_path / "launched"
+    r = cnnlab([*mnist(net, launched), "--nproc", "2"])
+    assert r.returncode == 0 and RunDir(launched).finished(), r.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads a process's state from /proc")
+@pytest.mark.parametrize("how", ["interrupted", "killed"])
+def test_rank_0_interrupted_or_killed_in_a_long_first_decode_ends_every_rank(tmp_path, net, how):
+    """The wait for rank 0's data has no 30-minute timeout, and ends with rank 0 all the same: Ctrl-C there, past
+    the training timeout, ends both ranks as interrupted (status 130; rank 1 had timed out); rank 0 killed ends
+    rank 1 at once (status 2, its peer gone; torchrun says which rank died), not after a timeout."""
+    ranks, out = mnist_ranks(tmp_path, net, pause_at("data-loaded"))
+    try:
+        paused(ranks[0].pid)
+        time.sleep(8)
+        if how == "interrupted":
+            ranks[0].send_signal(signal.SIGINT)  # pending while it is stopped: it takes it where it stands
+            ranks[0].send_signal(signal.SIGCONT)
+        else:
+            ranks[0].kill()
+        started = time.monotonic()
+    finally:
+        said_by = ended(ranks)
+    codes = [130, 130] if how == "interrupted" else [-signal.SIGKILL, 2]
+    assert [proc.returncode for proc in ranks] == codes, said_by
+    assert time.monotonic() - started < 60 and not any("Traceback" in said for said in said_by), said_by
+    assert not RunDir(out).has_checkpoint()
 
 
 def rank_0_of(launcher: int) -> int:

@@ -9,6 +9,8 @@ variables, or with WORLD_SIZE=1, training is a single process and none of this c
 Rendezvous and training get different timeouts: the default group is created with the short `rendezvous` timeout,
 so a rank that cannot reach the others fails within it, and training collectives run on a second group with
 PyTorch's default (30 minutes), since the other ranks wait in a broadcast while rank 0 evaluates and checkpoints.
+The wait for rank 0's first decode of the data, hours for a large image folder, runs on a third group, gloo's, with
+a week's timeout (DATA_TIMEOUT): a rank that dies or is interrupted still ends it at once, as in any collective.
 
 See https://pytorch.org/docs/stable/distributed.html (init_process_group, new_group, broadcast_object_list) and
 https://pytorch.org/docs/stable/elastic/run.html (torchrun's environment variables).
@@ -34,6 +36,9 @@ from cnnlab.train.launch import LAUNCHER, check_rendezvous
 T = TypeVar("T")
 RENDEZVOUS_TIMEOUT = 120.0  # seconds a rank waits for the others to join (cnnlab train --rdzv-timeout)
 TRAINING_TIMEOUT = timedelta(minutes=30)  # PyTorch's default for collectives once every rank has joined
+# The ranks' wait while one decodes the data (rank 0 first, then each other rank reading its cache, or decoding too
+# on another machine): not a limit on the decode, only on a machine that vanishes without closing its connections.
+DATA_TIMEOUT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Ranks:
     local_rank: int = 0
     group: Any = None  # the training process group (None: the single process)
     owned: bool = False  # whether `join` set the process group up (and `leave` tears it down)
+    waiting: Any = None  # the process group of the wait for the data, with DATA_TIMEOUT
 
     @property
     def main(self) -> bool:
@@ -57,19 +63,22 @@ class Ranks:
             return torch.device("cuda", self.local_rank)
         return device
 
-    def share(self, fn: Callable[..., T], *args: Any) -> T:
+    def share(self, fn: Callable[..., T], *args: Any, slow: bool = False) -> T:
         """Run `fn(*args)` on rank 0 and give its result (or its error, as OtherRankError) to every rank; an
-        interrupt there (Ctrl-C) interrupts every rank, each ending as interrupted (status 130), not as failed."""
+        interrupt there (Ctrl-C) interrupts every rank, each ending as interrupted (status 130), not as failed.
+        `slow`: a step that can take rank 0 hours (loading the data), which the others wait for on the `waiting`
+        group rather than in the training collectives' 30 minutes."""
         if self.world == 1:
             return fn(*args)
+        group = self.waiting if slow else self.group
         box: list[Any] = [None]
         if self.main:
             try:
                 box[0] = ("ok", fn(*args))
             except BaseException as e:
-                self._tell_failure(e)
+                self._tell_failure(e, group)
                 raise
-        dist.broadcast_object_list(box, src=0, group=self.group)
+        dist.broadcast_object_list(box, src=0, group=group)
         kind, value = box[0]
         if kind == "interrupt":
             raise KeyboardInterrupt
@@ -77,12 +86,12 @@ class Ranks:
             raise OtherRankError(value)
         return value
 
-    def _tell_failure(self, e: BaseException) -> None:
+    def _tell_failure(self, e: BaseException, group: Any) -> None:
         """Rank 0's failure `e`, handed to the others; where they are gone already (killed), that cannot be done
         and must not take the place of `e`, rank 0's own error and the one to say."""
         kind = "interrupt" if isinstance(e, KeyboardInterrupt) else "error"
         try:
-            dist.broadcast_object_list([(kind, str(e) or type(e).__name__)], src=0, group=self.group)
+            dist.broadcast_object_list([(kind, str(e) or type(e).__name__)], src=0, group=group)
         except RuntimeError:  # gloo's and NCCL's errors (dist.DistError among them) for a peer gone
             pass
 
@@ -90,6 +99,12 @@ class Ranks:
         """Whether `error` is a collective failing because another rank went away (killed, crashed)."""
         text = str(error).lower()
         return self.world > 1 and isinstance(error, RuntimeError) and ("peer" in text or "connection" in text)
+
+    def gathered(self) -> None:
+        """Wait, on the `waiting` group, until every rank has its data: one decoding it itself (another machine's
+        rank, or any with an unwritable cache) may take longer than the training collectives wait."""
+        if self.world > 1:
+            dist.barrier(group=self.waiting)
 
     def sum(self, *values: torch.Tensor | float) -> list[float]:
         """The sums over ranks of a few numbers (epoch statistics)."""
@@ -158,6 +173,7 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
             with silenced(2):  # PyTorch logs every failed connection attempt as a page of stack frames
                 dist.init_process_group(backend, timeout=timedelta(seconds=rendezvous))
             group = dist.new_group(backend=backend, timeout=TRAINING_TIMEOUT)
+            waiting = dist.new_group(backend="gloo", timeout=DATA_TIMEOUT)  # on GPUs too: it moves no tensors
         except (RuntimeError, ValueError, dist.DistError) as e:
             where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
             first = (str(e).splitlines() or [type(e).__name__])[0][:160]
@@ -166,8 +182,9 @@ def join(device: torch.device, rendezvous: float = RENDEZVOUS_TIMEOUT) -> Ranks:
                 "start every rank, check --rdzv-endpoint (MASTER_ADDR:MASTER_PORT) and the network, "
                 "or raise --rdzv-timeout"
             ) from None
-        return Ranks(rank, world, local_rank, group, owned=True)
-    return Ranks(rank, world, local_rank, dist.group.WORLD)  # the caller set the process group up itself
+        return Ranks(rank, world, local_rank, group, owned=True, waiting=waiting)
+    world_group = dist.group.WORLD  # the caller set the process group up itself, with the timeout it chose
+    return Ranks(rank, world, local_rank, world_group, waiting=world_group)
 
 
 def check_sync_bn(sync_bn: bool, world: int, device: torch.device) -> None:

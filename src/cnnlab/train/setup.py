@@ -380,7 +380,8 @@ def _built_once_checked(
     """`_build`'s data and model and the data's print, checked against the run resumed: on rank 0 first, as a
     shared step, then on the others. Bad input (a missing folder, a labels file naming absent images, other data
     on resume) is then said once, by rank 0, and the other ranks stop with it (each rank said it before: one line
-    a rank), as are its warnings. The others load what rank 0 decoded into the cache."""
+    a rank), as are its warnings. The others load what rank 0 decoded into the cache. A first decode can take
+    hours, so the ranks wait for each other's data outside the training collectives' 30-minute timeout."""
 
     def build() -> tuple[Built, dict[str, Any]]:
         built = _build(config, resuming is None, log)
@@ -391,12 +392,13 @@ def _built_once_checked(
         return built, printed
 
     first: list[tuple[Built, dict[str, Any]]] = []
-    ranks.share(lambda: first.append(build()))  # the result stays on rank 0: the others learn only that it worked
-    if first:
-        return first[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # rank 0 said them (an image the labels file does not list): once a run
-        return build()
+    ranks.share(lambda: first.append(build()), slow=True)  # the result stays on rank 0: the others learn it worked
+    if not first:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # rank 0 said them (an image the labels file does not list): once a run
+            first.append(build())
+    ranks.gathered()
+    return first[0]
 
 
 def _whiten(model: nn.Module, data: Dataset, normalize: dict[str, Any], trainable: bool) -> None:
