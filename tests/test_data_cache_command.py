@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data import entries, load_dataset
+from cnnlab.data import cache_dir, entries, load_dataset
 from tests.conftest import cli_as_terminal, shared_dataset
 from tests.crashkit import cnnlab, private_cache
 from tests.test_data_inputs import _flip_a_byte, image_folder
@@ -136,3 +136,20 @@ def test_bad_input_is_one_line(tmp_path, capsys) -> None:
     assert code == 2 and f"--data-dir {tmp_path / 'none'} is not a folder" in err
     code, out, err = cli_as_terminal(["cache", "--cache-dir", str(tmp_path / "none")], capsys)
     assert (code, out) == (0, f"no data cache entries in {tmp_path / 'none'}\n")
+
+
+def test_a_read_only_data_root_named_by_cnnlab_data_gets_no_cache_inside_it(tmp_path, monkeypatch) -> None:
+    """A shared dataset folder given as $CNNLAB_DATA (as README has the notebooks read it) is read-only: its cache
+    goes to the user cache dir, as with --data-dir. The fallback read $CNNLAB_DATA again, so it named the shared
+    folder itself, and root wrote a cache into it."""
+    shared, home = tmp_path / "shared", tmp_path / "xdg"
+    folder = image_folder(shared / "pets", {"cat": 3, "dog": 2})
+    shared.chmod(0o555)
+    monkeypatch.setenv("CNNLAB_DATA", str(shared))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    try:
+        assert cache_dir() == cache_dir(shared) == home / "cnnlab" / "cache"
+        assert load_dataset(f"folder:{folder}").classes == ["cat", "dog"]
+        assert not (shared / "cache").exists() and states(home / "cnnlab" / "cache") == {"folder-pets": "current"}
+    finally:
+        shared.chmod(0o755)

@@ -16,7 +16,7 @@ from cnnlab.data.adapt import adapt
 from cnnlab.data.cache import cached
 from cnnlab.data.formats import Decoded, read_cifar, read_idx_dataset, read_sklearn_digits
 from cnnlab.data.imagefolder import read_flowers17, read_image_folder
-from cnnlab.data.sources import STANDARD, data_root, fetch, read_tree, refuse_link_loops
+from cnnlab.data.sources import STANDARD, data_root, fetch, read_tree, refuse_link_loops, user_dir
 from cnnlab.data.splits import limit_indices, stratified_split
 from cnnlab.data.tasks import Task, get_task, list_tasks
 from cnnlab.errors import CnnlabError
@@ -255,7 +255,7 @@ def _default_cache(root: Path) -> Path:
     """<root>/cache, or the user cache dir when the data root is read-only (a shared dataset folder)."""
     if _writable(root if root.exists() else root.parent):
         return root / "cache"
-    user = data_root(None)
+    user = user_dir()  # not data_root(None): $CNNLAB_DATA may name this very read-only root
     return user / "cache" if _writable(user.parent if user.parent.exists() else Path.home()) else root / "cache"
 
 

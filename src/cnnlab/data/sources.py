@@ -34,6 +34,12 @@ def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
         return Path(data_dir).expanduser()
     if os.environ.get("CNNLAB_DATA"):
         return Path(os.environ["CNNLAB_DATA"]).expanduser()
+    return user_dir()
+
+
+def user_dir() -> Path:
+    """The user cache dir, ($XDG_CACHE_HOME or ~/.cache)/cnnlab: the data root when nothing names one, and the
+    cache's home beside a read-only data root (whatever $CNNLAB_DATA says)."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache_home) / "cnnlab"
 
