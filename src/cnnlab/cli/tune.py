@@ -84,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--study", help="study name (default: the space file's name)")
     t.add_argument("--out", help="study directory (default runs/tune-SPACE)")
     t.add_argument("--data-dir", help="data root for the trials")
-    t.add_argument("--limit", type=typed(int, "--limit"), help="use only N training images (overrides [train])")
+    t.add_argument("--limit", type=typed(int, "--limit"), help="at most N images in each split (overrides [train])")
     t.add_argument("--epochs", type=typed(int, "--epochs"), help="epochs per trial (overrides [train])")
     t.add_argument("--summary", metavar="STUDY_DIR", help="print the best trials of a study and write its plots")
     t.add_argument("--top", type=typed(int, "--top"), default=10, help="best trials to list (default 10)")
