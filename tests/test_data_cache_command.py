@@ -153,3 +153,10 @@ def test_a_read_only_data_root_named_by_cnnlab_data_gets_no_cache_inside_it(tmp_
         assert not (shared / "cache").exists() and states(home / "cnnlab" / "cache") == {"folder-pets": "current"}
     finally:
         shared.chmod(0o755)
+
+
+def test_one_entry_is_counted_as_one_entry(tmp_path, capsys) -> None:
+    cache = tmp_path / "cache"
+    load_dataset(f"folder:{image_folder(tmp_path / 'pets', {'cat': 3, 'dog': 2})}", cache_dir=cache)
+    code, out, err = cli_as_terminal(["cache", "--cache-dir", str(cache)], capsys)
+    assert code == 0 and out.splitlines()[-1] == f"1 entry in {cache}, {entries(cache)[0].size / 1e6:,.1f} MB", out

@@ -29,7 +29,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         remove(e)
     print(table(found, gone))
     stale = [e for e in found if e.stale and e not in gone]
-    print(f"{len(found)} entries in {folder}, {mb(found)}", end="")
+    print(f"{len(found)} {'entry' if len(found) == 1 else 'entries'} in {folder}, {mb(found)}", end="")
     if gone:
         print(f"; removed {len(gone)}, {mb(gone)}")
     elif stale:
