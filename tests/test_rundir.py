@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -501,6 +502,60 @@ def test_a_refused_resume_changes_no_byte_even_when_it_asked_for_more_epochs(par
                            "--out", str(partial_run), "--resume")  # fmt: skip
     one_line_error(code, err, "state.pt")
     assert snapshot(partial_run) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("summary.json", "file"),
+        ("metrics.csv", "file"),
+        ("batches.csv", "file"),
+        ("tensorboard", "folder"),
+        ("tensorboard/batches", "folder"),
+    ],
+)
+def test_a_run_file_replaced_by_the_other_kind_is_refused_before_anything_is_written(
+    partial_run, capsys, tmp_path, name, kind
+):
+    """summary.json replaced by a folder (or metrics.csv, batches.csv by folders, tensorboard/ by a file) and resumed
+    with --epochs 5: the write that met it failed in one line, but after config.toml had been rewritten to 5 epochs
+    (and, for the event and batch files, after an epoch had trained). Each is now refused before any write."""
+    path = partial_run / name
+    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    path.write_text("not a folder") if kind == "folder" else path.mkdir()
+    resume = [*resume_args(str(tmp_path / "net.toml"), partial_run)[:-3], "--epochs", "5", "--log-every", "2",
+              "--no-progress", "--out", str(partial_run), "--resume"]  # fmt: skip
+    before = snapshot(partial_run)
+    code, _, err = run_cli(capsys, *resume)
+    assert snapshot(partial_run) == before, err
+    one_line_error(code, err, f"{path} is not a {kind}, as the run's {name} is; move it out of {partial_run}")
+
+
+def test_a_config_toml_folder_is_refused_before_the_leftovers_of_a_run_are_removed(tmp_path, capsys):
+    """No run yet, but RUN/config.toml a folder: the new run removed RUN/tensorboard and the rest, then failed to
+    write its config in one line."""
+    config = tmp_path / "new" / "config.toml"
+    config.mkdir(parents=True)
+    (tmp_path / "new" / "tensorboard").mkdir()
+    (tmp_path / "new" / ".lock").touch()  # as every run holds it
+    before = snapshot(tmp_path / "new")
+    code, _, err = run_cli(capsys, *MLP_8X8, "--out", str(tmp_path / "new"))
+    assert snapshot(tmp_path / "new") == before, err
+    one_line_error(code, err, f"{config} is not a file, so {tmp_path / 'new'} holds no run's settings; restore")
+
+
+def test_a_refused_resume_leaves_even_a_dead_writers_temporaries(tmp_path, capsys):
+    """A finished run resumed with new settings that would train nothing: the refusal came after the writer had
+    removed what a killed writer left (its temporaries, stray epoch folders), so a refused command changed the run."""
+    out = tmp_path / "run"
+    assert run_cli(capsys, *MLP_8X8, "--out", str(out))[0] == 0
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / f".metrics.csv.tmp-{dead.stdout.strip()}-abc").write_text("half")
+    (out / "checkpoints" / "epoch-0009").mkdir()
+    before = snapshot(out)
+    code, _, err = run_cli(capsys, *MLP_8X8, "--out", str(out), "--resume", "--patience", "2")
+    assert snapshot(out) == before, err
+    one_line_error(code, err, f"--resume: {out} has finished its 1 epochs, so new settings would change nothing")
 
 
 def test_a_hand_edited_config_is_checked_against_what_the_checkpoint_trained_with(partial_run, capsys) -> None:

@@ -16,6 +16,7 @@ CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES = (
     "tensorboard",
     "batches.csv",
 )
+BATCH_EVENTS = "batches"  # --log-every's event files, in TENSORBOARD
 OWN = (CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES)
 
 

@@ -30,6 +30,7 @@ from cnnlab.rundir.checkpoint import MANIFEST, Checkpoint, CheckpointStore, metr
 from cnnlab.rundir.config import RunConfig
 from cnnlab.rundir.events import EventLog
 from cnnlab.rundir.layout import (
+    BATCH_EVENTS,
     BATCHES,
     CHECKPOINTS,
     CONFIG,
@@ -330,7 +331,13 @@ class RunWriter:
 
     def _check(self, config: RunConfig, resume: bool) -> RunConfig:
         """The settings to train with: `config`, with what names the run's own settings in another way (see
-        `_as_run_gives`) spelt as the run does."""
+        `_as_run_gives`) spelt as the run does. Every refusal is made here, before `start` writes or cleans
+        anything, so that a refused command changes no byte of the run."""
+        if (self.path / CONFIG).exists() and not self.dir.exists():  # a new run's first write would fail on it
+            raise CnnlabError(
+                f"{self.path / CONFIG} is not a file, so {self.path} holds no run's settings; restore {CONFIG} from a "
+                f"copy, or train into another {option('out')}"
+            )
         if not self.dir.exists():
             if trained := self._trained():  # its config.toml lost: starting over would wipe what it holds
                 raise CnnlabError(
@@ -371,7 +378,37 @@ class RunWriter:
                 f"{resume_option()}: {said}; resume with the run's settings "
                 f"(only {', '.join(map(option, RunConfig.RESUMABLE))} may change)"
             )
+        if config != old:
+            self._check_new_settings_train(config, trained)
+        self._check_kinds()
         return config
+
+    def _check_new_settings_train(self, config: RunConfig, trained: int) -> None:
+        """New settings for a run that would train no epoch with them are refused: its config must keep saying
+        what the run did."""
+        if stopped := self.store.stopped():
+            raise CnnlabError(
+                f"{resume_option()}: {self.path} stopped for good after epoch {trained} ({stopped}), so new settings "
+                f"would change nothing; to train on, start a new run from its weights ({option('init_from')} "
+                f"{self.path} {option('out')} NEW)"
+            )
+        if self.dir.finished() and config.epochs <= trained:
+            raise CnnlabError(
+                f"{resume_option()}: {self.path} has finished its {trained} epochs, so new settings would change "
+                f"nothing; give more {option('epochs')} to train on, or start a new run from its weights "
+                f"({option('init_from')} {self.path} {option('out')} NEW)"
+            )
+
+    def _check_kinds(self) -> None:
+        """Each of the run's own paths that a resume writes is of the kind the run writes there, or absent: a
+        folder at summary.json (or a file at tensorboard) made the write fail after config.toml was rewritten."""
+        for name, kind in WRITTEN_KINDS.items():
+            path = self.path / name
+            if path.exists() and not (path.is_dir() if kind == "folder" else path.is_file()):
+                raise CnnlabError(
+                    f"{path} is not a {kind}, as the run's {name} is; move it out of {self.path} (the run writes its "
+                    f"own again) and run the command again"
+                )
 
     def _trained(self) -> list[str]:
         """The files that show this folder's run has trained: a checkpoint manifest, metrics, a summary."""
@@ -413,8 +450,8 @@ class RunWriter:
         return self._last[0]
 
     def start(self, config: RunConfig, log: Any) -> Checkpoint | None:
-        """Clean up after a killed writer and write the config; returns the checkpoint to resume from (None: the
-        run starts from scratch)."""
+        """Clean up after a killed writer and write the config (`open` has refused what it would refuse); returns
+        the checkpoint to resume from (None: the run starts from scratch)."""
         remove_stale(self.path, everything=True)
         if not self.resumable():
             if self.dir.exists():
@@ -426,21 +463,8 @@ class RunWriter:
             write_text(self.path / CONFIG, config.to_toml())
             return None
         self.store.clean()
-        stopped = self.store.stopped()
-        if stopped and config != self.dir.config():  # its config must keep saying what the run did
-            raise CnnlabError(
-                f"{resume_option()}: {self.path} stopped for good after epoch "
-                f"{self.store.load('last', weights=False).epoch} ({stopped}), so new settings would change nothing; to train on, start a new run from its weights "
-                f"({option('init_from')} {self.path} {option('out')} NEW)"
-            )
         last = self.resume_from()  # verified before anything is written: a damaged set changes no byte
         if config != self.dir.config():
-            if self.dir.finished() and config.epochs <= last.epoch:  # it would train nothing
-                raise CnnlabError(
-                    f"{resume_option()}: {self.path} has finished its {last.epoch} epochs, so new settings would "
-                    f"change nothing; give more {option('epochs')} to train on, or start a new run from its "
-                    f"weights ({option('init_from')} {self.path} {option('out')} NEW)"
-                )
             write_text(self.path / CONFIG, config.to_toml())  # a resumable setting changed (more epochs, say)
         if config.epochs > last.epoch and not self.store.stopped():
             (self.path / SUMMARY).unlink(missing_ok=True)  # the run goes on: it is no longer finished
@@ -460,7 +484,7 @@ class RunWriter:
 
     def open_batches(self, first_step: int) -> BatchLog:
         """Start appending per-batch rows (--log-every), the first for update `first_step` (see batches.BatchLog)."""
-        self.batches = BatchLog(self.path / BATCHES, self.path / TENSORBOARD / "batches", first_step)
+        self.batches = BatchLog(self.path / BATCHES, self.path / TENSORBOARD / BATCH_EVENTS, first_step)
         return self.batches
 
     def publish(
@@ -504,6 +528,16 @@ class RunWriter:
         if self.batches is not None:
             self.batches.close()
         self._lock.release()
+
+
+# The run's own paths a resume writes (or removes, as summary.json), and the kind each is.
+WRITTEN_KINDS = {
+    SUMMARY: "file",
+    METRICS: "file",
+    BATCHES: "file",
+    TENSORBOARD: "folder",
+    f"{TENSORBOARD}/{BATCH_EVENTS}": "folder",
+}
 
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
