@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -456,6 +457,36 @@ def test_early_stopping_by_patience_and_by_generalisation_loss(tmp_path, net):
     rows = RunDir(tmp_path / "gl").metrics()
     e_opt = min(r["val_loss"] for r in rows)
     assert 100 * (rows[-1]["val_loss"] / e_opt - 1) > 0.5
+
+
+@pytest.mark.parametrize("flag", ["--patience", "--gl-alpha"])
+def test_early_stopping_is_switched_off_on_resume_by_off_and_the_run_ends_as_one_without_it(
+    tmp_path, net, capsys, flag
+):
+    """A run started with --patience (or --gl-alpha) could not resume without it: the flag left out keeps the
+    run's value, and 0 is refused (Keras' patience=0 stops at the first epoch without improvement). `off` switches
+    it off, recorded as unset, and the run ends with the weights of a run that never had the rule, to the bit."""
+    setting = flag[2:].replace("-", "_")
+    if setting == "patience":  # as test_early_stopping_by_patience_and_by_generalisation_loss, which stop early
+        base = RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=8)
+    else:
+        base = config(net, epochs=12, lr=0.5, schedule="constant", augment=None)
+    full = train(base, tmp_path / "full", log=quiet)
+    out = tmp_path / "split"
+    train(replace(base, **{setting: 2 if setting == "patience" else 0.5}), out, log=quiet, stop_after=1)
+    code, _, err = cli_as_terminal(["train", "--out", str(out), "--resume", flag, "off", "--no-progress"], capsys)
+    assert code == 0, err
+    resumed = RunDir(out).summary()
+    assert resumed["stopped"] == "completed" and resumed["epochs_run"] == base.epochs == full["epochs_run"]
+    assert getattr(RunDir(out).config(), setting) is None and setting not in (out / "config.toml").read_text()
+    a, b = open_run(tmp_path / "full", "last").weights, open_run(out, "last").weights
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["test_accuracy"] == full["test_accuracy"]
+    code, text, err = cli_as_terminal(["train", "--out", str(out), "--resume", flag, "off"], capsys)
+    assert code == 0 and "stopped: completed" in text, err  # finished: the same settings show its summary
+    code, _, err = cli_as_terminal(["train", "--out", str(out), "--resume", flag, "0"], capsys)
+    kind = "integer" if setting == "patience" else "number"
+    assert code == 2 and f"cnnlab: error: {flag} must be a positive {kind}, or off, got 0" in err, err
 
 
 def test_lr_find_suggests_a_learning_rate_inside_the_sweep():

@@ -67,6 +67,25 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
     return parse
 
 
+def typed_or_off(conv: type, flag: str) -> Callable[[str], object]:
+    """`typed`, or the word off, which RunConfig reads as unset (--patience off: early stopping switched off where a
+    flag left out would keep a resumed run's value)."""
+    from cnnlab.rundir.config import OFF
+
+    one = typed(conv, flag)
+
+    def parse(text: str) -> object:
+        if text == OFF:
+            return text
+        try:
+            return one(text)
+        except argparse.ArgumentTypeError:
+            kind = "an integer" if conv is int else "a number"
+            raise argparse.ArgumentTypeError(f"{flag} takes {kind} or {OFF}, got {text!r}") from None
+
+    return parse
+
+
 # list-of-number settings that are not one value per channel: their metavar and the form their error names
 NUMBER_FORMS = {"progressive": ("H,F", "H,F, e.g. 20,0.5")}
 
@@ -101,7 +120,7 @@ def config_flags(p: argparse.ArgumentParser, hidden: tuple[str, ...] = ()) -> di
     the help groups the fields name; returns the groups, so a command can add its own flags to them. The
     `hidden` fields' flags are parsed (so that the command can refuse them by name) but not listed in --help."""
 
-    from cnnlab.rundir.config import GROUPS, RunConfig
+    from cnnlab.rundir.config import GROUPS, SWITCHED_OFF, RunConfig
 
     groups = {name: p.add_argument_group(title) for name, title in GROUPS.items()}
     for f in fields(RunConfig):
@@ -128,7 +147,8 @@ def config_flags(p: argparse.ArgumentParser, hidden: tuple[str, ...] = ()) -> di
             g.add_argument(flag, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction, help=shown)
         else:
             conv = int if kind.startswith("int") else float if kind.startswith("float") else str
-            g.add_argument(flag, default=argparse.SUPPRESS, type=typed(conv, flag), help=shown)
+            parse = typed_or_off(conv, flag) if f.name in SWITCHED_OFF else typed(conv, flag)
+            g.add_argument(flag, default=argparse.SUPPRESS, type=parse, help=shown)
     return groups
 
 

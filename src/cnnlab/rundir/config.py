@@ -91,6 +91,12 @@ def mirror_warning(
     )
 
 
+# Optional settings that `off` unsets (--patience off): a resume keeps a setting left out, so without a word for
+# "none" a run started with early stopping could not go on without it; 0 is no such word (Keras' patience=0 stops at
+# the first epoch without improvement).
+OFF = "off"
+SWITCHED_OFF = ("patience", "gl_alpha")
+
 # setting -> the setting and its values that put it to use (RunConfig.unused)
 USED_ONLY_WITH: dict[str, tuple[str, tuple[str, ...]]] = {
     "momentum": ("optimizer", ("sgd", "muon")),
@@ -174,10 +180,10 @@ class RunConfig:
     init_std: float = setting(0.01, "model", "std of --init normal, positive")
     seed: int = setting(0, "run", "seeds initialisation, split, shuffling and augmentation")
     patience: int | None = setting(
-        None, "evaluation", "early stop after N epochs without --monitor improving, positive (default: off)"
+        None, "evaluation", "early stop after N epochs without --monitor improving, positive, or off (default: off)"
     )
     gl_alpha: float | None = setting(
-        None, "evaluation", "Prechelt's GL: stop when 100*(E_val/E_opt - 1) > alpha, positive (default: off)"
+        None, "evaluation", "Prechelt's GL: stop when 100*(E_val/E_opt - 1) > alpha, positive, or off (default: off)"
     )
     monitor: str = setting(
         "val_accuracy", "evaluation", "picks the best checkpoint; early stopping watches it", MONITORS
@@ -264,6 +270,9 @@ class RunConfig:
         self.weight_decay = self.decay_used()  # recorded as used (an explicit 0 with adamw was once taken for 0.01)
         if self.log_every == 0 and not isinstance(self.log_every, bool):  # off, as unset: how a resume turns it off
             self.log_every = None
+        for name in SWITCHED_OFF:  # off, as unset: how a resume turns a stop rule off (0 would be a patience)
+            if getattr(self, name) == OFF:
+                setattr(self, name, None)
         if self.options is not None and not (
             isinstance(self.options, dict) and all(isinstance(k, str) for k in self.options)
         ):
@@ -334,13 +343,17 @@ class RunConfig:
             self._positive(name)
         for name in ("momentum", "weight_decay", "decay", "warmup_epochs", "label_smoothing", "val_split"):
             self._positive(name, zero=True)
-        for name in ("limit", "patience"):
-            self._positive(name, integer=True, allow_none=True)
+        self._positive("limit", integer=True, allow_none=True)
         try:
             self._positive("log_every", integer=True, allow_none=True)
         except CnnlabError:
             raise CnnlabError(f"--log-every must be a positive integer, or 0 for off, got {self.log_every!r}") from None
-        for name in ("gl_alpha", "head_lr", "bias_lr"):
+        for name in SWITCHED_OFF:
+            try:
+                self._positive(name, integer=name == "patience", allow_none=True)
+            except CnnlabError as e:
+                raise CnnlabError(str(e).replace(", got", f", or {OFF}, got", 1)) from None
+        for name in ("head_lr", "bias_lr"):
             self._positive(name, allow_none=True)
         if not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:  # torch.manual_seed's range
             raise CnnlabError(f"--seed must be a whole number from -2**63 to 2**64 - 1, got {self.seed!r}")
