@@ -762,6 +762,38 @@ def test_an_input_equal_to_the_one_the_run_resolved_resumes_and_another_is_refus
     assert code == 0 and "stopped: completed" in text and snapshot(out) == before, err
 
 
+def test_lrs_and_statistics_equal_in_effect_to_the_runs_resume_and_other_values_are_refused(tmp_path, capsys) -> None:
+    """A run that left --head-lr and --bias-lr unset trained them at its --lr, and one that left --mean/--std unset
+    normalised with its data's statistics (recorded in each checkpoint); giving those values on resume was refused
+    as a change (`--head-lr is 0.001 but the run left it unset`). They are the run's own now, and nothing is
+    rewritten; other values are refused as before."""
+    from cnnlab.train import train
+
+    out = tmp_path / "run"
+    train(RunConfig(model="mlp", data="digits", input=[1, 8, 8], epochs=2), out, log=lambda _: None, stop_after=1)
+    meta = open_run(out, "last").meta
+    mean, std = (",".join(map(repr, meta[k])) for k in ("mean", "std"))
+    config = (out / "config.toml").read_text()
+    args = ["train", "--model", "mlp", "--data", "digits", "--input", "1,8,8", "--epochs", "2", "--out", str(out)]
+    before = snapshot(out)
+    for other, said in (
+        (["--head-lr", "0.01"], "--head-lr is 0.01 but the run left it unset"),
+        (["--bias-lr", "0.01"], "--bias-lr is 0.01 but the run left it unset"),
+        (["--mean", f"{meta['mean'][0] + 1e-3!r}", "--std", std], "--mean is ["),
+        (["--mean", mean, "--std", "1"], "--std is [1.0] but the run left it unset"),
+    ):
+        code, _, err = run_cli(capsys, *args, *other, "--resume")
+        one_line_error(code, err, said)
+        assert snapshot(out) == before
+    same = ["--lr", "0.001", "--head-lr", "0.001", "--bias-lr", "1e-3", "--mean", mean, "--std", std]
+    code, _, err = run_cli(capsys, *args, *same, "--no-progress", "--resume")
+    assert code == 0 and RunDir(out).summary()["epochs_run"] == 2, err
+    assert (out / "config.toml").read_text() == config
+    before = snapshot(out)
+    code, text, err = run_cli(capsys, *args, *same, "--resume")  # finished: its summary, unchanged
+    assert code == 0 and "stopped: completed" in text and snapshot(out) == before, err
+
+
 def test_a_bad_value_from_a_file_is_named_with_its_file_and_key(partial_run, capsys, tmp_path) -> None:
     """A bad lr hand-written into a run's config.toml (or an experiment file) was reported as `--lr must be ...`,
     a flag the user never typed; it is now `FILE: lr must be ...`. A flag given over the file keeps the flag's

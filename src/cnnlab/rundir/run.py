@@ -347,7 +347,8 @@ class RunWriter:
             return config  # a new run
         manifest = self.store.manifest()
         if manifest is None:
-            config = _as_run_gives(self.dir.config(), config)
+            old = self.dir.config()
+            config = _in_effect_as_run(old, _as_run_gives(old, config))
             self._check_start_over(config)
             return config
         if not resume:
@@ -372,7 +373,7 @@ class RunWriter:
                 f"{config.epochs} would undo nothing; give {option('epochs')} {trained} or more, or start a new run "
                 f"from its weights ({option('init_from')} {self.path})"
             )
-        config = _as_run_gives(old, config, meta)
+        config = _in_effect_as_run(old, _as_run_gives(old, config, meta), meta)
         if said := _differences(old, config):
             raise CnnlabError(
                 f"{resume_option()}: {said}; resume with the run's settings "
@@ -560,6 +561,26 @@ def _as_run_gives(old: RunConfig, new: RunConfig, meta: dict[str, Any] | None = 
     if new.data_dir != old.data_dir and None not in (new.data_dir, old.data_dir):
         if _same_path(new.data_dir, old.data_dir):  # type: ignore[arg-type]
             same["data_dir"] = old.data_dir
+    return replace(new, **same) if same else new
+
+
+def _in_effect_as_run(old: RunConfig, new: RunConfig, meta: dict[str, Any] | None = None) -> RunConfig:
+    """`new` with each setting the run in `old` left unset, given as the value unset meant there, unset again, so
+    that a resume is not refused for it and config.toml is not rewritten: --head-lr equal to the run's --lr, --bias-lr
+    too where no head lr split the groups, and --mean/--std equal to the statistics its checkpoint's `meta` says it
+    normalised with (the data's, or an --init-from source's). Not for checking a hand-edited config.toml (see
+    `_edited`): the optimiser's groups follow the spelling, so a head_lr written there would not fit its state."""
+    same: dict[str, Any] = {}
+    if old.head_lr is None and new.head_lr is not None and new.head_lr == old.lr:
+        same["head_lr"] = None
+    if old.bias_lr is None and old.head_lr is None and new.bias_lr is not None and new.bias_lr == old.lr:
+        same["bias_lr"] = None
+    used = {k: (meta or {}).get(k) for k in ("mean", "std")}
+    if old.mean is None and new.mean is not None and None not in used.values():
+        channels = len(used["mean"])
+        given = {k: [float(v) for v in getattr(new, k)] for k in ("mean", "std")}
+        if all((values * channels if len(values) == 1 else values) == used[k] for k, values in given.items()):
+            same["mean"] = same["std"] = None
     return replace(new, **same) if same else new
 
 
