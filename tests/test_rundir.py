@@ -741,6 +741,50 @@ def test_the_same_data_named_by_another_path_resumes_and_another_folder_is_refus
     assert snapshot(tmp_path / "m") == before
 
 
+def test_a_relative_data_folder_is_the_one_the_run_started_from_wherever_it_is_resumed(tmp_path, capsys, monkeypatch):
+    """A run trained on `--data folder:imgs` in one folder and resumed (or evaluated) from another failed there
+    (`folder dataset imgs does not exist`), and `--data folder:../start/imgs`, the same folder spelt from there, was
+    refused as another. Each checkpoint records the folder it read, so the run reads its own data from anywhere and
+    config.toml keeps its spelling; another folder is refused, and a folder gone from both places is one line."""
+    from cnnlab.train import train
+    from tests.test_data_inputs import image_folder
+
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    for split in ("train", "test"):
+        image_folder(start / "imgs", {"a": 6, "b": 6}, split)
+        image_folder(elsewhere / "other", {"a": 5, "b": 5}, split)
+    monkeypatch.chdir(start)
+    train(
+        RunConfig(model="mlp", data="folder:imgs", input=[3, 8, 8], epochs=2), "run", log=lambda _: None, stop_after=1
+    )
+    config = (start / "run" / "config.toml").read_text()
+    monkeypatch.chdir(elsewhere)
+    args = ["train", "--out", "../start/run", "--resume", "--no-progress"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0 and RunDir(start / "run").summary()["epochs_run"] == 2, err
+    assert (start / "run" / "config.toml").read_text() == config
+    before = snapshot(start / "run")
+    for spelt in ("folder:../start/imgs", f"folder:{start / 'imgs'}", "folder:imgs"):  # finished: its summary
+        code, text, err = run_cli(capsys, *args, "--data", spelt)
+        assert code == 0 and "stopped: completed" in text, err
+        assert snapshot(start / "run") == before
+    code, _, err = run_cli(capsys, *args, "--data", "folder:other")
+    one_line_error(code, err, "--resume: --data is 'folder:other' but the run used 'folder:imgs'")
+    code, text, err = run_cli(capsys, "eval", "../start/run")
+    assert code == 0 and "(12 images" in text, err  # the run's own 12 test images
+    image_folder(elsewhere / "imgs", {"a": 5, "b": 5}, "test")  # a folder of that name here is not the run's
+    image_folder(elsewhere / "imgs", {"a": 5, "b": 5}, "train")
+    code, text, err = run_cli(capsys, "eval", "../start/run")
+    assert code == 0 and "(12 images" in text, err  # not these 10
+    (start / "imgs").rename(start / "moved")
+    shutil.rmtree(elsewhere / "imgs")
+    for command in (args, ["eval", "../start/run"]):
+        code, _, err = run_cli(capsys, *command)
+        one_line_error(code, err, f"folder:imgs is neither at {start / 'imgs'}, where the run read it, nor at "
+                       f"{elsewhere / 'imgs'}; put the folder back at {start / 'imgs'}")  # fmt: skip
+        assert snapshot(start / "run") == before
+
+
 def test_an_input_equal_to_the_one_the_run_resolved_resumes_and_another_is_refused(tmp_path, capsys) -> None:
     """A run that left --input unset trained at its model's input (mlp: 1,28,28, the digits resized to it);
     `--resume --input 1,28,28` was refused as a change (`--input is [1, 28, 28] but the run left it unset`)."""

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from cnnlab.atomic import remove_stale, write_text
+from cnnlab.data.dataset import FOLDER_PREFIX
 from cnnlab.errors import CnnlabError, option, resume_option, speaking_to_cli
 from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
 from cnnlab.rundir.checkpoint import MANIFEST, Checkpoint, CheckpointStore, metrics_csv
@@ -548,15 +549,16 @@ def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 def _as_run_gives(old: RunConfig, new: RunConfig, meta: dict[str, Any] | None = None) -> RunConfig:
     """`new` with each setting that names the same thing as the run's setting in `old`, in other words, given as
     `old` gives it, so that a resume is not refused for it and config.toml keeps the run's spelling: a folder
-    dataset or --data-dir by a relative path and by an absolute one (taken from the current folder, where the
-    data is read; the checkpoint's print of the data checks it is the run's), and an --input equal to the shape
-    a run that left it unset used (its checkpoint's `meta`: the model's input, a source's)."""
+    dataset or --data-dir by a relative path and by an absolute one (a path given is taken from the current folder;
+    the run's relative folder dataset is the folder its checkpoint recorded, see `run_data_folder`; the
+    checkpoint's print of the data checks it is the run's), and an --input equal to the shape a run that left it
+    unset used (its checkpoint's `meta`: the model's input, a source's)."""
     same: dict[str, Any] = {}
     if old.input is None and new.input is not None and meta and list(new.input) == list(meta["input_shape"]):
         same["input"] = None
-    prefix = "folder:"
-    if new.data != old.data and all(d.startswith(prefix) for d in (new.data, old.data)):
-        if _same_path(new.data[len(prefix) :], old.data[len(prefix) :]):
+    if new.data != old.data and all(d.startswith(FOLDER_PREFIX) for d in (new.data, old.data)):
+        where = run_data_folder(old.data, meta) or old.data[len(FOLDER_PREFIX) :]
+        if _same_path(new.data[len(FOLDER_PREFIX) :], where):
             same["data"] = old.data
     if new.data_dir != old.data_dir and None not in (new.data_dir, old.data_dir):
         if _same_path(new.data_dir, old.data_dir):  # type: ignore[arg-type]
@@ -582,6 +584,26 @@ def _in_effect_as_run(old: RunConfig, new: RunConfig, meta: dict[str, Any] | Non
         if all((values * channels if len(values) == 1 else values) == used[k] for k, values in given.items()):
             same["mean"] = same["std"] = None
     return replace(new, **same) if same else new
+
+
+def run_data_folder(data: str, meta: dict[str, Any] | None) -> str | None:
+    """The folder a run's `--data folder:PATH` names when PATH is relative: the one its checkpoint `meta` records
+    having read (`data_folder`, absolute) while it is there, so that a resume or an eval from another working
+    folder reads the run's own data. None for other data, an absolute PATH or a {data_dir} template (which follows
+    a resume's --data-dir), a checkpoint that records no folder (written before 2026-12-05), and a recorded folder
+    that is gone where PATH names one from here (moved with the run): PATH is then taken from the current folder,
+    as it always was. A one-line error where neither is there."""
+    path, recorded = data[len(FOLDER_PREFIX) :], (meta or {}).get("data_folder")
+    if not data.startswith(FOLDER_PREFIX) or recorded is None or "{" in path or Path(path).expanduser().is_absolute():
+        return None
+    if Path(recorded).exists():
+        return recorded
+    if Path(path).exists():
+        return None
+    raise CnnlabError(
+        f"the run's data {data} is neither at {recorded}, where the run read it, nor at {os.path.abspath(path)}; put "
+        f"the folder back at {recorded}, or give the command from a folder where {path} names it"
+    )
 
 
 def _same_path(a: str, b: str) -> bool:

@@ -172,7 +172,7 @@ class LoadedRun:
         """The run's dataset as its model saw it, at the input shape it trained at (so rebuilding needs no
         --init-from source, which may have moved, or be torchvision weights not cached offline)."""
         if self._data is None:
-            data = load_data(self.run.config)
+            data = load_data(self.run.config, self.run.meta)
             check_same_classes(data.classes, self.classes, "evaluate")
             self._data = fit_data(data, self.input_shape, self.run.config.resize)[0]
         return self._data

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import time
 import warnings
@@ -19,11 +20,13 @@ from torch import nn
 
 from cnnlab.coexist import keep_triton_from_tensorflow
 from cnnlab.data import Augment, Dataset, DeviceLoader, load_dataset
+from cnnlab.data.dataset import FOLDER_PREFIX
 from cnnlab.data.sources import data_root
 from cnnlab.errors import CnnlabError, option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig
 from cnnlab.rundir.config import mirror_warning
+from cnnlab.rundir.run import run_data_folder
 from cnnlab.train.distributed import Ranks, sync_batch_norm
 from cnnlab.train.ema import EMA
 from cnnlab.train.init import initialize
@@ -45,11 +48,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_data(config: RunConfig) -> Dataset:
+def load_data(config: RunConfig, recorded: dict[str, Any] | None = None) -> Dataset:
     """The run's dataset with its splits, as stored (before any adaptation to the model's input). `{data_dir}` in
-    --data is the data root, as in study files (recipes name the CIFAR-10 archive this way)."""
+    --data is the data root, as in study files (recipes name the CIFAR-10 archive this way); a relative
+    folder:PATH of a run whose checkpoint metadata is `recorded` is the folder it read (`run_data_folder`)."""
     val = None if not config.val_split else (int(config.val_split) if config.val_split >= 1 else config.val_split)
-    name = config.data.replace("{data_dir}", str(data_root(config.data_dir)))
+    folder = run_data_folder(config.data, recorded)
+    name = FOLDER_PREFIX + folder if folder else config.data.replace("{data_dir}", str(data_root(config.data_dir)))
     data = load_dataset(name, data_dir=config.data_dir, val=val, limit=config.limit, seed=config.seed)
     failpoint("data-loaded")
     return data
@@ -69,8 +74,9 @@ def fit_data(data: Dataset, target: tuple[int, ...], resize: str) -> tuple[Datas
     return data, adaptation
 
 
-def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
-    """Load the data and build the model so the two fit: classes, channels and image size.
+def prepare(config: RunConfig, recorded: dict[str, Any] | None = None) -> tuple[Dataset, nn.Module, dict[str, Any]]:
+    """Load the data (that of the run whose checkpoint metadata is `recorded`: see `load_data`) and build the model
+    so the two fit: classes, channels and image size.
 
     Also returns how images were adapted ({"source_shape", "mode"}), so predict can treat new images alike. The
     model's `build` attribute records the options it was built with, so any command can rebuild it from the run."""
@@ -80,7 +86,7 @@ def prepare(config: RunConfig) -> tuple[Dataset, nn.Module, dict[str, Any]]:
 
     spec = is_spec_path(config.model)
     given = check_model_options(config.model, config.options or {})  # before loading data: a typo fails at once
-    data = load_data(config)
+    data = load_data(config, recorded)
     c_data = data.input_shape[0]
     # a network file started from weights keeps its own input channels (its base's pretrained stem reads them; the
     # data is converted); otherwise it is built for the data's, as zoo models are
@@ -347,11 +353,13 @@ def eval_batch_size(device: torch.device) -> int:
 
 
 def _build(
-    config: RunConfig, load_source: bool, log: Callable[[str], None]
+    config: RunConfig, resuming: dict[str, Any] | None, log: Callable[[str], None]
 ) -> tuple[Dataset, nn.Module, dict[str, Any], dict[str, Any] | None]:
-    """Data and model fitted to each other, initialised and started from --init-from, saying what happened on
-    the way: the data's adaptation, config warnings, the head, what the transfer loaded."""
-    data, model, adaptation = prepare(config)
+    """Data and model fitted to each other, initialised and started from --init-from (unless `resuming`: the run's
+    checkpoint holds its weights), saying what happened on the way: the data's adaptation, config warnings, the
+    head, what the transfer loaded."""
+    load_source = resuming is None
+    data, model, adaptation = prepare(config, resuming)
     for note in (fit_note(config, adaptation, data.input_shape), grey_note(config, model.build["options"])):
         if note:
             log(note)
@@ -384,7 +392,7 @@ def _built_once_checked(
     hours, so the ranks wait for each other's data outside the training collectives' 30-minute timeout."""
 
     def build() -> tuple[Built, dict[str, Any]]:
-        built = _build(config, resuming is None, log)
+        built = _build(config, resuming, log)
         printed = data_print(built[0])
         if resuming is not None:
             check_same_classes(built[0].classes, resuming["classes"], "resume")
@@ -536,6 +544,7 @@ def _meta(
         "mean": list(normalize["mean"]) if "mean" in normalize else None,
         "std": list(normalize["std"]) if "std" in normalize else None,
         "dataset": data.name,
+        "data_folder": _folder_read(data.name),  # where a relative folder:PATH is read on resume (run_data_folder)
         "adapt": adaptation,
         "scale": normalize["scale"],
         "build": model.build,
@@ -544,6 +553,12 @@ def _meta(
         "config": config.recorded(),  # what the run trained with
         "data": printed,
     }
+
+
+def _folder_read(name: str) -> str | None:
+    """The absolute path of the folder (or archive) a folder:PATH dataset named `name` was read from; None for
+    other data."""
+    return os.path.abspath(os.path.expanduser(name[len(FOLDER_PREFIX) :])) if name.startswith(FOLDER_PREFIX) else None
 
 
 def setup(
