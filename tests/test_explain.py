@@ -346,6 +346,16 @@ def test_bad_kernel_files_are_one_line_errors(tmp_path, text, message):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_kernel_files_underscore_error_advises_what_a_kernel_file_reads(tmp_path):
+    """A kernel file's 1_0 is refused with the advice matrix files get, which said 'separate numbers by spaces or
+    commas'; a `filter --kernel` file's numbers are whitespace-separated, so a file rewritten as advised, 1,0, failed
+    again ('1,0' is not a number). The advice is what both files read: spaces."""
+    (tmp_path / "k.txt").write_text("0 0 0\n0 1_0 0\n0 0 0")
+    with pytest.raises(CnnlabError) as e:
+        read_kernel_file(tmp_path / "k.txt")
+    assert "commas" not in str(e.value) and "separate numbers by spaces)" in str(e.value), str(e.value)
+
+
 def test_filter_cli_puts_input_gray_and_channels_side_by_side(tmp_path):
     rgb = torch.zeros(40, 60, 3, dtype=torch.uint8)
     rgb[:, 30:] = torch.tensor([200, 100, 50], dtype=torch.uint8)

@@ -51,9 +51,8 @@ def read_cell(cell: str) -> float:
     """One cell of a matrix or kernel file as float() reads it, but for the '_' float() takes between digits
     (Python's digit grouping): a student's 1_0 is no ten. ValueError saying why the cell is not a number."""
     if "_" in cell:
-        raise ValueError(
-            f"{echoed(cell)} is not a number ('_' is neither a digit nor a separator; separate numbers by spaces or "
-            "commas)"
+        raise ValueError(  # spaces, not commas too: a `filter --kernel` file's numbers are whitespace-separated
+            f"{echoed(cell)} is not a number ('_' is neither a digit nor a separator; separate numbers by spaces)"
         )
     try:
         return float(cell)
