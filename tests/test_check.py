@@ -339,6 +339,23 @@ def test_a_long_cell_is_shortened_where_it_is_echoed(tmp_path: Path, cell: str, 
     assert re.search(rf"\.\.\.'? \({len(cell):,} characters\)", line), line[:600]  # quoted in an error line
 
 
+@pytest.mark.parametrize(
+    "table",
+    [
+        f"| Layer | # parameters |\n|---|---|\n| conv1 | 608 |\n| conv{LONG} | 5 |\n",  # a row's label
+        f"| Layer | Notes{'x' * 5000} | # parameters |\n|---|---|---|\n| conv1 | a | 608 |\n",  # a column's header
+        f"| Layer | # parameters {'x' * 5000} |\n|---|---|\n| conv1 | k*3 = 608 |\n",  # the header of bad working
+    ],
+)
+def test_a_long_label_or_header_is_shortened_where_it_is_echoed(tmp_path: Path, table: str, capsys) -> None:
+    """A table's row labels and column headers are its cells too: a 5,000-character one made the grading line of
+    its row, the `not graded:` note or the error about its working 5,000 characters long, as a long value did."""
+    code = main(["check", str(write(tmp_path, table)), "--model", str(NETS / "lenet-like.toml")])
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2) and max(map(len, (out + err).splitlines())) < 600, (out + err)[:600]
+    assert re.search(r"\.\.\.'? \(5,0\d\d characters\)", out + err), (out + err)[:600]
+
+
 def test_a_power_in_working_is_refused_not_read_as_bold(tmp_path: Path, lenet: ModelSummary) -> None:
     """`5**2` is Python's power, not markdown bold around 2: read as `52*3*8+8` it was graded as working that
     gives 1,256; bold around a whole cell (`**608**`) is still only emphasis."""

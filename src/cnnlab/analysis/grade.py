@@ -236,7 +236,7 @@ def grade(
     hwc = _uses_hwc(table, targets)
     cells, skipped, after, hints = _grade_rows(table, targets, readings, hwc, counting)
     if table.ignored:
-        notes.append("not graded: " + ", ".join(table.ignored))
+        notes.append("not graded: " + ", ".join(echoed(column, quote=False) for column in table.ignored))
     for column, labels in skipped.items():
         why = SKIP_REASONS.get(column, "not defined for these rows")
         notes.append(f"not graded: the {COLUMN_NAMES[column]} of {', '.join(labels)} ({why})")
@@ -328,7 +328,7 @@ def _read_cells(table: Table) -> dict[tuple[int, str], _Reading]:
                 except WorkingError as e:
                     raise CnnlabError(
                         f"{table.source} line {row.line}: cannot read the working {echoed(expr)} in the "
-                        f"{table.columns[column]!r} cell {echoed(given)}: {e}; write working with numbers and "
+                        f"{echoed(table.columns[column])} cell {echoed(given)}: {e}; write working with numbers and "
                         "+ - * / ( ) only, or give just the value"
                     ) from None
             out[i, column] = (parse_number(value), steps)
@@ -341,7 +341,7 @@ def _flops_convention(
     """The FLOPs convention to grade with ("macs" or "2macs") and a note that says which and why."""
     if "flops" not in table.columns:
         return "2macs", ""
-    column = f"{plain(table.columns['flops'])} column"
+    column = f"{echoed(plain(table.columns['flops']), quote=False)} column"
     if flops != "auto":
         return flops, f"{column} graded as {FLOPS_NAMES[flops]} (--flops {flops})"
     fits = {"macs": 0, "2macs": 0}
@@ -366,13 +366,14 @@ def _flops_convention(
 
 
 def _short_label(row: TableRow) -> str:
-    """'CONV1 (f=5, s=1)' -> 'CONV1'; numeric labels become 'layer 3'; empty ones 'line 7'."""
+    """'CONV1 (f=5, s=1)' -> 'CONV1'; numeric labels become 'layer 3'; empty ones 'line 7'; a long one is echoed
+    by its start (errors.echoed), as a long value is: it heads its row's grading lines and the notes naming it."""
     if re.search(r"\(\s*\d[a-z]\s*\)", row.label, re.IGNORECASE):  # 'inception(3a) #1x1' names the module
-        return row.label.strip()
+        return echoed(row.label.strip(), quote=False)
     short = row.label.split("(")[0].strip().rstrip(":").strip() or row.label
     if not short:
         return f"line {row.line}"
-    return f"layer {short}" if short.isdigit() else short
+    return echoed(f"layer {short}" if short.isdigit() else short, quote=False)
 
 
 def _fraction_text(v: Fraction) -> str:
