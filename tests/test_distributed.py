@@ -572,6 +572,32 @@ def test_rank_0_interrupted_or_killed_in_a_long_first_decode_ends_every_rank(tmp
     assert not RunDir(out).has_checkpoint()
 
 
+@pytest.mark.parametrize("how", ["refused", "killed"])
+def test_rank_1_failing_in_its_own_data_step_ends_rank_0_waiting_for_it_at_once(tmp_path, net, how):
+    """Rank 0 has its data and waits, on the week-long `waiting` group, for the others to have theirs; rank 1 then
+    fails in its own data step: its data root (here $CNNLAB_DATA, read through --data folder:{data_dir}/imgs) has
+    no such folder, or it is killed there. Rank 0 must not wait out the week: it ends at once with status 2 and
+    no error of its own, rank 1 says its one line (or torchrun says which rank died), and no run is left."""
+    from tests.test_data_inputs import image_folder
+
+    image_folder(tmp_path / "mine" / "imgs", {"a": 6, "b": 6})
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "run"
+    args = ["train", "--model", net, "--data", "folder:{data_dir}/imgs", "--epochs", "1"]
+    env = {"CNNLAB_DATA": str(tmp_path / ("empty" if how == "refused" else "mine"))}
+    if how == "killed":
+        env["CNNLAB_FAILPOINT"] = "data-loaded:1@1"  # rank 1's only pass: its own data step
+    ranks = plain_ranks([*args, "--out", str(out), "--no-progress"], {"CNNLAB_DATA": str(tmp_path / "mine")}, env=env)
+    started = time.monotonic()
+    said_by = ended(ranks)
+    codes = [2, 2] if how == "refused" else [2, -signal.SIGKILL]
+    assert [proc.returncode for proc in ranks] == codes and time.monotonic() - started < 60, said_by
+    missing = f"cnnlab: error: folder dataset {tmp_path / 'empty' / 'imgs'} does not exist"
+    assert "error" not in said_by[0] and "Traceback" not in said_by[0], said_by  # its data's note, at most
+    assert said_by[1].startswith(missing) if how == "refused" else said_by[1] == "", said_by
+    assert not out.exists()
+
+
 def rank_0_of(launcher: int) -> int:
     """The pid of a launcher's rank 0, once it runs (its RANK in /proc's copy of its environment; a child that
     ended meanwhile, such as a helper the imports ran, is passed over)."""
