@@ -235,6 +235,7 @@ CASES = [
     ([*TRAIN, "--model", "{in}/empty.toml"], "layers is empty", None),
     ([*TRAIN, "--model", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
     ([*TRAIN, "--model", "mlp", "--lr", "inf"], "--lr takes a finite number, got 'inf'", None),
+    ([*TRAIN, "--model", "mlp", "--gl-alpha", "inf"], "--gl-alpha takes a finite number or off, got 'inf'", None),
     ([*TRAIN, "--model", "mlp", "--val-split", "1.5"], "--val-split must be a fraction below 1", None),
     (
         [*TRAIN, "--model", "mlp", "--augment", "rotate"],

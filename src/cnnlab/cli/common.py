@@ -80,7 +80,7 @@ def typed_or_off(conv: type, flag: str) -> Callable[[str], object]:
         try:
             return one(text)
         except argparse.ArgumentTypeError:
-            kind = "an integer" if conv is int else "a number"
+            kind = "an integer" if conv is int else "a finite number"  # as `typed` says of inf and nan
             raise argparse.ArgumentTypeError(f"{flag} takes {kind} or {OFF}, got {text!r}") from None
 
     return parse
