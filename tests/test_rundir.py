@@ -14,13 +14,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cnnlab.rundir import RunConfig, RunDir, open_run
-from tests.conftest import DIGITS_NET, cli_as_terminal, snapshot, write_toml
+from tests.conftest import DIGITS_NET, EXAMPLES, cli_as_terminal, shared_dataset, snapshot, write_toml
 
 NET = DIGITS_NET
 
@@ -914,3 +916,115 @@ def test_a_resume_reads_the_last_checkpoints_state_once(partial_run, capsys, mon
     code, _, err = run_cli(capsys, "train", "--out", str(partial_run), "--resume")
     assert code == 0 and RunDir(partial_run).summary()["epochs_run"] == 3, err
     assert reads == ["state.pt"]
+
+
+def mnist_300(**settings) -> RunConfig:
+    """At most 300 MNIST digits a split, seed 1: the runs of the network-file and --init-from tests below."""
+    return RunConfig(data="mnist", data_dir=str(shared_dataset("")), limit=300, seed=1, **settings)
+
+
+@pytest.fixture
+def network_run(tmp_path, monkeypatch) -> Path:
+    """A run of lenet-like.toml (net:lenet-like, copied into start/) named by its path from there, as a user names
+    the file beside them, stopped after epoch 1 of 2; the test goes on in start/."""
+    from cnnlab.train import train
+
+    start = tmp_path / "start"
+    start.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(EXAMPLES / "nets" / "lenet-like.toml", start)
+    monkeypatch.chdir(start)
+    train(mnist_300(model="lenet-like.toml", epochs=2), "runs/a", log=lambda _: None, stop_after=1)
+    return start / "runs" / "a"
+
+
+def test_a_network_files_run_is_rebuilt_from_its_own_copy_wherever_the_file_is_and_whatever_it_says(
+    network_run, tmp_path, capsys, monkeypatch
+) -> None:
+    """A run recorded only the path it was given (`model = "lenet-like.toml"`), so a resume or `eval` from another
+    folder failed (`network file 'lenet-like.toml' not found`), and after an edit of the file `eval` failed (16 -> 20
+    filters: `does not fit the model`) or, where the shapes stayed (relu -> tanh), evaluated another network
+    without a word. Each checkpoint keeps the file's text, and every command rebuilds the run from it."""
+    import torch
+    from PIL import Image
+
+    from cnnlab.train import train
+    from cnnlab.train.inference import evaluate_run, load_run
+
+    start, elsewhere, run = tmp_path / "start", tmp_path / "elsewhere", str(network_run)
+    original = (start / "lenet-like.toml").read_text()
+    monkeypatch.chdir(elsewhere)
+    code, _, err = run_cli(capsys, "train", "--out", run, "--resume", "--no-progress")
+    assert code == 0 and RunDir(network_run).summary()["epochs_run"] == 2, err
+    twin = tmp_path / "twin"  # the run uninterrupted, in a folder of its own
+    twin.mkdir()
+    (twin / "lenet-like.toml").write_text(original)
+    monkeypatch.chdir(twin)
+    train(mnist_300(model="lenet-like.toml", epochs=2), "run", log=lambda _: None)
+    a, b = open_run(network_run, "last").weights, open_run(twin / "run", "last").weights
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    monkeypatch.chdir(start)
+    code, expected, err = run_cli(capsys, "eval", "runs/a")
+    assert code == 0, err
+    monkeypatch.chdir(elsewhere)
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).save("digit.png")
+    for command in (
+        ["eval", run],
+        ["predict", run, "digit.png"],
+        ["gradcam", run, "digit.png", "--out", "cams"],
+        ["export", run, "--out", "a.onnx"],
+        ["summary", run],
+        ["report", run, "--out", "report"],
+    ):
+        code, text, err = run_cli(capsys, *command)
+        assert code == 0, (command, err)
+        assert command[0] != "eval" or text == expected
+    for edit in (("filters = 16", "filters = 20"), ('"relu"', '"tanh"')):  # another shape; the same shapes
+        (start / "lenet-like.toml").write_text(original.replace(*edit))
+        for where in (start, elsewhere):
+            monkeypatch.chdir(where)
+            code, text, err = run_cli(capsys, "eval", run)
+            assert code == 0 and text == expected, err
+        model = open_run(run).model  # the notebooks' way in, and load_run's (predict, explain, export, report)
+        assert model.conv2.out_channels == 16 and isinstance(model.relu1, torch.nn.ReLU)
+        assert f"loss {evaluate_run(load_run(run))['test_loss']:.4f}" in expected
+
+
+def republished(run: Path, build: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """The run's last checkpoint published again through the store with its build record changed by `build`, as a
+    checkpoint of another version would hold it (a manifest that verifies)."""
+    from cnnlab.rundir.checkpoint import CheckpointStore
+
+    store = CheckpointStore(run / "checkpoints", str(run))
+    last = store.load("last")
+    meta = {**last.meta, "build": build(last.meta["build"])}
+    store.publish(last.epoch, last.weights, last.train_state(), meta, last.metrics, best=True)
+
+
+def test_a_network_files_run_checkpointed_without_its_copy_reads_the_file_as_before(network_run, capsys) -> None:
+    """Checkpoints written before 2026-12-05 keep no copy of the network file: such a run is evaluated and resumed
+    from the file its config names, as before, and its checkpoints keep the text from then on."""
+    republished(network_run, lambda build: {k: v for k, v in build.items() if k != "network"})
+    code, text, err = run_cli(capsys, "eval", "runs/a")
+    assert code == 0 and "test accuracy" in text, err
+    code, _, err = run_cli(capsys, "train", "--out", "runs/a", "--resume", "--no-progress")
+    assert code == 0 and RunDir(network_run).summary()["epochs_run"] == 2, err
+    assert open_run(network_run).meta["build"]["network"] == Path("lenet-like.toml").read_text()
+
+
+def test_a_shipped_networks_run_keeps_the_version_it_trained(tmp_path, capsys, monkeypatch) -> None:
+    """`--model net:NAME` names a file that a newer cnnlab may ship changed. The run keeps the text it trained, and
+    eval and a resume build that one, without a refusal (the user changed nothing). Here the run's copy is made to
+    differ from what ships by republishing its checkpoint with relu -> tanh, as an upgrade to relu would leave it."""
+    from cnnlab.train import train
+
+    monkeypatch.chdir(tmp_path)
+    train(mnist_300(model="net:lenet-like", epochs=2), "run", log=lambda _: None, stop_after=1)
+    shipped = (EXAMPLES / "nets" / "lenet-like.toml").read_text()
+    assert open_run("run").meta["build"]["network"] == shipped
+    republished(tmp_path / "run", lambda build: {**build, "network": shipped.replace('"relu"', '"tanh"')})
+    model = open_run("run").model
+    assert type(model.tanh1).__name__ == "Tanh" and not hasattr(model, "relu1")
+    code, _, err = run_cli(capsys, "train", "--out", "run", "--resume", "--no-progress")
+    assert code == 0 and RunDir("run").summary()["epochs_run"] == 2, err
+    assert type(open_run("run").model.tanh1).__name__ == "Tanh"  # trained on as the run's copy says

@@ -13,15 +13,29 @@ from cnnlab.errors import CnnlabError
 
 def read_toml(path: str | Path, what: str, hint: str = "") -> dict[str, Any]:
     """Parse `path`; a missing file or bad syntax raises CnnlabError naming `what` the file should be."""
+    return parse_toml(read_text(path, what, hint), path)
+
+
+def read_text(path: str | Path, what: str, hint: str = "") -> str:
+    """The text of the TOML file `path`, read apart from parsing where the text itself is kept (a run keeps its
+    network file's); a missing file or one that is no text raises CnnlabError naming `what` the file should be."""
     p = Path(path)
     if not p.is_file():
         raise CnnlabError(f"{what} {str(p)!r} not found" + (f"; {hint}" if hint else ""))
     try:
-        return tomllib.loads(p.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        return p.read_text()
+    except UnicodeDecodeError as e:
         raise CnnlabError(f"{p}: not valid TOML ({e}); fix the file") from None
+
+
+def parse_toml(text: str, path: str | Path) -> dict[str, Any]:
+    """`text` as TOML; bad syntax raises CnnlabError naming `path`, the file it was read from."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise CnnlabError(f"{path}: not valid TOML ({e}); fix the file") from None
     except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise CnnlabError(f"{p}: arrays or inline tables nested too deeply to parse; flatten the file") from None
+        raise CnnlabError(f"{path}: arrays or inline tables nested too deeply to parse; flatten the file") from None
 
 
 def check_keys(

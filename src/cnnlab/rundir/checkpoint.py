@@ -1,9 +1,9 @@
 """The checkpoint set of a run: everything one epoch leaves behind, published as one unit or not at all.
 
     checkpoints/epoch-0003/   weights.safetensors (the weights that count), state.pt (optimiser, scheduler, RNG,
-                              data order, engine state), meta.json (classes, preprocessing, build options),
-                              metrics.csv (every row so far), and training.safetensors when the weights that count
-                              are an average (--ema) of the weights being trained
+                              data order, engine state), meta.json (classes, preprocessing, build options, a
+                              network file's text), metrics.csv (every row so far), and training.safetensors when
+                              the weights that count are an average (--ema) of the weights being trained
     checkpoints/manifest.json which epoch folder is the last and which the best, with each file's size and sha256
 
 An epoch folder is written under a temporary name, fsynced and renamed; then the manifest is replaced atomically.

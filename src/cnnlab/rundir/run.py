@@ -259,13 +259,25 @@ class RunSummary(dict):
 
 
 def build_model(name: str, meta: dict[str, Any]) -> nn.Module:
-    """The untrained model a checkpoint's metadata describes (its recorded build options, else its data shape)."""
+    """The untrained model a checkpoint's metadata describes (its recorded build options, else its data shape),
+    a network file's from the text the run kept (`run_network`)."""
     from cnnlab.zoo import create_model
 
     build = meta.get("build") or {"num_classes": len(meta["classes"]), "in_channels": meta["input_shape"][0]}
     return create_model(
-        name, num_classes=build["num_classes"], in_channels=build["in_channels"], **build.get("options", {})
+        name,
+        num_classes=build["num_classes"],
+        in_channels=build["in_channels"],
+        network=run_network(meta),
+        **build.get("options", {}),
     )
+
+
+def run_network(meta: dict[str, Any] | None) -> str | None:
+    """The text of the network file a run was built from, as its checkpoint `meta` keeps it: what every command
+    rebuilds the run from, wherever the file has gone and whatever it says now. None for a zoo model, and for a
+    checkpoint written before 2026-12-05, whose network is read from the file its config names, as it always was."""
+    return ((meta or {}).get("build") or {}).get("network")
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

@@ -26,7 +26,7 @@ from cnnlab.errors import CnnlabError, option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig
 from cnnlab.rundir.config import mirror_warning
-from cnnlab.rundir.run import run_data_folder
+from cnnlab.rundir.run import run_data_folder, run_network
 from cnnlab.train.distributed import Ranks, sync_batch_norm
 from cnnlab.train.ema import EMA
 from cnnlab.train.init import initialize
@@ -79,13 +79,17 @@ def prepare(config: RunConfig, recorded: dict[str, Any] | None = None) -> tuple[
     so the two fit: classes, channels and image size.
 
     Also returns how images were adapted ({"source_shape", "mode"}), so predict can treat new images alike. The
-    model's `build` attribute records the options it was built with, so any command can rebuild it from the run."""
+    model's `build` attribute records the options it was built with, and a network file's text, so any command
+    can rebuild it from the run."""
     from cnnlab.analysis.fits import check_fits
     from cnnlab.zoo import create_model
     from cnnlab.zoo.registry import check_model_options, is_spec_path
+    from cnnlab.zoo.spec import network_text
 
     spec = is_spec_path(config.model)
     given = check_model_options(config.model, config.options or {})  # before loading data: a typo fails at once
+    # a network file is read once, here, and built from that text; a resumed run from its own (see run_network)
+    network = (run_network(recorded) or network_text(config.model)) if spec else None
     data = load_data(config, recorded)
     c_data = data.input_shape[0]
     # a network file started from weights keeps its own input channels (its base's pretrained stem reads them; the
@@ -96,6 +100,7 @@ def prepare(config: RunConfig, recorded: dict[str, Any] | None = None) -> tuple[
             config.model,
             num_classes=data.num_classes,
             in_channels=config.input[0] if config.input else None if own_channels else c_data,
+            network=network,
             **given,
         )
     # only for the shape; a network file's own input wins (its dense layers are sized for it)
@@ -114,10 +119,13 @@ def prepare(config: RunConfig, recorded: dict[str, Any] | None = None) -> tuple[
     # see grey_note; a net started from other weights (--init-from: a CIFAR net's, say) keeps its default
     if c_data == 1 and "bn_eps" not in options and not config.init_from and _tiny_bn_eps(config.model) is not None:
         options["bn_eps"] = GREY_BN_EPS
-    fits = check_fits(config.model, target, num_classes=data.num_classes, **options)  # shape, memory: before allocating
+    # shape, memory: before allocating
+    fits = check_fits(config.model, target, num_classes=data.num_classes, network=network, **options)
     check_scores(config.model, tuple(fits.output_shape), data.num_classes)
-    model = create_model(config.model, num_classes=data.num_classes, in_channels=target[0], **options)
+    model = create_model(config.model, num_classes=data.num_classes, in_channels=target[0], network=network, **options)
     model.build = {"num_classes": data.num_classes, "in_channels": target[0], "options": options}
+    if network is not None:
+        model.build["network"] = network
     data, adaptation = fit_data(data, target, config.resize)
     return data, model, adaptation
 
@@ -292,8 +300,11 @@ def small_images(
             f"pixels high; give a height below {height}"
         )
     size = (small, max(1, round(width * small / height)))
+    build = model.build
     try:
-        check_fits(config.model, (channels, *size), model.build["num_classes"], **model.build["options"])
+        check_fits(
+            config.model, (channels, *size), build["num_classes"], network=build.get("network"), **build["options"]
+        )
     except CnnlabError as e:
         shown = f"{channels}x{size[0]}x{size[1]}"
         if any(isinstance(m, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d) for m in model.modules()):

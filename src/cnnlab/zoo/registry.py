@@ -229,23 +229,26 @@ def _conform(value: Any, hint: Any) -> tuple[bool, Any, str]:
     return True, value, "any value"
 
 
-def create_model(name: str, num_classes: int | None = None, in_channels: int | None = None, **kwargs) -> nn.Module:
+def create_model(
+    name: str, num_classes: int | None = None, in_channels: int | None = None, network: str | None = None, **kwargs
+) -> nn.Module:
     """Build a zoo model or a TOML network by name or path.
 
     `num_classes` and `in_channels` default to the model's own (e.g. 1000 and 3 for ImageNet models).
     The model gets an `input_size` attribute (C, H, W) that the analysis and training use as default input.
-    Other keyword arguments are the builder's options (`model_options`), checked first (`check_model_options`).
+    `network` is the text of the network file `name` names, built instead of what the file says now (a run's own
+    copy). Other keyword arguments are the builder's options (`model_options`), checked first (`check_model_options`).
     """
     keep_triton_from_tensorflow()  # a network file's build traces it with torch.func, which loads TorchDynamo
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value < 2**31):
             raise CnnlabError(f"{option(label)} must be a positive integer below 2**31, got {value!r}")
     name = model_name(name)
-    if is_spec_path(name):
+    if network is not None or is_spec_path(name):
         from cnnlab.zoo.spec import build_from_toml
 
         check_model_options(name, kwargs)
-        return build_from_toml(name, num_classes=num_classes, in_channels=in_channels)
+        return build_from_toml(name, num_classes=num_classes, in_channels=in_channels, text=network)
     info = model_info(name)
     n = info.num_classes if num_classes is None else num_classes
     c = info.input_size[0] if in_channels is None else in_channels

@@ -43,7 +43,7 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 from cnnlab.memory import FLOAT_BYTES, require_memory
 from cnnlab.resources import resolve, stem
-from cnnlab.tomlfile import check_keys, read_toml
+from cnnlab.tomlfile import check_keys, parse_toml, read_text
 from cnnlab.zoo.base import BASE, KEEP, base_input_size, build_base
 from cnnlab.zoo.blocks import BasicConv2d, ConvReLU, Inception, Residual
 from cnnlab.zoo.heads import output_layers
@@ -396,10 +396,19 @@ def _fmt(shape: tuple[int, ...]) -> str:
     return "x".join(str(s) for s in shape)
 
 
-def load_spec(path: str | Path) -> dict:
-    """Read and minimally validate a TOML network file (a path, or net:NAME for a shipped one)."""
-    p = resolve(path, "net")
-    spec = read_toml(p, "network file", "give a zoo model name (`cnnlab models`) or a path to a .toml file")
+def network_text(path: str | Path) -> str:
+    """The text of a network file (a path, or net:NAME for a shipped one): a run builds its model from the text
+    it read once and keeps it, so that it is rebuilt as it trained wherever the file goes and whatever it says later."""
+    return read_text(
+        resolve(path, "net"), "network file", "give a zoo model name (`cnnlab models`) or a path to a .toml file"
+    )
+
+
+def load_spec(path: str | Path, text: str | None = None) -> dict:
+    """Read and minimally validate a TOML network file (a path, or net:NAME for a shipped one), or the `text` of
+    the one `path` names as a run kept it (errors then name `path` as spelt: the file may be gone)."""
+    p = resolve(path, "net") if text is None else path
+    spec = parse_toml(network_text(path) if text is None else text, p)
     check_keys(spec, NETWORK_KEYS, str(p))
     if "layers" not in spec:
         raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
@@ -436,9 +445,12 @@ def _default_input(spec: dict, source: str) -> list[int]:
     return [3, 32, 32]
 
 
-def build_from_toml(path: str | Path, num_classes: int | None = None, in_channels: int | None = None) -> nn.Module:
-    """Build the network a TOML file declares; `input = [C, H, W]` in the file gives its default input."""
-    spec = load_spec(path)
+def build_from_toml(
+    path: str | Path, num_classes: int | None = None, in_channels: int | None = None, text: str | None = None
+) -> nn.Module:
+    """Build the network a TOML file declares (or its `text`, see load_spec); `input = [C, H, W]` in the file gives
+    its default input."""
+    spec = load_spec(path, text)
     source = str(path)
     inp = _default_input(spec, source)
     if not (isinstance(inp, list) and len(inp) == 3 and all(_size(v) for v in inp)):
