@@ -990,6 +990,33 @@ def test_a_network_files_run_is_rebuilt_from_its_own_copy_wherever_the_file_is_a
         assert f"loss {evaluate_run(load_run(run))['test_loss']:.4f}" in expected
 
 
+def test_a_resume_refuses_a_network_file_changed_since_and_takes_the_same_network_however_named(
+    network_run, tmp_path, capsys, monkeypatch
+) -> None:
+    """A resume built the network the file declared then: an edit to another number of filters failed on loading
+    the checkpoint, and one that kept the shapes (relu -> tanh) trained the rest of the run on another network
+    without a word. Now the run goes on with its own network, and a file that declares another is refused in one
+    line that changes no byte of the run; the same network (comments aside) named from another folder resumes,
+    config.toml keeping the run's spelling, where it was refused as another --model."""
+    net = Path("lenet-like.toml")
+    original = net.read_text()
+    before = snapshot(network_run)
+    for edit in (("filters = 16", "filters = 20"), ('"relu"', '"tanh"')):  # another shape; the same shapes
+        net.write_text(original.replace(*edit))
+        for given in ([], ["--model", "lenet-like.toml"], ["--model", str(net.resolve())]):
+            code, _, err = run_cli(capsys, "train", "--out", "runs/a", "--resume", "--no-progress", *given)
+            one_line_error(code, err, f"--resume: the network file {given[-1] if given else net} now declares "
+                           "another network than the one runs/a trained", "restore the file", "--init-from runs/a")  # fmt: skip
+            assert snapshot(network_run) == before
+    config = (network_run / "config.toml").read_text()
+    net.write_text("# the same network, said again\n" + original.replace("kernel = 5", "kernel   =   5"))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    args = ["train", "--model", "../start/lenet-like.toml", "--out", "../start/runs/a", "--resume", "--no-progress"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0 and RunDir(network_run).summary()["epochs_run"] == 2, err
+    assert (network_run / "config.toml").read_text() == config
+
+
 def republished(run: Path, build: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """The run's last checkpoint published again through the store with its build record changed by `build`, as a
     checkpoint of another version would hold it (a manifest that verifies)."""

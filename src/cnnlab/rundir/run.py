@@ -26,6 +26,7 @@ from torch import nn
 from cnnlab.atomic import remove_stale, write_text
 from cnnlab.data.dataset import FOLDER_PREFIX
 from cnnlab.errors import CnnlabError, option, resume_option, speaking_to_cli
+from cnnlab.resources import named_kind
 from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
 from cnnlab.rundir.checkpoint import MANIFEST, Checkpoint, CheckpointStore, metrics_csv
 from cnnlab.rundir.config import RunConfig
@@ -386,7 +387,7 @@ class RunWriter:
                 f"{config.epochs} would undo nothing; give {option('epochs')} {trained} or more, or start a new run "
                 f"from its weights ({option('init_from')} {self.path})"
             )
-        config = _in_effect_as_run(old, _as_run_gives(old, config, meta), meta)
+        config = _in_effect_as_run(old, _as_run_gives(old, self._network_as_run(old, config, meta), meta), meta)
         if said := _differences(old, config):
             raise CnnlabError(
                 f"{resume_option()}: {said}; resume with the run's settings "
@@ -396,6 +397,26 @@ class RunWriter:
             self._check_new_settings_train(config, trained)
         self._check_kinds()
         return config
+
+    def _network_as_run(self, old: RunConfig, config: RunConfig, meta: dict[str, Any]) -> RunConfig:
+        """`config` with its network file spelt as the run spells it where the file declares the network the run
+        keeps (`run_network`: the same file named from another folder, or a copy of it); refused in one line where
+        the file declares another network now, since the run goes on with its own and an edit meant for it would
+        not be trained. A file that is not there (moved, or named from another folder), or a shipped net:NAME (a
+        newer cnnlab may ship it changed, which the user did not ask for), leaves the run its own."""
+        kept = run_network(meta)
+        if kept is None or named_kind(config.model) is not None or not Path(config.model).is_file():
+            return config
+        from cnnlab.zoo.spec import same_network
+
+        if not same_network(config.model, kept):
+            raise CnnlabError(
+                f"{resume_option()}: the network file {config.model} now declares another network than the one "
+                f"{self.path} trained (which its checkpoints keep, and a resume goes on with); restore the file, train "
+                f"the new network into another {option('out')}, or start it from this run's weights "
+                f"({option('init_from')} {self.path})"
+            )
+        return replace(config, model=old.model)
 
     def _check_new_settings_train(self, config: RunConfig, trained: int) -> None:
         """New settings for a run that would train no epoch with them are refused: its config must keep saying

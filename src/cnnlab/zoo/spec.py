@@ -404,6 +404,15 @@ def network_text(path: str | Path) -> str:
     )
 
 
+def same_network(path: str | Path, text: str) -> bool:
+    """Whether the network file `path` declares the network `text` does (a run's copy): the same values, whatever
+    the comments and layout. A file that is no TOML now is another network."""
+    try:
+        return parse_toml(network_text(path), path) == parse_toml(text, path)
+    except CnnlabError:
+        return False
+
+
 def load_spec(path: str | Path, text: str | None = None) -> dict:
     """Read and minimally validate a TOML network file (a path, or net:NAME for a shipped one), or the `text` of
     the one `path` names as a run kept it (errors then name `path` as spelt: the file may be gone)."""
