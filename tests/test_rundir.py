@@ -1055,3 +1055,37 @@ def test_a_shipped_networks_run_keeps_the_version_it_trained(tmp_path, capsys, m
     code, _, err = run_cli(capsys, "train", "--out", "run", "--resume", "--no-progress")
     assert code == 0 and RunDir("run").summary()["epochs_run"] == 2, err
     assert type(open_run("run").model.tanh1).__name__ == "Tanh"  # trained on as the run's copy says
+
+
+def test_a_relative_init_from_run_resumes_from_another_folder_and_without_its_source(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """`--init-from runs/src`, a path from the folder the run started in, was resolved again on every resume, for
+    the input shape and the statistics it gave the run: from another folder, or once the source had moved, the
+    resume failed (`--init-from runs/src: no such run directory or file`), even of a finished run. The weights only
+    matter at the start: a resume takes the shape and statistics its checkpoint recorded, and ends on the
+    uninterrupted run's weights to the bit; `eval` needs no source either."""
+    import torch
+
+    from cnnlab.train import train
+
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    start.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(start)
+    train(mnist_300(model="mnist-cnn", epochs=1), "runs/src", log=lambda _: None)
+    for name, stop in (("whole", None), ("a", 1)):
+        config = mnist_300(model="mnist-cnn", epochs=2, init_from="runs/src")
+        train(config, f"runs/{name}", log=lambda _: None, stop_after=stop)
+    run = str(start / "runs" / "a")
+    cli = [sys.executable, "-m", "cnnlab"]  # a process of its own: this one has the source cached
+    resume = [*cli, "train", "--out", run, "--resume"]
+    done = subprocess.run(resume, cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and RunDir(run).summary()["epochs_run"] == 2, done.stderr
+    a, b = open_run(run, "last").weights, open_run(start / "runs" / "whole", "last").weights
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert open_run(run).meta["mean"] == open_run(start / "runs" / "src").meta["mean"]  # the source's statistics
+    shutil.rmtree(start / "runs" / "src")
+    for command, said in ((resume, "stopped: completed"), ([*cli, "eval", run], "test accuracy")):
+        done = subprocess.run(command, cwd=start, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and said in done.stdout, done.stderr

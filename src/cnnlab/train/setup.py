@@ -103,10 +103,12 @@ def prepare(config: RunConfig, recorded: dict[str, Any] | None = None) -> tuple[
             network=network,
             **given,
         )
-    # only for the shape; a network file's own input wins (its dense layers are sized for it)
-    source = resolve_source(config.init_from) if config.init_from and not config.input and not spec else None
-    default = source.input_shape if source and source.input_shape else probe.input_size
-    target = tuple(config.input) if config.input else tuple(default)
+    # only for the shape; a network file's own input wins (its dense layers are sized for it). A resumed run's is
+    # the one its checkpoint recorded: only the start needs the source, which may have moved or be named from elsewhere
+    source_shape = None
+    if config.init_from and not config.input and not spec:
+        source_shape = recorded["input_shape"] if recorded else resolve_source(config.init_from).input_shape
+    target = tuple(config.input or source_shape or probe.input_size)
     options = dict(given)  # recorded with the run, so eval, predict and resume rebuild the same model
     if "image_size" not in options and tuple(probe.input_size[1:]) != target[1:] and _takes_image_size(config.model):
         if target[1] != target[2]:
@@ -227,21 +229,24 @@ def grey_note(config: RunConfig, options: dict[str, Any]) -> str | None:
     )
 
 
-def preprocessing(config: RunConfig, data: Dataset) -> dict[str, Any]:
-    """DeviceLoader keyword arguments turning uint8 pixels into the model's inputs: scale, mean/std, memory layout."""
+def preprocessing(config: RunConfig, data: Dataset, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """DeviceLoader keyword arguments turning uint8 pixels into the model's inputs: scale, mean/std, memory layout
+    (for a resumed run whose checkpoint metadata is `recorded`, the statistics it trained with: see _statistics)."""
     scale = 1 / 255 if config.pixels == "unit" else 1.0
-    return {"memory_format": memory_format(config), **_statistics(config, data, scale)}
+    return {"memory_format": memory_format(config), **_statistics(config, data, scale, recorded)}
 
 
 def memory_format(config: RunConfig) -> torch.memory_format:
     return torch.channels_last if config.channels_last else torch.contiguous_format
 
 
-def _statistics(config: RunConfig, data: Dataset, scale: float) -> dict[str, Any]:
+def _statistics(config: RunConfig, data: Dataset, scale: float, recorded: dict[str, Any] | None) -> dict[str, Any]:
     if not config.normalize:
         return {"scale": scale}
     if config.mean is not None:
         return {"scale": scale, **custom_statistics(config.mean, config.std, data.input_shape[0])}
+    if config.init_from and recorded:  # resumed: the source's (or the data's) as recorded; the source may be gone
+        return {"scale": scale, "mean": recorded["mean"], "std": recorded["std"]}
     source = resolve_source(config.init_from) if config.init_from else None
     if config.norm_stats == "source" and not (source and source.mean):
         raise CnnlabError(f"--norm-stats source: {config.init_from} carries no mean/std; use --norm-stats dataset")
@@ -593,7 +598,7 @@ def setup(
         torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic
     torch.manual_seed(config.seed)
     (data, model, adaptation, transfer), printed = _built_once_checked(config, resuming, log, ranks)
-    normalize = preprocessing(config, data)
+    normalize = preprocessing(config, data, resuming)
     if config.whiten != "none":
         _whiten(model, data, normalize, trainable=config.whiten == "trainable")
     model.to(device, memory_format=memory_format(config))

@@ -183,9 +183,9 @@ def start_from(model: nn.Module, config: Any, load: bool = True) -> dict[str, An
 
     info: dict[str, Any] | None = None
     if config.init_from:
-        source = resolve_source(config.init_from)
         info = {"source": config.init_from}
-        if load:
+        if load:  # not resolved otherwise: a resumed run needs no source, which may have moved since
+            source = resolve_source(config.init_from)
             info.update(load_matching(model, source.state_dict(), config.init_from, config.match))
             base = base_of(model)
             architecture = base.model_name if base is not None else config.model
