@@ -123,6 +123,59 @@ def test_train_killed_at_any_instant_finishes_identically_when_rerun(tmp_path, e
     assert_same_run(out, reference)
 
 
+# A run early stopping ends (an mlp on digits, --patience 2: after epoch 4 of 8), resumed with the rule switched off
+# and killed at each step of going on: until its next checkpoint the manifest still records the stop, so a kill
+# before config.toml is rewritten leaves the stopped run as it was, and one after leaves a run the same command (or a
+# plain --resume, config.toml now saying patience off) continues; either way the rerun ends as a run without the rule.
+STOPPING = [
+    *("train", "--model", "mlp", "--data", "digits", "--init", "zeros", "--optimizer", "sgd", "--lr", "0.01"),
+    *("--epochs", "8", "--no-progress"),
+]
+STOP_KILLS = [
+    ("data-loaded:1", "set up, nothing written: still the stopped run"),
+    ("atomic-write:1", "config.toml's temporary written, not renamed: still the stopped run"),
+    ("atomic-write:2", "config.toml rewritten and summary.json removed, metrics.csv not yet"),
+    ("batch:3", "mid-epoch 5, the first after the stop"),
+    ("manifest:1", "epoch 5 published: the stop is gone from the manifest"),
+]
+
+
+@pytest.fixture(scope="module")
+def without_stop(tmp_path_factory, env) -> Path:
+    return uninterrupted(tmp_path_factory, env, STOPPING, "without-stop")
+
+
+@pytest.mark.parametrize("point", [k for k, _ in STOP_KILLS], ids=[f"{k} ({why})" for k, why in STOP_KILLS])
+def test_a_resume_switching_off_the_rule_that_ended_a_run_killed_leaves_it_stopped_or_resumable(
+    tmp_path, env, without_stop, point
+):
+    out = tmp_path / "run"
+    stopped = cnnlab([*STOPPING, "--patience", "2", "--out", str(out)], env)
+    assert stopped.returncode == 0 and RunDir(out).summary()["epochs_run"] == 4, stopped.stderr
+    summary = (out / "summary.json").read_bytes()
+    command = ["train", "--out", str(out), "--resume", "--patience", "off", "--no-progress"]
+    killed = cnnlab(command, env, failpoint=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run = RunDir(out)
+    still = "still the stopped run" in dict(STOP_KILLS)[point]
+    assert run.config().patience == (2 if still else None)
+    assert (run.checkpoints.stopped() is None) == (point == "manifest:1")
+    assert (run.finished() and (out / "summary.json").read_bytes() == summary) if still else not run.finished()
+    again = cnnlab(command if still else command[:4], env)
+    assert again.returncode == 0, again.stderr
+    for which in ("last", "best"):
+        got, want = open_run(out, which), open_run(without_stop, which)
+        assert got.checkpoint.epoch == want.checkpoint.epoch and got.weights.keys() == want.weights.keys(), which
+        assert all(torch.equal(got.weights[k], want.weights[k]) for k in want.weights), which
+    assert metrics(out) == metrics(without_stop) and len(metrics(out)) == 8
+    a, b = RunDir(out).summary(), RunDir(without_stop).summary()
+    assert a["stopped"] == "completed" and (a["test_accuracy"], a["best_epoch"]) == (
+        b["test_accuracy"],
+        b["best_epoch"],
+    )
+    assert not temporaries(out), temporaries(out)
+
+
 @pytest.fixture(scope="module")
 def run_seconds(tmp_path_factory, env, reference) -> float:
     """How long a whole run takes on this machine, started as the killed ones are (after the reference, which

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -430,8 +431,8 @@ def test_report_opens_each_run_once(tmp_path, capsys, monkeypatch):
 
 
 def test_a_run_that_stopped_for_good_refuses_new_settings_and_keeps_its_config(tmp_path, capsys):
-    """A run ended by a stop rule (here a callback's, as a tuner's pruning or early stopping end one) is finished:
-    a resume with more epochs or another patience would train nothing, so it is refused in one line and the
+    """A run ended by a stop other than early stopping's (here a callback's, as a tuner's pruning ends one) is
+    finished: a resume with more epochs or another patience would train nothing, so it is refused in one line and the
     config keeps saying what the run did; the same settings still finish it (its summary again)."""
     from cnnlab.rundir import RunConfig
     from cnnlab.train import train
@@ -446,6 +447,50 @@ def test_a_run_that_stopped_for_good_refuses_new_settings_and_keeps_its_config(t
     assert snapshot(out) == before
     code, out_text, err = run_cli(capsys, "train", "--out", str(out), "--resume")
     assert code == 0 and "stopped: pruned" in out_text, err
+
+
+def test_a_run_early_stopping_ended_is_refused_settings_that_would_end_it_there_again(tmp_path, capsys):
+    """A run a stop rule ended goes on when resumed with a rule that lets it (tests/test_train.py); settings with
+    which it would stop at the same epoch again (a lower or the same patience beside another change) or train no
+    epoch are refused in one line, changing no byte; the same settings show its summary. A non-finite loss would
+    come back, so that stop stays one a resume does not undo."""
+    from cnnlab.train import train
+    from cnnlab.train.callbacks import Callback
+
+    out = tmp_path / "run"
+    base = RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=8, patience=2)
+    stop = train(base, out, log=lambda s: None)["stopped"]
+    assert stop == "early stop: val_accuracy did not improve for 2 epochs" and RunDir(out).summary()["epochs_run"] == 4
+    before = snapshot(out)
+    end = "so new settings would change nothing; to train on, give more --epochs than 4 and switch the rule off"
+    for args, said in [
+        (["--patience", "1"], "--patience 1 would stop it there again"),
+        (["--log-every", "5"], "--patience 2 would stop it there again"),
+        (["--patience", "1", "--gl-alpha", "0.5"], "--patience 1, --gl-alpha 0.5 would stop it there again"),
+        (["--patience", "off", "--epochs", "4"], "--epochs 4 leaves it no epoch to train"),
+    ]:
+        code, _, err = run_cli(capsys, "train", "--out", str(out), "--resume", *args)
+        one_line_error(code, err, f"--resume: {out} stopped after epoch 4 ({stop}), and {said}, {end}")
+        assert snapshot(out) == before, args
+    code, text, err = run_cli(capsys, "train", "--out", str(out), "--resume", "--patience", "2")
+    assert code == 0 and f"stopped: {stop}" in text and RunDir(out).checkpoints.stopped() == stop, err
+
+    class RaiseLrAfterEpoch1(Callback):  # epoch 2's loss goes non-finite: the run ends on epoch 1's checkpoint
+        def on_setup(self, setup) -> None:
+            self.setup = setup
+
+        def on_epoch_end(self, row) -> None:
+            self.setup.scheduler.base_lrs = [1e9] * len(self.setup.scheduler.base_lrs)
+            for group in self.setup.optimizer.param_groups:
+                group["lr"] = 1e9
+
+    nan = tmp_path / "nan"
+    diverging = replace(base, init="default", patience=None)
+    assert train(diverging, nan, log=lambda s: None, callbacks=[RaiseLrAfterEpoch1()])["stopped"] == "non-finite loss"
+    before = snapshot(nan)
+    code, _, err = run_cli(capsys, "train", "--out", str(nan), "--resume", "--epochs", "12")
+    one_line_error(code, err, f"--resume: {nan} stopped for good after epoch 1 (non-finite loss), so new settings")
+    assert snapshot(nan) == before
 
 
 def test_a_config_that_is_a_folder_is_named_as_such(tmp_path):

@@ -489,6 +489,64 @@ def test_early_stopping_is_switched_off_on_resume_by_off_and_the_run_ends_as_one
     assert code == 2 and f"cnnlab: error: {flag} must be a positive {kind}, or off, got 0" in err, err
 
 
+def same_run(run, reference) -> None:
+    """`run` ended as `reference` did: last and best weights to the bit, metrics (but the clock), stop and test."""
+    for which in ("last", "best"):
+        a, b = open_run(run, which), open_run(reference, which)
+        assert a.checkpoint.epoch == b.checkpoint.epoch and a.weights.keys() == b.weights.keys(), which
+        assert all(torch.equal(a.weights[k], b.weights[k]) for k in a.weights), which
+    clock = [{k: v for k, v in row.items() if k != "seconds"} for row in RunDir(run).metrics()]
+    assert clock == [{k: v for k, v in row.items() if k != "seconds"} for row in RunDir(reference).metrics()]
+    got, want = RunDir(run).summary(), RunDir(reference).summary()
+    keys = ("stopped", "epochs_run", "best_epoch", "test_accuracy", "test_loss", "val_accuracy")
+    assert {k: got[k] for k in keys} == {k: want[k] for k in keys}
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--patience", "off"), ("--patience", "3"), ("--gl-alpha", "off")])
+def test_a_run_early_stopping_ended_goes_on_when_resumed_with_the_rule_off_or_loosened(
+    tmp_path, net, capsys, flag, value
+):
+    """The Keras user's fit() again: a run a stop rule ended was refused any new rule ("stopped for good"). Its last
+    checkpoint is the one a run without the stop has at that epoch (optimiser, schedule, data order and RNG; no
+    best weights restored over it), so `--resume --patience off` (or a larger one, or --gl-alpha off) goes on from
+    there and ends as a run that had the new rule from the start: off, to its last epoch; patience 3 (the count of
+    epochs without improvement goes on), stopped where such a run stops, by the same words."""
+    setting = flag[2:].replace("-", "_")
+    if setting == "patience":  # as test_early_stopping_by_patience_and_by_generalisation_loss: 2 stops at epoch 4
+        base = RunConfig(model="mlp", data="digits", init="zeros", optimizer="sgd", lr=0.01, epochs=8, patience=2)
+    else:
+        base = config(net, epochs=12, lr=0.5, schedule="constant", augment=None, gl_alpha=0.5)
+    new = None if value == "off" else int(value)
+    train(replace(base, **{setting: new}), tmp_path / "full", log=quiet)
+    out = tmp_path / "stopped"
+    stopped = train(base, out, log=quiet)
+    assert stopped["stopped"].startswith("early stop: ") and stopped["epochs_run"] < base.epochs
+    code, _, err = cli_as_terminal(["train", "--out", str(out), "--resume", flag, value, "--no-progress"], capsys)
+    assert code == 0, err
+    same_run(out, tmp_path / "full")
+    assert getattr(RunDir(out).config(), setting) == new
+    if new is not None:  # the larger patience stopped it later, where a run started with it stops
+        assert RunDir(out).summary()["epochs_run"] == 5 and RunDir(out).checkpoints.stopped().startswith("early stop")
+    else:
+        assert RunDir(out).summary()["stopped"] == "completed" and RunDir(out).checkpoints.stopped() is None
+
+
+def test_a_run_stopped_by_patience_switched_off_stops_by_gl_where_one_without_patience_does():
+    """The epoch patience ended a run at folds its validation loss into E_opt, as every epoch of a run without
+    patience does: left out, a resume with --patience off and --gl-alpha kept measured GL against a higher E_opt,
+    and went on past the epoch where the run without patience stopped."""
+    from cnnlab.train.engine import State, stop_rules
+
+    rows = [{"epoch": e, "val_accuracy": 0.5, "val_loss": v} for e, v in enumerate([1.0, 0.8, 1.25], 1)]
+    both, state = RunConfig(patience=1, gl_alpha=50), State()
+    assert [stop_rules(both, state, row, "val_accuracy")[1] for row in rows[:2]][1].startswith("early stop: val_acc")
+    resumed = stop_rules(replace(both, patience=None), state, rows[2], "val_accuracy")
+    alone = State()
+    without = [stop_rules(RunConfig(gl_alpha=50), alone, row, "val_accuracy") for row in rows]
+    assert resumed == without[2] == (False, "early stop: generalisation loss GL = 56.2 > 50")
+    assert state == alone
+
+
 def test_lr_find_suggests_a_learning_rate_inside_the_sweep():
     from cnnlab.train.lrfind import lr_find
 

@@ -96,6 +96,7 @@ def mirror_warning(
 # the first epoch without improvement).
 OFF = "off"
 SWITCHED_OFF = ("patience", "gl_alpha")
+EARLY_STOP = "early stop: "  # how a stop rule's reason begins (the run's `stopped`): a resume may switch it off
 
 # setting -> the setting and its values that put it to use (RunConfig.unused)
 USED_ONLY_WITH: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -509,6 +510,22 @@ class RunConfig:
         except CnnlabError as e:
             raise CnnlabError(said_of_file(str(e), dict.fromkeys(SETTINGS, str(path)))) from None
         return config
+
+    def monitored(self, has_val: bool) -> str:
+        """The metric early stopping watches: --monitor, or its training twin where the run has no validation data."""
+        return self.monitor if has_val or not self.monitor.startswith("val") else self.monitor.replace("val", "train")
+
+    def early_stop(self, bad_epochs: int, e_opt: float | None, val_loss: float | None, monitor: str) -> str | None:
+        """Why the stop rules end the run at an epoch that leaves this loop state (None: it goes on): `bad_epochs`
+        without `monitor` improving, the lowest validation loss `e_opt` and this epoch's `val_loss`. The state alone
+        decides, so a resume can ask whether other rules would still end a run where a stop rule ended it."""
+        if self.patience is not None and bad_epochs >= self.patience:
+            return f"{EARLY_STOP}{monitor} did not improve for {self.patience} epochs"
+        if self.gl_alpha is not None and val_loss is not None and e_opt is not None:
+            gl = 100 * (val_loss / e_opt - 1) if e_opt > 0 else 0.0
+            if gl > self.gl_alpha:
+                return f"{EARLY_STOP}generalisation loss GL = {gl:.1f} > {self.gl_alpha}"
+        return None
 
     def differences(self, other: RunConfig) -> list[str]:
         """The settings, other than the RESUMABLE ones, in which `other` differs (empty: the same run)."""

@@ -29,7 +29,7 @@ from cnnlab.errors import CnnlabError, option, resume_option, speaking_to_cli
 from cnnlab.resources import named_kind
 from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
 from cnnlab.rundir.checkpoint import MANIFEST, Checkpoint, CheckpointStore, metrics_csv
-from cnnlab.rundir.config import RunConfig
+from cnnlab.rundir.config import EARLY_STOP, SWITCHED_OFF, RunConfig
 from cnnlab.rundir.events import EventLog
 from cnnlab.rundir.layout import (
     BATCH_EVENTS,
@@ -319,6 +319,7 @@ class RunWriter:
         self.events: EventLog | None = None
         self.batches: BatchLog | None = None
         self.config: RunConfig | None = None  # the settings to train with, set by `open`
+        self.stop: str | None = None  # the recorded stop that still ends the run with them (`_stop_in_effect`)
         self._last: tuple[Checkpoint | None] | None = None  # resume_from's one read
 
     @classmethod
@@ -393,6 +394,7 @@ class RunWriter:
                 f"{resume_option()}: {said}; resume with the run's settings "
                 f"(only {', '.join(map(option, RunConfig.RESUMABLE))} may change)"
             )
+        self.stop = self._stop_in_effect(config, trained)
         if config != old:
             self._check_new_settings_train(config, trained)
         self._check_kinds()
@@ -418,10 +420,35 @@ class RunWriter:
             )
         return replace(config, model=old.model)
 
+    def _stop_in_effect(self, config: RunConfig, trained: int) -> str | None:
+        """The run's recorded stop, unless a stop rule made it and `config`'s rules, asked at the epoch it stopped
+        at, let it go on with epochs left: then it trains on from that checkpoint, which is the one a run without
+        the stop has there (nothing is restored over it), as a run interrupted there and resumed so would. The
+        record stays until the next epoch's checkpoint replaces it, so a resume killed before that is read as
+        stopped, or (its config.toml rewritten) goes on when run again."""
+        stopped = self.store.stopped()
+        if stopped is None or not stopped.startswith(EARLY_STOP) or config.epochs <= trained:
+            return stopped
+        last = self.store.load("last", weights=False)
+        engine, val_loss = last.train_state()["engine"], last.metrics[trained - 1]["val_loss"]
+        monitor = config.monitored(val_loss is not None)
+        return stopped if config.early_stop(engine["bad_epochs"], engine["e_opt"], val_loss, monitor) else None
+
     def _check_new_settings_train(self, config: RunConfig, trained: int) -> None:
         """New settings for a run that would train no epoch with them are refused: its config must keep saying
-        what the run did."""
-        if stopped := self.store.stopped():
+        what the run did. A run a stop rule ended trains on with rules that let it (`_stop_in_effect`)."""
+        if (stopped := self.stop) and stopped.startswith(EARLY_STOP):
+            if config.epochs <= trained:
+                said = f"{option('epochs')} {config.epochs} leaves it no epoch to train"
+            else:
+                rules = ", ".join(f"{option(n)} {getattr(config, n)}" for n in SWITCHED_OFF if getattr(config, n))
+                said = f"{rules} would stop it there again"
+            raise CnnlabError(
+                f"{resume_option()}: {self.path} stopped after epoch {trained} ({stopped}), and {said}, so new "
+                f"settings would change nothing; to train on, give more {option('epochs')} than {trained} and switch "
+                f"the rule off ({option('patience')} off, {option('gl_alpha')} off) or loosen it"
+            )
+        if stopped:
             raise CnnlabError(
                 f"{resume_option()}: {self.path} stopped for good after epoch {trained} ({stopped}), so new settings "
                 f"would change nothing; to train on, start a new run from its weights ({option('init_from')} "
@@ -501,7 +528,7 @@ class RunWriter:
         last = self.resume_from()  # verified before anything is written: a damaged set changes no byte
         if config != self.dir.config():
             write_text(self.path / CONFIG, config.to_toml())  # a resumable setting changed (more epochs, say)
-        if config.epochs > last.epoch and not self.store.stopped():
+        if config.epochs > last.epoch and self.stop is None:
             (self.path / SUMMARY).unlink(missing_ok=True)  # the run goes on: it is no longer finished
         write_text(self.path / METRICS, metrics_csv(last.metrics))
         cut_batches(self.path / BATCHES, last.epoch)

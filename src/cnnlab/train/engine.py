@@ -207,7 +207,7 @@ def resume_point(writer: RunWriter) -> dict[str, Any] | None:
         "train_state": train_state,
         "transfer": last.meta.get("transfer"),
         "history": last.metrics[: last.epoch],
-        "stopped": writer.store.stopped(),
+        "stopped": writer.stop,  # None where new stop rules let a run one ended go on
         "stopped_finding": writer.store.stopped_finding(),
     }
 
@@ -314,7 +314,7 @@ def end_epoch(
         return state, _diverged(s, state, writer, val_loss, log, stats.lr_last, f"the validation loss of epoch {epoch}")
     state.train_seconds += seconds
     state.history.append(row)
-    improved, stopped = stop_rules(s.config, state, row, _monitor(s))
+    improved, stopped = stop_rules(s.config, state, row, s.config.monitored(s.has_val))
     _diagnose(s, state, stats.max_norm, log)
     state.epoch = epoch
     writer.events.log(row)  # before the checkpoint: a resume purges events past the last published epoch
@@ -526,13 +526,11 @@ def _batch_rows(
     return row
 
 
-def _monitor(s: Setup) -> str:
-    monitor = s.config.monitor
-    return monitor if s.has_val or not monitor.startswith("val") else monitor.replace("val", "train")
-
-
 def stop_rules(config: RunConfig, state: State, row: dict[str, Any], monitor: str) -> tuple[bool, str | None]:
-    """Whether `row` improves on the best so far, and the early-stopping reason if the run should end here."""
+    """Whether `row` improves on the best so far, and the early-stopping reason if the run should end here. The
+    state is brought up to date before any rule is asked (E_opt too when patience ends the run), so the checkpoint
+    of the epoch a rule stopped at is the one a run without that rule has there, and a resume that switches the
+    rule off goes on from it as that run does."""
     value = row[monitor]
     maximize = monitor.endswith("accuracy")
     improved = state.best is None or (value > state.best if maximize else value < state.best)
@@ -540,14 +538,9 @@ def stop_rules(config: RunConfig, state: State, row: dict[str, Any], monitor: st
         state.best, state.best_epoch, state.bad_epochs = value, row["epoch"], 0
     else:
         state.bad_epochs += 1
-    if config.patience is not None and state.bad_epochs >= config.patience:
-        return improved, f"early stop: {monitor} did not improve for {config.patience} epochs"
     if config.gl_alpha is not None and row["val_loss"] is not None:
         state.e_opt = row["val_loss"] if state.e_opt is None else min(state.e_opt, row["val_loss"])
-        gl = 100 * (row["val_loss"] / state.e_opt - 1) if state.e_opt > 0 else 0.0
-        if gl > config.gl_alpha:
-            return improved, f"early stop: generalisation loss GL = {gl:.1f} > {config.gl_alpha}"
-    return improved, None
+    return improved, config.early_stop(state.bad_epochs, state.e_opt, row["val_loss"], monitor)
 
 
 GONE_AFTER = 2  # epochs in a row a finding must be absent to count as gone (one epoch's dip is noise)
