@@ -236,6 +236,13 @@ CASES = [
     ([*TRAIN, "--model", "{in}/deep-tables.toml"], "residual blocks nested more than 32 deep", None),
     ([*TRAIN, "--model", "mlp", "--lr", "inf"], "--lr takes a finite number, got 'inf'", None),
     ([*TRAIN, "--model", "mlp", "--gl-alpha", "inf"], "--gl-alpha takes a finite number or off, got 'inf'", None),
+    ([*TRAIN, "--model", "mlp", "--limit", "1_0"], "--limit takes an integer ('_' groups digits by three", None),
+    ([*TRAIN, "--model", "mlp", "--lr", "1_0e-3"], "--lr takes a number ('_' groups digits by three", None),
+    (
+        [*TRAIN, "--model", "mlp", "--lr", "9" * 5000],
+        "got '999999999999999999999999999999...' (5,000 characters)",
+        None,
+    ),
     ([*TRAIN, "--model", "mlp", "--val-split", "1.5"], "--val-split must be a fraction below 1", None),
     (
         [*TRAIN, "--model", "mlp", "--augment", "rotate"],
@@ -593,6 +600,14 @@ def test_no_traceback_reaches_a_terminal(world: World, tmp_path: Path, argv: lis
 
 
 # --- beyond the table ----------------------------------------------------------------------------------------------
+
+
+def test_a_flag_takes_digits_grouped_by_three_as_python_writes_them() -> None:
+    """10_000 is ten thousand, as in Python; 1_0, which int() also reads as 10, is refused above as a typo."""
+    from cnnlab.cli.common import typed
+
+    assert typed(int, "--limit")("10_000") == 10000 and typed(int, "--limit")("-1_000_000") == -1000000
+    assert typed(float, "--lr")("1_000.5") == 1000.5 and typed(float, "--lr")("2_000e-3") == 2.0
 
 
 def test_disk_full_while_training_ends_in_one_error_line(disks: dict[str, Path], capsys: pytest.CaptureFixture) -> None:

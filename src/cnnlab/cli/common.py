@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import Field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, echoed
 from cnnlab.rundir.layout import check_outside_runs
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     except ValueError:
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
-        raise CnnlabError(f"--input must be C,H,W with three positive integers (e.g. 3,32,32), got {text!r}")
+        raise CnnlabError(f"--input must be C,H,W with three positive integers (e.g. 3,32,32), got {echoed(text)}")
     return shape  # type: ignore[return-value]
 
 
@@ -51,17 +52,24 @@ def out_path(path: str, flag: str, folder: bool) -> Path:
     return p
 
 
+# '_' in a number as it groups thousands (--limit 10_000); Python's int() and float() also take 1_0 for 10, a typo
+GROUPED = re.compile(r"[+-]?\d{1,3}(_\d{3})+([.eE].*)?")
+
+
 def typed(conv: type, flag: str) -> Callable[[str], object]:
     """An argparse type converting with `conv`; floats must be finite (--lr inf would train on NaN losses)."""
 
     def parse(text: str) -> object:
+        kind = {"int": "an integer", "float": "a number"}.get(conv.__name__, f"a {conv.__name__}")
         try:
+            if conv in (int, float) and "_" in text and not GROUPED.fullmatch(text.strip()):
+                raise ValueError(text)
             value = conv(text)
         except ValueError:
-            kind = {"int": "an integer", "float": "a number"}.get(conv.__name__, f"a {conv.__name__}")
-            raise argparse.ArgumentTypeError(f"{flag} takes {kind}, got {text!r}") from None
+            grouping = " ('_' groups digits by three, as in 10_000)" if "_" in text and conv is not str else ""
+            raise argparse.ArgumentTypeError(f"{flag} takes {kind}{grouping}, got {echoed(text)}") from None
         if conv is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{flag} takes a finite number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{flag} takes a finite number, got {echoed(text)}")
         return value
 
     return parse
@@ -81,7 +89,7 @@ def typed_or_off(conv: type, flag: str) -> Callable[[str], object]:
             return one(text)
         except argparse.ArgumentTypeError:
             kind = "an integer" if conv is int else "a finite number"  # as `typed` says of inf and nan
-            raise argparse.ArgumentTypeError(f"{flag} takes {kind} or {OFF}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{flag} takes {kind} or {OFF}, got {echoed(text)}") from None
 
     return parse
 
@@ -99,7 +107,7 @@ def numbers(flag: str, form: str = "one, or one per channel") -> Callable[[str],
             return [one(part) for part in text.split(",")]
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(
-                f"{flag} takes finite numbers separated by commas ({form}), got {text!r}"
+                f"{flag} takes finite numbers separated by commas ({form}), got {echoed(text)}"
             ) from None
 
     return parse
