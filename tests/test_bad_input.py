@@ -199,6 +199,8 @@ CASES = [
     (["filters", "{run}", "--out", ""], "--out is given an empty value; give one, or omit --out for its default", None),
     (["predict", "{run}", ""], "argument 3 ('') is empty; give a value there, or leave it out", None),
     (["summary", "lenet5", "--num-classes", str(10**20)], "--num-classes must be a positive integer below 2**31", None),
+    (["summary", "lenet5", "--num-classes", "1_0"], "--num-classes takes an integer ('_' groups digits by", None),
+    (["compare", "study:batchnorm", "--limit", "1_0", "--out", "{out}"], "--limit takes an integer ('_' groups", None),
     (
         ["summary", "mlp", "--option", "hidden=-1"],
         "model 'mlp' with hidden=-1: Trying to create tensor with negative",

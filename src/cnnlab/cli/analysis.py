@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnlab.cli.common import model_options, option_flag, parse_shape
+from cnnlab.cli.common import model_options, option_flag, parse_shape, typed
 from cnnlab.errors import CnnlabError, ShapeError
 
 
@@ -104,8 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("summary", help="layer-by-layer shapes, parameters, MACs and receptive fields")
     s.add_argument("model", help="zoo name (see `cnnlab models`), path to a .toml network, or a run directory")
     s.add_argument("--input", help="C,H,W (default: the model's own input size)")
-    s.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
-    s.add_argument("--in-channels", type=int, help="input channels (default: from --input or the model's)")
+    s.add_argument("--num-classes", type=typed(int, "--num-classes"), help="output classes (default: the model's)")
+    s.add_argument(
+        "--in-channels", type=typed(int, "--in-channels"), help="input channels (default: from --input or the model's)"
+    )
     option_flag(s)
     s.add_argument(
         "--format",
@@ -130,7 +132,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--model", required=True, help="zoo name or path to a .toml network")
     c.add_argument("--input", help="C,H,W (default: the model's own input size)")
-    c.add_argument("--num-classes", type=int, help="output classes (default: the model's)")
+    c.add_argument("--num-classes", type=typed(int, "--num-classes"), help="output classes (default: the model's)")
     option_flag(c)
     c.add_argument(
         "--flops",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnnlab.cli.common import out_path
+from cnnlab.cli.common import out_path, typed
 from cnnlab.resources import stem
 
 
@@ -64,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", help="study directory (default runs/studies/STUDY)")
     c.add_argument("--data-dir", help="data root for every run (also fills {data_dir} in the study)")
     c.add_argument("--data", help="dataset for every run, replacing the study's (a stand-in; say so with the numbers)")
-    c.add_argument("--limit", type=int, help="images per split for every run, for a quick look")
-    c.add_argument("--epochs", type=int, help="epochs for every run")
+    c.add_argument("--limit", type=typed(int, "--limit"), help="images per split for every run, for a quick look")
+    c.add_argument("--epochs", type=typed(int, "--epochs"), help="epochs for every run")
     c.add_argument("--gradcam", type=_images, default=8, help="Grad-CAM images per run in the report (0: none)")
     c.add_argument("--dry-run", action="store_true", help="list the runs, their state and settings; train nothing")
     c.add_argument(

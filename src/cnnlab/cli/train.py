@@ -206,7 +206,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("run", help="a run directory, or an .onnx file (run on onnxruntime, without PyTorch)")
     pr.add_argument("images", nargs="+", help="image files")
-    pr.add_argument("--top", type=int, default=3, help="how many classes to show per image (default 3)")
+    pr.add_argument("--top", type=typed(int, "--top"), default=3, help="how many classes to show per image (default 3)")
     pr.add_argument("--tta", help=TTA_HELP)
     pr.set_defaults(func=cmd_predict)
 
