@@ -61,12 +61,13 @@ def typed(conv: type, flag: str) -> Callable[[str], object]:
 
     def parse(text: str) -> object:
         kind = {"int": "an integer", "float": "a number"}.get(conv.__name__, f"a {conv.__name__}")
+        number = conv in (int, float)
         try:
-            if conv in (int, float) and "_" in text and not GROUPED.fullmatch(text.strip()):
+            if number and "_" in text and not GROUPED.fullmatch(text.strip()):
                 raise ValueError(text)
             value = conv(text)
         except ValueError:
-            grouping = " ('_' groups digits by three, as in 10_000)" if "_" in text and conv is not str else ""
+            grouping = " ('_' groups digits by three, as in 10_000)" if number and "_" in text else ""
             raise argparse.ArgumentTypeError(f"{flag} takes {kind}{grouping}, got {echoed(text)}") from None
         if conv is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{flag} takes a finite number, got {echoed(text)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import display
+from cnnlab.data.dataset import FOLDER_PREFIX
 from cnnlab.errors import resume_option, speaking_to_cli
 
 KEYS = ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_seconds", "params", "stopped")
@@ -53,7 +54,8 @@ def runs_rows(states: list, top: Path) -> list[tuple[str, ...]]:
 
     rows = []
     for r in states:
-        data = r.data if not r.data.startswith("folder:") else "folder:" + Path(r.data[7:]).name
+        folder = r.data.startswith(FOLDER_PREFIX)
+        data = FOLDER_PREFIX + Path(r.data[len(FOLDER_PREFIX) :]).name if folder else r.data
         model = Path(r.model).name if r.model.endswith(".toml") else r.model  # a network file: its name
         where = str(r.path.relative_to(top)) if r.path != top else str(r.path)
         rows.append((where, model, data, f"{r.done}/{r.epochs}", pct(r.val_accuracy), pct(r.test_accuracy), r.state))
