@@ -1109,7 +1109,8 @@ def test_a_relative_init_from_run_resumes_from_another_folder_and_without_its_so
     the input shape and the statistics it gave the run: from another folder, or once the source had moved, the
     resume failed (`--init-from runs/src: no such run directory or file`), even of a finished run. The weights only
     matter at the start: a resume takes the shape and statistics its checkpoint recorded, and ends on the
-    uninterrupted run's weights to the bit; `eval` needs no source either."""
+    uninterrupted run's weights to the bit; `eval` needs no source either. The same source spelt from the other
+    folder resumes too (each checkpoint records the path the run started from); another source is refused."""
     import torch
 
     from cnnlab.train import train
@@ -1125,7 +1126,13 @@ def test_a_relative_init_from_run_resumes_from_another_folder_and_without_its_so
     run = str(start / "runs" / "a")
     cli = [sys.executable, "-m", "cnnlab"]  # a process of its own: this one has the source cached
     resume = [*cli, "train", "--out", run, "--resume"]
-    done = subprocess.run(resume, cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    other = subprocess.run(
+        [*resume, "--init-from", "../start/runs/whole"], cwd=elsewhere, capture_output=True, text=True
+    )
+    assert other.returncode == 2 and "--init-from is '../start/runs/whole' but the run used 'runs/src'" in other.stderr
+    # the same source spelt from here (it was refused as another --init-from before the run recorded its path)
+    spelt = [*resume, "--init-from", "../start/runs/src"]
+    done = subprocess.run(spelt, cwd=elsewhere, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and RunDir(run).summary()["epochs_run"] == 2, done.stderr
     a, b = open_run(run, "last").weights, open_run(start / "runs" / "whole", "last").weights
     assert all(torch.equal(a[k], b[k]) for k in a)

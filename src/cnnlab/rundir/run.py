@@ -611,8 +611,10 @@ def _as_run_gives(old: RunConfig, new: RunConfig, meta: dict[str, Any] | None = 
     `old` gives it, so that a resume is not refused for it and config.toml keeps the run's spelling: a folder
     dataset or --data-dir by a relative path and by an absolute one (a path given is taken from the current folder;
     the run's relative folder dataset is the folder its checkpoint recorded, see `run_data_folder`; the
-    checkpoint's print of the data checks it is the run's), and an --input equal to the shape a run that left it
-    unset used (its checkpoint's `meta`: the model's input, a source's)."""
+    checkpoint's print of the data checks it is the run's), an --init-from source spelt another way (a relative one
+    the run gave is the path its checkpoint recorded, `init_path`; torchvision weights only by the same name), and
+    an --input equal to the shape a run that left it unset used (its checkpoint's `meta`: the model's input, a
+    source's)."""
     same: dict[str, Any] = {}
     if old.input is None and new.input is not None and meta and list(new.input) == list(meta["input_shape"]):
         same["input"] = None
@@ -620,6 +622,9 @@ def _as_run_gives(old: RunConfig, new: RunConfig, meta: dict[str, Any] | None = 
         where = run_data_folder(old.data, meta) or old.data[len(FOLDER_PREFIX) :]
         if _same_path(new.data[len(FOLDER_PREFIX) :], where):
             same["data"] = old.data
+    if new.init_from != old.init_from and None not in (new.init_from, old.init_from):
+        if _same_path(new.init_from, (meta or {}).get("init_path") or old.init_from):  # type: ignore[arg-type]
+            same["init_from"] = old.init_from
     if new.data_dir != old.data_dir and None not in (new.data_dir, old.data_dir):
         if _same_path(new.data_dir, old.data_dir):  # type: ignore[arg-type]
             same["data_dir"] = old.data_dir

@@ -35,6 +35,7 @@ from cnnlab.train.precision import autocast
 from cnnlab.train.precision import of_run as run_precision
 from cnnlab.transfer import parameter_groups, resolve_source
 from cnnlab.transfer.apply import start_from
+from cnnlab.transfer.sources import TORCHVISION
 from cnnlab.zoo.airbench import GREY_BN_EPS
 from cnnlab.zoo.heads import head_note
 from cnnlab.zoo.meta import meta_device
@@ -561,6 +562,7 @@ def _meta(
         "std": list(normalize["std"]) if "std" in normalize else None,
         "dataset": data.name,
         "data_folder": _folder_read(data.name),  # where a relative folder:PATH is read on resume (run_data_folder)
+        "init_path": _source_read(config.init_from),  # what a relative --init-from named (rundir's _as_run_gives)
         "adapt": adaptation,
         "scale": normalize["scale"],
         "build": model.build,
@@ -575,6 +577,14 @@ def _folder_read(name: str) -> str | None:
     """The absolute path of the folder (or archive) a folder:PATH dataset named `name` was read from; None for
     other data."""
     return os.path.abspath(os.path.expanduser(name[len(FOLDER_PREFIX) :])) if name.startswith(FOLDER_PREFIX) else None
+
+
+def _source_read(init_from: str | None) -> str | None:
+    """The absolute path of the run or weights file an --init-from path named; None for torchvision weights and
+    for a run started from nothing."""
+    if init_from is None or init_from.startswith(TORCHVISION):
+        return None
+    return os.path.abspath(os.path.expanduser(init_from))
 
 
 def setup(
