@@ -765,9 +765,9 @@ def test_blank_optional_text_is_unset_and_python_sequences_are_lists(tmp_path: P
     config = RunConfig(model="mlp", data="digits", input=(1, 8, 8), augment=("crop",), init_from="").validate()
     assert config.input == [1, 8, 8] and config.augment == ["crop"] and config.init_from is None
     config.normalize = 1
-    with pytest.raises(CnnlabError, match="--normalize must be true or false, got 1"):
+    with pytest.raises(CnnlabError, match="^normalize must be true or false, got 1"):
         config.validate()
-    with pytest.raises(CnnlabError, match=r"--seed must be a whole number from -2\*\*63 to 2\*\*64 - 1, got 1000000"):
+    with pytest.raises(CnnlabError, match=r"^seed must be a whole number from -2\*\*63 to 2\*\*64 - 1, got 1000000"):
         RunConfig(model="mlp", data="digits", seed=10**400).validate()
 
 

@@ -292,7 +292,7 @@ def test_filters_of_one_shape_are_orthogonalised_together_as_each_alone() -> Non
 
 
 def test_muon_momentum_outside_0_1_is_refused() -> None:
-    with pytest.raises(CnnlabError, match="--muon-momentum must be at least 0 and below 1"):
+    with pytest.raises(CnnlabError, match="^muon_momentum must be at least 0 and below 1"):
         RunConfig(optimizer="muon", muon_momentum=1.0).validate()
 
 

@@ -210,6 +210,44 @@ def test_messages_name_python_arguments_to_python_callers_and_flags_on_the_comma
     assert "(only --epochs, --patience, --gl-alpha, --data-dir, --device, --log-every may change)" in err
 
 
+def test_a_python_callers_bad_settings_are_named_by_their_arguments_not_by_flags(partial_run, capsys, tmp_path):
+    """A notebook gives RunConfig(limit=0), init_from=..., freeze=..., tune(trials=0), load_study overrides: the
+    refusals name those arguments, where they named flags it never typed (`--limit must be ...`); the CLI's still
+    name its flags."""
+    from cnnlab.errors import CnnlabError
+    from cnnlab.explain.api import features
+    from cnnlab.study import load_study
+    from cnnlab.train import train
+    from cnnlab.tune import tune
+
+    cases = [
+        (lambda: train(RunConfig(model="mlp", data="digits", limit=0), tmp_path / "a"), r"^limit must be a positive"),
+        (
+            lambda: RunConfig(normalize=False, mean=[0.5], std=[0.5]).validate(),
+            r"^mean/std standardise the inputs, which normalize=False turns off",
+        ),
+        (
+            lambda: train(RunConfig(model="mlp", data="digits", init_from=str(tmp_path / "nope")), tmp_path / "b"),
+            r"^init_from .*nope: no such run directory or file",
+        ),
+        (
+            lambda: train(RunConfig(model="mlp", data="digits", freeze="features"), tmp_path / "c"),
+            r"^freeze features: every layer with parameters is dense",
+        ),
+        (lambda: features(partial_run, np.zeros((1, 8, 8), np.uint8), layer="nope"), r"^layer 'nope' is not a layer"),
+        (lambda: tune("space:mnist-cnn", tmp_path / "t", trials=0), r"^trials must be at least 1, got 0$"),
+        (lambda: load_study("study:init", {"limit": 0}), r"^limit, given for every run of .*init.toml: must be a pos"),
+    ]
+    for call, message in cases:
+        with pytest.raises(CnnlabError, match=message) as err:
+            call()
+        assert "--" not in str(err.value), err.value
+    code, _, err = run_cli(capsys, *MLP_8X8, "--out", str(tmp_path / "d"), "--limit", "0")
+    one_line_error(code, err, "--limit must be a positive integer, got 0")
+    code, _, err = run_cli(capsys, "compare", "study:init", "--limit", "0", "--dry-run")
+    one_line_error(code, err, "--limit, given for every run of")
+
+
 def test_reading_what_is_not_a_run_is_one_line_naming_it(partial_run, tmp_path):
     """A typo'd folder or a file given to RunDir: an error, not an empty history or advice to delete it."""
     from cnnlab.errors import CnnlabError
@@ -945,7 +983,7 @@ def test_the_command_line_validates_a_runs_settings_once(tmp_path, capsys, monke
         assert "--momentum does nothing with --optimizer adam" in err  # the unused-setting line, as before
     config = RunConfig(model="mlp", lr=0.1).validate()
     config.lr = -1
-    with pytest.raises(Exception, match="--lr must be a positive number, got -1"):
+    with pytest.raises(Exception, match="^lr must be a positive number, got -1"):
         config.validate()
 
 

@@ -130,9 +130,10 @@ def test_median_pruner_waits_for_two_trials_and_one_epoch_and_none_never_prunes(
 
 
 def test_a_bad_sampler_or_pruner_name_is_a_one_line_error_naming_the_choices(tmp_path: Path) -> None:
+    """From Python, named by the argument (the CLI names its flag, --sampler, in tests/test_tune.py)."""
     with pytest.raises(CnnlabError) as bad:
         tune(tmp_path / "space.toml", sampler="bayes")
-    assert str(bad.value) == "--sampler 'bayes' is not one of random, tpe, gp, cmaes"
+    assert str(bad.value) == "sampler 'bayes' is not one of random, tpe, gp, cmaes"
     with pytest.raises(CnnlabError) as bad:
         tune(tmp_path / "space.toml", pruner="asha")
-    assert str(bad.value) == "--pruner 'asha' is not one of hyperband, median, none"
+    assert str(bad.value) == "pruner 'asha' is not one of hyperband, median, none"

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.explain.images import colorize, display_scale, grid, to_image
 
 TILE_MIN_SIDE = 48
@@ -43,7 +43,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     if not kept:
         names = ", ".join(dict.fromkeys(spatial))
         what = "has no (C, H, W) feature maps" if layer in modules else "is not a layer of the model"
-        raise CnnlabError(f"--layer {layer!r} {what}; layers with feature maps: {names}")
+        raise CnnlabError(f"{option('layer')} {layer!r} {what}; layers with feature maps: {names}")
     return kept[0][0]
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, speaking_to_cli
 from cnnlab.resources import named_kind, resolve
 from cnnlab.tomlfile import check_keys, read_toml
 
@@ -48,19 +48,34 @@ def setting(default: Any, group: str, help: str, choices: tuple[str, ...] = ()) 
 def said_of_file(message: str, sources: Mapping[str, str]) -> str:
     """A `validate` message, which begins with the setting it is about (`--lr must be ...`, `options must be ...`),
     as said of the file that setting came from when `sources` names one: the file first and each setting by its
-    key (`exp.toml: lookahead needs ema DECAY ...`); unchanged for a setting given as a flag."""
+    key (`exp.toml: lookahead needs ema DECAY ...`); unchanged for a setting given as a flag, and for a Python
+    caller, who gave it as an argument and has no flags, each setting by its argument (`lr must be ...`,
+    `mean/std standardise the inputs, which normalize=False turns off`)."""
     first = re.match(r"(?:--)?([a-z][a-z0-9-]*)", message)
     file = sources.get(first.group(1).replace("-", "_")) if first else None
-    if file is None:
-        return message
+    if file is not None:
+        return f"{file}: " + settings_as_keys(message, " = false")
+    return said_to_reader(message)
+
+
+def said_to_reader(message: str) -> str:
+    """A message about settings as its reader gives them: flags (`--init-from`) on the command line, arguments
+    (`init_from`, `normalize=False`) to a Python caller, who has no flags (cnnlab.errors.option, for a whole
+    message)."""
+    return message if speaking_to_cli() else settings_as_keys(message, "=False")
+
+
+def settings_as_keys(message: str, false: str) -> str:
+    """`message` with each setting's flag spelled as its key: `--lr` as `lr`, `--no-normalize` as `normalize`
+    followed by `false` (` = false` in a TOML file, `=False` in Python); other flags are left as they are."""
 
     def key(flag: re.Match) -> str:
         name = flag.group(2).replace("-", "_")
         if name not in SETTINGS:
             return flag.group(0)
-        return f"{name} = false" if flag.group(1) else name
+        return f"{name}{false}" if flag.group(1) else name
 
-    return f"{file}: " + re.sub(r"--(no-)?([a-z][a-z0-9-]*)", key, message)
+    return re.sub(r"--(no-)?([a-z][a-z0-9-]*)", key, message)
 
 
 def _blank(value: Any) -> bool:

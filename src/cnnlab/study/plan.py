@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.data.dataset import check_dataset_name
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.resources import resolve
 from cnnlab.rundir import RunConfig
-from cnnlab.rundir.config import read_experiment
+from cnnlab.rundir.config import SETTINGS, read_experiment
 from cnnlab.tomlfile import check_keys, read_toml
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -151,8 +151,12 @@ def _plan(
     try:  # the whole study is checked before its first run starts; a bad value named where it was given
         config.validate(sources)
     except CnnlabError as e:
-        flag = re.match(r"--[a-z][a-z0-9-]*", str(e))  # not a file's: validate names those by file and key
-        raise CnnlabError(_said_of_flag(flag.group(0), str(e)[flag.end() :], path) if flag else str(e)) from None
+        # a setting not from a file was given for every run (a flag, or load_study's overrides); validate names
+        # those of a file by file and key, and an override as its reader gives it (`--limit`, or `limit`)
+        first = re.match(r"(?:--)?([a-z][a-z0-9-]*)", str(e))
+        name = first.group(1).replace("-", "_") if first else ""
+        overridden = first is not None and name in SETTINGS and name not in sources
+        raise CnnlabError(_said_of_flag(option(name), str(e)[first.end() :], path) if overridden else str(e)) from None
     try:
         _check_model(config.model)
     except CnnlabError as e:
@@ -161,12 +165,12 @@ def _plan(
         check_dataset_name(config.data)
     except CnnlabError as e:
         where = sources.get("data")
-        raise CnnlabError(f"{where}: {e}" if where else _said_of_flag("--data", str(e), path)) from None
+        raise CnnlabError(f"{where}: {e}" if where else _said_of_flag(option("data"), str(e), path)) from None
     return PlannedRun(name, config, after)
 
 
 def _said_of_flag(flag: str, message: str, path: Path) -> str:
-    """A bad value given by a flag that overrides every run's setting (`compare --epochs -1`), named by that flag
-    and the runs it was given for, as one from the file is by the file and the run (`study.toml run 'a': lr must
+    """A bad value given by a flag that overrides every run's setting (`compare --epochs -1`, or load_study's
+    `overrides` from Python), named by that flag (or key) and the runs it was given for, as one from the file is by the file and the run (`study.toml run 'a': lr must
     be ...`): `--epochs, given for every run of study.toml: must be a positive integer, got -1`."""
     return f"{flag}, given for every run of {path}: {message.lstrip()}"

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir.config import FREEZE_HELP, FREEZE_PATTERN
+from cnnlab.rundir.config import FREEZE_HELP, FREEZE_PATTERN, said_to_reader
 from cnnlab.transfer.order import match_by_order
 from cnnlab.zoo.base import BASE, base_of
 from cnnlab.zoo.registry import is_spec_path
@@ -34,16 +34,20 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor], source: str,
     replaced = sorted(t for t, k in pairs.items() if own[t].shape != state[k].shape)
     if match == "order" and not loaded:
         raise CnnlabError(
-            f"--init-from {source} --match order: none of the source's {len(state)} tensors has the shape of one "
-            "of the model's; order matching grows a deeper net of the same family (vgg11 into vgg16)"
+            said_to_reader(
+                f"--init-from {source} --match order: none of the source's {len(state)} tensors has the shape of one "
+                "of the model's; order matching grows a deeper net of the same family (vgg11 into vgg16)"
+            )
         )
     weights = [k for k in own if own[k].is_floating_point()]
     if match == "name" and len([k for k in loaded if k in weights]) < 0.5 * len(weights):
         sample = next(iter(state), "nothing")
         raise CnnlabError(
-            f"--init-from {source}: only {len(loaded)} of the model's {len(own)} tensors match by name and "
-            f"shape (the source starts with {sample!r}); use --model with the source's architecture, or "
-            "--match order to map a shallower net of the same family by position"
+            said_to_reader(
+                f"--init-from {source}: only {len(loaded)} of the model's {len(own)} tensors match by name and "
+                f"shape (the source starts with {sample!r}); use --model with the source's architecture, or "
+                "--match order to map a shallower net of the same family by position"
+            )
         )
     model.load_state_dict(loaded, strict=False)
     missing = sorted(set(own) - set(loaded) - set(replaced))
@@ -90,7 +94,7 @@ def freeze(model: nn.Module, policy: str) -> None:
     """none: train everything; features: train only the head (the layers after a network's zoo base, else the dense
     layers); all-but-last:N: train the last N layers with parameters; first:N: freeze the first N of them."""
     if not FREEZE_PATTERN.fullmatch(policy):
-        raise CnnlabError(f"--freeze {policy!r} is not one of {FREEZE_HELP}")
+        raise CnnlabError(said_to_reader(f"--freeze {policy!r} is not one of {FREEZE_HELP}"))
     leaves = _leaves_with_params(model)
     base = base_of(model)
     if policy == "none":
@@ -100,18 +104,24 @@ def freeze(model: nn.Module, policy: str) -> None:
     elif policy == "features":
         trainable = {n for n, m in leaves if isinstance(m, nn.Linear)}
         if not trainable:
-            raise CnnlabError("--freeze features: the model has no dense (Linear) head to train; use all-but-last:N")
+            raise CnnlabError(
+                said_to_reader("--freeze features: the model has no dense (Linear) head to train; use all-but-last:N")
+            )
         if len(trainable) == len(leaves):
             raise CnnlabError(
-                "--freeze features: every layer with parameters is dense, so there are no feature layers to freeze "
-                "and the whole model would train; use all-but-last:N (first:N) to freeze the first dense layers"
+                said_to_reader(
+                    "--freeze features: every layer with parameters is dense, so there are no feature layers to freeze "
+                    "and the whole model would train; use all-but-last:N (first:N) to freeze the first dense layers"
+                )
             )
     else:
         kind, _, count = policy.partition(":")
         n = int(count)
         if n > len(leaves) or (kind == "first" and n == len(leaves)):
             keep = "; first:N must leave at least one to train" if kind == "first" else ""
-            raise CnnlabError(f"--freeze {policy}: the model has only {len(leaves)} layers with parameters{keep}")
+            raise CnnlabError(
+                said_to_reader(f"--freeze {policy}: the model has only {len(leaves)} layers with parameters{keep}")
+            )
         trainable = {name for name, _ in (leaves[-n:] if kind == "all-but-last" else leaves[n:])}
     for name, m in leaves:
         for p in m.parameters(recurse=False):

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir.config import said_to_reader
 from cnnlab.tensorfile import load_tensors
 
 TORCHVISION = "torchvision:"
@@ -68,10 +69,14 @@ class Source:
                 else "give a complete file (it may be truncated or damaged)"
             )
             raise CnnlabError(
-                f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); {fix}"
+                said_to_reader(
+                    f"--init-from {self.text}: {self.path} is not a readable checkpoint ({e.__class__.__name__}); {fix}"
+                )
             ) from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise CnnlabError(f"--init-from {self.text}: {self.path} does not hold a state dict of tensors")
+            raise CnnlabError(
+                said_to_reader(f"--init-from {self.text}: {self.path} does not hold a state dict of tensors")
+            )
         return state
 
     def mismatches(self, pixels: str, normalize: bool, norm_stats: str, custom: bool = False) -> list[str]:
@@ -113,9 +118,13 @@ def resolve_source(text: str) -> Source:
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         return _with_meta(text, path, meta)
     if path.exists():
-        raise CnnlabError(f"--init-from {text}: give a run directory, a .safetensors file or torchvision:<Weights>")
+        raise CnnlabError(
+            said_to_reader(f"--init-from {text}: give a run directory, a .safetensors file or torchvision:<Weights>")
+        )
     raise CnnlabError(
-        f"--init-from {text}: no such run directory or file (or use torchvision:ResNet18_Weights.IMAGENET1K_V1)"
+        said_to_reader(
+            f"--init-from {text}: no such run directory or file (or use torchvision:ResNet18_Weights.IMAGENET1K_V1)"
+        )
     )
 
 
@@ -147,11 +156,15 @@ def _torchvision(text: str) -> Source:
         weights = torchvision.models.get_weight(name)
     except (ValueError, KeyError, AttributeError):
         known = ", ".join(f"{k}.IMAGENET1K_V1" for k in list(ZOO_OF_WEIGHTS)[:4])
-        raise CnnlabError(f"--init-from {text}: unknown torchvision weights {name!r}; e.g. {known}") from None
+        raise CnnlabError(
+            said_to_reader(f"--init-from {text}: unknown torchvision weights {name!r}; e.g. {known}")
+        ) from None
     enum = name.split(".")[0]
     if enum not in ZOO_OF_WEIGHTS:
         raise CnnlabError(
-            f"--init-from {text}: cnnlab has no zoo model for {enum}; use one of {', '.join(sorted(ZOO_OF_WEIGHTS))}"
+            said_to_reader(
+                f"--init-from {text}: cnnlab has no zoo model for {enum}; use one of {', '.join(sorted(ZOO_OF_WEIGHTS))}"
+            )
         )
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not path.is_file():
@@ -182,8 +195,12 @@ def _download(url: str, path: Path, text: str) -> None:
     url = (mirror_urls(path.name) or (url,))[0]
     hint = f"download {url} elsewhere and copy it to {path} (or set TORCH_HOME)"
     if os.environ.get("CNNLAB_OFFLINE") == "1":
-        raise CnnlabError(f"--init-from {text}: {path} is missing and CNNLAB_OFFLINE=1 forbids downloading; {hint}")
+        raise CnnlabError(
+            said_to_reader(f"--init-from {text}: {path} is missing and CNNLAB_OFFLINE=1 forbids downloading; {hint}")
+        )
     try:  # checked against the sha256 prefix in the file name before the file appears
         download_file(url, path, f"sha256:{path.stem.rsplit('-', 1)[-1]}")
     except (CnnlabError, OSError) as e:
-        raise CnnlabError(f"--init-from {text}: {path} is missing and cannot be downloaded ({e}); {hint}") from None
+        raise CnnlabError(
+            said_to_reader(f"--init-from {text}: {path} is missing and cannot be downloaded ({e}); {hint}")
+        ) from None

@@ -23,7 +23,7 @@ import tomli_w
 from optuna.trial import TrialState
 
 from cnnlab.atomic import write_text
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.report.collect import holds_compare_study
 from cnnlab.resources import stem
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
@@ -169,19 +169,19 @@ def tune(
     Rerunning continues the study; trials whose worker died are failed and replaced. `sampler` and `pruner`
     (None: the study's, for a new one tpe and hyperband) must be the study's when given."""
     if sampler is not None and sampler not in SAMPLERS:
-        raise CnnlabError(f"--sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
+        raise CnnlabError(f"{option('sampler')} {sampler!r} is not one of {', '.join(SAMPLERS)}")
     if pruner is not None and pruner not in PRUNERS:
-        raise CnnlabError(f"--pruner {pruner!r} is not one of {', '.join(PRUNERS)}")
+        raise CnnlabError(f"{option('pruner')} {pruner!r} is not one of {', '.join(PRUNERS)}")
     if trials < 1:
-        raise CnnlabError(f"--trials must be at least 1, got {trials}")
+        raise CnnlabError(f"{option('trials')} must be at least 1, got {trials}")
     if timeout is not None and timeout <= 0:
-        raise CnnlabError(f"--timeout must be positive, got {timeout}")
+        raise CnnlabError(f"{option('timeout')} must be positive, got {timeout}")
     if budget is not None and budget < 1:
-        raise CnnlabError(f"--budget must be at least 1 epoch, got {budget}")
+        raise CnnlabError(f"{option('budget')} must be at least 1 epoch, got {budget}")
     space = load_space(space_path, limit=limit, epochs=epochs, data_dir=data_dir)
     sdir = StudyDir(Path(out or f"runs/tune-{stem(space_path)}"))
     if holds_compare_study(sdir.path):  # a report of the folder would show one study and drop the other
-        raise CnnlabError(f"--out {sdir.path} holds a `cnnlab compare` study; give the search another folder")
+        raise CnnlabError(f"{option('out')} {sdir.path} holds a `cnnlab compare` study; give the search another folder")
     if storage is not None:
         storage = absolute(storage)
         open_storage(storage).engine.dispose()  # before the study directory records it: a refused URL leaves nothing
