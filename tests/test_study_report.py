@@ -506,3 +506,29 @@ def test_a_dry_run_gives_each_runs_state_and_only_the_settings_the_study_changes
     assert [r["state"] for r in describe(load_study(tmp_path / "s.toml", {"epochs": 2}), out)] == ["partial"] * 2
     reseeded = load_study(write_toml(tmp_path / "t.toml", text.replace("seed = 3", "seed = 4")))
     assert [r["state"] for r in describe(reseeded, out)] == ["done", "conflict"]
+
+
+def test_a_run_on_a_folder_without_a_test_split_is_one_line_in_eval_and_a_note_in_its_report(tmp_path, capsys):
+    """A course's own image folder of class folders alone has no test images: `eval` printed `test accuracy: nan
+    (0 images)` with every class at 0.0000 and exit 0, and the report drew empty confusion and per-class plots
+    under `nan%`; now eval (CLI and Python) says so in one line, and the report's section says so instead."""
+    import tarfile
+
+    from cnnlab.report import write_report
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train.inference import evaluate_run
+
+    folder = tmp_path / "pets"
+    with tarfile.open(SHARED / "datasets" / "cifar10-jpg.tar.gz") as tar:
+        wanted = [m for m in tar if m.name.startswith(("train/cat/", "train/dog/")) and m.name[-8:-4] < "0020"]
+        tar.extractall(folder, members=wanted, filter="data")
+    out = tmp_path / "run"
+    train(RunConfig(model="mlp", data=f"folder:{folder}", epochs=1), out, log=lambda s: None, progress=False)
+    said = f"{out} has no test images to evaluate on: its data, folder:{folder}, has no test split"
+    with pytest.raises(CnnlabError, match=f"^{said}"):
+        evaluate_run(out)
+    code, printed, err = cli_as_terminal(["eval", str(out)], capsys)
+    assert (code, printed, err.count("\n")) == (2, "", 1) and said in err, err
+    write_report([out], tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text()
+    assert said in page and "nan" not in page and "confusion matrix" not in page

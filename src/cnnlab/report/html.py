@@ -60,13 +60,32 @@ def _weightless_section(name: str, path: Path) -> str:
 
 def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
     from cnnlab.analysis import summarize
-    from cnnlab.train.inference import evaluate_run
+    from cnnlab.train.inference import no_test_images
     from cnnlab.transfer import frozen
 
+    summary = run.run.summary or {}
+    parts = [f"<h3>{html.escape(name)}</h3>"]
+    if len(run.data().test_y):
+        parts += _test_parts(name, run, summary, gradcam, fig)
+    else:  # a folder of class folders alone: no test split to score (nan on 0 images, empty plots, before)
+        parts.append(f"<p>{html.escape(no_test_images(run))}; stopped: {html.escape(summary['stopped'])}</p>")
+    with frozen(run.model, run.run.config.freeze) as model:  # trainable vs frozen, as `cnnlab summary RUN`
+        layers = summarize(model, run.input_shape).render("table")
+    parts.append(
+        f"<details><summary>settings (the run config)</summary><pre>{html.escape(run.run.config_text)}</pre></details>"
+    )
+    parts.append(f"<details><summary>layer summary</summary><pre>{html.escape(layers)}</pre></details>")
+    return "\n".join(parts)
+
+
+def _test_parts(name: str, run: LoadedRun, summary: dict, gradcam: int, fig: Figures) -> list[str]:
+    """The run's scores on its test images: accuracy, diagnosis, confusion matrix, per-class accuracy, examples
+    and (`gradcam` of them) a Grad-CAM gallery."""
+    from cnnlab.train.inference import evaluate_run
+
     ev = evaluate_run(run, with_images=True)
-    summary, path = run.run.summary or {}, run.run.path
+    path = run.run.path
     parts = [
-        f"<h3>{html.escape(name)}</h3>",
         f"<p>{html.escape(str(path))}: test accuracy "
         f"{percent(ev['test_accuracy'])} on {ev['test_size']} images; stopped: {html.escape(summary['stopped'])}</p>",
     ]
@@ -101,13 +120,7 @@ def _run_section(name: str, run: LoadedRun, gradcam: int, fig: Figures) -> str:
             parts.append(fig.img(png, f"{name}: Grad-CAM at layer {layer}, predicted class", f"{name}-gradcam"))
         except CnnlabError as e:  # e.g. an MLP has no conv layer to explain
             parts.append(f"<p>Grad-CAM: {html.escape(str(e))}</p>")
-    with frozen(run.model, run.run.config.freeze) as model:  # trainable vs frozen, as `cnnlab summary RUN`
-        layers = summarize(model, run.input_shape).render("table")
-    parts.append(
-        f"<details><summary>settings (the run config)</summary><pre>{html.escape(run.run.config_text)}</pre></details>"
-    )
-    parts.append(f"<details><summary>layer summary</summary><pre>{html.escape(layers)}</pre></details>")
-    return "\n".join(parts)
+    return parts
 
 
 def _group(group: Group, gradcam: int, heading: bool, fig: Figures) -> tuple[str, list[dict]]:

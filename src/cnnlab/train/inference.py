@@ -47,6 +47,8 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
     predictions, for reports that show examples."""
     run = _opened(path, tta)
     data = run.data()
+    if not len(data.test_y):  # scored nan on 0 images, every class at 0.0000, before
+        raise CnnlabError(no_test_images(run))
     loader = DeviceLoader(
         data.test_x,
         data.test_y,
@@ -72,6 +74,15 @@ def evaluate_run(path: str | Path | LoadedRun, with_images: bool = False, tta: s
         "confusion": confusion.tolist(),
         **extra,
     }
+
+
+def no_test_images(run: LoadedRun) -> str:
+    """Why `run` cannot be scored: its data has no test split (an image folder of class folders alone)."""
+    return (
+        f"{run.run.path} has no test images to evaluate on: its data, {run.run.config.data}, has no test split; "
+        "an image folder has one when its class folders are inside train/ and test/ folders (or test lines in "
+        "its labels file); the run's validation accuracy is in its summary"
+    )
 
 
 def image_pixels(im: Image.Image) -> torch.Tensor:
