@@ -347,3 +347,28 @@ def test_the_table_indents_a_blocks_layers_and_its_footer_gives_the_totals_in_un
     assert "MACs: 555,422,720 (555.42M); FLOPs = 2 x MACs = 1.11G" in lines
     assert "Activations (sum of layer outputs, batch 1): 1,851,914" in lines
     assert "| layer1.0.conv1 | Conv2d | 64x32x32 | 65,536 | 36,864 | 37,748,736 | 5/1/0.5 |" in s.render("markdown")
+
+
+def test_summarize_takes_a_run_and_builds_a_named_model_for_the_inputs_channels_as_the_cli_does(tmp_path, capsys):
+    """A notebook's summarize("runs/x") was `unknown model 'runs/x'` where `cnnlab summary runs/x` shows the trained
+    model with its frozen layers, and summarize("vgg11-cifar", (1, 32, 32)) failed at features.0 where the command
+    builds the model for one channel; both now give the command's table."""
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import train
+    from tests.conftest import DIGITS_NET, cli_as_terminal
+
+    net = write_toml(tmp_path / "net.toml", DIGITS_NET)
+    out = tmp_path / "run"
+    train(RunConfig(model=net, data="digits", epochs=1, freeze="features"), out, log=lambda s: None, progress=False)
+    s = summarize(out)
+    assert (s.params, s.trainable_params) == (40 + 4 * 64 * 10 + 10, 4 * 64 * 10 + 10)  # the conv frozen
+    for model, flags, python in ((str(out), [], summarize(str(out))), ("vgg11-cifar", ["--input", "1,32,32"], None)):
+        code, printed, err = cli_as_terminal(["summary", model, *flags], capsys)
+        python = python or summarize(model, (1, 32, 32))
+        assert code == 0 and printed == python.render("table"), err
+    one = sum(p.numel() for p in cnnlab.create_model("vgg11-cifar", in_channels=1).parameters())
+    assert summarize("vgg11-cifar", (1, 32, 32)).params == one == 9_488_266 - 2 * 64 * 3 * 3  # first conv: 1 channel
+    with pytest.raises(CnnlabError, match=r"^input_shape and options cannot change a run: .* is summarised as it"):
+        summarize(out, (1, 8, 8), options={"dropout": 0.1})
+    code, _, err = cli_as_terminal(["summary", str(out), "--input", "1,8,8"], capsys)
+    assert code == 2 and "--input cannot change a run" in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
 from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, size_formula
 from cnnlab.coexist import keep_triton_from_tensorflow
-from cnnlab.errors import CnnlabError, ShapeError
+from cnnlab.errors import CnnlabError, ShapeError, option
 from cnnlab.zoo.meta import shape_probe
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
@@ -411,28 +412,39 @@ class _Recorder:
 
 
 def summarize(
-    model: nn.Module | str,
+    model: nn.Module | str | os.PathLike,
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
     in_channels: int | None = None,
     options: dict[str, Any] | None = None,
 ) -> ModelSummary:
-    """Analyse `model` (an nn.Module or a zoo name / TOML path, built with `options`) on one C,H,W input (batch of one).
+    """Analyse `model` (an nn.Module, a zoo name / TOML path built with `options` for the channels of
+    `input_shape`, or a run directory: its trained model, frozen layers frozen) on one C,H,W input (batch of one).
 
     Raises ShapeError (a CnnlabError) naming the first layer whose output would be empty, with the rows
     analysed up to it, and CnnlabError when the model cannot run on the input for another reason.
     """
     keep_triton_from_tensorflow()  # the meta-device forward below imports TorchDynamo
-    if in_channels is not None and input_shape and len(input_shape) == 3 and input_shape[0] != in_channels:
+    from cnnlab.rundir import RunDir
+
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if isinstance(model, str) and RunDir(model).exists():
+        return _run_summary(model, input_shape, num_classes, in_channels, options)
+    if input_shape is not None and not _is_shape(input_shape):  # before a model is built for its channels
+        raise CnnlabError(f"input must be C,H,W with three positive integers, got {input_shape!r}")
+    if in_channels is not None and input_shape and input_shape[0] != in_channels:
         raise CnnlabError(
             f"in_channels {in_channels} and input {'x'.join(map(str, input_shape))} disagree on the channels; "
-            "give one of them (--in-channels or --input C,H,W)"
+            f"give one of them ({option('in_channels')} or {option('input', 'input_shape')})"
         )
     if isinstance(model, str):
         from cnnlab.zoo import create_model
         from cnnlab.zoo.meta import meta_device
 
         name = model
+        if in_channels is None and input_shape:  # built for the input's channels, as the CLI did
+            in_channels = input_shape[0]
         with meta_device():
             model = create_model(model, num_classes=num_classes, in_channels=in_channels, **(options or {}))
     else:
@@ -442,7 +454,7 @@ def summarize(
         raise CnnlabError(
             f"{name} does not say its input size; pass it: summarize(model, (C, H, W)) (--input C,H,W on the CLI)"
         )
-    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+    if not _is_shape(shape):
         raise CnnlabError(f"input must be C,H,W with three positive integers, got {input_shape!r}")
     meta = _meta_copy(model)
     meta.eval()
@@ -460,6 +472,43 @@ def summarize(
         moving_stats=moving_stats(model),
         base_model=getattr(_base(model), "model_name", None),
     )
+
+
+def _is_shape(shape: object) -> bool:
+    """Whether `shape` is C,H,W: three positive integers (a bare 32 was a TypeError)."""
+    return isinstance(shape, tuple | list) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)
+
+
+def _run_summary(
+    path: str,
+    input_shape: tuple[int, int, int] | None,
+    num_classes: int | None,
+    in_channels: int | None,
+    options: dict[str, Any] | None,
+) -> ModelSummary:
+    """A run's trained model at the input it trained on, with its frozen layers, as `cnnlab summary RUN` shows it:
+    a run is summarised as it was trained, so a shape or option given with it is refused, not ignored."""
+    from cnnlab.rundir import open_run
+    from cnnlab.transfer import frozen
+
+    given = [
+        option(flag, python)
+        for flag, python, value in (
+            ("input", "input_shape", input_shape),
+            ("in-channels", None, in_channels),
+            ("num-classes", None, num_classes),
+            ("option", "options", options or None),
+        )
+        if value is not None
+    ]
+    if given:
+        raise CnnlabError(
+            f"{' and '.join(given)} cannot change a run: {path} is summarised as it was trained; give a model name "
+            "or network file to try other shapes"
+        )
+    run = open_run(path)
+    with frozen(run.model, run.config.freeze) as model:
+        return summarize(model, run.input_shape)
 
 
 def _base(model: nn.Module) -> nn.Module | None:
@@ -555,8 +604,11 @@ def _shape_hint(layer: LayerRow | None, error: str) -> str:
     if layer and "Conv" in layer.type and len(got) == 1:
         return "a conv layer cannot take a flat vector: put conv layers before the flatten layer"
     if layer and "Conv" in layer.type and "channel" in error.lower():
-        return f"its input has {got[0]} channels: give the channels it expects (--in-channels, or C of --input C,H,W)"
-    return "check --input and the layer sizes"
+        return (
+            f"its input has {got[0]} channels: give the channels it expects ({option('in_channels')}, or C of "
+            f"{option('input', 'input_shape')} C,H,W)"
+        )
+    return f"check {option('input', 'input_shape')} and the layer sizes"
 
 
 def _check_window(module: nn.Module, row: LayerRow, x: torch.Tensor, rows: list[LayerRow]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cnnlab.cli.common import model_options, option_flag, parse_shape, typed
-from cnnlab.errors import CnnlabError, ShapeError
+from cnnlab.errors import ShapeError
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -36,38 +36,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from cnnlab.analysis import ModelSummary, render, summarize
-    from cnnlab.rundir import RunDir, open_run
-    from cnnlab.transfer import frozen
 
     shape = parse_shape(args.input) if args.input else None
-    in_channels = args.in_channels if args.in_channels is not None else (shape[0] if shape else None)
-    options = model_options(args)
-    is_run = RunDir(args.model).exists()
-    if is_run:
-        given = [
-            flag
-            for flag, value in (
-                ("--input", args.input),
-                ("--in-channels", args.in_channels),
-                ("--num-classes", args.num_classes),
-                ("--option", options or None),
-            )
-            if value is not None
-        ]
-        if given:
-            raise CnnlabError(
-                f"{' and '.join(given)} cannot change a run: {args.model} is summarised as it was "
-                "trained; give a model name or network file to try other shapes"
-            )
-    try:
-        if is_run:  # a run: its trained model, with its frozen layers
-            run = open_run(args.model)
-            with frozen(run.model, run.config.freeze) as model:
-                summary = summarize(model, run.input_shape)
-        else:
-            summary = summarize(
-                args.model, shape, num_classes=args.num_classes, in_channels=in_channels, options=options
-            )
+    try:  # a run: its trained model, with its frozen layers (summarize refuses shapes and options with it)
+        summary = summarize(
+            args.model, shape, num_classes=args.num_classes, in_channels=args.in_channels, options=model_options(args)
+        )
     except ShapeError as e:
         if e.rows and args.format != "json":
             partial = ModelSummary(args.model, shape or e.rows[0].input_shape, e.rows, 0, 0)
