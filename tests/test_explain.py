@@ -25,7 +25,7 @@ from cnnlab.train import RunConfig, train
 from cnnlab.train.inference import predict
 from cnnlab.train.setup import prepare
 from cnnlab.zoo import create_model
-from tests.conftest import SHARED, cli_as_terminal, write_toml
+from tests.conftest import DIGITS_NET, SHARED, cli_as_terminal, write_toml
 
 CLI = [sys.executable, "-m", "cnnlab.cli"]
 STROKE = 64  # a pixel brighter than this (of 255) belongs to the digit
@@ -265,8 +265,36 @@ def test_feature_maps_are_taken_before_an_inplace_layer_changes_them_and_scaled_
 
 
 def test_grad_cam_from_python_refuses_a_batch_size_below_one():
-    with pytest.raises(CnnlabError, match="--batch-size must be at least 1"):
+    with pytest.raises(CnnlabError, match="^batch_size must be at least 1"):
         grad_cam(create_model("lenet5"), torch.zeros(1, 1, 32, 32), batch_size=0)
+
+
+def test_a_prediction_or_explanation_from_python_names_its_arguments_not_the_commands_flags(tmp_path):
+    """cnnlab.gradcam(run, images, target="zebra") said `--class 'zebra' is neither ...`, and method=, tta= and
+    lr_find's steps= named --method, --tta and --steps: flags a notebook never typed. predict(topk=0) listed no
+    class and topk=-1 all but the least likely (a slice), where `cnnlab predict --top 0` is refused."""
+    from cnnlab.explain.api import gradcam
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import train
+    from cnnlab.train.inference import predict
+    from cnnlab.train.lrfind import lr_find
+
+    out = tmp_path / "run"
+    net = write_toml(tmp_path / "net.toml", DIGITS_NET)
+    train(RunConfig(model=net, data="digits", epochs=1), out, log=lambda s: None, progress=False)
+    pixels = np.zeros((1, 8, 8), np.uint8)
+    with pytest.raises(CnnlabError, match=r"^target 'zebra' is neither a class name nor an index 0..9; classes: 0,"):
+        gradcam(out, pixels, target="zebra")
+    with pytest.raises(CnnlabError, match=r"^method 'cam' is not one of gradcam"):
+        gradcam(out, pixels, method="cam")
+    with pytest.raises(CnnlabError, match=r"^steps must be a whole number from 30"):
+        lr_find(RunConfig(model="mnist-cnn", data="digits"), steps=3)
+    for topk in (0, -1, 2.5):
+        with pytest.raises(CnnlabError, match=rf"^topk must be at least 1, got {topk}$"):
+            predict(out, pixels, topk=topk)
+    with pytest.raises(CnnlabError, match=r"^tta 'bogus' is not one of none, flip"):
+        predict(out, pixels, tta="bogus")
+    assert [len(p["top"]) for p in predict(out, [pixels, pixels], topk=12)] == [10, 10]
 
 
 def test_gradcam_cli_writes_overlays_grid_and_deletion_figures(mnist):

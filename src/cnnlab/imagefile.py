@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # Pillow's greyscale modes of more than 8 bits
 GREY_MODES = ("1", "L", "LA", *WIDE_GREY)  # read as one channel (an alpha channel dropped), in folders and predict
@@ -123,6 +123,14 @@ def pil_pixels(im: Any) -> np.ndarray:
     c = 1 if im.mode == "L" else 3
     arr = np.frombuffer(bytearray(im.tobytes()), dtype=np.uint8)
     return arr.reshape(im.height, im.width, c).transpose(2, 0, 1)[None].copy()
+
+
+def check_topk(topk: int) -> int:
+    """How many classes a prediction lists: a whole number of at least 1 (predict(topk=0) listed none, and
+    topk=-1 all but the least likely, as a slice does)."""
+    if not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
+        raise CnnlabError(f"{option('top', 'topk')} must be at least 1, got {topk!r}")
+    return topk
 
 
 def format_top(top: list[tuple[str, float]]) -> str:

@@ -79,10 +79,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from cnnlab.imagefile import format_top
+    from cnnlab.imagefile import check_topk, format_top
 
-    if args.top < 1:
-        raise CnnlabError(f"--top must be at least 1, got {args.top}")
+    check_topk(args.top)
     if Path(args.run).is_file():  # an exported model: onnxruntime alone, no PyTorch imported
         from cnnlab.export.runtime import OnnxModel, predict_onnx
 

@@ -171,9 +171,9 @@ def grad_cam(
     explained_layer). The model is put in eval mode, so dropout and batch norm do not make an image's map depend on
     its batch."""
     if method not in METHODS:
-        raise CnnlabError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+        raise CnnlabError(f"{option('method')} {method!r} is not one of {', '.join(METHODS)}")
     if batch_size < 1:
-        raise CnnlabError(f"--batch-size must be at least 1, got {batch_size}")
+        raise CnnlabError(f"{option('batch_size')} must be at least 1, got {batch_size}")
     model.eval()
     name, module = explained_layer(model, x, layer)
     targets = None if target is None else torch.as_tensor(target, dtype=torch.long).expand(len(x))

@@ -14,7 +14,7 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.export.metadata import ModelCard
 from cnnlab.export.pixels import adapt, to_inputs
-from cnnlab.imagefile import fit_mode, read_pixels, source_size, to_size
+from cnnlab.imagefile import check_topk, fit_mode, read_pixels, source_size, to_size
 from cnnlab.rundir.config import check_tta
 
 BATCH = 256  # images per onnxruntime call in `probabilities`, to bound memory on large arrays
@@ -93,6 +93,7 @@ def predict_onnx(
 ) -> list[dict[str, Any]]:
     """Top-k classes with probabilities for each image, as cnnlab.train.inference.predict gives for the run. The
     test-time views are the graph's: `tta`, if given, must be those (other views need the run exported again)."""
+    check_topk(topk)
     model = model if isinstance(model, OnnxModel) else OnnxModel(model)
     if tta is not None and check_tta(tta) != model.card.tta:
         raise CnnlabError(

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cnnlab.errors import CnnlabError, speaking_to_cli
+from cnnlab.errors import CnnlabError, option, speaking_to_cli
 from cnnlab.resources import named_kind, resolve
 from cnnlab.tomlfile import check_keys, read_toml
 
@@ -86,7 +86,7 @@ def check_tta(views: str) -> str:
     """`views` if it names test-time augmentation views (TTA_VIEWS); here, not in cnnlab.train.tta, so that
     predicting with an exported file checks it without importing PyTorch."""
     if views not in TTA_VIEWS:
-        raise CnnlabError(f"--tta {views!r} is not one of {', '.join(TTA_VIEWS)}")
+        raise CnnlabError(f"{option('tta')} {views!r} is not one of {', '.join(TTA_VIEWS)}")
     return views
 
 

@@ -16,8 +16,8 @@ from torch import nn
 
 from cnnlab.data import Dataset, DeviceLoader, adapt
 from cnnlab.data.augment import to_inputs
-from cnnlab.errors import CnnlabError
-from cnnlab.imagefile import fit_mode, pil_pixels, read_pixels, source_size, to_size
+from cnnlab.errors import CnnlabError, option
+from cnnlab.imagefile import check_topk, fit_mode, pil_pixels, read_pixels, source_size, to_size
 from cnnlab.rundir import Run, open_run
 from cnnlab.rundir.config import check_tta
 from cnnlab.train.engine import evaluate
@@ -135,6 +135,7 @@ def predict(
     """Top-k classes with probabilities for each image (files and Pillow images prepared the way the run's
     training data was; pixels already at the model's input shape), with the run's test-time augmentation, or
     `tta`. Each result names its image: the path, or "image N" (from 0) for pixels and Pillow images."""
+    check_topk(topk)
     run = _opened(path, tta)
     results = []
     for i, image in enumerate(image_list(images)):
@@ -250,7 +251,7 @@ class LoadedRun:
             return int(text)
         shown = ", ".join(self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
         raise CnnlabError(
-            f"--class {text!r} is neither a class name nor an index 0..{len(self.classes) - 1}; classes: {shown}"
+            f"{option('class', 'target')} {text!r} is neither a class name nor an index 0..{len(self.classes) - 1}; classes: {shown}"
         )
 
 

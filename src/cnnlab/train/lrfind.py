@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.rundir import RunConfig
 from cnnlab.train.allocator import freed_memory_kept
 from cnnlab.train.optim import training_loss
@@ -51,7 +51,7 @@ def check_sweep(start: float, end: float, steps: int) -> None:
         raise CnnlabError(f"the lr sweep needs 0 < start < end, both finite; got start={start!r}, end={end!r}")
     if not isinstance(steps, int) or isinstance(steps, bool) or not MIN_STEPS <= steps <= MAX_STEPS:
         raise CnnlabError(
-            f"--steps must be a whole number from {MIN_STEPS} to {MAX_STEPS:,}, got {steps!r}: the smoothed loss the "
+            f"{option('steps')} must be a whole number from {MIN_STEPS} to {MAX_STEPS:,}, got {steps!r}: the smoothed loss the "
             "suggestion reads needs dozens of updates (100 by default)"
         )
 
