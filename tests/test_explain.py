@@ -4,6 +4,7 @@ gradcam/features/filters/filter commands write the pictures they promise and ref
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -584,3 +585,25 @@ def test_an_inception_nets_default_layer_is_its_last_block_and_blocks_can_be_nam
         grad_cam(net, x, "fc")
     with pytest.raises(CnnlabError, match=r"'avgpool' gives 1x1 maps"):
         grad_cam(net, x, "avgpool")
+
+
+def test_the_filter_lab_takes_a_kernel_as_numbers_from_python(tmp_path):
+    """A notebook's cnnlab.filter(image, [[0, -1, 0], [-1, 5, -1], [0, -1, 0]]) (or an array, or a tensor) was a
+    TypeError (unhashable type: 'list'): a kernel had to be written to a text file first. Numbers that are no odd
+    square of finite values are one line, as the same in a kernel file are."""
+    from cnnlab.explain.api import filter as image_filter
+    from cnnlab.explain.kernels import get_kernel
+
+    sharpen = [[0, -1, 0], [-1, 5, -1], [0, -1, 0]]
+    for numbers in (sharpen, np.array(sharpen), torch.tensor(sharpen)):
+        assert torch.equal(get_kernel(numbers)[1], get_kernel("sharpen")[1])
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 12, 12), dtype=np.uint8)
+    picture = image_filter(pixels, np.full((5, 5), 1 / 25))
+    assert picture.text == "input, then 5x5 kernel on the grayscale image and on R, G, B"
+    for bad, said in (
+        ([[1, 2], [3, 4]], "a kernel must be k rows of k numbers, k odd (3x3, 5x5, ...), got shape (2, 2)"),
+        ([[1, 2, 3], [4, 5]], "a kernel is a name (sobel-x, sobel-y, sharpen, outline, blur, emboss), a text file"),
+        (np.full((3, 3), np.inf), "the kernel holds an infinite or NaN value; use finite numbers"),
+    ):
+        with pytest.raises(CnnlabError, match=re.escape(said)):
+            image_filter(pixels, bad)

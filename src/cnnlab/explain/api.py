@@ -22,7 +22,7 @@ from cnnlab.explain.filters import conv_kernels, filter_grid
 from cnnlab.explain.gallery import cam_labels, overlays, run_cam
 from cnnlab.explain.gradcam import CamResult
 from cnnlab.explain.images import grid, png_bytes, save_png
-from cnnlab.explain.kernels import filter_lab
+from cnnlab.explain.kernels import Kernel, filter_lab, get_kernel
 from cnnlab.train.inference import Images, LoadedRun, image_pixels, load_image, load_run, uint8_pixels
 
 
@@ -128,9 +128,10 @@ def filters(run: str | Path | LoadedRun, layer: str | None = None, channels: str
     return Picture(filter_grid(weight, channels), f"{out_c} kernels of {in_c}x{kh}x{kw} from layer {name}", name)
 
 
-def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: str) -> Picture:
-    """The image-filter lab: `kernel` (a built-in name or a kernel file) on the image's grayscale version and on R,
-    G and B, beside the image (uint8 C, H, W pixels, a Pillow image or an image file)."""
+def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: Kernel) -> Picture:
+    """The image-filter lab: `kernel` (a built-in name, a kernel file, or k rows of k numbers: a list of lists, an
+    array or a tensor) on the image's grayscale version and on R, G and B, beside the image (uint8 C, H, W pixels,
+    a Pillow image or an image file)."""
     if isinstance(image, torch.Tensor | np.ndarray):
         pixels = uint8_pixels(image)
     else:
@@ -141,4 +142,6 @@ def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: 
             "an (H, W, C) array as Pillow gives is a.transpose(2, 0, 1)"
         )
     planes = "the image" if pixels.shape[0] == 1 else "the grayscale image and on R, G, B"
-    return Picture(filter_lab(pixels, kernel), f"input, then {kernel} on {planes}")
+    lab = filter_lab(pixels, kernel)
+    name = kernel if isinstance(kernel, str | Path) else get_kernel(kernel)[0]
+    return Picture(lab, f"input, then {name} on {planes}")

@@ -8,6 +8,7 @@ square (one row per line, or all on one line).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +66,37 @@ def read_kernel_file(path: str | Path) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32).view(k, k)
 
 
-def get_kernel(spec: str) -> tuple[str, torch.Tensor]:
-    """(name, kernel) for a built-in name or a kernel file."""
+Kernel = str | Path | Sequence[Sequence[float]] | np.ndarray | torch.Tensor
+
+
+def get_kernel(spec: Kernel) -> tuple[str, torch.Tensor]:
+    """(name, kernel) for a built-in name or a kernel file, or (from Python) the numbers themselves: a notebook's
+    [[0, -1, 0], [-1, 5, -1], [0, -1, 0]] was a TypeError (unhashable type) rather than a kernel."""
+    if not isinstance(spec, str | Path):
+        kernel = numbers_kernel(spec)
+        return f"{kernel.shape[0]}x{kernel.shape[1]} kernel", kernel
     if spec in KERNELS:
-        return spec, torch.tensor(KERNELS[spec], dtype=torch.float32)
+        return str(spec), torch.tensor(KERNELS[str(spec)], dtype=torch.float32)
     if Path(spec).is_file():
         return Path(spec).stem, read_kernel_file(spec)
-    raise CnnlabError(f"unknown kernel {spec!r}: use one of {', '.join(KERNELS)} or a text file of numbers")
+    raise CnnlabError(f"unknown kernel {str(spec)!r}: use one of {', '.join(KERNELS)} or a text file of numbers")
+
+
+def numbers_kernel(numbers: Sequence[Sequence[float]] | np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A (k, k) kernel from k rows of k finite numbers (a list of lists, an array or a tensor), k odd, as a kernel
+    file must hold; anything else is a one-line error."""
+    try:
+        values = np.asarray(numbers.detach().cpu() if isinstance(numbers, torch.Tensor) else numbers, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CnnlabError(
+            f"a kernel is a name ({', '.join(KERNELS)}), a text file of numbers or k rows of k numbers, got "
+            f"{type(numbers).__name__} {str(numbers)[:60]}"
+        ) from None
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] % 2 == 0:
+        raise CnnlabError(f"a kernel must be k rows of k numbers, k odd (3x3, 5x5, ...), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise CnnlabError("the kernel holds an infinite or NaN value; use finite numbers")
+    return torch.from_numpy(values).float()
 
 
 def apply_kernel(planes: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -90,7 +115,7 @@ def _shown(response: torch.Tensor, zero_sum: bool) -> np.ndarray:
     return response.clamp(0, 1).numpy()
 
 
-def filter_lab(pixels: torch.Tensor, spec: str) -> Image.Image:
+def filter_lab(pixels: torch.Tensor, spec: Kernel) -> Image.Image:
     """Side by side: the image (uint8 C, H, W), then the kernel applied to its grayscale version and, for a colour
     image, to R, G and B separately (a grey image's three would be the grayscale panel again), each labelled."""
     name, kernel = get_kernel(spec)
