@@ -185,7 +185,8 @@ def test_loss_curves_go_logarithmic_only_for_a_wide_finite_span_and_draw_no_miss
 
 def test_a_runs_lines_are_every_key_with_accuracies_to_four_places_and_each_finding() -> None:
     """The lines `cnnlab train` prints at the end, right-aligned keys: the three accuracies to four places (the
-    others as they are), then one line per diagnosis; an unfinished run says how to resume it."""
+    others as they are, one it has not as -, where Python's None was printed), then one line per diagnosis; an
+    unfinished run says how to resume it."""
     summary = {
         "test_accuracy": 0.98765,
         "val_accuracy": 0.5,
@@ -208,6 +209,8 @@ def test_a_runs_lines_are_every_key_with_accuracies_to_four_places_and_each_find
         "      diagnosis: overfitting from epoch 2",
         "      diagnosis: lr too low",
     ]
+    no_val = {**summary, "val_accuracy": None, "test_accuracy": None, "test_size": 10}  # no val; kept no weights
+    assert summary_text("runs/c", no_val).splitlines()[1:3] == ["  test_accuracy: -", "   val_accuracy: -"]
     unfinished = summary_text("runs/b", None).splitlines()
     assert unfinished[0] == "run: runs/b" and len(unfinished) == 2
     assert unfinished[1].startswith("        stopped: not finished: resume it with ")

@@ -524,6 +524,8 @@ def test_a_run_on_a_folder_without_a_test_split_is_one_line_in_eval_and_a_note_i
         tar.extractall(folder, members=wanted, filter="data")
     out = tmp_path / "run"
     train(RunConfig(model="mlp", data=f"folder:{folder}", epochs=1), out, log=lambda s: None, progress=False)
+    code, printed, _ = cli_as_terminal(["train", "--out", str(out), "--resume", "--no-progress"], capsys)
+    assert code == 0 and "  test_accuracy: - (the data has no test split)\n" in printed, printed  # was None
     said = f"{out} has no test images to evaluate on: its data, folder:{folder}, has no test split"
     with pytest.raises(CnnlabError, match=f"^{said}"):
         evaluate_run(out)

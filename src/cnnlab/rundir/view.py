@@ -15,13 +15,20 @@ KEYS = ("test_accuracy", "val_accuracy", "train_accuracy", "epochs_run", "train_
 
 
 def summary_rows(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """(key, value) pairs: the accuracies to four places, the other figures as they are, then each diagnosis."""
+    """(key, value) pairs: the accuracies to four places, the other figures as they are, then each diagnosis. An
+    accuracy the run has not is `-` (it printed Python's None), the test's saying why when the data has no test
+    split (an image folder of class folders alone)."""
     if summary is None:
         return [("stopped", f"not finished: resume it with {resume_option()}")]
-    rows = [
-        (key, f"{v:.4f}" if isinstance(v := summary[key], float) and key.endswith("accuracy") else str(v))
-        for key in KEYS
-    ]
+
+    def shown(key: str, v: Any) -> str:
+        if v is None and key == "test_accuracy" and summary.get("test_size") == 0:
+            return "- (the data has no test split)"
+        if v is None and key.endswith("accuracy"):
+            return "-"
+        return f"{v:.4f}" if isinstance(v, float) and key.endswith("accuracy") else str(v)
+
+    rows = [(key, shown(key, summary[key])) for key in KEYS]
     return rows + [("diagnosis", finding) for finding in summary.get("diagnosis") or []]
 
 
