@@ -737,7 +737,8 @@ WRONG_KINDS = [
     ("device = 1", "device must be text, got 1"),
     ("data_dir = 5", "data_dir must be text, got 5"),
     ('device = ""', "device is empty; give a value or leave it out"),
-    ('augment = "flip"', 'augment must be a list of names, e.g. ["crop", "flip"], got \'flip\''),
+    ('augment = "flip"', "augment is a list, [\"flip\"], got the text 'flip'"),
+    ('augment = ["flip", 1]', 'augment must be a list of names, e.g. ["crop", "flip"], got [\'flip\', 1]'),
 ]
 
 
@@ -769,6 +770,25 @@ def test_blank_optional_text_is_unset_and_python_sequences_are_lists(tmp_path: P
         config.validate()
     with pytest.raises(CnnlabError, match=r"^seed must be a whole number from -2\*\*63 to 2\*\*64 - 1, got 1000000"):
         RunConfig(model="mlp", data="digits", seed=10**400).validate()
+
+
+def test_a_list_setting_given_as_the_flags_text_says_the_list_and_one_mean_is_a_number() -> None:
+    """From a notebook, RunConfig(input="1,28,28") (the flag's spelling) was told `--input must be C,H,W with
+    positive integers, got '1,28,28'`, and progressive="20,0.5" `e.g. 20,0.5; got '20,0.5'`: the list to give is
+    now shown. mean=0.5, std=0.25 were refused as not "(one, or one per channel)": one number is one value, as the
+    command line's --mean 0.5 is."""
+    from cnnlab.rundir import RunConfig
+
+    for name, text, listed in (
+        ("input", "1,28,28", "[1, 28, 28]"),
+        ("progressive", "20,0.5", "[20, 0.5]"),
+        ("augment", "crop,flip", '["crop", "flip"]'),
+    ):
+        with pytest.raises(CnnlabError) as e:
+            RunConfig(model="mlp", data="digits", **{name: text}).validate()
+        assert str(e.value) == f"{name} is a list, {listed}, got the text {text!r}"
+    config = RunConfig(model="mlp", data="digits", mean=0.5, std=0.25).validate()
+    assert (config.mean, config.std) == ([0.5], [0.25])
 
 
 def test_a_path_setting_may_be_a_path_object(tmp_path: Path) -> None:

@@ -78,6 +78,20 @@ def settings_as_keys(message: str, false: str) -> str:
     return re.sub(r"--(no-)?([a-z][a-z0-9-]*)", key, message)
 
 
+def as_list(text: str, kind: str) -> str | None:
+    """A flag's comma-separated value as the list a Python caller or a file gives for a setting of `kind`
+    ('list[int] | None', ...): '1,28,28' as [1, 28, 28], 'crop,flip' as ["crop", "flip"]; None where the text is
+    no such list (`input = "abc"`)."""
+    parts = [p.strip() for p in text.split(",")]
+    if kind.startswith("list[str]"):
+        return "[" + ", ".join(f'"{p}"' for p in parts) + "]"
+    try:
+        [float(p) for p in parts]
+    except ValueError:
+        return None
+    return "[" + ", ".join(parts) + "]"
+
+
 def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
@@ -324,6 +338,10 @@ class RunConfig:
                 raise CnnlabError(f"{flag} is empty; give a value or leave it out")
             if kind.startswith("list") and isinstance(value, tuple):
                 setattr(self, f.name, value := list(value))  # input=(1, 28, 28) from Python, as a list is written
+            if f.name in ("mean", "std") and isinstance(value, int | float) and not isinstance(value, bool):
+                setattr(self, f.name, value := [value])  # mean=0.5: one value for every channel, as --mean 0.5
+            if kind.startswith("list") and isinstance(value, str) and (listed := as_list(value, kind)):
+                raise CnnlabError(f"{flag} is a list, {listed}, got the text {value!r}")  # the flag's spelling
             if kind.startswith("int") and isinstance(value, float) and value.is_integer():
                 setattr(self, f.name, value := int(value))  # 5.0 from a search space or a file: 5
             if kind == "int" and (isinstance(value, bool) or not isinstance(value, (int, float))):
