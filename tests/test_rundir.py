@@ -211,11 +211,12 @@ def test_messages_name_python_arguments_to_python_callers_and_flags_on_the_comma
 
 
 def test_a_python_callers_bad_settings_are_named_by_their_arguments_not_by_flags(partial_run, capsys, tmp_path):
-    """A notebook gives RunConfig(limit=0), init_from=..., freeze=..., tune(trials=0), load_study overrides: the
-    refusals name those arguments, where they named flags it never typed (`--limit must be ...`); the CLI's still
+    """A notebook gives RunConfig(limit=0), init_from=..., freeze=..., tune(trials=0), load_study overrides, out= of
+    train and write_report: the refusals name those arguments, where they named flags it never typed (`--limit must be ...`); the CLI's still
     name its flags."""
     from cnnlab.errors import CnnlabError
-    from cnnlab.explain.api import features
+    from cnnlab.explain.api import features, filters
+    from cnnlab.report import write_report
     from cnnlab.study import load_study
     from cnnlab.train import train
     from cnnlab.tune import tune
@@ -237,6 +238,10 @@ def test_a_python_callers_bad_settings_are_named_by_their_arguments_not_by_flags
         (lambda: features(partial_run, np.zeros((1, 8, 8), np.uint8), layer="nope"), r"^layer 'nope' is not a layer"),
         (lambda: tune("space:mnist-cnn", tmp_path / "t", trials=0), r"^trials must be at least 1, got 0$"),
         (lambda: load_study("study:init", {"limit": 0}), r"^limit, given for every run of .*init.toml: must be a pos"),
+        (lambda: write_report([partial_run], tmp_path), r"^out .* is a directory; give the path of the .html file"),
+        (lambda: write_report([partial_run], tmp_path / "r.html", gradcam=-1), r"^gradcam must be 0 or more images"),
+        (lambda: train(RunConfig(model="mlp", data="digits"), tmp_path / "net.toml"), r"^out .* is a file, not a run"),
+        (lambda: filters(partial_run, channels="all"), r"^channels 'all' is not one of"),
     ]
     for call, message in cases:
         with pytest.raises(CnnlabError, match=message) as err:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.explain.gradcam import conv_layers, find_conv_layer
 from cnnlab.explain.images import display_scale, grid, to_image
 
@@ -34,7 +34,7 @@ def conv_kernels(model: nn.Module, layer: str | None) -> tuple[str, torch.Tensor
 def filter_grid(weight: torch.Tensor, channels: str = "mean") -> Image.Image:
     """A grid of kernels, each scaled to its own min..max so that sign and shape show whatever its magnitude."""
     if channels not in CHANNEL_MODES:
-        raise CnnlabError(f"--channels {channels!r} is not one of {', '.join(CHANNEL_MODES)}")
+        raise CnnlabError(f"{option('channels')} {channels!r} is not one of {', '.join(CHANNEL_MODES)}")
     out_c, in_c, kh, kw = weight.shape
     flat = weight.reshape(out_c, -1)
     low, high = flat.amin(1).view(-1, 1, 1, 1), flat.amax(1).view(-1, 1, 1, 1)

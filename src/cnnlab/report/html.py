@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from cnnlab.atomic import write_bytes, write_text
 from cnnlab.display import figure
 from cnnlab.display.curves import curves_png
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.report import plots
 from cnnlab.report.collect import Group, collect
 from cnnlab.report.tables import RunTable, percent, run_row
@@ -176,12 +176,12 @@ def write_report_rows(
     """write_report, also returning the table rows of every run shown (so `compare` opens each run once) and the
     names of the PNG files written to `plots_dir` (none when no run has curves or weights to plot)."""
     if gradcam < 0:
-        raise CnnlabError(f"--gradcam must be 0 or more images, got {gradcam}")
+        raise CnnlabError(f"{option('gradcam')} must be 0 or more images, got {gradcam}")
     out = Path(out)
     if out.is_dir():
-        raise CnnlabError(f"--out {out} is a directory; give the path of the .html file to write")
+        raise CnnlabError(f"{option('out')} {out} is a directory; give the path of the .html file to write")
     if out.is_file() and out.suffix.lower() not in (".html", ".htm"):  # a run's summary.json, a study file, ...
-        raise CnnlabError(f"--out {out} is an existing file that is not an HTML report; give a .html path")
+        raise CnnlabError(f"{option('out')} {out} is an existing file that is not an HTML report; give a .html path")
     groups = collect(paths)
     shown = [g for g in groups if g.runs]
     fig = Figures()

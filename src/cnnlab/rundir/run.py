@@ -328,7 +328,7 @@ class RunWriter:
         with other settings when resuming. Nothing is written until `start`."""
         path = Path(path)
         if path.exists() and not path.is_dir():
-            raise CnnlabError(f"--out {path} is a file, not a run directory; give a folder path")
+            raise CnnlabError(f"{option('out')} {path} is a file, not a run directory; give a folder path")
         check_outside_runs(path, option("out"))  # a run in another's checkpoints/ would be cleaned away by it
         inside = RunDir(path).run_below() if path.is_dir() and not RunDir(path).exists() else None
         if inside is not None:  # a study's folder (compare, tune) or a folder of runs: a run there would mix in

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.atomic import write_text
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.report.collect import STUDY_INDEX
 from cnnlab.rundir import RunConfig, RunDir
 from cnnlab.study.plan import PlannedRun, Study
@@ -41,7 +41,7 @@ def run_study(
         from cnnlab.tune import StudyDir
 
         if StudyDir(out).meta():  # a report of the folder would show one study and drop the other
-            raise CnnlabError(f"--out {out} holds a `cnnlab tune` study; give the comparison another folder")
+            raise CnnlabError(f"{option('out')} {out} holds a `cnnlab tune` study; give the comparison another folder")
     out.mkdir(parents=True, exist_ok=True)
     write_text(
         out / STUDY_INDEX,
