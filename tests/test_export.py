@@ -429,6 +429,17 @@ def test_export_run_from_python_refuses_to_write_over_the_runs_own_files(lenet, 
     assert (tmp_path / "model.onnx").stat().st_size > 1000
 
 
+def test_export_run_from_python_names_its_arguments(lenet, tmp_path) -> None:
+    """export_run(run, out, fmt="tflite") said `--format 'tflite'`, and an out that is a folder `--out ...`: the
+    command's flags, to a caller that gave fmt= and out=."""
+    with pytest.raises(CnnlabError, match=r"^fmt 'tflite' is not one of onnx, torchscript$"):
+        export_run(lenet, tmp_path / "m.tflite", fmt="tflite")
+    with pytest.raises(CnnlabError, match=r"^out .* is an existing folder, not a file"):
+        export_run(lenet, tmp_path)
+    with pytest.raises(CnnlabError, match=r"^topk must be at least 1, got 0$"):
+        predict_onnx(tmp_path / "model.onnx", [], topk=0)
+
+
 def test_corrupt_onnx_to_predict_is_one_line_in_a_real_process(bad_files, digits) -> None:
     r = run_cli("predict", bad_files["truncated"], digits[1][0])
     assert r.returncode == 2 and r.stdout == ""

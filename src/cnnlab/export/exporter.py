@@ -21,7 +21,7 @@ from torch import nn
 
 from cnnlab.atomic import write_bytes
 from cnnlab.data.dataset import mirror_safe
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option
 from cnnlab.export.metadata import EXTRA_FILE, ModelCard
 from cnnlab.native_output import silenced
 from cnnlab.rundir.config import check_tta
@@ -36,7 +36,7 @@ CHANNEL_ORDER = {1: "L", 3: "RGB"}  # as cnnlab.imagefile.read_pixels decodes fi
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise CnnlabError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise CnnlabError(f"{option('format', 'fmt')} {fmt!r} is not one of {', '.join(FORMATS)}")
     return fmt
 
 
@@ -120,7 +120,9 @@ def export_model(model: nn.Module, card: ModelCard, out: str | Path, fmt: str = 
     check_format(fmt)
     out = Path(out)
     if out.is_dir():
-        raise CnnlabError(f"--out {out} is an existing folder, not a file; give a file path (e.g. one inside it)")
+        raise CnnlabError(
+            f"{option('out')} {out} is an existing folder, not a file; give a file path (e.g. one inside it)"
+        )
     served, training = Served(model, card.tta), model.training
     example = torch.zeros((2, *card.input_shape))  # batch 2: a tracer may treat a batch of 1 as a constant
     try:
