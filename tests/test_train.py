@@ -389,6 +389,25 @@ def test_bad_settings_are_one_line_errors(tmp_path, net, kw, text):
     assert str(e.value).startswith(text) and "\n" not in str(e.value)
 
 
+def test_settings_not_in_a_runconfig_are_one_line_saying_how_to_make_one(tmp_path):
+    """train({"model": "mlp", ...}, out) or train("mlp", out) from a notebook was an AttributeError ('dict' object has
+    no attribute 'validate'), lr_find's too; nothing is written."""
+    from cnnlab.train.lrfind import lr_find
+
+    settings = {"model": "mlp", "data": "digits"}
+    for call, said in (
+        (lambda: train(settings, tmp_path / "a"), "train takes a RunConfig (from cnnlab.train import RunConfig), got "
+         "dict; give RunConfig(**settings)"),
+        (lambda: train("mlp", tmp_path / "a"), "train takes a RunConfig (from cnnlab.train import RunConfig), got "
+         "str; give RunConfig(model=..., data=...)"),
+        (lambda: lr_find(settings), "lr_find takes a RunConfig"),
+    ):  # fmt: skip
+        with pytest.raises(CnnlabError) as e:
+            call()
+        assert str(e.value).startswith(said)
+    assert not (tmp_path / "a").exists()
+
+
 def test_cli_train_eval_and_bad_input(tmp_path, net, capsys):
     """Training and evaluating in real processes; the bad inputs in-process (each fresh interpreter costs seconds
     of importing PyTorch, and tests/test_bad_input.py shows real processes print the same one line)."""

@@ -65,6 +65,18 @@ def said_to_reader(message: str) -> str:
     return message if speaking_to_cli() else settings_as_keys(message, "=False")
 
 
+def validated(config: RunConfig, caller: str) -> RunConfig:
+    """`config` validated for `caller` (train, lr_find): a dict of settings or a model name given in its place is a
+    one-line error saying how to make one, where it was an AttributeError ('dict' object has no attribute
+    'validate')."""
+    if not isinstance(config, RunConfig):
+        fix = "RunConfig(**settings)" if isinstance(config, Mapping) else "RunConfig(model=..., data=...)"
+        raise CnnlabError(
+            f"{caller} takes a RunConfig (from cnnlab.train import RunConfig), got {type(config).__name__}; give {fix}"
+        )
+    return config.validate()
+
+
 def settings_as_keys(message: str, false: str) -> str:
     """`message` with each setting's flag spelled as its key: `--lr` as `lr`, `--no-normalize` as `normalize`
     followed by `false` (` = false` in a TOML file, `=False` in Python); other flags are left as they are."""

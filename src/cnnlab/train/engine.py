@@ -25,6 +25,7 @@ from cnnlab.errors import CnnlabError, OtherRankError, resume_option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.rundir.batches import BatchLog
+from cnnlab.rundir.config import validated
 from cnnlab.train import diagnose
 from cnnlab.train.allocator import freed_memory_kept
 from cnnlab.train.callbacks import Callback, EpochFunction
@@ -110,7 +111,7 @@ def train(
     returns None), so the run can be resumed later. Started by torchrun, the process joins the other ranks
     (waiting at most `rendezvous_timeout` seconds for them) and every rank returns the same summary; callbacks
     run on rank 0."""
-    config.validate()
+    validated(config, "train")
     ranks = join(pick_device(config.device), rendezvous_timeout)
     try:
         with freed_memory_kept():  # no page faults for each step's activations (allocator.py)

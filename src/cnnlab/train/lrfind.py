@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from cnnlab.errors import CnnlabError, option
 from cnnlab.rundir import RunConfig
+from cnnlab.rundir.config import validated
 from cnnlab.train.allocator import freed_memory_kept
 from cnnlab.train.optim import training_loss
 from cnnlab.train.setup import setup
@@ -59,7 +60,7 @@ def check_sweep(start: float, end: float, steps: int) -> None:
 def lr_find(config: RunConfig, start: float = SWEEP[0], end: float = SWEEP[1], steps: int = 100) -> LRFindResult:
     """Run the range test on a fresh model; stops early once the loss explodes (4x its minimum)."""
     check_sweep(start, end, steps)
-    config.validate()
+    validated(config, "lr_find")
     s = setup(config)  # the engine's own set-up phase: the same data, model, loader and optimiser a run would get
     model, loader, optimizer, loss_fn = s.net, s.train_loader, s.optimizer, s.loss_fn
     s.model.train()
