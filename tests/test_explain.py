@@ -607,3 +607,20 @@ def test_the_filter_lab_takes_a_kernel_as_numbers_from_python(tmp_path):
     ):
         with pytest.raises(CnnlabError, match=re.escape(said)):
             image_filter(pixels, bad)
+
+
+def test_features_of_several_images_is_one_line_not_the_first_alone(tmp_path):
+    """features(run, test_x[:3], layer=...) or a list of files showed the first image's maps and passed over the
+    rest without a word; it shows one image's, and says so."""
+    from cnnlab.explain.api import features
+    from cnnlab.rundir import RunConfig
+    from cnnlab.train import train
+
+    out = tmp_path / "run"
+    train(RunConfig(model=write_toml(tmp_path / "n.toml", DIGITS_NET), data="digits", epochs=1), out, progress=False)
+    pixels = np.zeros((3, 1, 8, 8), np.uint8)
+    with pytest.raises(
+        CnnlabError, match=r"^features shows the maps of one image, got 3; give one \(e.g. images\[0\]\)$"
+    ):
+        features(out, pixels, layer="conv1")
+    assert features(out, pixels[0], layer="conv1").text == "4 feature maps of 8x8 from layer conv1"

@@ -116,6 +116,8 @@ def features(run: str | Path | LoadedRun, image: Images, layer: str) -> Picture:
     """Every channel of one layer's output for one image, each scaled to its own range."""
     run = _run(run)
     pixels = run.pixels(image)
+    if len(pixels) != 1:  # the first was shown, the others passed over without a word
+        raise CnnlabError(f"features shows the maps of one image, got {len(pixels)}; give one (e.g. images[0])")
     maps = feature_maps(run.model, run.to_input(pixels), layer)
     shape = f"{maps.shape[1]}x{maps.shape[2]}"
     return Picture(feature_grid(maps), f"{maps.shape[0]} feature maps of {shape} from layer {layer}", layer)
