@@ -242,6 +242,10 @@ def test_a_python_callers_bad_settings_are_named_by_their_arguments_not_by_flags
         (lambda: write_report([partial_run], tmp_path / "r.html", gradcam=-1), r"^gradcam must be 0 or more images"),
         (lambda: train(RunConfig(model="mlp", data="digits"), tmp_path / "net.toml"), r"^out .* is a file, not a run"),
         (lambda: filters(partial_run, channels="all"), r"^channels 'all' is not one of"),
+        (
+            lambda: train(RunConfig(model="mlp", data="digits", mean=[0.5] * 3, std=[1] * 3), tmp_path / "e"),
+            r"^mean has 3 values but the model's inputs have 1 channel",
+        ),
     ]
     for call, message in cases:
         with pytest.raises(CnnlabError, match=message) as err:

@@ -25,7 +25,7 @@ from cnnlab.data.sources import data_root
 from cnnlab.errors import CnnlabError, option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig
-from cnnlab.rundir.config import mirror_warning
+from cnnlab.rundir.config import mirror_warning, said_to_reader
 from cnnlab.rundir.run import run_data_folder, run_network
 from cnnlab.train.distributed import Ranks, sync_batch_norm
 from cnnlab.train.ema import EMA
@@ -45,7 +45,7 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CnnlabError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+        raise CnnlabError(said_to_reader("--device cuda asked for, but no CUDA GPU is available; use --device cpu"))
     return torch.device(name)
 
 
@@ -115,8 +115,10 @@ def prepare(config: RunConfig, recorded: dict[str, Any] | None = None) -> tuple[
         if target[1] != target[2]:
             shown = "x".join(map(str, target))
             raise CnnlabError(
-                f"{config.model} is built for square images (its image_size option), not {shown}; give --input "
-                f"{target[0]},S,S, or a model with a global pool"
+                said_to_reader(
+                    f"{config.model} is built for square images (its image_size option), not {shown}; give --input "
+                    f"{target[0]},S,S, or a model with a global pool"
+                )
             )
         options["image_size"] = target[1]  # size-specific models (mlp, mnist-cnn) are built for the asked input
     # see grey_note; a net started from other weights (--init-from: a CIFAR net's, say) keeps its default
@@ -250,7 +252,9 @@ def _statistics(config: RunConfig, data: Dataset, scale: float, recorded: dict[s
         return {"scale": scale, "mean": recorded["mean"], "std": recorded["std"]}
     source = resolve_source(config.init_from) if config.init_from else None
     if config.norm_stats == "source" and not (source and source.mean):
-        raise CnnlabError(f"--norm-stats source: {config.init_from} carries no mean/std; use --norm-stats dataset")
+        raise CnnlabError(
+            said_to_reader(f"--norm-stats source: {config.init_from} carries no mean/std; use --norm-stats dataset")
+        )
     if source and source.mean and config.norm_stats != "dataset":
         return {"scale": scale, "mean": source.mean, "std": source.std}  # preprocessing travels with the weights
     return {"scale": scale, "mean": data.mean, "std": data.std}
@@ -262,8 +266,10 @@ def custom_statistics(mean: list[float], std: list[float], channels: int) -> dic
     for name, values in (("mean", mean), ("std", std)):
         if len(values) not in (1, channels):
             raise CnnlabError(
-                f"--{name} has {len(values)} values but the model's inputs have {channels} channel(s); "
-                f"give one value, or {channels} separated by commas"
+                said_to_reader(
+                    f"--{name} has {len(values)} values but the model's inputs have {channels} channel(s); "
+                    f"give one value, or {channels} separated by commas"
+                )
             )
         out[name] = [float(v) for v in values] * (channels if len(values) == 1 else 1)
     return out
@@ -277,8 +283,10 @@ def augmentation(config: RunConfig, height: int, width: int) -> Augment:
     kinds = config.augment or []
     if "translate" in kinds and min(height, width) <= TRANSLATE_PIXELS:
         raise CnnlabError(
-            f"--augment translate mirrors a {TRANSLATE_PIXELS}-pixel border, so images must be at least "
-            f"{TRANSLATE_PIXELS + 1}x{TRANSLATE_PIXELS + 1}; these are {height}x{width}: use crop, or a larger --input"
+            said_to_reader(
+                f"--augment translate mirrors a {TRANSLATE_PIXELS}-pixel border, so images must be at least "
+                f"{TRANSLATE_PIXELS + 1}x{TRANSLATE_PIXELS + 1}; these are {height}x{width}: use crop, or a larger --input"
+            )
         )
     padding = 4 if "crop" in kinds else TRANSLATE_PIXELS if "translate" in kinds else 0
     return Augment(padding, hflip="flip" in kinds, altflip="altflip" in kinds, crop_reflect="translate" in kinds)
@@ -302,8 +310,10 @@ def small_images(
     flag = f"--progressive {small},{fraction:g}"
     if small >= height:
         raise CnnlabError(
-            f"{flag}: the training images are {height}x{width}, so the early ones must be smaller than {height} "
-            f"pixels high; give a height below {height}"
+            said_to_reader(
+                f"{flag}: the training images are {height}x{width}, so the early ones must be smaller than {height} "
+                f"pixels high; give a height below {height}"
+            )
         )
     size = (small, max(1, round(width * small / height)))
     build = model.build
@@ -315,10 +325,14 @@ def small_images(
         shown = f"{channels}x{size[0]}x{size[1]}"
         if any(isinstance(m, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d) for m in model.modules()):
             # a global pool takes any size, so the images are too small for the layers before it
-            raise CnnlabError(f"{flag}: {shown} images are too small ({e}); give a larger height") from None
+            raise CnnlabError(
+                said_to_reader(f"{flag}: {shown} images are too small ({e}); give a larger height")
+            ) from None
         raise CnnlabError(
-            f"{flag}: model {config.model} cannot take {shown} images, only the {height}x{width} it was built for; "
-            "give a larger height, or a network with a global pool (the airbench nets have one)"
+            said_to_reader(
+                f"{flag}: model {config.model} cannot take {shown} images, only the {height}x{width} it was built for; "
+                "give a larger height, or a network with a global pool (the airbench nets have one)"
+            )
         ) from None
     return size, round(fraction * steps)
 
@@ -502,8 +516,10 @@ def check_global_batch(batch_size: int, world: int, per_rank: int = 1) -> None:
     batch norm); the launcher checks it once with 1, before starting the ranks."""
     if world > 1 and batch_size < per_rank * world:
         raise CnnlabError(
-            f"--batch-size {batch_size} is the global batch, shared by {world} processes: it must be "
-            f"at least {per_rank * world} ({per_rank} image(s) for each); raise it or use fewer processes"
+            said_to_reader(
+                f"--batch-size {batch_size} is the global batch, shared by {world} processes: it must be "
+                f"at least {per_rank * world} ({per_rank} image(s) for each); raise it or use fewer processes"
+            )
         )
 
 
@@ -538,7 +554,9 @@ def training_loader(
     )
     if len(loader) == 0:
         why = "has one image, too few for batch norm" if lone else "is empty"
-        raise CnnlabError(f"{config.data}: the training split {why}; lower --val-split or raise --limit")
+        raise CnnlabError(
+            said_to_reader(f"{config.data}: the training split {why}; lower --val-split or raise --limit")
+        )
     return loader
 
 
