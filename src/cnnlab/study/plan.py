@@ -153,7 +153,7 @@ def _plan(
     except CnnlabError as e:
         # a setting not from a file was given for every run (a flag, or load_study's overrides); validate names
         # those of a file by file and key, and an override as its reader gives it (`--limit`, or `limit`)
-        first = re.match(r"(?:--)?([a-z][a-z0-9-]*)", str(e))
+        first = re.match(r"(?:--)?([a-z][a-z0-9_-]*)(?![\w.-])", str(e))  # a setting, not a file (lr.toml: ...)
         name = first.group(1).replace("-", "_") if first else ""
         overridden = first is not None and name in SETTINGS and name not in sources
         raise CnnlabError(_said_of_flag(option(name), str(e)[first.end() :], path) if overridden else str(e)) from None
@@ -171,6 +171,7 @@ def _plan(
 
 def _said_of_flag(flag: str, message: str, path: Path) -> str:
     """A bad value given by a flag that overrides every run's setting (`compare --epochs -1`, or load_study's
-    `overrides` from Python), named by that flag (or key) and the runs it was given for, as one from the file is by the file and the run (`study.toml run 'a': lr must
-    be ...`): `--epochs, given for every run of study.toml: must be a positive integer, got -1`."""
+    `overrides` from Python), named by that flag (or key) and the runs it was given for, as one from the file is
+    by the file and the run (`study.toml run 'a': lr must be ...`): `--epochs, given for every run of study.toml:
+    must be a positive integer, got -1`."""
     return f"{flag}, given for every run of {path}: {message.lstrip()}"
