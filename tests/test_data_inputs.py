@@ -26,6 +26,7 @@ from PIL import Image
 from cnnlab.data import cache, load_dataset, safe_extract, sources
 from cnnlab.data.sources import data_root, download_file
 from cnnlab.errors import CnnlabError
+from tests.conftest import cli_as_terminal
 
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -195,16 +196,21 @@ def test_download_off_names_missing_files(tmp_path: Path) -> None:
         load_dataset("mnist", data_dir=tmp_path, download=False)
 
 
-def test_missing_standard_files_beside_an_image_archive_of_the_dataset_point_to_it(tmp_path: Path) -> None:
+def test_missing_standard_files_beside_an_image_archive_of_the_dataset_point_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """../shared/datasets holds CIFAR-10 as a JPEG archive, not the python archive `--data cifar10` reads: the
     error said only to put cifar-10-python.tar.gz in a (read-only) folder."""
     (tmp_path / "cifar10-jpg.tar.gz").write_bytes(b"")
     with pytest.raises(CnnlabError) as err:
         load_dataset("cifar10", data_dir=tmp_path, download=False)
     assert str(err.value).endswith(
-        f"; or read the images in {tmp_path}/cifar10-jpg.tar.gz as an image folder: "
-        f"--data folder:{tmp_path}/cifar10-jpg.tar.gz"
+        f'; or read the images in {tmp_path}/cifar10-jpg.tar.gz as an image folder: data="folder:{tmp_path}/cifar10'
+        '-jpg.tar.gz"'  # as a Python caller gives it; the command line's --data folder:... below
     )
+    monkeypatch.setenv("CNNLAB_DOWNLOAD_MIRROR", f"file://{tmp_path}/no-mirror")  # the download fails at once
+    code, _, said = cli_as_terminal(["train", "--data", "cifar10", "--data-dir", str(tmp_path)], capsys)
+    assert code == 2 and said.strip().endswith(f"as an image folder: --data folder:{tmp_path}/cifar10-jpg.tar.gz")
     with pytest.raises(CnnlabError) as err:
         load_dataset("mnist", data_dir=tmp_path, download=False)
     assert "image folder" not in str(err.value)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, speaking_to_cli
 
 DOWNLOAD_TIMEOUT_S = 30
 MAX_MEMBER_BYTES = 1 << 30  # an archive member unpacking to more is refused: a decompression bomb, not an image
@@ -194,7 +194,10 @@ def _as_folder_hint(name: str, root: Path) -> str:
         )
     except OSError:
         return ""
-    return f"; or read the images in {found[0]} as an image folder: --data folder:{found[0]}" if found else ""
+    if not found:
+        return ""
+    given = f"--data folder:{found[0]}" if speaking_to_cli() else f'data="folder:{found[0]}"'  # a notebook has no flags
+    return f"; or read the images in {found[0]} as an image folder: {given}"
 
 
 def download_file(url: str, dest: Path, checksum: str | None = None) -> Path:
