@@ -319,15 +319,18 @@ def test_tune_writes_run_directories_summary_plots_and_retrains_best(
     assert main(["tune", space, "--trials", "3", "--out", str(out), "--data-dir", DATA, "--epochs", "1"]) == 0
     assert len(open_study(out)[0].get_trials()) == 3
     assert "3 trials in all, random sampler, none pruner" in capsys.readouterr().err
-    with pytest.raises(CnnlabError, match=r"was started with `--pruner none` and this command gives `--pruner median`; "
-                       r"give the same \(or neither: a worker takes the study's\)"):  # fmt: skip
+    with pytest.raises(CnnlabError, match=r"was started with `pruner='none'` and this call gives `pruner='median'`; "
+                       r"give the same \(or neither: a worker takes the study's\), or use another study_name / out$"):  # fmt: skip
         tune(space, out, trials=4, data_dir=DATA, pruner="median", sampler="random")
+    assert main(["tune", space, "--trials", "4", "--out", str(out), "--data-dir", DATA, "--pruner", "median"]) == 2
+    assert "was started with `--pruner none` and this command gives `--pruner median`; give the same (or neither: " \
+        "a worker takes the study's), or use another --study / --out" in capsys.readouterr().err  # fmt: skip
     # ... but not with another space.
     other = write_toml(tmp_path / "space.toml", SPACE.format(epochs=2))
     with pytest.raises(CnnlabError, match="was started with another space file"):
         tune(other, out, trials=4, data_dir=DATA)
-    with pytest.raises(CnnlabError, match=r"was started with neither --limit nor --epochs and this command gives "
-                       r"`--epochs 3`; give the same"):  # fmt: skip
+    with pytest.raises(CnnlabError, match=r"was started with neither limit nor epochs and this call gives "
+                       r"`epochs=3`; give the same"):  # fmt: skip
         tune(write_toml(tmp_path / "same.toml", open_study(out)[1].text), out, trials=4, data_dir=DATA, epochs=3)
 
     assert main(["tune", "--summary", str(out), "--top", "1", "--retrain-best"]) == 0

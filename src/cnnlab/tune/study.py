@@ -23,7 +23,7 @@ import tomli_w
 from optuna.trial import TrialState
 
 from cnnlab.atomic import write_text
-from cnnlab.errors import CnnlabError, option
+from cnnlab.errors import CnnlabError, option, speaking_to_cli
 from cnnlab.report.collect import holds_compare_study
 from cnnlab.resources import stem
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
@@ -123,27 +123,36 @@ def _record_space(
         return search, expected
     recorded = attrs.get("search", {})  # studies started before it was recorded take what they are given
     search = {k: given[k] or recorded.get(k) or v for k, v in DEFAULT_SEARCH.items()}
+    other = f"another {option('study', 'study_name')} / {option('out')}"
+    this = "this command" if speaking_to_cli() else "this call"
     if clash := [k for k in search if k in recorded and recorded[k] != search[k]]:
-        was, now = (" ".join(f"--{k} {d[k]}" for k in clash) for d in (recorded, search))
+        was, now = (" ".join(_given(k, d[k]) for k in clash) for d in (recorded, search))
         raise CnnlabError(
-            f"study {study.study_name!r} was started with `{was}` and this command gives `{now}`; give the same "
-            "(or neither: a worker takes the study's), or use another --study / --out"
+            f"study {study.study_name!r} was started with `{was}` and {this} gives `{now}`; give the same "
+            f"(or neither: a worker takes the study's), or use {other}"
         )
     if attrs["space"] != space.text:
         raise CnnlabError(
             f"study {study.study_name!r} was started with another space file ({attrs['source']}); "
-            "use that one, or another --study / --out"
+            f"use that one, or {other}"
         )
     if attrs["overrides"] != overrides:
 
-        def flags(o: dict[str, Any]) -> str:
-            return "`" + " ".join(f"--{k} {v}" for k, v in o.items()) + "`" if o else "neither --limit nor --epochs"
+        def settings(o: dict[str, Any]) -> str:
+            neither = f"neither {option('limit')} nor {option('epochs')}"
+            return "`" + " ".join(_given(k, v) for k, v in o.items()) + "`" if o else neither
 
         raise CnnlabError(
-            f"study {study.study_name!r} was started with {flags(attrs['overrides'])} and this command gives "
-            f"{flags(overrides)}; give the same, or use another --study / --out"
+            f"study {study.study_name!r} was started with {settings(attrs['overrides'])} and {this} gives "
+            f"{settings(overrides)}; give the same, or use {other}"
         )
     return search, attrs.get("expected_trials", expected)  # studies started before it was recorded: this run's
+
+
+def _given(key: str, value: Any) -> str:
+    """A search setting as its reader gives it: `--pruner median` on the command line, `pruner='median'` in a
+    notebook's tune() call (which was told of flags it never typed)."""
+    return f"--{key} {value}" if speaking_to_cli() else f"{key}={value!r}"
 
 
 def tune(
