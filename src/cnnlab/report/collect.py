@@ -8,13 +8,7 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError, speaking_to_cli
 from cnnlab.rundir import RunDir
-
-STUDY_INDEX = "study.json"  # what `cnnlab compare` writes in its study directory: title, expected, run names
-
-
-def holds_compare_study(path: Path) -> bool:
-    """Whether `path` is a `cnnlab compare` study directory (which `tune` must leave alone)."""
-    return (path / STUDY_INDEX).is_file()
+from cnnlab.rundir.layout import STUDY_INDEX, holds_compare_study
 
 
 @dataclass

@@ -18,6 +18,14 @@ CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES = (
 )
 BATCH_EVENTS = "batches"  # --log-every's event files, in TENSORBOARD
 OWN = (CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES)
+# what `cnnlab compare` writes in its study directory of runs (title, expected, run names): here, beneath compare,
+# report and tune, which all need to tell such a folder
+STUDY_INDEX = "study.json"
+
+
+def holds_compare_study(path: Path) -> bool:
+    """Whether `path` is a `cnnlab compare` study directory (which `tune` must leave alone)."""
+    return (path / STUDY_INDEX).is_file()
 
 
 def check_outside_runs(path: str | Path, flag: str = "") -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError, option
-from cnnlab.report.collect import STUDY_INDEX
 from cnnlab.rundir import RunConfig, RunDir
+from cnnlab.rundir.layout import STUDY_INDEX
 from cnnlab.study.plan import PlannedRun, Study
 
 

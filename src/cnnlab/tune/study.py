@@ -24,8 +24,8 @@ from optuna.trial import TrialState
 
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError, option, speaking_to_cli
-from cnnlab.report.collect import holds_compare_study
 from cnnlab.resources import stem
+from cnnlab.rundir.layout import holds_compare_study
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
 from cnnlab.tune.objective import run_trial
