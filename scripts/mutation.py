@@ -34,6 +34,7 @@ GRADER_TESTS = [
 # the fast-training features of #12 (Muon, the weight average, test-time augmentation, whitening, augmentation,
 # the precision choice) are pinned by these, which train real nets on slices of the real data in seconds
 SPEED_TESTS = ["tests/test_speed_features.py", "tests/test_airbench.py", "tests/test_optim.py"]
+RUNDIR_UNITS = "tests/test_rundir_units.py"
 # module -> the test files that exercise it
 MODULES = {
     "src/cnnlab/analysis/macs.py": ["tests/test_macs.py"],
@@ -49,6 +50,14 @@ MODULES = {
     # the recipes' nets, their batches (shuffles, flips, the small images of --progressive) and their resizing (#12)
     "src/cnnlab/zoo/airbench.py": [*SPEED_TESTS, "tests/test_model_options.py"],
     **{f"src/cnnlab/data/{name}.py": [*SPEED_TESTS, "tests/test_data_pipeline.py"] for name in ("loader", "adapt")},
+    # the run directory (the contract between commands): its other tests train real runs in subprocesses, too slow
+    # to run once per mutant, so tests/test_rundir_units.py calls its functions directly
+    "src/cnnlab/rundir/config.py": [RUNDIR_UNITS, "tests/test_experiment_files.py"],
+    **{
+        f"src/cnnlab/rundir/{name}.py": [RUNDIR_UNITS]
+        for name in ("listing", "view", "lock", "batches", "events", "layout")
+    },
+    "src/cnnlab/rundir/checkpoint.py": [RUNDIR_UNITS, "tests/test_checkpoint_store.py"],
 }
 
 # reasons shared by several survivors below
@@ -59,6 +68,14 @@ WHOLE_BATCH = "one process keeps the whole batch of n: slice(None, n), slice(0, 
 SHAPE_PLUS_2 = "shape[+2:] of an (N, C, H, W) batch is shape[-2:]"
 NONE_FALSY = "None is falsy as False"
 NON_BLOCKING = "non_blocking only matters for a copy to a GPU"
+SHIPPED_BASE = "recipe:NAME as shown only differs for a shipped recipe, whose chain is valid: no error ever names it"
+EVERY_CHOICES = "every RunConfig field is made by setting(), which always records its choices: the default is unread"
+PROC_LOCKS = "the lines of /proc/locks have 8 fields (9 for a waiter): a bound of 6 or 7 tells none apart"
+LAST_FIELD = "rsplit(':') with any count ends with the same field, the inode"
+NO_FD = "any negative descriptor means no lock held: -2 is as good as -1"
+DIGEST_BLOCK = "the block size read at a time changes speed only: the sha256 of the whole file is the same"
+FIRST_FIELD = "split(',') with any count starts with the same field, the epoch"
+EXPERIMENT_KEYS = "read_experiment refused unknown keys already, naming the file: from_dict's source is never shown"
 
 # Survivors that no test can kill, with why: the mutant computes the same thing as the original. Mutant names are
 # mutmut's (module path, function, number); a change to a module renumbers its mutants, so re-check this list then.
@@ -289,6 +306,38 @@ EQUIVALENT = {
     "cnnlab.zoo.airbench.xǁAirbenchǁ__init____mutmut_90": "bias=None is falsy: nn.Linear builds no bias, as with False",
     "cnnlab.train.precision.x_probe_step__mutmut_11": "any precision but bf16 runs autocast disabled, as fp32 does",
     "cnnlab.train.precision.x_probe_step__mutmut_12": "any precision but bf16 runs autocast disabled, as fp32 does",
+    "cnnlab.rundir.config.x__layered__mutmut_55": SHIPPED_BASE,
+    "cnnlab.rundir.config.x_read_experiment__mutmut_19": SHIPPED_BASE,
+    "cnnlab.rundir.config.xǁRunConfigǁ_check_choices__mutmut_4": EVERY_CHOICES,
+    "cnnlab.rundir.config.xǁRunConfigǁ_check_choices__mutmut_6": EVERY_CHOICES,
+    "cnnlab.rundir.config.xǁRunConfigǁ_check_numbers__mutmut_110": "a val_split of exactly 1 is a whole count: neither refuses it",
+    "cnnlab.rundir.config.xǁRunConfigǁfrom_toml__mutmut_2": EXPERIMENT_KEYS,
+    "cnnlab.rundir.config.xǁRunConfigǁfrom_toml__mutmut_4": EXPERIMENT_KEYS,
+    "cnnlab.rundir.config.xǁRunConfigǁfrom_toml__mutmut_6": EXPERIMENT_KEYS,
+    "cnnlab.rundir.listing.x_run_state__mutmut_84": "without a manifest load() returns None itself",
+    "cnnlab.rundir.listing.x_run_state__mutmut_85": 'load(None): no set is named None, so it falls back to "last"',
+    "cnnlab.rundir.listing.x_run_state__mutmut_86": NONE_FALSY,
+    "cnnlab.rundir.listing.x_run_state__mutmut_89": 'no set is named "XXlastXX", so load falls back to "last"',
+    "cnnlab.rundir.listing.x_run_state__mutmut_90": 'no set is named "LAST", so load falls back to "last"',
+    "cnnlab.rundir.lock.x_holder__mutmut_12": PROC_LOCKS,
+    "cnnlab.rundir.lock.x_holder__mutmut_13": PROC_LOCKS,
+    "cnnlab.rundir.lock.x_holder__mutmut_17": LAST_FIELD,
+    "cnnlab.rundir.lock.x_holder__mutmut_22": LAST_FIELD,
+    "cnnlab.rundir.lock.xǁWriterLockǁ__init____mutmut_3": NO_FD,
+    "cnnlab.rundir.lock.xǁWriterLockǁrelease__mutmut_6": NO_FD,
+    "cnnlab.rundir.batches.x__line__mutmut_13": "csv.DictWriter reads extrasaction case-insensitively: IGNORE ignores",
+    "cnnlab.rundir.batches.x_cut_batches__mutmut_14": FIRST_FIELD,
+    "cnnlab.rundir.batches.x_cut_batches__mutmut_17": FIRST_FIELD,
+    "cnnlab.rundir.batches.x_cut_batches__mutmut_23": FIRST_FIELD,
+    "cnnlab.rundir.batches.x_cut_batches__mutmut_26": FIRST_FIELD,
+    "cnnlab.rundir.checkpoint.x__digest__mutmut_13": DIGEST_BLOCK,
+    "cnnlab.rundir.checkpoint.x__digest__mutmut_15": DIGEST_BLOCK,
+    "cnnlab.rundir.checkpoint.x__digest__mutmut_16": DIGEST_BLOCK,
+    "cnnlab.rundir.checkpoint.x_metrics_csv__mutmut_10": "each row is rebuilt from METRIC_FIELDS before it is written: no other key reaches the writer",
+    "cnnlab.rundir.checkpoint.x_metrics_csv__mutmut_13": "csv.DictWriter reads extrasaction case-insensitively: IGNORE ignores",
+    "cnnlab.rundir.checkpoint.xǁCheckpointStoreǁ_verified__mutmut_13": "a set's files are listed sorted, meta.json and metrics.csv first: nothing is read after the first skipped file either way",
+    "cnnlab.rundir.checkpoint.xǁCheckpointStoreǁclean__mutmut_8": "manifest() of a folder that does not exist is None anyway",
+    "cnnlab.rundir.events.xǁEventLogǁlog__mutmut_4": "an epoch row's columns have one underscore at most: rpartition splits them as partition",
 }
 
 
