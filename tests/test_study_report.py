@@ -534,3 +534,14 @@ def test_a_run_on_a_folder_without_a_test_split_is_one_line_in_eval_and_a_note_i
     write_report([out], tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert said in page and "nan" not in page and "confusion matrix" not in page
+
+
+def test_a_study_file_named_like_a_setting_is_named_as_the_file(tmp_path, monkeypatch):
+    """A bad value in lr.toml is said of the file and its run, not taken for the setting lr given for every run
+    (load_study's overrides are told from the file's settings by the setting's name, and `lr.toml` begins with
+    one)."""
+    monkeypatch.chdir(tmp_path)
+    write_toml(tmp_path / "lr.toml", '[[runs]]\nname = "a"\nmodel = "mlp"\ndata = "digits"\nepochs = -1\n')
+    with pytest.raises(CnnlabError) as e:
+        load_study("lr.toml")
+    assert str(e.value) == "lr.toml run 'a': epochs must be a positive integer, got -1"
