@@ -34,8 +34,9 @@ from cnnlab.rundir.listing import RunState
 
 
 def refusal(**settings) -> str:
-    """The one line `validate` refuses these settings with (over a valid MLP on the digits)."""
-    with pytest.raises(CnnlabError) as e:
+    """The one line `validate` refuses these settings with (over a valid MLP on the digits), in the command line's
+    words (--data-dir; a Python caller reads data_dir, which tests/test_bad_input.py pins)."""
+    with cli_voice(), pytest.raises(CnnlabError) as e:
         RunConfig(**{"model": "mlp", **settings}).validate()
     return str(e.value)
 
@@ -55,7 +56,7 @@ REFUSED = [
     ({"channels_last": "yes"}, "--channels-last must be true or false, got 'yes'"),
     ({"epochs": True}, "--epochs must be a whole number, got True"),
     ({"epochs": "5"}, "--epochs must be a whole number, got '5'"),
-    ({"augment": "crop"}, '--augment must be a list of names, e.g. ["crop", "flip"], got \'crop\''),
+    ({"augment": "crop"}, "--augment is a list, [\"crop\"], got the text 'crop'"),
     ({"augment": ["crop", 1]}, '--augment must be a list of names, e.g. ["crop", "flip"], got [\'crop\', 1]'),
     ({"input": [1, 8]}, "--input must be C,H,W with positive integers, got [1, 8]"),
     ({"input": [1, 8, 0]}, "--input must be C,H,W with positive integers, got [1, 8, 0]"),
@@ -126,7 +127,7 @@ REFUSED = [
     ({"mean": [], "std": [1]}, "--mean must be finite numbers (one, or one per channel), got []"),
     ({"mean": [math.nan], "std": [1]}, "--mean must be finite numbers (one, or one per channel), got [nan]"),
     ({"mean": [True], "std": [1]}, "--mean must be finite numbers (one, or one per channel), got [True]"),
-    ({"mean": "0.5", "std": [1]}, "--mean must be finite numbers (one, or one per channel), got '0.5'"),
+    ({"mean": "0.5", "std": [1]}, "--mean is a list, [0.5], got the text '0.5'"),
     ({"mean": [0.5], "std": ["1"]}, "--std must be finite numbers (one, or one per channel), got ['1']"),
     ({"std": ["x"]}, "--std must be finite numbers (one, or one per channel), got ['x']"),
     ({"mean": [0.5]}, "--mean needs --std too (e.g. --std 1)"),
@@ -156,7 +157,7 @@ REFUSED = [
     ),
     (
         {"progressive": "20,0.5"},
-        "--progressive must be H,F: a height in pixels and the fraction of updates at it, e.g. 20,0.5; got '20,0.5'",
+        "--progressive is a list, [20, 0.5], got the text '20,0.5'",
     ),
     (
         {"progressive": [True, 0.5]},
@@ -282,7 +283,7 @@ def test_validation_runs_once_and_again_for_a_setting_changed_since(monkeypatch)
     c.epochs = 2.0
     assert c.validate() is c and calls == [1] and type(c.epochs) is int
     c.lr = 0
-    with pytest.raises(CnnlabError, match="--lr must be a positive number"):
+    with pytest.raises(CnnlabError, match="^lr must be a positive number"):
         c.validate()
     assert "_validated" not in {f.name for f in dataclasses.fields(c)}
 
@@ -298,8 +299,8 @@ def test_a_bad_value_from_a_file_is_named_by_the_file_and_its_key() -> None:
     assert str(e.value) == "exp.toml: lookahead needs ema DECAY: the decay of the average it writes back, e.g. 0.987"
     with pytest.raises(CnnlabError) as e:
         RunConfig(model="mlp", lr=0).validate({"epochs": "exp.toml"})
-    assert str(e.value) == "--lr must be a positive number, got 0"
-    with pytest.raises(CnnlabError) as e:
+    assert str(e.value) == "lr must be a positive number, got 0"  # a Python caller's argument
+    with cli_voice(), pytest.raises(CnnlabError) as e:
         RunConfig(model="mlp", lr=0).validate()
     assert str(e.value) == "--lr must be a positive number, got 0"
 
@@ -322,12 +323,15 @@ def test_a_bad_value_from_a_file_is_named_by_the_file_and_its_key() -> None:
     ],
 )
 def test_said_of_file_names_the_file_and_each_setting_by_its_key(message, sources, said) -> None:
-    assert cfg.said_of_file(message, sources) == said
+    with cli_voice():
+        assert cfg.said_of_file(message, sources) == said
+    if not sources:  # a Python caller gave the setting as an argument
+        assert cfg.said_of_file(message, sources) == said.removeprefix("--")
 
 
 def test_a_check_tta_names_the_views() -> None:
     assert cfg.check_tta("flip,translate") == "flip,translate"
-    with pytest.raises(CnnlabError) as e:
+    with cli_voice(), pytest.raises(CnnlabError) as e:
         cfg.check_tta("flip, translate")
     assert str(e.value) == "--tta 'flip, translate' is not one of none, flip, translate, flip,translate"
 
