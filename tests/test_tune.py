@@ -378,9 +378,28 @@ def test_a_rerun_with_other_trials_keeps_the_hyperband_brackets_the_study_starte
 
 
 def test_timeout_starts_no_new_trial_after_it(tmp_path: Path, space: str) -> None:
+    """Also: tune() from Python (a notebook) emits none of Optuna's INFO lines, which Jupyter shows in red, and puts
+    the caller's Optuna verbosity back."""
+    import logging
+
     lines: list[str] = []
-    study, _ = tune(space, tmp_path / "study", trials=10, timeout=0.2, pruner="none", data_dir=DATA, log=lines.append)
+    emitted: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: emitted.append(record.getMessage())  # type: ignore[method-assign]
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        study, _ = tune(
+            space, tmp_path / "study", trials=10, timeout=0.2, pruner="none", data_dir=DATA, log=lines.append
+        )
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        optuna.create_study()  # the caller's own Optuna speaks as before
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+        optuna.logging.set_verbosity(before)
     assert len(study.get_trials()) == 1 and lines[-1] == "--timeout reached; rerun the command to go on"
+    assert len(emitted) == 1 and emitted[0].startswith("A new study created in memory"), emitted
 
 
 # --- workers ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 import tomllib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,29 +200,43 @@ def tune(
     own = tomllib.loads(space.text).get("train", {})  # a flag repeating the space file's own value changes nothing
     overrides = {k: v for k, v in (("limit", limit), ("epochs", epochs)) if v is not None and v != own.get(k)}
     expected = trials if budget is None else min(trials, max(1, budget // 2))  # a budget affords ~2 epochs a trial
-    with worker_lock(store, name):
-        study = optuna.create_study(
-            storage=store,
-            study_name=name,
-            direction=space.direction,
-            load_if_exists=True,
+    with _optuna_quiet():
+        with worker_lock(store, name):
+            study = optuna.create_study(
+                storage=store,
+                study_name=name,
+                direction=space.direction,
+                load_if_exists=True,
+            )
+            search, expected = _record_space(study, space, overrides, {"sampler": sampler, "pruner": pruner}, expected)
+        sampler, pruner = search["sampler"], search["pruner"]
+        study.pruner = make_pruner(pruner, space.epochs, expected)
+        if pruner == "hyperband":
+            eta, brackets = hyperband_brackets(space.epochs, expected)
+            pruner += f" ({brackets} bracket{'s' * (brackets > 1)}, reduction factor {eta}, for {expected} trials)"
+        log(
+            f"study {name!r} in {shown(url)}: {trials} trials in all"
+            + (f", {budget} epochs at most" if budget else "")
+            + f", {sampler} sampler, {pruner} pruner"
         )
-        search, expected = _record_space(study, space, overrides, {"sampler": sampler, "pruner": pruner}, expected)
-    sampler, pruner = search["sampler"], search["pruner"]
-    study.pruner = make_pruner(pruner, space.epochs, expected)
-    if pruner == "hyperband":
-        eta, brackets = hyperband_brackets(space.epochs, expected)
-        pruner += f" ({brackets} bracket{'s' * (brackets > 1)}, reduction factor {eta}, for {expected} trials)"
-    log(
-        f"study {name!r} in {shown(url)}: {trials} trials in all"
-        + (f", {budget} epochs at most" if budget else "")
-        + f", {sampler} sampler, {pruner} pruner"
-    )
-    try:
-        _work(study, store, space, sdir, trials, timeout, budget, sampler, expected, log)
-    except optuna.exceptions.StorageInternalError as e:
-        raise lost(e, url) from None
+        try:
+            _work(study, store, space, sdir, trials, timeout, budget, sampler, expected, log)
+        except optuna.exceptions.StorageInternalError as e:
+            raise lost(e, url) from None
     return study, sdir
+
+
+@contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna's INFO lines ("A new study created in RDB", "Trial 3 finished with value ...") held back while tune
+    runs: `log` says the same in cnnlab's words, and Jupyter shows stderr in red, as if something had failed. The
+    caller's own setting is put back after."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(before, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def _work(
