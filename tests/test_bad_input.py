@@ -799,3 +799,18 @@ def test_a_path_setting_may_be_a_path_object(tmp_path: Path) -> None:
     config = RunConfig(model="mlp", data="digits", data_dir=tmp_path, seed=3.0).validate()
     assert config.data_dir == str(tmp_path) and config.seed == 3 and isinstance(config.seed, int)
     assert f'data_dir = "{tmp_path}"' in config.to_toml()
+
+
+def test_a_model_name_too_long_for_a_file_name_is_one_short_line_from_python_too(capsys) -> None:
+    """create_model or summarize given a 5,000-character name raised `OSError: File name too long` (the name was
+    tried as a network file and a run directory), and the CLI's line repeated all 5,000 characters."""
+    import cnnlab
+
+    name = "x" * 5000
+    said = "unknown model 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (5,000 characters): run `cnnlab models` to list them"
+    for call in (lambda: cnnlab.create_model(name), lambda: cnnlab.summarize(name, (3, 32, 32))):
+        with pytest.raises(CnnlabError) as e:
+            call()
+        assert str(e.value).startswith(said)
+    assert main(["summary", name]) == 2
+    assert capsys.readouterr().err.startswith(f"cnnlab: error: {said}")

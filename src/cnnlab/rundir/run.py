@@ -101,8 +101,12 @@ class RunDir:
         return CheckpointStore(self.path / CHECKPOINTS, str(self.path))
 
     def exists(self) -> bool:
-        """Whether this is a run directory (it has a config)."""
-        return (self.path / CONFIG).is_file()
+        """Whether this is a run directory (it has a config); a path the file system cannot hold (a name too long)
+        is none."""
+        try:
+            return (self.path / CONFIG).is_file()
+        except OSError:
+            return False
 
     def config(self) -> RunConfig:
         self.require()

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cnnlab.coexist import keep_triton_from_tensorflow
-from cnnlab.errors import CnnlabError, option
+from cnnlab.errors import CnnlabError, echoed, option
 from cnnlab.resources import named_kind
 from cnnlab.zoo.meta import meta_device
 
@@ -67,7 +67,7 @@ def model_info(name: str) -> ModelInfo:
 
         close = get_close_matches(name, list(_REGISTRY), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "run `cnnlab models` to list them"
-        raise CnnlabError(f"unknown model {name!r}: {hint} (or net:NAME, or a path to a .toml network)") from None
+        raise CnnlabError(f"unknown model {echoed(name)}: {hint} (or net:NAME, or a path to a .toml network)") from None
 
 
 def model_name(model: Any) -> str:
@@ -88,7 +88,16 @@ def model_name(model: Any) -> str:
 def is_spec_path(name: str) -> bool:
     """A model argument that names a TOML network file rather than a zoo model (a path, or KIND:NAME of a shipped
     file: net:NAME, or another kind, which load_spec then refuses by name)."""
-    return name.endswith(".toml") or named_kind(name) is not None or Path(name).is_file()
+    return name.endswith(".toml") or named_kind(name) is not None or _is_file(name)
+
+
+def _is_file(name: str) -> bool:
+    """Whether `name` is a file; a name the file system cannot hold (too long: `OSError: File name too long`, a
+    traceback from Python) is none, so the unknown model is named in one line."""
+    try:
+        return Path(name).is_file()
+    except OSError:
+        return False
 
 
 FIXED = ("num_classes", "in_channels")  # every builder's first two parameters, with flags of their own
