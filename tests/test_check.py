@@ -789,3 +789,40 @@ def test_a_keras_summary_names_its_nested_base_model_functional_and_it_is_the_ba
             convention=convention,
         )
         assert result.ok and len(result.cells) == 13 and not result.notes, result.render()
+
+
+RF_TABLE = """| Layer | Shape | Receptive field |
+|---|---|---|
+| conv1 | 8x28x28 | 5 |
+| pool1 | 8x14x14 | 6 x 6 |
+| conv2 | 16x10x10 | 14×14 |
+| pool2 | 16x5x5 | {pool2} |
+| flatten | 400 | - |
+| fc1 | 120 | 32 |
+"""
+
+
+def test_a_receptive_field_column_is_graded(tmp_path: Path, capsys) -> None:
+    """A receptive-field cell holds the field's size (16, 16x16); a wrong one names the right size and the
+    recurrence that gives it, r_in + (k-1)*j_in; a dash where nothing is asked is not graded."""
+    model = str(NETS / "lenet-like.toml")
+    assert main(["check", str(write(tmp_path, RF_TABLE.format(pool2="16"))), "--model", model]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1] == "11 of 11 cells right" and "not graded" not in out
+    assert main(["check", str(write(tmp_path, RF_TABLE.format(pool2="20"))), "--model", model]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "pool2 receptive field: 20 is wrong; right: 16 = r_in + (k-1)*j_in = 14 + (2-1)*2 = 16"
+    )
+
+
+def test_a_receptive_field_taller_than_wide_is_read_as_height_by_width(tmp_path: Path) -> None:
+    """A field whose height and width differ is written HxW, as `cnnlab summary` prints it (factorised 1x7)."""
+    table = "| Layer | RF |\n|---|---|\n| conv1 | {} |\n| conv2 | 7 |\n| pool1 | 9x7 |\n"
+    model = str(NETS / "factorised-7x7.toml")
+    assert check(read_table(write(tmp_path, table.format("1x7"))), model).ok
+    result = check(read_table(write(tmp_path, table.format("7x1"))), model)
+    assert wrong(result) == [("conv1", "rf", "7x1", (1, 7))]
+    assert result.messages() == [
+        "conv1 receptive field: 7x1 is wrong; right: 1x7 = r_in + (k-1)*j_in = 1 + (1-1)*1 = 1 (height), "
+        "1 + (7-1)*1 = 7 (width)"
+    ]

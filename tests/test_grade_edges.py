@@ -155,12 +155,13 @@ def test_a_row_ending_in_an_escaped_pipe_keeps_it() -> None:
         ("Kernel size", None),
         ("Stride size", None),
         ("Padding size", None),
-        ("Receptive field size", None),
         ("Input size", None),
         ("Filter size", None),
         # how many values a layer outputs
         ("Activations", "size?"),
         ("Output size", "size?"),
+        # a receptive field's size, though the header says 'size'
+        ("Receptive field size", "rf"),
         # the GoogLeNet paper's multiply-adds, as a whole word only
         ("ops", "macs"),
         ("# Ops", "macs"),

@@ -332,7 +332,11 @@ def test_label_kind_prefers_the_longest_block_type_and_keeps_the_fixed_kinds_fir
         ("Kernel", None),
         ("Stride", None),
         ("Padding", None),
-        ("Receptive field", None),
+        ("Receptive field", "rf"),
+        ("RF", "rf"),
+        ("RF jump", None),  # the field's jump and start are not graded, only its size
+        ("Receptive field start", None),
+        ("Surf", None),
         ("Notes", None),
     ],
 )
@@ -479,7 +483,7 @@ def test_unreadable_table_messages(tmp_path: Path) -> None:
         read_table(path)
     assert str(e.value) == (
         f"no recognisable columns in {path} (header: a | b); name them like 'shape', 'activation size', "
-        "'parameters', 'connections', 'MACs' or 'FLOPs'"
+        "'parameters', 'connections', 'MACs', 'FLOPs' or 'receptive field'"
     )
     prose = write(tmp_path, "No table here\nonly words.\n", "prose.md")  # no delimiter to sniff
     with pytest.raises(CnnlabError) as e:

@@ -2,7 +2,7 @@
 
 For a model layer (or a block, summed over its layers), the network's input, a weightless softmax and the total,
 trainable and non-trainable footer rows, an `Expected` holds the right output shape, activation size, parameters,
-MACs, FLOPs and LeCun's connections, each with the formula that gives it ("(5*5*1 + 1)*6 = 156"), under the PyTorch
+MACs, FLOPs, LeCun's connections and receptive field size, each with the formula that gives it ("(5*5*1 + 1)*6 = 156"), under the PyTorch
 or the Keras parameter convention. It is apart from matching and grading so that this arithmetic and the
 explanations a student reads live in one place, whichever rule paired the row with its layer.
 """
@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cnnlab.analysis.receptive import Field
 from cnnlab.analysis.summary import LayerRow, ModelSummary
 
 __all__ = [
@@ -107,11 +108,19 @@ def from_row(r: LayerRow, rows: list[LayerRow], convention: str = "torch") -> Ex
     if keras and r.moving_stats:
         formulas["params"] = _keras_params_formula(r, rows)
     other = r.keras_params if not keras and r.moving_stats else None
+    if r.rf is not None:
+        values["rf"], formulas["rf"] = _field_size(r.rf), f.get("rf", "")
     formulas["flops"] = f"2*MACs = 2*{r.macs:,} = {2 * r.macs:,}" + (f" (MACs: {formulas['macs']})" if r.macs else "")
     connections = _connections(r) if r.leaf else _sum_of(r, rows, _connections)
     if connections is not None:
         values["connections"], formulas["connections"] = connections
     return Expected(r.name, values, formulas, keras_params=other)
+
+
+def _field_size(rf: Field) -> Value:
+    """The receptive field's size as a student writes it: 16, or (height, width) where they differ (1x7)."""
+    h, w = rf.h.size, rf.w.size  # whole numbers as ints (receptive._whole)
+    return h if h == w else (h, w)
 
 
 def _size_formula(shape: tuple[int, ...]) -> str:
@@ -154,7 +163,7 @@ def input_expected(s: ModelSummary) -> Expected:
     size = math.prod(s.input_shape)
     return Expected(
         "input",
-        {"shape": s.input_shape, "size": size, "params": 0, "macs": 0, "flops": 0, "connections": 0},
+        {"shape": s.input_shape, "size": size, "params": 0, "macs": 0, "flops": 0, "connections": 0, "rf": 1},
         {
             "shape": "the network's input",
             "size": _size_formula(s.input_shape),
@@ -162,6 +171,7 @@ def input_expected(s: ModelSummary) -> Expected:
             "macs": "0 (the input computes nothing)",
             "flops": "0 (the input computes nothing)",
             "connections": "0 (nothing connects into the input)",
+            "rf": "1 (an input pixel sees itself)",
         },
     )
 

@@ -1,6 +1,6 @@
 """Grade a hand-made layer table (markdown or CSV) against the analysis of the model it describes.
 
-Students compute output shapes, activation sizes, parameter counts, connections and MACs by hand; `grade`
+Students compute output shapes, activation sizes, parameter counts, connections, MACs and receptive fields by hand; `grade`
 checks every cell of their table (and the working in it, "5*5*6+6 = 156") and explains each wrong one with the
 formula that gives the right value::
 
@@ -64,6 +64,7 @@ COLUMN_NAMES = {
     "macs": "MACs",
     "flops": "FLOPs",
     "connections": "connections",
+    "rf": "receptive field",
 }
 COLUMN_WORDS = {"params": ("param", "parameter"), "macs": ("mac",), "flops": ("flop",), "connections": ("connection",)}
 NUMBER_COLUMNS = ("size", "params", "macs", "flops", "connections")
@@ -73,7 +74,9 @@ CONVENTIONS = ("torch", "keras")
 SKIP_REASONS = {
     "connections": "connections are counted for conv, pool and dense layers",
     "shape": "it has no shape",
+    "rf": "it has no receptive field",
 }
+READ_AS = {"shape": "shape", "rf": "receptive field size"}  # what an unreadable cell is not; else a number
 
 
 @dataclass
@@ -97,7 +100,7 @@ class CellResult:
         if self.expected is None:
             return f"{self.row}: {self.formula}"
         if not self.readable:
-            verdict = f"is not a {'shape' if self.column == 'shape' else 'number'}"
+            verdict = f"is not a {READ_AS.get(self.column, 'number')}"
         elif self.value_ok:
             verdict = f"has working that does not give its value: {self.working}"
         else:
@@ -287,7 +290,7 @@ def _grade_rows(
         filled = [
             (column, given)
             for column, given in row.cells.items()
-            if given.strip() and not (column == "shape" and plain(given).lower() in DASHES)
+            if given.strip() and not (column in READ_AS and plain(given).lower() in DASHES)
         ]
         if target is None:
             after += [label] if filled else []
@@ -401,6 +404,12 @@ def _grade_cell(
         text = _shape_text(expected, given, shape, hwc)
         text += f" ({formula})" if formula else ""
         return CellResult(label, column, given, expected, ok, formula, text, target.layer, line, shape is not None, ok)
+    if column == "rf":
+        size = parse_shape(given)
+        ok = size is not None and size in ((expected,), (expected, expected), expected)
+        text = "x".join(map(str, expected)) if isinstance(expected, tuple) else str(expected)
+        text += f" = {formula}" if formula else ""
+        return CellResult(label, column, given, expected, ok, formula, text, target.layer, line, size is not None, ok)
     number, working = reading if reading is not None else (parse_number(given), [])
     value_ok = number is not None and number.covers(expected)
     off = [

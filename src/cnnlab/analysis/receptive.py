@@ -139,6 +139,20 @@ class Field:
         return f"{_num(d['size'])}/{_num(d['jump'])}/{_num(d['start'])}"
 
 
+def field_formula(before: Field, after: Field, kernel: tuple[int, int]) -> str:
+    """How a window of (k_h, k_w) input positions (a dilated kernel's span, a dense layer's whole input) grows the
+    field, r_in + (k-1)*j_in, as arithmetic that evaluates to what it claims, for a student's receptive-field
+    column; '' where the recurrence does not give it (adaptive windows that differ in size, offset branches)."""
+    if (before.h.size, before.w.size) == (after.h.size, after.w.size):
+        return "the same as its input's"
+    axes = []
+    for a, b, k in zip((before.h, before.w), (after.h, after.w), kernel):
+        if a.size + (k - 1) * a.jump != b.size:
+            return ""
+        axes.append(f"{_num(a.size)} + ({k}-1)*{_num(a.jump)} = {_num(b.size)}")
+    return "r_in + (k-1)*j_in = " + (axes[0] if axes[0] == axes[1] else f"{axes[0]} (height), {axes[1]} (width)")
+
+
 def _num(v: float | list) -> str:
     if isinstance(v, list):
         return "x".join(_num(x) for x in v)

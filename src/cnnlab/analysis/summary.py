@@ -19,7 +19,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
-from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, size_formula
+from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, field_formula, size_formula
 from cnnlab.coexist import keep_triton_from_tensorflow
 from cnnlab.errors import CnnlabError, ShapeError, option
 from cnnlab.zoo.meta import shape_probe
@@ -381,6 +381,11 @@ class _Recorder:
         in_field = self.tracer.get(x) or _input_field(row.input_shape)
         row.rf = _leaf_field(module, in_field, row.input_shape, _first_tensor(output))
         self.tracer.put(output, row.rf)
+        if geo:
+            kernel = (geo[0][3] * (geo[0][0] - 1) + 1, geo[1][3] * (geo[1][0] - 1) + 1)
+        else:  # a dense layer sees its input's every position; other layers have no window
+            kernel = (in_field.h.extent, in_field.w.extent) if row.kind == "dense" else (1, 1)
+        row.formulas["rf"] = field_formula(in_field, row.rf, kernel)
 
     def run(self, meta: nn.Module, shape: tuple[int, ...]) -> torch.Tensor | None:
         """One forward pass of a meta input through the hooked copy; the model's first output tensor."""

@@ -3,7 +3,7 @@
 Students write their tables in many notations: a markdown pipe table, a CSV file, or a copy of Keras'
 `model.summary()` (Keras 3 box drawing or Keras 2 text), with counts as '6,272', '3.2M' or '1.2e6' and shapes as
 '(28,28,8)', '28x28x8' or '6@28x28'. This module turns any of them into a `Table`: each row's label and its cells by
-column role (shape, size, params, macs, flops, connections), and reads the numbers and shapes in those cells, so that
+column role (shape, size, params, macs, flops, connections, rf), and reads the numbers and shapes in those cells, so that
 matching rows to layers and grading cells never see the notation.
 """
 
@@ -76,8 +76,8 @@ class TableRow:
 
 @dataclass
 class Table:
-    """A hand-made layer table; `columns` maps each gradable role (shape, size, params, macs, flops, connections)
-    to its header; `ignored` names the other columns that are not layer labels (not graded)."""
+    """A hand-made layer table; `columns` maps each gradable role (shape, size, params, macs, flops, connections,
+    rf: receptive field) to its header; `ignored` names the other columns that are not layer labels (not graded)."""
 
     source: str
     columns: dict[str, str]
@@ -340,10 +340,13 @@ def _csv_rows(text: str, path: Path, sniff_only: bool = False) -> list[tuple[int
 
 
 def _header_role(header: str) -> str | None:
-    """The column a header names: shape, params, flops, macs, size? (decided by its cells), label or None."""
+    """The column a header names: shape, params, flops, macs, rf, size? (decided by its cells), label or None; a
+    receptive field's jump or start is not graded, nor is a layer's stride."""
     h = plain(header).lower()
-    if any(w in h for w in ("input", "filter", "kernel", "stride", "padding", "receptive")):
+    if any(w in h for w in ("input", "filter", "kernel", "stride", "padding", "jump", "start")):
         return None
+    if "receptive" in h or re.search(r"\brf\b", h):
+        return "rf"
     if h.strip("# ") in ("ops", "op"):  # the GoogLeNet paper's Table 1 counts multiply-adds as "ops"
         return "macs"
     for role, words in (
@@ -408,7 +411,7 @@ def _build_table(source: str, rows: list[tuple[int, list[str]]]) -> Table:
     if not columns:
         raise CnnlabError(
             f"no recognisable columns in {source} (header: {' | '.join(header)}); name them "
-            "like 'shape', 'activation size', 'parameters', 'connections', 'MACs' or 'FLOPs'"
+            "like 'shape', 'activation size', 'parameters', 'connections', 'MACs', 'FLOPs' or 'receptive field'"
         )
     if not labels and 0 not in columns.values():
         labels = [0]
