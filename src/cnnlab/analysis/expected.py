@@ -2,9 +2,9 @@
 
 For a model layer (or a block, summed over its layers), the network's input, a weightless softmax and the total,
 trainable and non-trainable footer rows, an `Expected` holds the right output shape, activation size, parameters,
-MACs, FLOPs, LeCun's connections and receptive field size, each with the formula that gives it ("(5*5*1 + 1)*6 = 156"), under the PyTorch
-or the Keras parameter convention. It is apart from matching and grading so that this arithmetic and the
-explanations a student reads live in one place, whichever rule paired the row with its layer.
+MACs, FLOPs, LeCun's connections and receptive field size, each with the formula that gives it ("(5*5*1 + 1)*6
+= 156"), under the PyTorch or the Keras parameter convention. It is apart from matching and grading so that this
+arithmetic and the explanations a student reads live in one place, whichever rule paired the row with its layer.
 """
 
 from __future__ import annotations

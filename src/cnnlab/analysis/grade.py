@@ -1,7 +1,7 @@
 """Grade a hand-made layer table (markdown or CSV) against the analysis of the model it describes.
 
-Students compute output shapes, activation sizes, parameter counts, connections, MACs and receptive fields by hand; `grade`
-checks every cell of their table (and the working in it, "5*5*6+6 = 156") and explains each wrong one with the
+Students compute output shapes, activation sizes, parameter counts, connections, MACs and receptive fields by hand;
+`grade` checks every cell of their table (and the working in it, "5*5*6+6 = 156") and explains each wrong one with the
 formula that gives the right value::
 
     table = read_table("table:lenet-like-published")

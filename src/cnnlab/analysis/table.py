@@ -3,8 +3,8 @@
 Students write their tables in many notations: a markdown pipe table, a CSV file, or a copy of Keras'
 `model.summary()` (Keras 3 box drawing or Keras 2 text), with counts as '6,272', '3.2M' or '1.2e6' and shapes as
 '(28,28,8)', '28x28x8' or '6@28x28'. This module turns any of them into a `Table`: each row's label and its cells by
-column role (shape, size, params, macs, flops, connections, rf), and reads the numbers and shapes in those cells, so that
-matching rows to layers and grading cells never see the notation.
+column role (shape, size, params, macs, flops, connections, rf), and reads the numbers and shapes in those cells, so
+that matching rows to layers and grading cells never see the notation.
 """
 
 from __future__ import annotations
