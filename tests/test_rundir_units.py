@@ -1378,3 +1378,33 @@ def test_a_read_starts_over_on_the_set_a_writer_published_meanwhile_and_gives_up
         store.load("last")
     assert str(e.value) == "the checkpoints of runs/r kept changing while being read; try again"
     assert len(reads) == 11  # the first read and ten more
+
+
+def test_one_number_for_mean_and_std_is_one_value_for_every_channel() -> None:
+    """mean=0.5 from Python or a file is [0.5] (as --mean 0.5), for std too; True is no number."""
+    c = valid(mean=0.5, std=0.25)
+    assert (c.mean, c.std) == ([0.5], [0.25])
+    assert (valid(mean=[0.5], std=2).mean, valid(mean=[0.5], std=2).std) == ([0.5], [2])
+    with cli_voice():
+        assert refusal(mean=True, std=[1]).startswith("--mean must be finite numbers")
+
+
+def test_a_list_given_as_text_is_shown_as_the_list_to_give() -> None:
+    assert refusal(augment="crop,flip") == '--augment is a list, ["crop", "flip"], got the text \'crop,flip\''
+    assert refusal(input="1, 8 ,8") == "--input is a list, [1, 8, 8], got the text '1, 8 ,8'"
+
+
+def test_a_python_caller_reads_the_switch_off_as_an_argument() -> None:
+    """--no-normalize is normalize=False to a Python caller, who has no flags."""
+    with pytest.raises(CnnlabError) as e:
+        RunConfig(model="mlp", mean=[0.5], std=[0.5], normalize=False).validate()
+    assert str(e.value) == "mean/std standardise the inputs, which normalize=False turns off; drop one of them"
+
+
+def test_a_compare_study_folder_is_told_by_its_index(tmp_path) -> None:
+    """tune refuses to search into a `cnnlab compare` study folder, known by its study.json; a run folder is none."""
+    assert not layout.holds_compare_study(tmp_path)
+    (tmp_path / layout.STUDY_INDEX).write_text("{}")
+    assert layout.holds_compare_study(tmp_path) and layout.STUDY_INDEX == "study.json"
+    (tmp_path / "folder").mkdir()
+    assert not layout.holds_compare_study(tmp_path / "folder")
