@@ -13,7 +13,7 @@ from torch import nn
 from cnnlab import summarize
 from cnnlab.data import load_dataset
 from cnnlab.data.augment import to_inputs
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, cli_voice
 from cnnlab.train.whiten import whiten_first_conv, whitening_filters
 from cnnlab.zoo import create_model, list_models, model_info
 from cnnlab.zoo.airbench import Airbench
@@ -331,13 +331,13 @@ def test_grey_images_copied_to_three_channels_get_no_filter_scaled_by_one_over_s
 
 def test_refusals_are_one_line_errors() -> None:
     x = torch.randn(4, 1, 28, 28)
-    with pytest.raises(CnnlabError, match=r"^--whiten needs a model whose first layer is a conv; mlp has no Conv2d"):
+    with pytest.raises(CnnlabError, match=r"^whiten needs a model whose first layer is a conv; mlp has no Conv2d"):
         whiten_first_conv(create_model("mlp"), x)
     linear_first = nn.Sequential(
         nn.Flatten(), nn.Linear(784, 3 * 8 * 8), nn.Unflatten(1, (3, 8, 8)), nn.Conv2d(3, 8, 3)
     )
     with pytest.raises(
-        CnnlabError, match=r"^--whiten needs a model whose first layer is a conv; Sequential starts with Linear$"
+        CnnlabError, match=r"^whiten needs a model whose first layer is a conv; Sequential starts with Linear$"
     ):
         whiten_first_conv(linear_first, x)
     model = create_model("mnist-fast")
@@ -391,8 +391,10 @@ def test_as_many_filters_as_patch_values_and_as_few_patches_as_values() -> None:
     with pytest.raises(
         CnnlabError,
         match=r"^whitening fills a conv with at most 3 filters or exactly 6 \(\+/- pairs\) for 1x1x3 patches; this one "
-        r"has 8: use --whiten none, or a model built for it \(the airbench nets\)$",
+        r"has 8: use whiten='none', or a model built for it \(the airbench nets\)$",
     ):
+        whiten_first_conv(nn.Sequential(wide), torch.randn(4, 1, 5, 5))
+    with cli_voice(), pytest.raises(CnnlabError, match=r"8: use --whiten none, or a model built for it"):
         whiten_first_conv(nn.Sequential(wide), torch.randn(4, 1, 5, 5))
 
 
@@ -423,6 +425,9 @@ def test_bad_whitening_inputs_are_named_in_one_line(images, eps, text) -> None:
 def test_a_grouped_first_conv_is_refused() -> None:
     grouped = nn.Sequential(nn.Conv2d(4, 8, 3, groups=2))
     with pytest.raises(CnnlabError) as err:
+        whiten_first_conv(grouped, torch.randn(8, 4, 9, 9))
+    assert str(err.value) == "whiten needs an ungrouped first conv; Sequential's has groups=2"  # a Python caller's
+    with cli_voice(), pytest.raises(CnnlabError) as err:
         whiten_first_conv(grouped, torch.randn(8, 4, 9, 9))
     assert str(err.value) == "--whiten needs an ungrouped first conv; Sequential's has groups=2"
 

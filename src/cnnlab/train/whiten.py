@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.analysis.receptive import conv_output
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, option, speaking_to_cli
 
 _CHUNK_VALUES = 1 << 22  # patch values unfolded at a time (~32 MB in float64)
 NULL_VARIANCE = 1e-9  # of the largest eigenvalue: below it a direction holds no signal, only float64 rounding
@@ -42,16 +42,17 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
     features rather than pixels would whiten the wrong thing, hence the refusal."""
     name = getattr(model, "model_name", type(model).__name__)
     if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        raise CnnlabError(f"--whiten needs a model whose first layer is a conv; {name} has no Conv2d layer")
+        raise CnnlabError(f"{option('whiten')} needs a model whose first layer is a conv; {name} has no Conv2d layer")
     for module in model.modules():
         if next(module.parameters(recurse=False), None) is None:
             continue
         if not isinstance(module, nn.Conv2d):
             raise CnnlabError(
-                f"--whiten needs a model whose first layer is a conv; {name} starts with {type(module).__name__}"
+                f"{option('whiten')} needs a model whose first layer is a conv; {name} starts with "
+                f"{type(module).__name__}"
             )
         if module.groups != 1:
-            raise CnnlabError(f"--whiten needs an ungrouped first conv; {name}'s has groups={module.groups}")
+            raise CnnlabError(f"{option('whiten')} needs an ungrouped first conv; {name}'s has groups={module.groups}")
         return module
     raise AssertionError("unreachable: a Conv2d always has a weight")  # pragma: no cover
 
@@ -109,9 +110,10 @@ def whitening_filters(images: torch.Tensor, conv: nn.Conv2d, eps: float = 5e-4) 
     elif out <= dims:
         filters = filters[:out]
     else:
+        none = "--whiten none" if speaking_to_cli() else "whiten='none'"
         raise CnnlabError(
             f"whitening fills a conv with at most {dims} filters or exactly {2 * dims} (+/- pairs) for "
-            f"{conv.in_channels}x{kernel[0]}x{kernel[1]} patches; this one has {out}: use --whiten none, or a model "
+            f"{conv.in_channels}x{kernel[0]}x{kernel[1]} patches; this one has {out}: use {none}, or a model "
             "built for it (the airbench nets)"
         )
     return filters.reshape(conv.weight.shape).to(conv.weight.dtype)
