@@ -75,6 +75,7 @@ LAST_FIELD = "rsplit(':') with any count ends with the same field, the inode"
 NO_FD = "any negative descriptor means no lock held: -2 is as good as -1"
 DIGEST_BLOCK = "the block size read at a time changes speed only: the sha256 of the whole file is the same"
 FIRST_FIELD = "split(',') with any count starts with the same field, the epoch"
+SPANS_TWO = "spans are kept for two or more units only (one span is always uniform): n > 1 always"
 EXPERIMENT_KEYS = "read_experiment refused unknown keys already, naming the file: from_dict's source is never shown"
 
 # Survivors that no test can kill, with why: the mutant computes the same thing as the original. Mutant names are
@@ -106,6 +107,20 @@ EQUIVALENT = {
     "cnnlab.analysis.receptive.x_adaptive_window__mutmut_1": "out == size: stride 1 and kernel size - (out-1) = 1 too",
     "cnnlab.analysis.receptive.xǁAxisǁwhole__mutmut_4": "the computed extent (e + 0 - e)//max(e, 1) + 1 is 1 anyway",
     "cnnlab.analysis.receptive.xǁAxisǁwhole__mutmut_8": "the computed extent (e + 0 - e)//max(e, 1) + 1 is 1 anyway",
+    "cnnlab.analysis.receptive.x__at__mutmut_5": "i == 0 is inside values (spans are never empty)",
+    "cnnlab.analysis.receptive.x__at__mutmut_6": "i == 0 is inside values (spans are never empty)",
+    "cnnlab.analysis.receptive.x__at__mutmut_11": SPANS_TWO,
+    "cnnlab.analysis.receptive.x__at__mutmut_15": SPANS_TWO,
+    "cnnlab.analysis.receptive.x__at__mutmut_25": SPANS_TWO,
+    "cnnlab.analysis.receptive.x__at__mutmut_31": SPANS_TWO,
+    "cnnlab.analysis.receptive.xǁAxisǁ_span__mutmut_14": "_at reads jump for one value only: spans are 2+",
+    "cnnlab.analysis.receptive.xǁAxisǁ_span__mutmut_20": "_at reads jump for one value only: spans are 2+",
+    "cnnlab.analysis.receptive.xǁAxisǁ_spans__mutmut_1": "_span(i, i) is spans[i]; extent is len(spans)",
+    "cnnlab.analysis.receptive.xǁAxisǁwhole__mutmut_1": "one span of a uniform axis: the same size, jump, start (no tensor has extent 0)",
+    "cnnlab.analysis.receptive.xǁAxisǁwhole__mutmut_17": "the computed extent (e + 0 - e)//max(e, 1) + 1 is 1 anyway",
+    "cnnlab.analysis.receptive.xǁAxisǁwhole__mutmut_21": "the computed extent (e + 0 - e)//max(e, 1) + 1 is 1 anyway",
+    "cnnlab.analysis.receptive.xǁAxisǁadaptive__mutmut_26": "windows of one step have one size (n, out < 400)",
+    "cnnlab.analysis.receptive.x_field_formula__mutmut_26": "axes[1] is axes[0] where they are equal",
     "cnnlab.analysis.match.x_align__mutmut_1": "the default reason is never used: grade always passes one",
     "cnnlab.analysis.table.x__box_rows__mutmut_18": "fresh starts None, not True: it is only read once a row exists",
     "cnnlab.analysis.table.x__box_rows__mutmut_65": "fresh = None, not False: it is only read as `not fresh`",

@@ -4,13 +4,14 @@ lengths and the printed size formulas, all worked out by hand (and the formulas 
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from cnnlab.analysis.receptive import Axis, Field, adaptive_window, conv_output, size_formula
+from cnnlab.analysis.receptive import Axis, Field, adaptive_window, conv_output, field_formula, size_formula
 
 
 def torch_length(module: nn.Module, size: int) -> int:
@@ -283,10 +284,11 @@ def _reached(model: nn.Module, shape: tuple[int, int, int], unit: tuple[int, int
     [
         (nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(7)), (1, 13, 13)),
         (nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(7)), (1, 6, 6)),
+        (nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(4)), (1, 6, 6)),
         (nn.Sequential(nn.Conv2d(1, 1, 3), nn.AdaptiveAvgPool2d((5, 5)), nn.Conv2d(1, 1, 2)), (1, 14, 14)),
         (nn.Sequential(_OffsetBranches()), (1, 16, 16)),
     ],
-    ids=["13 to 7", "6 to 7", "conv, 12 to 5, conv", "offset branches"],
+    ids=["13 to 7", "6 to 7", "6 to 4", "conv, 12 to 5, conv", "offset branches"],
 )
 def test_fields_after_uneven_pools_and_offset_branches_are_what_gradients_reach(
     model: nn.Module, shape: tuple[int, int, int]
@@ -323,3 +325,80 @@ def test_a_functional_pool_without_a_stride_strides_by_its_kernel_and_same_paddi
     assert (last.size, last.jump, last.start) == (8, 2, 4.0)  # 3, then 4 at jump 1 -> 2, then 3 at jump 2
     dilated = summarize(nn.Sequential(nn.Conv2d(1, 1, 3, padding="same", dilation=2)), (1, 9, 9)).rows[-1].rf.h
     assert (dilated.size, dilated.jump, dilated.start) == (5, 1, 0.5)
+
+
+def test_padding_after_an_uneven_pool_continues_the_step_between_the_edge_units() -> None:
+    """A strided, padded chain after an uneven pool: each unit's span by hand, the padding beyond either end placed
+    one edge step further out (a wrong step there moved the edge units' fields and the printed start)."""
+    # conv 3, stride 2, padding 1 on 10 pixels: size 3, jump 2, 5 positions, unit i sees [2i - 1, 2i + 2)
+    # adaptive 5 to 3 reads positions 0..1, 1..3, 3..4: [-1, 4), [1, 8), [5, 10); the recurrence's jump 2*5/3
+    a = Axis(extent=10).through(3, 2, 1).adaptive(3)
+    assert a.spans == ((-1, 4), (1, 8), (5, 10)) and a.jump == pytest.approx(10 / 3)
+    # conv 3, stride 2, padding 1 on those 3 units reads units -1..1 and 1..3; unit -1 starts one step (1 - -1 = 2)
+    # before unit 0, unit 3 ends one step (10 - 8 = 2) after unit 2: [-3, 8) and [1, 12)
+    b = a.through(3, 2, 1)
+    assert b.spans == ((-3, 8), (1, 12)) and b.jump == pytest.approx(20 / 3)
+    assert (b.size, b.start) == (11, 2.5)
+    # two units left: the step beyond either end is the one between them, 4 (not the recurrence's 20/3)
+    c = b.through(3, 1, 1)
+    assert c.spans == ((-7, 12), (-3, 16)) and (c.size, c.start) == (19, 2.5)
+
+
+def test_a_window_wider_than_an_uneven_pools_output_has_no_positions_and_keeps_the_jump() -> None:
+    """As on a uniform axis, a 9-window over the 7 units of a 13 to 7 pool gives none, with the pool's jump."""
+    a = Axis(extent=13).adaptive(7)
+    empty = a.through(9, 1, 0)
+    assert (empty.extent, empty.jump) == (0, a.jump)
+
+
+def test_fields_the_same_for_every_unit_go_back_to_the_recurrence() -> None:
+    """Spans are kept only where units differ: offset branches whose union is the same 4 pixels for every unit, and a
+    dense layer after an uneven pool, are plain size/jump/start again, in whole numbers (the JSON says 13, not 13.0)."""
+    body = Axis(extent=16).through(2, 1, 0, out_extent=16).through(2, 1, 0, out_extent=16)
+    union = body.union(Axis(extent=16).through(3, 1, 1))
+    assert union.spans is None and union == Axis(size=4, jump=1, start=1.0, extent=16)
+    # 13 to 7, then every unit: all 13 pixels, one unit, jump 13/7 * 7 = 13
+    dense = Axis(extent=13).adaptive(7).whole()
+    assert dense.spans is None
+    assert json.dumps(Field(dense, dense).as_dict()) == '{"size": 13, "jump": 13, "start": 6.5}'
+
+
+def test_adaptive_pools_to_one_unit_and_from_one_pixel() -> None:
+    """Global adaptive pooling is a dense layer's field; a 1-pixel input pooled to 3 gives 3 units that all see it."""
+    assert Axis(extent=6).adaptive(1) == Axis(extent=6).whole() == Axis(size=6, jump=6, start=3.0, extent=1)
+    # windows 0..0 three times: size 1, step 0 between units, all centred on pixel 0
+    assert Axis(extent=1).adaptive(3) == Axis(size=1, jump=0, start=0.5, extent=3)
+
+
+_CONV5_POOL2 = Axis(extent=32).through(5, 1, 0).through(2, 2, 0)  # size 6, jump 2: 14 positions
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "kernel", "formula"),
+    [
+        # conv 3 on the input: 1 + 2*1
+        (Axis(extent=8), Axis(extent=8).through(3, 1, 1), 3, "r_in + (k-1)*j_in = 1 + (3-1)*1 = 3"),
+        # pool 2 after conv 5: 5 + 1*1
+        (Axis(extent=32).through(5, 1, 0), _CONV5_POOL2, 2, "r_in + (k-1)*j_in = 5 + (2-1)*1 = 6"),
+        # conv 3 at dilation 2 spans 5 inputs, at jump 2: 6 + 4*2
+        (_CONV5_POOL2, _CONV5_POOL2.through(3, 1, 2, dilation=2), 5, "r_in + (k-1)*j_in = 6 + (5-1)*2 = 14"),
+        # a ReLU or 1x1 conv keeps the field
+        (_CONV5_POOL2, _CONV5_POOL2, 1, "the same as its input's"),
+        # 13 to 7 reads 3 pixels at most, not the 7 of a 7-window at stride 1: no formula gives it
+        (Axis(extent=13), Axis(extent=13).adaptive(7), 7, ""),
+    ],
+    ids=["conv", "pool", "dilated conv", "same field", "uneven adaptive pool"],
+)
+def test_field_formula(before: Axis, after: Axis, kernel: int, formula: str) -> None:
+    """The r_in + (k-1)*j_in line the grader shows under a wrong receptive-field cell, on square fields."""
+    assert field_formula(Field(before, before), Field(after, after), (kernel, kernel)) == formula
+
+
+def test_field_formula_of_a_field_that_differs_by_axis() -> None:
+    """A 3x5 conv grows height and width apart: both lines, each named; a mismatch on one axis gives none."""
+    before = Field.of_input(8, 8)
+    after = Field(Axis(extent=8).through(3, 1, 1), Axis(extent=8).through(5, 1, 2))
+    assert field_formula(before, after, (3, 5)) == (
+        "r_in + (k-1)*j_in = 1 + (3-1)*1 = 3 (height), 1 + (5-1)*1 = 5 (width)"
+    )
+    assert field_formula(before, after, (3, 3)) == ""
