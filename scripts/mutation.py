@@ -58,6 +58,15 @@ MODULES = {
         for name in ("listing", "view", "lock", "batches", "events", "layout")
     },
     "src/cnnlab/rundir/checkpoint.py": [RUNDIR_UNITS, "tests/test_checkpoint_store.py"],
+    # the files a user hands over: datasets' formats, their own image folders, network and search-space files
+    "src/cnnlab/data/formats.py": ["tests/test_data_inputs.py", "tests/test_formats_units.py"],
+    "src/cnnlab/data/imagefolder.py": [
+        "tests/test_data_inputs.py",
+        "tests/test_flowers.py",
+        "tests/test_imagefolder_units.py",
+    ],
+    "src/cnnlab/zoo/spec.py": ["tests/test_spec.py", "tests/test_macs.py", "tests/test_spec_units.py"],
+    "src/cnnlab/tune/space.py": ["tests/test_space_units.py"],
 }
 
 # reasons shared by several survivors below
@@ -77,6 +86,11 @@ DIGEST_BLOCK = "the block size read at a time changes speed only: the sha256 of 
 FIRST_FIELD = "split(',') with any count starts with the same field, the epoch"
 SPANS_TWO = "spans are kept for two or more units only (one span is always uniform): n > 1 always"
 EXPERIMENT_KEYS = "read_experiment refused unknown keys already, naming the file: from_dict's source is never shown"
+# the files a user hands over (2026-12-06)
+LINUX_AFFINITY = "Linux has sched_getaffinity: the cpu_count() fallback (macOS, Windows) is never read"
+FORK_DEFAULT = "Python 3.11's default start method on Linux is fork: no context, or get_context(None), is fork too"
+INCEPTION_POOL = "the pool branch is 3x3 at stride 1 with padding 1: ceil and floor give the same size"
+EMPTY_SHAPE = "(C, 1, 0) and (C, 0, 1) hold a 0 as (C, 0, 0) does: later layers fail alike and count no values"
 
 # Survivors that no test can kill, with why: the mutant computes the same thing as the original. Mutant names are
 # mutmut's (module path, function, number); a change to a module renumbers its mutants, so re-check this list then.
@@ -353,6 +367,47 @@ EQUIVALENT = {
     "cnnlab.rundir.checkpoint.xǁCheckpointStoreǁ_verified__mutmut_13": "a set's files are listed sorted, meta.json and metrics.csv first: nothing is read after the first skipped file either way",
     "cnnlab.rundir.checkpoint.xǁCheckpointStoreǁclean__mutmut_8": "manifest() of a folder that does not exist is None anyway",
     "cnnlab.rundir.events.xǁEventLogǁlog__mutmut_4": "an epoch row's columns have one underscore at most: rpartition splits them as partition",
+    # the files a user hands over (2026-12-06)
+    "cnnlab.data.formats.x_read_idx__mutmut_26": "int.from_bytes's byteorder defaults to 'big' since Python 3.11",
+    "cnnlab.data.formats.x__unpickle__mutmut_8": "codec names are case-insensitive: LATIN1 is latin1",
+    "cnnlab.data.formats.x_read_cifar__mutmut_62": "numpy's reshape reads any negative size as 'the rest', -2 as -1",
+    "cnnlab.data.imagefolder.x__children__mutmut_6": "no folder listed ends with '/' (nor is the root listed): none equals a prefix",
+    "cnnlab.data.imagefolder.x__decode__mutmut_5": "the folder is L only when every file is grey: draft then converts no JPEG's colours",
+    "cnnlab.data.imagefolder.x__decode__mutmut_24": "eight_bit has made every image 8-bit: np.asarray gives uint8 anyway",
+    "cnnlab.data.imagefolder.x__decode__mutmut_26": "eight_bit has made every image 8-bit: np.asarray gives uint8 anyway",
+    "cnnlab.data.imagefolder.x__decode__mutmut_29": NONE_FALSY,
+    "cnnlab.data.imagefolder.x__decode__mutmut_49": "an empty stack reshapes to (0, H, W, C) from any shape",
+    "cnnlab.data.imagefolder.x__default_workers__mutmut_2": LINUX_AFFINITY,
+    "cnnlab.data.imagefolder.x__default_workers__mutmut_9": LINUX_AFFINITY,
+    "cnnlab.data.imagefolder.x__default_workers__mutmut_10": LINUX_AFFINITY,
+    "cnnlab.data.imagefolder.x__list_labelled__mutmut_14": NONE_FALSY,
+    "cnnlab.data.imagefolder.x__list_labelled__mutmut_35": "csv.reader of a non-empty line always yields a row: the default is never used",
+    "cnnlab.data.imagefolder.x__list_labelled__mutmut_37": "csv.reader of a non-empty line always yields a row: the default is never used",
+    **{f"cnnlab.data.imagefolder.x__pool__mutmut_{n}": FORK_DEFAULT for n in (5, 6, 7, 11, 12, 14, 18, 21)},
+    "cnnlab.data.imagefolder.x__read_text__mutmut_6": "codec names are case-insensitive: UTF-8-SIG is utf-8-sig",
+    **{f"cnnlab.data.imagefolder.x_decode_images__mutmut_{n}": CHUNK_SPEED for n in (9, 11, 12, 13)},
+    "cnnlab.data.imagefolder.x_decode_images__mutmut_45": "most_common(None) lists every size, most common first, as most_common(1) begins",
+    "cnnlab.data.imagefolder.x_decode_images__mutmut_47": "most_common(2) begins with most_common(1)'s size",
+    "cnnlab.data.imagefolder.x_decode_images__mutmut_90": "a list of Python ints makes an int64 array on 64-bit Linux; an empty one is refused before use",
+    "cnnlab.data.imagefolder.x_decode_images__mutmut_92": "a list of Python ints makes an int64 array on 64-bit Linux; an empty one is refused before use",
+    "cnnlab.zoo.spec.x__pair__mutmut_6": "v[+1] is v[-1] on the 2-tuples of a conv or pool layer",
+    "cnnlab.zoo.spec.xǁTensorFlowSameǁpad_same__mutmut_8": SHAPE_PLUS_2,
+    "cnnlab.zoo.spec.xǁMaxPool2dSameǁforward__mutmut_8": "float('-INF') is float('-inf')",
+    "cnnlab.zoo.spec.xǁ_Builderǁconv__mutmut_107": "without padding=0: nn.Conv2d's default padding is 0",
+    "cnnlab.zoo.spec.xǁ_Builderǁinception__mutmut_102": INCEPTION_POOL,
+    "cnnlab.zoo.spec.xǁ_Builderǁinception__mutmut_103": INCEPTION_POOL,
+    "cnnlab.zoo.spec.xǁ_Builderǁlayer__mutmut_169": "called only for a kind in ACTIVATIONS: it never fails, so `where` is never read",
+    "cnnlab.zoo.spec.xǁ_Builderǁlayer__mutmut_59": "take.float has refused an infinite eps already",
+    "cnnlab.zoo.spec.xǁ_Builderǁpropagate__mutmut_19": "any probe batch over one gives the same per-image shape",
+    "cnnlab.zoo.spec.xǁ_Builderǁpropagate__mutmut_32": "a shape is never empty (C, H, W or a flat vector): the fallback is never read",
+    "cnnlab.zoo.spec.xǁ_Builderǁpropagate__mutmut_34": "a shape is never empty (C, H, W or a flat vector): the fallback is never read",
+    "cnnlab.zoo.spec.xǁ_Builderǁpropagate__mutmut_35": EMPTY_SHAPE,
+    "cnnlab.zoo.spec.xǁ_Builderǁpropagate__mutmut_36": EMPTY_SHAPE,
+    "cnnlab.zoo.spec.xǁ_Builderǁbuild__mutmut_119": "a made-up name passes over every taken one: adding it never fails, `where` is never read",
+    "cnnlab.tune.space.x__check_network__mutmut_6": "the template's temporary file name is taken off every message, whatever it is",
+    "cnnlab.tune.space.x__check_network__mutmut_7": "the template's temporary file name is taken off every message, whatever it is",
+    "cnnlab.tune.space.x_parse_space__mutmut_98": "RunConfig's default val_split is 0.1: a missing one is not 0, as None is not",
+    "cnnlab.tune.space.x_parse_space__mutmut_100": "RunConfig's default val_split is 0.1: a missing one is not 0, as None is not",
 }
 
 

@@ -181,7 +181,7 @@ class _Builder:
             if spec:
                 raise self.fail(here, f"unknown option(s) {', '.join(sorted(spec))} for a {kind} layer")
             self.add(out, given_name or self.name(kind, out), module, here)
-            shape = self.propagate(module, shape, kind)
+            shape = self.propagate(module, shape)
             self.activations += math.prod(shape)
             if activation:
                 act = self.activation(str(activation).lower(), here)
@@ -196,7 +196,7 @@ class _Builder:
         out.append((name, module))
 
     @staticmethod
-    def propagate(module: nn.Module, shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
+    def propagate(module: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape after `module`, by a forward on the meta device; an impossible shape keeps only the channel count."""
         named = [*module.named_parameters(), *module.named_buffers()]
         state = {k: torch.empty_like(v, device="meta") for k, v in named}
@@ -435,7 +435,7 @@ def _build(spec: dict, source: str, shape: tuple[int, ...], classes: int) -> tup
     if "base" in spec:
         base = build_base(str(spec["base"]), str(spec.get("keep", KEEP[0])), shape[0], source)
         front = [(BASE, base)]
-        shape = builder.propagate(base, shape, BASE)
+        shape = builder.propagate(base, shape)
     layers, _ = builder.build(spec["layers"], shape, "layers")
     layers = output_layers(layers, classes, builder.name, lambda msg: builder.fail("layers", msg))
     names = [name for name, _ in front + layers]
