@@ -183,7 +183,7 @@ def test_a_trials_settings_are_the_files_the_sampled_ones_then_the_overrides() -
         ),
         (
             '[params.batch_size]\ntype = "int"\nlow = 0\nhigh = 4\n',
-            "[params.batch_size] can sample 0, which training refuses: --batch-size must be a positive integer, got 0",
+            "[params.batch_size] can sample 0, which training refuses: batch_size must be a positive integer, got 0",
         ),
         ("train = 5\n" + COUNT, "train must be a table of settings ([train] above them), got 5"),
         (
