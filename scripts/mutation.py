@@ -408,6 +408,21 @@ EQUIVALENT = {
     "cnnlab.tune.space.x__check_network__mutmut_7": "the template's temporary file name is taken off every message, whatever it is",
     "cnnlab.tune.space.x_parse_space__mutmut_98": "RunConfig's default val_split is 0.1: a missing one is not 0, as None is not",
     "cnnlab.tune.space.x_parse_space__mutmut_100": "RunConfig's default val_split is 0.1: a missing one is not 0, as None is not",
+    "cnnlab.analysis.table.x__header_role__mutmut_33": "the header is lower-cased first, so it has no X to strip",
+    "cnnlab.analysis.table.x__with_maps__mutmut_9": "a maps cell only reaches _with_maps beside a shape cell: _build_table drops a maps column without one",
+    "cnnlab.analysis.table.x__with_maps__mutmut_11": "a maps cell only reaches _with_maps beside a shape cell: _build_table drops a maps column without one",
+    "cnnlab.analysis.table.x__with_maps__mutmut_14": "a maps cell only reaches _with_maps beside a shape cell: _build_table drops a maps column without one",
+    "cnnlab.analysis.expected.x__connections__mutmut_57": "every leaf row's formulas hold params and macs (summary._leaf), so the default is never used",
+    "cnnlab.analysis.expected.x__connections__mutmut_59": "every leaf row's formulas hold params and macs (summary._leaf), so the default is never used",
+    "cnnlab.analysis.expected.x__connections__mutmut_62": "every leaf row's formulas hold params and macs (summary._leaf), so the default is never used",
+    "cnnlab.analysis.expected.x__connections__mutmut_67": "every leaf row's formulas hold params and macs (summary._leaf), so the default is never used",
+    "cnnlab.analysis.expected.x__connections__mutmut_69": "every leaf row's formulas hold params and macs (summary._leaf), so the default is never used",
+    "cnnlab.analysis.expected.x_from_row__mutmut_45": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
+    "cnnlab.analysis.expected.x_from_row__mutmut_47": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
+    "cnnlab.analysis.expected.x_from_row__mutmut_50": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
+    "cnnlab.analysis.expected.x_from_row__mutmut_54": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
+    "cnnlab.analysis.expected.x_from_row__mutmut_56": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
+    "cnnlab.analysis.expected.x_from_row__mutmut_59": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
 }
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 import cnnlab
 from cnnlab.analysis import ModelSummary, summarize
 from cnnlab.analysis.grade import check, grade
 from cnnlab.analysis.match import label_kind
-from cnnlab.analysis.table import _header_role, _split_pipes, read_table, shapes_match
+from cnnlab.analysis.table import _header_role, _split_pipes, parse_number, parse_shape, read_table, shapes_match
 from cnnlab.errors import CnnlabError, ShapeError
 from tests.conftest import write_toml
 from tests.gradekit import graded, md, messages, write
@@ -516,3 +518,118 @@ def test_layers_left_out_are_named_up_to_eight_of_a_kind_then_counted(tmp_path: 
         assert result.notes == [f"not in the table: {n} (Conv2d)" for n in names]
     else:
         assert result.notes == ["not in the table: 9 conv layers (Conv2d): conv2, conv3, conv4, ..."]
+
+
+# ---------------------------------------------------------------------------------------------- mutation run of 2026-12-06
+
+
+@pytest.mark.parametrize("header", ["Feature map", "Maps", "Channels"])
+def test_each_word_of_a_feature_map_header_names_the_maps_column(header: str) -> None:
+    """'Feature map' (singular), 'Maps' or 'Channels' beside a size column are the LeNet-5 paper's maps."""
+    assert _header_role(header) == "maps"
+
+
+def test_the_papers_op_header_counts_multiply_adds() -> None:
+    """GoogLeNet's Table 1 says 'ops'; a student writing 'Op' means the same column."""
+    assert _header_role("Op") == "macs"
+
+
+def test_a_maps_column_without_a_size_column_is_not_graded(tmp_path: Path) -> None:
+    """Maps alone (6) are not a shape: the column is listed as ignored rather than graded as the shape '6'."""
+    table = read_table(write(tmp_path, md("Layer | Feature maps | Params", "C1 | 6 | 156")))
+    assert table.columns == {"params": "Params"} and table.ignored == ["Feature maps"]
+    assert table.rows[0].cells == {"params": "156"}
+
+
+def test_maps_and_size_columns_are_named_together_and_a_full_size_is_kept(tmp_path: Path) -> None:
+    """The two columns grade as one shape named by both headers; a size already written in full (6x28x28), or a
+    size without its maps (28x28), is graded as written, not prefixed with the maps."""
+    text = md("Layer | Feature maps | Size", "C1 | 6 | 6x28x28", "S2 | | 14x14", "C3 | 16 | 10x10")
+    table = read_table(write(tmp_path, text))
+    assert table.columns == {"shape": "Feature maps x Size"} and table.ignored == []
+    assert [r.cells["shape"] for r in table.rows] == ["6x28x28", "14x14", "16x10x10"]
+    result = grade(table, summarize("lenet5"))
+    assert [(c.layer, c.given, c.ok) for c in result.cells] == [
+        ("c1", "6x28x28", True),
+        ("s2", "14x14", False),
+        ("c3", "16x10x10", True),
+    ]
+
+
+def test_digit_and_exponent_bounds_of_a_number() -> None:
+    """30 digits, a 4-character exponent and 10^24 are read; one digit, exponent character or power more is a slip."""
+    assert parse_number("1" + "0" * 29) is not None and parse_number("1" + "0" * 30) is None
+    assert parse_number("2e0006") is not None and parse_number("2e00006") is None
+    assert parse_number("1e24") is not None and parse_number("1e25") is None
+
+
+def test_digit_bound_of_a_shape() -> None:
+    """A dimension of 30 digits is still a shape (graded wrong, not unreadable); 31 digits is a slip."""
+    assert parse_shape("(" + "1" * 30 + ", 2)") == (int("1" * 30), 2)
+    assert parse_shape("(" + "1" * 31 + ", 2)") is None
+
+
+def test_only_commas_semicolons_and_tabs_separate_sniffed_cells(tmp_path: Path) -> None:
+    """Notes in capitals with the same number of X's on every line are not a table split at the X's."""
+    path = write(tmp_path, "MAX POOL 2X\nMAX POOL 3X\n", "notes.txt")
+    with pytest.raises(CnnlabError) as e:
+        read_table(path)
+    assert str(e.value) == f"no table found in {path}; give a markdown pipe table or a CSV file"
+
+
+def test_a_csv_file_is_sniffed_on_its_first_4096_characters(tmp_path: Path) -> None:
+    """The sniffer reads a sample: a header whose first ';' is the 4,097th character is not seen as split by ';'."""
+    header = "layer;params\n"
+    path = write(tmp_path, "\n" * (4096 - header.index(";")) + header + "conv1;608\nconv2;3216\n", "t.csv")
+    with pytest.raises(CnnlabError, match="with a header row"):
+        read_table(path)
+    path.write_text("\n" * (4095 - header.index(";")) + header + "conv1;608\nconv2;3216\n", encoding="utf-8")
+    assert read_table(path).columns == {"params": "params"}
+
+
+def test_the_input_row_has_a_receptive_field_of_one(tmp_path: Path, lenet: ModelSummary) -> None:
+    """An input pixel sees itself: 1 is right, 2 is wrong with the reason."""
+    result = graded(tmp_path, lenet, "Layer | RF", "input | 1")
+    assert result.ok and len(result.cells) == 1
+    result = graded(tmp_path, lenet, "Layer | RF", "input | 2")
+    assert messages(result)[0] == "input receptive field: 2 is wrong; right: 1 = 1 (an input pixel sees itself)"
+
+
+def test_a_blocks_receptive_field_has_no_formula(tmp_path: Path) -> None:
+    """A block's field is its last layer's: the right size is shown alone, with no formula of its own."""
+    result = graded(tmp_path, summarize("resnet50"), "Layer | RF", "layer3 (Sequential) | 1")
+    assert messages(result)[0] == "layer3 receptive field: 1 is wrong; right: 19"
+
+
+class _Scale(nn.Module):
+    """A made-up layer a student's model might hold: counted as a conv, with no kernel (no window)."""
+
+    analysis_kind = "conv"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(2, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
+class _Squash(nn.Module):
+    """A made-up pool with no window: its connections are not counted."""
+
+    analysis_kind = "pool"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, ::2, ::2]
+
+
+def test_connections_of_window_less_conv_and_pool_layers(tmp_path: Path) -> None:
+    """A conv without a kernel has its parameters at each output position (2*4*4 = 32); a pool without one has
+    none, so the total is the conv's."""
+    model = nn.Sequential(_Scale(), _Squash())
+    result = graded(tmp_path, summarize(model, (2, 4, 4)), "Layer | Connections", "0 | 1", "total | 32")
+    assert messages(result)[0] == (
+        "layer 0 connections: 1 is wrong; right: 32 = parameters*H_out*W_out (every output position has the layer's own "
+        "weights and biases) = 2*4*4 = 32"
+    )
+    assert result.cells[1].ok
