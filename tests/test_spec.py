@@ -11,7 +11,7 @@ import torch
 import cnnlab
 from cnnlab.analysis import summarize
 from cnnlab.data import load_dataset
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, cli_voice
 from cnnlab.zoo.spec import build_from_toml
 from tests.conftest import EXAMPLES, SHARED, write_toml
 
@@ -650,8 +650,10 @@ def test_a_layer_that_cannot_take_its_input_is_named_with_the_fix(tmp_path, caps
     with pytest.raises(
         CnnlabError,
         match=r"^Sequential cannot run on input 3x8x8 \(at layer '0'\): .*; its input has 3 channels: give the channels it "
-        r"expects \(--in-channels, or C of --input C,H,W\)$",
+        r"expects \(in_channels, or C of input_shape C,H,W\)$",  # a Python caller's arguments
     ):
+        summarize(nn.Sequential(nn.Conv2d(1, 4, 3)), (3, 8, 8))
+    with cli_voice(), pytest.raises(CnnlabError, match=r"\(--in-channels, or C of --input C,H,W\)$"):
         summarize(nn.Sequential(nn.Conv2d(1, 4, 3)), (3, 8, 8))
     assert main(["summary", "resnet18", "--in-channels", "1", "--input", "3,64,64"]) == 2
     assert capsys.readouterr().err.strip() == (

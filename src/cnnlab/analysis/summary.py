@@ -21,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
 from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, field_formula, size_formula
 from cnnlab.coexist import keep_triton_from_tensorflow
-from cnnlab.errors import CnnlabError, ShapeError, option
+from cnnlab.errors import CnnlabError, ShapeError, option, speaking_to_cli
 from cnnlab.zoo.meta import shape_probe
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
@@ -441,7 +441,8 @@ def summarize(
     if in_channels is not None and input_shape and input_shape[0] != in_channels:
         raise CnnlabError(
             f"in_channels {in_channels} and input {'x'.join(map(str, input_shape))} disagree on the channels; "
-            f"give one of them ({option('in_channels')} or {option('input', 'input_shape')})"
+            f"give one of them ({option('in_channels')} or {option('input', 'input_shape')}"
+            f"{' C,H,W' if speaking_to_cli() else ''})"
         )
     if isinstance(model, str):
         from cnnlab.zoo import create_model
