@@ -472,6 +472,13 @@ def test_a_run_config_without_decay_per_resumes_as_the_time_schedule_decayed(tmp
     assert str(e.value) == f"run config {str(tmp_path / 'gone.toml')!r} not found"
 
 
+def experiment_refusal(*args) -> str:
+    """The one line `read_experiment` refuses these arguments with."""
+    with pytest.raises(CnnlabError) as e:
+        cfg.read_experiment(*args)
+    return str(e.value)
+
+
 def test_an_experiment_file_layers_over_its_recipe_and_names_a_bad_base(tmp_path) -> None:
     """A file that starts from another takes its settings and lays its own over them; a bad base, a loop or a typo in
     a base is one line naming the file, with the settings listing of `cnnlab train --help` rather than 60 keys."""
@@ -482,9 +489,7 @@ def test_an_experiment_file_layers_over_its_recipe_and_names_a_bad_base(tmp_path
     assert (c.model, c.lr, c.epochs) == ("mlp", 0.5, 2)
     assert RunConfig.from_toml("recipe:mnist-99").model == cfg.read_experiment("recipe:mnist-99")["model"]
     (tmp_path / "bad.toml").write_text("recipe = 5\n")
-    with pytest.raises(CnnlabError) as e:
-        cfg.read_experiment(tmp_path / "bad.toml")
-    assert str(e.value) == (
+    assert experiment_refusal(tmp_path / "bad.toml") == (
         f"{tmp_path / 'bad.toml'}: recipe must name an experiment file, got 5; give recipe:NAME or the path of an "
         "experiment file, relative to the file that names it"
     )
@@ -492,9 +497,7 @@ def test_an_experiment_file_layers_over_its_recipe_and_names_a_bad_base(tmp_path
     with pytest.raises(CnnlabError, match="recipe must name an experiment file, got ''"):
         cfg.read_experiment(tmp_path / "empty.toml")
     (tmp_path / "gone.toml").write_text('recipe = "nothere.toml"\n')
-    with pytest.raises(CnnlabError) as e:
-        cfg.read_experiment(tmp_path / "gone.toml")
-    assert str(e.value) == (
+    assert experiment_refusal(tmp_path / "gone.toml") == (
         f"{tmp_path / 'gone.toml'}: recipe {str(tmp_path / 'nothere.toml')!r} not found; give recipe:NAME or the "
         "path of an experiment file, relative to the file that names it"
     )
@@ -503,28 +506,25 @@ def test_an_experiment_file_layers_over_its_recipe_and_names_a_bad_base(tmp_path
         cfg.read_experiment(tmp_path / "typo.toml")
     (tmp_path / "a.toml").write_text('recipe = "b.toml"\n')
     (tmp_path / "b.toml").write_text('recipe = "a.toml"\nlrr = 1\n')
-    with pytest.raises(CnnlabError) as e:
-        cfg.read_experiment(tmp_path / "a.toml")
-    assert str(e.value) == (
+    assert experiment_refusal(tmp_path / "a.toml") == (
         f"unknown setting 'lrr' in {tmp_path / 'b.toml'}: did you mean 'lr'? (settings are the flags of "
         "`cnnlab train --help`)"
     )
     (tmp_path / "b.toml").write_text('recipe = "a.toml"\n')
-    with pytest.raises(CnnlabError) as e:
-        cfg.read_experiment(tmp_path / "a.toml")
-    assert str(e.value) == (
+    assert experiment_refusal(tmp_path / "a.toml") == (
         f"{tmp_path / 'b.toml'}: recipe 'a.toml' leads back to a file that extends it; an experiment file cannot "
         "start from itself, directly or through others"
     )
     (tmp_path / "self.toml").write_text('recipe = "self.toml"\n')
     with pytest.raises(CnnlabError, match="leads back to a file that extends it"):
         cfg.read_experiment(tmp_path / "self.toml")
-    with pytest.raises(CnnlabError) as e:
-        cfg.read_experiment(tmp_path / "missing.toml", "study's recipe", "give a path")
-    assert str(e.value) == f"study's recipe {str(tmp_path / 'missing.toml')!r} not found; give a path"
-    with pytest.raises(CnnlabError) as e:
-        cfg.read_experiment(tmp_path / "missing.toml")
-    assert str(e.value) == f"experiment file {str(tmp_path / 'missing.toml')!r} not found"
+    assert (
+        experiment_refusal(tmp_path / "missing.toml", "study's recipe", "give a path")
+        == f"study's recipe {str(tmp_path / 'missing.toml')!r} not found; give a path"
+    )
+    assert (
+        experiment_refusal(tmp_path / "missing.toml") == f"experiment file {str(tmp_path / 'missing.toml')!r} not found"
+    )
     (tmp_path / "r.toml").write_text('recipe = "recipe:mnist-99"\nrecipe-x = 1\n')
     with pytest.raises(CnnlabError, match="unknown setting 'recipe_x' in "):
         cfg.read_experiment(tmp_path / "r.toml")
