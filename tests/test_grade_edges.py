@@ -633,3 +633,61 @@ def test_connections_of_window_less_conv_and_pool_layers(tmp_path: Path) -> None
         "weights and biases) = 2*4*4 = 32"
     )
     assert result.cells[1].ok
+
+
+# ---------------------------------------------------------------------------------------------- 2026-12-06 survivors
+
+
+def test_a_receptive_field_cell_keeps_its_layer_line_and_formula(tmp_path: Path, lenet: ModelSummary) -> None:
+    """A right RF cell records what it was graded against: the layer, the table line, the formula, a readable
+    right value (conv1: 1 + (5-1)*1 = 5), as every other column's cell does."""
+    cell = graded(tmp_path, lenet, "Layer | RF", "input | ", "conv1 | 5").cells[0]
+    assert (cell.ok, cell.layer, cell.line, cell.readable, cell.value_ok) == (True, "conv1", 4, True, True)
+    assert cell.formula == "r_in + (k-1)*j_in = 1 + (5-1)*1 = 5"
+
+
+def test_an_unreadable_macs_cell_is_not_counted_as_flops(tmp_path: Path, lenet: ModelSummary) -> None:
+    """An unreadable MACs cell has no number to compare with 2 x MACs: it is said to be no number, no more."""
+    result = graded(tmp_path, lenet, "Layer | MACs", "conv1 | abc", "conv2 | 320,000")
+    assert messages(result)[0].startswith("conv1 MACs: abc is not a number; right: 470,400 = ")
+    assert not any("2 x MACs" in line for line in messages(result))
+
+
+def test_two_macs_cells_holding_flops_are_counted_in_the_plural(tmp_path: Path, lenet: ModelSummary) -> None:
+    """conv1 940,800 = 2*470,400 and conv2 640,000 = 2*320,000: the note counts two cells, in the plural."""
+    result = graded(tmp_path, lenet, "Layer | MACs", "conv1 | 940,800", "conv2 | 640,000")
+    assert "2 MACs cells hold 2 x MACs, the FLOPs (a multiply-accumulate" in result.render()
+
+
+@pytest.mark.parametrize(
+    ("label", "given", "right"),
+    [
+        ("conv1", "28x28", "8x28x28"),  # 2-D for 3-D: no channel-order vote, so CHW as the true shape is
+        ("fc3", "1x5x10", "10"),  # a 2-D map for a vector is not a vector padded with ones
+        ("fc2", "1x1x1", "84x1x1"),  # all ones: the vector's length goes first
+    ],
+)
+def test_the_right_shape_of_a_cell_of_another_rank(
+    tmp_path: Path, lenet: ModelSummary, label: str, given: str, right: str
+) -> None:
+    """A shape of another rank than the true one is answered with the true shape, a vector padded only where the
+    student's shape is one padded with ones."""
+    result = graded(tmp_path, lenet, "Layer | Output shape", f"{label} | {given}")
+    assert messages(result)[0].startswith(f"{label} shape: {given} is wrong; right: {right} (")
+
+
+def test_labels_are_shortened_by_their_parenthesis_and_colon_only(tmp_path: Path, lenet: ModelSummary) -> None:
+    """'conv1:' loses its colon, a number label is 'layer 3', and a label ending in X keeps it."""
+    lines = messages(graded(tmp_path, lenet, "Layer | Params", "conv1: | 1", "3 | 1", "FC3X | 1"))
+    assert [line.split(":")[0] for line in lines[:3]] == ["conv1 parameters", "layer 3", "FC3X parameters"]
+
+
+def test_grade_given_a_model_name_says_to_use_check(tmp_path: Path) -> None:
+    """grade wants a summary; given the model's name it says what it got and what to call instead."""
+    table = read_table(write(tmp_path, md("Layer | Params", "conv1 | 608")))
+    with pytest.raises(CnnlabError) as e:
+        grade(table, LENET)  # type: ignore[arg-type]
+    assert str(e.value) == (
+        "grade takes a model summary (cnnlab.summarize(model, input_shape)), got str; "
+        "to grade against a model by name or file, use check(table, model)"
+    )
