@@ -2,7 +2,7 @@
 machine's measured matmul rate (the floor no implementation of that recipe can go under), beside the recipe's own
 measured steps, and the goal.
 
-Run: .venv/bin/python bench/compute_floor.py [--recipes mnist-99,cifar10-70-muon,...] [--steps 20] [--repeat 2]
+Run: .venv/bin/python bench/compute_floor.py [--recipes mnist-99,cifar10-70-muon,...] [--steps 20] [--repeat 2] [--profile]
     [--threads N] [--data-dir ../shared/datasets] [--out FILE.json]
 
 For every recipe (and `keras-net`, the course material's Keras CIFAR-10 network with the benchmark's same-network
@@ -18,6 +18,8 @@ recipe: Adam, batch 32) it
 A recipe with --progressive (cifar10-90-fast) is two phases: its first steps on small images, timed on its own
 first batches, and the rest at full size, timed on the same recipe built without --progressive; its FLOPs and step
 time are summed over both (the JSON row lists the phases).
+With --profile each recipe's row also lists its busiest operators a step at full size (torch.profiler over 3 steps,
+self CPU time, so the convs' share of a step and what the rest costs are read off), printed below the table.
 Printed per recipe: the floor (all epochs' FLOPs at the matmul rate), the steps' time for all epochs, the rate
 they sustain as a share of the matmul rate, and the goal with both ratios. No accuracy is measured here: the
 recipes' accuracies are in their files' comments and in bench/*_time_to_accuracy.py.
@@ -54,6 +56,7 @@ RECIPES = (
     "cifar10-80",
     "cifar10-90",
     "cifar10-90-fast",
+    "cifar10-90-gpu",
     "keras-net",
 )
 # #12's goals in seconds of training on 2 cores: (without AMX, with AMX); the 70% goal is a tenth of Keras' time
@@ -64,6 +67,7 @@ GOALS = {
     "cifar10-80": (120.0, 120.0),
     "cifar10-90": (600.0, 240.0),
     "cifar10-90-fast": (600.0, 240.0),
+    "cifar10-90-gpu": (600.0, 240.0),
 }
 KERAS_NET = {  # bench/cifar10_time_to_accuracy.py's same-network contender
     "model": "net:keras-cifar10-course",
@@ -134,6 +138,31 @@ def phases(config: RunConfig, s, args: argparse.Namespace) -> list[dict]:
     ]
 
 
+def full_size(config: RunConfig, s):
+    """The built run `s` at its full image size: itself, or with --progressive a build without it."""
+    return (
+        s if s.train_loader.small is None else setup(dataclasses.replace(config, progressive=None), log=lambda _: None)
+    )
+
+
+def operators(s, steps: int = 3, top: int = 12) -> list[dict]:
+    """The busiest operators of `steps` training steps of the built run `s` (torch.profiler, self CPU time: what
+    each operator took itself, not its callees), in milliseconds and calls a step: which part of a step a faster
+    kernel or fewer operations would save."""
+    batches = iter(s.train_loader)
+    x, y = next(batches)
+    train_step(s, x, y)  # warm-up: oneDNN builds its kernels for these shapes on the first call
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            x, y = next(batches)
+            train_step(s, x, y)
+    busiest = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return [
+        {"op": e.key, "ms_per_step": round(e.self_cpu_time_total / 1e3 / steps, 2), "calls_per_step": e.count // steps}
+        for e in busiest
+    ]
+
+
 def phase_row(phase: dict) -> dict:
     """A phase as the JSON records it: its step in milliseconds."""
     return {**{k: v for k, v in phase.items() if k != "step_s"}, "step_ms": round(phase["step_s"] * 1e3, 2)}
@@ -148,6 +177,7 @@ def measure(name: str, args: argparse.Namespace, config: RunConfig | None = None
     setup_s = time.perf_counter() - t
     images = len(s.data.train_y)
     steps = phases(config, s, args)
+    profiled = {"operators": operators(full_size(config, s))} if args.profile else {}
     total = sum(p["steps"] for p in steps)
     epoch_flop = 6 * images * sum(p["steps"] * p["macs_per_image"] for p in steps) / total
     steps_s = sum(p["steps"] * p["step_s"] for p in steps)
@@ -167,6 +197,7 @@ def measure(name: str, args: argparse.Namespace, config: RunConfig | None = None
         "sustained_gflops": round(epoch_flop * config.epochs / steps_s / 1e9, 1),
         "setup_s": round(setup_s, 2),
         "phases": [phase_row(p) for p in steps] if len(steps) > 1 else [],
+        **profiled,
     }
 
 
@@ -208,6 +239,9 @@ def main() -> None:
     ap.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated subset of " + ",".join(RECIPES))
     ap.add_argument("--steps", type=int, default=20, help="training steps timed per recipe (after 3 warm-up steps)")
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    ap.add_argument(
+        "--profile", action="store_true", help="also record each recipe's busiest operators a step (torch.profiler)"
+    )
     speed_arguments(ap, repeat=2)
     args = ap.parse_args()
     names = [n.strip() for n in args.recipes.split(",") if n.strip()]
@@ -231,6 +265,10 @@ def main() -> None:
     print(machine_line())
     print("matmul " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in rates.items()))
     print("\n".join(table(rows)))
+    for r in rows:
+        if "operators" in r:
+            ops = ", ".join(f"{o['op']} {o['ms_per_step']:.1f}" for o in r["operators"])
+            print(f"{r['recipe']}: ms a step at full size, by operator: {ops}")
     if args.out:
         record = {
             "command": " ".join(["bench/compute_floor.py", *sys.argv[1:]]),

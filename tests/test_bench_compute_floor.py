@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from cnnlab.analysis import summarize
+from cnnlab.train.setup import setup
 from tests.conftest import shared_dataset
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import compute_floor  # noqa: E402
-from compute_floor import matmul_rate, measure, recipe_config, table, with_floor  # noqa: E402
+from compute_floor import full_size, matmul_rate, measure, recipe_config, table, with_floor  # noqa: E402
 
 DATA = shared_dataset("mnist").parent
 
@@ -34,7 +35,7 @@ def test_the_same_network_is_the_course_keras_net() -> None:
 
 
 def test_a_recipe_is_measured_as_cnnlab_train_runs_it() -> None:
-    row = measure("mnist-99", argparse.Namespace(data_dir=DATA, steps=2, repeat=1))
+    row = measure("mnist-99", argparse.Namespace(data_dir=DATA, steps=2, repeat=1, profile=False))
     macs = summarize("mnist-fast", input_shape=(1, 22, 22), options={"widths": [16, 32, 64]}).macs
     assert row["macs_per_image"] == macs and 2.0e6 < macs < 2.1e6  # README's 2.05 M at 22x22
     assert row["train_images"] == 60_000 and row["steps_per_epoch"] == 235  # batches of 256, the last one short
@@ -48,7 +49,7 @@ def test_a_progressive_recipe_is_two_phases_summed() -> None:
     """mnist-99 with --progressive 16,0.5 on 6,000 images (24 steps an epoch, 2 epochs): 24 steps on 16x16 digits
     and 24 at 22x22, FLOPs and time summed over both."""
     config = dataclasses.replace(recipe_config("mnist-99", DATA), progressive=[16, 0.5], limit=6000, epochs=2)
-    quick = argparse.Namespace(data_dir=DATA, steps=2, repeat=1)
+    quick = argparse.Namespace(data_dir=DATA, steps=2, repeat=1, profile=False)
     row = measure("mnist-99", quick, config)
     small, full = row["phases"]
     widths = {"widths": [16, 32, 64]}
@@ -60,6 +61,23 @@ def test_a_progressive_recipe_is_two_phases_summed() -> None:
     assert row["steps_s"] == pytest.approx((small["step_ms"] + full["step_ms"]) * 24 / 1e3, rel=0.01)
     assert row["step_ms"] == full["step_ms"]
     assert measure("mnist-99", quick, dataclasses.replace(config, progressive=None))["phases"] == []
+
+
+def test_profile_lists_a_steps_busiest_operators_at_full_size() -> None:
+    """--profile: the operators that took most of a step's time themselves, busiest first, the convs among them; a
+    --progressive recipe is profiled on a build at its full image size, where most of its steps run."""
+    config = dataclasses.replace(recipe_config("mnist-99", DATA), limit=3000)
+    row = measure("mnist-99", argparse.Namespace(data_dir=DATA, steps=2, repeat=1, profile=True), config)
+    ops = row["operators"]
+    assert 1 <= len(ops) <= 12 and [o["ms_per_step"] for o in ops] == sorted(
+        (o["ms_per_step"] for o in ops), reverse=True
+    )
+    assert ops[0]["ms_per_step"] > 0 and all(o["calls_per_step"] >= 1 for o in ops)
+    assert {"aten::convolution_backward", "aten::mkldnn_convolution"} & {o["op"] for o in ops}
+    progressive = dataclasses.replace(config, progressive=[16, 0.5])
+    s = setup(progressive, log=lambda _: None)
+    assert s.train_loader.small is not None and full_size(progressive, s).train_loader.small is None
+    assert full_size(config, s0 := setup(config, log=lambda _: None)) is s0
 
 
 def test_the_floor_is_the_flops_at_the_matmul_rate_against_the_goal() -> None:
