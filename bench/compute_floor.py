@@ -117,15 +117,13 @@ def best_step(s, args: argparse.Namespace) -> float:
     return min(step_seconds(s, min(args.steps, len(s.train_loader) - 3)) for _ in range(args.repeat))
 
 
-def phases(config: RunConfig, s, args: argparse.Namespace) -> list[dict]:
+def phases(config: RunConfig, s, full, args: argparse.Namespace) -> list[dict]:
     """The run's steps as phases of one image size: one, or with --progressive the first steps on small images
-    (timed on the run's own first batches, which are the small ones) and the rest at full size (timed on a second
-    build without --progressive, whose batches are full size)."""
+    (timed on the run's own first batches, which are the small ones) and the rest at full size (timed on `full`,
+    the run at its full size: `full_size`)."""
     total = len(s.train_loader) * config.epochs
     shape = tuple(s.data.input_shape)
     early = [] if s.train_loader.small is None else [(*s.train_loader.small, s)]
-    if early:
-        s = setup(dataclasses.replace(config, progressive=None), log=lambda _: None)
     rest = total - sum(count for _, count, _ in early)
     return [
         {
@@ -134,7 +132,7 @@ def phases(config: RunConfig, s, args: argparse.Namespace) -> list[dict]:
             "macs_per_image": summarize(run.model, input_shape=(shape[0], *size)).macs,
             "step_s": best_step(run, args),
         }
-        for size, count, run in [*early, (shape[1:], rest, s)]
+        for size, count, run in [*early, (shape[1:], rest, full)]
     ]
 
 
@@ -176,8 +174,9 @@ def measure(name: str, args: argparse.Namespace, config: RunConfig | None = None
     s = setup(config, log=lambda _: None)
     setup_s = time.perf_counter() - t
     images = len(s.data.train_y)
-    steps = phases(config, s, args)
-    profiled = {"operators": operators(full_size(config, s))} if args.profile else {}
+    full = full_size(config, s)  # built once: timed for the full-size phase and profiled
+    steps = phases(config, s, full, args)
+    profiled = {"operators": operators(full)} if args.profile else {}
     total = sum(p["steps"] for p in steps)
     epoch_flop = 6 * images * sum(p["steps"] * p["macs_per_image"] for p in steps) / total
     steps_s = sum(p["steps"] * p["step_s"] for p in steps)
