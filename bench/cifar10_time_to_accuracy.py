@@ -30,8 +30,8 @@ every epoch until test accuracy reaches 70% or --epochs-max runs out.
   muon80          cnnlab with examples/recipes/cifar10-80-muon.toml (cifar10-70-muon's net on 30x30 images, three
                   epochs), to 80%.
   best90          cnnlab with examples/recipes/cifar10-90.toml (the full airbench net, 10 epochs of Muon), to 90%.
-  fast90          cnnlab with examples/recipes/cifar10-90-fast.toml (cifar10-90 for 9 epochs, the first half of the
-                  updates on 20x20 images), to 90%.
+  fast90          cnnlab with examples/recipes/cifar10-90-fast.toml (cifar10-90 with the first half of the updates
+                  on 20x20 images), to 90%.
   gpu90           cnnlab with examples/recipes/cifar10-90-gpu.toml (cifar10-90 at batch 2,000, airbench94_muon's:
                   25 steps an epoch, for a GPU), to 90%.
   airbench94      the airbench package (pip install airbench; Jordan 2024) training its airbench94 for its 9.9 epochs
