@@ -449,6 +449,58 @@ def test_python_explanations_show_inline_and_are_the_pictures_the_commands_write
         cnnlab.gradcam(run, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
 
 
+def test_pixels_in_the_layouts_notebooks_hold_them_give_the_same_answers(mnist):
+    """MNIST as Keras and NumPy hold it (N x 28 x 28, or one 28 x 28 digit) and channels-last pixels (N x 28 x 28 x
+    1, as Keras' CIFAR arrays are N x 32 x 32 x 3) are the same images as N x 1 x 28 x 28: the same predictions,
+    numbered on across the items of a list, and the same Grad-CAM; a shape no layout fits is one line naming them."""
+    import cnnlab
+
+    run = load_run(mnist["run"])
+    x = mnist["x"][:3]
+    expected = predict(run, x)
+    assert [r["image"] for r in expected] == ["image 0", "image 1", "image 2"]
+
+    def same(results: list[dict]) -> bool:  # a batch of 3 and three of 1 round the last float bits otherwise
+        return [(r["image"], [c for c, _ in r["top"]]) for r in results] == [
+            (r["image"], [c for c, _ in r["top"]]) for r in expected
+        ] and all(
+            p == pytest.approx(q, abs=1e-6)
+            for a, b in zip(results, expected)
+            for (_, p), (_, q) in zip(a["top"], b["top"])
+        )
+
+    assert same(predict(run, x[:, 0])) and same(predict(run, x[:, 0].numpy()))
+    assert same(predict(run, list(x[:, 0]))) and same(predict(run, [x[0, 0], x[1:, 0]]))
+    assert predict(run, x.permute(0, 2, 3, 1).numpy()) == expected
+    assert torch.equal(run.pixels(x[0, 0]), x[:1]) and torch.equal(run.pixels(x[0].permute(1, 2, 0)), x[:1])
+    assert torch.equal(cnnlab.gradcam(run, x[:, 0]).cam.heatmaps, cnnlab.gradcam(run, x).cam.heatmaps)  # one batch
+    with pytest.raises(
+        CnnlabError,
+        match=r"^images must be N x 1x28x28 pixels \(the model's input; one image may be 28x28x1 or 28x28, and N of "
+        r"them N x 28x28\), got \(28, 27\); give image files",
+    ):
+        run.pixels(torch.zeros(28, 27, dtype=torch.uint8))
+
+
+def test_only_the_layout_of_colour_pixels_moves():
+    """For a 3 x 32 x 32 model: H x W x C pixels are permuted, C x H x W taken as they are, and grey layouts (H x W,
+    N x H x W) are refused, since their channels would be a guess; so are sizes other than the model's."""
+    from cnnlab.train.inference import channels_first
+
+    hwc = torch.arange(32 * 32 * 3, dtype=torch.int32).reshape(32, 32, 3).to(torch.uint8)
+    chw = hwc.permute(2, 0, 1)
+    assert torch.equal(channels_first(hwc, (3, 32, 32)), chw[None])
+    assert torch.equal(channels_first(chw.contiguous(), (3, 32, 32)), chw[None])
+    assert channels_first(hwc, (3, 32, 32))[0, 1, 0, 0] == hwc[0, 0, 1]
+    for shape in [(32, 32), (5, 32, 32), (3, 28, 28)]:
+        with pytest.raises(
+            CnnlabError,
+            match=r"^images must be N x 3x32x32 pixels \(the model's input; one image may "
+            r"be 32x32x3\), got",
+        ):
+            channels_first(torch.zeros(shape, dtype=torch.uint8), (3, 32, 32))
+
+
 def test_gradcam_passes_over_layers_of_1x1_maps():
     """LeNet-5's last conv layer, C5, turns 5x5 maps into 1x1: its Grad-CAM would be one value over the image (a
     flat overlay). By default Grad-CAM takes C3 (10x10), and C5 asked for by name is refused in one line."""

@@ -114,6 +114,24 @@ def uint8_pixels(pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
     return pixels
 
 
+def channels_first(pixels: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Pixels of one image (or of N, for a one-channel model) as (N, C, H, W) at the model's input `shape` (C, H,
+    W), taken in the layouts notebooks hold them: C,H,W as PyTorch, H,W,C as Keras, NumPy and Pillow, and H,W or
+    N,H,W for grey images (MNIST's arrays). Only the layout moves: the sizes must already be the model's."""
+    c, h, w = shape
+    if tuple(pixels.shape) == shape:
+        return pixels[None]
+    if tuple(pixels.shape) == (h, w, c):
+        return pixels.permute(2, 0, 1)[None]
+    if c == 1 and tuple(pixels.shape[-2:]) == (h, w) and pixels.ndim in (2, 3):
+        return pixels.reshape(-1, 1, h, w)
+    grey = f" or {h}x{w}, and N of them N x {h}x{w}" if c == 1 else ""
+    raise CnnlabError(
+        f"images must be N x {c}x{h}x{w} pixels (the model's input; one image may be {h}x{w}x{c}{grey}), got "
+        f"{tuple(pixels.shape)}; give image files or Pillow images to have them adapted"
+    )
+
+
 def image_list(images: Images) -> list[Picture]:
     """One item per image: a path or a Pillow image stays whole, a (N, C, H, W) array gives its N images, a list
     gives its items (a string is one path, not its characters)."""
@@ -133,15 +151,16 @@ def predict(
     path: str | Path | LoadedRun, images: Images, topk: int = 3, tta: str | None = None
 ) -> list[dict[str, Any]]:
     """Top-k classes with probabilities for each image (files and Pillow images prepared the way the run's
-    training data was; pixels already at the model's input shape), with the run's test-time augmentation, or
-    `tta`. Each result names its image: the path, or "image N" (from 0) for pixels and Pillow images."""
+    training data was; pixels already at the model's input size, in any layout `channels_first` reads), with the
+    run's test-time augmentation, or `tta`. Each result names its image: the path, or "image N" (from 0, counted
+    over all the images) for pixels and Pillow images."""
     check_topk(topk)
     run = _opened(path, tta)
     results = []
-    for i, image in enumerate(image_list(images)):
-        probs = run.probabilities(run.pixels(image))[0]
-        name = str(image) if isinstance(image, str | Path) else f"image {i}"
-        results.append({"image": name, "top": top_classes(probs, run.classes, topk)})
+    for image in image_list(images):
+        for probs in run.probabilities(run.pixels(image)):  # one image, or N grey ones given as N x H x W
+            name = str(image) if isinstance(image, str | Path) else f"image {len(results)}"
+            results.append({"image": name, "top": top_classes(probs, run.classes, topk)})
     return results
 
 
@@ -218,8 +237,8 @@ class LoadedRun:
 
     def pixels(self, images: Images) -> torch.Tensor:
         """uint8 (N, C, H, W) at the model's input shape: image files and Pillow images adapted as the training
-        data was, uint8 pixels (a tensor or NumPy array of one C, H, W image or N of them) taken as they are, which
-        must be at that shape already."""
+        data was, uint8 pixels (a tensor or NumPy array of one image or N of them, in a layout `channels_first`
+        reads) taken as they are, which must be at the model's size already."""
         items = image_list(images)
         if not items:
             raise CnnlabError("no images given; give image files, Pillow images or uint8 pixels")
@@ -234,14 +253,7 @@ class LoadedRun:
             raise CnnlabError(
                 f"images must be image files, Pillow images or uint8 pixels N x C x H x W, got {type(image).__name__}"
             )
-        pixels = uint8_pixels(image)
-        if tuple(pixels.shape) != tuple(self.input_shape):
-            shape = "x".join(map(str, self.input_shape))
-            raise CnnlabError(
-                f"images must be N x {shape} pixels (the model's input), got {tuple(pixels.shape)}; "
-                "give image files or Pillow images to have them adapted"
-            )
-        return pixels[None]
+        return channels_first(uint8_pixels(image), tuple(self.input_shape))
 
     def class_index(self, text: str) -> int:
         """A class given by name (as the run lists them) or by index."""
