@@ -460,14 +460,12 @@ def test_pixels_in_the_layouts_notebooks_hold_them_give_the_same_answers(mnist):
     expected = predict(run, x)
     assert [r["image"] for r in expected] == ["image 0", "image 1", "image 2"]
 
+    def read(results: list[dict]) -> tuple[list, list]:
+        return [(r["image"], c) for r in results for c, _ in r["top"]], [p for r in results for _, p in r["top"]]
+
     def same(results: list[dict]) -> bool:  # a batch of 3 and three of 1 round the last float bits otherwise
-        return [(r["image"], [c for c, _ in r["top"]]) for r in results] == [
-            (r["image"], [c for c, _ in r["top"]]) for r in expected
-        ] and all(
-            p == pytest.approx(q, abs=1e-6)
-            for a, b in zip(results, expected)
-            for (_, p), (_, q) in zip(a["top"], b["top"])
-        )
+        (labels, probabilities), (want, want_probabilities) = read(results), read(expected)
+        return labels == want and probabilities == pytest.approx(want_probabilities, abs=1e-6)
 
     assert same(predict(run, x[:, 0])) and same(predict(run, x[:, 0].numpy()))
     assert same(predict(run, list(x[:, 0]))) and same(predict(run, [x[0, 0], x[1:, 0]]))
@@ -480,6 +478,8 @@ def test_pixels_in_the_layouts_notebooks_hold_them_give_the_same_answers(mnist):
         r"them N x 28x28\), got \(28, 27\); give image files",
     ):
         run.pixels(torch.zeros(28, 27, dtype=torch.uint8))
+    with pytest.raises(CnnlabError, match=r"^images must be N x 1x28x28 pixels .*, got \(1, 3, 28, 28\)"):
+        predict(run, torch.zeros(2, 3, 28, 28, dtype=torch.uint8))  # colour images, not 3 digits each
 
 
 def test_only_the_layout_of_colour_pixels_moves():
@@ -492,7 +492,8 @@ def test_only_the_layout_of_colour_pixels_moves():
     assert torch.equal(channels_first(hwc, (3, 32, 32)), chw[None])
     assert torch.equal(channels_first(chw.contiguous(), (3, 32, 32)), chw[None])
     assert channels_first(hwc, (3, 32, 32))[0, 1, 0, 0] == hwc[0, 0, 1]
-    for shape in [(32, 32), (5, 32, 32), (3, 28, 28)]:
+    assert torch.equal(channels_first(hwc[None].repeat(2, 1, 1, 1), (3, 32, 32)), chw[None].repeat(2, 1, 1, 1))
+    for shape in [(32, 32), (5, 32, 32), (3, 28, 28), (2, 32, 32, 1)]:
         with pytest.raises(
             CnnlabError,
             match=r"^images must be N x 3x32x32 pixels \(the model's input; one image may "

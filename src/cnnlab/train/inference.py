@@ -115,15 +115,17 @@ def uint8_pixels(pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 def channels_first(pixels: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Pixels of one image (or of N, for a one-channel model) as (N, C, H, W) at the model's input `shape` (C, H,
-    W), taken in the layouts notebooks hold them: C,H,W as PyTorch, H,W,C as Keras, NumPy and Pillow, and H,W or
-    N,H,W for grey images (MNIST's arrays). Only the layout moves: the sizes must already be the model's."""
+    """Pixels of one image or of N as (N, C, H, W) at the model's input `shape` (C, H, W), taken in the layouts
+    notebooks hold them: (N,) C,H,W as PyTorch, (N,) H,W,C as Keras, NumPy and Pillow, and H,W or N,H,W for a
+    one-channel model (MNIST's arrays; a 4-D array is never read so, as its second axis is its channels). Only the
+    layout moves: the sizes must already be the model's."""
     c, h, w = shape
-    if tuple(pixels.shape) == shape:
-        return pixels[None]
-    if tuple(pixels.shape) == (h, w, c):
-        return pixels.permute(2, 0, 1)[None]
-    if c == 1 and tuple(pixels.shape[-2:]) == (h, w) and pixels.ndim in (2, 3):
+    batch = pixels if pixels.ndim == 4 else pixels[None]
+    if tuple(batch.shape[1:]) == shape:
+        return batch
+    if tuple(batch.shape[1:]) == (h, w, c):
+        return batch.permute(0, 3, 1, 2)
+    if c == 1 and pixels.ndim in (2, 3) and tuple(pixels.shape[-2:]) == (h, w):
         return pixels.reshape(-1, 1, h, w)
     grey = f" or {h}x{w}, and N of them N x {h}x{w}" if c == 1 else ""
     raise CnnlabError(
@@ -133,12 +135,12 @@ def channels_first(pixels: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor
 
 
 def image_list(images: Images) -> list[Picture]:
-    """One item per image: a path or a Pillow image stays whole, a (N, C, H, W) array gives its N images, a list
-    gives its items (a string is one path, not its characters)."""
+    """One item per image: a path or a Pillow image stays whole, an N-image array (N, C, H, W or N, H, W, C) gives
+    its N images as arrays of one, a list gives its items (a string is one path, not its characters)."""
     if isinstance(images, str | Path | Image.Image):
         return [images]
     if isinstance(images, torch.Tensor | np.ndarray):
-        return list(images) if images.ndim == 4 else [images]
+        return [images[i : i + 1] for i in range(len(images))] if images.ndim == 4 else [images]
     if not isinstance(images, Sequence):
         raise CnnlabError(
             f"images must be image files, Pillow images or uint8 pixels (or a list of them), got "
