@@ -15,6 +15,7 @@ Protocol, one JSON object a line: the test writes {"args", "env", "cwd", "out", 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -99,6 +100,7 @@ class Launcher:
     def __init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="cnnlab-launcher-"))
         self.count = 0
+        self.unread: Child | None = None  # a child whose ending has not been read yet
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from tests.launcher import serve; serve()"],
             stdin=subprocess.PIPE,
@@ -108,12 +110,14 @@ class Launcher:
         )
 
     def start(self, args: list[str], env: dict[str, str]) -> Child:
+        self._settle()
         self.count += 1
         out, err = self.scratch / f"{self.count}.out", self.scratch / f"{self.count}.err"
         request = {"args": [str(a) for a in args], "env": env, "cwd": os.getcwd(), "out": str(out), "err": str(err)}
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
-        return Child(self, self._reply()["pid"], out, err)
+        self.unread = Child(self, self._reply()["pid"], out, err)
+        return self.unread
 
     def run(self, args: list[str], env: dict[str, str]) -> Completed:
         return self.start(args, env).wait()
@@ -127,7 +131,22 @@ class Launcher:
         assert line, f"the launcher ended (status {self.proc.poll()})"
         return json.loads(line)
 
+    def _settle(self) -> None:
+        """End and read the child a failed test left between start and wait, so one failure does not put every later
+        reply one behind (each test would read the one before's)."""
+        if self.unread is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.unread.pid, signal.SIGKILL)
+            self._ended(self.unread.pid)  # killed this early, it may not have made its output files
+
+    def _ended(self, pid: int) -> int:
+        """The exit status of the child started last (negative: killed by that signal)."""
+        code = self._reply(pid)["returncode"]
+        self.unread = None
+        return code
+
     def close(self) -> None:
+        self._settle()
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -143,5 +162,5 @@ class Child:
     err: Path
 
     def wait(self) -> Completed:
-        code = self.launcher._reply(self.pid)["returncode"]
+        code = self.launcher._ended(self.pid)
         return Completed(code, self.out.read_text(), self.err.read_text())

@@ -5,6 +5,7 @@ interrupted, and leave no temporary behind. (compare, demo and the 90% recipe: t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -197,7 +198,8 @@ def test_train_killed_from_outside_at_a_timed_instant_finishes_identically(
         out = tmp_path / f"run{attempt}"
         child = start([*TRAIN, "--out", str(out)], env)
         time.sleep(fraction * run_seconds * (2 / 3) ** attempt)
-        os.kill(child.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended, and the launcher reaped it, before the kill
+            os.kill(child.pid, signal.SIGKILL)
         if child.wait().returncode == -signal.SIGKILL:
             break
     else:
