@@ -553,10 +553,32 @@ def test_python_explanations_take_the_images_a_notebook_has(mnist):
             cnnlab.gradcam(run, bad)
     with pytest.raises(CnnlabError, match=r"^no images given; give image files, Pillow images or uint8 pixels$"):
         cnnlab.gradcam(run, [])
-    with pytest.raises(
-        CnnlabError, match=r"^an image must be uint8 C x H x W pixels with 1 or 3 channels, got \(28, 28, 3\)"
-    ):
-        cnnlab.filter(np.zeros((28, 28, 3), dtype=np.uint8), "blur")
+
+
+def test_the_filter_lab_takes_an_image_in_the_layouts_a_notebook_holds(tmp_path):
+    """cnnlab.filter, like predict and gradcam: H x W x C (NumPy, Pillow, Keras) and grey H x W are the C x H x W
+    image's lab; a batch, or planes that are not 1 or 3, are one line naming the layouts."""
+    import cnnlab
+
+    rgb = torch.randint(0, 256, (3, 20, 30), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    want = cnnlab.filter(rgb, "sobel-x")
+    assert cnnlab.filter(rgb.permute(1, 2, 0).numpy(), "sobel-x").image == want.image
+    assert (
+        cnnlab.filter(rgb.permute(1, 2, 0), "sobel-x").text
+        == want.text
+        == "input, then sobel-x on the grayscale image and on R, G, B"
+    )
+    grey = rgb[:1]
+    assert cnnlab.filter(grey[0].numpy(), "blur").image == cnnlab.filter(grey, "blur").image
+    assert cnnlab.filter(grey.permute(1, 2, 0), "blur").image == cnnlab.filter(grey, "blur").image
+    assert cnnlab.filter(grey, "blur").image != cnnlab.filter(rgb, "blur").image
+    for bad in (rgb[None], torch.zeros(20, 30, 4, dtype=torch.uint8), torch.zeros(5, dtype=torch.uint8)):
+        with pytest.raises(
+            CnnlabError,
+            match=r"^an image must be uint8 pixels of one image with 1 or 3 channels \(C x H "
+            rf"x W, H x W x C, or grey H x W\), got {re.escape(str(tuple(bad.shape)))}; for one image",
+        ):
+            cnnlab.filter(bad, "blur")
 
 
 def test_predict_takes_the_images_a_notebook_has(mnist):

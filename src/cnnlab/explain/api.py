@@ -132,18 +132,28 @@ def filters(run: str | Path | LoadedRun, layer: str | None = None, channels: str
 
 def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: Kernel) -> Picture:
     """The image-filter lab: `kernel` (a built-in name, a kernel file, or k rows of k numbers: a list of lists, an
-    array or a tensor) on the image's grayscale version and on R, G and B, beside the image (uint8 C, H, W pixels,
-    a Pillow image or an image file)."""
+    array or a tensor) on the image's grayscale version and on R, G and B, beside the image (uint8 pixels as C, H, W,
+    H, W, C or grey H, W, a Pillow image or an image file)."""
     if isinstance(image, torch.Tensor | np.ndarray):
-        pixels = uint8_pixels(image)
+        pixels = _planes_first(uint8_pixels(image))
     else:
         pixels = image_pixels(image)[0] if isinstance(image, Image.Image) else load_image(image)[0]
-    if pixels.dim() != 3 or pixels.shape[0] not in (1, 3):
-        raise CnnlabError(
-            f"an image must be uint8 C x H x W pixels with 1 or 3 channels, got {tuple(pixels.shape)}; "
-            "an (H, W, C) array as Pillow gives is a.transpose(2, 0, 1)"
-        )
     planes = "the image" if pixels.shape[0] == 1 else "the grayscale image and on R, G, B"
     lab = filter_lab(pixels, kernel)
     name = kernel if isinstance(kernel, str | Path) else get_kernel(kernel)[0]
     return Picture(lab, f"input, then {name} on {planes}")
+
+
+def _planes_first(pixels: torch.Tensor) -> torch.Tensor:
+    """One image's pixels as (C, H, W) from the layouts notebooks hold: C,H,W as PyTorch, H,W,C as NumPy, Pillow and
+    Keras (a last axis of 1 or 3 where the first is neither), H,W for grey."""
+    if pixels.dim() == 2:
+        return pixels[None]
+    if pixels.dim() == 3 and pixels.shape[0] in (1, 3):
+        return pixels
+    if pixels.dim() == 3 and pixels.shape[-1] in (1, 3):
+        return pixels.permute(2, 0, 1).contiguous()
+    raise CnnlabError(
+        f"an image must be uint8 pixels of one image with 1 or 3 channels (C x H x W, H x W x C, or grey H x W), got "
+        f"{tuple(pixels.shape)}; for one image of N, give images[i]"
+    )
