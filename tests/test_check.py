@@ -10,6 +10,7 @@ import pytest
 
 from cnnlab.analysis import ModelSummary, summarize
 from cnnlab.analysis.grade import Grade, check, grade, parse_number, parse_shape, read_table, shapes_match
+from cnnlab.analysis.render import render
 from cnnlab.analysis.working import WorkingError, evaluate
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
@@ -813,6 +814,49 @@ def test_a_receptive_field_column_is_graded(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.splitlines()[0] == (
         "pool2 receptive field: 20 is wrong; right: 16 = r_in + (k-1)*j_in = 14 + (2-1)*2 = 16"
     )
+
+
+def test_the_summarys_own_tables_grade_right_receptive_field_column_included(tmp_path: Path) -> None:
+    """`cnnlab summary`'s markdown and CSV, given back to `check`, are right to the last cell: the RF size/jump/start
+    column (fractional starts, 1x7 fields, adaptive pools in Inception v3) and the CSV's rf_size were `not graded`.
+    A lone jump or start column still is not graded."""
+    for model in ("lenet5", "inception_v3", str(NETS / "factorised-7x7.toml")):  # the last: 9x7/2x1/1.5x0.5
+        summary = summarize(model)
+        result = check(read_table(write(tmp_path, render(summary, "markdown"))), model)
+        assert result.ok and not [n for n in result.notes if n.startswith("not graded")], result.notes
+        assert sum(c.column == "rf" for c in result.cells) == len(summary.rows)
+    result = check(read_table(write(tmp_path, render(summarize("lenet5"), "csv"), "summary.csv")), "lenet5")
+    assert result.ok and "not graded: depth, block, trainable_params, rf_jump, rf_start" in result.notes, result.notes
+    assert sum(c.column == "rf" for c in result.cells) == len(summarize("lenet5").rows)
+
+
+def test_a_receptive_field_as_size_jump_start_or_with_working_grades_each_part(tmp_path: Path) -> None:
+    """Copied from the summary, `16/4/8` grades the size, the jump and the start; working before the size must give
+    it, as in the number columns; a cell of two parts is not read."""
+    table = "| Layer | RF |\n|---|---|\n| s4 | {} |\n"
+    right = ("16/4/8", "16x16/4x4/8x8", "16 / 4 / 8.0", "14 + (2-1)*2 = 16", "14 + (2-1)*2 = 16/4/8", "16")
+    for cell in right:
+        assert check(read_table(write(tmp_path, table.format(cell))), "lenet5").ok, cell
+    for cell in ("16/4/7", "16/2/8", "20/4/8"):
+        result = check(read_table(write(tmp_path, table.format(cell))), "lenet5")
+        assert result.messages()[0] == (
+            f"s4 receptive field: {cell} is wrong; right: 16/4/8 (size/jump/start; size 16 = r_in + (k-1)*j_in = "
+            "14 + (2-1)*2 = 16)"
+        )
+    messages = check(read_table(write(tmp_path, table.format("16/4"))), "lenet5").messages()
+    assert messages[0].startswith("s4 receptive field: 16/4 is not a receptive field size (or size/jump/start); ")
+    messages = check(read_table(write(tmp_path, table.format("14 + (2-1)*3 = 16"))), "lenet5").messages()
+    assert messages[0].startswith(
+        "s4 receptive field: 14 + (2-1)*3 = 16 has working that does not give its value: "
+        "14 + (2-1)*3 = 17; right: 16 = "
+    )
+    fields = "| Layer | RF |\n|---|---|\n| pool1 | {} |\n"
+    factorised = str(NETS / "factorised-7x7.toml")
+    assert check(read_table(write(tmp_path, fields.format("9x7/2x1/1.5x0.5"))), factorised).ok
+    for cell in ("9x7/2/1.5x0.5", "9x7/2x1/1.5", "9x7/1x2/1.5x0.5"):
+        assert not check(read_table(write(tmp_path, fields.format(cell))), factorised).ok, cell
+    with pytest.raises(CnnlabError, match=r"cannot read the working 'r_in \+ \(k-1\)\*j_in' in the 'RF' cell"):
+        check(read_table(write(tmp_path, table.format("r_in + (k-1)*j_in = 16"))), "lenet5")
 
 
 def test_a_receptive_field_taller_than_wide_is_read_as_height_by_width(tmp_path: Path) -> None:

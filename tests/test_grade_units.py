@@ -334,8 +334,12 @@ def test_label_kind_prefers_the_longest_block_type_and_keeps_the_fixed_kinds_fir
         ("Padding", None),
         ("Receptive field", "rf"),
         ("RF", "rf"),
-        ("RF jump", None),  # the field's jump and start are not graded, only its size
+        ("RF jump", None),  # the field's jump and start are not graded alone, only its size
         ("Receptive field start", None),
+        ("RF size/jump/start", "rf"),  # the summary's column: size/jump/start cells, each part graded
+        ("rf_size", "rf"),  # the summary's CSV
+        ("rf_jump", None),
+        ("Surface", None),
         ("Surf", None),
         ("Notes", None),
     ],

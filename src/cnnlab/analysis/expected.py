@@ -39,6 +39,9 @@ class Expected:
     formulas: dict[str, str]
     cannot: str = ""
     keras_params: int | None = None  # Keras' parameter count where it differs from the one graded (torch convention)
+    field: Field | None = (
+        None  # the receptive field whose size is values["rf"]: its jump and start, for size/jump/start
+    )
 
 
 def _connections(r: LayerRow) -> tuple[int, str] | None:
@@ -114,7 +117,7 @@ def from_row(r: LayerRow, rows: list[LayerRow], convention: str = "torch") -> Ex
     connections = _connections(r) if r.leaf else _sum_of(r, rows, _connections)
     if connections is not None:
         values["connections"], formulas["connections"] = connections
-    return Expected(r.name, values, formulas, keras_params=other)
+    return Expected(r.name, values, formulas, keras_params=other, field=r.rf)
 
 
 def _field_size(rf: Field) -> Value:
@@ -173,6 +176,7 @@ def input_expected(s: ModelSummary) -> Expected:
             "connections": "0 (nothing connects into the input)",
             "rf": "1 (an input pixel sees itself)",
         },
+        field=Field.of_input(*s.input_shape[1:]) if len(s.input_shape) == 3 else None,
     )
 
 

@@ -76,7 +76,10 @@ SKIP_REASONS = {
     "shape": "it has no shape",
     "rf": "it has no receptive field",
 }
-READ_AS = {"shape": "shape", "rf": "receptive field size"}  # what an unreadable cell is not; else a number
+READ_AS = {
+    "shape": "shape",
+    "rf": "receptive field size (or size/jump/start)",
+}  # what an unreadable cell is not; else a number
 
 
 @dataclass
@@ -321,7 +324,7 @@ def _read_cells(table: Table) -> dict[tuple[int, str], _Reading]:
     out: dict[tuple[int, str], _Reading] = {}
     for i, row in enumerate(table.rows):
         for column, given in row.cells.items():
-            if column not in NUMBER_COLUMNS:
+            if column not in (*NUMBER_COLUMNS, "rf"):
                 continue
             working, value = split_working(plain(given))
             steps = []
@@ -383,6 +386,47 @@ def _fraction_text(v: Fraction) -> str:
     return f"{int(v):,}" if v.denominator == 1 else f"{float(v):,.6g}"
 
 
+def _grade_field(
+    label: str, given: str, target: Expected, line: int, working: list[tuple[str, Fraction]]
+) -> CellResult:
+    """A receptive-field cell: its size (16, 16x16, 1x7), or size/jump/start as `cnnlab summary` prints them
+    (16/4/8), each part graded; working before it ('14 + (2-1)*2 = 16') must give the size."""
+    expected, formula = target.values["rf"], target.formulas.get("rf", "")
+    parts = split_working(plain(given))[1].split("/")
+    size = parse_shape(parts[0]) if len(parts) in (1, 3) else None
+    steps = [_axes(p) for p in parts[1:]]
+    readable = size is not None and None not in steps
+    size_ok = readable and size in ((expected,), (expected, expected), expected)
+    gives = size if size is not None and len(set(size)) == 1 else None  # the one number working can give
+    off = [f"{echoed(e, quote=False)} = {_fraction_text(v)}" for e, v in working if gives is None or v != gives[0]]
+    right = "x".join(map(str, expected)) if isinstance(expected, tuple) else str(expected)
+    text = right + (f" = {formula}" if formula else "")
+    value_ok = size_ok
+    if len(parts) == 3 and target.field is not None:
+        as_dict = target.field.as_dict()
+        value_ok = size_ok and all(
+            given_axes in _axes_spellings(as_dict[k]) for given_axes, k in zip(steps, ("jump", "start"))
+        )
+        text = f"{target.field.label()} (size/jump/start; size {text})"
+    ok = value_ok and not off
+    return CellResult(
+        label, "rf", given, expected, ok, formula, text, target.layer, line, readable, value_ok, "; ".join(off)
+    )
+
+
+def _axes(text: str) -> tuple[float, ...] | None:
+    """A field's jump or start as written: '4', '2.5', or height x width ('1x3.5'); None if unreadable."""
+    try:
+        return tuple(float(v) for v in re.split(r"\s*[x×]\s*", text.strip()))
+    except ValueError:
+        return None
+
+
+def _axes_spellings(value: float | list) -> tuple[tuple[float, ...], ...]:
+    """How a right jump or start may be written: 4 or 4x4 where both axes agree, height x width otherwise."""
+    return (tuple(value),) if isinstance(value, list) else ((value,), (value, value))
+
+
 def _grade_cell(
     label: str,
     column: str,
@@ -405,11 +449,7 @@ def _grade_cell(
         text += f" ({formula})" if formula else ""
         return CellResult(label, column, given, expected, ok, formula, text, target.layer, line, shape is not None, ok)
     if column == "rf":
-        size = parse_shape(given)
-        ok = size is not None and size in ((expected,), (expected, expected), expected)
-        text = "x".join(map(str, expected)) if isinstance(expected, tuple) else str(expected)
-        text += f" = {formula}" if formula else ""
-        return CellResult(label, column, given, expected, ok, formula, text, target.layer, line, size is not None, ok)
+        return _grade_field(label, given, target, line, reading[1] if reading is not None else [])
     number, working = reading if reading is not None else (parse_number(given), [])
     value_ok = number is not None and number.covers(expected)
     off = [

@@ -341,11 +341,15 @@ def _csv_rows(text: str, path: Path, sniff_only: bool = False) -> list[tuple[int
 
 def _header_role(header: str) -> str | None:
     """The column a header names: shape, params, flops, macs, rf, size? (decided by its cells), label or None; a
-    receptive field's jump or start is not graded, nor is a layer's stride."""
+    receptive field's jump or start is not graded alone (only as the summary's size/jump/start), nor is a layer's
+    stride."""
     h = plain(header).lower()
+    field = "receptive" in h or re.search(r"(?<![a-z])rf(?![a-z])", h)  # RF, rf_size (the summary's CSV)
+    if field and all(w in h for w in ("size", "jump", "start")):
+        return "rf"  # `cnnlab summary`'s own column, RF size/jump/start: all three graded
     if any(w in h for w in ("input", "filter", "kernel", "stride", "padding", "jump", "start")):
         return None
-    if "receptive" in h or re.search(r"\brf\b", h):
+    if field:
         return "rf"
     if h.strip("# ") in ("ops", "op"):  # the GoogLeNet paper's Table 1 counts multiply-adds as "ops"
         return "macs"
