@@ -139,9 +139,9 @@ def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: 
     else:
         pixels = image_pixels(image)[0] if isinstance(image, Image.Image) else load_image(image)[0]
     planes = "the image" if pixels.shape[0] == 1 else "the grayscale image and on R, G, B"
-    lab = filter_lab(pixels, kernel)
-    name = kernel if isinstance(kernel, str | Path) else get_kernel(kernel)[0]
-    return Picture(lab, f"input, then {name} on {planes}")
+    name, weights = get_kernel(kernel)
+    shown = kernel if isinstance(kernel, str | Path) else name  # a file as the user named it
+    return Picture(filter_lab(pixels, name, weights), f"input, then {shown} on {planes}")
 
 
 def _planes_first(pixels: torch.Tensor) -> torch.Tensor:

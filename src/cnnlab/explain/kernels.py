@@ -115,10 +115,10 @@ def _shown(response: torch.Tensor, zero_sum: bool) -> np.ndarray:
     return response.clamp(0, 1).numpy()
 
 
-def filter_lab(pixels: torch.Tensor, spec: Kernel) -> Image.Image:
-    """Side by side: the image (uint8 C, H, W), then the kernel applied to its grayscale version and, for a colour
-    image, to R, G and B separately (a grey image's three would be the grayscale panel again), each labelled."""
-    name, kernel = get_kernel(spec)
+def filter_lab(pixels: torch.Tensor, name: str, kernel: torch.Tensor) -> Image.Image:
+    """Side by side: the image (uint8 C, H, W), then `kernel` (as `get_kernel` gives it, with its name) applied to its
+    grayscale version and, for a colour image, to R, G and B separately (a grey image's three would be the grayscale
+    panel again), each labelled."""
     grey = pixels.shape[0] == 1
     rgb = pixels.float().div(255)
     rgb = rgb.expand(3, -1, -1) if grey else rgb
