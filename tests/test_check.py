@@ -843,8 +843,9 @@ def test_a_receptive_field_as_size_jump_start_or_with_working_grades_each_part(t
             f"s4 receptive field: {cell} is wrong; right: 16/4/8 (size/jump/start; size 16 = r_in + (k-1)*j_in = "
             "14 + (2-1)*2 = 16)"
         )
-    messages = check(read_table(write(tmp_path, table.format("16/4"))), "lenet5").messages()
-    assert messages[0].startswith("s4 receptive field: 16/4 is not a receptive field size (or size/jump/start); ")
+    for cell in ("16/4", "16/4/x", "16/4/8/1"):
+        messages = check(read_table(write(tmp_path, table.format(cell))), "lenet5").messages()
+        assert messages[0].startswith(f"s4 receptive field: {cell} is not a receptive field size (or size/jump/start)")
     messages = check(read_table(write(tmp_path, table.format("14 + (2-1)*3 = 16"))), "lenet5").messages()
     assert messages[0].startswith(
         "s4 receptive field: 14 + (2-1)*3 = 16 has working that does not give its value: "
