@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.train import RunDir
-from cnnlab.tune import epochs_trained, load_space, open_study, study_plots, tune
+from cnnlab.tune import epochs_trained, load_space, open_study, retrain_best, study_plots, tune
 from cnnlab.tune.algorithms import SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.objective import run_trial
 from cnnlab.tune.storage import open_storage, worker_lock
@@ -339,6 +339,22 @@ def test_tune_writes_run_directories_summary_plots_and_retrains_best(
     summary = RunDir(out / "best").summary()
     assert summary["val_size"] == 0 and summary["train_size"] == 1000 and summary["test_accuracy"] > 0.5
     assert RunDir(out / "best").config().lr == best.params["lr"]
+    # A search on 1,000 images finds the settings; the model to keep is retrained on more (--limit, --epochs), which
+    # were silently passed over with --summary.
+    assert main(["tune", "--summary", str(out), "--limit", "1500"]) == 2
+    assert "--limit and --epochs set what --retrain-best trains" in capsys.readouterr().err
+    assert main(["tune", "--summary", str(out), "--retrain-best", "--limit", "1500", "--epochs", "2"]) == 2
+    assert "holds an earlier best configuration (or other images or epochs); remove it" in capsys.readouterr().err
+    shutil.rmtree(out / "best")
+    assert main(["tune", "--summary", str(out), "--retrain-best", "--limit", "1_500", "--epochs", "2"]) == 0
+    more = RunDir(out / "best").summary()
+    assert (more["train_size"], more["val_size"], more["epochs_run"]) == (1500, 0, 2), more
+    assert RunDir(out / "best").config().lr == best.params["lr"] and open_study(out)[1].train["limit"] == 1000
+    with pytest.raises(CnnlabError, match="holds an earlier best"):
+        retrain_best(out, limit="all")  # every image is another training than 1,500 of them
+    with pytest.raises(CnnlabError, match=r"^limit must be a number of images or 'all', got 'some'$"):
+        retrain_best(out, limit="some")
+    capsys.readouterr()
 
     # The report takes the study: trials in the table, the study's plots, a full section for the retrained best.
     from cnnlab.report import write_report

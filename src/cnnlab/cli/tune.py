@@ -24,7 +24,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise CnnlabError("give a space file to search, or --summary STUDY_DIR to report on a study (not both)")
     if args.top < 1:
         raise CnnlabError(f"--top must be at least 1 (the best trials to list), got {args.top}")
+    retrain = {"limit": args.limit, "epochs": args.epochs} if args.summary is not None else {}
+    if any(v is not None for v in retrain.values()) and not args.retrain_best:
+        raise CnnlabError(
+            "with --summary, --limit and --epochs set what --retrain-best trains the best configuration on (the "
+            "study's own are fixed); add --retrain-best, or leave them out"
+        )
     if args.summary is None:
+        if args.limit == "all":
+            raise CnnlabError(
+                "--limit all is for --summary STUDY_DIR --retrain-best; a search takes a number of images"
+            )
         _, sdir = tune(
             args.space,
             args.out,
@@ -48,13 +58,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
     for path in write_plots(study_dir):
         print(f"plot: {path}")
     if args.retrain_best:
-        summary = retrain_best(study_dir, log=_log)
+        summary = retrain_best(study_dir, log=_log, **retrain)
         print(f"best configuration retrained on train+val: {sdir.best}")
         print(
             f"  test_accuracy: {summary['test_accuracy']:.4f} ({summary['test_size']} images), "
             f"{summary['epochs_run']} epochs, {summary['params']:,} params"
         )
     return 0
+
+
+def _limit(text: str) -> int | str:
+    """--limit: a number of images, or `all` (every image, for a retraining)."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return typed(int, "--limit")(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or all, with --summary --retrain-best)") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,8 +104,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--study", help="study name (default: the space file's name)")
     t.add_argument("--out", help="study directory (default runs/tune-SPACE)")
     t.add_argument("--data-dir", help="data root for the trials")
-    t.add_argument("--limit", type=typed(int, "--limit"), help="at most N images in each split (overrides [train])")
-    t.add_argument("--epochs", type=typed(int, "--epochs"), help="epochs per trial (overrides [train])")
+    t.add_argument(
+        "--limit",
+        type=_limit,
+        help="at most N images in each split (overrides [train]); with --summary --retrain-best, what the best "
+        "configuration is retrained on (N or all; default the study's)",
+    )
+    t.add_argument(
+        "--epochs",
+        type=typed(int, "--epochs"),
+        help="epochs per trial (overrides [train]); with --summary --retrain-best, the retraining's",
+    )
     t.add_argument("--summary", metavar="STUDY_DIR", help="print the best trials of a study and write its plots")
     t.add_argument("--top", type=typed(int, "--top"), default=10, help="best trials to list (default 10)")
     t.add_argument(

@@ -110,19 +110,33 @@ def study_summary(study_dir: str | Path, top: int = 10) -> StudySummary:
     return summary
 
 
-def retrain_best(study_dir: str | Path, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def retrain_best(
+    study_dir: str | Path,
+    log: Callable[[str], None] | None = None,
+    limit: int | str | None = None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
     """Train the best configuration on train+val (val_split 0) into STUDY_DIR/best and return its summary.
 
+    A search on a few images and epochs finds the settings; the model worth keeping is trained on more: `limit`
+    (images per split, or "all") and `epochs` replace the study's for this training (None: the study's).
     A finished STUDY_DIR/best is reported as it is; an interrupted one is resumed."""
     from cnnlab.tune.study import open_study
 
+    if isinstance(limit, str) and limit != "all":
+        raise CnnlabError(f"limit must be a number of images or 'all', got {limit!r}")
     study, space, sdir = open_study(study_dir)
     best = ranked(study)
     if not best:
         raise CnnlabError(f"{sdir.path}: the study has no complete trial to retrain; run more trials")
     values, run = best[0].params, RunDir(sdir.best)
     network = sdir.best.resolve() / "net.toml"
-    config = space.run_config(values, str(network), val_split=0)
+    overrides: dict[str, Any] = {"val_split": 0}
+    if limit is not None:
+        overrides["limit"] = None if limit == "all" else limit
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    config = space.run_config(values, str(network), **overrides)
     if run.exists():
         same = (
             run.config() == config
@@ -131,7 +145,8 @@ def retrain_best(study_dir: str | Path, log: Callable[[str], None] | None = None
         )
         if not same:
             raise CnnlabError(
-                f"{run.path} holds an earlier best configuration; remove it to retrain trial {best[0].number}"
+                f"{run.path} holds an earlier best configuration (or other images or epochs); remove it to "
+                f"retrain trial {best[0].number}"
             )
         if run.finished():
             return run.summary()
