@@ -725,3 +725,32 @@ def test_a_made_up_name_passes_over_one_given_by_hand(tmp_path: Path) -> None:
     )
     with pytest.raises(CnnlabError, match="layer name 'conv1' is already taken"):
         build_from_toml(write_toml(tmp_path / "m.toml", "input = [1, 8, 8]\n" + twice))
+
+
+def test_a_network_file_named_otherwise_resumes_from_another_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A network file whose name does not end in .toml (mine.net), trained from its folder and resumed from another,
+    was `unknown model 'mine.net'`: the run rebuilds it from the text it kept. A name spelt as a path with no file
+    behind it is a missing network file, not an unknown zoo model; a zoo name's typo is still one."""
+    from cnnlab.cli import main
+    from cnnlab.rundir import RunDir
+    from tests.conftest import DIGITS_NET
+
+    here, there, run = tmp_path / "here", tmp_path / "there", tmp_path / "run"
+    here.mkdir(), there.mkdir()
+    (here / "mine.net").write_text(DIGITS_NET)
+    monkeypatch.chdir(here)
+    flags = ["--data", "digits", "--no-progress", "--out", str(run)]
+    assert main(["train", "--model", "mine.net", "--epochs", "1", *flags]) == 0
+    monkeypatch.chdir(there)
+    capsys.readouterr()
+    assert main(["train", "--resume", "--epochs", "2", *flags]) == 0, capsys.readouterr().err
+    assert RunDir(run).summary()["epochs_run"] == 2 and RunDir(run).config().model == "mine.net"
+    assert "resuming" in capsys.readouterr().err
+    for name in ("mine.net", "nets/mine"):
+        assert main(["summary", name]) == 2
+        assert capsys.readouterr().err == (
+            f"cnnlab: error: network file '{name}' not found; give a zoo model name (`cnnlab models`) or a path to a "
+            ".toml file\n"
+        )
+    assert main(["summary", "lenet-5"]) == 2
+    assert capsys.readouterr().err.startswith("cnnlab: error: unknown model 'lenet-5': did you mean lenet5")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections.abc
 import functools
 import inspect
+import re
 import types
 import typing
 import warnings
@@ -87,8 +88,12 @@ def model_name(model: Any) -> str:
 
 def is_spec_path(name: str) -> bool:
     """A model argument that names a TOML network file rather than a zoo model (a path, or KIND:NAME of a shipped
-    file: net:NAME, or another kind, which load_spec then refuses by name)."""
-    return name.endswith(".toml") or named_kind(name) is not None or _is_file(name)
+    file: net:NAME, or another kind, which load_spec then refuses by name). A name no zoo model has that is spelt as
+    a path (a folder in it, or a file suffix: nets/mine, mine.net) is one even where no such file is: a run resumed
+    from another folder rebuilds it from the text it kept, and elsewhere the missing file is what is named."""
+    if name.endswith(".toml") or named_kind(name) is not None or _is_file(name):
+        return True
+    return name not in _REGISTRY and bool(re.search(r"[/\\]|\.\w+$", name))
 
 
 def _is_file(name: str) -> bool:
