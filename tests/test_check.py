@@ -846,14 +846,19 @@ def test_a_receptive_field_as_size_jump_start_or_with_working_grades_each_part(t
     for cell in ("16/4", "16/4/x", "16/4/8/1"):
         messages = check(read_table(write(tmp_path, table.format(cell))), "lenet5").messages()
         assert messages[0].startswith(f"s4 receptive field: {cell} is not a receptive field size (or size/jump/start)")
-    messages = check(read_table(write(tmp_path, table.format("14 + (2-1)*3 = 16"))), "lenet5").messages()
+    messages = check(read_table(write(tmp_path, table.format("14 + (2-1)*3 = 17 + 1 = 16"))), "lenet5").messages()
     assert messages[0].startswith(
-        "s4 receptive field: 14 + (2-1)*3 = 16 has working that does not give its value: "
-        "14 + (2-1)*3 = 17; right: 16 = "
+        "s4 receptive field: 14 + (2-1)*3 = 17 + 1 = 16 has working that does not give its value: "
+        "14 + (2-1)*3 = 17; 17 + 1 = 18; right: 16 = "
     )
     fields = "| Layer | RF |\n|---|---|\n| pool1 | {} |\n"
     factorised = str(NETS / "factorised-7x7.toml")
     assert check(read_table(write(tmp_path, fields.format("9x7/2x1/1.5x0.5"))), factorised).ok
+    working = check(read_table(write(tmp_path, fields.format("4*2+1 = 9x7/2x1/1.5x0.5"))), factorised).messages()
+    assert working[0].startswith(
+        "pool1 receptive field: 4*2+1 = 9x7/2x1/1.5x0.5 has working that does not give its "
+        "value: 4*2+1 = 9; right: 9x7/2x1/1.5x0.5"
+    )  # one number is no 9x7 field
     for cell in ("9x7/2/1.5x0.5", "9x7/2x1/1.5", "9x7/1x2/1.5x0.5"):
         assert not check(read_table(write(tmp_path, fields.format(cell))), factorised).ok, cell
     with pytest.raises(CnnlabError, match=r"cannot read the working 'r_in \+ \(k-1\)\*j_in' in the 'RF' cell"):

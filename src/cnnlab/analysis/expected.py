@@ -39,9 +39,8 @@ class Expected:
     formulas: dict[str, str]
     cannot: str = ""
     keras_params: int | None = None  # Keras' parameter count where it differs from the one graded (torch convention)
-    field: Field | None = (
-        None  # the receptive field whose size is values["rf"]: its jump and start, for size/jump/start
-    )
+    # the receptive field whose size is values["rf"]: its jump and start, for a size/jump/start cell
+    field: Field | None = None
 
 
 def _connections(r: LayerRow) -> tuple[int, str] | None:

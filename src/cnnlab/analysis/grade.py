@@ -76,10 +76,8 @@ SKIP_REASONS = {
     "shape": "it has no shape",
     "rf": "it has no receptive field",
 }
-READ_AS = {
-    "shape": "shape",
-    "rf": "receptive field size (or size/jump/start)",
-}  # what an unreadable cell is not; else a number
+# what an unreadable cell is not; else a number
+READ_AS = {"shape": "shape", "rf": "receptive field size (or size/jump/start)"}
 
 
 @dataclass
@@ -391,7 +389,7 @@ def _grade_field(
 ) -> CellResult:
     """A receptive-field cell: its size (16, 16x16, 1x7), or size/jump/start as `cnnlab summary` prints them
     (16/4/8), each part graded; working before it ('14 + (2-1)*2 = 16') must give the size."""
-    expected, formula = target.values["rf"], target.formulas.get("rf", "")
+    expected, formula = target.values["rf"], target.formulas["rf"]  # set with the value, "" where none applies
     parts = split_working(plain(given))[1].split("/")
     size = parse_shape(parts[0]) if len(parts) in (1, 3) else None
     steps = [_axes(p) for p in parts[1:]]
