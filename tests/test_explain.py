@@ -394,9 +394,8 @@ def test_filter_cli_puts_input_gray_and_channels_side_by_side(tmp_path):
     assert png_size(tmp_path / "lab.png") == (1224, 184)  # 5 panels of 60x40 x 4 in a row, a label, gaps of 4
     lab = filter_lab(torch.from_numpy(rgb.numpy()).permute(2, 0, 1), *get_kernel("blur"))
     assert lab.size == (1224, 184)
-    grey = filter_lab(
-        torch.from_numpy(rgb[..., :1].numpy()).permute(2, 0, 1), *get_kernel("blur")
-    )  # one channel: no R, G, B
+    # one channel: no R, G, B panels
+    grey = filter_lab(torch.from_numpy(rgb[..., :1].numpy()).permute(2, 0, 1), *get_kernel("blur"))
     assert grey.size == (492, 184)  # 2 panels of 240 with their gaps: R, G and B would repeat the gray one
     import cnnlab
 

@@ -23,7 +23,7 @@ from cnnlab.explain.gallery import cam_labels, overlays, run_cam
 from cnnlab.explain.gradcam import CamResult
 from cnnlab.explain.images import grid, png_bytes, save_png
 from cnnlab.explain.kernels import Kernel, filter_lab, get_kernel
-from cnnlab.train.inference import Images, LoadedRun, image_pixels, load_image, load_run, uint8_pixels
+from cnnlab.train.inference import Images, LoadedRun, image_pixels, load_image, load_run, planes_first, uint8_pixels
 
 
 @dataclass(frozen=True)
@@ -135,25 +135,10 @@ def filter(image: str | Path | Image.Image | torch.Tensor | np.ndarray, kernel: 
     array or a tensor) on the image's grayscale version and on R, G and B, beside the image (uint8 pixels as C, H, W,
     H, W, C or grey H, W, a Pillow image or an image file)."""
     if isinstance(image, torch.Tensor | np.ndarray):
-        pixels = _planes_first(uint8_pixels(image))
+        pixels = planes_first(uint8_pixels(image))
     else:
         pixels = image_pixels(image)[0] if isinstance(image, Image.Image) else load_image(image)[0]
     planes = "the image" if pixels.shape[0] == 1 else "the grayscale image and on R, G, B"
     name, weights = get_kernel(kernel)
     shown = kernel if isinstance(kernel, str | Path) else name  # a file as the user named it
     return Picture(filter_lab(pixels, name, weights), f"input, then {shown} on {planes}")
-
-
-def _planes_first(pixels: torch.Tensor) -> torch.Tensor:
-    """One image's pixels as (C, H, W) from the layouts notebooks hold: C,H,W as PyTorch, H,W,C as NumPy, Pillow and
-    Keras (a last axis of 1 or 3 where the first is neither), H,W for grey."""
-    if pixels.dim() == 2:
-        return pixels[None]
-    if pixels.dim() == 3 and pixels.shape[0] in (1, 3):
-        return pixels
-    if pixels.dim() == 3 and pixels.shape[-1] in (1, 3):
-        return pixels.permute(2, 0, 1).contiguous()
-    raise CnnlabError(
-        f"an image must be uint8 pixels of one image with 1 or 3 channels (C x H x W, H x W x C, or grey H x W), got "
-        f"{tuple(pixels.shape)}; for one image of N, give images[i]"
-    )

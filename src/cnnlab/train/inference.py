@@ -134,6 +134,22 @@ def channels_first(pixels: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor
     )
 
 
+def planes_first(pixels: torch.Tensor) -> torch.Tensor:
+    """One image's pixels as (C, H, W) where no model says which axis is which (the filter lab), from the layouts
+    notebooks hold: C,H,W as PyTorch, H,W,C as NumPy, Pillow and Keras (a last axis of 1 or 3 where the first is
+    neither), H,W for grey. `channels_first` reads them against a model's input instead."""
+    if pixels.dim() == 2:
+        return pixels[None]
+    if pixels.dim() == 3 and pixels.shape[0] in (1, 3):
+        return pixels
+    if pixels.dim() == 3 and pixels.shape[-1] in (1, 3):
+        return pixels.permute(2, 0, 1).contiguous()
+    raise CnnlabError(
+        f"an image must be uint8 pixels of one image with 1 or 3 channels (C x H x W, H x W x C, or grey H x W), got "
+        f"{tuple(pixels.shape)}; for one image of N, give images[i]"
+    )
+
+
 def image_list(images: Images) -> list[Picture]:
     """One item per image: a path or a Pillow image stays whole, an N-image array (N, C, H, W or N, H, W, C) gives
     its N images as arrays of one, a list gives its items (a string is one path, not its characters)."""
