@@ -567,6 +567,59 @@ def test_a_run_stopped_by_patience_switched_off_stops_by_gl_where_one_without_pa
     assert state == alone
 
 
+def written_before_e_opt_was_kept(run) -> None:
+    """Make the last checkpoint of `run` (trained without --gl-alpha) one written before 2026-12-06, which kept no
+    E_opt without that flag: its loop state's e_opt None, the manifest's digest of the state file renewed."""
+    from cnnlab.rundir.checkpoint import MANIFEST, STATE, _digest
+
+    folder = run / "checkpoints"
+    manifest = json.loads((folder / MANIFEST).read_text())
+    path = folder / manifest["last"]["dir"] / STATE
+    state = torch.load(path, weights_only=True)
+    state["engine"]["e_opt"] = None
+    torch.save(state, path)
+    for which in ("last", "best"):
+        if manifest.get(which) and manifest[which]["dir"] == manifest["last"]["dir"]:
+            manifest[which]["files"][STATE] = _digest(path)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["kept", "written-before-2026-12-06"])
+def test_gl_alpha_added_on_resume_measures_gl_from_the_first_epoch(tmp_path, net, capsys, before):
+    """--gl-alpha may be added on resume, but E_opt (the lowest validation loss) was kept only with the flag set, so
+    the resumed run measured GL from the resume on: this net's lowest loss is its first epoch's, and a run resumed
+    after it went on to epoch 3, where a run with the flag from the start stops after epoch 2. E_opt is kept by
+    every run now, and read from the metrics of a checkpoint that lacks it."""
+    base = config(net, epochs=12, lr=0.5, schedule="constant", augment=None)
+    full = train(replace(base, gl_alpha=0.5), tmp_path / "full", log=quiet)
+    assert full["stopped"].startswith("early stop: generalisation loss") and full["epochs_run"] == 2
+    out = tmp_path / "added"
+    train(base, out, log=quiet, stop_after=1)
+    if before:
+        written_before_e_opt_was_kept(out)
+    code, _, err = cli_as_terminal(
+        ["train", "--out", str(out), "--resume", "--gl-alpha", "0.5", "--no-progress"], capsys
+    )
+    assert code == 0, err
+    same_run(out, tmp_path / "full")
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["kept", "written-before-2026-12-06"])
+def test_gl_alpha_that_would_stop_a_run_patience_ended_there_again_is_refused(tmp_path, net, capsys, before):
+    """Patience 1 ends this run after epoch 2, whose validation loss is 1% over epoch 1's: `--patience off
+    --gl-alpha 0.5` would stop it there again, so the resume is refused in one line, E_opt read from the metrics
+    where the checkpoint kept none (before, it went on, and stopped after epoch 3 at the next GL)."""
+    out = tmp_path / "patience"
+    run = train(config(net, epochs=12, lr=0.5, schedule="constant", augment=None, patience=1), out, log=quiet)
+    assert run["stopped"].startswith("early stop: val_accuracy") and run["epochs_run"] == 2
+    if before:
+        written_before_e_opt_was_kept(out)
+    argv = ["train", "--out", str(out), "--resume", "--patience", "off", "--gl-alpha", "0.5", "--no-progress"]
+    code, _, err = cli_as_terminal(argv, capsys)
+    assert code == 2 and "and --gl-alpha 0.5 would stop it there again" in err, err
+    assert RunDir(out).summary()["epochs_run"] == 2 and RunDir(out).config().patience == 1
+
+
 def test_lr_find_suggests_a_learning_rate_inside_the_sweep():
     from cnnlab.train.lrfind import lr_find
 

@@ -116,6 +116,14 @@ def check_tta(views: str) -> str:
     return views
 
 
+def lowest_val_loss(rows: Iterable[Mapping[str, Any]]) -> float | None:
+    """E_opt of Prechelt's GL: the lowest validation loss in `rows` (None where none has one). The loop keeps it in
+    every checkpoint of a run with validation data, so `--gl-alpha` added on resume measures GL from the run's first
+    epoch; a checkpoint written before 2026-12-06 kept it only with `--gl-alpha` set, and it is read from its metrics."""
+    losses = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
+    return min(losses) if losses else None
+
+
 def mirror_warning(
     subject: str, augment: list[str] | None, tta: str, remedy: str = "for digits use --augment crop and --tta translate"
 ) -> str | None:

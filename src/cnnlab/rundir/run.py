@@ -29,7 +29,7 @@ from cnnlab.errors import CnnlabError, option, resume_option, speaking_to_cli
 from cnnlab.resources import named_kind
 from cnnlab.rundir.batches import BatchLog, cut_batches, parse_batches
 from cnnlab.rundir.checkpoint import MANIFEST, Checkpoint, CheckpointStore, metrics_csv
-from cnnlab.rundir.config import EARLY_STOP, SWITCHED_OFF, RunConfig
+from cnnlab.rundir.config import EARLY_STOP, SWITCHED_OFF, RunConfig, lowest_val_loss
 from cnnlab.rundir.events import EventLog
 from cnnlab.rundir.layout import (
     BATCH_EVENTS,
@@ -436,7 +436,8 @@ class RunWriter:
         last = self.store.load("last", weights=False)
         engine, val_loss = last.train_state()["engine"], last.metrics[trained - 1]["val_loss"]
         monitor = config.monitored(val_loss is not None)
-        return stopped if config.early_stop(engine["bad_epochs"], engine["e_opt"], val_loss, monitor) else None
+        e_opt = engine["e_opt"] if engine["e_opt"] is not None else lowest_val_loss(last.metrics[:trained])
+        return stopped if config.early_stop(engine["bad_epochs"], e_opt, val_loss, monitor) else None
 
     def _check_new_settings_train(self, config: RunConfig, trained: int) -> None:
         """New settings for a run that would train no epoch with them are refused: its config must keep saying

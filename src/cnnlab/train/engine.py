@@ -25,7 +25,7 @@ from cnnlab.errors import CnnlabError, OtherRankError, resume_option
 from cnnlab.failpoint import failpoint
 from cnnlab.rundir import RunConfig, RunSummary, RunWriter, load_state
 from cnnlab.rundir.batches import BatchLog
-from cnnlab.rundir.config import validated
+from cnnlab.rundir.config import lowest_val_loss, validated
 from cnnlab.train import diagnose
 from cnnlab.train.allocator import freed_memory_kept
 from cnnlab.train.callbacks import Callback, EpochFunction
@@ -232,6 +232,8 @@ def restore(s: Setup, point: dict[str, Any], log: Callable[[str], None]) -> Stat
     s.meta["transfer"] = s.transfer
     log(f"resuming {point['run']} after epoch {point['epoch']}")
     state = State(**{**ts["engine"], "history": point["history"]})
+    if state.e_opt is None:
+        state.e_opt = lowest_val_loss(state.history)
     if (said := point.get("stopped_finding")) and said not in state.findings:
         state.findings.append(said)  # why it stopped after that checkpoint: its summary says it again
     return state
@@ -539,7 +541,7 @@ def stop_rules(config: RunConfig, state: State, row: dict[str, Any], monitor: st
         state.best, state.best_epoch, state.bad_epochs = value, row["epoch"], 0
     else:
         state.bad_epochs += 1
-    if config.gl_alpha is not None and row["val_loss"] is not None:
+    if row["val_loss"] is not None:  # kept without --gl-alpha too, which a resume may add
         state.e_opt = row["val_loss"] if state.e_opt is None else min(state.e_opt, row["val_loss"])
     return improved, config.early_stop(state.bad_epochs, state.e_opt, row["val_loss"], monitor)
 
