@@ -423,6 +423,16 @@ EQUIVALENT = {
     "cnnlab.tune.space.x__check_network__mutmut_7": "the template's temporary file name is taken off every message, whatever it is",
     "cnnlab.tune.space.x_parse_space__mutmut_98": "RunConfig's default val_split is 0.1: a missing one is not 0, as None is not",
     "cnnlab.tune.space.x_parse_space__mutmut_100": "RunConfig's default val_split is 0.1: a missing one is not 0, as None is not",
+    **dict.fromkeys(
+        ("cnnlab.tune.space.x_parse_space__mutmut_122", "cnnlab.tune.space.x_parse_space__mutmut_124"),
+        "[train]'s keys were checked just above with the file's name and a sampled setting is a RunConfig setting: "
+        "no key is refused here, so the name is never said",
+    ),
+    **dict.fromkeys(
+        ("cnnlab.tune.space.xǁSpaceǁrun_config__mutmut_9", "cnnlab.tune.space.xǁSpaceǁrun_config__mutmut_11"),
+        "the space's keys were checked when it was read, sampled names are RunConfig settings and the overrides "
+        "are the tuner's own: no key is refused here, so the name is never said",
+    ),
     "cnnlab.analysis.table.x__header_role__mutmut_45": "the header is lower-cased first, so it has no X to strip",
     "cnnlab.analysis.table.x__with_maps__mutmut_9": "a maps cell only reaches _with_maps beside a shape cell: _build_table drops a maps column without one",
     "cnnlab.analysis.table.x__with_maps__mutmut_11": "a maps cell only reaches _with_maps beside a shape cell: _build_table drops a maps column without one",

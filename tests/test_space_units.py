@@ -248,3 +248,36 @@ def test_a_template_that_fails_at_a_corner_names_the_values() -> None:
     got = refusal('[params.k]\ntype = "int"\nlow = 3\nhigh = 9\n[params.f]\ntype = "int"\nlow = 1\nhigh = 2\n', network)
     assert got.startswith("[network] fails for k=9, f=2: layer 'conv1' (Conv2d 9x9, padding 0): its 8x8 input is ")
     assert "net.toml" not in got
+
+
+def test_a_template_whose_layer_is_refused_at_a_corner_names_the_layer_not_a_temporary_file() -> None:
+    """The corner is built from a temporary network file, whose path starts every error the network's reader
+    gives: it is taken off, so the line names the space file, the values and the layer."""
+    network = (
+        '[network]\ninput = [1, 8, 8]\n[[network.layers]]\ntype = "flatten"\n'
+        '[[network.layers]]\ntype = "dense"\nunits = "$u"\n'
+    )
+    assert refusal('[params.u]\ntype = "int"\nlow = 0\nhigh = 2\n', network) == (
+        '[network] fails for u=0: layers[2]: units must be a positive integer below 2**31 or "num_classes", got 0'
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "[train]\nepoch = 1\n" + COUNT + NETWORK,
+            "unknown setting 'epoch' in s.toml: did you mean 'epochs'? (settings are the flags of `cnnlab train "
+            "--help`)",
+        ),
+        (
+            COUNT + '[network]\ninputs = [1, 8, 8]\nlayers = [{type = "flatten"}, {type = "dense"}]\n',
+            "unknown key 'inputs' in s.toml [network]: did you mean 'input'? (accepted: name, input, num_classes, "
+            "base, keep, layers)",
+        ),
+    ],
+)
+def test_a_misspelt_setting_or_network_key_names_the_space_file(text: str, message: str) -> None:
+    with pytest.raises(CnnlabError) as e:
+        parse_space(tomllib.loads(text), text, "s.toml")
+    assert str(e.value) == message
