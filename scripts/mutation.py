@@ -419,6 +419,17 @@ EQUIVALENT = {
     "cnnlab.zoo.spec.xǁ_Builderǁpropagate__mutmut_35": EMPTY_SHAPE,
     "cnnlab.zoo.spec.xǁ_Builderǁpropagate__mutmut_36": EMPTY_SHAPE,
     "cnnlab.zoo.spec.xǁ_Builderǁbuild__mutmut_119": "a made-up name passes over every taken one: adding it never fails, `where` is never read",
+    **dict.fromkeys(
+        [f"cnnlab.zoo.spec.xǁ_Builderǁconv__mutmut_{n}" for n in (120, 127)]
+        + [f"cnnlab.zoo.spec.xǁ_Builderǁpool__mutmut_{n}" for n in (61, 68)],
+        "the padding was put back in the layer's table on the line before: the default is never taken",
+    ),
+    "cnnlab.zoo.spec.xǁ_Builderǁinception__mutmut_45": "a naive module passes its pool branch through: pool_proj is never read",
+    "cnnlab.zoo.spec.xǁ_Builderǁinception__mutmut_68": "the reduction of a branch left out (or of a naive module) is never read",
+    **dict.fromkeys(
+        [f"cnnlab.zoo.spec.x_build_from_toml__mutmut_{n}" for n in (39, 40)],
+        "on the meta device the memory probe would be built on the meta device again: the same estimate, twice",
+    ),
     "cnnlab.tune.space.x__check_network__mutmut_6": "the template's temporary file name is taken off every message, whatever it is",
     "cnnlab.tune.space.x__check_network__mutmut_7": "the template's temporary file name is taken off every message, whatever it is",
     "cnnlab.tune.space.x_parse_space__mutmut_98": "RunConfig's default val_split is 0.1: a missing one is not 0, as None is not",

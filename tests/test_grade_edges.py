@@ -235,6 +235,20 @@ def test_a_module_row_sums_its_own_layers(tmp_path: Path) -> None:
     ]
 
 
+def test_a_module_row_of_more_than_ten_layers_is_a_sum_over_them(tmp_path: Path) -> None:
+    # a residual block of eleven 1x1 convs with one filter on 1x4x4: each (1*1*1 + 1)*1 = 2 parameters, 4*4 = 16
+    # MACs and 32 connections (16 weights' and 16 biases'), so the block 22, 176 and 352, too many parts to list
+    layers = ", ".join(['{type = "conv", filters = 1, kernel = 1}'] * 11)
+    text = f'input = [1, 4, 4]\nnum_classes = 2\n[[layers]]\ntype = "residual"\nlayers = [{layers}]\n'
+    deep = summarize(write_toml(tmp_path / "deep.toml", text + '[[layers]]\ntype = "flatten"\n'))
+    result = graded(tmp_path, deep, "Layer | Params | MACs | Connections", "residual1 | 1 | 1 | 1")
+    assert messages(result)[:3] == [
+        "residual1 parameters: 1 is wrong; right: 22 = sum over its layers = 22",
+        "residual1 MACs: 1 is wrong; right: 176 = sum over its layers = 176",
+        "residual1 connections: 1 is wrong; right: 352 = sum over its layers = 352",
+    ]
+
+
 def test_totals_list_their_parts_up_to_ten(tmp_path: Path, lenet: ModelSummary) -> None:
     result = graded(tmp_path, lenet, "Layer | Params | MACs", "total | 1 | 1")
     # MACs: conv1 28*28*8*75 = 470,400, conv2 10*10*16*200 = 320,000, fc1 48,000, fc2 10,080, fc3 840

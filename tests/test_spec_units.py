@@ -225,19 +225,21 @@ def test_same_average_pooling_averages_the_covered_pixels_of_every_image_and_cha
 
 
 def test_residual_blocks_nested_too_deep_are_refused(tmp_path: Path) -> None:
-    """32 levels of residual blocks in residual blocks: refused by depth, not by Python's recursion limit."""
-    layer = '{type = "relu"}'
-    for _ in range(33):
-        layer = f'{{type = "residual", layers = [{layer}]}}'
-    text = f'input = [1, 2, 2]\n[[layers]]\ntype = "residual"\nlayers = [{layer}]\n'
-    path = write_toml(tmp_path / "deep.toml", text)
+    """Residual blocks in residual blocks: 32 levels build, 33 are refused by depth, not by Python's recursion
+    limit."""
+
+    def nested(levels: int) -> str:
+        layer = '{type = "relu"}'
+        for _ in range(levels - 1):
+            layer = f'{{type = "residual", layers = [{layer}]}}'
+        return f'input = [1, 2, 2]\n[[layers]]\ntype = "residual"\nlayers = [{layer}]\n'
+
+    path = write_toml(tmp_path / "deep.toml", nested(33))
     with pytest.raises(CnnlabError) as e:
         build_from_toml(path)
     assert str(e.value) == f"{path}: residual blocks nested more than 32 deep; flatten the network"
-    fine = '{type = "relu"}'
-    for _ in range(14):
-        fine = f'{{type = "residual", layers = [{fine}]}}'
-    build(tmp_path, f'input = [1, 2, 2]\n[[layers]]\ntype = "residual"\nlayers = [{fine}]\n')
+    model = build(tmp_path, nested(32))
+    assert sum(isinstance(m, Residual) for m in model.modules()) == 32
 
 
 def test_a_zoo_base_under_a_head(tmp_path: Path) -> None:
@@ -381,3 +383,61 @@ def test_a_residual_block_whose_body_changes_its_shape_needs_a_projection(tmp_pa
         "layers[1]: residual body gives 4x1x1 but the shortcut gives 2x1x1; add a shortcut projection (e.g. a 1x1 "
         "conv with the same stride)"
     )
+
+
+HEAD = '[[layers]]\ntype = "flatten"\n[[layers]]\ntype = "dense"\n'
+
+
+def test_a_zoo_base_keeps_its_features_unless_told_to_keep_its_pool_too(tmp_path: Path) -> None:
+    """keep left out: resnet18-cifar's base stops before its global pool (512x4x4 into the head on 32x32 images),
+    and on one-channel images its first conv takes one channel; keep = "before-classifier": the pool too (512)."""
+    features = build(tmp_path, f'base = "resnet18-cifar"\ninput = [1, 32, 32]\n{HEAD}')
+    pooled = build(tmp_path, f'base = "resnet18-cifar"\nkeep = "before-classifier"\n{HEAD}')
+    assert (features.base.keep, features[-1].in_features) == ("features", 512 * 4 * 4)
+    assert (pooled.base.keep, pooled[-1].in_features) == ("before-classifier", 512)
+    first = [m for m in features.base.modules() if isinstance(m, nn.Conv2d)][0]
+    assert first.in_channels == 1 and features(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            f'base = "resnet18-cifar"\nkeep = "all"\n{HEAD}',
+            "keep = 'all' is not one of features, before-classifier",
+        ),
+        *[
+            (
+                f'base = "resnt18-cifar"\n{given}{HEAD}',
+                "base 'resnt18-cifar' is not a zoo model; did you mean resnet18-cifar, resnet152-cifar, "
+                "resnet101-cifar? (`cnnlab models` lists them)",
+            )
+            for given in ("", "input = [3, 32, 32]\n")  # its input size is asked for first where none is given
+        ],
+        (f"num_classes = {2**31}\n{HEAD}", f"num_classes must be a positive integer below 2**31, got {2**31}"),
+        (
+            '[[layers]]\ntype = "inception"\nch1x1 = 2\nch3x3red = 2\nch3x3 = 2\nch5x5red = 2\nch5x5 = 2\n',
+            "layers[1]: missing option 'pool_proj'",  # only a naive module passes its pool branch through
+        ),
+    ],
+)
+def test_bad_bases_and_sizes_name_the_file(tmp_path: Path, text: str, message: str) -> None:
+    assert refusal(tmp_path, text) == message
+
+
+def test_a_file_that_names_its_network_gives_the_model_that_name(tmp_path: Path) -> None:
+    assert build_from_toml(write_toml(tmp_path / "net.toml", f'name = "mine"\n{HEAD}')).model_name == "mine"
+
+
+def test_a_network_kept_by_a_run_is_built_from_its_text_when_the_file_is_gone(tmp_path: Path) -> None:
+    """A run keeps its network's text: rebuilt from it, the file (here a shipped name that no longer ships) is not
+    read, and the model is named after it as the run named it."""
+    model = build_from_toml("net:gone-since", text="input = [1, 4, 4]\n" + HEAD)
+    assert model.model_name == "gone-since" and model(torch.zeros(1, 1, 4, 4)).shape == (1, 10)
+
+
+def test_a_layer_after_an_impossible_shape_keeps_the_channels(tmp_path: Path) -> None:
+    """A second 2x2 pool of a 2x2 image leaves nothing: the shape is kept as 3x0x0 (summary then says which layer
+    shrank it away), so the batch norm after it is still built for the 3 channels."""
+    text = 'input = [3, 2, 2]\n[[layers]]\ntype = "maxpool"\n[[layers]]\ntype = "maxpool"\n[[layers]]\ntype = "batchnorm"\n'
+    assert build(tmp_path, text)[2].num_features == 3

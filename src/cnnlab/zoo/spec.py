@@ -415,16 +415,15 @@ def same_network(path: str | Path, text: str) -> bool:
 
 def load_spec(path: str | Path, text: str | None = None) -> dict:
     """Read and minimally validate a TOML network file (a path, or net:NAME for a shipped one), or the `text` of
-    the one `path` names as a run kept it (errors then name `path` as spelt: the file may be gone)."""
-    p = resolve(path, "net") if text is None else path
-    spec = parse_toml(network_text(path) if text is None else text, p)
-    check_keys(spec, NETWORK_KEYS, str(p))
+    the one `path` names as a run kept it (the file may be gone). Errors name `path` as spelt."""
+    spec = parse_toml(network_text(path) if text is None else text, path)
+    check_keys(spec, NETWORK_KEYS, str(path))
     if "layers" not in spec:
-        raise CnnlabError(f"{p}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
+        raise CnnlabError(f"{path}: no [[layers]] found; a network file lists its layers as [[layers]] tables")
     if spec["layers"] == []:
-        raise CnnlabError(f"{p}: layers is empty; a network needs at least one [[layers]] table")
+        raise CnnlabError(f"{path}: layers is empty; a network needs at least one [[layers]] table")
     if "keep" in spec and "base" not in spec:
-        raise CnnlabError(f'{p}: keep = {spec["keep"]!r} without a base; add base = "vgg16" (or another zoo model)')
+        raise CnnlabError(f'{path}: keep = {spec["keep"]!r} without a base; add base = "vgg16" (or another zoo model)')
     return spec
 
 
