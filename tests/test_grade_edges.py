@@ -249,6 +249,79 @@ def test_a_module_row_of_more_than_ten_layers_is_a_sum_over_them(tmp_path: Path)
     ]
 
 
+# an inception module named inception_3a inside a residual block (its outputs 1 + 1 + 1 + 1 = 4 channels, the
+# block's input), then a naive one, inception_3b, whose 3x3 and 5x5 branches are one conv each, on 4x8x8
+NESTED_INCEPTIONS = """input = [4, 8, 8]
+num_classes = 2
+[[layers]]
+type = "residual"
+[[layers.layers]]
+type = "inception"
+name = "inception_3a"
+ch1x1 = 1
+ch3x3red = 2
+ch3x3 = 1
+ch5x5red = 2
+ch5x5 = 1
+pool_proj = 1
+[[layers]]
+type = "inception"
+name = "inception_3b"
+naive = true
+ch1x1 = 1
+ch3x3 = 1
+ch5x5 = 1
+[[layers]]
+type = "flatten"
+"""
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory: pytest.TempPathFactory) -> ModelSummary:
+    return summarize(write_toml(tmp_path_factory.mktemp("nets") / "nested.toml", NESTED_INCEPTIONS))
+
+
+def test_a_branch_of_one_counted_layer_is_worked_as_that_layer(tmp_path: Path, nested: ModelSummary) -> None:
+    # inception(3a) names res1.body.inception_3a (the module's own name, in a block, with its underscore); its 1x1
+    # branch is a conv and its ReLU: the conv's (1*1*4 + 1)*1 = 5 parameters, 8*8*1*4 = 256 MACs and 5*8*8 = 320
+    # connections, worked as the conv's, where a sum of one part said "5 = 5"
+    result = graded(tmp_path, nested, "Layer | Params | MACs | Connections", "inception(3a) 1x1 | 1 | 1 | 1")
+    assert messages(result)[:3] == [
+        "inception(3a) 1x1 parameters: 1 is wrong; right: 5 = (k_h*k_w*C_in + 1)*C_out = (1*1*4 + 1)*1 = 5",
+        "inception(3a) 1x1 MACs: 1 is wrong; right: 256 = H_out*W_out*C_out*C_in*k_h*k_w = 8*8*1*4*1*1 = 256",
+        "inception(3a) 1x1 connections: 1 is wrong; right: 320 = (k_h*k_w*C_in + 1)*C_out*H_out*W_out = "
+        "(1*1*4 + 1)*1*8*8 = 320",
+    ]
+    assert [c.layer for c in result.cells] == ["res1.body.inception_3a.branch1"] * 3
+
+
+def test_a_total_of_one_counted_layer_is_worked_as_that_layer(tmp_path: Path) -> None:
+    # the small net's one 3x3 conv: (3*3*1 + 1)*2 = 20 parameters, 3*3*2*9 = 162 MACs
+    small = summarize(write_toml(tmp_path / "small.toml", SMALL_CONV))
+    assert messages(graded(tmp_path, small, "Layer | Params | MACs", "total | 1 | 1"))[:2] == [
+        "total parameters: 1 is wrong; right: 20 = (k_h*k_w*C_in + 1)*C_out = (3*3*1 + 1)*2 = 20",
+        "total MACs: 1 is wrong; right: 162 = H_out*W_out*C_out*C_in*k_h*k_w = 3*3*2*1*3*3 = 162",
+    ]
+
+
+def test_a_naive_module_has_no_reduce_and_a_row_under_a_module_that_names_no_branch_is_not_it(
+    tmp_path: Path, nested: ModelSummary
+) -> None:
+    result = graded(tmp_path, nested, "Layer | Params", "inception(3b) 3x3 reduce | 1")
+    assert messages(result)[0] == (
+        "inception(3b) 3x3 reduce: inception_3b has no 3x3 reduce branch (its branch2 is a single layer, "
+        "inception_3b.branch2)"
+    )
+    # "reduction" under the row of module 3a names no branch: not the module again, but (no row naming a kind)
+    # the next layer with weights, inception_3b's 1x1 conv; each conv left out is told of once
+    result = graded(tmp_path, nested, "Layer | Params", "3a | 100", "reduction | 5")
+    assert result.ok and [c.layer for c in result.cells] == ["res1.body.inception_3a", "inception_3b.branch1.conv"]
+    assert messages(result)[:-1] == [
+        "not in the table: inception_3b.branch2.conv (Conv2d)",
+        "not in the table: inception_3b.branch3.conv (Conv2d)",
+    ]
+
+
 def test_totals_list_their_parts_up_to_ten(tmp_path: Path, lenet: ModelSummary) -> None:
     result = graded(tmp_path, lenet, "Layer | Params | MACs", "total | 1 | 1")
     # MACs: conv1 28*28*8*75 = 470,400, conv2 10*10*16*200 = 320,000, fc1 48,000, fc2 10,080, fc3 840
@@ -347,6 +420,36 @@ def test_check_of_a_model_that_cannot_run_at_a_later_layer(tmp_path: Path) -> No
     assert lines[0].startswith("conv2: this layer cannot exist: layer 'conv2' (Conv2d 5x5, padding 0): its 4x4 input")
     assert lines[1:] == ["not graded, after the layer that cannot exist: total", "2 of 3 cells right"]
     assert result.cannot == "conv2"
+
+
+def test_a_model_that_cannot_run_at_a_layer_keras_names_by_its_type(tmp_path: Path) -> None:
+    # Keras names layers after their type (conv2d, max_pooling2d, conv2d_1): the conv that cannot exist is a leaf,
+    # so "conv2d" stays a conv row, not a block of that type; lenet-like on 3x12x12 as above
+    path = write(tmp_path, md("Layer | Params", "conv2d | 608", "max_pooling2d | 0", "conv2d_1 | 3216"))
+    result = check(read_table(path), LENET, input_shape=(3, 12, 12))
+    assert messages(result)[0].startswith("conv2d_1: this layer cannot exist: layer 'conv2' (Conv2d 5x5, padding 0)")
+    assert messages(result)[1:] == ["2 of 3 cells right"] and result.cannot == "conv2"
+
+
+class Mismatch(nn.Module):
+    """Two convs of one input added, whose outputs differ in size: the block's own forward fails, not a layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wide, self.narrow = nn.Conv2d(1, 2, 3), nn.Conv2d(1, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wide(x) + self.narrow(x)
+
+
+def test_a_block_that_cannot_run_is_the_row_named_by_its_type(tmp_path: Path) -> None:
+    # on 1x5x5 the 3x3 conv gives 2x3x3 and the 1x1 conv 2x5x5, which cannot be added: the block (Sequential's
+    # layer 1, of type Mismatch) is the layer that cannot exist, and a row naming its type is its row
+    net = nn.Sequential(nn.Conv2d(1, 1, 1), Mismatch())
+    result = check(read_table(write(tmp_path, md("Layer | Params", "conv | 2", "mismatch | 24"))), net, (1, 5, 5))
+    lines = messages(result)
+    assert lines[0].startswith("mismatch: this layer cannot exist: Sequential cannot run on input 1x5x5 (at layer '1')")
+    assert lines[-1] == "1 of 2 cells right" and result.cannot == "1"
 
 
 def test_a_layer_named_in_full_is_taken_with_what_follows_it_in_mind(tmp_path: Path, vgg16: ModelSummary) -> None:

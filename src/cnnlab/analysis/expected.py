@@ -130,11 +130,22 @@ def _size_formula(shape: tuple[int, ...]) -> str:
     return "*".join(map(str, shape)) + f" = {math.prod(shape):,}" if len(shape) > 1 else ""
 
 
-def _sum_formula(parts: list[int], total: int, what: str) -> str:
+def _sum_formula(parts: list[int], total: int, what: str, alone: str = "") -> str:
+    """`total` as the sum of `parts` (the ones that are not 0; a sum over `what` past ten of them). Where one part
+    is the total, `alone` is its working: a sum of one would say '5 = 5'."""
     parts = [p for p in parts if p]
+    if len(parts) == 1:
+        return alone
     if not parts or len(parts) > 10:
         return f"sum over {what} = {total:,}"
     return " + ".join(f"{p:,}" for p in parts) + f" = {total:,}"
+
+
+def _working_of_one(layers: list[LayerRow], key: str) -> str:
+    """The working (`key`: params or macs) of the one layer of `layers` that counts it, where only one does: a
+    conv block of a conv and its ReLU is counted as its conv is."""
+    counted = [r for r in layers if getattr(r, key)]
+    return counted[0].formulas.get(key, "") if len(counted) == 1 else ""
 
 
 def _inside(block: LayerRow, rows: list[LayerRow]) -> list[LayerRow]:
@@ -146,8 +157,10 @@ def _inside(block: LayerRow, rows: list[LayerRow]) -> list[LayerRow]:
 def _block_formulas(block: LayerRow, rows: list[LayerRow]) -> dict[str, str]:
     inside = _inside(block, rows)
     return {
-        "params": _sum_formula([r.params for r in inside], block.params, "its layers"),
-        "macs": _sum_formula([r.macs for r in inside], block.macs, "its layers"),
+        "params": _sum_formula(
+            [r.params for r in inside], block.params, "its layers", _working_of_one(inside, "params")
+        ),
+        "macs": _sum_formula([r.macs for r in inside], block.macs, "its layers", _working_of_one(inside, "macs")),
     }
 
 
@@ -155,10 +168,12 @@ def _sum_of(
     block: LayerRow | None, rows: list[LayerRow], count: Callable[[LayerRow], tuple[int, str] | None]
 ) -> tuple[int, str] | None:
     """`count` (value, formula) summed over a block's layers (all layers for None); None when no layer has one."""
-    parts = [c[0] for c in map(count, _inside(block, rows) if block else [r for r in rows if r.leaf]) if c]
-    if not parts:
+    found = [c for c in map(count, _inside(block, rows) if block else [r for r in rows if r.leaf]) if c]
+    if not found:
         return None
-    return sum(parts), _sum_formula(parts, sum(parts), "its layers" if block else "all layers")
+    parts = [value for value, _ in found]
+    alone = next(working for value, working in found if value) if len([p for p in parts if p]) == 1 else ""
+    return sum(parts), _sum_formula(parts, sum(parts), "its layers" if block else "all layers", alone)
 
 
 def input_expected(s: ModelSummary) -> Expected:
@@ -203,13 +218,18 @@ def total_expected(s: ModelSummary, sizes: list[int], convention: str) -> Expect
     values: dict[str, Value] = {"size": sum(sizes), "params": params, "macs": s.macs, "flops": 2 * s.macs}
     formulas = {
         "size": _sum_formula(sizes, sum(sizes), "the rows above"),
-        "params": _sum_formula([r.keras_params if keras else r.params for r in leaves], params, "all layers")
+        "params": _sum_formula(
+            [r.keras_params if keras else r.params for r in leaves],
+            params,
+            "all layers",
+            "" if keras else _working_of_one(leaves, "params"),
+        )
         + (
             f" (Keras' count: {s.params:,} parameters + {s.moving_stats:,} moving means and variances of batch norm)"
             if keras and s.moving_stats
             else ""
         ),
-        "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers"),
+        "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers", _working_of_one(leaves, "macs")),
         "flops": f"2*MACs = 2*{s.macs:,} = {2 * s.macs:,}",
     }
     connections = _sum_of(None, s.rows, _connections)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnlab import display
 from cnnlab.analysis.expected import Expected, Value
 from cnnlab.analysis.match import align, label_kind
-from cnnlab.analysis.summary import LayerRow, ModelSummary
+from cnnlab.analysis.summary import LayerRow, ModelSummary, model_label
 from cnnlab.analysis.table import (
     DASHES,
     Number,
@@ -41,6 +41,9 @@ from cnnlab.analysis.table import (
 )
 from cnnlab.analysis.working import WorkingError, evaluate, split_working
 from cnnlab.errors import CnnlabError, ShapeError, echoed
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "CellResult",
@@ -179,15 +182,16 @@ _Reading = tuple[Number | None, list[tuple[str, Fraction]]]
 
 def check(
     table: Table,
-    model: str,
+    model: str | nn.Module,
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
     flops: str = "auto",
     convention: str = "torch",
     options: dict | None = None,
 ) -> Grade:
-    """Grade `table` against the model (zoo name or TOML network, built with `options`); a model that cannot run at
-    some layer is graded up to that layer, and the row for it is reported as a layer that cannot exist."""
+    """Grade `table` against the model (zoo name or TOML network, built with `options`, or a module); a model that
+    cannot run at some layer is graded up to that layer, and the row for it is reported as a layer that cannot
+    exist."""
     from cnnlab.analysis.summary import summarize
 
     try:
@@ -197,7 +201,7 @@ def check(
             raise
         leaves = [r for r in e.rows if r.leaf]
         partial = ModelSummary(
-            model,
+            model_label(model),
             e.input_shape,  # summarize names the input of every ShapeError it raises
             e.rows,
             sum(r.params for r in leaves),

@@ -308,8 +308,10 @@ class _Matcher:
         notes = []
         # not past a layer that cannot exist (rows there go ungraded), nor for a table of totals alone
         always = {"conv", "dense"} if self.failed is None and self.kinds else set()
+        told: set[int] = set()  # a layer is in its kind's pool and in "any" (a row of no kind): told of once
         for kind in sorted(self.kinds | always):
-            rows = [r for r in self.pools.get(kind, []) if id(r) not in self.used and r is not self.failed]
+            rows = [r for r in self.pools.get(kind, []) if id(r) not in self.used | told and r is not self.failed]
+            told.update(id(r) for r in rows)
             if len(rows) > LEFT_OUT_LISTED:
                 types = ", ".join(sorted({r.type for r in rows}))
                 first = ", ".join(r.name for r in rows[:3])

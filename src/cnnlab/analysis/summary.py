@@ -454,7 +454,7 @@ def summarize(
         with meta_device():
             model = create_model(model, num_classes=num_classes, in_channels=in_channels, **(options or {}))
     else:
-        name = getattr(model, "model_name", type(model).__name__)
+        name = model_label(model)
     shape = tuple(input_shape or getattr(model, "input_size", None) or ())
     if not shape:
         raise CnnlabError(
@@ -478,6 +478,11 @@ def summarize(
         moving_stats=moving_stats(model),
         base_model=getattr(_base(model), "model_name", None),
     )
+
+
+def model_label(model: nn.Module | str) -> str:
+    """The name a summary gives `model`: a zoo name or file as given, else the module's model_name or class."""
+    return model if isinstance(model, str) else getattr(model, "model_name", type(model).__name__)
 
 
 def _is_shape(shape: object) -> bool:
