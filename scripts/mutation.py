@@ -67,6 +67,24 @@ MODULES = {
     ],
     "src/cnnlab/zoo/spec.py": ["tests/test_spec.py", "tests/test_macs.py", "tests/test_spec_units.py"],
     "src/cnnlab/tune/space.py": ["tests/test_space_units.py"],
+    # the numeric layers a student works by hand (`cnnlab conv`, `pool`, `dense`, `batchnorm`, `softmax`, their
+    # text matrices and explanations) and the arithmetic the grader reads from a cell's working
+    **{
+        f"src/cnnlab/reference/{name}.py": ["tests/test_reference.py"]
+        for name in (
+            "activations",
+            "batchnorm",
+            "conv",
+            "dense",
+            "exercises",
+            "explain",
+            "pool",
+            "softmax",
+            "textmatrix",
+            "window",
+        )
+    },
+    "src/cnnlab/analysis/working.py": GRADER_TESTS,
 }
 
 # reasons shared by several survivors below
@@ -197,7 +215,7 @@ EQUIVALENT = {
     "cnnlab.analysis.expected.x__size_formula__mutmut_12": "no layer of a zoo model or shipped net has a 2-D output",
     "cnnlab.analysis.expected.x_from_row__mutmut_70": "without moving statistics Keras' count is the graded one, which a wrong cell cannot hold",
     "cnnlab.analysis.expected.x_from_row__mutmut_71": "without moving statistics, or under keras, Keras' count is the graded one, which a wrong cell cannot hold",
-    "cnnlab.analysis.expected.x_total_expected__mutmut_87": "without moving statistics Keras' count is the graded one, which a wrong cell cannot hold",
+    "cnnlab.analysis.expected.x_total_expected__mutmut_106": "without moving statistics Keras' count is the graded one, which a wrong cell cannot hold",
     "cnnlab.analysis.expected.x_trainable_expected__mutmut_16": "without moving statistics Keras' count is the graded one, which a wrong cell cannot hold",
     "cnnlab.analysis.match.xǁ_Matcherǁmatch__mutmut_1": "the default label is never used: align always passes one",
     "cnnlab.analysis.match.xǁ_Matcherǁ_record__mutmut_11": "a matched layer's shape is always a tuple",
@@ -207,6 +225,8 @@ EQUIVALENT = {
     "cnnlab.analysis.match.xǁ_Matcherǁsoftmax__mutmut_9": "a model without dense layers: None is as empty as []",
     "cnnlab.analysis.match.xǁ_Matcherǁsoftmax__mutmut_11": "a model without dense layers: None is as empty as []",
     "cnnlab.analysis.match.xǁ_Matcherǁexpected__mutmut_4": "a layer that cannot exist is never graded, so its formulas are never read",
+    "cnnlab.analysis.match.xǁ_Matcherǁnamed__mutmut_35": "the separator only keeps the words on either side of the "
+    "module apart: no branch word or kernel (3x3) can be made of x's and spaces",
     "cnnlab.analysis.grade.x__flops_convention__mutmut_4": "the convention of a table without FLOPs is never read",
     "cnnlab.analysis.grade.x__flops_convention__mutmut_24": "every row of a table with FLOPs has a reading of its FLOPs cell",
     "cnnlab.analysis.grade.x__flops_convention__mutmut_26": "every row of a table with FLOPs has a reading of its FLOPs cell",
@@ -459,6 +479,20 @@ EQUIVALENT = {
     "cnnlab.analysis.expected.x_from_row__mutmut_54": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
     "cnnlab.analysis.expected.x_from_row__mutmut_56": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
     "cnnlab.analysis.expected.x_from_row__mutmut_59": "leaf formulas (summary._leaf) and block ones (_block_formulas) always hold params and macs",
+    **dict.fromkeys(
+        [f"cnnlab.analysis.expected.x__block_formulas__mutmut_{n}" for n in (17, 19, 20)]
+        + [f"cnnlab.analysis.expected.x__keras_params_formula__mutmut_{n}" for n in (21, 23, 26)]
+        + [f"cnnlab.analysis.expected.x_total_expected__mutmut_{n}" for n in (50, 52, 55, 71, 73, 76)],
+        "every leaf row's formulas hold params and macs (summary._leaf), so the default is never used",
+    ),
+    **dict.fromkeys(
+        [
+            "cnnlab.analysis.expected.x__keras_params_formula__mutmut_4",
+            "cnnlab.analysis.expected.x_total_expected__mutmut_46",
+        ],
+        "the rows are read only for a block, and these are leaves",
+    ),
+    "cnnlab.analysis.expected.x_input_expected__mutmut_60": "a summary's input is always C,H,W: summarize refuses any other",
 }
 
 

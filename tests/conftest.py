@@ -6,6 +6,7 @@ import hashlib
 import html
 import os
 import re
+import signal
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,13 @@ os.environ["XDG_CACHE_HOME"] = os.environ.get("CNNLAB_TEST_CACHE", str(REPO / ".
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // WORKERS)))
+
+# A shell starts a background job (`make test &`, nohup) with SIGINT ignored, which every process it starts inherits
+# and Python then leaves ignored: a test's Ctrl-C to a training it started went unheard, the run ended as finished
+# (test_distributed.py's interrupted ranks ended 0, not 130). With Python's own handler here, each child starts with
+# the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

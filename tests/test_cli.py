@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -185,3 +186,20 @@ def test_an_option_flag_adds_to_the_experiment_files_options_and_wins_over_the_s
     exp.write_text('model = "airbench-cifar-s"\ndata = "digits"\n[options]\nwidth = 8\ndepth = 2\n')
     args = build_parser().parse_args(["train", str(exp), "--option", "width=16"])
     assert given_settings(args)["options"] == {"width": 16, "depth": 2}
+
+
+def test_a_warning_is_one_line_and_a_collected_objects_resource_warning_is_not_said(capsys) -> None:
+    """A command's warnings are `warning:` lines; a ResourceWarning (an event loop some test or library left open,
+    collected while a command ran) is not about the command: it made a bad-input test's one-line error two lines."""
+    import asyncio
+    import gc
+
+    from cnnlab.cli import _warning_line
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _warning_line
+        warnings.warn("the data folder\n  is large", UserWarning, stacklevel=1)
+        asyncio.new_event_loop()  # unclosed, and collected at once
+        gc.collect()
+    assert capsys.readouterr().err == "warning: the data folder is large\n"

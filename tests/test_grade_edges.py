@@ -296,11 +296,36 @@ def test_a_branch_of_one_counted_layer_is_worked_as_that_layer(tmp_path: Path, n
 
 
 def test_a_total_of_one_counted_layer_is_worked_as_that_layer(tmp_path: Path) -> None:
-    # the small net's one 3x3 conv: (3*3*1 + 1)*2 = 20 parameters, 3*3*2*9 = 162 MACs
+    # the small net's one 3x3 conv: (3*3*1 + 1)*2 = 20 parameters (Keras counts them alike), 3*3*2*9 = 162 MACs;
+    # the total size of one row above is that row's 2*3*3 = 18, with no working to show
     small = summarize(write_toml(tmp_path / "small.toml", SMALL_CONV))
+    params = "total parameters: 1 is wrong; right: 20 = (k_h*k_w*C_in + 1)*C_out = (3*3*1 + 1)*2 = 20"
     assert messages(graded(tmp_path, small, "Layer | Params | MACs", "total | 1 | 1"))[:2] == [
-        "total parameters: 1 is wrong; right: 20 = (k_h*k_w*C_in + 1)*C_out = (3*3*1 + 1)*2 = 20",
+        params,
         "total MACs: 1 is wrong; right: 162 = H_out*W_out*C_out*C_in*k_h*k_w = 3*3*2*1*3*3 = 162",
+    ]
+    assert messages(graded(tmp_path, small, "Layer | Params", "total | 1", convention="keras"))[0] == params
+    assert messages(graded(tmp_path, small, "Layer | Size", "conv | 18", "total | 1"))[0] == (
+        "total activation size: 1 is wrong; right: 18"
+    )
+
+
+def test_the_input_rows_field_and_a_blocks_shape_and_field(tmp_path: Path) -> None:
+    # the input's field is 1/1/0.5 (size/jump/start: a pixel sees itself, its centre half a pixel in); the 3x3
+    # conv's 1 + (3-1)*1 = 3 with its centre at 1.5. A block's shape and field are its last layer's, with no
+    # working of their own (two 1x1 convs of one filter: 1x4x4, field 1)
+    small = summarize(write_toml(tmp_path / "small.toml", SMALL_CONV))
+    assert graded(tmp_path, small, "Layer | RF", "input | 1/1/0.5", "conv | 3/1/1.5").ok
+    assert messages(graded(tmp_path, small, "Layer | RF", "input | 2/1/0.5"))[0] == (
+        "input receptive field: 2/1/0.5 is wrong; right: 1/1/0.5 (size/jump/start; size 1 = 1 (an input pixel sees "
+        "itself))"
+    )
+    layers = ", ".join(['{type = "conv", filters = 1, kernel = 1}'] * 2)
+    text = f'input = [1, 4, 4]\nnum_classes = 2\n[[layers]]\ntype = "residual"\nlayers = [{layers}]\n'
+    block = summarize(write_toml(tmp_path / "block.toml", text + '[[layers]]\ntype = "flatten"\n'))
+    assert messages(graded(tmp_path, block, "Layer | Output shape | RF", "residual1 | 2x4x4 | 3"))[:2] == [
+        "residual1 shape: 2x4x4 is wrong; right: 1x4x4",
+        "residual1 receptive field: 3 is wrong; right: 1",
     ]
 
 
@@ -440,6 +465,27 @@ class Mismatch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.wide(x) + self.narrow(x)
+
+
+class Stem(nn.Module):
+    """A 1x1 conv and its ReLU: a block that runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.relu = nn.Conv2d(1, 1, 1), nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x))
+
+
+def test_a_block_before_the_layer_that_cannot_exist_is_graded_without_working(tmp_path: Path) -> None:
+    # the stem keeps 1x5x5 and a field of 1; its shape and field have no working of their own (its layers'), and
+    # are graded as the mismatched block after it cannot exist
+    net = nn.Sequential(Stem(), Mismatch())
+    path = write(tmp_path, md("Layer | Output shape | RF", "stem | 1x5x5 | 2", "mismatch | 2x3x3 | 3"))
+    lines = messages(check(read_table(path), net, (1, 5, 5)))
+    assert lines[0] == "stem receptive field: 2 is wrong; right: 1"
+    assert lines[1].startswith("mismatch: this layer cannot exist: ") and lines[2:] == ["1 of 4 cells right"]
 
 
 def test_a_block_that_cannot_run_is_the_row_named_by_its_type(tmp_path: Path) -> None:

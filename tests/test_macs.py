@@ -188,20 +188,20 @@ def test_layers_without_weights() -> None:
 
 def test_other_layers_list_their_parameter_shapes() -> None:
     # LayerNorm over 4x5: weight 4*5 and bias 4*5: 20 + 20 = 40
-    assert layer_params_formula(nn.LayerNorm([4, 5])) == "4*5 + 4*5 = 40"
-    # PReLU with one slope per channel: 3
-    assert layer_params_formula(nn.PReLU(3)) == "3 = 3"
+    assert layer_params_formula(nn.LayerNorm([4, 5])) == "weight 4*5 + bias 4*5 = 40"
+    # PReLU with one slope per channel: 3, named, so one tensor does not read "3 = 3"
+    assert layer_params_formula(nn.PReLU(3)) == "weight 3 = 3"
     # a scalar parameter has shape (): it counts as 1
-    assert layer_params_formula(Scale()) == "1 = 1"
+    assert layer_params_formula(Scale()) == "gain 1 = 1"
     # LeNet's subsampling: a coefficient and a bias per map, 6 + 6 = 12
-    assert layer_params_formula(Subsampling(6)) == "6 + 6 = 12"
+    assert layer_params_formula(Subsampling(6)) == "weight 6 + bias 6 = 12"
     # only the layer's own parameters, not its children's
     block = nn.Sequential(nn.Linear(3, 3))
     assert layer_params_formula(block) == "0 (no weights)"
     # attention's own input projection (3*4 rows of 4, and 12 biases), not its child out_proj: 48 + 12 = 60
-    assert layer_params_formula(nn.MultiheadAttention(4, 1)) == "12*4 + 12 = 60"
+    assert layer_params_formula(nn.MultiheadAttention(4, 1)) == "in_proj_weight 12*4 + in_proj_bias 12 = 60"
     # an embedding table of 1000 rows of 64: 64,000
-    assert layer_params_formula(nn.Embedding(1000, 64)) == "1000*64 = 64,000"
+    assert layer_params_formula(nn.Embedding(1000, 64)) == "weight 1000*64 = 64,000"
 
 
 def test_linear_shape_formula() -> None:

@@ -64,15 +64,6 @@ def partial_run(tmp_path, capsys) -> Path:
     return out
 
 
-# `python -m cnnlab` with SIGINT at Python's own handler, so that the test's Ctrl-C is a KeyboardInterrupt wherever
-# pytest runs: a shell starts a background job (`make test &`, nohup) with SIGINT ignored, which its children
-# inherit and Python then leaves ignored, and the writer would train on through it.
-INTERRUPTIBLE = (
-    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "runpy.run_module('cnnlab', run_name='__main__')"
-)
-
-
 def hold_another_flock(path: Path) -> subprocess.Popen:
     """A process holding an flock on a file of no run, returned once it holds it."""
     code = "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); print(1, flush=True)"
@@ -93,7 +84,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_readers_work_meanwhile(
     train = ["train", "--model", net, "--data", "digits", "--epochs", epochs, "--out", str(out)]
     decoys = [hold_another_flock(tmp_path / "decoy-before")]  # /proc/locks lists other locks: the holder is by inode
     first = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTIBLE, *train, "--no-progress"],
+        [*cli, *train, "--no-progress"],  # interruptible wherever pytest runs (tests/conftest.py)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

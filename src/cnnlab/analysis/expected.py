@@ -78,11 +78,14 @@ def _connections(r: LayerRow) -> tuple[int, str] | None:
 
 
 def _keras_params_formula(r: LayerRow, rows: list[LayerRow]) -> str:
-    """How Keras' parameter count of a layer comes about: batch norm's 4C (gamma, beta, moving mean, moving
-    variance; 2C non-trainable)."""
+    """How Keras' parameter count of a row comes about: batch norm's 4C (gamma, beta, moving mean, moving
+    variance; 2C non-trainable), a block's as the sum of its layers'."""
     if not r.leaf:
-        return _sum_formula([x.keras_params for x in _inside(r, rows)], r.keras_params, "its layers")
-    c = r.moving_stats // 2  # only asked for layers with moving statistics
+        parts = [(x.keras_params, _keras_params_formula(x, rows)) for x in _inside(r, rows)]
+        return _sum_formula(parts, r.keras_params, "its layers")
+    if not r.moving_stats:  # a layer of a block or total: counted as PyTorch counts it
+        return r.formulas.get("params", "")
+    c = r.moving_stats // 2
     if r.params == 2 * c:
         return (
             f"4*C (gamma, beta, moving mean and moving variance; Keras counts the moving two as non-trainable "
@@ -130,22 +133,16 @@ def _size_formula(shape: tuple[int, ...]) -> str:
     return "*".join(map(str, shape)) + f" = {math.prod(shape):,}" if len(shape) > 1 else ""
 
 
-def _sum_formula(parts: list[int], total: int, what: str, alone: str = "") -> str:
-    """`total` as the sum of `parts` (the ones that are not 0; a sum over `what` past ten of them). Where one part
-    is the total, `alone` is its working: a sum of one would say '5 = 5'."""
-    parts = [p for p in parts if p]
-    if len(parts) == 1:
-        return alone
-    if not parts or len(parts) > 10:
+def _sum_formula(parts: list[tuple[int, str]], total: int, what: str) -> str:
+    """`total` as the sum of the parts (value, working) that are not 0, or a sum over `what` past ten of them. Where
+    one part is the total, its own working (a conv block of a conv and its ReLU is counted as its conv is): a sum of
+    one would say '5 = 5'."""
+    counted = [(value, working) for value, working in parts if value]
+    if len(counted) == 1:
+        return counted[0][1]
+    if not counted or len(counted) > 10:
         return f"sum over {what} = {total:,}"
-    return " + ".join(f"{p:,}" for p in parts) + f" = {total:,}"
-
-
-def _working_of_one(layers: list[LayerRow], key: str) -> str:
-    """The working (`key`: params or macs) of the one layer of `layers` that counts it, where only one does: a
-    conv block of a conv and its ReLU is counted as its conv is."""
-    counted = [r for r in layers if getattr(r, key)]
-    return counted[0].formulas.get(key, "") if len(counted) == 1 else ""
+    return " + ".join(f"{value:,}" for value, _ in counted) + f" = {total:,}"
 
 
 def _inside(block: LayerRow, rows: list[LayerRow]) -> list[LayerRow]:
@@ -157,10 +154,10 @@ def _inside(block: LayerRow, rows: list[LayerRow]) -> list[LayerRow]:
 def _block_formulas(block: LayerRow, rows: list[LayerRow]) -> dict[str, str]:
     inside = _inside(block, rows)
     return {
-        "params": _sum_formula(
-            [r.params for r in inside], block.params, "its layers", _working_of_one(inside, "params")
-        ),
-        "macs": _sum_formula([r.macs for r in inside], block.macs, "its layers", _working_of_one(inside, "macs")),
+        key: _sum_formula(
+            [(getattr(r, key), r.formulas.get(key, "")) for r in inside], getattr(block, key), "its layers"
+        )
+        for key in ("params", "macs")
     }
 
 
@@ -171,9 +168,8 @@ def _sum_of(
     found = [c for c in map(count, _inside(block, rows) if block else [r for r in rows if r.leaf]) if c]
     if not found:
         return None
-    parts = [value for value, _ in found]
-    alone = next(working for value, working in found if value) if len([p for p in parts if p]) == 1 else ""
-    return sum(parts), _sum_formula(parts, sum(parts), "its layers" if block else "all layers", alone)
+    total = sum(value for value, _ in found)
+    return total, _sum_formula(found, total, "its layers" if block else "all layers")
 
 
 def input_expected(s: ModelSummary) -> Expected:
@@ -217,19 +213,23 @@ def total_expected(s: ModelSummary, sizes: list[int], convention: str) -> Expect
     params = s.keras_params if keras else s.params
     values: dict[str, Value] = {"size": sum(sizes), "params": params, "macs": s.macs, "flops": 2 * s.macs}
     formulas = {
-        "size": _sum_formula(sizes, sum(sizes), "the rows above"),
+        "size": _sum_formula([(size, "") for size in sizes], sum(sizes), "the rows above"),
         "params": _sum_formula(
-            [r.keras_params if keras else r.params for r in leaves],
+            [
+                (r.keras_params, _keras_params_formula(r, s.rows))
+                if keras
+                else (r.params, r.formulas.get("params", ""))
+                for r in leaves
+            ],
             params,
             "all layers",
-            "" if keras else _working_of_one(leaves, "params"),
         )
         + (
             f" (Keras' count: {s.params:,} parameters + {s.moving_stats:,} moving means and variances of batch norm)"
             if keras and s.moving_stats
             else ""
         ),
-        "macs": _sum_formula([r.macs for r in leaves], s.macs, "all layers", _working_of_one(leaves, "macs")),
+        "macs": _sum_formula([(r.macs, r.formulas.get("macs", "")) for r in leaves], s.macs, "all layers"),
         "flops": f"2*MACs = 2*{s.macs:,} = {2 * s.macs:,}",
     }
     connections = _sum_of(None, s.rows, _connections)

@@ -75,7 +75,10 @@ def layer_params_formula(module: nn.Module) -> str:
         return f"2*C (scale and shift; running mean/var are buffers) = 2*{module.num_features} = {n:,}"
     if n == 0:
         return "0 (no weights)"
-    shapes = " + ".join("*".join(str(s) for s in p.shape) or "1" for p in module.parameters(recurse=False))
+    # each tensor by name, so that one tensor does not read "3 = 3" (a PReLU's slopes: "weight 3 = 3")
+    shapes = " + ".join(
+        f"{name} {'*'.join(str(s) for s in p.shape) or '1'}" for name, p in module.named_parameters(recurse=False)
+    )
     return f"{shapes} = {n:,}"
 
 

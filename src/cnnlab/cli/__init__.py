@@ -84,7 +84,11 @@ def _reader_gone() -> int:
 
 def _warning_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
     """A warning (the library's, or a dependency's) as the commands say theirs: one `warning:` line on stderr,
-    without Python's file, line number and source line."""
+    without Python's file, line number and source line. A ResourceWarning is not said: it is the garbage collector's
+    notice of an object something left open (an event loop a library made), not about the command, and Python
+    hides it too outside development mode (under pytest it showed in whichever command ran when it was collected)."""
+    if issubclass(category, ResourceWarning):
+        return
     print("warning: " + " ".join(str(message).split()), file=sys.stderr)
 
 
