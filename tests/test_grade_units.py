@@ -18,6 +18,7 @@ from cnnlab.analysis import ModelSummary, summarize
 from cnnlab.analysis.grade import CellResult, Grade, check, grade
 from cnnlab.analysis.match import _branch_spec, _stated_window, label_kind
 from cnnlab.analysis.table import _header_role, parse_number, parse_shape, read_table
+from cnnlab.analysis.working import WorkingError, evaluate
 from cnnlab.errors import CnnlabError
 from tests.gradekit import graded, md, messages, write
 
@@ -1293,3 +1294,40 @@ def test_a_macs_column_holding_flops_is_told_so(tmp_path: Path, lenet: ModelSumm
         "were meant, name the column FLOPs"
     )
     assert not any("2 x MACs" in n for n in graded(tmp_path, lenet, "Layer | MACs", "conv1 | 1").notes)
+
+
+@pytest.mark.parametrize(
+    "expr, value",
+    [
+        ("1+2  ", 3),  # spaces after the working
+        ("+3", 3),  # a unary plus is no minus
+        ("-3+5", 2),
+        (".5*4", 2),  # a number may start at its point
+        ("6 − 2", 4),  # the typographic minus sign
+        ("2 x 3 × 4 · 5", 120),
+        ("-1" + "+1" * 199, 198),  # 400 numbers and signs: the most read
+        ("9" * 30, int("9" * 30)),  # 30 digits: the longest number
+    ],
+)
+def test_working_reads_signs_points_and_its_limits(expr: str, value: int) -> None:
+    assert evaluate(expr) == value
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("5*", "it ends where a number should be"),
+        ("(2+3", "a bracket is not closed"),
+        ("2+)", "unexpected ')'"),
+        ("4/0", "it divides by zero"),
+        ("", "it is empty"),
+        ("2**3", "'**' (a power) is not one of + - * / ( ); write the product out, 5*5 for 5**2"),
+        ("2 @", "'@' is not a number or one of + - * / ( )"),
+        ("1" + "+1" * 200, "it is longer than 400 numbers and signs"),
+        ("1000000000000000*1000000000000000", "its value has over 30 digits"),  # exactly 10**30
+    ],
+)
+def test_working_that_cannot_be_read_says_why_whole(expr: str, message: str) -> None:
+    with pytest.raises(WorkingError) as e:
+        evaluate(expr)
+    assert str(e.value) == message
