@@ -267,8 +267,10 @@ def test_an_exercise_is_limited_to_a_million_values_and_a_hundred_million_produc
     )
     # a 100x100 kernel on 199x199: 100x100 outputs of 10,000 products, exactly the limit; on 200x199 one row more
     assert conv_exercise(np.ones((199, 199)), np.ones((100, 100))).output[0, 0] == 10_000
-    # dilated by 2 the same kernel spans 199 pixels: 2x1 outputs, far under the limit
-    assert conv_exercise(np.ones((200, 199)), np.ones((100, 100)), dilation=2).output.shape == (2, 1)
+    # a 500-tall kernel dilated by 2 spans 999 rows of 1000: 2x1000 outputs of 500 products, 1,000,000, where
+    # undilated it would be 501x1000 of them, 250,500,000; and the same on its side
+    assert conv_exercise(np.ones((1000, 1000)), np.ones((500, 1)), dilation=2).output.shape == (2, 1000)
+    assert conv_exercise(np.ones((1000, 1000)), np.ones((1, 500)), dilation=2).output.shape == (1000, 2)
     assert refusal(lambda: conv_exercise(np.ones((200, 199)), np.ones((100, 100)))) == (
         "101x100 outputs of 100x100 products each is 101,000,000 multiplications; exercises are limited to "
         "100,000,000: use cnnlab.reference.conv2d from Python for bigger ones"
