@@ -14,33 +14,16 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import CnnlabError
-from cnnlab.reference import (
-    avg_pool2d,
-    batch_norm_backward,
-    batch_norm_inference,
-    batch_norm_train,
-    batchnorm_columns,
-    conv2d,
-    conv_cell,
-    conv_exercise,
-    cross_entropy_grad,
-    dense,
-    format_matrix,
-    log_softmax,
-    max_pool2d,
-    output_size,
-    parse_matrix,
-    read_matrix,
-    relu,
-    relu_backward,
-    render_cell,
-    render_columns,
-    render_conv,
-    softmax,
-    update_running_stats,
-)
-from cnnlab.reference.textmatrix import MAX_TEXT_BYTES, format_number
-from cnnlab.reference.window import check_window, output_size_formula, span
+from cnnlab.reference.activations import relu, relu_backward
+from cnnlab.reference.batchnorm import batch_norm_backward, batch_norm_inference, batch_norm_train, update_running_stats
+from cnnlab.reference.conv import conv2d
+from cnnlab.reference.dense import dense
+from cnnlab.reference.exercises import batchnorm_columns, conv_exercise, render_columns, render_conv
+from cnnlab.reference.explain import conv_cell, render_cell
+from cnnlab.reference.pool import avg_pool2d, max_pool2d
+from cnnlab.reference.softmax import cross_entropy_grad, log_softmax, softmax
+from cnnlab.reference.textmatrix import MAX_TEXT_BYTES, format_matrix, format_number, parse_matrix, read_matrix
+from cnnlab.reference.window import check_window, output_size, output_size_formula, span
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((2, 3, 5, 5)).astype(np.float32)  # float32 on purpose: the layers must not keep it
