@@ -67,6 +67,9 @@ MODULES = {
     ],
     "src/cnnlab/zoo/spec.py": ["tests/test_spec.py", "tests/test_macs.py", "tests/test_spec_units.py"],
     "src/cnnlab/tune/space.py": ["tests/test_space_units.py"],
+    "src/cnnlab/tune/template.py": ["tests/test_space_units.py"],
+    # the edge-detection lab's kernels (`cnnlab filter`, cnnlab.filter)
+    "src/cnnlab/explain/kernels.py": ["tests/test_explain.py", "tests/test_kernels_units.py"],
     # the numeric layers a student works by hand (`cnnlab conv`, `pool`, `dense`, `batchnorm`, `softmax`, their
     # text matrices and explanations) and the arithmetic the grader reads from a cell's working
     **{
@@ -147,6 +150,21 @@ EQUIVALENT = {
     ),
     "cnnlab.reference.textmatrix.x_read_matrix__mutmut_16": "a file of MAX + 1 bytes or more is refused alike: one byte more read changes nothing",
     "cnnlab.reference.textmatrix.x_read_matrix__mutmut_22": "codec names are case-insensitive: UTF-8-SIG is utf-8-sig",
+    **dict.fromkeys(
+        [f"cnnlab.explain.kernels.x_apply_kernel__mutmut_{n}" for n in (3, 4)]
+        + ["cnnlab.explain.kernels.x_get_kernel__mutmut_4", "cnnlab.explain.kernels.x_numbers_kernel__mutmut_22"],
+        "a kernel is square (numbers_kernel and read_kernel_file refuse any other): its two sides are the same",
+    ),
+    **dict.fromkeys(
+        [f"cnnlab.explain.kernels.x_get_kernel__mutmut_{n}" for n in (9, 11)]
+        + [f"cnnlab.explain.kernels.x_read_kernel_file__mutmut_{n}" for n in (50, 52)],
+        "a tensor of Python floats is float32 by default",
+    ),
+    "cnnlab.explain.kernels.x_filter_panels__mutmut_10": "a colour image has 3 planes already: expand(3, -1, -1) keeps it",
+    **dict.fromkeys(
+        [f"cnnlab.explain.kernels.x_filter_panels__mutmut_{n}" for n in (89, 92, 93)],
+        "one label per plane and one response per plane: strict=True guards a mismatch this code never makes",
+    ),
     "cnnlab.analysis.working.x__sum__mutmut_9": "tokens are numbers, + - * / and brackets (x is read as *): none is X or a part of 'XX+-XX' but + and -",
     "cnnlab.analysis.working.x__tokens__mutmut_23": "the text is stripped on the right, so a place no token matches holds a character: bad is never None",
     "cnnlab.data.splits.x__allocate__mutmut_15": "argsort without stable=True: PyTorch's CPU sort is stable anyway",

@@ -12,6 +12,7 @@ import pytest
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir.config import MONITORS
 from cnnlab.tune.space import Param, parse_space
+from cnnlab.tune.template import expand
 
 NETWORK = '[network]\ninput = [1, 8, 8]\n[[network.layers]]\ntype = "flatten"\n[[network.layers]]\ntype = "dense"\n'
 COUNT = '[params.n]\ntype = "int"\nlow = 0\nhigh = 2\n'
@@ -281,3 +282,62 @@ def test_a_misspelt_setting_or_network_key_names_the_space_file(text: str, messa
     with pytest.raises(CnnlabError) as e:
         parse_space(tomllib.loads(text), text, "s.toml")
     assert str(e.value) == message
+
+
+# ---------------------------------------------------------------------------------------------- templates
+CONV_I = {"type": "conv", "filters": "$filters_{i}", "name": "conv{i}", "act": {"kind": "relu{i}"}, "tags": ["t{i}"]}
+
+
+def test_a_repeat_unrolls_its_layers_once_per_index_with_the_index_in_every_string() -> None:
+    """`repeat = "$n"` copies its layers n times; "{i}" anywhere inside (a name, a nested table, a parameter's
+    name) is the copy's index; a literal count works too, and 0 copies nothing."""
+    network = {"input": [1, 8, 8], "layers": [{"repeat": "$n", "layers": [CONV_I, {"type": "maxpool"}]}]}
+    params = {"n": 2, "filters_0": 4, "filters_1": 8}
+    assert expand(network, params) == {
+        "input": [1, 8, 8],
+        "layers": [
+            {"type": "conv", "filters": 4, "name": "conv0", "act": {"kind": "relu0"}, "tags": ["t0"]},
+            {"type": "maxpool"},
+            {"type": "conv", "filters": 8, "name": "conv1", "act": {"kind": "relu1"}, "tags": ["t1"]},
+            {"type": "maxpool"},
+        ],
+    }
+    assert expand({"layers": [{"repeat": 0, "layers": [CONV_I]}, {"type": "flatten"}]}, {}) == {
+        "layers": [{"type": "flatten"}]
+    }
+    # a repeat inside a repeat: "{i}" is the inner copy's index
+    inner = {"layers": [{"repeat": 2, "layers": [{"repeat": 3, "layers": [{"name": "c{i}"}]}]}]}
+    assert [x["name"] for x in expand(inner, {})["layers"]] == ["c0", "c1", "c2"] * 2
+    # an inner count may name the outer copy's parameter: n_0 = 1 copy in the first, n_1 = 2 in the second
+    per_copy = {"layers": [{"repeat": 2, "layers": [{"repeat": "$n_{i}", "layers": [{"name": "c{i}"}]}]}]}
+    assert [x["name"] for x in expand(per_copy, {"n_0": 1, "n_1": 2})["layers"]] == ["c0", "c0", "c1"]
+    assert len(expand({"layers": [{"repeat": 1000, "layers": [{"type": "relu"}]}]}, {})["layers"]) == 1000
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        ([{"repeat": 2, "layers": [], "name": "x"}], 'network.layers[1]: a repeat entry has exactly two keys, repeat = "$NAME" (or a count) and layers = [...]'),
+        ([{"repeat": 2, "layers": {"type": "relu"}}], 'network.layers[1]: a repeat entry has exactly two keys, repeat = "$NAME" (or a count) and layers = [...]'),
+        ([{"repeat": 1001, "layers": []}], "network.layers[1].repeat must be an integer from 0 to 1000, got 1001"),
+        ([{"repeat": -1, "layers": []}], "network.layers[1].repeat must be an integer from 0 to 1000, got -1"),
+        ([{"repeat": True, "layers": []}], "network.layers[1].repeat must be an integer from 0 to 1000, got True"),
+        ([{"repeat": "3", "layers": []}], "network.layers[1].repeat must be an integer from 0 to 1000, got '3'"),
+        ([{"type": "relu"}, {"repeat": "$m", "layers": []}], "network.layers[2].repeat: '$m' names no parameter ('m' is not sampled here); parameters: n, w"),
+        ([{"repeat": 1, "layers": [{"units": "$w_{i}"}]}], "network.layers[1].layers[1].units: '$w_{i}' names no parameter ('w_0' is not sampled here); parameters: n, w"),
+        ([{"units": "$w_{i}"}], "network.layers[1].units: '$w_{i}' names no parameter ('w_{i}' is not sampled here); parameters: n, w"),
+    ],
+)  # fmt: skip
+def test_a_template_that_cannot_unroll_says_where_and_why_whole(layers: list, message: str) -> None:
+    with pytest.raises(CnnlabError) as e:
+        expand({"layers": layers}, {"n": 1, "w": 4})
+    assert str(e.value) == message
+
+
+def test_a_template_without_parameters_says_none_are_sampled() -> None:
+    with pytest.raises(CnnlabError) as e:
+        expand({"layers": [{"units": "$w"}]}, {}, "s.toml: network")
+    assert (
+        str(e.value)
+        == "s.toml: network.layers[1].units: '$w' names no parameter ('w' is not sampled here); parameters: none"
+    )

@@ -115,19 +115,25 @@ def _shown(response: torch.Tensor, zero_sum: bool) -> np.ndarray:
     return response.clamp(0, 1).numpy()
 
 
-def filter_lab(pixels: torch.Tensor, name: str, kernel: torch.Tensor) -> Image.Image:
-    """Side by side: the image (uint8 C, H, W), then `kernel` (as `get_kernel` gives it, with its name) applied to its
-    grayscale version and, for a colour image, to R, G and B separately (a grey image's three would be the grayscale
-    panel again), each labelled."""
+def filter_panels(pixels: torch.Tensor, name: str, kernel: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+    """The lab's panels as (label, image in 0..1): the image (uint8 C, H, W), then `kernel` (as `get_kernel` gives
+    it, with its name) applied to its grayscale version and, for a colour image, to R, G and B separately (a grey
+    image's three would be the grayscale panel again)."""
     grey = pixels.shape[0] == 1
     rgb = pixels.float().div(255)
     rgb = rgb.expand(3, -1, -1) if grey else rgb
     gray = (rgb * torch.tensor(LUMA).view(3, 1, 1)).sum(0, keepdim=True)
     responses = apply_kernel(gray if grey else torch.cat([gray, rgb]), kernel)
     zero_sum = abs(float(kernel.sum())) <= 1e-6 * float(kernel.abs().sum())
-    scale = display_scale(*pixels.shape[-2:])
-    tiles = [to_image(rgb.permute(1, 2, 0).numpy(), scale)]
-    tiles += [to_image(_shown(r, zero_sum), scale) for r in responses]
     planes = ("gray",) if grey else ("gray", "R", "G", "B")
-    labels = ["input"] + [f"|{plane} * {name}|" if zero_sum else f"{plane} * {name}" for plane in planes]
-    return grid(tiles, labels, cols=len(tiles))
+    labels = [f"|{plane} * {name}|" if zero_sum else f"{plane} * {name}" for plane in planes]
+    return [("input", rgb.permute(1, 2, 0).numpy())] + [
+        (label, _shown(r, zero_sum)) for label, r in zip(labels, responses, strict=True)
+    ]
+
+
+def filter_lab(pixels: torch.Tensor, name: str, kernel: torch.Tensor) -> Image.Image:
+    """The panels of `filter_panels` side by side, each labelled."""
+    scale = display_scale(*pixels.shape[-2:])
+    panels = filter_panels(pixels, name, kernel)
+    return grid([to_image(image, scale) for _, image in panels], [label for label, _ in panels], cols=len(panels))
