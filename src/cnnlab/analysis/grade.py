@@ -17,6 +17,7 @@ entry points (`read_table`, `parse_number`, `parse_shape`, `shapes_match` and `l
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -182,7 +183,7 @@ _Reading = tuple[Number | None, list[tuple[str, Fraction]]]
 
 def check(
     table: Table,
-    model: str | nn.Module,
+    model: str | os.PathLike | nn.Module,
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
     flops: str = "auto",

@@ -480,9 +480,11 @@ def summarize(
     )
 
 
-def model_label(model: nn.Module | str) -> str:
+def model_label(model: nn.Module | str | os.PathLike) -> str:
     """The name a summary gives `model`: a zoo name or file as given, else the module's model_name or class."""
-    return model if isinstance(model, str) else getattr(model, "model_name", type(model).__name__)
+    if isinstance(model, str | os.PathLike):
+        return os.fspath(model)
+    return getattr(model, "model_name", type(model).__name__)
 
 
 def _is_shape(shape: object) -> bool:
