@@ -127,7 +127,52 @@ def test_python_options_are_checked_too():
 
 
 def test_a_model_for_a_billion_input_channels_is_refused_for_its_memory_before_allocating() -> None:
+    from cnnlab.memory import gigabytes, physical_memory
     from cnnlab.zoo import create_model
 
-    with pytest.raises(CnnlabError, match=r"^model vgg16 at input 1073741824x224x224: needs [\d,.]+ GB"):
+    # vgg16's 138,357,544 parameters, its first conv's 64*3*3*3 weights read from 2**30 channels instead of 3
+    params = 138_357_544 - 64 * 3 * 3 * 3 + 64 * 2**30 * 3 * 3
+    expected = (
+        f"model vgg16 with in_channels=1073741824: needs {gigabytes(4 * params)} for {params:,} parameters, this "
+        f"machine has {gigabytes(physical_memory())} of memory; give smaller options, fewer channels or a smaller model"
+    )
+    with pytest.raises(CnnlabError) as caught:
         create_model("vgg16", in_channels=2**30)
+    assert str(caught.value) == expected
+
+
+def test_a_models_buffers_count_toward_its_memory() -> None:
+    """LeNet-5's output layer holds its class codes (84 values a class) as a buffer, not parameters, beside C3's
+    table of 60 connections: a billion classes are 336 GB of buffers while the parameters stay at 60,000."""
+    from cnnlab.zoo import create_model
+
+    with pytest.raises(CnnlabError) as caught:
+        create_model("lenet5", num_classes=10**9)
+    assert str(caught.value).startswith(
+        "model lenet5 with num_classes=1000000000: needs 336.0 GB for 60,000 parameters and 84,000,000,060 buffer "
+        "values, this machine has "
+    )
+
+
+@pytest.mark.parametrize("size", [4, 7])
+def test_an_image_size_too_small_for_the_pools_is_refused_when_the_model_is_built(size: int) -> None:
+    """mnist-cnn halves the image three times: 7 -> 3 -> 1 -> 0 leaves its last pool nothing (8 is the least)."""
+    from cnnlab.zoo import create_model
+
+    with pytest.raises(CnnlabError) as caught:
+        create_model("mnist-cnn", image_size=size)
+    message = str(caught.value)
+    assert message.startswith(f"model mnist-cnn with image_size={size} cannot run on its own input 1x{size}x{size} (")
+    assert message.endswith("); change the options, or see which layer with summarize")
+    assert "\n" not in message
+    assert create_model("mnist-cnn", image_size=8).input_size == (1, 8, 8)
+
+
+def test_an_image_size_of_no_pixels_is_refused_when_the_model_is_built() -> None:
+    from cnnlab.zoo import create_model
+
+    with pytest.raises(CnnlabError) as caught:
+        create_model("mlp", image_size=0)
+    assert str(caught.value) == (
+        "model mlp with image_size=0 is built for input 1x0x0, which holds no pixels; give a positive size"
+    )

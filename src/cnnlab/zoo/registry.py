@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 from cnnlab.coexist import keep_triton_from_tensorflow
-from cnnlab.errors import CnnlabError, echoed, option
+from cnnlab.errors import CnnlabError, echoed, option, speaking_to_cli
+from cnnlab.memory import require_memory
 from cnnlab.resources import named_kind
-from cnnlab.zoo.meta import meta_device
+from cnnlab.zoo.meta import meta_device, shape_probe
 
 
 @dataclass(frozen=True)
@@ -270,13 +271,12 @@ def create_model(
     _check_options(name, info.builder, num_classes=n, in_channels=c, **kwargs)
     wider = n > info.num_classes or c > info.input_size[0]  # may not fit in memory: probed first, as options are
     if (kwargs or wider) and torch.get_default_device().type != "meta":  # options such as image_size may not work
-        from cnnlab.analysis.fits import check_fits
-
         with meta_device(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "zero-element tensors": the check below says what is wrong
+            warnings.simplefilter("ignore")  # e.g. "zero-element tensors": the probe below says what is wrong
             probe = _build(name, info.builder, n, c, kwargs)
-        probe.model_name = name
-        check_fits(probe, getattr(probe, "input_size", (c, *info.input_size[1:])))
+        asked = {"num_classes": n} if n > info.num_classes else {}
+        asked.update({"in_channels": c} if c > info.input_size[0] else {})
+        _check_probe(name, probe, getattr(probe, "input_size", (c, *info.input_size[1:])), {**asked, **kwargs})
     model = _build(name, info.builder, n, c, kwargs)
     if not hasattr(model, "input_size"):  # builders with a size option (mlp) set their own
         model.input_size = (c, *info.input_size[1:])
@@ -295,6 +295,32 @@ def _build(name: str, builder: Callable[..., nn.Module], n: int, c: int, options
         given = ", ".join(f"{k}={_show(v)}" for k, v in options.items())
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CnnlabError(f"model {name!r} with {given}: {first}; {name} takes: {describe_options(name)}") from None
+
+
+def _check_probe(name: str, probe: nn.Module, input_size: tuple[int, ...], given: dict[str, Any]) -> None:
+    """Refuse, in one line, a model built on the meta device with the `given` options (or more classes or channels
+    than its own) whose tensors would not fit this machine's memory, or that cannot run on its own input (an
+    image_size too small for its pools). Only what building allocates is counted: activations are the trainer's to
+    check, and which layer fails is the analysis' to say (`summarize`), as the zoo stands beneath it."""
+    label = f"model {name} with " + ", ".join(f"{k}={_show(v)}" for k, v in given.items())
+    where = "x".join(map(str, input_size))
+    if not all(size > 0 for size in input_size):
+        raise CnnlabError(f"{label} is built for input {where}, which holds no pixels; give a positive size")
+    params, buffers = list(probe.parameters()), list(probe.buffers())
+    nbytes = sum(t.numel() * t.element_size() for t in params + buffers)
+    counted = f"{sum(t.numel() for t in params):,} parameters"
+    if any(t.numel() for t in buffers):  # LeNet-5's fixed RBF codes, batch norm's running statistics
+        counted += f" and {sum(t.numel() for t in buffers):,} buffer values"
+    require_memory(nbytes, label, counted, "give smaller options, fewer channels or a smaller model")
+    try:
+        with shape_probe():
+            probe(torch.empty(1, *input_size))
+    except Exception as e:  # torch's own shape errors, whatever their type: the options made a net that cannot run
+        first = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
+        raise CnnlabError(
+            f"{label} cannot run on its own input {where} ({first}); change the options, or see which layer with "
+            f"{'cnnlab summary' if speaking_to_cli() else 'summarize'}"
+        ) from None
 
 
 def _check_options(name: str, builder: Callable[..., nn.Module], *args, **options) -> None:
