@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cnnlab.errors import CnnlabError
+from cnnlab.rundir.layout import study_run
 from cnnlab.study import load_study, run_study
-from cnnlab.study.runner import run_dir
 from cnnlab.train import RunDir, train
 from tests.conftest import EXAMPLES, REPO, SHARED, cli_as_terminal, write_toml
 
@@ -113,8 +113,8 @@ grid = { optimizer = ["sgd", "adam"] }
     )
     assert [r.name for r in study.runs] == ["a", "b-sgd", "b-adam"]
     out = tmp_path / "out"
-    train(study.runs[0].config, run_dir(out, "a"), log=lambda s: None)
-    train(study.runs[1].config, run_dir(out, "b-sgd"), log=lambda s: None, stop_after=1)  # "killed" after epoch 1
+    train(study.runs[0].config, study_run(out, "a"), log=lambda s: None)
+    train(study.runs[1].config, study_run(out, "b-sgd"), log=lambda s: None, stop_after=1)  # "killed" after epoch 1
     logs: list[str] = []
     run_study(study, out, log=logs.append)
     assert [line for line in logs if line.startswith("[")] == [
@@ -122,7 +122,7 @@ grid = { optimizer = ["sgd", "adam"] }
         "[2/3] b-sgd: resuming",
         "[3/3] b-adam: training",
     ]
-    assert RunDir(run_dir(out, "b-sgd")).summary()["epochs_run"] == 3
+    assert RunDir(study_run(out, "b-sgd")).summary()["epochs_run"] == 3
 
 
 def test_a_run_that_kept_no_weights_is_tabulated_and_reported_from_its_summary(tmp_path):
@@ -158,120 +158,12 @@ grid = { lr = [0.05, 1e6] }
     assert "<img" not in (tmp_path / "alone.html").read_text()  # no curves: it never finished an epoch
 
 
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ('[[runs]]\nname = "a"\nmodle = "mlp"\n', "unknown setting 'modle'"),
-        ('title = "x"\n', "no [[runs]]"),
-        ('[[runs]]\nmodel = "mlp"\n', "has no name"),
-        ('[[runs]]\nname = "a"\ninit_from = "@b"\n[[runs]]\nname = "b"\n', "@b, which is not an earlier run"),
-        ('[[runs]]\nname = "a"\ngrid = { lr = 0.1 }\n', "grid must map settings to non-empty lists"),
-        ('[[runs]]\nname = "a"\ngrid = { lr = [0.1, 0.2] }\n', "run name(s) a repeat"),
-        # a bad value is named by the file and its key, not by a flag never typed (it said --lr)
-        ('[[runs]]\nname = "a"\nlr = -1.0\n', "bad.toml run 'a': lr must be a positive number"),
-        # values of the wrong kind: tracebacks (TypeError, AttributeError) or silently str()-ed before
-        ('defaults = 5\n[[runs]]\nname = "a"\n', "defaults must be a table of settings ([defaults] above them), got 5"),
-        ("[[runs]]\nname = true\n", "run #1: name must be text (in quotes), got True"),
-        ('title = ["x"]\n[[runs]]\nname = "a"\n', "title must be text (in quotes), got ['x']"),
-        ('[[runs]]\nname = "{model.x}"\nmodel = "mlp"\n', "cannot fill '{model.x}': 'str' object has no attribute"),
-        ('[[runs]]\nname = "{model[a]}"\nmodel = "mlp"\n', "cannot fill '{model[a]}': string indices must be"),
-        ('colour = 1\n[[runs]]\nname = "a"\n', "unknown key 'colour'"),
-        ('[[runs]]\nname = "a"\nrecipe = "nowhere.toml"\n', "run 'a': recipe "),
-        ('[[runs]]\nname = "a"\nrecipe = 3\n', "recipe must be the path of an experiment file, got 3"),
-        ('[[runs]]\nname = "../escape"\n', "run name '../escape' must be letters, digits"),  # out of the study
-    ],
-)
-def test_bad_study_files_are_one_line_errors(tmp_path, text, message, capsys):
-    path = write_toml(tmp_path / "bad.toml", text)
-    code, _, err = cli_as_terminal(["compare", path, "--out", str(tmp_path / "out")], capsys)  # in-process: faster
-    assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert message in err
-
-
-def test_a_bad_value_from_a_recipe_is_named_by_the_recipe(tmp_path, capsys):
-    write_toml(tmp_path / "rec.toml", "lr = -1.0\n")
-    path = write_toml(
-        tmp_path / "s.toml", '[defaults]\ndata = "digits"\nmodel = "mlp"\n[[runs]]\nname = "a"\nrecipe = "rec.toml"\n'
-    )
-    code, _, err = cli_as_terminal(["compare", path, "--dry-run"], capsys)
-    assert code == 2 and err.strip() == "cnnlab: error: rec.toml: lr must be a positive number, got -1.0", err
-    code, _, err = cli_as_terminal(["compare", path, "--dry-run", "--epochs", "0"], capsys)
-    assert (
-        code == 2
-        and err.strip() == f"cnnlab: error: --epochs, given for every run of {path}: must be a positive integer, got 0"
-    ), err  # a flag
-
-
-@pytest.mark.parametrize(
-    "flags, said",
-    [
-        (["--epochs", "-1"], "--epochs, given for every run of {path}: must be a positive integer, got -1"),
-        (["--limit", "0"], "--limit, given for every run of {path}: must be a positive integer, got 0"),
-        (["--data", "nope"], "--data, given for every run of {path}: unknown dataset 'nope': known: "),
-        (["--data", "folder:"], "--data, given for every run of {path}: folder: needs the image folder's path"),
-        (["--data", "mnist:nope"], "--data, given for every run of {path}: unknown task 'mnist:nope'"),
-    ],
-)
-def test_a_bad_value_from_a_compare_flag_is_named_by_the_flag_and_the_runs(tmp_path, capsys, flags, said):
-    """A flag that overrides every run's setting is the source of its bad value, named as a file is (`study.toml
-    run 'a': lr must be ...`): it said `--epochs must be ...`, and a bad --data blamed the study's first run."""
-    path = write_toml(
-        tmp_path / "s.toml", '[defaults]\nmodel = "mlp"\ndata = "digits"\n[[runs]]\nname = "a"\n[[runs]]\nname = "b"\n'
-    )
-    code, _, err = cli_as_terminal(["compare", path, "--dry-run", *flags], capsys)
-    assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("cnnlab: error: " + said.format(path=path)), err
-
-
-def test_a_bad_dataset_from_a_recipe_is_named_by_the_recipe(tmp_path, capsys):
-    """As its bad values are (it blamed the study's run, which does not say data)."""
-    write_toml(tmp_path / "rec.toml", 'data = "nope"\n')
-    path = write_toml(tmp_path / "s.toml", '[defaults]\nmodel = "mlp"\nrecipe = "rec.toml"\n[[runs]]\nname = "a"\n')
-    code, _, err = cli_as_terminal(["compare", path, "--dry-run"], capsys)
-    assert code == 2 and err.startswith("cnnlab: error: rec.toml: unknown dataset 'nope'"), err
-
-
 def test_a_study_that_changed_does_not_overwrite_its_runs(parity, tmp_path):
     changed = write_toml(tmp_path / "p.toml", (STUDIES / "parity.toml").read_text().replace("seed = 0", "seed = 1"))
     before = {p: p.read_bytes() for p in (parity / "runs" / "digits-10").rglob("*") if p.is_file()}
     r = cli("compare", changed, "--data-dir", DATA, "--limit", "400", "--epochs", "2", "--out", str(parity))
     assert r.returncode == 2 and "seed = 0, the study now says 1" in r.stderr
     assert before == {p: p.read_bytes() for p in (parity / "runs" / "digits-10").rglob("*") if p.is_file()}
-
-
-def test_a_recipe_sits_beneath_the_study_settings(tmp_path):
-    """recipe = FILE (relative to the study) gives a run the recipe's settings; the study's own keys win."""
-    (tmp_path / "recipes").mkdir()
-    write_toml(tmp_path / "recipes" / "fast.toml", 'model = "mnist-fast"\noptimizer = "sgd"\nlr = 0.8\nepochs = 5\n')
-    study = load_study(
-        write_toml(
-            tmp_path / "s.toml",
-            '[defaults]\nrecipe = "recipes/fast.toml"\nlr = 0.1\n[[runs]]\nname = "a"\n[[runs]]\nname = "b"\nlr = 0.2\n',
-        ),
-        {"epochs": 2},
-    )
-    a, b = (r.config for r in study.runs)
-    assert (a.model, a.optimizer, a.lr, a.epochs) == ("mnist-fast", "sgd", 0.1, 2)
-    assert (b.model, b.lr) == ("mnist-fast", 0.2)
-
-
-def test_every_shipped_study_plans(tmp_path):
-    expected = {
-        "parity": 4,
-        "init": 4,
-        "cifar10-architectures": 4,
-        "batchnorm": 2,
-        "vgg-mnist-transfer": 4,
-        "resnet-plain-cifar": 4,
-        "flowers": 8,
-    }
-    for name, count in expected.items():
-        study = load_study(STUDIES / f"{name}.toml", {"data_dir": DATA})
-        assert len(study.runs) == count and study.expected, name
-        for run in study.runs:
-            assert "{data_dir}" not in run.config.data
-    with pytest.raises(CnnlabError, match="unknown setting"):
-        load_study(STUDIES / "init.toml", {"colour": 1})
 
 
 def test_report_renders_in_headless_chromium(parity, tmp_path):
@@ -471,12 +363,12 @@ def test_a_study_asking_for_more_epochs_trains_its_finished_runs_on(tmp_path):
     path = write_toml(tmp_path / "s.toml", digits_study("more epochs", 'epochs = 1\n[[runs]]\nname = "a"\n'))
     out = tmp_path / "out"
     run_study(load_study(path), out, log=lambda s: None)
-    assert RunDir(run_dir(out, "a")).summary()["epochs_run"] == 1
+    assert RunDir(study_run(out, "a")).summary()["epochs_run"] == 1
     for said in ("resuming", "complete, skipped"):
         logs: list[str] = []
-        assert run_study(load_study(path, {"epochs": 2}), out, log=logs.append) == [run_dir(out, "a")]
+        assert run_study(load_study(path, {"epochs": 2}), out, log=logs.append) == [study_run(out, "a")]
         assert logs[0] == f"[1/1] a: {said}", logs
-        assert RunDir(run_dir(out, "a")).summary()["epochs_run"] == 2
+        assert RunDir(study_run(out, "a")).summary()["epochs_run"] == 2
 
 
 def test_a_run_started_from_an_earlier_one_names_it_by_absolute_path_under_a_relative_out(tmp_path, monkeypatch):
@@ -534,14 +426,3 @@ def test_a_run_on_a_folder_without_a_test_split_is_one_line_in_eval_and_a_note_i
     write_report([out], tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert said in page and "nan" not in page and "confusion matrix" not in page
-
-
-def test_a_study_file_named_like_a_setting_is_named_as_the_file(tmp_path, monkeypatch):
-    """A bad value in lr.toml is said of the file and its run, not taken for the setting lr given for every run
-    (load_study's overrides are told from the file's settings by the setting's name, and `lr.toml` begins with
-    one)."""
-    monkeypatch.chdir(tmp_path)
-    write_toml(tmp_path / "lr.toml", '[[runs]]\nname = "a"\nmodel = "mlp"\ndata = "digits"\nepochs = -1\n')
-    with pytest.raises(CnnlabError) as e:
-        load_study("lr.toml")
-    assert str(e.value) == "lr.toml run 'a': epochs must be a positive integer, got -1"

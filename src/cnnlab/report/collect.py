@@ -8,7 +8,14 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError, speaking_to_cli
 from cnnlab.rundir import RunDir
-from cnnlab.rundir.layout import STUDY_INDEX, holds_compare_study
+from cnnlab.rundir.layout import (
+    STUDY_INDEX,
+    holds_compare_study,
+    holds_tune_study,
+    retrained_run,
+    study_run,
+    trial_runs,
+)
 
 
 @dataclass
@@ -41,11 +48,11 @@ def collect(paths: str | Path | list[str | Path]) -> list[Group]:
                 loose.unfinished.append(name)
         elif holds_compare_study(p):
             index = json.loads((p / STUDY_INDEX).read_text())
-            done = {n: RunDir(p / "runs" / n).finished() for n in index["runs"]}
-            runs = {n: p / "runs" / n for n, finished in done.items() if finished}
+            done = {n: RunDir(study_run(p, n)).finished() for n in index["runs"]}
+            runs = {n: study_run(p, n) for n, finished in done.items() if finished}
             left = [n for n, finished in done.items() if not finished]
             groups.append(Group(index.get("title", p.name), runs, index.get("expected", ""), unfinished=left))
-        elif (p / "trials").is_dir():
+        elif holds_tune_study(p):
             groups.append(_tune_group(p))
         else:
             raise CnnlabError(
@@ -64,12 +71,12 @@ def collect(paths: str | Path | list[str | Path]) -> list[Group]:
 def _tune_group(path: Path) -> Group:
     from cnnlab.tune.plots import study_plots
 
-    trials = [t for t in sorted((path / "trials").iterdir()) if RunDir(t).exists()]
+    trials = [t for t in trial_runs(path) if RunDir(t).exists()]
     runs = {f"trial {t.name}": t for t in trials if RunDir(t).finished()}
     left = [f"trial {t.name}" for t in trials if not RunDir(t).finished()]
     detailed = set()
-    if RunDir(path / "best").finished():
-        runs["best (retrained)"] = path / "best"
+    if RunDir(retrained_run(path)).finished():
+        runs["best (retrained)"] = retrained_run(path)
         detailed.add("best (retrained)")
     plots = {
         f"optimisation history of {path.name}" if k == "history" else f"parameter importances of {path.name}": v

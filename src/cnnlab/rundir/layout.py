@@ -18,14 +18,41 @@ CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES = (
 )
 BATCH_EVENTS = "batches"  # --log-every's event files, in TENSORBOARD
 OWN = (CONFIG, METRICS, SUMMARY, CHECKPOINTS, LOCK, TENSORBOARD, BATCHES)
-# what `cnnlab compare` writes in its study directory of runs (title, expected, run names): here, beneath compare,
-# report and tune, which all need to tell such a folder
-STUDY_INDEX = "study.json"
+# A study directory is runs plus an index, and its names are here, beneath compare, tune and report, which all read
+# them: compare's index (title, expected, run names) and its runs by name; tune's index (study name and storage),
+# its trials by number and the best trial retrained.
+STUDY_INDEX, STUDY_RUNS = "study.json", "runs"
+TUNE_INDEX, TRIALS, RETRAINED = "study.toml", "trials", "best"
 
 
 def holds_compare_study(path: Path) -> bool:
     """Whether `path` is a `cnnlab compare` study directory (which `tune` must leave alone)."""
     return (path / STUDY_INDEX).is_file()
+
+
+def holds_tune_study(path: Path) -> bool:
+    """Whether `path` is a `cnnlab tune` study directory that has begun its trials."""
+    return (path / TRIALS).is_dir()
+
+
+def study_run(study: Path, name: str) -> Path:
+    """The directory of the compare study's run `name`."""
+    return study / STUDY_RUNS / name
+
+
+def trial_run(study: Path, number: int) -> Path:
+    """The directory of the tune study's trial `number` (numbered to four places, so they list in order)."""
+    return study / TRIALS / f"{number:04d}"
+
+
+def trial_runs(study: Path) -> list[Path]:
+    """The tune study's trial directories, in the order of their numbers."""
+    return sorted((study / TRIALS).iterdir())
+
+
+def retrained_run(study: Path) -> Path:
+    """The directory of the tune study's best trial, retrained on all its training data (`tune --retrain-best`)."""
+    return study / RETRAINED
 
 
 def check_outside_runs(path: str | Path, flag: str = "") -> None:

@@ -11,18 +11,14 @@ from typing import Any
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError, option
 from cnnlab.rundir import RunConfig, RunDir
-from cnnlab.rundir.layout import STUDY_INDEX
+from cnnlab.rundir.layout import STUDY_INDEX, study_run
 from cnnlab.study.plan import PlannedRun, Study
-
-
-def run_dir(out: Path, name: str) -> Path:
-    return out / "runs" / name
 
 
 def resolved(run: PlannedRun, out: Path) -> RunConfig:
     """The run's config with '@NAME' sources turned into run directories."""
     if run.after:
-        return replace(run.config, init_from=str(run_dir(out.resolve(), run.after[0])))
+        return replace(run.config, init_from=str(study_run(out.resolve(), run.after[0])))
     return run.config
 
 
@@ -57,7 +53,7 @@ def run_study(
     )
     dirs = []
     for i, run in enumerate(study.runs, start=1):
-        path = run_dir(out, run.name)
+        path = study_run(out, run.name)
         config = resolved(run, out)
         state = _state(path, config)
         log(
@@ -103,7 +99,7 @@ def describe(study: Study, out: Path) -> list[dict[str, Any]]:
         config = resolved(run, out)
         changed = {k: v for k, v in asdict(config).items() if v != base[k]}
         try:
-            state = _state(run_dir(out, run.name), config)
+            state = _state(study_run(out, run.name), config)
         except CnnlabError:
             state = "conflict"
         rows.append({"name": run.name, "state": state, "settings": changed})

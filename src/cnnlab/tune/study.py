@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError, option, speaking_to_cli
 from cnnlab.resources import stem
-from cnnlab.rundir.layout import holds_compare_study
+from cnnlab.rundir.layout import TUNE_INDEX, holds_compare_study, retrained_run, trial_run
 from cnnlab.tune.algorithms import PRUNERS, SAMPLERS, hyperband_brackets, make_pruner, make_sampler
 from cnnlab.tune.liveness import Heartbeat, fail_orphans, mark_owner
 from cnnlab.tune.objective import run_trial
@@ -43,14 +43,14 @@ class StudyDir:
 
     @property
     def meta_path(self) -> Path:
-        return self.path / "study.toml"
+        return self.path / TUNE_INDEX
 
     @property
     def best(self) -> Path:
-        return self.path / "best"
+        return retrained_run(self.path)
 
     def trial_dir(self, number: int) -> Path:
-        return self.path / "trials" / f"{number:04d}"
+        return trial_run(self.path, number)
 
     def meta(self) -> dict[str, Any]:
         return tomllib.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
@@ -87,7 +87,7 @@ def open_study(study_dir: str | Path) -> tuple[optuna.Study, Space, StudyDir]:
     meta = sdir.meta()
     if "study" not in meta:
         raise CnnlabError(
-            f"{sdir.path} is not a study directory (no study.toml); start one with `cnnlab tune SPACE.toml`"
+            f"{sdir.path} is not a study directory (no {TUNE_INDEX}); start one with `cnnlab tune SPACE.toml`"
         )
     storage = open_storage(sdir.url())
     try:
