@@ -88,6 +88,10 @@ MODULES = {
         )
     },
     "src/cnnlab/analysis/working.py": GRADER_TESTS,
+    # a compare study's plan: grids, placeholders, recipes and overrides, read with nothing trained
+    "src/cnnlab/study/plan.py": ["tests/test_study_plan.py", "tests/test_experiment_files.py"],
+    # the comparison table of compare and report: cells from rows by hand, rows from three tiny real runs
+    "src/cnnlab/report/tables.py": ["tests/test_report_units.py"],
 }
 
 # reasons shared by several survivors below
@@ -167,6 +171,13 @@ EQUIVALENT = {
     ),
     "cnnlab.analysis.working.x__sum__mutmut_9": "tokens are numbers, + - * / and brackets (x is read as *): none is X or a part of 'XX+-XX' but + and -",
     "cnnlab.analysis.working.x__tokens__mutmut_23": "the text is stripped on the right, so a place no token matches holds a character: bad is never None",
+    **dict.fromkeys(
+        [f"cnnlab.study.plan.x__plan__mutmut_{n}" for n in (51, 52)],
+        "the one dashed flag compare lays over every run, --data-dir, is always text, which RunConfig never refuses",
+    ),
+    "cnnlab.report.tables.x__row__mutmut_6": "a zoo model's name holds no folder: Path(name).name is the name",
+    "cnnlab.report.tables.x_render_table__mutmut_21": "csv.DictWriter reads extrasaction case-blind and acts only on 'raise'",
+    "cnnlab.study.plan.x__plan__mutmut_53": "no setting is named '' or 'XXXX': neither is in SETTINGS",
     "cnnlab.data.splits.x__allocate__mutmut_15": "argsort without stable=True: PyTorch's CPU sort is stable anyway",
     "cnnlab.data.splits.x__allocate__mutmut_18": "stable=False: PyTorch's CPU sort is stable anyway",
     "cnnlab.data.splits.x_stratified_subset__mutmut_21": "argsort without stable=True: the CPU sort is stable anyway",

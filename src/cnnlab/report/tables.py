@@ -32,6 +32,7 @@ COLUMNS = [
 NUMERIC = frozenset(
     {"train_accuracy", "test_accuracy", "best_epoch", "train_seconds", "params", "macs"}
 )  # right-aligned
+FORMATS = ("table", "markdown", "csv")
 COMPLETED = "completed"  # the summary's `stopped` of a run that trained every epoch it was asked for
 CSV_KEYS = [
     "run",
@@ -71,9 +72,11 @@ def run_row(run: LoadedRun | str | Path, name: str | None = None) -> dict[str, A
 
 
 def _row(run: str, path: str | Path, config: RunConfig, s: dict[str, Any], macs: int | None) -> dict[str, Any]:
+    from cnnlab.zoo.registry import is_spec_path
+
     return {
         "run": run,
-        "model": config.model if not config.model.endswith(".toml") else Path(config.model).name,
+        "model": Path(config.model).name if is_spec_path(config.model) else config.model,  # a file by its name
         "data": config.data,
         "train_size": s["train_size"],
         "val_size": s["val_size"],
@@ -151,6 +154,8 @@ def cells(row: dict[str, Any], keys: list[str]) -> list[str]:
 def render_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:
     """'table' (aligned text) or 'markdown', under the line that says when the runs use different data, or 'csv'
     (raw numbers, every column, for spreadsheets)."""
+    if fmt not in FORMATS:
+        raise CnnlabError(f"unknown table format {fmt!r}; give one of {', '.join(FORMATS)}")
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, CSV_KEYS, extrasaction="ignore", lineterminator="\n")
