@@ -176,3 +176,20 @@ def test_an_image_size_of_no_pixels_is_refused_when_the_model_is_built() -> None
     assert str(caught.value) == (
         "model mlp with image_size=0 is built for input 1x0x0, which holds no pixels; give a positive size"
     )
+
+
+def test_a_registered_model_with_batch_norm_after_a_dense_layer_builds_with_options(monkeypatch) -> None:
+    """The probe runs one image, so the model runs in eval mode there (batch norm refuses to train on a batch of
+    one); the model returned is in training mode, as every builder's is."""
+    from torch import nn
+
+    from cnnlab.zoo import create_model, registry
+
+    def bn_head(num_classes: int = 10, in_channels: int = 1, hidden: int = 16) -> nn.Module:
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(in_channels * 64, hidden), nn.BatchNorm1d(hidden), nn.Linear(hidden, num_classes)
+        )
+
+    monkeypatch.setitem(registry._REGISTRY, "bn-head", registry.ModelInfo("bn-head", "test", (1, 8, 8), 10, bn_head))
+    model = create_model("bn-head", hidden=32)
+    assert model[2].num_features == 32 and model.training and model.input_size == (1, 8, 8)

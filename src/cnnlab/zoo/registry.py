@@ -314,7 +314,7 @@ def _check_probe(name: str, probe: nn.Module, input_size: tuple[int, ...], given
     require_memory(nbytes, label, counted, "give smaller options, fewer channels or a smaller model")
     try:
         with shape_probe():
-            probe(torch.empty(1, *input_size))
+            probe.eval()(torch.empty(1, *input_size))  # a batch of one: batch norm after a dense layer needs eval
     except Exception as e:  # torch's own shape errors, whatever their type: the options made a net that cannot run
         first = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
         raise CnnlabError(
