@@ -97,6 +97,31 @@ units = "num_classes"
 """
 
 
+# A small conv net on 16x16 colour images, two conv layers, for explanations of a net's layers.
+TOML_NET = """
+input = [3, 16, 16]
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "maxpool"
+size = 2
+[[layers]]
+type = "conv"
+filters = 6
+kernel = 3
+activation = "relu"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = "num_classes"
+"""
+
+
 def snapshot(*roots: Path) -> dict[str, str]:
     """Every file's SHA-256, every link's target and every folder under `roots` (links are not followed)."""
     out: dict[str, str] = {}

@@ -226,6 +226,23 @@ def test_loader_batches_are_scaled_and_normalised() -> None:
     assert y.tolist() == [0, 1, 2, 3]
 
 
+def test_a_loader_from_a_dataset_reads_its_split_normalised_with_the_training_statistics() -> None:
+    """DeviceLoader.from_dataset, as a notebook builds one: the split asked for ('train' when none is), each
+    scaled by the train images' mean and std, other settings passed on."""
+    from cnnlab.data.dataset import Dataset
+
+    train_x, test_x = images(8, seed=1), images(4, seed=2)
+    labels = torch.arange(8) % 2
+    ds = Dataset("toy", ["a", "b"], train_x, labels, train_x[:0], labels[:0], test_x, torch.tensor([1, 0, 1, 1]))
+    mean, std = torch.tensor(ds.mean)[:, None, None], torch.tensor(ds.std)[:, None, None]
+    x, y = next(iter(DeviceLoader.from_dataset(ds, batch_size=8, shuffle=False)))
+    assert torch.allclose(x, (train_x.float() / 255 - mean) / std, atol=1e-5) and torch.equal(y, labels)
+    test = DeviceLoader.from_dataset(ds, "test", batch_size=3, shuffle=False)
+    assert len(test) == 2 and torch.equal(test.y, ds.test_y)
+    x, y = next(iter(test))
+    assert torch.allclose(x, (test_x[:3].float() / 255 - mean) / std, atol=1e-5) and y.tolist() == [1, 0, 1]
+
+
 def test_loader_is_reproducible() -> None:
     def run(seed: int) -> list[torch.Tensor]:
         loader = _loader(seed=seed, augment=Augment(crop_padding=2, hflip=True))

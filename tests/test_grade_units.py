@@ -427,6 +427,9 @@ def test_grade_counts_renders_and_shows_in_jupyter() -> None:
     assert result.render() == "fc1 parameters: 1 is wrong; right: 48,120\nFC9: no layer\na note\n1 of 4 cells right\n"
     html = result._repr_html_()
     assert html.index("1 of 4 cells right") < html.index("fc1 parameters") < html.index("a note")
+    printed: list[str] = []  # IPython's terminal display calls _repr_pretty_
+    result._repr_pretty_(type("P", (), {"text": lambda self, t: printed.append(t)})(), False)
+    assert printed == [result.render()]
     assert Grade([right]).ok and Grade([right]).exit_code == 0
     assert not Grade([right], cannot="conv6").ok and Grade([right], cannot="conv6").exit_code == 1
     assert Grade([]).ok and Grade([]).score() == "0 of 0 cells right"

@@ -569,6 +569,32 @@ def test_patience_stops_at_its_count_of_epochs_without_improvement() -> None:
     assert cfg.EARLY_STOP == "early stop: " and cfg.OFF == "off" and cfg.SWITCHED_OFF == ("patience", "gl_alpha")
 
 
+def test_e_opt_is_the_lowest_validation_loss_of_the_rows_that_have_one() -> None:
+    rows = [{"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": None}, {"epoch": 3, "val_loss": 0.4}, {"epoch": 4}]
+    assert cfg.lowest_val_loss(rows) == 0.4
+    assert cfg.lowest_val_loss([{"epoch": 1, "val_loss": 0.0}, {"epoch": 2, "val_loss": 0.5}]) == 0.0
+    assert cfg.lowest_val_loss([{"epoch": 1}, {"epoch": 2, "val_loss": None}]) is None
+    assert cfg.lowest_val_loss([]) is None
+
+
+@pytest.mark.parametrize(
+    "given, fix",
+    [
+        ({"model": "mlp"}, "RunConfig(**settings)"),
+        ("mlp", "RunConfig(model=..., data=...)"),
+        (None, "RunConfig(model=..., data=...)"),
+    ],
+)
+def test_a_caller_given_settings_instead_of_a_run_config_is_told_how_to_make_one(given, fix) -> None:
+    with pytest.raises(CnnlabError) as e:
+        cfg.validated(given, "train")
+    assert str(e.value) == (
+        f"train takes a RunConfig (from cnnlab.train import RunConfig), got {type(given).__name__}; give {fix}"
+    )
+    config = RunConfig(model="mlp", data="digits")
+    assert cfg.validated(config, "train") is config
+
+
 def test_the_generalisation_loss_stops_above_alpha_only() -> None:
     """Prechelt's GL = 100 * (E_val / E_opt - 1): above alpha the run stops, at alpha it goes on; it needs both
     losses, and a lowest loss of 0 is no ground to stop on (not a division by zero)."""
@@ -618,6 +644,21 @@ def test_a_runs_own_files_are_claimed_and_what_lies_beside_them_is_not(tmp_path)
     with pytest.raises(CnnlabError) as e:
         layout.check_outside_runs(run / "summary.json")
     assert str(e.value).startswith(f"{run / 'summary.json'} is one of the run {run}'s own files or folders")
+
+
+def test_a_study_directory_keeps_its_runs_and_trials_where_compare_tune_and_report_look(tmp_path) -> None:
+    """The names are the contract: a study made by one version of cnnlab is read by the next."""
+    assert layout.study_run(tmp_path, "lr-0.1") == tmp_path / "runs" / "lr-0.1"
+    assert layout.trial_run(tmp_path, 7) == tmp_path / "trials" / "0007"
+    assert layout.trial_run(tmp_path, 12345) == tmp_path / "trials" / "12345"
+    assert layout.retrained_run(tmp_path) == tmp_path / "best"
+    assert not layout.holds_tune_study(tmp_path) and not layout.holds_compare_study(tmp_path)
+    for number in (10, 2, 0):
+        layout.trial_run(tmp_path, number).mkdir(parents=True)
+    assert layout.holds_tune_study(tmp_path)
+    assert layout.trial_runs(tmp_path) == [tmp_path / "trials" / n for n in ("0000", "0002", "0010")]
+    (tmp_path / "study.json").write_text("{}")
+    assert layout.holds_compare_study(tmp_path)
 
 
 # --------------------------------------------------------------------------------------------------------------------

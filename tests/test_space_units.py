@@ -341,3 +341,24 @@ def test_a_template_without_parameters_says_none_are_sampled() -> None:
         str(e.value)
         == "s.toml: network.layers[1].units: '$w' names no parameter ('w' is not sampled here); parameters: none"
     )
+
+
+def test_a_space_file_is_read_by_its_path_or_shipped_name_and_a_missing_one_named(tmp_path, monkeypatch) -> None:
+    from cnnlab.tune.space import load_space
+
+    text = COUNT + '[train]\nepochs = 3\ndata = "digits"\n'
+    (tmp_path / "s.toml").write_text(text + NETWORK)
+    monkeypatch.chdir(tmp_path)
+    space = load_space("s.toml", epochs=1)
+    assert (space.source, space.text, space.epochs) == ("s.toml", text + NETWORK, 1)  # the override over the file
+    assert [p.name for p in space.params] == ["n"] and space.train["data"] == "digits"
+    assert load_space(tmp_path / "s.toml").epochs == 3
+    shipped = load_space("space:mnist-cnn")
+    assert shipped.source.endswith("mnist-cnn.toml") and shipped.params
+    with pytest.raises(CnnlabError) as e:
+        load_space("none.toml")
+    assert str(e.value) == (
+        "search space file 'none.toml' not found; write one like space:mnist-cnn (`cnnlab recipes --kind space`)"
+    )
+    with pytest.raises(CnnlabError, match=r"^study:parity is a shipped study, not a space: give space:NAME"):
+        load_space("study:parity")

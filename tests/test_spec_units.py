@@ -441,3 +441,18 @@ def test_a_layer_after_an_impossible_shape_keeps_the_channels(tmp_path: Path) ->
     shrank it away), so the batch norm after it is still built for the 3 channels."""
     text = 'input = [3, 2, 2]\n[[layers]]\ntype = "maxpool"\n[[layers]]\ntype = "maxpool"\n[[layers]]\ntype = "batchnorm"\n'
     assert build(tmp_path, text)[2].num_features == 3
+
+
+def test_a_file_declares_the_network_a_run_kept_whatever_its_comments_and_layout(tmp_path) -> None:
+    """What a resume asks of a network file named again: the same values are the same network; another value, a
+    file that is no TOML now or one that is gone is not."""
+    from cnnlab.zoo.spec import same_network
+
+    kept = "input = [1, 8, 8]\n" + CONV
+    path = write_toml(tmp_path / "net.toml", "# a comment\ninput = [ 1, 8, 8 ]\n\n" + CONV.replace(" = ", "="))
+    assert same_network(path, kept)
+    assert not same_network(path, kept.replace("filters = 4", "filters = 5"))
+    assert not same_network(path, "input = [")  # the kept text cannot be read: not known to be the same
+    write_toml(tmp_path / "net.toml", "input = [")
+    assert not same_network(path, kept)
+    assert not same_network(tmp_path / "gone.toml", kept)
