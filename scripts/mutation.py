@@ -188,6 +188,43 @@ EQUIVALENT = {
         "the partial summary's name is never shown: `cannot` names the layer check's failure is always at, and the "
         "Keras notes that name a summary are for resnet50/101/152, which run at every input"
     ),
+    **dict.fromkeys(
+        [f"cnnlab.explain.gradcam.x__cam_batch__mutmut_{n}" for n in (58, 62)],
+        "bilinear interpolation's align_corners defaults to False",
+    ),
+    "cnnlab.explain.gradcam.x__cam_batch__mutmut_63": SHAPE_PLUS_2,
+    **dict.fromkeys(
+        [f"cnnlab.explain.gradcam.x__weights__mutmut_{n}" for n in (9, 38)],
+        "alpha = g^2 / (2 g^2 + sum(A) g^3) is 1 / (2 + sum(A) g) for g != 0: any power of g, and any stand-in "
+        "for a zero denominator, cancels",
+    ),
+    "cnnlab.explain.gradcam.x__weights__mutmut_40": "alpha where g == 0 is multiplied by relu(g) = 0: 1 or 0 alike",
+    "cnnlab.explain.gradcam.x_explained_layer__mutmut_9": "the maps' shapes are read from the first image or two alike",
+    "cnnlab.explain.gradcam.x_grad_cam__mutmut_3": "the batch size only sets how many images go through at once (eval mode)",
+    "cnnlab.explain.gradcam.x_joining_block__mutmut_11": "the names past the conv's own depth are the conv itself, never a block of more channels",
+    "cnnlab.explain.deletion.x__curves__mutmut_13": CHUNK_SPEED,
+    "cnnlab.explain.deletion.x__curves__mutmut_18": (
+        "each chunk then scores every pair from the first up to its end: wasteful, but the last writes each pair's "
+        "right value"
+    ),
+    **dict.fromkeys(
+        [f"cnnlab.explain.deletion.x__generator__mutmut_{n}" for n in (10, 14)]
+        + ["cnnlab.explain.deletion.x_deletion_check__mutmut_1"],
+        "another fixed derivation of the streams' seeds draws other orders from the same law: tests pin that a "
+        "seed repeats and that an image's stream is its own, not the numbers",
+    ),
+    **dict.fromkeys(
+        [f"cnnlab.explain.deletion.x_deletion_check__mutmut_{n}" for n in (32, 100)],
+        "dim=-1, the default, is dim 1 of these (N, pixels) and (N, steps) tensors",
+    ),
+    **dict.fromkeys(
+        [f"cnnlab.explain.deletion.x_deletion_check__mutmut_{n}" for n in (34, 48)],
+        "stable=False: PyTorch's CPU sort is stable anyway",
+    ),
+    **dict.fromkeys(
+        [f"cnnlab.explain.deletion.x_deletion_check__mutmut_{n}" for n in (66, 68)],
+        "integer counts divided by an integer are float32 by true division",
+    ),
     "cnnlab.report.tables.x__row__mutmut_6": "a zoo model's name holds no folder: Path(name).name is the name",
     "cnnlab.report.tables.x_render_table__mutmut_21": "csv.DictWriter reads extrasaction case-blind and acts only on 'raise'",
     "cnnlab.study.plan.x__plan__mutmut_53": "no setting is named '' or 'XXXX': neither is in SETTINGS",

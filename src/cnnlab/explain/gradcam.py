@@ -144,7 +144,7 @@ def _cam_batch(
             logits = model(x.detach().requires_grad_(True))
             if not kept or kept[-1].dim() != 4:
                 raise CnnlabError(
-                    "the chosen layer gave no (N, C, H, W) output in the forward pass; choose another --layer"
+                    f"the chosen layer gave no (N, C, H, W) output in the forward pass; choose another {option('layer')}"
                 )
             a = kept[-1]
             t = logits.argmax(1) if targets is None else targets
