@@ -26,7 +26,7 @@ from cnnlab.report.tables import (
 )
 from cnnlab.rundir import RunConfig
 from cnnlab.train import train
-from tests.conftest import write_toml
+from tests.conftest import DIGITS_NET, write_toml
 
 HEADS = [heading for _, heading in COLUMNS]
 
@@ -163,22 +163,10 @@ def test_a_table_names_the_runs_it_leaves_out_under_it_in_text_and_html_but_not_
     assert printer.said == table.render()
 
 
-TINY_POOLED = """
-input = [1, 16, 16]
-[[layers]]
-type = "conv"
-filters = 4
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "adaptive-avgpool"
-[[layers]]
-type = "flatten"
-[[layers]]
-type = "dense"
-units = "num_classes"
-"""
+# DIGITS_NET declared for 16x16 with a global average pool before its dense layer, so it runs at any size
+TINY_POOLED = DIGITS_NET.replace("[1, 8, 8]", "[1, 16, 16]").replace(
+    '[[layers]]\ntype = "flatten"', '[[layers]]\ntype = "adaptive-avgpool"\n[[layers]]\ntype = "flatten"'
+)
 
 
 @pytest.fixture(scope="module")
