@@ -193,3 +193,16 @@ def test_a_registered_model_with_batch_norm_after_a_dense_layer_builds_with_opti
     monkeypatch.setitem(registry._REGISTRY, "bn-head", registry.ModelInfo("bn-head", "test", (1, 8, 8), 10, bn_head))
     model = create_model("bn-head", hidden=32)
     assert model[2].num_features == 32 and model.training and model.input_size == (1, 8, 8)
+
+
+def test_a_summary_of_a_model_built_for_no_pixels_says_so(capsys) -> None:
+    """`cnnlab summary mnist-cnn --option image_size=0` said `input must be C,H,W ..., got None`: the model's own
+    input, from its options, is what holds no pixels."""
+    code, _, err = cli_as_terminal(["summary", "mnist-cnn", "--option", "image_size=0"], capsys)
+    said = "mnist-cnn is built for input 1x0x0, which holds no pixels; give it options that make a positive size"
+    assert (code, err) == (2, f"cnnlab: error: {said}\n")
+    with pytest.raises(CnnlabError) as e:
+        summarize("mlp", options={"image_size": 0})
+    assert str(e.value) == said.replace("mnist-cnn", "mlp")
+    with pytest.raises(CnnlabError, match=r"^input must be C,H,W with three positive integers, got \(1, 0, 3\)$"):
+        summarize("mlp", (1, 0, 3))

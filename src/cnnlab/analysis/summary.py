@@ -461,6 +461,11 @@ def summarize(
             f"{name} does not say its input size; pass it: summarize(model, (C, H, W)) (--input C,H,W on the CLI)"
         )
     if not _is_shape(shape):
+        if input_shape is None:  # the model's own size, from its options (image_size=0)
+            raise CnnlabError(
+                f"{name} is built for input {'x'.join(map(str, shape))}, which holds no pixels; give it options that "
+                "make a positive size"
+            )
         raise CnnlabError(f"input must be C,H,W with three positive integers, got {input_shape!r}")
     meta = _meta_copy(model)
     meta.eval()
