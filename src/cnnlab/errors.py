@@ -70,3 +70,10 @@ def option(name: str, python: str | None = None) -> str:
 def resume_option() -> str:
     """How a stopped run is continued, for the messages that say so: `--resume`, or `resume=True` in Python."""
     return option("resume", "resume=True")
+
+
+def first_line(e: BaseException) -> str:
+    """PyTorch's error `e` as one clause of a one-line message: its first line without the full stop, or its type
+    where it says nothing."""
+    text = str(e).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(e).__name__

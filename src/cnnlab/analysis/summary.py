@@ -21,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 from cnnlab.analysis.macs import kind_of, layer_macs, layer_params_formula, shape_formula
 from cnnlab.analysis.receptive import Field, adaptive_window, conv_output, field_formula, size_formula
 from cnnlab.coexist import keep_triton_from_tensorflow
-from cnnlab.errors import CnnlabError, ShapeError, option, speaking_to_cli
+from cnnlab.errors import CnnlabError, ShapeError, first_line, option, speaking_to_cli
 from cnnlab.zoo.meta import shape_probe
 
 WINDOW_FUNCS = {"conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_with_indices"}
@@ -401,7 +401,7 @@ class _Recorder:
         except CnnlabError:
             raise
         except Exception as e:  # torch's own shape errors: report them as the user's input problem
-            first = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
+            first = first_line(e)
             layer = self.open_rows[-1] if self.open_rows else None
             where = layer.name if layer else self.name
             raise ShapeError(

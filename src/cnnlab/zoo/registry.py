@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from cnnlab.coexist import keep_triton_from_tensorflow
-from cnnlab.errors import CnnlabError, echoed, option, speaking_to_cli
+from cnnlab.errors import CnnlabError, echoed, first_line, option, speaking_to_cli
 from cnnlab.memory import require_memory
 from cnnlab.resources import named_kind
 from cnnlab.zoo.meta import meta_device, shape_probe
@@ -292,7 +292,7 @@ def _build(name: str, builder: Callable[..., nn.Module], n: int, c: int, options
     except (ValueError, RuntimeError, OverflowError) as e:  # hidden=10**22: "cannot convert float infinity"
         if not options:
             raise
-        given = ", ".join(f"{k}={_show(v)}" for k, v in options.items())
+        given = _given(options)
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CnnlabError(f"model {name!r} with {given}: {first}; {name} takes: {describe_options(name)}") from None
 
@@ -302,7 +302,7 @@ def _check_probe(name: str, probe: nn.Module, input_size: tuple[int, ...], given
     than its own) whose tensors would not fit this machine's memory, or that cannot run on its own input (an
     image_size too small for its pools). Only what building allocates is counted: activations are the trainer's to
     check, and which layer fails is the analysis' to say (`summarize`), as the zoo stands beneath it."""
-    label = f"model {name} with " + ", ".join(f"{k}={_show(v)}" for k, v in given.items())
+    label = f"model {name} with {_given(given)}"
     where = "x".join(map(str, input_size))
     if not all(size > 0 for size in input_size):
         raise CnnlabError(f"{label} is built for input {where}, which holds no pixels; give a positive size")
@@ -316,11 +316,15 @@ def _check_probe(name: str, probe: nn.Module, input_size: tuple[int, ...], given
         with shape_probe():
             probe.eval()(torch.empty(1, *input_size))  # a batch of one: batch norm after a dense layer needs eval
     except Exception as e:  # torch's own shape errors, whatever their type: the options made a net that cannot run
-        first = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
         raise CnnlabError(
-            f"{label} cannot run on its own input {where} ({first}); change the options, or see which layer with "
+            f"{label} cannot run on its own input {where} ({first_line(e)}); change the options, or see which layer with "
             f"{'cnnlab summary' if speaking_to_cli() else 'summarize'}"
         ) from None
+
+
+def _given(options: dict[str, Any]) -> str:
+    """Options as a message names them: `hidden=64,32, image_size=8`."""
+    return ", ".join(f"{k}={_show(v)}" for k, v in options.items())
 
 
 def _check_options(name: str, builder: Callable[..., nn.Module], *args, **options) -> None:
